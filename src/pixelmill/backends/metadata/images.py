@@ -1,0 +1,87 @@
+"""Image metadata repository."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from pixelmill.backends.metadata import tables as t
+from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.records import ImageRecord
+from pixelmill.errors import NotFound
+
+
+def _record(row: Any) -> ImageRecord:
+    data = dict(row._mapping)
+    created = data["created_at"]
+    if created.tzinfo is None:  # SQLite returns naive datetimes
+        data["created_at"] = created.replace(tzinfo=UTC)
+    return ImageRecord(**data)
+
+
+class ImageRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, **fields: Any) -> tuple[ImageRecord, bool]:
+        """Insert an image row; returns ``(record, created)``. An existing sha256 wins."""
+        fields.setdefault("created_at", datetime.now(UTC))
+        existing = self.find_by_sha256(fields["sha256"])
+        if existing is not None:
+            return existing, False
+        try:
+            with self.db.begin() as conn:
+                conn.execute(t.images.insert().values(**fields))
+        except IntegrityError:
+            # a concurrent upload of the same bytes committed first
+            existing = self.find_by_sha256(fields["sha256"])
+            if existing is None:
+                raise
+            return existing, False
+        return self.get(fields["id"]), True
+
+    def get(self, image_id: str) -> ImageRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(t.images).where(t.images.c.id == image_id)).first()
+        if row is None:
+            raise NotFound(f"no image {image_id!r}")
+        return _record(row)
+
+    def find_by_sha256(self, sha256: str) -> ImageRecord | None:
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(t.images).where(t.images.c.sha256 == sha256)).first()
+        return None if row is None else _record(row)
+
+    def list(self, *, limit: int = 50, after: str | None = None) -> list[ImageRecord]:
+        """Newest first; ``after`` is the id of the last image of the previous page."""
+        query = sa.select(t.images).order_by(t.images.c.created_at.desc(), t.images.c.id.desc())
+        with self.db.begin() as conn:
+            if after is not None:
+                anchor = conn.execute(
+                    sa.select(t.images.c.created_at, t.images.c.id).where(t.images.c.id == after)
+                ).first()
+                if anchor is None:
+                    raise NotFound(f"no image {after!r} to page after")
+                query = query.where(
+                    sa.or_(
+                        t.images.c.created_at < anchor.created_at,
+                        sa.and_(
+                            t.images.c.created_at == anchor.created_at, t.images.c.id < anchor.id
+                        ),
+                    )
+                )
+            rows = conn.execute(query.limit(limit)).all()
+        return [_record(r) for r in rows]
+
+    def count(self) -> int:
+        with self.db.begin() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.images)).scalar_one())
+
+    def delete(self, image_id: str) -> ImageRecord:
+        record = self.get(image_id)
+        with self.db.begin() as conn:
+            conn.execute(t.images.delete().where(t.images.c.id == image_id))
+        return record

@@ -1,0 +1,165 @@
+"""The one exception tree of pixelmill.
+
+Every error pixelmill raises on purpose is a :class:`PixelmillError`. Each class knows
+the HTTP status it maps to and a short problem ``type`` slug, so the HTTP edge turns any
+of them into an RFC 9457 ``application/problem+json`` body without a lookup table.
+Vendor errors (libvips, boto3, SQLAlchemy, pika, ...) are translated into these at the
+adapter boundary; they never leak to callers.
+
+::
+
+    PixelmillError (500)
+    ├── InvalidInput (400)
+    │   ├── InvalidParameter (422)      render/pipeline parameter out of range, unknown op
+    │   ├── UnsupportedFormat (415)     bytes are not an image format we read
+    │   ├── CorruptImage (422)          truncated or undecodable image data
+    │   ├── EmptyInput (400)
+    │   └── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
+    ├── AuthError (401)
+    │   ├── Forbidden (403)
+    │   └── BadSignature (403)
+    ├── NotFound (404)
+    ├── Conflict (409)
+    ├── Overloaded (503)                backpressure, carries retry_after seconds
+    ├── BackendUnavailable (503)        storage / database / cache / broker unreachable
+    └── StorageError (500)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://pixelmill.dev/problems/"
+
+
+class PixelmillError(Exception):
+    """Base of every pixelmill error. ``status`` is the HTTP status at the edge."""
+
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """This error as an RFC 9457 problem details object."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(PixelmillError):
+    status = 400
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class InvalidParameter(InvalidInput):
+    status = 422
+    slug = "invalid-parameter"
+    title = "Invalid parameter"
+
+
+class UnsupportedFormat(InvalidInput):
+    status = 415
+    slug = "unsupported-format"
+    title = "Unsupported image format"
+
+
+class CorruptImage(InvalidInput):
+    status = 422
+    slug = "corrupt-image"
+    title = "Corrupt or truncated image"
+
+
+class EmptyInput(InvalidInput):
+    status = 400
+    slug = "empty-input"
+    title = "Empty input"
+
+
+class ImageTooLarge(InvalidInput):
+    status = 413
+    slug = "too-large"
+    title = "Image too large"
+
+
+class AuthError(PixelmillError):
+    status = 401
+    slug = "unauthorized"
+    title = "Missing or invalid API key"
+
+
+class Forbidden(AuthError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class BadSignature(Forbidden):
+    status = 403
+    slug = "bad-signature"
+    title = "Bad or missing URL signature"
+
+
+class NotFound(PixelmillError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(PixelmillError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class Overloaded(PixelmillError):
+    status = 503
+    slug = "overloaded"
+    title = "Service overloaded"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
+class BackendUnavailable(PixelmillError):
+    status = 503
+    slug = "backend-unavailable"
+    title = "A backend is unavailable"
+
+
+class StorageError(PixelmillError):
+    status = 500
+    slug = "storage-error"
+    title = "Storage error"
+
+
+__all__ = [
+    "AuthError",
+    "BackendUnavailable",
+    "BadSignature",
+    "Conflict",
+    "CorruptImage",
+    "EmptyInput",
+    "Forbidden",
+    "ImageTooLarge",
+    "InvalidInput",
+    "InvalidParameter",
+    "NotFound",
+    "Overloaded",
+    "PixelmillError",
+    "StorageError",
+    "UnsupportedFormat",
+]

@@ -1,0 +1,146 @@
+"""The operation registry.
+
+Every image operation is one module in this package (or a plugin) that defines an
+:class:`Operation` subclass and registers it. The same operations serve render query
+strings, JSON pipelines in async jobs, and Python callers::
+
+    from pixelmill.imaging import ops
+    pipeline = ops.parse_pipeline([{"op": "resize", "width": 300}, {"op": "blur", "sigma": 2}])
+
+Adding an operation is one new module plus its name in ``_BUILTIN``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step
+
+#: Modules of this package holding built-in operations, imported on first use.
+_BUILTIN = [
+    "resize",
+    "crop",
+    "rotate",
+    "flip",
+    "blur",
+    "sharpen",
+    "grayscale",
+    "adjust",
+    "watermark",
+]
+
+_registry: dict[str, Operation[Any]] = {}
+_loaded = False
+
+#: Most steps one pipeline may hold.
+MAX_STEPS = 64
+
+
+def register(cls: type[Operation[Any]]) -> type[Operation[Any]]:
+    """Class decorator adding an operation to the registry under ``cls.name``."""
+    if cls.name in _registry and type(_registry[cls.name]) is not cls:
+        raise ValueError(f"operation {cls.name!r} is registered twice")
+    _registry[cls.name] = cls()
+    return cls
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        for module in _BUILTIN:
+            importlib.import_module(f"{__name__}.{module}")
+        _loaded = True
+
+
+def names() -> list[str]:
+    _load_builtin()
+    return sorted(_registry)
+
+
+def get(name: str) -> Operation[Any]:
+    _load_builtin()
+    try:
+        return _registry[name]
+    except KeyError:
+        raise InvalidParameter(f"unknown operation {name!r}", known=sorted(_registry)) from None
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every operation with its summary, queue and JSON schema of parameters."""
+    _load_builtin()
+    return [
+        {
+            "name": op.name,
+            "summary": op.summary,
+            "queue": op.queue,
+            "params": op.Params.model_json_schema(),
+        }
+        for op in (_registry[n] for n in sorted(_registry))
+    ]
+
+
+def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """pydantic errors as JSON-safe ``{"loc", "msg"}`` entries for problem details."""
+    return [
+        {"loc": prefix + ".".join(str(p) for p in err["loc"]), "msg": err["msg"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def parse_step(spec: Mapping[str, Any], *, index: int = 0) -> Step:
+    """Validate one ``{"op": name, **params}`` mapping into a :class:`Step`."""
+    if not isinstance(spec, Mapping) or "op" not in spec:
+        raise InvalidParameter(f"step {index} must be an object with an 'op' field")
+    name = spec["op"]
+    if not isinstance(name, str):
+        raise InvalidParameter(f"step {index}: 'op' must be a string")
+    op = get(name)
+    raw = {k: v for k, v in spec.items() if k != "op"}
+    try:
+        params = op.Params.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidParameter(
+            f"step {index} ({name}): invalid parameters",
+            errors=validation_errors(exc, prefix=f"steps[{index}]."),
+        ) from None
+    return Step(op, params)
+
+
+def parse_pipeline(specs: Iterable[Mapping[str, Any]]) -> list[Step]:
+    """Validate a JSON pipeline (a list of steps) completely, or raise InvalidParameter."""
+    if isinstance(specs, (str, bytes, Mapping)):
+        raise InvalidParameter("a pipeline is a list of steps")
+    steps = [parse_step(spec, index=i) for i, spec in enumerate(specs)]
+    if not steps:
+        raise InvalidParameter("the pipeline is empty")
+    if len(steps) > MAX_STEPS:
+        raise InvalidParameter(f"the pipeline has {len(steps)} steps; at most {MAX_STEPS}")
+    return steps
+
+
+def queue_of(steps: Iterable[Step]) -> Queue:
+    """The worker queue a pipeline belongs on: the heaviest kind among its steps."""
+    order: list[Queue] = ["transform", "analyse", "segment", "train"]
+    return max((s.op.queue for s in steps), key=order.index, default="transform")
+
+
+__all__ = [
+    "MAX_STEPS",
+    "OpContext",
+    "Operation",
+    "Params",
+    "Queue",
+    "Step",
+    "catalogue",
+    "get",
+    "names",
+    "parse_pipeline",
+    "parse_step",
+    "queue_of",
+    "register",
+]

@@ -1,0 +1,66 @@
+"""Run a validated pipeline of operations on an image source.
+
+The first geometric step that can fuse with decoding (``resize``) is run as a
+shrink-on-load thumbnail, so a 12 MP JPEG is never fully decoded for a 300 px output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyvips
+
+from pixelmill.errors import CorruptImage, InvalidParameter, PixelmillError
+from pixelmill.imaging.ops import OpContext, Step
+from pixelmill.imaging.probe import ImageSource, open_image
+
+
+def run(
+    source: ImageSource | pyvips.Image,
+    steps: Sequence[Step],
+    ctx: OpContext | None = None,
+    *,
+    auto_orient: bool = True,
+) -> pyvips.Image:
+    """Apply ``steps`` to ``source`` and return the (lazy) libvips result image.
+
+    Pixels are computed when the result is encoded; libvips errors raised then are the
+    caller's to translate (see :func:`pixelmill.imaging.encode.encode`).
+    """
+    ctx = ctx or OpContext()
+    remaining = list(steps)
+    image: pyvips.Image | None = source if isinstance(source, pyvips.Image) else None
+    try:
+        if image is None and remaining and auto_orient:
+            src: bytes | str = source if isinstance(source, bytes) else str(source)
+            fused = remaining[0].op.load(src, remaining[0].params, ctx)
+            if fused is not None:
+                image = fused
+                remaining.pop(0)
+        if image is None:
+            assert isinstance(source, (bytes, Path))
+            image = open_image(source, access="sequential" if _streamable(remaining) else "random")
+            if auto_orient:
+                image = image.autorot()
+        if ctx.original is None:
+            ctx.original = image
+        for step in remaining:
+            image = step.op.apply(image, step.params, ctx)
+    except PixelmillError:
+        raise
+    except pyvips.Error as exc:
+        raise CorruptImage(f"cannot process the image: {_last_line(exc)}") from exc
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from exc
+    return image
+
+
+def _streamable(steps: Sequence[Step]) -> bool:
+    # sequential (top-to-bottom) decoding is only safe when no step needs random access
+    return not any(s.op.geometric for s in steps)
+
+
+def _last_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

@@ -1,0 +1,161 @@
+"""Read what an image is from its header, and check that it decodes.
+
+Sources are ``bytes`` or a local :class:`~pathlib.Path`; libvips reads either lazily, so a
+probe of a 100 MP file looks at the header first and refuses decompression bombs before
+any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+from pixelmill.errors import CorruptImage, EmptyInput, ImageTooLarge, UnsupportedFormat
+from pixelmill.imaging.formats import SNIFF_BYTES, ImageFormat, sniff
+
+ImageSource = bytes | Path
+
+_BIT_DEPTH = {
+    "uchar": 8,
+    "char": 8,
+    "ushort": 16,
+    "short": 16,
+    "uint": 32,
+    "int": 32,
+    "float": 32,
+    "double": 64,
+    "complex": 64,
+    "dpcomplex": 128,
+}
+
+_OME_SIZE = re.compile(rb'PhysicalSizeX="([0-9.eE+-]+)"')
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an upload is. Sizes in pixels; ``pixel_size_um`` in micrometres or ``None``."""
+
+    format: ImageFormat
+    width: int
+    height: int
+    bands: int
+    bit_depth: int
+    pages: int
+    orientation: int
+    interpretation: str
+    pixel_size_um: float | None = None
+    exif: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def read_head(source: ImageSource) -> bytes:
+    if isinstance(source, bytes):
+        return source[:SNIFF_BYTES]
+    with source.open("rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def sniff_source(source: ImageSource) -> ImageFormat:
+    """The real format of ``source``; raises if it is empty or not an image we read."""
+    head = read_head(source)
+    if not head:
+        raise EmptyInput("the upload is empty")
+    fmt = sniff(head)
+    if fmt is None:
+        raise UnsupportedFormat(
+            "the bytes are not JPEG, PNG, WebP, AVIF, TIFF or GIF",
+            supported=[f.value for f in ImageFormat],
+        )
+    return fmt
+
+
+def open_image(source: ImageSource, **options: Any) -> pyvips.Image:
+    """Open lazily with libvips; only the header is read until pixels are asked for."""
+    try:
+        if isinstance(source, bytes):
+            return pyvips.Image.new_from_buffer(source, "", **options)
+        return pyvips.Image.new_from_file(str(source), **options)
+    except pyvips.Error as exc:
+        raise CorruptImage(f"cannot read the image header: {_first_line(exc)}") from exc
+
+
+def probe(source: ImageSource, *, max_pixels: int, verify: bool = True) -> ImageInfo:
+    """Describe ``source`` and, with ``verify``, prove that its pixels decode.
+
+    Raises :class:`~pixelmill.errors.ImageTooLarge` from the header alone when the image
+    has more than ``max_pixels`` pixels, so decompression bombs are never decoded.
+    """
+    fmt = sniff_source(source)
+    image = open_image(source)
+    pixels = image.width * image.height
+    if pixels > max_pixels:
+        raise ImageTooLarge(
+            f"{image.width}x{image.height} = {pixels} pixels exceeds the limit of {max_pixels}",
+            width=image.width,
+            height=image.height,
+            max_pixels=max_pixels,
+        )
+    if verify:
+        verify_decodes(source, fmt)
+    fields = set(image.get_fields())
+    orientation = int(image.get("orientation")) if "orientation" in fields else 1
+    pages = int(image.get("n-pages")) if "n-pages" in fields else 1
+    exif = {
+        name.removeprefix("exif-ifd0-").removeprefix("exif-"): _text(image.get(name))
+        for name in fields
+        if name.startswith("exif-ifd")
+    }
+    return ImageInfo(
+        format=fmt,
+        width=image.width,
+        height=image.height,
+        bands=image.bands,
+        bit_depth=_BIT_DEPTH.get(str(image.format), 8),
+        pages=pages,
+        orientation=orientation,
+        interpretation=str(image.interpretation),
+        pixel_size_um=_pixel_size(image, fields),
+        exif=exif,
+    )
+
+
+def verify_decodes(source: ImageSource, fmt: ImageFormat) -> None:
+    """Decode every pixel of the first page once, failing on truncation or corruption.
+
+    JPEG decodes with shrink-on-load (all entropy data is still read, so truncation is
+    caught at a fraction of the cost); memory stays bounded by sequential access.
+    """
+    options: dict[str, Any] = {"access": "sequential", "fail_on": "truncated"}
+    if fmt is ImageFormat.JPEG:
+        options["shrink"] = 8
+    try:
+        open_image(source, **options).avg()
+    except pyvips.Error as exc:
+        raise CorruptImage(f"the image data is corrupt or truncated: {_first_line(exc)}") from exc
+
+
+def _pixel_size(image: pyvips.Image, fields: set[str]) -> float | None:
+    if "image-description" not in fields:
+        return None
+    desc = image.get("image-description")
+    raw = desc.encode() if isinstance(desc, str) else bytes(desc)
+    match = _OME_SIZE.search(raw)
+    return float(match.group(1)) if match else None
+
+
+def _text(value: Any) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    # libvips renders EXIF as "value (human form, type, n components, n bytes)"
+    return text.split(" (", 1)[0].strip()
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

@@ -1,0 +1,168 @@
+"""Render requests: query-string parameters parsed into a pipeline and an output spec.
+
+The query vocabulary (``w``, ``h``, ``fit``, ``blur`` ...) is sugar over the operation
+registry: every parameter becomes a registry step, in a fixed canonical order, so a
+render and the equivalent JSON pipeline give identical pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging import ops
+from pixelmill.imaging.formats import ImageFormat, parse_format
+from pixelmill.imaging.geometry import Colour, Gravity, SmartGravity
+
+#: bump when rendering changes output bytes, so caches and ETags roll over
+RENDER_VERSION = "1"
+
+#: query keys that are not render parameters (signature, cache busting)
+RESERVED = frozenset({"sig", "v"})
+
+
+def _pair(value: Any) -> Any:
+    if isinstance(value, str):
+        parts = value.split(",")
+        return tuple(p.strip() for p in parts)
+    return value
+
+
+class RenderParams(BaseModel):
+    """Everything a ``GET /v1/images/{id}/render`` query may say."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    w: int | None = Field(None, ge=1, description="Output width, pixels.")
+    h: int | None = Field(None, ge=1, description="Output height, pixels.")
+    fit: Literal["cover", "contain", "fill", "inside", "outside"] = "cover"
+    gravity: Gravity | SmartGravity = "centre"
+    fp: tuple[float, float] | None = Field(None, description="Focal point 'x,y', fractions 0..1.")
+    crop: tuple[int, int, int, int] | None = Field(
+        None, description="Source box 'left,top,width,height' in pixels, before resizing."
+    )
+    rotate: float | None = Field(None, ge=-360, le=360, allow_inf_nan=False)
+    bg: Colour = Field((0, 0, 0, 255), description="Background for rotate and contain.")
+    flip: bool = Field(False, description="Mirror top-bottom.")
+    flop: bool = Field(False, description="Mirror left-right.")
+    orient: bool = Field(True, description="Auto-orient from EXIF.")
+    blur: float | None = Field(None, ge=0.3, le=500, allow_inf_nan=False)
+    sharpen: float | None = Field(None, ge=0.3, le=10, allow_inf_nan=False)
+    grayscale: bool = False
+    brightness: float = Field(1.0, ge=0, le=10, allow_inf_nan=False)
+    contrast: float = Field(1.0, ge=0, le=10, allow_inf_nan=False)
+    gamma: float = Field(1.0, ge=0.1, le=10, allow_inf_nan=False)
+    wm: str | None = Field(None, max_length=128, description="Watermark image id.")
+    wm_text: str | None = Field(None, min_length=1, max_length=200, description="Watermark text.")
+    wm_pos: Gravity = "southeast"
+    wm_opacity: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
+    wm_scale: float = Field(0.25, gt=0, le=1, allow_inf_nan=False)
+    format: Literal["jpeg", "png", "webp", "avif", "tiff", "auto"] | None = None
+    q: int | None = Field(None, ge=1, le=100, description="Encoder quality.")
+    strip: bool = Field(True, description="Strip EXIF/XMP metadata.")
+
+    @field_validator("fp", "crop", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _pair(value)
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() != "auto":
+            try:
+                return parse_format(value).value
+            except ValueError:
+                return value
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> RenderParams:
+        if self.fp is not None and not all(0 <= v <= 1 and math.isfinite(v) for v in self.fp):
+            raise ValueError("fp is 'x,y' with fractions between 0 and 1")
+        if self.crop is not None and (min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
+            raise ValueError("crop is 'left,top,width,height' with width and height >= 1")
+        if self.wm and self.wm_text:
+            raise ValueError("give wm (image) or wm_text, not both")
+        return self
+
+
+def parse_render(query: Mapping[str, str], *, max_side: int) -> RenderParams:
+    """Validate a query mapping; unknown keys and out-of-range values raise 422."""
+    raw = {k: v for k, v in query.items() if k not in RESERVED}
+    try:
+        params = RenderParams.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidParameter(
+            "invalid render parameters", errors=ops.validation_errors(exc)
+        ) from None
+    for name in ("w", "h"):
+        value = getattr(params, name)
+        if value is not None and value > max_side:
+            raise InvalidParameter(
+                f"{name}={value} is above the largest allowed output side {max_side}",
+                errors=[{"loc": name, "msg": f"must be <= {max_side}"}],
+            )
+    return params
+
+
+def to_steps(p: RenderParams) -> list[ops.Step]:
+    """The registry steps a render performs, in canonical order."""
+    specs: list[dict[str, Any]] = []
+    if p.crop is not None:
+        left, top, width, height = p.crop
+        specs.append({"op": "crop", "left": left, "top": top, "width": width, "height": height})
+    if p.w is not None or p.h is not None:
+        resize: dict[str, Any] = {"op": "resize", "width": p.w, "height": p.h, "fit": p.fit}
+        resize.update(gravity=p.gravity, background=p.bg)
+        if p.fp is not None:
+            resize["focal"] = p.fp
+        specs.append(resize)
+    if p.rotate:
+        specs.append({"op": "rotate", "angle": p.rotate, "background": p.bg})
+    if p.flip:
+        specs.append({"op": "flip", "direction": "vertical"})
+    if p.flop:
+        specs.append({"op": "flip", "direction": "horizontal"})
+    if (p.brightness, p.contrast, p.gamma) != (1.0, 1.0, 1.0):
+        specs.append(
+            {"op": "adjust", "brightness": p.brightness, "contrast": p.contrast, "gamma": p.gamma}
+        )
+    if p.grayscale:
+        specs.append({"op": "grayscale"})
+    if p.blur:
+        specs.append({"op": "blur", "sigma": p.blur})
+    if p.sharpen:
+        specs.append({"op": "sharpen", "sigma": p.sharpen})
+    if p.wm or p.wm_text:
+        mark: dict[str, Any] = {"op": "watermark", "position": p.wm_pos}
+        mark.update(opacity=p.wm_opacity, scale=p.wm_scale)
+        mark.update({"image": p.wm} if p.wm else {"text": p.wm_text})
+        specs.append(mark)
+    return [ops.parse_step(spec, index=i) for i, spec in enumerate(specs)]
+
+
+def output_format(p: RenderParams, source: ImageFormat) -> ImageFormat | Literal["auto"]:
+    """The requested output format; without ``format`` the source's own (GIF and TIFF become PNG)."""
+    if p.format == "auto":
+        return "auto"
+    if p.format is not None:
+        return ImageFormat(p.format)
+    if source in (ImageFormat.GIF, ImageFormat.TIFF):
+        return ImageFormat.PNG
+    return source
+
+
+def cache_key(image_id: str, p: RenderParams, fmt: ImageFormat, quality: int) -> str:
+    """A stable digest of everything that determines the output bytes (the strong ETag)."""
+    body = p.model_dump(mode="json", exclude={"format", "q"})
+    text = json.dumps(
+        [RENDER_VERSION, image_id, body, fmt.value, quality], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,55 @@
+"""Every Prometheus metric pixelmill exports, named in one place.
+
+Multi-process safe: when several server processes run, the composition root sets
+``PROMETHEUS_MULTIPROC_DIR`` before this module is first imported and ``/metrics``
+aggregates all processes' files (see :func:`render_latest`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_REQUESTS = Counter(
+    "pixelmill_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "pixelmill_http_request_duration_seconds",
+    "HTTP request latency.",
+    ["method", "route", "status"],
+    buckets=_LATENCY,
+)
+RENDER_SECONDS = Histogram(
+    "pixelmill_render_seconds",
+    "Time to decode, transform and encode one render, labelled by each operation it ran "
+    "(libvips fuses a pipeline, so a render's time is counted once under each of its ops).",
+    ["operation"],
+    buckets=_LATENCY,
+)
+CACHE_REQUESTS = Counter("pixelmill_render_cache_total", "Result cache lookups.", ["result"])
+BYTES_IN = Counter("pixelmill_bytes_in_total", "Bytes received in uploads.")
+BYTES_OUT = Counter("pixelmill_bytes_out_total", "Bytes sent in image responses.", ["kind"])
+UPLOADS = Counter("pixelmill_uploads_total", "Uploads by outcome.", ["outcome"])
+IMAGES_STORED = Gauge(
+    "pixelmill_images_stored", "Images in the metadata DB.", multiprocess_mode="max"
+)
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The exposition text for ``/metrics``, aggregated over processes when needed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,255 @@
+"""/v1/images: upload, list, read, delete, and on-the-fly render."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.datastructures import UploadFile
+
+from pixelmill.backends.metadata.records import ImageRecord
+from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
+from pixelmill.imaging.render import parse_render
+from pixelmill.observability import metrics
+from pixelmill.services.gateway import signing
+from pixelmill.services.gateway.auth import require
+
+if TYPE_CHECKING:
+    from pixelmill.runtime.container import Container
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+_CHUNK = 1024 * 1024
+
+
+def _container(request: Request) -> Container:
+    return request.app.state.container
+
+
+def image_json(record: ImageRecord) -> dict[str, Any]:
+    body = record.to_dict()
+    body["created_at"] = record.created_at.isoformat()
+    body.pop("exif")
+    body["links"] = {
+        "self": f"/v1/images/{record.id}",
+        "original": f"/v1/images/{record.id}/original",
+        "render": f"/v1/images/{record.id}/render",
+        "meta": f"/v1/images/{record.id}/meta",
+    }
+    return body
+
+
+def _public_read(request: Request) -> bool:
+    return bool(_container(request).settings.security.public_read)
+
+
+def _public_originals(request: Request) -> bool:
+    return bool(_container(request).settings.security.public_originals)
+
+
+class _Spool:
+    """A temp file in the data dir, hashed and size-limited as it is written."""
+
+    def __init__(self, root: Path, limit: int) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=root, prefix="upload-")
+        self.file = os.fdopen(fd, "wb")
+        self.path = Path(name)
+        self.limit = limit
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise ImageTooLarge(
+                f"the upload is larger than the limit of {self.limit} bytes", max_bytes=self.limit
+            )
+        self.digest.update(chunk)
+        self.file.write(chunk)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload an image (multipart field 'file', or the raw bytes as the body)",
+    responses={200: {"description": "These bytes were uploaded before; the same image."}},
+)
+async def upload(
+    request: Request, response: Response, _key: Any = Depends(require("write"))
+) -> dict[str, Any]:
+    c = _container(request)
+    limit = c.settings.server.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise ImageTooLarge(
+            f"the upload is larger than the limit of {limit} bytes", max_bytes=limit
+        )
+    spool = _Spool(c.settings.data_dir / "tmp", limit)
+    filename = request.headers.get("x-filename")
+    try:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_files=1, max_fields=10)
+            upload_file = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+            if upload_file is None:
+                raise InvalidInput("multipart upload has no file part (use the field 'file')")
+            filename = upload_file.filename or filename
+            while chunk := await upload_file.read(_CHUNK):
+                spool.write(chunk)
+            await form.close()
+        else:
+            async for chunk in request.stream():
+                spool.write(chunk)
+        spool.close()
+        if spool.size == 0:
+            raise EmptyInput("the upload is empty")
+        metrics.BYTES_IN.inc(spool.size)
+        record, created = await anyio.to_thread.run_sync(
+            lambda: c.image_service.ingest_file(
+                spool.path, filename=filename, sha256=spool.digest.hexdigest()
+            )
+        )
+    except Exception:
+        metrics.UPLOADS.labels("rejected").inc()
+        raise
+    finally:
+        spool.discard()
+    metrics.UPLOADS.labels("created" if created else "duplicate").inc()
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/images/{record.id}"
+    return image_json(record)
+
+
+@router.get("", summary="List images, newest first (cursor pagination)")
+def list_images(
+    request: Request,
+    limit: int = Query(50, ge=1, le=500),
+    after: str | None = Query(None, max_length=64, description="Last id of the previous page."),
+    _key: Any = Depends(require("read", public_if=_public_read)),
+) -> dict[str, Any]:
+    c = _container(request)
+    records = c.images.list(limit=limit, after=after)
+    next_after = records[-1].id if len(records) == limit else None
+    return {
+        "items": [image_json(r) for r in records],
+        "total": c.images.count(),
+        "next": f"/v1/images?limit={limit}&after={next_after}" if next_after else None,
+    }
+
+
+@router.get("/{image_id}", summary="Image metadata")
+def get_image(
+    request: Request,
+    image_id: str,
+    _key: Any = Depends(require("read", public_if=_public_read)),
+) -> dict[str, Any]:
+    return image_json(_container(request).images.get(image_id))
+
+
+@router.get("/{image_id}/meta", summary="Embedded metadata (EXIF and file properties)")
+def get_meta(
+    request: Request,
+    image_id: str,
+    _key: Any = Depends(require("read", public_if=_public_read)),
+) -> dict[str, Any]:
+    record = _container(request).images.get(image_id)
+    return {
+        "id": record.id,
+        "format": record.format,
+        "orientation": record.orientation,
+        "pages": record.pages,
+        "pixel_size_um": record.pixel_size_um,
+        "exif": record.exif,
+    }
+
+
+@router.get(
+    "/{image_id}/original",
+    summary="Download the original bytes",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}},
+)
+def get_original(
+    request: Request,
+    image_id: str,
+    _key: Any = Depends(require("read", public_if=_public_originals)),
+) -> Response:
+    c = _container(request)
+    record = c.images.get(image_id)
+    etag = f'"{record.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = c.storage.get(record.storage_key)
+    metrics.BYTES_OUT.labels("original").inc(len(body))
+    from pixelmill.imaging.formats import ImageFormat
+
+    return Response(body, media_type=ImageFormat(record.format).mime, headers=headers)
+
+
+@router.delete("/{image_id}", status_code=204, summary="Delete an image and its original")
+def delete_image(
+    request: Request, image_id: str, _key: Any = Depends(require("write"))
+) -> Response:
+    _container(request).image_service.delete(image_id)
+    return Response(status_code=204)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(part.strip().removeprefix("W/") == etag for part in header.split(","))
+
+
+@router.get(
+    "/{image_id}/render",
+    summary="Render a transformed image on the fly",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}, 304: {"description": "Not modified"}},
+    description=(
+        "Query parameters: w, h, fit (cover|contain|fill|inside|outside), gravity, fp=x,y, "
+        "crop=left,top,width,height, rotate, bg, flip, flop, orient, blur, sharpen, grayscale, "
+        "brightness, contrast, gamma, wm, wm_text, wm_pos, wm_opacity, wm_scale, "
+        "format (jpeg|png|webp|avif|tiff|auto), q, strip, sig. See docs/api.md."
+    ),
+)
+def render(
+    request: Request,
+    image_id: str,
+    _key: Any = Depends(require("read", public_if=_public_read)),
+) -> Response:
+    c = _container(request)
+    if c.settings.security.signing_key:
+        signing.verify(c.settings.security.signing_key, request.url.path, request.url.query)
+    params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
+    service = c.image_service
+    accept = request.headers.get("accept")
+    record = c.images.get(image_id)
+    _fmt, _q, key, negotiated = service.plan(record, params, accept)
+    etag = f'"{key[:40]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={c.settings.cache.http_max_age}, immutable",
+    }
+    if negotiated:
+        headers["Vary"] = "Accept"
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    rendition = service.render(image_id, params, accept)
+    headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
+    metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
+    return Response(rendition.body, media_type=rendition.media_type, headers=headers)

@@ -1,0 +1,226 @@
+"""The image service: ingest uploads and render them. Used by the gateway (sync path)
+and by workers (job results), wired to storage, metadata and cache by the runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.images import ImageRepository
+from pixelmill.backends.metadata.records import ImageRecord
+from pixelmill.backends.storage.base import Storage
+from pixelmill.errors import NotFound
+from pixelmill.imaging import encode as encoding
+from pixelmill.imaging import pipeline
+from pixelmill.imaging.formats import ImageFormat
+from pixelmill.imaging.ops import OpContext, Step
+from pixelmill.imaging.probe import ImageInfo, ImageSource, probe
+from pixelmill.imaging.render import (
+    RenderParams,
+    cache_key,
+    output_format,
+    to_steps,
+)
+from pixelmill.observability import metrics
+from pixelmill.settings import RenderSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    body: bytes
+    media_type: str
+    etag: str
+    negotiated: bool
+    cache_hit: bool
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def image_id_for(sha256: str) -> str:
+    """Content-addressed id: the first 128 bits of the SHA-256 of the original bytes."""
+    return sha256[:32]
+
+
+class ImageService:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        images: ImageRepository,
+        cache: Cache,
+        render: RenderSettings,
+        cache_ttl: int = 86400,
+        allow_avif_auto: bool = False,
+    ) -> None:
+        self.storage = storage
+        self.images = images
+        self.cache = cache
+        self.settings = render
+        self.cache_ttl = cache_ttl
+        self.allow_avif_auto = allow_avif_auto
+
+    # -- ingest -------------------------------------------------------------------------
+    def ingest_file(
+        self,
+        path: Path,
+        *,
+        filename: str | None = None,
+        sha256: str | None = None,
+        source: str = "upload",
+        job_id: str | None = None,
+    ) -> tuple[ImageRecord, bool]:
+        """Store the image at ``path`` (a temp file the caller owns) content-addressed.
+
+        Probes and fully verifies it first; nothing is written for bad input. Returns
+        ``(record, created)``; re-ingesting the same bytes returns the existing record.
+        """
+        digest = sha256 or sha256_file(path)
+        existing = self.images.find_by_sha256(digest)
+        if existing is not None:
+            return existing, False
+        info = probe(path, max_pixels=self.settings.max_pixels)
+        return self._store(info, digest, path.stat().st_size, filename, source, job_id, path)
+
+    def ingest_bytes(
+        self,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        source: str = "upload",
+        job_id: str | None = None,
+    ) -> tuple[ImageRecord, bool]:
+        digest = hashlib.sha256(data).hexdigest()
+        existing = self.images.find_by_sha256(digest)
+        if existing is not None:
+            return existing, False
+        info = probe(data, max_pixels=self.settings.max_pixels)
+        return self._store(info, digest, len(data), filename, source, job_id, data)
+
+    def _store(
+        self,
+        info: ImageInfo,
+        digest: str,
+        size: int,
+        filename: str | None,
+        source: str,
+        job_id: str | None,
+        content: Path | bytes,
+    ) -> tuple[ImageRecord, bool]:
+        key = f"originals/{digest[:2]}/{digest}"
+        if isinstance(content, Path):
+            self.storage.put_file(key, content, content_type=info.format.mime)
+        else:
+            self.storage.put(key, content, content_type=info.format.mime)
+        try:
+            record, created = self.images.add(
+                id=image_id_for(digest),
+                sha256=digest,
+                format=info.format.value,
+                width=info.width,
+                height=info.height,
+                bands=info.bands,
+                bit_depth=info.bit_depth,
+                pages=info.pages,
+                orientation=info.orientation,
+                interpretation=info.interpretation,
+                size_bytes=size,
+                pixel_size_um=info.pixel_size_um,
+                filename=(filename or None) and filename[-512:],
+                exif=info.exif,
+                source=source,
+                job_id=job_id,
+            )
+        except BaseException:
+            # no row, no object: never leave half an upload behind
+            if self.images.find_by_sha256(digest) is None:
+                self.storage.delete(key)
+            raise
+        return record, created
+
+    # -- read ---------------------------------------------------------------------------
+    def source_of(self, record: ImageRecord) -> ImageSource:
+        """The original as a local path when storage has one (zero-copy), else bytes."""
+        path = self.storage.local_path(record.storage_key)
+        return path if path is not None else self.storage.get(record.storage_key)
+
+    def original_bytes(self, image_id: str) -> bytes:
+        return self.storage.get(self.images.get(image_id).storage_key)
+
+    def delete(self, image_id: str) -> ImageRecord:
+        record = self.images.delete(image_id)
+        self.storage.delete(record.storage_key)
+        return record
+
+    # -- render -------------------------------------------------------------------------
+    def plan(
+        self, record: ImageRecord, params: RenderParams, accept: str | None
+    ) -> tuple[ImageFormat, int, str, bool]:
+        """Output format, quality, cache key and whether the format was negotiated."""
+        fmt = output_format(params, ImageFormat(record.format))
+        negotiated = fmt == "auto"
+        if fmt == "auto":
+            fmt = encoding.negotiate(
+                accept, has_alpha=record.bands in (2, 4), allow_avif=self.allow_avif_auto
+            )
+        quality = params.q or self.settings.default_quality
+        return fmt, quality, cache_key(record.id, params, fmt, quality), negotiated
+
+    def render(self, image_id: str, params: RenderParams, accept: str | None = None) -> Rendition:
+        record = self.images.get(image_id)
+        fmt, quality, key, negotiated = self.plan(record, params, accept)
+        etag = f'"{key[:40]}"'
+        cached = self.cache.get(key)
+        if cached is not None:
+            metrics.CACHE_REQUESTS.labels("hit").inc()
+            return Rendition(cached, fmt.mime, etag, negotiated, True)
+        metrics.CACHE_REQUESTS.labels("miss").inc()
+        steps = to_steps(params)
+        started = time.perf_counter()
+        body = self.render_steps(
+            record, steps, fmt, quality, strip=params.strip, orient=params.orient
+        )
+        elapsed = time.perf_counter() - started
+        for name in {s.op.name for s in steps} or {"encode"}:
+            metrics.RENDER_SECONDS.labels(name).observe(elapsed)
+        self.cache.set(key, body, ttl=self.cache_ttl)
+        return Rendition(body, fmt.mime, etag, negotiated, False)
+
+    def render_steps(
+        self,
+        record: ImageRecord,
+        steps: Sequence[Step],
+        fmt: ImageFormat,
+        quality: int,
+        *,
+        strip: bool = True,
+        orient: bool = True,
+        ctx: OpContext | None = None,
+    ) -> bytes:
+        ctx = ctx or self.context(record)
+        image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=orient)
+        return encoding.encode(image, fmt, quality=quality, strip=strip)
+
+    def context(self, record: ImageRecord | None = None) -> OpContext:
+        return OpContext(
+            load_image=self._load_for_op,
+            pixel_size_um=record.pixel_size_um if record else None,
+        )
+
+    def _load_for_op(self, image_id: str) -> bytes:
+        try:
+            return self.original_bytes(image_id)
+        except NotFound:
+            raise NotFound(f"watermark image {image_id!r} does not exist") from None

@@ -1,0 +1,170 @@
+"""The one typed settings tree.
+
+Read once, by the composition root (:mod:`pixelmill.runtime`), from (highest first):
+keyword arguments, environment variables prefixed ``PIXELMILL_`` (nested with ``__``,
+e.g. ``PIXELMILL_RENDER__MAX_PIXELS``), an optional YAML/JSON config file named by
+``PIXELMILL_CONFIG``, then the defaults below. No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address the gateway binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port of the gateway.")
+    workers: int = Field(
+        1,
+        ge=0,
+        description="Gateway worker processes; 0 means one per core. Render work also runs "
+        "on libvips' own threads, see docs/benchmarks.md for the measured choice.",
+    )
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, gt=0, description="Uploads larger than this get 413."
+    )
+
+
+class StorageSettings(BaseModel):
+    url: str = Field(
+        "",
+        description="Object storage: '' or 'file://DIR' (local folder, default "
+        "DATA_DIR/objects), 'memory://', or 's3://BUCKET' (with the s3 settings below).",
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://127.0.0.1:8333")
+    s3_region: str = Field("us-east-1", description="S3 region name.")
+    s3_access_key: str | None = Field(None, description="S3 access key id.")
+    s3_secret_key: str | None = Field(None, description="S3 secret access key.")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket.")
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        "",
+        description="SQLAlchemy URL of the metadata DB: '' means sqlite in DATA_DIR; "
+        "'postgresql+psycopg://user@host/db' for distributed mode; 'sqlite://' in memory.",
+    )
+    echo: bool = Field(False, description="Log every SQL statement.")
+
+
+class CacheSettings(BaseModel):
+    url: str = Field(
+        "memory://",
+        description="Result cache: 'memory://' (per-process LRU), 'redis://host:6379/0', "
+        "or 'none://' to disable.",
+    )
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Memory LRU bound in bytes.")
+    ttl_seconds: int = Field(24 * 3600, gt=0, description="Entry lifetime in the cache.")
+    http_max_age: int = Field(
+        31536000, ge=0, description="Cache-Control max-age of rendered images (seconds)."
+    )
+
+
+class RenderSettings(BaseModel):
+    max_pixels: int = Field(
+        100_000_000, gt=0, description="Refuse images with more pixels (checked from the header)."
+    )
+    max_output_side: int = Field(8192, gt=0, description="Largest width/height a render may ask.")
+    default_quality: int = Field(
+        82, ge=1, le=100, description="Encoder quality when q is not given."
+    )
+    strip_metadata: bool = Field(
+        True, description="Strip EXIF/XMP/ICC-comment metadata from renders."
+    )
+    concurrency: int = Field(
+        0, ge=0, description="libvips threads per render; 0 leaves libvips' default (one per core)."
+    )
+
+
+class SecuritySettings(BaseModel):
+    public_read: bool = Field(True, description="Allow anonymous GET of image info and renders.")
+    public_originals: bool = Field(False, description="Allow anonymous download of originals.")
+    signing_key: str | None = Field(
+        None,
+        description="HMAC-SHA256 key for signed render URLs. When set, unsigned renders are refused.",
+    )
+    auth_enabled: bool = Field(True, description="Require API keys for writes.")
+
+
+class ObservabilitySettings(BaseModel):
+    log_level: str = Field("INFO", description="Python log level.")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    prometheus_multiproc_dir: str | None = Field(
+        None, description="Shared folder for multi-process metrics; set automatically by `up`."
+    )
+
+
+class BrokerSettings(BaseModel):
+    url: str = Field(
+        "memory://",
+        description="Job broker: 'memory://' (in-process, embedded) or 'amqp://guest:guest@127.0.0.1:5672/'.",
+    )
+
+
+def _config_file_source() -> dict[str, Any]:
+    # The config file is named by the environment; this is the settings tree itself
+    # reading it, which is the one place allowed to.
+    path = os.environ.get("PIXELMILL_CONFIG")
+    if not path:
+        return {}
+    text = Path(path).read_text()
+    data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    return dict(data or {})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _config_file_source()
+
+
+class Settings(BaseSettings):
+    """Everything pixelmill can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIXELMILL_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    mode: Literal["embedded", "distributed"] = Field(
+        "embedded",
+        description="embedded: all services in one process; distributed: one per process.",
+    )
+    data_dir: Path = Field(
+        Path("pixelmill-data"), description="Where embedded mode keeps its DB, objects and keys."
+    )
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    cache: CacheSettings = CacheSettings()
+    render: RenderSettings = RenderSettings()
+    security: SecuritySettings = SecuritySettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    broker: BrokerSettings = BrokerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir.resolve() / 'pixelmill.db'}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or f"file://{self.data_dir.resolve() / 'objects'}"
