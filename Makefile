@@ -1,0 +1,45 @@
+# The two set-up commands of the README are `make up` and `make test`.
+# Both are idempotent: the virtualenv is (re)installed only when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch: only this exact version (a local CPU wheel here); any range pulls CUDA builds.
+TORCH := torch==2.13.0
+
+.PHONY: up test lint install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e ".[test,train]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+## Start the whole platform on http://127.0.0.1:8000 (embedded: SQLite, local folder).
+up: install
+	$(BIN)/pixelmill up $(ARGS)
+
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+## Install the test dependencies, lint, type-check, and run the whole suite.
+test: install-test lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

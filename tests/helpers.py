@@ -1,0 +1,49 @@
+"""Test helpers: server reachability and images made on the fly."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import pyvips
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (CI) unless ``host:port`` accepts TCP connections."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError as exc:
+        reason = f"{name} is not reachable at {host}:{port} ({exc})"
+        if IN_CI:
+            pytest.fail(f"{reason}; CI requires it", pytrace=False)
+        pytest.skip(reason)
+
+
+def make_image(
+    width: int = 640,
+    height: int = 480,
+    *,
+    fmt: str = ".jpg",
+    bands: int = 3,
+    seed: int = 0,
+    **save: object,
+) -> bytes:
+    """A deterministic, non-trivial test image (gradients + noise) encoded as ``fmt``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [xx * 255 / max(width - 1, 1), yy * 255 / max(height - 1, 1), (xx + yy) % 256], axis=-1
+    )
+    noise = rng.normal(0, 12, size=(height, width, 3))
+    arr = np.clip(base + noise, 0, 255).astype(np.uint8)[..., :bands] if bands <= 3 else None
+    if bands == 4:
+        alpha = np.full((height, width, 1), 200, dtype=np.uint8)
+        arr = np.concatenate([np.clip(base + noise, 0, 255).astype(np.uint8), alpha], axis=-1)
+    image = pyvips.Image.new_from_array(arr)
+    image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
+    return bytes(image.write_to_buffer(fmt, **save))
