@@ -1,0 +1,79 @@
+"""API keys: writes and originals need a key; roles; revocation; signed render URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from pixelmill.runtime.container import Container, build_container
+from pixelmill.services.gateway.app import create_app
+from pixelmill.services.gateway.signing import sign_url
+from tests.conftest import make_settings
+from tests.helpers import make_image
+
+
+def test_writes_need_a_valid_key(client: TestClient, container: Container) -> None:
+    data = make_image(50, 50)
+    no_key = client.post("/v1/images", content=data)
+    assert no_key.status_code == 401
+    assert no_key.headers["www-authenticate"].startswith("Bearer")
+    bad = client.post("/v1/images", content=data, headers={"Authorization": "Bearer pm_nope"})
+    assert bad.status_code == 401
+    wrong_scheme = client.post("/v1/images", content=data, headers={"Authorization": "Basic x"})
+    assert wrong_scheme.status_code == 401
+    assert container.images.count() == 0
+
+
+def test_read_only_keys_cannot_write(client: TestClient, container: Container) -> None:
+    _, secret = container.keys.create("viewer", role="read")
+    resp = client.post(
+        "/v1/images", content=make_image(50, 50), headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert resp.status_code == 403
+
+
+def test_revoked_key_stops_working(client: TestClient, container: Container) -> None:
+    record, secret = container.keys.create("temp", role="write")
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert client.post("/v1/images", content=make_image(40, 40), headers=headers).status_code == 201
+    container.keys.revoke(record.id)
+    assert client.post("/v1/images", content=make_image(41, 40), headers=headers).status_code == 401
+
+
+def test_originals_are_private_unless_configured_public(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    image_id = client.post("/v1/images", content=make_image(60, 60), headers=auth).json()["id"]
+    assert client.get(f"/v1/images/{image_id}/original").status_code == 401
+    assert client.get(f"/v1/images/{image_id}/original", headers=auth).status_code == 200
+    # renders and metadata are public by default
+    assert client.get(f"/v1/images/{image_id}/render?w=10").status_code == 200
+
+
+def test_signed_urls_when_a_signing_key_is_set(tmp_path: Path) -> None:
+    container = build_container(make_settings(tmp_path, security={"signing_key": "s3cret"}))
+    _, key = container.keys.create("w", role="write")
+    with TestClient(create_app(container)) as client:
+        image_id = client.post(
+            "/v1/images", content=make_image(80, 60), headers={"Authorization": f"Bearer {key}"}
+        ).json()["id"]
+        path = f"/v1/images/{image_id}/render?w=40&format=webp"
+        unsigned = client.get(path)
+        assert unsigned.status_code == 403
+        assert unsigned.json()["type"].endswith("bad-signature")
+        signed = sign_url("s3cret", path)
+        ok = client.get(signed)
+        assert ok.status_code == 200 and ok.headers["content-type"] == "image/webp"
+        tampered = signed.replace("w=40", "w=41")
+        assert client.get(tampered).status_code == 403
+        wrong_key = sign_url("other", path)
+        assert client.get(wrong_key).status_code == 403
+    container.close()
+
+
+def test_auth_can_be_switched_off_for_trusted_networks(tmp_path: Path) -> None:
+    container = build_container(make_settings(tmp_path, security={"auth_enabled": False}))
+    with TestClient(create_app(container)) as client:
+        assert client.post("/v1/images", content=make_image(30, 30)).status_code == 201
+    container.close()

@@ -1,0 +1,109 @@
+"""What users see from the geometric operations: sizes, crops, mirrors, orientation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import pyvips
+
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging import ops
+from pixelmill.imaging.pipeline import run
+
+
+def _run(image: pyvips.Image | bytes, *specs: dict[str, Any]) -> np.ndarray:
+    out = run(image, ops.parse_pipeline(list(specs)))
+    return np.asarray(out.numpy())
+
+
+def _marked(width: int = 400, height: int = 200) -> pyvips.Image:
+    """Grey image with a white square near the top-left corner (at 10..40, 10..40)."""
+    arr = np.full((height, width, 3), 100, dtype=np.uint8)
+    arr[10:40, 10:40] = 255
+    return pyvips.Image.new_from_array(arr).copy(interpretation="srgb")
+
+
+@pytest.mark.parametrize(
+    ("fit", "expect"),
+    [
+        ("cover", (100, 100)),
+        ("contain", (100, 100)),
+        ("fill", (100, 100)),
+        ("inside", (100, 50)),
+        ("outside", (200, 100)),
+    ],
+)
+def test_fit_modes_give_sharp_compatible_sizes(fit: str, expect: tuple[int, int]) -> None:
+    out = _run(_marked(), {"op": "resize", "width": 100, "height": 100, "fit": fit})
+    assert (out.shape[1], out.shape[0]) == expect
+
+
+def test_contain_pads_with_the_background_colour() -> None:
+    out = _run(
+        _marked(),
+        {"op": "resize", "width": 100, "height": 100, "fit": "contain", "background": "ff0000"},
+    )
+    assert tuple(out[0, 50]) == (255, 0, 0)  # top band is padding
+    assert tuple(out[50, 50]) != (255, 0, 0)  # the middle is the picture
+
+
+def test_width_only_keeps_aspect_ratio() -> None:
+    out = _run(_marked(400, 200), {"op": "resize", "width": 100})
+    assert out.shape[:2] == (50, 100)
+
+
+def test_cover_gravity_west_keeps_the_left_edge_and_focal_point_follows_the_mark() -> None:
+    west = _run(
+        _marked(), {"op": "resize", "width": 100, "height": 100, "fit": "cover", "gravity": "west"}
+    )
+    assert west[12, 12].mean() > 200  # the white mark (left side) survives the crop
+    east = _run(
+        _marked(), {"op": "resize", "width": 100, "height": 100, "fit": "cover", "gravity": "east"}
+    )
+    assert east.max() < 200  # cropped away on the other side
+    focal = _run(
+        _marked(),
+        {"op": "resize", "width": 50, "height": 50, "fit": "cover", "focal": [0.06, 0.12]},
+    )
+    assert focal.max() > 200
+
+
+def test_rotate_right_angles_swap_sides_and_any_angle_fills_corners() -> None:
+    assert _run(_marked(400, 200), {"op": "rotate", "angle": 90}).shape[:2] == (400, 200)
+    tilted = _run(_marked(400, 200), {"op": "rotate", "angle": 30, "background": "00ff00"})
+    assert tuple(tilted[0, 0]) == (0, 255, 0)
+
+
+def test_flip_mirrors_left_right() -> None:
+    out = _run(_marked(400, 200), {"op": "flip", "direction": "horizontal"})
+    assert out[12, 400 - 12].mean() > 200 and out[12, 12].mean() < 200
+
+
+def test_crop_box_and_crop_outside_image() -> None:
+    out = _run(_marked(), {"op": "crop", "left": 10, "top": 10, "width": 30, "height": 30})
+    assert out.shape[:2] == (30, 30) and out.min() == 255
+    with pytest.raises(InvalidParameter):
+        _run(_marked(), {"op": "crop", "left": 500, "top": 0, "width": 5, "height": 5})
+
+
+def test_exif_orientation_is_applied_on_load() -> None:
+    image = _marked(400, 200).copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)  # rotate 90 cw to view
+    data = bytes(image.write_to_buffer(".png"))
+    plain = run(data, [], auto_orient=True)
+    assert (plain.width, plain.height) == (200, 400)
+    resized = run(data, ops.parse_pipeline([{"op": "resize", "width": 100}]))
+    assert (resized.width, resized.height) == (100, 200)
+
+
+def test_unknown_operation_and_bad_parameters_are_422() -> None:
+    with pytest.raises(InvalidParameter) as unknown:
+        ops.parse_pipeline([{"op": "explode"}])
+    assert "explode" in unknown.value.detail
+    with pytest.raises(InvalidParameter) as bad:
+        ops.parse_pipeline([{"op": "resize", "width": 0}])
+    assert bad.value.extra["errors"][0]["loc"].startswith("steps[0]")
+    with pytest.raises(InvalidParameter):
+        ops.parse_pipeline([])

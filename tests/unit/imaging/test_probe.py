@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pyvips
+
+from pixelmill.errors import CorruptImage, EmptyInput, ImageTooLarge, UnsupportedFormat
+from pixelmill.imaging.formats import ImageFormat
+from pixelmill.imaging.probe import probe
+from tests.helpers import make_image
+
+
+def test_probe_reports_size_bands_depth_and_format() -> None:
+    info = probe(make_image(320, 200, fmt=".png"), max_pixels=10**8)
+    assert (info.format, info.width, info.height, info.bands, info.bit_depth) == (
+        ImageFormat.PNG,
+        320,
+        200,
+        3,
+        8,
+    )
+
+
+def test_sixteen_bit_png_reports_sixteen_bits() -> None:
+    arr = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20).astype(np.uint16)
+    data = pyvips.Image.new_from_array(arr).copy(interpretation="grey16").write_to_buffer(".png")
+    info = probe(data, max_pixels=10**8)
+    assert (info.bit_depth, info.bands) == (16, 1)
+
+
+def test_multipage_tiff_counts_pages(tmp_path: Path) -> None:
+    page = pyvips.Image.new_from_buffer(make_image(40, 30, fmt=".png"), "")
+    stack = pyvips.Image.arrayjoin([page] * 3, across=1).copy()
+    stack.set_type(pyvips.GValue.gint_type, "page-height", 30)
+    path = tmp_path / "stack.tif"
+    stack.write_to_file(str(path))
+    info = probe(path, max_pixels=10**8)
+    assert (info.pages, info.width, info.height) == (3, 40, 30)
+
+
+def test_exif_orientation_is_read() -> None:
+    image = pyvips.Image.new_from_buffer(make_image(40, 30), "").copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    info = probe(bytes(image.write_to_buffer(".jpg")), max_pixels=10**8)
+    assert info.orientation == 6
+
+
+def test_decompression_bomb_is_refused_from_the_header() -> None:
+    # a 20000x20000 PNG of one colour compresses to a few hundred KB
+    bomb = pyvips.Image.black(20000, 20000).write_to_buffer(".png", compression=9)
+    with pytest.raises(ImageTooLarge) as err:
+        probe(bomb, max_pixels=100_000_000)
+    assert err.value.status == 413
+
+
+def test_truncated_jpeg_is_corrupt() -> None:
+    data = make_image(400, 300)
+    with pytest.raises(CorruptImage):
+        probe(data[: len(data) // 2], max_pixels=10**8)
+
+
+def test_empty_and_non_image_bytes_are_refused() -> None:
+    with pytest.raises(EmptyInput):
+        probe(b"", max_pixels=10**8)
+    with pytest.raises(UnsupportedFormat) as err:
+        probe(b"GIF-ish but not really, just text" * 4, max_pixels=10**8)
+    assert err.value.status == 415
+
+
+def test_png_signature_with_garbage_body_is_corrupt() -> None:
+    with pytest.raises(CorruptImage):
+        probe(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, max_pixels=10**8)
