@@ -1,0 +1,131 @@
+"""`pixelmill up` as a user runs it: one command, a printed admin key, persistence."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import make_image
+
+PIXELMILL = str(Path(sys.executable).with_name("pixelmill"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELMILL_")}
+        self.proc = subprocess.Popen(
+            [PIXELMILL, "up", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.output = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pixelmill up exited: {self.proc.stdout.read()}")  # type: ignore[union-attr]
+            time.sleep(0.2)
+        else:
+            self.stop()
+            raise RuntimeError("pixelmill up did not become healthy in 60 s")
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output += out or ""
+        return self.output
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "pm-data"
+
+
+@pytest.mark.slow
+def test_up_prints_an_admin_key_once_serves_and_keeps_data(data_dir: Path) -> None:
+    port = _free_port()
+    server = Server(data_dir, port)
+    try:
+        image = make_image(800, 600)
+        anonymous = httpx.post(server.url + "/v1/images", content=image)
+        assert anonymous.status_code == 401
+    finally:
+        first_output = server.stop()
+    match = re.search(r"PIXELMILL_API_KEY=(pm_\S+)", first_output)
+    assert match, first_output
+    key = match.group(1)
+    # only a hash of the key is on disk
+    assert key.encode() not in (data_dir / "pixelmill.db").read_bytes()
+
+    server = Server(data_dir, port)
+    try:
+        headers = {"Authorization": f"Bearer {key}"}
+        up = httpx.post(server.url + "/v1/images", content=image, headers=headers)
+        assert up.status_code == 201
+        image_id = up.json()["id"]
+        thumb = httpx.get(f"{server.url}/v1/images/{image_id}/render?w=300&h=200&format=webp")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
+        metrics = httpx.get(server.url + "/metrics").text
+        assert "pixelmill_http_requests_total" in metrics
+    finally:
+        second_output = server.stop()
+    assert "PIXELMILL_API_KEY" not in second_output  # not re-created, not re-printed
+
+    server = Server(data_dir, port)
+    try:
+        listing = httpx.get(server.url + "/v1/images").json()
+        assert [i["id"] for i in listing["items"]] == [image_id]
+    finally:
+        server.stop()
+
+
+def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
+    data = str(tmp_path / "d")
+
+    def cli(*args: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELMILL_")}
+        done = subprocess.run(
+            [PIXELMILL, "keys", *args, "--data-dir", data],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    created = json.loads(cli("create", "ci-bot", "--role", "read"))
+    assert created["key"].startswith("pm_") and created["role"] == "read"
+    listing = cli("list")
+    assert created["id"] in listing and "active" in listing
+    assert created["key"] not in listing
+    cli("revoke", created["id"])
+    assert "revoked" in cli("list")
