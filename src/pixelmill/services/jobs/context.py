@@ -1,0 +1,154 @@
+"""What a job kind's handler sees: the job, its task, and a context to report through.
+
+The worker builds a :class:`JobContext` per task run; handlers never touch the broker
+or the job tables themselves, so the at-least-once, guarded-transition bookkeeping stays
+in one place (:mod:`pixelmill.services.jobs.runner`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pixelmill.backends.metadata.records import ImageRecord
+    from pixelmill.runtime.container import Container
+    from pixelmill.settings import Settings
+
+
+class JobCancelled(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by :meth:`JobContext.raise_if_cancelled`; the worker records the task as
+    cancelled. Handlers may catch it to clean up, then re-raise."""
+
+
+class StepTimeLimitExceeded(BaseException):  # noqa: N818
+    """Raised inside a task's thread when a step outlives its time limit.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that a handler's broad
+    ``except Exception`` cannot swallow it. Time limits are checked between Python
+    bytecodes: a long C call (one libvips or torch kernel) finishes before it lands.
+    """
+
+    def __init__(self, step: str = "step", limit_s: float = 0.0) -> None:
+        super().__init__(f"{step} exceeded its time limit of {limit_s:g} s")
+        self.step = step
+        self.limit_s = limit_s
+
+
+@dataclass(frozen=True)
+class Job:
+    """A read-only view of a job, as validated at submit time."""
+
+    id: str
+    kind: str
+    params: dict[str, Any]
+    inputs: tuple[str, ...]
+    queue: str
+    priority: int
+    owner: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work of a job: ``input`` is the image id for per-input kinds."""
+
+    index: int
+    input: str | None
+    attempt: int
+
+
+@dataclass
+class SubmitContext:
+    """Given to a kind's ``validate`` at submit time (in the gateway process)."""
+
+    container: Container
+    inputs: list[ImageRecord]
+    owner: str | None
+
+    @property
+    def settings(self) -> Settings:
+        return self.container.settings
+
+
+class TaskHost(Protocol):
+    """The worker side of a :class:`JobContext` (implemented by the runner)."""
+
+    def report_progress(self, fraction: float, message: str | None) -> None: ...
+
+    def is_cancelled(self) -> bool: ...
+
+    def store_artifact(self, name: str, value: Any) -> dict[str, Any]: ...
+
+    def store_image(self, data: bytes, filename: str | None) -> ImageRecord: ...
+
+    def time_limit(self, step: str, seconds: float | None) -> Any:
+        """A context manager arming a per-step deadline for the calling thread."""
+
+
+@dataclass
+class JobContext:
+    """Handed to ``JobKind.run(job, ctx)`` for one run of one task."""
+
+    job: Job
+    task: Task
+    container: Container
+    host: TaskHost
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("pixelmill.jobs"))
+    _progress_at: float = 0.0
+    _cancel_checked_at: float = 0.0
+    _cancelled: bool = False
+
+    #: progress updates closer together than this are coalesced (seconds)
+    PROGRESS_INTERVAL_S = 0.5
+    #: how long a cancellation check result is reused (seconds)
+    CANCEL_CHECK_INTERVAL_S = 0.5
+
+    def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
+        """Report this task's progress, ``fraction`` in [0, 1]; shows in
+        ``GET /v1/jobs/{id}`` and as an SSE ``progress`` event. Cheap to call often."""
+        now = time.monotonic()
+        if not force and now - self._progress_at < self.PROGRESS_INTERVAL_S:
+            return
+        self._progress_at = now
+        self.host.report_progress(min(max(float(fraction), 0.0), 1.0), message)
+
+    def cancelled(self) -> bool:
+        """True once the job was cancelled (checked against the DB at most every 0.5 s)."""
+        if self._cancelled:
+            return True
+        now = time.monotonic()
+        if now - self._cancel_checked_at >= self.CANCEL_CHECK_INTERVAL_S:
+            self._cancel_checked_at = now
+            self._cancelled = self.host.is_cancelled()
+        return self._cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled():
+            raise JobCancelled(f"job {self.job.id} was cancelled")
+
+    @contextmanager
+    def step(self, name: str, *, time_limit_s: float | None = None) -> Iterator[None]:
+        """Run a block as a named step with its own time limit (default: the
+        configured per-step limit). Exceeding it fails the task (not retried)."""
+        with self.host.time_limit(name, time_limit_s):
+            yield
+
+    def put_artifact(self, name: str, value: Any) -> dict[str, Any]:
+        """Store a table/JSON result under ``name`` for this task (overwrites on re-run).
+
+        ``value``: JSON-able data (dict, list of records, numbers, strings), a
+        ``pyarrow.Table`` or ``bytes``. Served at ``GET /v1/jobs/{id}/results/{name}``
+        (aggregated over the job's tasks) and ``.../tasks/{index}/results/{name}``.
+        """
+        return self.host.store_artifact(name, value)
+
+    def put_image(self, data: bytes, *, filename: str | None = None) -> ImageRecord:
+        """Store encoded image bytes as a result image (content-addressed, so a re-run
+        yields the same id); it is then served like any upload at ``/v1/images/{id}``."""
+        return self.host.store_image(data, filename)

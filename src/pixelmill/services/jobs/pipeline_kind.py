@@ -1,0 +1,118 @@
+"""The built-in job kind ``pipeline``: run registry steps on each input image.
+
+One task per input image. Each step runs with its own time limit; non-image outputs
+that steps put in ``ctx.artifacts`` (tables, JSON) are stored per task and aggregated
+over the job; the output image is stored content-addressed (so a re-run after a crash
+yields the same result id). Also the reference implementation of a job kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pixelmill.imaging import ops, pipeline
+from pixelmill.imaging.encode import encode
+from pixelmill.imaging.formats import OUTPUT_FORMATS, ImageFormat
+from pixelmill.services.jobs.context import Job, JobContext
+from pixelmill.services.jobs.kinds import JobKind, register_kind
+
+
+class OutputSpec(BaseModel):
+    """How the result image of each task is encoded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["same", "jpeg", "png", "webp", "avif", "tiff"] = Field(
+        "same", description="Result format; 'same' keeps the input's format where writable."
+    )
+    quality: int | None = Field(None, ge=1, le=100, description="Encoder quality.")
+    strip: bool = Field(True, description="Strip EXIF/XMP metadata from results.")
+    image: bool = Field(
+        True, description="Store the output image; false for measurement-only pipelines."
+    )
+
+
+class PipelineParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pipeline: list[dict[str, Any]] = Field(
+        ..., description="Steps from the operation registry: [{'op': name, ...params}]."
+    )
+    output: OutputSpec = OutputSpec()
+
+    @field_validator("pipeline")
+    @classmethod
+    def _steps(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # validated completely here (unknown op, bad params, empty, too long) and
+        # normalised to each step's canonical JSON
+        return [step.to_json() for step in ops.parse_pipeline(value)]
+
+    def steps(self) -> list[ops.Step]:
+        return ops.parse_pipeline(self.pipeline)
+
+
+def _queue(params: PipelineParams) -> ops.Queue:
+    return ops.queue_of(params.steps())
+
+
+def _format(spec: OutputSpec, source: str) -> ImageFormat:
+    if spec.format != "same":
+        return ImageFormat(spec.format)
+    fmt = ImageFormat(source)
+    return fmt if fmt in OUTPUT_FORMATS else ImageFormat.PNG
+
+
+def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Run the job's pipeline on ``ctx.task.input``; returns the result image id and
+    the names of the artifacts the steps produced."""
+    params = PipelineParams.model_validate(job.params)
+    steps = params.steps()
+    service = ctx.container.image_service
+    assert ctx.task.input is not None
+    record = service.images.get(ctx.task.input)
+    op_ctx = service.context(record)
+    op_ctx.resolve_model = ctx.container.extras.get("resolve_model")
+    image: Any = service.source_of(record)
+    artifacts: list[str] = []
+    seen: set[str] = set()
+    for index, step in enumerate(steps):
+        ctx.raise_if_cancelled()
+        with ctx.step(f"step {index} ({step.op.name})"):
+            image = pipeline.run(image, [step], op_ctx, auto_orient=index == 0)
+        for name in [n for n in op_ctx.artifacts if n not in seen]:
+            seen.add(name)
+            ctx.put_artifact(name, op_ctx.artifacts[name])
+            artifacts.append(name)
+        ctx.progress((index + 1) / (len(steps) + 1), f"step {index} ({step.op.name}) done")
+    result: dict[str, Any] = {"image": None, "artifacts": artifacts}
+    if params.output.image:
+        ctx.raise_if_cancelled()
+        fmt = _format(params.output, record.format)
+        quality = params.output.quality or ctx.container.settings.render.default_quality
+        with ctx.step("encode"):
+            body = encode(image, fmt, quality=quality, strip=params.output.strip)
+        stored = ctx.put_image(body, filename=_result_name(record.filename, fmt))
+        result["image"] = stored.id
+    return result
+
+
+def _result_name(filename: str | None, fmt: ImageFormat) -> str | None:
+    if not filename:
+        return None
+    stem = filename.rsplit(".", 1)[0]
+    return f"{stem}.{fmt.suffix.lstrip('.')}"
+
+
+PIPELINE = register_kind(
+    JobKind(
+        name="pipeline",
+        summary="Run a pipeline of registry operations on each input image.",
+        params=PipelineParams,
+        queue=_queue,
+        run=run_pipeline,
+        fan_out="per_input",
+        min_inputs=1,
+    )
+)
