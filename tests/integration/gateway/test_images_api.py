@@ -117,3 +117,29 @@ def test_sixteen_bit_and_multipage_tiff_upload_and_render(
     # the 16-bit ramp (dark top, bright bottom) is scaled to 8 bits, not clipped
     pixels = rendered.numpy()
     assert pixels[:10].mean() < 40 and pixels[-10:].mean() > 215
+
+
+def test_gif_first_frame_and_avif_uploads(client: TestClient, auth: dict[str, str]) -> None:
+    gif = _upload(client, auth, make_image(90, 60, fmt=".gif"))
+    assert gif["format"] == "gif"
+    out = client.get(f"/v1/images/{gif['id']}/render", params={"w": 45})
+    assert out.headers["content-type"] == "image/png"  # GIF renders default to PNG
+    avif = _upload(client, auth, make_image(90, 60, fmt=".avif"))
+    assert (avif["format"], avif["width"]) == ("avif", 90)
+
+
+def test_ome_tiff_pixel_size_is_recorded(
+    client: TestClient, auth: dict[str, str], tmp_path: object
+) -> None:
+    import io
+
+    import numpy as np
+    import tifffile
+
+    buf = io.BytesIO()
+    data = (np.arange(64 * 48) % 4096).astype(np.uint16).reshape(48, 64)
+    tifffile.imwrite(buf, data, ome=True, metadata={"PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
+    body = _upload(client, auth, buf.getvalue())
+    assert body["format"] == "tiff"
+    assert body["pixel_size_um"] == 0.325
+    assert body["bit_depth"] == 16

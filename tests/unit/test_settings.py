@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixelmill.settings import Settings
+
+
+def test_defaults_are_embedded_and_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in list(__import__("os").environ):
+        if var.startswith("PIXELMILL_"):
+            monkeypatch.delenv(var)
+    s = Settings()
+    assert s.mode == "embedded"
+    assert (s.server.host, s.server.port) == ("127.0.0.1", 8000)
+    assert s.render.max_pixels == 100_000_000
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("pixelmill.db")
+    assert s.storage_url.startswith("file://")
+    assert s.security.auth_enabled and not s.security.public_originals
+
+
+def test_environment_overrides_nested_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXELMILL_RENDER__MAX_PIXELS", "1234")
+    monkeypatch.setenv("PIXELMILL_SERVER__PORT", "9001")
+    monkeypatch.setenv("PIXELMILL_DATA_DIR", "/tmp/elsewhere")
+    s = Settings()
+    assert (s.render.max_pixels, s.server.port, s.data_dir) == (1234, 9001, Path("/tmp/elsewhere"))
+
+
+def test_config_file_is_read_and_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "pm.yaml"
+    cfg.write_text("render:\n  max_pixels: 555\n  default_quality: 70\nserver:\n  port: 7000\n")
+    monkeypatch.setenv("PIXELMILL_CONFIG", str(cfg))
+    monkeypatch.setenv("PIXELMILL_SERVER__PORT", "7001")
+    s = Settings()
+    assert (s.render.max_pixels, s.render.default_quality, s.server.port) == (555, 70, 7001)
+
+
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXELMILL_RENDER__DEFAULT_QUALITY", "101")
+    with pytest.raises(ValueError):
+        Settings()
