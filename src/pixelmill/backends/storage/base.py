@@ -9,12 +9,13 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from pixelmill.errors import InvalidInput
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,1023}$")
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/]{0,1023}")
 
 
 def check_key(key: str) -> str:
     """Refuse keys that could escape a folder or confuse a backend (``..``, ``//``, ``\\``)."""
-    if not isinstance(key, str) or not _KEY.match(key):
+    # fullmatch: ``re.match`` with ``$`` would let a trailing newline through
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise InvalidInput(f"invalid storage key {key!r}")
     parts = key.split("/")
     if any(part in ("", ".", "..") for part in parts):

@@ -1,24 +1,43 @@
-"""Local-folder storage: atomic writes (temp file + fsync + rename), keys confined to root."""
+"""Local-folder storage: atomic writes (temp file + fsync + rename), keys confined to root.
+
+Temp files live in ``ROOT/.tmp`` (same file system, so the rename is atomic); a crash can
+leave one behind, and temp files older than :data:`STALE_TMP_SECONDS` are swept at start-up.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from pixelmill.backends.storage.base import check_key
-from pixelmill.errors import BackendUnavailable, InvalidInput, NotFound
+from pixelmill.errors import BackendUnavailable, InvalidInput, NotFound, StorageError
 
 _TMP = ".tmp"
+#: temp files older than this are leftovers of a crashed writer (seconds)
+STALE_TMP_SECONDS = 3600
+# a path component that is a file, or an object where a folder should be
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class FilesystemStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        self._sweep_tmp()
+
+    def _sweep_tmp(self) -> None:
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for entry in os.scandir(self.root / _TMP):
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:  # another process swept it first
+                pass
 
     def _path(self, key: str) -> Path:
         check_key(key)
@@ -28,19 +47,60 @@ class FilesystemStorage:
             raise InvalidInput(f"invalid storage key {key!r}")
         return path
 
-    def _write(self, key: str, fill: object) -> None:
+    def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root / _TMP)
+        fd, tmp = tempfile.mkstemp(dir=self.root / _TMP, prefix="put-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fill(fh)  # type: ignore[operator]
+                fill(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
+            self._publish(key, tmp, path)
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot store {key!r}: {exc}") from exc
             raise
+        self._sync_dir(path.parent)
+
+    def _publish(self, key: str, tmp: str, path: Path) -> None:
+        """Rename the finished temp file onto ``path`` (atomic on one file system)."""
+        for _ in range(5):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise StorageError(
+                    f"cannot store {key!r}: part of its path is already an object"
+                ) from None
+            try:
+                os.replace(tmp, path)
+                return
+            except FileNotFoundError:
+                continue  # a concurrent delete pruned the emptied folder: make it again
+            except (IsADirectoryError, OSError) as exc:
+                if not path.is_dir():
+                    raise
+                try:
+                    path.rmdir()  # an empty folder left behind is no object: replace it
+                except OSError:
+                    raise StorageError(
+                        f"cannot store {key!r}: it is a folder of other objects"
+                    ) from exc
+        raise StorageError(f"cannot store {key!r}: its folder keeps disappearing")
+
+    @staticmethod
+    def _sync_dir(folder: Path) -> None:
+        # make the rename itself durable (the file data was fsynced before it)
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
         self._write(key, lambda fh: fh.write(data))
@@ -55,13 +115,13 @@ class FilesystemStorage:
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+        except _MISSING:
             raise NotFound(f"no object {key!r}") from None
 
     def open(self, key: str) -> BinaryIO:
         try:
             return self._path(key).open("rb")
-        except (FileNotFoundError, IsADirectoryError):
+        except _MISSING:
             raise NotFound(f"no object {key!r}") from None
 
     def size(self, key: str) -> int:
@@ -74,12 +134,37 @@ class FilesystemStorage:
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        if path.is_dir():  # a folder of other objects, not an object
+            return
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        # prune folders the delete emptied, so a later key may take their name;
+        # rmdir refuses non-empty folders, which ends the walk
+        folder = path.parent
+        while folder != self.root:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        start = self.root
+        folder = prefix.rpartition("/")[0]
+        if folder:
+            # walk only the folder the prefix names (when it is a safe key path)
+            try:
+                start = self._path(folder)
+            except InvalidInput:
+                start = self.root
         keys = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = [d for d in dirnames if d != _TMP]
+        for dirpath, dirnames, filenames in os.walk(start):
+            if dirpath == str(self.root):
+                # only the top-level temp folder is ours; "a/.tmp/x" is a valid key
+                dirnames[:] = [d for d in dirnames if d != _TMP]
             for name in filenames:
                 key = Path(dirpath, name).relative_to(self.root).as_posix()
                 if key.startswith(prefix):

@@ -53,6 +53,7 @@ class MemoryStorage:
         return iter(keys)
 
     def local_path(self, key: str) -> Path | None:
+        check_key(key)
         return None
 
     def ping(self) -> None:
