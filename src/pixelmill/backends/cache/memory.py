@@ -32,12 +32,14 @@ class MemoryCache:
             return value
 
     def set(self, key: str, value: bytes, *, ttl: int | None = None) -> None:
-        if len(value) > self.max_bytes:
-            return
-        expires = time.monotonic() + (ttl if ttl is not None else self.default_ttl)
+        ttl = self.default_ttl if ttl is None else ttl
+        expires = time.monotonic() + ttl
         with self._lock:
+            # the old value goes even when the new one is not kept: never serve stale bytes
             if key in self._items:
                 self._drop(key)
+            if len(value) > self.max_bytes or ttl <= 0:
+                return
             self._items[key] = (value, expires)
             self._bytes += len(value)
             while self._bytes > self.max_bytes:
