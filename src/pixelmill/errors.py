@@ -14,6 +14,7 @@ adapter boundary; they never leak to callers.
     │   ├── UnsupportedFormat (415)     bytes are not an image format we read
     │   ├── CorruptImage (422)          truncated or undecodable image data
     │   ├── EmptyInput (400)
+    │   ├── InvalidDataset (422)        training data fails validation; names the files
     │   └── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
     ├── AuthError (401)
     │   ├── Forbidden (403)
@@ -88,6 +89,14 @@ class EmptyInput(InvalidInput):
     title = "Empty input"
 
 
+class InvalidDataset(InvalidInput):
+    """A dataset failed validation. ``extra["files"]`` lists ``{"file", "problem"}``."""
+
+    status = 422
+    slug = "invalid-dataset"
+    title = "Invalid dataset"
+
+
 class ImageTooLarge(InvalidInput):
     status = 413
     slug = "too-large"
@@ -155,6 +164,7 @@ __all__ = [
     "EmptyInput",
     "Forbidden",
     "ImageTooLarge",
+    "InvalidDataset",
     "InvalidInput",
     "InvalidParameter",
     "NotFound",

@@ -1,0 +1,487 @@
+"""Repositories of the ML tables: datasets, the model registry, training runs.
+
+Alias moves and their audit entries are written in one transaction, so the audit trail
+never disagrees with the aliases.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from pixelmill.backends.metadata import tables_ml as t
+from pixelmill.backends.metadata.database import Database
+from pixelmill.errors import Conflict, NotFound
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:  # SQLite drops the zone
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {k: _aware(v) for k, v in row._mapping.items()}
+
+
+def _json(record: Any) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(record).items()}
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    sha256: str
+    name: str
+    task: str
+    size_bytes: int
+    items: int
+    classes: list[str]
+    split: dict[str, list[str]]
+    summary: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+
+    @property
+    def storage_key(self) -> str:
+        return f"datasets/{self.sha256[:2]}/{self.sha256}.zip"
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    task: str
+    description: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    id: str
+    model: str
+    version: int
+    sha256: str
+    size_bytes: int
+    framework: str
+    input_spec: dict[str, Any]
+    train_config: dict[str, Any]
+    dataset_sha256: str | None
+    metrics: dict[str, Any]
+    card: dict[str, Any]
+    reference: dict[str, Any]
+    created_by: str | None
+    job_id: str | None
+    created_at: datetime
+
+    @property
+    def storage_key(self) -> str:
+        return f"models/{self.sha256[:2]}/{self.sha256}.onnx"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    def to_json(self, *, full: bool = False) -> dict[str, Any]:
+        body = _json(self)
+        if not full:
+            body.pop("reference")
+            body["card"] = {k: v for k, v in self.card.items() if k not in ("reference", "history")}
+        return body
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    model: str
+    alias: str
+    version: int
+    updated_by: str | None
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    model: str
+    action: str
+    alias: str | None
+    from_version: int | None
+    to_version: int | None
+    actor: str | None
+    note: str | None
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    model: str
+    dataset_id: str
+    spec: dict[str, Any]
+    status: str
+    progress: dict[str, Any]
+    events: list[dict[str, Any]]
+    version: int | None
+    error: str | None
+    cancel_requested: bool
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return _json(self)
+
+
+class DatasetRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, **fields: Any) -> tuple[DatasetRecord, bool]:
+        """Insert; an existing sha256 wins and is returned with ``created=False``."""
+        existing = self.find_by_sha256(fields["sha256"])
+        if existing is not None:
+            return existing, False
+        fields.setdefault("created_at", datetime.now(UTC))
+        fields.setdefault("id", fields["sha256"][:32])
+        try:
+            with self.db.begin() as conn:
+                conn.execute(t.datasets.insert().values(**fields))
+        except IntegrityError:
+            existing = self.find_by_sha256(fields["sha256"])
+            if existing is None:
+                raise
+            return existing, False
+        return self.get(fields["id"]), True
+
+    def get(self, dataset_id: str) -> DatasetRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
+        if row is None:
+            raise NotFound(f"no dataset {dataset_id!r}")
+        return DatasetRecord(**_row(row))
+
+    def find_by_sha256(self, sha256: str) -> DatasetRecord | None:
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(t.datasets).where(t.datasets.c.sha256 == sha256)).first()
+        return None if row is None else DatasetRecord(**_row(row))
+
+    def list(self, *, limit: int = 100) -> list[DatasetRecord]:
+        query = sa.select(t.datasets).order_by(t.datasets.c.created_at.desc()).limit(limit)
+        with self.db.begin() as conn:
+            return [DatasetRecord(**_row(r)) for r in conn.execute(query)]
+
+    def delete(self, dataset_id: str) -> DatasetRecord:
+        record = self.get(dataset_id)
+        with self.db.begin() as conn:
+            conn.execute(t.datasets.delete().where(t.datasets.c.id == dataset_id))
+        return record
+
+
+class ModelRepository:
+    """Models, versions, aliases and the audit trail."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- models and versions ------------------------------------------------------------
+    def add_version(
+        self, *, model: str, task: str, description: str = "", **fields: Any
+    ) -> VersionRecord:
+        """Create the model if new, then its next version (numbered 1, 2, ...)."""
+        now = datetime.now(UTC)
+        for _attempt in range(5):
+            try:
+                with self.db.begin() as conn:
+                    if (
+                        conn.execute(
+                            sa.select(t.models.c.name).where(t.models.c.name == model)
+                        ).first()
+                        is None
+                    ):
+                        conn.execute(
+                            t.models.insert().values(
+                                name=model, task=task, description=description, created_at=now
+                            )
+                        )
+                    top = conn.execute(
+                        sa.select(sa.func.max(t.model_versions.c.version)).where(
+                            t.model_versions.c.model == model
+                        )
+                    ).scalar()
+                    version = int(top or 0) + 1
+                    vid = uuid.uuid4().hex
+                    conn.execute(
+                        t.model_versions.insert().values(
+                            id=vid, model=model, version=version, created_at=now, **fields
+                        )
+                    )
+                    self._audit(
+                        conn, model, "register", None, None, version, fields.get("created_by"), None
+                    )
+                return self.version(model, version)
+            except IntegrityError:
+                continue  # a concurrent registration took the number; take the next
+        raise Conflict(f"could not allocate a version number for {model!r}")
+
+    def get_model(self, name: str) -> ModelRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(t.models).where(t.models.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no model {name!r}")
+        return ModelRecord(**_row(row))
+
+    def list_models(self) -> list[ModelRecord]:
+        with self.db.begin() as conn:
+            return [
+                ModelRecord(**_row(r))
+                for r in conn.execute(sa.select(t.models).order_by(t.models.c.name))
+            ]
+
+    def version(self, model: str, version: int) -> VersionRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(t.model_versions).where(
+                    t.model_versions.c.model == model, t.model_versions.c.version == version
+                )
+            ).first()
+        if row is None:
+            self.get_model(model)
+            raise NotFound(f"model {model!r} has no version {version}")
+        return VersionRecord(**_row(row))
+
+    def versions(self, model: str) -> list[VersionRecord]:
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.model_versions)
+                .where(t.model_versions.c.model == model)
+                .order_by(t.model_versions.c.version)
+            ).all()
+        return [VersionRecord(**_row(r)) for r in rows]
+
+    def latest(self, model: str) -> VersionRecord:
+        versions = self.versions(model)
+        if not versions:
+            self.get_model(model)
+            raise NotFound(f"model {model!r} has no versions")
+        return versions[-1]
+
+    def find_version_by_sha256(self, model: str, sha256: str) -> VersionRecord | None:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(t.model_versions)
+                .where(t.model_versions.c.model == model, t.model_versions.c.sha256 == sha256)
+                .order_by(t.model_versions.c.version)
+            ).first()
+        return None if row is None else VersionRecord(**_row(row))
+
+    def delete_version(self, model: str, version: int, *, actor: str | None) -> VersionRecord:
+        """Delete a version; refused (409) while any alias points at it."""
+        record = self.version(model, version)
+        with self.db.begin() as conn:
+            aliases = [
+                r.alias
+                for r in conn.execute(
+                    sa.select(t.model_aliases.c.alias).where(
+                        t.model_aliases.c.model == model, t.model_aliases.c.version == version
+                    )
+                )
+            ]
+            if aliases:
+                raise Conflict(
+                    f"{model}:{version} is still the target of alias(es) {', '.join(sorted(aliases))}; "
+                    "move or delete them first",
+                    aliases=sorted(aliases),
+                )
+            conn.execute(
+                t.model_versions.delete().where(
+                    t.model_versions.c.model == model, t.model_versions.c.version == version
+                )
+            )
+            self._audit(conn, model, "delete", None, version, None, actor, None)
+        return record
+
+    def sha256_in_use(self, sha256: str) -> bool:
+        with self.db.begin() as conn:
+            return (
+                conn.execute(
+                    sa.select(t.model_versions.c.id).where(t.model_versions.c.sha256 == sha256)
+                ).first()
+                is not None
+            )
+
+    # -- aliases ------------------------------------------------------------------------
+    def aliases(self, model: str) -> list[AliasRecord]:
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.model_aliases)
+                .where(t.model_aliases.c.model == model)
+                .order_by(t.model_aliases.c.alias)
+            ).all()
+        return [AliasRecord(**_row(r)) for r in rows]
+
+    def alias(self, model: str, alias: str) -> AliasRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(t.model_aliases).where(
+                    t.model_aliases.c.model == model, t.model_aliases.c.alias == alias
+                )
+            ).first()
+        if row is None:
+            self.get_model(model)
+            raise NotFound(f"model {model!r} has no alias {alias!r}")
+        return AliasRecord(**_row(row))
+
+    def move_alias(
+        self,
+        model: str,
+        alias: str,
+        version: int,
+        *,
+        action: str,
+        actor: str | None,
+        note: str | None = None,
+    ) -> tuple[int | None, AliasRecord]:
+        """Point ``alias`` at ``version`` (which must exist) and audit it as ``action``.
+        Returns the previous version (``None`` if the alias is new) and the alias."""
+        self.version(model, version)
+        now = datetime.now(UTC)
+        with self.db.begin() as conn:
+            where = (t.model_aliases.c.model == model, t.model_aliases.c.alias == alias)
+            row = conn.execute(
+                sa.select(t.model_aliases.c.version).where(*where).with_for_update()
+            ).first()
+            previous = None if row is None else int(row.version)
+            values = {"version": version, "updated_by": actor, "updated_at": now}
+            if row is None:
+                conn.execute(t.model_aliases.insert().values(model=model, alias=alias, **values))
+            else:
+                conn.execute(t.model_aliases.update().where(*where).values(**values))
+            self._audit(conn, model, action, alias, previous, version, actor, note)
+        return previous, self.alias(model, alias)
+
+    def delete_alias(self, model: str, alias: str, *, actor: str | None) -> AliasRecord:
+        record = self.alias(model, alias)
+        with self.db.begin() as conn:
+            conn.execute(
+                t.model_aliases.delete().where(
+                    t.model_aliases.c.model == model, t.model_aliases.c.alias == alias
+                )
+            )
+            self._audit(conn, model, "unalias", alias, record.version, None, actor, None)
+        return record
+
+    # -- audit --------------------------------------------------------------------------
+    def audit(self, model: str) -> list[AuditRecord]:
+        """Oldest first."""
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.model_audit)
+                .where(t.model_audit.c.model == model)
+                .order_by(t.model_audit.c.id)
+            ).all()
+        return [AuditRecord(**_row(r)) for r in rows]
+
+    def record_event(
+        self, model: str, action: str, *, version: int | None, note: str, actor: str | None = None
+    ) -> None:
+        with self.db.begin() as conn:
+            self._audit(conn, model, action, None, None, version, actor, note)
+
+    @staticmethod
+    def _audit(
+        conn: Connection,
+        model: str,
+        action: str,
+        alias: str | None,
+        from_version: int | None,
+        to_version: int | None,
+        actor: str | None,
+        note: str | None,
+    ) -> None:
+        conn.execute(
+            t.model_audit.insert().values(
+                model=model,
+                action=action,
+                alias=alias,
+                from_version=from_version,
+                to_version=to_version,
+                actor=actor,
+                note=note,
+                at=datetime.now(UTC),
+            )
+        )
+
+
+class TrainingRunRepository:
+    """Training runs of the embedded runner (status, progress, events)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(
+        self, *, model: str, dataset_id: str, spec: dict[str, Any], created_by: str | None
+    ) -> RunRecord:
+        now = datetime.now(UTC)
+        rid = uuid.uuid4().hex
+        with self.db.begin() as conn:
+            conn.execute(
+                t.training_runs.insert().values(
+                    id=rid,
+                    model=model,
+                    dataset_id=dataset_id,
+                    spec=spec,
+                    status="queued",
+                    progress={},
+                    events=[],
+                    created_by=created_by,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return self.get(rid)
+
+    def get(self, run_id: str) -> RunRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(t.training_runs).where(t.training_runs.c.id == run_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no training run {run_id!r}")
+        return RunRecord(**_row(row))
+
+    def list(self, *, limit: int = 50) -> list[RunRecord]:
+        query = (
+            sa.select(t.training_runs).order_by(t.training_runs.c.created_at.desc()).limit(limit)
+        )
+        with self.db.begin() as conn:
+            return [RunRecord(**_row(r)) for r in conn.execute(query)]
+
+    def update(self, run_id: str, *, event: dict[str, Any] | None = None, **fields: Any) -> None:
+        with self.db.begin() as conn:
+            if event is not None:
+                row = conn.execute(
+                    sa.select(t.training_runs.c.events).where(t.training_runs.c.id == run_id)
+                ).first()
+                events = [*list(row.events if row else [])[-499:], event]
+                fields["events"] = events
+            fields["updated_at"] = datetime.now(UTC)
+            conn.execute(
+                t.training_runs.update().where(t.training_runs.c.id == run_id).values(**fields)
+            )

@@ -1,0 +1,109 @@
+"""Dynamic batching: concurrent callers' inputs of the same shape are stacked into one
+runtime call (at most ``max_batch``, waiting at most ``max_wait`` seconds for company).
+
+One worker thread owns the runtime, so concurrent requests never oversubscribe the
+cores with parallel sessions. The worker waits for more inputs only while other callers
+are known to be on their way (``pending`` > what it already holds), so a lone request
+is not delayed by ``max_wait``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+
+import numpy as np
+from numpy.typing import NDArray
+
+Runner = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+
+
+class DynamicBatcher:
+    """Batch (C, H, W) float32 inputs for ``runner`` (N, C, H, W) → (N, ...)."""
+
+    def __init__(self, runner: Runner, *, max_batch: int = 8, max_wait: float = 0.005) -> None:
+        self.runner = runner
+        self.max_batch = max(1, max_batch)
+        self.max_wait = max(0.0, max_wait)
+        self._queue: deque[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = deque()
+        self._cond = threading.Condition()
+        self._pending = 0  # announced by callers, not yet queued
+        self._closed = False
+        self.batches = 0
+        self.items = 0
+        self._thread = threading.Thread(target=self._loop, name="pixelmill-batcher", daemon=True)
+        self._thread.start()
+
+    def announce(self, count: int) -> None:
+        """Tell the batcher ``count`` more inputs are coming (lets it wait for them)."""
+        with self._cond:
+            self._pending += count
+
+    def submit(
+        self, x: NDArray[np.float32], *, announced: bool = False
+    ) -> Future[NDArray[np.float32]]:
+        future: Future[NDArray[np.float32]] = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
+            if announced:
+                self._pending -= 1
+            self._queue.append((x, future))
+            self._cond.notify()
+        return future
+
+    def run(self, inputs: list[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Submit several inputs (e.g. the tiles of one image) and wait for all outputs."""
+        self.announce(len(inputs))
+        futures = [self.submit(x, announced=True) for x in inputs]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def _take(self) -> list[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]]:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return []
+            deadline = time.monotonic() + self.max_wait
+            while len(self._queue) < self.max_batch and self._pending > 0 and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            shape = self._queue[0][0].shape
+            batch, rest = [], deque()
+            while self._queue and len(batch) < self.max_batch:
+                item = self._queue.popleft()
+                (batch if item[0].shape == shape else rest).append(item)
+            rest.extend(self._queue)
+            self._queue.clear()
+            self._queue.extend(rest)
+            return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            live = [(x, f) for x, f in batch if f.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                out = self.runner(np.stack([x for x, _ in live]))
+            except BaseException as exc:  # hand the failure to every waiting caller
+                for _, f in live:
+                    f.set_exception(exc)
+                continue
+            self.batches += 1
+            self.items += len(live)
+            for i, (_, f) in enumerate(live):
+                f.set_result(out[i])

@@ -1,0 +1,276 @@
+"""Training datasets: parse an archive of images + masks (or class folders), validate
+it completely, and split it reproducibly. Pure: bytes in, arrays out.
+
+Layouts (inside a zip; one wrapping top-level folder is allowed)::
+
+    segmentation                     classification
+      images/a.png  masks/a.png        images/<class>/x.png   (or <class>/x.png)
+      images/b.tif  masks/b.tif        images/<class>/y.png
+
+Masks match images by file stem and must be binary (two values at most, 0 = background).
+Every problem found is reported together, naming the offending files, as one
+:class:`~pixelmill.errors.InvalidDataset` (HTTP 422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixelmill.errors import InvalidDataset, PixelmillError
+from pixelmill.ml.preprocess import decode
+
+Task = Literal["segmentation", "classification"]
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm"}
+#: most files one dataset may hold, and most decoded pixels in total
+MAX_FILES = 20_000
+MAX_PIXELS = 2_000_000_000
+
+
+@dataclass
+class Item:
+    name: str
+    image: NDArray[np.generic]
+    mask: NDArray[np.uint8] | None = None
+    label: int | None = None
+
+
+@dataclass
+class Dataset:
+    """A validated dataset. ``split`` maps "train"/"val" to item names."""
+
+    task: Task
+    items: list[Item]
+    classes: list[str] = field(default_factory=list)
+    split: dict[str, list[str]] = field(default_factory=dict)
+    sha256: str = ""
+
+    def subset(self, part: str) -> list[Item]:
+        names = set(self.split.get(part, []))
+        return [i for i in self.items if i.name in names]
+
+    def summary(self) -> dict[str, Any]:
+        shapes = {tuple(i.image.shape) for i in self.items}
+        return {
+            "task": self.task,
+            "items": len(self.items),
+            "classes": self.classes,
+            "train": len(self.split.get("train", [])),
+            "val": len(self.split.get("val", [])),
+            "channels": sorted(
+                {1 if i.image.ndim == 2 else int(i.image.shape[2]) for i in self.items}
+            ),
+            "dtypes": sorted({str(i.image.dtype) for i in self.items}),
+            "shapes": [list(s) for s in sorted(shapes)[:20]],
+        }
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, str]] = []
+
+    def add(self, file: str, problem: str) -> None:
+        self.entries.append({"file": file, "problem": problem})
+
+    def raise_if_any(self, what: str) -> None:
+        if self.entries:
+            shown = "; ".join(f"{e['file']}: {e['problem']}" for e in self.entries[:5])
+            more = f" (and {len(self.entries) - 5} more)" if len(self.entries) > 5 else ""
+            raise InvalidDataset(f"{what}: {shown}{more}", files=self.entries[:200])
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise InvalidDataset("the dataset is not a zip archive", files=[]) from None
+    infos = [
+        i
+        for i in archive.infolist()
+        if not i.is_dir()
+        and not any(p.startswith(".") or p == "__MACOSX" for p in PurePosixPath(i.filename).parts)
+    ]
+    if len(infos) > MAX_FILES:
+        raise InvalidDataset(f"the dataset has {len(infos)} files; at most {MAX_FILES}", files=[])
+    files = {i.filename: archive.read(i) for i in infos}
+    # strip one wrapping folder ("mydata/images/a.png" -> "images/a.png")
+    tops = {PurePosixPath(n).parts[0] for n in files}
+    if len(tops) == 1 and all(len(PurePosixPath(n).parts) > 2 for n in files):
+        top = tops.pop()
+        files = {n[len(top) + 1 :]: b for n, b in files.items()}
+    return files
+
+
+def detect_task(data: bytes) -> Task:
+    """``segmentation`` when the archive has a ``masks/`` folder, else ``classification``."""
+    names = _members(data)
+    return "segmentation" if any(n.startswith("masks/") for n in names) else "classification"
+
+
+def _decode(name: str, blob: bytes, problems: _Problems) -> NDArray[np.generic] | None:
+    try:
+        return decode(blob)
+    except PixelmillError:
+        problems.add(name, "cannot be decoded as an image")
+        return None
+
+
+def _stem(name: str) -> str:
+    return str(PurePosixPath(name).with_suffix("").relative_to(PurePosixPath(name).parts[0]))
+
+
+def parse(
+    data: bytes, *, task: Task | None = None, val_fraction: float = 0.15, seed: int = 0
+) -> Dataset:
+    """Parse and fully validate a dataset archive, then split it (see module docs)."""
+    files = _members(data)
+    task = task or (
+        "segmentation" if any(n.startswith("masks/") for n in files) else "classification"
+    )
+    problems = _Problems()
+    images = {n: b for n, b in files.items() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES}
+    for n in sorted(set(files) - set(images)):
+        problems.add(n, "not an image file (expected " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+    items = (
+        _segmentation(images, problems)
+        if task == "segmentation"
+        else _classification(images, problems)
+    )
+    classes = sorted({c for c, _ in items}) if task == "classification" else []
+    dataset_items = [it for _, it in items]
+    if task == "classification":
+        for cls, it in items:
+            it.label = classes.index(cls)
+    if not dataset_items and not problems.entries:
+        raise InvalidDataset(
+            "the dataset is empty: no images found"
+            + (
+                " (expected images/ and masks/ folders)"
+                if task == "segmentation"
+                else " (expected images/<class>/ folders)"
+            ),
+            files=[],
+        )
+    _check_channels(dataset_items, problems)
+    total = sum(int(np.prod(i.image.shape[:2])) for i in dataset_items)
+    if total > MAX_PIXELS:
+        problems.add("*", f"{total} pixels in total; at most {MAX_PIXELS}")
+    if task == "classification" and len(classes) < 2 and dataset_items:
+        problems.add("images/", f"classification needs at least 2 classes, found {classes}")
+    problems.raise_if_any("the dataset is invalid")
+    ds = Dataset(
+        task=task, items=dataset_items, classes=classes, sha256=hashlib.sha256(data).hexdigest()
+    )
+    ds.split = split_names([i.name for i in dataset_items], val_fraction=val_fraction, seed=seed)
+    return ds
+
+
+def _segmentation(images: dict[str, bytes], problems: _Problems) -> list[tuple[str, Item]]:
+    pics = {_stem(n): n for n in images if n.startswith("images/")}
+    masks = {_stem(n): n for n in images if n.startswith("masks/")}
+    for n in images:
+        if not n.startswith(("images/", "masks/")):
+            problems.add(n, "outside images/ and masks/")
+    for stem in sorted(set(pics) - set(masks)):
+        problems.add(pics[stem], f"has no mask (expected masks/{stem}.png)")
+    for stem in sorted(set(masks) - set(pics)):
+        problems.add(masks[stem], "has no matching image in images/")
+    out: list[tuple[str, Item]] = []
+    for stem in sorted(set(pics) & set(masks)):
+        image = _decode(pics[stem], images[pics[stem]], problems)
+        mask = _decode(masks[stem], images[masks[stem]], problems)
+        if image is None or mask is None:
+            continue
+        if mask.ndim == 3:
+            bands = mask[..., : 3 if mask.shape[2] >= 3 else 1]
+            if not all(np.array_equal(bands[..., 0], bands[..., k]) for k in range(bands.shape[2])):
+                problems.add(
+                    masks[stem], f"mask has {mask.shape[2]} differing channels; expected 1"
+                )
+                continue
+            mask = bands[..., 0]
+        if mask.shape[:2] != image.shape[:2]:
+            problems.add(
+                masks[stem],
+                f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}",
+            )
+            continue
+        values = np.unique(mask)
+        if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+            problems.add(
+                masks[stem],
+                f"mask is not binary: {len(values)} distinct values (expected 0 and one foreground value)",
+            )
+            continue
+        out.append((stem, Item(name=stem, image=image, mask=((mask > 0) * 255).astype(np.uint8))))
+    return out
+
+
+def _classification(images: dict[str, bytes], problems: _Problems) -> list[tuple[str, Item]]:
+    out: list[tuple[str, Item]] = []
+    for n in sorted(images):
+        parts = PurePosixPath(n).parts
+        if parts[0] == "images":
+            parts = parts[1:]
+        if len(parts) != 2:
+            problems.add(n, "expected images/<class>/<file>")
+            continue
+        image = _decode(n, images[n], problems)
+        if image is not None:
+            out.append(
+                (parts[0], Item(name=f"{parts[0]}/{PurePosixPath(parts[1]).stem}", image=image))
+            )
+    return out
+
+
+def _check_channels(items: list[Item], problems: _Problems) -> None:
+    def bands(it: Item) -> int:
+        return 1 if it.image.ndim == 2 else int(it.image.shape[2])
+
+    counts: dict[int, list[str]] = {}
+    for it in items:
+        counts.setdefault(bands(it), []).append(it.name)
+    if len(counts) > 1:
+        majority = max(counts, key=lambda k: len(counts[k]))
+        for k, names in counts.items():
+            if k != majority:
+                for name in names[:50]:
+                    problems.add(name, f"has {k} channel(s) but most images have {majority}")
+    for it in items:
+        if bands(it) > 4:
+            problems.add(it.name, f"has {bands(it)} channels; at most 4 are supported")
+
+
+def split_names(names: list[str], *, val_fraction: float, seed: int) -> dict[str, list[str]]:
+    """A reproducible train/val split: a seeded permutation of the sorted names."""
+    ordered = sorted(names)
+    rng = np.random.default_rng(seed)
+    perm = [ordered[i] for i in rng.permutation(len(ordered))]
+    n_val = round(len(ordered) * val_fraction)
+    if val_fraction > 0 and len(ordered) >= 2:
+        n_val = max(1, min(n_val, len(ordered) - 1))
+    return {"train": sorted(perm[n_val:]), "val": sorted(perm[:n_val])}
+
+
+def build_archive(
+    pairs: list[tuple[str, NDArray[np.generic], NDArray[np.generic]]], *, fmt: str = ".png"
+) -> bytes:
+    """A segmentation zip from ``(stem, image, mask)`` arrays (tests, synthetic data)."""
+    import pyvips
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for stem, image, mask in pairs:
+            for folder, arr in (("images", image), ("masks", mask)):
+                vips = pyvips.Image.new_from_array(np.ascontiguousarray(arr))
+                if arr.dtype == np.uint16:  # keep 16 bits in PNG/TIFF
+                    vips = vips.copy(interpretation="grey16")
+                archive.writestr(f"{folder}/{stem}{fmt}", bytes(vips.write_to_buffer(fmt)))
+    return buf.getvalue()

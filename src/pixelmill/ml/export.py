@@ -1,0 +1,98 @@
+"""Export a trained network to ONNX and check it against torch.
+
+We use the legacy TorchScript exporter (``torch.onnx.export(..., dynamo=False)``): it
+needs only the ``onnx`` package (pinned in the ``train`` extra), handles our plain
+conv nets with dynamic batch/height/width axes, and exports in about a second. The
+dynamo exporter would add ``onnxscript`` and its dependencies for no gain here.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+
+from pixelmill.errors import PixelmillError
+from pixelmill.ml.spec import InputSpec
+
+OPSET = 17
+INPUT, OUTPUT = "input", "output"
+
+
+class ExportMismatch(PixelmillError):
+    slug = "export-mismatch"
+    title = "The exported ONNX model does not match torch"
+
+
+def to_onnx(network: Any, spec: InputSpec) -> bytes:
+    """Serialise ``network`` (eval mode) with its output activation to ONNX bytes.
+
+    Input ``input`` float32 (N, C, H, W); output ``output`` float32 probabilities:
+    (N, 1, H, W) for segmentation (sigmoid), (N, classes) for classification (softmax).
+    N, H and W are dynamic axes.
+    """
+    import onnx
+    import torch
+
+    from pixelmill.ml.networks import WithActivation
+
+    wrapped = WithActivation(
+        network, "sigmoid" if spec.task == "segmentation" else "softmax"
+    ).eval()
+    side = spec.size or spec.multiple * 4
+    sample = torch.zeros(1, spec.channels, side, side)
+    axes = {INPUT: {0: "batch", 2: "height", 3: "width"}}
+    axes[OUTPUT] = (
+        {0: "batch", 2: "height", 3: "width"} if spec.task == "segmentation" else {0: "batch"}
+    )
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notice
+        torch.onnx.export(
+            wrapped,
+            (sample,),
+            buf,
+            dynamo=False,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+    model = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(model)
+    return buf.getvalue()
+
+
+def check(
+    onnx_bytes: bytes, network: Any, spec: InputSpec, *, atol: float = 1e-4, seed: int = 0
+) -> float:
+    """Run torch and onnxruntime on the same random inputs (two shapes, batch 2) and
+    return the largest absolute difference; raise :class:`ExportMismatch` above ``atol``."""
+    import onnxruntime as ort
+    import torch
+
+    from pixelmill.ml.networks import WithActivation
+
+    wrapped = WithActivation(
+        network, "sigmoid" if spec.task == "segmentation" else "softmax"
+    ).eval()
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    sides = (
+        [(spec.size, spec.size)]
+        if spec.size
+        else [(spec.multiple * 4, spec.multiple * 6), (spec.multiple * 8,) * 2]
+    )
+    for rows, cols in sides:
+        x = rng.random((2, spec.channels, rows, cols), dtype=np.float32)
+        with torch.inference_mode():
+            expected = wrapped(torch.from_numpy(x)).numpy()
+        got = session.run([OUTPUT], {INPUT: x})[0]
+        worst = max(worst, float(np.max(np.abs(expected - got))))
+    if worst > atol:
+        raise ExportMismatch(f"ONNX output differs from torch by {worst:.2e} (> {atol:.0e})")
+    return worst

@@ -1,0 +1,101 @@
+"""Turning images into model tensors and back (numpy only, shared by training and serving).
+
+Conventions: image arrays are (rows, cols) or (rows, cols, bands) of any integer or
+float dtype; model tensors are float32 NCHW; masks are uint8 with 0/255.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixelmill.errors import CorruptImage
+
+
+def decode(data: bytes) -> NDArray[np.generic]:
+    """Decode image bytes (PNG, TIFF, JPEG, ... anything libvips reads) to an array.
+
+    Returns (rows, cols) for one band, else (rows, cols, bands), in the file's dtype.
+    """
+    import pyvips
+
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+        array = np.asarray(image.numpy())
+    except pyvips.Error as exc:
+        raise CorruptImage("cannot decode the image") from exc
+    return array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array
+
+
+def to_planes(image: NDArray[np.generic], channels: int) -> NDArray[np.float32]:
+    """(rows, cols[, bands]) → (channels, rows, cols) float32, not yet normalised.
+
+    Alpha is dropped; a colour image becomes grey (mean of bands) for 1-channel models;
+    a grey image is repeated for multi-channel models.
+    """
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim == 3:
+        bands = arr.shape[2]
+        if bands in (2, 4):  # grey+alpha, rgb+alpha
+            arr = arr[..., : bands - 1]
+        arr = np.moveaxis(arr, 2, 0)
+    else:
+        raise CorruptImage(f"expected a 2-D image, got an array of shape {arr.shape}")
+    if arr.shape[0] == channels:
+        return np.ascontiguousarray(arr)
+    if channels == 1:
+        return arr.mean(axis=0, keepdims=True)
+    if arr.shape[0] == 1:
+        return np.repeat(arr, channels, axis=0)
+    return np.ascontiguousarray(arr[:channels])
+
+
+def normalize(planes: NDArray[np.float32], p_low: float, p_high: float) -> NDArray[np.float32]:
+    """Per-plane percentile normalisation to about 0..1 (values outside are kept)."""
+    out = np.empty_like(planes, dtype=np.float32)
+    for i, plane in enumerate(planes):
+        lo, hi = np.percentile(plane, [p_low, p_high])
+        out[i] = (plane - lo) / max(float(hi - lo), 1e-6)
+    return out
+
+
+def pad_to_multiple(
+    planes: NDArray[np.float32], multiple: int, *, minimum: int = 0
+) -> tuple[NDArray[np.float32], tuple[int, int]]:
+    """Reflect-pad (C, H, W) at the bottom/right so H, W are multiples of ``multiple``
+    (and at least ``minimum``). Returns the padded array and the original (H, W)."""
+    _, rows, cols = planes.shape
+    target_r = max(-(-rows // multiple) * multiple, minimum)
+    target_c = max(-(-cols // multiple) * multiple, minimum)
+    if (target_r, target_c) == (rows, cols):
+        return planes, (rows, cols)
+    mode = (
+        "reflect"
+        if rows > 1 and cols > 1 and target_r < 2 * rows and target_c < 2 * cols
+        else "edge"
+    )
+    padded = np.pad(planes, ((0, 0), (0, target_r - rows), (0, target_c - cols)), mode=mode)
+    return padded.astype(np.float32, copy=False), (rows, cols)
+
+
+def resize_planes(planes: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    """Resize (C, H, W) to (C, size, size) with linear interpolation (classifiers)."""
+    from scipy import ndimage
+
+    _, rows, cols = planes.shape
+    if (rows, cols) == (size, size):
+        return planes
+    return np.asarray(
+        ndimage.zoom(planes, (1, size / rows, size / cols), order=1), dtype=np.float32
+    )
+
+
+def intensity_unit(image: NDArray[np.generic]) -> NDArray[np.float32]:
+    """Raw intensities scaled to 0..1 by the dtype's range (floats are clipped):
+    the quantity drift statistics compare, before any per-image normalisation."""
+    arr = np.asarray(image)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    return np.clip(arr.astype(np.float32), 0, 1)

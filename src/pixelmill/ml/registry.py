@@ -1,0 +1,121 @@
+"""Model registry rules, independent of storage: names, references, rollback, comparison.
+
+A model has immutable, numbered versions and movable aliases. References::
+
+    nuclei@production   the version the alias points at
+    nuclei:3            version 3
+    nuclei:latest       the newest version
+    nuclei              nuclei@production, or the newest version when there is no
+                        production alias
+
+Promote and rollback are alias moves; every move is an audit entry. Rollback undoes
+the last promotion of the alias: it returns to the version the alias pointed at before
+it was promoted to the current one (repeatable, walking back through promotions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pixelmill.errors import Conflict, InvalidParameter
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+DEFAULT_ALIAS = "production"
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidParameter(
+            f"invalid model name {name!r}: lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, at most 100"
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not ALIAS.match(alias) or alias == "latest":
+        raise InvalidParameter(
+            f"invalid alias {alias!r}: lowercase letters, digits, '_' or '-', starting with "
+            "a letter, at most 64 ('latest' is reserved)"
+        )
+    return alias
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference: exactly one of ``version`` / ``alias`` / ``latest`` is used;
+    neither means "production, else latest"."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+    latest: bool = False
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}:{self.version}"
+        if self.alias is not None:
+            return f"{self.name}@{self.alias}"
+        return f"{self.name}:latest" if self.latest else self.name
+
+
+def parse_ref(text: str) -> ModelRef:
+    """Parse ``name``, ``name@alias``, ``name:N`` or ``name:latest``."""
+    if not isinstance(text, str) or not text:
+        raise InvalidParameter("a model reference is 'name', 'name@alias' or 'name:version'")
+    if "@" in text:
+        name, _, alias = text.partition("@")
+        return ModelRef(check_name(name), alias=check_alias(alias))
+    if ":" in text:
+        name, _, version = text.partition(":")
+        if version == "latest":
+            return ModelRef(check_name(name), latest=True)
+        if not version.isdigit() or int(version) < 1:
+            raise InvalidParameter(f"invalid version {version!r} in {text!r}: a number from 1")
+        return ModelRef(check_name(name), version=int(version))
+    return ModelRef(check_name(text))
+
+
+class AuditEntry(Protocol):
+    action: str
+    alias: str | None
+    from_version: int | None
+    to_version: int | None
+
+
+def rollback_target(audit: Sequence[AuditEntry], alias: str, current: int) -> int:
+    """The version ``alias`` pointed at before it was last promoted to ``current``.
+
+    ``audit`` is oldest first. Raises Conflict when there is nothing to go back to.
+    """
+    for entry in reversed(audit):
+        if entry.alias == alias and entry.action == "promote" and entry.to_version == current:
+            if entry.from_version is None:
+                break
+            return entry.from_version
+    raise Conflict(f"alias {alias!r} has no earlier version to roll back to", alias=alias)
+
+
+def compare(versions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """Side-by-side metrics: ``{"versions": [...], "metrics": {name: {version: value}},
+    "best": {name: version}}``; lower is better for names containing "loss"."""
+    table: dict[str, dict[int, float]] = {}
+    order = []
+    for version, metrics in versions:
+        order.append(version)
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                table.setdefault(key, {})[version] = float(value)
+    best = {
+        key: (min if "loss" in key else max)(vals, key=lambda v, vals=vals: vals[v])
+        for key, vals in table.items()
+    }
+    return {
+        "versions": order,
+        "metrics": {k: {str(v): x for v, x in vals.items()} for k, vals in sorted(table.items())},
+        "best": best,
+    }

@@ -1,0 +1,143 @@
+"""The serving runtime: an ONNX Runtime session plus the model's pre/post-processing.
+
+No torch anywhere on this path. ``onnxruntime`` is imported when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixelmill.errors import CorruptImage, InvalidInput
+from pixelmill.ml import tiling
+from pixelmill.ml.batching import DynamicBatcher
+from pixelmill.ml.export import INPUT, OUTPUT
+from pixelmill.ml.preprocess import normalize, pad_to_multiple, resize_planes, to_planes
+from pixelmill.ml.spec import InputSpec
+
+
+def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
+    """An ``onnxruntime.InferenceSession`` tuned for CPU serving: ``threads`` intra-op
+    threads (0 = one per core), one inter-op thread, full graph optimisation."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise CorruptImage(f"not a loadable ONNX model: {exc}") from exc
+
+
+@dataclass
+class Prediction:
+    """``mask``: (rows, cols) uint8 0/255 for segmentation; ``probability``: (rows, cols)
+    float32; ``scores``: class → probability for classification."""
+
+    mask: NDArray[np.uint8] | None = None
+    probability: NDArray[np.float32] | None = None
+    label: str | None = None
+    scores: dict[str, float] | None = None
+    tiles: int = 1
+
+
+class OnnxModel:
+    """A loaded model version: runs whole images of any size.
+
+    Segmentation images larger than ``spec.tile`` are cut into overlapping tiles
+    (``overlap`` px) and blended; smaller ones run whole (padded to ``spec.multiple``).
+    With ``max_batch > 1`` inputs from concurrent calls are batched dynamically.
+    """
+
+    def __init__(
+        self,
+        onnx_bytes: bytes,
+        spec: InputSpec,
+        *,
+        threads: int = 0,
+        max_batch: int = 8,
+        max_wait: float = 0.005,
+        batching: bool = True,
+        overlap: int = 64,
+        tile: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.session = session(onnx_bytes, threads=threads)
+        self.max_batch = max(1, max_batch)
+        self.tile = tile or spec.tile
+        self.overlap = min(overlap, self.tile // 2)
+        self.batcher = (
+            DynamicBatcher(self.run, max_batch=max_batch, max_wait=max_wait) if batching else None
+        )
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The raw session on an (N, C, H, W) float32 batch."""
+        return np.asarray(self.session.run([OUTPUT], {INPUT: batch})[0])
+
+    def _run_many(self, inputs: list[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        if self.batcher is not None:
+            return self.batcher.run(inputs)
+        out: list[NDArray[np.float32]] = []
+        for i in range(0, len(inputs), self.max_batch):
+            chunk = inputs[i : i + self.max_batch]
+            if len({x.shape for x in chunk}) == 1:
+                out.extend(self.run(np.stack(chunk)))
+            else:
+                out.extend(self.run(x[None])[0] for x in chunk)
+        return out
+
+    def prepare(self, image: NDArray[np.generic]) -> NDArray[np.float32]:
+        arr = np.asarray(image)
+        if arr.ndim not in (2, 3) or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise InvalidInput(f"expected a 2-D image, got an array of shape {arr.shape}")
+        planes = to_planes(arr, self.spec.channels)
+        return normalize(planes, self.spec.p_low, self.spec.p_high)
+
+    def probability(self, image: NDArray[np.generic]) -> tuple[NDArray[np.float32], int]:
+        """Foreground probability (rows, cols) float32 and the number of tiles used."""
+        planes = self.prepare(image)
+        _, rows, cols = planes.shape
+        if rows <= self.tile and cols <= self.tile:
+            padded, _ = pad_to_multiple(planes, self.spec.multiple)
+            out = self._run_many([padded])[0]
+            return out[0, :rows, :cols], 1
+        # tiles are multiples of spec.multiple; images smaller than a tile in one
+        # dimension are padded up to it in that dimension
+        padded, _ = pad_to_multiple(planes, self.spec.multiple, minimum=0)
+        prow, pcol = padded.shape[1:]
+        tile = self.tile - self.tile % self.spec.multiple
+        tiles = tiling.plan(prow, pcol, tile, self.overlap)
+        inputs = []
+        for t in tiles:
+            x = padded[:, t.row : t.row + t.rows, t.col : t.col + t.cols]
+            inputs.append(pad_to_multiple(np.ascontiguousarray(x), self.spec.multiple)[0])
+        outs = [
+            o[:, : t.rows, : t.cols] for o, t in zip(self._run_many(inputs), tiles, strict=True)
+        ]
+        blended = tiling.blend(outs, tiles, prow, pcol, self.overlap)
+        return blended[0, :rows, :cols], len(tiles)
+
+    def predict(self, image: NDArray[np.generic], *, threshold: float | None = None) -> Prediction:
+        if self.spec.task == "classification":
+            planes = resize_planes(self.prepare(image), self.spec.size or self.spec.tile)
+            probs = self._run_many([planes])[0]
+            classes = self.spec.classes or [str(i) for i in range(len(probs))]
+            best = int(np.argmax(probs))
+            return Prediction(
+                label=classes[best],
+                scores={c: float(p) for c, p in zip(classes, probs, strict=False)},
+            )
+        prob, count = self.probability(image)
+        cut = self.spec.threshold if threshold is None else threshold
+        return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob, tiles=count)

@@ -1,0 +1,79 @@
+"""Typed specifications shared by training, export, the registry and serving.
+
+``TrainSpec`` is what a user submits (validated before a job is queued);
+``InputSpec`` travels with every model version and tells a runtime how to turn an
+image into the model's input tensor (channels, normalisation, tile size).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Task = Literal["segmentation", "classification"]
+Arch = Literal["unet", "cnn"]
+
+
+class InputSpec(BaseModel):
+    """How a model wants its input. Stored with each version; read by every runtime.
+
+    Images are converted to ``channels`` float32 planes (grey = mean of colour bands),
+    each normalised per image to 0..1 between its ``p_low`` and ``p_high`` percentiles
+    (robust to 8/16-bit and exposure differences), then laid out NCHW.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: Task = "segmentation"
+    channels: int = Field(1, ge=1, le=4)
+    p_low: float = Field(1.0, ge=0, le=50)
+    p_high: float = Field(99.8, ge=50, le=100)
+    #: training patch size (px); larger images are served tiled at this size
+    tile: int = Field(256, ge=16, le=4096)
+    #: H and W of the network input must be multiples of this (2**depth for a U-Net)
+    multiple: int = Field(8, ge=1, le=256)
+    #: probability threshold for the binary mask (segmentation)
+    threshold: float = Field(0.5, gt=0, lt=1)
+    classes: list[str] = Field(default_factory=list)
+    #: fixed input size for classifiers (images are resized to it)
+    size: int | None = Field(None, ge=8, le=1024)
+
+
+class TrainSpec(BaseModel):
+    """A training request. Every field has a default that trains something useful."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = "segmentation"
+    arch: Arch | None = Field(None, description="unet (segmentation) or cnn (classification)")
+    depth: int = Field(3, ge=1, le=6, description="U-Net levels / CNN blocks")
+    width: int = Field(16, ge=2, le=128, description="channels of the first level")
+    epochs: int = Field(20, ge=1, le=10_000)
+    steps_per_epoch: int | None = Field(
+        None, ge=1, le=100_000, description="default: one pass over the training split"
+    )
+    batch_size: int = Field(8, ge=1, le=512)
+    patch: int = Field(128, ge=16, le=2048, description="training crop side, px")
+    lr: float = Field(2e-3, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+    seed: int = Field(0, ge=0)
+    patience: int = Field(5, ge=1, le=1000, description="early stopping, epochs")
+    augment_flips: bool = True
+    augment_rot90: bool = True
+    augment_intensity: bool = True
+    augment_elastic: bool = False
+    dice_weight: float = Field(1.0, ge=0, le=10, description="loss = BCE + w * Dice")
+    channels_last: bool = True
+    threads: int | None = Field(None, ge=1, le=256, description="torch threads (default cores)")
+    image_size: int = Field(64, ge=8, le=1024, description="classifier input side, px")
+
+    @model_validator(mode="after")
+    def _arch_matches_task(self) -> TrainSpec:
+        if self.arch is None:
+            self.arch = "unet" if self.task == "segmentation" else "cnn"
+        if (self.task, self.arch) not in (("segmentation", "unet"), ("classification", "cnn")):
+            raise ValueError(f"arch {self.arch!r} does not fit task {self.task!r}")
+        if self.task == "segmentation" and self.patch % (2**self.depth):
+            raise ValueError(f"patch {self.patch} must be a multiple of 2**depth = {2**self.depth}")
+        return self

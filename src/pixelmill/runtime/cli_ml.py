@@ -1,0 +1,216 @@
+"""ML commands of the ``pixelmill`` CLI: datasets, training, the model registry."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+#: spec fields settable from the command line, with their click types
+_SPEC_OPTIONS: list[tuple[str, Any, str]] = [
+    ("task", click.Choice(["segmentation", "classification"]), "segmentation or classification"),
+    ("arch", click.Choice(["unet", "cnn"]), "network (default from task)"),
+    ("depth", int, "U-Net levels / CNN blocks"),
+    ("width", int, "channels of the first level"),
+    ("epochs", int, "most epochs"),
+    ("steps-per-epoch", int, "optimizer steps per epoch"),
+    ("batch-size", int, "images per step"),
+    ("patch", int, "training crop side (px)"),
+    ("lr", float, "learning rate"),
+    ("seed", int, "random seed (runs are repeatable)"),
+    ("patience", int, "early stopping patience (epochs)"),
+    ("threads", int, "torch threads"),
+    ("image-size", int, "classifier input side (px)"),
+]
+
+
+def folder_to_zip(path: Path) -> bytes:
+    """A dataset folder (or a .zip file) as zip bytes; files sorted so the hash is stable."""
+    if path.is_file():
+        return path.read_bytes()
+    if not path.is_dir():
+        raise click.BadParameter(f"{path} is neither a folder nor a zip file")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(
+                file.relative_to(path).as_posix(), date_time=(1980, 1, 1, 0, 0, 0)
+            )
+            archive.writestr(info, file.read_bytes())
+    return buf.getvalue()
+
+
+def _quiet() -> None:
+    import logging
+
+    # libvips reports every thread pool at INFO; training prints its own progress
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
+
+
+@click.group("datasets")
+def datasets_group() -> None:
+    """Training datasets: make, upload, list."""
+    _quiet()
+
+
+@datasets_group.command("synth-nuclei")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--count", default=600, show_default=True, help="Number of images.")
+@click.option("--size", default=256, show_default=True, help="Image side (px).")
+@click.option("--seed", default=0, show_default=True, help="Generator seed.")
+def synth_nuclei(out: Path, count: int, size: int, seed: int) -> None:
+    """Write a synthetic fluorescence-nuclei dataset (images/ + masks/ PNGs) to OUT."""
+    import numpy as np
+    import pyvips
+
+    from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
+
+    cfg = NucleiConfig(size=(size, size))
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        image, mask = nuclei_sample(seed, i, cfg)
+        vips = pyvips.Image.new_from_array(np.ascontiguousarray(image))
+        if image.dtype == np.uint16:
+            vips = vips.copy(interpretation="grey16")
+        vips.write_to_file(str(out / "images" / f"nuclei_{i:05d}.png"))
+        pyvips.Image.new_from_array(mask).write_to_file(str(out / "masks" / f"nuclei_{i:05d}.png"))
+    click.echo(f"wrote {count} images and masks to {out}")
+
+
+def _spec_options(func: Any) -> Any:
+    for name, kind, help_text in reversed(_SPEC_OPTIONS):
+        func = click.option(f"--{name}", type=kind, default=None, help=help_text)(func)
+    return func
+
+
+@click.command("train")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", required=True, help="Model name in the registry.")
+@click.option("--val-fraction", default=0.15, show_default=True, help="Validation share.")
+@click.option("--split-seed", default=0, show_default=True, help="Seed of the train/val split.")
+@click.option(
+    "--onnx", "onnx_out", type=click.Path(path_type=Path), help="Also write the ONNX here."
+)
+@click.option(
+    "--card",
+    "card_out",
+    type=click.Path(path_type=Path),
+    help="Also write the model card JSON here.",
+)
+@click.option(
+    "--register/--no-register",
+    default=True,
+    show_default=True,
+    help="Register the version in the data dir's registry.",
+)
+@click.option("--alias", default=None, help="Point this alias at the new version.")
+@click.option("--description", default="", help="Free text stored with the version.")
+@click.option("--data-dir", default=None)
+@_spec_options
+def train_command(
+    dataset: Path,
+    name: str,
+    val_fraction: float,
+    split_seed: int,
+    onnx_out: Path | None,
+    card_out: Path | None,
+    register: bool,
+    alias: str | None,
+    description: str,
+    data_dir: str | None,
+    **spec_fields: Any,
+) -> None:
+    """Train a model on DATASET (a folder or zip of images/ + masks/, or class folders),
+    export it to ONNX, check it against torch, and register it.
+
+    Runs in this process (it needs the ``train`` extra: torch). For training as a job on
+    the ``train`` queue use the HTTP API (POST /v1/training-runs).
+    """
+    _quiet()
+    from pixelmill.ml import datasets as ds_core
+    from pixelmill.ml import export, training
+    from pixelmill.ml.spec import TrainSpec
+
+    fields = {k: v for k, v in spec_fields.items() if v is not None}
+    spec = TrainSpec(**fields)
+    data = folder_to_zip(dataset)
+    parsed = ds_core.parse(data, task=spec.task, val_fraction=val_fraction, seed=split_seed)
+    click.echo(f"dataset {parsed.sha256[:12]}: {json.dumps(parsed.summary())}", err=True)
+
+    def progress(event: dict[str, Any]) -> None:
+        click.echo(json.dumps(event), err=True)
+
+    result = training.train(spec, parsed, progress)
+    onnx_bytes = export.to_onnx(result.network, result.input_spec)
+    diff = export.check(onnx_bytes, result.network, result.input_spec)
+    command = "pixelmill " + " ".join(sys.argv[1:])
+    card = model_card(name, spec, result, parsed, onnx_bytes, diff, command, description)
+    if onnx_out:
+        onnx_out.parent.mkdir(parents=True, exist_ok=True)
+        onnx_out.write_bytes(onnx_bytes)
+    if card_out:
+        card_out.parent.mkdir(parents=True, exist_ok=True)
+        card_out.write_text(json.dumps(card, indent=1) + "\n")
+    if register:
+        from pixelmill.runtime.cli import _container
+
+        c = _container(data_dir)
+        try:
+            version = c.extras["models"].register_card(card, onnx_bytes, actor="cli")
+            if alias:
+                c.extras["models"].promote(name, version.version, alias, actor="cli")
+            click.echo(
+                json.dumps({"model": name, "version": version.version, "sha256": version.sha256})
+            )
+        finally:
+            c.close()
+    else:
+        click.echo(
+            json.dumps({"model": name, "sha256": card["sha256"], "metrics": card["metrics"]})
+        )
+
+
+def model_card(
+    name: str,
+    spec: Any,
+    result: Any,
+    dataset: Any,
+    onnx_bytes: bytes,
+    max_abs_diff: float,
+    command: str,
+    description: str = "",
+) -> dict[str, Any]:
+    """Everything the registry keeps about a trained version, as JSON."""
+    import torch
+
+    return {
+        "name": name,
+        "description": description,
+        "framework": "onnx",
+        "task": spec.task,
+        "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        "size_bytes": len(onnx_bytes),
+        "input_spec": result.input_spec.model_dump(mode="json"),
+        "train_config": spec.model_dump(mode="json"),
+        "dataset": {"sha256": dataset.sha256, **dataset.summary()},
+        "metrics": result.metrics,
+        "history": result.history,
+        "training": {
+            "seconds": result.seconds,
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "images_seen": result.images_seen,
+            "torch": torch.__version__,
+            "onnx_max_abs_diff": max_abs_diff,
+            **result.extra,
+        },
+        "command": command,
+        "reference": result.reference,
+    }
