@@ -185,5 +185,10 @@ def sign(url: str, key: str) -> None:
     click.echo(sign_url(key, url))
 
 
+from pixelmill.runtime import cli_ml  # noqa: E402  (ML commands: datasets, train, models)
+
+main.add_command(cli_ml.datasets_group)
+main.add_command(cli_ml.train_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
