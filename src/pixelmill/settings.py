@@ -108,6 +108,40 @@ class BrokerSettings(BaseModel):
     )
 
 
+class MLSettings(BaseModel):
+    """Training, the model registry and serving (docs/ml.md)."""
+
+    inference_threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads per loaded model; 0 = one per core."
+    )
+    batching: bool = Field(True, description="Dynamic batching of concurrent predictions.")
+    max_batch: int = Field(8, ge=1, le=256, description="Largest batch (images or tiles).")
+    max_wait_ms: float = Field(
+        5.0, ge=0, le=1000, description="Longest wait for a batch to fill, milliseconds."
+    )
+    tile_overlap: int = Field(
+        64, ge=0, le=1024, description="Overlap of tiles for images larger than the model's tile."
+    )
+    loaded_models: int = Field(
+        4, ge=1, le=64, description="Model versions kept loaded (least recently used evicted)."
+    )
+    max_predict_pixels: int = Field(
+        64_000_000, gt=0, description="Largest image (pixels) a prediction accepts."
+    )
+    drift_window: int = Field(200, ge=1, description="Served images in the drift window.")
+    drift_min_samples: int = Field(20, ge=1, description="Images before drift can be flagged.")
+    drift_threshold: float = Field(
+        0.25, gt=0, description="PSI above which drift is flagged (0.1 moderate, 0.25 major)."
+    )
+    default_model: bool = Field(
+        True, description="Register the shipped 'nuclei' model as nuclei@production at start."
+    )
+    max_dataset_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Largest dataset archive accepted, bytes."
+    )
+    train_threads: int = Field(0, ge=0, description="torch threads for training; 0 = cores.")
+
+
 def _config_file_source() -> dict[str, Any]:
     # The config file is named by the environment; this is the settings tree itself
     # reading it, which is the one place allowed to.
@@ -149,6 +183,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: BrokerSettings = BrokerSettings()
+    ml: MLSettings = MLSettings()
 
     @classmethod
     def settings_customise_sources(
