@@ -106,6 +106,57 @@ class BrokerSettings(BaseModel):
         "memory://",
         description="Job broker: 'memory://' (in-process, embedded) or 'amqp://guest:guest@127.0.0.1:5672/'.",
     )
+    namespace: str = Field(
+        "pixelmill",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="Prefix of the RabbitMQ queue names ('NAMESPACE.transform', ...).",
+    )
+    max_retries: int = Field(5, ge=0, description="Retries of a task whose run raised.")
+    min_backoff_s: float = Field(
+        0.5, gt=0, description="First retry delay; doubles per retry (with jitter)."
+    )
+    max_backoff_s: float = Field(30.0, gt=0, description="Longest retry delay.")
+    delivery_limit: int = Field(
+        5,
+        ge=1,
+        description="Deliveries of a message whose worker died mid-run before it is "
+        "dead-lettered (RabbitMQ x-delivery-limit on quorum queues).",
+    )
+    confirm_publish: bool = Field(True, description="Wait for publisher confirms on enqueue.")
+
+
+class JobsSettings(BaseModel):
+    embedded_threads: int = Field(
+        2, ge=0, description="In-process job threads of an embedded gateway (0: none)."
+    )
+    worker_threads: int = Field(4, ge=1, description="Task threads per `pixelmill worker`.")
+    max_inputs: int = Field(1000, ge=1, description="Most input images of one job.")
+    max_queued_tasks: int = Field(
+        10000,
+        ge=1,
+        description="Backpressure: above this many waiting tasks in a queue, submits get "
+        "503 with Retry-After.",
+    )
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with backpressure 503s.")
+    step_time_limit_s: float = Field(
+        300.0, gt=0, description="Time limit of one pipeline step (and the final encode)."
+    )
+    task_time_limit_s: float = Field(
+        3600.0, gt=0, description="Time limit of one task run unless its job kind sets one."
+    )
+    republish_after_s: float = Field(
+        10.0,
+        gt=0,
+        description="Workers re-publish queued tasks not handed to the broker after this long "
+        "(their submitter died or the broker was down).",
+    )
+    sweep_interval_s: float = Field(5.0, gt=0, description="How often workers look for those.")
+    events_poll_s: float = Field(
+        0.25, gt=0, description="How often the SSE endpoint polls for new job events."
+    )
+    plugins: list[str] = Field(
+        default_factory=list, description="Modules to import that register extra job kinds."
+    )
 
 
 class MLSettings(BaseModel):
@@ -184,6 +235,7 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: BrokerSettings = BrokerSettings()
     ml: MLSettings = MLSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -53,3 +53,36 @@ def render_latest() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# -- async jobs ---------------------------------------------------------------------------
+JOBS_SUBMITTED = Counter("pixelmill_jobs_submitted_total", "Jobs accepted.", ["kind", "queue"])
+JOBS_REJECTED = Counter(
+    "pixelmill_jobs_rejected_total", "Job submissions refused by backpressure.", ["queue"]
+)
+JOBS_FINISHED = Counter(
+    "pixelmill_jobs_finished_total", "Jobs that reached a final state.", ["kind", "state"]
+)
+TASKS_RUN = Counter(
+    "pixelmill_job_tasks_total", "Task runs on workers by outcome.", ["queue", "outcome"]
+)
+TASK_SECONDS = Histogram(
+    "pixelmill_job_task_seconds", "Wall time of one task run.", ["queue"], buckets=_LATENCY
+)
+TASK_WAIT_SECONDS = Histogram(
+    "pixelmill_job_task_wait_seconds",
+    "From submit to the first start of a task (enqueue -> start latency).",
+    ["queue"],
+    buckets=_LATENCY,
+)
+DEAD_LETTERS = Counter(
+    "pixelmill_job_dead_letters_total",
+    "Tasks dead-lettered (retries or deliveries exhausted).",
+    ["queue"],
+)
+TASKS_QUEUED = Gauge(
+    "pixelmill_job_tasks_queued",
+    "Tasks waiting per queue (as last seen).",
+    ["queue"],
+    multiprocess_mode="max",
+)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.images import ImageRepository
@@ -62,6 +63,40 @@ def make_cache(settings: Settings) -> Cache:
     raise InvalidInput(f"unknown cache url {url!r} (memory://, redis://..., none://)")
 
 
+def make_broker(settings: Settings) -> Broker:
+    from pixelmill.backends.broker.base import RetryPolicy
+
+    b = settings.broker
+    policy = RetryPolicy(
+        max_retries=b.max_retries,
+        min_backoff_s=b.min_backoff_s,
+        max_backoff_s=b.max_backoff_s,
+        delivery_limit=b.delivery_limit,
+    )
+    if b.url.startswith("memory://"):
+        from pixelmill.backends.broker.memory import InProcessBroker
+
+        return InProcessBroker(policy)
+    if b.url.startswith(("amqp://", "amqps://")):
+        from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(
+            b.url, namespace=b.namespace, policy=policy, confirm=b.confirm_publish
+        )
+    raise InvalidInput(f"unknown broker url {b.url!r} (memory:// or amqp://...)")
+
+
+def install_jobs(container: Container) -> None:
+    """Wire the job service; an in-process broker also runs jobs in this process."""
+    from pixelmill.services.jobs.service import JobService
+
+    jobs = JobService(container, make_broker(container.settings))
+    container.extras["jobs"] = jobs
+    if not getattr(jobs.broker, "durable", True):
+        container.extras.setdefault("on_startup", []).append(jobs.start_embedded)
+        container.extras.setdefault("on_shutdown", []).append(jobs.stop)
+
+
 @dataclass
 class Container:
     """Everything the services need, built once per process from settings."""
@@ -106,7 +141,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         render=settings.render,
         cache_ttl=settings.cache.ttl_seconds,
     )
-    return Container(
+    container = Container(
         settings=settings,
         db=db,
         storage=storage,
@@ -115,3 +150,5 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         keys=KeyRepository(db),
         image_service=service,
     )
+    install_jobs(container)
+    return container

@@ -11,18 +11,20 @@ from fastapi import FastAPI
 from pixelmill import __version__
 from pixelmill.services.gateway import problems
 from pixelmill.services.gateway.middleware import MetricsMiddleware
-from pixelmill.services.gateway.routes import images, system
+from pixelmill.services.gateway.routes import images, jobs, system
 
 if TYPE_CHECKING:
     from pixelmill.runtime.container import Container
 
 #: Routers mounted on the gateway; later services add theirs here (one line each).
-ROUTERS = [system.router, images.router]
+ROUTERS = [system.router, images.router, jobs.router]
 
 
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in container.extras.get("on_startup", []):
+            hook()
         yield
         for hook in container.extras.get("on_shutdown", []):
             hook()

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
     from pixelmill.settings import Settings
 
 
-class JobCancelled(Exception):  # noqa: N818 - control flow, not an error
+class JobCancelled(Exception):
     """Raised by :meth:`JobContext.raise_if_cancelled`; the worker records the task as
     cancelled. Handlers may catch it to clean up, then re-raise."""
 
 
-class StepTimeLimitExceeded(BaseException):  # noqa: N818
+class StepTimeLimitExceeded(BaseException):
     """Raised inside a task's thread when a step outlives its time limit.
 
     A ``BaseException`` (like ``KeyboardInterrupt``) so that a handler's broad

@@ -1,0 +1,583 @@
+"""Job repository: jobs, tasks and events with guarded, idempotent state transitions.
+
+States: a job is ``queued`` → ``running`` → ``succeeded`` | ``failed`` | ``cancelled``;
+so is each task (a task goes back to ``queued`` while it waits for a retry). Every
+transition is an ``UPDATE ... WHERE state IN (...)`` inside one transaction that first
+locks the job row, so
+
+* a redelivered task cannot finish twice (the second ``running → succeeded`` matches
+  no row and is reported as a duplicate);
+* a job moves to a terminal state exactly once, by whichever task completes it;
+* a job's events get ids in commit order (the job row lock serialises them), so a
+  reader polling ``id > last`` never skips one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
+from pixelmill.errors import NotFound
+
+State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ACTIVE: tuple[State, ...] = ("queued", "running")
+TERMINAL: tuple[State, ...] = ("succeeded", "failed", "cancelled")
+
+
+def new_job_id() -> str:
+    """32 hex chars: 48 bits of milliseconds then 80 random bits, so ids sort by time."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite returns naive datetimes
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    state: State
+    queue: str
+    priority: int
+    params: dict[str, Any]
+    inputs: list[str]
+    owner: str
+    idempotency_key: str | None
+    request_hash: str | None
+    total: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    time_limit_s: float
+    max_retries: int
+    result: Any
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    job_id: str
+    idx: int
+    queue: str
+    state: State
+    input: str | None
+    attempts: int
+    progress: float
+    message: str | None
+    result_image: str | None
+    artifacts: list[dict[str, Any]] | None
+    result: Any
+    error: str | None
+    last_error: str | None
+    published_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    job_id: str
+    type: str
+    data: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """What the broker needs to (re)publish one task."""
+
+    job_id: str
+    idx: int
+    queue: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class Started:
+    """A task run that may go ahead: the job (as of the start) and the task's attempt."""
+
+    job: JobRecord
+    task: TaskRecord
+
+
+@dataclass
+class Finish:
+    """The outcome of one task run, as recorded by :meth:`JobRepository.finish_task`."""
+
+    state: Literal["succeeded", "failed", "cancelled"]
+    result_image: str | None = None
+    artifacts: list[dict[str, Any]] | None = None
+    result: Any = None
+    error: str | None = None
+    #: states the task may be finished from (dead-lettering also accepts ``queued``)
+    from_states: tuple[State, ...] = ("running",)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _job(row: Any) -> JobRecord:
+    data = dict(row._mapping)
+    for name in ("created_at", "started_at", "finished_at", "updated_at"):
+        data[name] = _utc(data[name])
+    return JobRecord(**data)
+
+
+def _task(row: Any) -> TaskRecord:
+    data = dict(row._mapping)
+    for name in ("published_at", "created_at", "started_at", "finished_at"):
+        data[name] = _utc(data[name])
+    return TaskRecord(**data)
+
+
+def _event(row: Any) -> EventRecord:
+    data = dict(row._mapping)
+    data["at"] = _utc(data["at"])
+    return EventRecord(**data)
+
+
+class JobRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- create and read ----------------------------------------------------------------
+    def create(
+        self, job: dict[str, Any], tasks: Sequence[tuple[int, str | None]]
+    ) -> tuple[JobRecord, bool]:
+        """Insert a job, its tasks (``(index, input)``) and its ``queued`` event.
+
+        Returns ``(record, created)``; when ``(owner, idempotency_key)`` exists already
+        the existing job is returned with ``created=False``.
+        """
+        now = _now()
+        row = {
+            "state": "queued",
+            "succeeded": 0,
+            "failed": 0,
+            "cancelled": 0,
+            "created_at": now,
+            "updated_at": now,
+            **job,
+            "total": len(tasks),
+        }
+        try:
+            with self.db.begin() as conn:
+                conn.execute(jobs.insert().values(**row))
+                conn.execute(
+                    job_tasks.insert(),
+                    [
+                        {
+                            "job_id": row["id"],
+                            "idx": idx,
+                            "queue": row["queue"],
+                            "state": "queued",
+                            "input": image,
+                            "attempts": 0,
+                            "progress": 0.0,
+                            "created_at": now,
+                        }
+                        for idx, image in tasks
+                    ],
+                )
+                self._event(conn, row["id"], "state", {"state": "queued"}, now)
+        except IntegrityError:
+            key = job.get("idempotency_key")
+            existing = key and self.find_by_idempotency_key(job.get("owner", ""), key)
+            if not existing:
+                raise
+            return existing, False
+        return self.get(row["id"]), True
+
+    def find_by_idempotency_key(self, owner: str, key: str) -> JobRecord | None:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(jobs).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)
+            ).first()
+        return None if row is None else _job(row)
+
+    def get(self, job_id: str) -> JobRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"no job {job_id!r}")
+        return _job(row)
+
+    def tasks(self, job_id: str) -> list[TaskRecord]:
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(job_tasks).where(job_tasks.c.job_id == job_id).order_by(job_tasks.c.idx)
+            ).all()
+        return [_task(r) for r in rows]
+
+    def task(self, job_id: str, idx: int) -> TaskRecord:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(job_tasks).where(job_tasks.c.job_id == job_id, job_tasks.c.idx == idx)
+            ).first()
+        if row is None:
+            raise NotFound(f"job {job_id!r} has no task {idx}")
+        return _task(row)
+
+    def list_jobs(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> list[JobRecord]:
+        """Newest first; ``after`` is the last id of the previous page."""
+        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if state:
+            query = query.where(jobs.c.state == state)
+        if kind:
+            query = query.where(jobs.c.kind == kind)
+        if after:
+            query = query.where(jobs.c.id < after)
+        with self.db.begin() as conn:
+            return [_job(r) for r in conn.execute(query).all()]
+
+    def count(self, *, state: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(jobs)
+        if state:
+            query = query.where(jobs.c.state == state)
+        with self.db.begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def queued_tasks(self, queue: str) -> int:
+        """Tasks waiting in ``queue`` (including ones not yet handed to the broker)."""
+        with self.db.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(job_tasks)
+                    .where(job_tasks.c.state == "queued", job_tasks.c.queue == queue)
+                ).scalar_one()
+            )
+
+    def events(self, job_id: str, *, after: int = 0, limit: int = 500) -> list[EventRecord]:
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(job_events)
+                .where(job_events.c.job_id == job_id, job_events.c.id > after)
+                .order_by(job_events.c.id)
+                .limit(limit)
+            ).all()
+        return [_event(r) for r in rows]
+
+    # -- publishing ---------------------------------------------------------------------
+    def mark_published(self, job_id: str, idxs: Sequence[int] | None = None) -> None:
+        query = job_tasks.update().where(
+            job_tasks.c.job_id == job_id, job_tasks.c.published_at.is_(None)
+        )
+        if idxs is not None:
+            query = query.where(job_tasks.c.idx.in_(list(idxs)))
+        with self.db.begin() as conn:
+            conn.execute(query.values(published_at=_now()))
+
+    def unmark_published(self, refs: Sequence[TaskRef]) -> None:
+        with self.db.begin() as conn:
+            for ref in refs:
+                conn.execute(
+                    job_tasks.update()
+                    .where(job_tasks.c.job_id == ref.job_id, job_tasks.c.idx == ref.idx)
+                    .values(published_at=None)
+                )
+
+    def claim_unpublished(self, *, older_than_s: float, limit: int = 500) -> list[TaskRef]:
+        """Queued tasks never handed to the broker (their submitter died, or the broker
+        was down), older than ``older_than_s``; each claimed by exactly one caller."""
+        cutoff = _now() - timedelta(seconds=older_than_s)
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(job_tasks.c.job_id, job_tasks.c.idx, job_tasks.c.queue, jobs.c.priority)
+                .join(jobs, jobs.c.id == job_tasks.c.job_id)
+                .where(
+                    job_tasks.c.state == "queued",
+                    job_tasks.c.published_at.is_(None),
+                    job_tasks.c.created_at < cutoff,
+                )
+                .limit(limit)
+            ).all()
+        claimed = []
+        for row in rows:
+            with self.db.begin() as conn:
+                hit = conn.execute(
+                    job_tasks.update()
+                    .where(
+                        job_tasks.c.job_id == row.job_id,
+                        job_tasks.c.idx == row.idx,
+                        job_tasks.c.published_at.is_(None),
+                    )
+                    .values(published_at=_now())
+                ).rowcount
+            if hit:
+                claimed.append(TaskRef(row.job_id, row.idx, row.queue, row.priority))
+        return claimed
+
+    def unfinished(self) -> list[TaskRef]:
+        """Every queued or running task, for recovery by an in-process broker at start."""
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(job_tasks.c.job_id, job_tasks.c.idx, job_tasks.c.queue, jobs.c.priority)
+                .join(jobs, jobs.c.id == job_tasks.c.job_id)
+                .where(job_tasks.c.state.in_(ACTIVE))
+                .order_by(job_tasks.c.job_id, job_tasks.c.idx)
+            ).all()
+        return [TaskRef(r.job_id, r.idx, r.queue, r.priority) for r in rows]
+
+    # -- transitions --------------------------------------------------------------------
+    def _lock_job(self, conn: Connection, job_id: str) -> JobRecord | None:
+        # A write first: it takes the job's row lock on PostgreSQL and the write lock on
+        # SQLite (whose driver only opens the transaction at the first DML statement),
+        # so the read below cannot be stale when this transaction updates counters.
+        conn.execute(jobs.update().where(jobs.c.id == job_id).values(updated_at=_now()))
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return None if row is None else _job(row)
+
+    def _event(
+        self, conn: Connection, job_id: str, type_: str, data: dict[str, Any], at: datetime
+    ) -> None:
+        conn.execute(job_events.insert().values(job_id=job_id, type=type_, data=data, at=at))
+
+    def start_task(self, job_id: str, idx: int) -> Started | None:
+        """Move a task to ``running`` (from queued, or running after a redelivery) and
+        count the attempt; ``None`` when it is finished already (a duplicate delivery)
+        or unknown. The first start moves the job to ``running``."""
+        now = _now()
+        with self.db.begin() as conn:
+            job = self._lock_job(conn, job_id)
+            if job is None or job.terminal:
+                return None
+            row = conn.execute(
+                job_tasks.update()
+                .where(
+                    job_tasks.c.job_id == job_id,
+                    job_tasks.c.idx == idx,
+                    job_tasks.c.state.in_(ACTIVE),
+                )
+                .values(
+                    state="running",
+                    attempts=job_tasks.c.attempts + 1,
+                    started_at=sa.func.coalesce(job_tasks.c.started_at, now),
+                )
+                .returning(*job_tasks.c)
+            ).first()
+            if row is None:
+                return None
+            task = _task(row)
+            if job.state == "queued":
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                    .values(state="running", started_at=now, updated_at=now)
+                )
+                self._event(conn, job_id, "state", {"state": "running"}, now)
+            self._event(
+                conn,
+                job_id,
+                "task",
+                {"index": idx, "state": "running", "attempt": task.attempts},
+                now,
+            )
+        return Started(job, task)
+
+    def progress(self, job_id: str, idx: int, fraction: float, message: str | None) -> None:
+        now = _now()
+        with self.db.begin() as conn:
+            job = self._lock_job(conn, job_id)
+            if job is None or job.terminal:
+                return
+            hit = conn.execute(
+                job_tasks.update()
+                .where(
+                    job_tasks.c.job_id == job_id,
+                    job_tasks.c.idx == idx,
+                    job_tasks.c.state == "running",
+                )
+                .values(progress=fraction, message=message and message[:300])
+            ).rowcount
+            if hit:
+                self._event(
+                    conn,
+                    job_id,
+                    "progress",
+                    {"index": idx, "progress": fraction, "message": message},
+                    now,
+                )
+
+    def retry_later(self, job_id: str, idx: int, error: str) -> None:
+        """A run failed in a way a retry may fix: back to ``queued`` with the reason."""
+        now = _now()
+        with self.db.begin() as conn:
+            job = self._lock_job(conn, job_id)
+            if job is None or job.terminal:
+                return
+            hit = conn.execute(
+                job_tasks.update()
+                .where(
+                    job_tasks.c.job_id == job_id,
+                    job_tasks.c.idx == idx,
+                    job_tasks.c.state == "running",
+                )
+                .values(state="queued", last_error=error[:4000])
+            ).rowcount
+            if hit:
+                self._event(
+                    conn,
+                    job_id,
+                    "task",
+                    {"index": idx, "state": "retrying", "error": error[:500]},
+                    now,
+                )
+
+    def finish_task(
+        self,
+        job_id: str,
+        idx: int,
+        outcome: Finish,
+        *,
+        aggregate: Callable[[JobRecord, list[TaskRecord]], Any] | None = None,
+    ) -> JobRecord | None:
+        """Record a task's outcome; completes the job when it was the last task.
+
+        Returns the job after the change, or ``None`` when the task was finished
+        already (a duplicate run: nothing changes, exactly one outcome is visible).
+        A task finishing after its job was cancelled is recorded as ``cancelled``.
+        """
+        now = _now()
+        with self.db.begin() as conn:
+            job = self._lock_job(conn, job_id)
+            if job is None:
+                return None
+            state = outcome.state
+            if job.state == "cancelled" and state == "succeeded":
+                state = "cancelled"
+            hit = conn.execute(
+                job_tasks.update()
+                .where(
+                    job_tasks.c.job_id == job_id,
+                    job_tasks.c.idx == idx,
+                    job_tasks.c.state.in_(outcome.from_states),
+                )
+                .values(
+                    state=state,
+                    progress=1.0 if state == "succeeded" else job_tasks.c.progress,
+                    result_image=outcome.result_image,
+                    artifacts=outcome.artifacts,
+                    result=outcome.result,
+                    error=outcome.error and outcome.error[:4000],
+                    finished_at=now,
+                )
+            ).rowcount
+            if not hit:
+                return None
+            counters = {
+                "succeeded": job.succeeded + (state == "succeeded"),
+                "failed": job.failed + (state == "failed"),
+                "cancelled": job.cancelled + (state == "cancelled"),
+            }
+            values: dict[str, Any] = {"updated_at": now, **counters}
+            event: dict[str, Any] = {"index": idx, "state": state}
+            if outcome.result_image:
+                event["result_image"] = outcome.result_image
+            if outcome.error:
+                event["error"] = outcome.error[:500]
+            self._event(conn, job_id, "task", event, now)
+            final: State | None = None
+            if sum(counters.values()) >= job.total and job.state in ACTIVE:
+                final = (
+                    "succeeded" if counters["failed"] == counters["cancelled"] == 0 else "failed"
+                )
+                values.update(state=final, finished_at=now)
+                tasks = [
+                    _task(r)
+                    for r in conn.execute(
+                        sa.select(job_tasks)
+                        .where(job_tasks.c.job_id == job_id)
+                        .order_by(job_tasks.c.idx)
+                    ).all()
+                ]
+                if final == "failed":
+                    values["error"] = _failure_summary(tasks)
+                if aggregate is not None:
+                    values["result"] = aggregate(job, tasks)
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+            if final is not None:
+                data: dict[str, Any] = {"state": final}
+                if final == "failed":
+                    data["error"] = values["error"]
+                self._event(conn, job_id, "state", data, now)
+            refreshed = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return _job(refreshed)
+
+    def cancel(self, job_id: str) -> tuple[JobRecord, bool]:
+        """Cancel a queued or running job: queued tasks are cancelled at once, running
+        ones stop at their next check. Returns ``(job, changed)``; cancelling a finished
+        job changes nothing."""
+        now = _now()
+        with self.db.begin() as conn:
+            job = self._lock_job(conn, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}")
+            if job.terminal:
+                return job, False
+            dropped = conn.execute(
+                job_tasks.update()
+                .where(job_tasks.c.job_id == job_id, job_tasks.c.state == "queued")
+                .values(state="cancelled", finished_at=now)
+            ).rowcount
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.state.in_(ACTIVE))
+                .values(
+                    state="cancelled",
+                    cancelled=jobs.c.cancelled + dropped,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+            self._event(conn, job_id, "state", {"state": "cancelled"}, now)
+        return self.get(job_id), True
+
+
+def _failure_summary(tasks: Sequence[TaskRecord]) -> str:
+    failed = [t for t in tasks if t.state == "failed"]
+    cancelled = sum(t.state == "cancelled" for t in tasks)
+    parts = []
+    if failed:
+        first = failed[0]
+        where = f"input {first.input}" if first.input else f"task {first.idx}"
+        parts.append(f"{len(failed)} of {len(tasks)} tasks failed; first ({where}): {first.error}")
+    if cancelled:
+        parts.append(f"{cancelled} of {len(tasks)} tasks cancelled")
+    return "; ".join(parts)

@@ -1,0 +1,336 @@
+"""The job service: submit, read, cancel and watch jobs; run workers.
+
+Used by the gateway routes and by other services (``container.extras["jobs"]``).
+Submitting validates everything checkable up front (kind, params, inputs, batch size),
+refuses work above the configured queue depth (503 + Retry-After), writes the job and
+its tasks to the DB (the durable record) and only then publishes one message per task.
+A publish that fails leaves the task marked unpublished; workers re-publish those
+(:meth:`JobService.republish_unpublished`), and an in-process broker gets every
+unfinished task back at start (:meth:`JobService.recover`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+
+from pixelmill.backends.broker.base import Broker, Consumer, TaskMessage
+from pixelmill.backends.metadata import tables as image_tables
+from pixelmill.backends.metadata.jobs import (
+    EventRecord,
+    JobRecord,
+    JobRepository,
+    TaskRecord,
+    TaskRef,
+    new_job_id,
+)
+from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, Overloaded
+from pixelmill.observability import metrics
+from pixelmill.services.jobs import artifacts
+from pixelmill.services.jobs.context import SubmitContext
+from pixelmill.services.jobs.kinds import get_kind, load_plugins
+from pixelmill.services.jobs.runner import TaskRunner
+
+if TYPE_CHECKING:
+    from pixelmill.runtime.container import Container
+
+log = logging.getLogger("pixelmill.jobs")
+
+#: how long a queue depth read is reused by the backpressure check (seconds)
+DEPTH_TTL_S = 1.0
+PRIORITY_RANGE = range(0, 10)
+
+
+def request_hash(kind: str, params: Any, inputs: Sequence[str], priority: int) -> str:
+    body = orjson.dumps(
+        {"kind": kind, "params": params, "inputs": list(inputs), "priority": priority},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+class JobService:
+    def __init__(self, container: Container, broker: Broker) -> None:
+        self.container = container
+        self.settings = container.settings.jobs
+        self.broker = broker
+        self.repo = JobRepository(container.db)
+        self.runner = TaskRunner(container, self.repo, broker.policy)
+        self._depth: dict[str, tuple[float, int]] = {}
+        self._consumer: Consumer | None = None
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        load_plugins(self.settings.plugins)
+
+    # -- submit -------------------------------------------------------------------------
+    def submit(
+        self,
+        *,
+        kind: str = "pipeline",
+        params: dict[str, Any] | None = None,
+        inputs: Sequence[str] = (),
+        priority: int = 0,
+        idempotency_key: str | None = None,
+        owner: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Validate and accept a job; returns ``(job, created)``. With an idempotency
+        key already used by ``owner`` for the same request, the existing job comes back
+        (``created=False``); for a different request it is a 409."""
+        job_kind = get_kind(kind)
+        if priority not in PRIORITY_RANGE:
+            raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
+        parsed = job_kind.parse_params(params)
+        inputs = list(inputs)
+        self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
+        records = self._input_records(inputs, full=job_kind.validate is not None)
+        if job_kind.validate is not None:
+            job_kind.validate(parsed, SubmitContext(self.container, records, owner))
+        queue = job_kind.queue_for(parsed)
+        normalised = parsed.model_dump(mode="json")
+        digest = request_hash(job_kind.name, normalised, inputs, priority)
+        if idempotency_key:
+            existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
+            if existing is not None:
+                return self._same_request(existing, digest), False
+        tasks: list[tuple[int, str | None]] = (
+            list(enumerate(inputs)) if job_kind.fan_out == "per_input" else [(0, None)]
+        )
+        self._check_capacity(queue, len(tasks))
+        policy_retries = job_kind.max_retries
+        job, created = self.repo.create(
+            {
+                "id": new_job_id(),
+                "kind": job_kind.name,
+                "queue": queue,
+                "priority": priority,
+                "params": normalised,
+                "inputs": inputs,
+                "owner": owner or "",
+                "idempotency_key": idempotency_key,
+                "request_hash": digest,
+                "time_limit_s": job_kind.time_limit_s or self.settings.task_time_limit_s,
+                "max_retries": (
+                    policy_retries if policy_retries is not None else self.broker.policy.max_retries
+                ),
+            },
+            tasks,
+        )
+        if not created:  # lost an idempotency race to a concurrent identical submit
+            return self._same_request(job, digest), False
+        metrics.JOBS_SUBMITTED.labels(job.kind, queue).inc()
+        self._publish(job, [TaskRef(job.id, idx, queue, priority) for idx, _ in tasks])
+        return job, True
+
+    def _same_request(self, existing: JobRecord, digest: str) -> JobRecord:
+        if existing.request_hash != digest:
+            raise Conflict(
+                "this idempotency key was used for a different request",
+                job=existing.id,
+            )
+        return existing
+
+    def _check_inputs(self, kind: str, inputs: list[str], least: int, most: int | None) -> None:
+        limit = min(most or self.settings.max_inputs, self.settings.max_inputs)
+        if len(inputs) < least:
+            raise InvalidParameter(
+                f"a {kind!r} job needs at least {least} input image(s)", field="inputs"
+            )
+        if len(inputs) > limit:
+            raise InvalidParameter(
+                f"a {kind!r} job takes at most {limit} input images; got {len(inputs)}",
+                field="inputs",
+                max_inputs=limit,
+            )
+        if not all(isinstance(i, str) and 0 < len(i) <= 64 for i in inputs):
+            raise InvalidParameter("inputs are image ids (strings)", field="inputs")
+        if len(set(inputs)) != len(inputs):
+            raise InvalidParameter("inputs contain the same image more than once", field="inputs")
+
+    def _input_records(self, inputs: list[str], *, full: bool) -> list[Any]:
+        """Check that every input image exists (one query per 500 ids); the records
+        themselves only when ``full`` (a kind's ``validate`` wants them)."""
+        if not inputs:
+            return []
+        table = image_tables.images
+        found: set[str] = set()
+        with self.container.db.begin() as conn:
+            for start in range(0, len(inputs), 500):
+                chunk = inputs[start : start + 500]
+                found.update(
+                    conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars()
+                )
+        missing = [i for i in inputs if i not in found]
+        if missing:
+            raise InvalidParameter(
+                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
+            )
+        return [self.container.images.get(i) for i in inputs] if full else []
+
+    def _check_capacity(self, queue: str, adding: int) -> None:
+        now = time.monotonic()
+        seen_at, depth = self._depth.get(queue, (0.0, 0))
+        if now - seen_at > DEPTH_TTL_S:
+            depth = self.repo.queued_tasks(queue)
+            self._depth[queue] = (now, depth)
+            metrics.TASKS_QUEUED.labels(queue).set(depth)
+        if depth + adding > self.settings.max_queued_tasks:
+            metrics.JOBS_REJECTED.labels(queue).inc()
+            raise Overloaded(
+                f"the {queue!r} queue holds {depth} waiting tasks (limit "
+                f"{self.settings.max_queued_tasks}); retry later",
+                retry_after=self.settings.retry_after_s,
+                queue=queue,
+            )
+        self._depth[queue] = (seen_at if now - seen_at <= DEPTH_TTL_S else now, depth + adding)
+
+    def _publish(self, job: JobRecord, refs: Sequence[TaskRef]) -> None:
+        published: list[int] = []
+        try:
+            for ref in refs:
+                self.broker.publish(
+                    ref.queue,
+                    TaskMessage(ref.job_id, ref.idx),
+                    priority=ref.priority,
+                    max_retries=job.max_retries,
+                )
+                published.append(ref.idx)
+        except BackendUnavailable as exc:
+            # accepted all the same: the DB has the job, a worker re-publishes it
+            log.warning("job %s: publish failed, left for re-publishing: %s", job.id, exc)
+        if published and getattr(self.broker, "durable", True):
+            self.repo.mark_published(job.id, None if len(published) == len(refs) else published)
+
+    # -- read ---------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord:
+        return self.repo.get(job_id)
+
+    def tasks(self, job_id: str) -> list[TaskRecord]:
+        return self.repo.tasks(job_id)
+
+    def list_jobs(self, **filters: Any) -> list[JobRecord]:
+        return self.repo.list_jobs(**filters)
+
+    def events(self, job_id: str, after: int = 0) -> list[EventRecord]:
+        return self.repo.events(job_id, after=after)
+
+    def cancel(self, job_id: str) -> JobRecord:
+        job, changed = self.repo.cancel(job_id)
+        if not changed and job.state != "cancelled":
+            raise Conflict(
+                f"job {job_id} already {job.state}; it cannot be cancelled", state=job.state
+            )
+        if changed:
+            metrics.JOBS_FINISHED.labels(job.kind, "cancelled").inc()
+        return job
+
+    def artifact_names(self, tasks: Sequence[TaskRecord]) -> list[str]:
+        names: dict[str, None] = {}
+        for task in tasks:
+            names.update(dict.fromkeys(a["name"] for a in task.artifacts or []))
+        return list(names)
+
+    def artifact(
+        self, job_id: str, name: str, fmt: artifacts.Format | None, idx: int | None = None
+    ) -> artifacts.Artifact:
+        """An artifact of one task, or aggregated over the job's tasks."""
+        artifacts.check_name(name)
+        storage = self.container.storage
+        if idx is not None:
+            task = self.repo.task(job_id, idx)
+            value, kind = artifacts.task_artifact(storage, task.artifacts, name)
+        else:
+            self.repo.get(job_id)
+            tasks = self.repo.tasks(job_id)
+            value, kind = artifacts.aggregate(
+                storage, [(t.input, t.artifacts) for t in tasks if t.state == "succeeded"], name
+            )
+        return artifacts.render(value, kind, fmt)
+
+    # -- workers ------------------------------------------------------------------------
+    def serve(self, queues: Sequence[str], *, threads: int) -> Consumer:
+        """Consume ``queues`` with ``threads`` task threads in this process."""
+        consumer = self.broker.serve(
+            queues, self.runner.handle, on_dead_letter=self.runner.dead_letter, threads=threads
+        )
+        self._consumer = consumer
+        return consumer
+
+    def recover(self) -> int:
+        """Re-publish every unfinished task (in-process broker at start). Returns how many."""
+        refs = self.repo.unfinished()
+        jobs: dict[str, int] = {}
+        for ref in refs:
+            if ref.job_id not in jobs:
+                jobs[ref.job_id] = self.repo.get(ref.job_id).max_retries
+            self.broker.publish(
+                ref.queue,
+                TaskMessage(ref.job_id, ref.idx),
+                priority=ref.priority,
+                max_retries=jobs[ref.job_id],
+            )
+        if refs:
+            log.info("recovered %d unfinished task(s) of %d job(s)", len(refs), len(jobs))
+        return len(refs)
+
+    def republish_unpublished(self) -> int:
+        """Publish queued tasks that never reached the broker; returns how many."""
+        refs = self.repo.claim_unpublished(older_than_s=self.settings.republish_after_s)
+        done = 0
+        for ref in refs:
+            try:
+                retries = self.repo.get(ref.job_id).max_retries
+                self.broker.publish(
+                    ref.queue,
+                    TaskMessage(ref.job_id, ref.idx),
+                    priority=ref.priority,
+                    max_retries=retries,
+                )
+                done += 1
+            except BackendUnavailable:
+                self.repo.unmark_published(refs[done:])
+                break
+        if done:
+            log.info("re-published %d task(s) that never reached the broker", done)
+        return done
+
+    def start_sweeper(self) -> None:
+        """Periodically re-publish tasks that never reached the broker."""
+
+        def loop() -> None:
+            while not self._stop.wait(self.settings.sweep_interval_s):
+                try:
+                    self.republish_unpublished()
+                except Exception as exc:  # the DB or broker may be down; try again later
+                    log.warning("re-publish sweep failed: %s", exc)
+
+        self._sweeper = threading.Thread(target=loop, name="pm-job-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def start_embedded(self) -> None:
+        """Embedded mode: recover unfinished tasks and run them in this process."""
+        if self._consumer is not None or self.settings.embedded_threads == 0:
+            return
+        self.recover()
+        self.serve(
+            ("transform", "analyse", "segment", "train"), threads=self.settings.embedded_threads
+        )
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        self._stop.set()
+        if self._consumer is not None:
+            self._consumer.stop(timeout_s)
+            self._consumer = None
+
+    def ping(self) -> None:
+        self.broker.ping()
+
+    def close(self) -> None:
+        self.stop(timeout_s=5.0)
+        self.broker.close()
