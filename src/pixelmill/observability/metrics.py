@@ -46,6 +46,41 @@ IMAGES_STORED = Gauge(
 )
 
 
+# -- ML: serving, drift, training (docs/ml.md) ---------------------------------------------
+MODEL_PREDICTIONS = Counter(
+    "pixelmill_model_predictions_total",
+    "Model predictions by model, version and outcome.",
+    ["model", "version", "outcome"],
+)
+MODEL_INFERENCE_SECONDS = Histogram(
+    "pixelmill_model_inference_seconds",
+    "Time of one prediction (pre-processing, tiles, batching wait, runtime, post-processing).",
+    ["model"],
+    buckets=_LATENCY,
+)
+MODEL_BATCH_SIZE = Histogram(
+    "pixelmill_model_batch_size",
+    "Inputs per runtime call after dynamic batching.",
+    ["model"],
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+)
+MODEL_DRIFT_SCORE = Gauge(
+    "pixelmill_model_drift_score",
+    "Input drift (PSI of intensity histograms, served window vs training reference).",
+    ["model", "version"],
+    multiprocess_mode="max",
+)
+MODEL_DRIFT_FLAGS = Counter(
+    "pixelmill_model_drift_flags_total",
+    "Times the drift score crossed its threshold upward.",
+    ["model", "version"],
+)
+MODELS_LOADED = Gauge(
+    "pixelmill_models_loaded", "Model versions loaded for serving.", multiprocess_mode="max"
+)
+TRAINING_RUNS = Counter("pixelmill_training_runs_total", "Training runs by outcome.", ["outcome"])
+
+
 def render_latest() -> tuple[bytes, str]:
     """The exposition text for ``/metrics``, aggregated over processes when needed."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
