@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
@@ -71,6 +72,8 @@ class ImageService:
         self.settings = render
         self.cache_ttl = cache_ttl
         self.allow_avif_auto = allow_avif_auto
+        #: model resolver for the ``segment`` operation, set by the composition root
+        self.resolve_model: Callable[[str], Any] | None = None
 
     # -- ingest -------------------------------------------------------------------------
     def ingest_file(
@@ -216,6 +219,7 @@ class ImageService:
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(
             load_image=self._load_for_op,
+            resolve_model=self.resolve_model,
             pixel_size_um=record.pixel_size_um if record else None,
         )
 
