@@ -17,6 +17,7 @@ from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.keys import KeyRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
+from pixelmill.runtime.ml_services import install_ml
 from pixelmill.services.images import ImageService
 from pixelmill.settings import Settings
 
@@ -151,4 +152,5 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         image_service=service,
     )
     install_jobs(container)
+    install_ml(container)
     return container

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 #: Modules holding built-in kinds, imported on first use. Add yours with one line.
 BUILTIN_KINDS = [
     "pixelmill.services.jobs.pipeline_kind",
+    "pixelmill.services.trainer.kind",
 ]
 
 QUEUES: tuple[Queue, ...] = ("transform", "analyse", "segment", "train")

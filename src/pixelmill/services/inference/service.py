@@ -1,0 +1,328 @@
+"""Serve registry models with ONNX Runtime: sessions cached per version, tiled inference
+for large images, dynamic batching across concurrent requests, drift monitoring, and
+results stored as images. Never imports torch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixelmill.backends.metadata.models import VersionRecord
+from pixelmill.errors import ImageTooLarge
+from pixelmill.ml.drift import DriftMonitor, DriftState
+from pixelmill.ml.preprocess import decode
+from pixelmill.ml.runtime import OnnxModel, Prediction
+from pixelmill.ml.spec import InputSpec
+from pixelmill.observability import metrics
+from pixelmill.services.images import ImageService
+from pixelmill.services.registry import ModelRegistry
+from pixelmill.settings import MLSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    version: VersionRecord
+    model: OnnxModel
+    drift: DriftMonitor
+    loaded_at: float = field(default_factory=time.time)
+    load_seconds: float = 0.0
+    predictions: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "model": self.version.model,
+            "version": self.version.version,
+            "sha256": self.version.sha256,
+            "loaded": True,
+            "ready": self.last_error is None or self.predictions > 0,
+            "loaded_at": self.loaded_at,
+            "load_seconds": round(self.load_seconds, 4),
+            "predictions": self.predictions,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "batching": None
+            if self.model.batcher is None
+            else {
+                "max_batch": self.model.batcher.max_batch,
+                "max_wait_ms": self.model.batcher.max_wait * 1000,
+                "batches": self.model.batcher.batches,
+                "items": self.model.batcher.items,
+            },
+            "drift": self.drift.state().to_dict(),
+        }
+
+
+class Predictor:
+    """What the ``segment`` operation receives from ``ctx.resolve_model(ref)``."""
+
+    def __init__(self, service: InferenceService, loaded: LoadedModel) -> None:
+        self._service = service
+        self._loaded = loaded
+        self.ref = loaded.version.ref
+        self.input_spec = InputSpec.model_validate(loaded.version.input_spec)
+
+    def predict(self, image: NDArray[np.generic], *, threshold: float | None = None) -> Prediction:
+        return self._service.run(self._loaded, image, threshold=threshold)
+
+
+class InferenceService:
+    def __init__(
+        self, *, registry: ModelRegistry, images: ImageService, settings: MLSettings
+    ) -> None:
+        self.registry = registry
+        self.images = images
+        self.settings = settings
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    # -- loading ------------------------------------------------------------------------
+    def load(self, ref: str) -> LoadedModel:
+        """The loaded model for ``ref`` (resolving the alias now), loading it on first use.
+        At most ``settings.loaded_models`` versions stay loaded (LRU)."""
+        version = self.registry.resolve(ref)
+        with self._lock:
+            loaded = self._loaded.get(version.id)
+            if loaded is not None:
+                self._loaded.move_to_end(version.id)
+                return loaded
+            gate = self._loading.setdefault(version.id, threading.Lock())
+        with gate:  # one load per version even under concurrent first requests
+            with self._lock:
+                if version.id in self._loaded:
+                    return self._loaded[version.id]
+            started = time.perf_counter()
+            s = self.settings
+            model = OnnxModel(
+                self.registry.artifact(version),
+                InputSpec.model_validate(version.input_spec),
+                threads=s.inference_threads,
+                max_batch=s.max_batch,
+                max_wait=s.max_wait_ms / 1000,
+                batching=s.batching,
+                overlap=s.tile_overlap,
+            )
+            self._instrument(model, version.model)
+            monitor = DriftMonitor(
+                version.reference,
+                window=s.drift_window,
+                min_samples=s.drift_min_samples,
+                threshold=s.drift_threshold,
+                on_flag=lambda state, v=version: self._drift_flag(v, state),
+            )
+            loaded = LoadedModel(
+                version, model, monitor, load_seconds=time.perf_counter() - started
+            )
+            with self._lock:
+                self._loaded[version.id] = loaded
+                while len(self._loaded) > s.loaded_models:
+                    _, evicted = self._loaded.popitem(last=False)
+                    evicted.model.close()
+                metrics.MODELS_LOADED.set(len(self._loaded))
+                self._loading.pop(version.id, None)
+            log.info("loaded model %s in %.3fs", version.ref, loaded.load_seconds)
+            return loaded
+
+    @staticmethod
+    def _instrument(model: OnnxModel, name: str) -> None:
+        run = model.run
+        histogram = metrics.MODEL_BATCH_SIZE.labels(name)
+
+        def counted(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+            histogram.observe(len(batch))
+            return run(batch)
+
+        model.run = counted  # type: ignore[method-assign]
+        if model.batcher is not None:
+            model.batcher.runner = counted
+
+    def _drift_flag(self, version: VersionRecord, state: DriftState) -> None:
+        metrics.MODEL_DRIFT_FLAGS.labels(version.model, str(version.version)).inc()
+        log.warning(
+            "input drift on %s: PSI %.3f > %.3f over %d images",
+            version.ref,
+            state.score,
+            state.threshold,
+            state.window,
+        )
+        try:
+            self.registry.models.record_event(
+                version.model,
+                "drift",
+                version=version.version,
+                note=f"PSI {state.score:.3f} > {state.threshold} over the last {state.window} inputs",
+            )
+        except Exception:  # the event is best effort; serving goes on
+            log.exception("could not record the drift event")
+
+    def resolver(self, ref: str) -> Predictor:
+        """``OpContext.resolve_model``: a predictor for the ``segment`` operation."""
+        return Predictor(self, self.load(ref))
+
+    def close(self) -> None:
+        with self._lock:
+            for loaded in self._loaded.values():
+                loaded.model.close()
+            self._loaded.clear()
+
+    # -- predicting ---------------------------------------------------------------------
+    def run(
+        self, loaded: LoadedModel, image: NDArray[np.generic], *, threshold: float | None = None
+    ) -> Prediction:
+        """Predict on an array, with metrics and drift observation."""
+        pixels = int(image.shape[0]) * int(image.shape[1])
+        if pixels > self.settings.max_predict_pixels:
+            raise ImageTooLarge(
+                f"the image has {pixels} pixels; predictions accept at most {self.settings.max_predict_pixels}"
+            )
+        v = loaded.version
+        started = time.perf_counter()
+        try:
+            prediction = loaded.model.predict(image, threshold=threshold)
+        except Exception as exc:
+            loaded.errors += 1
+            loaded.last_error = str(exc)[:500]
+            metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "error").inc()
+            raise
+        metrics.MODEL_INFERENCE_SECONDS.labels(v.model).observe(time.perf_counter() - started)
+        metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "ok").inc()
+        loaded.predictions += 1
+        loaded.last_error = None
+        state = loaded.drift.observe(image)
+        metrics.MODEL_DRIFT_SCORE.labels(v.model, str(v.version)).set(state.score)
+        return prediction
+
+    def predict(
+        self,
+        ref: str,
+        *,
+        image_id: str | None = None,
+        data: bytes | None = None,
+        threshold: float | None = None,
+        measure: bool = False,
+        store: bool = True,
+    ) -> dict[str, Any]:
+        """Predict on a stored image (``image_id``) or on image bytes (``data``, which are
+        stored as a new image first). The mask is stored as a PNG image; its id is in the
+        result, with the model version, drift state and optional measurements."""
+        loaded = self.load(ref)
+        if image_id is not None:
+            record = self.images.images.get(image_id)
+            source_id = record.id
+            data = self.images.original_bytes(image_id)
+            pixel_size = record.pixel_size_um
+        else:
+            assert data is not None
+            record, _ = self.images.ingest_bytes(data, source="upload")
+            source_id, pixel_size = record.id, record.pixel_size_um
+        image = decode(data)
+        prediction = self.run(loaded, image, threshold=threshold)
+        v = loaded.version
+        body: dict[str, Any] = {
+            "model": v.model,
+            "version": v.version,
+            "ref": v.ref,
+            "image_id": source_id,
+            "task": loaded.model.spec.task,
+            "drift": loaded.drift.state().to_dict(),
+        }
+        if prediction.mask is not None:
+            body["tiles"] = prediction.tiles
+            body["foreground_fraction"] = round(float((prediction.mask > 0).mean()), 6)
+            if store:
+                mask_record, _ = self.images.ingest_bytes(_png(prediction.mask), source="inference")
+                body["mask_image_id"] = mask_record.id
+            if measure:
+                body["measurements"] = measure_mask(
+                    prediction.mask, image, pixel_size_um=pixel_size
+                )
+        else:
+            body["label"] = prediction.label
+            body["scores"] = prediction.scores
+        return body
+
+    # -- health -------------------------------------------------------------------------
+    def health(self, ref: str, *, load: bool = False) -> dict[str, Any]:
+        """Loaded/ready state of the version ``ref`` names (loading it when ``load``)."""
+        version = self.registry.resolve(ref)
+        with self._lock:
+            loaded = self._loaded.get(version.id)
+        if loaded is None and load:
+            loaded = self.load(ref)
+        if loaded is None:
+            return {
+                "model": version.model,
+                "version": version.version,
+                "loaded": False,
+                "ready": False,
+            }
+        return loaded.health()
+
+    def loaded(self) -> list[dict[str, Any]]:
+        with self._lock:
+            items = list(self._loaded.values())
+        return [i.health() for i in items]
+
+    def drift(self, ref: str) -> dict[str, Any]:
+        version = self.registry.resolve(ref)
+        with self._lock:
+            loaded = self._loaded.get(version.id)
+        state = (
+            loaded.drift.state().to_dict()
+            if loaded
+            else DriftMonitor(version.reference).state().to_dict()
+        )
+        return {"model": version.model, "version": version.version, **state}
+
+
+def _png(mask: NDArray[np.uint8]) -> bytes:
+    import pyvips
+
+    return bytes(pyvips.Image.new_from_array(np.ascontiguousarray(mask)).write_to_buffer(".png"))
+
+
+def measure_mask(
+    mask: NDArray[np.uint8], image: NDArray[np.generic], *, pixel_size_um: float | None = None
+) -> dict[str, Any]:
+    """Per-object measurements of a binary mask: count, areas, mean intensities.
+
+    Touching objects are split by a distance-transform watershed. Areas are in px² and,
+    when the pixel size is known, in µm².
+    """
+    from pixelmill.ml.scores import instances
+
+    labels = instances(mask > 0)
+    count = int(labels.max())
+    grey = image.astype(np.float64)
+    if grey.ndim == 3:
+        grey = grey[..., :3].mean(axis=2)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    sums = np.bincount(labels.ravel(), weights=grey.ravel(), minlength=count + 1)[1:]
+    means = np.where(areas > 0, sums / np.maximum(areas, 1), 0)
+    out: dict[str, Any] = {
+        "count": count,
+        "area_px": {
+            "mean": float(areas.mean()) if count else 0.0,
+            "median": float(np.median(areas)) if count else 0.0,
+            "total": int(areas.sum()),
+        },
+        "mean_intensity": float(means.mean()) if count else 0.0,
+        "objects": [
+            {"label": i + 1, "area_px": int(a), "mean_intensity": round(float(m), 4)}
+            for i, (a, m) in enumerate(zip(areas[:1000], means[:1000], strict=True))
+        ],
+    }
+    if pixel_size_um:
+        out["area_um2"] = {"mean": out["area_px"]["mean"] * pixel_size_um**2}
+    return out

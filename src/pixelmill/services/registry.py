@@ -1,0 +1,248 @@
+"""The model registry service: immutable versions in object storage (by sha256), movable
+aliases, an audit trail, and reference resolution. Used by the gateway, the trainer
+and the inference service alike."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import logging
+from typing import Any
+
+from pixelmill.backends.metadata.models import (
+    AliasRecord,
+    AuditRecord,
+    ModelRepository,
+    VersionRecord,
+)
+from pixelmill.backends.storage.base import Storage
+from pixelmill.errors import InvalidParameter, NotFound, StorageError
+from pixelmill.ml import registry as rules
+from pixelmill.ml.spec import InputSpec
+
+log = logging.getLogger(__name__)
+
+#: the shipped default model (inside the package)
+DEFAULT_MODEL = "nuclei"
+
+
+class ModelRegistry:
+    def __init__(self, *, storage: Storage, models: ModelRepository) -> None:
+        self.storage = storage
+        self.models = models
+
+    # -- register -----------------------------------------------------------------------
+    def register(
+        self,
+        onnx_bytes: bytes,
+        *,
+        name: str,
+        input_spec: dict[str, Any],
+        metrics: dict[str, Any] | None = None,
+        train_config: dict[str, Any] | None = None,
+        dataset_sha256: str | None = None,
+        card: dict[str, Any] | None = None,
+        reference: dict[str, Any] | None = None,
+        description: str = "",
+        actor: str | None = None,
+        job_id: str | None = None,
+    ) -> VersionRecord:
+        """Store the ONNX artifact (content-addressed) and record a new version.
+
+        The artifact is loaded by ONNX Runtime once first, so a broken file is refused
+        (422) before anything is written.
+        """
+        from pixelmill.ml.runtime import session
+
+        rules.check_name(name)
+        if not onnx_bytes:
+            raise InvalidParameter("the model file is empty")
+        try:
+            spec = InputSpec.model_validate(input_spec)
+        except ValueError as exc:
+            raise InvalidParameter(f"invalid input_spec: {exc}") from None
+        session(onnx_bytes, threads=1)
+        digest = hashlib.sha256(onnx_bytes).hexdigest()
+        key = f"models/{digest[:2]}/{digest}.onnx"
+        if not self.storage.exists(key):
+            self.storage.put(key, onnx_bytes, content_type="application/octet-stream")
+        card = dict(card or {})
+        card.setdefault("sha256", digest)
+        return self.models.add_version(
+            model=name,
+            task=spec.task,
+            description=description or str(card.get("description", "")),
+            sha256=digest,
+            size_bytes=len(onnx_bytes),
+            framework="onnx",
+            input_spec=spec.model_dump(mode="json"),
+            train_config=train_config or {},
+            dataset_sha256=dataset_sha256,
+            metrics=metrics or {},
+            card={k: v for k, v in card.items() if k != "reference"},
+            reference=reference or {},
+            created_by=actor,
+            job_id=job_id,
+        )
+
+    def register_card(
+        self,
+        card: dict[str, Any],
+        onnx_bytes: bytes,
+        *,
+        actor: str | None,
+        job_id: str | None = None,
+    ) -> VersionRecord:
+        """Register from a model card (as written by ``pixelmill train``)."""
+        return self.register(
+            onnx_bytes,
+            name=card["name"],
+            input_spec=card["input_spec"],
+            metrics=card.get("metrics"),
+            train_config=card.get("train_config"),
+            dataset_sha256=(card.get("dataset") or {}).get("sha256"),
+            card=card,
+            reference=card.get("reference"),
+            description=card.get("description", ""),
+            actor=actor,
+            job_id=job_id,
+        )
+
+    def ensure_default(self) -> VersionRecord | None:
+        """Register the shipped ``nuclei`` model and point ``nuclei@production`` at it
+        unless that alias exists already. Idempotent; returns the shipped version."""
+        files = importlib.resources.files("pixelmill.ml") / "models"
+        onnx_file, card_file = files / f"{DEFAULT_MODEL}.onnx", files / f"{DEFAULT_MODEL}.json"
+        if not onnx_file.is_file() or not card_file.is_file():
+            log.warning("the shipped model %r is missing from the package", DEFAULT_MODEL)
+            return None
+        data = onnx_file.read_bytes()
+        card = json.loads(card_file.read_text())
+        digest = hashlib.sha256(data).hexdigest()
+        version = self.models.find_version_by_sha256(DEFAULT_MODEL, digest)
+        if version is None:
+            version = self.register_card(card, data, actor="pixelmill (shipped model)")
+        try:
+            self.models.alias(DEFAULT_MODEL, rules.DEFAULT_ALIAS)
+        except NotFound:
+            self.promote(
+                DEFAULT_MODEL,
+                version.version,
+                rules.DEFAULT_ALIAS,
+                actor="pixelmill (shipped model)",
+            )
+        return version
+
+    # -- read ---------------------------------------------------------------------------
+    def resolve(self, ref: str | rules.ModelRef) -> VersionRecord:
+        """The version a reference names; unknown model, alias or version → 404."""
+        parsed = rules.parse_ref(ref) if isinstance(ref, str) else ref
+        if parsed.version is not None:
+            return self.models.version(parsed.name, parsed.version)
+        if parsed.alias is not None:
+            return self.models.version(
+                parsed.name, self.models.alias(parsed.name, parsed.alias).version
+            )
+        if parsed.latest:
+            return self.models.latest(parsed.name)
+        try:
+            alias = self.models.alias(parsed.name, rules.DEFAULT_ALIAS)
+        except NotFound:
+            return self.models.latest(parsed.name)
+        return self.models.version(parsed.name, alias.version)
+
+    def artifact(self, version: VersionRecord) -> bytes:
+        """The ONNX bytes of ``version``, checked against its sha256."""
+        data = self.storage.get(version.storage_key)
+        if hashlib.sha256(data).hexdigest() != version.sha256:
+            raise StorageError(f"the artifact of {version.ref} does not match its sha256")
+        return data
+
+    def describe(self, name: str) -> dict[str, Any]:
+        model = self.models.get_model(name)
+        versions = self.models.versions(name)
+        aliases = self.models.aliases(name)
+        by_version: dict[int, list[str]] = {}
+        for a in aliases:
+            by_version.setdefault(a.version, []).append(a.alias)
+        return {
+            **model.to_json(),
+            "aliases": {a.alias: a.version for a in aliases},
+            "latest": versions[-1].version if versions else None,
+            "versions": [
+                {**v.to_json(), "aliases": by_version.get(v.version, [])} for v in versions
+            ],
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for model in self.models.list_models():
+            versions = self.models.versions(model.name)
+            out.append(
+                {
+                    **model.to_json(),
+                    "versions": len(versions),
+                    "latest": versions[-1].version if versions else None,
+                    "aliases": {a.alias: a.version for a in self.models.aliases(model.name)},
+                }
+            )
+        return out
+
+    def compare(self, name: str, versions: list[int] | None = None) -> dict[str, Any]:
+        records = self.models.versions(name)
+        if not records:
+            self.models.get_model(name)
+        if versions:
+            wanted = set(versions)
+            missing = wanted - {r.version for r in records}
+            if missing:
+                raise NotFound(f"model {name!r} has no version(s) {sorted(missing)}")
+            records = [r for r in records if r.version in wanted]
+        return {"model": name, **rules.compare((r.version, r.metrics) for r in records)}
+
+    def audit(self, name: str) -> list[AuditRecord]:
+        self.models.get_model(name)
+        return self.models.audit(name)
+
+    # -- alias moves --------------------------------------------------------------------
+    def promote(
+        self, name: str, version: int, alias: str, *, actor: str | None, note: str | None = None
+    ) -> AliasRecord:
+        """Point ``name@alias`` at ``version`` (audited as ``promote``)."""
+        rules.check_alias(alias)
+        _previous, record = self.models.move_alias(
+            name, alias, version, action="promote", actor=actor, note=note
+        )
+        return record
+
+    def rollback(
+        self,
+        name: str,
+        alias: str,
+        *,
+        actor: str | None,
+        to_version: int | None = None,
+        note: str | None = None,
+    ) -> AliasRecord:
+        """Move ``alias`` back: to ``to_version`` if given, else to where it pointed
+        before its last promotion (see :func:`pixelmill.ml.registry.rollback_target`)."""
+        current = self.models.alias(name, alias)
+        target = to_version or rules.rollback_target(
+            self.models.audit(name), alias, current.version
+        )
+        _previous, record = self.models.move_alias(
+            name, alias, target, action="rollback", actor=actor, note=note
+        )
+        return record
+
+    def delete_alias(self, name: str, alias: str, *, actor: str | None) -> AliasRecord:
+        return self.models.delete_alias(name, alias, actor=actor)
+
+    def delete_version(self, name: str, version: int, *, actor: str | None) -> VersionRecord:
+        """Delete a version (409 while an alias points at it); its artifact goes too
+        unless another version shares the same bytes."""
+        record = self.models.delete_version(name, version, actor=actor)
+        if not self.models.sha256_in_use(record.sha256):
+            self.storage.delete(record.storage_key)
+        return record

@@ -1,0 +1,118 @@
+"""The ``train`` job kind: training runs as jobs on the ``train`` queue.
+
+Submit ``POST /v1/jobs {"kind": "train", "params": {"model": "nuclei", "dataset":
+"<dataset id>", "spec": {...}}}``. The spec and dataset are checked at submit time
+(4xx); the handler reports epoch / loss / metrics / ETA as progress events, honours
+cancellation between optimizer steps, stores the history as the ``history`` artifact,
+and returns the registered version. At-least-once delivery: a re-run of a job that
+already registered its version returns that version instead of training again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pixelmill.services.jobs import JobCancelled, JobKind, register_kind
+
+if TYPE_CHECKING:
+    from pixelmill.services.jobs import Job, JobContext, SubmitContext
+    from pixelmill.services.trainer.service import TrainerService
+
+
+class TrainParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Model name; the run registers its next version.")
+    dataset: str = Field(description="Dataset id (POST /v1/datasets).")
+    spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields.")
+    alias: str | None = Field(None, description="Point this alias at the new version.")
+
+
+def _trainer(container: Any) -> TrainerService:
+    return container.extras["trainer"]  # type: ignore[no-any-return]
+
+
+def check(params: TrainParams, submit: SubmitContext) -> None:
+    from pixelmill.ml import registry as rules
+    from pixelmill.services.trainer.service import parse_spec
+
+    spec = parse_spec(params.spec)
+    if params.alias is not None:
+        rules.check_alias(params.alias)
+    _trainer(submit.container).check(params.model, params.dataset, spec)
+
+
+def run(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from pixelmill.ml.training import TrainingCancelled
+    from pixelmill.observability import metrics
+    from pixelmill.services.trainer.service import parse_spec
+
+    params = TrainParams.model_validate(job.params)
+    trainer = _trainer(ctx.container)
+    for done in (
+        trainer.registry.models.versions(params.model) if _exists(trainer, params.model) else []
+    ):
+        if done.job_id == job.id:  # a redelivered run: the version is already registered
+            return {"model": done.model, "version": done.version, "ref": done.ref}
+    spec = parse_spec(params.spec)
+
+    def progress(event: dict[str, Any]) -> None:
+        m = event.get("metrics", {})
+        parts = [f"epoch {event['epoch']}/{event['epochs']}", f"loss {event['loss']:.4f}"]
+        parts += [f"{k} {v:.4f}" for k, v in m.items() if k != "loss"]
+        parts.append(f"ETA {event['eta_seconds']:.0f}s")
+        ctx.progress(event["step"] / max(event["steps"], 1), ", ".join(parts), force=True)
+
+    try:
+        version = trainer.train(
+            params.model,
+            params.dataset,
+            spec,
+            on_progress=progress,
+            should_stop=ctx.cancelled,
+            actor=job.owner,
+            job_id=job.id,
+            command=f"POST /v1/jobs kind=train params={params.model_dump_json()}",
+        )
+    except TrainingCancelled as exc:
+        metrics.TRAINING_RUNS.labels("cancelled").inc()
+        raise JobCancelled(str(exc)) from None
+    except Exception:
+        metrics.TRAINING_RUNS.labels("failed").inc()
+        raise
+    metrics.TRAINING_RUNS.labels("succeeded").inc()
+    if params.alias:
+        trainer.registry.promote(params.model, version.version, params.alias, actor=job.owner)
+    ctx.put_artifact("history", version.card.get("history", []))
+    return {
+        "model": version.model,
+        "version": version.version,
+        "ref": version.ref,
+        "metrics": version.metrics,
+    }
+
+
+def _exists(trainer: TrainerService, name: str) -> bool:
+    from pixelmill.errors import NotFound
+
+    try:
+        trainer.registry.models.get_model(name)
+    except NotFound:
+        return False
+    return True
+
+
+TRAIN = register_kind(
+    JobKind(
+        name="train",
+        run=run,
+        params=TrainParams,
+        queue="train",
+        validate=check,
+        time_limit_s=6 * 3600,
+        max_retries=1,
+        summary="Train a U-Net or CNN on a dataset, export to ONNX, register a model version.",
+    )
+)

@@ -1,0 +1,156 @@
+"""Datasets and training: validate and store datasets, run the training loop of
+:mod:`pixelmill.ml.training`, export to ONNX, check it, and register the version.
+
+torch is imported only inside :meth:`TrainerService.train` (through the ml core)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from pixelmill.backends.metadata.models import DatasetRecord, DatasetRepository, VersionRecord
+from pixelmill.backends.storage.base import Storage
+from pixelmill.errors import BackendUnavailable, EmptyInput, ImageTooLarge, InvalidParameter
+from pixelmill.imaging.ops import validation_errors
+from pixelmill.ml import datasets as ds_core
+from pixelmill.ml import registry as rules
+from pixelmill.ml.spec import TrainSpec
+from pixelmill.services.registry import ModelRegistry
+from pixelmill.settings import MLSettings
+
+log = logging.getLogger(__name__)
+
+
+def parse_spec(raw: dict[str, Any] | None) -> TrainSpec:
+    """Validate a training spec, or raise InvalidParameter (422) with per-field errors."""
+    try:
+        return TrainSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        raise InvalidParameter(
+            "invalid training spec", errors=validation_errors(exc, prefix="spec.")
+        ) from None
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+class TrainerService:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        datasets: DatasetRepository,
+        registry: ModelRegistry,
+        settings: MLSettings,
+    ) -> None:
+        self.storage = storage
+        self.datasets = datasets
+        self.registry = registry
+        self.settings = settings
+
+    # -- datasets -----------------------------------------------------------------------
+    def add_dataset(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        task: str | None = None,
+        val_fraction: float = 0.15,
+        seed: int = 0,
+        actor: str | None = None,
+    ) -> tuple[DatasetRecord, bool]:
+        """Validate a dataset archive completely (422 naming the offending files), then
+        store it content-addressed and record its train/val split."""
+        if not data:
+            raise EmptyInput("the dataset upload is empty")
+        if len(data) > self.settings.max_dataset_bytes:
+            raise ImageTooLarge(
+                f"the dataset is larger than {self.settings.max_dataset_bytes} bytes"
+            )
+        if task not in (None, "segmentation", "classification"):
+            raise InvalidParameter(f"task must be segmentation or classification, not {task!r}")
+        if not 0 <= val_fraction < 1:
+            raise InvalidParameter("val_fraction must be in [0, 1)")
+        digest = hashlib.sha256(data).hexdigest()
+        existing = self.datasets.find_by_sha256(digest)
+        if existing is not None:
+            return existing, False
+        parsed = ds_core.parse(data, task=task, val_fraction=val_fraction, seed=seed)  # type: ignore[arg-type]
+        key = f"datasets/{digest[:2]}/{digest}.zip"
+        self.storage.put(key, data, content_type="application/zip")
+        return self.datasets.add(
+            sha256=digest,
+            name=(name or f"dataset-{digest[:8]}")[:200],
+            task=parsed.task,
+            size_bytes=len(data),
+            items=len(parsed.items),
+            classes=parsed.classes,
+            split=parsed.split,
+            summary={**parsed.summary(), "val_fraction": val_fraction, "split_seed": seed},
+            created_by=actor,
+        )
+
+    def load_dataset(self, dataset_id: str) -> ds_core.Dataset:
+        """A stored dataset, parsed, with its recorded split."""
+        record = self.datasets.get(dataset_id)
+        parsed = ds_core.parse(self.storage.get(record.storage_key), task=record.task)  # type: ignore[arg-type]
+        parsed.split = record.split
+        return parsed
+
+    def delete_dataset(self, dataset_id: str) -> DatasetRecord:
+        record = self.datasets.delete(dataset_id)
+        self.storage.delete(record.storage_key)
+        return record
+
+    # -- training -----------------------------------------------------------------------
+    def check(self, model: str, dataset_id: str, spec: TrainSpec) -> DatasetRecord:
+        """Submit-time checks: model name, dataset exists and fits the task, torch present."""
+        rules.check_name(model)
+        record = self.datasets.get(dataset_id)
+        if record.task != spec.task:
+            raise InvalidParameter(
+                f"dataset {dataset_id!r} is for {record.task}, the spec asks for {spec.task}"
+            )
+        if not torch_available():
+            raise BackendUnavailable(
+                "training needs PyTorch, which is not installed here: pip install 'pixelmill[train]'"
+            )
+        return record
+
+    def train(
+        self,
+        model: str,
+        dataset_id: str,
+        spec: TrainSpec,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_checkpoint: Callable[[int, bytes], None] | None = None,
+        actor: str | None = None,
+        job_id: str | None = None,
+        command: str = "",
+    ) -> VersionRecord:
+        """Train, export to ONNX, check ONNX against torch, register a new version."""
+        from pixelmill.ml import export, training
+        from pixelmill.ml.card import model_card
+
+        self.check(model, dataset_id, spec)
+        dataset = self.load_dataset(dataset_id)
+        if spec.threads is None and self.settings.train_threads:
+            spec = spec.model_copy(update={"threads": self.settings.train_threads})
+        result = training.train(
+            spec, dataset, on_progress, should_stop, on_checkpoint=on_checkpoint
+        )
+        onnx_bytes = export.to_onnx(result.network, result.input_spec)
+        diff = export.check(onnx_bytes, result.network, result.input_spec)
+        card = model_card(
+            model, spec, result, dataset, onnx_bytes, diff, command or f"job {job_id}"
+        )
+        card["dataset"]["id"] = dataset_id
+        return self.registry.register_card(card, onnx_bytes, actor=actor, job_id=job_id)
