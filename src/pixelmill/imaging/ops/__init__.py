@@ -32,6 +32,7 @@ _BUILTIN = [
     "grayscale",
     "adjust",
     "watermark",
+    "segment",
 ]
 
 _registry: dict[str, Operation[Any]] = {}
