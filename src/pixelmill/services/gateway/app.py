@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from pixelmill import __version__
 from pixelmill.services.gateway import problems
 from pixelmill.services.gateway.middleware import MetricsMiddleware
-from pixelmill.services.gateway.routes import images, jobs, system
+from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
 
 if TYPE_CHECKING:
     from pixelmill.runtime.container import Container
 
 #: Routers mounted on the gateway; later services add theirs here (one line each).
-ROUTERS = [system.router, images.router, jobs.router]
+ROUTERS = [system.router, images.router, jobs.router, datasets.router, models.router]
 
 
 def create_app(container: Container) -> FastAPI:

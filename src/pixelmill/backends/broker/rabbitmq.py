@@ -1,0 +1,338 @@
+"""RabbitMQ broker: Dramatiq on quorum queues with a delivery limit and a dead-letter queue.
+
+Queues: ``NAMESPACE.QUEUE`` and its high-priority lane ``NAMESPACE.QUEUE.high`` for each
+of transform / analyse / segment / train, plus Dramatiq's delay queue (``.DQ``, where
+retries wait out their backoff) and dead-letter queue (``.XQ``) of each.
+
+* **Quorum queues with ``x-delivery-limit``.** Dramatiq builds queue arguments inside
+  ``RabbitmqBroker._build_queue_arguments`` (classic queues, no limit); the subclass
+  below extends exactly that hook (and the ``.XQ`` declaration) to declare replicated
+  quorum queues whose messages are dead-lettered after ``delivery_limit`` returns —
+  a task that kills its worker every time stops instead of looping forever.
+  Dead-lettering is ``at-least-once`` so a dead letter is never dropped in transit.
+* **Publisher confirms** (``confirm_delivery``): ``publish`` returns once RabbitMQ has
+  the message on disk in the quorum; unroutable messages raise.
+* **Acknowledged after completion**: Dramatiq acks when the actor returns; a killed
+  worker's unacked message goes back to the queue and is delivered again.
+* **Retries** with exponential backoff (Dramatiq's ``Retries``); once exhausted the
+  message is rejected into ``.XQ``.
+* **Dead letters** are read back from ``.XQ`` by every worker and handed to
+  ``on_dead_letter(message, reason)`` (which fails the job with the reason), then acked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+import pika
+import pika.exceptions
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
+from dramatiq.brokers.rabbitmq import RabbitmqBroker as _DramatiqRabbitmq
+from dramatiq.common import xq_name
+from dramatiq.errors import BrokerError
+from dramatiq.middleware import CurrentMessage, Retries
+
+from pixelmill.backends.broker.base import (
+    HIGH_PRIORITY,
+    QUEUES,
+    DeadLetterHandler,
+    Delivery,
+    Handler,
+    RetryPolicy,
+    TaskMessage,
+)
+from pixelmill.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+_AMQP_ERRORS = (BrokerError, pika.exceptions.AMQPError, OSError)
+
+
+class QuorumRabbitmqBroker(_DramatiqRabbitmq):
+    """Dramatiq's RabbitMQ broker declaring quorum queues with a delivery limit."""
+
+    def __init__(self, *, delivery_limit: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delivery_limit = delivery_limit
+
+    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)
+        arguments.pop("x-max-priority", None)  # quorum queues have no priorities: lanes do that
+        arguments.update(
+            {
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+        )
+        return arguments
+
+    def _declare_xq_queue(self, queue_name: str) -> Any:
+        return self.channel.queue_declare(
+            queue=xq_name(queue_name), durable=True, arguments=xq_arguments()
+        )
+
+
+def xq_arguments() -> dict[str, Any]:
+    return {"x-queue-type": "quorum", "x-message-ttl": DEAD_MESSAGE_TTL}
+
+
+class RabbitmqBroker:
+    """The :class:`~pixelmill.backends.broker.base.Broker` on RabbitMQ (see module doc)."""
+
+    durable = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "pixelmill",
+        policy: RetryPolicy | None = None,
+        confirm: bool = True,
+    ) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.policy = policy or RetryPolicy()
+        self._dramatiq = QuorumRabbitmqBroker(
+            url=url,
+            confirm_delivery=confirm,
+            delivery_limit=self.policy.delivery_limit,
+            middleware=[
+                Retries(
+                    max_retries=self.policy.max_retries,
+                    min_backoff=max(1, int(self.policy.min_backoff_s * 1000)),
+                    max_backoff=max(1, int(self.policy.max_backoff_s * 1000)),
+                ),
+                CurrentMessage(),
+            ],
+        )
+        self._consumers: list[_RabbitConsumer] = []
+
+    def queue_name(self, queue: str, *, high: bool = False) -> str:
+        if queue not in QUEUES:
+            raise ValueError(f"unknown queue {queue!r}; one of {', '.join(QUEUES)}")
+        return f"{self.namespace}.{queue}" + (".high" if high else "")
+
+    # -- the Broker protocol ------------------------------------------------------------
+    def publish(
+        self,
+        queue: str,
+        message: TaskMessage,
+        *,
+        priority: int = 0,
+        max_retries: int | None = None,
+    ) -> None:
+        name = self.queue_name(queue, high=priority >= HIGH_PRIORITY)
+        options: dict[str, Any] = {}
+        if max_retries is not None:
+            options["max_retries"] = max_retries
+        msg = dramatiq.Message(
+            queue_name=name,
+            actor_name=name,
+            args=(message.job_id, message.idx),
+            kwargs={},
+            options=options,
+        )
+        try:
+            self._dramatiq.enqueue(msg)
+        except _AMQP_ERRORS as exc:
+            raise BackendUnavailable(f"RabbitMQ did not accept the message: {exc!r}") from exc
+
+    def serve(
+        self,
+        queues: Sequence[str],
+        handler: Handler,
+        *,
+        on_dead_letter: DeadLetterHandler,
+        threads: int = 4,
+    ) -> _RabbitConsumer:
+        names: list[str] = []
+        for queue in queues:
+            for high in (False, True):
+                name = self.queue_name(queue, high=high)
+                names.append(name)
+                if name not in self._dramatiq.actors:
+                    dramatiq.Actor(
+                        _actor_fn(queue, handler),
+                        broker=self._dramatiq,
+                        actor_name=name,
+                        queue_name=name,
+                        priority=0 if high else 10,
+                        options={},
+                    )
+        # idle threads wake every 250 ms (Dramatiq's default is 1 s): it bounds how late a
+        # retry leaves the delay queue and how long a graceful stop takes
+        worker = dramatiq.Worker(
+            self._dramatiq, queues=set(names), worker_threads=threads, worker_timeout=250
+        )
+        worker.start()
+        reaper = _DeadLetterReaper(
+            self._dramatiq.parameters, [xq_name(n) for n in names], on_dead_letter
+        )
+        reaper.start()
+        consumer = _RabbitConsumer(worker, reaper)
+        self._consumers.append(consumer)
+        return consumer
+
+    def depth(self, queue: str) -> int:
+        total = 0
+        try:
+            connection = pika.BlockingConnection(self._dramatiq.parameters)
+        except _AMQP_ERRORS as exc:
+            raise BackendUnavailable(f"RabbitMQ unreachable: {exc!r}") from exc
+        try:
+            for high in (False, True):
+                channel = connection.channel()
+                try:
+                    name = self.queue_name(queue, high=high)
+                    total += channel.queue_declare(queue=name, passive=True).method.message_count
+                except pika.exceptions.ChannelClosedByBroker:
+                    continue  # not declared yet: empty
+        finally:
+            connection.close()
+        return total
+
+    def ping(self) -> None:
+        try:
+            pika.BlockingConnection(self._dramatiq.parameters).close()
+        except _AMQP_ERRORS as exc:
+            raise BackendUnavailable(f"RabbitMQ unreachable: {exc!r}") from exc
+
+    def close(self) -> None:
+        for consumer in list(self._consumers):
+            consumer.stop(timeout_s=5.0)
+        self._dramatiq.close()
+
+    def purge(self) -> None:
+        """Delete this namespace's queues (tests and benchmarks clean up with it)."""
+        connection = pika.BlockingConnection(self._dramatiq.parameters)
+        try:
+            for queue in QUEUES:
+                for high in (False, True):
+                    base = self.queue_name(queue, high=high)
+                    for name in (base, base + ".DQ", base + ".XQ"):
+                        connection.channel().queue_delete(queue=name)
+        finally:
+            connection.close()
+
+
+def _actor_fn(queue: str, handler: Handler) -> Any:
+    def run(job_id: str, idx: int) -> None:
+        current: Any = CurrentMessage.get_current_message()
+        retries = int(current.options.get("retries", 0)) if current is not None else 0
+        redelivered = bool(getattr(current, "redelivered", False))
+        handler(Delivery(TaskMessage(job_id, int(idx)), queue, retries, redelivered))
+
+    run.__name__ = f"pixelmill_task_{queue}"
+    return run
+
+
+class _RabbitConsumer:
+    def __init__(self, worker: dramatiq.Worker, reaper: _DeadLetterReaper) -> None:
+        self.worker = worker
+        self.reaper = reaper
+        self._stopped = False
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        # Dramatiq stops its worker threads after their current message, then closes
+        # the consumers: prefetched, unstarted messages go back to RabbitMQ.
+        self.worker.stop(timeout=int(timeout_s * 1000))
+        self.reaper.stop()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def dead_letter_reason(headers: dict[str, Any] | None, options: dict[str, Any]) -> str:
+    """Why RabbitMQ dead-lettered a message, in words, from its ``x-death`` header."""
+    deaths = (headers or {}).get("x-death") or []
+    why = _text(deaths[0].get("reason", "")) if deaths else ""
+    if why == "delivery_limit":
+        count = (headers or {}).get("x-delivery-count")
+        times = f" {int(count) + 1 if count is not None else 'several'} times"
+        return f"delivered{times} without finishing: the worker died each time (delivery limit)"
+    if why == "rejected":
+        attempts = int(options.get("retries", 0)) + 1
+        trace = str(options.get("traceback") or "").strip().splitlines()
+        last = f": {trace[-1]}" if trace else ""
+        return f"gave up after {attempts} attempts{last}"
+    return f"dead-lettered ({why or 'unknown reason'})"
+
+
+class _DeadLetterReaper(threading.Thread):
+    """Reads the ``.XQ`` queues and settles each dead letter through ``on_dead_letter``."""
+
+    def __init__(
+        self, parameters: Any, queues: list[str], on_dead_letter: DeadLetterHandler
+    ) -> None:
+        super().__init__(name="pm-dead-letters", daemon=True)
+        self.parameters = parameters
+        self.queues = queues
+        self.on_dead_letter = on_dead_letter
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5.0)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self._consume()
+            except _AMQP_ERRORS as exc:
+                log.warning("dead-letter consumer lost RabbitMQ (%r); reconnecting", exc)
+                self._halt.wait(1.0)
+
+    def _consume(self) -> None:
+        connection = pika.BlockingConnection(self.parameters)
+        try:
+            channel = connection.channel()
+            channel.basic_qos(prefetch_count=8)
+            for queue in self.queues:
+                channel.queue_declare(queue=queue, durable=True, arguments=xq_arguments())
+                channel.basic_consume(queue=queue, on_message_callback=self._on_message)
+            while not self._halt.is_set():
+                connection.process_data_events(time_limit=0.5)
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        try:
+            message = dramatiq.Message.decode(body)
+            job_id, idx = message.args[0], int(message.args[1])
+        except Exception:
+            log.exception("undecodable dead letter dropped")
+            channel.basic_ack(method.delivery_tag)
+            return
+        reason = dead_letter_reason(properties.headers, message.options)
+        try:
+            self.on_dead_letter(TaskMessage(job_id, idx), reason)
+        except Exception as exc:
+            log.warning("settling dead letter %s/%s failed (%s); retrying", job_id, idx, exc)
+            channel.connection.sleep(1.0)
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
+        channel.basic_ack(method.delivery_tag)
+
+
+def wait_until_reachable(url: str, timeout_s: float = 60.0) -> None:
+    """Block until RabbitMQ at ``url`` accepts connections (start-up of a worker)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            pika.BlockingConnection(pika.URLParameters(url)).close()
+            return
+        except _AMQP_ERRORS as exc:
+            if time.monotonic() > deadline:
+                raise BackendUnavailable(f"RabbitMQ unreachable at {url}: {exc!r}") from exc
+            time.sleep(1.0)
