@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import NotFound
+from pixelmill.errors import CorruptImage, NotFound
 from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import pipeline
 from pixelmill.imaging.formats import ImageFormat
@@ -50,6 +52,43 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _RecordCache:
+    """A small LRU of image records for the render path, so a render does no DB query.
+
+    Records are immutable once stored; only a delete ends one. This process drops its own
+    entry on delete, other server processes keep serving theirs for at most ``ttl``
+    seconds (a render of a deleted image also fails once its original is gone).
+    """
+
+    def __init__(self, size: int = 4096, ttl: float = 5.0) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._items: OrderedDict[str, tuple[ImageRecord, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        with self._lock:
+            item = self._items.get(image_id)
+            if item is None:
+                return None
+            if item[1] < time.monotonic():
+                del self._items[image_id]
+                return None
+            self._items.move_to_end(image_id)
+            return item[0]
+
+    def put(self, record: ImageRecord) -> None:
+        with self._lock:
+            self._items[record.id] = (record, time.monotonic() + self.ttl)
+            self._items.move_to_end(record.id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def drop(self, image_id: str) -> None:
+        with self._lock:
+            self._items.pop(image_id, None)
+
+
 def image_id_for(sha256: str) -> str:
     """Content-addressed id: the first 128 bits of the SHA-256 of the original bytes."""
     return sha256[:32]
@@ -74,6 +113,7 @@ class ImageService:
         self.allow_avif_auto = allow_avif_auto
         #: model resolver for the ``segment`` operation, set by the composition root
         self.resolve_model: Callable[[str], Any] | None = None
+        self._records = _RecordCache()
 
     # -- ingest -------------------------------------------------------------------------
     def ingest_file(
@@ -162,7 +202,16 @@ class ImageService:
     def original_bytes(self, image_id: str) -> bytes:
         return self.storage.get(self.images.get(image_id).storage_key)
 
+    def record(self, image_id: str) -> ImageRecord:
+        """The image's record for rendering, from a short-lived in-process LRU."""
+        record = self._records.get(image_id)
+        if record is None:
+            record = self.images.get(image_id)
+            self._records.put(record)
+        return record
+
     def delete(self, image_id: str) -> ImageRecord:
+        self._records.drop(image_id)
         record = self.images.delete(image_id)
         self.storage.delete(record.storage_key)
         return record
@@ -182,8 +231,18 @@ class ImageService:
         return fmt, quality, cache_key(record.id, params, fmt, quality), negotiated
 
     def render(self, image_id: str, params: RenderParams, accept: str | None = None) -> Rendition:
-        record = self.images.get(image_id)
-        fmt, quality, key, negotiated = self.plan(record, params, accept)
+        return self.render_record(self.record(image_id), params, accept)
+
+    def render_record(
+        self,
+        record: ImageRecord,
+        params: RenderParams,
+        accept: str | None = None,
+        plan: tuple[ImageFormat, int, str, bool] | None = None,
+    ) -> Rendition:
+        """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
+        answer when the caller already has it."""
+        fmt, quality, key, negotiated = plan or self.plan(record, params, accept)
         etag = f'"{key[:40]}"'
         cached = self.cache.get(key)
         if cached is not None:
@@ -192,9 +251,15 @@ class ImageService:
         metrics.CACHE_REQUESTS.labels("miss").inc()
         steps = to_steps(params)
         started = time.perf_counter()
-        body = self.render_steps(
-            record, steps, fmt, quality, strip=params.strip, orient=params.orient
-        )
+        try:
+            body = self.render_steps(
+                record, steps, fmt, quality, strip=params.strip, orient=params.orient
+            )
+        except CorruptImage:
+            # a record served from the LRU may belong to an image another process deleted
+            self._records.drop(record.id)
+            self.images.get(record.id)  # raises NotFound when it is gone
+            raise
         elapsed = time.perf_counter() - started
         for name in {s.op.name for s in steps} or {"encode"}:
             metrics.RENDER_SECONDS.labels(name).observe(elapsed)

@@ -4,12 +4,18 @@
 ``contain`` fits inside and pads with ``background``; ``fill`` stretches; ``inside``
 fits inside; ``outside`` covers without cropping. As the first step of a pipeline it
 decodes with shrink-on-load (JPEG DCT scaling, WebP scale, pyramid levels).
+
+Big JPEG thumbnails decode through Pillow's ``draft()`` (libjpeg-turbo DCT scaling by
+the largest power of two that keeps the needed size, as sharp's ``fastShrinkOnLoad``):
+measured about 20% less CPU than libvips' own shrink-on-load, which keeps a 2x margin
+(see docs/benchmarks.md, "Render"). libvips then does the final resize and crop.
 """
 
 from __future__ import annotations
 
+import io
 import math
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 import pyvips
 from pydantic import Field, model_validator
@@ -49,7 +55,32 @@ class ResizeParams(Params):
         return self
 
 
-def _thumb(src: pyvips.Image | bytes | str, width: int, **kw: Any) -> pyvips.Image:
+class _Drafted(NamedTuple):
+    """A JPEG decoded already shrunk (see :func:`_draft_jpeg`) and its full upright size,
+    so output sizes are computed from the original and do not pick up the rounding of
+    the shrunk one."""
+
+    image: pyvips.Image
+    size: tuple[int, int]
+
+
+Source: TypeAlias = "pyvips.Image | bytes | str | _Drafted"
+
+
+def _thumb(src: Source, width: int, **kw: Any) -> pyvips.Image:
+    if isinstance(src, _Drafted):
+        if kw.get("crop") or kw.get("size") == "force":
+            return src.image.thumbnail_image(width, **kw)
+        # fit inside the box as libvips would for the full-size image, then hit it exactly
+        sw, sh = src.size
+        scale = min(width / sw, kw.get("height", _HUGE) / sh)
+        if kw.get("size") == "down":
+            scale = min(scale, 1.0)
+        return src.image.thumbnail_image(
+            _side(sw * scale, width),
+            height=_side(sh * scale, kw.get("height", _HUGE)),
+            size="force",
+        )
     if isinstance(src, pyvips.Image):
         return src.thumbnail_image(width, **kw)
     if isinstance(src, bytes):
@@ -57,7 +88,14 @@ def _thumb(src: pyvips.Image | bytes | str, width: int, **kw: Any) -> pyvips.Ima
     return pyvips.Image.thumbnail(src, width, **kw)
 
 
-def _oriented_size(src: pyvips.Image | bytes | str) -> tuple[int, int]:
+def _side(exact: float, box: int) -> int:
+    # a side within a pixel of the box is the box (the caller computed it for this aspect)
+    return box if abs(exact - box) < 1 else max(1, round(exact))
+
+
+def _oriented_size(src: Source) -> tuple[int, int]:
+    if isinstance(src, _Drafted):
+        return src.size
     if isinstance(src, pyvips.Image):
         return src.width, src.height
     head = (
@@ -80,9 +118,10 @@ class Resize(Operation[ResizeParams]):
         return self._run(image, params)
 
     def load(self, source: bytes | str, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
-        return self._run(source, params)
+        drafted = _draft_jpeg(source, params)
+        return self._run(source if drafted is None else drafted, params)
 
-    def _run(self, src: pyvips.Image | bytes | str, p: ResizeParams) -> pyvips.Image:
+    def _run(self, src: Source, p: ResizeParams) -> pyvips.Image:
         size = "both" if p.enlarge else "down"
         w, h = p.width, p.height
         if w is None or h is None:
@@ -126,3 +165,73 @@ def _embed(
         image = image.addalpha()
     background = list(bg[: image.bands]) if image.bands >= 3 else [bg[0], bg[3]][: image.bands]
     return image.gravity(compass, w, h, extend="background", background=background)
+
+
+#: below this many pixels Pillow's decompression-bomb warning cannot fire (its default
+#: limit); bigger JPEGs take libvips' own (equally bounded) shrink-on-load
+_DRAFT_MAX_PIXELS = 89_000_000
+
+
+def _draft_jpeg(source: bytes | str, p: ResizeParams) -> _Drafted | None:
+    """Decode a JPEG already shrunk by 2, 4 or 8 in the DCT (Pillow ``draft``), as an
+    upright libvips image carrying the source's metadata; ``None`` when that does not
+    apply (not a JPEG, CMYK, too little shrink, enlarging) and libvips should decode."""
+    if isinstance(source, bytes) and not source.startswith(b"\xff\xd8\xff"):
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with Image.open(fp, formats=["JPEG"]) as im:
+            if im.mode not in ("RGB", "L") or im.width * im.height > _DRAFT_MAX_PIXELS:
+                return None
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+            upright = (im.height, im.width) if orientation in (5, 6, 7, 8) else im.size
+            need = _needed_size(upright, p)
+            if need is None:
+                return None
+            if orientation in (5, 6, 7, 8):
+                need = (need[1], need[0])
+            stored = im.size
+            im.draft(im.mode, need)
+            if im.size == stored:
+                return None  # no DCT shrink possible: libvips is as fast
+            im.load()
+            bands = 3 if im.mode == "RGB" else 1
+            image = pyvips.Image.new_from_memory(im.tobytes(), im.width, im.height, bands, "uchar")
+            info = dict(im.info)
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None  # libvips decodes it (and reports what is wrong)
+    image = image.copy(interpretation="srgb" if bands == 3 else "b-w")
+    for name, key in (
+        ("exif-data", "exif"),
+        ("icc-profile-data", "icc_profile"),
+        ("xmp-data", "xmp"),
+    ):
+        blob = info.get(key)
+        if blob:
+            image.set_type(pyvips.GValue.blob_type, name, bytes(blob))
+    if "dpi" in info:
+        xdpi, ydpi = info["dpi"]
+        image = image.copy(xres=float(xdpi) / 25.4, yres=float(ydpi) / 25.4)
+    if orientation != 1:
+        image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+        image = image.autorot()
+    return _Drafted(image, upright)
+
+
+def _needed_size(size: tuple[int, int], p: ResizeParams) -> tuple[int, int] | None:
+    """The smallest decoded (width, height) the resize needs, or ``None`` if it enlarges."""
+    sw, sh = size
+    sx = p.width / sw if p.width else None
+    sy = p.height / sh if p.height else None
+    if sx is None or sy is None:
+        sx = sy = sx or sy
+    elif p.fit in ("cover", "outside"):
+        sx = sy = max(sx, sy)
+    elif p.fit in ("contain", "inside"):
+        sx = sy = min(sx, sy)
+    assert sx is not None and sy is not None
+    if max(sx, sy) >= 1:
+        return None
+    return max(1, math.ceil(sw * sx)), max(1, math.ceil(sh * sy))

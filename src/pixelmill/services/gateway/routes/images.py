@@ -238,8 +238,9 @@ def render(
     params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
     service = c.image_service
     accept = request.headers.get("accept")
-    record = c.images.get(image_id)
-    _fmt, _q, key, negotiated = service.plan(record, params, accept)
+    record = service.record(image_id)
+    plan = service.plan(record, params, accept)
+    _fmt, _q, key, negotiated = plan
     etag = f'"{key[:40]}"'
     headers = {
         "ETag": etag,
@@ -249,7 +250,7 @@ def render(
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    rendition = service.render(image_id, params, accept)
+    rendition = service.render_record(record, params, accept, plan)
     headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
     metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
     return Response(rendition.body, media_type=rendition.media_type, headers=headers)
