@@ -10,6 +10,7 @@ import hashlib
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -405,6 +406,7 @@ def test_an_object_cannot_sit_where_a_folder_is(fs: Storage) -> None:
 
 
 def s3(settings: StorageSettings, **kwargs: Any) -> S3Storage:
+    kwargs.setdefault("prefix", settings.s3_prefix)
     return S3Storage(
         bucket=settings.url.removeprefix("s3://"),
         endpoint_url=settings.s3_endpoint_url,
@@ -417,6 +419,7 @@ def s3(settings: StorageSettings, **kwargs: Any) -> S3Storage:
 
 @pytest.mark.server
 def test_s3_creates_its_bucket_on_first_use(s3_settings: StorageSettings) -> None:
+    s3_settings = s3_settings.model_copy(update={"url": f"s3://pm-new-{uuid.uuid4().hex[:8]}"})
     storage = s3(s3_settings)
     storage.ping()  # a bucket that does not exist yet is no outage
     storage.put("first", b"1")
@@ -437,8 +440,9 @@ def test_s3_list_pages_through_many_keys(s3_settings: StorageSettings) -> None:
 @pytest.mark.server
 def test_s3_prefixes_keep_tenants_apart(s3_settings: StorageSettings) -> None:
     # given two storages sharing one bucket under different prefixes
-    a = s3(s3_settings, prefix="tenant-a/")
-    b = s3(s3_settings, prefix="/tenant-b")
+    base = s3_settings.s3_prefix
+    a = s3(s3_settings, prefix=f"{base}/tenant-a/")
+    b = s3(s3_settings, prefix=f"/{base}/tenant-b")
     a.put("x", b"a")
     b.put("x", b"b")
     # then each sees only its own objects, stored under its prefix in the bucket
@@ -446,6 +450,10 @@ def test_s3_prefixes_keep_tenants_apart(s3_settings: StorageSettings) -> None:
     assert b.get("x") == b"b"
     assert list(a.list()) == ["x"]
     assert list(s3(s3_settings).list()) == ["tenant-a/x", "tenant-b/x"]
+    assert list(s3(s3_settings, prefix="").list(f"{base}/")) == [
+        f"{base}/tenant-a/x",
+        f"{base}/tenant-b/x",
+    ]
     a.delete("x")
     assert b.exists("x")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from pixelmill.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -33,7 +35,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine tuned per dialect: WAL + busy timeout for SQLite, pre-ping for servers."""
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 10}}
-        if url in ("sqlite://", "sqlite:///:memory:"):
+        if url in _IN_MEMORY:
             kwargs["poolclass"] = StaticPool
         else:
             path = Path(url.split("///", 1)[1])
@@ -52,6 +54,17 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, echo=echo)
+        # an in-memory SQLite DB is ONE connection (StaticPool); transactions from
+        # several threads on it would interleave, so they take turns instead
+        self._serial = threading.RLock() if url in _IN_MEMORY else None
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._serial is None:
+            yield
+            return
+        with self._serial:
+            yield
 
     @property
     def dialect(self) -> str:
@@ -60,7 +73,7 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with self._turn(), self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
@@ -79,19 +92,19 @@ class Database:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         # alembic logs every revision at INFO; keep start-up output for the user
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        with self.engine.begin() as conn:
+        with self._turn(), self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as conn:
+        with self._turn(), self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def ping(self) -> None:
         try:
-            with self.engine.connect() as conn:
+            with self._turn(), self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except (OperationalError, DBAPIError) as exc:
             raise BackendUnavailable(f"metadata DB unreachable: {exc.orig}") from exc
