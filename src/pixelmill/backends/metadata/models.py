@@ -1,4 +1,4 @@
-"""Repositories of the ML tables: datasets, the model registry, training runs.
+"""Repositories of the ML tables: datasets and the model registry.
 
 Alias moves and their audit entries are written in one transaction, so the audit trail
 never disagrees with the aliases.
@@ -124,26 +124,6 @@ class AuditRecord:
     actor: str | None
     note: str | None
     at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return _json(self)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    model: str
-    dataset_id: str
-    spec: dict[str, Any]
-    status: str
-    progress: dict[str, Any]
-    events: list[dict[str, Any]]
-    version: int | None
-    error: str | None
-    cancel_requested: bool
-    created_by: str | None
-    created_at: datetime
-    updated_at: datetime
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
@@ -427,61 +407,3 @@ class ModelRepository:
                 at=datetime.now(UTC),
             )
         )
-
-
-class TrainingRunRepository:
-    """Training runs of the embedded runner (status, progress, events)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def add(
-        self, *, model: str, dataset_id: str, spec: dict[str, Any], created_by: str | None
-    ) -> RunRecord:
-        now = datetime.now(UTC)
-        rid = uuid.uuid4().hex
-        with self.db.begin() as conn:
-            conn.execute(
-                t.training_runs.insert().values(
-                    id=rid,
-                    model=model,
-                    dataset_id=dataset_id,
-                    spec=spec,
-                    status="queued",
-                    progress={},
-                    events=[],
-                    created_by=created_by,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        return self.get(rid)
-
-    def get(self, run_id: str) -> RunRecord:
-        with self.db.begin() as conn:
-            row = conn.execute(
-                sa.select(t.training_runs).where(t.training_runs.c.id == run_id)
-            ).first()
-        if row is None:
-            raise NotFound(f"no training run {run_id!r}")
-        return RunRecord(**_row(row))
-
-    def list(self, *, limit: int = 50) -> list[RunRecord]:
-        query = (
-            sa.select(t.training_runs).order_by(t.training_runs.c.created_at.desc()).limit(limit)
-        )
-        with self.db.begin() as conn:
-            return [RunRecord(**_row(r)) for r in conn.execute(query)]
-
-    def update(self, run_id: str, *, event: dict[str, Any] | None = None, **fields: Any) -> None:
-        with self.db.begin() as conn:
-            if event is not None:
-                row = conn.execute(
-                    sa.select(t.training_runs.c.events).where(t.training_runs.c.id == run_id)
-                ).first()
-                events = [*list(row.events if row else [])[-499:], event]
-                fields["events"] = events
-            fields["updated_at"] = datetime.now(UTC)
-            conn.execute(
-                t.training_runs.update().where(t.training_runs.c.id == run_id).values(**fields)
-            )

@@ -1,5 +1,6 @@
-"""ML tables: datasets, models, immutable model versions, movable aliases, the audit
-trail of alias moves, and training runs. Same ``metadata`` as :mod:`.tables`."""
+"""ML tables: datasets, models, immutable model versions, movable aliases and the audit
+trail of alias moves (training runs are jobs of kind ``train``). Same ``metadata`` as
+:mod:`.tables`."""
 
 from __future__ import annotations
 
@@ -75,22 +76,4 @@ model_audit = sa.Table(
     sa.Column("actor", sa.String(200), nullable=True),
     sa.Column("note", sa.Text, nullable=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-)
-
-training_runs = sa.Table(
-    "ml_training_runs",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("model", sa.String(100), nullable=False),
-    sa.Column("dataset_id", sa.String(32), nullable=False),
-    sa.Column("spec", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("progress", sa.JSON, nullable=False),
-    sa.Column("events", sa.JSON, nullable=False),
-    sa.Column("version", sa.Integer, nullable=True),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("created_by", sa.String(200), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

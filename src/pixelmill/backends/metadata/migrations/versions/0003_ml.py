@@ -84,28 +84,9 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_ml_model_audit_model", "ml_model_audit", ["model"])
-    op.create_table(
-        "ml_training_runs",
-        sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("model", sa.String(100), nullable=False),
-        sa.Column("dataset_id", sa.String(32), nullable=False),
-        sa.Column("spec", sa.JSON, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("progress", sa.JSON, nullable=False),
-        sa.Column("events", sa.JSON, nullable=False),
-        sa.Column("version", sa.Integer, nullable=True),
-        sa.Column("error", sa.Text, nullable=True),
-        sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("created_by", sa.String(200), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    op.create_index("ix_ml_training_runs_status", "ml_training_runs", ["status"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ml_training_runs_status", "ml_training_runs")
-    op.drop_table("ml_training_runs")
     op.drop_index("ix_ml_model_audit_model", "ml_model_audit")
     op.drop_table("ml_model_audit")
     op.drop_table("ml_model_aliases")

@@ -1,0 +1,265 @@
+"""/v1/models: the model registry (versions, aliases, audit, compare), predictions,
+health and drift; /v1/training-runs: start training as a ``train`` job."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pixelmill.backends.metadata.records import ApiKeyRecord
+from pixelmill.errors import InvalidInput, InvalidParameter
+from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.routes.datasets import actor, read_body
+
+if TYPE_CHECKING:
+    from pixelmill.services.inference.service import InferenceService
+    from pixelmill.services.registry import ModelRegistry
+
+router = APIRouter(tags=["models"])
+_MAX_MODEL_BYTES = 512 * 1024 * 1024
+
+
+def _registry(request: Request) -> ModelRegistry:
+    return request.app.state.container.extras["models"]
+
+
+def _inference(request: Request) -> InferenceService:
+    return request.app.state.container.extras["inference"]
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, description="The version the alias should point at.")
+    note: str | None = Field(None, max_length=1000)
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_version: int | None = Field(None, ge=1, description="Default: before the last promotion.")
+    note: str | None = Field(None, max_length=1000)
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_id: str = Field(min_length=1, max_length=64)
+    threshold: float | None = Field(None, gt=0, lt=1)
+    measure: bool = Field(False, description="Add per-object measurements of the mask.")
+
+
+class TrainingRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="Model name; the run registers its next version.")
+    dataset: str = Field(description="Dataset id.")
+    spec: dict[str, Any] = Field(default_factory=dict, description="Training spec (docs/ml.md).")
+    alias: str | None = Field(None, description="Point this alias at the new version.")
+    priority: int = Field(0, ge=0, le=9)
+
+
+@router.get("/v1/models", summary="List models with their aliases and newest version")
+def list_models(request: Request, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+    return {"items": _registry(request).list()}
+
+
+@router.post(
+    "/v1/models/{name}/versions",
+    status_code=201,
+    summary="Register an ONNX file as the next version of a model (body: the .onnx bytes)",
+)
+async def register_version(
+    request: Request,
+    name: str,
+    input_spec: str = Query('{"task": "segmentation"}', description="InputSpec as JSON."),
+    metrics: str = Query("{}", description="Metrics as a JSON object."),
+    description: str = Query("", max_length=2000),
+    key: ApiKeyRecord | None = Depends(require("write")),
+) -> dict[str, Any]:
+    try:
+        spec, scores = json.loads(input_spec), json.loads(metrics)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"input_spec and metrics must be JSON: {exc}") from None
+    if not isinstance(spec, dict) or not isinstance(scores, dict):
+        raise InvalidParameter("input_spec and metrics must be JSON objects")
+    data = await read_body(request, _MAX_MODEL_BYTES, "model")
+    registry = _registry(request)
+    record = await anyio.to_thread.run_sync(
+        lambda: registry.register(
+            data,
+            name=name,
+            input_spec=spec,
+            metrics=scores,
+            description=description,
+            actor=actor(key),
+        )
+    )
+    return record.to_json()
+
+
+@router.get("/v1/models/{name}", summary="A model: versions, aliases")
+def get_model(request: Request, name: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+    return _registry(request).describe(name)
+
+
+@router.get("/v1/models/{name}/versions/{version}", summary="One version with its full card")
+def get_version(
+    request: Request, name: str, version: int, _key: Any = Depends(require("read"))
+) -> dict[str, Any]:
+    return _registry(request).models.version(name, version).to_json(full=True)
+
+
+@router.delete(
+    "/v1/models/{name}/versions/{version}",
+    status_code=204,
+    summary="Delete a version (409 while aliased)",
+)
+def delete_version(
+    request: Request, name: str, version: int, key: ApiKeyRecord | None = Depends(require("write"))
+) -> Response:
+    _registry(request).delete_version(name, version, actor=actor(key))
+    return Response(status_code=204)
+
+
+@router.get("/v1/models/{name}/compare", summary="Compare versions' metrics side by side")
+def compare(
+    request: Request,
+    name: str,
+    versions: str | None = Query(None, description="Comma-separated versions; default all."),
+    _key: Any = Depends(require("read")),
+) -> dict[str, Any]:
+    wanted = None
+    if versions:
+        try:
+            wanted = [int(v) for v in versions.split(",") if v.strip()]
+        except ValueError:
+            raise InvalidParameter("versions is a comma-separated list of numbers") from None
+    return _registry(request).compare(name, wanted)
+
+
+@router.get(
+    "/v1/models/{name}/audit",
+    summary="The audit trail: registrations, alias moves, deletions, drift",
+)
+def audit(request: Request, name: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+    return {"items": [a.to_json() for a in _registry(request).audit(name)]}
+
+
+@router.put("/v1/models/{name}/aliases/{alias}", summary="Promote: point an alias at a version")
+def promote(
+    request: Request,
+    name: str,
+    alias: str,
+    body: PromoteRequest,
+    key: ApiKeyRecord | None = Depends(require("write")),
+) -> dict[str, Any]:
+    return (
+        _registry(request)
+        .promote(name, body.version, alias, actor=actor(key), note=body.note)
+        .to_json()
+    )
+
+
+@router.post("/v1/models/{name}/aliases/{alias}/rollback", summary="Roll an alias back")
+def rollback(
+    request: Request,
+    name: str,
+    alias: str,
+    body: RollbackRequest | None = None,
+    key: ApiKeyRecord | None = Depends(require("write")),
+) -> dict[str, Any]:
+    body = body or RollbackRequest()
+    return (
+        _registry(request)
+        .rollback(name, alias, actor=actor(key), to_version=body.to_version, note=body.note)
+        .to_json()
+    )
+
+
+@router.delete("/v1/models/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
+def delete_alias(
+    request: Request, name: str, alias: str, key: ApiKeyRecord | None = Depends(require("write"))
+) -> Response:
+    _registry(request).delete_alias(name, alias, actor=actor(key))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/models/{ref}/predict",
+    summary="Predict with name@alias / name:version on a stored image ({'image_id'}) or image bytes",
+    description=(
+        "JSON body {image_id, threshold?, measure?}, or the image bytes as the body (then "
+        "threshold/measure as query parameters). Returns the version used, the stored mask "
+        "image id (segmentation) or label and scores (classification), and the drift state. "
+        "Images larger than the model's tile are tiled."
+    ),
+)
+async def predict(
+    request: Request,
+    ref: str,
+    threshold: float | None = Query(None, gt=0, lt=1),
+    measure: bool = Query(False),
+    _key: Any = Depends(require("write")),
+) -> dict[str, Any]:
+    inference = _inference(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = PredictRequest.model_validate_json(await request.body())
+        except ValueError as exc:
+            raise InvalidParameter(f"invalid predict request: {exc}") from None
+        return await anyio.to_thread.run_sync(
+            lambda: inference.predict(
+                ref, image_id=body.image_id, threshold=body.threshold, measure=body.measure
+            )
+        )
+    limit = request.app.state.container.settings.server.max_upload_bytes
+    data = await read_body(request, limit, "image")
+    if not data:
+        raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
+    return await anyio.to_thread.run_sync(
+        lambda: inference.predict(ref, data=data, threshold=threshold, measure=measure)
+    )
+
+
+@router.get("/v1/models/{ref}/health", summary="Loaded / ready state of a model version")
+def health(
+    request: Request,
+    ref: str,
+    response: Response,
+    load: bool = Query(False, description="Load the model now if it is not loaded (readiness)."),
+    _key: Any = Depends(require("read")),
+) -> dict[str, Any]:
+    state = _inference(request).health(ref, load=load)
+    if load and not state.get("ready"):
+        response.status_code = 503
+    return state
+
+
+@router.get(
+    "/v1/models/{ref}/drift", summary="Input drift of the served window vs the training reference"
+)
+def drift(request: Request, ref: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+    return _inference(request).drift(ref)
+
+
+@router.get("/v1/inference/models", summary="Model versions loaded in this process, with health")
+def loaded(request: Request, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+    return {"items": _inference(request).loaded()}
+
+
+@router.post("/v1/training-runs", status_code=202, summary="Train a model: submits a 'train' job")
+def start_training(
+    request: Request, body: TrainingRunRequest, key: ApiKeyRecord | None = Depends(require("write"))
+) -> dict[str, Any]:
+    jobs = request.app.state.container.extras["jobs"]
+    params = {"model": body.model, "dataset": body.dataset, "spec": body.spec, "alias": body.alias}
+    job, _created = jobs.submit(
+        kind="train", params=params, priority=body.priority, owner=key.id if key else None
+    )
+    return {
+        "job_id": job.id,
+        "state": job.state,
+        "links": {"job": f"/v1/jobs/{job.id}", "events": f"/v1/jobs/{job.id}/events"},
+    }
