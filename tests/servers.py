@@ -161,7 +161,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _start_weed(weed: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``weed mini`` on fresh loopback ports; returns the process and S3 endpoint."""
+    """Start ``weed mini`` on fresh loopback ports in ``workdir`` (empty: weed remembers
+    its flags in ``DIR/mini.options``); returns the process and the S3 endpoint."""
+    workdir.mkdir()
     names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc"]
     names += ["s3", "s3.grpc"]
     ports = dict(zip(names, _free_ports(len(names)), strict=True))
@@ -276,15 +278,15 @@ def s3_server() -> Iterator[S3Server]:
     proc: subprocess.Popen[bytes] | None = None
     try:
         problem = "not started"
-        for _attempt in range(3):  # a port picked as free can be taken before weed binds it
-            proc, endpoint = _start_weed(weed, workdir)
+        for attempt in range(3):  # a port picked as free can be taken before weed binds it
+            proc, endpoint = _start_weed(weed, workdir / f"try{attempt}")
             problem = _wait_s3(proc, endpoint, time.monotonic() + 30) or ""
             if not problem:
                 break
             _stop(proc)
             proc = None
         if proc is None:
-            tail = (workdir / "weed.log").read_text(errors="replace")[-2000:]
+            tail = (workdir / "try2" / "weed.log").read_text(errors="replace")[-2000:]
             _unavailable(f"SeaweedFS did not start: {problem}\n{tail}")
         yield S3Server(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, proc.pid)
     finally:
