@@ -88,6 +88,8 @@ def up(
             "Created the admin API key. It is shown only this once; store it now:\n"
             f"  PIXELMILL_API_KEY={secret}",
         )
+    if settings.ml.default_model:  # nuclei@production, idempotent
+        cli_ml.register_default_model(container)
     container.close()
     workers = settings.server.workers or os.cpu_count() or 1
     if workers > 1:
