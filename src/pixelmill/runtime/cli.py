@@ -191,6 +191,7 @@ from pixelmill.runtime import cli_ml  # noqa: E402  (ML commands: datasets, trai
 
 main.add_command(cli_ml.datasets_group)
 main.add_command(cli_ml.train_command)
+main.add_command(cli_ml.models_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
