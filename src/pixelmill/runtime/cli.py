@@ -72,15 +72,42 @@ def ensure_admin_key(container: Any) -> str | None:
     type=int,
     help="Gateway processes (0 = one per core). Default from settings (1).",
 )
+@click.option(
+    "--workers",
+    "job_workers",
+    default=0,
+    type=int,
+    help="Job worker processes to run beside the gateway: a local cluster on a real "
+    "broker (default the local RabbitMQ). 0 (default): jobs run inside the gateway.",
+)
+@click.option("--broker-url", default=None, help="Job broker, e.g. amqp://guest:guest@host:5672/.")
+@click.option("--database-url", default=None, help="Metadata DB, e.g. postgresql+psycopg://...")
+@click.option("--storage-url", default=None, help="Object storage, e.g. s3://bucket.")
 def up(
-    host: str | None, port: int | None, data_dir: str | None, server_workers: int | None
+    host: str | None,
+    port: int | None,
+    data_dir: str | None,
+    server_workers: int | None,
+    job_workers: int = 0,
+    broker_url: str | None = None,
+    database_url: str | None = None,
+    storage_url: str | None = None,
 ) -> None:
     """Start the whole platform in one command (embedded: SQLite, local folder)."""
     import uvicorn
 
+    from pixelmill.runtime import cli_jobs
     from pixelmill.runtime.container import build_container
 
-    settings = _settings(data_dir, server={"host": host, "port": port, "workers": server_workers})
+    settings = _settings(
+        data_dir,
+        server={"host": host, "port": port, "workers": server_workers},
+        broker={"url": broker_url},
+        database={"url": database_url},
+        storage={"url": storage_url},
+    )
+    if job_workers:
+        settings = cli_jobs.cluster_settings(settings)
     container = build_container(settings, migrate=True)
     secret = ensure_admin_key(container)
     if secret:
@@ -98,21 +125,26 @@ def up(
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     _export_env(settings)
+    procs = cli_jobs.start_local_workers(job_workers) if job_workers else []
     click.echo(
         f"pixelmill {__version__} on http://{settings.server.host}:{settings.server.port} "
-        f"(data in {settings.data_dir.resolve()}, {workers} server process(es))"
+        f"(data in {settings.data_dir.resolve()}, {workers} server process(es)"
+        + (f", {job_workers} job worker(s) on {settings.broker.url})" if job_workers else ")")
     )
     sys.stdout.flush()
-    uvicorn.run(
-        "pixelmill.runtime.asgi:app_factory",
-        factory=True,
-        host=settings.server.host,
-        port=settings.server.port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    try:
+        uvicorn.run(
+            "pixelmill.runtime.asgi:app_factory",
+            factory=True,
+            host=settings.server.host,
+            port=settings.server.port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )
+    finally:
+        cli_jobs.stop_local_workers(procs)
 
 
 @main.group()
@@ -166,11 +198,12 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.option("--data-dir", default=None)
-def db_upgrade(data_dir: str | None) -> None:
+@click.option("--database-url", default=None, help="e.g. postgresql+psycopg://user@host/db")
+def db_upgrade(data_dir: str | None, database_url: str | None = None) -> None:
     """Apply migrations up to the newest (idempotent)."""
     from pixelmill.backends.metadata.database import Database
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, database={"url": database_url})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     database.upgrade()
@@ -192,6 +225,11 @@ from pixelmill.runtime import cli_ml  # noqa: E402  (ML commands: datasets, trai
 main.add_command(cli_ml.datasets_group)
 main.add_command(cli_ml.train_command)
 main.add_command(cli_ml.models_group)
+
+from pixelmill.runtime import cli_jobs  # noqa: E402  (distributed: worker, gateway)
+
+main.add_command(cli_jobs.worker_command)
+main.add_command(cli_jobs.gateway_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
