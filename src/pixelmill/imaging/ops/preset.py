@@ -1,0 +1,64 @@
+"""preset: run a named, versioned analysis pipeline (see ``imaging.analysis.presets``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyvips
+from pydantic import Field, PrivateAttr, model_validator
+
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging.ops import register
+from pixelmill.imaging.ops._base import OpContext, Operation, Params, Step
+
+
+class PresetParams(Params):
+    name: str = Field(..., min_length=1, max_length=80, description="Preset name, or name@version.")
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Op name → parameters merged into that step."
+    )
+    _steps: list[Step] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _expand(self) -> PresetParams:
+        from pixelmill.imaging import ops
+        from pixelmill.imaging.analysis import presets
+
+        try:
+            specs = presets.expand(self.name, self.overrides)
+            if any(s["op"] == "preset" for s in specs):
+                raise ValueError("presets do not nest")
+            self._steps = ops.parse_pipeline(specs)
+        except InvalidParameter as exc:
+            detail = exc.detail
+            known = exc.extra.get("known")
+            errors = exc.extra.get("errors")
+            if known:
+                detail += f" (known: {', '.join(map(str, known))})"
+            if errors:
+                detail += ": " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors)
+            raise ValueError(detail) from None
+        return self
+
+    def steps(self) -> list[Step]:
+        return list(self._steps)
+
+
+@register
+class Preset(Operation[PresetParams]):
+    name = "preset"
+    Params = PresetParams
+    summary = "A named, versioned analysis pipeline (nuclei-fluorescence, he-nuclei, ...)."
+    queue = "analyse"
+
+    def apply(self, image: pyvips.Image, params: PresetParams, ctx: OpContext) -> pyvips.Image:
+        from pixelmill.imaging.analysis import presets
+
+        preset = presets.get(params.name)
+        for step in params.steps():
+            image = step.op.apply(image, step.params, ctx)
+        summary = ctx.artifacts.get("summary")
+        if isinstance(summary, dict):
+            summary["preset"] = preset.ref
+        ctx.artifacts["preset"] = {"ref": preset.ref, "overrides": params.overrides}
+        return image
