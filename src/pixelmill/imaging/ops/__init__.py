@@ -33,6 +33,21 @@ _BUILTIN = [
     "adjust",
     "watermark",
     "segment",
+    # biomedical analysis (issue 4): preprocessing, stains, segmentation, measurement
+    "clahe",
+    "denoise",
+    "unsharp_mask",
+    "subtract_background",
+    "normalize",
+    "channels",
+    "deconvolve",
+    "stain_normalize",
+    "threshold",
+    "segment_nuclei",
+    "measure",
+    "overlay",
+    "side_by_side",
+    "preset",
 ]
 
 _registry: dict[str, Operation[Any]] = {}
