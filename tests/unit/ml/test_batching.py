@@ -1,0 +1,70 @@
+"""Dynamic batching: every caller gets its own output, batches form under concurrency."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from pixelmill.ml.batching import DynamicBatcher
+
+
+def double(batch: np.ndarray) -> np.ndarray:
+    return batch * 2 + np.arange(len(batch))[:, None, None, None] * 0  # shape-preserving
+
+
+def test_concurrent_callers_get_their_own_results_in_batches() -> None:
+    calls: list[int] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        threading.Event().wait(0.01)  # a runtime call takes time; others queue meanwhile
+        return double(batch)
+
+    batcher = DynamicBatcher(runner, max_batch=4, max_wait=0.05)
+    inputs = [np.full((1, 8, 8), i, np.float32) for i in range(32)]
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(lambda x: batcher.run([x])[0], inputs))
+    batcher.close()
+    for i, out in enumerate(outs):
+        assert np.array_equal(out, np.full((1, 8, 8), 2 * i, np.float32))
+    assert sum(calls) == 32 and max(calls) <= 4
+    assert max(calls) > 1  # batching happened
+
+
+def test_mixed_shapes_are_never_stacked_together() -> None:
+    shapes: list[tuple[int, ...]] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        shapes.append(batch.shape)
+        return batch + 1
+
+    batcher = DynamicBatcher(runner, max_batch=8, max_wait=0.02)
+    inputs = [np.zeros((1, 8 + 8 * (i % 2), 8), np.float32) for i in range(10)]
+    outs = batcher.run(inputs)
+    batcher.close()
+    assert [o.shape for o in outs] == [x.shape for x in inputs]
+    assert all(np.all(o == 1) for o in outs)
+    assert sum(s[0] for s in shapes) == 10
+
+
+def test_a_failing_runner_fails_every_caller_of_that_batch() -> None:
+    def runner(batch: np.ndarray) -> np.ndarray:
+        raise RuntimeError("runtime broke")
+
+    batcher = DynamicBatcher(runner, max_batch=4, max_wait=0.0)
+    with pytest.raises(RuntimeError, match="runtime broke"):
+        batcher.run([np.zeros((1, 4, 4), np.float32)] * 3)
+    batcher.close()
+
+
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    import time
+
+    batcher = DynamicBatcher(lambda b: b, max_batch=8, max_wait=2.0)
+    started = time.perf_counter()
+    batcher.run([np.zeros((1, 4, 4), np.float32)])
+    assert time.perf_counter() - started < 1.0  # far below max_wait
+    batcher.close()
