@@ -134,18 +134,25 @@ class S3Storage:
             # where the API demands it
             request_checksum_calculation="when_required",
         )
-        self._client = _make_client(
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            config=config,
-        )
+        try:
+            self._client = _make_client(
+                endpoint_url=endpoint_url,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key,
+                config=config,
+            )
+        except ValueError as exc:  # e.g. an endpoint that is not a URL
+            raise InvalidInput(f"invalid S3 settings: {exc}") from exc
         self._transfer = TransferConfig(
             multipart_threshold=chunk_bytes,
             multipart_chunksize=chunk_bytes,
             max_concurrency=concurrency,
             max_io_queue=concurrency * 2,
+            preferred_transfer_client="classic",
         )
+        # parts read from disk but not yet sent (s3transfer's default of 10 would allow
+        # 80 MB with 8 MB parts); this keeps an upload at ~chunk_bytes * concurrency
+        self._transfer.max_in_memory_upload_chunks = concurrency
         self._page_size = page_size
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
