@@ -490,7 +490,9 @@ def test_s3_unreachable_endpoint_is_a_backend_outage() -> None:
         storage.get("k")
 
 
-@pytest.mark.parametrize("url", ["s3://", "s3://UPPER", "s3://a", "s3://under_score"])
+@pytest.mark.parametrize(
+    "url", ["s3://", "s3://UPPER", "s3://a", "s3://under_score", "s3://newline\n"]
+)
 def test_s3_bad_bucket_names_are_refused_up_front(url: str, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="bucket"):
         make_storage(make_settings(tmp_path, storage=StorageSettings(url=url)))

@@ -30,7 +30,7 @@ from pixelmill.backends.storage.base import check_key
 from pixelmill.errors import BackendUnavailable, InvalidInput, NotFound, StorageError
 
 # DNS-compatible bucket names (the rules every S3 implementation accepts)
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _MISSING_KEY = {"NoSuchKey", "NotFound", "404"}
 _UNREACHABLE = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 _MB = 1024 * 1024
@@ -109,7 +109,7 @@ class S3Storage:
         page_size: int = 1000,
         max_attempts: int = 3,
     ) -> None:
-        if not _BUCKET.match(bucket or ""):
+        if not _BUCKET.fullmatch(bucket or ""):
             raise InvalidInput(
                 f"invalid S3 bucket name {bucket!r}: 3-63 characters a-z 0-9 . - "
                 "(set the storage url as s3://BUCKET)"
