@@ -360,7 +360,7 @@ class JobRepository:
         # A write first: it takes the job's row lock on PostgreSQL and the write lock on
         # SQLite (whose driver only opens the transaction at the first DML statement),
         # so the read below cannot be stale when this transaction updates counters.
-        conn.execute(jobs.update().where(jobs.c.id == job_id).values(updated_at=_now()))
+        conn.execute(jobs.update().where(jobs.c.id == job_id).values(updated_at=jobs.c.updated_at))
         row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         return None if row is None else _job(row)
 
