@@ -1,0 +1,138 @@
+"""Pure parts of the job system: per-step time limits, dead-letter reasons, artifact
+aggregation, the kind registry."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from pixelmill.backends.broker.rabbitmq import dead_letter_reason
+from pixelmill.backends.storage.memory import MemoryStorage
+from pixelmill.errors import Conflict, InvalidParameter
+from pixelmill.services.jobs import (
+    JobKind,
+    StepTimeLimitExceeded,
+    artifacts,
+    get_kind,
+    register_kind,
+)
+from pixelmill.services.jobs.deadline import Watchdog
+
+
+def test_a_block_over_its_time_limit_is_interrupted_with_the_step_name() -> None:
+    watchdog = Watchdog(interval_s=0.01)
+    started = time.monotonic()
+    expected = r"decode exceeded its time limit of 0\.1 s"
+    with pytest.raises(StepTimeLimitExceeded, match=expected), watchdog.limit("decode", 0.1):
+        while True:
+            time.sleep(0.005)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_block_within_its_limit_runs_normally_and_leaves_nothing_pending() -> None:
+    watchdog = Watchdog(interval_s=0.01)
+    with watchdog.limit("quick", 0.5):
+        time.sleep(0.01)
+    time.sleep(0.1)  # a stray exception would land here
+    with watchdog.limit("none", None):
+        time.sleep(0.01)
+
+
+def test_nested_limits_fire_the_innermost_expired_one() -> None:
+    watchdog = Watchdog(interval_s=0.01)
+    with (
+        pytest.raises(StepTimeLimitExceeded, match="inner"),
+        watchdog.limit("outer", 5.0),
+        watchdog.limit("inner", 0.05),
+    ):
+        for _ in range(400):
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize(
+    ("headers", "options", "expected"),
+    [
+        (
+            {"x-death": [{"reason": b"delivery_limit"}], "x-delivery-count": 2},
+            {},
+            "delivered 3 times without finishing: the worker died each time (delivery limit)",
+        ),
+        (
+            {"x-death": [{"reason": "rejected"}]},
+            {"retries": 4, "traceback": "Traceback...\nRuntimeError: boom\n"},
+            "gave up after 5 attempts: RuntimeError: boom",
+        ),
+        ({"x-death": [{"reason": "expired"}]}, {}, "dead-lettered (expired)"),
+        (None, {}, "dead-lettered (unknown reason)"),
+    ],
+)
+def test_dead_letter_reasons_are_said_in_words(
+    headers: dict[str, Any] | None, options: dict[str, Any], expected: str
+) -> None:
+    assert dead_letter_reason(headers, options) == expected
+
+
+records = st.lists(
+    st.fixed_dictionaries({"label": st.integers(0, 1000), "area": st.floats(0, 1e6)}),
+    max_size=5,
+)
+
+
+@given(per_task=st.lists(records, min_size=2, max_size=5))
+def test_aggregating_records_keeps_every_row_tagged_with_its_image(
+    per_task: list[list[dict[str, Any]]],
+) -> None:
+    storage = MemoryStorage()
+    tasks = []
+    for i, rows in enumerate(per_task):
+        meta = artifacts.store(storage, "job1", i, "cells", rows)
+        tasks.append((f"img{i}", [meta]))
+    value, kind = artifacts.aggregate(storage, tasks, "cells")
+    assert kind == "json"
+    expected = [{"image_id": f"img{i}", **r} for i, rows in enumerate(per_task) for r in rows]
+    assert value == expected
+
+
+def test_artifact_names_and_values_are_checked() -> None:
+    storage = MemoryStorage()
+    for bad in ("", "../x", "a/b", "x" * 101, ".hidden"):
+        with pytest.raises(InvalidParameter):
+            artifacts.store(storage, "job1", 0, bad, {})
+    with pytest.raises(InvalidParameter, match="neither JSON-able"):
+        artifacts.store(storage, "job1", 0, "obj", object())
+    meta = artifacts.store(storage, "job1", 0, "blob", b"\x00")
+    with pytest.raises(Conflict):
+        artifacts.aggregate(storage, [("a", [meta]), ("b", [meta])], "blob")
+
+
+def test_a_rerun_overwrites_its_artifact_instead_of_adding_one() -> None:
+    storage = MemoryStorage()
+    first = artifacts.store(storage, "job1", 3, "stats", {"n": 1})
+    second = artifacts.store(storage, "job1", 3, "stats", {"n": 2})
+    assert first["key"] == second["key"] == "jobs/job1/tasks/000003/stats.json"
+    assert list(storage.list("jobs/job1/")) == [first["key"]]
+
+
+def test_csv_of_nested_records_encodes_nested_values_as_json() -> None:
+    art = artifacts.render([{"a": 1, "b": {"c": 2}}, {"a": 3, "d": [1]}], "json", "csv")
+    assert art.body.decode().splitlines() == ["a,b,d", '1,"{""c"":2}",', "3,,[1]"]
+
+
+class _P(BaseModel):
+    x: int = 0
+
+
+def test_a_kind_name_cannot_be_registered_twice_by_different_handlers() -> None:
+    kind = JobKind(name="unit.twice", params=_P, run=lambda job, ctx: None)
+    register_kind(kind)
+    register_kind(kind)  # the same kind again (a module re-import) is fine
+    with pytest.raises(ValueError, match="registered twice"):
+        register_kind(JobKind(name="unit.twice", params=_P, run=lambda job, ctx: 1))
+    assert get_kind("unit.twice") is kind
+    with pytest.raises(InvalidParameter, match="invalid parameters"):
+        kind.parse_params({"x": "nope"})
