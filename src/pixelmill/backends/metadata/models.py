@@ -205,7 +205,13 @@ class ModelRepository:
                             t.model_versions.c.model == model
                         )
                     ).scalar()
-                    version = int(top or 0) + 1
+                    # numbers of deleted versions are never reused: the audit remembers them
+                    audited = conn.execute(
+                        sa.select(sa.func.max(t.model_audit.c.to_version)).where(
+                            t.model_audit.c.model == model, t.model_audit.c.action == "register"
+                        )
+                    ).scalar()
+                    version = max(int(top or 0), int(audited or 0)) + 1
                     vid = uuid.uuid4().hex
                     conn.execute(
                         t.model_versions.insert().values(

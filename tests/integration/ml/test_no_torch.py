@@ -1,0 +1,61 @@
+"""The gateway and the inference path never import torch (checked in a fresh process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ml_helpers import TinyModel
+
+SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from pixelmill.runtime.container import build_container
+from pixelmill.services.gateway.app import create_app
+from pixelmill.settings import Settings
+import numpy as np, pyvips
+
+tmp = Path(sys.argv[1])
+c = build_container(Settings(data_dir=tmp / "data"))
+_, key = c.keys.create("t", role="admin")
+auth = {"Authorization": f"Bearer {key}"}
+spec = json.loads((tmp / "spec.json").read_text())
+with TestClient(create_app(c)) as client:
+    r = client.post("/v1/models/tiny/versions", params={"input_spec": json.dumps(spec)},
+                    content=(tmp / "tiny.onnx").read_bytes(), headers=auth)
+    assert r.status_code == 201, r.text
+    png = pyvips.Image.new_from_array(np.full((40, 40), 90, np.uint8)).write_to_buffer(".png")
+    r = client.post("/v1/models/tiny:1/predict", content=png, headers=auth)
+    assert r.status_code == 200, r.text
+c.close()
+print(json.dumps({"torch": "torch" in sys.modules, "onnxruntime": "onnxruntime" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_gateway_and_inference_do_not_import_torch(tmp_path: Path, tiny_model: TinyModel) -> None:
+    (tmp_path / "tiny.onnx").write_bytes(tiny_model.onnx)
+    (tmp_path / "spec.json").write_text(tiny_model.spec.model_dump_json())
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"torch": False, "onnxruntime": True}
+
+
+@pytest.mark.parametrize("module", ["pixelmill.services.gateway.app", "pixelmill.runtime.asgi"])
+def test_importing_the_gateway_is_light(module: str) -> None:
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
