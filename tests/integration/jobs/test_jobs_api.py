@@ -208,8 +208,7 @@ def test_unknown_job_is_404(gateway: Gateway) -> None:
 
 
 def test_events_stream_progress_and_end_with_the_final_state(gateway: Gateway) -> None:
-    image = gateway.upload()
-    job = gateway.submit(inputs=[image], pipeline=[{"op": "flip"}, {"op": "blur", "sigma": 1}])
+    job = gateway.submit(kind="test.sleep", params={"seconds": 1.2})
     events: list[tuple[str, dict[str, object]]] = []
     with gateway.client.stream("GET", f"/v1/jobs/{job['id']}/events", headers=gateway.auth) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")

@@ -215,7 +215,7 @@ class JobRepository:
             if not existing:
                 raise
             return existing, False
-        return self.get(row["id"]), True
+        return JobRecord(**{name: row.get(name) for name in JobRecord.__dataclass_fields__}), True
 
     def find_by_idempotency_key(self, owner: str, key: str) -> JobRecord | None:
         with self.db.begin() as conn:

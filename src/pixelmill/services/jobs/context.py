@@ -100,8 +100,10 @@ class JobContext:
     container: Container
     host: TaskHost
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pixelmill.jobs"))
-    _progress_at: float = 0.0
-    _cancel_checked_at: float = 0.0
+    # both start "now": the task was just started from a live job, and a task shorter
+    # than the intervals below costs no progress or cancellation round trips
+    _progress_at: float = field(default_factory=time.monotonic)
+    _cancel_checked_at: float = field(default_factory=time.monotonic)
     _cancelled: bool = False
 
     #: progress updates closer together than this are coalesced (seconds)

@@ -8,6 +8,8 @@ yields the same result id). Also the reference implementation of a job kind.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -64,11 +66,31 @@ def _format(spec: OutputSpec, source: str) -> ImageFormat:
     return fmt if fmt in OUTPUT_FORMATS else ImageFormat.PNG
 
 
+_plans: OrderedDict[str, tuple[PipelineParams, list[ops.Step]]] = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def _plan(job: Job) -> tuple[PipelineParams, list[ops.Step]]:
+    """The job's validated params and steps, parsed once per job and process (a batch
+    job's tasks share them; steps are immutable)."""
+    with _plans_lock:
+        plan = _plans.get(job.id)
+        if plan is not None:
+            _plans.move_to_end(job.id)
+            return plan
+    params = PipelineParams.model_validate(job.params)
+    plan = (params, params.steps())
+    with _plans_lock:
+        _plans[job.id] = plan
+        while len(_plans) > 256:
+            _plans.popitem(last=False)
+    return plan
+
+
 def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
     """Run the job's pipeline on ``ctx.task.input``; returns the result image id and
     the names of the artifacts the steps produced."""
-    params = PipelineParams.model_validate(job.params)
-    steps = params.steps()
+    params, steps = _plan(job)
     service = ctx.container.image_service
     assert ctx.task.input is not None
     record = service.images.get(ctx.task.input)
