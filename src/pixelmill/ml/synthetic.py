@@ -86,13 +86,22 @@ def nuclei_sample(
     >>> image.shape == mask.shape == (256, 256)
     True
     """
+    image, labels = nuclei_labelled(seed, index, config)
+    return image, ((labels > 0) * 255).astype(np.uint8)
+
+
+def nuclei_labelled(
+    seed: int, index: int, config: NucleiConfig | None = None
+) -> tuple[NDArray[np.generic], NDArray[np.int32]]:
+    """Like :func:`nuclei_sample`, with instance labels (int32, 0 = background, where
+    nuclei overlap the one drawn last wins) instead of the binary mask."""
     from scipy import ndimage
 
     cfg = config or NucleiConfig()
     rng = np.random.default_rng([seed, index])
     rows, cols = cfg.size
     signal = np.zeros((rows, cols))
-    label_mask = np.zeros((rows, cols), dtype=bool)
+    labels = np.zeros((rows, cols), dtype=np.int32)
     ghosts = np.zeros((rows, cols))
     median_r = rng.uniform(*cfg.radius)
     count = max(1, int(rng.uniform(*cfg.coverage) * rows * cols / (np.pi * median_r**2)))
@@ -120,7 +129,7 @@ def nuclei_sample(
             ghosts[ys, xs] = np.maximum(ghosts[ys, xs], 0.25 * brightness * texture[sub])
             continue
         signal[ys, xs] = np.maximum(signal[ys, xs], brightness * texture[sub])
-        label_mask[ys, xs] |= mask[sub]
+        labels[ys, xs][mask[sub]] = labels.max() + 1  # later nuclei lie on top
     psf = rng.uniform(*cfg.blur_sigma)
     image = ndimage.gaussian_filter(signal, psf) + ndimage.gaussian_filter(ghosts, psf * 4)
     # uneven illumination: gradient x vignetting x smooth blotches, plus offset
@@ -142,7 +151,7 @@ def nuclei_sample(
         out: NDArray[np.generic] = np.clip(image * exposure * 255, 0, 255).astype(np.uint8)
     else:
         out = np.clip(image * exposure * 65535 * rng.uniform(0.05, 1.0), 0, 65535).astype(np.uint16)
-    return out, (label_mask.astype(np.uint8) * 255)
+    return out, labels
 
 
 def nuclei_dataset(

@@ -1,0 +1,282 @@
+"""ML benchmark: serving latency/throughput vs raw ONNX Runtime and torch eager, dynamic
+batching on/off at concurrency 8, training throughput vs a bare torch loop, RSS.
+
+    .venv/bin/python benchmarks/ml.py            # about 3-5 minutes on 2 cores
+    .venv/bin/python benchmarks/ml.py --quick    # fewer repetitions
+
+The model is the shipped ``nuclei`` U-Net (depth 4, width 16). Everything runs on
+127.0.0.1 / in-process and stops by itself. Results are printed as JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MODEL = ROOT / "src/pixelmill/ml/models/nuclei.onnx"
+CARD = ROOT / "src/pixelmill/ml/models/nuclei.json"
+THREADS = os.cpu_count() or 1
+
+
+def pct(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000, q))
+
+
+def stats(samples: list[float], wall: float | None = None) -> dict[str, float]:
+    return {
+        "p50_ms": round(pct(samples, 50), 2),
+        "p99_ms": round(pct(samples, 99), 2),
+        "per_s": round(len(samples) / (wall if wall else sum(samples)), 2),
+        "n": len(samples),
+    }
+
+
+def image(side: int, seed: int = 0) -> np.ndarray:
+    from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
+
+    return nuclei_sample(seed, 0, NucleiConfig(size=(side, side)))[0]
+
+
+def timed(fn: Any, n: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
+    """Raw ORT session.run (pre-normalised tensor) vs the served path (InferenceService:
+    normalisation, tiling, batcher, drift) vs torch eager, one request at a time."""
+    import torch
+
+    from pixelmill.ml.networks import UNet, WithActivation
+    from pixelmill.ml.preprocess import normalize, to_planes
+    from pixelmill.ml.runtime import OnnxModel, session
+    from pixelmill.ml.spec import InputSpec
+
+    card = json.loads(CARD.read_text())
+    spec = InputSpec.model_validate(card["input_spec"])
+    onnx = MODEL.read_bytes()
+    raw = session(onnx, threads=THREADS)
+    served = OnnxModel(onnx, spec, threads=THREADS, max_batch=8, max_wait=0.005, overlap=64)
+    cfg = card["train_config"]
+    torch.set_num_threads(THREADS)
+    net = WithActivation(UNet(1, 1, depth=cfg["depth"], width=cfg["width"]), "sigmoid").eval()
+    out: dict[str, Any] = {}
+    for side, n in reps.items():
+        img = image(side)
+        x = normalize(to_planes(img, 1), spec.p_low, spec.p_high)[None]
+        rows: dict[str, Any] = {}
+        rows["raw_onnxruntime"] = stats(timed(lambda x=x: raw.run(["output"], {"input": x}), n))
+        rows["served_in_process"] = stats(timed(lambda img=img: served.predict(img), n))
+        xt = torch.from_numpy(x)
+        with torch.inference_mode():
+            rows["torch_eager"] = stats(timed(lambda xt=xt: net(xt), n))
+        rows["tiles"] = served.predict(img).tiles
+        rows["served_over_raw_p50"] = round(
+            rows["served_in_process"]["p50_ms"] / rows["raw_onnxruntime"]["p50_ms"], 3
+        )
+        out[f"{side}x{side}"] = rows
+    served.close()
+    return out
+
+
+def bench_batching(per_thread: int, concurrency: int = 8) -> dict[str, Any]:
+    """Throughput of the served path at ``concurrency`` with batching on and off."""
+    from pixelmill.ml.runtime import OnnxModel
+    from pixelmill.ml.spec import InputSpec
+
+    spec = InputSpec.model_validate(json.loads(CARD.read_text())["input_spec"])
+    onnx = MODEL.read_bytes()
+    imgs = [image(256, seed) for seed in range(concurrency)]
+    out: dict[str, Any] = {}
+    for mode in ("off", "on", "off", "on"):  # interleaved: load on a shared box drifts
+        model = OnnxModel(
+            onnx, spec, threads=THREADS, batching=mode == "on", max_batch=8, max_wait=0.005
+        )
+        model.predict(imgs[0])
+        lat: list[float] = []
+        lock = threading.Lock()
+
+        def worker(
+            i: int, model: OnnxModel = model, lat: list[float] = lat, lock: threading.Lock = lock
+        ) -> None:
+            for _ in range(per_thread):
+                t = time.perf_counter()
+                model.predict(imgs[i])
+                with lock:
+                    lat.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(worker, range(concurrency)))
+        wall = time.perf_counter() - start
+        result = stats(lat, wall)
+        if model.batcher is not None:
+            result["mean_batch"] = round(model.batcher.items / max(model.batcher.batches, 1), 2)
+        model.close()
+        out.setdefault(f"batching_{mode}", []).append(result)
+    best = {k: max(v, key=lambda r: r["per_s"]) for k, v in out.items()}
+    best["on_over_off_throughput"] = round(
+        best["batching_on"]["per_s"] / best["batching_off"]["per_s"], 3
+    )
+    best["runs"] = out
+    return best
+
+
+def bench_training(steps: int) -> dict[str, Any]:
+    """images/min at 256x256, batch 8: pixelmill's train() vs a bare torch loop."""
+    import torch
+
+    from pixelmill.ml import datasets, synthetic, training
+    from pixelmill.ml.networks import UNet
+    from pixelmill.ml.spec import TrainSpec
+
+    pairs = [(f"b{i}", *synthetic.nuclei_sample(9, i)) for i in range(16)]
+    parsed = datasets.parse(datasets.build_archive(pairs), val_fraction=0.0)
+    spec = TrainSpec(
+        depth=4, width=16, patch=256, batch_size=8, epochs=1, steps_per_epoch=steps, threads=THREADS
+    )
+    events: list[dict[str, Any]] = []
+    training.train(spec, parsed, events.append)
+    ours = events[-1]["images_per_second"] * 60
+
+    torch.manual_seed(0)
+    torch.set_num_threads(THREADS)
+    net = UNet(1, 1, depth=4, width=16).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
+    x = torch.rand(8, 1, 256, 256).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(8, 1, 256, 256) > 0.7).float()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    bare = steps * 8 / (time.perf_counter() - start) * 60
+    return {
+        "pixelmill_images_per_min": round(ours, 1),
+        "bare_torch_images_per_min": round(bare, 1),
+        "ratio": round(ours / bare, 3),
+        "steps": steps,
+    }
+
+
+RSS_SCRIPT = r"""
+import json, resource, sys
+from pathlib import Path
+from pixelmill.runtime.container import build_container
+from pixelmill.settings import Settings
+def rss():
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+c = build_container(Settings(data_dir=Path(sys.argv[1])))
+base = rss()
+c.extras["models"].ensure_default()
+svc = c.extras["inference"]
+svc.load("nuclei@production")
+loaded = rss()
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
+img = nuclei_sample(0, 0, NucleiConfig(size=(1024, 1024)))[0]
+loaded_model = svc.load("nuclei@production")
+svc.run(loaded_model, img)
+after = rss()
+print(json.dumps({"gateway_container_mb": base, "model_loaded_mb": loaded, "after_1024_predict_mb": after,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                  "torch_imported": "torch" in sys.modules}))
+"""
+
+
+def bench_rss() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, "-c", RSS_SCRIPT, tmp, str(ROOT / "src")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = ["| size | path | p50 ms | p99 ms | req/s |", "|---|---|---|---|---|"]
+    for size, rows in r["inference"].items():
+        for path in ("raw_onnxruntime", "served_in_process", "torch_eager"):
+            s = rows[path]
+            lines.append(f"| {size} | {path} | {s['p50_ms']} | {s['p99_ms']} | {s['per_s']} |")
+        lines.append(f"| {size} | served / raw p50 | {rows['served_over_raw_p50']} | | |")
+    b = r["batching"]
+    lines += [
+        "",
+        "| concurrency 8, 256x256 | p50 ms | p99 ms | req/s | mean batch |",
+        "|---|---|---|---|---|",
+        f"| batching off | {b['batching_off']['p50_ms']} | {b['batching_off']['p99_ms']} | {b['batching_off']['per_s']} | 1 |",
+        f"| batching on | {b['batching_on']['p50_ms']} | {b['batching_on']['p99_ms']} | {b['batching_on']['per_s']} | {b['batching_on'].get('mean_batch')} |",
+        f"| on / off throughput | | | {b['on_over_off_throughput']} | |",
+    ]
+    t = r["training"]
+    lines += [
+        "",
+        "| training 256x256, batch 8 | images/min |",
+        "|---|---|",
+        f"| pixelmill train() | {t['pixelmill_images_per_min']} |",
+        f"| bare torch loop | {t['bare_torch_images_per_min']} |",
+        f"| ratio | {t['ratio']} |",
+    ]
+    m = r["rss"]
+    lines += [
+        "",
+        f"RSS: container {m['gateway_container_mb']} MB, with nuclei loaded {m['model_loaded_mb']} MB, "
+        f"after a 1024x1024 prediction {m['after_1024_predict_mb']} MB (peak {m['peak_mb']} MB); "
+        f"torch imported: {m['torch_imported']}.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only", choices=["inference", "batching", "training", "rss"], action="append"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    only = set(args.only or ["inference", "batching", "training", "rss"])
+    result: dict[str, Any] = {"threads": THREADS, "load_avg_start": os.getloadavg()}
+    if "inference" in only:
+        result["inference"] = bench_inference({256: 15 if quick else 40, 1024: 4 if quick else 10})
+    if "batching" in only:
+        result["batching"] = bench_batching(4 if quick else 10)
+    if "training" in only:
+        result["training"] = bench_training(4 if quick else 10)
+    if "rss" in only:
+        result["rss"] = bench_rss()
+    result["load_avg_end"] = os.getloadavg()
+    result["peak_rss_mb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps(result, indent=1))
+    if only == {"inference", "batching", "training", "rss"}:
+        print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
