@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -114,6 +115,9 @@ class ImageService:
         #: model resolver for the ``segment`` operation, set by the composition root
         self.resolve_model: Callable[[str], Any] | None = None
         self._records = _RecordCache()
+        # Renders are CPU-bound (decoders release the GIL): more at once than cores only
+        # adds cache thrash and context switches; requests beyond this wait their turn.
+        self._render_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
 
     # -- ingest -------------------------------------------------------------------------
     def ingest_file(
@@ -250,11 +254,12 @@ class ImageService:
             return Rendition(cached, fmt.mime, etag, negotiated, True)
         metrics.CACHE_REQUESTS.labels("miss").inc()
         steps = to_steps(params)
-        started = time.perf_counter()
         try:
-            body = self.render_steps(
-                record, steps, fmt, quality, strip=params.strip, orient=params.orient
-            )
+            with self._render_slots:
+                started = time.perf_counter()
+                body = self.render_steps(
+                    record, steps, fmt, quality, strip=params.strip, orient=params.orient
+                )
         except CorruptImage:
             # a record served from the LRU may belong to an image another process deleted
             self._records.drop(record.id)
