@@ -80,7 +80,8 @@ class DynamicBatcher:
                     break
                 self._cond.wait(left)
             shape = self._queue[0][0].shape
-            batch, rest = [], deque()
+            batch: list[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = []
+            rest: deque[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = deque()
             while self._queue and len(batch) < self.max_batch:
                 item = self._queue.popleft()
                 (batch if item[0].shape == shape else rest).append(item)

@@ -202,14 +202,15 @@ def _segmentation(images: dict[str, bytes], problems: _Problems) -> list[tuple[s
                 f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}",
             )
             continue
-        values = np.unique(mask)
+        values = np.unique(np.asarray(mask, dtype=np.int64))
         if len(values) > 2 or (len(values) == 2 and values[0] != 0):
             problems.add(
                 masks[stem],
                 f"mask is not binary: {len(values)} distinct values (expected 0 and one foreground value)",
             )
             continue
-        out.append((stem, Item(name=stem, image=image, mask=((mask > 0) * 255).astype(np.uint8))))
+        binary = (np.asarray(mask, dtype=np.int64) > 0).astype(np.uint8) * 255
+        out.append((stem, Item(name=stem, image=image, mask=binary)))
     return out
 
 

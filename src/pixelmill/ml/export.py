@@ -53,7 +53,7 @@ def to_onnx(network: Any, spec: InputSpec) -> bytes:
         torch.onnx.export(
             wrapped,
             (sample,),
-            buf,
+            buf,  # type: ignore[arg-type]
             dynamo=False,
             input_names=[INPUT],
             output_names=[OUTPUT],

@@ -6,6 +6,8 @@ float dtype; model tensors are float32 NCHW; masks are uint8 with 0/255.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -71,7 +73,7 @@ def pad_to_multiple(
     target_c = max(-(-cols // multiple) * multiple, minimum)
     if (target_r, target_c) == (rows, cols):
         return planes, (rows, cols)
-    mode = (
+    mode: Literal["reflect", "edge"] = (
         "reflect"
         if rows > 1 and cols > 1 and target_r < 2 * rows and target_c < 2 * cols
         else "edge"

@@ -81,10 +81,14 @@ def parse_ref(text: str) -> ModelRef:
 
 
 class AuditEntry(Protocol):
-    action: str
-    alias: str | None
-    from_version: int | None
-    to_version: int | None
+    @property
+    def action(self) -> str: ...
+    @property
+    def alias(self) -> str | None: ...
+    @property
+    def from_version(self) -> int | None: ...
+    @property
+    def to_version(self) -> int | None: ...
 
 
 def rollback_target(audit: Sequence[AuditEntry], alias: str, current: int) -> int:
@@ -110,10 +114,10 @@ def compare(versions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
         for key, value in metrics.items():
             if isinstance(value, (int, float)):
                 table.setdefault(key, {})[version] = float(value)
-    best = {
-        key: (min if "loss" in key else max)(vals, key=lambda v, vals=vals: vals[v])
-        for key, vals in table.items()
-    }
+    best: dict[str, int] = {}
+    for key, vals in table.items():
+        pick = min if "loss" in key else max
+        best[key] = pick(vals, key=vals.__getitem__)
     return {
         "versions": order,
         "metrics": {k: {str(v): x for v, x in vals.items()} for k, vals in sorted(table.items())},

@@ -72,4 +72,4 @@ def blend(
         w = weights(t, rows, cols, overlap)
         acc[:, t.row : t.row + t.rows, t.col : t.col + t.cols] += out * w
         norm[t.row : t.row + t.rows, t.col : t.col + t.cols] += w
-    return acc / np.maximum(norm, 1e-8)
+    return np.asarray(acc / np.maximum(norm, 1e-8), dtype=np.float32)

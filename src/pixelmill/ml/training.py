@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,7 +76,7 @@ def _crop(
     _, rows, cols = x.shape
     if rows < size or cols < size:
         pr, pc = max(0, size - rows), max(0, size - cols)
-        mode = "reflect" if pr < rows and pc < cols else "edge"
+        mode: Literal["reflect", "edge"] = "reflect" if pr < rows and pc < cols else "edge"
         x = np.pad(x, ((0, 0), (0, pr), (0, pc)), mode=mode)
         y = np.pad(y, ((0, 0), (0, pr), (0, pc)), mode=mode)
         rows, cols = x.shape[1:]
@@ -127,9 +127,10 @@ def augment(
         y = (y > 0.5).astype(np.float32)
     if spec.augment_intensity:
         gamma = float(np.exp(rng.normal(0, 0.25)))
-        x = np.clip(x, 0, None) ** gamma * rng.uniform(0.7, 1.3) + rng.normal(0, 0.05)
+        jittered = np.clip(x, 0, None) ** gamma * rng.uniform(0.7, 1.3) + rng.normal(0, 0.05)
         if rng.random() < 0.3:
-            x = x + rng.normal(0, rng.uniform(0.01, 0.08), x.shape)
+            jittered = jittered + rng.normal(0, rng.uniform(0.01, 0.08), x.shape)
+        x = jittered.astype(np.float32)
     return np.ascontiguousarray(x, dtype=np.float32), None if y is None else np.ascontiguousarray(y)
 
 
@@ -288,12 +289,13 @@ def _batch(
     rng: np.random.Generator, xs: list[NDArray[np.float32]], ys: list[Any], spec: TrainSpec
 ) -> tuple[NDArray[np.float32], NDArray[Any]]:
     idx = rng.integers(0, len(xs), size=spec.batch_size)
-    bx, by = [], []
+    bx: list[NDArray[np.float32]] = []
+    by: list[Any] = []
     for i in idx:
         if spec.task == "segmentation":
             x, y = _crop(rng, xs[i], ys[i], spec.patch)
-            x, y = augment(rng, x, y, spec)
-            by.append(y)
+            x, y_aug = augment(rng, x, y, spec)
+            by.append(y_aug)
         else:
             x, _ = augment(rng, xs[i], None, spec)
             by.append(ys[i])

@@ -4,6 +4,7 @@ and the inference service alike."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import importlib.resources
 import json
@@ -175,7 +176,7 @@ class ModelRegistry:
             ],
         }
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         out = []
         for model in self.models.list_models():
             versions = self.models.versions(model.name)
@@ -189,7 +190,7 @@ class ModelRegistry:
             )
         return out
 
-    def compare(self, name: str, versions: list[int] | None = None) -> dict[str, Any]:
+    def compare(self, name: str, versions: builtins.list[int] | None = None) -> dict[str, Any]:
         records = self.models.versions(name)
         if not records:
             self.models.get_model(name)
@@ -201,7 +202,7 @@ class ModelRegistry:
             records = [r for r in records if r.version in wanted]
         return {"model": name, **rules.compare((r.version, r.metrics) for r in records)}
 
-    def audit(self, name: str) -> list[AuditRecord]:
+    def audit(self, name: str) -> builtins.list[AuditRecord]:
         self.models.get_model(name)
         return self.models.audit(name)
 

@@ -31,7 +31,7 @@ class TrainParams(BaseModel):
 
 
 def _trainer(container: Any) -> TrainerService:
-    return container.extras["trainer"]  # type: ignore[no-any-return]
+    return container.extras["trainer"]
 
 
 def check(params: TrainParams, submit: SubmitContext) -> None:
