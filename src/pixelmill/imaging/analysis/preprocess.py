@@ -279,8 +279,8 @@ def subtract_background(
     method : {"rolling_ball", "tophat"}
         ``rolling_ball``: ImageJ's algorithm — the image is shrunk by the minimum of
         blocks (x1 for radius <= 10, x2 <= 30, x4 <= 100, else x8), a ball of the shrunk
-        radius is rolled under it (scikit-image ``rolling_ball``), and the background is
-        enlarged back bilinearly. ``tophat``: white top-hat with a disk of ``radius``
+        radius is rolled under it (grey opening by the ball, from two scikit-image
+        ``rolling_ball`` passes), and the background is enlarged back bilinearly. ``tophat``: white top-hat with a disk of ``radius``
         (OpenCV), i.e. the image minus its morphological opening.
     light_background : bool
         Objects are dark on a light background (brightfield): the background is pulled
@@ -343,8 +343,12 @@ def _rolling_ball(channel: np.ndarray, radius: float) -> np.ndarray:
         padded = np.pad(channel, ((0, ph), (0, pw)), mode="edge") if ph or pw else channel
         hh, ww = padded.shape[0] // shrink, padded.shape[1] // shrink
         small = padded.reshape(hh, shrink, ww, shrink).min(axis=(1, 3))
-    # intensity heights are in pixel units for the ball, as in ImageJ
-    background = rolling_ball(small.astype(np.float32), radius=radius / shrink, num_threads=1)
+    # intensity heights are in pixel units for the ball, as in ImageJ. scikit-image's
+    # rolling_ball is the erosion by the ball only; ImageJ's background is the opening
+    # (the ball rolled back up), which is the erosion's dilation: -erode(-eroded).
+    r = radius / shrink
+    eroded = rolling_ball(small.astype(np.float32), radius=r, workers=1)
+    background = -rolling_ball(-eroded, radius=r, workers=1)
     if shrink > 1:
         background = cv2.resize(
             background.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR

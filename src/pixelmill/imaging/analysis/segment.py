@@ -177,7 +177,7 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
     Candidate markers are maxima of the (lightly smoothed) Euclidean distance transform
     that are the largest within ``min_distance`` pixels. A component with two or more
     candidates keeps only its *h*-maxima — peaks that rise at least ``h`` pixels
-    (default ``max(1, min_distance / 3)``) above the saddle to a higher peak, so the
+    (default 1, ImageJ's binary watershed uses 0.5) above the saddle to a higher peak, so the
     ridge of an elongated blob is not cut into slices — and, if two or more remain, is
     split by a watershed of the negated distance restricted to it.
 
@@ -212,7 +212,7 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
     clumps = np.flatnonzero(per_comp >= 2)
     if clumps.size == 0:
         return np.asarray(comps)
-    depth = max(1.0, min_distance / 3.0) if h is None else h
+    depth = 1.0 if h is None else h
     out = comps.copy()
     next_label = n
     boxes = ndimage.find_objects(comps)

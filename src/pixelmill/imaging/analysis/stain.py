@@ -33,11 +33,9 @@ def stain_matrix(
     first: tuple[float, ...], second: tuple[float, ...], third: tuple[float, ...] | None = None
 ) -> np.ndarray:
     """A 3 x 3 stain matrix (rows = unit OD vectors); the third stain, when not given, is
-    the residual orthogonal to the first two (as in Fiji's Colour Deconvolution)."""
+    the residual orthogonal to the first two (their cross product, as scikit-image)."""
     a, b = _unit(np.asarray(first, float)), _unit(np.asarray(second, float))
     c = _unit(np.cross(a, b)) if third is None else _unit(np.asarray(third, float))
-    if third is None and (c < 0).any():
-        c = np.abs(c)
     return np.stack([a, b, c])
 
 
@@ -85,6 +83,10 @@ def optical_density(rgb: np.ndarray) -> np.ndarray:
         top = full_scale(rgb.dtype)
         values = np.maximum(np.arange(int(top) + 1, dtype=np.float64), 1.0)
         lut = (-np.log10(values / top)).astype(np.float32)
+        if rgb.dtype == np.uint8:
+            import cv2
+
+            return np.asarray(cv2.LUT(np.ascontiguousarray(rgb), lut))
         return np.take(lut, rgb)
     floor = np.float32(1 / 65535)
     return -np.log10(np.clip(rgb.astype(np.float32), floor, 1.0))
@@ -117,10 +119,11 @@ def deconvolve(rgb: np.ndarray, *, stains: str | np.ndarray = "hed") -> np.ndarr
     matrix = stains_of(stains)[0] if isinstance(stains, str) else np.asarray(stains, float)
     if matrix.shape != (3, 3) or abs(np.linalg.det(matrix)) < 1e-9:
         raise InvalidParameter("a stain matrix is 3 x 3 with independent rows")
+    import cv2
+
     inverse = np.linalg.inv(matrix).astype(np.float32)
-    od = optical_density(rgb)
-    out = od.reshape(-1, 3) @ inverse
-    return out.reshape((*rgb.shape[:2], 3))
+    # per pixel: concentrations = od @ inverse, i.e. inverse.T applied to each OD vector
+    return np.asarray(cv2.transform(optical_density(rgb), inverse.T))
 
 
 def stain_channel(rgb: np.ndarray, stain: str) -> np.ndarray:
@@ -202,7 +205,7 @@ def estimate_macenko(
 ) -> StainEstimate:
     """Estimate H&E stain vectors (Macenko et al. 2009).
 
-    Pixels with OD below ``od_threshold`` in any channel (background) are ignored; at most
+    Pixels whose OD vector is shorter than ``od_threshold`` (background) are ignored; at most
     ``sample`` of the rest are used (a fixed-seed random sample, for speed on large
     images). The two extreme angles (``alpha`` and 100 - ``alpha`` percentiles) in the
     plane of the two main OD directions give the stain vectors.
@@ -213,7 +216,9 @@ def estimate_macenko(
         When the image holds too little stained tissue to estimate from.
     """
     od = optical_density(_rgb(rgb, "stain estimation")).reshape(-1, 3)
-    tissue = od[(od > od_threshold).all(axis=1)]
+    # the OD norm (not every channel, as in the original paper) so that pale pure-eosin
+    # pixels, dark in green only, still count as tissue
+    tissue = od[np.linalg.norm(od, axis=1) > od_threshold]
     if len(tissue) < 100:
         raise InvalidParameter(
             "too little stained tissue to estimate stain vectors "

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 Box = tuple[int, int, int, int]
 Reader = Callable[[int, int, int, int], np.ndarray]
 Segmenter = Callable[[np.ndarray], np.ndarray]
-#: (window labels of the owned objects, window pixels, window origin) → objects table
-Measurer = Callable[[np.ndarray, np.ndarray, tuple[int, int]], "pa.Table"]
+#: (window labels of the owned objects, window pixels, tile) -> (objects table, extra)
+Measurer = Callable[[np.ndarray, np.ndarray, "Tile"], "tuple[pa.Table, Any]"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ class TileResult:
     tile: Tile
     labels: np.ndarray
     objects: pa.Table | None
+    extra: Any = None
 
 
 @dataclass
@@ -96,6 +97,7 @@ class _Local:
     keys: np.ndarray  # global flat index of each valid object's first pixel
     local_ids: np.ndarray  # their labels in the window
     objects: pa.Table | None
+    extra: Any = None
 
 
 def _analyse_window(
@@ -118,13 +120,20 @@ def _analyse_window(
     flat = labels.ravel()
     top = int(flat.max()) if flat.size else 0
     if top == 0:
-        return _Local(tile, labels, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+        extra = measure(labels, pixels, tile)[1] if measure is not None else None
+        return _Local(tile, labels, np.zeros(0, np.int64), np.zeros(0, np.int64), None, extra)
     boxes = ndimage.find_objects(labels)
     present = np.array([i + 1 for i, b in enumerate(boxes) if b is not None], np.int64)
     bb = np.array([(b[0].start, b[1].start, b[0].stop, b[1].stop) for b in boxes if b is not None])
     h, w = labels.shape
     extent = overlap - halo
-    valid = (bb[:, 2] - bb[:, 0] <= extent) & (bb[:, 3] - bb[:, 1] <= extent)
+    valid = np.ones(len(present), bool)
+    # the size limit only matters across inner edges: a window spanning the image's
+    # full height (width) sees every object whole in that direction
+    if wr0 > 0 or wr1 < shape[0]:
+        valid &= bb[:, 2] - bb[:, 0] <= extent
+    if wc0 > 0 or wc1 < shape[1]:
+        valid &= bb[:, 3] - bb[:, 1] <= extent
     # inner window edges (not the image's own edges) must be at least `halo` away
     if wr0 > 0:
         valid &= bb[:, 0] >= halo
@@ -140,7 +149,7 @@ def _analyse_window(
     np.minimum.at(first, flat[fg], fg)
     fr, fc = np.divmod(first[ids], w)
     keys = (fr + wr0) * shape[1] + (fc + wc0)
-    objects = None
+    objects, extra = None, None
     if measure is not None:
         cr0, cc0, cr1, cc1 = tile.core
         grow, gcol = fr + wr0, fc + wc0
@@ -148,8 +157,8 @@ def _analyse_window(
         keep = np.zeros(top + 1, bool)
         keep[owned] = True
         owned_labels = np.where(keep[labels], labels, 0)
-        objects = measure(owned_labels, pixels, (wr0, wc0))
-    return _Local(tile, labels, keys, ids, objects)
+        objects, extra = measure(owned_labels, pixels, tile)
+    return _Local(tile, labels, keys, ids, objects, extra)
 
 
 def process_tiles(
@@ -173,10 +182,11 @@ def process_tiles(
     shape : (height, width)
     segment : callable ``pixels -> labels``
         Must be deterministic and local: a fixed threshold, not one computed per window.
-    measure : callable ``(labels, pixels, origin) -> pyarrow.Table``, optional
-        Measures the objects the tile owns (the other labels are zeroed); ``origin`` is
-        the window's top-left, to add to coordinates. Its ``label`` column is replaced
-        by global ids.
+    measure : callable ``(labels, pixels, tile) -> (pyarrow.Table, extra)``, optional
+        Measures the objects the tile owns (the other labels are zeroed) in the window
+        (top-left ``tile.window[:2]``, to add to coordinates); the table's ``label``
+        column is replaced by global ids; ``extra`` (anything, e.g. counters of the core)
+        is passed through on the result. Also called for windows without objects.
     tile, overlap, halo : int
         Core side, window margin and segmenter context, pixels (``overlap > halo``).
     skip : callable ``Tile -> bool``, optional
@@ -229,7 +239,7 @@ def process_tiles(
             objects = objects.set_column(
                 objects.schema.get_field_index("label"), "label", pa.array(glabels)
             )
-        yield TileResult(t, core, objects)
+        yield TileResult(t, core, objects, local.extra)
 
 
 def _ordered(
@@ -244,7 +254,7 @@ def _ordered(
         feed: Iterable[Tile] = iter(grid)
         for t in feed:
             pending.append((t, pool.submit(work, t)))
-            if len(pending) > workers:
+            if len(pending) >= workers:
                 first, fut = pending.pop(0)
                 yield first, fut.result()
         for t, fut in pending:

@@ -22,6 +22,8 @@ class Channels(Operation[ChannelsParams]):
     Params = ChannelsParams
     summary = "Select channels of a multi-channel (fluorescence) image by index."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: ChannelsParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.preprocess import select_channels

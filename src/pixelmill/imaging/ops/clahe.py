@@ -26,6 +26,8 @@ class Clahe(Operation[ClaheParams]):
     Params = ClaheParams
     summary = "Adaptive histogram equalisation (CLAHE); 8/16-bit/float kept, RGB on lightness."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: ClaheParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.preprocess import clahe

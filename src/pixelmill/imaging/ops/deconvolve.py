@@ -34,6 +34,8 @@ class Deconvolve(Operation[DeconvolveParams]):
     Params = DeconvolveParams
     summary = "Separate stains (Ruifrok & Johnston); a stain's colour view or OD channels."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: DeconvolveParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.stain import deconvolve, reconstruct, stains_of

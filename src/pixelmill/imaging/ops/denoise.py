@@ -40,6 +40,8 @@ class Denoise(Operation[DenoiseParams]):
     Params = DenoiseParams
     summary = "Noise removal: median (size px), bilateral, non-local means, gaussian."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: DenoiseParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.preprocess import denoise

@@ -48,6 +48,8 @@ class Measure(Operation[MeasureParams]):
     Params = MeasureParams
     summary = "Object table (shape, intensity, stain OD) and image summary into artifacts."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: MeasureParams, ctx: OpContext) -> pyvips.Image:
         import pixelmill.imaging.analysis.measure as m

@@ -28,6 +28,8 @@ class Normalize(Operation[NormalizeParams]):
     Params = NormalizeParams
     summary = "Stretch the low..high percentiles to the full range; dtype kept."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: NormalizeParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.preprocess import normalize_percentile

@@ -35,6 +35,8 @@ class Overlay(Operation[OverlayParams]):
     Params = OverlayParams
     summary = "Contours or fills of the segmented objects over the original (8-bit RGB)."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: OverlayParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.overlay import overlay

@@ -50,6 +50,8 @@ class Preset(Operation[PresetParams]):
     Params = PresetParams
     summary = "A named, versioned analysis pipeline (nuclei-fluorescence, he-nuclei, ...)."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: PresetParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis import presets

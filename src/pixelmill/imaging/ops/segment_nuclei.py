@@ -9,7 +9,7 @@ decisions to ``ctx.artifacts["segmentation"]``; the step's output image is the l
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyvips
@@ -18,6 +18,9 @@ from pydantic import Field, model_validator
 from pixelmill.imaging.ops import register
 from pixelmill.imaging.ops._analysis import labels_image, put_labels, to_array
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
+
+if TYPE_CHECKING:
+    from pixelmill.imaging.analysis.segment import Segmentation
 
 ChannelName = Literal["auto", "hematoxylin", "eosin", "dab", "nuclear", "od"]
 
@@ -72,36 +75,14 @@ class SegmentNuclei(Operation[SegmentNucleiParams]):
     Params = SegmentNucleiParams
     summary = "Threshold + watershed segmentation of nuclei/cells; labels in artifacts."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(
         self, image: pyvips.Image, params: SegmentNucleiParams, ctx: OpContext
     ) -> pyvips.Image:
-        from pixelmill.imaging.analysis.segment import pick_channel, segment_nuclei
-
         arr, _ = to_array(image)
-        plane = pick_channel(arr, params.channel)
-        foreground = params.foreground
-        if foreground == "auto":
-            rgb_grey = params.channel == "auto" and arr.ndim == 3 and arr.shape[2] == 3
-            foreground = "dark" if rgb_grey else "bright"
-        result = segment_nuclei(
-            plane,
-            sigma=params.sigma,
-            method=params.method,
-            fixed_threshold=params.threshold,
-            foreground=foreground,
-            block_size=params.block_size,
-            offset=params.offset,
-            opening_radius=params.opening_radius,
-            fill=params.fill_holes,
-            max_hole_area=params.max_hole_area,
-            split=params.split,
-            min_distance=params.min_distance,
-            min_area=params.min_area,
-            max_area=params.max_area,
-            exclude_border=params.exclude_border,
-            min_snr=params.min_snr,
-        )
+        result, foreground = run(arr, params)
         info = {
             "op": self.name,
             "object_count": result.count,
@@ -119,3 +100,40 @@ class SegmentNuclei(Operation[SegmentNucleiParams]):
                 (result.labels > 0).astype(np.uint8) * np.uint8(255), interpretation="b-w"
             )
         return image
+
+
+def run(
+    arr: np.ndarray,
+    params: SegmentNucleiParams,
+    *,
+    fixed_threshold: float | None = None,
+    min_distance: float | None = None,
+) -> tuple[Segmentation, str]:
+    """Segment a numpy image with these parameters (also used by whole-slide tiling,
+    which fixes the threshold and marker distance found on a sample of the slide)."""
+    from pixelmill.imaging.analysis.segment import pick_channel, segment_nuclei
+
+    plane = pick_channel(arr, params.channel)
+    foreground = params.foreground
+    if foreground == "auto":
+        rgb_grey = params.channel == "auto" and arr.ndim == 3 and arr.shape[2] == 3
+        foreground = "dark" if rgb_grey else "bright"
+    result = segment_nuclei(
+        plane,
+        sigma=params.sigma,
+        method=params.method,
+        fixed_threshold=params.threshold if fixed_threshold is None else fixed_threshold,
+        foreground=foreground,
+        block_size=params.block_size,
+        offset=params.offset,
+        opening_radius=params.opening_radius,
+        fill=params.fill_holes,
+        max_hole_area=params.max_hole_area,
+        split=params.split,
+        min_distance=params.min_distance if min_distance is None else min_distance,
+        min_area=params.min_area,
+        max_area=params.max_area,
+        exclude_border=params.exclude_border,
+        min_snr=params.min_snr,
+    )
+    return result, foreground

@@ -22,6 +22,8 @@ class SideBySide(Operation[SideBySideParams]):
     Params = SideBySideParams
     summary = "Original | current image, for comparing a result with its source (8-bit RGB)."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: SideBySideParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.overlay import side_by_side

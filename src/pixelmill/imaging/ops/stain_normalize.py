@@ -41,6 +41,8 @@ class StainNormalize(Operation[StainNormalizeParams]):
     Params = StainNormalizeParams
     summary = "Normalise H&E staining to a reference (Macenko) or Lab statistics (Reinhard)."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(
         self, image: pyvips.Image, params: StainNormalizeParams, ctx: OpContext

@@ -28,6 +28,8 @@ class SubtractBackground(Operation[SubtractBackgroundParams]):
     Params = SubtractBackgroundParams
     summary = "Remove uneven background: rolling ball or white top-hat; radius in pixels."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(
         self, image: pyvips.Image, params: SubtractBackgroundParams, ctx: OpContext

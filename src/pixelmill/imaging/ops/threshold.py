@@ -39,6 +39,8 @@ class Threshold(Operation[ThresholdParams]):
     Params = ThresholdParams
     summary = "Binary mask (0/255) by Otsu/Li/triangle/yen/isodata/mean/local or a value."
     queue = "analyse"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: ThresholdParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis import segment

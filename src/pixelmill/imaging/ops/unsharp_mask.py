@@ -23,6 +23,8 @@ class UnsharpMask(Operation[UnsharpMaskParams]):
     Params = UnsharpMaskParams
     summary = "image + amount x (image - gaussian(sigma)); any dtype, every channel."
     queue = "transform"
+    # reads all pixels into numpy, and later steps re-read ctx.original: random access
+    geometric = True
 
     def apply(self, image: pyvips.Image, params: UnsharpMaskParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.preprocess import unsharp_mask
