@@ -63,6 +63,16 @@ class RenderParams(BaseModel):
     wm_pos: Gravity = "southeast"
     wm_opacity: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
     wm_scale: float = Field(0.25, gt=0, le=1, allow_inf_nan=False)
+    clahe: float | None = Field(
+        None, gt=0, le=40, allow_inf_nan=False, description="CLAHE clip limit (analysis)."
+    )
+    unmix: Literal["hematoxylin", "eosin", "dab"] | None = Field(
+        None, description="Show one stain of a brightfield image (colour deconvolution)."
+    )
+    analysis: str | None = Field(
+        None, min_length=1, max_length=80, description="Analysis preset to draw, e.g. he-nuclei."
+    )
+    compare: bool = Field(False, description="Original and result side by side.")
     format: Literal["jpeg", "png", "webp", "avif", "tiff", "auto"] | None = None
     q: int | None = Field(None, ge=1, le=100, description="Encoder quality.")
     strip: bool = Field(True, description="Strip EXIF/XMP metadata.")
@@ -130,6 +140,15 @@ def to_steps(p: RenderParams) -> list[ops.Step]:
         specs.append({"op": "flip", "direction": "vertical"})
     if p.flop:
         specs.append({"op": "flip", "direction": "horizontal"})
+    if p.clahe:
+        specs.append({"op": "clahe", "clip_limit": p.clahe})
+    if p.unmix:
+        stains = "he" if p.unmix == "eosin" else "hdab"
+        specs.append({"op": "deconvolve", "stains": stains, "stain": p.unmix, "output": "rgb"})
+    if p.analysis:
+        specs.append({"op": "preset", "name": p.analysis})
+    if p.compare:
+        specs.append({"op": "side_by_side"})
     if (p.brightness, p.contrast, p.gamma) != (1.0, 1.0, 1.0):
         specs.append(
             {"op": "adjust", "brightness": p.brightness, "contrast": p.contrast, "gamma": p.gamma}
