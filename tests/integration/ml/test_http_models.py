@@ -78,6 +78,14 @@ def test_train_job_registers_a_version_then_predict(
     assert {"dice", "iou", "pixel_accuracy"} <= set(version["metrics"])
     assert version["card"]["train_config"]["seed"] == 0 and version["reference"]["count"] == 5
     assert client.get(f"/v1/jobs/{job['id']}/results/history", headers=auth).status_code == 200
+    checkpoint = client.get(f"/v1/jobs/{job['id']}/tasks/0/results/checkpoint", headers=auth)
+    assert checkpoint.status_code == 200
+    import io
+
+    import torch
+
+    state = torch.load(io.BytesIO(checkpoint.content), weights_only=True)
+    assert any(k.endswith("weight") for k in state)
 
     image = np.random.default_rng(0).integers(0, 255, (300, 90), dtype=np.uint8)
     upload = client.post("/v1/images", content=png(image), headers=auth).json()

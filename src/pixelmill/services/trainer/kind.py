@@ -72,6 +72,8 @@ def run(job: Job, ctx: JobContext) -> dict[str, Any]:
             spec,
             on_progress=progress,
             should_stop=ctx.cancelled,
+            # the best state dict so far, as the job's "checkpoint" artifact (torch.load-able)
+            on_checkpoint=lambda _epoch, data: ctx.put_artifact("checkpoint", data),
             actor=job.owner,
             job_id=job.id,
             command=f"POST /v1/jobs kind=train params={params.model_dump_json()}",
