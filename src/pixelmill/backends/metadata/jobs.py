@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
-from pixelmill.errors import NotFound
+from pixelmill.errors import BackendUnavailable, NotFound
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: tuple[State, ...] = ("queued", "running")
@@ -168,6 +169,45 @@ def _event(row: Any) -> EventRecord:
 class JobRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._lazy_engine: sa.Engine | None = None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A connection without a transaction (one round trip per query): for reads."""
+        try:
+            with self.db.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        except OperationalError as exc:
+            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def _lazy(self) -> Iterator[Connection]:
+        """A transaction whose commit need not wait for the disk (PostgreSQL
+        ``synchronous_commit=off``): for writes that are harmless to lose in a DB crash
+        — a task's start or progress (the broker redelivers it anyway), a publish mark
+        (a lost one only causes a duplicate, idempotent re-publish). WAL order still
+        holds: any later synchronous commit makes these durable too."""
+        if self.db.dialect != "postgresql":
+            with self.db.begin() as conn:
+                yield conn
+            return
+        if self._lazy_engine is None:
+            self._lazy_engine = sa.create_engine(
+                self.db.url,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=20,
+                connect_args={"options": "-c synchronous_commit=off"},
+            )
+        try:
+            with self._lazy_engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
+
+    def dispose(self) -> None:
+        if self._lazy_engine is not None:
+            self._lazy_engine.dispose()
 
     # -- create and read ----------------------------------------------------------------
     def create(
@@ -215,31 +255,32 @@ class JobRepository:
             if not existing:
                 raise
             return existing, False
-        return JobRecord(**{name: row.get(name) for name in JobRecord.__dataclass_fields__}), True
+        fields: dict[str, Any] = {name: row.get(name) for name in JobRecord.__dataclass_fields__}
+        return JobRecord(**fields), True
 
     def find_by_idempotency_key(self, owner: str, key: str) -> JobRecord | None:
-        with self.db.begin() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(jobs).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)
             ).first()
         return None if row is None else _job(row)
 
     def get(self, job_id: str) -> JobRecord:
-        with self.db.begin() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
         return _job(row)
 
     def tasks(self, job_id: str) -> list[TaskRecord]:
-        with self.db.begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(job_tasks).where(job_tasks.c.job_id == job_id).order_by(job_tasks.c.idx)
             ).all()
         return [_task(r) for r in rows]
 
     def task(self, job_id: str, idx: int) -> TaskRecord:
-        with self.db.begin() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(job_tasks).where(job_tasks.c.job_id == job_id, job_tasks.c.idx == idx)
             ).first()
@@ -263,19 +304,19 @@ class JobRepository:
             query = query.where(jobs.c.kind == kind)
         if after:
             query = query.where(jobs.c.id < after)
-        with self.db.begin() as conn:
+        with self._read() as conn:
             return [_job(r) for r in conn.execute(query).all()]
 
     def count(self, *, state: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(jobs)
         if state:
             query = query.where(jobs.c.state == state)
-        with self.db.begin() as conn:
+        with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def queued_tasks(self, queue: str) -> int:
         """Tasks waiting in ``queue`` (including ones not yet handed to the broker)."""
-        with self.db.begin() as conn:
+        with self._read() as conn:
             return int(
                 conn.execute(
                     sa.select(sa.func.count())
@@ -285,7 +326,7 @@ class JobRepository:
             )
 
     def events(self, job_id: str, *, after: int = 0, limit: int = 500) -> list[EventRecord]:
-        with self.db.begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(job_events)
                 .where(job_events.c.job_id == job_id, job_events.c.id > after)
@@ -301,8 +342,17 @@ class JobRepository:
         )
         if idxs is not None:
             query = query.where(job_tasks.c.idx.in_(list(idxs)))
-        with self.db.begin() as conn:
+        with self._lazy() as conn:
             conn.execute(query.values(published_at=_now()))
+
+    def mark_jobs_published(self, job_ids: Sequence[str]) -> None:
+        """Mark every task of ``job_ids`` as handed to the broker (one statement)."""
+        with self._lazy() as conn:
+            conn.execute(
+                job_tasks.update()
+                .where(job_tasks.c.job_id.in_(list(job_ids)), job_tasks.c.published_at.is_(None))
+                .values(published_at=_now())
+            )
 
     def unmark_published(self, refs: Sequence[TaskRef]) -> None:
         with self.db.begin() as conn:
@@ -346,7 +396,7 @@ class JobRepository:
 
     def unfinished(self) -> list[TaskRef]:
         """Every queued or running task, for recovery by an in-process broker at start."""
-        with self.db.begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(job_tasks.c.job_id, job_tasks.c.idx, job_tasks.c.queue, jobs.c.priority)
                 .join(jobs, jobs.c.id == job_tasks.c.job_id)
@@ -360,8 +410,12 @@ class JobRepository:
         # A write first: it takes the job's row lock on PostgreSQL and the write lock on
         # SQLite (whose driver only opens the transaction at the first DML statement),
         # so the read below cannot be stale when this transaction updates counters.
-        conn.execute(jobs.update().where(jobs.c.id == job_id).values(updated_at=jobs.c.updated_at))
-        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        row = conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(updated_at=jobs.c.updated_at)
+            .returning(*jobs.c)
+        ).first()
         return None if row is None else _job(row)
 
     def _event(
@@ -374,7 +428,7 @@ class JobRepository:
         count the attempt; ``None`` when it is finished already (a duplicate delivery)
         or unknown. The first start moves the job to ``running``."""
         now = _now()
-        with self.db.begin() as conn:
+        with self._lazy() as conn:
             job = self._lock_job(conn, job_id)
             if job is None or job.terminal:
                 return None
@@ -402,18 +456,19 @@ class JobRepository:
                     .values(state="running", started_at=now, updated_at=now)
                 )
                 self._event(conn, job_id, "state", {"state": "running"}, now)
-            self._event(
-                conn,
-                job_id,
-                "task",
-                {"index": idx, "state": "running", "attempt": task.attempts},
-                now,
-            )
+            if task.attempts > 1:  # a retry or a redelivery is news; a first start is not
+                self._event(
+                    conn,
+                    job_id,
+                    "task",
+                    {"index": idx, "state": "running", "attempt": task.attempts},
+                    now,
+                )
         return Started(job, task)
 
     def progress(self, job_id: str, idx: int, fraction: float, message: str | None) -> None:
         now = _now()
-        with self.db.begin() as conn:
+        with self._lazy() as conn:
             job = self._lock_job(conn, job_id)
             if job is None or job.terminal:
                 return
@@ -438,7 +493,7 @@ class JobRepository:
     def retry_later(self, job_id: str, idx: int, error: str) -> None:
         """A run failed in a way a retry may fix: back to ``queued`` with the reason."""
         now = _now()
-        with self.db.begin() as conn:
+        with self._lazy() as conn:
             job = self._lock_job(conn, job_id)
             if job is None or job.terminal:
                 return
@@ -531,13 +586,14 @@ class JobRepository:
                     values["error"] = _failure_summary(tasks)
                 if aggregate is not None:
                     values["result"] = aggregate(job, tasks)
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+            refreshed = conn.execute(
+                jobs.update().where(jobs.c.id == job_id).values(**values).returning(*jobs.c)
+            ).first()
             if final is not None:
                 data: dict[str, Any] = {"state": final}
                 if final == "failed":
                     data["error"] = values["error"]
                 self._event(conn, job_id, "state", data, now)
-            refreshed = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         return _job(refreshed)
 
     def cancel(self, job_id: str) -> tuple[JobRecord, bool]:

@@ -67,6 +67,9 @@ class JobService:
         self._consumer: Consumer | None = None
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
+        self._marks: list[str] = []
+        self._marks_lock = threading.Lock()
+        self._marker: threading.Thread | None = None
         load_plugins(self.settings.plugins)
 
     # -- submit -------------------------------------------------------------------------
@@ -204,8 +207,33 @@ class JobService:
         except BackendUnavailable as exc:
             # accepted all the same: the DB has the job, a worker re-publishes it
             log.warning("job %s: publish failed, left for re-publishing: %s", job.id, exc)
-        if published and getattr(self.broker, "durable", True):
-            self.repo.mark_published(job.id, None if len(published) == len(refs) else published)
+        if not published or not getattr(self.broker, "durable", True):
+            return
+        if len(published) < len(refs):
+            self.repo.mark_published(job.id, published)
+            return
+        # batched off the request path: a mark lost to a crash only means a harmless
+        # duplicate publish by the sweeper, long after this flush (republish_after_s)
+        with self._marks_lock:
+            self._marks.append(job.id)
+            if self._marker is None or not self._marker.is_alive():
+                self._marker = threading.Thread(
+                    target=self._flush_marks_loop, name="pm-publish-marks", daemon=True
+                )
+                self._marker.start()
+
+    def _flush_marks_loop(self) -> None:
+        while not self._stop.wait(0.1):
+            self.flush_marks()
+
+    def flush_marks(self) -> None:
+        with self._marks_lock:
+            batch, self._marks = self._marks, []
+        for start in range(0, len(batch), 500):
+            try:
+                self.repo.mark_jobs_published(batch[start : start + 500])
+            except Exception as exc:
+                log.warning("could not mark %d job(s) published: %s", len(batch), exc)
 
     # -- read ---------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:
@@ -333,4 +361,6 @@ class JobService:
 
     def close(self) -> None:
         self.stop(timeout_s=5.0)
+        self.flush_marks()
         self.broker.close()
+        self.repo.dispose()

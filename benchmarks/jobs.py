@@ -1,0 +1,389 @@
+"""Async jobs end to end on RabbitMQ + PostgreSQL: throughput with 1 and 2 worker
+processes, enqueue -> start latency at low load, per-job platform overhead.
+
+One command (about 4 minutes; ``--quick`` about 1.5)::
+
+    .venv/bin/python benchmarks/jobs.py            # or --quick
+
+What it does, all on 127.0.0.1 (the machine's RabbitMQ and PostgreSQL; every process
+it starts is stopped by PID at the end; its DB and queues are dropped):
+
+1. creates a fresh PostgreSQL database, migrates it, creates an API key, and starts
+   ``pixelmill gateway`` (one process; broker ``amqp://``, storage a local folder,
+   render cache off) — a real HTTP server;
+2. uploads one 16x16 PNG, and times the trivial op alone in-process (decode, ``flip``,
+   encode: the op's own time);
+3. for 1 and 2 ``pixelmill worker`` processes (``--threads`` each), interleaved,
+   ``--reps`` times:
+
+   * **throughput**: wrk POSTs ``{"inputs": [img], "pipeline": [{"op": "flip"}]}`` for
+     ``--seconds`` at 16 connections; every accepted job is then waited for. Throughput
+     = jobs / (last ``finished_at`` - first ``created_at``) from the DB: HTTP submit to
+     ``succeeded``. Two variants: ``store`` (the flipped image is encoded and stored as
+     a result, fsync and all) and ``no-output`` (``output.image=false``: the platform's
+     own cost — HTTP, DB transitions, broker, worker — with a lazy op);
+   * **latency at low load**: 200 jobs one after another, 20 ms apart; enqueue -> start
+     = task ``started_at - created_at`` (p50, p99) and submit -> succeeded (p50);
+     per-job overhead = submit -> succeeded p50 minus the op's own time.
+
+Prints Markdown; raw numbers go to ``benchmarks/.work/jobs-results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / ".work"
+PG_ADMIN = os.environ.get(
+    "PIXELMILL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+AMQP = os.environ.get("PIXELMILL_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+CLI = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()"]
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = os.getenv("PM_BODY")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("PM_KEY")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc (seconds)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="pm-jobs-bench-"))
+        self.db_name = f"pm_bench_{uuid.uuid4().hex[:10]}"
+        self.db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{self.db_name}"
+        self.namespace = f"pmbench-{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "PIXELMILL_DATA_DIR": str(self.tmp / "data"),
+                "PIXELMILL_DATABASE__URL": self.db_url,
+                "PIXELMILL_BROKER__URL": AMQP,
+                "PIXELMILL_BROKER__NAMESPACE": self.namespace,
+                "PIXELMILL_STORAGE__URL": f"file://{self.tmp / 'objects'}",
+                "PIXELMILL_CACHE__URL": "none://",
+                "PIXELMILL_JOBS__MAX_QUEUED_TASKS": "1000000",
+                "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
+            }
+        )
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        self.engine: sa.Engine | None = None
+        self.key = ""
+        self.image = ""
+
+    # -- set-up ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}"'))
+        subprocess.run([*CLI, "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        out = subprocess.run(
+            [*CLI, "keys", "create", "bench", "--role", "write"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        self.key = json.loads(out.strip().splitlines()[-1])["key"]
+        self.engine = sa.create_engine(self.db_url)
+        gateway = self.spawn(
+            ["gateway", "--port", str(self.port), "--server-workers", "1"], "gateway"
+        )
+        self.gateway_pid = gateway.pid
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}",
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=30,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gateway did not start")
+            time.sleep(0.2)
+        sys.path.insert(0, str(ROOT))
+        from tests.helpers import make_image
+
+        self.png = make_image(16, 16, fmt=".png")
+        self.image = self.http.post("/v1/images", content=self.png).json()["id"]
+
+    def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen([*CLI, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def start_workers(self, count: int) -> list[subprocess.Popen[bytes]]:
+        workers = []
+        for _ in range(count):
+            proc = self.spawn(
+                ["worker", "--queues", "transform", "--threads", str(self.args.threads)], "worker"
+            )
+            workers.append(proc)
+        for proc in workers:
+            log = self.tmp / f"worker-{self.procs.index(proc)}.log"
+            deadline = time.monotonic() + 60
+            while b"worker ready" not in log.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(log.read_text())
+                time.sleep(0.1)
+        return workers
+
+    def stop(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def teardown(self) -> None:
+        self.stop(self.procs)
+        if self.engine is not None:
+            self.engine.dispose()
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+        self.admin.dispose()
+        from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
+
+        RabbitmqBroker(AMQP, namespace=self.namespace).purge()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- measurements --------------------------------------------------------------------
+    def op_time_ms(self) -> float:
+        from pixelmill.imaging import ops, pipeline
+        from pixelmill.imaging.encode import encode
+        from pixelmill.imaging.formats import ImageFormat
+
+        steps = ops.parse_pipeline([{"op": "flip"}])
+        samples = []
+        for _ in range(300):
+            t0 = time.perf_counter()
+            encode(pipeline.run(self.png, steps), ImageFormat.PNG, quality=82)
+            samples.append(time.perf_counter() - t0)
+        return statistics.median(samples) * 1000
+
+    def body(self, variant: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"inputs": [self.image], "pipeline": [{"op": "flip"}]}
+        if variant == "no-output":
+            body["output"] = {"image": False}
+        return body
+
+    def wait_all(self, since: str, timeout: float = 600) -> None:
+        assert self.engine is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                left = conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM jobs WHERE id > :s AND state IN ('queued','running')"
+                    ),
+                    {"s": since},
+                ).scalar_one()
+            if left == 0:
+                return
+            time.sleep(0.2)
+        raise SystemExit("jobs did not finish in time")
+
+    def marker(self) -> str:
+        from pixelmill.backends.metadata.jobs import new_job_id
+
+        return new_job_id()[:12] + "0" * 20
+
+    def throughput(self, workers: int, variant: str) -> dict[str, Any]:
+        assert self.engine is not None
+        procs = self.start_workers(workers)
+        try:
+            for _ in range(50):  # warm-up: connections, caches
+                self.http.post("/v1/jobs", json=self.body(variant))
+            self.wait_all("0")
+            since = self.marker()
+            script = self.tmp / "post.lua"
+            script.write_text(WRK_SCRIPT)
+            env = dict(self.env, PM_BODY=json.dumps(self.body(variant)), PM_KEY=self.key)
+            cpu0 = {p.pid: cpu_seconds(p.pid) for p in [*procs, self.procs[0]]}
+            wrk = subprocess.run(
+                [
+                    "wrk",
+                    "-t2",
+                    "-c16",
+                    f"-d{self.args.seconds}s",
+                    "-s",
+                    str(script),
+                    f"http://127.0.0.1:{self.port}/v1/jobs",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            self.wait_all(since)
+            cpu = sum(cpu_seconds(pid) - before for pid, before in cpu0.items())
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.text(
+                        "SELECT count(*), min(created_at), max(finished_at), "
+                        "sum(CASE WHEN state='succeeded' THEN 1 ELSE 0 END) "
+                        "FROM jobs WHERE id > :s"
+                    ),
+                    {"s": since},
+                ).one()
+            count, first, last, ok = row
+            span = (last - first).total_seconds()
+            return {
+                "workers": workers,
+                "variant": variant,
+                "jobs": count,
+                "succeeded": ok,
+                "jobs_per_s": count / span,
+                "cpu_ms_per_job": cpu * 1000 / count,
+                "wrk": wrk.strip().splitlines()[-2:],
+            }
+        finally:
+            self.stop(procs)
+
+    def latency(self, workers: int) -> dict[str, Any]:
+        assert self.engine is not None
+        procs = self.start_workers(workers)
+        try:
+            for _ in range(20):
+                self.http.post("/v1/jobs", json=self.body("store"))
+            self.wait_all("0")
+            since = self.marker()
+            for _ in range(self.args.latency_jobs):
+                self.http.post("/v1/jobs", json=self.body("store"))
+                time.sleep(0.02)
+            self.wait_all(since)
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT t.started_at - t.created_at, j.finished_at - j.created_at "
+                        "FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE j.id > :s"
+                    ),
+                    {"s": since},
+                ).all()
+            start = [r[0].total_seconds() * 1000 for r in rows]
+            done = [r[1].total_seconds() * 1000 for r in rows]
+            return {
+                "workers": workers,
+                "jobs": len(rows),
+                "enqueue_to_start_p50_ms": pct(start, 0.5),
+                "enqueue_to_start_p99_ms": pct(start, 0.99),
+                "submit_to_succeeded_p50_ms": pct(done, 0.5),
+                "submit_to_succeeded_p99_ms": pct(done, 0.99),
+            }
+        finally:
+            self.stop(procs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 rep, 5 s runs")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=4, help="task threads per worker")
+    parser.add_argument("--latency-jobs", type=int, default=200)
+    args = parser.parse_args()
+    if args.quick:
+        args.reps, args.seconds, args.latency_jobs = 1, 5, 100
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (apt-get install wrk)")
+    bench = Bench(args)
+    results: dict[str, Any] = {"load_average": os.getloadavg(), "runs": [], "latency": []}
+    try:
+        bench.setup()
+        op_ms = bench.op_time_ms()
+        results["op_ms"] = op_ms
+        for _ in range(args.reps):
+            for variant in ("store", "no-output"):
+                for workers in (1, 2):
+                    run = bench.throughput(workers, variant)
+                    print(json.dumps({k: v for k, v in run.items() if k != "wrk"}), flush=True)
+                    results["runs"].append(run)
+            lat = bench.latency(1)
+            print(json.dumps(lat), flush=True)
+            results["latency"].append(lat)
+    finally:
+        bench.teardown()
+    WORK.mkdir(exist_ok=True)
+    (WORK / "jobs-results.json").write_text(json.dumps(results, indent=2, default=str))
+    report(results, args)
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    med = statistics.median
+    print(
+        f"\nop alone (decode 16x16 PNG, flip, encode): {results['op_ms']:.2f} ms; "
+        f"load average at start {results['load_average'][0]:.1f}; "
+        f"{args.reps} rep(s), {args.seconds} s each, {args.threads} threads per worker\n"
+    )
+    print("| variant | worker processes | jobs/s (median) | gateway+worker CPU ms/job |")
+    print("|---|---|---|---|")
+    for variant in ("store", "no-output"):
+        base = None
+        for workers in (1, 2):
+            runs = [
+                r for r in results["runs"] if r["variant"] == variant and r["workers"] == workers
+            ]
+            rate = med(r["jobs_per_s"] for r in runs)
+            base = base or rate
+            cpu = med(r["cpu_ms_per_job"] for r in runs)
+            print(f"| {variant} | {workers} | {rate:.0f} ({rate / base:.2f}x) | {cpu:.2f} |")
+    lat = results["latency"]
+    p50 = med(r["enqueue_to_start_p50_ms"] for r in lat)
+    p99 = med(r["enqueue_to_start_p99_ms"] for r in lat)
+    e2e = med(r["submit_to_succeeded_p50_ms"] for r in lat)
+    print(
+        f"\nlow load (1 worker, one job every 20 ms): enqueue->start p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms; submit->succeeded p50 {e2e:.1f} ms; "
+        f"per-job overhead over the op {e2e - results['op_ms']:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
