@@ -154,6 +154,11 @@ def cluster_env(settings: Settings) -> dict[str, str]:
             "PIXELMILL_DATA_DIR": str(settings.data_dir),
             "PIXELMILL_DATABASE__URL": settings.database.url,
             "PIXELMILL_STORAGE__URL": settings.storage_url,
+            **{
+                f"PIXELMILL_STORAGE__{key.upper()}": str(value)
+                for key, value in settings.storage.model_dump().items()
+                if key.startswith("s3_") and value is not None
+            },
             "PIXELMILL_BROKER__URL": settings.broker.url,
             "PIXELMILL_BROKER__NAMESPACE": settings.broker.namespace,
             "PIXELMILL_BROKER__MIN_BACKOFF_S": str(settings.broker.min_backoff_s),
@@ -171,6 +176,22 @@ def cluster_env(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, postgres_url: str, amqp_url: str) -> Iterator[Cluster]:
+    yield from make_cluster(
+        tmp_path, postgres_url, amqp_url, {"url": f"file://{tmp_path / 'objects'}"}
+    )
+
+
+@pytest.fixture
+def s3_cluster(
+    tmp_path: Path, postgres_url: str, amqp_url: str, s3_settings: Any
+) -> Iterator[Cluster]:
+    """The cluster with results in S3 (SeaweedFS)."""
+    yield from make_cluster(tmp_path, postgres_url, amqp_url, s3_settings.model_dump())
+
+
+def make_cluster(
+    tmp_path: Path, postgres_url: str, amqp_url: str, storage: dict[str, Any]
+) -> Iterator[Cluster]:
     settings = job_settings(
         tmp_path,
         database={"url": postgres_url},
@@ -182,7 +203,7 @@ def cluster(tmp_path: Path, postgres_url: str, amqp_url: str) -> Iterator[Cluste
             "max_backoff_s": 2.0,
             "max_retries": 8,
         },
-        storage={"url": f"file://{tmp_path / 'objects'}"},
+        storage=storage,
     )
     logs = tmp_path / "logs"
     logs.mkdir()
