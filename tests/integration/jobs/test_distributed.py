@@ -3,9 +3,28 @@ the tasks against PostgreSQL, results are served by the gateway."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
 import pytest
 
-from tests.integration.jobs.conftest import Cluster
+from tests.helpers import make_image
+from tests.integration.jobs.conftest import REPO, TERMINAL, Cluster
+from tests.jobs_helpers import wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -44,3 +63,75 @@ def test_results_land_in_s3_and_are_served_by_the_gateway(s3_cluster: Cluster) -
     assert [r["image_id"] for r in rows] == [ids[0], ids[0], ids[1], ids[1]]
     keys = list(gw.container.storage.list(f"jobs/{tables['id']}/"))
     assert len(keys) == 8  # 4 artifacts x 2 tasks, keyed by job, task and name
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def test_up_with_workers_runs_a_local_cluster_and_stops_it(
+    tmp_path: Path, postgres_url: str, amqp_url: str
+) -> None:
+    # given `pixelmill up --workers 2` against the machine's RabbitMQ and PostgreSQL
+    namespace = f"pmtest-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PIXELMILL_BROKER__NAMESPACE": namespace, "PYTHONPATH": str(REPO)}
+    port, log = _free_port(), tmp_path / "up.log"
+    command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()", "up"]
+    args = ["--data-dir", str(tmp_path / "data"), "--port", str(port), "--workers", "2"]
+    args += ["--broker-url", amqp_url, "--database-url", postgres_url]
+    up = subprocess.Popen(
+        command + args, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            assert up.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=60, interval=0.2)
+        wait_for(lambda: log.read_text().count("worker ready") == 2, timeout=60)
+        key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
+        assert key, log.read_text()
+        workers = _children(up.pid)
+        assert len(workers) == 2
+        # when a job is submitted to the gateway
+        auth = {"Authorization": f"Bearer {key.group(1)}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
+            image = http.post("/v1/images", content=make_image(64, 48)).json()["id"]
+            job = http.post("/v1/jobs", json={"inputs": [image], "pipeline": [{"op": "flip"}]})
+            assert job.status_code == 202
+            # then a worker process runs it
+            done = wait_for(
+                lambda: (
+                    (j := http.get(f"/v1/jobs/{job.json()['id']}").json())["state"] in TERMINAL
+                    and j
+                ),
+                timeout=30,
+            )
+        assert done["state"] == "succeeded"
+        # and SIGTERM to `up` stops the gateway and its workers
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) is not None
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=30)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(10)
+        for pid in _children(up.pid):
+            os.kill(pid, signal.SIGKILL)
+        from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
+
+        RabbitmqBroker(amqp_url, namespace=namespace).purge()
