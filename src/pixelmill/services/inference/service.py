@@ -295,34 +295,35 @@ def _png(mask: NDArray[np.uint8]) -> bytes:
 def measure_mask(
     mask: NDArray[np.uint8], image: NDArray[np.generic], *, pixel_size_um: float | None = None
 ) -> dict[str, Any]:
-    """Per-object measurements of a binary mask: count, areas, mean intensities.
+    """Per-object measurements of a binary mask with the analysis measurements
+    (:func:`pixelmill.imaging.analysis.measure.measure_objects`): touching objects are
+    split by a distance-transform watershed first. At most 1000 objects are listed."""
+    import math
 
-    Touching objects are split by a distance-transform watershed. Areas are in px² and,
-    when the pixel size is known, in µm².
-    """
+    from pixelmill.imaging.analysis.measure import measure_objects
     from pixelmill.ml.scores import instances
 
     labels = instances(mask > 0)
-    count = int(labels.max())
-    grey = image.astype(np.float64)
-    if grey.ndim == 3:
-        grey = grey[..., :3].mean(axis=2)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    sums = np.bincount(labels.ravel(), weights=grey.ravel(), minlength=count + 1)[1:]
-    means = np.where(areas > 0, sums / np.maximum(areas, 1), 0)
-    out: dict[str, Any] = {
-        "count": count,
+    labels = labels.astype(np.uint16 if labels.max() < 65535 else np.uint32)
+    intensity = image
+    if image.ndim == 3 and image.shape[2] in (2, 4):  # drop alpha
+        intensity = image[..., : image.shape[2] - 1]
+    table = measure_objects(labels, intensity, pixel_size_um=pixel_size_um)
+    areas = np.asarray(table.column("area_px").to_pylist(), dtype=np.float64)
+
+    def clean(value: Any) -> Any:
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return {
+        "count": int(table.num_rows),
         "area_px": {
-            "mean": float(areas.mean()) if count else 0.0,
-            "median": float(np.median(areas)) if count else 0.0,
-            "total": int(areas.sum()),
+            "mean": float(areas.mean()) if areas.size else 0.0,
+            "median": float(np.median(areas)) if areas.size else 0.0,
+            "total": float(areas.sum()),
         },
-        "mean_intensity": float(means.mean()) if count else 0.0,
+        "pixel_size_um": pixel_size_um,
         "objects": [
-            {"label": i + 1, "area_px": int(a), "mean_intensity": round(float(m), 4)}
-            for i, (a, m) in enumerate(zip(areas[:1000], means[:1000], strict=True))
+            {k: clean(v) for k, v in row.items()} for row in table.slice(0, 1000).to_pylist()
         ],
+        "truncated": table.num_rows > 1000,
     }
-    if pixel_size_um:
-        out["area_um2"] = {"mean": out["area_px"]["mean"] * pixel_size_um**2}
-    return out
