@@ -20,12 +20,14 @@ dtype rules are in ``_arrays``: integers are scaled by their full scale (uint8 /
 uint16 / 65535) where a common scale is needed, floats are taken as 0..1. OpenCV,
 scikit-image and scipy are imported inside the functions, so importing this package is
 cheap. Every function is also reachable as a registry operation (``imaging.ops``).
+Submodules are not shadowed by functions of the same name (use
+``from pixelmill.imaging.analysis.overlay import overlay``).
 """
 
 from __future__ import annotations
 
 from pixelmill.imaging.analysis.measure import measure_objects, summarize, tally
-from pixelmill.imaging.analysis.overlay import display_rgb, overlay, side_by_side
+from pixelmill.imaging.analysis.overlay import display_rgb, side_by_side
 from pixelmill.imaging.analysis.preprocess import (
     clahe,
     denoise,
@@ -53,7 +55,6 @@ __all__ = [
     "normalize_macenko",
     "normalize_percentile",
     "normalize_reinhard",
-    "overlay",
     "segment_nuclei",
     "select_channels",
     "side_by_side",
