@@ -88,6 +88,7 @@ def test_tiled_slide_analysis_equals_the_whole_image(tmp_path: Path) -> None:
 def test_deepzoom_of_a_slide(tmp_path: Path) -> None:
     path, _ = he_slide(tmp_path)
     dzi = deepzoom(Slide(path), tmp_path / "dz", tile_size=254)
+    assert dzi.name == "slide.dzi" and dzi.exists()
     levels = sorted(int(p.name) for p in (tmp_path / "dz" / "slide_files").iterdir() if p.is_dir())
     assert levels == list(range(len(levels))) and len(levels) == 11  # up to 900 px: 2^10
 
