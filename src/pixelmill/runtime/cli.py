@@ -231,5 +231,10 @@ from pixelmill.runtime import cli_jobs  # noqa: E402  (distributed: worker, gate
 main.add_command(cli_jobs.worker_command)
 main.add_command(cli_jobs.gateway_command)
 
+from pixelmill.runtime import cli_analysis  # noqa: E402  (analysis: slide, presets)
+
+main.add_command(cli_analysis.slide_group)
+main.add_command(cli_analysis.presets_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
