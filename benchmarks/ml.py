@@ -67,6 +67,7 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
     normalisation, tiling, batcher, drift) vs torch eager, one request at a time."""
     import torch
 
+    from pixelmill.ml.drift import DriftMonitor
     from pixelmill.ml.networks import UNet, WithActivation
     from pixelmill.ml.preprocess import normalize, to_planes
     from pixelmill.ml.runtime import OnnxModel, session
@@ -86,7 +87,13 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
         x = normalize(to_planes(img, 1), spec.p_low, spec.p_high)[None]
         rows: dict[str, Any] = {}
         rows["raw_onnxruntime"] = stats(timed(lambda x=x: raw.run(["output"], {"input": x}), n))
-        rows["served_in_process"] = stats(timed(lambda img=img: served.predict(img), n))
+        monitor = DriftMonitor(card["reference"])
+
+        def serve(img: np.ndarray = img, monitor: DriftMonitor = monitor) -> None:
+            served.predict(img)  # normalise, tile, batch, run, threshold
+            monitor.observe(img)  # and the drift statistics, as the service does
+
+        rows["served_in_process"] = stats(timed(serve, n))
         xt = torch.from_numpy(x)
         with torch.inference_mode():
             rows["torch_eager"] = stats(timed(lambda xt=xt: net(xt), n))

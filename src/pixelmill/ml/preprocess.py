@@ -6,7 +6,7 @@ float dtype; model tensors are float32 NCHW; masks are uint8 with 0/255.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,12 +54,32 @@ def to_planes(image: NDArray[np.generic], channels: int) -> NDArray[np.float32]:
     return np.ascontiguousarray(arr[:channels])
 
 
+#: pixels looked at when estimating percentiles of one plane (a strided sample)
+SAMPLE = 16384
+
+
+def sample(values: NDArray[Any], limit: int = SAMPLE) -> NDArray[Any]:
+    """A strided sample of at most about ``limit`` values of ``values`` (flattened)."""
+    flat = np.asarray(values).ravel()
+    return flat if flat.size <= limit else flat[:: flat.size // limit]
+
+
+def percentiles(values: NDArray[Any], qs: list[float]) -> list[float]:
+    """Percentiles (nearest rank) of a strided sample: O(n) selection on at most
+    :data:`SAMPLE` values, an order of magnitude faster than ``np.percentile`` on a
+    whole 256 x 256 image and accurate to a fraction of a percentile point."""
+    data = np.array(sample(values), dtype=np.float32)
+    ranks = [min(data.size - 1, max(0, round(q / 100 * (data.size - 1)))) for q in qs]
+    data = np.partition(data, sorted(set(ranks)))
+    return [float(data[r]) for r in ranks]
+
+
 def normalize(planes: NDArray[np.float32], p_low: float, p_high: float) -> NDArray[np.float32]:
     """Per-plane percentile normalisation to about 0..1 (values outside are kept)."""
     out = np.empty_like(planes, dtype=np.float32)
     for i, plane in enumerate(planes):
-        lo, hi = np.percentile(plane, [p_low, p_high])
-        out[i] = (plane - lo) / max(float(hi - lo), 1e-6)
+        lo, hi = percentiles(plane, [p_low, p_high])
+        out[i] = (plane - lo) / max(hi - lo, 1e-6)
     return out
 
 
