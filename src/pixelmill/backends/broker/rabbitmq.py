@@ -131,7 +131,7 @@ class RabbitmqBroker:
         options: dict[str, Any] = {}
         if max_retries is not None:
             options["max_retries"] = max_retries
-        msg = dramatiq.Message(
+        msg: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=name,
             actor_name=name,
             args=(message.job_id, message.idx),
