@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pixelmill.ml import tiling
 
 
+@settings(deadline=None, max_examples=60)  # a shared, loaded CI box
 @given(
     rows=st.integers(1, 700),
     cols=st.integers(1, 700),
