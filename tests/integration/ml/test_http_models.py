@@ -190,3 +190,23 @@ def test_cancel_a_running_training_job(
     job = wait_job(client, job_id, auth, timeout=60)
     assert job["state"] == "cancelled"
     assert client.get("/v1/models/long", headers=auth).status_code == 404  # nothing registered
+
+
+def test_images_over_the_prediction_limit_are_413(tmp_path: object, tiny_model: TinyModel) -> None:
+    from pixelmill.runtime.container import build_container
+    from pixelmill.services.gateway.app import create_app
+    from tests.conftest import make_settings
+
+    c = build_container(make_settings(tmp_path, ml={"max_predict_pixels": 1000}))  # type: ignore[arg-type]
+    _, key = c.keys.create("t", role="admin")
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        with TestClient(create_app(c), raise_server_exceptions=False) as client:
+            register_tiny(client, auth, tiny_model)
+            big = client.post("/v1/images", content=png(np.zeros((40, 40), np.uint8)), headers=auth)
+            r = client.post(
+                "/v1/models/tiny:1/predict", json={"image_id": big.json()["id"]}, headers=auth
+            )
+            assert r.status_code == 413 and "1000" in r.json()["detail"]
+    finally:
+        c.close()

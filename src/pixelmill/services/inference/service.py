@@ -219,13 +219,16 @@ class InferenceService:
         loaded = self.load(ref)
         if image_id is not None:
             record = self.images.images.get(image_id)
-            source_id = record.id
             data = self.images.original_bytes(image_id)
-            pixel_size = record.pixel_size_um
         else:
             assert data is not None
             record, _ = self.images.ingest_bytes(data, source="upload")
-            source_id, pixel_size = record.id, record.pixel_size_um
+        source_id, pixel_size = record.id, record.pixel_size_um
+        if record.width * record.height > self.settings.max_predict_pixels:  # before decoding
+            raise ImageTooLarge(
+                f"the image has {record.width * record.height} pixels; predictions accept at "
+                f"most {self.settings.max_predict_pixels}"
+            )
         image = decode(data)
         prediction = self.run(loaded, image, threshold=threshold)
         v = loaded.version
