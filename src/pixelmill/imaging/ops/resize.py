@@ -167,23 +167,20 @@ def _embed(
     return image.gravity(compass, w, h, extend="background", background=background)
 
 
-#: below this many pixels Pillow's decompression-bomb warning cannot fire (its default
-#: limit); bigger JPEGs take libvips' own (equally bounded) shrink-on-load
-_DRAFT_MAX_PIXELS = 89_000_000
-
-
 def _draft_jpeg(source: bytes | str, p: ResizeParams) -> _Drafted | None:
     """Decode a JPEG already shrunk by 2, 4 or 8 in the DCT (Pillow ``draft``), as an
     upright libvips image carrying the source's metadata; ``None`` when that does not
     apply (not a JPEG, CMYK, too little shrink, enlarging) and libvips should decode."""
     if isinstance(source, bytes) and not source.startswith(b"\xff\xd8\xff"):
         return None
-    from PIL import Image, UnidentifiedImageError
+    from PIL.JpegImagePlugin import JpegImageFile
 
     fp = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(fp, formats=["JPEG"]) as im:
-            if im.mode not in ("RGB", "L") or im.width * im.height > _DRAFT_MAX_PIXELS:
+        # the plugin class directly: Image.open() would warn about decompression bombs on
+        # 90+ MP images, which the upload already checked against render.max_pixels
+        with JpegImageFile(fp) as im:
+            if im.mode not in ("RGB", "L"):
                 return None
             orientation = int(im.getexif().get(0x0112, 1) or 1)
             upright = (im.height, im.width) if orientation in (5, 6, 7, 8) else im.size
@@ -200,7 +197,7 @@ def _draft_jpeg(source: bytes | str, p: ResizeParams) -> _Drafted | None:
             bands = 3 if im.mode == "RGB" else 1
             image = pyvips.Image.new_from_memory(im.tobytes(), im.width, im.height, bands, "uchar")
             info = dict(im.info)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (OSError, ValueError, SyntaxError):  # SyntaxError: "not a JPEG file"
         return None  # libvips decodes it (and reports what is wrong)
     image = image.copy(interpretation="srgb" if bands == 3 else "b-w")
     for name, key in (
