@@ -107,3 +107,11 @@ def test_the_load_balancer_fronts_the_stateless_gateways(compose: dict[str, Any]
     nginx = compose["configs"]["nginx"]["content"]
     assert "server gateway:8000" in nginx and "proxy_buffering off" in nginx
     assert compose["services"]["lb"]["ports"] == ["8000:8000"]
+
+
+def test_rabbitmq_lets_long_tasks_hold_their_message(compose: dict[str, Any]) -> None:
+    # tasks are acknowledged when they end: the ack timeout must outlast a training run
+    conf = compose["configs"]["rabbitmq"]["content"]
+    timeout_ms = int(conf.split("consumer_timeout =")[1].split()[0])
+    assert timeout_ms >= 6 * 3600 * 1000
+    assert any(c["source"] == "rabbitmq" for c in compose["services"]["rabbitmq"]["configs"])
