@@ -22,10 +22,11 @@ class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the gateway binds to.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port of the gateway.")
     workers: int = Field(
-        1,
+        0,
         ge=0,
-        description="Gateway worker processes; 0 means one per core. Render work also runs "
-        "on libvips' own threads, see docs/benchmarks.md for the measured choice.",
+        description="Gateway worker processes; 0 means one per core (measured faster than "
+        "one process with request and libvips threads, see docs/benchmarks.md). Each "
+        "process has its own memory result cache of cache.max_bytes.",
     )
     max_upload_bytes: int = Field(
         200 * 1024 * 1024, gt=0, description="Uploads larger than this get 413."

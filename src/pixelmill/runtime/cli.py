@@ -34,6 +34,8 @@ def _settings(data_dir: str | None, **overrides: Any) -> Settings:
 def _export_env(settings: Settings) -> None:
     """Hand the resolved settings to server worker processes through the environment."""
     os.environ["PIXELMILL_DATA_DIR"] = str(settings.data_dir.resolve())
+    # lets uvicorn's worker processes know their supervisor (see runtime.asgi)
+    os.environ["PIXELMILL_SUPERVISOR_PID"] = str(os.getpid())
     flat = settings.model_dump(mode="json", exclude={"data_dir", "mode"})
     for section, values in flat.items():
         if isinstance(values, dict):
@@ -70,7 +72,7 @@ def ensure_admin_key(container: Any) -> str | None:
     "--server-workers",
     default=None,
     type=int,
-    help="Gateway processes (0 = one per core). Default from settings (1).",
+    help="Gateway processes (0 = one per core, the default; 1 = one process).",
 )
 @click.option(
     "--workers",
