@@ -241,6 +241,7 @@ def _start_up(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         cwd=REPO,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: `up` and any server processes
     )
 
     def healthy() -> bool:
@@ -278,9 +279,10 @@ def test_kill9_of_embedded_process_accepted_jobs_finish_after_restart(tmp_path: 
             assert pipe.status_code == 202
             ids.append(pipe.json()["id"])
             wait_for(lambda: http.get(f"/v1/jobs/{ids[0]}").json()["state"] == "running")
-        # when the whole process is killed with SIGKILL and started again on the same data
-        proc.send_signal(signal.SIGKILL)
+        # when the whole process (group) is killed with SIGKILL and started again
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        wait_for(lambda: not _group_alive(proc.pid), timeout=10)
         proc = _start_up(data_dir, port, log)
         # then every accepted job finishes
         with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
@@ -295,6 +297,14 @@ def test_kill9_of_embedded_process_accepted_jobs_finish_after_restart(tmp_path: 
                 assert done["state"] == "succeeded", done
             assert state(ids[-1])["results"]["images"]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

@@ -11,8 +11,10 @@ unfinished task back at start (:meth:`JobService.recover`).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -70,6 +72,7 @@ class JobService:
         self._marks: list[str] = []
         self._marks_lock = threading.Lock()
         self._marker: threading.Thread | None = None
+        self._recovery_lock: int | None = None
         load_plugins(self.settings.plugins)
 
     # -- submit -------------------------------------------------------------------------
@@ -342,13 +345,29 @@ class JobService:
         self._sweeper.start()
 
     def start_embedded(self) -> None:
-        """Embedded mode: recover unfinished tasks and run them in this process."""
+        """Embedded mode: recover unfinished tasks and run them in this process.
+
+        With several server processes on one data dir, only the first to start (the
+        holder of ``DATA_DIR/jobs-recovery.lock``) re-publishes unfinished tasks, so a
+        restart does not run each of them once per process."""
         if self._consumer is not None or self.settings.embedded_threads == 0:
             return
-        self.recover()
+        if self._claim_recovery():
+            self.recover()
         self.serve(
             ("transform", "analyse", "segment", "train"), threads=self.settings.embedded_threads
         )
+
+    def _claim_recovery(self) -> bool:
+        path = self.container.settings.data_dir / "jobs-recovery.lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._recovery_lock = fd  # held for the life of this process
+        return True
 
     def stop(self, timeout_s: float = 20.0) -> None:
         self._stop.set()
@@ -364,3 +383,6 @@ class JobService:
         self.flush_marks()
         self.broker.close()
         self.repo.dispose()
+        if self._recovery_lock is not None:
+            os.close(self._recovery_lock)
+            self._recovery_lock = None
