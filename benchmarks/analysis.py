@@ -93,107 +93,106 @@ def _bench_size(label: str, h: int, w: int, repeat: int) -> list[dict[str, Any]]
     from pixelmill.imaging.analysis import stain
 
     rows = []
-    if True:
-        rgb = he_like(h, w)
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        grey16 = grey.astype(np.uint16) * 257
-        small = cv2.resize(grey16, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    rgb = he_like(h, w)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    grey16 = grey.astype(np.uint16) * 257
+    small = cv2.resize(grey16, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
 
-        def cv_clahe() -> Any:
-            lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-            lab[..., 0] = cv2.createCLAHE(2.0, (8, 8)).apply(lab[..., 0])
-            return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    def cv_clahe() -> Any:
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+        lab[..., 0] = cv2.createCLAHE(2.0, (8, 8)).apply(lab[..., 0])
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
-        def cv_unsharp() -> Any:
-            blurred = cv2.GaussianBlur(rgb, (0, 0), 2.0)
-            return cv2.addWeighted(rgb, 2.0, blurred, -1.0, 0)
+    def cv_unsharp() -> Any:
+        blurred = cv2.GaussianBlur(rgb, (0, 0), 2.0)
+        return cv2.addWeighted(rgb, 2.0, blurred, -1.0, 0)
 
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
-        kernel = ball_kernel(10, 2)
-        ball_fp = np.isfinite(kernel)
-        ball_h = np.where(ball_fp, kernel - 10.0, 0.0)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
+    kernel = ball_kernel(10, 2)
+    ball_fp = np.isfinite(kernel)
+    ball_h = np.where(ball_fp, kernel - 10.0, 0.0)
 
-        def sk_normalize() -> Any:
-            lo, hi = np.percentile(grey16, (1, 99.8))
-            return exposure.rescale_intensity(grey16, in_range=(lo, hi), out_range="dtype")
+    def sk_normalize() -> Any:
+        lo, hi = np.percentile(grey16, (1, 99.8))
+        return exposure.rescale_intensity(grey16, in_range=(lo, hi), out_range="dtype")
 
-        cases: list[tuple[str, Callable[[], Any], Callable[[], Any], str]] = [
-            (
-                "clahe (RGB, Lab L)",
-                lambda: pre.clahe(rgb),
-                cv_clahe,
-                "cv2 createCLAHE on Lab L",
-            ),
-            (
-                "denoise median 5 (RGB)",
-                lambda: pre.denoise(rgb, method="median", size=5),
-                lambda: cv2.medianBlur(rgb, 5),
-                "cv2.medianBlur",
-            ),
-            (
-                "denoise bilateral (RGB)",
-                lambda: pre.denoise(rgb, method="bilateral", strength=0.1, sigma=3),
-                lambda: cv2.bilateralFilter(rgb, 13, 25.5, 3),
-                "cv2.bilateralFilter",
-            ),
-            (
-                "denoise nlm (grey)",
-                lambda: pre.denoise(grey, method="nlm", strength=0.04),
-                lambda: cv2.fastNlMeansDenoising(grey, None, 10.2, 7, 21),
-                "cv2.fastNlMeansDenoising",
-            ),
-            (
-                "unsharp mask (RGB)",
-                lambda: pre.unsharp_mask(rgb, sigma=2, amount=1),
-                cv_unsharp,
-                "cv2 GaussianBlur + addWeighted",
-            ),
-            (
-                "background top-hat r=15 (grey16)",
-                lambda: pre.subtract_background(grey16, radius=15, method="tophat"),
-                lambda: cv2.morphologyEx(grey16, cv2.MORPH_TOPHAT, disk),
-                "cv2.morphologyEx TOPHAT",
-            ),
-            (
-                "background rolling ball r=10 (grey16, 1/4 size)",
-                lambda: pre.subtract_background(small, radius=10, method="rolling_ball"),
-                lambda: small - ndimage.grey_opening(small, footprint=ball_fp, structure=ball_h),
-                "scipy grey_opening with the same ball",
-            ),
-            (
-                "normalize percentiles (grey16)",
-                lambda: pre.normalize_percentile(grey16),
-                sk_normalize,
-                "np.percentile + skimage rescale_intensity",
-            ),
-            (
-                "colour deconvolution HED (RGB)",
-                lambda: stain.deconvolve(rgb, stains="hed"),
-                lambda: color.rgb2hed(rgb),
-                "skimage rgb2hed",
-            ),
-            (
-                "channels select [2] (RGB)",
-                lambda: pre.select_channels(rgb, [2]),
-                lambda: np.ascontiguousarray(rgb[..., 2]),
-                "numpy indexing + copy",
-            ),
-        ]
-        for name, ours, theirs, peer in cases:
-            reps = 2 if "nlm" in name else repeat
-            t_ours, t_lib = paired_medians(ours, theirs, reps)
-            rows.append(
-                {
-                    "size": label,
-                    "op": name,
-                    "clock": "cpu" if CLOCK is time.process_time else "wall",
-                    "pixelmill_ms": round(t_ours * 1000, 1),
-                    "library_ms": round(t_lib * 1000, 1),
-                    "ratio": round(t_lib / t_ours, 2),
-                    "peer": peer,
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any], str]] = [
+        (
+            "clahe (RGB, Lab L)",
+            lambda: pre.clahe(rgb),
+            cv_clahe,
+            "cv2 createCLAHE on Lab L",
+        ),
+        (
+            "denoise median 5 (RGB)",
+            lambda: pre.denoise(rgb, method="median", size=5),
+            lambda: cv2.medianBlur(rgb, 5),
+            "cv2.medianBlur",
+        ),
+        (
+            "denoise bilateral (RGB)",
+            lambda: pre.denoise(rgb, method="bilateral", strength=0.1, sigma=3),
+            lambda: cv2.bilateralFilter(rgb, 13, 25.5, 3),
+            "cv2.bilateralFilter",
+        ),
+        (
+            "denoise nlm (grey)",
+            lambda: pre.denoise(grey, method="nlm", strength=0.04),
+            lambda: cv2.fastNlMeansDenoising(grey, None, 10.2, 7, 21),
+            "cv2.fastNlMeansDenoising",
+        ),
+        (
+            "unsharp mask (RGB)",
+            lambda: pre.unsharp_mask(rgb, sigma=2, amount=1),
+            cv_unsharp,
+            "cv2 GaussianBlur + addWeighted",
+        ),
+        (
+            "background top-hat r=15 (grey16)",
+            lambda: pre.subtract_background(grey16, radius=15, method="tophat"),
+            lambda: cv2.morphologyEx(grey16, cv2.MORPH_TOPHAT, disk),
+            "cv2.morphologyEx TOPHAT",
+        ),
+        (
+            "background rolling ball r=10 (grey16, 1/4 size)",
+            lambda: pre.subtract_background(small, radius=10, method="rolling_ball"),
+            lambda: small - ndimage.grey_opening(small, footprint=ball_fp, structure=ball_h),
+            "scipy grey_opening with the same ball",
+        ),
+        (
+            "normalize percentiles (grey16)",
+            lambda: pre.normalize_percentile(grey16),
+            sk_normalize,
+            "np.percentile + skimage rescale_intensity",
+        ),
+        (
+            "colour deconvolution HED (RGB)",
+            lambda: stain.deconvolve(rgb, stains="hed"),
+            lambda: color.rgb2hed(rgb),
+            "skimage rgb2hed",
+        ),
+        (
+            "channels select [2] (RGB)",
+            lambda: pre.select_channels(rgb, [2]),
+            lambda: np.ascontiguousarray(rgb[..., 2]),
+            "numpy indexing + copy",
+        ),
+    ]
+    for name, ours, theirs, peer in cases:
+        reps = 2 if "nlm" in name else repeat
+        t_ours, t_lib = paired_medians(ours, theirs, reps)
+        rows.append(
+            {
+                "size": label,
+                "op": name,
+                "clock": "cpu" if CLOCK is time.process_time else "wall",
+                "pixelmill_ms": round(t_ours * 1000, 1),
+                "library_ms": round(t_lib * 1000, 1),
+                "ratio": round(t_lib / t_ours, 2),
+                "peer": peer,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 

@@ -176,10 +176,10 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
 
     Candidate markers are maxima of the (lightly smoothed) Euclidean distance transform
     that are the largest within ``min_distance`` pixels. A component with two or more
-    candidates keeps only its *h*-maxima — peaks that rise at least ``h`` pixels
-    (default 1, ImageJ's binary watershed uses 0.5) above the saddle to a higher peak, so the
-    ridge of an elongated blob is not cut into slices — and, if two or more remain, is
-    split by a watershed of the negated distance restricted to it.
+    candidates is split by a watershed of the negated distance from them, and then its
+    basins are merged back unless their peak rises at least ``h`` pixels (default 1;
+    ImageJ's binary watershed uses 0.5) above the saddle to a higher basin — the
+    h-maxima rule, so the ridge of an elongated blob is not cut into slices.
 
     Returns
     -------
@@ -187,8 +187,6 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
         int32 (H, W) labels, 0 = background, not necessarily consecutive.
     """
     import cv2
-    from scipy import ndimage
-    from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
     mask8 = mask.astype(np.uint8)
@@ -216,28 +214,69 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
     if clumps.size == 0:
         return np.asarray(comps)
     depth = 1.0 if h is None else h
+    in_clump = np.zeros(n, bool)
+    in_clump[clumps] = True
+    region_full = in_clump[comps]
+    rows = np.flatnonzero(region_full.any(axis=1))
+    cols = np.flatnonzero(region_full.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    region, height = region_full[box], smooth[box]
+    # one watershed basin per candidate peak, then basins whose peak rises less than
+    # `depth` above the saddle to a higher basin are merged into it (the h-maxima rule)
+    basins = watershed(-height, np.where(region, peak_labels[box], 0), mask=region)
+    merged = _merge_shallow_basins(basins, height, n_peaks, depth)
     out = comps.copy()
-    next_label = n
-    boxes = ndimage.find_objects(comps)
-    for comp in clumps:
-        box = boxes[comp - 1]
-        if box is None:
-            continue
-        region = comps[box] == comp
-        height = np.where(region, smooth[box], 0).astype(np.float32)
-        maxima = h_maxima(height, depth).astype(bool) & region
-        count, markers = cv2.connectedComponents(
-            maxima.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
-        )
-        if count <= 2:
-            continue
-        split = watershed(-height, markers, mask=region)
-        ids = np.unique(split[split > 0])
-        lut = np.zeros(int(split.max()) + 1, np.int32)
-        lut[ids] = np.arange(next_label, next_label + len(ids), dtype=np.int32)
-        next_label += len(ids)
-        out[box][region] = lut[split[region]]
+    ids = np.unique(merged[region])
+    lut = np.zeros(n_peaks, np.int32)
+    lut[ids] = np.arange(n, n + len(ids), dtype=np.int32)
+    out[box][region] = lut[merged[region]]
     return out
+
+
+def _merge_shallow_basins(
+    basins: np.ndarray, height: np.ndarray, count: int, depth: float
+) -> np.ndarray:
+    """Merge watershed basins by dynamics: visiting saddles from the highest down, two
+    basins merge when the lower of their peaks rises less than ``depth`` above the
+    saddle between them. Returns the basin image relabelled to surviving basins."""
+    peak = np.zeros(count)
+    fg = basins > 0
+    np.maximum.at(peak, basins[fg], height[fg])
+    lo_parts, hi_parts, saddle_parts = [], [], []
+    for a, b, ha, hb in (
+        (basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
+        (basins[:-1], basins[1:], height[:-1], height[1:]),
+    ):
+        touch = (a != b) & (a > 0) & (b > 0)
+        av, bv = a[touch].astype(np.int64), b[touch].astype(np.int64)
+        lo_parts.append(np.minimum(av, bv))
+        hi_parts.append(np.maximum(av, bv))
+        saddle_parts.append(np.minimum(ha[touch], hb[touch]).astype(np.float64))
+    lo, hi = np.concatenate(lo_parts), np.concatenate(hi_parts)
+    if lo.size == 0:
+        return basins
+    keys, inverse = np.unique(lo * count + hi, return_inverse=True)
+    saddle = np.full(len(keys), -np.inf)
+    np.maximum.at(saddle, inverse, np.concatenate(saddle_parts))
+    parent = np.arange(count)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    best = peak.copy()
+    # highest saddles first; ties in a fixed order of the (rounded) values themselves
+    order = np.lexsort((keys, -saddle))
+    for e in order:
+        ra, rb = find(int(keys[e] // count)), find(int(keys[e] % count))
+        if ra == rb or min(best[ra], best[rb]) - saddle[e] >= depth:
+            continue
+        keep, gone = (ra, rb) if best[ra] >= best[rb] else (rb, ra)
+        parent[gone] = keep
+    roots = np.array([find(i) for i in range(count)])
+    return np.asarray(roots[basins])
 
 
 def filter_objects(
