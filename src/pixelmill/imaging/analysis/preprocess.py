@@ -280,8 +280,9 @@ def subtract_background(
         ``rolling_ball``: ImageJ's algorithm — the image is shrunk by the minimum of
         blocks (x1 for radius <= 10, x2 <= 30, x4 <= 100, else x8), a ball of the shrunk
         radius is rolled under it (grey opening by the ball, from two scikit-image
-        ``rolling_ball`` passes), and the background is enlarged back bilinearly. ``tophat``: white top-hat with a disk of ``radius``
-        (OpenCV), i.e. the image minus its morphological opening.
+        ``rolling_ball`` passes), and the background is enlarged back bilinearly.
+        ``tophat``: white top-hat with a disk of ``radius`` (OpenCV), i.e. the image
+        minus its morphological opening.
     light_background : bool
         Objects are dark on a light background (brightfield): the background is pulled
         up to full scale instead of down to zero.

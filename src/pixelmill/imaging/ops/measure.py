@@ -76,7 +76,8 @@ class Measure(Operation[MeasureParams]):
             dab = maps.get("dab_od")
             total_od = stain.optical_density(pixels).mean(axis=2)
         objects = None
-        dab_column = "dab_od_mean" if dab is not None else None
+        # DAB classes are of objects: without a segmentation only the area results remain
+        dab_column = "dab_od_mean" if dab is not None and labels is not None else None
         if labels is not None:
             objects = m.measure_objects(
                 labels,
