@@ -45,6 +45,30 @@ def folder_to_zip(path: Path) -> bytes:
     return buf.getvalue()
 
 
+def _clean_invoke(invoke: Any, ctx: click.Context) -> Any:
+    from pixelmill.errors import PixelmillError
+
+    try:
+        return invoke(ctx)
+    except PixelmillError as exc:
+        files = exc.extra.get("files") if isinstance(exc.extra, dict) else None
+        lines = [f"{exc.title}: {exc.detail}"]
+        lines += [f"  {f['file']}: {f['problem']}" for f in (files or [])[:50]]
+        raise click.ClickException("\n".join(lines)) from None
+
+
+class _CleanErrors(click.Group):
+    """Show pixelmill errors (409 conflicts, 404s, invalid datasets) as clear lines."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _clean_invoke(super().invoke, ctx)
+
+
+class _CleanCommand(click.Command):
+    def invoke(self, ctx: click.Context) -> Any:
+        return _clean_invoke(super().invoke, ctx)
+
+
 def _quiet() -> None:
     import logging
 
@@ -52,7 +76,7 @@ def _quiet() -> None:
     logging.getLogger("pyvips").setLevel(logging.WARNING)
 
 
-@click.group("datasets")
+@click.group("datasets", cls=_CleanErrors)
 def datasets_group() -> None:
     """Training datasets: make, upload, list."""
     _quiet()
@@ -89,7 +113,7 @@ def _spec_options(func: Any) -> Any:
     return func
 
 
-@click.command("train")
+@click.command("train", cls=_CleanCommand)
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, help="Model name in the registry.")
 @click.option("--val-fraction", default=0.15, show_default=True, help="Validation share.")
@@ -185,7 +209,7 @@ def register_default_model(container: Any) -> None:
 
 
 # -- the model registry ------------------------------------------------------------------
-@click.group("models")
+@click.group("models", cls=_CleanErrors)
 def models_group() -> None:
     """The model registry: list, show, compare, promote, rollback, delete, register."""
 
