@@ -23,6 +23,7 @@ def slide_group() -> None:
 @click.option("--pixel-size", "pixel_size", type=float, default=None, help="Micrometres/pixel.")
 @click.option("--all-tiles", is_flag=True, help="Also analyse tiles without tissue.")
 @click.option("--dzi", is_flag=True, help="Also write a DeepZoom pyramid of the slide.")
+@click.option("--overlay-dzi", "overlay_dzi", is_flag=True, help="And one with contours.")
 @click.option("--override", "overrides", default=None, help='JSON, e.g. {"segment_nuclei": {...}}.')
 def analyse_command(
     path: Path,
@@ -34,6 +35,7 @@ def analyse_command(
     pixel_size: float | None,
     all_tiles: bool,
     dzi: bool,
+    overlay_dzi: bool,
     overrides: str | None,
 ) -> None:
     """Segment and measure PATH tile by tile; writes labels.tif, objects.parquet and
@@ -50,6 +52,7 @@ def analyse_command(
         workers=workers,
         skip_background=not all_tiles,
         dzi=dzi,
+        overlay_dzi=overlay_dzi,
         pixel_size_um=pixel_size,
     )
     click.echo(json.dumps(result.summary, indent=2, sort_keys=True))

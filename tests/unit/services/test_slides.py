@@ -50,6 +50,7 @@ def test_tiled_slide_analysis_equals_the_whole_image(tmp_path: Path) -> None:
         tile=256,
         workers=2,
         dzi=True,
+        overlay_dzi=True,
         overrides={"segment_nuclei": {"max_area": 1500}},
     )
     # then the stitched labels hold the same objects as one whole-image segmentation
@@ -83,6 +84,14 @@ def test_tiled_slide_analysis_equals_the_whole_image(tmp_path: Path) -> None:
     dzi = result.files["dzi"]
     assert dzi.exists() and "TileSize" in dzi.read_text()
     assert any((tmp_path / "out" / "slide_files").rglob("*.jpg"))
+    # and the overlay pyramid shows the contours in green at full resolution
+    full = max(int(p.name) for p in (tmp_path / "out" / "overlay_files").iterdir() if p.is_dir())
+    tile = pyvips.Image.new_from_file(
+        str(tmp_path / "out" / "overlay_files" / str(full) / "2_1.jpg")
+    ).numpy()
+    rgb = tile.astype(int)
+    green = rgb[..., 1] - np.maximum(rgb[..., 0], rgb[..., 2]) > 60  # JPEG softens 1-px lines
+    assert green.sum() > 50
 
 
 def test_deepzoom_of_a_slide(tmp_path: Path) -> None:
