@@ -39,6 +39,7 @@ def he_slide(tmp_path: Path) -> tuple[Path, np.ndarray]:
     return path, rgb
 
 
+@pytest.mark.slow
 def test_tiled_slide_analysis_equals_the_whole_image(tmp_path: Path) -> None:
     # given a small pyramidal H&E slide with glass on the left
     path, rgb = he_slide(tmp_path)

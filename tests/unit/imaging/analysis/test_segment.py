@@ -126,6 +126,7 @@ TRANSFORMS = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), name=st.sampled_from(sorted(TRANSFORMS)))
 def test_measurements_are_invariant_under_rotation_and_flips(seed: int, name: str) -> None:

@@ -50,6 +50,7 @@ def crowded(shape: tuple[int, int] = (420, 520), seed: int = 3) -> np.ndarray:
     return syn.as_uint8(syn.degrade(image + 0.1, blur=1.0, noise=0.03, seed=seed))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_tiled_segmentation_equals_the_whole_image(workers: int) -> None:
     # given a crowded image, and its whole-image segmentation
