@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -174,7 +173,7 @@ def train_command(
     result = training.train(spec, parsed, progress)
     onnx_bytes = export.to_onnx(result.network, result.input_spec)
     diff = export.check(onnx_bytes, result.network, result.input_spec)
-    command = "pixelmill " + " ".join(sys.argv[1:])
+    command = _command_line(click.get_current_context())
     card = model_card(name, spec, result, parsed, onnx_bytes, diff, command, description)
     if onnx_out:
         onnx_out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,6 +198,24 @@ def train_command(
         click.echo(
             json.dumps({"model": name, "sha256": card["sha256"], "metrics": card["metrics"]})
         )
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The ``pixelmill ...`` command line equivalent to this invocation (for the card)."""
+    import shlex
+
+    parts = ["pixelmill", ctx.info_name or "train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if isinstance(param, click.Argument):
+            parts.append(shlex.quote(str(value)))
+        elif value is not None and value != param.default and param.opts:
+            if isinstance(param, click.Option) and param.is_flag:
+                opts = param.opts if value else param.secondary_opts
+                parts.append(opts[0] if opts else param.opts[0])
+            else:
+                parts += [param.opts[0], shlex.quote(str(value))]
+    return " ".join(parts)
 
 
 def register_default_model(container: Any) -> None:
