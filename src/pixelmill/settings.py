@@ -171,6 +171,13 @@ class MLSettings(BaseModel):
     max_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="Longest wait for a batch to fill, milliseconds."
     )
+    tile_size: int = Field(
+        1024,
+        ge=64,
+        le=8192,
+        description="Largest side run in one pass; larger images are tiled (0 = the model's "
+        "training tile). Whole-image passes are faster and seamless; tiles bound memory.",
+    )
     tile_overlap: int = Field(
         64, ge=0, le=1024, description="Overlap of tiles for images larger than the model's tile."
     )
