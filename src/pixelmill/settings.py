@@ -173,7 +173,7 @@ class MLSettings(BaseModel):
     )
     tile_size: int = Field(
         1024,
-        ge=64,
+        ge=0,
         le=8192,
         description="Largest side run in one pass; larger images are tiled (0 = the model's "
         "training tile). Whole-image passes are faster and seamless; tiles bound memory.",
