@@ -24,9 +24,18 @@ Runner = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 class DynamicBatcher:
     """Batch (C, H, W) float32 inputs for ``runner`` (N, C, H, W) → (N, ...)."""
 
-    def __init__(self, runner: Runner, *, max_batch: int = 8, max_wait: float = 0.005) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        *,
+        max_batch: int = 8,
+        max_wait: float = 0.005,
+        max_batch_pixels: int = 2_200_000,
+    ) -> None:
         self.runner = runner
         self.max_batch = max(1, max_batch)
+        #: bounds memory: fewer large inputs per batch (two 1024 x 1024, 33 of 256 x 256)
+        self.max_batch_pixels = max_batch_pixels
         self.max_wait = max(0.0, max_wait)
         self._queue: deque[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = deque()
         self._cond = threading.Condition()
@@ -74,15 +83,17 @@ class DynamicBatcher:
             if not self._queue:
                 return []
             deadline = time.monotonic() + self.max_wait
-            while len(self._queue) < self.max_batch and self._pending > 0 and not self._closed:
+            shape = self._queue[0][0].shape
+            pixels = int(np.prod(shape[-2:]))
+            limit = max(1, min(self.max_batch, self.max_batch_pixels // max(pixels, 1)))
+            while len(self._queue) < limit and self._pending > 0 and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            shape = self._queue[0][0].shape
             batch: list[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = []
             rest: deque[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = deque()
-            while self._queue and len(batch) < self.max_batch:
+            while self._queue and len(batch) < limit:
                 item = self._queue.popleft()
                 (batch if item[0].shape == shape else rest).append(item)
             rest.extend(self._queue)

@@ -51,8 +51,10 @@ class Prediction:
 class OnnxModel:
     """A loaded model version: runs whole images of any size.
 
-    Segmentation images larger than ``spec.tile`` are cut into overlapping tiles
-    (``overlap`` px) and blended; smaller ones run whole (padded to ``spec.multiple``).
+    Segmentation images with a side larger than ``tile`` (default ``spec.tile``, the
+    training tile; the service passes ``ml.tile_size``) are cut into the fewest
+    ``tile``-sized tiles overlapping by at least ``overlap`` px and blended; smaller ones
+    run whole (padded to ``spec.multiple``).
     With ``max_batch > 1`` inputs from concurrent calls are batched dynamically.
     """
 

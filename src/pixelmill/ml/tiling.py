@@ -22,15 +22,17 @@ class Tile:
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
     if length <= tile:
         return [0]
-    stride = max(1, tile - overlap)
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)  # the last tile ends at the border: no padding needed
-    return sorted(set(starts))
+    # the fewest tiles that overlap by at least ``overlap``, spread evenly: the first
+    # starts at 0, the last ends at the border, no padding and no sliver tiles
+    count = -(-(length - overlap) // (tile - overlap))
+    count = max(count, 2)
+    return sorted({round(i * (length - tile) / (count - 1)) for i in range(count)})
 
 
 def plan(rows: int, cols: int, tile: int, overlap: int) -> list[Tile]:
     """Tiles of at most ``tile`` x ``tile`` covering a rows x cols image, overlapping by
-    at least ``overlap`` px (the last row/column of tiles is aligned to the border)."""
+    at least ``overlap`` px: the fewest that do, evenly spread, the last row/column
+    aligned to the border."""
     if overlap >= tile:
         raise ValueError(f"overlap {overlap} must be smaller than the tile {tile}")
     return [

@@ -96,7 +96,7 @@ def test_train_job_registers_a_version_then_predict(
     )
     assert pred.status_code == 200, pred.text
     body = pred.json()
-    assert body["version"] == 1 and body["tiles"] > 1  # taller than the 256 px tile
+    assert body["version"] == 1 and body["tiles"] == 1  # within ml.tile_size: one pass
     assert "count" in body["measurements"] and body["drift"]["window"] == 1
     mask = client.get(f"/v1/images/{body['mask_image_id']}/original", headers=auth)
     assert decode(mask.content).shape == (300, 90)
@@ -192,21 +192,32 @@ def test_cancel_a_running_training_job(
     assert client.get("/v1/models/long", headers=auth).status_code == 404  # nothing registered
 
 
-def test_images_over_the_prediction_limit_are_413(tmp_path: object, tiny_model: TinyModel) -> None:
+def test_large_images_are_tiled_and_too_large_ones_413(
+    tmp_path: object, tiny_model: TinyModel
+) -> None:
     from pixelmill.runtime.container import build_container
     from pixelmill.services.gateway.app import create_app
     from tests.conftest import make_settings
 
-    c = build_container(make_settings(tmp_path, ml={"max_predict_pixels": 1000}))  # type: ignore[arg-type]
+    settings = make_settings(tmp_path, ml={"tile_size": 64, "max_predict_pixels": 20_000})  # type: ignore[arg-type]
+    c = build_container(settings)
     _, key = c.keys.create("t", role="admin")
     auth = {"Authorization": f"Bearer {key}"}
     try:
         with TestClient(create_app(c), raise_server_exceptions=False) as client:
             register_tiny(client, auth, tiny_model)
-            big = client.post("/v1/images", content=png(np.zeros((40, 40), np.uint8)), headers=auth)
+            image = np.random.default_rng(1).integers(0, 255, (100, 150), dtype=np.uint8)
+            r = client.post("/v1/models/tiny:1/predict", content=png(image), headers=auth)
+            assert r.status_code == 200, r.text
+            assert r.json()["tiles"] > 1  # larger than the 64 px tile
+            mask = client.get(f"/v1/images/{r.json()['mask_image_id']}/original", headers=auth)
+            assert decode(mask.content).shape == (100, 150)
+            big = client.post(
+                "/v1/images", content=png(np.zeros((150, 150), np.uint8)), headers=auth
+            )
             r = client.post(
                 "/v1/models/tiny:1/predict", json={"image_id": big.json()["id"]}, headers=auth
             )
-            assert r.status_code == 413 and "1000" in r.json()["detail"]
+            assert r.status_code == 413 and "20000" in r.json()["detail"]
     finally:
         c.close()

@@ -112,6 +112,7 @@ class InferenceService:
                 max_wait=s.max_wait_ms / 1000,
                 batching=s.batching,
                 overlap=s.tile_overlap,
+                tile=s.tile_size or None,
             )
             self._instrument(model, version.model)
             monitor = DriftMonitor(
