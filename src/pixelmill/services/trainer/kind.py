@@ -65,6 +65,10 @@ def run(job: Job, ctx: JobContext) -> dict[str, Any]:
         parts.append(f"ETA {event['eta_seconds']:.0f}s")
         ctx.progress(event["step"] / max(event["steps"], 1), ", ".join(parts), force=True)
 
+    def checkpoint(_epoch: int, state: bytes) -> None:
+        # the best state dict so far, as the job's "checkpoint" artifact (torch.load-able)
+        ctx.put_artifact("checkpoint", state)
+
     try:
         version = trainer.train(
             params.model,
@@ -72,8 +76,7 @@ def run(job: Job, ctx: JobContext) -> dict[str, Any]:
             spec,
             on_progress=progress,
             should_stop=ctx.cancelled,
-            # the best state dict so far, as the job's "checkpoint" artifact (torch.load-able)
-            on_checkpoint=lambda _epoch, data: ctx.put_artifact("checkpoint", data),
+            on_checkpoint=checkpoint,
             actor=job.owner,
             job_id=job.id,
             command=f"POST /v1/jobs kind=train params={params.model_dump_json()}",
