@@ -63,6 +63,7 @@ def methods(path: Path) -> dict[str, Callable[[], object]]:
 
     def opencv_reduced() -> object:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
+        assert array is not None
         height = round(array.shape[0] * WIDTH / array.shape[1])
         small = cv2.resize(array, (WIDTH, height), interpolation=cv2.INTER_AREA)
         return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])[1]

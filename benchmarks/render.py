@@ -278,7 +278,16 @@ def _ms(text: str) -> float:
 
 def wrk(server: Server, path: str, conc: int, seconds: float) -> Sample:
     url = f"http://127.0.0.1:{server.port}{path}"
-    cmd = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "--latency", url]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{conc}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        url,
+    ]
     before = cpu_seconds(server.pids)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     used = cpu_seconds(server.pids) - before
