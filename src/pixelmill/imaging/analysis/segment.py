@@ -196,8 +196,11 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
     dist = np.asarray(cv2.distanceTransform(mask8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
     # float64 blur rounded to 1e-4 px: float32 rounding differs between an image and
     # its rotation, and would break ties between peaks differently (not invariant)
-    smooth = np.round(np.asarray(cv2.GaussianBlur(dist.astype(np.float64), (0, 0), 1.0)), 4)
-    smooth = (smooth * mask8).astype(np.float32)
+    blurred = np.asarray(cv2.GaussianBlur(dist.astype(np.float64), (0, 0), 1.0))
+    np.round(blurred, 4, out=blurred)
+    blurred *= mask8
+    smooth = blurred.astype(np.float32)
+    del blurred, dist
     r = max(1, round(min_distance))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     peaks = (smooth >= np.asarray(cv2.dilate(smooth, kernel))) & (smooth > 0.5)
