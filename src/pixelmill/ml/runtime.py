@@ -118,8 +118,12 @@ class OnnxModel:
         # dimension are padded up to it in that dimension
         padded, _ = pad_to_multiple(planes, self.spec.multiple, minimum=0)
         prow, pcol = padded.shape[1:]
-        tile = self.tile - self.tile % self.spec.multiple
-        tiles = tiling.plan(prow, pcol, tile, self.overlap)
+        m = self.spec.multiple
+        shape = (
+            tiling.fit(prow, self.tile, self.overlap, m),
+            tiling.fit(pcol, self.tile, self.overlap, m),
+        )
+        tiles = tiling.plan(prow, pcol, shape, self.overlap)
         inputs = []
         for t in tiles:
             x = padded[:, t.row : t.row + t.rows, t.col : t.col + t.cols]

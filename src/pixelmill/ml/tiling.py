@@ -29,16 +29,30 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted({round(i * (length - tile) / (count - 1)) for i in range(count)})
 
 
-def plan(rows: int, cols: int, tile: int, overlap: int) -> list[Tile]:
-    """Tiles of at most ``tile`` x ``tile`` covering a rows x cols image, overlapping by
-    at least ``overlap`` px: the fewest that do, evenly spread, the last row/column
-    aligned to the border."""
-    if overlap >= tile:
+def fit(length: int, max_tile: int, overlap: int, multiple: int = 1) -> int:
+    """The smallest tile side (a multiple of ``multiple``, at most ``max_tile``) that
+    covers ``length`` px with the fewest tiles overlapping by ``overlap``: a 2048 px side
+    with 1024 px tiles needs three, and three of 736 px waste less than three of 1024."""
+    top = max(multiple, max_tile - max_tile % multiple)
+    if length <= top:
+        return length
+    count = -(-(length - overlap) // (top - overlap))
+    side = -(-(length + (count - 1) * overlap) // count)
+    side = -(-side // multiple) * multiple
+    return min(max(side, overlap + multiple), top)
+
+
+def plan(rows: int, cols: int, tile: int | tuple[int, int], overlap: int) -> list[Tile]:
+    """Tiles of at most ``tile`` (side, or (rows, cols)) covering a rows x cols image,
+    overlapping by at least ``overlap`` px: the fewest that do, evenly spread, the last
+    row/column aligned to the border. All tiles have the same shape."""
+    tile_r, tile_c = (tile, tile) if isinstance(tile, int) else tile
+    if (rows > tile_r and overlap >= tile_r) or (cols > tile_c and overlap >= tile_c):
         raise ValueError(f"overlap {overlap} must be smaller than the tile {tile}")
     return [
-        Tile(r, c, min(tile, rows), min(tile, cols))
-        for r in _starts(rows, tile, overlap)
-        for c in _starts(cols, tile, overlap)
+        Tile(r, c, min(tile_r, rows), min(tile_c, cols))
+        for r in _starts(rows, tile_r, overlap)
+        for c in _starts(cols, tile_c, overlap)
     ]
 
 
