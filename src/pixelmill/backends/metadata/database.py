@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from pixelmill.errors import BackendUnavailable
@@ -31,8 +32,41 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine tuned per dialect: WAL + busy timeout for SQLite, pre-ping for servers."""
+def _hung_up(dbapi_conn: Any) -> bool:
+    """True when the server already closed this idle connection (a restart, an idle
+    timeout, ``pg_terminate_backend``): its socket is readable — the goodbye message and
+    EOF are waiting — although no query is in flight. One ``poll`` syscall, no round trip."""
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if pgconn is None:  # not psycopg: nothing to look at
+        return False
+    try:
+        fd = pgconn.socket
+    except Exception:  # psycopg raises once the connection is closed
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _refuse_hung_up(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    # the pool discards a connection refused here and checks out another (or a new one)
+    if _hung_up(dbapi_conn):
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def make_engine(
+    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+) -> Engine:
+    """An engine tuned per dialect: WAL + busy timeout for SQLite; for servers, pooled
+    connections that the server hung up on are replaced at checkout.
+
+    No ``pool_pre_ping``: its ``SELECT 1`` round trip on every checkout cost about as
+    much as the statement it guarded. A restart of PostgreSQL closes every connection's
+    socket, which :func:`_hung_up` sees without a round trip; a connection that dies
+    unseen fails its statement instead, SQLAlchemy then invalidates the whole pool, and
+    the caller's retry (a worker's task retry; the job repository retries its statements
+    once) gets a fresh one.
+    """
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 10}}
         if url in _IN_MEMORY:
@@ -43,9 +77,16 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = sa.create_engine(url, echo=echo, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800
+    engine = sa.create_engine(
+        url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=20,
+        pool_recycle=1800,
+        connect_args=connect_args or {},
     )
+    event.listen(engine, "checkout", _refuse_hung_up)
+    return engine
 
 
 class Database:
@@ -75,6 +116,21 @@ class Database:
         try:
             with self._turn(), self.engine.begin() as conn:
                 yield conn
+        except OperationalError as exc:
+            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise BackendUnavailable(f"metadata DB connection lost: {exc.orig}") from exc
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection without a transaction, for reads: each statement is one round
+        trip (no ``BEGIN``/``COMMIT`` around it). Use :meth:`begin` to read what you
+        are about to write."""
+        try:
+            with self._turn(), self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
         except OperationalError as exc:
             raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
         except DBAPIError as exc:

@@ -44,14 +44,14 @@ class ImageRepository:
         return self.get(fields["id"]), True
 
     def get(self, image_id: str) -> ImageRecord:
-        with self.db.begin() as conn:
+        with self.db.read() as conn:
             row = conn.execute(sa.select(t.images).where(t.images.c.id == image_id)).first()
         if row is None:
             raise NotFound(f"no image {image_id!r}")
         return _record(row)
 
     def find_by_sha256(self, sha256: str) -> ImageRecord | None:
-        with self.db.begin() as conn:
+        with self.db.read() as conn:
             row = conn.execute(sa.select(t.images).where(t.images.c.sha256 == sha256)).first()
         return None if row is None else _record(row)
 
