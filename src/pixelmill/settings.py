@@ -92,6 +92,13 @@ class SecuritySettings(BaseModel):
         description="HMAC-SHA256 key for signed render URLs. When set, unsigned renders are refused.",
     )
     auth_enabled: bool = Field(True, description="Require API keys for writes.")
+    key_cache_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds a gateway process reuses a successful API-key check. A key "
+        "revoked in another process (the CLI, another gateway) stops working within this "
+        "time; one revoked in the same process at once. 0: look the key up on every request.",
+    )
 
 
 class ObservabilitySettings(BaseModel):

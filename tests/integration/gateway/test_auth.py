@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -39,6 +40,31 @@ def test_revoked_key_stops_working(client: TestClient, container: Container) -> 
     assert client.post("/v1/images", content=make_image(40, 40), headers=headers).status_code == 201
     container.keys.revoke(record.id)
     assert client.post("/v1/images", content=make_image(41, 40), headers=headers).status_code == 401
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_ttl(
+    tmp_path: Path,
+) -> None:
+    # given a gateway that reuses key checks for 0.3 s, and a key it has just accepted
+    settings = make_settings(tmp_path, security={"key_cache_s": 0.3})
+    gateway, other = build_container(settings), build_container(settings)
+    record, secret = gateway.keys.create("temp", role="write")
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(create_app(gateway)) as client:
+        assert (
+            client.post("/v1/images", content=make_image(40, 40), headers=headers).status_code
+            == 201
+        )
+        # when another process (the CLI, another gateway) revokes it
+        other.keys.revoke(record.id)
+        time.sleep(0.35)
+        # then, once the TTL has passed, this gateway refuses it too
+        assert (
+            client.post("/v1/images", content=make_image(41, 40), headers=headers).status_code
+            == 401
+        )
+    gateway.close()
+    other.close()
 
 
 def test_originals_are_private_unless_configured_public(

@@ -34,6 +34,8 @@ def _record(row: Any) -> ApiKeyRecord:
 class KeyRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: bumped by every revoke in this process: caches of authentications drop theirs
+        self.revision = 0
 
     def create(self, name: str, role: Role = "write") -> tuple[ApiKeyRecord, str]:
         """Make a key; returns the record and the secret, which is never stored."""
@@ -81,6 +83,7 @@ class KeyRepository:
                 .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+        self.revision += 1
         return self.get(key_id)
 
     def any_admin(self) -> bool:

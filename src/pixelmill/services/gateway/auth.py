@@ -1,25 +1,101 @@
-"""API-key authentication: ``Authorization: Bearer <key>``; roles read < write < admin."""
+"""API-key authentication: ``Authorization: Bearer <key>``; roles read < write < admin.
+
+A gateway process reuses a successful key check for ``security.key_cache_s`` seconds
+(2 by default) instead of querying the DB on every request. Revocation still works: a
+revoke through this process's repository empties the cache at once; a key revoked
+elsewhere (``pixelmill keys revoke``, another gateway) stops working within the TTL.
+Unknown and revoked keys are never cached.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import AuthError, Forbidden
 
 _RANK = {"read": 0, "write": 1, "admin": 2}
 
 
-def authenticate(request: Request) -> ApiKeyRecord | None:
+class KeyCache:
+    """Recent successful authentications of one process: secret hash -> key record."""
+
+    def __init__(self, keys: KeyRepository, ttl_s: float, size: int = 1024) -> None:
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self.size = size
+        self._items: OrderedDict[str, tuple[ApiKeyRecord, float]] = OrderedDict()
+        self._revision = keys.revision
+        self._lock = threading.Lock()
+
+    def cached(self, secret: str) -> ApiKeyRecord | None:
+        """The key whose secret this is when a fresh check is cached; no I/O."""
+        if self.ttl_s <= 0:
+            return None
+        digest = hash_secret(secret)
+        with self._lock:
+            if self._revision != self.keys.revision:  # a revoke in this process
+                self._items.clear()
+                self._revision = self.keys.revision
+            item = self._items.get(digest)
+            return item[0] if item is not None and item[1] > time.monotonic() else None
+
+    def authenticate(self, secret: str) -> ApiKeyRecord | None:
+        """The live key whose secret this is (from the cache when fresh), or ``None``.
+        Blocking: may query the DB."""
+        record = self.cached(secret)
+        if record is not None or self.ttl_s <= 0:
+            return record or self.keys.authenticate(secret)
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        with self._lock:
+            revision = self._revision
+        record = self.keys.authenticate(secret)
+        with self._lock:
+            # a revoke that raced the lookup must not be undone by caching its answer
+            if record is not None and revision == self.keys.revision:
+                self._items[digest] = (record, now + self.ttl_s)
+                self._items.move_to_end(digest)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            else:
+                self._items.pop(digest, None)
+        return record
+
+
+def _key_cache(request: Request) -> KeyCache:
+    state = request.app.state
+    cache: KeyCache | None = getattr(state, "key_cache", None)
+    container = state.container
+    if cache is None or cache.keys is not container.keys:
+        cache = KeyCache(container.keys, container.settings.security.key_cache_s)
+        state.key_cache = cache
+    return cache
+
+
+def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("use 'Authorization: Bearer <api key>'")
-    record = request.app.state.container.keys.authenticate(token.strip())
+    return token.strip()
+
+
+def authenticate(request: Request) -> ApiKeyRecord | None:
+    """The request's key (blocking: may query the DB); ``None`` without a header."""
+    token = _bearer(request)
+    if token is None:
+        return None
+    record = _key_cache(request).authenticate(token)
     if record is None:
         raise AuthError("the API key is unknown or revoked")
     return record
@@ -27,14 +103,23 @@ def authenticate(request: Request) -> ApiKeyRecord | None:
 
 def require(
     role: str, *, public_if: Callable[[Request], bool] | None = None
-) -> Callable[..., ApiKeyRecord | None]:
-    """A dependency demanding a key of at least ``role`` (unless ``public_if`` says not)."""
+) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
+    """A dependency demanding a key of at least ``role`` (unless ``public_if`` says not).
 
-    def dependency(request: Request) -> ApiKeyRecord | None:
+    Asynchronous so that a cached key costs no thread-pool hop; a key that must be
+    looked up is looked up in the thread pool."""
+
+    async def dependency(request: Request) -> ApiKeyRecord | None:
         settings = request.app.state.container.settings.security
         if not settings.auth_enabled:
             return None
-        record = authenticate(request)
+        token = _bearer(request)
+        record: ApiKeyRecord | None = None
+        if token is not None:
+            cache = _key_cache(request)
+            record = cache.cached(token) or await run_in_threadpool(cache.authenticate, token)
+            if record is None:
+                raise AuthError("the API key is unknown or revoked")
         if record is None:
             if public_if is not None and public_if(request):
                 return None
