@@ -190,3 +190,138 @@ def test_the_migration_goes_down_and_up_again(db: Database) -> None:
     assert "jobs" not in sa.inspect(db.engine).get_table_names()
     db.upgrade()
     assert {"jobs", "job_tasks", "job_events"} <= set(sa.inspect(db.engine).get_table_names())
+
+
+def all_events(db: Database, job_id: str) -> list[tuple[str, dict[str, object]]]:
+    with db.begin() as conn:
+        rows = conn.execute(
+            sa.select(job_events.c.type, job_events.c.data)
+            .where(job_events.c.job_id == job_id)
+            .order_by(job_events.c.id)
+        ).all()
+    return [(r.type, r.data) for r in rows]
+
+
+def test_a_one_task_job_completes_with_its_result_in_one_step(db: Database) -> None:
+    # given a one-task job whose task started (the worker passes what start returned;
+    # PostgreSQL then records the outcome and completes the job in one statement)
+    repo = JobRepository(db)
+    job_id = make_job(repo)
+    started = repo.start_task(job_id, 0)
+    assert started is not None
+    # when it succeeds — and the same run is reported once more (a redelivery)
+    done = repo.finish_task(
+        job_id,
+        0,
+        Finish("succeeded", result_image="img", result={"n": 1}),
+        aggregate=lambda job, tasks: [t.result for t in tasks],
+        started=started,
+    )
+    again = repo.finish_task(job_id, 0, Finish("succeeded", result_image="x"), started=started)
+    # then the job succeeded once, with the aggregated result, and the task event comes
+    # before the job's final state event (an SSE stream ends at the final state)
+    assert done is not None and again is None
+    job = repo.get(job_id)
+    assert (job.state, job.succeeded, job.result, job.finished_at is not None) == (
+        "succeeded",
+        1,
+        [{"n": 1}],
+        True,
+    )
+    assert repo.task(job_id, 0).result_image == "img"
+    assert all_events(db, job_id) == [
+        ("state", {"state": "queued"}),
+        ("state", {"state": "running"}),
+        ("task", {"index": 0, "state": "succeeded", "result_image": "img"}),
+        ("state", {"state": "succeeded"}),
+    ]
+
+
+def test_a_one_task_job_that_fails_says_why(db: Database) -> None:
+    repo = JobRepository(db)
+    job_id = make_job(repo)
+    started = repo.start_task(job_id, 0)
+    again = repo.start_task(job_id, 0)  # a redelivery: attempt 2, reported as news
+    assert started is not None and again is not None
+    repo.finish_task(job_id, 0, Finish("failed", error="bad pixels"), started=again)
+    job = repo.get(job_id)
+    assert (job.state, job.failed) == ("failed", 1)
+    assert job.error == "1 of 1 tasks failed; first (task 0): bad pixels"
+    assert all_events(db, job_id)[2:] == [
+        ("task", {"index": 0, "state": "running", "attempt": 2}),
+        ("task", {"index": 0, "state": "failed", "error": "bad pixels"}),
+        ("state", {"state": "failed", "error": job.error}),
+    ]
+
+
+def test_a_one_task_job_cancelled_while_running_records_a_late_result_as_cancelled(
+    db: Database,
+) -> None:
+    repo = JobRepository(db)
+    job_id = make_job(repo)
+    started = repo.start_task(job_id, 0)
+    assert started is not None
+    repo.cancel(job_id)
+    repo.finish_task(job_id, 0, Finish("succeeded", result_image="x"), started=started)
+    job = repo.get(job_id)
+    assert (job.state, job.cancelled, job.succeeded, job.result) == ("cancelled", 1, 0, None)
+    assert state_events(db, job_id) == ["queued", "running", "cancelled"]
+
+
+def test_create_refuses_missing_images_and_stores_nothing(db: Database) -> None:
+    from pixelmill.errors import InvalidParameter
+
+    repo = JobRepository(db)
+    job_id = new_job_id()
+    with pytest.raises(InvalidParameter) as err:
+        repo.create(
+            {
+                "id": job_id,
+                "kind": "pipeline",
+                "queue": "transform",
+                "priority": 0,
+                "params": {},
+                "inputs": ["nope"],
+                "owner": "",
+                "time_limit_s": 1.0,
+                "max_retries": 0,
+            },
+            [(0, "nope")],
+            images=["nope"],
+        )
+    assert err.value.status == 422 and "nope" in str(err.value.extra)
+    assert repo.count() == 0
+
+
+def test_concurrent_duplicate_finishes_of_a_one_task_job_count_once(db: Database) -> None:
+    # given 20 one-task jobs, each started
+    repo = JobRepository(db)
+    started = []
+    for _ in range(20):
+        job_id = make_job(repo)
+        run = repo.start_task(job_id, 0)
+        assert run is not None
+        started.append(run)
+    # when 4 threads report every outcome at once (redeliveries racing each other)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def finish() -> None:
+        try:
+            barrier.wait(10)
+            for run in started:
+                repo.finish_task(run.job.id, 0, Finish("succeeded"), started=run)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=finish) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # then each job succeeded exactly once, counted once
+    assert errors == []
+    for run in started:
+        job = repo.get(run.job.id)
+        assert (job.state, job.succeeded) == ("succeeded", 1)
+        assert state_events(db, run.job.id).count("succeeded") == 1

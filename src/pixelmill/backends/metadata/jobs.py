@@ -10,25 +10,33 @@ locks the job row, so
 * a job moves to a terminal state exactly once, by whichever task completes it;
 * a job's events get ids in commit order (the job row lock serialises them), so a
   reader polling ``id > last`` never skips one.
+
+On PostgreSQL the hot transitions (create, start, finish) run as one statement each
+(:mod:`~pixelmill.backends.metadata.jobs_pg`) with the same guards; SQLite runs the
+portable transactions below.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata import jobs_pg
+from pixelmill.backends.metadata import tables as image_tables
+from pixelmill.backends.metadata.database import Database, make_engine
 from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
-from pixelmill.errors import BackendUnavailable, NotFound
+from pixelmill.errors import BackendUnavailable, InvalidParameter, NotFound
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: tuple[State, ...] = ("queued", "running")
@@ -147,14 +155,36 @@ class Finish:
 
 
 def _job(row: Any) -> JobRecord:
-    data = dict(row._mapping)
+    return _job_of(row._mapping)
+
+
+def _job_of(mapping: Any) -> JobRecord:
+    data = {k: v for k, v in mapping.items() if k in _JOB_FIELDS}
     for name in ("created_at", "started_at", "finished_at", "updated_at"):
         data[name] = _utc(data[name])
     return JobRecord(**data)
 
 
+_JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
+
+
+def _new_job(row: dict[str, Any]) -> JobRecord:
+    """The record of a job just inserted from ``row`` (no read after the write)."""
+    fields: dict[str, Any] = {name: row.get(name) for name in _JOB_FIELDS}
+    return JobRecord(**fields)
+
+
+def _json(value: Any) -> str | None:
+    """A value for a ``CAST(:x AS json)`` parameter (``None`` stays SQL NULL)."""
+    return None if value is None else orjson.dumps(value).decode()
+
+
 def _task(row: Any) -> TaskRecord:
-    data = dict(row._mapping)
+    return _task_of(row._mapping)
+
+
+def _task_of(mapping: Any) -> TaskRecord:
+    data = dict(mapping)
     for name in ("published_at", "created_at", "started_at", "finished_at"):
         data[name] = _utc(data[name])
     return TaskRecord(**data)
@@ -169,7 +199,9 @@ def _event(row: Any) -> EventRecord:
 class JobRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._pg = db.dialect == "postgresql"
         self._lazy_engine: sa.Engine | None = None
+        self._lazy_lock = threading.Lock()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -180,6 +212,14 @@ class JobRepository:
         except OperationalError as exc:
             raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
 
+    def _lazy_pg(self) -> sa.Engine:
+        with self._lazy_lock:
+            if self._lazy_engine is None:
+                self._lazy_engine = make_engine(
+                    self.db.url, connect_args={"options": "-c synchronous_commit=off"}
+                )
+            return self._lazy_engine
+
     @contextmanager
     def _lazy(self) -> Iterator[Connection]:
         """A transaction whose commit need not wait for the disk (PostgreSQL
@@ -187,20 +227,12 @@ class JobRepository:
         — a task's start or progress (the broker redelivers it anyway), a publish mark
         (a lost one only causes a duplicate, idempotent re-publish). WAL order still
         holds: any later synchronous commit makes these durable too."""
-        if self.db.dialect != "postgresql":
+        if not self._pg:
             with self.db.begin() as conn:
                 yield conn
             return
-        if self._lazy_engine is None:
-            self._lazy_engine = sa.create_engine(
-                self.db.url,
-                pool_pre_ping=True,
-                pool_size=5,
-                max_overflow=20,
-                connect_args={"options": "-c synchronous_commit=off"},
-            )
         try:
-            with self._lazy_engine.begin() as conn:
+            with self._lazy_pg().begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
@@ -211,9 +243,15 @@ class JobRepository:
 
     # -- create and read ----------------------------------------------------------------
     def create(
-        self, job: dict[str, Any], tasks: Sequence[tuple[int, str | None]]
+        self,
+        job: dict[str, Any],
+        tasks: Sequence[tuple[int, str | None]],
+        *,
+        images: Sequence[str] = (),
     ) -> tuple[JobRecord, bool]:
-        """Insert a job, its tasks (``(index, input)``) and its ``queued`` event.
+        """Insert a job, its tasks (``(index, input)``) and its ``queued`` event, in one
+        transaction that first checks that every id in ``images`` is a stored image
+        (``InvalidParameter`` listing the ``missing`` ones otherwise).
 
         Returns ``(record, created)``; when ``(owner, idempotency_key)`` exists already
         the existing job is returned with ``created=False``.
@@ -229,8 +267,11 @@ class JobRepository:
             **job,
             "total": len(tasks),
         }
+        if self._pg:
+            return self._create_pg(row, tasks, images, now)
         try:
             with self.db.begin() as conn:
+                self.check_images(conn, images)
                 conn.execute(jobs.insert().values(**row))
                 conn.execute(
                     job_tasks.insert(),
@@ -250,13 +291,69 @@ class JobRepository:
                 )
                 self._event(conn, row["id"], "state", {"state": "queued"}, now)
         except IntegrityError:
-            key = job.get("idempotency_key")
-            existing = key and self.find_by_idempotency_key(job.get("owner", ""), key)
-            if not existing:
+            existing = self._idempotent_twin(row)
+            if existing is None:
                 raise
             return existing, False
-        fields: dict[str, Any] = {name: row.get(name) for name in JobRecord.__dataclass_fields__}
-        return JobRecord(**fields), True
+        return _new_job(row), True
+
+    def _create_pg(
+        self,
+        row: dict[str, Any],
+        tasks: Sequence[tuple[int, str | None]],
+        images: Sequence[str],
+        now: datetime,
+    ) -> tuple[JobRecord, bool]:
+        params = {
+            "id": row["id"],
+            "kind": row["kind"],
+            "queue": row["queue"],
+            "priority": row["priority"],
+            "params": _json(row["params"]),
+            "inputs": _json(row["inputs"]),
+            "owner": row.get("owner", ""),
+            "idempotency_key": row.get("idempotency_key"),
+            "request_hash": row.get("request_hash"),
+            "total": row["total"],
+            "time_limit_s": float(row["time_limit_s"]),
+            "max_retries": row["max_retries"],
+            "now": now,
+            "check": _json(list(images)),
+            "n_check": len(images),
+            "tasks": _json([{"idx": idx, "input": image} for idx, image in tasks]),
+        }
+        if jobs_pg.run(self.db.engine, jobs_pg.CREATE, params) is not None:
+            return _new_job(row), True
+        # nothing inserted: an image is missing, the idempotency key is taken — or the
+        # first attempt did commit and only its answer was lost (then the id exists)
+        with self._read() as conn:
+            self.check_images(conn, images)
+            if conn.execute(sa.select(jobs.c.id).where(jobs.c.id == row["id"])).first():
+                return _new_job(row), True
+        existing = self._idempotent_twin(row)
+        if existing is None:
+            raise BackendUnavailable(f"job {row['id']} could not be stored")
+        return existing, False
+
+    def _idempotent_twin(self, row: dict[str, Any]) -> JobRecord | None:
+        key = row.get("idempotency_key")
+        return self.find_by_idempotency_key(row.get("owner", ""), key) if key else None
+
+    @staticmethod
+    def check_images(conn: Connection, images: Sequence[str]) -> None:
+        """Raise ``InvalidParameter`` (422) unless every id in ``images`` is stored."""
+        if not images:
+            return
+        table = image_tables.images
+        found: set[str] = set()
+        for start in range(0, len(images), 500):
+            chunk = list(images[start : start + 500])
+            found.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+        missing = [i for i in images if i not in found]
+        if missing:
+            raise InvalidParameter(
+                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
+            )
 
     def find_by_idempotency_key(self, owner: str, key: str) -> JobRecord | None:
         with self._read() as conn:
@@ -428,6 +525,16 @@ class JobRepository:
         count the attempt; ``None`` when it is finished already (a duplicate delivery)
         or unknown. The first start moves the job to ``running``."""
         now = _now()
+        if self._pg:
+            m = jobs_pg.run(
+                self._lazy_pg(), jobs_pg.START, {"job_id": job_id, "idx": idx, "now": now}
+            )
+            if m is None:
+                return None
+            return Started(
+                _job_of({c: m[f"j_{c}"] for c in jobs_pg.JOB_COLUMNS}),
+                _task_of({c: m[f"t_{c}"] for c in jobs_pg.TASK_COLUMNS}),
+            )
         with self._lazy() as conn:
             job = self._lock_job(conn, job_id)
             if job is None or job.terminal:
@@ -522,14 +629,20 @@ class JobRepository:
         outcome: Finish,
         *,
         aggregate: Callable[[JobRecord, list[TaskRecord]], Any] | None = None,
+        started: Started | None = None,
     ) -> JobRecord | None:
         """Record a task's outcome; completes the job when it was the last task.
 
         Returns the job after the change, or ``None`` when the task was finished
         already (a duplicate run: nothing changes, exactly one outcome is visible).
         A task finishing after its job was cancelled is recorded as ``cancelled``.
+        ``started``, the job and task as the caller knows them (only their fixed fields
+        are used: the job's size, the task's index and input), lets PostgreSQL record
+        the outcome of a one-task job, its completion included, in one statement.
         """
         now = _now()
+        if self._pg:
+            return self._finish_pg(job_id, idx, outcome, aggregate, started, now)
         with self.db.begin() as conn:
             job = self._lock_job(conn, job_id)
             if job is None:
@@ -594,6 +707,79 @@ class JobRepository:
                 if final == "failed":
                     data["error"] = values["error"]
                 self._event(conn, job_id, "state", data, now)
+        return _job(refreshed)
+
+    def _finish_pg(
+        self,
+        job_id: str,
+        idx: int,
+        outcome: Finish,
+        aggregate: Callable[[JobRecord, list[TaskRecord]], Any] | None,
+        started: Started | None,
+        now: datetime,
+    ) -> JobRecord | None:
+        error = outcome.error and outcome.error[:4000]
+        params: dict[str, Any] = {
+            "job_id": job_id,
+            "idx": idx,
+            "state": outcome.state,
+            "from_states": _json(list(outcome.from_states)),
+            "result_image": outcome.result_image,
+            "artifacts": _json(outcome.artifacts),
+            "result": _json(outcome.result),
+            "error": error,
+            "now": now,
+            "event_image": outcome.result_image or None,
+            "event_error": outcome.error[:500] if outcome.error else None,
+            "finalise": False,
+            "final_result": None,
+            "final_error": None,
+        }
+        if started is not None and started.job.total == 1:
+            # the job's only task: its result and error are known before the statement
+            done = replace(
+                started.task,
+                state=outcome.state,
+                result=outcome.result,
+                result_image=outcome.result_image,
+                artifacts=outcome.artifacts,
+                error=error,
+                finished_at=now,
+            )
+            params["finalise"] = True
+            if aggregate is not None:
+                params["final_result"] = _json(aggregate(started.job, [done]))
+            if outcome.state != "succeeded":
+                params["final_error"] = _failure_summary([done])
+            done_job = jobs_pg.run(self.db.engine, jobs_pg.FINISH, params)
+            return None if done_job is None else _job_of(done_job)
+        # a larger job: count this task, then complete the job in the same transaction
+        with self.db.begin() as conn:
+            row = conn.exec_driver_sql(jobs_pg.FINISH, params).first()
+            if row is None:
+                return None
+            job = _job(row)
+            if job.done < job.total or job.state not in ACTIVE:
+                return job
+            final: State = "succeeded" if job.failed == job.cancelled == 0 else "failed"
+            tasks = [
+                _task(r)
+                for r in conn.execute(
+                    sa.select(job_tasks)
+                    .where(job_tasks.c.job_id == job_id)
+                    .order_by(job_tasks.c.idx)
+                ).all()
+            ]
+            values: dict[str, Any] = {"state": final, "finished_at": now, "updated_at": now}
+            data: dict[str, Any] = {"state": final}
+            if final == "failed":
+                values["error"] = data["error"] = _failure_summary(tasks)
+            if aggregate is not None:
+                values["result"] = aggregate(job, tasks)
+            refreshed = conn.execute(
+                jobs.update().where(jobs.c.id == job_id).values(**values).returning(*jobs.c)
+            ).first()
+            self._event(conn, job_id, "state", data, now)
         return _job(refreshed)
 
     def cancel(self, job_id: str) -> tuple[JobRecord, bool]:

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixelmill.imaging import ops, pipeline
@@ -66,22 +67,24 @@ def _format(spec: OutputSpec, source: str) -> ImageFormat:
     return fmt if fmt in OUTPUT_FORMATS else ImageFormat.PNG
 
 
-_plans: OrderedDict[str, tuple[PipelineParams, list[ops.Step]]] = OrderedDict()
+_plans: OrderedDict[bytes, tuple[PipelineParams, list[ops.Step]]] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
 def _plan(job: Job) -> tuple[PipelineParams, list[ops.Step]]:
-    """The job's validated params and steps, parsed once per job and process (a batch
-    job's tasks share them; steps are immutable)."""
+    """The job's validated params and steps, parsed once per distinct pipeline and
+    process (jobs tend to repeat a pipeline; a batch job's tasks share it; both the
+    params model and the steps are immutable)."""
+    key = orjson.dumps(job.params, option=orjson.OPT_SORT_KEYS)
     with _plans_lock:
-        plan = _plans.get(job.id)
+        plan = _plans.get(key)
         if plan is not None:
-            _plans.move_to_end(job.id)
+            _plans.move_to_end(key)
             return plan
     params = PipelineParams.model_validate(job.params)
     plan = (params, params.steps())
     with _plans_lock:
-        _plans[job.id] = plan
+        _plans[key] = plan
         while len(_plans) > 256:
             _plans.popitem(last=False)
     return plan
@@ -93,7 +96,7 @@ def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
     params, steps = _plan(job)
     service = ctx.container.image_service
     assert ctx.task.input is not None
-    record = service.images.get(ctx.task.input)
+    record = service.record(ctx.task.input)  # records are immutable: a short-lived LRU
     op_ctx = service.context(record)
     op_ctx.resolve_model = ctx.container.extras.get("resolve_model")
     image: Any = service.source_of(record)

@@ -24,7 +24,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pixelmill.backends.broker.base import Delivery, RetryPolicy, TaskMessage
-from pixelmill.backends.metadata.jobs import Finish, JobRecord, JobRepository, TaskRecord
+from pixelmill.backends.metadata.jobs import (
+    Finish,
+    JobRecord,
+    JobRepository,
+    Started,
+    TaskRecord,
+)
 from pixelmill.errors import PixelmillError
 from pixelmill.observability import metrics
 from pixelmill.services.jobs import artifacts
@@ -204,7 +210,11 @@ class TaskRunner:
     ) -> None:
         kind = kind or get_kind(job.kind)
         updated = self.repo.finish_task(
-            job.id, task.idx, outcome, aggregate=lambda j, ts: _aggregate(kind, j, ts)
+            job.id,
+            task.idx,
+            outcome,
+            aggregate=lambda j, ts: _aggregate(kind, j, ts),
+            started=Started(job, task),
         )
         if updated is not None and updated.terminal and job.state != updated.state:
             metrics.JOBS_FINISHED.labels(job.kind, updated.state).inc()

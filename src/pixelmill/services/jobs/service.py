@@ -17,14 +17,14 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
+from pydantic import BaseModel
 
 from pixelmill.backends.broker.base import Broker, Consumer, TaskMessage
-from pixelmill.backends.metadata import tables as image_tables
 from pixelmill.backends.metadata.jobs import (
     EventRecord,
     JobRecord,
@@ -37,7 +37,7 @@ from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, Ove
 from pixelmill.observability import metrics
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import SubmitContext
-from pixelmill.services.jobs.kinds import get_kind, load_plugins
+from pixelmill.services.jobs.kinds import JobKind, get_kind, load_plugins
 from pixelmill.services.jobs.runner import TaskRunner
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ log = logging.getLogger("pixelmill.jobs")
 
 #: how long a queue depth read is reused by the backpressure check (seconds)
 DEPTH_TTL_S = 1.0
+#: validated params kept per process for resubmits of the same pipeline
+PARSED_CACHE_SIZE = 256
 PRIORITY_RANGE = range(0, 10)
 
 
@@ -73,6 +75,10 @@ class JobService:
         self._marks_lock = threading.Lock()
         self._marker: threading.Thread | None = None
         self._recovery_lock: int | None = None
+        self._parsed: OrderedDict[tuple[str, bytes], tuple[BaseModel, str, dict[str, Any]]] = (
+            OrderedDict()
+        )
+        self._parsed_lock = threading.Lock()
         load_plugins(self.settings.plugins)
 
     # -- submit -------------------------------------------------------------------------
@@ -92,14 +98,12 @@ class JobService:
         job_kind = get_kind(kind)
         if priority not in PRIORITY_RANGE:
             raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
-        parsed = job_kind.parse_params(params)
+        parsed, queue, normalised = self._parse(job_kind, params)
         inputs = list(inputs)
         self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
-        records = self._input_records(inputs, full=job_kind.validate is not None)
         if job_kind.validate is not None:
+            records = self._input_records(inputs)
             job_kind.validate(parsed, SubmitContext(self.container, records, owner))
-        queue = job_kind.queue_for(parsed)
-        normalised = parsed.model_dump(mode="json")
         digest = request_hash(job_kind.name, normalised, inputs, priority)
         if idempotency_key:
             existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
@@ -127,12 +131,43 @@ class JobService:
                 ),
             },
             tasks,
+            # checked in the insert's own transaction (a kind's validate saw them above)
+            images=inputs if job_kind.validate is None else (),
         )
         if not created:  # lost an idempotency race to a concurrent identical submit
             return self._same_request(job, digest), False
         metrics.JOBS_SUBMITTED.labels(job.kind, queue).inc()
         self._publish(job, [TaskRef(job.id, idx, queue, priority) for idx, _ in tasks])
         return job, True
+
+    def _parse(
+        self, job_kind: JobKind, params: dict[str, Any] | None
+    ) -> tuple[BaseModel, str, dict[str, Any]]:
+        """The kind's validated params, their queue and their normalised JSON.
+
+        Clients tend to submit the same pipeline again and again; validating it (every
+        step's pydantic model, twice: params and queue) was a tenth of a submit's CPU.
+        Frozen params models are immutable, so a parse is reused for equal raw params."""
+        key = None
+        if job_kind.params.model_config.get("frozen"):
+            try:
+                key = (job_kind.name, orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
+            except TypeError:  # not JSON: no caching, validation will say why
+                key = None
+        if key is not None:
+            with self._parsed_lock:
+                hit = self._parsed.get(key)
+                if hit is not None:
+                    self._parsed.move_to_end(key)
+                    return hit
+        parsed = job_kind.parse_params(params)
+        result = (parsed, job_kind.queue_for(parsed), parsed.model_dump(mode="json"))
+        if key is not None:
+            with self._parsed_lock:
+                self._parsed[key] = result
+                while len(self._parsed) > PARSED_CACHE_SIZE:
+                    self._parsed.popitem(last=False)
+        return result
 
     def _same_request(self, existing: JobRecord, digest: str) -> JobRecord:
         if existing.request_hash != digest:
@@ -159,25 +194,13 @@ class JobService:
         if len(set(inputs)) != len(inputs):
             raise InvalidParameter("inputs contain the same image more than once", field="inputs")
 
-    def _input_records(self, inputs: list[str], *, full: bool) -> list[Any]:
-        """Check that every input image exists (one query per 500 ids); the records
-        themselves only when ``full`` (a kind's ``validate`` wants them)."""
+    def _input_records(self, inputs: list[str]) -> list[Any]:
+        """The input images' records, for a kind's ``validate`` (422 if one is missing)."""
         if not inputs:
             return []
-        table = image_tables.images
-        found: set[str] = set()
         with self.container.db.begin() as conn:
-            for start in range(0, len(inputs), 500):
-                chunk = inputs[start : start + 500]
-                found.update(
-                    conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars()
-                )
-        missing = [i for i in inputs if i not in found]
-        if missing:
-            raise InvalidParameter(
-                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
-            )
-        return [self.container.images.get(i) for i in inputs] if full else []
+            JobRepository.check_images(conn, inputs)
+        return [self.container.images.get(i) for i in inputs]
 
     def _check_capacity(self, queue: str, adding: int) -> None:
         now = time.monotonic()

@@ -129,7 +129,12 @@ def job_json(job: JobRecord, tasks: list[TaskRecord] | None = None) -> dict[str,
     "/v1/jobs",
     status_code=202,
     summary="Submit a job (202 + Location); an idempotent resubmit returns the job with 200",
+    response_class=Response,
     responses={
+        202: {
+            "description": "Accepted: the job, queued (as GET /v1/jobs/{id} without tasks).",
+            "content": {"application/json": {}},
+        },
         200: {"description": "Same idempotency key and request: the existing job."},
         409: {"description": "Idempotency key reused for a different request."},
         503: {"description": "Backpressure: the queue is full; retry after Retry-After."},
@@ -137,11 +142,10 @@ def job_json(job: JobRecord, tasks: list[TaskRecord] | None = None) -> dict[str,
 )
 def submit(
     request: Request,
-    response: Response,
     body: JobRequest,
     idempotency_key: str | None = Header(None, max_length=200),
     key: Any = Depends(require("write")),
-) -> dict[str, Any]:
+) -> Response:
     params = dict(body.params or {})
     if body.kind == "pipeline":
         if body.pipeline is not None:
@@ -162,9 +166,13 @@ def submit(
         idempotency_key=body.idempotency_key or idempotency_key,
         owner=getattr(key, "id", None),
     )
-    response.status_code = 202 if created else 200
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job_json(job)
+    # serialised here (orjson) rather than validated and encoded again by FastAPI
+    return Response(
+        orjson.dumps(job_json(job)),
+        status_code=202 if created else 200,
+        media_type="application/json",
+        headers={"Location": f"/v1/jobs/{job.id}"},
+    )
 
 
 @router.get("/v1/jobs", summary="List jobs, newest first (filter by state or kind; cursor pages)")
