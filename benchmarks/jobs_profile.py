@@ -1,0 +1,204 @@
+"""Where a job's time goes: SQL statements, transactions and broker round trips per job,
+and CPU per job on each side, counted in-process on RabbitMQ + PostgreSQL.
+
+    .venv/bin/python benchmarks/jobs_profile.py [--jobs 300] [--profile gateway|worker]
+
+Builds a container on a fresh PostgreSQL database and a private RabbitMQ namespace
+(both dropped at the end), then
+
+1. submits ``--jobs`` single-image ``flip`` jobs through the real ASGI app (in-process
+   HTTP, the same route, auth and validation as ``pixelmill gateway``) and counts SQL
+   statements, transactions (``COMMIT``s) and publishes per submit, with the CPU time
+   of the submitting thread;
+2. runs those tasks on an in-process RabbitMQ consumer (1 thread, like one worker
+   thread) and counts the same per task.
+
+``--profile gateway|worker`` also prints the top cProfile entries (CPU clock) of that
+side. The numbers are per job, medians are not needed: counts are exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG_ADMIN = os.environ.get(
+    "PIXELMILL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+AMQP = os.environ.get("PIXELMILL_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+class SqlCounter:
+    """Counts statements (by verb) and commits on every engine of this process."""
+
+    def __init__(self) -> None:
+        self.statements: Counter[str] = Counter()
+        self.commits = 0
+        self.checkouts = 0
+        self.enabled = False
+        event.listen(sa.engine.Engine, "before_cursor_execute", self._on_execute)
+        event.listen(sa.engine.Engine, "commit", self._on_commit)
+        event.listen(sa.pool.Pool, "checkout", self._on_checkout)
+
+    def _on_execute(self, _conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if self.enabled:
+            self.statements[statement.lstrip().split(None, 1)[0].upper()] += 1
+
+    def _on_commit(self, _conn: Any) -> None:
+        if self.enabled:
+            self.commits += 1
+
+    def _on_checkout(self, *_: Any) -> None:
+        if self.enabled:
+            self.checkouts += 1
+
+    def reset(self) -> None:
+        self.statements.clear()
+        self.commits = 0
+        self.checkouts = 0
+
+    def report(self, label: str, jobs: int, cpu_s: float, wall_s: float) -> None:
+        total = sum(self.statements.values())
+        verbs = ", ".join(f"{v} {n / jobs:.2f}" for v, n in self.statements.most_common())
+        print(
+            f"{label}: {total / jobs:.2f} SQL statements/job ({verbs}); "
+            f"{self.commits / jobs:.2f} commits/job; {self.checkouts / jobs:.2f} pool "
+            f"checkouts/job; CPU {cpu_s * 1000 / jobs:.2f} ms/job; wall {wall_s * 1000 / jobs:.2f} "
+            "ms/job"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--profile", choices=("gateway", "worker"), default=None)
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+
+    from fastapi.testclient import TestClient
+    from tests.helpers import make_image
+
+    from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
+    from pixelmill.runtime.container import build_container
+    from pixelmill.services.gateway.app import create_app
+    from pixelmill.settings import Settings
+
+    counter = SqlCounter()
+    tmp = Path(tempfile.mkdtemp(prefix="pm-jobs-profile-"))
+    db_name = f"pm_prof_{uuid.uuid4().hex[:10]}"
+    namespace = f"pmprof-{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    settings = Settings(
+        data_dir=tmp / "data",
+        mode="distributed",
+        database={"url": PG_ADMIN.rsplit("/", 1)[0] + f"/{db_name}"},
+        broker={"url": AMQP, "namespace": namespace},
+        storage={"url": f"file://{tmp / 'objects'}"},
+        cache={"url": "none://"},
+        jobs={"max_queued_tasks": 1_000_000, "embedded_threads": 0},
+    )
+    container = build_container(settings)
+    jobs = container.extras["jobs"]
+    published = Counter[str]()
+    real_publish = jobs.broker.publish
+
+    def counting_publish(*a: Any, **kw: Any) -> None:
+        published["publish"] += 1
+        real_publish(*a, **kw)
+
+    jobs.broker.publish = counting_publish
+    try:
+        _, key = container.keys.create("profile", role="write")
+        with TestClient(create_app(container)) as client:
+            client.headers["Authorization"] = f"Bearer {key}"
+            image = client.post("/v1/images", content=make_image(16, 16, fmt=".png")).json()["id"]
+            body = {"inputs": [image], "pipeline": [{"op": "flip"}]}
+            for _ in range(20):  # warm-up: connections, statement caches, queue declares
+                client.post("/v1/jobs", json=body)
+            jobs.flush_marks()
+            # the submit path alone, timed in the request threads (TestClient runs the
+            # sync route in anyio's thread pool): CPU of the whole process
+            profiler = cProfile.Profile(time.process_time) if args.profile == "gateway" else None
+            counter.reset()
+            published.clear()
+            counter.enabled = True
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            for _ in range(args.jobs):
+                assert client.post("/v1/jobs", json=body).status_code == 202
+            jobs.flush_marks()
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            counter.enabled = False
+            counter.report("submit (HTTP, in-process)", args.jobs, cpu, wall)
+            print(f"  broker publishes/job: {published['publish'] / args.jobs:.2f}")
+            if profiler:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+
+        # the worker side: one consumer thread drains everything submitted above
+        total = args.jobs + 20
+        done = threading.Event()
+        seen = Counter[str]()
+        runner = jobs.runner
+        real_handle = runner.handle
+        profiler = cProfile.Profile(time.process_time) if args.profile == "worker" else None
+
+        def handle(delivery: Any) -> None:
+            real_handle(delivery)
+            seen["n"] += 1
+            if seen["n"] >= total:
+                done.set()
+
+        counter.reset()
+        counter.enabled = True
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        assert isinstance(jobs.broker, RabbitmqBroker)
+        consumer = jobs.broker.serve(
+            ["transform"], handle, on_dead_letter=runner.dead_letter, threads=1
+        )
+        if not done.wait(300):
+            raise SystemExit(f"only {seen['n']} of {total} tasks ran")
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        counter.enabled = False
+        consumer.stop(5)
+        counter.report("task (1 consumer thread)", total, cpu, wall)
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+        with container.db.begin() as conn:
+            states = conn.execute(sa.text("SELECT state, count(*) FROM jobs GROUP BY state")).all()
+        print("  job states:", dict(states))
+    finally:
+        container.close()
+        RabbitmqBroker(AMQP, namespace=namespace).purge()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
