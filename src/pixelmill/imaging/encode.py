@@ -24,7 +24,8 @@ def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool =
     """Encode ``image`` as ``fmt`` (quality 1..100 where the format has one).
 
     Converts to 8-bit sRGB/grey first except for TIFF and PNG, which keep 16-bit.
-    ``strip`` drops EXIF, XMP and IPTC metadata (pixels are already in sRGB).
+    ``strip`` drops EXIF, XMP and IPTC metadata (pixels are already in sRGB). Small
+    stripped JPEGs are encoded by OpenCV's libjpeg-turbo, the rest by libvips.
     """
     if fmt is ImageFormat.TIFF or (fmt is ImageFormat.PNG and str(image.format) == "ushort"):
         out = image
@@ -34,6 +35,8 @@ def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool =
         out = to_display(image)
     if fmt is ImageFormat.JPEG and out.hasalpha():
         out = out.flatten(background=[255] * (out.bands - 1))
+    if fmt is ImageFormat.JPEG and strip and out.width * out.height <= _SMALL_JPEG_PIXELS:
+        return _small_jpeg(out, quality)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
     if fmt in (ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF):
         options["Q"] = quality
@@ -43,6 +46,38 @@ def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool =
     except pyvips.Error as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+
+
+#: JPEG outputs up to this many pixels are encoded by OpenCV (same libjpeg-turbo
+#: quantisation and 4:2:0-below-q90 rule as libvips' ``subsample_mode=auto``) in the
+#: calling thread: a 300 px thumbnail costs ~1 ms less CPU than through a libvips sink
+#: and its worker threads (docs/benchmarks.md, "Render"). Bigger ones stream via libvips.
+_SMALL_JPEG_PIXELS = 1_000_000
+
+
+def _small_jpeg(image: pyvips.Image, quality: int) -> bytes:
+    """Encode an 8-bit sRGB or grey libvips image as a baseline JPEG without metadata."""
+    import cv2
+
+    try:
+        pixels = image.numpy()  # computes the (lazy) pipeline into memory
+    except pyvips.Error as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    elif pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    sampling = (
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+        if quality >= 90
+        else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420
+    )
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling]
+    ok, body = cv2.imencode(".jpg", pixels, params)
+    if not ok:
+        raise CorruptImage("cannot render the image: the JPEG encoder refused it")
+    return body.tobytes()
 
 
 def negotiate(accept: str | None, *, has_alpha: bool, allow_avif: bool = False) -> ImageFormat:

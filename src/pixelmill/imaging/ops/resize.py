@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import pyvips
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 MAX_SIDE = 16384
 _HUGE = 10_000_000  # "unbounded" for libvips thumbnail
+#: JPEG files up to this size are read whole before decoding (fast); bigger ones stream
+_READ_WHOLE_BYTES = 8 * 1024 * 1024
 
 
 class ResizeParams(Params):
@@ -332,9 +335,12 @@ def _decode_reduced(source: bytes | str, denominator: int, *, grey: bool) -> np.
     try:
         if isinstance(source, bytes):
             return cv2.imdecode(np.frombuffer(source, np.uint8), flags)
-        # from the file: libjpeg streams it, a 100 MP original is never all in memory
+        if os.path.getsize(source) <= _READ_WHOLE_BYTES:
+            # one read: imread's stdio source reads 4 KB at a time, ~8% more CPU on 12 MP
+            return cv2.imdecode(np.fromfile(source, np.uint8), flags)
+        # big originals stream from the file, never all in memory at once
         return cv2.imread(source, flags)
-    except cv2.error:
+    except (cv2.error, OSError):
         return None
 
 

@@ -1,6 +1,7 @@
-"""The JPEG thumbnail fast path (OpenCV reduced decode + area resize) gives what the
-libvips path gives: the same sizes, the same orientation, pixels within a small distance
-of a full-resolution reference, and it steps aside where it would be wrong."""
+"""The JPEG thumbnail fast path (OpenCV reduced decode + area resize, OpenCV encode of
+small JPEGs) gives what the libvips path gives: the same sizes, the same orientation,
+pixels within a small distance of a full-resolution reference, and it steps aside where
+it would be wrong."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.metrics import structural_similarity
 
-from pixelmill.imaging import ops
+from pixelmill.imaging import encode, ops
+from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.ops import resize as resize_op
 from pixelmill.imaging.pipeline import run
 
@@ -212,3 +214,25 @@ def test_sizes_are_identical_to_the_libvips_path(
     full = pyvips.Image.new_from_buffer(data, "").autorot()
     fast, slow = run(data, steps), run(full, steps)
     assert (fast.width, fast.height) == (slow.width, slow.height)
+
+
+@pytest.mark.parametrize(("quality", "chroma"), [(82, "4:2:0"), (95, "4:4:4")])
+@pytest.mark.parametrize("bands", [3, 1])
+def test_small_jpegs_encoded_by_opencv_decode_to_libvips_pixels(
+    quality: int, chroma: str, bands: int
+) -> None:
+    # given a small thumbnail (encoded by OpenCV) and the same pixels through libvips
+    image = _photo(300, 200)
+    if bands == 1:
+        image = image.colourspace("b-w")
+    ours = encode.encode(image, ImageFormat.JPEG, quality=quality)
+    theirs = bytes(
+        image.jpegsave_buffer(Q=quality, keep="none", optimize_coding=False, subsample_mode="auto")
+    )
+    # then both decode to the same pixels, with the same chroma subsampling
+    a, b = pyvips.Image.new_from_buffer(ours, ""), pyvips.Image.new_from_buffer(theirs, "")
+    assert (a.width, a.height, a.bands) == (300, 200, bands)
+    assert np.abs(a.numpy().astype(int) - b.numpy().astype(int)).max() <= 1
+    if bands == 3:
+        assert a.get("jpeg-chroma-subsample") == b.get("jpeg-chroma-subsample") == chroma
+    assert abs(len(ours) - len(theirs)) < 0.02 * len(theirs)
