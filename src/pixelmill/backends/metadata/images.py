@@ -27,21 +27,20 @@ class ImageRepository:
         self.db = db
 
     def add(self, **fields: Any) -> tuple[ImageRecord, bool]:
-        """Insert an image row; returns ``(record, created)``. An existing sha256 wins."""
+        """Insert an image row (every column); returns ``(record, created)``. An
+        existing sha256 wins. One transaction: the unique sha256 finds a duplicate, and
+        the new record is the row as given (no read after the write)."""
         fields.setdefault("created_at", datetime.now(UTC))
-        existing = self.find_by_sha256(fields["sha256"])
-        if existing is not None:
-            return existing, False
         try:
             with self.db.begin() as conn:
                 conn.execute(t.images.insert().values(**fields))
         except IntegrityError:
-            # a concurrent upload of the same bytes committed first
+            # these bytes are stored already (or a concurrent upload committed first)
             existing = self.find_by_sha256(fields["sha256"])
             if existing is None:
                 raise
             return existing, False
-        return self.get(fields["id"]), True
+        return ImageRecord(**fields), True
 
     def get(self, image_id: str) -> ImageRecord:
         with self.db.read() as conn:
