@@ -53,6 +53,13 @@ class DatabaseSettings(BaseModel):
         "'postgresql+psycopg://user@host/db' for distributed mode; 'sqlite://' in memory.",
     )
     echo: bool = Field(False, description="Log every SQL statement.")
+    pool_size: int = Field(
+        20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open (per engine). Beyond "
+        "this many concurrent users, up to 20 more connect and disconnect per use — a "
+        "server backend start each time — so size it to the process's threads.",
+    )
 
 
 class CacheSettings(BaseModel):

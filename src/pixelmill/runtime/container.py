@@ -129,7 +129,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         import pyvips
 
         pyvips.concurrency_set(settings.render.concurrency)
-    db = Database(settings.database_url, echo=settings.database.echo)
+    db = Database(
+        settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
     if migrate:
         db.upgrade()
     storage = make_storage(settings)

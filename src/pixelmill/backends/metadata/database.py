@@ -55,7 +55,11 @@ def _refuse_hung_up(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 
 def make_engine(
-    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+    url: str,
+    *,
+    echo: bool = False,
+    connect_args: dict[str, Any] | None = None,
+    pool_size: int = 20,
 ) -> Engine:
     """An engine tuned per dialect: WAL + busy timeout for SQLite; for servers, pooled
     connections that the server hung up on are replaced at checkout.
@@ -80,7 +84,7 @@ def make_engine(
     engine = sa.create_engine(
         url,
         echo=echo,
-        pool_size=10,
+        pool_size=pool_size,
         max_overflow=20,
         pool_recycle=1800,
         connect_args=connect_args or {},
@@ -92,9 +96,10 @@ def make_engine(
 class Database:
     """The metadata DB: ``begin()`` yields a connection inside one transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.pool_size = pool_size
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         # an in-memory SQLite DB is ONE connection (StaticPool); transactions from
         # several threads on it would interleave, so they take turns instead
         self._serial = threading.RLock() if url in _IN_MEMORY else None

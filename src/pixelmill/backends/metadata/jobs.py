@@ -216,7 +216,9 @@ class JobRepository:
         with self._lazy_lock:
             if self._lazy_engine is None:
                 self._lazy_engine = make_engine(
-                    self.db.url, connect_args={"options": "-c synchronous_commit=off"}
+                    self.db.url,
+                    connect_args={"options": "-c synchronous_commit=off"},
+                    pool_size=self.db.pool_size,
                 )
             return self._lazy_engine
 
