@@ -157,11 +157,13 @@ def bench_batching(per_thread: int, concurrency: int = 8, rounds: int = 3) -> di
                 with lock:
                     lat.append(time.perf_counter() - t)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(worker, range(concurrency)))
         wall = time.perf_counter() - start
         result = stats(lat, wall)
+        # CPU per request does not depend on how much of a shared machine we got
+        result["cpu_ms_per_request"] = round((time.process_time() - cpu) / len(lat) * 1000, 2)
         if model.batcher is not None:
             result["mean_batch"] = round(model.batcher.items / max(model.batcher.batches, 1), 2)
         model.close()
@@ -175,6 +177,11 @@ def bench_batching(per_thread: int, concurrency: int = 8, rounds: int = 3) -> di
         for off, on in zip(out["batching_off"], out["batching_on"], strict=True)
     ]
     best["on_over_off_throughput"] = round(float(np.median(pairs)), 3)
+    cpu_pairs = [
+        off["cpu_ms_per_request"] / on["cpu_ms_per_request"]
+        for off, on in zip(out["batching_off"], out["batching_on"], strict=True)
+    ]
+    best["on_over_off_requests_per_cpu_second"] = round(float(np.median(cpu_pairs)), 3)
     best["runs"] = out
     return best
 
@@ -290,11 +297,11 @@ def markdown(r: dict[str, Any]) -> str:
     b = r["batching"]
     lines += [
         "",
-        "| concurrency 8, 256x256 | p50 ms | p99 ms | req/s | mean batch |",
-        "|---|---|---|---|---|",
-        f"| batching off | {b['batching_off']['p50_ms']} | {b['batching_off']['p99_ms']} | {b['batching_off']['per_s']} | 1 |",
-        f"| batching on | {b['batching_on']['p50_ms']} | {b['batching_on']['p99_ms']} | {b['batching_on']['per_s']} | {b['batching_on'].get('mean_batch')} |",
-        f"| on / off throughput | | | {b['on_over_off_throughput']} | |",
+        "| concurrency 8, 256x256 | p50 ms | p99 ms | req/s | CPU ms/req | mean batch |",
+        "|---|---|---|---|---|---|",
+        f"| batching off | {b['batching_off']['p50_ms']} | {b['batching_off']['p99_ms']} | {b['batching_off']['per_s']} | {b['batching_off']['cpu_ms_per_request']} | 1 |",
+        f"| batching on | {b['batching_on']['p50_ms']} | {b['batching_on']['p99_ms']} | {b['batching_on']['per_s']} | {b['batching_on']['cpu_ms_per_request']} | {b['batching_on'].get('mean_batch')} |",
+        f"| on / off | | | {b['on_over_off_throughput']} | {b['on_over_off_requests_per_cpu_second']} (req per CPU-s) | |",
     ]
     t = r["training"]
     lines += [

@@ -22,7 +22,8 @@ from pixelmill.ml.spec import InputSpec
 
 def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
     """An ``onnxruntime.InferenceSession`` tuned for CPU serving: ``threads`` intra-op
-    threads (0 = one per core), one inter-op thread, full graph optimisation."""
+    threads (0 = one per core), one inter-op thread, no spin-waiting, full graph
+    optimisation."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -30,6 +31,10 @@ def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # idle pool threads sleep instead of spinning: between batches the spinning burnt
+    # CPU that the request threads (decoding, normalising) needed on a small machine
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
