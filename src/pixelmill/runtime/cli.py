@@ -96,9 +96,7 @@ def up(
     storage_url: str | None = None,
 ) -> None:
     """Start the whole platform in one command (embedded: SQLite, local folder)."""
-    import uvicorn
-
-    from pixelmill.runtime import cli_jobs
+    from pixelmill.runtime import asgi, cli_jobs
     from pixelmill.runtime.container import build_container
 
     settings = _settings(
@@ -134,17 +132,22 @@ def up(
         + (f", {job_workers} job worker(s) on {settings.broker.url})" if job_workers else ")")
     )
     sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix" and sys.executable:
+        # Become a lean supervisor: exec a fresh interpreter that imports only uvicorn
+        # (asgi.serve). Same PID, so signals, the job workers (our children) and the
+        # server processes' PR_SET_PDEATHSIG all stay attached; the ~90 MB of settings,
+        # container, SQLAlchemy and pyvips imported above is gone.
+        spec = {
+            "host": settings.server.host,
+            "port": settings.server.port,
+            "workers": workers,
+            "job_workers": [proc.pid for proc in procs],
+        }
+        command = asgi.serve_command(spec)
+        os.execv(command[0], command)
     try:
-        uvicorn.run(
-            "pixelmill.runtime.asgi:app_factory",
-            factory=True,
-            host=settings.server.host,
-            port=settings.server.port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=20,
-        )
+        asgi.run_server(settings.server.host, settings.server.port, workers)
     finally:
         cli_jobs.stop_local_workers(procs)
 
