@@ -174,9 +174,13 @@ def _new_job(row: dict[str, Any]) -> JobRecord:
     return JobRecord(**fields)
 
 
+#: as lenient as the JSON columns' own encoder: int keys become strings; numpy values
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 def _json(value: Any) -> str | None:
-    """A value for a ``CAST(:x AS json)`` parameter (``None`` stays SQL NULL)."""
-    return None if value is None else orjson.dumps(value).decode()
+    """A value for a ``CAST(%(x)s AS json)`` parameter (``None`` stays SQL NULL)."""
+    return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
 
 
 def _task(row: Any) -> TaskRecord:
@@ -756,33 +760,35 @@ class JobRepository:
             done_job = jobs_pg.run(self.db.engine, jobs_pg.FINISH, params)
             return None if done_job is None else _job_of(done_job)
         # a larger job: count this task, then complete the job in the same transaction
-        with self.db.begin() as conn:
-            row = conn.exec_driver_sql(jobs_pg.FINISH, params).first()
+
+        def count_and_complete(conn: Any) -> JobRecord | None:
+            row = jobs_pg.one(conn, jobs_pg.FINISH, params)
             if row is None:
                 return None
-            job = _job(row)
+            job = _job_of(row)
             if job.done < job.total or job.state not in ACTIVE:
                 return job
             final: State = "succeeded" if job.failed == job.cancelled == 0 else "failed"
-            tasks = [
-                _task(r)
-                for r in conn.execute(
-                    sa.select(job_tasks)
-                    .where(job_tasks.c.job_id == job_id)
-                    .order_by(job_tasks.c.idx)
-                ).all()
-            ]
-            values: dict[str, Any] = {"state": final, "finished_at": now, "updated_at": now}
-            data: dict[str, Any] = {"state": final}
+            tasks = [_task_of(r) for r in jobs_pg.rows(conn, jobs_pg.TASKS, {"job_id": job_id})]
+            event: dict[str, Any] = {"state": final}
             if final == "failed":
-                values["error"] = data["error"] = _failure_summary(tasks)
-            if aggregate is not None:
-                values["result"] = aggregate(job, tasks)
-            refreshed = conn.execute(
-                jobs.update().where(jobs.c.id == job_id).values(**values).returning(*jobs.c)
-            ).first()
-            self._event(conn, job_id, "state", data, now)
-        return _job(refreshed)
+                event["error"] = _failure_summary(tasks)
+            done = jobs_pg.one(
+                conn,
+                jobs_pg.COMPLETE,
+                {
+                    "job_id": job_id,
+                    "state": final,
+                    "now": now,
+                    "error": event.get("error"),
+                    "result": _json(aggregate(job, tasks)) if aggregate is not None else None,
+                    "event": _json(event),
+                },
+            )
+            assert done is not None  # the row is locked by this transaction
+            return _job_of(done)
+
+        return jobs_pg.session(self.db.engine, count_and_complete, transaction=True)
 
     def cancel(self, job_id: str) -> tuple[JobRecord, bool]:
         """Cancel a queued or running job: queued tasks are cancelled at once, running

@@ -31,7 +31,8 @@ measurable part of a submit).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -181,9 +182,57 @@ SELECT * FROM updated
 """
 
 
+#: a job's tasks in order (to complete a larger job after its last task's FINISH)
+TASKS = "SELECT * FROM job_tasks WHERE job_id = %(job_id)s ORDER BY idx"
+
+#: complete a job (inside the transaction that counted its last task) and insert its
+#: final state event after the task's
+COMPLETE = """
+WITH done AS (
+    UPDATE jobs SET state = %(state)s, finished_at = %(now)s, updated_at = %(now)s,
+                    error = %(error)s, result = CAST(%(result)s AS json)
+    WHERE id = %(job_id)s
+    RETURNING *
+), event AS (
+    INSERT INTO job_events (job_id, type, data, at)
+    SELECT id, 'state', CAST(%(event)s AS json), %(now)s FROM done
+)
+SELECT * FROM done
+"""
+
+T = TypeVar("T")
+
+
+def one(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The first row of ``sql`` as a dict, or ``None``."""
+    cursor = conn.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([column.name for column in cursor.description or ()], row, strict=True))
+
+
+def rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of ``sql`` as a dict."""
+    cursor = conn.execute(sql, params)
+    names = [column.name for column in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def run(engine: sa.Engine, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """Execute one statement on its own (autocommit: one round trip) on a connection of
-    ``engine``'s pool; its first row as a dict, or ``None``.
+    """Execute one statement on its own (autocommit: one round trip); its first row as a
+    dict, or ``None``. See :func:`session`."""
+    return session(engine, lambda conn: one(conn, sql, params))
+
+
+def session(
+    engine: sa.Engine,
+    work: Callable[[psycopg.Connection[Any]], T],
+    *,
+    transaction: bool = False,
+) -> T:
+    """``work(conn)`` on the psycopg connection of a pooled connection of ``engine`` —
+    each statement on its own (autocommit), or all in one ``transaction``.
 
     Once more on a fresh connection when the pooled one turns out dead (the server
     restarted): every statement here is guarded, so a second run after a commit whose
@@ -194,13 +243,14 @@ def run(engine: sa.Engine, sql: str, params: dict[str, Any]) -> dict[str, Any] |
             fairy = engine.raw_connection()  # the pool's hang-up check included
         except sa.exc.DBAPIError as exc:
             raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
+        conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
         try:
-            conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+            if transaction:
+                with conn.transaction():
+                    return work(conn)
             conn.autocommit = True
             try:
-                cursor = conn.execute(sql, params)
-                row = cursor.fetchone()
-                names = [column.name for column in cursor.description or ()]
+                return work(conn)
             finally:
                 if not conn.broken and not conn.closed:
                     conn.autocommit = False
@@ -212,5 +262,4 @@ def run(engine: sa.Engine, sql: str, params: dict[str, Any]) -> dict[str, Any] |
             raise BackendUnavailable(f"metadata DB unavailable: {exc}") from exc
         finally:
             fairy.close()
-        return None if row is None else dict(zip(names, row, strict=True))
     raise AssertionError("unreachable")
