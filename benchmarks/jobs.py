@@ -24,7 +24,16 @@ it starts is stopped by PID at the end; its DB and queues are dropped):
      own cost — HTTP, DB transitions, broker, worker — with a lazy op);
    * **latency at low load**: 200 jobs one after another, 20 ms apart; enqueue -> start
      = task ``started_at - created_at`` (p50, p99) and submit -> succeeded (p50);
-     per-job overhead = submit -> succeeded p50 minus the op's own time.
+     per-job overhead = submit -> succeeded p50 minus the op's own time;
+   * **each side alone** (``store``): wrk submits for ``--seconds`` with no worker running
+     (the gateway alone: submits/s, its CPU per submit), then 1 or 2 workers drain that
+     backlog (the workers alone: jobs/s, their CPU per job) — where the end-to-end limit is;
+   * **batch jobs** (a separate row, not the headline): wrk POSTs jobs of
+     ``--batch-inputs`` images each (one task per image); tasks/s end to end.
+
+CPU per job is counted from ``/proc`` for the gateway, the workers, RabbitMQ (the
+``beam.smp`` process) and PostgreSQL (every ``postgres`` process: on a shared machine
+this includes other sessions' queries). The load average is printed before and after.
 
 Prints Markdown; raw numbers go to ``benchmarks/.work/jobs-results.json``.
 """
@@ -76,6 +85,47 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of one process, from /proc (seconds)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """utime + stime of every ``postgres`` process on the machine (seconds)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
+def rabbitmq_pid() -> int | None:
+    out = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout
+    return int(out.split()[0]) if out.split() else None
+
+
+class CpuMeter:
+    """CPU seconds used by the gateway, the workers, RabbitMQ and PostgreSQL between
+    construction and :meth:`stop`."""
+
+    def __init__(self, gateway: int, workers: list[int]) -> None:
+        self.pids = {"gateway": [gateway], "workers": workers}
+        self.rabbit = rabbitmq_pid()
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        now = {k: sum(cpu_seconds(p) for p in pids) for k, pids in self.pids.items()}
+        now["rabbitmq"] = cpu_seconds(self.rabbit) if self.rabbit else 0.0
+        now["postgres"] = postgres_cpu_seconds()
+        return now
+
+    def stop(self, jobs: int) -> dict[str, float]:
+        """CPU milliseconds per job of each part (and their ``total``)."""
+        end = self._read()
+        per = {k: (end[k] - self.start[k]) * 1000 / max(jobs, 1) for k in end}
+        per["total"] = sum(per.values())
+        return per
 
 
 def pct(values: list[float], q: float) -> float:
@@ -148,6 +198,10 @@ class Bench:
 
         self.png = make_image(16, 16, fmt=".png")
         self.image = self.http.post("/v1/images", content=self.png).json()["id"]
+        self.batch_images = [
+            self.http.post("/v1/images", content=make_image(16, 8 + n, fmt=".png")).json()["id"]
+            for n in range(self.args.batch_inputs)
+        ]
 
     def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}-{len(self.procs)}.log").open("wb")
@@ -247,6 +301,7 @@ class Bench:
             script.write_text(WRK_SCRIPT)
             env = dict(self.env, PM_BODY=json.dumps(self.body(variant)), PM_KEY=self.key)
             cpu0 = {p.pid: cpu_seconds(p.pid) for p in [*procs, self.procs[0]]}
+            meter = CpuMeter(self.gateway_pid, [p.pid for p in procs])
             wrk = subprocess.run(
                 [
                     "wrk",
@@ -282,6 +337,8 @@ class Bench:
                 "succeeded": ok,
                 "jobs_per_s": count / span,
                 "cpu_ms_per_job": cpu * 1000 / count,
+                "cpu_ms_per_job_by_part": meter.stop(count),
+                "load_average": os.getloadavg()[0],
                 "wrk": wrk.strip().splitlines()[-2:],
             }
         finally:
@@ -320,6 +377,92 @@ class Bench:
         finally:
             self.stop(procs)
 
+    def wrk(self, body: dict[str, Any], seconds: int) -> None:
+        script = self.tmp / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        env = dict(self.env, PM_BODY=json.dumps(body), PM_KEY=self.key)
+        url = f"http://127.0.0.1:{self.port}/v1/jobs"
+        subprocess.run(
+            ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", str(script), url],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+
+    def count_since(self, since: str) -> int:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.text("SELECT count(*) FROM jobs WHERE id > :s"), {"s": since}
+                ).scalar_one()
+            )
+
+    def split(self, workers: int) -> dict[str, Any]:
+        """The gateway alone (a backlog submitted with no worker running), then the
+        workers alone (draining it)."""
+        assert self.engine is not None
+        since = self.marker()
+        gateway0 = cpu_seconds(self.gateway_pid)
+        began = time.monotonic()
+        self.wrk(self.body("store"), self.args.seconds)
+        elapsed = time.monotonic() - began
+        submitted = self.count_since(since)
+        gateway_cpu = cpu_seconds(self.gateway_pid) - gateway0
+        procs = self.start_workers(workers)
+        try:
+            meter = CpuMeter(self.gateway_pid, [p.pid for p in procs])
+            self.wait_all(since)
+            cpu = meter.stop(submitted)
+            with self.engine.connect() as conn:
+                first, last = conn.execute(
+                    sa.text(
+                        "SELECT min(started_at), max(finished_at) FROM job_tasks WHERE job_id > :s"
+                    ),
+                    {"s": since},
+                ).one()
+        finally:
+            self.stop(procs)
+        return {
+            "workers": workers,
+            "jobs": submitted,
+            "submits_per_s": submitted / elapsed,
+            "gateway_cpu_ms_per_submit": gateway_cpu * 1000 / submitted,
+            "drain_jobs_per_s": submitted / (last - first).total_seconds(),
+            "worker_cpu_ms_per_job": cpu["workers"],
+            "load_average": os.getloadavg()[0],
+        }
+
+    def batch(self, workers: int) -> dict[str, Any]:
+        """Jobs of ``--batch-inputs`` images each (one task per image), end to end."""
+        assert self.engine is not None
+        procs = self.start_workers(workers)
+        try:
+            body = {"inputs": self.batch_images, "pipeline": [{"op": "flip"}]}
+            self.http.post("/v1/jobs", json=body)
+            self.wait_all("0")
+            since = self.marker()
+            self.wrk(body, self.args.seconds)
+            self.wait_all(since)
+            with self.engine.connect() as conn:
+                tasks, first, last = conn.execute(
+                    sa.text(
+                        "SELECT count(*), min(j.created_at), max(t.finished_at) FROM jobs j "
+                        "JOIN job_tasks t ON t.job_id = j.id WHERE j.id > :s"
+                    ),
+                    {"s": since},
+                ).one()
+        finally:
+            self.stop(procs)
+        return {
+            "workers": workers,
+            "jobs": self.count_since(since),
+            "tasks": tasks,
+            "tasks_per_s": tasks / (last - first).total_seconds(),
+            "load_average": os.getloadavg()[0],
+        }
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -328,13 +471,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=4, help="task threads per worker")
     parser.add_argument("--latency-jobs", type=int, default=200)
+    parser.add_argument("--batch-inputs", type=int, default=20, help="images per batch job")
     args = parser.parse_args()
     if args.quick:
         args.reps, args.seconds, args.latency_jobs = 1, 5, 100
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")
     bench = Bench(args)
-    results: dict[str, Any] = {"load_average": os.getloadavg(), "runs": [], "latency": []}
+    results: dict[str, Any] = {
+        "load_average": os.getloadavg(),
+        "runs": [],
+        "latency": [],
+        "split": [],
+        "batch": [],
+    }
     try:
         bench.setup()
         op_ms = bench.op_time_ms()
@@ -348,8 +498,17 @@ def main() -> None:
             lat = bench.latency(1)
             print(json.dumps(lat), flush=True)
             results["latency"].append(lat)
+            for workers in (1, 2):
+                split = bench.split(workers)
+                print(json.dumps(split), flush=True)
+                results["split"].append(split)
+            for workers in (1, 2):
+                batch = bench.batch(workers)
+                print(json.dumps(batch), flush=True)
+                results["batch"].append(batch)
     finally:
         bench.teardown()
+    results["load_average_after"] = os.getloadavg()
     WORK.mkdir(exist_ok=True)
     (WORK / "jobs-results.json").write_text(json.dumps(results, indent=2, default=str))
     report(results, args)
@@ -359,10 +518,14 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     med = statistics.median
     print(
         f"\nop alone (decode 16x16 PNG, flip, encode): {results['op_ms']:.2f} ms; "
-        f"load average at start {results['load_average'][0]:.1f}; "
+        f"load average (1 min) at start {results['load_average'][0]:.1f}, at the end "
+        f"{results['load_average_after'][0]:.1f}; "
         f"{args.reps} rep(s), {args.seconds} s each, {args.threads} threads per worker\n"
     )
-    print("| variant | worker processes | jobs/s (median) | gateway+worker CPU ms/job |")
+    print(
+        "| variant | worker processes | jobs/s (median; runs) | CPU ms/job: gateway, "
+        "workers, RabbitMQ, PostgreSQL = total |"
+    )
     print("|---|---|---|---|")
     for variant in ("store", "no-output"):
         base = None
@@ -372,8 +535,41 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             ]
             rate = med(r["jobs_per_s"] for r in runs)
             base = base or rate
-            cpu = med(r["cpu_ms_per_job"] for r in runs)
-            print(f"| {variant} | {workers} | {rate:.0f} ({rate / base:.2f}x) | {cpu:.2f} |")
+            each = ", ".join(f"{r['jobs_per_s']:.0f}" for r in runs)
+            parts = {
+                k: med(r["cpu_ms_per_job_by_part"][k] for r in runs)
+                for k in ("gateway", "workers", "rabbitmq", "postgres", "total")
+            }
+            cpu = (
+                f"{parts['gateway']:.2f}, {parts['workers']:.2f}, {parts['rabbitmq']:.2f}, "
+                f"{parts['postgres']:.2f} = {parts['total']:.2f}"
+            )
+            print(f"| {variant} | {workers} | {rate:.0f} ({each}): {rate / base:.2f}x | {cpu} |")
+    if results["split"]:
+        print("\n| each side alone (store) | worker processes | rate (median) | CPU ms/job |")
+        print("|---|---|---|---|")
+        split = results["split"]
+        sub = med(r["submits_per_s"] for r in split)
+        gcpu = med(r["gateway_cpu_ms_per_submit"] for r in split)
+        print(f"| gateway, no worker running | 0 | {sub:.0f} submits/s | {gcpu:.2f} (gateway) |")
+        for workers in (1, 2):
+            runs = [r for r in split if r["workers"] == workers]
+            rate = med(r["drain_jobs_per_s"] for r in runs)
+            wcpu = med(r["worker_cpu_ms_per_job"] for r in runs)
+            print(
+                f"| workers draining that backlog | {workers} | {rate:.0f} jobs/s | "
+                f"{wcpu:.2f} (workers) |"
+            )
+    if results["batch"]:
+        print(
+            f"\n| batch jobs of {args.batch_inputs} images (store) | worker processes | tasks/s |"
+        )
+        print("|---|---|---|")
+        for workers in (1, 2):
+            runs = [r for r in results["batch"] if r["workers"] == workers]
+            rate = med(r["tasks_per_s"] for r in runs)
+            each = ", ".join(f"{r['tasks_per_s']:.0f}" for r in runs)
+            print(f"| one POST per job | {workers} | {rate:.0f} ({each}) |")
     lat = results["latency"]
     p50 = med(r["enqueue_to_start_p50_ms"] for r in lat)
     p99 = med(r["enqueue_to_start_p99_ms"] for r in lat)
