@@ -250,8 +250,9 @@ import json, resource, sys
 from pathlib import Path
 from pixelmill.runtime.container import build_container
 from pixelmill.settings import Settings
-def rss():
-    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+def rss(field="VmRSS"):
+    # /proc, not getrusage: ru_maxrss survives fork+exec and would show the parent's peak
+    return int(Path("/proc/self/status").read_text().split(field + ":")[1].split()[0]) // 1024
 c = build_container(Settings(data_dir=Path(sys.argv[1])))
 base = rss()
 c.extras["models"].ensure_default()
@@ -266,7 +267,7 @@ loaded_model = svc.load("nuclei@production")
 svc.run(loaded_model, img)
 after = rss()
 print(json.dumps({"gateway_container_mb": base, "model_loaded_mb": loaded, "after_1024_predict_mb": after,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                  "peak_mb": rss("VmHWM"),
                   "torch_imported": "torch" in sys.modules}))
 """
 
