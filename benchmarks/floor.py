@@ -92,13 +92,16 @@ def main() -> None:
 
     path = Path(sys.argv[1])
     batches = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    only = sys.argv[3] if len(sys.argv) > 3 else ""  # one method (the benchmark's pairs)
     pyvips.concurrency_set(1)  # single-thread: a per-core figure
     pyvips.cache_set_max(0)  # no operation cache: every call decodes again
     cv2.setNumThreads(1)
-    result = {name: _cpu_ms(fn, batch=8, batches=batches) for name, fn in methods(path).items()}
-    result["pixelmill pipeline (in-process, no HTTP)"] = _cpu_ms(
-        pixelmill_pipeline(path), batch=8, batches=batches
-    )
+    chosen = {n: fn for n, fn in methods(path).items() if not only or n == only}
+    result = {name: _cpu_ms(fn, batch=8, batches=batches) for name, fn in chosen.items()}
+    if not only:
+        result["pixelmill pipeline (in-process, no HTTP)"] = _cpu_ms(
+            pixelmill_pipeline(path), batch=8, batches=batches
+        )
     print(json.dumps(result))
 
 

@@ -17,7 +17,10 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
    in turn (rows interleaved, the order rotated per repetition), ``--reps`` times, and
    reports medians of req/s, p50, p99 and the server's CPU time per request;
 4. measures the floor (``benchmarks/floor.py``) and memory (idle RSS; peak RSS of the
-   server process tree while rendering a 100 MP JPEG to a thumbnail).
+   server process tree while rendering a 100 MP JPEG to a thumbnail);
+5. for the floor ratio on a shared machine, pairs the two: each wrk run of the 12 MP
+   thumbnail miss row is bracketed by single-thread floor batches, and the ratio is
+   taken run by run (both see the same load), median over ``--reps`` pairs.
 
 Results go to stdout as Markdown and to ``benchmarks/.work/render-results.json``.
 """
@@ -37,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -155,6 +159,47 @@ def status_kb(pid: int, name: str) -> int:
             if line.startswith(name + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages split between the processes mapping them."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+class PssSampler:
+    """The largest sum of PSS over a process tree, sampled every 0.1 s until stopped."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.peak_kb = max(self.peak_kb, sum(pss_kb(p) for p in tree(self.root)))
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.peak_kb
+
+
+def role(pid: int, root: int) -> str:
+    """What a process of a server tree is, from its command line."""
+    with contextlib.suppress(OSError):
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        if pid == root:
+            return "supervisor"
+        if b"resource_tracker" in cmd:
+            return "tracker"
+    return "worker"
 
 
 @dataclass
@@ -362,9 +407,10 @@ def verify(row: Row, urls: dict[str, str], ids: dict[str, str]) -> dict[str, int
     return sizes
 
 
-def floor(path: Path, batches: int) -> dict[str, float]:
+def floor(path: Path, batches: int, *, only: str = "") -> dict[str, float]:
+    extra = [only] if only else []
     out = subprocess.run(
-        [sys.executable, str(HERE / "floor.py"), str(path), str(batches)],
+        [sys.executable, str(HERE / "floor.py"), str(path), str(batches), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -388,16 +434,29 @@ def memory(run: Path, data: Path, image_id: str, images: Path) -> dict[str, Any]
             time.sleep(2)
             pids = server.refresh()
             idle = sum(status_kb(p, "VmRSS") for p in pids)
+            idle_by = {role(p, server.proc.pid): 0 for p in pids}
+            for p in pids:
+                idle_by[role(p, server.proc.pid)] += status_kb(p, "VmRSS")
             url_path = path or f"/v1/images/{image_id}/render?w=300&format=jpeg&q={QUALITY}"
-            for _ in range(3):
-                get(f"http://127.0.0.1:{server.port}{url_path}")
-            sample = wrk(server, url_path, 4, 4)
+            sampler = PssSampler(server.proc.pid)
+            try:
+                for _ in range(3):
+                    get(f"http://127.0.0.1:{server.port}{url_path}")
+                sample = wrk(server, url_path, 4, 4)
+            finally:
+                pss_peak = sampler.stop()
             pids = server.refresh()
             peaks = {p: status_kb(p, "VmHWM") for p in pids}
+            peak_by: dict[str, list[float]] = {}
+            for p, kb in peaks.items():
+                peak_by.setdefault(role(p, server.proc.pid), []).append(kb / 1024)
             result[label] = {
                 "idle_rss_mb": idle / 1024,
+                "idle_rss_by_role_mb": {k: v / 1024 for k, v in idle_by.items()},
                 "peak_rss_tree_mb": sum(peaks.values()) / 1024,
                 "peak_rss_largest_process_mb": max(peaks.values()) / 1024,
+                "peak_rss_by_role_mb": peak_by,
+                "peak_pss_tree_mb": pss_peak / 1024,
                 "processes": len(pids),
                 "rps_100mp_c4": sample.rps,
                 "errors": sample.errors,
@@ -446,6 +505,7 @@ def main() -> None:
             wait_http(server, "/healthcheck" if name == "thumbor" else "/healthz")
 
         floors = [floor(paths["jpeg_12mp"], 3 if args.quick else 5)]
+        pairs: dict[str, list[dict[str, float]]] = {}
         results: dict[str, dict[int, dict[str, list[Sample]]]] = {}
         sizes: dict[str, dict[str, int]] = {}
         busy0 = machine_busy()
@@ -483,6 +543,7 @@ def main() -> None:
                 print(f"{row.key:16} c={conc:<3} {line}", flush=True)
             if row.key == "jpeg12_300":
                 floors.append(floor(paths["jpeg_12mp"], 3 if args.quick else 5))
+                pairs = paired_floor(servers, paths_by, paths["jpeg_12mp"], args)
         busy1 = machine_busy()
         ours_cpu1 = sum(cpu_seconds(s.pids) for s in servers.values())
         for server in list(servers.values()):
@@ -502,6 +563,7 @@ def main() -> None:
             "machine_busy_cores": (busy1[0] - busy0[0]) / ((busy1[1] - busy0[1]) / CORES),
             "servers_busy_cores": (ours_cpu1 - ours_cpu0) / ((busy1[1] - busy0[1]) / CORES),
             "floor_ms": {k: median([f[k] for f in floors]) for k in floors[0]},
+            "floor_pairs": pairs,
             "sizes": sizes,
             "memory": mem,
             "results": {
@@ -520,6 +582,34 @@ def main() -> None:
         for server in SERVERS:
             server.stop()
         shutil.rmtree(run, ignore_errors=True)
+
+
+FLOOR_METHOD = "OpenCV IMREAD_REDUCED_COLOR_8 + INTER_AREA"
+
+
+def paired_floor(
+    servers: dict[str, Server], paths_by: dict[str, str], image: Path, args: Any
+) -> dict[str, list[dict[str, float]]]:
+    """Each wrk run (c=8) on the 12 MP miss servers between two floor batches; the ratio
+    floor CPU ms / server CPU ms per request, run by run (the same load for both)."""
+    pairs: dict[str, list[dict[str, float]]] = {"pm-1-miss": [], "pm-2-miss": []}
+    before = floor(image, 3, only=FLOOR_METHOD)[FLOOR_METHOD]
+    for rep in range(args.reps * 2):
+        for name in list(pairs)[:: 1 if rep % 2 == 0 else -1]:
+            sample = wrk(servers[name], paths_by[name], 8, args.seconds)
+            after = floor(image, 3, only=FLOOR_METHOD)[FLOOR_METHOD]
+            pairs[name].append(
+                {
+                    "floor_ms": (before + after) / 2,
+                    "cpu_ms": sample.cpu_ms,
+                    "rps": sample.rps,
+                    "ratio": (before + after) / 2 / sample.cpu_ms,
+                }
+            )
+            before = after
+    for name, runs in pairs.items():
+        print(f"floor pairs {name}: ratio {median([r['ratio'] for r in runs]):.3f}", flush=True)
+    return pairs
 
 
 # -- report -----------------------------------------------------------------------------
@@ -598,16 +688,42 @@ def markdown(report: dict[str, Any], rows: list[Row]) -> str:
                     f"| {per_core:.1f} | {per_cpu:.1f} | {per_cpu / floor_rate:.2f} "
                     f"| {per_core / floor_rate:.2f} |"
                 )
-    if report["memory"]:
-        out.append("\n**Memory** (RSS in MB; peak = sum of VmHWM over the server process tree)\n")
+    if report.get("floor_pairs"):
         out.append(
-            "| server | processes | idle RSS | peak RSS, 100 MP JPEG → 300 px (3 + c=4 for 4 s) | largest process |"
+            "\n**Floor ratio, paired** (each wrk run, c=8, between two single-thread floor "
+            "batches; medians of the runs)\n"
         )
-        out.append("|---|--:|--:|--:|--:|")
+        out.append(
+            "| pixelmill, cache misses | runs | floor CPU ms | server CPU ms/req | req/s | ratio |"
+        )
+        out.append("|---|--:|--:|--:|--:|--:|")
+        for name, runs in report["floor_pairs"].items():
+            label = "1 process" if name == "pm-1-miss" else "2 workers"
+            out.append(
+                f"| {label} | {len(runs)} | {median([r['floor_ms'] for r in runs]):.1f} "
+                f"| {median([r['cpu_ms'] for r in runs]):.1f} | {median([r['rps'] for r in runs]):.1f} "
+                f"| {median([r['ratio'] for r in runs]):.2f} "
+                f"({min(r['ratio'] for r in runs):.2f}-{max(r['ratio'] for r in runs):.2f}) |"
+            )
+    if report["memory"]:
+        out.append(
+            "\n**Memory** (MB; RSS peak = sum of each process's VmHWM; PSS peak = the largest "
+            "sum of PSS over the tree, sampled every 0.1 s: shared pages counted once)\n"
+        )
+        out.append(
+            "| server | processes | idle RSS | peak RSS, 100 MP JPEG → 300 px (3 + c=4 for 4 s) "
+            "| peak PSS | largest process | per process: idle → peak |"
+        )
+        out.append("|---|--:|--:|--:|--:|--:|---|")
         for label, m in report["memory"].items():
+            roles = ", ".join(
+                f"{r} {m.get('idle_rss_by_role_mb', {}).get(r, 0):.0f} → "
+                + "/".join(f"{v:.0f}" for v in peaks)
+                for r, peaks in m.get("peak_rss_by_role_mb", {}).items()
+            )
             out.append(
                 f"| {label} | {m['processes']} | {m['idle_rss_mb']:.0f} | {m['peak_rss_tree_mb']:.0f} "
-                f"| {m['peak_rss_largest_process_mb']:.0f} |"
+                f"| {m.get('peak_pss_tree_mb', 0):.0f} | {m['peak_rss_largest_process_mb']:.0f} | {roles} |"
             )
     out.append(
         f"\nMachine: {report['cores']} cores shared with other engineers. Load average "
