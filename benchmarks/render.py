@@ -196,7 +196,7 @@ def role(pid: int, root: int) -> str:
     with contextlib.suppress(OSError):
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         if pid == root:
-            return "supervisor"
+            return "supervisor" if len(tree(root)) > 1 else "server"
         if b"resource_tracker" in cmd:
             return "tracker"
     return "worker"
