@@ -1,9 +1,9 @@
 """Async jobs end to end on RabbitMQ + PostgreSQL: throughput with 1 and 2 worker
 processes, enqueue -> start latency at low load, per-job platform overhead.
 
-One command (about 4 minutes; ``--quick`` about 1.5)::
+One command (about 15 minutes; ``--reps 1`` about 5, ``--quick`` about 3)::
 
-    .venv/bin/python benchmarks/jobs.py            # or --quick
+    .venv/bin/python benchmarks/jobs.py            # or --reps 1, --quick
 
 What it does, all on 127.0.0.1 (the machine's RabbitMQ and PostgreSQL; every process
 it starts is stopped by PID at the end; its DB and queues are dropped):

@@ -23,6 +23,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import threading
@@ -54,6 +55,21 @@ class SqlCounter:
         event.listen(sa.engine.Engine, "before_cursor_execute", self._on_execute)
         event.listen(sa.engine.Engine, "commit", self._on_commit)
         event.listen(sa.pool.Pool, "checkout", self._on_checkout)
+        # the hot job statements run on the pooled psycopg connection, past SQLAlchemy
+        from pixelmill.backends.metadata import jobs_pg
+
+        for name in ("one", "rows"):
+            real = getattr(jobs_pg, name)
+
+            def counted(conn: Any, sql: str, params: Any, _real: Any = real) -> Any:
+                if self.enabled:
+                    verb = sql.lstrip().split(None, 1)[0].upper()
+                    self.statements[verb] += 1
+                    if conn.autocommit:  # a statement on its own is its own transaction
+                        self.commits += 1
+                return _real(conn, sql, params)
+
+            setattr(jobs_pg, name, counted)
 
     def _on_execute(self, _conn: Any, _cur: Any, statement: str, *_: Any) -> None:
         if self.enabled:
@@ -194,6 +210,7 @@ def main() -> None:
         print("  job states:", dict(states))
     finally:
         container.close()
+        shutil.rmtree(tmp, ignore_errors=True)
         RabbitmqBroker(AMQP, namespace=namespace).purge()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
