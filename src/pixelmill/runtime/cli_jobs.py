@@ -170,8 +170,7 @@ def gateway_command(
 
 def serve_gateway(settings: Settings) -> None:
     """Export ``settings`` to the environment and run uvicorn over the app factory."""
-    import uvicorn
-
+    from pixelmill.runtime.asgi import run_server
     from pixelmill.runtime.cli import _export_env
 
     workers = settings.server.workers or os.cpu_count() or 1
@@ -184,16 +183,7 @@ def serve_gateway(settings: Settings) -> None:
     os.environ["PIXELMILL_MODE"] = settings.mode
     click.echo(f"pixelmill gateway on http://{settings.server.host}:{settings.server.port}")
     sys.stdout.flush()
-    uvicorn.run(
-        "pixelmill.runtime.asgi:app_factory",
-        factory=True,
-        host=settings.server.host,
-        port=settings.server.port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    run_server(settings.server.host, settings.server.port, workers)
 
 
 # -- pixelmill up --workers N --------------------------------------------------------------
