@@ -100,6 +100,32 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def postgres_server_pids() -> list[int]:
+    """The postmaster and PostgreSQL's own processes (WAL writer, checkpointer, ...),
+    without client backends."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() != "postgres":
+                    continue
+                if b"(" not in (entry / "cmdline").read_bytes():  # backends: "host(port)"
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = cpu_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def rabbitmq_pid() -> int | None:
     out = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout
     return int(out.split()[0]) if out.split() else None
@@ -107,24 +133,37 @@ def rabbitmq_pid() -> int | None:
 
 class CpuMeter:
     """CPU seconds used by the gateway, the workers, RabbitMQ and PostgreSQL between
-    construction and :meth:`stop`."""
+    construction and :meth:`stop`.
 
-    def __init__(self, gateway: int, workers: list[int]) -> None:
+    ``postgres`` counts the server's own processes and the backends of the benchmark's
+    database (``backends()``: pixelmill's connections, not the benchmark's polls);
+    ``postgres_all`` every ``postgres`` process on the machine, other sessions included
+    (what the numbers before the floor comparison counted)."""
+
+    def __init__(self, gateway: int, workers: list[int], backends: Any = None) -> None:
         self.pids = {"gateway": [gateway], "workers": workers}
         self.rabbit = rabbitmq_pid()
+        self.backends = backends or list
         self.start = self._read()
+        self.pg_start = process_cpu([*self.backends(), *postgres_server_pids()])
 
     def _read(self) -> dict[str, float]:
         now = {k: sum(cpu_seconds(p) for p in pids) for k, pids in self.pids.items()}
         now["rabbitmq"] = cpu_seconds(self.rabbit) if self.rabbit else 0.0
-        now["postgres"] = postgres_cpu_seconds()
+        now["postgres_all"] = postgres_cpu_seconds()
         return now
 
     def stop(self, jobs: int) -> dict[str, float]:
-        """CPU milliseconds per job of each part (and their ``total``)."""
+        """CPU milliseconds per job of each part (and their ``total``, which counts
+        ``postgres``, not ``postgres_all``)."""
         end = self._read()
+        pg_end = process_cpu([*self.backends(), *postgres_server_pids()])
+        # a backend that started meanwhile counts from 0; one that ended is lost (rare:
+        # the pools keep their connections)
+        pg = sum(cpu - self.pg_start.get(pid, 0.0) for pid, cpu in pg_end.items())
         per = {k: (end[k] - self.start[k]) * 1000 / max(jobs, 1) for k in end}
-        per["total"] = sum(per.values())
+        per["postgres"] = pg * 1000 / max(jobs, 1)
+        per["total"] = sum(v for k, v in per.items() if k != "postgres_all")
         return per
 
 
@@ -173,7 +212,9 @@ class Bench:
             text=True,
         ).stdout
         self.key = json.loads(out.strip().splitlines()[-1])["key"]
-        self.engine = sa.create_engine(self.db_url)
+        self.engine = sa.create_engine(
+            self.db_url, connect_args={"application_name": "pm-bench-poll"}
+        )
         gateway = self.spawn(
             ["gateway", "--port", str(self.port), "--server-workers", "1"], "gateway"
         )
@@ -202,6 +243,18 @@ class Bench:
             self.http.post("/v1/images", content=make_image(16, 8 + n, fmt=".png")).json()["id"]
             for n in range(self.args.batch_inputs)
         ]
+
+    def backends(self) -> list[int]:
+        """PostgreSQL backends of pixelmill's processes (the bench database's, less ours)."""
+        with self.admin.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = :db "
+                    "AND application_name <> 'pm-bench-poll'"
+                ),
+                {"db": self.db_name},
+            ).all()
+        return [int(r[0]) for r in rows]
 
     def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}-{len(self.procs)}.log").open("wb")
@@ -301,7 +354,7 @@ class Bench:
             script.write_text(WRK_SCRIPT)
             env = dict(self.env, PM_BODY=json.dumps(self.body(variant)), PM_KEY=self.key)
             cpu0 = {p.pid: cpu_seconds(p.pid) for p in [*procs, self.procs[0]]}
-            meter = CpuMeter(self.gateway_pid, [p.pid for p in procs])
+            meter = CpuMeter(self.gateway_pid, [p.pid for p in procs], self.backends)
             wrk = subprocess.run(
                 [
                     "wrk",
@@ -412,7 +465,7 @@ class Bench:
         gateway_cpu = cpu_seconds(self.gateway_pid) - gateway0
         procs = self.start_workers(workers)
         try:
-            meter = CpuMeter(self.gateway_pid, [p.pid for p in procs])
+            meter = CpuMeter(self.gateway_pid, [p.pid for p in procs], self.backends)
             self.wait_all(since)
             cpu = meter.stop(submitted)
             with self.engine.connect() as conn:
@@ -472,11 +525,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="task threads per worker")
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--batch-inputs", type=int, default=20, help="images per batch job")
+    parser.add_argument(
+        "--only",
+        default="throughput,latency,split,batch",
+        help="comma-separated parts to run (e.g. throughput for a quick before/after)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.reps, args.seconds, args.latency_jobs = 1, 5, 100
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")
+    parts = set(args.only.split(","))
     bench = Bench(args)
     results: dict[str, Any] = {
         "load_average": os.getloadavg(),
@@ -490,19 +549,20 @@ def main() -> None:
         op_ms = bench.op_time_ms()
         results["op_ms"] = op_ms
         for _ in range(args.reps):
-            for variant in ("store", "no-output"):
+            for variant in ("store", "no-output") if "throughput" in parts else ():
                 for workers in (1, 2):
                     run = bench.throughput(workers, variant)
                     print(json.dumps({k: v for k, v in run.items() if k != "wrk"}), flush=True)
                     results["runs"].append(run)
-            lat = bench.latency(1)
-            print(json.dumps(lat), flush=True)
-            results["latency"].append(lat)
-            for workers in (1, 2):
+            if "latency" in parts:
+                lat = bench.latency(1)
+                print(json.dumps(lat), flush=True)
+                results["latency"].append(lat)
+            for workers in (1, 2) if "split" in parts else ():
                 split = bench.split(workers)
                 print(json.dumps(split), flush=True)
                 results["split"].append(split)
-            for workers in (1, 2):
+            for workers in (1, 2) if "batch" in parts else ():
                 batch = bench.batch(workers)
                 print(json.dumps(batch), flush=True)
                 results["batch"].append(batch)
@@ -524,10 +584,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(
         "| variant | worker processes | jobs/s (median; runs) | CPU ms/job: gateway, "
-        "workers, RabbitMQ, PostgreSQL = total |"
+        "workers, RabbitMQ, PostgreSQL = total | PostgreSQL, all sessions | load |"
     )
-    print("|---|---|---|---|")
-    for variant in ("store", "no-output"):
+    print("|---|---|---|---|---|---|")
+    for variant in ("store", "no-output") if results["runs"] else ():
         base = None
         for workers in (1, 2):
             runs = [
@@ -538,13 +598,17 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             each = ", ".join(f"{r['jobs_per_s']:.0f}" for r in runs)
             parts = {
                 k: med(r["cpu_ms_per_job_by_part"][k] for r in runs)
-                for k in ("gateway", "workers", "rabbitmq", "postgres", "total")
+                for k in ("gateway", "workers", "rabbitmq", "postgres", "total", "postgres_all")
             }
             cpu = (
                 f"{parts['gateway']:.2f}, {parts['workers']:.2f}, {parts['rabbitmq']:.2f}, "
                 f"{parts['postgres']:.2f} = {parts['total']:.2f}"
             )
-            print(f"| {variant} | {workers} | {rate:.0f} ({each}): {rate / base:.2f}x | {cpu} |")
+            loads = ", ".join(f"{r['load_average']:.1f}" for r in runs)
+            print(
+                f"| {variant} | {workers} | {rate:.0f} ({each}): {rate / base:.2f}x | {cpu} | "
+                f"{parts['postgres_all']:.2f} | {loads} |"
+            )
     if results["split"]:
         print("\n| each side alone (store) | worker processes | rate (median) | CPU ms/job |")
         print("|---|---|---|---|")
@@ -571,6 +635,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             each = ", ".join(f"{r['tasks_per_s']:.0f}" for r in runs)
             print(f"| one POST per job | {workers} | {rate:.0f} ({each}) |")
     lat = results["latency"]
+    if not lat:
+        return
     p50 = med(r["enqueue_to_start_p50_ms"] for r in lat)
     p99 = med(r["enqueue_to_start_p99_ms"] for r in lat)
     e2e = med(r["submit_to_succeeded_p50_ms"] for r in lat)

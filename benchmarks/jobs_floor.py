@@ -1,0 +1,568 @@
+"""The floor under async jobs: what the issue's guarantees cost on this machine with bare
+clients and none of pixelmill's code (no FastAPI, no Dramatiq, no SQLAlchemy).
+
+One command, about 1.5 minutes::
+
+    .venv/bin/python benchmarks/jobs_floor.py
+
+Per job, with the guarantees ``benchmarks/jobs.py`` measures pixelmill under:
+
+* a **submitter** commits one job row in PostgreSQL (psycopg 3, autocommit, one
+  prepared ``INSERT``: the "202 means committed" step), then publishes one persistent
+  message to a **quorum queue** (``x-delivery-limit``, dead-lettering ``at-least-once``
+  to a quorum ``.XQ``, as pixelmill declares them) with **publisher confirms**;
+  ``sync``: pika ``BlockingConnection``, each publish waits for its confirm (one job at
+  a time, one process); ``pipelined``: pika ``SelectConnection``, up to ``--window``
+  publishes awaiting their confirms while the next rows are inserted — what a server
+  with many concurrent submits can do;
+* a **consumer** (1 or 2 processes, pika ``BlockingConnection``, prefetch
+  ``--prefetch``) runs per message a guarded "start" ``UPDATE`` and a guarded "finish"
+  ``UPDATE``, each committed on its own, and acknowledges the message only after the
+  finish is committed.
+
+Measured: jobs/s end to end (first ``created_at`` to last ``finished_at`` in the DB, as
+``jobs.py`` does), CPU ms per job of the submitter, the consumers, RabbitMQ (``beam.smp``)
+and PostgreSQL (the backends of its own connections plus the server's processes — WAL
+writer, checkpointer, postmaster — so other sessions on this shared machine stay out),
+read from ``/proc``; each side alone (the submitter with no consumer
+running, then the consumer draining that backlog); submit -> done latency p50/p99 at low
+load (one job every 20 ms, ``sync`` submitter, 1 consumer). The 1-minute load average is
+printed with every row.
+
+Everything is on 127.0.0.1: a table ``pm_floor_<random>`` in the ``postgres`` database
+and queues ``pm-floor-<random>`` (+ ``.XQ``), both dropped at the end; every process it
+starts is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PG_URL = os.environ.get(
+    "PIXELMILL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+).replace("postgresql+psycopg://", "postgresql://")
+AMQP = os.environ.get("PIXELMILL_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+
+TAG = uuid.uuid4().hex[:8]
+TABLE = f"pm_floor_{TAG}"
+QUEUE = f"pm-floor-{TAG}"
+DELIVERY_LIMIT = 5
+
+INSERT = f"INSERT INTO {TABLE} (id, state, payload) VALUES (%s, 'queued', %s)"
+START = (
+    f"UPDATE {TABLE} SET state = 'running', started_at = now(), attempts = attempts + 1 "
+    "WHERE id = %s AND state IN ('queued', 'running')"
+)
+FINISH = (
+    f"UPDATE {TABLE} SET state = 'succeeded', finished_at = now() "
+    "WHERE id = %s AND state = 'running'"
+)
+PAYLOAD = json.dumps({"inputs": ["0" * 32], "pipeline": [{"op": "flip"}]})
+
+
+# -- measuring ------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc (seconds)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def postgres_server_pids() -> list[int]:
+    """The postmaster and PostgreSQL's own processes (WAL writer, checkpointer, ...), not
+    the client backends: other sessions' queries on this shared machine stay out."""
+    pids = []
+    for pid in pids_named("postgres"):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"(" not in args:  # a client backend's title names its peer: "127.0.0.1(port)"
+            pids.append(pid)
+    return pids
+
+
+def total_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+    return total
+
+
+class CpuMeter:
+    """CPU seconds of the parts named in ``parts`` (lists of pids), RabbitMQ, and
+    PostgreSQL: its server processes plus the backends in ``parts["postgres"]``."""
+
+    def __init__(self, parts: dict[str, list[int]]) -> None:
+        self.parts = dict(parts)
+        self.parts["rabbitmq"] = pids_named("beam.smp")
+        self.parts["postgres"] = [*self.parts.get("postgres", []), *postgres_server_pids()]
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {k: total_cpu(p) for k, p in self.parts.items()}
+
+    def stop(self, jobs: int) -> dict[str, float]:
+        """CPU milliseconds per job of each part."""
+        end = self._read()
+        return {k: (end[k] - self.start[k]) * 1000 / max(jobs, 1) for k in end}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def job_ids(prefix: str) -> Callable[[], str]:
+    """Time-ordered text ids, like pixelmill's."""
+    count = 0
+
+    def next_id() -> str:
+        nonlocal count
+        count += 1
+        return f"{time.time_ns():016x}{prefix}{count:08x}"
+
+    return next_id
+
+
+# -- the bare clients ------------------------------------------------------------------------
+def queue_arguments() -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": f"{QUEUE}.XQ",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def pg_connect(application_name: str = QUEUE) -> Any:
+    import psycopg
+
+    return psycopg.connect(PG_URL, autocommit=True, application_name=application_name)
+
+
+def cpu_of_self_and_backend(db: Any) -> tuple[float, float]:
+    """This process's CPU seconds and those of its PostgreSQL backend, read just before
+    the connection closes (the backend's /proc entry goes with it)."""
+    return time.process_time(), total_cpu([db.info.backend_pid])
+
+
+def properties() -> Any:
+    import pika
+
+    return pika.BasicProperties(delivery_mode=2, content_type="application/json")
+
+
+def submit_sync(cpu: Any, stop_at: float, interval_s: float, limit: int) -> None:
+    """One job at a time: INSERT (committed), publish, wait for the confirm."""
+    import pika
+
+    db = pg_connect()
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    props = properties()
+    new_id = job_ids(f"{os.getpid():06x}")
+    sent = 0
+    while time.time() < stop_at and sent < limit:
+        job = new_id()
+        db.execute(INSERT, (job, PAYLOAD), prepare=True)
+        channel.basic_publish("", QUEUE, job.encode(), props, mandatory=True)
+        sent += 1
+        if interval_s:
+            time.sleep(interval_s)
+    connection.close()
+    cpu[0], cpu[1] = cpu_of_self_and_backend(db)
+    db.close()
+
+
+def submit_pipelined(cpu: Any, stop_at: float, window: int) -> None:
+    """INSERT (committed) then publish, with up to ``window`` publishes awaiting their
+    confirms; a job counts as accepted when its confirm arrives."""
+    import pika
+    from pika.adapters.select_connection import SelectConnection
+
+    db = pg_connect()
+    props = properties()
+    new_id = job_ids(f"{os.getpid():06x}")
+    state: dict[str, Any] = {"tag": 0, "outstanding": set(), "nacked": 0, "channel": None}
+
+    def pump() -> None:
+        channel = state["channel"]
+        outstanding: set[int] = state["outstanding"]
+        if time.time() >= stop_at:
+            if not outstanding:
+                connection.close()
+            return
+        while len(outstanding) < window:
+            job = new_id()
+            db.execute(INSERT, (job, PAYLOAD), prepare=True)
+            channel.basic_publish("", QUEUE, job.encode(), props, mandatory=True)
+            state["tag"] += 1
+            outstanding.add(state["tag"])
+
+    def on_confirm(frame: Any) -> None:
+        method = frame.method
+        outstanding: set[int] = state["outstanding"]
+        if method.multiple:
+            outstanding.difference_update([t for t in outstanding if t <= method.delivery_tag])
+        else:
+            outstanding.discard(method.delivery_tag)
+        if method.NAME.endswith("Nack"):
+            state["nacked"] += 1
+        if len(outstanding) <= window // 2 or time.time() >= stop_at:
+            pump()
+
+    def on_channel(channel: Any) -> None:
+        state["channel"] = channel
+        channel.confirm_delivery(on_confirm, callback=lambda _frame: pump())
+
+    def on_open(conn: Any) -> None:
+        conn.channel(on_open_callback=on_channel)
+
+    connection = SelectConnection(
+        pika.URLParameters(AMQP),
+        on_open_callback=on_open,
+        on_close_callback=lambda conn, reason: conn.ioloop.stop(),
+    )
+    connection.ioloop.start()
+    cpu[0], cpu[1] = cpu_of_self_and_backend(db)
+    db.close()
+    if state["nacked"]:
+        raise SystemExit(f"{state['nacked']} publishes were nacked")
+
+
+def consume(stop: Any, ready: Any, backend: Any, prefetch: int) -> None:
+    """Per message: start UPDATE (committed), finish UPDATE (committed), then ack."""
+    import pika
+
+    db = pg_connect()
+    backend.value = db.info.backend_pid
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=prefetch)
+
+    def on_message(ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        job = body.decode()
+        db.execute(START, (job,), prepare=True)
+        db.execute(FINISH, (job,), prepare=True)
+        ch.basic_ack(method.delivery_tag)
+
+    channel.basic_consume(QUEUE, on_message)
+    ready.set()
+    while not stop.is_set():
+        connection.process_data_events(time_limit=0.25)
+    connection.close()
+    db.close()
+
+
+# -- the runs --------------------------------------------------------------------------------
+class Floor:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.ctx = mp.get_context("fork")
+        self.db = pg_connect("pm-floor-control")  # its polls are not counted
+        self.consumers: list[tuple[Any, Any, int]] = []
+
+    def setup(self) -> None:
+        import pika
+
+        self.db.execute(
+            f"CREATE TABLE {TABLE} (id text PRIMARY KEY, state text NOT NULL, "
+            "payload jsonb NOT NULL, attempts int NOT NULL DEFAULT 0, "
+            "created_at timestamptz NOT NULL DEFAULT now(), started_at timestamptz, "
+            "finished_at timestamptz)"
+        )
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP))
+        channel = connection.channel()
+        channel.queue_declare(f"{QUEUE}.XQ", durable=True, arguments={"x-queue-type": "quorum"})
+        channel.queue_declare(QUEUE, durable=True, arguments=queue_arguments())
+        connection.close()
+
+    def teardown(self) -> None:
+        import pika
+
+        self.stop_consumers()
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP))
+        channel = connection.channel()
+        channel.queue_delete(QUEUE)
+        channel.queue_delete(f"{QUEUE}.XQ")
+        connection.close()
+        self.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        self.db.close()
+
+    def start_consumers(self, count: int) -> dict[str, list[int]]:
+        """Start consumer processes; their pids and their PostgreSQL backends' pids."""
+        for _ in range(count):
+            stop, ready, backend = self.ctx.Event(), self.ctx.Event(), self.ctx.Value("i", 0)
+            args = (stop, ready, backend, self.args.prefetch)
+            proc = self.ctx.Process(target=consume, args=args)
+            proc.start()
+            if not ready.wait(30):
+                raise SystemExit("consumer did not start")
+            self.consumers.append((proc, stop, backend.value))
+        return {
+            "consumers": [proc.pid for proc, _, _ in self.consumers],
+            "postgres": [backend for _, _, backend in self.consumers],
+        }
+
+    def stop_consumers(self) -> None:
+        for _, stop, _ in self.consumers:
+            stop.set()
+        for proc, _, _ in self.consumers:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        self.consumers = []
+
+    def submitter(self, mode: str, seconds: float, *, interval_s: float = 0, limit: int = 0) -> Any:
+        """Start a submitter process; its CPU seconds and its PostgreSQL backend's land
+        in ``proc.cpu`` when it ends."""
+        stop_at = time.time() + seconds
+        cpu = self.ctx.Array("d", 2)
+        if mode == "sync":
+            args: tuple[Any, ...] = (cpu, stop_at, interval_s, limit or 10**9)
+            proc = self.ctx.Process(target=submit_sync, args=args)
+        else:
+            args = (cpu, stop_at, self.args.window)
+            proc = self.ctx.Process(target=submit_pipelined, args=args)
+        proc.start()
+        proc.cpu = cpu  # type: ignore[attr-defined]
+        return proc
+
+    def marker(self) -> str:
+        return f"{time.time_ns():016x}"
+
+    def counts(self, since: str) -> tuple[int, int]:
+        total, done = self.db.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE state = 'succeeded') FROM {TABLE} "
+            "WHERE id > %s",
+            (since,),
+        ).fetchone()
+        return int(total), int(done)
+
+    def wait_done(self, since: str, submitter: Any, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            total, done = self.counts(since)
+            if submitter.exitcode is not None and total == done:
+                return total
+            time.sleep(0.1)
+        raise SystemExit("jobs did not finish in time")
+
+    def span(self, since: str, start: str = "created_at") -> float:
+        first, last = self.db.execute(
+            f"SELECT min({start}), max(finished_at) FROM {TABLE} WHERE id > %s", (since,)
+        ).fetchone()
+        return float((last - first).total_seconds())
+
+    def throughput(self, mode: str, consumers: int) -> dict[str, Any]:
+        pids = self.start_consumers(consumers)
+        try:
+            warm = self.submitter("sync", 2, limit=50)
+            self.wait_done("0", warm)
+            since = self.marker()
+            meter = CpuMeter(pids)
+            proc = self.submitter(mode, self.args.seconds)
+            proc.join()
+            jobs = self.wait_done(since, proc)
+            cpu = meter.stop(jobs)
+            cpu["submitter"] = proc.cpu[0] * 1000 / jobs
+            cpu["postgres"] += proc.cpu[1] * 1000 / jobs
+            cpu["total"] = sum(cpu.values())
+        finally:
+            self.stop_consumers()
+        return {
+            "row": "throughput",
+            "submitter": mode,
+            "consumers": consumers,
+            "jobs": jobs,
+            "jobs_per_s": jobs / self.span(since),
+            "cpu_ms_per_job": cpu,
+            "load_average": os.getloadavg()[0],
+        }
+
+    def alone(self, mode: str, consumers: int) -> dict[str, Any]:
+        """The submitter with no consumer running, then the consumers draining it."""
+        since = self.marker()
+        meter = CpuMeter({})
+        began = time.monotonic()
+        proc = self.submitter(mode, self.args.seconds)
+        proc.join()
+        elapsed = time.monotonic() - began
+        jobs, _ = self.counts(since)
+        submit_cpu = meter.stop(jobs)
+        pids = self.start_consumers(consumers)
+        try:
+            meter = CpuMeter(pids)
+            self.wait_done(since, proc)
+            drain_cpu = meter.stop(jobs)
+        finally:
+            self.stop_consumers()
+        return {
+            "row": "alone",
+            "submitter": mode,
+            "consumers": consumers,
+            "jobs": jobs,
+            "submits_per_s": jobs / elapsed,
+            "submit_cpu_ms_per_job": {
+                "submitter": proc.cpu[0] * 1000 / jobs,
+                "rabbitmq": submit_cpu["rabbitmq"],
+                "postgres": submit_cpu["postgres"] + proc.cpu[1] * 1000 / jobs,
+            },
+            "drain_jobs_per_s": jobs / self.span(since, "started_at"),
+            "drain_cpu_ms_per_job": {
+                "consumers": drain_cpu["consumers"],
+                "rabbitmq": drain_cpu["rabbitmq"],
+                "postgres": drain_cpu["postgres"],
+            },
+            "load_average": os.getloadavg()[0],
+        }
+
+    def latency(self) -> dict[str, Any]:
+        self.start_consumers(1)
+        try:
+            since = self.marker()
+            proc = self.submitter("sync", 60, interval_s=0.02, limit=self.args.latency_jobs)
+            proc.join()
+            self.wait_done(since, proc)
+            rows = self.db.execute(
+                f"SELECT extract(epoch FROM started_at - created_at) * 1000, "
+                f"extract(epoch FROM finished_at - created_at) * 1000 FROM {TABLE} "
+                "WHERE id > %s",
+                (since,),
+            ).fetchall()
+        finally:
+            self.stop_consumers()
+        start = [float(r[0]) for r in rows]
+        done = [float(r[1]) for r in rows]
+        return {
+            "row": "latency",
+            "jobs": len(rows),
+            "enqueue_to_start_p50_ms": pct(start, 0.5),
+            "enqueue_to_start_p99_ms": pct(start, 0.99),
+            "submit_to_done_p50_ms": pct(done, 0.5),
+            "submit_to_done_p99_ms": pct(done, 0.99),
+            "load_average": os.getloadavg()[0],
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8, help="submit time per row")
+    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--window", type=int, default=64, help="unconfirmed publishes")
+    parser.add_argument("--prefetch", type=int, default=16, help="per consumer")
+    parser.add_argument("--latency-jobs", type=int, default=200)
+    args = parser.parse_args()
+    floor = Floor(args)
+    results: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
+    floor.setup()
+    try:
+        for _ in range(args.reps):
+            for mode in ("sync", "pipelined"):
+                for consumers in (1, 2):
+                    results.append(floor.throughput(mode, consumers))
+                    print(json.dumps(results[-1]), flush=True)
+            results.append(floor.alone("pipelined", 1))
+            print(json.dumps(results[-1]), flush=True)
+            results.append(floor.latency())
+            print(json.dumps(results[-1]), flush=True)
+    finally:
+        floor.teardown()
+    report(results, load_before, args)
+
+
+def report(results: list[dict[str, Any]], load_before: float, args: argparse.Namespace) -> None:
+    med = statistics.median
+    print(
+        f"\nload average (1 min) at start {load_before:.1f}, at the end "
+        f"{os.getloadavg()[0]:.1f}; {args.reps} rep(s), {args.seconds:g} s per row, "
+        f"window {args.window}, prefetch {args.prefetch}\n"
+    )
+    print(
+        "| submitter | consumer processes | jobs/s (runs) | CPU ms/job: submitter, consumers, "
+        "RabbitMQ, PostgreSQL = total | load |"
+    )
+    print("|---|---|---|---|---|")
+    for mode in ("sync", "pipelined"):
+        for consumers in (1, 2):
+            runs = [
+                r
+                for r in results
+                if r["row"] == "throughput"
+                and r["submitter"] == mode
+                and r["consumers"] == consumers
+            ]
+            if not runs:
+                continue
+            parts = {
+                k: med(r["cpu_ms_per_job"][k] for r in runs)
+                for k in ("submitter", "consumers", "rabbitmq", "postgres", "total")
+            }
+            each = ", ".join(f"{r['jobs_per_s']:.0f}" for r in runs)
+            loads = ", ".join(f"{r['load_average']:.1f}" for r in runs)
+            print(
+                f"| {mode} | {consumers} | {med(r['jobs_per_s'] for r in runs):.0f} ({each}) | "
+                f"{parts['submitter']:.2f}, {parts['consumers']:.2f}, {parts['rabbitmq']:.2f}, "
+                f"{parts['postgres']:.2f} = {parts['total']:.2f} | {loads} |"
+            )
+    alone = [r for r in results if r["row"] == "alone"]
+    if alone:
+        sub = {
+            k: med(r["submit_cpu_ms_per_job"][k] for r in alone)
+            for k in alone[0]["submit_cpu_ms_per_job"]
+        }
+        drain = {
+            k: med(r["drain_cpu_ms_per_job"][k] for r in alone)
+            for k in alone[0]["drain_cpu_ms_per_job"]
+        }
+        print(
+            f"\neach side alone (pipelined submitter; then 1 consumer draining): "
+            f"{med(r['submits_per_s'] for r in alone):.0f} submits/s at "
+            f"{sub['submitter']:.2f} ms submitter + {sub['rabbitmq']:.2f} RabbitMQ + "
+            f"{sub['postgres']:.2f} PostgreSQL per job; drain "
+            f"{med(r['drain_jobs_per_s'] for r in alone):.0f} jobs/s at "
+            f"{drain['consumers']:.2f} ms consumer + {drain['rabbitmq']:.2f} RabbitMQ + "
+            f"{drain['postgres']:.2f} PostgreSQL per job"
+        )
+    lat = [r for r in results if r["row"] == "latency"]
+    if lat:
+        print(
+            "\nlow load (sync submitter, one job every 20 ms, 1 consumer): enqueue->start "
+            f"p50 {med(r['enqueue_to_start_p50_ms'] for r in lat):.2f} ms, p99 "
+            f"{med(r['enqueue_to_start_p99_ms'] for r in lat):.2f} ms; submit->done p50 "
+            f"{med(r['submit_to_done_p50_ms'] for r in lat):.2f} ms, p99 "
+            f"{med(r['submit_to_done_p99_ms'] for r in lat):.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
