@@ -38,6 +38,10 @@ class InputSpec(BaseModel):
     classes: list[str] = Field(default_factory=list)
     #: fixed input size for classifiers (images are resized to it)
     size: int | None = Field(None, ge=8, le=1024)
+    #: px each object grows after the mask is split into objects: a model trained on
+    #: masks with gaps between touching objects (``synth-nuclei --gaps``) predicts them
+    #: eroded at the contact by this much
+    grow: int = Field(0, ge=0, le=8)
 
 
 class TrainSpec(BaseModel):
@@ -67,6 +71,12 @@ class TrainSpec(BaseModel):
     channels_last: bool = True
     threads: int | None = Field(None, ge=1, le=256, description="torch threads (default cores)")
     image_size: int = Field(64, ge=8, le=1024, description="classifier input side, px")
+    grow: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="px objects grow after splitting the mask (masks with gaps: 1)",
+    )
 
     @model_validator(mode="after")
     def _arch_matches_task(self) -> TrainSpec:

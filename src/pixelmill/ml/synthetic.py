@@ -75,19 +75,45 @@ def _nucleus(
 
 
 def nuclei_sample(
-    seed: int, index: int, config: NucleiConfig | None = None
+    seed: int, index: int, config: NucleiConfig | None = None, *, gaps: bool = False
 ) -> tuple[NDArray[np.generic], NDArray[np.uint8]]:
     """One synthetic image and its mask.
 
     Returns ``(image, mask)``: ``image`` is (rows, cols) ``uint8`` or ``uint16`` (about
     half each), ``mask`` is (rows, cols) ``uint8`` with 0 = background, 255 = nucleus.
+    With ``gaps`` the mask has a background line between touching nuclei
+    (:func:`separate_touching`), so a network trained on it learns to keep them apart.
 
     >>> image, mask = nuclei_sample(0, 0)
     >>> image.shape == mask.shape == (256, 256)
     True
     """
     image, labels = nuclei_labelled(seed, index, config)
-    return image, ((labels > 0) * 255).astype(np.uint8)
+    foreground = separate_touching(labels) if gaps else labels > 0
+    return image, (foreground * 255).astype(np.uint8)
+
+
+def separate_touching(labels: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Foreground of an instance label image with a one-pixel background line between
+    touching objects: a pixel is dropped when one of its 8 neighbours belongs to another
+    object with a smaller label, so only one side of each contact gives up a pixel; lone
+    outlines are untouched.
+
+    The U-Net paper's remedy for touching cells (there: a loss weight on the separating
+    background). :func:`pixelmill.ml.scores.instances` with ``grow=1`` gives the line
+    back to the objects after labelling them.
+
+    >>> lab = np.zeros((3, 6), np.int32); lab[:, :3] = 1; lab[:, 3:] = 2
+    >>> separate_touching(lab).astype(int).tolist()[0]
+    [1, 1, 1, 0, 1, 1]
+    """
+    import cv2
+
+    lab = np.asarray(labels).astype(np.float32)
+    # the smallest object label among each pixel's neighbours (background is "neutral")
+    neutral = np.where(lab > 0, lab, np.float32(np.inf))
+    low = np.asarray(cv2.erode(neutral, np.ones((3, 3), np.uint8)))
+    return np.asarray((lab > 0) & (low >= lab))
 
 
 def nuclei_labelled(
@@ -155,7 +181,7 @@ def nuclei_labelled(
 
 
 def nuclei_dataset(
-    count: int, *, seed: int = 0, config: NucleiConfig | None = None
+    count: int, *, seed: int = 0, config: NucleiConfig | None = None, gaps: bool = False
 ) -> list[tuple[NDArray[np.generic], NDArray[np.uint8]]]:
     """``count`` samples of :func:`nuclei_sample`, indices 0..count-1."""
-    return [nuclei_sample(seed, i, config) for i in range(count)]
+    return [nuclei_sample(seed, i, config, gaps=gaps) for i in range(count)]

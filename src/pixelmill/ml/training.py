@@ -176,6 +176,7 @@ def train(
         multiple=2**spec.depth,
         classes=dataset.classes,
         size=spec.image_size if spec.task == "classification" else None,
+        grow=spec.grow if spec.task == "segmentation" else 0,
     )
     xs = [prepare(i, input_spec) for i in train_items]
     ys: list[Any] = (

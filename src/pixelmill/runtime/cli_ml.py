@@ -25,6 +25,7 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("patience", int, "early stopping patience (epochs)"),
     ("threads", int, "torch threads"),
     ("image-size", int, "classifier input side (px)"),
+    ("grow", int, "px objects grow after splitting (masks with gaps: 1)"),
 ]
 
 
@@ -86,7 +87,13 @@ def datasets_group() -> None:
 @click.option("--count", default=600, show_default=True, help="Number of images.")
 @click.option("--size", default=256, show_default=True, help="Image side (px).")
 @click.option("--seed", default=0, show_default=True, help="Generator seed.")
-def synth_nuclei(out: Path, count: int, size: int, seed: int) -> None:
+@click.option(
+    "--gaps/--no-gaps",
+    default=False,
+    show_default=True,
+    help="Masks keep a background line between touching nuclei (train with --grow 1).",
+)
+def synth_nuclei(out: Path, count: int, size: int, seed: int, gaps: bool) -> None:
     """Write a synthetic fluorescence-nuclei dataset (images/ + masks/ PNGs) to OUT."""
     import numpy as np
     import pyvips
@@ -97,7 +104,7 @@ def synth_nuclei(out: Path, count: int, size: int, seed: int) -> None:
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        image, mask = nuclei_sample(seed, i, cfg)
+        image, mask = nuclei_sample(seed, i, cfg, gaps=gaps)
         vips = pyvips.Image.new_from_array(np.ascontiguousarray(image))
         if image.dtype == np.uint16:
             vips = vips.copy(interpretation="grey16")

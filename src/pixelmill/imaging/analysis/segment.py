@@ -418,7 +418,7 @@ def segment_nuclei(
         mask = fill_holes(mask, max_area=max_hole_area)
     if split:
         if min_distance is None:
-            min_distance = _typical_radius(mask) * 0.6
+            min_distance = typical_radius(mask) * 0.6
         labels = split_touching(mask, min_distance=min_distance)
     else:
         import cv2
@@ -430,7 +430,9 @@ def segment_nuclei(
     return Segmentation(out, t, float(min_distance or 0.0), None, info)
 
 
-def _typical_radius(mask: np.ndarray) -> float:
+def typical_radius(mask: np.ndarray) -> float:
+    """The radius (px, at least 3) of a disc with the median area of ``mask``'s
+    8-connected components; 3 when it has none."""
     import cv2
 
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)

@@ -249,7 +249,10 @@ class InferenceService:
                 body["mask_image_id"] = mask_record.id
             if measure:
                 body["measurements"] = measure_mask(
-                    prediction.mask, image, pixel_size_um=pixel_size
+                    prediction.mask,
+                    image,
+                    pixel_size_um=pixel_size,
+                    grow=loaded.model.spec.grow,
                 )
         else:
             body["label"] = prediction.label
@@ -297,17 +300,22 @@ def _png(mask: NDArray[np.uint8]) -> bytes:
 
 
 def measure_mask(
-    mask: NDArray[np.uint8], image: NDArray[np.generic], *, pixel_size_um: float | None = None
+    mask: NDArray[np.uint8],
+    image: NDArray[np.generic],
+    *,
+    pixel_size_um: float | None = None,
+    grow: int = 0,
 ) -> dict[str, Any]:
     """Per-object measurements of a binary mask with the analysis measurements
-    (:func:`pixelmill.imaging.analysis.measure.measure_objects`): touching objects are
-    split by a distance-transform watershed first. At most 1000 objects are listed."""
+    (:func:`pixelmill.imaging.analysis.measure.measure_objects`): the mask is split into
+    objects first (:func:`pixelmill.ml.scores.instances`, grown by the model's ``grow``).
+    At most 1000 objects are listed."""
     import math
 
     from pixelmill.imaging.analysis.measure import measure_objects
     from pixelmill.ml.scores import instances
 
-    labels = instances(mask > 0)
+    labels = instances(mask > 0, grow=grow)
     labels = labels.astype(np.uint16 if labels.max() < 65535 else np.uint32)
     intensity = image
     if image.ndim == 3 and image.shape[2] in (2, 4):  # drop alpha
