@@ -368,9 +368,14 @@ class JobRepository:
             ).first()
         return None if row is None else _job(row)
 
-    def get(self, job_id: str) -> JobRecord:
+    def get(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        """The job; with ``owner``, only if that key submitted it — another key's job
+        is ``NotFound`` exactly like an unknown id (its existence does not leak)."""
+        query = sa.select(jobs).where(jobs.c.id == job_id)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         with self._read() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
         return _job(row)
@@ -398,9 +403,13 @@ class JobRepository:
         kind: str | None = None,
         limit: int = 50,
         after: str | None = None,
+        owner: str | None = None,
     ) -> list[JobRecord]:
-        """Newest first; ``after`` is the last id of the previous page."""
+        """Newest first; ``after`` is the last id of the previous page; ``owner`` keeps
+        the jobs of one key."""
         query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         if state:
             query = query.where(jobs.c.state == state)
         if kind:
@@ -790,14 +799,14 @@ class JobRepository:
 
         return jobs_pg.session(self.db.engine, count_and_complete, transaction=True)
 
-    def cancel(self, job_id: str) -> tuple[JobRecord, bool]:
+    def cancel(self, job_id: str, *, owner: str | None = None) -> tuple[JobRecord, bool]:
         """Cancel a queued or running job: queued tasks are cancelled at once, running
         ones stop at their next check. Returns ``(job, changed)``; cancelling a finished
-        job changes nothing."""
+        job changes nothing. With ``owner``, another key's job is ``NotFound``."""
         now = _now()
         with self.db.begin() as conn:
             job = self._lock_job(conn, job_id)
-            if job is None:
+            if job is None or (owner is not None and job.owner != owner):
                 raise NotFound(f"no job {job_id!r}")
             if job.terminal:
                 return job, False

@@ -25,6 +25,7 @@ jobs = sa.Table(
     sa.Column("priority", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("params", sa.JSON, nullable=False),
     sa.Column("inputs", sa.JSON, nullable=False),
+    #: id of the API key that submitted the job; '' when submitted without one
     sa.Column("owner", sa.String(32), nullable=False, server_default=""),
     sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
@@ -42,6 +43,8 @@ jobs = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     sa.Index("ix_jobs_state_id", "state", "id"),
+    sa.Index("ix_jobs_owner_id", "owner", "id"),
+    sa.Index("ix_jobs_finished_at", "finished_at"),
 )
 
 job_tasks = sa.Table(

@@ -262,8 +262,10 @@ class JobService:
                 log.warning("could not mark %d job(s) published: %s", len(batch), exc)
 
     # -- read ---------------------------------------------------------------------------
-    def get(self, job_id: str) -> JobRecord:
-        return self.repo.get(job_id)
+    # ``owner`` scopes a call to the jobs one API key submitted (a non-admin caller):
+    # another key's job is NotFound, like an unknown id. ``None``: every job.
+    def get(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        return self.repo.get(job_id, owner=owner)
 
     def tasks(self, job_id: str) -> list[TaskRecord]:
         return self.repo.tasks(job_id)
@@ -274,8 +276,8 @@ class JobService:
     def events(self, job_id: str, after: int = 0) -> list[EventRecord]:
         return self.repo.events(job_id, after=after)
 
-    def cancel(self, job_id: str) -> JobRecord:
-        job, changed = self.repo.cancel(job_id)
+    def cancel(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        job, changed = self.repo.cancel(job_id, owner=owner)
         if not changed and job.state != "cancelled":
             raise Conflict(
                 f"job {job_id} already {job.state}; it cannot be cancelled", state=job.state
@@ -291,16 +293,24 @@ class JobService:
         return list(names)
 
     def artifact(
-        self, job_id: str, name: str, fmt: artifacts.Format | None, idx: int | None = None
+        self,
+        job_id: str,
+        name: str,
+        fmt: artifacts.Format | None,
+        idx: int | None = None,
+        *,
+        owner: str | None = None,
     ) -> artifacts.Artifact:
         """An artifact of one task, or aggregated over the job's tasks."""
         artifacts.check_name(name)
         storage = self.container.storage
         if idx is not None:
+            if owner is not None:
+                self.repo.get(job_id, owner=owner)
             task = self.repo.task(job_id, idx)
             value, kind = artifacts.task_artifact(storage, task.artifacts, name)
         else:
-            self.repo.get(job_id)
+            self.repo.get(job_id, owner=owner)
             tasks = self.repo.tasks(job_id)
             value, kind = artifacts.aggregate(
                 storage, [(t.input, t.artifacts) for t in tasks if t.state == "succeeded"], name

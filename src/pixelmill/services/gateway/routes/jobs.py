@@ -1,8 +1,15 @@
-"""/v1/jobs: submit, list, read, cancel and watch (SSE) asynchronous jobs; results."""
+"""/v1/jobs: submit, list, read, cancel and watch (SSE) asynchronous jobs; results.
+
+Jobs are scoped per API key: a job records the id of the key that submitted it, and a
+non-admin key reads, lists, cancels and watches only its own — another key's job
+answers 404 like an unknown id. Admin keys see every job (``?owner=`` filters the
+list). With authentication disabled there are no keys and no scoping.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -12,7 +19,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.jobs import TERMINAL, JobRecord, TaskRecord
-from pixelmill.errors import InvalidParameter
+from pixelmill.backends.metadata.records import ApiKeyRecord
+from pixelmill.errors import Forbidden, InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.jobs import kinds
 
@@ -46,6 +54,14 @@ class JobRequest(BaseModel):
 
 def _jobs(request: Request) -> JobService:
     return request.app.state.container.extras["jobs"]
+
+
+def scope(key: ApiKeyRecord | None) -> str | None:
+    """The owner whose jobs ``key`` may see; ``None``: every job (an admin key, or
+    authentication disabled)."""
+    if key is None or key.role == "admin":
+        return None
+    return key.id
 
 
 def _iso(value: Any) -> str | None:
@@ -100,6 +116,7 @@ def job_json(job: JobRecord, tasks: list[TaskRecord] | None = None) -> dict[str,
         "state": job.state,
         "queue": job.queue,
         "priority": job.priority,
+        "owner": job.owner or None,
         "params": job.params,
         "inputs": job.inputs,
         "progress": progress,
@@ -144,7 +161,7 @@ def submit(
     request: Request,
     body: JobRequest,
     idempotency_key: str | None = Header(None, max_length=200),
-    key: Any = Depends(require("write")),
+    key: ApiKeyRecord | None = Depends(require("write")),
 ) -> Response:
     params = dict(body.params or {})
     if body.kind == "pipeline":
@@ -164,7 +181,7 @@ def submit(
         inputs=body.inputs,
         priority=body.priority,
         idempotency_key=body.idempotency_key or idempotency_key,
-        owner=getattr(key, "id", None),
+        owner=key.id if key is not None else None,
     )
     # serialised here (orjson) rather than validated and encoded again by FastAPI
     return Response(
@@ -175,18 +192,35 @@ def submit(
     )
 
 
-@router.get("/v1/jobs", summary="List jobs, newest first (filter by state or kind; cursor pages)")
+@router.get(
+    "/v1/jobs",
+    summary="List jobs, newest first (filter by state, kind or owner; cursor pages)",
+    description="A non-admin key lists its own jobs; an admin key lists every job and "
+    "may filter by `owner` (a key id).",
+)
 def list_jobs(
     request: Request,
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
     kind: str | None = Query(None, max_length=32),
+    owner: str | None = Query(
+        None, min_length=1, max_length=32, description="Id of the submitting key (admin keys)."
+    ),
     limit: int = Query(50, ge=1, le=500),
     after: str | None = Query(None, max_length=32, description="Last id of the previous page."),
-    _key: Any = Depends(require("read")),
+    key: ApiKeyRecord | None = Depends(require("read")),
 ) -> dict[str, Any]:
-    jobs = _jobs(request).list_jobs(state=state, kind=kind, limit=limit, after=after)
+    mine = scope(key)
+    if mine is not None and owner not in (None, mine):
+        raise Forbidden(
+            f"the key {mine!r} lists only its own jobs; listing another key's needs an admin key"
+        )
+    jobs = _jobs(request).list_jobs(
+        state=state, kind=kind, limit=limit, after=after, owner=mine or owner
+    )
     next_after = jobs[-1].id if len(jobs) == limit else None
-    query = "&".join(f"{k}={v}" for k, v in (("state", state), ("kind", kind)) if v)
+    query = "&".join(
+        f"{k}={v}" for k, v in (("state", state), ("kind", kind), ("owner", owner)) if v
+    )
     return {
         "items": [job_json(j) for j in jobs],
         "next": (
@@ -198,9 +232,11 @@ def list_jobs(
 
 
 @router.get("/v1/jobs/{job_id}", summary="A job: state, per-image progress, results, errors")
-def get_job(request: Request, job_id: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+def get_job(
+    request: Request, job_id: str, key: ApiKeyRecord | None = Depends(require("read"))
+) -> dict[str, Any]:
     service = _jobs(request)
-    job = service.get(job_id)
+    job = service.get(job_id, owner=scope(key))
     return job_json(job, service.tasks(job_id))
 
 
@@ -209,17 +245,19 @@ def get_job(request: Request, job_id: str, _key: Any = Depends(require("read")))
     summary="Cancel a queued or running job (idempotent; 409 once it finished otherwise)",
 )
 def cancel_job(
-    request: Request, job_id: str, _key: Any = Depends(require("write"))
+    request: Request, job_id: str, key: ApiKeyRecord | None = Depends(require("write"))
 ) -> dict[str, Any]:
     service = _jobs(request)
-    job = service.cancel(job_id)
+    job = service.cancel(job_id, owner=scope(key))
     return job_json(job, service.tasks(job_id))
 
 
 @router.get("/v1/jobs/{job_id}/results", summary="Result images and artifacts of a job")
-def results(request: Request, job_id: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+def results(
+    request: Request, job_id: str, key: ApiKeyRecord | None = Depends(require("read"))
+) -> dict[str, Any]:
     service = _jobs(request)
-    job = service.get(job_id)
+    job = service.get(job_id, owner=scope(key))
     tasks = service.tasks(job_id)
     done = [t for t in tasks if t.state == "succeeded"]
     return {
@@ -251,9 +289,9 @@ def job_artifact(
     job_id: str,
     name: str,
     format: Fmt | None = Query(None, description="json (default), csv or arrow"),
-    _key: Any = Depends(require("read")),
+    key: ApiKeyRecord | None = Depends(require("read")),
 ) -> Response:
-    art = _jobs(request).artifact(job_id, name, format)
+    art = _jobs(request).artifact(job_id, name, format, owner=scope(key))
     return Response(art.body, media_type=art.media_type)
 
 
@@ -268,9 +306,9 @@ def task_artifact(
     index: int,
     name: str,
     format: Fmt | None = Query(None, description="json (default), csv or arrow"),
-    _key: Any = Depends(require("read")),
+    key: ApiKeyRecord | None = Depends(require("read")),
 ) -> Response:
-    art = _jobs(request).artifact(job_id, name, format, idx=index)
+    art = _jobs(request).artifact(job_id, name, format, idx=index, owner=scope(key))
     return Response(art.body, media_type=art.media_type)
 
 
@@ -285,10 +323,10 @@ async def job_events(
     job_id: str,
     last_event_id: str | None = Header(None),
     after: int = Query(0, ge=0, description="Replay events after this id (Last-Event-ID)."),
-    _key: Any = Depends(require("read")),
+    key: ApiKeyRecord | None = Depends(require("read")),
 ) -> StreamingResponse:
     service = _jobs(request)
-    job = await anyio.to_thread.run_sync(service.get, job_id)
+    job = await anyio.to_thread.run_sync(partial(service.get, job_id, owner=scope(key)))
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     poll = request.app.state.container.settings.jobs.events_poll_s
 
