@@ -172,6 +172,22 @@ class JobsSettings(BaseModel):
     plugins: list[str] = Field(
         default_factory=list, description="Modules to import that register extra job kinds."
     )
+    retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Finished jobs (succeeded, failed, cancelled) older than this many days "
+        "are deleted with their tasks, events and artifacts; result images stay. 0 keeps "
+        "jobs forever.",
+    )
+    retention_interval_s: float = Field(
+        600.0,
+        gt=0,
+        description="How often each job worker (and embedded gateway) deletes one batch of "
+        "expired jobs; while a backlog remains, the next batch follows after 1 s.",
+    )
+    retention_batch: int = Field(
+        200, ge=1, le=10000, description="Expired jobs deleted per batch (one transaction)."
+    )
 
 
 class MLSettings(BaseModel):

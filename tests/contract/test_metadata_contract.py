@@ -87,6 +87,64 @@ def test_migrations_are_idempotent(db: Database) -> None:
     assert {"images", "api_keys"} <= set(sa.inspect(db.engine).get_table_names())
 
 
+def test_the_migrated_schema_is_the_one_the_code_uses(db: Database) -> None:
+    # every table, column and index the repositories rely on exists as migrated
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import pixelmill.backends.metadata.tables_jobs
+    import pixelmill.backends.metadata.tables_ml  # noqa: F401  (their tables join metadata)
+
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no schema yet."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old' / 'pixelmill.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_jobs_from_before_0005_keep_their_owner(empty_url: str) -> None:
+    from pixelmill.backends.metadata.jobs import JobRepository
+    from pixelmill.backends.metadata.tables_jobs import jobs
+
+    # given a DB at 0004 holding a job submitted with key k1 and one without a key
+    database = Database(empty_url)
+    database.upgrade("0004_analysis")
+    row = {
+        "kind": "pipeline",
+        "state": "succeeded",
+        "queue": "transform",
+        "params": {},
+        "inputs": [],
+        "total": 0,
+        "time_limit_s": 1.0,
+        "max_retries": 0,
+        "created_at": T0,
+        "updated_at": T0,
+        "finished_at": T0,
+    }
+    with database.begin() as conn:
+        conn.execute(jobs.insert().values(**row, id="a" * 32, owner="k1"))
+        conn.execute(jobs.insert().values(**row, id="b" * 32))  # owner: the column default
+    # when it is upgraded to the newest revision
+    database.upgrade()
+    # then k1 still owns its job, the keyless one belongs to no key, and both expire
+    repo = JobRepository(database)
+    assert repo.get("a" * 32, owner="k1").owner == "k1"
+    assert [j.id for j in repo.list_jobs(owner="k1")] == ["a" * 32]
+    with pytest.raises(NotFound):
+        repo.get("b" * 32, owner="k1")
+    assert repo.get("b" * 32).owner == ""
+    assert repo.count_finished(before=T0 + timedelta(seconds=1)) == 2
+    indexes = {i["name"] for i in sa.inspect(database.engine).get_indexes("jobs")}
+    assert {"ix_jobs_owner_id", "ix_jobs_finished_at"} <= indexes
+    database.dispose()
+
+
 # --- images ---------------------------------------------------------------------------
 
 

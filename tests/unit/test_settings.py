@@ -41,3 +41,13 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIXELMILL_RENDER__DEFAULT_QUALITY", "101")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_finished_jobs_are_kept_30_days_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PIXELMILL_JOBS__RETENTION_DAYS", raising=False)
+    assert Settings().jobs.retention_days == 30
+    monkeypatch.setenv("PIXELMILL_JOBS__RETENTION_DAYS", "0")  # keep forever
+    assert Settings().jobs.retention_days == 0
+    monkeypatch.setenv("PIXELMILL_JOBS__RETENTION_DAYS", "-1")
+    with pytest.raises(ValueError):
+        Settings()

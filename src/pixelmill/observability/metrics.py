@@ -110,6 +110,10 @@ TASK_WAIT_SECONDS = Histogram(
     ["queue"],
     buckets=_LATENCY,
 )
+JOBS_PURGED = Counter(
+    "pixelmill_jobs_purged_total",
+    "Finished jobs deleted by retention (jobs.retention_days or `pixelmill jobs purge`).",
+)
 DEAD_LETTERS = Counter(
     "pixelmill_job_dead_letters_total",
     "Tasks dead-lettered (retries or deliveries exhausted).",

@@ -235,6 +235,7 @@ from pixelmill.runtime import cli_jobs  # noqa: E402  (distributed: worker, gate
 
 main.add_command(cli_jobs.worker_command)
 main.add_command(cli_jobs.gateway_command)
+main.add_command(cli_jobs.jobs_group)
 
 from pixelmill.runtime import cli_analysis  # noqa: E402  (analysis: slide, presets)
 

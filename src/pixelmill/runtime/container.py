@@ -88,13 +88,15 @@ def make_broker(settings: Settings) -> Broker:
 
 
 def install_jobs(container: Container) -> None:
-    """Wire the job service; an in-process broker also runs jobs in this process."""
+    """Wire the job service; an in-process broker also runs jobs in this process, and
+    the retention sweep (workers run it in distributed mode)."""
     from pixelmill.services.jobs.service import JobService
 
     jobs = JobService(container, make_broker(container.settings))
     container.extras["jobs"] = jobs
     if not getattr(jobs.broker, "durable", True):
         container.extras.setdefault("on_startup", []).append(jobs.start_embedded)
+        container.extras.setdefault("on_startup", []).append(jobs.start_retention)
         container.extras.setdefault("on_shutdown", []).append(jobs.stop)
 
 

@@ -133,6 +133,15 @@ class TaskRef:
 
 
 @dataclass(frozen=True)
+class PurgedJob:
+    """A job deleted by :meth:`JobRepository.purge_finished`: its id and the storage
+    keys of its tasks' artifacts."""
+
+    id: str
+    artifact_keys: list[str]
+
+
+@dataclass(frozen=True)
 class Started:
     """A task run that may go ahead: the job (as of the start) and the task's attempt."""
 
@@ -827,6 +836,60 @@ class JobRepository:
             )
             self._event(conn, job_id, "state", {"state": "cancelled"}, now)
         return self.get(job_id), True
+
+    # -- retention ----------------------------------------------------------------------
+    def count_finished(self, *, before: datetime) -> int:
+        """Jobs that finished (succeeded, failed, cancelled) before ``before``."""
+        with self._read() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.state.in_(TERMINAL), jobs.c.finished_at < before)
+                ).scalar_one()
+            )
+
+    def purge_finished(self, *, before: datetime, limit: int) -> list[PurgedJob]:
+        """Delete up to ``limit`` jobs that finished before ``before`` — oldest first,
+        with their tasks and events — in one transaction. Returns the deleted jobs with
+        the storage keys of their artifacts, for the caller to delete *after* this commit
+        (a leftover object is harmless; a row naming a deleted object is not).
+
+        Safe to run in several processes at once: on PostgreSQL each caller locks its
+        batch (``FOR UPDATE SKIP LOCKED``, so concurrent callers take different jobs and
+        a job's transitions, which lock its row first, wait or find it gone); on SQLite
+        writers take turns and a job deleted by another caller is simply not returned.
+        """
+        with self.db.begin() as conn:
+            query = (
+                sa.select(jobs.c.id)
+                .where(jobs.c.state.in_(TERMINAL), jobs.c.finished_at < before)
+                .order_by(jobs.c.finished_at)
+                .limit(limit)
+            )
+            if self._pg:
+                query = query.with_for_update(skip_locked=True)
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            # the tasks' artifact descriptors as they are deleted (SQLite: this first
+            # write takes the lock, so they cannot change before the commit)
+            keys: dict[str, list[str]] = {}
+            for job_id, described in conn.execute(
+                job_tasks.delete()
+                .where(job_tasks.c.job_id.in_(ids))
+                .returning(job_tasks.c.job_id, job_tasks.c.artifacts)
+            ).all():
+                keys.setdefault(job_id, []).extend(
+                    a["key"] for a in described or () if isinstance(a, dict) and a.get("key")
+                )
+            conn.execute(job_events.delete().where(job_events.c.job_id.in_(ids)))
+            deleted = conn.execute(
+                jobs.delete()
+                .where(jobs.c.id.in_(ids), jobs.c.state.in_(TERMINAL))
+                .returning(jobs.c.id)
+            ).scalars()
+            return [PurgedJob(job_id, keys.get(job_id, [])) for job_id in deleted]
 
 
 def _failure_summary(tasks: Sequence[TaskRecord]) -> str:

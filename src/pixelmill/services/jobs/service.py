@@ -38,6 +38,7 @@ from pixelmill.observability import metrics
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import SubmitContext
 from pixelmill.services.jobs.kinds import JobKind, get_kind, load_plugins
+from pixelmill.services.jobs.retention import RetentionSweeper
 from pixelmill.services.jobs.runner import TaskRunner
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class JobService:
         self._depth: dict[str, tuple[float, int]] = {}
         self._consumer: Consumer | None = None
         self._sweeper: threading.Thread | None = None
+        self._retention: RetentionSweeper | None = None
         self._stop = threading.Event()
         self._marks: list[str] = []
         self._marks_lock = threading.Lock()
@@ -376,6 +378,21 @@ class JobService:
 
         self._sweeper = threading.Thread(target=loop, name="pm-job-sweeper", daemon=True)
         self._sweeper.start()
+
+    def start_retention(self) -> None:
+        """Delete expired finished jobs periodically in this process (``jobs.retention_*``;
+        nothing when ``retention_days`` is 0). Idempotent."""
+        if self.settings.retention_days <= 0 or self._retention is not None:
+            return
+        self._retention = RetentionSweeper(
+            self.repo,
+            self.container.storage,
+            retention_days=self.settings.retention_days,
+            interval_s=self.settings.retention_interval_s,
+            batch=self.settings.retention_batch,
+            stop=self._stop,
+        )
+        self._retention.start()
 
     def start_embedded(self) -> None:
         """Embedded mode: recover unfinished tasks and run them in this process.

@@ -3,6 +3,7 @@
 A worker is stateless: it takes ``(job, task)`` messages off the broker's queues, runs
 them with the job service's runner, and keeps nothing of its own — start as many as
 the load needs, on any machine that reaches the broker, the DB and the object store.
+It also deletes expired finished jobs now and then (``jobs.retention_days``).
 ``SIGTERM`` stops it gracefully: no new messages, in-flight tasks finish (or, past the
 timeout, go back to the queue), then it exits.
 """
@@ -48,6 +49,7 @@ class WorkerService:
         """Serve until ``stop`` is set, then shut down gracefully."""
         self.jobs.serve(self.queues, threads=self.threads)
         self.jobs.start_sweeper()
+        self.jobs.start_retention()
         log.info(
             "worker %d serving %s with %d thread(s)",
             os.getpid(),
