@@ -9,6 +9,10 @@ optional elastic deformation, loss = BCE + ``dice_weight`` x soft Dice, validati
 Dice / IoU / pixel accuracy on the whole validation images. Classification: images
 resized to ``image_size``, cross-entropy, accuracy / macro F1. Both: AdamW with cosine
 decay, early stopping on validation loss, best-checkpoint kept, channels-last on CPU.
+
+Resumable: ``on_epoch`` receives, after every epoch, the whole training state (weights,
+optimizer, schedule, random generators, history, best so far) as bytes; handing them back
+as ``resume`` continues with the next epoch, and the run ends as if never interrupted.
 """
 
 from __future__ import annotations
@@ -151,13 +155,17 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     *,
     on_checkpoint: Callable[[int, bytes], None] | None = None,
+    on_epoch: Callable[[bytes], None] | None = None,
+    resume: bytes | None = None,
 ) -> TrainResult:
     """Train a network on ``dataset`` as ``spec`` says; see the module docstring.
 
     ``on_progress`` receives dicts with ``epoch``, ``epochs``, ``step``, ``loss``,
     validation metrics and ``eta_seconds``; ``should_stop`` is polled every step and
     raises :class:`TrainingCancelled` when true; ``on_checkpoint(epoch, bytes)``
-    receives the best state dict whenever it improves.
+    receives the best state dict whenever it improves; ``on_epoch(bytes)`` the resumable
+    state after each epoch, which ``resume`` takes back (ignored, and training starts
+    over, when it was saved for another spec or dataset).
     """
     import torch
 
@@ -202,9 +210,25 @@ def train(
     )
     history: list[dict[str, Any]] = []
     best_loss, best_state, best_metrics, best_epoch = math.inf, None, {}, 0
-    seen, step, stopped_early = 0, 0, False
+    seen, step, stopped_early, first_epoch = 0, 0, False, 1
     train_started = time.perf_counter()
-    for epoch in range(1, spec.epochs + 1):
+    restored = _restore(resume, spec, dataset) if resume else None
+    if restored is not None:
+        net.load_state_dict(restored["net"])
+        opt.load_state_dict(restored["opt"])
+        sched.load_state_dict(restored["sched"])
+        rng.bit_generator.state = restored["rng"]
+        torch.set_rng_state(restored["torch_rng"])
+        history = list(restored["history"])
+        best_loss, best_epoch = float(restored["best_loss"]), int(restored["best_epoch"])
+        best_state, best_metrics = restored["best_state"], dict(restored["best_metrics"])
+        seen, step = int(restored["seen"]), int(restored["step"])
+        first_epoch = int(restored["epoch"]) + 1
+        train_started -= float(restored["train_seconds"])
+        if first_epoch - 1 - best_epoch >= spec.patience:
+            first_epoch = spec.epochs + 1  # it had already stopped early
+            stopped_early = True
+    for epoch in range(first_epoch, spec.epochs + 1):
         net.train()
         losses = []
         for _ in range(steps_per_epoch):
@@ -254,6 +278,29 @@ def train(
                     "eta_seconds": round(elapsed / step * (total_steps - step), 1),
                 }
             )
+        if on_epoch is not None:
+            on_epoch(
+                _save(
+                    {
+                        "format": _RESUME_FORMAT,
+                        "key": _resume_key(spec, dataset),
+                        "epoch": epoch,
+                        "step": step,
+                        "seen": seen,
+                        "train_seconds": time.perf_counter() - train_started,
+                        "net": net.state_dict(),
+                        "opt": opt.state_dict(),
+                        "sched": sched.state_dict(),
+                        "rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                        "best_loss": best_loss,
+                        "best_epoch": best_epoch,
+                        "best_state": best_state,
+                        "best_metrics": best_metrics,
+                    }
+                )
+            )
         if epoch - best_epoch >= spec.patience:
             stopped_early = True
             break
@@ -276,6 +323,27 @@ def train(
         checkpoint=_save(net.state_dict()),
         extra={"best_epoch": best_epoch, "train_items": len(xs), "val_items": len(vx)},
     )
+
+
+_RESUME_FORMAT = 1
+
+
+def _resume_key(spec: TrainSpec, dataset: Dataset) -> str:
+    """What a resumable state must have been saved for: the spec (less the thread count,
+    which may differ on the machine that resumes) and the dataset."""
+    return f"{spec.model_dump_json(exclude={'threads'})}|{dataset.sha256}"
+
+
+def _restore(data: bytes, spec: TrainSpec, dataset: Dataset) -> dict[str, Any] | None:
+    import torch
+
+    try:  # weights_only: tensors and plain Python values only, no arbitrary pickles
+        state = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged state means starting over, not failing
+        return None
+    if not isinstance(state, dict) or state.get("format") != _RESUME_FORMAT:
+        return None
+    return state if state.get("key") == _resume_key(spec, dataset) else None
 
 
 def _save(state: dict[str, Any]) -> bytes:

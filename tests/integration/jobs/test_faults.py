@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +25,8 @@ import sqlalchemy as sa
 
 from pixelmill.backends.metadata.tables_jobs import job_events
 from tests.helpers import make_image
-from tests.integration.jobs.conftest import REPO, TERMINAL, Cluster
-from tests.jobs_helpers import wait_for
+from tests.integration.jobs.conftest import TERMINAL, Cluster
+from tests.jobs_helpers import free_port, group_alive, start_embedded, wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -209,56 +208,10 @@ def test_sigterm_lets_the_running_task_finish_before_the_worker_exits(cluster: C
 
 
 # -- kill -9 the whole embedded process ------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_up(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "PYTHONPATH": str(REPO),
-            "PIXELMILL_JOBS__PLUGINS": '["tests.jobs_kinds"]',
-            "PIXELMILL_JOBS__EMBEDDED_THREADS": "2",
-        }
-    )
-    for key in [k for k in env if k.startswith(("PIXELMILL_BROKER", "PIXELMILL_DATABASE"))]:
-        del env[key]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from pixelmill.runtime.cli import main; main()",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: `up` and any server processes
-    )
-
-    def healthy() -> bool:
-        assert proc.poll() is None, log.read_text()
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(healthy, timeout=60, interval=0.2)
-    return proc
-
-
 def test_kill9_of_embedded_process_accepted_jobs_finish_after_restart(tmp_path: Path) -> None:
     # given `pixelmill up` (embedded: SQLite, local folder, in-process jobs)
-    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", _free_port()
-    proc = _start_up(data_dir, port, log)
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    proc = start_embedded(data_dir, port, log)
     try:
         key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
         assert key, log.read_text()
@@ -282,8 +235,8 @@ def test_kill9_of_embedded_process_accepted_jobs_finish_after_restart(tmp_path: 
         # when the whole process (group) is killed with SIGKILL and started again
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        wait_for(lambda: not _group_alive(proc.pid), timeout=10)
-        proc = _start_up(data_dir, port, log)
+        wait_for(lambda: not group_alive(proc.pid), timeout=10)
+        proc = start_embedded(data_dir, port, log)
         # then every accepted job finishes
         with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
 
@@ -297,14 +250,6 @@ def test_kill9_of_embedded_process_accepted_jobs_finish_after_restart(tmp_path: 
                 assert done["state"] == "succeeded", done
             assert state(ids[-1])["results"]["images"]
     finally:
-        if _group_alive(proc.pid):
+        if group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False

@@ -94,3 +94,34 @@ def test_early_stopping_and_classification() -> None:
         np.zeros((30, 25), np.uint8)
     )
     assert served.label in ("bright", "dark") and abs(sum(served.scores.values()) - 1) < 1e-5
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch_and_ends_the_same() -> None:
+    parsed = datasets.parse(nuclei_zip())
+    spec = TrainSpec(**{**TINY_SPEC, "epochs": 3, "patience": 10}, seed=3)
+    whole = training.train(spec, parsed)
+
+    # the same run, killed during epoch 2: only the state saved after epoch 1 survives
+    saved: list[bytes] = []
+    events: list[dict] = []
+
+    def stop_in_epoch_2() -> bool:
+        return len(saved) == 1 and len(events) == 1
+
+    with pytest.raises(training.TrainingCancelled):
+        training.train(spec, parsed, events.append, stop_in_epoch_2, on_epoch=saved.append)
+    assert len(saved) == 1
+
+    resumed_events: list[dict] = []
+    resumed = training.train(spec, parsed, resumed_events.append, resume=saved[0])
+    # it went on with epoch 2, not from the start, and ended exactly where the whole run did
+    assert [e["epoch"] for e in resumed_events] == [2, 3]
+    assert resumed.history == whole.history
+    sw, sr = whole.network.state_dict(), resumed.network.state_dict()
+    assert all(np.array_equal(sw[k].numpy(), sr[k].numpy()) for k in sw)
+
+    # a state saved for another spec is not used: that run starts at epoch 1
+    other = TrainSpec(**{**TINY_SPEC, "epochs": 2, "patience": 10}, seed=4)
+    fresh: list[dict] = []
+    training.train(other, parsed, fresh.append, resume=saved[0])
+    assert [e["epoch"] for e in fresh] == [1, 2]

@@ -73,6 +73,11 @@ def store(storage: Storage, job_id: str, idx: int, name: str, value: Any) -> dic
     return {"name": name, "key": key, "kind": kind, "media_type": media, "size": len(body)}
 
 
+def state_key(job_id: str, idx: int, name: str) -> str:
+    """Where a task's resumable state ``name`` lives (beside its artifacts)."""
+    return f"jobs/{job_id}/tasks/{idx:06d}/state/{check_name(name)}.bin"
+
+
 def _load(storage: Storage, meta: dict[str, Any]) -> Any:
     body = storage.get(meta["key"])
     if meta["kind"] == "json":

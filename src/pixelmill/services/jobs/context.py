@@ -87,6 +87,10 @@ class TaskHost(Protocol):
 
     def store_image(self, data: bytes, filename: str | None) -> ImageRecord: ...
 
+    def save_state(self, name: str, data: bytes) -> None: ...
+
+    def load_state(self, name: str) -> bytes | None: ...
+
     def time_limit(self, step: str, seconds: float | None) -> Any:
         """A context manager arming a per-step deadline for the calling thread."""
 
@@ -149,6 +153,17 @@ class JobContext:
         (aggregated over the job's tasks) and ``.../tasks/{index}/results/{name}``.
         """
         return self.host.store_artifact(name, value)
+
+    def save_state(self, name: str, data: bytes) -> None:
+        """Keep ``data`` as this task's resumable state ``name`` (overwritten each call;
+        written atomically to object storage, so it survives a killed worker). A long
+        task saves its progress here and, on a redelivery, continues from
+        :meth:`load_state` instead of starting over."""
+        self.host.save_state(name, data)
+
+    def load_state(self, name: str) -> bytes | None:
+        """The state an earlier run of this task saved under ``name``, or None."""
+        return self.host.load_state(name)
 
     def put_image(self, data: bytes, *, filename: str | None = None) -> ImageRecord:
         """Store encoded image bytes as a result image (content-addressed, so a re-run

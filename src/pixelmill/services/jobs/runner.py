@@ -31,7 +31,7 @@ from pixelmill.backends.metadata.jobs import (
     Started,
     TaskRecord,
 )
-from pixelmill.errors import PixelmillError
+from pixelmill.errors import NotFound, PixelmillError
 from pixelmill.observability import metrics
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import (
@@ -91,6 +91,18 @@ class _Host:
         )
         self.artifacts = [a for a in self.artifacts if a["name"] != name] + [meta]
         return meta
+
+    def save_state(self, name: str, data: bytes) -> None:
+        key = artifacts.state_key(self.job.id, self.task.idx, name)
+        self.runner.container.storage.put(key, data, content_type="application/octet-stream")
+
+    def load_state(self, name: str) -> bytes | None:
+        try:
+            return self.runner.container.storage.get(
+                artifacts.state_key(self.job.id, self.task.idx, name)
+            )
+        except NotFound:
+            return None
 
     def store_image(self, data: bytes, filename: str | None) -> ImageRecord:
         record, _created = self.runner.container.image_service.ingest_bytes(

@@ -5,7 +5,9 @@ Submit ``POST /v1/jobs {"kind": "train", "params": {"model": "nuclei", "dataset"
 (4xx); the handler reports epoch / loss / metrics / ETA as progress events, honours
 cancellation between optimizer steps, stores the history as the ``history`` artifact,
 and returns the registered version. At-least-once delivery: a re-run of a job that
-already registered its version returns that version instead of training again.
+already registered its version returns that version instead of training again, and a
+run whose worker died mid-training (redelivered) resumes after the last finished epoch
+from the task's saved training state instead of starting over.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def run(job: Job, ctx: JobContext) -> dict[str, Any]:
         # the best state dict so far, as the job's "checkpoint" artifact (torch.load-able)
         ctx.put_artifact("checkpoint", state)
 
+    resume = ctx.load_state("training")
+    if resume is not None:
+        ctx.progress(0.0, "resuming from the last saved epoch", force=True)
     try:
         version = trainer.train(
             params.model,
@@ -77,6 +82,8 @@ def run(job: Job, ctx: JobContext) -> dict[str, Any]:
             on_progress=progress,
             should_stop=ctx.cancelled,
             on_checkpoint=checkpoint,
+            on_epoch=lambda state: ctx.save_state("training", state),
+            resume=resume,
             actor=job.owner,
             job_id=job.id,
             command=f"POST /v1/jobs kind=train params={params.model_dump_json()}",

@@ -132,11 +132,15 @@ class TrainerService:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         on_checkpoint: Callable[[int, bytes], None] | None = None,
+        on_epoch: Callable[[bytes], None] | None = None,
+        resume: bytes | None = None,
         actor: str | None = None,
         job_id: str | None = None,
         command: str = "",
     ) -> VersionRecord:
-        """Train, export to ONNX, check ONNX against torch, register a new version."""
+        """Train, export to ONNX, check ONNX against torch, register a new version.
+        ``on_epoch``/``resume``: the resumable training state (see
+        :func:`pixelmill.ml.training.train`)."""
         from pixelmill.ml import export, training
         from pixelmill.ml.card import model_card
 
@@ -145,7 +149,13 @@ class TrainerService:
         if spec.threads is None and self.settings.train_threads:
             spec = spec.model_copy(update={"threads": self.settings.train_threads})
         result = training.train(
-            spec, dataset, on_progress, should_stop, on_checkpoint=on_checkpoint
+            spec,
+            dataset,
+            on_progress,
+            should_stop,
+            on_checkpoint=on_checkpoint,
+            on_epoch=on_epoch,
+            resume=resume,
         )
         onnx_bytes = export.to_onnx(result.network, result.input_spec)
         diff = export.check(onnx_bytes, result.network, result.input_spec)
