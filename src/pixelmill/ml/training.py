@@ -339,7 +339,7 @@ def _restore(data: bytes, spec: TrainSpec, dataset: Dataset) -> dict[str, Any] |
 
     try:  # weights_only: tensors and plain Python values only, no arbitrary pickles
         state = torch.load(io.BytesIO(data), weights_only=True)
-    except Exception:  # noqa: BLE001 - a damaged state means starting over, not failing
+    except Exception:  # a damaged state means starting over, not failing
         return None
     if not isinstance(state, dict) or state.get("format") != _RESUME_FORMAT:
         return None
