@@ -114,7 +114,8 @@ def test_submitting_needs_a_write_key(gateway: Gateway) -> None:
     read = {"Authorization": f"Bearer {read_key}"}
     assert gateway.client.post("/v1/jobs", json=body, headers=read).status_code == 403
     job = gateway.submit(**body)
-    assert gateway.client.get(f"/v1/jobs/{job['id']}", headers=read).status_code == 200
+    # a read key reads only its own jobs (none: it cannot submit; see test_job_owners.py)
+    assert gateway.client.get(f"/v1/jobs/{job['id']}", headers=read).status_code == 404
     assert gateway.client.post(f"/v1/jobs/{job['id']}/cancel", headers=read).status_code == 403
 
 
