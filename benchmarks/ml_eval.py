@@ -3,6 +3,7 @@ watershed from ``pixelmill.imaging.analysis``) on held-out data.
 
     .venv/bin/python benchmarks/ml_eval.py                 # held-out synthetic images
     .venv/bin/python benchmarks/ml_eval.py --real DIR      # + a folder of real images
+    .venv/bin/python benchmarks/ml_eval.py --points DIR    # + real images with points
 
 ``DIR`` holds ``images/NAME.*`` and ``masks/NAME.*`` (binary masks or instance label
 images, 0 = background). Metrics per image, averaged: pixel Dice and IoU, and object F1
@@ -10,6 +11,11 @@ at IoU 0.5 (model masks are split into objects by the classical pipeline's own
 splitter, ``pixelmill.ml.scores.instances``), and the relative object count error
 |found - true| / true. The synthetic set uses generator seed 123, never used in
 training.
+
+``--points DIR`` holds ``images/NAME.*`` and ``points/NAME.csv`` (``y,x``, one point per
+nucleus): detection is scored instead — an object with one or more points inside is one
+true positive (its extra points are misses: merged nuclei), an object with none a false
+positive, a point on background a miss; F1 = 2 TP / (2 TP + FP + FN).
 """
 
 from __future__ import annotations
@@ -84,6 +90,57 @@ def evaluate(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any) -> dic
     } | {"images": len(pairs)}
 
 
+def load_points(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    from pixelmill.ml.preprocess import decode
+
+    out = []
+    for path in sorted((folder / "images").iterdir()):
+        csv = folder / "points" / f"{path.stem}.csv"
+        if csv.exists():
+            pts = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)
+            out.append((path.stem, decode(path.read_bytes()), pts))
+    return out
+
+
+def detection(labels: np.ndarray, points: np.ndarray) -> dict[str, float]:
+    """Point-annotation detection scores of one label image (see the module docstring)."""
+    rows, cols = labels.shape
+    ys = np.clip(np.round(points[:, 0]).astype(int), 0, rows - 1)
+    xs = np.clip(np.round(points[:, 1]).astype(int), 0, cols - 1)
+    hit = labels[ys, xs]
+    objects = set(np.unique(labels)) - {0}
+    found = set(hit[hit > 0].tolist())
+    tp = len(found)
+    fn = int((hit == 0).sum()) + (int((hit > 0).sum()) - tp)
+    fp = len(objects - found)
+    return {
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(len(points), 1),
+        "f1": 2 * tp / max(2 * tp + fp + fn, 1),
+        "count_rel_error": abs(len(objects) - len(points)) / max(len(points), 1),
+    }
+
+
+def evaluate_points(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any) -> dict[str, Any]:
+    from pixelmill.imaging.analysis.segment import segment_nuclei
+    from pixelmill.ml.scores import instances
+
+    methods = {
+        "model": lambda img: instances(model.predict(img).mask > 0, grow=model.spec.grow),
+        "classical_otsu": lambda img: segment_nuclei(_grey(img)).labels,
+        "classical_local": lambda img: segment_nuclei(_grey(img), method="local").labels,
+    }
+    rows: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    for _name, image, points in pairs:
+        for method, run in methods.items():
+            rows[method].append(detection(np.asarray(run(image)), points))
+    return {
+        m: {k: round(float(np.mean([r[k] for r in rs])), 4) for k in rs[0]}
+        for m, rs in rows.items()
+        if rs
+    } | {"images": len(pairs)}
+
+
 def _grey(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else image[..., :3].mean(axis=2).astype(image.dtype)
 
@@ -93,6 +150,9 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "src/pixelmill/ml/models/nuclei.onnx"))
     parser.add_argument(
         "--real", type=Path, action="append", default=[], help="folder with images/ and masks/"
+    )
+    parser.add_argument(
+        "--points", type=Path, action="append", default=[], help="folder with images/ and points/"
     )
     parser.add_argument("--count", type=int, default=40)
     args = parser.parse_args()
@@ -109,6 +169,8 @@ def main() -> None:
     }
     for folder in args.real:
         result[f"real:{folder.name}"] = evaluate(load_pairs(folder), model)
+    for folder in args.points:
+        result[f"points:{folder.name}"] = evaluate_points(load_points(folder), model)
     print(json.dumps(result, indent=1))
 
 

@@ -7,9 +7,12 @@ What it imitates, and why: widefield/confocal DAPI or Hoechst images as labs tak
 * chromatin texture: smoothed noise plus bright spots inside each nucleus, brightness
   varying between nuclei (cell-cycle stage), a few small very bright mitotic nuclei;
 * optics: Gaussian point-spread blur; dim out-of-focus nuclei that are *not* in the mask;
+* cytoplasm: in part of the images, a dim, smooth, off-centre glow around nuclei (stain
+  or autofluorescence in the cell body), which is *not* nucleus;
 * background: uneven illumination (smooth gradient + vignetting) and an offset;
 * camera: Poisson shot noise at a random photon budget plus Gaussian read noise,
-  quantised to 8 or 16 bits at a random exposure (dim images included).
+  quantised to 8 or 16 bits at a random exposure (dim images included, and some
+  over-exposed ones whose brightest nuclei saturate).
 
 Every sample is a pure function of ``(seed, index)``, so a dataset is reproducible.
 """
@@ -74,6 +77,27 @@ def _nucleus(
     return mask, np.clip(texture, 0.05, None) * mask
 
 
+def _glow(
+    rng: np.random.Generator, layer: NDArray, cy: int, cx: int, radius: float, level: float
+) -> None:
+    """Add a cell body's dim glow around a nucleus at (cy, cx): a larger irregular ellipse,
+    off-centre, with a faint texture (blurred later with the whole layer)."""
+    scale = rng.uniform(1.5, 2.4)
+    mask, texture = _nucleus(
+        rng, radius * scale, float(np.sqrt(rng.uniform(1.0, 2.2))), rng.uniform(0, np.pi)
+    )
+    rows, cols = layer.shape
+    h = mask.shape[0] // 2
+    shift = rng.normal(0, radius * 0.35, size=2)
+    y0, x0 = int(cy + shift[0]) - h, int(cx + shift[1]) - h
+    ys = slice(max(y0, 0), min(y0 + mask.shape[0], rows))
+    xs = slice(max(x0, 0), min(x0 + mask.shape[1], cols))
+    if ys.start >= ys.stop or xs.start >= xs.stop:
+        return
+    sub = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
+    layer[ys, xs] = np.maximum(layer[ys, xs], level * (0.6 + 0.4 * texture[sub]) * mask[sub])
+
+
 def nuclei_sample(
     seed: int, index: int, config: NucleiConfig | None = None, *, gaps: bool = False
 ) -> tuple[NDArray[np.generic], NDArray[np.uint8]]:
@@ -132,6 +156,9 @@ def nuclei_labelled(
     median_r = rng.uniform(*cfg.radius)
     count = max(1, int(rng.uniform(*cfg.coverage) * rows * cols / (np.pi * median_r**2)))
     clustering = rng.uniform(*cfg.clustering)
+    cytoplasm = np.zeros((rows, cols))
+    glow = rng.uniform(0.0, 0.8) if rng.random() < 0.5 else 0.0  # share of cells with it
+    glow_level = rng.uniform(0.08, 0.4)
     cy, cx = int(rng.integers(0, rows)), int(rng.integers(0, cols))
     for _ in range(count):
         mitotic = rng.random() < 0.04
@@ -156,8 +183,12 @@ def nuclei_labelled(
             continue
         signal[ys, xs] = np.maximum(signal[ys, xs], brightness * texture[sub])
         labels[ys, xs][mask[sub]] = labels.max() + 1  # later nuclei lie on top
+        if rng.random() < glow:
+            _glow(rng, cytoplasm, cy, cx, radius, glow_level * brightness)
     psf = rng.uniform(*cfg.blur_sigma)
     image = ndimage.gaussian_filter(signal, psf) + ndimage.gaussian_filter(ghosts, psf * 4)
+    if glow > 0:
+        image += ndimage.gaussian_filter(cytoplasm, median_r / 4)
     # uneven illumination: gradient x vignetting x smooth blotches, plus offset
     yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols)
     gy, gx = rng.normal(0, 0.35, size=2)
@@ -172,7 +203,7 @@ def nuclei_labelled(
     photons = np.exp(rng.uniform(*np.log(cfg.photons)))
     image = rng.poisson(np.clip(image, 0, None) * photons) / photons
     image = image + rng.normal(0, rng.uniform(*cfg.read_noise), image.shape)
-    exposure = rng.uniform(0.25, 0.95)
+    exposure = rng.uniform(0.25, 0.95) if rng.random() < 0.85 else rng.uniform(1.0, 2.5)
     if rng.random() < 0.5:
         out: NDArray[np.generic] = np.clip(image * exposure * 255, 0, 255).astype(np.uint8)
     else:
