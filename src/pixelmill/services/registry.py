@@ -24,6 +24,8 @@ from pixelmill.ml.spec import InputSpec
 
 log = logging.getLogger(__name__)
 
+#: who registers and promotes the shipped model (in the audit trail)
+_SHIPPED_BY = "pixelmill (shipped model)"
 #: the shipped default model (inside the package)
 DEFAULT_MODEL = "nuclei"
 
@@ -112,7 +114,10 @@ class ModelRegistry:
 
     def ensure_default(self) -> VersionRecord | None:
         """Register the shipped ``nuclei`` model and point ``nuclei@production`` at it
-        unless that alias exists already. Idempotent; returns the shipped version."""
+        unless that alias exists already — or, on an upgrade that ships a new model,
+        unless someone other than pixelmill moved it there (a user's choice is kept; an
+        alias pixelmill set itself follows the shipped model, recorded in the audit).
+        Idempotent; returns the shipped version."""
         files = importlib.resources.files("pixelmill.ml") / "models"
         onnx_file, card_file = files / f"{DEFAULT_MODEL}.onnx", files / f"{DEFAULT_MODEL}.json"
         if not onnx_file.is_file() or not card_file.is_file():
@@ -123,16 +128,13 @@ class ModelRegistry:
         digest = hashlib.sha256(data).hexdigest()
         version = self.models.find_version_by_sha256(DEFAULT_MODEL, digest)
         if version is None:
-            version = self.register_card(card, data, actor="pixelmill (shipped model)")
+            version = self.register_card(card, data, actor=_SHIPPED_BY)
         try:
-            self.models.alias(DEFAULT_MODEL, rules.DEFAULT_ALIAS)
+            alias = self.models.alias(DEFAULT_MODEL, rules.DEFAULT_ALIAS)
         except NotFound:
-            self.promote(
-                DEFAULT_MODEL,
-                version.version,
-                rules.DEFAULT_ALIAS,
-                actor="pixelmill (shipped model)",
-            )
+            alias = None
+        if alias is None or (alias.updated_by == _SHIPPED_BY and alias.version != version.version):
+            self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=_SHIPPED_BY)
         return version
 
     # -- read ---------------------------------------------------------------------------
