@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from pixelmill import __version__
 from pixelmill.services.gateway import problems
+from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware
 from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
 
@@ -39,5 +40,6 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -71,7 +72,11 @@ class KeyCache:
 
 
 def _key_cache(request: Request) -> KeyCache:
-    state = request.app.state
+    return key_cache(request.app.state)
+
+
+def key_cache(state: Any) -> KeyCache:
+    """The app's key cache (``app.state``), made on first use."""
     cache: KeyCache | None = getattr(state, "key_cache", None)
     container = state.container
     if cache is None or cache.keys is not container.keys:
@@ -101,6 +106,11 @@ def authenticate(request: Request) -> ApiKeyRecord | None:
     return record
 
 
+def has_role(record: ApiKeyRecord, role: str) -> bool:
+    """True when ``record``'s role is ``role`` or above it."""
+    return _RANK[record.role] >= _RANK[role]
+
+
 def require(
     role: str, *, public_if: Callable[[Request], bool] | None = None
 ) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
@@ -124,7 +134,7 @@ def require(
             if public_if is not None and public_if(request):
                 return None
             raise AuthError("this request needs an API key")
-        if _RANK[record.role] < _RANK[role]:
+        if not has_role(record, role):
             raise Forbidden(f"the key {record.id!r} has role {record.role!r}; {role!r} is needed")
         return record
 

@@ -20,15 +20,21 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
 
 
+def error_response(exc: PixelmillError, method: str, path: str) -> JSONResponse:
+    """The problem+json answer to one of our errors (with ``Retry-After`` or
+    ``WWW-Authenticate`` where it applies)."""
+    if exc.status >= 500:
+        log.error("%s %s failed: %s", method, path, exc.detail)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="pixelmill"'}
+    return problem_response(exc.problem(instance=path), headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PixelmillError)
     async def _ours(request: Request, exc: PixelmillError) -> JSONResponse:
-        if exc.status >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
-        if exc.status == 401:
-            headers = {"WWW-Authenticate": 'Bearer realm="pixelmill"'}
-        return problem_response(exc.problem(instance=request.url.path), headers)
+        return error_response(exc, request.method, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -163,6 +163,15 @@ def submit(
     idempotency_key: str | None = Header(None, max_length=200),
     key: ApiKeyRecord | None = Depends(require("write")),
 ) -> Response:
+    job, created = _jobs(request).submit(**submit_arguments(body, idempotency_key, key))
+    return submit_response(job, created)
+
+
+def submit_arguments(
+    body: JobRequest, idempotency_key: str | None, key: ApiKeyRecord | None
+) -> dict[str, Any]:
+    """``JobService.submit``'s keyword arguments for a request (shared with the fast path,
+    ``services/gateway/fast_submit.py``). Raises ``InvalidParameter``."""
     params = dict(body.params or {})
     if body.kind == "pipeline":
         if body.pipeline is not None:
@@ -175,14 +184,18 @@ def submit(
         raise InvalidParameter(
             f"'pipeline' and 'output' belong to pipeline jobs; a {body.kind!r} job takes 'params'"
         )
-    job, created = _jobs(request).submit(
-        kind=body.kind,
-        params=params,
-        inputs=body.inputs,
-        priority=body.priority,
-        idempotency_key=body.idempotency_key or idempotency_key,
-        owner=key.id if key is not None else None,
-    )
+    return {
+        "kind": body.kind,
+        "params": params,
+        "inputs": body.inputs,
+        "priority": body.priority,
+        "idempotency_key": body.idempotency_key or idempotency_key,
+        "owner": key.id if key is not None else None,
+    }
+
+
+def submit_response(job: JobRecord, created: bool) -> Response:
+    """``202`` (``200`` for an idempotent resubmit) with the job and its ``Location``."""
     # serialised here (orjson) rather than validated and encoded again by FastAPI
     return Response(
         orjson.dumps(job_json(job)),
