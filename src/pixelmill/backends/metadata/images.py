@@ -8,14 +8,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from pixelmill.backends.metadata import jobs_pg
 from pixelmill.backends.metadata import tables as t
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import NotFound
 
+#: one prepared statement on the pooled psycopg connection (PostgreSQL): a worker looks
+#: up every result image by its digest, and SQLAlchemy's per-statement work cost more
+#: than the query (docs/benchmarks.md, "Async jobs")
+_BY_SHA256_PG = f"SELECT {', '.join(t.images.c.keys())} FROM images WHERE sha256 = %(sha256)s"
+
 
 def _record(row: Any) -> ImageRecord:
-    data = dict(row._mapping)
+    data = dict(row if isinstance(row, dict) else row._mapping)
     created = data["created_at"]
     if created.tzinfo is None:  # SQLite returns naive datetimes
         data["created_at"] = created.replace(tzinfo=UTC)
@@ -50,6 +56,9 @@ class ImageRepository:
         return _record(row)
 
     def find_by_sha256(self, sha256: str) -> ImageRecord | None:
+        if self.db.dialect == "postgresql":
+            found = jobs_pg.run(self.db.engine, _BY_SHA256_PG, {"sha256": sha256})
+            return None if found is None else _record(found)
         with self.db.read() as conn:
             row = conn.execute(sa.select(t.images).where(t.images.c.sha256 == sha256)).first()
         return None if row is None else _record(row)
