@@ -26,6 +26,12 @@ class SegmentParams(Params):
     threshold: float | None = Field(
         None, gt=0, lt=1, description="Probability cut (default: the model's own)."
     )
+    scale: float = Field(
+        1.0,
+        ge=0.05,
+        le=8,
+        description="Resize the input by this first (0.5 for objects twice the trained size).",
+    )
     output: Literal["mask", "probability", "overlay"] = Field(
         "mask", description="mask (0/255), probability (0..255), or overlay on the image"
     )
@@ -47,7 +53,7 @@ class Segment(Operation[SegmentParams]):
         if image.hasalpha():
             image = image.extract_band(0, n=image.bands - 1)
         array = np.asarray(image.numpy())
-        prediction = predictor.predict(array, threshold=params.threshold)
+        prediction = predictor.predict(array, threshold=params.threshold, scale=params.scale)
         if prediction.mask is None:
             raise InvalidParameter(f"model {params.model!r} is not a segmentation model")
         ctx.artifacts["segment"] = {

@@ -72,8 +72,10 @@ class Predictor:
         self.ref = loaded.version.ref
         self.input_spec = InputSpec.model_validate(loaded.version.input_spec)
 
-    def predict(self, image: NDArray[np.generic], *, threshold: float | None = None) -> Prediction:
-        return self._service.run(self._loaded, image, threshold=threshold)
+    def predict(
+        self, image: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
+    ) -> Prediction:
+        return self._service.run(self._loaded, image, threshold=threshold, scale=scale)
 
 
 class InferenceService:
@@ -179,7 +181,12 @@ class InferenceService:
 
     # -- predicting ---------------------------------------------------------------------
     def run(
-        self, loaded: LoadedModel, image: NDArray[np.generic], *, threshold: float | None = None
+        self,
+        loaded: LoadedModel,
+        image: NDArray[np.generic],
+        *,
+        threshold: float | None = None,
+        scale: float = 1.0,
     ) -> Prediction:
         """Predict on an array, with metrics and drift observation."""
         pixels = int(image.shape[0]) * int(image.shape[1])
@@ -190,7 +197,7 @@ class InferenceService:
         v = loaded.version
         started = time.perf_counter()
         try:
-            prediction = loaded.model.predict(image, threshold=threshold)
+            prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
         except Exception as exc:
             loaded.errors += 1
             loaded.last_error = str(exc)[:500]
@@ -211,6 +218,7 @@ class InferenceService:
         image_id: str | None = None,
         data: bytes | None = None,
         threshold: float | None = None,
+        scale: float = 1.0,
         measure: bool = False,
         store: bool = True,
     ) -> dict[str, Any]:
@@ -231,7 +239,7 @@ class InferenceService:
                 f"most {self.settings.max_predict_pixels}"
             )
         image = decode(data)
-        prediction = self.run(loaded, image, threshold=threshold)
+        prediction = self.run(loaded, image, threshold=threshold, scale=scale)
         v = loaded.version
         body: dict[str, Any] = {
             "model": v.model,

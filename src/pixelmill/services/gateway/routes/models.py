@@ -47,6 +47,12 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     image_id: str = Field(min_length=1, max_length=64)
     threshold: float | None = Field(None, gt=0, lt=1)
+    scale: float = Field(
+        1.0,
+        ge=0.05,
+        le=8,
+        description="Resize the input first (0.5: objects twice the trained size).",
+    )
     measure: bool = Field(False, description="Add per-object measurements of the mask.")
 
 
@@ -189,8 +195,8 @@ def delete_alias(
     "/v1/models/{ref}/predict",
     summary="Predict with name@alias / name:version on a stored image ({'image_id'}) or image bytes",
     description=(
-        "JSON body {image_id, threshold?, measure?}, or the image bytes as the body (then "
-        "threshold/measure as query parameters). Returns the version used, the stored mask "
+        "JSON body {image_id, threshold?, scale?, measure?}, or the image bytes as the body "
+        "(then threshold/scale/measure as query parameters). Returns the version used, the stored mask "
         "image id (segmentation) or label and scores (classification), and the drift state. "
         "Images larger than the model's tile are tiled."
     ),
@@ -199,6 +205,7 @@ async def predict(
     request: Request,
     ref: str,
     threshold: float | None = Query(None, gt=0, lt=1),
+    scale: float = Query(1.0, ge=0.05, le=8),
     measure: bool = Query(False),
     _key: Any = Depends(require("write")),
 ) -> dict[str, Any]:
@@ -211,7 +218,11 @@ async def predict(
             raise InvalidParameter(f"invalid predict request: {exc}") from None
         return await anyio.to_thread.run_sync(
             lambda: inference.predict(
-                ref, image_id=body.image_id, threshold=body.threshold, measure=body.measure
+                ref,
+                image_id=body.image_id,
+                threshold=body.threshold,
+                scale=body.scale,
+                measure=body.measure,
             )
         )
     limit = request.app.state.container.settings.server.max_upload_bytes
@@ -219,7 +230,7 @@ async def predict(
     if not data:
         raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
     return await anyio.to_thread.run_sync(
-        lambda: inference.predict(ref, data=data, threshold=threshold, measure=measure)
+        lambda: inference.predict(ref, data=data, threshold=threshold, scale=scale, measure=measure)
     )
 
 
