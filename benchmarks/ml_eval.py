@@ -59,15 +59,12 @@ def synthetic_pairs(count: int, side: int) -> list[tuple[str, np.ndarray, np.nda
     return [(f"synthetic-{side}-{i}", *nuclei_labelled(123, i, cfg)) for i in range(count)]
 
 
-def evaluate(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any) -> dict[str, Any]:
-    from pixelmill.imaging.analysis.segment import segment_nuclei
-    from pixelmill.ml.scores import instance_f1, instances, segmentation_scores
+def evaluate(
+    pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any, scale: float = 1.0
+) -> dict[str, Any]:
+    from pixelmill.ml.scores import instance_f1, segmentation_scores
 
-    methods = {
-        "model": lambda img: instances(model.predict(img).mask > 0, grow=model.spec.grow),
-        "classical_otsu": lambda img: segment_nuclei(_grey(img)).labels,
-        "classical_local": lambda img: segment_nuclei(_grey(img), method="local").labels,
-    }
+    methods = _methods(model, scale)
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     for _name, image, truth in pairs:
         for method, run in methods.items():
@@ -121,15 +118,11 @@ def detection(labels: np.ndarray, points: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate_points(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any) -> dict[str, Any]:
-    from pixelmill.imaging.analysis.segment import segment_nuclei
-    from pixelmill.ml.scores import instances
+def evaluate_points(
+    pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any, scale: float = 1.0
+) -> dict[str, Any]:
 
-    methods = {
-        "model": lambda img: instances(model.predict(img).mask > 0, grow=model.spec.grow),
-        "classical_otsu": lambda img: segment_nuclei(_grey(img)).labels,
-        "classical_local": lambda img: segment_nuclei(_grey(img), method="local").labels,
-    }
+    methods = _methods(model, scale)
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     for _name, image, points in pairs:
         for method, run in methods.items():
@@ -139,6 +132,22 @@ def evaluate_points(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any)
         for m, rs in rows.items()
         if rs
     } | {"images": len(pairs)}
+
+
+def _methods(model: Any, scale: float) -> dict[str, Any]:
+    """Each method: image -> instance labels."""
+    from pixelmill.imaging.analysis.segment import segment_nuclei
+    from pixelmill.ml.scores import instances
+
+    return {
+        "model": lambda img: instances(
+            model.predict(img, scale=scale).mask > 0,
+            grow=model.spec.grow,
+            min_fraction=model.spec.min_object_fraction,
+        ),
+        "classical_otsu": lambda img: segment_nuclei(_grey(img)).labels,
+        "classical_local": lambda img: segment_nuclei(_grey(img), method="local").labels,
+    }
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -155,6 +164,9 @@ def main() -> None:
         "--points", type=Path, action="append", default=[], help="folder with images/ and points/"
     )
     parser.add_argument("--count", type=int, default=40)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="the model's input scale on the real sets"
+    )
     args = parser.parse_args()
     from pixelmill.ml.runtime import OnnxModel
     from pixelmill.ml.spec import InputSpec
@@ -168,9 +180,9 @@ def main() -> None:
         "synthetic_768": evaluate(synthetic_pairs(max(4, args.count // 8), 768), model),
     }
     for folder in args.real:
-        result[f"real:{folder.name}"] = evaluate(load_pairs(folder), model)
+        result[f"real:{folder.name}"] = evaluate(load_pairs(folder), model, args.scale)
     for folder in args.points:
-        result[f"points:{folder.name}"] = evaluate_points(load_points(folder), model)
+        result[f"points:{folder.name}"] = evaluate_points(load_points(folder), model, args.scale)
     print(json.dumps(result, indent=1))
 
 

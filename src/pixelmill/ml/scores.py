@@ -36,14 +36,17 @@ def classification_scores(
     return {"accuracy": float((p == t).mean()) if p.size else 0.0, "f1": float(np.mean(f1s))}
 
 
-def instances(mask: NDArray[np.bool_], *, grow: int = 0) -> NDArray[np.int32]:
+def instances(
+    mask: NDArray[np.bool_], *, grow: int = 0, min_fraction: float = 0.0
+) -> NDArray[np.int32]:
     """Split a model's binary mask into labelled objects with the classical pipeline's
     splitter (:func:`pixelmill.imaging.analysis.segment.split_touching`, markers
     0.6 x the typical object radius apart, h-maxima merging), then, ``grow`` times, give
     each background pixel that touches two different objects to one of them: a model
     trained on masks with a line between touching objects
     (:func:`pixelmill.ml.synthetic.separate_touching`) predicts that line, and the
-    objects get it back without growing anywhere else. Labels are 1..N."""
+    objects get it back without growing anywhere else. Objects smaller than
+    ``min_fraction`` x the median object area are dropped (fragments). Labels are 1..N."""
     import cv2
     from skimage.segmentation import relabel_sequential
 
@@ -61,6 +64,12 @@ def instances(mask: NDArray[np.bool_], *, grow: int = 0) -> NDArray[np.int32]:
         if not contested.any():
             break
         labels[contested] = high[contested].astype(np.int32)
+    if min_fraction > 0 and labels.max() > 0:
+        areas = np.bincount(labels.ravel())
+        keep = areas >= min_fraction * float(np.median(areas[1:]))
+        keep[0] = False
+        labels = np.where(keep[labels], labels, 0)
+        labels = np.asarray(relabel_sequential(labels)[0], dtype=np.int32)
     return labels
 
 

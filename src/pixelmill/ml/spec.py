@@ -42,6 +42,9 @@ class InputSpec(BaseModel):
     #: masks with gaps between touching objects (``synth-nuclei --gaps``) predicts them
     #: eroded at the contact by this much
     grow: int = Field(0, ge=0, le=8)
+    #: objects smaller than this fraction of the image's median object area are dropped
+    #: (fragments: bits of cytoplasm, debris), after splitting
+    min_object_fraction: float = Field(0.0, ge=0, le=1)
 
 
 class TrainSpec(BaseModel):
@@ -76,6 +79,12 @@ class TrainSpec(BaseModel):
         ge=0,
         le=8,
         description="px objects grow after splitting the mask (masks with gaps: 1)",
+    )
+    min_object_fraction: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="serving drops objects smaller than this x the median object area",
     )
 
     @model_validator(mode="after")

@@ -88,7 +88,7 @@ def _glow(
     )
     rows, cols = layer.shape
     h = mask.shape[0] // 2
-    shift = rng.normal(0, radius * 0.35, size=2)
+    shift = rng.normal(0, radius * 0.6, size=2)  # off-centre: a crescent on one side
     y0, x0 = int(cy + shift[0]) - h, int(cx + shift[1]) - h
     ys = slice(max(y0, 0), min(y0 + mask.shape[0], rows))
     xs = slice(max(x0, 0), min(x0 + mask.shape[1], cols))
@@ -157,8 +157,8 @@ def nuclei_labelled(
     count = max(1, int(rng.uniform(*cfg.coverage) * rows * cols / (np.pi * median_r**2)))
     clustering = rng.uniform(*cfg.clustering)
     cytoplasm = np.zeros((rows, cols))
-    glow = rng.uniform(0.0, 0.8) if rng.random() < 0.5 else 0.0  # share of cells with it
-    glow_level = rng.uniform(0.08, 0.4)
+    glow = rng.uniform(0.2, 1.0) if rng.random() < 0.6 else 0.0  # share of cells with it
+    glow_level = rng.uniform(0.1, 0.7)
     cy, cx = int(rng.integers(0, rows)), int(rng.integers(0, cols))
     for _ in range(count):
         mitotic = rng.random() < 0.04

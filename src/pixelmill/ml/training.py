@@ -185,6 +185,7 @@ def train(
         classes=dataset.classes,
         size=spec.image_size if spec.task == "classification" else None,
         grow=spec.grow if spec.task == "segmentation" else 0,
+        min_object_fraction=spec.min_object_fraction if spec.task == "segmentation" else 0.0,
     )
     xs = [prepare(i, input_spec) for i in train_items]
     ys: list[Any] = (

@@ -26,6 +26,7 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("threads", int, "torch threads"),
     ("image-size", int, "classifier input side (px)"),
     ("grow", int, "px objects grow after splitting (masks with gaps: 1)"),
+    ("min-object-fraction", float, "serving drops objects below this x the median area"),
 ]
 
 

@@ -27,7 +27,11 @@ def model() -> OnnxModel:
 
 
 def _objects(model: OnnxModel, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    return instances(model.predict(image, scale=scale).mask > 0, grow=model.spec.grow)
+    return instances(
+        model.predict(image, scale=scale).mask > 0,
+        grow=model.spec.grow,
+        min_fraction=model.spec.min_object_fraction,
+    )
 
 
 def test_beats_the_classical_pipeline_on_held_out_synthetic_nuclei(model: OnnxModel) -> None:

@@ -61,3 +61,14 @@ def test_growing_fills_only_the_line_between_objects() -> None:
     assert mask.sum() + 10 <= (labels > 0).sum() <= mask.sum() + 12
     assert (labels[5:15, 20] > 0).all()
     assert np.array_equal(labels[:, :12] > 0, mask[:, :12])
+
+
+def test_fragments_far_below_the_typical_object_size_are_dropped() -> None:
+    from pixelmill.ml.scores import instances
+
+    mask = np.zeros((40, 60), bool)
+    mask[2:12, 2:12] = mask[2:12, 20:30] = mask[20:30, 2:12] = True  # three 100-px nuclei
+    mask[30:34, 40:44] = True  # a 16-px fragment
+    assert instances(mask).max() == 4
+    kept = instances(mask, min_fraction=0.25)
+    assert kept.max() == 3 and not kept[30:34, 40:44].any()
