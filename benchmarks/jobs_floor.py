@@ -1,7 +1,7 @@
 """The floor under async jobs: what the issue's guarantees cost on this machine with bare
 clients and none of pixelmill's code (no FastAPI, no Dramatiq, no SQLAlchemy).
 
-One command, about 1.5 minutes::
+One command, under 2 minutes::
 
     .venv/bin/python benchmarks/jobs_floor.py
 
@@ -19,6 +19,9 @@ Per job, with the guarantees ``benchmarks/jobs.py`` measures pixelmill under:
   ``--prefetch``) runs per message a guarded "start" ``UPDATE`` and a guarded "finish"
   ``UPDATE``, each committed on its own, and acknowledges the message only after the
   finish is committed.
+
+A last row runs ``--wide`` consumer processes (4) against 2 pipelined submitters: more
+work in flight, to tell a rate bound by round-trip latency from one bound by CPU.
 
 Measured: jobs/s end to end (first ``created_at`` to last ``finished_at`` in the DB, as
 ``jobs.py`` does), CPU ms per job of the submitter, the consumers, RabbitMQ (``beam.smp``)
@@ -382,25 +385,26 @@ class Floor:
         ).fetchone()
         return float((last - first).total_seconds())
 
-    def throughput(self, mode: str, consumers: int) -> dict[str, Any]:
+    def throughput(self, mode: str, consumers: int, submitters: int = 1) -> dict[str, Any]:
         pids = self.start_consumers(consumers)
         try:
             warm = self.submitter("sync", 2, limit=50)
             self.wait_done("0", warm)
             since = self.marker()
             meter = CpuMeter(pids)
-            proc = self.submitter(mode, self.args.seconds)
-            proc.join()
-            jobs = self.wait_done(since, proc)
+            procs = [self.submitter(mode, self.args.seconds) for _ in range(submitters)]
+            for proc in procs:
+                proc.join()
+            jobs = self.wait_done(since, procs[-1])
             cpu = meter.stop(jobs)
-            cpu["submitter"] = proc.cpu[0] * 1000 / jobs
-            cpu["postgres"] += proc.cpu[1] * 1000 / jobs
+            cpu["submitter"] = sum(p.cpu[0] for p in procs) * 1000 / jobs
+            cpu["postgres"] += sum(p.cpu[1] for p in procs) * 1000 / jobs
             cpu["total"] = sum(cpu.values())
         finally:
             self.stop_consumers()
         return {
             "row": "throughput",
-            "submitter": mode,
+            "submitter": mode if submitters == 1 else f"{submitters} x {mode}",
             "consumers": consumers,
             "jobs": jobs,
             "jobs_per_s": jobs / self.span(since),
@@ -480,6 +484,12 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64, help="unconfirmed publishes")
     parser.add_argument("--prefetch", type=int, default=16, help="per consumer")
     parser.add_argument("--latency-jobs", type=int, default=200)
+    parser.add_argument(
+        "--wide",
+        type=int,
+        default=4,
+        help="consumer processes (and 2 pipelined submitters) of the widest row; 0: none",
+    )
     args = parser.parse_args()
     floor = Floor(args)
     results: list[dict[str, Any]] = []
@@ -491,6 +501,9 @@ def main() -> None:
                 for consumers in (1, 2):
                     results.append(floor.throughput(mode, consumers))
                     print(json.dumps(results[-1]), flush=True)
+            if args.wide:  # more in flight: is the rate bound by latency or by CPU?
+                results.append(floor.throughput("pipelined", args.wide, submitters=2))
+                print(json.dumps(results[-1]), flush=True)
             results.append(floor.alone("pipelined", 1))
             print(json.dumps(results[-1]), flush=True)
             results.append(floor.latency())
@@ -512,28 +525,27 @@ def report(results: list[dict[str, Any]], load_before: float, args: argparse.Nam
         "RabbitMQ, PostgreSQL = total | load |"
     )
     print("|---|---|---|---|---|")
-    for mode in ("sync", "pipelined"):
-        for consumers in (1, 2):
-            runs = [
-                r
-                for r in results
-                if r["row"] == "throughput"
-                and r["submitter"] == mode
-                and r["consumers"] == consumers
-            ]
-            if not runs:
-                continue
-            parts = {
-                k: med(r["cpu_ms_per_job"][k] for r in runs)
-                for k in ("submitter", "consumers", "rabbitmq", "postgres", "total")
-            }
-            each = ", ".join(f"{r['jobs_per_s']:.0f}" for r in runs)
-            loads = ", ".join(f"{r['load_average']:.1f}" for r in runs)
-            print(
-                f"| {mode} | {consumers} | {med(r['jobs_per_s'] for r in runs):.0f} ({each}) | "
-                f"{parts['submitter']:.2f}, {parts['consumers']:.2f}, {parts['rabbitmq']:.2f}, "
-                f"{parts['postgres']:.2f} = {parts['total']:.2f} | {loads} |"
-            )
+    rows = [(m, c) for m in ("sync", "pipelined") for c in (1, 2)]
+    rows.append(("2 x pipelined", args.wide))
+    for mode, consumers in rows:
+        runs = [
+            r
+            for r in results
+            if r["row"] == "throughput" and r["submitter"] == mode and r["consumers"] == consumers
+        ]
+        if not runs:
+            continue
+        parts = {
+            k: med(r["cpu_ms_per_job"][k] for r in runs)
+            for k in ("submitter", "consumers", "rabbitmq", "postgres", "total")
+        }
+        each = ", ".join(f"{r['jobs_per_s']:.0f}" for r in runs)
+        loads = ", ".join(f"{r['load_average']:.1f}" for r in runs)
+        print(
+            f"| {mode} | {consumers} | {med(r['jobs_per_s'] for r in runs):.0f} ({each}) | "
+            f"{parts['submitter']:.2f}, {parts['consumers']:.2f}, {parts['rabbitmq']:.2f}, "
+            f"{parts['postgres']:.2f} = {parts['total']:.2f} | {loads} |"
+        )
     alone = [r for r in results if r["row"] == "alone"]
     if alone:
         sub = {
