@@ -325,10 +325,10 @@ def test_retention_days_zero_keeps_jobs(tmp_path: Path) -> None:
 @pytest.mark.server
 @pytest.mark.slow
 def test_a_worker_process_deletes_expired_jobs(cluster: Cluster) -> None:
-    # given a worker process keeping jobs for ~0.9 s (the gateway here never sweeps:
-    # with a shared broker, workers do)
+    # given a worker process keeping jobs for ~4.3 s (the gateway here never sweeps:
+    # with a shared broker, workers do) — long enough to see the job succeed under load
     cluster.env.update(
-        {"PIXELMILL_JOBS__RETENTION_DAYS": "1e-5", "PIXELMILL_JOBS__RETENTION_INTERVAL_S": "0.2"}
+        {"PIXELMILL_JOBS__RETENTION_DAYS": "5e-5", "PIXELMILL_JOBS__RETENTION_INTERVAL_S": "0.2"}
     )
     cluster.start_worker(queues="transform")
     gw = cluster.gateway
@@ -336,5 +336,5 @@ def test_a_worker_process_deletes_expired_jobs(cluster: Cluster) -> None:
     job = gw.wait(gw.submit(kind="test.artifacts", inputs=[gw.upload()])["id"])
     assert job["state"] == "succeeded"
     # then the worker deletes it and its artifact objects soon after
-    wait_for(lambda: gone(gw, job["id"]), timeout=15, interval=0.1)
+    wait_for(lambda: gone(gw, job["id"]), timeout=30, interval=0.1)
     assert list(gw.container.storage.list(f"jobs/{job['id']}/")) == []
