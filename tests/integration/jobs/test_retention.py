@@ -295,23 +295,24 @@ def test_purge_without_a_retention_period_asks_for_one(tmp_path: Path) -> None:
 
 
 def test_the_embedded_gateway_deletes_expired_jobs_by_itself(tmp_path: Path) -> None:
-    # given an embedded gateway keeping jobs for ~0.9 s, sweeping every 0.2 s
-    retention_days = 1e-5
+    # given an embedded gateway keeping jobs for ~3 s, sweeping every 0.2 s (long enough
+    # for the test to see each job finish on a loaded machine before it is swept)
+    retention_days = 3.5e-5
     settings = job_settings(
         tmp_path, jobs={"retention_days": retention_days, "retention_interval_s": 0.2}
     )
     with gateway_at(settings) as gw:
         # and a job still running when a finished one expires
-        running = gw.submit(kind="test.sleep", params={"seconds": 6})
+        running = gw.submit(kind="test.sleep", params={"seconds": 15})
         tables, flipped, result_image = finished_jobs(gw)
         # then the finished jobs and their artifacts disappear on their own
-        wait_for(lambda: gone(gw, tables) and gone(gw, flipped), timeout=10, interval=0.1)
+        wait_for(lambda: gone(gw, tables) and gone(gw, flipped), timeout=12, interval=0.1)
         assert list(gw.container.storage.list(f"jobs/{tables}/")) == []
         assert gw.client.get(f"/v1/images/{result_image}", headers=gw.auth).status_code == 200
         # the running job is kept, and goes once it has finished and expired in turn
         assert gw.job(running["id"])["state"] == "running"
-        assert gw.wait(running["id"], timeout=10)["state"] == "succeeded"
-        wait_for(lambda: gone(gw, running["id"]), timeout=10, interval=0.1)
+        assert gw.wait(running["id"], timeout=30)["state"] == "succeeded"
+        wait_for(lambda: gone(gw, running["id"]), timeout=15, interval=0.1)
 
 
 def test_retention_days_zero_keeps_jobs(tmp_path: Path) -> None:
