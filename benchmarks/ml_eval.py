@@ -80,11 +80,7 @@ def evaluate(
             found, true = len(np.unique(labels)) - 1, len(np.unique(truth)) - 1
             scores["count_rel_error"] = abs(found - true) / max(true, 1)
             rows[method].append(scores)
-    return {
-        m: {k: round(float(np.mean([r[k] for r in rs])), 4) for k in rs[0]}
-        for m, rs in rows.items()
-        if rs
-    } | {"images": len(pairs)}
+    return _averaged(rows, len(pairs))
 
 
 def load_points(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -127,11 +123,16 @@ def evaluate_points(
     for _name, image, points in pairs:
         for method, run in methods.items():
             rows[method].append(detection(np.asarray(run(image)), points))
+    return _averaged(rows, len(pairs))
+
+
+def _averaged(rows: dict[str, list[dict[str, float]]], images: int) -> dict[str, Any]:
+    """Each method's scores averaged over the images."""
     return {
         m: {k: round(float(np.mean([r[k] for r in rs])), 4) for k in rs[0]}
         for m, rs in rows.items()
         if rs
-    } | {"images": len(pairs)}
+    } | {"images": images}
 
 
 def _methods(model: Any, scale: float) -> dict[str, Any]:

@@ -5,8 +5,6 @@ update, a job completes exactly once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,38 +12,7 @@ import sqlalchemy as sa
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.jobs import Finish, JobRepository, new_job_id
 from pixelmill.backends.metadata.tables_jobs import job_events
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
-    database.upgrade()
-    yield database
-    database.dispose()
-
-
-def make_job(repo: JobRepository, tasks: int = 1, **extra: object) -> str:
-    job_id = new_job_id()
-    repo.create(
-        {
-            "id": job_id,
-            "kind": "pipeline",
-            "queue": "transform",
-            "priority": 0,
-            "params": {},
-            "inputs": [],
-            "owner": "",
-            "time_limit_s": 60.0,
-            "max_retries": 3,
-            **extra,
-        },
-        [(i, None) for i in range(tasks)],
-    )
-    return job_id
+from tests.integration.jobs.conftest import make_job
 
 
 def state_events(db: Database, job_id: str) -> list[str]:

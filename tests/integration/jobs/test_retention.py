@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +17,13 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from pixelmill.backends.metadata.database import Database
-from pixelmill.backends.metadata.jobs import Finish, JobRepository, new_job_id
+from pixelmill.backends.metadata.jobs import Finish, JobRepository
 from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
 from pixelmill.backends.storage.memory import MemoryStorage
 from pixelmill.errors import BackendUnavailable, NotFound
 from pixelmill.runtime.cli import main
 from pixelmill.services.jobs import retention
-from tests.integration.jobs.conftest import Cluster, Gateway, job_settings, open_gateway
+from tests.integration.jobs.conftest import Cluster, Gateway, job_settings, make_job, open_gateway
 from tests.jobs_helpers import wait_for
 
 #: an embedded gateway (SQLite or the given DB) as a context manager
@@ -34,40 +33,9 @@ NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=40)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
-    database.upgrade()
-    yield database
-    database.dispose()
-
-
-def make_job(repo: JobRepository, tasks: int = 1) -> str:
-    job_id = new_job_id()
-    repo.create(
-        {
-            "id": job_id,
-            "kind": "pipeline",
-            "queue": "transform",
-            "priority": 0,
-            "params": {},
-            "inputs": [],
-            "owner": "k1",
-            "time_limit_s": 60.0,
-            "max_retries": 3,
-        },
-        [(i, None) for i in range(tasks)],
-    )
-    return job_id
-
-
 def finished(repo: JobRepository, state: str, *, artifact: bool = False) -> str:
     """A job that ended in ``state``; with ``artifact``, its task recorded one."""
-    job_id = make_job(repo)
+    job_id = make_job(repo, owner="k1")
     if state == "cancelled":
         repo.cancel(job_id)
         return job_id
@@ -112,8 +80,8 @@ def test_only_jobs_that_finished_before_the_cutoff_are_deleted(db: Database) -> 
         age(db, job_id)
     recent = finished(repo, "succeeded")
     age(db, recent, NOW - timedelta(days=29))
-    queued = make_job(repo)
-    running = make_job(repo, tasks=2)
+    queued = make_job(repo, owner="k1")
+    running = make_job(repo, tasks=2, owner="k1")
     repo.start_task(running, 0)
     repo.finish_task(running, 0, Finish("succeeded"))
     with db.begin() as conn:  # created long ago, still going
