@@ -93,6 +93,20 @@ def make_engine(
     return engine
 
 
+@contextmanager
+def unavailable_as_503() -> Iterator[None]:
+    """Driver errors that mean the server is gone (cannot connect, connection lost) as
+    :class:`BackendUnavailable`; anything else (a constraint, bad SQL) passes through."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise BackendUnavailable(f"metadata DB connection lost: {exc.orig}") from exc
+        raise
+
+
 class Database:
     """The metadata DB: ``begin()`` yields a connection inside one transaction."""
 
@@ -118,30 +132,16 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        try:
-            with self._turn(), self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise BackendUnavailable(f"metadata DB connection lost: {exc.orig}") from exc
-            raise
+        with unavailable_as_503(), self._turn(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection without a transaction, for reads: each statement is one round
         trip (no ``BEGIN``/``COMMIT`` around it). Use :meth:`begin` to read what you
         are about to write."""
-        try:
-            with self._turn(), self.engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-        except OperationalError as exc:
-            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise BackendUnavailable(f"metadata DB connection lost: {exc.orig}") from exc
-            raise
+        with unavailable_as_503(), self._turn(), self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to ``revision`` (idempotent)."""

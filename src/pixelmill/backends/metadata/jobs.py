@@ -30,11 +30,11 @@ from typing import Any, Literal
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from pixelmill.backends.metadata import jobs_pg
 from pixelmill.backends.metadata import tables as image_tables
-from pixelmill.backends.metadata.database import Database, make_engine
+from pixelmill.backends.metadata.database import Database, make_engine, unavailable_as_503
 from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
 from pixelmill.errors import BackendUnavailable, InvalidParameter, NotFound
 
@@ -216,15 +216,6 @@ class JobRepository:
         self._lazy_engine: sa.Engine | None = None
         self._lazy_lock = threading.Lock()
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """A connection without a transaction (one round trip per query): for reads."""
-        try:
-            with self.db.engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-        except OperationalError as exc:
-            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
-
     def _lazy_pg(self) -> sa.Engine:
         with self._lazy_lock:
             if self._lazy_engine is None:
@@ -246,11 +237,8 @@ class JobRepository:
             with self.db.begin() as conn:
                 yield conn
             return
-        try:
-            with self._lazy_pg().begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
+        with unavailable_as_503(), self._lazy_pg().begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         if self._lazy_engine is not None:
@@ -341,7 +329,7 @@ class JobRepository:
             return _new_job(row), True
         # nothing inserted: an image is missing, the idempotency key is taken — or the
         # first attempt did commit and only its answer was lost (then the id exists)
-        with self._read() as conn:
+        with self.db.read() as conn:
             self.check_images(conn, images)
             if conn.execute(sa.select(jobs.c.id).where(jobs.c.id == row["id"])).first():
                 return _new_job(row), True
@@ -371,7 +359,7 @@ class JobRepository:
             )
 
     def find_by_idempotency_key(self, owner: str, key: str) -> JobRecord | None:
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 sa.select(jobs).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)
             ).first()
@@ -383,21 +371,21 @@ class JobRepository:
         query = sa.select(jobs).where(jobs.c.id == job_id)
         if owner is not None:
             query = query.where(jobs.c.owner == owner)
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
         return _job(row)
 
     def tasks(self, job_id: str) -> list[TaskRecord]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(job_tasks).where(job_tasks.c.job_id == job_id).order_by(job_tasks.c.idx)
             ).all()
         return [_task(r) for r in rows]
 
     def task(self, job_id: str, idx: int) -> TaskRecord:
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 sa.select(job_tasks).where(job_tasks.c.job_id == job_id, job_tasks.c.idx == idx)
             ).first()
@@ -425,19 +413,19 @@ class JobRepository:
             query = query.where(jobs.c.kind == kind)
         if after:
             query = query.where(jobs.c.id < after)
-        with self._read() as conn:
+        with self.db.read() as conn:
             return [_job(r) for r in conn.execute(query).all()]
 
     def count(self, *, state: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(jobs)
         if state:
             query = query.where(jobs.c.state == state)
-        with self._read() as conn:
+        with self.db.read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def queued_tasks(self, queue: str) -> int:
         """Tasks waiting in ``queue`` (including ones not yet handed to the broker)."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             return int(
                 conn.execute(
                     sa.select(sa.func.count())
@@ -447,7 +435,7 @@ class JobRepository:
             )
 
     def events(self, job_id: str, *, after: int = 0, limit: int = 500) -> list[EventRecord]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(job_events)
                 .where(job_events.c.job_id == job_id, job_events.c.id > after)
@@ -517,7 +505,7 @@ class JobRepository:
 
     def unfinished(self) -> list[TaskRef]:
         """Every queued or running task, for recovery by an in-process broker at start."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(job_tasks.c.job_id, job_tasks.c.idx, job_tasks.c.queue, jobs.c.priority)
                 .join(jobs, jobs.c.id == job_tasks.c.job_id)
@@ -840,7 +828,7 @@ class JobRepository:
     # -- retention ----------------------------------------------------------------------
     def count_finished(self, *, before: datetime) -> int:
         """Jobs that finished (succeeded, failed, cancelled) before ``before``."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             return int(
                 conn.execute(
                     sa.select(sa.func.count())
