@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,15 +73,48 @@ def start_embedded(
         start_new_session=True,  # its own process group: `up` and any server processes
     )
 
-    def healthy() -> bool:
+    wait_answering(proc, f"http://127.0.0.1:{port}/healthz", log)
+    return proc
+
+
+def wait_answering(
+    proc: subprocess.Popen[bytes], url: str, log: Path, *, timeout: float = 60
+) -> None:
+    """Wait until ``url`` answers 200, failing with the process's log if it exits first."""
+
+    def ok() -> bool:
         assert proc.poll() is None, log.read_text()
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, timeout=60, interval=0.2)
-    return proc
+    wait_for(ok, timeout=timeout, interval=0.2)
+
+
+def admin_auth(log: Path) -> dict[str, str]:
+    """The ``Authorization`` header of the admin key ``pixelmill up`` printed once."""
+    key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
+    assert key, log.read_text()
+    return {"Authorization": f"Bearer {key.group(1)}"}
+
+
+def run_concurrently(*targets: Callable[[], object], timeout: float = 60) -> list[BaseException]:
+    """Run each target in its own thread at once; the exceptions they raised (none: [])."""
+    errors: list[BaseException] = []
+
+    def guarded(target: Callable[[], object]) -> None:
+        try:
+            target()
+        except BaseException as exc:  # pragma: no cover - returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors
 
 
 def group_alive(pgid: int) -> bool:

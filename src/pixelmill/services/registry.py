@@ -25,7 +25,7 @@ from pixelmill.ml.spec import InputSpec
 log = logging.getLogger(__name__)
 
 #: who registers and promotes the shipped model (in the audit trail)
-_SHIPPED_BY = "pixelmill (shipped model)"
+SHIPPED_BY = "pixelmill (shipped model)"
 #: the shipped default model (inside the package)
 DEFAULT_MODEL = "nuclei"
 
@@ -128,13 +128,13 @@ class ModelRegistry:
         digest = hashlib.sha256(data).hexdigest()
         version = self.models.find_version_by_sha256(DEFAULT_MODEL, digest)
         if version is None:
-            version = self.register_card(card, data, actor=_SHIPPED_BY)
+            version = self.register_card(card, data, actor=SHIPPED_BY)
         try:
             alias = self.models.alias(DEFAULT_MODEL, rules.DEFAULT_ALIAS)
         except NotFound:
             alias = None
-        if alias is None or (alias.updated_by == _SHIPPED_BY and alias.version != version.version):
-            self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=_SHIPPED_BY)
+        if alias is None or (alias.updated_by == SHIPPED_BY and alias.version != version.version):
+            self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=SHIPPED_BY)
         return version
 
     # -- read ---------------------------------------------------------------------------

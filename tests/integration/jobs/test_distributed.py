@@ -4,9 +4,7 @@ the tasks against PostgreSQL, results are served by the gateway."""
 from __future__ import annotations
 
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -17,14 +15,7 @@ import pytest
 
 from tests.helpers import make_image
 from tests.integration.jobs.conftest import REPO, TERMINAL, Cluster
-from tests.jobs_helpers import wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from tests.jobs_helpers import admin_auth, free_port, wait_answering, wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -91,7 +82,7 @@ def test_up_with_workers_runs_a_local_cluster_and_stops_it(
     # given `pixelmill up --workers 2` against the machine's RabbitMQ and PostgreSQL
     namespace = f"pmtest-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PIXELMILL_BROKER__NAMESPACE": namespace, "PYTHONPATH": str(REPO)}
-    port, log = _free_port(), tmp_path / "up.log"
+    port, log = free_port(), tmp_path / "up.log"
     command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()", "up"]
     args = ["--data-dir", str(tmp_path / "data"), "--port", str(port), "--workers", "2"]
     args += ["--broker-url", amqp_url, "--database-url", postgres_url]
@@ -101,22 +92,13 @@ def test_up_with_workers_runs_a_local_cluster_and_stops_it(
     try:
         base = f"http://127.0.0.1:{port}"
 
-        def ready() -> bool:
-            assert up.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, timeout=60, interval=0.2)
+        wait_answering(up, f"{base}/readyz", log)
         wait_for(lambda: log.read_text().count("worker ready") == 2, timeout=60)
-        key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
-        assert key, log.read_text()
+        auth = admin_auth(log)
         # (its other children are the gateway's server processes: one per core)
         workers = [pid for pid in _children(up.pid) if _is_job_worker(pid)]
         assert len(workers) == 2
         # when a job is submitted to the gateway
-        auth = {"Authorization": f"Bearer {key.group(1)}"}
         with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
             image = http.post("/v1/images", content=make_image(64, 48)).json()["id"]
             job = http.post("/v1/jobs", json={"inputs": [image], "pipeline": [{"op": "flip"}]})

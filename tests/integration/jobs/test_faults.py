@@ -9,7 +9,6 @@ tools and always brought back (``finally``). Each test is bounded by timeouts.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -26,7 +25,7 @@ import sqlalchemy as sa
 from pixelmill.backends.metadata.tables_jobs import job_events
 from tests.helpers import make_image
 from tests.integration.jobs.conftest import TERMINAL, Cluster
-from tests.jobs_helpers import free_port, group_alive, start_embedded, wait_for
+from tests.jobs_helpers import admin_auth, free_port, group_alive, start_embedded, wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -213,9 +212,7 @@ def test_kill9_of_embedded_process_accepted_jobs_finish_after_restart(tmp_path: 
     data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
     proc = start_embedded(data_dir, port, log)
     try:
-        key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
-        assert key, log.read_text()
-        auth = {"Authorization": f"Bearer {key.group(1)}"}
+        auth = admin_auth(log)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
             image = http.post("/v1/images", content=make_image(200, 150)).json()["id"]

@@ -5,6 +5,7 @@ update, a job completes exactly once."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.jobs import Finish, JobRepository, new_job_id
 from pixelmill.backends.metadata.tables_jobs import job_events
 from tests.integration.jobs.conftest import make_job
+from tests.jobs_helpers import run_concurrently
 
 
 def state_events(db: Database, job_id: str) -> list[str]:
@@ -56,24 +58,15 @@ def test_concurrent_tasks_complete_the_job_exactly_once(db: Database) -> None:
     job_id = make_job(repo, tasks=24)
     for i in range(24):
         repo.start_task(job_id, i)
+
     # when 8 threads finish them concurrently (some twice, as redeliveries would)
-    errors: list[BaseException] = []
-
     def finish(indexes: list[int]) -> None:
-        try:
-            for i in indexes:
-                repo.finish_task(job_id, i, Finish("succeeded", result={"i": i}))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in indexes:
+            repo.finish_task(job_id, i, Finish("succeeded", result={"i": i}))
 
-    threads = [
-        threading.Thread(target=finish, args=([i for i in range(24) if i % 8 == n] * 2,))
-        for n in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = run_concurrently(
+        *(partial(finish, [i for i in range(24) if i % 8 == n] * 2) for n in range(8))
+    )
     # then every count is exact and the job succeeded once, with all results aggregated
     assert errors == []
     job = repo.get(job_id)
@@ -271,21 +264,13 @@ def test_concurrent_duplicate_finishes_of_a_one_task_job_count_once(db: Database
         started.append(run)
     # when 4 threads report every outcome at once (redeliveries racing each other)
     barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
 
     def finish() -> None:
-        try:
-            barrier.wait(10)
-            for run in started:
-                repo.finish_task(run.job.id, 0, Finish("succeeded"), started=run)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        barrier.wait(10)
+        for run in started:
+            repo.finish_task(run.job.id, 0, Finish("succeeded"), started=run)
 
-    threads = [threading.Thread(target=finish) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = run_concurrently(*[finish] * 4)
     # then each job succeeded exactly once, counted once
     assert errors == []
     for run in started:

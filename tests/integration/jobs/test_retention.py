@@ -5,7 +5,6 @@ embedded gateway and `pixelmill worker` sweep by themselves; `pixelmill jobs pur
 
 from __future__ import annotations
 
-import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from pixelmill.errors import BackendUnavailable, NotFound
 from pixelmill.runtime.cli import main
 from pixelmill.services.jobs import retention
 from tests.integration.jobs.conftest import Cluster, Gateway, job_settings, make_job, open_gateway
-from tests.jobs_helpers import wait_for
+from tests.jobs_helpers import run_concurrently, wait_for
 
 #: an embedded gateway (SQLite or the given DB) as a context manager
 gateway_at = contextmanager(open_gateway)
@@ -113,20 +112,12 @@ def test_concurrent_sweepers_delete_each_job_once(db: Database) -> None:
         age(db, job_id)
         expired.add(job_id)
     seen: list[str] = []
-    errors: list[BaseException] = []
 
     def sweep() -> None:
-        try:
-            while batch := repo.purge_finished(before=NOW - timedelta(days=1), limit=4):
-                seen.extend(p.id for p in batch)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        while batch := repo.purge_finished(before=NOW - timedelta(days=1), limit=4):
+            seen.extend(p.id for p in batch)
 
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = run_concurrently(*[sweep] * 4)
     # then every job was deleted by exactly one of them, and none is left
     assert errors == []
     assert sorted(seen) == sorted(expired)

@@ -128,13 +128,13 @@ def test_shipped_default_model_registers_once(registry: ModelRegistry) -> None:
 def test_an_upgrade_moves_production_to_the_new_shipped_model_unless_a_user_chose(
     registry: ModelRegistry, tiny_model: TinyModel, moved_by_user: bool
 ) -> None:
-    from pixelmill.services.registry import _SHIPPED_BY
+    from pixelmill.services.registry import SHIPPED_BY
 
     # given an install whose production alias points at an older shipped nuclei model
     old = registry.register(
-        tiny_model.onnx, name="nuclei", input_spec=tiny_model.spec.model_dump(), actor=_SHIPPED_BY
+        tiny_model.onnx, name="nuclei", input_spec=tiny_model.spec.model_dump(), actor=SHIPPED_BY
     )
-    registry.promote("nuclei", old.version, "production", actor=_SHIPPED_BY)
+    registry.promote("nuclei", old.version, "production", actor=SHIPPED_BY)
     if moved_by_user:  # ... or that a user put there themselves
         registry.promote("nuclei", old.version, "production", actor="alice")
     # when a new pixelmill with a new shipped model starts
@@ -146,4 +146,4 @@ def test_an_upgrade_moves_production_to_the_new_shipped_model_unless_a_user_chos
     else:  # then the alias pixelmill set follows the new model, and the audit says so
         assert production == shipped.version
         last = registry.audit("nuclei")[-1]
-        assert last.actor == _SHIPPED_BY and last.alias == "production"
+        assert last.actor == SHIPPED_BY and last.alias == "production"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.jobs_helpers import free_port, group_alive, start_embedded, wait_for
+from tests.jobs_helpers import admin_auth, free_port, group_alive, start_embedded, wait_for
 from tests.ml_helpers import TINY_SPEC, nuclei_zip
 
 pytestmark = [pytest.mark.slow]
@@ -44,9 +44,7 @@ def test_a_killed_training_run_resumes_from_its_last_epoch(tmp_path: Path) -> No
     env = {"PIXELMILL_ML__DEFAULT_MODEL": "false"}
     proc = start_embedded(data_dir, port, log, env)
     try:
-        key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
-        assert key, log.read_text()
-        auth = {"Authorization": f"Bearer {key.group(1)}"}
+        auth = admin_auth(log)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
             dataset = http.post("/v1/datasets", content=nuclei_zip(6)).json()["id"]
