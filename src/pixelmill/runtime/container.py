@@ -90,9 +90,11 @@ def make_broker(settings: Settings) -> Broker:
 def install_jobs(container: Container) -> None:
     """Wire the job service; an in-process broker also runs jobs in this process, and
     the retention sweep (workers run it in distributed mode)."""
+    from pixelmill.backends.metadata.changes import make_job_changes
     from pixelmill.services.jobs.service import JobService
 
-    jobs = JobService(container, make_broker(container.settings))
+    settings = container.settings
+    jobs = JobService(container, make_broker(settings), make_job_changes(settings.database_url))
     container.extras["jobs"] = jobs
     if not getattr(jobs.broker, "durable", True):
         container.extras.setdefault("on_startup", []).append(jobs.start_embedded)

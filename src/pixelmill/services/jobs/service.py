@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel
 
 from pixelmill.backends.broker.base import Broker, Consumer, TaskMessage
+from pixelmill.backends.metadata.changes import JobChanges, PollingChanges
 from pixelmill.backends.metadata.jobs import (
     EventRecord,
     JobRecord,
@@ -62,10 +63,14 @@ def request_hash(kind: str, params: Any, inputs: Sequence[str], priority: int) -
 
 
 class JobService:
-    def __init__(self, container: Container, broker: Broker) -> None:
+    def __init__(
+        self, container: Container, broker: Broker, changes: JobChanges | None = None
+    ) -> None:
         self.container = container
         self.settings = container.settings.jobs
         self.broker = broker
+        #: news about jobs for event streams (notifications on PostgreSQL)
+        self.changes: JobChanges = changes or PollingChanges()
         self.repo = JobRepository(container.db)
         self.runner = TaskRunner(container, self.repo, broker.policy)
         self._depth: dict[str, tuple[float, int]] = {}
@@ -432,6 +437,7 @@ class JobService:
         self.stop(timeout_s=5.0)
         self.flush_marks()
         self.broker.close()
+        self.changes.close()
         self.repo.dispose()
         if self._recovery_lock is not None:
             os.close(self._recovery_lock)

@@ -8,6 +8,7 @@ list). With authentication disabled there are no keys and no scoping.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
+#: how often a stream re-reads the DB when notifications wake it on news
+PUSHED_POLL_S = 5.0
 
 
 class JobRequest(BaseModel):
@@ -347,28 +350,38 @@ async def job_events(
         nonlocal cursor
         snapshot = orjson.dumps({"id": job.id, "state": job.state, "total": job.total})
         yield b"event: snapshot\ndata: " + snapshot + b"\n\n"
+        # subscribe before reading, so an event committed in between still wakes us
+        news = service.changes.subscribe(job_id)
         quiet = 0.0
-        while not await request.is_disconnected():
-            events = await anyio.to_thread.run_sync(service.events, job_id, cursor)
-            for event in events:
-                cursor = event.id
-                data = orjson.dumps({**event.data, "at": event.at.isoformat()})
-                yield f"id: {event.id}\nevent: {event.type}\n".encode() + b"data: " + data + b"\n\n"
-                if event.type == "state" and event.data.get("state") in TERMINAL:
-                    return
-            if not events:
-                current = await anyio.to_thread.run_sync(service.get, job_id)
-                if current.terminal and not await anyio.to_thread.run_sync(
-                    service.events, job_id, cursor
-                ):
-                    return
-                quiet += poll
-                if quiet >= KEEPALIVE_S:
+        try:
+            while not await request.is_disconnected():
+                events = await anyio.to_thread.run_sync(service.events, job_id, cursor)
+                for event in events:
+                    cursor = event.id
+                    data = orjson.dumps({**event.data, "at": event.at.isoformat()})
+                    head = f"id: {event.id}\nevent: {event.type}\ndata: ".encode()
+                    yield head + data + b"\n\n"
+                    if event.type == "state" and event.data.get("state") in TERMINAL:
+                        return
+                if not events:
+                    current = await anyio.to_thread.run_sync(service.get, job_id)
+                    if current.terminal and not await anyio.to_thread.run_sync(
+                        service.events, job_id, cursor
+                    ):
+                        return
+                else:
                     quiet = 0.0
-                    yield b": keepalive\n\n"
-            else:
-                quiet = 0.0
-            await anyio.sleep(poll)
+                # with notifications, the poll is only a safety net (one missed while
+                # the listener reconnects)
+                wait = max(poll, PUSHED_POLL_S) if service.changes.pushed else poll
+                began = time.monotonic()
+                if not await news.wait(min(wait, KEEPALIVE_S - quiet)):
+                    quiet += time.monotonic() - began
+                    if quiet >= KEEPALIVE_S - 1e-3:
+                        quiet = 0.0
+                        yield b": keepalive\n\n"
+        finally:
+            news.close()
 
     return StreamingResponse(
         stream(),
