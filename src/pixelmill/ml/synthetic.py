@@ -39,6 +39,40 @@ class NucleiConfig:
     blur_sigma: tuple[float, float] = (0.6, 2.2)
     photons: tuple[float, float] = (30.0, 800.0)
     read_noise: tuple[float, float] = (0.002, 0.03)
+    #: share of images with cytoplasm glow; its size (x nucleus radius) and brightness
+    #: (x nucleus brightness); its blur (x median radius)
+    cytoplasm: float = 0.6
+    cytoplasm_scale: tuple[float, float] = (1.5, 2.4)
+    cytoplasm_level: tuple[float, float] = (0.1, 0.7)
+    cytoplasm_blur: tuple[float, float] = (0.25, 0.25)
+    #: share of over-exposed images (brightest nuclei saturate) and their exposure range
+    over_exposed: float = 0.15
+    over_exposure: tuple[float, float] = (1.0, 2.5)
+    #: share of nuclei with dark nucleoli, and of kidney-shaped (indented) nuclei (0 draws
+    #: nothing, so datasets made with the defaults stay identical)
+    nucleoli: float = 0.0
+    kidney: float = 0.0
+    #: strength of the bright chromatin spots
+    spots: tuple[float, float] = (0.0, 0.5)
+
+    @classmethod
+    def widefield(cls, size: tuple[int, int] = (256, 256)) -> NucleiConfig:
+        """Harder widefield conditions: larger and brighter cell bodies with sharper
+        edges around more nuclei, over-exposure (saturated nuclei) twice as often, dark
+        nucleoli. Bright cytoplasm against a saturated nucleus is what a model trained
+        on the defaults mistakes for a second nucleus."""
+        return cls(
+            size=size,
+            cytoplasm=0.75,
+            cytoplasm_scale=(1.6, 3.0),
+            cytoplasm_level=(0.1, 0.6),
+            cytoplasm_blur=(0.1, 0.25),
+            over_exposed=0.3,
+            over_exposure=(1.0, 4.0),
+            nucleoli=0.4,
+            kidney=0.15,
+            spots=(0.0, 0.9),
+        )
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> NDArray:
@@ -50,9 +84,15 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
 
 
 def _nucleus(
-    rng: np.random.Generator, radius: float, elong: float, angle: float
+    rng: np.random.Generator,
+    radius: float,
+    elong: float,
+    angle: float,
+    cfg: NucleiConfig | None = None,
 ) -> tuple[NDArray, NDArray]:
-    """One nucleus in its own box: (binary mask, texture in 0..1)."""
+    """One nucleus in its own box: (binary mask, texture in 0..1); ``cfg`` adds its
+    nucleoli, kidney shapes and spot strength (none: the cell-body shape of ``_glow``)."""
+    nucleoli, kidney = (cfg.nucleoli, cfg.kidney) if cfg else (0.0, 0.0)
     half = int(np.ceil(radius * elong * 1.35)) + 2
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     cos, sin = np.cos(angle), np.sin(angle)
@@ -65,24 +105,42 @@ def _nucleus(
     for k in (2, 3, 4, 5):
         wobble += rng.normal(0, 0.045 / k**0.5) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
     mask = r <= 1.0 + wobble
+    if kidney and rng.random() < kidney:  # a disc bitten out of one side
+        a, d = rng.uniform(0, 2 * np.pi), rng.uniform(0.95, 1.3) * radius
+        bite = rng.uniform(0.5, 0.85) * radius
+        mask &= np.hypot(xx - d * np.cos(a), yy - d * np.sin(a)) > bite
     from scipy import ndimage
 
     texture = 0.75 + 0.18 * _smooth_noise(rng, mask.shape, max(radius / 5, 0.8))
     spots = ndimage.gaussian_filter(
         (rng.random(mask.shape) < 0.015).astype(np.float64), max(radius / 9, 0.7)
     )
-    texture += 0.9 * spots / (spots.max() + 1e-8) * rng.uniform(0.0, 0.5)
+    strength = rng.uniform(*(cfg.spots if cfg else (0.0, 0.5)))
+    texture += 0.9 * spots / (spots.max() + 1e-8) * strength
     # slightly brighter rim or dimmer nucleolar centre
     texture *= 1.0 + rng.uniform(-0.15, 0.2) * np.clip(r, 0, 1) ** 2
+    if nucleoli and rng.random() < nucleoli:  # 1-4 dark nucleoli inside the outline
+        dark = np.zeros(mask.shape)
+        inside = np.argwhere(r <= 0.6)
+        for y, x in inside[rng.integers(0, len(inside), size=int(rng.integers(1, 5)))]:
+            dark[y, x] = 1.0
+        dark = ndimage.gaussian_filter(dark, max(radius / 5, 0.8))
+        texture *= 1.0 - rng.uniform(0.3, 0.65) * dark / (dark.max() + 1e-8)
     return mask, np.clip(texture, 0.05, None) * mask
 
 
 def _glow(
-    rng: np.random.Generator, layer: NDArray, cy: int, cx: int, radius: float, level: float
+    rng: np.random.Generator,
+    layer: NDArray,
+    cy: int,
+    cx: int,
+    radius: float,
+    level: float,
+    scale_range: tuple[float, float] = (1.5, 2.4),
 ) -> None:
     """Add a cell body's dim glow around a nucleus at (cy, cx): a larger irregular ellipse,
     off-centre, with a faint texture (blurred later with the whole layer)."""
-    scale = rng.uniform(1.5, 2.4)
+    scale = rng.uniform(*scale_range)
     mask, texture = _nucleus(
         rng, radius * scale, float(np.sqrt(rng.uniform(1.0, 2.2))), rng.uniform(0, np.pi)
     )
@@ -157,14 +215,14 @@ def nuclei_labelled(
     count = max(1, int(rng.uniform(*cfg.coverage) * rows * cols / (np.pi * median_r**2)))
     clustering = rng.uniform(*cfg.clustering)
     cytoplasm = np.zeros((rows, cols))
-    glow = rng.uniform(0.2, 1.0) if rng.random() < 0.6 else 0.0  # share of cells with it
-    glow_level = rng.uniform(0.1, 0.7)
+    glow = rng.uniform(0.2, 1.0) if rng.random() < cfg.cytoplasm else 0.0  # share of cells
+    glow_level = rng.uniform(*cfg.cytoplasm_level)
     cy, cx = int(rng.integers(0, rows)), int(rng.integers(0, cols))
     for _ in range(count):
         mitotic = rng.random() < 0.04
         radius = median_r * (0.55 if mitotic else float(rng.lognormal(0, 0.22)))
         elong = float(np.sqrt(rng.uniform(1.0, 1.9 if not mitotic else 2.6)))
-        mask, texture = _nucleus(rng, max(radius, 2.5), elong, rng.uniform(0, np.pi))
+        mask, texture = _nucleus(rng, max(radius, 2.5), elong, rng.uniform(0, np.pi), cfg)
         brightness = rng.uniform(1.6, 2.6) if mitotic else rng.lognormal(0, 0.35)
         if rng.random() < clustering:  # touch the previous nucleus
             step = radius * rng.uniform(1.4, 2.1)
@@ -184,11 +242,13 @@ def nuclei_labelled(
         signal[ys, xs] = np.maximum(signal[ys, xs], brightness * texture[sub])
         labels[ys, xs][mask[sub]] = labels.max() + 1  # later nuclei lie on top
         if rng.random() < glow:
-            _glow(rng, cytoplasm, cy, cx, radius, glow_level * brightness)
+            _glow(rng, cytoplasm, cy, cx, radius, glow_level * brightness, cfg.cytoplasm_scale)
     psf = rng.uniform(*cfg.blur_sigma)
     image = ndimage.gaussian_filter(signal, psf) + ndimage.gaussian_filter(ghosts, psf * 4)
     if glow > 0:
-        image += ndimage.gaussian_filter(cytoplasm, median_r / 4)
+        blur = cfg.cytoplasm_blur
+        sharp = blur[0] if blur[0] == blur[1] else rng.uniform(*blur)  # defaults: no draw
+        image += ndimage.gaussian_filter(cytoplasm, median_r * sharp)
     # uneven illumination: gradient x vignetting x smooth blotches, plus offset
     yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols)
     gy, gx = rng.normal(0, 0.35, size=2)
@@ -203,7 +263,10 @@ def nuclei_labelled(
     photons = np.exp(rng.uniform(*np.log(cfg.photons)))
     image = rng.poisson(np.clip(image, 0, None) * photons) / photons
     image = image + rng.normal(0, rng.uniform(*cfg.read_noise), image.shape)
-    exposure = rng.uniform(0.25, 0.95) if rng.random() < 0.85 else rng.uniform(1.0, 2.5)
+    if rng.random() < 1.0 - cfg.over_exposed:
+        exposure = rng.uniform(0.25, 0.95)
+    else:
+        exposure = rng.uniform(*cfg.over_exposure)
     if rng.random() < 0.5:
         out: NDArray[np.generic] = np.clip(image * exposure * 255, 0, 255).astype(np.uint8)
     else:

@@ -27,6 +27,7 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("image-size", int, "classifier input side (px)"),
     ("grow", int, "px objects grow after splitting (masks with gaps: 1)"),
     ("min-object-fraction", float, "serving drops objects below this x the median area"),
+    ("fill-holes", bool, "serving fills holes in objects (nuclei: yes)"),
 ]
 
 
@@ -94,14 +95,20 @@ def datasets_group() -> None:
     show_default=True,
     help="Masks keep a background line between touching nuclei (train with --grow 1).",
 )
-def synth_nuclei(out: Path, count: int, size: int, seed: int, gaps: bool) -> None:
+@click.option(
+    "--widefield/--no-widefield",
+    default=False,
+    show_default=True,
+    help="Harder widefield conditions: bright cell bodies, saturated nuclei, nucleoli.",
+)
+def synth_nuclei(out: Path, count: int, size: int, seed: int, gaps: bool, widefield: bool) -> None:
     """Write a synthetic fluorescence-nuclei dataset (images/ + masks/ PNGs) to OUT."""
     import numpy as np
     import pyvips
 
     from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
 
-    cfg = NucleiConfig(size=(size, size))
+    cfg = NucleiConfig.widefield((size, size)) if widefield else NucleiConfig(size=(size, size))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
@@ -116,7 +123,8 @@ def synth_nuclei(out: Path, count: int, size: int, seed: int, gaps: bool) -> Non
 
 def _spec_options(func: Any) -> Any:
     for name, kind, help_text in reversed(_SPEC_OPTIONS):
-        func = click.option(f"--{name}", type=kind, default=None, help=help_text)(func)
+        flag = f"--{name}/--no-{name}" if kind is bool else f"--{name}"
+        func = click.option(flag, type=kind, default=None, help=help_text)(func)
     return func
 
 
