@@ -138,14 +138,9 @@ def _averaged(rows: dict[str, list[dict[str, float]]], images: int) -> dict[str,
 def _methods(model: Any, scale: float) -> dict[str, Any]:
     """Each method: image -> instance labels."""
     from pixelmill.imaging.analysis.segment import segment_nuclei
-    from pixelmill.ml.scores import instances
 
     return {
-        "model": lambda img: instances(
-            model.predict(img, scale=scale).mask > 0,
-            grow=model.spec.grow,
-            min_fraction=model.spec.min_object_fraction,
-        ),
+        "model": lambda img: model.spec.objects(model.predict(img, scale=scale).mask > 0),
         "classical_otsu": lambda img: segment_nuclei(_grey(img)).labels,
         "classical_local": lambda img: segment_nuclei(_grey(img), method="local").labels,
     }

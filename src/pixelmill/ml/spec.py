@@ -7,7 +7,7 @@ image into the model's input tensor (channels, normalisation, tile size).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +45,18 @@ class InputSpec(BaseModel):
     #: objects smaller than this fraction of the image's median object area are dropped
     #: (fragments: bits of cytoplasm, debris), after splitting
     min_object_fraction: float = Field(0.0, ge=0, le=1)
+    #: holes in objects are filled before splitting (a dark nucleolus the model left out
+    #: would make a ring the splitter cuts in two); see ``scores.fill_object_holes``
+    fill_holes: bool = False
+
+    def objects(self, mask: Any) -> Any:
+        """A predicted binary mask as labelled objects, with this model's settings
+        (:func:`pixelmill.ml.scores.instances`)."""
+        from pixelmill.ml.scores import instances
+
+        return instances(
+            mask, grow=self.grow, min_fraction=self.min_object_fraction, fill=self.fill_holes
+        )
 
 
 class TrainSpec(BaseModel):
@@ -86,6 +98,7 @@ class TrainSpec(BaseModel):
         le=1,
         description="serving drops objects smaller than this x the median object area",
     )
+    fill_holes: bool = Field(False, description="serving fills holes in objects (nuclei: true)")
 
     @model_validator(mode="after")
     def _arch_matches_task(self) -> TrainSpec:

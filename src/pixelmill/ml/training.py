@@ -186,6 +186,7 @@ def train(
         size=spec.image_size if spec.task == "classification" else None,
         grow=spec.grow if spec.task == "segmentation" else 0,
         min_object_fraction=spec.min_object_fraction if spec.task == "segmentation" else 0.0,
+        fill_holes=spec.fill_holes and spec.task == "segmentation",
     )
     xs = [prepare(i, input_spec) for i in train_items]
     ys: list[Any] = (

@@ -13,7 +13,7 @@ import pytest
 
 from pixelmill.imaging.analysis.segment import segment_nuclei
 from pixelmill.ml.runtime import OnnxModel
-from pixelmill.ml.scores import instance_f1, instances, segmentation_scores
+from pixelmill.ml.scores import instance_f1, segmentation_scores
 from pixelmill.ml.spec import InputSpec
 from pixelmill.ml.synthetic import NucleiConfig, nuclei_labelled
 
@@ -27,11 +27,7 @@ def model() -> OnnxModel:
 
 
 def _objects(model: OnnxModel, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    return instances(
-        model.predict(image, scale=scale).mask > 0,
-        grow=model.spec.grow,
-        min_fraction=model.spec.min_object_fraction,
-    )
+    return np.asarray(model.spec.objects(model.predict(image, scale=scale).mask > 0))
 
 
 def test_beats_the_classical_pipeline_on_held_out_synthetic_nuclei(model: OnnxModel) -> None:

@@ -260,8 +260,7 @@ class InferenceService:
                     prediction.mask,
                     image,
                     pixel_size_um=pixel_size,
-                    grow=loaded.model.spec.grow,
-                    min_fraction=loaded.model.spec.min_object_fraction,
+                    spec=loaded.model.spec,
                 )
         else:
             body["label"] = prediction.label
@@ -313,20 +312,18 @@ def measure_mask(
     image: NDArray[np.generic],
     *,
     pixel_size_um: float | None = None,
-    grow: int = 0,
-    min_fraction: float = 0.0,
+    spec: InputSpec | None = None,
 ) -> dict[str, Any]:
     """Per-object measurements of a binary mask with the analysis measurements
     (:func:`pixelmill.imaging.analysis.measure.measure_objects`): the mask is split into
-    objects first (:func:`pixelmill.ml.scores.instances`, with the model's ``grow`` and
-    ``min_object_fraction``).
+    objects first (:meth:`InputSpec.objects <pixelmill.ml.spec.InputSpec.objects>`, with
+    the model's ``grow``, ``min_object_fraction`` and ``fill_holes``).
     At most 1000 objects are listed."""
     import math
 
     from pixelmill.imaging.analysis.measure import measure_objects
-    from pixelmill.ml.scores import instances
 
-    labels = instances(mask > 0, grow=grow, min_fraction=min_fraction)
+    labels = (spec or InputSpec()).objects(mask > 0)
     labels = labels.astype(np.uint16 if labels.max() < 65535 else np.uint32)
     intensity = image
     if image.ndim == 3 and image.shape[2] in (2, 4):  # drop alpha
