@@ -196,11 +196,12 @@ class Bench:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         self.engine: sa.Engine | None = None
-        self.key = ""
+        self.key = self.key_id = ""
         self.image = ""
 
     # -- set-up ---------------------------------------------------------------------------
-    def setup(self) -> None:
+    def setup_database(self) -> None:
+        """A fresh, migrated database with a write key (``self.key``)."""
         with self.admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}"'))
         subprocess.run([*CLI, "db", "upgrade"], env=self.env, check=True, capture_output=True)
@@ -211,10 +212,26 @@ class Bench:
             capture_output=True,
             text=True,
         ).stdout
-        self.key = json.loads(out.strip().splitlines()[-1])["key"]
+        created = json.loads(out.strip().splitlines()[-1])
+        self.key, self.key_id = created["key"], created["id"]
         self.engine = sa.create_engine(
             self.db_url, connect_args={"application_name": "pm-bench-poll"}
         )
+
+    def wait_healthy(self, port: int, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("gateway did not start")
+            time.sleep(0.2)
+
+    def setup(self) -> None:
+        self.setup_database()
         gateway = self.spawn(
             ["gateway", "--port", str(self.port), "--server-workers", "1"], "gateway"
         )
@@ -224,16 +241,7 @@ class Bench:
             headers={"Authorization": f"Bearer {self.key}"},
             timeout=30,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("gateway did not start")
-            time.sleep(0.2)
+        self.wait_healthy(self.port, gateway)
         sys.path.insert(0, str(ROOT))
         from tests.helpers import make_image
 

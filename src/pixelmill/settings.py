@@ -167,7 +167,14 @@ class JobsSettings(BaseModel):
     )
     sweep_interval_s: float = Field(5.0, gt=0, description="How often workers look for those.")
     events_poll_s: float = Field(
-        0.25, gt=0, description="How often the SSE endpoint polls for new job events."
+        0.25,
+        gt=0,
+        description="How often the SSE endpoint polls for new job events without notifications.",
+    )
+    events_notify: bool = Field(
+        True,
+        description="On PostgreSQL, event streams wake on LISTEN/NOTIFY instead of polling. "
+        "Turn off behind a pooler that cannot LISTEN (PgBouncer in transaction mode).",
     )
     plugins: list[str] = Field(
         default_factory=list, description="Modules to import that register extra job kinds."

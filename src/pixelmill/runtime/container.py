@@ -94,7 +94,8 @@ def install_jobs(container: Container) -> None:
     from pixelmill.services.jobs.service import JobService
 
     settings = container.settings
-    jobs = JobService(container, make_broker(settings), make_job_changes(settings.database_url))
+    changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
+    jobs = JobService(container, make_broker(settings), changes)
     container.extras["jobs"] = jobs
     if not getattr(jobs.broker, "durable", True):
         container.extras.setdefault("on_startup", []).append(jobs.start_embedded)

@@ -94,10 +94,13 @@ def test_the_listener_reconnects_after_losing_its_backend(pg: Database, postgres
         changes.close()
 
 
-def test_postgres_gets_notifications_and_other_databases_poll(postgres_url: str) -> None:
+def test_postgres_gets_notifications_unless_turned_off_and_other_databases_poll(
+    postgres_url: str,
+) -> None:
     pushed = make_job_changes(postgres_url)
     assert isinstance(pushed, PgJobChanges)
     pushed.close()
+    assert isinstance(make_job_changes(postgres_url, notify=False), PollingChanges)
     assert isinstance(make_job_changes("sqlite:///x.db"), PollingChanges)
 
 

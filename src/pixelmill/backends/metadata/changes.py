@@ -175,8 +175,8 @@ def _libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_job_changes(database_url: str) -> JobChanges:
-    """Notifications on PostgreSQL, polling elsewhere."""
-    if database_url.startswith("postgresql"):
+def make_job_changes(database_url: str, *, notify: bool = True) -> JobChanges:
+    """Notifications on PostgreSQL (unless ``notify`` is off), polling elsewhere."""
+    if notify and database_url.startswith("postgresql"):
         return PgJobChanges(database_url)
     return PollingChanges()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
 #: how often a stream re-reads the DB when notifications wake it on news
-PUSHED_POLL_S = 5.0
+PUSHED_POLL_S = KEEPALIVE_S
 
 
 class JobRequest(BaseModel):
