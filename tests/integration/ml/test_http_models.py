@@ -175,7 +175,7 @@ def test_cancel_a_running_training_job(
 ) -> None:
     pytest.importorskip("torch")
     dataset = client.post("/v1/datasets", content=nuclei_zip(6), headers=auth).json()["id"]
-    spec = {**TINY_SPEC, "epochs": 10_000}
+    spec = {**TINY_SPEC, "epochs": 10_000, "patience": 1000}  # runs until cancelled
     job_id = client.post(
         "/v1/training-runs", json={"model": "long", "dataset": dataset, "spec": spec}, headers=auth
     ).json()["job_id"]
