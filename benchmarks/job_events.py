@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from jobs import Bench, cpu_seconds, free_port  # noqa: E402
+from tests.jobs_helpers import make_job, sse_events  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -63,12 +64,9 @@ class Stream(threading.Thread):
         with httpx.stream("GET", self.url, headers=self.headers, timeout=120) as resp:
             resp.raise_for_status()
             self.opened.set()
-            kind = ""
-            for line in resp.iter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: ") and kind == "progress" and self.record.is_set():
-                    at = datetime.fromisoformat(json.loads(line[6:])["at"]).timestamp()
+            for kind, data in sse_events(resp.iter_lines()):
+                if kind == "progress" and self.record.is_set():
+                    at = datetime.fromisoformat(data["at"]).timestamp()
                     self.latencies.append(time.time() - at)
 
 
@@ -85,27 +83,13 @@ def commits(engine: sa.Engine) -> int:
 
 def measure(bench: Bench, port: int, pid: int, args: argparse.Namespace) -> dict[str, Any]:
     from pixelmill.backends.metadata.database import Database
-    from pixelmill.backends.metadata.jobs import Finish, JobRepository, new_job_id
+    from pixelmill.backends.metadata.jobs import Finish, JobRepository
 
     db = Database(bench.db_url)
     repo = JobRepository(db)
     ids = []
     for _ in range(args.streams):
-        job_id = new_job_id()
-        repo.create(
-            {
-                "id": job_id,
-                "kind": "pipeline",
-                "queue": "transform",
-                "priority": 0,
-                "params": {},
-                "inputs": [],
-                "owner": bench.key_id,
-                "time_limit_s": 600.0,
-                "max_retries": 0,
-            },
-            [(0, None)],
-        )
+        job_id = make_job(repo, owner=bench.key_id, time_limit_s=600.0, max_retries=0)
         repo.start_task(job_id, 0)
         ids.append(job_id)
     streams = [Stream(f"http://127.0.0.1:{port}", bench.key, j) for j in ids]
@@ -162,25 +146,11 @@ def trigger_cost(bench: Bench, commits_per_round: int) -> dict[str, list[float]]
     from jobs import postgres_cpu_seconds
 
     from pixelmill.backends.metadata.database import Database
-    from pixelmill.backends.metadata.jobs import JobRepository, new_job_id
+    from pixelmill.backends.metadata.jobs import JobRepository
 
     db = Database(bench.db_url)
     repo = JobRepository(db)
-    job_id = new_job_id()
-    repo.create(
-        {
-            "id": job_id,
-            "kind": "pipeline",
-            "queue": "transform",
-            "priority": 0,
-            "params": {},
-            "inputs": [],
-            "owner": "",
-            "time_limit_s": 600.0,
-            "max_retries": 0,
-        },
-        [(0, None)],
-    )
+    job_id = make_job(repo, time_limit_s=600.0, max_retries=0)
     insert = sa.text(
         "INSERT INTO job_events (job_id, type, data, at) "
         "VALUES (:j, 'progress', '{\"progress\": 0.5}', now())"

@@ -1,5 +1,6 @@
-"""Helpers shared by the job tests: polling with a deadline, and an embedded
-``pixelmill up`` process started (and killed) by the test."""
+"""Helpers shared by the job tests (and the job benchmarks): polling with a deadline, an
+embedded ``pixelmill up`` process started (and killed) by the test, a job made straight
+through the repository, and a Server-Sent Events reader."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import orjson
+
+if TYPE_CHECKING:
+    from pixelmill.backends.metadata.jobs import JobRepository
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,3 +128,37 @@ def group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def make_job(repo: JobRepository, tasks: int = 1, **extra: object) -> str:
+    """A queued pipeline job with ``tasks`` tasks, straight through the repository."""
+    from pixelmill.backends.metadata.jobs import new_job_id
+
+    job_id = new_job_id()
+    repo.create(
+        {
+            "id": job_id,
+            "kind": "pipeline",
+            "queue": "transform",
+            "priority": 0,
+            "params": {},
+            "inputs": [],
+            "owner": "",
+            "time_limit_s": 60.0,
+            "max_retries": 3,
+            **extra,
+        },
+        [(i, None) for i in range(tasks)],
+    )
+    return job_id
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """``(event type, decoded data)`` of each event in a Server-Sent Events stream's
+    lines, as they arrive."""
+    kind = ""
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, orjson.loads(line[6:])

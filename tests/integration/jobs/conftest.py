@@ -19,7 +19,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pixelmill.backends.metadata.database import Database
-from pixelmill.backends.metadata.jobs import JobRepository, new_job_id
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.jobs.service import JobService
@@ -239,24 +238,3 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     database.upgrade()
     yield database
     database.dispose()
-
-
-def make_job(repo: JobRepository, tasks: int = 1, **extra: object) -> str:
-    """A queued pipeline job with ``tasks`` tasks, straight through the repository."""
-    job_id = new_job_id()
-    repo.create(
-        {
-            "id": job_id,
-            "kind": "pipeline",
-            "queue": "transform",
-            "priority": 0,
-            "params": {},
-            "inputs": [],
-            "owner": "",
-            "time_limit_s": 60.0,
-            "max_retries": 3,
-            **extra,
-        },
-        [(i, None) for i in range(tasks)],
-    )
-    return job_id

@@ -7,15 +7,14 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 import sqlalchemy as sa
 
 from pixelmill.backends.metadata.changes import PgJobChanges, PollingChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.jobs import JobRepository
-from tests.integration.jobs.conftest import Gateway, job_settings, make_job, open_gateway
-from tests.jobs_helpers import wait_for
+from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
+from tests.jobs_helpers import make_job, sse_events, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -121,19 +120,15 @@ def test_an_event_stream_shows_a_running_job_live_without_polling(pg_gateway: Ga
         "GET", f"/v1/jobs/{job['id']}/events", headers=pg_gateway.auth, timeout=60
     ) as resp:
         assert resp.status_code == 200
-        kind = ""
-        for line in resp.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, orjson.loads(line[6:])))
-                if [k for k, _ in events].count("progress") == 3 and state_seen_live is None:
-                    # three progress steps in: the job is still running, so we got them
-                    # as they happened; then cancel it, which the stream shows too
-                    state_seen_live = pg_gateway.job(job["id"])["state"]
-                    assert state_seen_live == "running"
-                    cancel = f"/v1/jobs/{job['id']}/cancel"
-                    assert pg_gateway.client.post(cancel, headers=pg_gateway.auth).is_success
+        for kind, data in sse_events(resp.iter_lines()):
+            events.append((kind, data))
+            if [k for k, _ in events].count("progress") == 3 and state_seen_live is None:
+                # three progress steps in: the job is still running, so we got them
+                # as they happened; then cancel it, which the stream shows too
+                state_seen_live = pg_gateway.job(job["id"])["state"]
+                assert state_seen_live == "running"
+                cancel = f"/v1/jobs/{job['id']}/cancel"
+                assert pg_gateway.client.post(cancel, headers=pg_gateway.auth).is_success
     assert state_seen_live == "running"
     states = [d["state"] for k, d in events if k == "state"]
     assert states[0] == "queued" and states[-1] == "cancelled"

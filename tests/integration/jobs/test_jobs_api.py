@@ -11,7 +11,7 @@ import pytest
 import pyvips
 
 from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
-from tests.jobs_helpers import wait_for
+from tests.jobs_helpers import sse_events, wait_for
 
 
 def test_submit_a_batch_pipeline_and_get_one_result_image_per_input(gateway: Gateway) -> None:
@@ -213,12 +213,7 @@ def test_events_stream_progress_and_end_with_the_final_state(gateway: Gateway) -
     events: list[tuple[str, dict[str, object]]] = []
     with gateway.client.stream("GET", f"/v1/jobs/{job['id']}/events", headers=gateway.auth) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
-        kind = ""
-        for line in resp.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, orjson.loads(line[6:])))
+        events.extend(sse_events(resp.iter_lines()))
     kinds = [k for k, _ in events]
     assert kinds[0] == "snapshot"
     assert "progress" in kinds

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.jobs import Finish, JobRepository, new_job_id
 from pixelmill.backends.metadata.tables_jobs import job_events
-from tests.integration.jobs.conftest import make_job
-from tests.jobs_helpers import run_concurrently
+from tests.jobs_helpers import make_job, run_concurrently
 
 
 def state_events(db: Database, job_id: str) -> list[str]:

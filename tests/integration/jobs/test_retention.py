@@ -22,8 +22,8 @@ from pixelmill.backends.storage.memory import MemoryStorage
 from pixelmill.errors import BackendUnavailable, NotFound
 from pixelmill.runtime.cli import main
 from pixelmill.services.jobs import retention
-from tests.integration.jobs.conftest import Cluster, Gateway, job_settings, make_job, open_gateway
-from tests.jobs_helpers import run_concurrently, wait_for
+from tests.integration.jobs.conftest import Cluster, Gateway, job_settings, open_gateway
+from tests.jobs_helpers import make_job, run_concurrently, wait_for
 
 #: an embedded gateway (SQLite or the given DB) as a context manager
 gateway_at = contextmanager(open_gateway)
