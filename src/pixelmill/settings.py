@@ -205,6 +205,12 @@ class MLSettings(BaseModel):
     )
     batching: bool = Field(True, description="Dynamic batching of concurrent predictions.")
     max_batch: int = Field(8, ge=1, le=256, description="Largest batch (images or tiles).")
+    max_batch_pixels: int = Field(
+        196_608,
+        ge=1,
+        description="Largest total of pixels in one batch (3 x 256 x 256): a bigger batch "
+        "spills the CPU caches and runs slower per image than one at a time.",
+    )
     max_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="Longest wait for a batch to fill, milliseconds."
     )

@@ -20,6 +20,12 @@ from numpy.typing import NDArray
 
 Runner = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
+#: Total pixels of one batch. On CPU a batch's activations must stay in the caches: at
+#: 256 x 256 the shipped U-Net ran as fast batched by 2-3 as one at a time and slower by
+#: 4-8 (57 vs 62 requests/s at concurrency 8), so batches hold at most three 256 x 256
+#: inputs; larger inputs run alone (docs/benchmarks.md, "ML").
+BATCH_PIXELS = 3 * 256 * 256
+
 
 class DynamicBatcher:
     """Batch (C, H, W) float32 inputs for ``runner`` (N, C, H, W) → (N, ...)."""
@@ -30,11 +36,11 @@ class DynamicBatcher:
         *,
         max_batch: int = 8,
         max_wait: float = 0.005,
-        max_batch_pixels: int = 2_200_000,
+        max_batch_pixels: int = BATCH_PIXELS,
     ) -> None:
         self.runner = runner
         self.max_batch = max(1, max_batch)
-        #: bounds memory: fewer large inputs per batch (two 1024 x 1024, 33 of 256 x 256)
+        #: three 256 x 256 inputs per batch, two up to 313 x 313, larger ones alone
         self.max_batch_pixels = max_batch_pixels
         self.max_wait = max(0.0, max_wait)
         self._queue: deque[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = deque()

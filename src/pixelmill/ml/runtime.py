@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from pixelmill.errors import CorruptImage, InvalidInput
 from pixelmill.ml import tiling
-from pixelmill.ml.batching import DynamicBatcher
+from pixelmill.ml.batching import BATCH_PIXELS, DynamicBatcher
 from pixelmill.ml.export import INPUT, OUTPUT
 from pixelmill.ml.preprocess import normalize, pad_to_multiple, resize_planes, to_planes
 from pixelmill.ml.spec import InputSpec
@@ -71,6 +71,7 @@ class OnnxModel:
         threads: int = 0,
         max_batch: int = 8,
         max_wait: float = 0.005,
+        max_batch_pixels: int = BATCH_PIXELS,
         batching: bool = True,
         overlap: int = 64,
         tile: int | None = None,
@@ -78,10 +79,15 @@ class OnnxModel:
         self.spec = spec
         self.session = session(onnx_bytes, threads=threads)
         self.max_batch = max(1, max_batch)
+        self.max_batch_pixels = max_batch_pixels
         self.tile = tile or spec.tile
         self.overlap = min(overlap, self.tile // 2)
         self.batcher = (
-            DynamicBatcher(self.run, max_batch=max_batch, max_wait=max_wait) if batching else None
+            DynamicBatcher(
+                self.run, max_batch=max_batch, max_wait=max_wait, max_batch_pixels=max_batch_pixels
+            )
+            if batching
+            else None
         )
 
     def close(self) -> None:
@@ -96,8 +102,10 @@ class OnnxModel:
         if self.batcher is not None:
             return self.batcher.run(inputs)
         out: list[NDArray[np.float32]] = []
-        for i in range(0, len(inputs), self.max_batch):
-            chunk = inputs[i : i + self.max_batch]
+        pixels = max(int(np.prod(x.shape[-2:])) for x in inputs) if inputs else 1
+        step = max(1, min(self.max_batch, self.max_batch_pixels // pixels))
+        for i in range(0, len(inputs), step):
+            chunk = inputs[i : i + step]
             if len({x.shape for x in chunk}) == 1:
                 out.extend(self.run(np.stack(chunk)))
             else:

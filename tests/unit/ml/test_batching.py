@@ -68,3 +68,24 @@ def test_a_lone_request_does_not_wait_for_company() -> None:
     batcher.run([np.zeros((1, 4, 4), np.float32)])
     assert time.perf_counter() - started < 1.0  # far below max_wait
     batcher.close()
+
+
+def test_batches_stay_within_the_pixel_budget() -> None:
+    """Three 256 x 256 inputs per batch at most, larger ones alone: bigger batches spill
+    the CPU caches and run slower per image than single runs."""
+    sizes: list[tuple[int, ...]] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        sizes.append(batch.shape)
+        threading.Event().wait(0.005)
+        return batch
+
+    batcher = DynamicBatcher(runner, max_batch=8, max_wait=0.05)
+    small = [np.zeros((1, 256, 256), np.float32)] * 12
+    large = [np.zeros((1, 512, 512), np.float32)] * 3
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda x: batcher.run([x]), small + large))
+    batcher.close()
+    by_side = {side: [n for n, _, h, _ in sizes if h == side] for side in (256, 512)}
+    assert sum(by_side[256]) == 12 and 1 < max(by_side[256]) <= 3
+    assert by_side[512] == [1, 1, 1]

@@ -112,6 +112,7 @@ class InferenceService:
                 threads=s.inference_threads,
                 max_batch=s.max_batch,
                 max_wait=s.max_wait_ms / 1000,
+                max_batch_pixels=s.max_batch_pixels,
                 batching=s.batching,
                 overlap=s.tile_overlap,
                 tile=s.tile_size or None,
