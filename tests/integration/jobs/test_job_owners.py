@@ -142,6 +142,10 @@ def test_a_job_submitted_without_a_key_is_visible_to_admin_keys_only(keys: Keys)
     resp = gw.client.get(f"/v1/jobs/{job.id}", headers=keys.admin)
     assert resp.status_code == 200 and resp.json()["owner"] is None
     assert job.id in ids(gw, keys.admin)
+    # and finds all of those alone with ?owner=none; an ordinary key may not ask
+    gw.submit(kind="test.sleep", params={"seconds": 0})  # an owned one, not listed
+    assert ids(gw, keys.admin, "?owner=none") == [job.id]
+    assert gw.client.get("/v1/jobs?owner=none", headers=gw.auth).status_code == 403
 
 
 def test_with_authentication_disabled_every_job_is_visible(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
+#: ``GET /v1/jobs?owner=none``: jobs submitted without a key (stored with owner "")
+UNOWNED = "none"
 #: how often a stream re-reads the DB when notifications wake it on news
 PUSHED_POLL_S = KEEPALIVE_S
 
@@ -212,14 +214,17 @@ def submit_response(job: JobRecord, created: bool) -> Response:
     "/v1/jobs",
     summary="List jobs, newest first (filter by state, kind or owner; cursor pages)",
     description="A non-admin key lists its own jobs; an admin key lists every job and "
-    "may filter by `owner` (a key id).",
+    "may filter by `owner`: a key id, or `none` for jobs submitted without a key.",
 )
 def list_jobs(
     request: Request,
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
     kind: str | None = Query(None, max_length=32),
     owner: str | None = Query(
-        None, min_length=1, max_length=32, description="Id of the submitting key (admin keys)."
+        None,
+        min_length=1,
+        max_length=32,
+        description="Id of the submitting key, or `none`: jobs submitted without one (admin keys).",
     ),
     limit: int = Query(50, ge=1, le=500),
     after: str | None = Query(None, max_length=32, description="Last id of the previous page."),
@@ -230,8 +235,9 @@ def list_jobs(
         raise Forbidden(
             f"the key {mine!r} lists only its own jobs; listing another key's needs an admin key"
         )
+    wanted = "" if owner == UNOWNED else owner  # key ids are hex: "none" is never one
     jobs = _jobs(request).list_jobs(
-        state=state, kind=kind, limit=limit, after=after, owner=mine or owner
+        state=state, kind=kind, limit=limit, after=after, owner=mine or wanted
     )
     next_after = jobs[-1].id if len(jobs) == limit else None
     query = "&".join(
