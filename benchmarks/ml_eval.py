@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,25 +63,26 @@ def synthetic_pairs(count: int, side: int) -> list[tuple[str, np.ndarray, np.nda
 def evaluate(
     pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any, scale: float = 1.0
 ) -> dict[str, Any]:
+    """Each method's masks against instance labels (Dice, IoU, object F1, count error)."""
+    return _score(pairs, model, scale, outline_scores)
+
+
+def outline_scores(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Pixel and object scores of one label image against true instance labels."""
     from pixelmill.ml.scores import instance_f1, segmentation_scores
 
-    methods = _methods(model, scale)
-    rows: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-    for _name, image, truth in pairs:
-        for method, run in methods.items():
-            labels = np.asarray(run(image)).astype(np.int32)
-            scores = segmentation_scores(labels > 0, truth > 0)
-            scores.update(
-                {
-                    f"object_{k}": v
-                    for k, v in instance_f1(labels, truth).items()
-                    if k in ("precision", "recall", "f1")
-                }
-            )
-            found, true = len(np.unique(labels)) - 1, len(np.unique(truth)) - 1
-            scores["count_rel_error"] = abs(found - true) / max(true, 1)
-            rows[method].append(scores)
-    return _averaged(rows, len(pairs))
+    labels = labels.astype(np.int32)
+    scores = segmentation_scores(labels > 0, truth > 0)
+    scores.update(
+        {
+            f"object_{k}": v
+            for k, v in instance_f1(labels, truth).items()
+            if k in ("precision", "recall", "f1")
+        }
+    )
+    found, true = len(np.unique(labels)) - 1, len(np.unique(truth)) - 1
+    scores["count_rel_error"] = abs(found - true) / max(true, 1)
+    return scores
 
 
 def load_points(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -117,12 +119,22 @@ def detection(labels: np.ndarray, points: np.ndarray) -> dict[str, float]:
 def evaluate_points(
     pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Any, scale: float = 1.0
 ) -> dict[str, Any]:
+    """Each method's objects against one point per nucleus (detection scores)."""
+    return _score(pairs, model, scale, detection)
 
+
+def _score(
+    pairs: list[tuple[str, np.ndarray, np.ndarray]],
+    model: Any,
+    scale: float,
+    scorer: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+) -> dict[str, Any]:
+    """``scorer(labels, truth)`` of every method on every image, averaged per method."""
     methods = _methods(model, scale)
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-    for _name, image, points in pairs:
+    for _name, image, truth in pairs:
         for method, run in methods.items():
-            rows[method].append(detection(np.asarray(run(image)), points))
+            rows[method].append(scorer(np.asarray(run(image)), truth))
     return _averaged(rows, len(pairs))
 
 

@@ -206,7 +206,7 @@ class MLSettings(BaseModel):
     batching: bool = Field(True, description="Dynamic batching of concurrent predictions.")
     max_batch: int = Field(8, ge=1, le=256, description="Largest batch (images or tiles).")
     max_batch_pixels: int = Field(
-        196_608,
+        3 * 256 * 256,  # = pixelmill.ml.batching.BATCH_PIXELS (settings import no numpy)
         ge=1,
         description="Largest total of pixels in one batch (3 x 256 x 256): a bigger batch "
         "spills the CPU caches and runs slower per image than one at a time.",

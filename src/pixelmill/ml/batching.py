@@ -27,6 +27,13 @@ Runner = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 BATCH_PIXELS = 3 * 256 * 256
 
 
+def batch_limit(shape: tuple[int, ...], max_batch: int, max_pixels: int) -> int:
+    """How many inputs of ``shape`` (…, H, W) one batch may hold: at most ``max_batch``
+    and ``max_pixels`` pixels in all, at least one."""
+    pixels = max(int(np.prod(shape[-2:])), 1)
+    return max(1, min(max_batch, max_pixels // pixels))
+
+
 class DynamicBatcher:
     """Batch (C, H, W) float32 inputs for ``runner`` (N, C, H, W) → (N, ...)."""
 
@@ -90,8 +97,7 @@ class DynamicBatcher:
                 return []
             deadline = time.monotonic() + self.max_wait
             shape = self._queue[0][0].shape
-            pixels = int(np.prod(shape[-2:]))
-            limit = max(1, min(self.max_batch, self.max_batch_pixels // max(pixels, 1)))
+            limit = batch_limit(shape, self.max_batch, self.max_batch_pixels)
             while len(self._queue) < limit and self._pending > 0 and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:

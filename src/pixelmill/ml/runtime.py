@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from pixelmill.errors import CorruptImage, InvalidInput
 from pixelmill.ml import tiling
-from pixelmill.ml.batching import BATCH_PIXELS, DynamicBatcher
+from pixelmill.ml.batching import BATCH_PIXELS, DynamicBatcher, batch_limit
 from pixelmill.ml.export import INPUT, OUTPUT
 from pixelmill.ml.preprocess import normalize, pad_to_multiple, resize_planes, to_planes
 from pixelmill.ml.spec import InputSpec
@@ -102,8 +102,8 @@ class OnnxModel:
         if self.batcher is not None:
             return self.batcher.run(inputs)
         out: list[NDArray[np.float32]] = []
-        pixels = max(int(np.prod(x.shape[-2:])) for x in inputs) if inputs else 1
-        step = max(1, min(self.max_batch, self.max_batch_pixels // pixels))
+        largest = max((x.shape for x in inputs), key=lambda s: int(np.prod(s[-2:])), default=(1,))
+        step = batch_limit(largest, self.max_batch, self.max_batch_pixels)
         for i in range(0, len(inputs), step):
             chunk = inputs[i : i + step]
             if len({x.shape for x in chunk}) == 1:

@@ -75,6 +75,9 @@ class NucleiConfig:
         )
 
 
+_DEFAULTS = NucleiConfig()
+
+
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> NDArray:
     from scipy import ndimage
 
@@ -90,9 +93,11 @@ def _nucleus(
     angle: float,
     cfg: NucleiConfig | None = None,
 ) -> tuple[NDArray, NDArray]:
-    """One nucleus in its own box: (binary mask, texture in 0..1); ``cfg`` adds its
-    nucleoli, kidney shapes and spot strength (none: the cell-body shape of ``_glow``)."""
-    nucleoli, kidney = (cfg.nucleoli, cfg.kidney) if cfg else (0.0, 0.0)
+    """One nucleus in its own box: (binary mask, texture in 0..1); ``cfg`` sets its
+    nucleoli, kidney shapes and spot strength (none: the defaults, as ``_glow``'s cell
+    bodies use)."""
+    cfg = cfg or _DEFAULTS
+    nucleoli, kidney = cfg.nucleoli, cfg.kidney
     half = int(np.ceil(radius * elong * 1.35)) + 2
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     cos, sin = np.cos(angle), np.sin(angle)
@@ -115,7 +120,7 @@ def _nucleus(
     spots = ndimage.gaussian_filter(
         (rng.random(mask.shape) < 0.015).astype(np.float64), max(radius / 9, 0.7)
     )
-    strength = rng.uniform(*(cfg.spots if cfg else (0.0, 0.5)))
+    strength = rng.uniform(*cfg.spots)
     texture += 0.9 * spots / (spots.max() + 1e-8) * strength
     # slightly brighter rim or dimmer nucleolar centre
     texture *= 1.0 + rng.uniform(-0.15, 0.2) * np.clip(r, 0, 1) ** 2

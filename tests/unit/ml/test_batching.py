@@ -89,3 +89,11 @@ def test_batches_stay_within_the_pixel_budget() -> None:
     by_side = {side: [n for n, _, h, _ in sizes if h == side] for side in (256, 512)}
     assert sum(by_side[256]) == 12 and 1 < max(by_side[256]) <= 3
     assert by_side[512] == [1, 1, 1]
+
+
+def test_the_service_setting_and_the_library_share_one_pixel_budget() -> None:
+    from pixelmill.ml.batching import BATCH_PIXELS
+    from pixelmill.settings import MLSettings
+
+    # settings stay free of numpy, so the default is written twice; they must agree
+    assert MLSettings().max_batch_pixels == BATCH_PIXELS
