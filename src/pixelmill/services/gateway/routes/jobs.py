@@ -32,8 +32,6 @@ router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
 #: ``GET /v1/jobs?owner=none``: jobs submitted without a key (stored with owner "")
 UNOWNED = "none"
-#: how often a stream re-reads the DB when notifications wake it on news
-PUSHED_POLL_S = KEEPALIVE_S
 
 
 class JobRequest(BaseModel):
@@ -358,7 +356,7 @@ async def job_events(
         yield b"event: snapshot\ndata: " + snapshot + b"\n\n"
         # subscribe before reading, so an event committed in between still wakes us
         news = service.changes.subscribe(job_id)
-        quiet = 0.0
+        sent = time.monotonic()  # when the client last heard from us
         try:
             while not await request.is_disconnected():
                 events = await anyio.to_thread.run_sync(service.events, job_id, cursor)
@@ -369,23 +367,21 @@ async def job_events(
                     yield head + data + b"\n\n"
                     if event.type == "state" and event.data.get("state") in TERMINAL:
                         return
-                if not events:
+                if events:
+                    sent = time.monotonic()
+                else:
                     current = await anyio.to_thread.run_sync(service.get, job_id)
                     if current.terminal and not await anyio.to_thread.run_sync(
                         service.events, job_id, cursor
                     ):
                         return
-                else:
-                    quiet = 0.0
-                # with notifications, the poll is only a safety net (one missed while
-                # the listener reconnects)
-                wait = max(poll, PUSHED_POLL_S) if service.changes.pushed else poll
-                began = time.monotonic()
-                if not await news.wait(min(wait, KEEPALIVE_S - quiet)):
-                    quiet += time.monotonic() - began
-                    if quiet >= KEEPALIVE_S - 1e-3:
-                        quiet = 0.0
-                        yield b": keepalive\n\n"
+                if time.monotonic() - sent >= KEEPALIVE_S:
+                    yield b": keepalive\n\n"
+                    sent = time.monotonic()
+                # with notifications, re-reading is only a safety net (for one missed
+                # while the listener reconnects): once per keep-alive period
+                left = max(KEEPALIVE_S - (time.monotonic() - sent), 0.0)
+                await news.wait(left if service.changes.pushed else min(poll, left))
         finally:
             news.close()
 
