@@ -130,11 +130,16 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
-def make_job(repo: JobRepository, tasks: int = 1, **extra: object) -> str:
-    """A queued pipeline job with ``tasks`` tasks, straight through the repository."""
+def make_job(
+    repo: JobRepository, tasks: int = 1, *, images: list[str] | None = None, **extra: object
+) -> str:
+    """A queued pipeline job with ``tasks`` tasks, straight through the repository; with
+    ``inputs`` among ``extra``, one task per input; ``images`` must exist (else 422)."""
     from pixelmill.backends.metadata.jobs import new_job_id
 
     job_id = new_job_id()
+    inputs = extra.get("inputs")
+    task_inputs = list(inputs) if isinstance(inputs, list) else [None] * tasks
     repo.create(
         {
             "id": job_id,
@@ -148,7 +153,8 @@ def make_job(repo: JobRepository, tasks: int = 1, **extra: object) -> str:
             "max_retries": 3,
             **extra,
         },
-        [(i, None) for i in range(tasks)],
+        list(enumerate(task_inputs)),
+        images=images or (),
     )
     return job_id
 

@@ -234,6 +234,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         url = f"sqlite:///{tmp_path / 'jobs.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
+    yield from migrated(url)
+
+
+def migrated(url: str) -> Iterator[Database]:
+    """A migrated database at ``url``, disposed after the test (``yield from`` it)."""
     database = Database(url)
     database.upgrade()
     yield database

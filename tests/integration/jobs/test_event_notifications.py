@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pixelmill.backends.metadata.changes import PgJobChanges, PollingChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.jobs import JobRepository
-from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
+from tests.integration.jobs.conftest import Gateway, job_settings, migrated, open_gateway
 from tests.jobs_helpers import make_job, sse_events, wait_for
 
 pytestmark = pytest.mark.server
@@ -21,10 +21,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture
 def pg(postgres_url: str) -> Iterator[Database]:
-    database = Database(postgres_url)
-    database.upgrade()
-    yield database
-    database.dispose()
+    yield from migrated(postgres_url)
 
 
 def test_a_new_event_of_the_job_wakes_its_subscribers_and_only_theirs(

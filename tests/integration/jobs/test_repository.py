@@ -231,23 +231,8 @@ def test_create_refuses_missing_images_and_stores_nothing(db: Database) -> None:
     from pixelmill.errors import InvalidParameter
 
     repo = JobRepository(db)
-    job_id = new_job_id()
     with pytest.raises(InvalidParameter) as err:
-        repo.create(
-            {
-                "id": job_id,
-                "kind": "pipeline",
-                "queue": "transform",
-                "priority": 0,
-                "params": {},
-                "inputs": ["nope"],
-                "owner": "",
-                "time_limit_s": 1.0,
-                "max_retries": 0,
-            },
-            [(0, "nope")],
-            images=["nope"],
-        )
+        make_job(repo, inputs=["nope"], images=["nope"], time_limit_s=1.0, max_retries=0)
     assert err.value.status == 422 and "nope" in str(err.value.extra)
     assert repo.count() == 0
 
