@@ -9,7 +9,8 @@ Layouts (inside a zip; one wrapping top-level folder is allowed)::
 
 Masks match images by file stem and must be binary (two values at most, 0 = background).
 Every problem found is reported together, naming the offending files, as one
-:class:`~pixelmill.errors.InvalidDataset` (HTTP 422).
+:class:`~pixelmill.errors.InvalidDataset` (HTTP 422). Sizes are checked first, from the
+zip and image headers (:mod:`pixelmill.ml.dataset_limits`): too much → 413.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixelmill.errors import InvalidDataset, PixelmillError
+from pixelmill.ml.dataset_limits import (
+    DatasetLimits,
+    check_image,
+    open_archive,
+    read_member,
+    too_large,
+)
 from pixelmill.ml.preprocess import decode
 
 Task = Literal["segmentation", "classification"]
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm"}
-#: most files one dataset may hold, and most decoded pixels in total
-MAX_FILES = 20_000
-MAX_PIXELS = 2_000_000_000
 
 
 @dataclass
@@ -75,6 +80,8 @@ class Dataset:
 class _Problems:
     def __init__(self) -> None:
         self.entries: list[dict[str, str]] = []
+        #: files refused from their header: never decoded
+        self.refused: set[str] = set()
 
     def add(self, file: str, problem: str) -> None:
         self.entries.append({"file": file, "problem": problem})
@@ -86,20 +93,9 @@ class _Problems:
             raise InvalidDataset(f"{what}: {shown}{more}", files=self.entries[:200])
 
 
-def _members(data: bytes) -> dict[str, bytes]:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise InvalidDataset("the dataset is not a zip archive", files=[]) from None
-    infos = [
-        i
-        for i in archive.infolist()
-        if not i.is_dir()
-        and not any(p.startswith(".") or p == "__MACOSX" for p in PurePosixPath(i.filename).parts)
-    ]
-    if len(infos) > MAX_FILES:
-        raise InvalidDataset(f"the dataset has {len(infos)} files; at most {MAX_FILES}", files=[])
-    files = {i.filename: archive.read(i) for i in infos}
+def _members(data: bytes, limits: DatasetLimits) -> dict[str, bytes]:
+    archive, infos = open_archive(data, limits)
+    files = {i.filename: read_member(archive, i, limits) for i in infos}
     # strip one wrapping folder ("mydata/images/a.png" -> "images/a.png")
     tops = {PurePosixPath(n).parts[0] for n in files}
     if len(tops) == 1 and all(len(PurePosixPath(n).parts) > 2 for n in files):
@@ -110,11 +106,13 @@ def _members(data: bytes) -> dict[str, bytes]:
 
 def detect_task(data: bytes) -> Task:
     """``segmentation`` when the archive has a ``masks/`` folder, else ``classification``."""
-    names = _members(data)
+    names = _members(data, DatasetLimits())
     return "segmentation" if any(n.startswith("masks/") for n in names) else "classification"
 
 
 def _decode(name: str, blob: bytes, problems: _Problems) -> NDArray[np.generic] | None:
+    if name in problems.refused:
+        return None
     try:
         return decode(blob)
     except PixelmillError:
@@ -127,10 +125,19 @@ def _stem(name: str) -> str:
 
 
 def parse(
-    data: bytes, *, task: Task | None = None, val_fraction: float = 0.15, seed: int = 0
+    data: bytes,
+    *,
+    task: Task | None = None,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    limits: DatasetLimits | None = None,
 ) -> Dataset:
-    """Parse and fully validate a dataset archive, then split it (see module docs)."""
-    files = _members(data)
+    """Parse and fully validate a dataset archive, then split it (see module docs).
+
+    ``limits`` (default :class:`DatasetLimits`) are checked from the zip and image
+    headers before anything is decoded: too many or too large files or pixels → 413."""
+    limits = limits or DatasetLimits()
+    files = _members(data, limits)
     task = task or (
         "segmentation" if any(n.startswith("masks/") for n in files) else "classification"
     )
@@ -138,6 +145,7 @@ def parse(
     images = {n: b for n, b in files.items() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES}
     for n in sorted(set(files) - set(images)):
         problems.add(n, "not an image file (expected " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+    _check_headers(images, problems, limits)
     items = (
         _segmentation(images, problems)
         if task == "segmentation"
@@ -159,9 +167,6 @@ def parse(
             files=[],
         )
     _check_channels(dataset_items, problems)
-    total = sum(int(np.prod(i.image.shape[:2])) for i in dataset_items)
-    if total > MAX_PIXELS:
-        problems.add("*", f"{total} pixels in total; at most {MAX_PIXELS}")
     if task == "classification" and len(classes) < 2 and dataset_items:
         problems.add("images/", f"classification needs at least 2 classes, found {classes}")
     problems.raise_if_any("the dataset is invalid")
@@ -170,6 +175,19 @@ def parse(
     )
     ds.split = split_names([i.name for i in dataset_items], val_fraction=val_fraction, seed=seed)
     return ds
+
+
+def _check_headers(images: dict[str, bytes], problems: _Problems, limits: DatasetLimits) -> None:
+    """Sniff and size every image from its header before any is decoded (413/422)."""
+    total = 0
+    for name in sorted(images):
+        pixels, problem = check_image(name, images[name], limits)
+        if problem is not None:
+            problems.add(name, problem)
+            problems.refused.add(name)
+        total += pixels
+        if total > limits.max_total_pixels:
+            raise too_large("*", f"more than {limits.max_total_pixels} pixels in total")
 
 
 def _segmentation(images: dict[str, bytes], problems: _Problems) -> list[tuple[str, Item]]:

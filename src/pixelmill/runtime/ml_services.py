@@ -9,12 +9,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
+from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.inference.service import InferenceService
 from pixelmill.services.registry import ModelRegistry
 from pixelmill.services.trainer.service import TrainerService
 
 if TYPE_CHECKING:
     from pixelmill.runtime.container import Container
+    from pixelmill.settings import Settings
+
+
+def dataset_limits(settings: Settings) -> DatasetLimits:
+    """A dataset archive gets the limits of ``POST /v1/images`` per image (bytes and
+    pixels) and ``ml.max_dataset_bytes`` for all its members uncompressed."""
+    return DatasetLimits(
+        max_member_bytes=settings.server.max_upload_bytes,
+        max_total_bytes=settings.ml.max_dataset_bytes,
+        max_image_pixels=settings.render.max_pixels,
+    )
 
 
 def install_ml(container: Container) -> None:
@@ -30,6 +42,7 @@ def install_ml(container: Container) -> None:
         datasets=DatasetRepository(container.db),
         registry=registry,
         settings=settings,
+        limits=dataset_limits(container.settings),
     )
     container.extras["models"] = registry
     container.extras["inference"] = inference

@@ -5,6 +5,7 @@ torch is imported only inside :meth:`TrainerService.train` (through the ml core)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -19,6 +20,7 @@ from pixelmill.errors import BackendUnavailable, EmptyInput, ImageTooLarge, Inva
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import datasets as ds_core
 from pixelmill.ml import registry as rules
+from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.ml.spec import TrainSpec
 from pixelmill.services.registry import ModelRegistry
 from pixelmill.settings import MLSettings
@@ -48,11 +50,14 @@ class TrainerService:
         datasets: DatasetRepository,
         registry: ModelRegistry,
         settings: MLSettings,
+        limits: DatasetLimits | None = None,
     ) -> None:
         self.storage = storage
         self.datasets = datasets
         self.registry = registry
         self.settings = settings
+        #: what one dataset archive may expand to (checked before decoding)
+        self.limits = limits or DatasetLimits(max_total_bytes=settings.max_dataset_bytes)
 
     # -- datasets -----------------------------------------------------------------------
     def add_dataset(
@@ -81,25 +86,43 @@ class TrainerService:
         existing = self.datasets.find_by_sha256(digest)
         if existing is not None:
             return existing, False
-        parsed = ds_core.parse(data, task=task, val_fraction=val_fraction, seed=seed)  # type: ignore[arg-type]
+        parsed = ds_core.parse(
+            data,
+            task=task,  # type: ignore[arg-type]
+            val_fraction=val_fraction,
+            seed=seed,
+            limits=self.limits,
+        )
         key = f"datasets/{digest[:2]}/{digest}.zip"
         self.storage.put(key, data, content_type="application/zip")
-        return self.datasets.add(
-            sha256=digest,
-            name=(name or f"dataset-{digest[:8]}")[:200],
-            task=parsed.task,
-            size_bytes=len(data),
-            items=len(parsed.items),
-            classes=parsed.classes,
-            split=parsed.split,
-            summary={**parsed.summary(), "val_fraction": val_fraction, "split_seed": seed},
-            created_by=actor,
-        )
+        try:
+            return self.datasets.add(
+                sha256=digest,
+                name=(name or f"dataset-{digest[:8]}")[:200],
+                task=parsed.task,
+                size_bytes=len(data),
+                items=len(parsed.items),
+                classes=parsed.classes,
+                split=parsed.split,
+                summary={**parsed.summary(), "val_fraction": val_fraction, "split_seed": seed},
+                created_by=actor,
+            )
+        except BaseException:
+            # no stored archive without its dataset row (unless a concurrent upload of
+            # the same bytes recorded one)
+            with contextlib.suppress(Exception):
+                if self.datasets.find_by_sha256(digest) is None:
+                    self.storage.delete(key)
+            raise
 
     def load_dataset(self, dataset_id: str) -> ds_core.Dataset:
         """A stored dataset, parsed, with its recorded split."""
         record = self.datasets.get(dataset_id)
-        parsed = ds_core.parse(self.storage.get(record.storage_key), task=record.task)  # type: ignore[arg-type]
+        parsed = ds_core.parse(
+            self.storage.get(record.storage_key),
+            task=record.task,  # type: ignore[arg-type]
+            limits=self.limits,
+        )
         parsed.split = record.split
         return parsed
 
