@@ -15,6 +15,7 @@ adapter boundary; they never leak to callers.
     │   ├── CorruptImage (422)          truncated or undecodable image data
     │   ├── EmptyInput (400)
     │   ├── InvalidDataset (422)        training data fails validation; names the files
+    │   ├── InvalidModel (422)          an ONNX model we refuse to load or that cannot run
     │   └── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
     ├── AuthError (401)
     │   ├── Forbidden (403)
@@ -97,6 +98,15 @@ class InvalidDataset(InvalidInput):
     title = "Invalid dataset"
 
 
+class InvalidModel(InvalidInput):
+    """A model is refused (unsafe, or does not fit its input spec) or failed on an
+    input. ``extra["problems"]`` lists what was found; never a server path."""
+
+    status = 422
+    slug = "invalid-model"
+    title = "Invalid model"
+
+
 class ImageTooLarge(InvalidInput):
     status = 413
     slug = "too-large"
@@ -166,6 +176,7 @@ __all__ = [
     "ImageTooLarge",
     "InvalidDataset",
     "InvalidInput",
+    "InvalidModel",
     "InvalidParameter",
     "NotFound",
     "Overloaded",

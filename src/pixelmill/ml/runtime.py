@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixelmill.errors import CorruptImage, InvalidInput
-from pixelmill.ml import tiling
+from pixelmill.ml import onnx_check, tiling
 from pixelmill.ml.batching import BATCH_PIXELS, DynamicBatcher, batch_limit
 from pixelmill.ml.export import INPUT, OUTPUT
 from pixelmill.ml.preprocess import normalize, pad_to_multiple, resize_planes, to_planes
@@ -23,9 +23,14 @@ from pixelmill.ml.spec import InputSpec
 def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
     """An ``onnxruntime.InferenceSession`` tuned for CPU serving: ``threads`` intra-op
     threads (0 = one per core), one inter-op thread, no spin-waiting, full graph
-    optimisation."""
+    optimisation.
+
+    Models that could read a file of the server or load foreign code are refused first
+    (422, :mod:`pixelmill.ml.onnx_check`); the session is built from the bytes, with
+    an empty private folder as the only place external data could resolve."""
     import onnxruntime as ort
 
+    onnx_check.refuse_unsafe(onnx_bytes)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
     opts.inter_op_num_threads = 1
@@ -35,10 +40,13 @@ def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
     # CPU that the request threads (decoding, normalising) needed on a small machine
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.add_session_config_entry(
+        "session.model_external_initializers_file_folder_path", onnx_check.empty_folder()
+    )
     try:
         return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise CorruptImage(f"not a loadable ONNX model: {exc}") from exc
+        raise CorruptImage(f"not a loadable ONNX model: {onnx_check.clean(exc)}") from exc
 
 
 @dataclass
@@ -95,8 +103,15 @@ class OnnxModel:
             self.batcher.close()
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        """The raw session on an (N, C, H, W) float32 batch."""
-        return np.asarray(self.session.run([OUTPUT], {INPUT: batch})[0])
+        """The raw session on an (N, C, H, W) float32 batch; a failure of the model on
+        it (a shape it cannot take) is a 422, not a server error."""
+        try:
+            return np.asarray(self.session.run([OUTPUT], {INPUT: batch})[0])
+        except Exception as exc:
+            failure = onnx_check.failed_run(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def _run_many(self, inputs: list[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         if self.batcher is not None:

@@ -53,9 +53,11 @@ class ModelRegistry:
     ) -> VersionRecord:
         """Store the ONNX artifact (content-addressed) and record a new version.
 
-        The artifact is loaded by ONNX Runtime once first, so a broken file is refused
-        (422) before anything is written.
+        The artifact is checked and loaded by ONNX Runtime once first, so an unsafe or
+        broken file, or one that cannot run with ``input_spec``, is refused (422) before
+        anything is written.
         """
+        from pixelmill.ml.onnx_check import check_fits
         from pixelmill.ml.runtime import session
 
         rules.check_name(name)
@@ -65,7 +67,7 @@ class ModelRegistry:
             spec = InputSpec.model_validate(input_spec)
         except ValueError as exc:
             raise InvalidParameter(f"invalid input_spec: {exc}") from None
-        session(onnx_bytes, threads=1)
+        check_fits(session(onnx_bytes, threads=1), spec)
         digest = hashlib.sha256(onnx_bytes).hexdigest()
         key = f"models/{digest[:2]}/{digest}.onnx"
         if not self.storage.exists(key):
