@@ -160,12 +160,14 @@ def zip_of(files: dict[str, bytes]) -> bytes:
 def zip_with_big_member(name: str, size: int) -> bytes:
     """A zip with one member of ``size`` zero bytes, written streamed (never in memory)."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(name, "w", force_zip64=True) as member:
-            block = bytes(1 << 20)
-            for _ in range(size >> 20):
-                member.write(block)
-            member.write(bytes(size & ((1 << 20) - 1)))
+    block = bytes(1 << 20)
+    with (
+        zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        for _ in range(size >> 20):
+            member.write(block)
+        member.write(bytes(size & ((1 << 20) - 1)))
     return buf.getvalue()
 
 

@@ -78,7 +78,9 @@ def open_archive(
     after the member count and declared sizes are checked (413)."""
     directory = _central_directory_bytes(data)
     if directory is not None and directory > limits.max_files * _ENTRY_BYTES:
-        raise too_large("*", f"the zip directory is {directory} bytes; more than {limits.max_files} files")
+        raise too_large(
+            "*", f"the zip directory is {directory} bytes; more than {limits.max_files} files"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error):
@@ -102,7 +104,8 @@ def open_archive(
         total += info.file_size
     if total > limits.max_total_bytes:
         raise too_large(
-            "*", f"{total} bytes uncompressed; at most {limits.max_total_bytes}",
+            "*",
+            f"{total} bytes uncompressed; at most {limits.max_total_bytes}",
             max_bytes=limits.max_total_bytes,
         )
     return archive, infos

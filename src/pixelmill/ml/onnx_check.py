@@ -77,8 +77,11 @@ def unsafe_problems(data: bytes) -> list[str]:
     functions = {(f.domain, f.name) for f in model.functions}
     found: dict[str, None] = {}  # ordered set
     found.update(
-        {f"metadata {_name(p.key)} is not allowed": None for p in model.metadata_props
-         if p.key in REFUSED_METADATA}
+        {
+            f"metadata {_name(p.key)} is not allowed": None
+            for p in model.metadata_props
+            if p.key in REFUSED_METADATA
+        }
     )
     stack: list[Any] = [model.graph]
     for info in model.training_info:
@@ -180,7 +183,9 @@ def signature_problems(session: Any, spec: InputSpec) -> list[str]:
     outputs = {a.name: a for a in session.get_outputs()}
     problems = []
     if set(inputs) != {INPUT}:
-        problems.append(f"the model must have exactly one input named {INPUT!r}, has {sorted(inputs)}")
+        problems.append(
+            f"the model must have exactly one input named {INPUT!r}, has {sorted(inputs)}"
+        )
     if OUTPUT not in outputs:
         problems.append(f"the model has no output named {OUTPUT!r} (has {sorted(outputs)})")
     if INPUT in inputs:
@@ -203,8 +208,10 @@ def trial_problems(session: Any, spec: InputSpec) -> list[str]:
     except Exception as exc:  # onnxruntime raises its own untyped errors
         return [f"the model fails on a {rows}x{cols} input: {clean(exc)}"]
     if spec.task == "segmentation" and out.shape != (1, 1, rows, cols):
-        return [f"on a (1, {spec.channels}, {rows}, {cols}) input the output is {out.shape}; "
-                f"expected (1, 1, {rows}, {cols})"]
+        return [
+            f"on a (1, {spec.channels}, {rows}, {cols}) input the output is {out.shape}; "
+            f"expected (1, 1, {rows}, {cols})"
+        ]
     classes = len(spec.classes) or None
     if spec.task == "classification" and (
         out.ndim != 2 or out.shape[0] != 1 or (classes is not None and out.shape[1] != classes)
