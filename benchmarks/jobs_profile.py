@@ -131,7 +131,7 @@ def main() -> None:
         jobs={"max_queued_tasks": 1_000_000, "embedded_threads": 0},
     )
     container = build_container(settings)
-    jobs = container.extras["jobs"]
+    jobs = container.jobs
     published = Counter[str]()
     real_publish = jobs.broker.publish
 
@@ -175,7 +175,7 @@ def main() -> None:
         total = args.jobs + 20
         done = threading.Event()
         seen = Counter[str]()
-        runner = jobs.runner
+        runner = container.job_daemon.runner
         real_handle = runner.handle
         profiler = cProfile.Profile(time.process_time) if args.profile == "worker" else None
 

@@ -255,8 +255,8 @@ def rss(field="VmRSS"):
     return int(Path("/proc/self/status").read_text().split(field + ":")[1].split()[0]) // 1024
 c = build_container(Settings(data_dir=Path(sys.argv[1])))
 base = rss()
-c.extras["models"].ensure_default()
-svc = c.extras["inference"]
+c.models.ensure_default()
+svc = c.inference
 svc.load("nuclei@production")
 loaded = rss()
 import numpy as np

@@ -121,7 +121,7 @@ def worker_command(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     service = WorkerService(
-        container,
+        container.job_daemon,
         queues=chosen,
         threads=threads or settings.jobs.worker_threads,
         shutdown_timeout_s=shutdown_timeout,

@@ -202,9 +202,9 @@ def train_command(
 
         c = _container(data_dir)
         try:
-            version = c.extras["models"].register_card(card, onnx_bytes, actor="cli")
+            version = c.models.register_card(card, onnx_bytes, actor="cli")
             if alias:
-                c.extras["models"].promote(name, version.version, alias, actor="cli")
+                c.models.promote(name, version.version, alias, actor="cli")
             click.echo(
                 json.dumps({"model": name, "version": version.version, "sha256": version.sha256})
             )
@@ -236,7 +236,7 @@ def _command_line(ctx: click.Context) -> str:
 
 def register_default_model(container: Any) -> None:
     """Register the shipped ``nuclei`` model as ``nuclei@production`` (idempotent)."""
-    version = container.extras["models"].ensure_default()
+    version = container.models.ensure_default()
     if version is not None:
         click.echo(f"model {version.ref} is nuclei@production unless you moved the alias")
 
@@ -251,7 +251,7 @@ def _registry(data_dir: str | None) -> tuple[Any, Any]:
     from pixelmill.runtime.cli import _container
 
     c = _container(data_dir)
-    return c, c.extras["models"]
+    return c, c.models
 
 
 def _print(value: Any) -> None:
@@ -420,7 +420,7 @@ def datasets_upload(
 
     c = _container(data_dir)
     try:
-        record, _created = c.extras["trainer"].add_dataset(
+        record, _created = c.trainer.add_dataset(
             folder_to_zip(path),
             name=name or path.name,
             task=task,
@@ -441,7 +441,7 @@ def datasets_list(data_dir: str | None) -> None:
 
     c = _container(data_dir)
     try:
-        for d in c.extras["trainer"].datasets.list():
+        for d in c.trainer.datasets.list():
             click.echo(f"{d.id}\t{d.task}\titems={d.items}\t{d.name}")
     finally:
         c.close()

@@ -105,6 +105,7 @@ class ImageService:
         render: RenderSettings,
         cache_ttl: int = 86400,
         allow_avif_auto: bool = False,
+        resolve_model: Callable[[str], Any] | None = None,
     ) -> None:
         self.storage = storage
         self.images = images
@@ -112,8 +113,8 @@ class ImageService:
         self.settings = render
         self.cache_ttl = cache_ttl
         self.allow_avif_auto = allow_avif_auto
-        #: model resolver for the ``segment`` operation, set by the composition root
-        self.resolve_model: Callable[[str], Any] | None = None
+        #: model reference -> predictor, for the ``segment`` operation (None: no models)
+        self.resolve_model = resolve_model
         self._records = _RecordCache()
         # Renders are CPU-bound (decoders release the GIL): more at once than cores only
         # adds cache thrash and context switches; requests beyond this wait their turn.

@@ -22,7 +22,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRe
     if request.param == "postgres":
         overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
     c: Container = build_container(make_settings(tmp_path, **overrides))
-    yield c.extras["models"]
+    yield c.models
     c.close()
 
 

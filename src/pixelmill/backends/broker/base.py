@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-QUEUES = ("transform", "analyse", "segment", "train")
+from pixelmill.queues import QUEUES as QUEUES  # re-exported for the brokers
+
 #: priorities at or above this go on a queue's high-priority lane
 HIGH_PRIORITY = 5
 
@@ -84,6 +85,10 @@ class Broker(Protocol):
     """Carries task messages from submitters to workers (see the module docstring)."""
 
     policy: RetryPolicy
+    #: True when messages outlive this process (RabbitMQ); False for the in-process
+    #: broker, whose process must re-publish unfinished tasks from the DB at start and
+    #: run them itself
+    durable: bool
 
     def publish(
         self,

@@ -58,6 +58,9 @@ class MemoryCache:
     def ping(self) -> None:
         return None
 
+    def close(self) -> None:
+        return None
+
 
 class NullCache:
     """A cache that keeps nothing (``none://``)."""
@@ -72,4 +75,7 @@ class NullCache:
         return None
 
     def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step
+from pixelmill.queues import heaviest
 
 #: Modules of this package holding built-in operations, imported on first use.
 _BUILTIN = [
@@ -141,8 +142,7 @@ def parse_pipeline(specs: Iterable[Mapping[str, Any]]) -> list[Step]:
 
 def queue_of(steps: Iterable[Step]) -> Queue:
     """The worker queue a pipeline belongs on: the heaviest kind among its steps."""
-    order: list[Queue] = ["transform", "analyse", "segment", "train"]
-    return max((s.op.queue for s in steps), key=order.index, default="transform")
+    return heaviest(s.op.queue for s in steps)
 
 
 __all__ = [

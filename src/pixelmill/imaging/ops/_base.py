@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pyvips
 from pydantic import BaseModel, ConfigDict
 
-Queue = Literal["transform", "analyse", "segment", "train"]
+from pixelmill.queues import Queue as Queue  # re-exported: each op names its queue
 
 
 class Params(BaseModel):

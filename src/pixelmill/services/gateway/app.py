@@ -1,4 +1,4 @@
-"""The gateway: one FastAPI app over a Container."""
+"""The gateway: one FastAPI app over the services it is given (:class:`GatewayDeps`)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,18 @@ from pixelmill.services.gateway.middleware import MetricsMiddleware
 from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
 
 if TYPE_CHECKING:
-    from pixelmill.runtime.container import Container
+    from pixelmill.services.gateway.deps import GatewayDeps
 
 #: Routers mounted on the gateway; later services add theirs here (one line each).
 ROUTERS = [system.router, images.router, jobs.router, datasets.router, models.router]
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(deps: GatewayDeps) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for hook in container.extras.get("on_startup", []):
-            hook()
+        deps.startup()
         yield
-        for hook in container.extras.get("on_shutdown", []):
-            hook()
+        deps.shutdown()
 
     app = FastAPI(
         title="pixelmill",
@@ -36,7 +34,7 @@ def create_app(container: Container) -> FastAPI:
         description="Image processing and image ML as scalable microservices.",
         lifespan=lifespan,
     )
-    app.state.container = container
+    app.state.deps = deps
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

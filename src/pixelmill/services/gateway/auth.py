@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import AuthError, Forbidden
+from pixelmill.services.gateway.deps import GatewayDeps, deps
 
 _RANK = {"read": 0, "write": 1, "admin": 2}
 
@@ -78,9 +79,9 @@ def _key_cache(request: Request) -> KeyCache:
 def key_cache(state: Any) -> KeyCache:
     """The app's key cache (``app.state``), made on first use."""
     cache: KeyCache | None = getattr(state, "key_cache", None)
-    container = state.container
-    if cache is None or cache.keys is not container.keys:
-        cache = KeyCache(container.keys, container.settings.security.key_cache_s)
+    found: GatewayDeps = state.deps
+    if cache is None or cache.keys is not found.keys:
+        cache = KeyCache(found.keys, found.settings.security.key_cache_s)
         state.key_cache = cache
     return cache
 
@@ -120,7 +121,7 @@ def require(
     looked up is looked up in the thread pool."""
 
     async def dependency(request: Request) -> ApiKeyRecord | None:
-        settings = request.app.state.container.settings.security
+        settings = deps(request).settings.security
         if not settings.auth_enabled:
             return None
         token = _bearer(request)

@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,16 +18,13 @@ from pixelmill.imaging.render import parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway import signing
 from pixelmill.services.gateway.auth import require
-
-if TYPE_CHECKING:
-    from pixelmill.runtime.container import Container
+from pixelmill.services.gateway.deps import deps
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 _CHUNK = 1024 * 1024
 
 
-def _container(request: Request) -> Container:
-    return request.app.state.container
+_container = deps
 
 
 def image_json(record: ImageRecord) -> dict[str, Any]:

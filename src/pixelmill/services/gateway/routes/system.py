@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pixelmill.errors import PixelmillError
 from pixelmill.imaging import ops
 from pixelmill.observability import metrics
+from pixelmill.services.gateway.deps import deps
 
 router = APIRouter(tags=["system"])
 
@@ -20,13 +21,10 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness: every dependency is reachable")
 def readyz(request: Request, response: Response) -> dict[str, Any]:
-    c = request.app.state.container
     checks: dict[str, str] = {}
-    deps: dict[str, Any] = {"database": c.db, "storage": c.storage, "cache": c.cache}
-    deps.update({k: v for k, v in c.extras.items() if hasattr(v, "ping")})
-    for name, dep in deps.items():
+    for name, check in deps(request).readiness_checks().items():
         try:
-            dep.ping()
+            check()
             checks[name] = "ok"
         except PixelmillError as exc:
             checks[name] = exc.detail
@@ -39,8 +37,7 @@ def readyz(request: Request, response: Response) -> dict[str, Any]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def prometheus(request: Request) -> Response:
-    c = request.app.state.container
-    metrics.IMAGES_STORED.set(c.images.count())
+    metrics.IMAGES_STORED.set(deps(request).images.count())
     body, content_type = metrics.render_latest()
     return Response(body, media_type=content_type)
 
