@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cachetools import TTLCache
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +33,9 @@ class KeyCache:
         self.keys = keys
         self.ttl_s = ttl_s
         self.size = size
-        self._items: OrderedDict[str, tuple[ApiKeyRecord, float]] = OrderedDict()
+        self._items: TTLCache[str, ApiKeyRecord] = TTLCache(
+            maxsize=size, ttl=max(ttl_s, 1e-9), timer=time.monotonic
+        )
         self._revision = keys.revision
         self._lock = threading.Lock()
 
@@ -46,8 +48,7 @@ class KeyCache:
             if self._revision != self.keys.revision:  # a revoke in this process
                 self._items.clear()
                 self._revision = self.keys.revision
-            item = self._items.get(digest)
-            return item[0] if item is not None and item[1] > time.monotonic() else None
+            return self._items.get(digest)
 
     def authenticate(self, secret: str) -> ApiKeyRecord | None:
         """The live key whose secret this is (from the cache when fresh), or ``None``.
@@ -56,17 +57,13 @@ class KeyCache:
         if record is not None or self.ttl_s <= 0:
             return record or self.keys.authenticate(secret)
         digest = hash_secret(secret)
-        now = time.monotonic()
         with self._lock:
             revision = self._revision
         record = self.keys.authenticate(secret)
         with self._lock:
             # a revoke that raced the lookup must not be undone by caching its answer
             if record is not None and revision == self.keys.revision:
-                self._items[digest] = (record, now + self.ttl_s)
-                self._items.move_to_end(digest)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                self._items[digest] = record
             else:
                 self._items.pop(digest, None)
         return record

@@ -9,10 +9,10 @@ yields the same result id). Also the reference implementation of a job kind.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixelmill.imaging import ops, pipeline
@@ -70,37 +70,36 @@ def _format(spec: OutputSpec, source: str) -> ImageFormat:
     return fmt if fmt in OUTPUT_FORMATS else ImageFormat.PNG
 
 
-_plans: OrderedDict[bytes, tuple[PipelineParams, list[ops.Step]]] = OrderedDict()
-_plans_lock = threading.Lock()
+class _Plans:
+    """The validated params and steps of each distinct pipeline, parsed once per kind:
+    jobs tend to repeat a pipeline and a batch job's tasks share it; both the params
+    model and the steps are immutable."""
 
+    def __init__(self, size: int = 256) -> None:
+        self._plans: LRUCache[bytes, tuple[PipelineParams, list[ops.Step]]] = LRUCache(size)
+        self._lock = threading.Lock()
 
-def _plan(job: Job) -> tuple[PipelineParams, list[ops.Step]]:
-    """The job's validated params and steps, parsed once per distinct pipeline and
-    process (jobs tend to repeat a pipeline; a batch job's tasks share it; both the
-    params model and the steps are immutable)."""
-    key = orjson.dumps(job.params, option=orjson.OPT_SORT_KEYS)
-    with _plans_lock:
-        plan = _plans.get(key)
-        if plan is not None:
-            _plans.move_to_end(key)
-            return plan
-    params = PipelineParams.model_validate(job.params)
-    plan = (params, params.steps())
-    with _plans_lock:
-        _plans[key] = plan
-        while len(_plans) > 256:
-            _plans.popitem(last=False)
-    return plan
+    def of(self, job: Job) -> tuple[PipelineParams, list[ops.Step]]:
+        key = orjson.dumps(job.params, option=orjson.OPT_SORT_KEYS)
+        with self._lock:
+            plan = self._plans.get(key)
+        if plan is None:
+            params = PipelineParams.model_validate(job.params)
+            plan = (params, params.steps())
+            with self._lock:
+                self._plans[key] = plan
+        return plan
 
 
 def pipeline_kind(images: ImageService, *, default_quality: int) -> JobKind:
     """The ``pipeline`` kind over ``images`` (sources, operation context, result
     images); ``default_quality``: the encoder quality when the output names none."""
+    plans = _Plans()
 
     def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
         """Run the job's pipeline on ``ctx.task.input``; returns the result image id and
         the names of the artifacts the steps produced."""
-        params, steps = _plan(job)
+        params, steps = plans.of(job)
         assert ctx.task.input is not None
         record = images.record(ctx.task.input)  # records are immutable: a short-lived LRU
         op_ctx = images.context(record)

@@ -16,11 +16,11 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from cachetools import LRUCache
 from pydantic import BaseModel
 
 from pixelmill.backends.broker.base import TaskMessage
@@ -74,8 +74,8 @@ class JobService:
         self._marks: list[str] = []
         self._marks_lock = threading.Lock()
         self._marker: threading.Thread | None = None
-        self._parsed: OrderedDict[tuple[str, bytes], tuple[BaseModel, str, dict[str, Any]]] = (
-            OrderedDict()
+        self._parsed: LRUCache[tuple[str, bytes], tuple[BaseModel, str, dict[str, Any]]] = LRUCache(
+            maxsize=PARSED_CACHE_SIZE
         )
         self._parsed_lock = threading.Lock()
 
@@ -155,16 +155,13 @@ class JobService:
         if key is not None:
             with self._parsed_lock:
                 hit = self._parsed.get(key)
-                if hit is not None:
-                    self._parsed.move_to_end(key)
-                    return hit
+            if hit is not None:
+                return hit
         parsed = job_kind.parse_params(params)
         result = (parsed, job_kind.queue_for(parsed), parsed.model_dump(mode="json"))
         if key is not None:
             with self._parsed_lock:
                 self._parsed[key] = result
-                while len(self._parsed) > PARSED_CACHE_SIZE:
-                    self._parsed.popitem(last=False)
         return result
 
     def _same_request(self, existing: JobRecord, digest: str) -> JobRecord:
