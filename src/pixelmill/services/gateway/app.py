@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from pixelmill import __version__
 from pixelmill.services.gateway import problems
+from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware
 from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
@@ -35,6 +36,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.deps = deps
+    app.state.key_cache = KeyCache(deps.keys, deps.settings.security.key_cache_s)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

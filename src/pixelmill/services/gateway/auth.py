@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import AuthError, Forbidden
-from pixelmill.services.gateway.deps import GatewayDeps, deps
+from pixelmill.services.gateway.deps import deps
 
 _RANK = {"read": 0, "write": 1, "admin": 2}
 
@@ -74,12 +74,8 @@ def _key_cache(request: Request) -> KeyCache:
 
 
 def key_cache(state: Any) -> KeyCache:
-    """The app's key cache (``app.state``), made on first use."""
-    cache: KeyCache | None = getattr(state, "key_cache", None)
-    found: GatewayDeps = state.deps
-    if cache is None or cache.keys is not found.keys:
-        cache = KeyCache(found.keys, found.settings.security.key_cache_s)
-        state.key_cache = cache
+    """The app's key cache (``app.state``, made by ``create_app``)."""
+    cache: KeyCache = state.key_cache
     return cache
 
 
