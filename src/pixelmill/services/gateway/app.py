@@ -12,7 +12,7 @@ from pixelmill import __version__
 from pixelmill.services.gateway import problems
 from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.fast_submit import FastSubmit
-from pixelmill.services.gateway.middleware import MetricsMiddleware
+from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
 
 if TYPE_CHECKING:
@@ -42,4 +42,5 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         app.include_router(router)
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
     return app

@@ -239,9 +239,11 @@ def render(
     plan = service.plan(record, params, accept)
     _fmt, _q, key, negotiated = plan
     etag = f'"{key[:40]}"'
+    # a shared cache (CDN, proxy) may keep a render only when anyone may fetch it anyway
+    audience = "public" if _public_read(request) else "private"
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={c.settings.cache.http_max_age}, immutable",
+        "Cache-Control": f"{audience}, max-age={c.settings.cache.http_max_age}, immutable",
     }
     if negotiated:
         headers["Vary"] = "Accept"
