@@ -74,3 +74,15 @@ def test_every_answer_forbids_sniffing_framing_and_referrers(client: TestClient)
 def test_hsts_is_sent_where_tls_terminates(client: TestClient) -> None:
     resp = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
     assert resp.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+def test_other_local_users_cannot_read_the_database_or_its_journal(tmp_path: Path) -> None:
+    # given a fresh embedded data dir, after a write (so the WAL exists)
+    container = build_container(make_settings(tmp_path))
+    container.keys.create("someone", role="read")
+    files = [p for p in (tmp_path / "data").iterdir() if p.name.startswith("pixelmill.db")]
+    modes = {p.name: p.stat().st_mode & 0o777 for p in files}
+    container.close()
+    # then the database, its WAL and shared memory are the owner's alone
+    assert "pixelmill.db" in modes and any(n.endswith("-wal") for n in modes), modes
+    assert set(modes.values()) == {0o600}, modes
