@@ -15,7 +15,8 @@ adapter boundary; they never leak to callers.
     │   ├── CorruptImage (422)          truncated or undecodable image data
     │   ├── EmptyInput (400)
     │   ├── InvalidDataset (422)        training data fails validation; names the files
-    │   └── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
+    │   ├── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
+    │   └── BodyTooLarge (413)          a JSON request body over its cap
     ├── AuthError (401)
     │   ├── Forbidden (403)
     │   └── BadSignature (403)
@@ -101,6 +102,12 @@ class ImageTooLarge(InvalidInput):
     status = 413
     slug = "too-large"
     title = "Image too large"
+
+
+class BodyTooLarge(InvalidInput):
+    status = 413
+    slug = "body-too-large"
+    title = "Request body too large"
 
 
 class AuthError(PixelmillError):

@@ -31,6 +31,12 @@ class ServerSettings(BaseModel):
     max_upload_bytes: int = Field(
         200 * 1024 * 1024, gt=0, description="Uploads larger than this get 413."
     )
+    max_json_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="JSON request bodies larger than this get 413, counted as they arrive "
+        "(uploads of images, datasets and models have max_upload_bytes instead).",
+    )
 
 
 class StorageSettings(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from pixelmill import __version__
 from pixelmill.services.gateway import problems
 from pixelmill.services.gateway.auth import KeyCache
+from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
 from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
@@ -41,6 +42,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=deps.settings.server.max_json_bytes)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
     return app
