@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.services.inference.service import InferenceService
-from pixelmill.services.registry import ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.services.trainer.service import TrainerService
 
 if TYPE_CHECKING:

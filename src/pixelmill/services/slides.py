@@ -246,7 +246,7 @@ def analyse_slide(
     from pixelmill.imaging.analysis import measure as m
     from pixelmill.imaging.analysis import stain
     from pixelmill.imaging.analysis.segment import prepare, threshold_value
-    from pixelmill.imaging.ops.segment_nuclei import run as run_segmentation
+    from pixelmill.imaging.ops.segment_classical import run as run_segmentation
 
     started = time.perf_counter()
     plan = _plan(preset, overrides)

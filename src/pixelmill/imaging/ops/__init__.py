@@ -32,7 +32,7 @@ _BUILTIN = [
     "grayscale",
     "adjust",
     "watermark",
-    "segment",
+    "segment_model",
     # biomedical analysis (issue 4): preprocessing, stains, segmentation, measurement
     "clahe",
     "denoise",
@@ -43,7 +43,7 @@ _BUILTIN = [
     "deconvolve",
     "stain_normalize",
     "threshold",
-    "segment_nuclei",
+    "segment_classical",
     "measure",
     "overlay",
     "side_by_side",

@@ -37,7 +37,7 @@ def _trainer(container: Any) -> TrainerService:
 
 
 def check(params: TrainParams, submit: SubmitContext) -> None:
-    from pixelmill.ml import registry as rules
+    from pixelmill.ml import registry_rules as rules
     from pixelmill.services.trainer.service import parse_spec
 
     spec = parse_spec(params.spec)
