@@ -69,8 +69,8 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
 
     from pixelmill.ml.drift import DriftMonitor
     from pixelmill.ml.networks import UNet, WithActivation
-    from pixelmill.ml.preprocess import normalize, to_planes
     from pixelmill.ml.onnx_model import OnnxModel, session
+    from pixelmill.ml.preprocess import normalize, to_planes
     from pixelmill.ml.spec import InputSpec
 
     card = json.loads(CARD.read_text())

@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge
 from pixelmill.ml.drift import DriftMonitor, DriftState
-from pixelmill.ml.preprocess import decode
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
+from pixelmill.ml.preprocess import decode
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics
 from pixelmill.services.images import ImageService

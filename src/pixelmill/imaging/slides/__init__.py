@@ -1,0 +1,1 @@
+"""Whole slides: opening, tiled analysis and DeepZoom pyramids (see ``analyse``)."""
