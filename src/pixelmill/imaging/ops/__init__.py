@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step
+from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step, bounds_of
 
 #: Modules of this package holding built-in operations, imported on first use.
 _BUILTIN = [
@@ -152,6 +152,7 @@ __all__ = [
     "Params",
     "Queue",
     "Step",
+    "bounds_of",
     "catalogue",
     "get",
     "names",

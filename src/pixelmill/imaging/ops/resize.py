@@ -33,10 +33,14 @@ MAX_SIDE = 16384
 _HUGE = 10_000_000  # "unbounded" for libvips thumbnail
 
 
+#: how the image meets the width x height box (sharp's names)
+Fit = Literal["cover", "contain", "fill", "inside", "outside"]
+
+
 class ResizeParams(Params):
     width: int | None = Field(None, ge=1, le=MAX_SIDE, description="Target width in pixels.")
     height: int | None = Field(None, ge=1, le=MAX_SIDE, description="Target height in pixels.")
-    fit: Literal["cover", "contain", "fill", "inside", "outside"] = "cover"
+    fit: Fit = "cover"
     gravity: Gravity | SmartGravity = "centre"
     focal: tuple[float, float] | None = Field(
         None, description="Focal point (x, y) as fractions 0..1 of the image; overrides gravity."
