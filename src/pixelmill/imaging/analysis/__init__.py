@@ -7,8 +7,9 @@ module               what it holds
                      percentile normalisation, channel selection
 ``stain``            colour deconvolution (H&E, H-DAB, HED), Macenko and Reinhard
                      stain normalisation
-``segment``          thresholds, clean-up, hole filling, watershed splitting,
-                     :func:`segment_nuclei`
+``thresholds``       smoothing, global and local thresholds, noise estimate
+``morphology``       opening, hole filling, watershed splitting, size filter
+``segment``          :func:`segment_nuclei` (the two above chained), channel choice
 ``measure``          per-object table, per-image summary, IHC (H-score, ...)
 ``overlay``          contours/fills over the image, side-by-side
 ``export``           CSV / Parquet / JSON / label-TIFF bytes

@@ -56,8 +56,8 @@ def preprocess(plan: SlidePlan, pixels: np.ndarray) -> np.ndarray:
 
 def tissue_mask(slide: Slide, brightfield: bool) -> tuple[np.ndarray, float]:
     """A low-resolution tissue mask (bool) and its scale (mask pixels per slide pixel)."""
-    from pixelmill.imaging.analysis.segment import threshold_value
     from pixelmill.imaging.analysis.stain import optical_density
+    from pixelmill.imaging.analysis.thresholds import threshold_value
 
     pixels, scale = slide.thumbnail(1024)
     if brightfield and pixels.ndim == 3 and pixels.shape[2] == 3:
@@ -78,7 +78,8 @@ def calibrate(
 ) -> tuple[float, float]:
     """Threshold (common scale) and watershed marker distance (px) from up to 6
     full-resolution windows centred on tissue (or the fixed ones the preset gives)."""
-    from pixelmill.imaging.analysis.segment import pick_channel, prepare, threshold_value
+    from pixelmill.imaging.analysis.segment import pick_channel
+    from pixelmill.imaging.analysis.thresholds import prepare, threshold_value
     from pixelmill.imaging.ops.segment_classical import run as run_segmentation
 
     seg = plan.segment
