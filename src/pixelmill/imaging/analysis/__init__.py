@@ -3,8 +3,9 @@
 ===================  ==========================================================
 module               what it holds
 ===================  ==========================================================
-``preprocess``       CLAHE, denoising, unsharp mask, background subtraction,
-                     percentile normalisation, channel selection
+``preprocess``       CLAHE, denoising, unsharp mask
+``background``       background subtraction (rolling ball, top-hat)
+``intensity``        percentile normalisation, channel selection
 ``stain``            colour deconvolution (H&E, H-DAB, HED), Macenko and Reinhard
                      stain normalisation
 ``thresholds``       smoothing, global and local thresholds, noise estimate
