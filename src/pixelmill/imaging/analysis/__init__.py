@@ -11,7 +11,8 @@ module               what it holds
 ``thresholds``       smoothing, global and local thresholds, noise estimate
 ``morphology``       opening, hole filling, watershed splitting, size filter
 ``segment``          :func:`segment_nuclei` (the two above chained), channel choice
-``measure``          per-object table, per-image summary, IHC (H-score, ...)
+``measure``          per-object table (shape, intensity, stain maps)
+``summary``          per-image counters and summary, IHC (H-score, ...)
 ``overlay``          contours/fills over the image, side-by-side
 ``export``           CSV / Parquet / JSON / label-TIFF bytes
 ``presets``          named, versioned pipelines of registry steps
