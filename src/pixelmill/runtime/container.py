@@ -27,7 +27,7 @@ from pixelmill.services.jobs.deps import JobDeps
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
-from pixelmill.services.registry import ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.settings import Settings

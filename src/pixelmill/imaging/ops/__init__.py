@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step
+from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step, bounds_of
 from pixelmill.queues import heaviest
 
 #: Modules of this package holding built-in operations, imported on first use.
@@ -33,7 +33,7 @@ _BUILTIN = [
     "grayscale",
     "adjust",
     "watermark",
-    "segment",
+    "segment_model",
     # biomedical analysis (issue 4): preprocessing, stains, segmentation, measurement
     "clahe",
     "denoise",
@@ -44,7 +44,7 @@ _BUILTIN = [
     "deconvolve",
     "stain_normalize",
     "threshold",
-    "segment_nuclei",
+    "segment_classical",
     "measure",
     "overlay",
     "side_by_side",
@@ -152,6 +152,7 @@ __all__ = [
     "Params",
     "Queue",
     "Step",
+    "bounds_of",
     "catalogue",
     "get",
     "names",

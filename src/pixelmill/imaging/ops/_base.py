@@ -20,6 +20,32 @@ class Params(BaseModel):
 
 P = TypeVar("P", bound=Params)
 
+#: the ``Field`` keywords that say which values a parameter accepts
+_BOUND_KEYWORDS = ("ge", "gt", "le", "lt", "min_length", "max_length", "allow_inf_nan")
+
+
+def bounds_of(params: type[BaseModel], name: str) -> dict[str, Any]:
+    """The accepted range of field ``name`` of a parameter model, as ``Field`` keywords
+    (``ge``/``gt``/``le``/``lt``, ``min_length``/``max_length``, ``allow_inf_nan``).
+
+    Another grammar for the same operation (the render query string) builds its fields
+    from these, so a bound is written once, in the operation's own spec.
+
+    Examples
+    --------
+    >>> from pydantic import Field
+    >>> class Blur(Params):
+    ...     sigma: float = Field(ge=0.3, le=500)
+    >>> bounds_of(Blur, "sigma")
+    {'ge': 0.3, 'le': 500}
+    """
+    found: dict[str, Any] = {}
+    for item in params.model_fields[name].metadata:
+        for key in _BOUND_KEYWORDS:
+            if hasattr(item, key):
+                found[key] = getattr(item, key)
+    return found
+
 
 @dataclass
 class OpContext:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pixelmill.services.images import ImageService
     from pixelmill.services.inference.service import InferenceService
     from pixelmill.services.jobs.service import JobService
-    from pixelmill.services.registry import ModelRegistry
+    from pixelmill.services.model_registry import ModelRegistry
     from pixelmill.services.trainer.service import TrainerService
     from pixelmill.settings import Settings
 

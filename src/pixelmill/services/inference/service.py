@@ -17,12 +17,12 @@ from numpy.typing import NDArray
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge
 from pixelmill.ml.drift import DriftMonitor, DriftState
+from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
-from pixelmill.ml.runtime import OnnxModel, Prediction
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics
 from pixelmill.services.images import ImageService
-from pixelmill.services.registry import ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)

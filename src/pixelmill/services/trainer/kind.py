@@ -54,7 +54,7 @@ def train_kind(trainer: TrainerService) -> JobKind:
 
 
 def _check(trainer: TrainerService, params: TrainParams) -> None:
-    from pixelmill.ml import registry as rules
+    from pixelmill.ml import registry_rules as rules
     from pixelmill.services.trainer.service import parse_spec
 
     spec = parse_spec(params.spec)

@@ -18,7 +18,7 @@ from pixelmill.services.gateway.routes.datasets import actor, read_body
 
 if TYPE_CHECKING:
     from pixelmill.services.inference.service import InferenceService
-    from pixelmill.services.registry import ModelRegistry
+    from pixelmill.services.model_registry import ModelRegistry
 
 router = APIRouter(tags=["models"])
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
