@@ -82,7 +82,7 @@ def export_env(settings: Settings) -> None:
     os.environ["PIXELMILL_DATA_DIR"] = str(settings.data_dir.resolve())
     # lets uvicorn's worker processes know their supervisor (see runtime.asgi)
     os.environ["PIXELMILL_SUPERVISOR_PID"] = str(os.getpid())
-    flat = settings.model_dump(mode="json", exclude={"data_dir", "mode"})
+    flat = settings.model_dump(mode="json", exclude={"data_dir"})
     for section, values in flat.items():
         if isinstance(values, dict):
             for key, value in values.items():
@@ -133,7 +133,7 @@ def cluster_settings(settings: Settings) -> Settings:
     if broker.url.startswith("memory://"):
         broker = broker.model_copy(update={"url": LOCAL_RABBITMQ})
     jobs = settings.jobs.model_copy(update={"embedded_threads": 0})
-    return settings.model_copy(update={"broker": broker, "jobs": jobs, "mode": "distributed"})
+    return settings.model_copy(update={"broker": broker, "jobs": jobs})
 
 
 def start_local_workers(count: int, *, threads: int | None = None) -> list[subprocess.Popen[bytes]]:

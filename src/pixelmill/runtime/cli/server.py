@@ -135,7 +135,6 @@ def serve_gateway(settings: Settings) -> None:
     workers = settings.server.workers or os.cpu_count() or 1
     _common.prepare_metrics_dir(settings, workers)
     _common.export_env(settings)
-    os.environ["PIXELMILL_MODE"] = settings.mode
     click.echo(f"pixelmill gateway on http://{settings.server.host}:{settings.server.port}")
     sys.stdout.flush()
     run_server(settings.server.host, settings.server.port, workers)

@@ -62,7 +62,6 @@ def worker_command(
 
     chosen = parse_queues(queues)
     settings = settings_from(data_dir, broker_url, database_url, storage_url, cache_url)
-    settings = settings.model_copy(update={"mode": "distributed"})
     container = build_container(settings, migrate=False)
     if container.db.current_revision() is None:
         container.close()

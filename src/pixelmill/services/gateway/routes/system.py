@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from pixelmill.errors import PixelmillError
+from pixelmill.errors import NotFound, PixelmillError
 from pixelmill.imaging import ops
 from pixelmill.observability import metrics
 
@@ -40,6 +40,8 @@ def readyz(request: Request, response: Response) -> dict[str, Any]:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def prometheus(request: Request) -> Response:
     c = request.app.state.container
+    if not c.settings.observability.metrics_enabled:
+        raise NotFound("/metrics is turned off (observability.metrics_enabled)")
     metrics.IMAGES_STORED.set(c.images.count())
     body, content_type = metrics.render_latest()
     return Response(body, media_type=content_type)
