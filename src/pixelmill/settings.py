@@ -106,7 +106,12 @@ class SecuritySettings(BaseModel):
 
 
 class ObservabilitySettings(BaseModel):
-    log_level: str = Field("INFO", description="Python log level.")
+    log_level: str = Field(
+        "INFO",
+        pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Python log level of every process: DEBUG, INFO, WARNING, ERROR or "
+        "CRITICAL (any case). `pixelmill up` shows WARNING and above unless --verbose.",
+    )
     metrics_enabled: bool = Field(
         True,
         description="Serve Prometheus metrics at /metrics; false answers 404 there (for a "

@@ -6,12 +6,10 @@ assembles the groups under :func:`main`, so no command module imports another.
 
 from __future__ import annotations
 
-import logging
-import os
-
 import click
 
 from pixelmill import __version__
+from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import (
     analysis,
     datasets,
@@ -24,6 +22,7 @@ from pixelmill.runtime.cli import (
     train,
     worker,
 )
+from pixelmill.settings import Settings
 
 __all__ = ["main"]
 
@@ -32,10 +31,7 @@ __all__ = ["main"]
 @click.version_option(__version__, prog_name="pixelmill")
 def main() -> None:
     """pixelmill: image processing and image ML as scalable microservices."""
-    logging.basicConfig(
-        level=os.environ.get("PIXELMILL_OBSERVABILITY__LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(Settings().observability)
 
 
 for _command in (

@@ -3,12 +3,15 @@ stateless gateway of a distributed deployment)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from pixelmill import __version__
+from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import _common
 from pixelmill.settings import Settings
 
@@ -34,6 +37,12 @@ from pixelmill.settings import Settings
 @click.option("--broker-url", default=None, help="Job broker, e.g. amqp://guest:guest@host:5672/.")
 @click.option("--database-url", default=None, help="Metadata DB, e.g. postgresql+psycopg://...")
 @click.option("--storage-url", default=None, help="Object storage, e.g. s3://bucket.")
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Also show INFO logs (database migrations included); otherwise only warnings "
+    "and errors are logged.",
+)
 def up_command(
     host: str | None,
     port: int | None,
@@ -43,6 +52,7 @@ def up_command(
     broker_url: str | None = None,
     database_url: str | None = None,
     storage_url: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Start the whole platform in one command (embedded: SQLite, local folder)."""
     from pixelmill.runtime import asgi
@@ -57,6 +67,7 @@ def up_command(
     )
     if job_workers:
         settings = _common.cluster_settings(settings)
+    settings = _logging_for_up(verbose, settings)
     container = build_container(settings, migrate=True)
     secret = _common.ensure_admin_key(container)
     if secret:
@@ -72,9 +83,7 @@ def up_command(
     _common.export_env(settings)
     procs = _common.start_local_workers(job_workers) if job_workers else []
     click.echo(
-        f"pixelmill {__version__} on http://{settings.server.host}:{settings.server.port} "
-        f"(data in {settings.data_dir.resolve()}, {workers} server process(es)"
-        + (f", {job_workers} job worker(s) on {settings.broker.url})" if job_workers else ")")
+        banner(settings, workers, job_workers, key_shown=secret is not None, verbose=verbose)
     )
     sys.stdout.flush()
     sys.stderr.flush()
@@ -95,6 +104,56 @@ def up_command(
         asgi.run_server(settings.server.host, settings.server.port, workers)
     finally:
         _common.stop_local_workers(procs)
+
+
+def _logging_for_up(verbose: bool, settings: Settings) -> Settings:
+    """Configure this process's logging for ``up`` and return ``settings`` with the level
+    in effect, so the server and worker processes it starts log alike."""
+    level = configure_logging(settings.observability, verbose=verbose)
+    observability = settings.observability.model_copy(
+        update={"log_level": logging.getLevelName(level)}
+    )
+    return settings.model_copy(update={"observability": observability})
+
+
+def banner(
+    settings: Settings, workers: int, job_workers: int, *, key_shown: bool, verbose: bool = False
+) -> str:
+    """What ``pixelmill up`` prints once it is about to serve: where, what, how to go on."""
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    broker = _without_password(settings.broker.url)
+    if job_workers:
+        mode = (
+            f"local cluster: {workers} server process(es), {job_workers} job worker(s) on {broker}"
+        )
+    elif settings.broker.url.startswith("memory://"):
+        mode = f"embedded: {workers} server process(es); jobs run inside them"
+    else:
+        mode = f"gateway: {workers} server process(es); jobs go to {broker} (`pixelmill worker`)"
+    if key_shown:
+        key = "printed above, only this once: store it now"
+    else:
+        key = "printed at the first start; another: `pixelmill keys create NAME --role admin`"
+    return "\n".join(
+        [
+            f"pixelmill {__version__} on {url}",
+            f"  data       {settings.data_dir.resolve()}",
+            f"  mode       {mode}",
+            f"  admin key  {key}",
+            f"  API docs   {url}/docs",
+            "Stop with Ctrl+C."
+            + ("" if verbose else " Start-up details (migrations): pixelmill up --verbose"),
+        ]
+    )
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any password masked, for printing (a broker URL carries one)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @click.command("gateway")
