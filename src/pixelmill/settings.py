@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
@@ -89,9 +89,6 @@ class RenderSettings(BaseModel):
     default_quality: int = Field(
         82, ge=1, le=100, description="Encoder quality when q is not given."
     )
-    strip_metadata: bool = Field(
-        True, description="Strip EXIF/XMP/ICC-comment metadata from renders."
-    )
     concurrency: int = Field(
         0, ge=0, description="libvips threads per render; 0 leaves libvips' default (one per core)."
     )
@@ -115,10 +112,16 @@ class SecuritySettings(BaseModel):
 
 
 class ObservabilitySettings(BaseModel):
-    log_level: str = Field("INFO", description="Python log level.")
-    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
-    prometheus_multiproc_dir: str | None = Field(
-        None, description="Shared folder for multi-process metrics; set automatically by `up`."
+    log_level: str = Field(
+        "INFO",
+        pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Python log level of every process: DEBUG, INFO, WARNING, ERROR or "
+        "CRITICAL (any case). `pixelmill up` shows WARNING and above unless --verbose.",
+    )
+    metrics_enabled: bool = Field(
+        True,
+        description="Serve Prometheus metrics at /metrics; false answers 404 there (for a "
+        "gateway reachable from outside with no scraper in front).",
     )
 
 
@@ -276,10 +279,6 @@ class Settings(BaseSettings):
         env_prefix="PIXELMILL_", env_nested_delimiter="__", extra="ignore"
     )
 
-    mode: Literal["embedded", "distributed"] = Field(
-        "embedded",
-        description="embedded: all services in one process; distributed: one per process.",
-    )
     data_dir: Path = Field(
         Path("pixelmill-data"), description="Where embedded mode keeps its DB, objects and keys."
     )

@@ -161,8 +161,6 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        # alembic logs every revision at INFO; keep start-up output for the user
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         with self._turn(), self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from pixelmill.errors import NotFound
 from pixelmill.imaging import ops
 from pixelmill.observability import metrics
 from pixelmill.services.gateway.deps import deps
@@ -38,7 +39,10 @@ def readyz(request: Request, response: Response) -> dict[str, Any]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def prometheus(request: Request) -> Response:
-    metrics.IMAGES_STORED.set(deps(request).images.count())
+    services = deps(request)
+    if not services.settings.observability.metrics_enabled:
+        raise NotFound("/metrics is turned off (observability.metrics_enabled)")
+    metrics.IMAGES_STORED.set(services.images.count())
     body, content_type = metrics.render_latest()
     return Response(body, media_type=content_type)
 
