@@ -16,18 +16,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from pixelmill.backends.metadata import tables_ml as t
+from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.errors import Conflict, NotFound
 
 
-def _aware(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:  # SQLite drops the zone
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _row(row: Any) -> dict[str, Any]:
-    return {k: _aware(v) for k, v in row._mapping.items()}
+    return {k: utc(v) for k, v in row._mapping.items()}
 
 
 def _json(record: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Runs one delivered task: the broker's handler in every worker (and embedded gateway).
 
 The bookkeeping that makes at-least-once delivery safe lives here and in the guarded
-transitions of :class:`~pixelmill.backends.metadata.jobs.JobRepository`:
+transitions of the job store (:mod:`pixelmill.backends.metadata.jobs`):
 
 1. ``start_task`` moves the task to ``running`` only from ``queued``/``running``; a
    delivery of a finished task is acknowledged and dropped.
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pixelmill.backends.broker.base import Delivery, TaskMessage
 from pixelmill.backends.metadata.jobs import (
+    ACTIVE,
     Finish,
     JobRecord,
     Started,
@@ -202,7 +203,7 @@ class TaskRunner:
         self._finish(
             job,
             task,
-            Finish("failed", error=f"dead-lettered: {detail}", from_states=("queued", "running")),
+            Finish("failed", error=f"dead-lettered: {detail}", from_states=ACTIVE),
         )
 
     # -- helpers ------------------------------------------------------------------------
