@@ -15,7 +15,7 @@ from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.images import ImageRepository
-from pixelmill.backends.metadata.jobs import JobRepository
+from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.storage.base import Storage
@@ -114,7 +114,7 @@ class Container:
     image_service: ImageService
     broker: Broker
     changes: JobChanges
-    job_store: JobRepository
+    job_store: JobStore
     jobs: JobService
     job_daemon: JobDaemon
     models: ModelRegistry

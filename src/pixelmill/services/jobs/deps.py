@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pixelmill.backends.broker.base import Broker
     from pixelmill.backends.metadata.changes import JobChanges
-    from pixelmill.backends.metadata.jobs import JobRepository
+    from pixelmill.backends.metadata.jobs import JobStore
     from pixelmill.backends.storage.base import Storage
     from pixelmill.services.images import ImageService
     from pixelmill.services.jobs.kinds import JobKinds
@@ -26,7 +26,7 @@ class JobDeps:
 
     settings: JobsSettings
     #: the durable record of every job, task and event
-    store: JobRepository
+    store: JobStore
     #: carries ``(job, task)`` messages from submitters to workers
     broker: Broker
     #: the job kinds this process can validate and run

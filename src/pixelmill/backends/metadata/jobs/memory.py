@@ -385,22 +385,6 @@ class MemoryJobStore:
 
 
 def _new_task(job: JobRecord, idx: int, image: str | None, now: datetime) -> TaskRecord:
-    return TaskRecord(
-        job_id=job.id,
-        idx=idx,
-        queue=job.queue,
-        state="queued",
-        input=image,
-        attempts=0,
-        progress=0.0,
-        message=None,
-        result_image=None,
-        artifacts=None,
-        result=None,
-        error=None,
-        last_error=None,
-        published_at=None,
-        created_at=now,
-        started_at=None,
-        finished_at=None,
-    )
+    nothing_yet: dict[str, Any] = dict.fromkeys(TaskRecord.__dataclass_fields__)
+    nothing_yet.update(job_id=job.id, idx=idx, queue=job.queue, input=image, created_at=now)
+    return TaskRecord(**nothing_yet | {"state": "queued", "attempts": 0, "progress": 0.0})
