@@ -29,10 +29,14 @@ install-test: $(VENV)/.installed-test
 up: install
 	$(BIN)/pixelmill up $(ARGS)
 
+## Style, types and the architecture: layers, no I/O in the core, no import cycles
+## (import-linter, contracts in pyproject.toml), modules and functions a reader can hold.
 lint: install-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python tools/check_size.py src benchmarks
 
 ## Install the test dependencies, lint, type-check, and run the whole suite.
 test: install-test lint

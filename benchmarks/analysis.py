@@ -8,7 +8,7 @@ tiling throughput and peak memory on a generated pyramidal TIFF.
 the library that implements it fastest here (OpenCV for CLAHE/denoise/unsharp/top-hat,
 scikit-image for rolling ball, percentile stretch and colour deconvolution, numpy for
 channel selection); ratio = library time / pixelmill time (>= 0.9 wanted). ``slide``
-runs ``pixelmill.services.slides`` in a child process and reports its peak RSS
+runs ``pixelmill.imaging.slides`` in a child process and reports its peak RSS
 (``ru_maxrss`` of the child), so the parent's memory does not count.
 """
 
@@ -235,7 +235,7 @@ def make_slide(path: Path, side: int, tissue: int) -> Path:
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from pixelmill.services.slides import analyse_slide, deepzoom, Slide
+from pixelmill.imaging.slides import analyse_slide, deepzoom, Slide
 mode, path, out, workers = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 t0 = time.perf_counter()
 if mode == "analyse":

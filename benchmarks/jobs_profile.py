@@ -56,10 +56,10 @@ class SqlCounter:
         event.listen(sa.engine.Engine, "commit", self._on_commit)
         event.listen(sa.pool.Pool, "checkout", self._on_checkout)
         # the hot job statements run on the pooled psycopg connection, past SQLAlchemy
-        from pixelmill.backends.metadata import jobs_pg
+        from pixelmill.backends.metadata import pg_prepared
 
         for name in ("one", "rows"):
-            real = getattr(jobs_pg, name)
+            real = getattr(pg_prepared, name)
 
             def counted(conn: Any, sql: str, params: Any, _real: Any = real) -> Any:
                 if self.enabled:
@@ -69,7 +69,7 @@ class SqlCounter:
                         self.commits += 1
                 return _real(conn, sql, params)
 
-            setattr(jobs_pg, name, counted)
+            setattr(pg_prepared, name, counted)
 
     def _on_execute(self, _conn: Any, _cur: Any, statement: str, *_: Any) -> None:
         if self.enabled:
@@ -131,7 +131,7 @@ def main() -> None:
         jobs={"max_queued_tasks": 1_000_000, "embedded_threads": 0},
     )
     container = build_container(settings)
-    jobs = container.extras["jobs"]
+    jobs = container.jobs
     published = Counter[str]()
     real_publish = jobs.broker.publish
 
@@ -175,7 +175,7 @@ def main() -> None:
         total = args.jobs + 20
         done = threading.Event()
         seen = Counter[str]()
-        runner = jobs.runner
+        runner = container.job_daemon.runner
         real_handle = runner.handle
         profiler = cProfile.Profile(time.process_time) if args.profile == "worker" else None
 

@@ -69,8 +69,8 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
 
     from pixelmill.ml.drift import DriftMonitor
     from pixelmill.ml.networks import UNet, WithActivation
+    from pixelmill.ml.onnx_model import OnnxModel, session
     from pixelmill.ml.preprocess import normalize, to_planes
-    from pixelmill.ml.runtime import OnnxModel, session
     from pixelmill.ml.spec import InputSpec
 
     card = json.loads(CARD.read_text())
@@ -133,7 +133,7 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
 
 def bench_batching(per_thread: int, concurrency: int = 8, rounds: int = 3) -> dict[str, Any]:
     """Throughput of the served path at ``concurrency`` with batching on and off."""
-    from pixelmill.ml.runtime import OnnxModel
+    from pixelmill.ml.onnx_model import OnnxModel
     from pixelmill.ml.spec import InputSpec
 
     spec = InputSpec.model_validate(json.loads(CARD.read_text())["input_spec"])
@@ -255,8 +255,8 @@ def rss(field="VmRSS"):
     return int(Path("/proc/self/status").read_text().split(field + ":")[1].split()[0]) // 1024
 c = build_container(Settings(data_dir=Path(sys.argv[1])))
 base = rss()
-c.extras["models"].ensure_default()
-svc = c.extras["inference"]
+c.models.ensure_default()
+svc = c.inference
 svc.load("nuclei@production")
 loaded = rss()
 import numpy as np

@@ -176,7 +176,7 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="the model's input scale on the real sets"
     )
     args = parser.parse_args()
-    from pixelmill.ml.runtime import OnnxModel
+    from pixelmill.ml.onnx_model import OnnxModel
     from pixelmill.ml.spec import InputSpec
 
     card = json.loads(Path(args.model).with_suffix(".json").read_text())

@@ -1,6 +1,7 @@
 """Helpers shared by the job tests (and the job benchmarks): polling with a deadline, an
 embedded ``pixelmill up`` process started (and killed) by the test, a job made straight
-through the repository, and a Server-Sent Events reader."""
+through the repository, every job store opened the same way, and a Server-Sent Events
+reader."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +22,7 @@ import httpx
 import orjson
 
 if TYPE_CHECKING:
-    from pixelmill.backends.metadata.jobs import JobRepository
+    from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,7 +134,11 @@ def group_alive(pgid: int) -> bool:
 
 
 def make_job(
-    repo: JobRepository, tasks: int = 1, *, images: list[str] | None = None, **extra: object
+    repo: JobStore | JobRepository,
+    tasks: int = 1,
+    *,
+    images: list[str] | None = None,
+    **extra: object,
 ) -> str:
     """A queued pipeline job with ``tasks`` tasks, straight through the repository; with
     ``inputs`` among ``extra``, one task per input; ``images`` must exist (else 422)."""
@@ -157,6 +164,63 @@ def make_job(
         images=images or (),
     )
     return job_id
+
+
+@dataclass
+class OpenStore:
+    """A job store under test and how to make an image id known to it."""
+
+    store: JobStore
+    add_image: Callable[[str], None]
+    close: Callable[[], None]
+
+
+#: the job stores every contract runs over: in memory, SQLite (a file), PostgreSQL
+JOB_STORES = ["memory", "sqlite", "postgresql"]
+
+
+def open_job_store(kind: str, url: str | None = None) -> OpenStore:
+    """An empty job store of ``kind`` (``url``: the database for ``sqlite`` and
+    ``postgresql``, migrated here; PostgreSQL's job and image rows are emptied)."""
+    import sqlalchemy as sa
+
+    from pixelmill.backends.metadata import tables
+    from pixelmill.backends.metadata.database import Database
+    from pixelmill.backends.metadata.jobs import JobRepository, MemoryJobStore
+
+    if kind == "memory":
+        known: set[str] = set()
+        return OpenStore(MemoryJobStore(image_exists=known.__contains__), known.add, lambda: None)
+    assert url is not None
+    db = Database(url)
+    db.upgrade()
+    if db.dialect == "postgresql":
+        with db.begin() as conn:
+            conn.execute(sa.text("TRUNCATE jobs, job_tasks, job_events, images CASCADE"))
+    repo = JobRepository(db)
+
+    def add_image(image_id: str) -> None:
+        row = {
+            "id": image_id,
+            "sha256": image_id.ljust(64, "0"),
+            "format": "png",
+            "width": 1,
+            "height": 1,
+            "bands": 1,
+            "bit_depth": 8,
+            "interpretation": "b-w",
+            "size_bytes": 1,
+            "exif": {},
+            "created_at": datetime.now(UTC),
+        }
+        with db.begin() as conn:
+            conn.execute(tables.images.insert().values(**row))
+
+    def close() -> None:
+        repo.dispose()
+        db.dispose()
+
+    return OpenStore(repo, add_image, close)
 
 
 def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:

@@ -16,7 +16,8 @@ adapter boundary; they never leak to callers.
     │   ├── EmptyInput (400)
     │   ├── InvalidDataset (422)        training data fails validation; names the files
     │   ├── InvalidModel (422)          an ONNX model we refuse to load or that cannot run
-    │   └── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
+    │   ├── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
+    │   └── BodyTooLarge (413)          a JSON request body over its cap
     ├── AuthError (401)
     │   ├── Forbidden (403)
     │   └── BadSignature (403)
@@ -25,13 +26,44 @@ adapter boundary; they never leak to callers.
     ├── Overloaded (503)                backpressure, carries retry_after seconds
     ├── BackendUnavailable (503)        storage / database / cache / broker unreachable
     └── StorageError (500)
+
+Keyword arguments of an error are the problem's extension members (``max_pixels=...``,
+``files=[...]``). They can never replace the members RFC 9457 defines (``type``,
+``title``, ``status``, ``detail``, ``instance``): naming one, or a name RFC 9457 advises
+against (not ASCII letters, digits and ``_`` starting with a letter, or shorter than 3
+characters), is a ``TypeError`` where the error is raised, so a client can always trust
+``status`` and ``type``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 PROBLEM_BASE = "https://pixelmill.dev/problems/"
+
+#: the members RFC 9457 defines; an error's extension members never replace them
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
+
+#: RFC 9457 section 3.2: extension names start with a letter, are ASCII letters, digits
+#: and underscores, and at least three characters long (usable as identifiers anywhere)
+_EXTENSION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
+
+
+def _check_extensions(extra: Mapping[str, Any]) -> None:
+    """Raise ``TypeError`` unless every key of ``extra`` may be a problem extension member."""
+    for name in extra:
+        if name in PROBLEM_MEMBERS:
+            raise TypeError(
+                f"{name!r} is a member RFC 9457 defines; an error sets it from its class "
+                "(status, type, title) or its message (detail), not from a keyword"
+            )
+        if not _EXTENSION_NAME.fullmatch(name):
+            raise TypeError(
+                f"problem extension member {name!r} must start with a letter and be at "
+                "least 3 ASCII letters, digits or underscores (RFC 9457 section 3.2)"
+            )
 
 
 class PixelmillError(Exception):
@@ -42,12 +74,15 @@ class PixelmillError(Exception):
     title: str = "Internal error"
 
     def __init__(self, detail: str = "", **extra: Any) -> None:
+        _check_extensions(extra)
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
-        """This error as an RFC 9457 problem details object."""
+        """This error as an RFC 9457 problem details object: the defined members from the
+        class and message, then the extension members (which never replace them, even if
+        ``extra`` was changed after the error was made)."""
         body: dict[str, Any] = {
             "type": PROBLEM_BASE + self.slug,
             "title": self.title,
@@ -56,7 +91,7 @@ class PixelmillError(Exception):
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        body.update((k, v) for k, v in self.extra.items() if k not in PROBLEM_MEMBERS)
         return body
 
 
@@ -111,6 +146,12 @@ class ImageTooLarge(InvalidInput):
     status = 413
     slug = "too-large"
     title = "Image too large"
+
+
+class BodyTooLarge(InvalidInput):
+    status = 413
+    slug = "body-too-large"
+    title = "Request body too large"
 
 
 class AuthError(PixelmillError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
@@ -30,6 +30,12 @@ class ServerSettings(BaseModel):
     )
     max_upload_bytes: int = Field(
         200 * 1024 * 1024, gt=0, description="Uploads larger than this get 413."
+    )
+    max_json_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="JSON request bodies larger than this get 413, counted as they arrive "
+        "(uploads of images, datasets and models have max_upload_bytes instead).",
     )
 
 
@@ -83,9 +89,6 @@ class RenderSettings(BaseModel):
     default_quality: int = Field(
         82, ge=1, le=100, description="Encoder quality when q is not given."
     )
-    strip_metadata: bool = Field(
-        True, description="Strip EXIF/XMP/ICC-comment metadata from renders."
-    )
     concurrency: int = Field(
         0, ge=0, description="libvips threads per render; 0 leaves libvips' default (one per core)."
     )
@@ -109,10 +112,16 @@ class SecuritySettings(BaseModel):
 
 
 class ObservabilitySettings(BaseModel):
-    log_level: str = Field("INFO", description="Python log level.")
-    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
-    prometheus_multiproc_dir: str | None = Field(
-        None, description="Shared folder for multi-process metrics; set automatically by `up`."
+    log_level: str = Field(
+        "INFO",
+        pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Python log level of every process: DEBUG, INFO, WARNING, ERROR or "
+        "CRITICAL (any case). `pixelmill up` shows WARNING and above unless --verbose.",
+    )
+    metrics_enabled: bool = Field(
+        True,
+        description="Serve Prometheus metrics at /metrics; false answers 404 there (for a "
+        "gateway reachable from outside with no scraper in front).",
     )
 
 
@@ -270,10 +279,6 @@ class Settings(BaseSettings):
         env_prefix="PIXELMILL_", env_nested_delimiter="__", extra="ignore"
     )
 
-    mode: Literal["embedded", "distributed"] = Field(
-        "embedded",
-        description="embedded: all services in one process; distributed: one per process.",
-    )
     data_dir: Path = Field(
         Path("pixelmill-data"), description="Where embedded mode keeps its DB, objects and keys."
     )

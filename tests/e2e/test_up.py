@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pixelmill import __version__
 from tests.helpers import make_image
 
 PIXELMILL = str(Path(sys.executable).with_name("pixelmill"))
@@ -28,11 +29,11 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *options: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELMILL_")}
         self.proc = subprocess.Popen(
-            [PIXELMILL, "up", "--port", str(port), "--data-dir", str(data_dir)],
+            [PIXELMILL, "up", "--port", str(port), "--data-dir", str(data_dir), *options],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -79,6 +80,12 @@ def test_up_prints_an_admin_key_once_serves_and_keeps_data(data_dir: Path) -> No
         assert anonymous.status_code == 401
     finally:
         first_output = server.stop()
+    # a short banner says where it runs and what to do; no migration log on a first start
+    assert f"pixelmill {__version__} on http://127.0.0.1:{port}" in first_output
+    for line in (f"data       {data_dir}", "mode       embedded", "admin key  printed above"):
+        assert line in first_output, first_output
+    assert f"http://127.0.0.1:{port}/docs" in first_output
+    assert "alembic" not in first_output and "Running upgrade" not in first_output
     match = re.search(r"PIXELMILL_API_KEY=(pm_\S+)", first_output)
     assert match, first_output
     key = match.group(1)
@@ -98,6 +105,7 @@ def test_up_prints_an_admin_key_once_serves_and_keeps_data(data_dir: Path) -> No
     finally:
         second_output = server.stop()
     assert "PIXELMILL_API_KEY" not in second_output  # not re-created, not re-printed
+    assert "admin key  printed at the first start" in second_output
 
     server = Server(data_dir, port)
     try:
@@ -105,6 +113,17 @@ def test_up_prints_an_admin_key_once_serves_and_keeps_data(data_dir: Path) -> No
         assert [i["id"] for i in listing["items"]] == [image_id]
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_up_verbose_shows_the_migrations(data_dir: Path) -> None:
+    # given a first start with --verbose
+    port = _free_port()
+    server = Server(data_dir, port, "--verbose")
+    output = server.stop()
+    # then the INFO log, Alembic's migration lines included, comes before the banner
+    assert "INFO alembic.runtime.migration: Running upgrade" in output, output
+    assert output.index("Running upgrade") < output.index(f"on http://127.0.0.1:{port}")
 
 
 def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:

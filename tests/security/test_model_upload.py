@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pixelmill.errors import CorruptImage
-from pixelmill.ml import onnx_check, runtime
+from pixelmill.ml import onnx_check, onnx_model
 from pixelmill.runtime.container import Container
 from tests.ml_helpers import png
 from tests.security import attacks
@@ -86,7 +86,7 @@ def test_a_model_whose_check_was_bypassed_still_finds_no_file(
     monkeypatch.setattr(onnx_check, "refuse_unsafe", lambda data: None)
 
     with pytest.raises(CorruptImage) as refused:
-        runtime.session(attacks.external_data_model(location, where="initializer"))
+        onnx_model.session(attacks.external_data_model(location, where="initializer"))
 
     assert str(data_dir) not in refused.value.detail
     assert onnx_check.empty_folder() not in refused.value.detail

@@ -12,7 +12,7 @@ def test_defaults_are_embedded_and_safe(monkeypatch: pytest.MonkeyPatch) -> None
         if var.startswith("PIXELMILL_"):
             monkeypatch.delenv(var)
     s = Settings()
-    assert s.mode == "embedded"
+    assert (s.broker.url, s.cache.url) == ("memory://", "memory://")
     assert (s.server.host, s.server.port) == ("127.0.0.1", 8000)
     assert s.render.max_pixels == 100_000_000
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("pixelmill.db")

@@ -2,7 +2,9 @@
 
 The query vocabulary (``w``, ``h``, ``fit``, ``blur`` ...) is sugar over the operation
 registry: every parameter becomes a registry step, in a fixed canonical order, so a
-render and the equivalent JSON pipeline give identical pixels.
+render and the equivalent JSON pipeline give identical pixels. A parameter that feeds an
+operation's field takes its accepted range from that field (:func:`ops.bounds_of`), so
+each bound is written once, in the operation's spec.
 """
 
 from __future__ import annotations
@@ -19,12 +21,31 @@ from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import ops
 from pixelmill.imaging.formats import ImageFormat, parse_format
 from pixelmill.imaging.geometry import Colour, Gravity, SmartGravity
+from pixelmill.imaging.ops import bounds_of
+from pixelmill.imaging.ops.adjust import AdjustParams
+from pixelmill.imaging.ops.blur import BlurParams
+from pixelmill.imaging.ops.clahe import ClaheParams
+from pixelmill.imaging.ops.crop import CropParams
+from pixelmill.imaging.ops.preset import PresetParams
+from pixelmill.imaging.ops.resize import Fit, ResizeParams
+from pixelmill.imaging.ops.rotate import RotateParams
+from pixelmill.imaging.ops.sharpen import SharpenParams
+from pixelmill.imaging.ops.watermark import WatermarkParams
 
 #: bump when rendering changes output bytes, so caches and ETags roll over
 RENDER_VERSION = "1"
 
 #: query keys that are not render parameters (signature, cache busting)
 RESERVED = frozenset({"sig", "v"})
+
+
+#: the resize op's range for output sides; the upper bound is also capped by the
+#: configured ``render.max_output_side`` (see :func:`parse_render`)
+_SIDE = bounds_of(ResizeParams, "width")
+_SIDE_MIN = {k: v for k, v in _SIDE.items() if k in ("ge", "gt")}
+#: crop box corner and size minimums, from the crop op
+_CROP_LEFT_MIN = bounds_of(CropParams, "left")["ge"]
+_CROP_WIDTH_MIN = bounds_of(CropParams, "width")["ge"]
 
 
 def _pair(value: Any) -> Any:
@@ -39,38 +60,44 @@ class RenderParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    w: int | None = Field(None, ge=1, description="Output width, pixels.")
-    h: int | None = Field(None, ge=1, description="Output height, pixels.")
-    fit: Literal["cover", "contain", "fill", "inside", "outside"] = "cover"
+    w: int | None = Field(None, description="Output width, pixels.", **_SIDE_MIN)
+    h: int | None = Field(None, description="Output height, pixels.", **_SIDE_MIN)
+    fit: Fit = "cover"
     gravity: Gravity | SmartGravity = "centre"
     fp: tuple[float, float] | None = Field(None, description="Focal point 'x,y', fractions 0..1.")
     crop: tuple[int, int, int, int] | None = Field(
         None, description="Source box 'left,top,width,height' in pixels, before resizing."
     )
-    rotate: float | None = Field(None, ge=-360, le=360, allow_inf_nan=False)
+    rotate: float | None = Field(None, **bounds_of(RotateParams, "angle"))
     bg: Colour = Field((0, 0, 0, 255), description="Background for rotate and contain.")
     flip: bool = Field(False, description="Mirror top-bottom.")
     flop: bool = Field(False, description="Mirror left-right.")
     orient: bool = Field(True, description="Auto-orient from EXIF.")
-    blur: float | None = Field(None, ge=0.3, le=500, allow_inf_nan=False)
-    sharpen: float | None = Field(None, ge=0.3, le=10, allow_inf_nan=False)
+    blur: float | None = Field(None, **bounds_of(BlurParams, "sigma"))
+    sharpen: float | None = Field(None, **bounds_of(SharpenParams, "sigma"))
     grayscale: bool = False
-    brightness: float = Field(1.0, ge=0, le=10, allow_inf_nan=False)
-    contrast: float = Field(1.0, ge=0, le=10, allow_inf_nan=False)
-    gamma: float = Field(1.0, ge=0.1, le=10, allow_inf_nan=False)
-    wm: str | None = Field(None, max_length=128, description="Watermark image id.")
-    wm_text: str | None = Field(None, min_length=1, max_length=200, description="Watermark text.")
+    brightness: float = Field(1.0, **bounds_of(AdjustParams, "brightness"))
+    contrast: float = Field(1.0, **bounds_of(AdjustParams, "contrast"))
+    gamma: float = Field(1.0, **bounds_of(AdjustParams, "gamma"))
+    wm: str | None = Field(
+        None, description="Watermark image id.", **bounds_of(WatermarkParams, "image")
+    )
+    wm_text: str | None = Field(
+        None, description="Watermark text.", **bounds_of(WatermarkParams, "text")
+    )
     wm_pos: Gravity = "southeast"
-    wm_opacity: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
-    wm_scale: float = Field(0.25, gt=0, le=1, allow_inf_nan=False)
+    wm_opacity: float = Field(0.5, **bounds_of(WatermarkParams, "opacity"))
+    wm_scale: float = Field(0.25, **bounds_of(WatermarkParams, "scale"))
     clahe: float | None = Field(
-        None, gt=0, le=40, allow_inf_nan=False, description="CLAHE clip limit (analysis)."
+        None, description="CLAHE clip limit (analysis).", **bounds_of(ClaheParams, "clip_limit")
     )
     unmix: Literal["hematoxylin", "eosin", "dab"] | None = Field(
         None, description="Show one stain of a brightfield image (colour deconvolution)."
     )
     analysis: str | None = Field(
-        None, min_length=1, max_length=80, description="Analysis preset to draw, e.g. he-nuclei."
+        None,
+        description="Analysis preset to draw, e.g. he-nuclei.",
+        **bounds_of(PresetParams, "name"),
     )
     compare: bool = Field(False, description="Original and result side by side.")
     format: Literal["jpeg", "png", "webp", "avif", "tiff", "auto"] | None = None
@@ -96,8 +123,12 @@ class RenderParams(BaseModel):
     def _check(self) -> RenderParams:
         if self.fp is not None and not all(0 <= v <= 1 and math.isfinite(v) for v in self.fp):
             raise ValueError("fp is 'x,y' with fractions between 0 and 1")
-        if self.crop is not None and (min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
-            raise ValueError("crop is 'left,top,width,height' with width and height >= 1")
+        if self.crop is not None and (
+            min(self.crop[:2]) < _CROP_LEFT_MIN or min(self.crop[2:]) < _CROP_WIDTH_MIN
+        ):
+            raise ValueError(
+                f"crop is 'left,top,width,height' with width and height >= {_CROP_WIDTH_MIN}"
+            )
         if self.wm and self.wm_text:
             raise ValueError("give wm (image) or wm_text, not both")
         return self
@@ -112,12 +143,14 @@ def parse_render(query: Mapping[str, str], *, max_side: int) -> RenderParams:
         raise InvalidParameter(
             "invalid render parameters", errors=ops.validation_errors(exc)
         ) from None
+    # the configured limit, and never above what the resize op itself accepts
+    limit = min(max_side, _SIDE.get("le", max_side))
     for name in ("w", "h"):
         value = getattr(params, name)
-        if value is not None and value > max_side:
+        if value is not None and value > limit:
             raise InvalidParameter(
-                f"{name}={value} is above the largest allowed output side {max_side}",
-                errors=[{"loc": name, "msg": f"must be <= {max_side}"}],
+                f"{name}={value} is above the largest allowed output side {limit}",
+                errors=[{"loc": name, "msg": f"must be <= {limit}"}],
             )
     return params
 

@@ -40,7 +40,7 @@ def instances(
     mask: NDArray[np.bool_], *, grow: int = 0, min_fraction: float = 0.0, fill: bool = False
 ) -> NDArray[np.int32]:
     """Split a model's binary mask into labelled objects with the classical pipeline's
-    splitter (:func:`pixelmill.imaging.analysis.segment.split_touching`, markers
+    splitter (:func:`pixelmill.imaging.analysis.morphology.split_touching`, markers
     0.6 x the typical object radius apart, h-maxima merging), then, ``grow`` times, give
     each background pixel that touches two different objects to one of them: a model
     trained on masks with a line between touching objects
@@ -51,7 +51,7 @@ def instances(
     import cv2
     from skimage.segmentation import relabel_sequential
 
-    from pixelmill.imaging.analysis.segment import split_touching, typical_radius
+    from pixelmill.imaging.analysis.morphology import split_touching, typical_radius
 
     mask = np.asarray(mask, bool)
     if fill:
@@ -89,7 +89,7 @@ def fill_object_holes(mask: NDArray[np.bool_], *, min_width: float = 1.5) -> NDA
     """
     import cv2
 
-    from pixelmill.imaging.analysis.segment import fill_holes, typical_radius
+    from pixelmill.imaging.analysis.morphology import fill_holes, typical_radius
 
     mask = np.asarray(mask, bool)
     holes = fill_holes(mask) & ~mask

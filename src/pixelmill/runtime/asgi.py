@@ -39,12 +39,14 @@ def _exit_with_supervisor() -> None:
 
 
 def app_factory() -> FastAPI:
+    from pixelmill.observability.logging import configure_logging
     from pixelmill.runtime.container import build_container
     from pixelmill.services.gateway.app import create_app
     from pixelmill.settings import Settings
 
     _exit_with_supervisor()
     settings = Settings()
+    configure_logging(settings.observability)
     return create_app(build_container(settings, migrate=False))
 
 
@@ -71,14 +73,11 @@ def serve_command(spec: dict[str, Any]) -> list[str]:
 
 def serve() -> None:
     """Run the server as ``pixelmill up`` prepared it (``sys.argv[1]``: JSON with host,
-    port, workers and the PIDs of job worker processes to stop when the server stops)."""
-    import logging
+    port, workers and the PIDs of job worker processes to stop when the server stops).
 
+    Logging is configured by the server processes (:func:`app_factory`, from the settings
+    ``up`` exported); this supervisor logs nothing of its own."""
     spec = json.loads(sys.argv[1])
-    logging.basicConfig(
-        level=os.environ.get("PIXELMILL_OBSERVABILITY__LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         run_server(spec["host"], int(spec["port"]), int(spec["workers"]))
     finally:

@@ -6,19 +6,31 @@ backends themselves. A new backend is one module plus one line in a ``make_*`` h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.images import ImageRepository
+from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
+from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
-from pixelmill.runtime.ml_services import install_ml
+from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.images import ImageService
+from pixelmill.services.inference.service import InferenceService, Predictor
+from pixelmill.services.jobs.daemon import JobDaemon
+from pixelmill.services.jobs.deps import JobDeps
+from pixelmill.services.jobs.kinds import JobKinds
+from pixelmill.services.jobs.pipeline_kind import pipeline_kind
+from pixelmill.services.jobs.service import JobService
+from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.trainer.kind import train_kind
+from pixelmill.services.trainer.service import TrainerService
 from pixelmill.settings import Settings
 
 
@@ -87,25 +99,12 @@ def make_broker(settings: Settings) -> Broker:
     raise InvalidInput(f"unknown broker url {b.url!r} (memory:// or amqp://...)")
 
 
-def install_jobs(container: Container) -> None:
-    """Wire the job service; an in-process broker also runs jobs in this process, and
-    the retention sweep (workers run it in distributed mode)."""
-    from pixelmill.backends.metadata.changes import make_job_changes
-    from pixelmill.services.jobs.service import JobService
-
-    settings = container.settings
-    changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
-    jobs = JobService(container, make_broker(settings), changes)
-    container.extras["jobs"] = jobs
-    if not getattr(jobs.broker, "durable", True):
-        container.extras.setdefault("on_startup", []).append(jobs.start_embedded)
-        container.extras.setdefault("on_startup", []).append(jobs.start_retention)
-        container.extras.setdefault("on_shutdown", []).append(jobs.stop)
-
-
 @dataclass
 class Container:
-    """Everything the services need, built once per process from settings."""
+    """Everything the services need, built once per process from settings.
+
+    Provides the gateway's :class:`~pixelmill.services.gateway.deps.GatewayDeps`;
+    worker processes use ``job_daemon``. Closed by whoever built it."""
 
     settings: Settings
     db: Database
@@ -114,18 +113,58 @@ class Container:
     images: ImageRepository
     keys: KeyRepository
     image_service: ImageService
-    #: extension point for later services (jobs, models, ...), keyed by name
-    extras: dict[str, Any] = field(default_factory=dict)
+    broker: Broker
+    changes: JobChanges
+    job_store: JobStore
+    jobs: JobService
+    job_daemon: JobDaemon
+    models: ModelRegistry
+    inference: InferenceService
+    trainer: TrainerService
+
+    @property
+    def runs_jobs_in_process(self) -> bool:
+        """True with the in-process broker: this process runs the jobs it accepts."""
+        return not self.broker.durable
+
+    def readiness_checks(self) -> dict[str, Callable[[], None]]:
+        return {
+            "database": self.db.ping,
+            "storage": self.storage.ping,
+            "cache": self.cache.ping,
+            "jobs": self.broker.ping,
+        }
+
+    def startup(self) -> None:
+        """An embedded gateway recovers unfinished tasks, runs jobs and sweeps expired
+        ones in its own process; a distributed one leaves all that to workers."""
+        if self.runs_jobs_in_process:
+            self.job_daemon.start_embedded()
+            self.job_daemon.start_retention()
+
+    def shutdown(self) -> None:
+        if self.runs_jobs_in_process:
+            self.job_daemon.stop()
 
     def close(self) -> None:
-        close = getattr(self.cache, "close", None)
-        if close:
-            close()
-        for extra in self.extras.values():
-            stop = getattr(extra, "close", None)
-            if stop:
-                stop()
+        self.job_daemon.close()
+        self.jobs.close()
+        self.inference.close()
+        self.broker.close()
+        self.changes.close()
+        self.job_store.dispose()
+        self.cache.close()
         self.db.dispose()
+
+
+def dataset_limits(settings: Settings) -> DatasetLimits:
+    """A dataset archive gets the limits of ``POST /v1/images`` per image (bytes and
+    pixels) and ``ml.max_dataset_bytes`` for all its members uncompressed."""
+    return DatasetLimits(
+        max_member_bytes=settings.server.max_upload_bytes,
+        max_total_bytes=settings.ml.max_dataset_bytes,
+        max_image_pixels=settings.render.max_pixels,
+    )
 
 
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
@@ -142,22 +181,65 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     storage = make_storage(settings)
     cache = make_cache(settings)
     images = ImageRepository(db)
-    service = ImageService(
+    models = ModelRegistry(storage=storage, models=ModelRepository(db))
+    inference: InferenceService | None = None
+
+    def resolve_model(ref: str) -> Predictor:
+        # the image service and inference use each other (inference reads and stores
+        # images; the segment op renders with a model): bound once both exist, below
+        assert inference is not None
+        return inference.resolver(ref)
+
+    image_service = ImageService(
         storage=storage,
         images=images,
         cache=cache,
         render=settings.render,
         cache_ttl=settings.cache.ttl_seconds,
+        resolve_model=resolve_model,
     )
-    container = Container(
+    inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
+    trainer = TrainerService(
+        storage=storage,
+        datasets=DatasetRepository(db),
+        registry=models,
+        settings=settings.ml,
+        limits=dataset_limits(settings),
+    )
+    kinds = JobKinds(
+        [
+            pipeline_kind(image_service, default_quality=settings.render.default_quality),
+            train_kind(trainer),
+        ],
+        plugins=settings.jobs.plugins,
+    )
+    broker = make_broker(settings)
+    changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
+    job_store = JobRepository(db)
+    job_deps = JobDeps(
+        settings=settings.jobs,
+        store=job_store,
+        broker=broker,
+        kinds=kinds,
+        storage=storage,
+        images=image_service,
+        changes=changes,
+        data_dir=settings.data_dir,
+    )
+    return Container(
         settings=settings,
         db=db,
         storage=storage,
         cache=cache,
         images=images,
         keys=KeyRepository(db),
-        image_service=service,
+        image_service=image_service,
+        broker=broker,
+        changes=changes,
+        job_store=job_store,
+        jobs=JobService(job_deps),
+        job_daemon=JobDaemon(job_deps),
+        models=models,
+        inference=inference,
+        trainer=trainer,
     )
-    install_jobs(container)
-    install_ml(container)
-    return container

@@ -8,11 +8,12 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cachetools import TTLCache
 
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
@@ -62,28 +63,18 @@ class _RecordCache:
     """
 
     def __init__(self, size: int = 4096, ttl: float = 5.0) -> None:
-        self.size = size
-        self.ttl = ttl
-        self._items: OrderedDict[str, tuple[ImageRecord, float]] = OrderedDict()
+        self._items: TTLCache[str, ImageRecord] = TTLCache(
+            maxsize=size, ttl=ttl, timer=time.monotonic
+        )
         self._lock = threading.Lock()
 
     def get(self, image_id: str) -> ImageRecord | None:
         with self._lock:
-            item = self._items.get(image_id)
-            if item is None:
-                return None
-            if item[1] < time.monotonic():
-                del self._items[image_id]
-                return None
-            self._items.move_to_end(image_id)
-            return item[0]
+            return self._items.get(image_id)
 
     def put(self, record: ImageRecord) -> None:
         with self._lock:
-            self._items[record.id] = (record, time.monotonic() + self.ttl)
-            self._items.move_to_end(record.id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._items[record.id] = record
 
     def drop(self, image_id: str) -> None:
         with self._lock:
@@ -105,6 +96,7 @@ class ImageService:
         render: RenderSettings,
         cache_ttl: int = 86400,
         allow_avif_auto: bool = False,
+        resolve_model: Callable[[str], Any] | None = None,
     ) -> None:
         self.storage = storage
         self.images = images
@@ -112,8 +104,8 @@ class ImageService:
         self.settings = render
         self.cache_ttl = cache_ttl
         self.allow_avif_auto = allow_avif_auto
-        #: model resolver for the ``segment`` operation, set by the composition root
-        self.resolve_model: Callable[[str], Any] | None = None
+        #: model reference -> predictor, for the ``segment`` operation (None: no models)
+        self.resolve_model = resolve_model
         self._records = _RecordCache()
         # Renders are CPU-bound (decoders release the GIL): more at once than cores only
         # adds cache thrash and context switches; requests beyond this wait their turn.

@@ -63,6 +63,19 @@ def test_metrics_count_requests_renders_cache_and_bytes(
     assert grew("pixelmill_bytes_out_total", kind="render") > 0
 
 
+def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
+    # given a gateway configured with observability.metrics_enabled=false
+    container = build_container(make_settings(tmp_path, observability={"metrics_enabled": False}))
+    with TestClient(create_app(container)) as client:
+        # then /metrics is not served (a problem+json 404), while health still answers
+        off = client.get("/metrics")
+        assert off.status_code == 404
+        assert off.headers["content-type"] == "application/problem+json"
+        assert "pixelmill_http_requests_total" not in off.text
+        assert client.get("/healthz").status_code == 200
+    container.close()
+
+
 def test_openapi_and_operation_catalogue(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/images/{image_id}/render" in spec["paths"]

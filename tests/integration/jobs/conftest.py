@@ -54,7 +54,7 @@ class Gateway:
 
     @property
     def jobs(self) -> JobService:
-        return self.container.extras["jobs"]  # type: ignore[no-any-return]
+        return self.container.jobs
 
     def upload(self, width: int = 64, height: int = 48, *, seed: int = 0, fmt: str = ".png") -> str:
         resp = self.client.post(

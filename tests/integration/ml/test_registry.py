@@ -11,7 +11,7 @@ import pytest
 
 from pixelmill.errors import Conflict, InvalidParameter, NotFound
 from pixelmill.runtime.container import Container, build_container
-from pixelmill.services.registry import ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from tests.conftest import make_settings
 from tests.ml_helpers import TinyModel
 
@@ -22,7 +22,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRe
     if request.param == "postgres":
         overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
     c: Container = build_container(make_settings(tmp_path, **overrides))
-    yield c.extras["models"]
+    yield c.models
     c.close()
 
 
@@ -128,7 +128,7 @@ def test_shipped_default_model_registers_once(registry: ModelRegistry) -> None:
 def test_an_upgrade_moves_production_to_the_new_shipped_model_unless_a_user_chose(
     registry: ModelRegistry, tiny_model: TinyModel, moved_by_user: bool
 ) -> None:
-    from pixelmill.services.registry import SHIPPED_BY
+    from pixelmill.services.model_registry import SHIPPED_BY
 
     # given an install whose production alias points at an older shipped nuclei model
     old = registry.register(

@@ -16,6 +16,7 @@ from pixelmill.backends.storage.memory import MemoryStorage
 from pixelmill.errors import Conflict, InvalidParameter
 from pixelmill.services.jobs import (
     JobKind,
+    JobKinds,
     StepTimeLimitExceeded,
     artifacts,
     get_kind,
@@ -136,3 +137,26 @@ def test_a_kind_name_cannot_be_registered_twice_by_different_handlers() -> None:
     assert get_kind("unit.twice") is kind
     with pytest.raises(InvalidParameter, match="invalid parameters"):
         kind.parse_params({"x": "nope"})
+
+
+def test_each_process_knows_its_built_in_kinds_and_every_plugin_kind() -> None:
+    # given two processes' registries with a built-in kind built for each
+    first = JobKind(name="unit.builtin", params=_P, run=lambda job, ctx: "first")
+    second = JobKind(name="unit.builtin", params=_P, run=lambda job, ctx: "second")
+    plugin = register_kind(JobKind(name="unit.plugin", params=_P, run=lambda job, ctx: None))
+    a, b = JobKinds([first]), JobKinds([second])
+    # then each runs its own built-in kind, and both see the plugin's
+    assert a.get("unit.builtin") is first and b.get("unit.builtin") is second
+    assert a.get("unit.plugin") is plugin is b.get("unit.plugin")
+    assert "unit.builtin" in a.names() and "unit.plugin" in a.names()
+    assert {"name": "unit.builtin", "queue": "transform"}.items() <= a.catalogue()[
+        a.names().index("unit.builtin")
+    ].items()
+
+
+def test_an_unknown_kind_is_a_422_that_lists_the_known_ones() -> None:
+    kinds = JobKinds([JobKind(name="unit.known", params=_P, run=lambda job, ctx: None)])
+    with pytest.raises(InvalidParameter, match="unknown job kind 'nope'") as raised:
+        kinds.get("nope")
+    assert raised.value.status == 422
+    assert "unit.known" in raised.value.extra["known"]

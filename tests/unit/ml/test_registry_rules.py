@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pixelmill.errors import Conflict, InvalidParameter
-from pixelmill.ml.registry import ModelRef, compare, parse_ref, rollback_target
+from pixelmill.ml.registry_rules import ModelRef, compare, parse_ref, rollback_target
 
 names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
 aliases = st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True).filter(lambda a: a != "latest")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pixelmill.imaging.analysis.segment import segment_nuclei
-from pixelmill.ml.runtime import OnnxModel
+from pixelmill.ml.onnx_model import OnnxModel
 from pixelmill.ml.scores import instance_f1, segmentation_scores
 from pixelmill.ml.spec import InputSpec
 from pixelmill.ml.synthetic import NucleiConfig, nuclei_labelled

@@ -90,7 +90,7 @@ def test_a_ring_with_a_dark_nucleolus_is_one_object_when_holes_are_filled() -> N
 
 
 def test_filling_holes_keeps_the_one_pixel_lines_between_touching_nuclei() -> None:
-    from pixelmill.imaging.analysis.segment import fill_holes
+    from pixelmill.imaging.analysis.morphology import fill_holes
     from pixelmill.ml.scores import fill_object_holes, instances
 
     # a nucleus lying on a bigger one: the gap mask rings it with a one-pixel line that

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from pixelmill.ml import datasets, export, synthetic, training
-from pixelmill.ml.runtime import OnnxModel
+from pixelmill.ml.onnx_model import OnnxModel
 from pixelmill.ml.spec import TrainSpec
 from tests.ml_helpers import TINY_SPEC, nuclei_zip, png, train_tiny, zip_of
 

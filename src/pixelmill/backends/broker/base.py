@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-QUEUES = ("transform", "analyse", "segment", "train")
+from pixelmill.queues import QUEUES as QUEUES  # re-exported for the brokers
+
 #: priorities at or above this go on a queue's high-priority lane
 HIGH_PRIORITY = 5
 
@@ -60,15 +61,31 @@ DeadLetterHandler = Callable[[TaskMessage, str], None]
 class RetryPolicy:
     """Retries after a handler raised: ``min_backoff_s · 2**n`` (jittered) up to
     ``max_backoff_s``, at most ``max_retries`` times; ``delivery_limit`` bounds
-    redeliveries after a worker died mid-run."""
+    redeliveries after a worker died mid-run.
+
+    Both brokers retry by this policy with Dramatiq's backoff formula: the RabbitMQ
+    broker through Dramatiq's ``Retries`` middleware (:meth:`backoff_ms` are its
+    parameters), the in-process broker through :meth:`retry_in_s`."""
 
     max_retries: int = 5
     min_backoff_s: float = 0.5
     max_backoff_s: float = 30.0
     delivery_limit: int = 5
 
-    def backoff_s(self, retries: int) -> float:
-        return float(min(self.min_backoff_s * (2**retries), self.max_backoff_s))
+    def backoff_ms(self) -> tuple[int, int]:
+        """``(min, max)`` backoff in milliseconds, as Dramatiq's ``Retries`` takes them."""
+        return max(1, int(self.min_backoff_s * 1000)), max(1, int(self.max_backoff_s * 1000))
+
+    def retry_in_s(self, retries: int, max_retries: int | None = None) -> float | None:
+        """Seconds to wait before retry number ``retries + 1``, or ``None`` when the
+        retries (``max_retries``, default the policy's) are used up: dead-letter it."""
+        from dramatiq.common import compute_backoff
+
+        if retries >= (self.max_retries if max_retries is None else max_retries):
+            return None
+        least, most = self.backoff_ms()
+        _, delay_ms = compute_backoff(retries, factor=least, max_backoff=most)
+        return delay_ms / 1000
 
 
 @runtime_checkable
@@ -84,6 +101,10 @@ class Broker(Protocol):
     """Carries task messages from submitters to workers (see the module docstring)."""
 
     policy: RetryPolicy
+    #: True when messages outlive this process (RabbitMQ); False for the in-process
+    #: broker, whose process must re-publish unfinished tasks from the DB at start and
+    #: run them itself
+    durable: bool
 
     def publish(
         self,

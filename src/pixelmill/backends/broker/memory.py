@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -173,12 +172,11 @@ class _InProcessConsumer:
         try:
             self.handler(delivery)
         except Exception as exc:
-            limit = policy.max_retries if entry.max_retries is None else entry.max_retries
-            if entry.retries >= limit:
+            backoff = policy.retry_in_s(entry.retries, entry.max_retries)
+            if backoff is None:
                 reason = f"gave up after {entry.retries + 1} attempts: {type(exc).__name__}: {exc}"
                 self._dead_letter(entry, reason)
                 return
-            backoff = policy.backoff_s(entry.retries) * random.uniform(1.0, 1.5)
             log.info("task %s retry in %.2fs: %s", entry.message, backoff, exc)
             entry.retries += 1
             with self.broker._cond:

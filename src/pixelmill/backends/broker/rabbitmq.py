@@ -132,8 +132,8 @@ class RabbitmqBroker:
             middleware=[
                 Retries(
                     max_retries=self.policy.max_retries,
-                    min_backoff=max(1, int(self.policy.min_backoff_s * 1000)),
-                    max_backoff=max(1, int(self.policy.max_backoff_s * 1000)),
+                    min_backoff=self.policy.backoff_ms()[0],
+                    max_backoff=self.policy.backoff_ms()[1],
                 ),
                 CurrentMessage(),
             ],

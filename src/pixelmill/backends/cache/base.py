@@ -17,3 +17,6 @@ class Cache(Protocol):
 
     def ping(self) -> None:
         """Raise BackendUnavailable when the cache cannot be reached."""
+
+    def close(self) -> None:
+        """Release connections (a no-op for in-process caches)."""

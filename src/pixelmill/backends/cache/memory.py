@@ -4,58 +4,56 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+
+from cachetools import TLRUCache
+
+
+def _expires(_key: str, item: tuple[bytes, float], now: float) -> float:
+    return now + item[1]
+
+
+def _size(item: tuple[bytes, float]) -> int:
+    return len(item[0])
 
 
 class MemoryCache:
     def __init__(self, max_bytes: int = 256 * 1024 * 1024, default_ttl: int = 86400) -> None:
         self.max_bytes = max_bytes
         self.default_ttl = default_ttl
-        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
-        self._bytes = 0
+        # value: (bytes, ttl seconds); least recently used evicted first once full
+        self._items: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
+            maxsize=max_bytes, ttu=_expires, timer=time.monotonic, getsizeof=_size
+        )
         self._lock = threading.Lock()
 
     @property
     def size_bytes(self) -> int:
-        return self._bytes
+        with self._lock:
+            self._items.expire()
+            return int(self._items.currsize)
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
             item = self._items.get(key)
-            if item is None:
-                return None
-            value, expires = item
-            if expires < time.monotonic():
-                self._drop(key)
-                return None
-            self._items.move_to_end(key)
-            return value
+        return None if item is None else item[0]
 
     def set(self, key: str, value: bytes, *, ttl: int | None = None) -> None:
         ttl = self.default_ttl if ttl is None else ttl
-        expires = time.monotonic() + ttl
         with self._lock:
             # the old value goes even when the new one is not kept: never serve stale bytes
-            if key in self._items:
-                self._drop(key)
+            self._items.pop(key, None)
             if len(value) > self.max_bytes or ttl <= 0:
                 return
-            self._items[key] = (value, expires)
-            self._bytes += len(value)
-            while self._bytes > self.max_bytes:
-                oldest = next(iter(self._items))
-                self._drop(oldest)
+            self._items[key] = (value, float(ttl))
 
     def delete(self, key: str) -> None:
         with self._lock:
-            if key in self._items:
-                self._drop(key)
-
-    def _drop(self, key: str) -> None:
-        value, _ = self._items.pop(key)
-        self._bytes -= len(value)
+            self._items.pop(key, None)
 
     def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -72,4 +70,7 @@ class NullCache:
         return None
 
     def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds key hashes and patient
+    image metadata); SQLite gives its -wal and -shm files the database file's mode."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a file an older version created 0644
 
 
 def _hung_up(dbapi_conn: Any) -> bool:
@@ -78,6 +87,7 @@ def make_engine(
         else:
             path = Path(url.split("///", 1)[1])
             path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(path)
         engine = sa.create_engine(url, echo=echo, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -151,8 +161,6 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        # alembic logs every revision at INFO; keep start-up output for the user
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         with self._turn(), self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)

@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from pixelmill.backends.metadata import jobs_pg
+from pixelmill.backends.metadata import pg_prepared
 from pixelmill.backends.metadata import tables as t
+from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import NotFound
@@ -22,9 +23,7 @@ _BY_SHA256_PG = f"SELECT {', '.join(t.images.c.keys())} FROM images WHERE sha256
 
 def _record(row: Any) -> ImageRecord:
     data = dict(row if isinstance(row, dict) else row._mapping)
-    created = data["created_at"]
-    if created.tzinfo is None:  # SQLite returns naive datetimes
-        data["created_at"] = created.replace(tzinfo=UTC)
+    data["created_at"] = utc(data["created_at"])
     return ImageRecord(**data)
 
 
@@ -57,7 +56,7 @@ class ImageRepository:
 
     def find_by_sha256(self, sha256: str) -> ImageRecord | None:
         if self.db.dialect == "postgresql":
-            found = jobs_pg.run(self.db.engine, _BY_SHA256_PG, {"sha256": sha256})
+            found = pg_prepared.run(self.db.engine, _BY_SHA256_PG, {"sha256": sha256})
             return None if found is None else _record(found)
         with self.db.read() as conn:
             row = conn.execute(sa.select(t.images).where(t.images.c.sha256 == sha256)).first()

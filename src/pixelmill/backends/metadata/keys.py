@@ -10,6 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from pixelmill.backends.metadata import tables as t
+from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import NotFound
@@ -26,8 +27,7 @@ def _record(row: Any) -> ApiKeyRecord:
     data = dict(row._mapping)
     data.pop("hash", None)
     for name in ("created_at", "revoked_at"):
-        if data[name] is not None and data[name].tzinfo is None:
-            data[name] = data[name].replace(tzinfo=UTC)
+        data[name] = utc(data[name])
     return ApiKeyRecord(**data)
 
 

@@ -3,13 +3,16 @@
 ===================  ==========================================================
 module               what it holds
 ===================  ==========================================================
-``preprocess``       CLAHE, denoising, unsharp mask, background subtraction,
-                     percentile normalisation, channel selection
+``preprocess``       CLAHE, denoising, unsharp mask
+``background``       background subtraction (rolling ball, top-hat)
+``intensity``        percentile normalisation, channel selection
 ``stain``            colour deconvolution (H&E, H-DAB, HED), Macenko and Reinhard
                      stain normalisation
-``segment``          thresholds, clean-up, hole filling, watershed splitting,
-                     :func:`segment_nuclei`
-``measure``          per-object table, per-image summary, IHC (H-score, ...)
+``thresholds``       smoothing, global and local thresholds, noise estimate
+``morphology``       opening, hole filling, watershed splitting, size filter
+``segment``          :func:`segment_nuclei` (the two above chained), channel choice
+``measure``          per-object table (shape, intensity, stain maps)
+``summary``          per-image counters and summary, IHC (H-score, ...)
 ``overlay``          contours/fills over the image, side-by-side
 ``export``           CSV / Parquet / JSON / label-TIFF bytes
 ``presets``          named, versioned pipelines of registry steps

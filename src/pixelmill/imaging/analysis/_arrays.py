@@ -129,3 +129,11 @@ def back_to(values: np.ndarray, like: np.dtype[Any]) -> np.ndarray:
 def label_dtype(count: int) -> np.dtype[Any]:
     """uint16 when the labels fit (fewer than 65,536 objects), else uint32."""
     return np.dtype(np.uint16) if count < 65536 else np.dtype(np.uint32)
+
+
+def map_channels(image: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` applied to each channel of an (H, W, C) image and stacked back; an (H, W)
+    image is passed whole."""
+    if image.ndim == 2:
+        return np.asarray(fn(image))
+    return np.stack([fn(np.ascontiguousarray(image[..., c])) for c in range(image.shape[2])], -1)

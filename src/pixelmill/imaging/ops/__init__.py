@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step
+from pixelmill.imaging.ops._base import OpContext, Operation, Params, Queue, Step, bounds_of
+from pixelmill.queues import heaviest
 
 #: Modules of this package holding built-in operations, imported on first use.
 _BUILTIN = [
@@ -32,7 +33,7 @@ _BUILTIN = [
     "grayscale",
     "adjust",
     "watermark",
-    "segment",
+    "segment_model",
     # biomedical analysis (issue 4): preprocessing, stains, segmentation, measurement
     "clahe",
     "denoise",
@@ -43,7 +44,7 @@ _BUILTIN = [
     "deconvolve",
     "stain_normalize",
     "threshold",
-    "segment_nuclei",
+    "segment_classical",
     "measure",
     "overlay",
     "side_by_side",
@@ -141,8 +142,7 @@ def parse_pipeline(specs: Iterable[Mapping[str, Any]]) -> list[Step]:
 
 def queue_of(steps: Iterable[Step]) -> Queue:
     """The worker queue a pipeline belongs on: the heaviest kind among its steps."""
-    order: list[Queue] = ["transform", "analyse", "segment", "train"]
-    return max((s.op.queue for s in steps), key=order.index, default="transform")
+    return heaviest(s.op.queue for s in steps)
 
 
 __all__ = [
@@ -152,6 +152,7 @@ __all__ = [
     "Params",
     "Queue",
     "Step",
+    "bounds_of",
     "catalogue",
     "get",
     "names",

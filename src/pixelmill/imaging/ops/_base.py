@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pyvips
 from pydantic import BaseModel, ConfigDict
 
-Queue = Literal["transform", "analyse", "segment", "train"]
+from pixelmill.queues import Queue as Queue  # re-exported: each op names its queue
 
 
 class Params(BaseModel):
@@ -19,6 +19,32 @@ class Params(BaseModel):
 
 
 P = TypeVar("P", bound=Params)
+
+#: the ``Field`` keywords that say which values a parameter accepts
+_BOUND_KEYWORDS = ("ge", "gt", "le", "lt", "min_length", "max_length", "allow_inf_nan")
+
+
+def bounds_of(params: type[BaseModel], name: str) -> dict[str, Any]:
+    """The accepted range of field ``name`` of a parameter model, as ``Field`` keywords
+    (``ge``/``gt``/``le``/``lt``, ``min_length``/``max_length``, ``allow_inf_nan``).
+
+    Another grammar for the same operation (the render query string) builds its fields
+    from these, so a bound is written once, in the operation's own spec.
+
+    Examples
+    --------
+    >>> from pydantic import Field
+    >>> class Blur(Params):
+    ...     sigma: float = Field(ge=0.3, le=500)
+    >>> bounds_of(Blur, "sigma")
+    {'ge': 0.3, 'le': 500}
+    """
+    found: dict[str, Any] = {}
+    for item in params.model_fields[name].metadata:
+        for key in _BOUND_KEYWORDS:
+            if hasattr(item, key):
+                found[key] = getattr(item, key)
+    return found
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from pixelmill.imaging.ops import register
 from pixelmill.imaging.ops._analysis import put_labels, to_array
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
-from pixelmill.imaging.ops.segment_nuclei import ChannelName
+from pixelmill.imaging.ops.segment_classical import ChannelName
 
 
 class ThresholdParams(Params):

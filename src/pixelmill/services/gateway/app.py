@@ -1,4 +1,4 @@
-"""The gateway: one FastAPI app over a Container."""
+"""The gateway: one FastAPI app over the services it is given (:class:`GatewayDeps`)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,25 @@ from fastapi import FastAPI
 
 from pixelmill import __version__
 from pixelmill.services.gateway import problems
+from pixelmill.services.gateway.auth import KeyCache
+from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
 from pixelmill.services.gateway.fast_submit import FastSubmit
-from pixelmill.services.gateway.middleware import MetricsMiddleware
+from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
 
 if TYPE_CHECKING:
-    from pixelmill.runtime.container import Container
+    from pixelmill.services.gateway.deps import GatewayDeps
 
 #: Routers mounted on the gateway; later services add theirs here (one line each).
 ROUTERS = [system.router, images.router, jobs.router, datasets.router, models.router]
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(deps: GatewayDeps) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for hook in container.extras.get("on_startup", []):
-            hook()
+        deps.startup()
         yield
-        for hook in container.extras.get("on_shutdown", []):
-            hook()
+        deps.shutdown()
 
     app = FastAPI(
         title="pixelmill",
@@ -36,10 +36,13 @@ def create_app(container: Container) -> FastAPI:
         description="Image processing and image ML as scalable microservices.",
         lifespan=lifespan,
     )
-    app.state.container = container
+    app.state.deps = deps
+    app.state.key_cache = KeyCache(deps.keys, deps.settings.security.key_cache_s)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=deps.settings.server.max_json_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
     return app

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cachetools import TTLCache
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import AuthError, Forbidden
+from pixelmill.services.gateway.deps import deps
 
 _RANK = {"read": 0, "write": 1, "admin": 2}
 
@@ -32,7 +33,9 @@ class KeyCache:
         self.keys = keys
         self.ttl_s = ttl_s
         self.size = size
-        self._items: OrderedDict[str, tuple[ApiKeyRecord, float]] = OrderedDict()
+        self._items: TTLCache[str, ApiKeyRecord] = TTLCache(
+            maxsize=size, ttl=max(ttl_s, 1e-9), timer=time.monotonic
+        )
         self._revision = keys.revision
         self._lock = threading.Lock()
 
@@ -45,8 +48,7 @@ class KeyCache:
             if self._revision != self.keys.revision:  # a revoke in this process
                 self._items.clear()
                 self._revision = self.keys.revision
-            item = self._items.get(digest)
-            return item[0] if item is not None and item[1] > time.monotonic() else None
+            return self._items.get(digest)
 
     def authenticate(self, secret: str) -> ApiKeyRecord | None:
         """The live key whose secret this is (from the cache when fresh), or ``None``.
@@ -55,17 +57,13 @@ class KeyCache:
         if record is not None or self.ttl_s <= 0:
             return record or self.keys.authenticate(secret)
         digest = hash_secret(secret)
-        now = time.monotonic()
         with self._lock:
             revision = self._revision
         record = self.keys.authenticate(secret)
         with self._lock:
             # a revoke that raced the lookup must not be undone by caching its answer
             if record is not None and revision == self.keys.revision:
-                self._items[digest] = (record, now + self.ttl_s)
-                self._items.move_to_end(digest)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                self._items[digest] = record
             else:
                 self._items.pop(digest, None)
         return record
@@ -76,12 +74,8 @@ def _key_cache(request: Request) -> KeyCache:
 
 
 def key_cache(state: Any) -> KeyCache:
-    """The app's key cache (``app.state``), made on first use."""
-    cache: KeyCache | None = getattr(state, "key_cache", None)
-    container = state.container
-    if cache is None or cache.keys is not container.keys:
-        cache = KeyCache(container.keys, container.settings.security.key_cache_s)
-        state.key_cache = cache
+    """The app's key cache (``app.state``, made by ``create_app``)."""
+    cache: KeyCache = state.key_cache
     return cache
 
 
@@ -120,7 +114,7 @@ def require(
     looked up is looked up in the thread pool."""
 
     async def dependency(request: Request) -> ApiKeyRecord | None:
-        settings = request.app.state.container.settings.security
+        settings = deps(request).settings.security
         if not settings.auth_enabled:
             return None
         token = _bearer(request)

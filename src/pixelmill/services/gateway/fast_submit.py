@@ -38,6 +38,7 @@ from pixelmill.services.gateway.routes.jobs import (
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ApiKeyRecord
+    from pixelmill.services.gateway.deps import GatewayDeps
 
 PATH = "/v1/jobs"
 _NO_KEY = object()  # the request needs FastAPI's answer (401/403)
@@ -71,8 +72,8 @@ class FastSubmit:
         if header_key is not None and len(header_key) > 200:
             return None
         state = scope["app"].state
-        container = state.container
-        key = await _write_key(state, container, headers.get(b"authorization"))
+        services: GatewayDeps = state.deps
+        key = await _write_key(state, services, headers.get(b"authorization"))
         if key is _NO_KEY:
             return None
         try:
@@ -83,7 +84,7 @@ class FastSubmit:
         except (pydantic.ValidationError, PixelmillError):
             return None  # FastAPI answers with the same checks (422)
         try:
-            job, created = await run_in_threadpool(container.extras["jobs"].submit, **arguments)
+            job, created = await run_in_threadpool(services.jobs.submit, **arguments)
         except PixelmillError as exc:
             return error_response(exc, "POST", PATH)
         return submit_response(job, created)
@@ -97,9 +98,9 @@ class FastSubmit:
         return self._route
 
 
-async def _write_key(state: Any, container: Any, header: bytes | None) -> Any:
+async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) -> Any:
     """The caller's key when it may submit (``None`` with auth off), else ``_NO_KEY``."""
-    if not container.settings.security.auth_enabled:
+    if not services.settings.security.auth_enabled:
         return None
     if header is None:
         return _NO_KEY

@@ -7,22 +7,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from numpy.typing import NDArray
 
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge
 from pixelmill.ml.drift import DriftMonitor, DriftState
+from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
-from pixelmill.ml.runtime import OnnxModel, Prediction
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics
 from pixelmill.services.images import ImageService
-from pixelmill.services.registry import ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,16 @@ class Predictor:
         return self._service.run(self._loaded, image, threshold=threshold, scale=scale)
 
 
+class _Loaded(LRUCache[str, LoadedModel]):
+    """Loaded versions, least recently used evicted first; an evicted model's sessions
+    and batcher threads are closed."""
+
+    def popitem(self) -> tuple[str, LoadedModel]:
+        key, evicted = super().popitem()
+        evicted.model.close()
+        return key, evicted
+
+
 class InferenceService:
     def __init__(
         self, *, registry: ModelRegistry, images: ImageService, settings: MLSettings
@@ -85,7 +95,7 @@ class InferenceService:
         self.registry = registry
         self.images = images
         self.settings = settings
-        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._loaded: _Loaded = _Loaded(maxsize=settings.loaded_models)
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
 
@@ -97,7 +107,6 @@ class InferenceService:
         with self._lock:
             loaded = self._loaded.get(version.id)
             if loaded is not None:
-                self._loaded.move_to_end(version.id)
                 return loaded
             gate = self._loading.setdefault(version.id, threading.Lock())
         with gate:  # one load per version even under concurrent first requests
@@ -129,10 +138,7 @@ class InferenceService:
                 version, model, monitor, load_seconds=time.perf_counter() - started
             )
             with self._lock:
-                self._loaded[version.id] = loaded
-                while len(self._loaded) > s.loaded_models:
-                    _, evicted = self._loaded.popitem(last=False)
-                    evicted.model.close()
+                self._loaded[version.id] = loaded  # may evict (and close) the LRU one
                 metrics.MODELS_LOADED.set(len(self._loaded))
                 self._loading.pop(version.id, None)
             log.info("loaded model %s in %.3fs", version.ref, loaded.load_seconds)
@@ -176,9 +182,7 @@ class InferenceService:
 
     def close(self) -> None:
         with self._lock:
-            for loaded in self._loaded.values():
-                loaded.model.close()
-            self._loaded.clear()
+            self._loaded.clear()  # evicts, and so closes, every loaded model
 
     # -- predicting ---------------------------------------------------------------------
     def run(

@@ -1,8 +1,10 @@
 """Asynchronous jobs: submit work, run it on workers through a broker, watch it finish.
 
 Public API (see docs/jobs.md): the job-kind extension point (:class:`JobKind`,
-:func:`register_kind`, the handler's :class:`JobContext`) and the :class:`JobService`
-that the gateway and other services call to submit, read and cancel jobs.
+:class:`JobKinds`, :func:`register_kind` for plugins, the handler's :class:`JobContext`).
+The gateway and other services submit, read and cancel jobs through
+:class:`~pixelmill.services.jobs.service.JobService`; processes that run jobs also start
+a :class:`~pixelmill.services.jobs.daemon.JobDaemon`.
 """
 
 from __future__ import annotations
@@ -16,27 +18,23 @@ from pixelmill.services.jobs.context import (
     Task,
 )
 from pixelmill.services.jobs.kinds import (
-    BUILTIN_KINDS,
     JobKind,
-    catalogue,
+    JobKinds,
     get_kind,
-    kind_names,
     load_plugins,
     register_kind,
 )
 
 __all__ = [
-    "BUILTIN_KINDS",
     "Job",
     "JobCancelled",
     "JobContext",
     "JobKind",
+    "JobKinds",
     "StepTimeLimitExceeded",
     "SubmitContext",
     "Task",
-    "catalogue",
     "get_kind",
-    "kind_names",
     "load_plugins",
     "register_kind",
 ]

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ImageRecord
-    from pixelmill.runtime.container import Container
-    from pixelmill.settings import Settings
 
 
 class JobCancelled(Exception):
@@ -63,17 +61,12 @@ class Task:
     attempt: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubmitContext:
     """Given to a kind's ``validate`` at submit time (in the gateway process)."""
 
-    container: Container
     inputs: list[ImageRecord]
     owner: str | None
-
-    @property
-    def settings(self) -> Settings:
-        return self.container.settings
 
 
 class TaskHost(Protocol):
@@ -101,7 +94,6 @@ class JobContext:
 
     job: Job
     task: Task
-    container: Container
     host: TaskHost
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pixelmill.jobs"))
     # both start "now": the task was just started from a live job, and a task shorter

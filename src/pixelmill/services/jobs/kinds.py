@@ -2,34 +2,36 @@
 
 A *job kind* says what a job does. The built-in kind ``pipeline`` runs a pipeline of
 steps from the operation registry on each input image (one task per image) and
-aggregates the results. Other services add their own kind with one module holding one
-:func:`register_kind` call, e.g. the trainer::
+aggregates the results; ``train`` trains a model. A kind that needs services gets them
+as arguments of the function that builds it, and the composition root
+(``pixelmill.runtime.container``) builds it once and hands it to :class:`JobKinds`::
 
     from pydantic import BaseModel
-    from pixelmill.services.jobs import Job, JobContext, JobKind, SubmitContext, register_kind
+    from pixelmill.services.jobs import Job, JobContext, JobKind, SubmitContext
 
     class TrainParams(BaseModel, extra="forbid"):
         dataset: str
         epochs: int = 10
 
-    def check(params: TrainParams, submit: SubmitContext) -> None:
-        # submit-time checks that need the services; raise pixelmill.errors (4xx)
-        ...
+    def train_kind(trainer: TrainerService) -> JobKind:
+        def check(params: TrainParams, submit: SubmitContext) -> None:
+            trainer.check(params.dataset)      # submit-time checks; raise 4xx errors
 
-    def train(job: Job, ctx: JobContext) -> dict[str, object]:
-        params = TrainParams.model_validate(job.params)
-        for epoch in range(params.epochs):
-            ctx.raise_if_cancelled()           # stop promptly after POST .../cancel
-            with ctx.step("epoch", time_limit_s=600):   # a per-step time limit
-                loss = ...
-            ctx.progress((epoch + 1) / params.epochs, f"epoch {epoch + 1}: loss {loss:.3f}")
-        ctx.put_artifact("history", [{"epoch": 1, "loss": 0.3}])   # GET .../results/history
-        return {"model": "unet:3"}                                  # the job's ``result``
+        def run(job: Job, ctx: JobContext) -> dict[str, object]:
+            params = TrainParams.model_validate(job.params)
+            for epoch in range(params.epochs):
+                ctx.raise_if_cancelled()           # stop promptly after POST .../cancel
+                with ctx.step("epoch", time_limit_s=600):   # a per-step time limit
+                    loss = trainer.epoch(...)
+                ctx.progress((epoch + 1) / params.epochs, f"epoch {epoch + 1}: {loss:.3f}")
+            ctx.put_artifact("history", [{"epoch": 1, "loss": 0.3}])  # GET .../results/history
+            return {"model": "unet:3"}                                 # the job's ``result``
 
-    register_kind(JobKind(name="train", params=TrainParams, queue="train", run=train,
-                          validate=check, time_limit_s=6 * 3600, max_retries=1))
+        return JobKind(name="train", params=TrainParams, queue="train", run=run,
+                       validate=check, time_limit_s=6 * 3600, max_retries=1)
 
-and lists its module in :data:`BUILTIN_KINDS` (or in the ``jobs.plugins`` setting).
+A kind that needs nothing but its :class:`JobContext` can live in a plugin module
+listed in the ``jobs.plugins`` setting, which calls :func:`register_kind` when imported.
 Users then submit ``POST /v1/jobs {"kind": "train", "params": {...}}`` and services
 call :meth:`pixelmill.services.jobs.JobService.submit` directly.
 
@@ -54,25 +56,18 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.ops import Queue, validation_errors
+from pixelmill.imaging.ops import validation_errors
+from pixelmill.queues import QUEUES, Queue
 
 if TYPE_CHECKING:
     from pixelmill.services.jobs.context import Job, JobContext, SubmitContext
-
-#: Modules holding built-in kinds, imported on first use. Add yours with one line.
-BUILTIN_KINDS = [
-    "pixelmill.services.jobs.pipeline_kind",
-    "pixelmill.services.trainer.kind",
-]
-
-QUEUES: tuple[Queue, ...] = ("transform", "analyse", "segment", "train")
 
 #: How a kind's job is split into tasks: one task for the whole job, or one per input.
 FanOut = Literal["single", "per_input"]
@@ -124,53 +119,67 @@ class JobKind:
         return queue
 
 
-_kinds: dict[str, JobKind] = {}
+_plugin_kinds: dict[str, JobKind] = {}
 _lock = threading.Lock()
 _loaded: set[str] = set()
 
 
 def register_kind(kind: JobKind) -> JobKind:
-    """Add ``kind`` to the registry; registering the same name twice is an error
-    unless it is the very same object (module re-import)."""
+    """Add a plugin's ``kind`` (a module listed in the ``jobs.plugins`` setting calls this
+    when imported); registering the same name twice is an error unless it is the very
+    same object (module re-import). Kinds that need services are built by the
+    composition root instead and handed to :class:`JobKinds`."""
     with _lock:
-        existing = _kinds.get(kind.name)
+        existing = _plugin_kinds.get(kind.name)
         if existing is not None and existing is not kind and existing.run is not kind.run:
             raise ValueError(f"job kind {kind.name!r} is registered twice")
-        _kinds[kind.name] = kind
+        _plugin_kinds[kind.name] = kind
     return kind
 
 
 def load_plugins(modules: Sequence[str] = ()) -> None:
-    """Import the built-in kind modules and ``modules`` (each registers its kinds)."""
-    for module in [*BUILTIN_KINDS, *modules]:
+    """Import the plugin modules (each registers its kinds with :func:`register_kind`)."""
+    for module in modules:
         if module not in _loaded:
             importlib.import_module(module)
             _loaded.add(module)
 
 
 def get_kind(name: str) -> JobKind:
-    load_plugins()
+    """A kind registered by a plugin module (see :func:`register_kind`)."""
     try:
-        return _kinds[name]
+        return _plugin_kinds[name]
     except KeyError:
-        raise InvalidParameter(f"unknown job kind {name!r}", known=sorted(_kinds)) from None
+        raise InvalidParameter(f"unknown job kind {name!r}", known=sorted(_plugin_kinds)) from None
 
 
-def kind_names() -> list[str]:
-    load_plugins()
-    return sorted(_kinds)
+class JobKinds:
+    """The job kinds one process knows: the built-in ones, built by the composition
+    root with their collaborators, plus those of the ``jobs.plugins`` modules."""
 
+    def __init__(self, kinds: Iterable[JobKind] = (), *, plugins: Sequence[str] = ()) -> None:
+        self._kinds = {kind.name: kind for kind in kinds}
+        load_plugins(plugins)
 
-def catalogue() -> list[dict[str, Any]]:
-    """Every job kind with its summary, queue (when fixed) and params schema."""
-    load_plugins()
-    return [
-        {
-            "name": k.name,
-            "summary": k.summary,
-            "queue": k.queue if isinstance(k.queue, str) else "depends on params",
-            "fan_out": k.fan_out,
-            "params": k.params.model_json_schema(),
-        }
-        for k in (_kinds[n] for n in sorted(_kinds))
-    ]
+    def get(self, name: str) -> JobKind:
+        """The kind called ``name``; 422 (InvalidParameter) for an unknown one."""
+        kind = self._kinds.get(name) or _plugin_kinds.get(name)
+        if kind is None:
+            raise InvalidParameter(f"unknown job kind {name!r}", known=self.names())
+        return kind
+
+    def names(self) -> list[str]:
+        return sorted({*self._kinds, *_plugin_kinds})
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """Every job kind with its summary, queue (when fixed) and params schema."""
+        return [
+            {
+                "name": k.name,
+                "summary": k.summary,
+                "queue": k.queue if isinstance(k.queue, str) else "depends on params",
+                "fan_out": k.fan_out,
+                "params": k.params.model_json_schema(),
+            }
+            for k in (self.get(n) for n in self.names())
+        ]

@@ -9,17 +9,20 @@ yields the same result id). Also the reference implementation of a job kind.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixelmill.imaging import ops, pipeline
 from pixelmill.imaging.encode import encode
 from pixelmill.imaging.formats import OUTPUT_FORMATS, ImageFormat
-from pixelmill.services.jobs.context import Job, JobContext
-from pixelmill.services.jobs.kinds import JobKind, register_kind
+from pixelmill.services.jobs.kinds import JobKind
+
+if TYPE_CHECKING:
+    from pixelmill.services.images import ImageService
+    from pixelmill.services.jobs.context import Job, JobContext
 
 
 class OutputSpec(BaseModel):
@@ -67,71 +70,63 @@ def _format(spec: OutputSpec, source: str) -> ImageFormat:
     return fmt if fmt in OUTPUT_FORMATS else ImageFormat.PNG
 
 
-_plans: OrderedDict[bytes, tuple[PipelineParams, list[ops.Step]]] = OrderedDict()
-_plans_lock = threading.Lock()
+class _Plans:
+    """The validated params and steps of each distinct pipeline, parsed once per kind:
+    jobs tend to repeat a pipeline and a batch job's tasks share it; both the params
+    model and the steps are immutable."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._plans: LRUCache[bytes, tuple[PipelineParams, list[ops.Step]]] = LRUCache(size)
+        self._lock = threading.Lock()
+
+    def of(self, job: Job) -> tuple[PipelineParams, list[ops.Step]]:
+        key = orjson.dumps(job.params, option=orjson.OPT_SORT_KEYS)
+        with self._lock:
+            plan = self._plans.get(key)
+        if plan is None:
+            params = PipelineParams.model_validate(job.params)
+            plan = (params, params.steps())
+            with self._lock:
+                self._plans[key] = plan
+        return plan
 
 
-def _plan(job: Job) -> tuple[PipelineParams, list[ops.Step]]:
-    """The job's validated params and steps, parsed once per distinct pipeline and
-    process (jobs tend to repeat a pipeline; a batch job's tasks share it; both the
-    params model and the steps are immutable)."""
-    key = orjson.dumps(job.params, option=orjson.OPT_SORT_KEYS)
-    with _plans_lock:
-        plan = _plans.get(key)
-        if plan is not None:
-            _plans.move_to_end(key)
-            return plan
-    params = PipelineParams.model_validate(job.params)
-    plan = (params, params.steps())
-    with _plans_lock:
-        _plans[key] = plan
-        while len(_plans) > 256:
-            _plans.popitem(last=False)
-    return plan
+def pipeline_kind(images: ImageService, *, default_quality: int) -> JobKind:
+    """The ``pipeline`` kind over ``images`` (sources, operation context, result
+    images); ``default_quality``: the encoder quality when the output names none."""
+    plans = _Plans()
 
+    def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
+        """Run the job's pipeline on ``ctx.task.input``; returns the result image id and
+        the names of the artifacts the steps produced."""
+        params, steps = plans.of(job)
+        assert ctx.task.input is not None
+        record = images.record(ctx.task.input)  # records are immutable: a short-lived LRU
+        op_ctx = images.context(record)
+        image: Any = images.source_of(record)
+        artifacts: list[str] = []
+        seen: set[str] = set()
+        for index, step in enumerate(steps):
+            ctx.raise_if_cancelled()
+            with ctx.step(f"step {index} ({step.op.name})"):
+                image = pipeline.run(image, [step], op_ctx, auto_orient=index == 0)
+            for name in [n for n in op_ctx.artifacts if n not in seen]:
+                seen.add(name)
+                ctx.put_artifact(name, op_ctx.artifacts[name])
+                artifacts.append(name)
+            ctx.progress((index + 1) / (len(steps) + 1), f"step {index} ({step.op.name}) done")
+        result: dict[str, Any] = {"image": None, "artifacts": artifacts}
+        if params.output.image:
+            ctx.raise_if_cancelled()
+            fmt = _format(params.output, record.format)
+            quality = params.output.quality or default_quality
+            with ctx.step("encode"):
+                body = encode(image, fmt, quality=quality, strip=params.output.strip)
+            stored = ctx.put_image(body, filename=_result_name(record.filename, fmt))
+            result["image"] = stored.id
+        return result
 
-def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
-    """Run the job's pipeline on ``ctx.task.input``; returns the result image id and
-    the names of the artifacts the steps produced."""
-    params, steps = _plan(job)
-    service = ctx.container.image_service
-    assert ctx.task.input is not None
-    record = service.record(ctx.task.input)  # records are immutable: a short-lived LRU
-    op_ctx = service.context(record)
-    op_ctx.resolve_model = ctx.container.extras.get("resolve_model")
-    image: Any = service.source_of(record)
-    artifacts: list[str] = []
-    seen: set[str] = set()
-    for index, step in enumerate(steps):
-        ctx.raise_if_cancelled()
-        with ctx.step(f"step {index} ({step.op.name})"):
-            image = pipeline.run(image, [step], op_ctx, auto_orient=index == 0)
-        for name in [n for n in op_ctx.artifacts if n not in seen]:
-            seen.add(name)
-            ctx.put_artifact(name, op_ctx.artifacts[name])
-            artifacts.append(name)
-        ctx.progress((index + 1) / (len(steps) + 1), f"step {index} ({step.op.name}) done")
-    result: dict[str, Any] = {"image": None, "artifacts": artifacts}
-    if params.output.image:
-        ctx.raise_if_cancelled()
-        fmt = _format(params.output, record.format)
-        quality = params.output.quality or ctx.container.settings.render.default_quality
-        with ctx.step("encode"):
-            body = encode(image, fmt, quality=quality, strip=params.output.strip)
-        stored = ctx.put_image(body, filename=_result_name(record.filename, fmt))
-        result["image"] = stored.id
-    return result
-
-
-def _result_name(filename: str | None, fmt: ImageFormat) -> str | None:
-    if not filename:
-        return None
-    stem = filename.rsplit(".", 1)[0]
-    return f"{stem}.{fmt.suffix.lstrip('.')}"
-
-
-PIPELINE = register_kind(
-    JobKind(
+    return JobKind(
         name="pipeline",
         summary="Run a pipeline of registry operations on each input image.",
         params=PipelineParams,
@@ -140,4 +135,10 @@ PIPELINE = register_kind(
         fan_out="per_input",
         min_inputs=1,
     )
-)
+
+
+def _result_name(filename: str | None, fmt: ImageFormat) -> str | None:
+    if not filename:
+        return None
+    stem = filename.rsplit(".", 1)[0]
+    return f"{stem}.{fmt.suffix.lstrip('.')}"

@@ -14,7 +14,7 @@ of several jobs or an upload of its own. Delete them like any image
 :class:`RetentionSweeper` runs one bounded batch per ``jobs.retention_interval_s`` in
 every job worker and embedded gateway (sooner while a backlog remains); several
 processes sweeping at once take different jobs (see
-:meth:`~pixelmill.backends.metadata.jobs.JobRepository.purge_finished`).
+:meth:`~pixelmill.backends.metadata.jobs.JobStore.purge_finished`).
 ``pixelmill jobs purge`` runs it by hand.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pixelmill.backends.metadata.jobs import JobRepository, PurgedJob
+from pixelmill.backends.metadata.jobs import JobStore, PurgedJob
 from pixelmill.backends.storage.base import Storage
 from pixelmill.observability import metrics
 
@@ -57,7 +57,7 @@ def cutoff(older_than_days: float, *, now: datetime | None = None) -> datetime:
 
 
 def purge(
-    repo: JobRepository,
+    repo: JobStore,
     storage: Storage,
     *,
     older_than_days: float,
@@ -108,7 +108,7 @@ class RetentionSweeper:
 
     def __init__(
         self,
-        repo: JobRepository,
+        repo: JobStore,
         storage: Storage,
         *,
         retention_days: float,

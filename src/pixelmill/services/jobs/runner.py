@@ -1,7 +1,7 @@
 """Runs one delivered task: the broker's handler in every worker (and embedded gateway).
 
 The bookkeeping that makes at-least-once delivery safe lives here and in the guarded
-transitions of :class:`~pixelmill.backends.metadata.jobs.JobRepository`:
+transitions of the job store (:mod:`pixelmill.backends.metadata.jobs`):
 
 1. ``start_task`` moves the task to ``running`` only from ``queued``/``running``; a
    delivery of a finished task is acknowledged and dropped.
@@ -23,11 +23,11 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pixelmill.backends.broker.base import Delivery, RetryPolicy, TaskMessage
+from pixelmill.backends.broker.base import Delivery, TaskMessage
 from pixelmill.backends.metadata.jobs import (
+    ACTIVE,
     Finish,
     JobRecord,
-    JobRepository,
     Started,
     TaskRecord,
 )
@@ -42,11 +42,11 @@ from pixelmill.services.jobs.context import (
     Task,
 )
 from pixelmill.services.jobs.deadline import WATCHDOG, Watchdog
-from pixelmill.services.jobs.kinds import JobKind, get_kind
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ImageRecord
-    from pixelmill.runtime.container import Container
+    from pixelmill.services.jobs.deps import JobDeps
+    from pixelmill.services.jobs.kinds import JobKind
 
 log = logging.getLogger("pixelmill.jobs")
 
@@ -86,48 +86,41 @@ class _Host:
         return self.runner.repo.get(self.job.id).state == "cancelled"
 
     def store_artifact(self, name: str, value: Any) -> dict[str, Any]:
-        meta = artifacts.store(
-            self.runner.container.storage, self.job.id, self.task.idx, name, value
-        )
+        meta = artifacts.store(self.runner.storage, self.job.id, self.task.idx, name, value)
         self.artifacts = [a for a in self.artifacts if a["name"] != name] + [meta]
         return meta
 
     def save_state(self, name: str, data: bytes) -> None:
         key = artifacts.state_key(self.job.id, self.task.idx, name)
-        self.runner.container.storage.put(key, data, content_type="application/octet-stream")
+        self.runner.storage.put(key, data, content_type="application/octet-stream")
 
     def load_state(self, name: str) -> bytes | None:
         try:
-            return self.runner.container.storage.get(
-                artifacts.state_key(self.job.id, self.task.idx, name)
-            )
+            return self.runner.storage.get(artifacts.state_key(self.job.id, self.task.idx, name))
         except NotFound:
             return None
 
     def store_image(self, data: bytes, filename: str | None) -> ImageRecord:
-        record, _created = self.runner.container.image_service.ingest_bytes(
+        record, _created = self.runner.images.ingest_bytes(
             data, filename=filename, source="job", job_id=self.job.id
         )
         self.image = record.id
         return record
 
     def time_limit(self, step: str, seconds: float | None) -> Any:
-        limit = seconds or self.runner.container.settings.jobs.step_time_limit_s
+        limit = seconds or self.runner.settings.step_time_limit_s
         return self.runner.watchdog.limit(step, limit)
 
 
 class TaskRunner:
-    def __init__(
-        self,
-        container: Container,
-        repo: JobRepository,
-        policy: RetryPolicy,
-        *,
-        watchdog: Watchdog = WATCHDOG,
-    ) -> None:
-        self.container = container
-        self.repo = repo
+    def __init__(self, deps: JobDeps, *, watchdog: Watchdog = WATCHDOG) -> None:
+        self.repo = deps.store
+        self.kinds = deps.kinds
+        self.storage = deps.storage
+        self.images = deps.images
+        self.settings = deps.settings
         self.watchdog = watchdog
+        policy = deps.broker.policy
         # a backstop for brokers without a delivery limit (in-process, after restarts):
         # a task started this often has crashed its worker every time
         self.max_attempts = policy.max_retries + policy.delivery_limit + 1
@@ -154,13 +147,10 @@ class TaskRunner:
                 ),
             )
             return
-        kind = get_kind(job.kind)
+        kind = self.kinds.get(job.kind)
         host = _Host(self, job, task)
         ctx = JobContext(
-            job=job_view(job),
-            task=Task(task.idx, task.input, task.attempts),
-            container=self.container,
-            host=host,
+            job=job_view(job), task=Task(task.idx, task.input, task.attempts), host=host
         )
         began = time.perf_counter()
         try:
@@ -213,14 +203,14 @@ class TaskRunner:
         self._finish(
             job,
             task,
-            Finish("failed", error=f"dead-lettered: {detail}", from_states=("queued", "running")),
+            Finish("failed", error=f"dead-lettered: {detail}", from_states=ACTIVE),
         )
 
     # -- helpers ------------------------------------------------------------------------
     def _finish(
         self, job: JobRecord, task: TaskRecord, outcome: Finish, kind: JobKind | None = None
     ) -> None:
-        kind = kind or get_kind(job.kind)
+        kind = kind or self.kinds.get(job.kind)
         updated = self.repo.finish_task(
             job.id,
             task.idx,

@@ -1,49 +1,45 @@
-"""The job service: submit, read, cancel and watch jobs; run workers.
+"""The job service: submit, read, cancel and watch jobs (the API side).
 
-Used by the gateway routes and by other services (``container.extras["jobs"]``).
+Used by the gateway routes and by other services. Running tasks is the job daemon's
+work (:mod:`pixelmill.services.jobs.daemon`), started only in processes that run jobs.
 Submitting validates everything checkable up front (kind, params, inputs, batch size),
 refuses work above the configured queue depth (503 + Retry-After), writes the job and
 its tasks to the DB (the durable record) and only then publishes one message per task.
 A publish that fails leaves the task marked unpublished; workers re-publish those
-(:meth:`JobService.republish_unpublished`), and an in-process broker gets every
-unfinished task back at start (:meth:`JobService.recover`).
+(:meth:`JobDaemon.republish_unpublished`), and an in-process broker gets every
+unfinished task back at start (:meth:`JobDaemon.recover`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
-import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from cachetools import LRUCache
 from pydantic import BaseModel
 
-from pixelmill.backends.broker.base import Broker, Consumer, TaskMessage
-from pixelmill.backends.metadata.changes import JobChanges, PollingChanges
+from pixelmill.backends.broker.base import TaskMessage
 from pixelmill.backends.metadata.jobs import (
     EventRecord,
     JobRecord,
-    JobRepository,
     TaskRecord,
     TaskRef,
     new_job_id,
 )
-from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, Overloaded
+from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, NotFound, Overloaded
 from pixelmill.observability import metrics
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import SubmitContext
-from pixelmill.services.jobs.kinds import JobKind, get_kind, load_plugins
-from pixelmill.services.jobs.retention import RetentionSweeper
-from pixelmill.services.jobs.runner import TaskRunner
 
 if TYPE_CHECKING:
-    from pixelmill.runtime.container import Container
+    from pixelmill.backends.metadata.records import ImageRecord
+    from pixelmill.services.jobs.deps import JobDeps
+    from pixelmill.services.jobs.kinds import JobKind
 
 log = logging.getLogger("pixelmill.jobs")
 
@@ -63,30 +59,25 @@ def request_hash(kind: str, params: Any, inputs: Sequence[str], priority: int) -
 
 
 class JobService:
-    def __init__(
-        self, container: Container, broker: Broker, changes: JobChanges | None = None
-    ) -> None:
-        self.container = container
-        self.settings = container.settings.jobs
-        self.broker = broker
+    """Submit, read, cancel and watch jobs; the API of the job system."""
+
+    def __init__(self, deps: JobDeps) -> None:
+        self.deps = deps
+        self.settings = deps.settings
+        self.broker = deps.broker
+        self.kinds = deps.kinds
         #: news about jobs for event streams (notifications on PostgreSQL)
-        self.changes: JobChanges = changes or PollingChanges()
-        self.repo = JobRepository(container.db)
-        self.runner = TaskRunner(container, self.repo, broker.policy)
+        self.changes = deps.changes
+        self.repo = deps.store
         self._depth: dict[str, tuple[float, int]] = {}
-        self._consumer: Consumer | None = None
-        self._sweeper: threading.Thread | None = None
-        self._retention: RetentionSweeper | None = None
         self._stop = threading.Event()
         self._marks: list[str] = []
         self._marks_lock = threading.Lock()
         self._marker: threading.Thread | None = None
-        self._recovery_lock: int | None = None
-        self._parsed: OrderedDict[tuple[str, bytes], tuple[BaseModel, str, dict[str, Any]]] = (
-            OrderedDict()
+        self._parsed: LRUCache[tuple[str, bytes], tuple[BaseModel, str, dict[str, Any]]] = LRUCache(
+            maxsize=PARSED_CACHE_SIZE
         )
         self._parsed_lock = threading.Lock()
-        load_plugins(self.settings.plugins)
 
     # -- submit -------------------------------------------------------------------------
     def submit(
@@ -102,7 +93,7 @@ class JobService:
         """Validate and accept a job; returns ``(job, created)``. With an idempotency
         key already used by ``owner`` for the same request, the existing job comes back
         (``created=False``); for a different request it is a 409."""
-        job_kind = get_kind(kind)
+        job_kind = self.kinds.get(kind)
         if priority not in PRIORITY_RANGE:
             raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
         parsed, queue, normalised = self._parse(job_kind, params)
@@ -110,7 +101,7 @@ class JobService:
         self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
         if job_kind.validate is not None:
             records = self._input_records(inputs)
-            job_kind.validate(parsed, SubmitContext(self.container, records, owner))
+            job_kind.validate(parsed, SubmitContext(records, owner))
         digest = request_hash(job_kind.name, normalised, inputs, priority)
         if idempotency_key:
             existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
@@ -164,16 +155,13 @@ class JobService:
         if key is not None:
             with self._parsed_lock:
                 hit = self._parsed.get(key)
-                if hit is not None:
-                    self._parsed.move_to_end(key)
-                    return hit
+            if hit is not None:
+                return hit
         parsed = job_kind.parse_params(params)
         result = (parsed, job_kind.queue_for(parsed), parsed.model_dump(mode="json"))
         if key is not None:
             with self._parsed_lock:
                 self._parsed[key] = result
-                while len(self._parsed) > PARSED_CACHE_SIZE:
-                    self._parsed.popitem(last=False)
         return result
 
     def _same_request(self, existing: JobRecord, digest: str) -> JobRecord:
@@ -201,13 +189,20 @@ class JobService:
         if len(set(inputs)) != len(inputs):
             raise InvalidParameter("inputs contain the same image more than once", field="inputs")
 
-    def _input_records(self, inputs: list[str]) -> list[Any]:
+    def _input_records(self, inputs: list[str]) -> list[ImageRecord]:
         """The input images' records, for a kind's ``validate`` (422 if one is missing)."""
-        if not inputs:
-            return []
-        with self.container.db.begin() as conn:
-            JobRepository.check_images(conn, inputs)
-        return [self.container.images.get(i) for i in inputs]
+        records: list[ImageRecord] = []
+        missing: list[str] = []
+        for image_id in inputs:
+            try:
+                records.append(self.deps.images.images.get(image_id))
+            except NotFound:
+                missing.append(image_id)
+        if missing:
+            raise InvalidParameter(
+                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
+            )
+        return records
 
     def _check_capacity(self, queue: str, adding: int) -> None:
         now = time.monotonic()
@@ -240,7 +235,7 @@ class JobService:
         except BackendUnavailable as exc:
             # accepted all the same: the DB has the job, a worker re-publishes it
             log.warning("job %s: publish failed, left for re-publishing: %s", job.id, exc)
-        if not published or not getattr(self.broker, "durable", True):
+        if not published or not self.broker.durable:
             return
         if len(published) < len(refs):
             self.repo.mark_published(job.id, published)
@@ -310,7 +305,7 @@ class JobService:
     ) -> artifacts.Artifact:
         """An artifact of one task, or aggregated over the job's tasks."""
         artifacts.check_name(name)
-        storage = self.container.storage
+        storage = self.deps.storage
         if idx is not None:
             if owner is not None:
                 self.repo.get(job_id, owner=owner)
@@ -324,121 +319,16 @@ class JobService:
             )
         return artifacts.render(value, kind, fmt)
 
-    # -- workers ------------------------------------------------------------------------
-    def serve(self, queues: Sequence[str], *, threads: int) -> Consumer:
-        """Consume ``queues`` with ``threads`` task threads in this process."""
-        consumer = self.broker.serve(
-            queues, self.runner.handle, on_dead_letter=self.runner.dead_letter, threads=threads
-        )
-        self._consumer = consumer
-        return consumer
-
-    def recover(self) -> int:
-        """Re-publish every unfinished task (in-process broker at start). Returns how many."""
-        refs = self.repo.unfinished()
-        jobs: dict[str, int] = {}
-        for ref in refs:
-            if ref.job_id not in jobs:
-                jobs[ref.job_id] = self.repo.get(ref.job_id).max_retries
-            self.broker.publish(
-                ref.queue,
-                TaskMessage(ref.job_id, ref.idx),
-                priority=ref.priority,
-                max_retries=jobs[ref.job_id],
-            )
-        if refs:
-            log.info("recovered %d unfinished task(s) of %d job(s)", len(refs), len(jobs))
-        return len(refs)
-
-    def republish_unpublished(self) -> int:
-        """Publish queued tasks that never reached the broker; returns how many."""
-        refs = self.repo.claim_unpublished(older_than_s=self.settings.republish_after_s)
-        done = 0
-        for ref in refs:
-            try:
-                retries = self.repo.get(ref.job_id).max_retries
-                self.broker.publish(
-                    ref.queue,
-                    TaskMessage(ref.job_id, ref.idx),
-                    priority=ref.priority,
-                    max_retries=retries,
-                )
-                done += 1
-            except BackendUnavailable:
-                self.repo.unmark_published(refs[done:])
-                break
-        if done:
-            log.info("re-published %d task(s) that never reached the broker", done)
-        return done
-
-    def start_sweeper(self) -> None:
-        """Periodically re-publish tasks that never reached the broker."""
-
-        def loop() -> None:
-            while not self._stop.wait(self.settings.sweep_interval_s):
-                try:
-                    self.republish_unpublished()
-                except Exception as exc:  # the DB or broker may be down; try again later
-                    log.warning("re-publish sweep failed: %s", exc)
-
-        self._sweeper = threading.Thread(target=loop, name="pm-job-sweeper", daemon=True)
-        self._sweeper.start()
-
-    def start_retention(self) -> None:
-        """Delete expired finished jobs periodically in this process (``jobs.retention_*``;
-        nothing when ``retention_days`` is 0). Idempotent."""
-        if self.settings.retention_days <= 0 or self._retention is not None:
-            return
-        self._retention = RetentionSweeper(
-            self.repo,
-            self.container.storage,
-            retention_days=self.settings.retention_days,
-            interval_s=self.settings.retention_interval_s,
-            batch=self.settings.retention_batch,
-            stop=self._stop,
-        )
-        self._retention.start()
-
-    def start_embedded(self) -> None:
-        """Embedded mode: recover unfinished tasks and run them in this process.
-
-        With several server processes on one data dir, only the first to start (the
-        holder of ``DATA_DIR/jobs-recovery.lock``) re-publishes unfinished tasks, so a
-        restart does not run each of them once per process."""
-        if self._consumer is not None or self.settings.embedded_threads == 0:
-            return
-        if self._claim_recovery():
-            self.recover()
-        self.serve(
-            ("transform", "analyse", "segment", "train"), threads=self.settings.embedded_threads
-        )
-
-    def _claim_recovery(self) -> bool:
-        path = self.container.settings.data_dir / "jobs-recovery.lock"
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._recovery_lock = fd  # held for the life of this process
-        return True
-
-    def stop(self, timeout_s: float = 20.0) -> None:
+    # -- lifecycle ----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the publish-marks flusher (marks still pending are flushed by close)."""
         self._stop.set()
-        if self._consumer is not None:
-            self._consumer.stop(timeout_s)
-            self._consumer = None
 
     def ping(self) -> None:
         self.broker.ping()
 
     def close(self) -> None:
-        self.stop(timeout_s=5.0)
+        """Flush pending publish marks. The backends are closed by their owner, the
+        composition root."""
+        self.stop()
         self.flush_marks()
-        self.broker.close()
-        self.changes.close()
-        self.repo.dispose()
-        if self._recovery_lock is not None:
-            os.close(self._recovery_lock)
-            self._recovery_lock = None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixelmill.services.jobs import JobCancelled, JobKind, register_kind
+from pixelmill.services.jobs import JobCancelled, JobKind
 
 if TYPE_CHECKING:
     from pixelmill.services.jobs import Job, JobContext, SubmitContext
@@ -32,27 +32,43 @@ class TrainParams(BaseModel):
     alias: str | None = Field(None, description="Point this alias at the new version.")
 
 
-def _trainer(container: Any) -> TrainerService:
-    return container.extras["trainer"]
+def train_kind(trainer: TrainerService) -> JobKind:
+    """The ``train`` kind, training with ``trainer``."""
+
+    def check(params: TrainParams, submit: SubmitContext) -> None:
+        _check(trainer, params)
+
+    def run(job: Job, ctx: JobContext) -> dict[str, Any]:
+        return _run(trainer, job, ctx)
+
+    return JobKind(
+        name="train",
+        run=run,
+        params=TrainParams,
+        queue="train",
+        validate=check,
+        time_limit_s=6 * 3600,
+        max_retries=1,
+        summary="Train a U-Net or CNN on a dataset, export to ONNX, register a model version.",
+    )
 
 
-def check(params: TrainParams, submit: SubmitContext) -> None:
-    from pixelmill.ml import registry as rules
+def _check(trainer: TrainerService, params: TrainParams) -> None:
+    from pixelmill.ml import registry_rules as rules
     from pixelmill.services.trainer.service import parse_spec
 
     spec = parse_spec(params.spec)
     if params.alias is not None:
         rules.check_alias(params.alias)
-    _trainer(submit.container).check(params.model, params.dataset, spec)
+    trainer.check(params.model, params.dataset, spec)
 
 
-def run(job: Job, ctx: JobContext) -> dict[str, Any]:
+def _run(trainer: TrainerService, job: Job, ctx: JobContext) -> dict[str, Any]:
     from pixelmill.ml.training import TrainingCancelled
     from pixelmill.observability import metrics
     from pixelmill.services.trainer.service import parse_spec
 
     params = TrainParams.model_validate(job.params)
-    trainer = _trainer(ctx.container)
     for done in (
         trainer.registry.models.versions(params.model) if _exists(trainer, params.model) else []
     ):
@@ -114,17 +130,3 @@ def _exists(trainer: TrainerService, name: str) -> bool:
     except NotFound:
         return False
     return True
-
-
-TRAIN = register_kind(
-    JobKind(
-        name="train",
-        run=run,
-        params=TrainParams,
-        queue="train",
-        validate=check,
-        time_limit_s=6 * 3600,
-        max_retries=1,
-        summary="Train a U-Net or CNN on a dataset, export to ONNX, register a model version.",
-    )
-)

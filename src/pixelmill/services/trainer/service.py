@@ -19,10 +19,10 @@ from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import BackendUnavailable, EmptyInput, ImageTooLarge, InvalidParameter
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import datasets as ds_core
-from pixelmill.ml import registry as rules
+from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.ml.spec import TrainSpec
-from pixelmill.services.registry import ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)

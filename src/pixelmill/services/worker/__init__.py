@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from pixelmill.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from pixelmill.runtime.container import Container
-    from pixelmill.services.jobs.service import JobService
+    from pixelmill.services.jobs.daemon import JobDaemon
 
 log = logging.getLogger("pixelmill.worker")
 
@@ -28,15 +27,14 @@ log = logging.getLogger("pixelmill.worker")
 class WorkerService:
     def __init__(
         self,
-        container: Container,
+        daemon: JobDaemon,
         *,
         queues: Sequence[str],
         threads: int,
         shutdown_timeout_s: float = 30.0,
     ) -> None:
-        self.container = container
-        self.jobs: JobService = container.extras["jobs"]
-        if not getattr(self.jobs.broker, "durable", True):
+        self.jobs = daemon
+        if not daemon.broker.durable:
             raise InvalidInput(
                 "a separate worker needs a shared broker: set PIXELMILL_BROKER__URL=amqp://... "
                 "(the in-process broker only serves the embedded gateway)"

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import ImageTooLarge, InvalidInput
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.deps import deps
 
 if TYPE_CHECKING:
     from pixelmill.services.trainer.service import TrainerService
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
 def _trainer(request: Request) -> TrainerService:
-    return request.app.state.container.extras["trainer"]
+    return deps(request).trainer
 
 
 def actor(key: ApiKeyRecord | None) -> str:

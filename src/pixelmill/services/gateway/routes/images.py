@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,16 +18,13 @@ from pixelmill.imaging.render import parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway import signing
 from pixelmill.services.gateway.auth import require
-
-if TYPE_CHECKING:
-    from pixelmill.runtime.container import Container
+from pixelmill.services.gateway.deps import deps
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 _CHUNK = 1024 * 1024
 
 
-def _container(request: Request) -> Container:
-    return request.app.state.container
+_container = deps
 
 
 def image_json(record: ImageRecord) -> dict[str, Any]:
@@ -242,9 +239,11 @@ def render(
     plan = service.plan(record, params, accept)
     _fmt, _q, key, negotiated = plan
     etag = f'"{key[:40]}"'
+    # a shared cache (CDN, proxy) may keep a render only when anyone may fetch it anyway
+    audience = "public" if _public_read(request) else "private"
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={c.settings.cache.http_max_age}, immutable",
+        "Cache-Control": f"{audience}, max-age={c.settings.cache.http_max_age}, immutable",
     }
     if negotiated:
         headers["Vary"] = "Accept"

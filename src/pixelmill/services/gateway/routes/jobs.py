@@ -23,7 +23,7 @@ from pixelmill.backends.metadata.jobs import TERMINAL, JobRecord, TaskRecord
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import Forbidden, InvalidParameter
 from pixelmill.services.gateway.auth import require
-from pixelmill.services.jobs import kinds
+from pixelmill.services.gateway.deps import deps
 
 if TYPE_CHECKING:
     from pixelmill.services.jobs.service import JobService
@@ -56,7 +56,7 @@ class JobRequest(BaseModel):
 
 
 def _jobs(request: Request) -> JobService:
-    return request.app.state.container.extras["jobs"]
+    return deps(request).jobs
 
 
 def scope(key: ApiKeyRecord | None) -> str | None:
@@ -348,7 +348,7 @@ async def job_events(
     service = _jobs(request)
     job = await anyio.to_thread.run_sync(partial(service.get, job_id, owner=scope(key)))
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
-    poll = request.app.state.container.settings.jobs.events_poll_s
+    poll = deps(request).settings.jobs.events_poll_s
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal cursor
@@ -393,5 +393,5 @@ async def job_events(
 
 
 @router.get("/v1/job-kinds", summary="Job kinds: names, queues, parameter schemas")
-def job_kinds() -> dict[str, Any]:
-    return {"items": kinds.catalogue()}
+def job_kinds(request: Request) -> dict[str, Any]:
+    return {"items": _jobs(request).kinds.catalogue()}

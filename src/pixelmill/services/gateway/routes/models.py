@@ -13,22 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import InvalidInput, InvalidParameter
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
 
 if TYPE_CHECKING:
     from pixelmill.services.inference.service import InferenceService
-    from pixelmill.services.registry import ModelRegistry
+    from pixelmill.services.model_registry import ModelRegistry
 
 router = APIRouter(tags=["models"])
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
 
 
 def _registry(request: Request) -> ModelRegistry:
-    return request.app.state.container.extras["models"]
+    return deps(request).models
 
 
 def _inference(request: Request) -> InferenceService:
-    return request.app.state.container.extras["inference"]
+    return deps(request).inference
 
 
 class PromoteRequest(BaseModel):
@@ -225,7 +226,7 @@ async def predict(
                 measure=body.measure,
             )
         )
-    limit = request.app.state.container.settings.server.max_upload_bytes
+    limit = deps(request).settings.server.max_upload_bytes
     data = await read_body(request, limit, "image")
     if not data:
         raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
@@ -264,7 +265,7 @@ def loaded(request: Request, _key: Any = Depends(require("read"))) -> dict[str, 
 def start_training(
     request: Request, body: TrainingRunRequest, key: ApiKeyRecord | None = Depends(require("write"))
 ) -> dict[str, Any]:
-    jobs = request.app.state.container.extras["jobs"]
+    jobs = deps(request).jobs
     params = {"model": body.model, "dataset": body.dataset, "spec": body.spec, "alias": body.alias}
     job, _created = jobs.submit(
         kind="train", params=params, priority=body.priority, owner=key.id if key else None

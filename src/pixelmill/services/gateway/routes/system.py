@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from pixelmill.errors import PixelmillError
+from pixelmill.errors import NotFound
 from pixelmill.imaging import ops
 from pixelmill.observability import metrics
+from pixelmill.services.gateway.deps import deps
 
 router = APIRouter(tags=["system"])
+log = logging.getLogger("pixelmill.gateway")
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -20,18 +23,15 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness: every dependency is reachable")
 def readyz(request: Request, response: Response) -> dict[str, Any]:
-    c = request.app.state.container
     checks: dict[str, str] = {}
-    deps: dict[str, Any] = {"database": c.db, "storage": c.storage, "cache": c.cache}
-    deps.update({k: v for k, v in c.extras.items() if hasattr(v, "ping")})
-    for name, dep in deps.items():
+    for name, check in deps(request).readiness_checks().items():
         try:
-            dep.ping()
+            check()
             checks[name] = "ok"
-        except PixelmillError as exc:
-            checks[name] = exc.detail
         except Exception as exc:
-            checks[name] = f"{type(exc).__name__}: {exc}"
+            # the driver's words (hosts, paths, versions) go to the log, not the wire
+            log.warning("readiness: %s unavailable: %s: %s", name, type(exc).__name__, exc)
+            checks[name] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     response.status_code = 200 if ready else 503
     return {"status": "ready" if ready else "not ready", "checks": checks}
@@ -39,8 +39,10 @@ def readyz(request: Request, response: Response) -> dict[str, Any]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def prometheus(request: Request) -> Response:
-    c = request.app.state.container
-    metrics.IMAGES_STORED.set(c.images.count())
+    services = deps(request)
+    if not services.settings.observability.metrics_enabled:
+        raise NotFound("/metrics is turned off (observability.metrics_enabled)")
+    metrics.IMAGES_STORED.set(services.images.count())
     body, content_type = metrics.render_latest()
     return Response(body, media_type=content_type)
 

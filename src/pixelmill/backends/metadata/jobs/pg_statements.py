@@ -1,6 +1,6 @@
 """The three hot job transitions as ONE PostgreSQL statement each: create, start, finish.
 
-:class:`~pixelmill.backends.metadata.jobs.JobRepository` runs these on PostgreSQL
+:class:`~pixelmill.backends.metadata.jobs.sql.JobRepository` runs these on PostgreSQL
 instead of its portable multi-statement transactions (which SQLite keeps). Each is a
 data-modifying CTE executed as a single autocommit statement — one round trip, no
 ``BEGIN``/``COMMIT`` — with the same guards and the same results:
@@ -12,7 +12,8 @@ data-modifying CTE executed as a single autocommit statement — one round trip,
   the lock order (job, then task) is the same everywhere: no deadlocks.
 * **Guards re-check the newest row.** Under READ COMMITTED, an ``UPDATE … WHERE state IN
   (…)`` that waited for a concurrent writer re-evaluates its ``WHERE`` on the committed
-  row, so a redelivered task's second finish matches nothing.
+  row, so a redelivered task's second finish matches nothing. The state lists come from
+  :mod:`~pixelmill.backends.metadata.jobs.states`, like the portable path's.
 * **Event order is a data dependency.** A second event's ``INSERT … SELECT`` reads the
   first one's ``RETURNING``, so the task event gets the smaller id than the job's state
   event (the SSE stream ends at the final state event).
@@ -22,23 +23,27 @@ one-task job the caller knows it before the statement runs (the only task is thi
 so it passes ``finalise=true`` and the values; for larger jobs it passes ``false`` and
 completes the job in the same transaction after reading the tasks (see the repository).
 
-:func:`run` executes them on a pooled connection's psycopg handle directly: for these
-wide, hand-written statements SQLAlchemy's per-execution result set-up cost more CPU
-than the statement itself, and psycopg prepares them server-side after a few uses.
-Lists travel as one JSON parameter (psycopg adapting Python lists to arrays was a
-measurable part of a submit).
+They run through :mod:`~pixelmill.backends.metadata.pg_prepared` (prepared server-side
+after a few uses). Lists travel as one JSON parameter (psycopg adapting Python lists to
+arrays was a measurable part of a submit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-import psycopg
-import sqlalchemy as sa
-
+from pixelmill.backends.metadata.jobs.states import ACTIVE, sources
 from pixelmill.backends.metadata.tables_jobs import job_tasks, jobs
-from pixelmill.errors import BackendUnavailable
+
+
+def _in(states: tuple[str, ...]) -> str:
+    """A SQL list of state literals, e.g. ``('queued', 'running')``."""
+    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
+
+
+_ACTIVE = _in(ACTIVE)
+#: a task may start (or restart, after a redelivery) from these
+_STARTABLE = _in(sources("task", "running"))
+#: a job moves to running from these
+_JOB_STARTABLE = _in(sources("job", "running"))
 
 JOB_COLUMNS = [c.name for c in jobs.c]
 TASK_COLUMNS = [c.name for c in job_tasks.c]
@@ -78,16 +83,16 @@ _TASK_OUT = ", ".join(f'task."{c}" AS "t_{c}"' for c in TASK_COLUMNS)
 #: the job as locked and the task as started, or no row (job finished, task finished).
 START = f"""
 WITH job AS (
-    SELECT * FROM jobs WHERE id = %(job_id)s AND state IN ('queued', 'running') FOR UPDATE
+    SELECT * FROM jobs WHERE id = %(job_id)s AND state IN {_ACTIVE} FOR UPDATE
 ), task AS (
     UPDATE job_tasks
     SET state = 'running', attempts = attempts + 1, started_at = coalesce(started_at, %(now)s)
-    WHERE job_id = %(job_id)s AND idx = %(idx)s AND state IN ('queued', 'running')
+    WHERE job_id = %(job_id)s AND idx = %(idx)s AND state IN {_STARTABLE}
       AND EXISTS (SELECT 1 FROM job)
     RETURNING *
 ), running AS (
     UPDATE jobs SET state = 'running', started_at = %(now)s, updated_at = %(now)s
-    WHERE id = %(job_id)s AND state = 'queued' AND EXISTS (SELECT 1 FROM task)
+    WHERE id = %(job_id)s AND state IN {_JOB_STARTABLE} AND EXISTS (SELECT 1 FROM task)
     RETURNING id
 ), state_event AS (
     INSERT INTO job_events (job_id, type, data, at)
@@ -109,7 +114,7 @@ SELECT {_JOB_OUT}, {_TASK_OUT} FROM job, task
 #: with ``finalise`` — move a job whose last task this was to succeeded|failed with
 #: ``final_result`` / ``final_error`` and its state event. Returns the job after the
 #: change plus ``final_state`` (NULL unless this completed it), or no row (duplicate).
-FINISH = """
+FINISH = f"""
 WITH job AS (
     SELECT state, total, succeeded, failed, cancelled
     FROM jobs WHERE id = %(job_id)s FOR UPDATE
@@ -138,7 +143,7 @@ WITH job AS (
     FROM job, task
 ), decided AS (
     SELECT counted.*,
-           CASE WHEN CAST(%(finalise)s AS boolean) AND was IN ('queued', 'running')
+           CASE WHEN CAST(%(finalise)s AS boolean) AND was IN {_ACTIVE}
                      AND succeeded + failed + cancelled >= total
                 THEN CASE WHEN failed = 0 AND cancelled = 0 THEN 'succeeded' ELSE 'failed' END
            END AS final_state
@@ -199,77 +204,3 @@ WITH done AS (
 )
 SELECT * FROM done
 """
-
-T = TypeVar("T")
-
-
-def one(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The first row of ``sql`` as a dict, or ``None``."""
-    cursor = conn.execute(sql, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip(_names(cursor), row, strict=True))
-
-
-def rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every row of ``sql`` as a dict."""
-    cursor = conn.execute(sql, params)
-    names = _names(cursor)
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _names(cursor: psycopg.Cursor[Any]) -> list[str]:
-    """Column names straight from the result (``cursor.description`` builds a Column
-    object with type look-ups per column: ~19 % of a task's statement CPU with
-    ``RETURNING *``)."""
-    result = cursor.pgresult
-    if result is None:
-        return []
-    return [(result.fname(i) or b"").decode() for i in range(result.nfields)]
-
-
-def run(engine: sa.Engine, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """Execute one statement on its own (autocommit: one round trip); its first row as a
-    dict, or ``None``. See :func:`session`."""
-    return session(engine, lambda conn: one(conn, sql, params))
-
-
-def session(
-    engine: sa.Engine,
-    work: Callable[[psycopg.Connection[Any]], T],
-    *,
-    transaction: bool = False,
-) -> T:
-    """``work(conn)`` on the psycopg connection of a pooled connection of ``engine`` —
-    each statement on its own (autocommit), or all in one ``transaction``.
-
-    Once more on a fresh connection when the pooled one turns out dead (the server
-    restarted): every statement here is guarded, so a second run after a commit whose
-    answer was lost changes nothing twice. Raises ``BackendUnavailable`` when the
-    server cannot be reached."""
-    for attempt in (1, 2):
-        try:
-            fairy = engine.raw_connection()  # the pool's hang-up check included
-        except sa.exc.DBAPIError as exc:
-            raise BackendUnavailable(f"metadata DB unavailable: {exc.orig}") from exc
-        conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
-        try:
-            if transaction:
-                with conn.transaction():
-                    return work(conn)
-            conn.autocommit = True
-            try:
-                return work(conn)
-            finally:
-                if not conn.broken and not conn.closed:
-                    conn.autocommit = False
-        except psycopg.OperationalError as exc:
-            lost = conn.broken or conn.closed
-            fairy.invalidate(exc)
-            if lost and attempt == 1:
-                continue
-            raise BackendUnavailable(f"metadata DB unavailable: {exc}") from exc
-        finally:
-            fairy.close()
-    raise AssertionError("unreachable")

@@ -40,7 +40,7 @@ def analyse_command(
 ) -> None:
     """Segment and measure PATH tile by tile; writes labels.tif, objects.parquet and
     summary.json (and slide.dzi) to --out."""
-    from pixelmill.services.slides import analyse_slide
+    from pixelmill.imaging.slides import analyse_slide
 
     result = analyse_slide(
         path,
@@ -65,7 +65,7 @@ def analyse_command(
 @click.option("--quality", default=85, show_default=True)
 def dzi_command(path: Path, out_dir: Path, tile_size: int, quality: int) -> None:
     """Write a DeepZoom pyramid (slide.dzi + slide_files/) of PATH to --out."""
-    from pixelmill.services.slides import Slide, deepzoom
+    from pixelmill.imaging.slides import Slide, deepzoom
 
     click.echo(str(deepzoom(Slide(path), out_dir, tile_size=tile_size, quality=quality)))
 

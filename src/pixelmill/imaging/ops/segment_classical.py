@@ -3,7 +3,8 @@
 Smoothing → threshold → opening → hole filling → distance-transform watershed → size
 filter. The label image goes to ``ctx.artifacts["labels"]`` (see ``_analysis``), the
 decisions to ``ctx.artifacts["segmentation"]``; the step's output image is the labels
-(default), the mask, or its input unchanged.
+(default), the mask, or its input unchanged. No model is involved; segmentation with a
+trained model (op ``segment``) is :mod:`.segment_model`.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import tifffile
 
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.imaging.analysis.tiles import same_objects
-from pixelmill.imaging.ops.segment_nuclei import SegmentNucleiParams, run
-from pixelmill.services.slides import Slide, analyse_slide, deepzoom
+from pixelmill.imaging.ops.segment_classical import SegmentNucleiParams, run
+from pixelmill.imaging.slides import Slide, analyse_slide, deepzoom
 from tests.unit.imaging.analysis import synthetic as syn
 
 

@@ -19,7 +19,7 @@ from pixelmill.backends.metadata.models import (
 )
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidParameter, NotFound, StorageError
-from pixelmill.ml import registry as rules
+from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.spec import InputSpec
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class ModelRegistry:
         anything is written.
         """
         from pixelmill.ml.onnx_check import check_fits
-        from pixelmill.ml.runtime import session
+        from pixelmill.ml.onnx_model import session
 
         rules.check_name(name)
         if not onnx_bytes:
@@ -231,7 +231,7 @@ class ModelRegistry:
         note: str | None = None,
     ) -> AliasRecord:
         """Move ``alias`` back: to ``to_version`` if given, else to where it pointed
-        before its last promotion (see :func:`pixelmill.ml.registry.rollback_target`)."""
+        before its last promotion (see :func:`pixelmill.ml.registry_rules.rollback_target`)."""
         current = self.models.alias(name, alias)
         target = to_version or rules.rollback_target(
             self.models.audit(name), alias, current.version

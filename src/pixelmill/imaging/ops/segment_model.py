@@ -1,9 +1,10 @@
-"""segment: run a registered segmentation model on the image (``model`` = ``name@alias``
+"""segment: run a registered (learned) segmentation model on the image (``model`` = ``name@alias``
 or ``name:version``). Output: the binary mask (0/255), the foreground probability
 (0..255), or an overlay of the mask on the image. Runs on the ``segment`` queue in jobs.
 
 The model comes from ``ctx.resolve_model`` (the inference service); the op itself does
-no I/O and never imports torch.
+no I/O and never imports torch. The classical, model-free nucleus segmentation
+(threshold + watershed, op ``segment_nuclei``) is :mod:`.segment_classical`.
 """
 
 from __future__ import annotations

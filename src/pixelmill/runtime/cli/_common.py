@@ -1,0 +1,222 @@
+"""Helpers every command group of the ``pixelmill`` CLI shares: building the settings
+from options, handing them to child processes, opening the container, the first admin
+key, the local cluster of ``pixelmill up --workers N``, and clean error lines.
+
+Command modules import this module and never each other.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pixelmill.settings import Settings
+
+LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+# -- settings ------------------------------------------------------------------------------
+def settings_for(data_dir: str | None, **overrides: Any) -> Settings:
+    """The settings tree with command-line options on top (``None`` options are unset)."""
+    kwargs: dict[str, Any] = {}
+    if data_dir:
+        kwargs["data_dir"] = Path(data_dir)
+    settings = Settings(**kwargs)
+    for section, values in overrides.items():
+        current = getattr(settings, section)
+        update = {k: v for k, v in values.items() if v is not None}
+        if update:
+            settings = settings.model_copy(update={section: current.model_copy(update=update)})
+    return settings
+
+
+def url_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The backend URL options every distributed command takes."""
+    for option in reversed(
+        [
+            click.option("--data-dir", default=None, help="Data folder (SQLite, local objects)."),
+            click.option("--broker-url", default=None, help="amqp://... (or memory://)."),
+            click.option(
+                "--database-url", default=None, help="postgresql+psycopg://... or sqlite."
+            ),
+            click.option("--storage-url", default=None, help="s3://BUCKET, file://DIR, memory://."),
+            click.option("--cache-url", default=None, help="redis://..., memory://, none://."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def settings_from(
+    data_dir: str | None,
+    broker_url: str | None,
+    database_url: str | None,
+    storage_url: str | None,
+    cache_url: str | None,
+    **sections: dict[str, Any],
+) -> Settings:
+    """:func:`settings_for` with the options of :func:`url_options`."""
+    return settings_for(
+        data_dir,
+        broker={"url": broker_url},
+        database={"url": database_url},
+        storage={"url": storage_url},
+        cache={"url": cache_url},
+        **sections,
+    )
+
+
+def export_env(settings: Settings) -> None:
+    """Hand the resolved settings to server worker processes through the environment."""
+    os.environ["PIXELMILL_DATA_DIR"] = str(settings.data_dir.resolve())
+    # lets uvicorn's worker processes know their supervisor (see runtime.asgi)
+    os.environ["PIXELMILL_SUPERVISOR_PID"] = str(os.getpid())
+    flat = settings.model_dump(mode="json", exclude={"data_dir"})
+    for section, values in flat.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if value is None:
+                    continue
+                text = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+                os.environ[f"PIXELMILL_{section.upper()}__{key.upper()}"] = text
+
+
+def prepare_metrics_dir(settings: Settings, workers: int) -> None:
+    """With several server processes, point prometheus_client at an emptied shared folder
+    (``DATA_DIR/prometheus``) so ``/metrics`` aggregates every process."""
+    if workers > 1:
+        metrics_dir = settings.data_dir.resolve() / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+# -- the container -------------------------------------------------------------------------
+def open_container(data_dir: str | None) -> Any:
+    """The container over the data dir (or the configured URLs), migrated to the newest."""
+    from pixelmill.runtime.container import build_container
+
+    return build_container(settings_for(data_dir), migrate=True)
+
+
+def ensure_admin_key(container: Any) -> str | None:
+    """Create the first admin key if there is none; returns its secret (shown once)."""
+    if container.keys.any_admin():
+        return None
+    _record, secret = container.keys.create("admin (created by first start)", role="admin")
+    return str(secret)
+
+
+def register_default_model(container: Any) -> None:
+    """Register the shipped ``nuclei`` model as ``nuclei@production`` (idempotent)."""
+    version = container.models.ensure_default()
+    if version is not None:
+        click.echo(f"model {version.ref} is nuclei@production unless you moved the alias")
+
+
+# -- pixelmill up --workers N --------------------------------------------------------------
+def cluster_settings(settings: Settings) -> Settings:
+    """Settings for a local cluster: a real broker (the local RabbitMQ unless one is
+    configured) and no in-process job threads in the gateway."""
+    broker = settings.broker
+    if broker.url.startswith("memory://"):
+        broker = broker.model_copy(update={"url": LOCAL_RABBITMQ})
+    jobs = settings.jobs.model_copy(update={"embedded_threads": 0})
+    return settings.model_copy(update={"broker": broker, "jobs": jobs})
+
+
+def start_local_workers(count: int, *, threads: int | None = None) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` ``pixelmill worker`` processes with this process's environment
+    (export the settings first)."""
+    command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()", "worker"]
+    if threads:
+        command += ["--threads", str(threads)]
+    return [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
+
+
+def _die_with_parent() -> None:
+    # Linux: a worker of a local cluster gets SIGTERM when its `up` dies, even by kill -9
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_local_workers(procs: list[subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
+    """SIGTERM each worker (graceful), then SIGKILL any still running after the timeout."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+# -- output --------------------------------------------------------------------------------
+def _clean_invoke(invoke: Any, ctx: click.Context) -> Any:
+    from pixelmill.errors import PixelmillError
+
+    try:
+        return invoke(ctx)
+    except PixelmillError as exc:
+        files = exc.extra.get("files") if isinstance(exc.extra, dict) else None
+        lines = [f"{exc.title}: {exc.detail}"]
+        lines += [f"  {f['file']}: {f['problem']}" for f in (files or [])[:50]]
+        raise click.ClickException("\n".join(lines)) from None
+
+
+class CleanErrors(click.Group):
+    """Show pixelmill errors (409 conflicts, 404s, invalid datasets) as clear lines."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _clean_invoke(super().invoke, ctx)
+
+
+class CleanCommand(click.Command):
+    """:class:`CleanErrors` for a single command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _clean_invoke(super().invoke, ctx)
+
+
+def quiet_vips() -> None:
+    """Hide libvips' INFO lines (one per thread pool); ML commands print their own progress."""
+    import logging
+
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=1, default=str))
+
+
+def folder_to_zip(path: Path) -> bytes:
+    """A dataset folder (or a .zip file) as zip bytes; files sorted so the hash is stable."""
+    if path.is_file():
+        return path.read_bytes()
+    if not path.is_dir():
+        raise click.BadParameter(f"{path} is neither a folder nor a zip file")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(
+                file.relative_to(path).as_posix(), date_time=(1980, 1, 1, 0, 0, 0)
+            )
+            archive.writestr(info, file.read_bytes())
+    return buf.getvalue()

@@ -1,0 +1,164 @@
+"""``pixelmill models ...``: the model registry (list, show, compare, promote, rollback,
+delete, audit, register)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pixelmill.runtime.cli._common import CleanErrors, open_container, print_json
+
+
+@click.group("models", cls=CleanErrors)
+def models_group() -> None:
+    """The model registry: list, show, compare, promote, rollback, delete, register."""
+
+
+def _registry(data_dir: str | None) -> tuple[Any, Any]:
+    c = open_container(data_dir)
+    return c, c.models
+
+
+@models_group.command("list")
+@click.option("--data-dir", default=None)
+def models_list(data_dir: str | None) -> None:
+    """Models with their aliases and newest version."""
+    c, registry = _registry(data_dir)
+    try:
+        for m in registry.list():
+            aliases = " ".join(f"{a}={v}" for a, v in sorted(m["aliases"].items()))
+            click.echo(
+                f"{m['name']}\t{m['task']}\tversions={m['versions']}\tlatest={m['latest']}\t{aliases}"
+            )
+    finally:
+        c.close()
+
+
+@models_group.command("show")
+@click.argument("ref")
+@click.option("--data-dir", default=None)
+def models_show(ref: str, data_dir: str | None) -> None:
+    """A model (NAME) or one version (NAME:N, NAME@ALIAS) as JSON."""
+    c, registry = _registry(data_dir)
+    try:
+        if ":" in ref or "@" in ref:
+            print_json(registry.resolve(ref).to_json())
+        else:
+            print_json(registry.describe(ref))
+    finally:
+        c.close()
+
+
+@models_group.command("compare")
+@click.argument("name")
+@click.argument("versions", nargs=-1, type=int)
+@click.option("--data-dir", default=None)
+def models_compare(name: str, versions: tuple[int, ...], data_dir: str | None) -> None:
+    """Compare versions' metrics (all versions when none are given)."""
+    c, registry = _registry(data_dir)
+    try:
+        print_json(registry.compare(name, list(versions) or None))
+    finally:
+        c.close()
+
+
+@models_group.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--alias", default="production", show_default=True)
+@click.option("--note", default=None)
+@click.option("--data-dir", default=None)
+def models_promote(
+    name: str, version: int, alias: str, note: str | None, data_dir: str | None
+) -> None:
+    """Point NAME@ALIAS at VERSION (audited)."""
+    c, registry = _registry(data_dir)
+    try:
+        print_json(registry.promote(name, version, alias, actor="cli", note=note).to_json())
+    finally:
+        c.close()
+
+
+@models_group.command("rollback")
+@click.argument("name")
+@click.option("--alias", default="production", show_default=True)
+@click.option(
+    "--to", "to_version", type=int, default=None, help="Default: before the last promotion."
+)
+@click.option("--data-dir", default=None)
+def models_rollback(name: str, alias: str, to_version: int | None, data_dir: str | None) -> None:
+    """Move NAME@ALIAS back (audited)."""
+    c, registry = _registry(data_dir)
+    try:
+        print_json(registry.rollback(name, alias, actor="cli", to_version=to_version).to_json())
+    finally:
+        c.close()
+
+
+@models_group.command("delete")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--data-dir", default=None)
+def models_delete(name: str, version: int, data_dir: str | None) -> None:
+    """Delete NAME:VERSION (refused while an alias points at it)."""
+    c, registry = _registry(data_dir)
+    try:
+        registry.delete_version(name, version, actor="cli")
+        click.echo(f"deleted {name}:{version}")
+    finally:
+        c.close()
+
+
+@models_group.command("audit")
+@click.argument("name")
+@click.option("--data-dir", default=None)
+def models_audit(name: str, data_dir: str | None) -> None:
+    """The audit trail of NAME, oldest first."""
+    c, registry = _registry(data_dir)
+    try:
+        for a in registry.audit(name):
+            moved = f"{a.from_version}->{a.to_version}"
+            click.echo(
+                f"{a.at.isoformat()}\t{a.action}\t{a.alias or '-'}\t{moved}\t{a.actor or '-'}\t{a.note or ''}"
+            )
+    finally:
+        c.close()
+
+
+@models_group.command("register")
+@click.argument("onnx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--card",
+    "card_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Model card JSON (as written by `pixelmill train --card`).",
+)
+@click.option("--name", default=None, help="Model name (default: the card's).")
+@click.option("--alias", default=None)
+@click.option("--data-dir", default=None)
+def models_register(
+    onnx_file: Path,
+    card_file: Path | None,
+    name: str | None,
+    alias: str | None,
+    data_dir: str | None,
+) -> None:
+    """Register an ONNX file (with its card) as the next version of a model."""
+    card = (
+        json.loads(card_file.read_text()) if card_file else {"input_spec": {"task": "segmentation"}}
+    )
+    if name:
+        card["name"] = name
+    if "name" not in card:
+        raise click.BadParameter("give --name or a card with a name")
+    c, registry = _registry(data_dir)
+    try:
+        version = registry.register_card(card, onnx_file.read_bytes(), actor="cli")
+        if alias:
+            registry.promote(version.model, version.version, alias, actor="cli")
+        print_json(version.to_json())
+    finally:
+        c.close()

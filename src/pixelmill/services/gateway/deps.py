@@ -1,0 +1,70 @@
+"""What the gateway needs from the composition root, as one typed Protocol.
+
+``pixelmill.runtime.container.Container`` provides it; a test or another runtime may
+provide anything else with the same members. Routes read it with :func:`deps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from pixelmill.backends.metadata.images import ImageRepository
+    from pixelmill.backends.metadata.keys import KeyRepository
+    from pixelmill.backends.storage.base import Storage
+    from pixelmill.services.images import ImageService
+    from pixelmill.services.inference.service import InferenceService
+    from pixelmill.services.jobs.service import JobService
+    from pixelmill.services.model_registry import ModelRegistry
+    from pixelmill.services.trainer.service import TrainerService
+    from pixelmill.settings import Settings
+
+
+class GatewayDeps(Protocol):
+    """The services and settings the gateway's routes use."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def keys(self) -> KeyRepository: ...
+
+    @property
+    def images(self) -> ImageRepository: ...
+
+    @property
+    def image_service(self) -> ImageService: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def jobs(self) -> JobService: ...
+
+    @property
+    def models(self) -> ModelRegistry: ...
+
+    @property
+    def inference(self) -> InferenceService: ...
+
+    @property
+    def trainer(self) -> TrainerService: ...
+
+    def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
+        """Name -> a check that raises when that dependency is unreachable."""
+
+    def startup(self) -> None:
+        """Called once when the app starts serving (e.g. start running jobs in-process)."""
+
+    def shutdown(self) -> None:
+        """Called once when the app stops serving."""
+
+
+def deps(request: Request) -> GatewayDeps:
+    """The gateway's dependencies, as :func:`~pixelmill.services.gateway.app.create_app`
+    stored them on the app."""
+    found: GatewayDeps = request.app.state.deps
+    return found
