@@ -101,6 +101,12 @@ class SecuritySettings(BaseModel):
         None,
         description="HMAC-SHA256 key for signed render URLs. When set, unsigned renders are refused.",
     )
+    signing_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="More signing keys by id, for rotation: a URL with kid=ID is checked with "
+        "that key (pixelmill sign --key-id ID). When any key is set, unsigned renders are "
+        "refused.",
+    )
     auth_enabled: bool = Field(True, description="Require API keys for writes.")
     key_cache_s: float = Field(
         2.0,

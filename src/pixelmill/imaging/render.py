@@ -35,8 +35,8 @@ from pixelmill.imaging.ops.watermark import WatermarkParams
 #: bump when rendering changes output bytes, so caches and ETags roll over
 RENDER_VERSION = "1"
 
-#: query keys that are not render parameters (signature, cache busting)
-RESERVED = frozenset({"sig", "v"})
+#: query keys that are not render parameters (signature, its expiry and key id, cache busting)
+RESERVED = frozenset({"sig", "expires", "kid", "v"})
 
 
 #: the resize op's range for output sides; the upper bound is also capped by the

@@ -230,8 +230,14 @@ def render(
     _key: Any = Depends(require("read", public_if=_public_read)),
 ) -> Response:
     c = _container(request)
-    if c.settings.security.signing_key:
-        signing.verify(c.settings.security.signing_key, request.url.path, request.url.query)
+    security = c.settings.security
+    if security.signing_key or security.signing_keys:
+        signing.verify(
+            security.signing_key,
+            request.url.path,
+            request.url.query,
+            keys=security.signing_keys,
+        )
     params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
     service = c.image_service
     accept = request.headers.get("accept")
