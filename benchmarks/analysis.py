@@ -3,6 +3,8 @@ tiling throughput and peak memory on a generated pyramidal TIFF.
 
     python benchmarks/analysis.py ops --repeat 7      # 2048² and 12 MP, paired medians
     python benchmarks/analysis.py slide --side 50000 --tissue 20000  # generate + analyse + DZI
+    python benchmarks/analysis.py ops --quick         # 1024² only, 3 rounds
+    python benchmarks/analysis.py slide --quick       # 8192² with 4096² of tissue
 
 ``ops`` compares each pixelmill core function with the same operation called directly on
 the library that implements it fastest here (OpenCV for CLAHE/denoise/unsharp/top-hat,
@@ -18,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -27,22 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import WORK as BENCH_WORK
+from _harness import geomean, interleaved, median, save
 
-WORK = Path(__file__).parent / ".work" / "analysis"
+WORK = BENCH_WORK / "analysis"
 
 
 def paired_medians(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Median seconds of ``a`` and ``b``, run alternately (a, b, b, a, ...) so that load
     from other processes on a shared machine hits both alike."""
-    a(), b()  # warm-up (lazy imports, allocations)
-    ta: list[float] = []
-    tb: list[float] = []
-    for i in range(repeat):
-        for fn, times in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
-            t0 = CLOCK()
-            fn()
-            times.append(CLOCK() - t0)
-    return statistics.median(ta), statistics.median(tb)
+    runs = interleaved({"a": a, "b": b}, repeat, clock=CLOCK)
+    return median(runs["a"]), median(runs["b"])
 
 
 #: CPU seconds of this process (all threads): on a shared machine, other processes'
@@ -73,12 +69,15 @@ def he_like(height: int, width: int, seed: int = 0) -> np.ndarray:
 # -- ops ---------------------------------------------------------------------------------
 
 
-def bench_ops(repeat: int) -> list[dict[str, Any]]:
+SIZES = {"2048²": (2048, 2048), "12 MP": (3000, 4000)}
+
+
+def bench_ops(repeat: int, sizes: dict[str, tuple[int, int]] = SIZES) -> list[dict[str, Any]]:
     import cv2
 
     cv2.setNumThreads(max(1, os.cpu_count() or 1))
     rows: list[dict[str, Any]] = []
-    for label, (h, w) in {"2048²": (2048, 2048), "12 MP": (3000, 4000)}.items():
+    for label, (h, w) in sizes.items():
         rows.extend(_bench_size(label, h, w, repeat))
     return rows
 
@@ -288,24 +287,51 @@ def bench_slide(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     o = sub.add_parser("ops")
     o.add_argument("--repeat", type=int, default=5)
     o.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
+    o.add_argument("--quick", action="store_true", help="quick mode: 1024² only, 3 rounds")
     s = sub.add_parser("slide")
     s.add_argument("--side", type=int, default=50_000)
     s.add_argument("--tissue", type=int, default=20_000, help="side of the tissue block")
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--modes", default="analyse,dzi", help="analyse and/or dzi")
+    s.add_argument("--quick", action="store_true", help="quick mode: 8192² with 4096² tissue")
     args = parser.parse_args()
     if args.what == "ops":
         global CLOCK
         CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-        bench_ops(args.repeat)
+        sizes = {"1024²": (1024, 1024)} if args.quick else SIZES
+        rows = bench_ops(3 if args.quick else args.repeat, sizes)
+        ratios = [r["ratio"] for r in rows]
+        save(
+            "analysis-ops",
+            {"rows": rows},
+            [
+                f"library time / pixelmill time over {len(rows)} ops: geometric mean "
+                f"{geomean(ratios):.2f}, lowest {min(ratios):.2f} "
+                f"({min(rows, key=lambda r: r['ratio'])['op']}, {rows[0]['size']})"
+            ],
+        )
     else:
+        if args.quick:
+            args.side, args.tissue = 8192, 4096
         modes = tuple(m for m in args.modes.split(",") if m)
-        print(json.dumps(bench_slide(args.side, args.tissue, args.workers, modes), indent=2))
+        result = bench_slide(args.side, args.tissue, args.workers, modes)
+        print(json.dumps(result, indent=2))
+        save("analysis-slide", result, [slide_headline(result, modes)])
+
+
+def slide_headline(result: dict[str, Any], modes: tuple[str, ...]) -> str:
+    """Megapixels per second and peak RSS of each mode on the generated slide."""
+    parts = [
+        f"{mode} {result[mode]['megapixels_per_second']:.1f} MP/s, peak RSS "
+        f"{result[mode]['peak_rss_mb']:.0f} MB"
+        for mode in modes
+    ]
+    return f"slide {result['side']}² ({result['megapixels']:.0f} MP): " + "; ".join(parts)
 
 
 if __name__ == "__main__":
