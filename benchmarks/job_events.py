@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from _harness import cpu_seconds, make_job, parser, pct, pids_named, save, sse_events
+from _harness import cpu_seconds, make_job, parse, parser, pct, pids_named, save, sse_events
 from _harness.platform import Platform
 
 
@@ -175,9 +175,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--reps", type=int, default=1)
     p.add_argument("--commits", type=int, default=3000, help="per trigger-cost round")
-    args = p.parse_args()
-    if args.quick:
-        args.streams, args.seconds, args.commits = 5, 2.0, 200
+    args = parse(p, {"streams": 5, "seconds": 2.0, "commits": 200})
     bench = Platform("pm_bench")
     results: dict[str, list[dict[str, Any]]] = {"notify": [], "poll": []}
     try:

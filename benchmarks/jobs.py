@@ -1,7 +1,7 @@
 """Async jobs end to end on RabbitMQ + PostgreSQL: throughput with 1 and 2 worker
 processes, enqueue -> start latency at low load, per-job platform overhead.
 
-One command (about 15 minutes; ``--reps 1`` about 5, ``--quick`` about 1)::
+One command (about 15 minutes; ``--reps 1`` about 5, ``--quick`` about 3)::
 
     .venv/bin/python benchmarks/jobs.py            # or --reps 1, --quick
 
@@ -35,7 +35,8 @@ CPU per job is counted from ``/proc`` for the gateway, the workers, RabbitMQ (th
 ``beam.smp`` process) and PostgreSQL (every ``postgres`` process: on a shared machine
 this includes other sessions' queries). The load average is printed before and after.
 
-``--quick``: 1 rep of 2 s runs, 30 latency jobs, batches of 5 images.
+``--quick``: 1 rep of 5 s runs, 100 latency jobs; ``benchmarks/run.py`` runs ``--quick
+--seconds 2 --latency-jobs 30 --batch-inputs 5`` (about 1.5 minutes).
 
 The platform comes from ``_harness.platform``; the report is ``jobs_report.py``. Prints
 Markdown; raw numbers go to ``benchmarks/.work/jobs-results.json``.
@@ -51,7 +52,7 @@ import statistics
 import time
 from typing import Any
 
-from _harness import Server, cpu_seconds, parser, pct, save, small_png, wrk
+from _harness import Server, cpu_seconds, parse, parser, pct, save, small_png, wrk
 from _harness.platform import Platform
 from _harness.services import CpuMeter
 from jobs_report import headline, report
@@ -278,7 +279,7 @@ class Bench:
 
 
 def options() -> argparse.Namespace:
-    p = parser(__doc__, "1 rep of 2 s runs, 30 latency jobs, batches of 5 images")
+    p = parser(__doc__, "1 rep of 5 s runs, 100 latency jobs")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--threads", type=int, default=4, help="task threads per worker")
@@ -289,9 +290,7 @@ def options() -> argparse.Namespace:
         default="throughput,latency,split,batch",
         help="comma-separated parts to run (e.g. throughput for a quick before/after)",
     )
-    args = p.parse_args()
-    if args.quick:
-        args.reps, args.seconds, args.latency_jobs, args.batch_inputs = 1, 2, 30, 5
+    args = parse(p, {"reps": 1, "seconds": 5, "latency_jobs": 100})
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")
     return args

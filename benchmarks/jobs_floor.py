@@ -47,7 +47,7 @@ import statistics
 import time
 from typing import Any
 
-from _harness import parser, pct, save
+from _harness import parse, parser, pct, save
 from _harness.services import AMQP, CpuMeter
 from jobs_floor_clients import (
     QUEUE,
@@ -267,9 +267,7 @@ def options() -> argparse.Namespace:
         default=4,
         help="consumer processes (and 2 pipelined submitters) of the widest row; 0: none",
     )
-    args = p.parse_args()
-    if args.quick:
-        args.seconds, args.latency_jobs, args.wide = 2, 30, 0
+    args = parse(p, {"seconds": 2, "latency_jobs": 30, "wide": 0})
     return args
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from _harness import parser, save, small_png
+from _harness import parse, parser, save, small_png
 from _harness.services import AMQP, fresh_database
 from sqlalchemy import event
 
@@ -191,9 +191,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=300)
     p.add_argument("--profile", choices=("gateway", "worker"), default=None)
     p.add_argument("--top", type=int, default=35)
-    args = p.parse_args()
-    if args.quick:
-        args.jobs = 30
+    args = parse(p, {"jobs": 30})
 
     from fastapi.testclient import TestClient
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _harness import ROOT, parser, save
+from _harness import ROOT, parse, parser, save
 
 
 def load_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -172,9 +172,7 @@ def main() -> None:
     p.add_argument(
         "--scale", type=float, default=1.0, help="the model's input scale on the real sets"
     )
-    args = p.parse_args()
-    if args.quick:
-        args.count = 4
+    args = parse(p, {"count": 4})
     from pixelmill.ml.runtime import OnnxModel
     from pixelmill.ml.spec import InputSpec
 

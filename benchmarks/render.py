@@ -1,6 +1,6 @@
 """Render throughput of pixelmill side by side with thumbor, against the in-library floor.
 
-One command (about 13 minutes; ``--quick``, what ``benchmarks/run.py`` runs, about 2)::
+One command (about 13 minutes; ``--quick`` about 3)::
 
     .venv/bin/python benchmarks/render.py            # or --quick
 
@@ -22,8 +22,9 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
    thumbnail miss row is bracketed by single-thread floor batches, and the ratio is
    taken run by run (both see the same load), median over ``--reps`` pairs.
 
-``--quick``: two rows at c=8, 1 run of 1 s, no memory test, one floor pair (thumbor must
-already be installed: ``benchmarks/run.py`` skips this benchmark otherwise).
+``benchmarks/run.py`` runs ``--quick --seconds 1 --rows jpeg12_300,jpeg2_300x200
+--concurrency 8 --pairs 1 --no-memory`` (about 2 minutes; it skips this benchmark when
+thumbor is not installed yet).
 
 Servers: ``render_servers.py``; the report: ``render_report.py``. Results go to stdout as
 Markdown and to ``benchmarks/.work/render-results.json``.
@@ -51,6 +52,7 @@ from _harness import (
     cpu_seconds,
     machine_busy,
     median,
+    parse,
     parser,
     rotations,
     save,
@@ -72,8 +74,6 @@ from render_servers import (
 )
 
 HERE = Path(__file__).resolve().parent
-#: what --quick keeps: the headline rows (a thumbnail of each size) at one concurrency
-QUICK_ROWS = ("jpeg12_300", "jpeg2_300x200")
 
 
 @dataclass(frozen=True)
@@ -246,17 +246,17 @@ def matrix(run: Path, paths: dict[str, Path], rows: list[Row], args: Any) -> dic
 
 
 def options() -> argparse.Namespace:
-    p = parser(__doc__, "2 rows at c=8, 1 run of 1 s, no memory test, 1 floor pair")
+    p = parser(__doc__, "1 run of 2 s per cell, 3 floor batches")
     p.add_argument("--reps", type=int, default=3, help="repetitions per cell (median)")
     p.add_argument("--seconds", type=float, default=4.0, help="wrk duration per run")
     p.add_argument("--rows", default="", help="comma-separated row keys (default all)")
     p.add_argument("--no-memory", action="store_true", help="skip the 100 MP memory test")
-    args = p.parse_args()
-    args.concurrency, args.floor_batches, args.pairs = (8, 32), 5, args.reps * 2
-    if args.quick:
-        args.reps, args.seconds, args.no_memory = 1, 1.0, True
-        args.concurrency, args.floor_batches, args.pairs = (8,), 3, 1
-        args.rows = args.rows or ",".join(QUICK_ROWS)
+    p.add_argument("--concurrency", default="8,32", help="comma-separated wrk connections")
+    p.add_argument("--pairs", type=int, default=0, help="paired floor runs (default 2 x reps)")
+    p.add_argument("--floor-batches", type=int, default=5, help="batches per floor run")
+    args = parse(p, {"reps": 1, "seconds": 2.0, "floor_batches": 3})
+    args.concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    args.pairs = args.pairs or args.reps * 2
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
     return args

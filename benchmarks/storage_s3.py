@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import parser, save, table
+from _harness import parse, parser, save, table
 from _harness.s3 import S3_ACCESS_KEY, S3_BUCKET, S3_REGION, S3_SECRET_KEY, running_weed
 
 from pixelmill.backends.storage.base import Storage
@@ -71,9 +71,7 @@ def main() -> None:
     p = parser(__doc__, "a 16 MB file and 20 small objects")
     p.add_argument("--mb", type=int, default=256, help="size of the large file (MB)")
     p.add_argument("--small", type=int, default=200, help="number of 10 KB objects")
-    args = p.parse_args()
-    if args.quick:
-        args.mb, args.small = 16, 20
+    args = parse(p, {"mb": 16, "small": 20})
     work = Path(tempfile.mkdtemp(prefix="pm-bench-s3-"))
     results: dict[str, dict[str, float]] = {}
     try:

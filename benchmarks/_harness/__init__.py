@@ -10,7 +10,8 @@
   per job of their processes;
 * :mod:`.platform` — a distributed pixelmill (gateway + workers) on them;
 * :mod:`.clients` — test images, a job made through the repository, an SSE reader, wrk;
-* :mod:`.s3` — SeaweedFS on loopback (the tests' ``s3_server`` fixture uses it too).
+* :mod:`.s3` — SeaweedFS on loopback (the tests' ``s3_server`` fixture uses it too);
+* :mod:`.docs` — the "quick run" section of docs/benchmarks.md (``benchmarks/run.py``).
 
 Scripts run as ``python benchmarks/NAME.py`` import it as ``_harness`` (their folder is
 first on ``sys.path``); the tests import ``benchmarks._harness.s3``.
@@ -38,7 +39,7 @@ from .procs import (
     wait_http,
     wait_log,
 )
-from .report import parser, results_path, save, table
+from .report import parse, parser, results_path, save, table
 from .stats import (
     batched,
     geomean,
@@ -71,6 +72,7 @@ __all__ = [
     "make_job",
     "median",
     "paired_ratio",
+    "parse",
     "parser",
     "pct",
     "pids_named",

@@ -25,6 +25,16 @@ def parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
     return p
 
 
+def parse(p: argparse.ArgumentParser, quick: dict[str, Any]) -> argparse.Namespace:
+    """The arguments, with ``quick`` as the defaults under ``--quick``: options given on
+    the command line still win (``--quick --seconds 1``)."""
+    args = p.parse_args()
+    if args.quick:
+        p.set_defaults(**quick)
+        args = p.parse_args()
+    return args
+
+
 def results_path(name: str) -> Path:
     return WORK / f"{name}-results.json"
 
