@@ -21,6 +21,7 @@ side. The numbers are per job, medians are not needed: counts are exact.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import shutil
@@ -29,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,15 +103,28 @@ class SqlCounter:
         }
 
 
-def profiled(side: str, args: argparse.Namespace) -> cProfile.Profile | None:
-    """A CPU-clock profiler when ``--profile`` names this side."""
-    return cProfile.Profile(time.process_time) if args.profile == side else None
-
-
-def print_profile(profiler: cProfile.Profile | None, top: int) -> None:
+@contextlib.contextmanager
+def counted(
+    counter: SqlCounter, label: str, jobs: int, side: str, args: argparse.Namespace
+) -> Iterator[dict[str, float]]:
+    """Count the block's SQL and time its CPU and wall clock (profiled when ``--profile``
+    names ``side``); the per-job numbers land in the yielded dict on leaving."""
+    profiler = cProfile.Profile(time.process_time) if args.profile == side else None
+    result: dict[str, float] = {}
+    counter.reset()
+    counter.enabled = True
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+        profiler.enable()
+    yield result
+    if profiler:
+        profiler.disable()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    counter.enabled = False
+    result.update(counter.report(label, jobs, cpu, wall))
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
 
 
 def submit_side(client: Any, jobs: Any, counter: SqlCounter, args: argparse.Namespace) -> Any:
@@ -128,24 +143,13 @@ def submit_side(client: Any, jobs: Any, counter: SqlCounter, args: argparse.Name
     for _ in range(20):  # warm-up: connections, statement caches, queue declares
         client.post("/v1/jobs", json=body)
     jobs.flush_marks()
-    profiler = profiled("gateway", args)
-    counter.reset()
     published.clear()
-    counter.enabled = True
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    if profiler:
-        profiler.enable()
-    for _ in range(args.jobs):
-        assert client.post("/v1/jobs", json=body).status_code == 202
-    jobs.flush_marks()
-    if profiler:
-        profiler.disable()
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    counter.enabled = False
-    result = counter.report("submit (HTTP, in-process)", args.jobs, cpu, wall)
+    with counted(counter, "submit (HTTP, in-process)", args.jobs, "gateway", args) as result:
+        for _ in range(args.jobs):
+            assert client.post("/v1/jobs", json=body).status_code == 202
+        jobs.flush_marks()
     result["publishes"] = published["publish"] / args.jobs
     print(f"  broker publishes/job: {result['publishes']:.2f}")
-    print_profile(profiler, args.top)
     return result
 
 
@@ -157,7 +161,6 @@ def worker_side(jobs: Any, counter: SqlCounter, total: int, args: argparse.Names
     seen = Counter[str]()
     runner = jobs.runner
     real_handle = runner.handle
-    profiler = profiled("worker", args)
 
     def handle(delivery: Any) -> None:
         real_handle(delivery)
@@ -165,24 +168,14 @@ def worker_side(jobs: Any, counter: SqlCounter, total: int, args: argparse.Names
         if seen["n"] >= total:
             done.set()
 
-    counter.reset()
-    counter.enabled = True
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    if profiler:
-        profiler.enable()
     assert isinstance(jobs.broker, RabbitmqBroker)
-    consumer = jobs.broker.serve(
-        ["transform"], handle, on_dead_letter=runner.dead_letter, threads=1
-    )
-    if not done.wait(300):
-        raise SystemExit(f"only {seen['n']} of {total} tasks ran")
-    if profiler:
-        profiler.disable()
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    counter.enabled = False
+    with counted(counter, "task (1 consumer thread)", total, "worker", args) as result:
+        consumer = jobs.broker.serve(
+            ["transform"], handle, on_dead_letter=runner.dead_letter, threads=1
+        )
+        if not done.wait(300):
+            raise SystemExit(f"only {seen['n']} of {total} tasks ran")
     consumer.stop(5)
-    result = counter.report("task (1 consumer thread)", total, cpu, wall)
-    print_profile(profiler, args.top)
     return result
 
 

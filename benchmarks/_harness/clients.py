@@ -2,7 +2,7 @@
 straight through the repository, a Server-Sent Events reader, wrk runs.
 
 The tests have their own few-line versions of some of these (``tests/jobs_helpers.py``,
-``tests/helpers.py``): benchmarks never import tests, and tests do not depend on the
+``tests/helpers.py``): the benchmarks do not depend on the test suite, nor it on the
 benchmarks for something this small."""
 
 from __future__ import annotations
