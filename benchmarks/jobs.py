@@ -73,19 +73,23 @@ class Bench:
 
         self.args = args
         self.platform = Platform("pm_bench")
-        self.platform.open()
-        self.gateway = self.platform.gateway()
-        self.http = httpx.Client(
-            base_url=self.gateway.url,
-            headers={"Authorization": f"Bearer {self.platform.key}"},
-            timeout=30,
-        )
-        self.png = small_png(16, 16)
-        self.image = self.http.post("/v1/images", content=self.png).json()["id"]
-        self.batch_images = [
-            self.http.post("/v1/images", content=small_png(16, 8 + n)).json()["id"]
-            for n in range(args.batch_inputs)
-        ]
+        try:
+            self.platform.open()
+            self.gateway = self.platform.gateway()
+            self.http = httpx.Client(
+                base_url=self.gateway.url,
+                headers={"Authorization": f"Bearer {self.platform.key}"},
+                timeout=30,
+            )
+            self.png = small_png(16, 16)
+            self.image = self.http.post("/v1/images", content=self.png).json()["id"]
+            self.batch_images = [
+                self.http.post("/v1/images", content=small_png(16, 8 + n)).json()["id"]
+                for n in range(args.batch_inputs)
+            ]
+        except BaseException:
+            self.platform.close()  # the database and any process started so far
+            raise
 
     def close(self) -> None:
         self.http.close()
