@@ -170,6 +170,6 @@ def headline(report: dict[str, Any]) -> list[str]:
     for name, runs in report.get("floor_pairs", {}).items():
         lines.append(
             f"12 MP → 300 px cache misses, {LAYOUTS[name[3]]}: floor CPU / server CPU per "
-            f"request {median([x['ratio'] for x in runs]):.2f} (paired, {len(runs)} runs)"
+            f"request {median([x['ratio'] for x in runs]):.2f} (paired runs: {len(runs)})"
         )
     return lines

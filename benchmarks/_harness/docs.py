@@ -55,8 +55,8 @@ def update_section(
         "a shared machine, not the published figures above. Ratios are pixelmill / peer or",
         "floor unless the line says otherwise.",
         "",
-        f"Last run: {at} UTC, `{command}`, {total_s / 60:.1f} min, {CORES} cores, load average "
-        f"{os.getloadavg()[0]:.1f} at the end.",
+        f"Last written {at} UTC by `{command}` ({total_s / 60:.1f} min; {CORES} cores, load "
+        f"average {os.getloadavg()[0]:.1f} at the end); each row says when its benchmark ran.",
         "",
         HEADER,
         "|---|---|--:|---|",
