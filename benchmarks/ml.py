@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from _harness import ROOT, interleaved, latency_summary, parser, save
+from _harness import ROOT, interleaved, latency_summary, paired_ratio, parser, save
 
 MODEL = ROOT / "src/pixelmill/ml/models/nuclei.onnx"
 CARD = ROOT / "src/pixelmill/ml/models/nuclei.json"
@@ -84,14 +84,12 @@ def bench_inference(reps: dict[int, int], torch_side: int = 1024) -> dict[str, A
         samples = interleaved(paths, n)
         rows: dict[str, Any] = {k: latency_summary(v) for k, v in samples.items()}
         rows["tiles"] = served.predict(img).tiles
-        ratios = [
-            a / b
-            for a, b in zip(samples["served_in_process"], samples["raw_onnxruntime"], strict=True)
-        ]
         rows["served_over_raw_p50"] = round(
             rows["served_in_process"]["p50_ms"] / rows["raw_onnxruntime"]["p50_ms"], 3
         )
-        rows["served_over_raw_median_pair"] = round(float(np.median(ratios)), 3)
+        rows["served_over_raw_median_pair"] = round(
+            paired_ratio(samples["served_in_process"], samples["raw_onnxruntime"]), 3
+        )
         out[f"{side}x{side}"] = rows
     served.close()
     return out
@@ -138,16 +136,13 @@ def bench_batching(per_thread: int, concurrency: int = 8, rounds: int = 3) -> di
     for key, runs in out.items():
         median = sorted(runs, key=lambda r: r["per_s"])[len(runs) // 2]
         best[key] = median
-    pairs = [
-        on["per_s"] / off["per_s"]
-        for off, on in zip(out["batching_off"], out["batching_on"], strict=True)
-    ]
-    best["on_over_off_throughput"] = round(float(np.median(pairs)), 3)
-    cpu_pairs = [
-        off["cpu_ms_per_request"] / on["cpu_ms_per_request"]
-        for off, on in zip(out["batching_off"], out["batching_on"], strict=True)
-    ]
-    best["on_over_off_requests_per_cpu_second"] = round(float(np.median(cpu_pairs)), 3)
+    off, on = out["batching_off"], out["batching_on"]
+    rate = paired_ratio([r["per_s"] for r in on], [r["per_s"] for r in off])
+    best["on_over_off_throughput"] = round(rate, 3)
+    cpu = paired_ratio(
+        [r["cpu_ms_per_request"] for r in off], [r["cpu_ms_per_request"] for r in on]
+    )
+    best["on_over_off_requests_per_cpu_second"] = round(cpu, 3)
     best["runs"] = out
     return best
 
@@ -201,11 +196,10 @@ def bench_training(steps: int, rounds: int = 2) -> dict[str, Any]:
         runs["bare"].append(bare())
     ours_ipm = float(np.median(runs["ours"]))
     bare_ipm = float(np.median(runs["bare"]))
-    pairs = [a / b for a, b in zip(runs["ours"], runs["bare"], strict=True)]
     return {
         "pixelmill_images_per_min": round(ours_ipm, 1),
         "bare_torch_images_per_min": round(bare_ipm, 1),
-        "ratio": round(float(np.median(pairs)), 3),
+        "ratio": round(paired_ratio(runs["ours"], runs["bare"]), 3),
         "steps": steps,
         "rounds": runs,
     }

@@ -219,6 +219,7 @@ def run_one(bench: Benchmark, limit: float) -> dict[str, object]:
             return {"status": "skipped", "reason": reason}
     log = WORK / f"run-{bench.name}.log"
     log.write_bytes(b"")
+    at = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     started = time.monotonic()
     print(f"{bench.name}: running ({bench.what}) ...", flush=True)
     for argv in bench.steps:
@@ -226,7 +227,8 @@ def run_one(bench: Benchmark, limit: float) -> dict[str, object]:
         if problem:
             tail = log.read_text(errors="replace")[-1500:]
             print(f"{bench.name}: FAILED, {problem}; log {log}\n{tail}", flush=True)
-            return {"status": "failed", "reason": f"{problem} (log: {log.relative_to(ROOT)})"}
+            reason = f"{problem} (log: {log.relative_to(ROOT)})"
+            return {"status": "failed", "at": at, "reason": reason}
     seconds = time.monotonic() - started
     headline: list[str] = []
     for name in bench.results:
@@ -234,7 +236,7 @@ def run_one(bench: Benchmark, limit: float) -> dict[str, object]:
         if path.exists() and path.stat().st_mtime >= time.time() - seconds - 1:
             headline += json.loads(path.read_text())["headline"]
     print(f"{bench.name}: {seconds:.0f} s", *[f"  {line}" for line in headline], sep="\n")
-    return {"status": "ran", "seconds": seconds, "headline": headline}
+    return {"status": "ran", "at": at, "seconds": seconds, "headline": headline}
 
 
 def options() -> argparse.Namespace:

@@ -49,7 +49,6 @@ from .stats import (
     paired_ratio,
     pct,
     rotations,
-    timed,
 )
 
 __all__ = [
@@ -86,7 +85,6 @@ __all__ = [
     "stop_all",
     "stopping_on_signals",
     "table",
-    "timed",
     "tree",
     "wait_http",
     "wait_log",

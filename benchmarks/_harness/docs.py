@@ -15,7 +15,8 @@ QUICK_END = "<!-- bench:quick:end -->"
 HEADER = "| benchmark | run at (UTC) | time | headline (quick mode) |"
 
 
-def _row(name: str, row: Mapping[str, object], at: str) -> str:
+def _row(name: str, row: Mapping[str, object], now: str) -> str:
+    at = row.get("at", now)
     if row["status"] == "ran":
         lines = [str(x).replace("|", "\\|") for x in row["headline"]]  # type: ignore[attr-defined]
         cell = "<br>".join(lines) or "(no headline saved)"

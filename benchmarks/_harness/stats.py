@@ -43,24 +43,6 @@ def latency_summary(seconds: Sequence[float], wall: float | None = None) -> dict
     }
 
 
-def timed(
-    fn: Callable[[], Any],
-    n: int,
-    *,
-    warmup: int = 2,
-    clock: Callable[[], float] = time.perf_counter,
-) -> list[float]:
-    """Seconds of each of ``n`` calls of ``fn`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(n):
-        t = clock()
-        fn()
-        out.append(clock() - t)
-    return out
-
-
 def batched(
     fn: Callable[[], Any],
     *,
