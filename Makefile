@@ -42,6 +42,8 @@ lint: install-test
 test: install-test lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+## Every benchmark in quick mode (a few minutes, 127.0.0.1 only); its headlines go into the
+## "Quick run" section of docs/benchmarks.md. Some: make bench ARGS="--only render,jobs".
 bench: install-test
 	$(BIN)/python benchmarks/run.py $(ARGS)
 

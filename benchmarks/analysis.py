@@ -3,6 +3,8 @@ tiling throughput and peak memory on a generated pyramidal TIFF.
 
     python benchmarks/analysis.py ops --repeat 7      # 2048² and 12 MP, paired medians
     python benchmarks/analysis.py slide --side 50000 --tissue 20000  # generate + analyse + DZI
+    python benchmarks/analysis.py ops --quick         # 1024² only, 3 rounds
+    python benchmarks/analysis.py slide --quick       # 8192² with 4096² of tissue
 
 ``ops`` compares each pixelmill core function with the same operation called directly on
 the library that implements it fastest here (OpenCV for CLAHE/denoise/unsharp/top-hat,
@@ -18,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -27,22 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import WORK as BENCH_WORK
+from _harness import geomean, interleaved, median, save
 
-WORK = Path(__file__).parent / ".work" / "analysis"
+WORK = BENCH_WORK / "analysis"
 
 
 def paired_medians(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Median seconds of ``a`` and ``b``, run alternately (a, b, b, a, ...) so that load
     from other processes on a shared machine hits both alike."""
-    a(), b()  # warm-up (lazy imports, allocations)
-    ta: list[float] = []
-    tb: list[float] = []
-    for i in range(repeat):
-        for fn, times in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
-            t0 = CLOCK()
-            fn()
-            times.append(CLOCK() - t0)
-    return statistics.median(ta), statistics.median(tb)
+    runs = interleaved({"a": a, "b": b}, repeat, clock=CLOCK)
+    return median(runs["a"]), median(runs["b"])
 
 
 #: CPU seconds of this process (all threads): on a shared machine, other processes'
@@ -73,30 +69,53 @@ def he_like(height: int, width: int, seed: int = 0) -> np.ndarray:
 # -- ops ---------------------------------------------------------------------------------
 
 
-def bench_ops(repeat: int) -> list[dict[str, Any]]:
+SIZES = {"2048²": (2048, 2048), "12 MP": (3000, 4000)}
+
+
+def bench_ops(repeat: int, sizes: dict[str, tuple[int, int]] = SIZES) -> list[dict[str, Any]]:
     import cv2
 
     cv2.setNumThreads(max(1, os.cpu_count() or 1))
     rows: list[dict[str, Any]] = []
-    for label, (h, w) in {"2048²": (2048, 2048), "12 MP": (3000, 4000)}.items():
+    for label, (h, w) in sizes.items():
         rows.extend(_bench_size(label, h, w, repeat))
     return rows
 
 
-def _bench_size(label: str, h: int, w: int, repeat: int) -> list[dict[str, Any]]:
-    import cv2
-    from scipy import ndimage
-    from skimage import color, exposure
-    from skimage.restoration import ball_kernel
+Case = tuple[str, Callable[[], Any], Callable[[], Any], str]
 
-    from pixelmill.imaging.analysis import preprocess as pre
-    from pixelmill.imaging.analysis import stain
+
+def _bench_size(label: str, h: int, w: int, repeat: int) -> list[dict[str, Any]]:
+    """Every case on an H&E-like image of ``h`` x ``w``: pixelmill vs the library call."""
+    import cv2
 
     rows = []
     rgb = he_like(h, w)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     grey16 = grey.astype(np.uint16) * 257
-    small = cv2.resize(grey16, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    for name, ours, theirs, peer in [*_filter_cases(rgb, grey), *_intensity_cases(rgb, grey16)]:
+        reps = 2 if "nlm" in name else repeat
+        t_ours, t_lib = paired_medians(ours, theirs, reps)
+        rows.append(
+            {
+                "size": label,
+                "op": name,
+                "clock": "cpu" if CLOCK is time.process_time else "wall",
+                "pixelmill_ms": round(t_ours * 1000, 1),
+                "library_ms": round(t_lib * 1000, 1),
+                "ratio": round(t_lib / t_ours, 2),
+                "peer": peer,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _filter_cases(rgb: np.ndarray, grey: np.ndarray) -> list[Case]:
+    """Contrast, denoising and sharpening: pixelmill vs OpenCV."""
+    import cv2
+
+    from pixelmill.imaging.analysis import preprocess as pre
 
     def cv_clahe() -> Any:
         lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
@@ -107,16 +126,7 @@ def _bench_size(label: str, h: int, w: int, repeat: int) -> list[dict[str, Any]]
         blurred = cv2.GaussianBlur(rgb, (0, 0), 2.0)
         return cv2.addWeighted(rgb, 2.0, blurred, -1.0, 0)
 
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
-    kernel = ball_kernel(10, 2)
-    ball_fp = np.isfinite(kernel)
-    ball_h = np.where(ball_fp, kernel - 10.0, 0.0)
-
-    def sk_normalize() -> Any:
-        lo, hi = np.percentile(grey16, (1, 99.8))
-        return exposure.rescale_intensity(grey16, in_range=(lo, hi), out_range="dtype")
-
-    cases: list[tuple[str, Callable[[], Any], Callable[[], Any], str]] = [
+    return [
         (
             "clahe (RGB, Lab L)",
             lambda: pre.clahe(rgb),
@@ -147,6 +157,32 @@ def _bench_size(label: str, h: int, w: int, repeat: int) -> list[dict[str, Any]]
             cv_unsharp,
             "cv2 GaussianBlur + addWeighted",
         ),
+    ]
+
+
+def _intensity_cases(rgb: np.ndarray, grey16: np.ndarray) -> list[Case]:
+    """Background, intensity, stain and channel ops: pixelmill vs OpenCV, SciPy,
+    scikit-image and numpy."""
+    import cv2
+    from scipy import ndimage
+    from skimage import color, exposure
+    from skimage.restoration import ball_kernel
+
+    from pixelmill.imaging.analysis import preprocess as pre
+    from pixelmill.imaging.analysis import stain
+
+    h, w = grey16.shape
+    small = cv2.resize(grey16, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
+    kernel = ball_kernel(10, 2)
+    ball_fp = np.isfinite(kernel)
+    ball_h = np.where(ball_fp, kernel - 10.0, 0.0)
+
+    def sk_normalize() -> Any:
+        lo, hi = np.percentile(grey16, (1, 99.8))
+        return exposure.rescale_intensity(grey16, in_range=(lo, hi), out_range="dtype")
+
+    return [
         (
             "background top-hat r=15 (grey16)",
             lambda: pre.subtract_background(grey16, radius=15, method="tophat"),
@@ -178,22 +214,6 @@ def _bench_size(label: str, h: int, w: int, repeat: int) -> list[dict[str, Any]]
             "numpy indexing + copy",
         ),
     ]
-    for name, ours, theirs, peer in cases:
-        reps = 2 if "nlm" in name else repeat
-        t_ours, t_lib = paired_medians(ours, theirs, reps)
-        rows.append(
-            {
-                "size": label,
-                "op": name,
-                "clock": "cpu" if CLOCK is time.process_time else "wall",
-                "pixelmill_ms": round(t_ours * 1000, 1),
-                "library_ms": round(t_lib * 1000, 1),
-                "ratio": round(t_lib / t_ours, 2),
-                "peer": peer,
-            }
-        )
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
 
 
 # -- slide -------------------------------------------------------------------------------
@@ -288,24 +308,51 @@ def bench_slide(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     o = sub.add_parser("ops")
     o.add_argument("--repeat", type=int, default=5)
     o.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
+    o.add_argument("--quick", action="store_true", help="quick mode: 1024² only, 3 rounds")
     s = sub.add_parser("slide")
     s.add_argument("--side", type=int, default=50_000)
     s.add_argument("--tissue", type=int, default=20_000, help="side of the tissue block")
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--modes", default="analyse,dzi", help="analyse and/or dzi")
+    s.add_argument("--quick", action="store_true", help="quick mode: 8192² with 4096² tissue")
     args = parser.parse_args()
     if args.what == "ops":
         global CLOCK
         CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-        bench_ops(args.repeat)
+        sizes = {"1024²": (1024, 1024)} if args.quick else SIZES
+        rows = bench_ops(3 if args.quick else args.repeat, sizes)
+        ratios = [r["ratio"] for r in rows]
+        save(
+            "analysis-ops",
+            {"rows": rows},
+            [
+                f"library time / pixelmill time over {len(rows)} ops: geometric mean "
+                f"{geomean(ratios):.2f}, lowest {min(ratios):.2f} "
+                f"({min(rows, key=lambda r: r['ratio'])['op']}, {rows[0]['size']})"
+            ],
+        )
     else:
+        if args.quick:
+            args.side, args.tissue = 8192, 4096
         modes = tuple(m for m in args.modes.split(",") if m)
-        print(json.dumps(bench_slide(args.side, args.tissue, args.workers, modes), indent=2))
+        result = bench_slide(args.side, args.tissue, args.workers, modes)
+        print(json.dumps(result, indent=2))
+        save("analysis-slide", result, [slide_headline(result, modes)])
+
+
+def slide_headline(result: dict[str, Any], modes: tuple[str, ...]) -> str:
+    """Megapixels per second and peak RSS of each mode on the generated slide."""
+    parts = [
+        f"{mode} {result[mode]['megapixels_per_second']:.1f} MP/s, peak RSS "
+        f"{result[mode]['peak_rss_mb']:.0f} MB"
+        for mode in modes
+    ]
+    return f"slide {result['side']}² ({result['megapixels']:.0f} MP): " + "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import io
 import json
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _harness import batched
+
 WIDTH = 300
 QUALITY = 82
-
-
-def _cpu_ms(fn: Callable[[], object], *, batch: int, batches: int) -> float:
-    fn()  # warm up (imports, codec tables)
-    samples = []
-    for _ in range(batches):
-        started = time.process_time()
-        for _ in range(batch):
-            fn()
-        samples.append((time.process_time() - started) / batch * 1000)
-    return statistics.median(samples)
 
 
 def methods(path: Path) -> dict[str, Callable[[], object]]:
@@ -97,9 +86,9 @@ def main() -> None:
     pyvips.cache_set_max(0)  # no operation cache: every call decodes again
     cv2.setNumThreads(1)
     chosen = {n: fn for n, fn in methods(path).items() if not only or n == only}
-    result = {name: _cpu_ms(fn, batch=8, batches=batches) for name, fn in chosen.items()}
+    result = {name: batched(fn, batch=8, batches=batches) for name, fn in chosen.items()}
     if not only:
-        result["pixelmill pipeline (in-process, no HTTP)"] = _cpu_ms(
+        result["pixelmill pipeline (in-process, no HTTP)"] = batched(
             pixelmill_pipeline(path), batch=8, batches=batches
         )
     print(json.dumps(result))

@@ -9,6 +9,7 @@ measure the same bytes. Generated once into ``benchmarks/.work/images``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +69,15 @@ def _texture(width: int, height: int, seed: int) -> pyvips.Image:
     return image.copy(interpretation="srgb")
 
 
-def ensure(folder: Path) -> dict[str, Path]:
-    """Write the test images into ``folder`` unless present; returns name -> path."""
+def ensure(folder: Path, names: Iterable[str] = IMAGES) -> dict[str, Path]:
+    """Write the test images ``names`` (default all) into ``folder`` unless present;
+    returns name -> path. Each image keeps its own seed whichever are asked for."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
+    wanted = set(names)
     for seed, spec in enumerate(IMAGES.values()):
+        if spec.name not in wanted:
+            continue
         path = folder / spec.filename
         if not path.exists():
             tmp = path.with_suffix(".tmp" + path.suffix)

@@ -1,6 +1,7 @@
 """Job event streams (SSE) on PostgreSQL: woken by LISTEN/NOTIFY vs polling the DB.
 
     .venv/bin/python benchmarks/job_events.py            # --streams 50 --seconds 10
+    .venv/bin/python benchmarks/job_events.py --quick    # 5 streams, 2 s, 200 commits
 
 All on 127.0.0.1: a fresh PostgreSQL database, two ``pixelmill gateway`` processes on
 it — one with notifications (the default), one with ``jobs.events_notify=false``
@@ -25,28 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
-import sys
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from jobs import Bench, cpu_seconds, free_port  # noqa: E402
-from tests.jobs_helpers import make_job, sse_events  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+from _harness import cpu_seconds, make_job, parse, parser, pct, pids_named, save, sse_events
+from _harness.platform import Platform
 
 
 class Stream(threading.Thread):
@@ -81,7 +71,7 @@ def commits(engine: sa.Engine) -> int:
         )
 
 
-def measure(bench: Bench, port: int, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure(bench: Platform, port: int, pid: int, args: argparse.Namespace) -> dict[str, Any]:
     from pixelmill.backends.metadata.database import Database
     from pixelmill.backends.metadata.jobs import Finish, JobRepository
 
@@ -141,10 +131,13 @@ def measure(bench: Bench, port: int, pid: int, args: argparse.Namespace) -> dict
     }
 
 
-def trigger_cost(bench: Bench, commits_per_round: int) -> dict[str, list[float]]:
-    """Time and PostgreSQL CPU per single-event commit, with and without the trigger."""
-    from jobs import postgres_cpu_seconds
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every ``postgres`` process on the machine."""
+    return cpu_seconds(pids_named("postgres"))
 
+
+def trigger_cost(bench: Platform, commits_per_round: int) -> dict[str, list[float]]:
+    """Time and PostgreSQL CPU per single-event commit, with and without the trigger."""
     from pixelmill.backends.metadata.database import Database
     from pixelmill.backends.metadata.jobs import JobRepository
 
@@ -177,31 +170,27 @@ def trigger_cost(bench: Bench, commits_per_round: int) -> dict[str, list[float]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--streams", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--reps", type=int, default=1)
-    parser.add_argument("--commits", type=int, default=3000, help="per trigger-cost round")
-    args = parser.parse_args()
-    bench = Bench(argparse.Namespace(batch_inputs=0, threads=1))
+    p = parser(__doc__, "5 streams, 2 s per phase, 200 commits per trigger-cost round")
+    p.add_argument("--streams", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--commits", type=int, default=3000, help="per trigger-cost round")
+    args = parse(p, {"streams": 5, "seconds": 2.0, "commits": 200})
+    bench = Platform("pm_bench")
     results: dict[str, list[dict[str, Any]]] = {"notify": [], "poll": []}
     try:
-        bench.setup_database()
-        gateways = {}
-        for mode, notify in (("notify", "true"), ("poll", "false")):
-            port = free_port()
-            bench.env["PIXELMILL_JOBS__EVENTS_NOTIFY"] = notify
-            proc = bench.spawn(["gateway", "--port", str(port), "--server-workers", "1"], mode)
-            gateways[mode] = (port, proc)
-        for port, proc in gateways.values():
-            bench.wait_healthy(port, proc)
-        load = Path("/proc/loadavg").read_text().split()[0]
+        bench.open()
+        gateways = {
+            mode: bench.gateway(mode, PIXELMILL_JOBS__EVENTS_NOTIFY=notify)
+            for mode, notify in (("notify", "true"), ("poll", "false"))
+        }
+        load = os.getloadavg()[0]
         for _ in range(args.reps):
-            for mode, (port, proc) in gateways.items():
-                results[mode].append(measure(bench, port, proc.pid, args))
+            for mode, gateway in gateways.items():
+                results[mode].append(measure(bench, gateway.port, gateway.proc.pid, args))
         cost = trigger_cost(bench, args.commits)
     finally:
-        bench.teardown()
+        bench.close()
     report(results, args, load)
     med = statistics.median
     print(
@@ -212,15 +201,31 @@ def main() -> None:
         f"| off | {med(cost['without']):.3f} | {med(cost['without_cpu']):.3f} |\n"
     )
     print(json.dumps(cost))
+    save("job_events", {"results": results, "trigger_cost": cost}, headline(results, cost))
 
 
-def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, load: str) -> None:
+def headline(results: dict[str, list[dict[str, Any]]], cost: dict[str, list[float]]) -> list[str]:
+    """Idle transactions and delivery latency, notify vs poll; the trigger's cost."""
+
+    def med(mode: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[mode])
+
+    return [
+        f"idle DB tx/s: LISTEN/NOTIFY {med('notify', 'idle_tx_per_s'):.1f} vs polling "
+        f"{med('poll', 'idle_tx_per_s'):.1f}; event latency p50 "
+        f"{med('notify', 'latency_p50_ms'):.1f} vs {med('poll', 'latency_p50_ms'):.1f} ms",
+        f"NOTIFY trigger: {statistics.median(cost['with']):.3f} vs "
+        f"{statistics.median(cost['without']):.3f} ms per commit (on / off)",
+    ]
+
+
+def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, load: float) -> None:
     def med(mode: str, key: str) -> float:
         return statistics.median(r[key] for r in results[mode])
 
     print(
         f"\n{args.streams} streams, {args.seconds:.0f} s per phase, {args.reps} rep(s), "
-        f"load average at start {load}\n"
+        f"load average at start {load:.2f}\n"
     )
     print(
         "| streams woken by | idle: DB tx/s | idle: gateway CPU | active: event latency "

@@ -1,7 +1,7 @@
 """The floor under async jobs: what the issue's guarantees cost on this machine with bare
 clients and none of pixelmill's code (no FastAPI, no Dramatiq, no SQLAlchemy).
 
-One command, under 2 minutes::
+One command, under 2 minutes (``--quick``: 2 s per row, 30 latency jobs, under 1)::
 
     .venv/bin/python benchmarks/jobs_floor.py
 
@@ -34,7 +34,7 @@ printed with every row.
 
 Everything is on 127.0.0.1: a table ``pm_floor_<random>`` in the ``postgres`` database
 and queues ``pm-floor-<random>`` (+ ``.XQ``), both dropped at the end; every process it
-starts is stopped by PID.
+starts is stopped by PID. The clients are in ``jobs_floor_clients.py``.
 """
 
 from __future__ import annotations
@@ -45,246 +45,21 @@ import multiprocessing as mp
 import os
 import statistics
 import time
-import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-PG_URL = os.environ.get(
-    "PIXELMILL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("postgresql+psycopg://", "postgresql://")
-AMQP = os.environ.get("PIXELMILL_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
-
-TAG = uuid.uuid4().hex[:8]
-TABLE = f"pm_floor_{TAG}"
-QUEUE = f"pm-floor-{TAG}"
-DELIVERY_LIMIT = 5
-
-INSERT = f"INSERT INTO {TABLE} (id, state, payload) VALUES (%s, 'queued', %s)"
-START = (
-    f"UPDATE {TABLE} SET state = 'running', started_at = now(), attempts = attempts + 1 "
-    "WHERE id = %s AND state IN ('queued', 'running')"
+from _harness import parse, parser, pct, save
+from _harness.services import AMQP, CpuMeter
+from jobs_floor_clients import (
+    QUEUE,
+    TABLE,
+    consume,
+    pg_connect,
+    queue_arguments,
+    submit_pipelined,
+    submit_sync,
 )
-FINISH = (
-    f"UPDATE {TABLE} SET state = 'succeeded', finished_at = now() "
-    "WHERE id = %s AND state = 'running'"
-)
-PAYLOAD = json.dumps({"inputs": ["0" * 32], "pipeline": [{"op": "flip"}]})
 
 
-# -- measuring ------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from /proc (seconds)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pids_named(name: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def postgres_server_pids() -> list[int]:
-    """The postmaster and PostgreSQL's own processes (WAL writer, checkpointer, ...), not
-    the client backends: other sessions' queries on this shared machine stay out."""
-    pids = []
-    for pid in pids_named("postgres"):
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"(" not in args:  # a client backend's title names its peer: "127.0.0.1(port)"
-            pids.append(pid)
-    return pids
-
-
-def total_cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            total += cpu_seconds(pid)
-        except (OSError, ValueError, IndexError):
-            continue  # a process that ended meanwhile
-    return total
-
-
-class CpuMeter:
-    """CPU seconds of the parts named in ``parts`` (lists of pids), RabbitMQ, and
-    PostgreSQL: its server processes plus the backends in ``parts["postgres"]``."""
-
-    def __init__(self, parts: dict[str, list[int]]) -> None:
-        self.parts = dict(parts)
-        self.parts["rabbitmq"] = pids_named("beam.smp")
-        self.parts["postgres"] = [*self.parts.get("postgres", []), *postgres_server_pids()]
-        self.start = self._read()
-
-    def _read(self) -> dict[str, float]:
-        return {k: total_cpu(p) for k, p in self.parts.items()}
-
-    def stop(self, jobs: int) -> dict[str, float]:
-        """CPU milliseconds per job of each part."""
-        end = self._read()
-        return {k: (end[k] - self.start[k]) * 1000 / max(jobs, 1) for k in end}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def job_ids(prefix: str) -> Callable[[], str]:
-    """Time-ordered text ids, like pixelmill's."""
-    count = 0
-
-    def next_id() -> str:
-        nonlocal count
-        count += 1
-        return f"{time.time_ns():016x}{prefix}{count:08x}"
-
-    return next_id
-
-
-# -- the bare clients ------------------------------------------------------------------------
-def queue_arguments() -> dict[str, Any]:
-    return {
-        "x-queue-type": "quorum",
-        "x-delivery-limit": DELIVERY_LIMIT,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": f"{QUEUE}.XQ",
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
-
-
-def pg_connect(application_name: str = QUEUE) -> Any:
-    import psycopg
-
-    return psycopg.connect(PG_URL, autocommit=True, application_name=application_name)
-
-
-def cpu_of_self_and_backend(db: Any) -> tuple[float, float]:
-    """This process's CPU seconds and those of its PostgreSQL backend, read just before
-    the connection closes (the backend's /proc entry goes with it)."""
-    return time.process_time(), total_cpu([db.info.backend_pid])
-
-
-def properties() -> Any:
-    import pika
-
-    return pika.BasicProperties(delivery_mode=2, content_type="application/json")
-
-
-def submit_sync(cpu: Any, stop_at: float, interval_s: float, limit: int) -> None:
-    """One job at a time: INSERT (committed), publish, wait for the confirm."""
-    import pika
-
-    db = pg_connect()
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    props = properties()
-    new_id = job_ids(f"{os.getpid():06x}")
-    sent = 0
-    while time.time() < stop_at and sent < limit:
-        job = new_id()
-        db.execute(INSERT, (job, PAYLOAD), prepare=True)
-        channel.basic_publish("", QUEUE, job.encode(), props, mandatory=True)
-        sent += 1
-        if interval_s:
-            time.sleep(interval_s)
-    connection.close()
-    cpu[0], cpu[1] = cpu_of_self_and_backend(db)
-    db.close()
-
-
-def submit_pipelined(cpu: Any, stop_at: float, window: int) -> None:
-    """INSERT (committed) then publish, with up to ``window`` publishes awaiting their
-    confirms; a job counts as accepted when its confirm arrives."""
-    import pika
-    from pika.adapters.select_connection import SelectConnection
-
-    db = pg_connect()
-    props = properties()
-    new_id = job_ids(f"{os.getpid():06x}")
-    state: dict[str, Any] = {"tag": 0, "outstanding": set(), "nacked": 0, "channel": None}
-
-    def pump() -> None:
-        channel = state["channel"]
-        outstanding: set[int] = state["outstanding"]
-        if time.time() >= stop_at:
-            if not outstanding:
-                connection.close()
-            return
-        while len(outstanding) < window:
-            job = new_id()
-            db.execute(INSERT, (job, PAYLOAD), prepare=True)
-            channel.basic_publish("", QUEUE, job.encode(), props, mandatory=True)
-            state["tag"] += 1
-            outstanding.add(state["tag"])
-
-    def on_confirm(frame: Any) -> None:
-        method = frame.method
-        outstanding: set[int] = state["outstanding"]
-        if method.multiple:
-            outstanding.difference_update([t for t in outstanding if t <= method.delivery_tag])
-        else:
-            outstanding.discard(method.delivery_tag)
-        if method.NAME.endswith("Nack"):
-            state["nacked"] += 1
-        if len(outstanding) <= window // 2 or time.time() >= stop_at:
-            pump()
-
-    def on_channel(channel: Any) -> None:
-        state["channel"] = channel
-        channel.confirm_delivery(on_confirm, callback=lambda _frame: pump())
-
-    def on_open(conn: Any) -> None:
-        conn.channel(on_open_callback=on_channel)
-
-    connection = SelectConnection(
-        pika.URLParameters(AMQP),
-        on_open_callback=on_open,
-        on_close_callback=lambda conn, reason: conn.ioloop.stop(),
-    )
-    connection.ioloop.start()
-    cpu[0], cpu[1] = cpu_of_self_and_backend(db)
-    db.close()
-    if state["nacked"]:
-        raise SystemExit(f"{state['nacked']} publishes were nacked")
-
-
-def consume(stop: Any, ready: Any, backend: Any, prefetch: int) -> None:
-    """Per message: start UPDATE (committed), finish UPDATE (committed), then ack."""
-    import pika
-
-    db = pg_connect()
-    backend.value = db.info.backend_pid
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP))
-    channel = connection.channel()
-    channel.basic_qos(prefetch_count=prefetch)
-
-    def on_message(ch: Any, method: Any, _props: Any, body: bytes) -> None:
-        job = body.decode()
-        db.execute(START, (job,), prepare=True)
-        db.execute(FINISH, (job,), prepare=True)
-        ch.basic_ack(method.delivery_tag)
-
-    channel.basic_consume(QUEUE, on_message)
-    ready.set()
-    while not stop.is_set():
-        connection.process_data_events(time_limit=0.25)
-    connection.close()
-    db.close()
-
-
-# -- the runs --------------------------------------------------------------------------------
 class Floor:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -329,10 +104,11 @@ class Floor:
             if not ready.wait(30):
                 raise SystemExit("consumer did not start")
             self.consumers.append((proc, stop, backend.value))
-        return {
-            "consumers": [proc.pid for proc, _, _ in self.consumers],
-            "postgres": [backend for _, _, backend in self.consumers],
-        }
+        return {"consumers": [proc.pid for proc, _, _ in self.consumers]}
+
+    def backends(self) -> list[int]:
+        """The consumers' PostgreSQL backends."""
+        return [backend for _, _, backend in self.consumers]
 
     def stop_consumers(self) -> None:
         for _, stop, _ in self.consumers:
@@ -391,12 +167,13 @@ class Floor:
             warm = self.submitter("sync", 2, limit=50)
             self.wait_done("0", warm)
             since = self.marker()
-            meter = CpuMeter(pids)
+            meter = CpuMeter(pids, self.backends)
             procs = [self.submitter(mode, self.args.seconds) for _ in range(submitters)]
             for proc in procs:
                 proc.join()
             jobs = self.wait_done(since, procs[-1])
             cpu = meter.stop(jobs)
+            del cpu["total"], cpu["postgres_all"]
             cpu["submitter"] = sum(p.cpu[0] for p in procs) * 1000 / jobs
             cpu["postgres"] += sum(p.cpu[1] for p in procs) * 1000 / jobs
             cpu["total"] = sum(cpu.values())
@@ -424,7 +201,7 @@ class Floor:
         submit_cpu = meter.stop(jobs)
         pids = self.start_consumers(consumers)
         try:
-            meter = CpuMeter(pids)
+            meter = CpuMeter(pids, self.backends)
             self.wait_done(since, proc)
             drain_cpu = meter.stop(jobs)
         finally:
@@ -477,40 +254,68 @@ class Floor:
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8, help="submit time per row")
-    parser.add_argument("--reps", type=int, default=1)
-    parser.add_argument("--window", type=int, default=64, help="unconfirmed publishes")
-    parser.add_argument("--prefetch", type=int, default=16, help="per consumer")
-    parser.add_argument("--latency-jobs", type=int, default=200)
-    parser.add_argument(
+def options() -> argparse.Namespace:
+    p = parser(__doc__, "2 s per row, 30 latency jobs, no wide row")
+    p.add_argument("--seconds", type=float, default=8, help="submit time per row")
+    p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--window", type=int, default=64, help="unconfirmed publishes")
+    p.add_argument("--prefetch", type=int, default=16, help="per consumer")
+    p.add_argument("--latency-jobs", type=int, default=200)
+    p.add_argument(
         "--wide",
         type=int,
         default=4,
         help="consumer processes (and 2 pipelined submitters) of the widest row; 0: none",
     )
-    args = parser.parse_args()
+    args = parse(p, {"seconds": 2, "latency_jobs": 30, "wide": 0})
+    return args
+
+
+def main() -> None:
+    args = options()
     floor = Floor(args)
     results: list[dict[str, Any]] = []
     load_before = os.getloadavg()[0]
     floor.setup()
     try:
         for _ in range(args.reps):
-            for mode in ("sync", "pipelined"):
-                for consumers in (1, 2):
-                    results.append(floor.throughput(mode, consumers))
-                    print(json.dumps(results[-1]), flush=True)
+            rows = [(floor.throughput, (m, c)) for m in ("sync", "pipelined") for c in (1, 2)]
             if args.wide:  # more in flight: is the rate bound by latency or by CPU?
-                results.append(floor.throughput("pipelined", args.wide, submitters=2))
+                rows.append(
+                    (lambda *a: floor.throughput(*a, submitters=2), ("pipelined", args.wide))
+                )
+            rows += [(floor.alone, ("pipelined", 1)), (floor.latency, ())]
+            for run, run_args in rows:
+                results.append(run(*run_args))
                 print(json.dumps(results[-1]), flush=True)
-            results.append(floor.alone("pipelined", 1))
-            print(json.dumps(results[-1]), flush=True)
-            results.append(floor.latency())
-            print(json.dumps(results[-1]), flush=True)
     finally:
         floor.teardown()
     report(results, load_before, args)
+    save("jobs_floor", {"results": results}, headline(results))
+
+
+def headline(results: list[dict[str, Any]]) -> list[str]:
+    """The floor's jobs/s per submitter with 1 consumer, and its submit -> done p50."""
+    med = statistics.median
+    lines = []
+    for mode in ("sync", "pipelined"):
+        runs = [
+            r
+            for r in results
+            if r["row"] == "throughput" and r["submitter"] == mode and r["consumers"] == 1
+        ]
+        if runs:
+            lines.append(
+                f"floor, {mode} submitter, 1 consumer: {med(r['jobs_per_s'] for r in runs):.0f} "
+                f"jobs/s at {med(r['cpu_ms_per_job']['total'] for r in runs):.2f} ms CPU per job"
+            )
+    lat = [r for r in results if r["row"] == "latency"]
+    if lat:
+        lines.append(
+            f"floor at low load: submit->done p50 {med(r['submit_to_done_p50_ms'] for r in lat):.2f}"
+            f" ms, enqueue->start p99 {med(r['enqueue_to_start_p99_ms'] for r in lat):.2f} ms"
+        )
+    return lines
 
 
 def report(results: list[dict[str, Any]], load_before: float, args: argparse.Namespace) -> None:
@@ -546,6 +351,12 @@ def report(results: list[dict[str, Any]], load_before: float, args: argparse.Nam
             f"{parts['submitter']:.2f}, {parts['consumers']:.2f}, {parts['rabbitmq']:.2f}, "
             f"{parts['postgres']:.2f} = {parts['total']:.2f} | {loads} |"
         )
+    others(results)
+
+
+def others(results: list[dict[str, Any]]) -> None:
+    """Each side alone and the low-load latency."""
+    med = statistics.median
     alone = [r for r in results if r["row"] == "alone"]
     if alone:
         sub = {

@@ -2,6 +2,7 @@
 and CPU per job on each side, counted in-process on RabbitMQ + PostgreSQL.
 
     .venv/bin/python benchmarks/jobs_profile.py [--jobs 300] [--profile gateway|worker]
+    .venv/bin/python benchmarks/jobs_profile.py --quick    # 30 jobs
 
 Builds a container on a fresh PostgreSQL database and a private RabbitMQ namespace
 (both dropped at the end), then
@@ -20,28 +21,23 @@ side. The numbers are per job, medians are not needed: counts are exact.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
-import os
 import pstats
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _harness import parse, parser, save, small_png
+from _harness.services import AMQP, fresh_database
 from sqlalchemy import event
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PG_ADMIN = os.environ.get(
-    "PIXELMILL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-AMQP = os.environ.get("PIXELMILL_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 class SqlCounter:
@@ -88,7 +84,8 @@ class SqlCounter:
         self.commits = 0
         self.checkouts = 0
 
-    def report(self, label: str, jobs: int, cpu_s: float, wall_s: float) -> None:
+    def report(self, label: str, jobs: int, cpu_s: float, wall_s: float) -> dict[str, float]:
+        """Print the counts per job; return them."""
         total = sum(self.statements.values())
         verbs = ", ".join(f"{v} {n / jobs:.2f}" for v, n in self.statements.most_common())
         print(
@@ -97,41 +94,42 @@ class SqlCounter:
             f"checkouts/job; CPU {cpu_s * 1000 / jobs:.2f} ms/job; wall {wall_s * 1000 / jobs:.2f} "
             "ms/job"
         )
+        return {
+            "statements": total / jobs,
+            "commits": self.commits / jobs,
+            "checkouts": self.checkouts / jobs,
+            "cpu_ms": cpu_s * 1000 / jobs,
+            "wall_ms": wall_s * 1000 / jobs,
+        }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=300)
-    parser.add_argument("--profile", choices=("gateway", "worker"), default=None)
-    parser.add_argument("--top", type=int, default=35)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def counted(
+    counter: SqlCounter, label: str, jobs: int, side: str, args: argparse.Namespace
+) -> Iterator[dict[str, float]]:
+    """Count the block's SQL and time its CPU and wall clock (profiled when ``--profile``
+    names ``side``); the per-job numbers land in the yielded dict on leaving."""
+    profiler = cProfile.Profile(time.process_time) if args.profile == side else None
+    result: dict[str, float] = {}
+    counter.reset()
+    counter.enabled = True
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    yield result
+    if profiler:
+        profiler.disable()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    counter.enabled = False
+    result.update(counter.report(label, jobs, cpu, wall))
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
 
-    from fastapi.testclient import TestClient
-    from tests.helpers import make_image
 
-    from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
-    from pixelmill.runtime.container import build_container
-    from pixelmill.services.gateway.app import create_app
-    from pixelmill.settings import Settings
-
-    counter = SqlCounter()
-    tmp = Path(tempfile.mkdtemp(prefix="pm-jobs-profile-"))
-    db_name = f"pm_prof_{uuid.uuid4().hex[:10]}"
-    namespace = f"pmprof-{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
-    settings = Settings(
-        data_dir=tmp / "data",
-        mode="distributed",
-        database={"url": PG_ADMIN.rsplit("/", 1)[0] + f"/{db_name}"},
-        broker={"url": AMQP, "namespace": namespace},
-        storage={"url": f"file://{tmp / 'objects'}"},
-        cache={"url": "none://"},
-        jobs={"max_queued_tasks": 1_000_000, "embedded_threads": 0},
-    )
-    container = build_container(settings)
-    jobs = container.jobs
+def submit_side(client: Any, jobs: Any, counter: SqlCounter, args: argparse.Namespace) -> Any:
+    """``--jobs`` submits through the ASGI app, counted; the CPU of the whole process
+    (TestClient runs the sync route in anyio's thread pool)."""
     published = Counter[str]()
     real_publish = jobs.broker.publish
 
@@ -140,81 +138,100 @@ def main() -> None:
         real_publish(*a, **kw)
 
     jobs.broker.publish = counting_publish
-    try:
-        _, key = container.keys.create("profile", role="write")
-        with TestClient(create_app(container)) as client:
-            client.headers["Authorization"] = f"Bearer {key}"
-            image = client.post("/v1/images", content=make_image(16, 16, fmt=".png")).json()["id"]
-            body = {"inputs": [image], "pipeline": [{"op": "flip"}]}
-            for _ in range(20):  # warm-up: connections, statement caches, queue declares
-                client.post("/v1/jobs", json=body)
-            jobs.flush_marks()
-            # the submit path alone, timed in the request threads (TestClient runs the
-            # sync route in anyio's thread pool): CPU of the whole process
-            profiler = cProfile.Profile(time.process_time) if args.profile == "gateway" else None
-            counter.reset()
-            published.clear()
-            counter.enabled = True
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            for _ in range(args.jobs):
-                assert client.post("/v1/jobs", json=body).status_code == 202
-            jobs.flush_marks()
-            if profiler:
-                profiler.disable()
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            counter.enabled = False
-            counter.report("submit (HTTP, in-process)", args.jobs, cpu, wall)
-            print(f"  broker publishes/job: {published['publish'] / args.jobs:.2f}")
-            if profiler:
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+    image = client.post("/v1/images", content=small_png(16, 16)).json()["id"]
+    body = {"inputs": [image], "pipeline": [{"op": "flip"}]}
+    for _ in range(20):  # warm-up: connections, statement caches, queue declares
+        client.post("/v1/jobs", json=body)
+    jobs.flush_marks()
+    published.clear()
+    with counted(counter, "submit (HTTP, in-process)", args.jobs, "gateway", args) as result:
+        for _ in range(args.jobs):
+            assert client.post("/v1/jobs", json=body).status_code == 202
+        jobs.flush_marks()
+    result["publishes"] = published["publish"] / args.jobs
+    print(f"  broker publishes/job: {result['publishes']:.2f}")
+    return result
 
-        # the worker side: one consumer thread drains everything submitted above
-        total = args.jobs + 20
-        done = threading.Event()
-        seen = Counter[str]()
-        runner = container.job_daemon.runner
-        real_handle = runner.handle
-        profiler = cProfile.Profile(time.process_time) if args.profile == "worker" else None
 
-        def handle(delivery: Any) -> None:
-            real_handle(delivery)
-            seen["n"] += 1
-            if seen["n"] >= total:
-                done.set()
+def worker_side(jobs: Any, counter: SqlCounter, total: int, args: argparse.Namespace) -> Any:
+    """One consumer thread drains the ``total`` tasks submitted, counted (``jobs``: the
+    process's job daemon)."""
+    from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
 
-        counter.reset()
-        counter.enabled = True
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        if profiler:
-            profiler.enable()
-        assert isinstance(jobs.broker, RabbitmqBroker)
+    done = threading.Event()
+    seen = Counter[str]()
+    runner = jobs.runner
+    real_handle = runner.handle
+
+    def handle(delivery: Any) -> None:
+        real_handle(delivery)
+        seen["n"] += 1
+        if seen["n"] >= total:
+            done.set()
+
+    assert isinstance(jobs.broker, RabbitmqBroker)
+    with counted(counter, "task (1 consumer thread)", total, "worker", args) as result:
         consumer = jobs.broker.serve(
             ["transform"], handle, on_dead_letter=runner.dead_letter, threads=1
         )
         if not done.wait(300):
             raise SystemExit(f"only {seen['n']} of {total} tasks ran")
-        if profiler:
-            profiler.disable()
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        counter.enabled = False
-        consumer.stop(5)
-        counter.report("task (1 consumer thread)", total, cpu, wall)
-        if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
-        with container.db.begin() as conn:
-            states = conn.execute(sa.text("SELECT state, count(*) FROM jobs GROUP BY state")).all()
-        print("  job states:", dict(states))
-    finally:
-        container.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        RabbitmqBroker(AMQP, namespace=namespace).purge()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
+    consumer.stop(5)
+    return result
+
+
+def main() -> None:
+    p = parser(__doc__, "30 jobs")
+    p.add_argument("--jobs", type=int, default=300)
+    p.add_argument("--profile", choices=("gateway", "worker"), default=None)
+    p.add_argument("--top", type=int, default=35)
+    args = parse(p, {"jobs": 30})
+
+    from fastapi.testclient import TestClient
+
+    from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
+    from pixelmill.runtime.container import build_container
+    from pixelmill.services.gateway.app import create_app
+    from pixelmill.settings import Settings
+
+    counter = SqlCounter()
+    tmp = Path(tempfile.mkdtemp(prefix="pm-jobs-profile-"))
+    namespace = f"pmprof-{uuid.uuid4().hex[:8]}"
+    with fresh_database("pm_prof") as db_url:
+        settings = Settings(
+            data_dir=tmp / "data",
+            database={"url": db_url},
+            broker={"url": AMQP, "namespace": namespace},
+            storage={"url": f"file://{tmp / 'objects'}"},
+            cache={"url": "none://"},
+            jobs={"max_queued_tasks": 1_000_000, "embedded_threads": 0},
+        )
+        container = build_container(settings)
+        jobs = container.jobs
+        try:
+            _, key = container.keys.create("profile", role="write")
+            with TestClient(create_app(container)) as client:
+                client.headers["Authorization"] = f"Bearer {key}"
+                submit = submit_side(client, jobs, counter, args)
+            task = worker_side(container.job_daemon, counter, args.jobs + 20, args)
+            with container.db.begin() as conn:
+                states = conn.execute(
+                    sa.text("SELECT state, count(*) FROM jobs GROUP BY state")
+                ).all()
+            print("  job states:", dict(states))
+        finally:
+            container.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            RabbitmqBroker(AMQP, namespace=namespace).purge()
+    save(
+        "jobs_profile",
+        {"jobs": args.jobs, "submit": submit, "task": task},
+        [
+            f"per job: submit {submit['statements']:.2f} SQL statements, {submit['commits']:.2f} "
+            f"commits, {submit['publishes']:.2f} publishes; task {task['statements']:.2f} "
+            f"statements, {task['commits']:.2f} commits"
+        ],
+    )
 
 
 if __name__ == "__main__":

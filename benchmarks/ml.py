@@ -2,7 +2,7 @@
 batching on/off at concurrency 8, training throughput vs a bare torch loop, RSS.
 
     .venv/bin/python benchmarks/ml.py            # about 3-5 minutes on 2 cores
-    .venv/bin/python benchmarks/ml.py --quick    # fewer repetitions
+    .venv/bin/python benchmarks/ml.py --quick    # fewer repetitions, no 2048², about 1 min
 
 The model is the shipped ``nuclei`` U-Net (depth 4, width 16). Everything runs on
 127.0.0.1 / in-process and stops by itself. Results are printed as JSON and Markdown.
@@ -10,7 +10,6 @@ The model is the shipped ``nuclei`` U-Net (depth 4, width 16). Everything runs o
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -20,29 +19,14 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import ROOT, interleaved, latency_summary, paired_ratio, parser, save
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 MODEL = ROOT / "src/pixelmill/ml/models/nuclei.onnx"
 CARD = ROOT / "src/pixelmill/ml/models/nuclei.json"
 THREADS = os.cpu_count() or 1
-
-
-def pct(samples: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(samples) * 1000, q))
-
-
-def stats(samples: list[float], wall: float | None = None) -> dict[str, float]:
-    return {
-        "p50_ms": round(pct(samples, 50), 2),
-        "p99_ms": round(pct(samples, 99), 2),
-        "per_s": round(len(samples) / (wall if wall else sum(samples)), 2),
-        "n": len(samples),
-    }
 
 
 def image(side: int, seed: int = 0) -> np.ndarray:
@@ -51,18 +35,7 @@ def image(side: int, seed: int = 0) -> np.ndarray:
     return nuclei_sample(seed, 0, NucleiConfig(size=(side, side)))[0]
 
 
-def timed(fn: Any, n: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
+def bench_inference(reps: dict[int, int], torch_side: int = 1024) -> dict[str, Any]:
     """Raw ORT session.run (pre-normalised tensor) vs the served path (InferenceService:
     normalisation, tiling, batcher, drift) vs torch eager, one request at a time."""
     import torch
@@ -98,7 +71,7 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
             "raw_onnxruntime": lambda x=x: raw.run(["output"], {"input": x}),
             "served_in_process": serve,
         }
-        if side <= 1024:
+        if side <= torch_side:
             xt = torch.from_numpy(x)
 
             def eager(xt: Any = xt) -> None:
@@ -106,26 +79,17 @@ def bench_inference(reps: dict[int, int]) -> dict[str, Any]:
                     net(xt)
 
             paths["torch_eager"] = eager
-        # interleaved (raw, served, torch, raw, ...): the load of a shared machine drifts
-        # over seconds, so each path sees the same conditions
-        samples: dict[str, list[float]] = {k: [] for k in paths}
-        for fn in paths.values():
-            fn()
-        for _ in range(n):
-            for name, fn in paths.items():
-                t = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - t)
-        rows: dict[str, Any] = {k: stats(v) for k, v in samples.items()}
+        # interleaved (raw, served, torch, served, torch, raw, ...): the load of a shared
+        # machine drifts over seconds, so each path sees the same conditions
+        samples = interleaved(paths, n)
+        rows: dict[str, Any] = {k: latency_summary(v) for k, v in samples.items()}
         rows["tiles"] = served.predict(img).tiles
-        ratios = [
-            a / b
-            for a, b in zip(samples["served_in_process"], samples["raw_onnxruntime"], strict=True)
-        ]
         rows["served_over_raw_p50"] = round(
             rows["served_in_process"]["p50_ms"] / rows["raw_onnxruntime"]["p50_ms"], 3
         )
-        rows["served_over_raw_median_pair"] = round(float(np.median(ratios)), 3)
+        rows["served_over_raw_median_pair"] = round(
+            paired_ratio(samples["served_in_process"], samples["raw_onnxruntime"]), 3
+        )
         out[f"{side}x{side}"] = rows
     served.close()
     return out
@@ -161,7 +125,7 @@ def bench_batching(per_thread: int, concurrency: int = 8, rounds: int = 3) -> di
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(worker, range(concurrency)))
         wall = time.perf_counter() - start
-        result = stats(lat, wall)
+        result = latency_summary(lat, wall)
         # CPU per request does not depend on how much of a shared machine we got
         result["cpu_ms_per_request"] = round((time.process_time() - cpu) / len(lat) * 1000, 2)
         if model.batcher is not None:
@@ -172,16 +136,13 @@ def bench_batching(per_thread: int, concurrency: int = 8, rounds: int = 3) -> di
     for key, runs in out.items():
         median = sorted(runs, key=lambda r: r["per_s"])[len(runs) // 2]
         best[key] = median
-    pairs = [
-        on["per_s"] / off["per_s"]
-        for off, on in zip(out["batching_off"], out["batching_on"], strict=True)
-    ]
-    best["on_over_off_throughput"] = round(float(np.median(pairs)), 3)
-    cpu_pairs = [
-        off["cpu_ms_per_request"] / on["cpu_ms_per_request"]
-        for off, on in zip(out["batching_off"], out["batching_on"], strict=True)
-    ]
-    best["on_over_off_requests_per_cpu_second"] = round(float(np.median(cpu_pairs)), 3)
+    off, on = out["batching_off"], out["batching_on"]
+    rate = paired_ratio([r["per_s"] for r in on], [r["per_s"] for r in off])
+    best["on_over_off_throughput"] = round(rate, 3)
+    cpu = paired_ratio(
+        [r["cpu_ms_per_request"] for r in off], [r["cpu_ms_per_request"] for r in on]
+    )
+    best["on_over_off_requests_per_cpu_second"] = round(cpu, 3)
     best["runs"] = out
     return best
 
@@ -235,11 +196,10 @@ def bench_training(steps: int, rounds: int = 2) -> dict[str, Any]:
         runs["bare"].append(bare())
     ours_ipm = float(np.median(runs["ours"]))
     bare_ipm = float(np.median(runs["bare"]))
-    pairs = [a / b for a, b in zip(runs["ours"], runs["bare"], strict=True)]
     return {
         "pixelmill_images_per_min": round(ours_ipm, 1),
         "bare_torch_images_per_min": round(bare_ipm, 1),
-        "ratio": round(float(np.median(pairs)), 3),
+        "ratio": round(paired_ratio(runs["ours"], runs["bare"]), 3),
         "steps": steps,
         "rounds": runs,
     }
@@ -324,23 +284,19 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--only", choices=["inference", "batching", "training", "rss"], action="append"
-    )
-    args = parser.parse_args()
+    p = parser(__doc__, "fewer repetitions, no 2048², torch eager at 256² only, 1 round")
+    p.add_argument("--only", choices=["inference", "batching", "training", "rss"], action="append")
+    args = p.parse_args()
     quick = args.quick
     only = set(args.only or ["inference", "batching", "training", "rss"])
     result: dict[str, Any] = {"threads": THREADS, "load_avg_start": os.getloadavg()}
     if "inference" in only:
-        result["inference"] = bench_inference(
-            {256: 15 if quick else 40, 1024: 4 if quick else 10, 2048: 2 if quick else 4}
-        )
+        sizes = {256: 6, 1024: 2} if quick else {256: 40, 1024: 10, 2048: 4}
+        result["inference"] = bench_inference(sizes, torch_side=256 if quick else 1024)
     if "batching" in only:
-        result["batching"] = bench_batching(4 if quick else 10)
+        result["batching"] = bench_batching(2 if quick else 10, rounds=1 if quick else 3)
     if "training" in only:
-        result["training"] = bench_training(4 if quick else 10)
+        result["training"] = bench_training(2 if quick else 10, rounds=1 if quick else 2)
     if "rss" in only:
         result["rss"] = bench_rss()
     result["load_avg_end"] = os.getloadavg()
@@ -348,6 +304,28 @@ def main() -> None:
     print(json.dumps(result, indent=1))
     if only == {"inference", "batching", "training", "rss"}:
         print(markdown(result))
+    save("ml", result, headline(result))
+
+
+def headline(r: dict[str, Any]) -> list[str]:
+    """Served / raw ONNX Runtime, batching on / off, train() / bare torch."""
+    lines = []
+    if "inference" in r:
+        lines.append(
+            "served / raw ONNX Runtime p50 (median of pairs): "
+            + ", ".join(
+                f"{k} {v['served_over_raw_median_pair']}x" for k, v in r["inference"].items()
+            )
+        )
+    if "batching" in r:
+        b = r["batching"]
+        lines.append(
+            f"batching on / off at concurrency 8: {b['on_over_off_throughput']}x req/s, "
+            f"{b['on_over_off_requests_per_cpu_second']}x requests per CPU-second"
+        )
+    if "training" in r:
+        lines.append(f"train() / bare torch loop images per minute: {r['training']['ratio']}x")
+    return lines
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ watershed from ``pixelmill.imaging.analysis``) on held-out data.
     .venv/bin/python benchmarks/ml_eval.py                 # held-out synthetic images
     .venv/bin/python benchmarks/ml_eval.py --real DIR      # + a folder of real images
     .venv/bin/python benchmarks/ml_eval.py --points DIR    # + real images with points
+    .venv/bin/python benchmarks/ml_eval.py --quick         # 4 synthetic images (+ 4 at 768)
 
 ``DIR`` holds ``images/NAME.*`` and ``masks/NAME.*`` (binary masks or instance label
 images, 0 = background). Metrics per image, averaged: pixel Dice and IoU, and object F1
@@ -20,17 +21,13 @@ positive, a point on background a miss; F1 = 2 TP / (2 TP + FP + FN).
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import ROOT, parse, parser, save
 
 
 def load_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -163,19 +160,19 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(ROOT / "src/pixelmill/ml/models/nuclei.onnx"))
-    parser.add_argument(
+    p = parser(__doc__, "4 synthetic images at 256² and 4 at 768²")
+    p.add_argument("--model", default=str(ROOT / "src/pixelmill/ml/models/nuclei.onnx"))
+    p.add_argument(
         "--real", type=Path, action="append", default=[], help="folder with images/ and masks/"
     )
-    parser.add_argument(
+    p.add_argument(
         "--points", type=Path, action="append", default=[], help="folder with images/ and points/"
     )
-    parser.add_argument("--count", type=int, default=40)
-    parser.add_argument(
+    p.add_argument("--count", type=int, default=40)
+    p.add_argument(
         "--scale", type=float, default=1.0, help="the model's input scale on the real sets"
     )
-    args = parser.parse_args()
+    args = parse(p, {"count": 4})
     from pixelmill.ml.onnx_model import OnnxModel
     from pixelmill.ml.spec import InputSpec
 
@@ -192,6 +189,20 @@ def main() -> None:
     for folder in args.points:
         result[f"points:{folder.name}"] = evaluate_points(load_points(folder), model, args.scale)
     print(json.dumps(result, indent=1))
+    save("ml_eval-real" if args.real or args.points else "ml_eval", result, headline(result))
+
+
+def headline(result: dict[str, Any]) -> list[str]:
+    """Object F1 of the model against the better classical method, per data set."""
+    lines = []
+    for name, scores in result.items():
+        key = "f1" if name.startswith("points:") else "object_f1"
+        classical = max(scores["classical_otsu"][key], scores["classical_local"][key])
+        lines.append(
+            f"{name} ({scores['images']} images): F1 model {scores['model'][key]:.3f} vs "
+            f"classical {classical:.3f}"
+        )
+    return lines
 
 
 if __name__ == "__main__":

