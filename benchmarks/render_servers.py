@@ -94,10 +94,10 @@ def get(url: str) -> tuple[int, Any, bytes]:
 
 def admin_key(server: Server) -> str:
     """The admin key the first ``pixelmill up`` on a data dir printed."""
-    key = re.search(r"PIXELMILL_API_KEY=(\S+)", server.log.read_text())
-    if key is None:
-        raise SystemExit(f"no admin key in {server.log}")
-    return key.group(1)
+    found = re.search(r"Created the admin API key in (\S+) ", server.log.read_text())
+    if found is None:
+        raise SystemExit(f"no admin key file named in {server.log}")
+    return Path(found.group(1)).read_text().strip()
 
 
 def upload(server: Server, key: str, path: Path) -> str:

@@ -101,10 +101,16 @@ def wait_answering(
 
 
 def admin_auth(log: Path) -> dict[str, str]:
-    """The ``Authorization`` header of the admin key ``pixelmill up`` printed once."""
-    key = re.search(r"PIXELMILL_API_KEY=(\S+)", log.read_text())
-    assert key, log.read_text()
-    return {"Authorization": f"Bearer {key.group(1)}"}
+    """The ``Authorization`` header of the admin key a first ``pixelmill up`` without a
+    terminal wrote to the private file its log names."""
+    return {"Authorization": f"Bearer {admin_key_from_log(log.read_text())}"}
+
+
+def admin_key_from_log(output: str) -> str:
+    """The admin key of the file named in a first start's output (never the key itself)."""
+    found = re.search(r"Created the admin API key in (\S+) ", output)
+    assert found, output
+    return Path(found.group(1)).read_text().strip()
 
 
 def run_concurrently(*targets: Callable[[], object], timeout: float = 60) -> list[BaseException]:

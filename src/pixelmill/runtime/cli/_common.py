@@ -118,6 +118,31 @@ def ensure_admin_key(container: Any) -> str | None:
     return str(secret)
 
 
+#: where a first start without a terminal leaves the admin key (0600)
+ADMIN_KEY_FILE = "admin-api-key"
+
+
+def hand_over_admin_key(secret: str, data_dir: Path) -> str:
+    """Give the new admin key to the person starting pixelmill, once: on their terminal,
+    or — under a service manager, whose output ends up in logs — in a file only its user
+    can read. Returns where it went, for the banner."""
+    if sys.stdout.isatty():
+        click.echo(
+            "Created the admin API key. It is shown only this once; store it now:\n"
+            f"  PIXELMILL_API_KEY={secret}",
+        )
+        return "printed above, only this once: store it now"
+    path = data_dir / ADMIN_KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    click.echo(
+        f"Created the admin API key in {path} (readable by this user only): move it "
+        "to your secret store and delete the file."
+    )
+    return f"in {path}, only this once: move it to your secret store"
+
+
 def register_default_model(container: Any) -> None:
     """Register the shipped ``nuclei`` model as ``nuclei@production`` (idempotent)."""
     version = container.models.ensure_default()

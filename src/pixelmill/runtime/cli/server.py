@@ -70,11 +70,7 @@ def up_command(
     settings = _logging_for_up(verbose, settings)
     container = build_container(settings, migrate=True)
     secret = _common.ensure_admin_key(container)
-    if secret:
-        click.echo(
-            "Created the admin API key. It is shown only this once; store it now:\n"
-            f"  PIXELMILL_API_KEY={secret}",
-        )
+    key_at = _common.hand_over_admin_key(secret, settings.data_dir) if secret else None
     if settings.ml.default_model:  # nuclei@production, idempotent
         _common.register_default_model(container)
     container.close()
@@ -82,9 +78,7 @@ def up_command(
     _common.prepare_metrics_dir(settings, workers)
     _common.export_env(settings)
     procs = _common.start_local_workers(job_workers) if job_workers else []
-    click.echo(
-        banner(settings, workers, job_workers, key_shown=secret is not None, verbose=verbose)
-    )
+    click.echo(banner(settings, workers, job_workers, key_at=key_at, verbose=verbose))
     sys.stdout.flush()
     sys.stderr.flush()
     if os.name == "posix" and sys.executable:
@@ -117,7 +111,7 @@ def _logging_for_up(verbose: bool, settings: Settings) -> Settings:
 
 
 def banner(
-    settings: Settings, workers: int, job_workers: int, *, key_shown: bool, verbose: bool = False
+    settings: Settings, workers: int, job_workers: int, *, key_at: str | None, verbose: bool = False
 ) -> str:
     """What ``pixelmill up`` prints once it is about to serve: where, what, how to go on."""
     url = f"http://{settings.server.host}:{settings.server.port}"
@@ -130,10 +124,8 @@ def banner(
         mode = f"embedded: {workers} server process(es); jobs run inside them"
     else:
         mode = f"gateway: {workers} server process(es); jobs go to {broker} (`pixelmill worker`)"
-    if key_shown:
-        key = "printed above, only this once: store it now"
-    else:
-        key = "printed at the first start; another: `pixelmill keys create NAME --role admin`"
+    first_start = "given at the first start; another: `pixelmill keys create NAME --role admin`"
+    key = key_at or first_start
     return "\n".join(
         [
             f"pixelmill {__version__} on {url}",
