@@ -93,11 +93,17 @@ def get(url: str) -> tuple[int, Any, bytes]:
 
 
 def admin_key(server: Server) -> str:
-    """The admin key the first ``pixelmill up`` on a data dir printed."""
-    found = re.search(r"Created the admin API key in (\S+) ", server.log.read_text())
-    if found is None:
-        raise SystemExit(f"no admin key file named in {server.log}")
-    return Path(found.group(1)).read_text().strip()
+    """The admin key of the first ``pixelmill up`` on a data dir (from the file its
+    output names)."""
+    log = server.log.read_text()
+    found = re.search(r"Created the admin API key in (\S+) ", log)
+    if found is not None:
+        return Path(found.group(1)).read_text().strip()
+    # versions before 2026-12 printed the key itself (benchmarking an older commit)
+    printed = re.search(r"PIXELMILL_API_KEY=(\S+)", log)
+    if printed is None:
+        raise SystemExit(f"no admin key (or key file) in {server.log}")
+    return printed.group(1)
 
 
 def upload(server: Server, key: str, path: Path) -> str:
