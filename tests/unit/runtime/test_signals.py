@@ -1,6 +1,6 @@
-"""A worker's signals: SIGTERM stops it even when it lands while the main thread is
-entering its wait (the handler once deadlocked there), and SIGUSR1 dumps every
-thread's stack without stopping it.
+"""A worker's signals: SIGTERM stops it whichever thread takes the signal and whatever
+the main thread is doing in its wait (both once left the worker running forever),
+and SIGUSR1 dumps every thread's stack without stopping it.
 
 Each story runs in a child process: signals and handlers are per process, and a
 regression must hang the child (killed at the bound), never the test run."""
@@ -17,7 +17,7 @@ import pixelmill
 SRC = Path(pixelmill.__file__).resolve().parents[1]
 
 PRELUDE = """
-import os, signal, sys, threading
+import os, signal, sys, threading, time
 from pixelmill.runtime.signals import dump_stacks_on, stop_on_signals
 
 stop = threading.Event()
@@ -33,14 +33,39 @@ def run_child(body: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_sigterm_taken_by_another_thread_stops_a_main_thread_parked_in_its_wait() -> None:
+    # given the main thread parked in stop.wait() (blocked in C: no bytecode runs, so
+    # no Python-level handler can), and SIGTERM taken by another thread
+    body = """
+import linecache
+main = threading.main_thread().ident
+
+def parked():  # in stop.wait(), at `waiter.acquire()`: no bytecode left before it blocks
+    frame = sys._current_frames()[main]
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    return (frame.f_code is threading.Condition.wait.__code__ and "waiter.acquire()" in line
+            and frame.f_back.f_locals.get("self") is stop)
+
+def sigterm_once_main_is_parked():
+    while not parked():
+        time.sleep(0.01)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=sigterm_once_main_is_parked, daemon=True).start()
+stop.wait()
+print("stopped")
+"""
+    # when it runs; then it stops and exits (a handler calling stop.set() hangs here)
+    child = run_child(body)
+    assert (child.returncode, child.stdout.strip()) == (0, "stopped"), child.stderr
+
+
 def test_sigterm_while_the_main_thread_enters_its_wait_still_stops_the_process() -> None:
-    # given a process whose main thread is entering stop.wait(): inside Condition.wait,
-    # holding the event's (non-reentrant) lock — where the handler runs if SIGTERM
-    # arrives then (the tracer sends it at exactly that point)
+    # given SIGTERM arriving as the main thread enters stop.wait(): inside
+    # Condition.wait, holding the event's non-reentrant lock (the tracer sends it then)
     body = """
 def sigterm_inside_wait(frame, event, arg):
-    if (event == "call" and frame.f_code.co_name == "wait"
-            and isinstance(frame.f_locals.get("self"), threading.Condition)):
+    if event == "call" and frame.f_code is threading.Condition.wait.__code__:
         sys.settrace(None)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -48,7 +73,7 @@ sys.settrace(sigterm_inside_wait)
 stop.wait()
 print("stopped")
 """
-    # when it runs; then it stops and exits (a handler calling stop.set() hangs here)
+    # when it runs; then it stops and exits (a handler calling stop.set() deadlocks)
     child = run_child(body)
     assert (child.returncode, child.stdout.strip()) == (0, "stopped"), child.stderr
 
