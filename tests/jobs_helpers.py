@@ -55,7 +55,8 @@ def start_embedded(
     env = dict(os.environ)
     env.update(
         {
-            "PYTHONPATH": str(REPO),
+            # this checkout's code, not whatever `pixelmill` the venv has installed
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
             "PIXELMILL_JOBS__PLUGINS": '["tests.jobs_kinds"]',
             "PIXELMILL_JOBS__EMBEDDED_THREADS": "2",
             **(env_extra or {}),

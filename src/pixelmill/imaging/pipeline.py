@@ -22,11 +22,16 @@ def run(
     ctx: OpContext | None = None,
     *,
     auto_orient: bool = True,
+    random_access: bool = False,
 ) -> pyvips.Image:
     """Apply ``steps`` to ``source`` and return the (lazy) libvips result image.
 
     Pixels are computed when the result is encoded; libvips errors raised then are the
     caller's to translate (see :func:`pixelmill.imaging.encode.encode`).
+
+    ``source`` is decoded top to bottom (sequential access) when no step needs random
+    access; ``random_access=True`` asks for random access whatever the steps — for a
+    caller that applies more steps to the result afterwards, which this call cannot see.
     """
     ctx = ctx or OpContext()
     remaining = list(steps)
@@ -40,7 +45,8 @@ def run(
                 remaining.pop(0)
         if image is None:
             assert isinstance(source, (bytes, Path))
-            image = open_image(source, access="sequential" if _streamable(remaining) else "random")
+            streamable = not random_access and _streamable(remaining)
+            image = open_image(source, access="sequential" if streamable else "random")
             if auto_orient:
                 image = image.autorot()
         if ctx.original is None:

@@ -151,7 +151,8 @@ def cluster_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "PYTHONPATH": str(REPO),
+            # this checkout's code, not whatever `pixelmill` the venv has installed
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
             "PIXELMILL_DATA_DIR": str(settings.data_dir),
             "PIXELMILL_DATABASE__URL": settings.database.url,
             "PIXELMILL_STORAGE__URL": settings.storage_url,

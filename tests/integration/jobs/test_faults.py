@@ -73,7 +73,7 @@ def test_killed_worker_mid_job_the_job_completes_with_one_result(cluster: Cluste
     cluster.start_worker(threads=1)
     # then the job completes: one result image, one `succeeded` transition, two attempts
     done = gw.wait(job["id"], timeout=60)
-    assert done["state"] == "succeeded", done
+    assert done["state"] == "succeeded", (done["error"], done["tasks"])
     assert done["tasks"][0]["attempts"] == 2
     results = gw.container.images.list(limit=50)
     assert [r.id for r in results if r.job_id == job["id"]] == done["results"]["images"]

@@ -56,6 +56,24 @@ def test_submit_a_batch_pipeline_and_get_one_result_image_per_input(gateway: Gat
     assert [i["image"] for i in listed["images"]] == images
 
 
+def test_a_pipeline_whose_later_step_reads_bottom_up_succeeds(gateway: Gateway) -> None:
+    # given an image big enough that libvips decodes it in several strips
+    image = gateway.upload(800, 600)
+    # when a job blurs it, then flips it upside down (a step that reads rows in reverse;
+    # the job decoded for a top-to-bottom read, as if the blur were the whole pipeline)
+    body = {
+        "inputs": [image],
+        "pipeline": [{"op": "blur", "sigma": 1}, {"op": "flip", "direction": "vertical"}],
+        "output": {"format": "png"},
+    }
+    done = gateway.wait(gateway.submit(**body)["id"])
+    # then it succeeds with a result of the input's size
+    assert done["state"] == "succeeded", done["error"]
+    [result] = done["results"]["images"]
+    out = gateway.client.get(f"/v1/images/{result}", headers=gateway.auth).json()
+    assert (out["width"], out["height"]) == (800, 600)
+
+
 def test_the_same_pipeline_twice_yields_the_same_content_addressed_result(gateway: Gateway) -> None:
     image = gateway.upload()
     body = {"inputs": [image], "pipeline": [{"op": "rotate", "angle": 90}]}

@@ -58,6 +58,7 @@ def worker_command(
 ) -> None:
     """Run a job worker: consume QUEUES from the broker until SIGTERM (graceful)."""
     from pixelmill.runtime.container import build_container
+    from pixelmill.runtime.signals import dump_stacks_on, stop_on_signals
     from pixelmill.services.worker import WorkerService
 
     chosen = parse_queues(queues)
@@ -73,8 +74,8 @@ def worker_command(
 
         start_http_server(metrics_port, addr="0.0.0.0")
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)  # never `stop.set()` in a handler: see pixelmill.runtime.signals
+    dump_stacks_on(signal.SIGUSR1)
     service = WorkerService(
         container.job_daemon,
         queues=chosen,

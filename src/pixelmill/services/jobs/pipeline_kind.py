@@ -109,7 +109,13 @@ def pipeline_kind(images: ImageService, *, default_quality: int) -> JobKind:
         for index, step in enumerate(steps):
             ctx.raise_if_cancelled()
             with ctx.step(f"step {index} ({step.op.name})"):
-                image = pipeline.run(image, [step], op_ctx, auto_orient=index == 0)
+                # one step per call: the decode (first call) cannot see the later steps,
+                # and a sequential (top-to-bottom) read fails with "out of order read"
+                # under them (a geometric step always; big blurs when libvips' threads
+                # drift apart on a busy machine), so a job decodes for random access
+                image = pipeline.run(
+                    image, [step], op_ctx, auto_orient=index == 0, random_access=True
+                )
             for name in [n for n in op_ctx.artifacts if n not in seen]:
                 seen.add(name)
                 ctx.put_artifact(name, op_ctx.artifacts[name])
