@@ -81,7 +81,9 @@ def test_up_with_workers_runs_a_local_cluster_and_stops_it(
 ) -> None:
     # given `pixelmill up --workers 2` against the machine's RabbitMQ and PostgreSQL
     namespace = f"pmtest-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PIXELMILL_BROKER__NAMESPACE": namespace, "PYTHONPATH": str(REPO)}
+    # this checkout's code first, not whatever `pixelmill` the venv has installed
+    src_first = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    env = {**os.environ, "PIXELMILL_BROKER__NAMESPACE": namespace, "PYTHONPATH": src_first}
     port, log = free_port(), tmp_path / "up.log"
     command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()", "up"]
     args = ["--data-dir", str(tmp_path / "data"), "--port", str(port), "--workers", "2"]
