@@ -140,6 +140,25 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
+def job_row(**over: object) -> dict[str, Any]:
+    """The row of a queued pipeline job with a fresh id, as ``JobStore.create`` takes it."""
+    from pixelmill.backends.metadata.jobs import new_job_id
+
+    row: dict[str, Any] = {
+        "id": new_job_id(),
+        "kind": "pipeline",
+        "queue": "transform",
+        "priority": 0,
+        "params": {},
+        "inputs": [],
+        "owner": "",
+        "time_limit_s": 60.0,
+        "max_retries": 3,
+    }
+    row.update(over)
+    return row
+
+
 def make_job(
     repo: JobStore | JobRepository,
     tasks: int = 1,
@@ -149,28 +168,15 @@ def make_job(
 ) -> str:
     """A queued pipeline job with ``tasks`` tasks, straight through the repository; with
     ``inputs`` among ``extra``, one task per input; ``images`` must exist (else 422)."""
-    from pixelmill.backends.metadata.jobs import new_job_id
-
-    job_id = new_job_id()
+    row = job_row(**extra)
     inputs = extra.get("inputs")
     task_inputs = list(inputs) if isinstance(inputs, list) else [None] * tasks
     repo.create(
-        {
-            "id": job_id,
-            "kind": "pipeline",
-            "queue": "transform",
-            "priority": 0,
-            "params": {},
-            "inputs": [],
-            "owner": "",
-            "time_limit_s": 60.0,
-            "max_retries": 3,
-            **extra,
-        },
+        row,
         list(enumerate(task_inputs)),
         images=images or (),
     )
-    return job_id
+    return str(row["id"])
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 
 from pixelmill.backends.metadata.jobs import ACTIVE, Finish, JobStore, new_job_id
 from pixelmill.errors import InvalidParameter, NotFound
-from tests.jobs_helpers import OpenStore, make_job, open_job_store, run_concurrently
+from tests.jobs_helpers import OpenStore, job_row, make_job, open_job_store, run_concurrently
 
 STORES = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.server)]
 
@@ -48,19 +48,8 @@ def all_events(store: JobStore, job_id: str) -> list[tuple[str, dict[str, Any]]]
 
 
 def job_fields(**over: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "id": new_job_id(),
-        "kind": "pipeline",
-        "queue": "transform",
-        "priority": 0,
-        "params": {},
-        "inputs": [],
-        "owner": "",
-        "time_limit_s": 1.0,
-        "max_retries": 0,
-    }
-    fields.update(over)
-    return fields
+    """A job row with a short time limit and no retries (the contract's default job)."""
+    return job_row(**{"time_limit_s": 1.0, "max_retries": 0, **over})
 
 
 # -- create and read ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ runs the portable transactions below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -102,31 +103,34 @@ class SqlTransitions(SqlStoreBase):
         return Started(job, task)
 
     def progress(self, job_id: str, idx: int, fraction: float, message: str | None) -> None:
-        now = _now()
-        with self._lazy() as conn:
-            job = self._lock_job(conn, job_id)
-            if job is None or job.terminal:
-                return
-            hit = conn.execute(
-                job_tasks.update()
-                .where(
-                    job_tasks.c.job_id == job_id,
-                    job_tasks.c.idx == idx,
-                    job_tasks.c.state == "running",
-                )
-                .values(progress=fraction, message=message and message[:300])
-            ).rowcount
-            if hit:
-                self._event(
-                    conn,
-                    job_id,
-                    "progress",
-                    {"index": idx, "progress": fraction, "message": message},
-                    now,
-                )
+        self._update_live_task(
+            job_id,
+            idx,
+            ("running",),
+            {"progress": fraction, "message": message and message[:300]},
+            ("progress", {"index": idx, "progress": fraction, "message": message}),
+        )
 
     def retry_later(self, job_id: str, idx: int, error: str) -> None:
         """A run failed in a way a retry may fix: back to ``queued`` with the reason."""
+        self._update_live_task(
+            job_id,
+            idx,
+            sources("task", "queued"),
+            {"state": "queued", "last_error": error[:4000]},
+            ("task", {"index": idx, "state": "retrying", "error": error[:500]}),
+        )
+
+    def _update_live_task(
+        self,
+        job_id: str,
+        idx: int,
+        from_states: Sequence[str],
+        values: dict[str, Any],
+        event: tuple[str, dict[str, Any]],
+    ) -> None:
+        """Update a task of a live job when it is in one of ``from_states``, under the
+        job's lock, and record ``event`` (type, data) when it was."""
         now = _now()
         with self._lazy() as conn:
             job = self._lock_job(conn, job_id)
@@ -137,18 +141,12 @@ class SqlTransitions(SqlStoreBase):
                 .where(
                     job_tasks.c.job_id == job_id,
                     job_tasks.c.idx == idx,
-                    job_tasks.c.state.in_(sources("task", "queued")),
+                    job_tasks.c.state.in_(from_states),
                 )
-                .values(state="queued", last_error=error[:4000])
+                .values(**values)
             ).rowcount
             if hit:
-                self._event(
-                    conn,
-                    job_id,
-                    "task",
-                    {"index": idx, "state": "retrying", "error": error[:500]},
-                    now,
-                )
+                self._event(conn, job_id, event[0], event[1], now)
 
     def finish_task(
         self,
