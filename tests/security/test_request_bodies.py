@@ -7,13 +7,13 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from pixelmill.runtime.container import build_container
+from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import make_image
 
 
-def _capped_client(tmp_path: Path, limit: int) -> tuple[TestClient, dict[str, str], object]:
+def _capped_client(tmp_path: Path, limit: int) -> tuple[TestClient, dict[str, str], Container]:
     container = build_container(make_settings(tmp_path, server={"max_json_bytes": limit}))
     _, key = container.keys.create("writer", role="admin")
     return TestClient(create_app(container)), {"Authorization": f"Bearer {key}"}, container
@@ -52,7 +52,7 @@ def test_a_json_body_over_the_cap_is_refused_with_413_and_the_gateway_keeps_serv
         # and a normal request still works
         assert client.get("/healthz").status_code == 200
         assert client.post("/v1/jobs", json={"kind": "pipeline"}, headers=auth).status_code == 422
-    container.close()  # type: ignore[attr-defined]
+    container.close()
 
 
 def test_image_uploads_are_not_capped_by_the_json_limit(tmp_path: Path) -> None:
@@ -62,4 +62,4 @@ def test_image_uploads_are_not_capped_by_the_json_limit(tmp_path: Path) -> None:
     with client:
         resp = client.post("/v1/images", content=body, headers=auth)
         assert resp.status_code == 201, resp.text
-    container.close()  # type: ignore[attr-defined]
+    container.close()

@@ -38,14 +38,16 @@ class MetricsMiddleware:
             metrics.HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
 
-#: sent with every response: no MIME sniffing, no framing, no referrer leaking ids
-SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+#: sent with every response: no MIME sniffing, no framing, no referrer leaking ids (no
+#: route sets these itself, so they are appended without a look at the others)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-]
+)
 #: only over TLS (a proxy that terminates it says so in X-Forwarded-Proto)
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_OVER_TLS = (*SECURITY_HEADERS, HSTS)
 
 
 class SecurityHeadersMiddleware:
@@ -56,17 +58,12 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = list(SECURITY_HEADERS)
-        if scope.get("scheme") == "https" or (b"x-forwarded-proto", b"https") in scope["headers"]:
-            extra.append(HSTS)
+        tls = scope.get("scheme") == "https" or (b"x-forwarded-proto", b"https") in scope["headers"]
+        extra = _OVER_TLS if tls else SECURITY_HEADERS
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *(h for h in extra if h[0] not in present),
-                ]
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
