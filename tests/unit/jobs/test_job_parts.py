@@ -19,7 +19,6 @@ from pixelmill.services.jobs import (
     JobKinds,
     StepTimeLimitExceeded,
     artifacts,
-    get_kind,
     register_kind,
 )
 from pixelmill.services.jobs.deadline import Watchdog
@@ -134,7 +133,7 @@ def test_a_kind_name_cannot_be_registered_twice_by_different_handlers() -> None:
     register_kind(kind)  # the same kind again (a module re-import) is fine
     with pytest.raises(ValueError, match="registered twice"):
         register_kind(JobKind(name="unit.twice", params=_P, run=lambda job, ctx: 1))
-    assert get_kind("unit.twice") is kind
+    assert JobKinds().get("unit.twice") is kind
     with pytest.raises(InvalidParameter, match="invalid parameters"):
         kind.parse_params({"x": "nope"})
 

@@ -20,7 +20,6 @@ from pixelmill.services.jobs.context import (
 from pixelmill.services.jobs.kinds import (
     JobKind,
     JobKinds,
-    get_kind,
     load_plugins,
     register_kind,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "StepTimeLimitExceeded",
     "SubmitContext",
     "Task",
-    "get_kind",
     "load_plugins",
     "register_kind",
 ]

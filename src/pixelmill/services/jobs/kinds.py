@@ -145,14 +145,6 @@ def load_plugins(modules: Sequence[str] = ()) -> None:
             _loaded.add(module)
 
 
-def get_kind(name: str) -> JobKind:
-    """A kind registered by a plugin module (see :func:`register_kind`)."""
-    try:
-        return _plugin_kinds[name]
-    except KeyError:
-        raise InvalidParameter(f"unknown job kind {name!r}", known=sorted(_plugin_kinds)) from None
-
-
 class JobKinds:
     """The job kinds one process knows: the built-in ones, built by the composition
     root with their collaborators, plus those of the ``jobs.plugins`` modules."""

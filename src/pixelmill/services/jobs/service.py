@@ -324,9 +324,6 @@ class JobService:
         """Stop the publish-marks flusher (marks still pending are flushed by close)."""
         self._stop.set()
 
-    def ping(self) -> None:
-        self.broker.ping()
-
     def close(self) -> None:
         """Flush pending publish marks. The backends are closed by their owner, the
         composition root."""
