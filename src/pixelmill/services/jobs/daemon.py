@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pixelmill.backends.broker.base import Consumer, TaskMessage
+from pixelmill.backends.metadata.jobs import TaskRef
 from pixelmill.errors import BackendUnavailable
 from pixelmill.queues import QUEUES
 from pixelmill.services.jobs.retention import RetentionSweeper
@@ -53,33 +54,21 @@ class JobDaemon:
     def recover(self) -> int:
         """Re-publish every unfinished task (in-process broker at start). Returns how many."""
         refs = self.repo.unfinished()
-        jobs: dict[str, int] = {}
+        retries: dict[str, int] = {}
         for ref in refs:
-            if ref.job_id not in jobs:
-                jobs[ref.job_id] = self.repo.get(ref.job_id).max_retries
-            self.broker.publish(
-                ref.queue,
-                TaskMessage(ref.job_id, ref.idx),
-                priority=ref.priority,
-                max_retries=jobs[ref.job_id],
-            )
+            self._publish(ref, retries)
         if refs:
-            log.info("recovered %d unfinished task(s) of %d job(s)", len(refs), len(jobs))
+            log.info("recovered %d unfinished task(s) of %d job(s)", len(refs), len(retries))
         return len(refs)
 
     def republish_unpublished(self) -> int:
         """Publish queued tasks that never reached the broker; returns how many."""
         refs = self.repo.claim_unpublished(older_than_s=self.settings.republish_after_s)
         done = 0
+        retries: dict[str, int] = {}
         for ref in refs:
             try:
-                retries = self.repo.get(ref.job_id).max_retries
-                self.broker.publish(
-                    ref.queue,
-                    TaskMessage(ref.job_id, ref.idx),
-                    priority=ref.priority,
-                    max_retries=retries,
-                )
+                self._publish(ref, retries)
                 done += 1
             except BackendUnavailable:
                 self.repo.unmark_published(refs[done:])
@@ -87,6 +76,18 @@ class JobDaemon:
         if done:
             log.info("re-published %d task(s) that never reached the broker", done)
         return done
+
+    def _publish(self, ref: TaskRef, retries: dict[str, int]) -> None:
+        """Publish one task with its job's retry limit (``retries``: job id -> limit, read
+        once per job)."""
+        if ref.job_id not in retries:
+            retries[ref.job_id] = self.repo.get(ref.job_id).max_retries
+        self.broker.publish(
+            ref.queue,
+            TaskMessage(ref.job_id, ref.idx),
+            priority=ref.priority,
+            max_retries=retries[ref.job_id],
+        )
 
     def start_sweeper(self) -> None:
         """Periodically re-publish tasks that never reached the broker."""
