@@ -209,7 +209,8 @@ def main() -> None:
         container = build_container(settings)
         jobs = container.jobs
         try:
-            _, key = container.keys.create("profile", role="write")
+            user = container.users.create("profiler")
+            _, key = container.keys.create("profile", role="write", user_id=user.id)
             with TestClient(create_app(container)) as client:
                 client.headers["Authorization"] = f"Bearer {key}"
                 submit = submit_side(client, jobs, counter, args)

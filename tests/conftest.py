@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.settings import Settings
+from tests.helpers import make_key
 
 pytest_plugins = ["tests.servers"]
 
@@ -37,7 +38,7 @@ def container(settings: Settings) -> Iterator[Container]:
 
 @pytest.fixture
 def admin_key(container: Container) -> str:
-    _, secret = container.keys.create("test admin", role="admin")
+    _, secret = make_key(container, "test admin", role="admin")
     return secret
 
 

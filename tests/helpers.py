@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,3 +48,21 @@ def make_image(
     image = pyvips.Image.new_from_array(arr)
     image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
     return bytes(image.write_to_buffer(fmt, **save))
+
+
+def make_key(
+    container: Any,
+    name: str,
+    role: str = "write",
+    *,
+    username: str | None = None,
+    site_role: str | None = None,
+) -> tuple[Any, str]:
+    """An API key of a user of its own (or of ``username``'s, made when missing): an
+    admin user for an admin key, else a member. Returns the key record and its secret."""
+    import secrets as _secrets
+
+    site_role = site_role or ("admin" if role == "admin" else "member")
+    username = username or f"u-{_secrets.token_hex(4)}"
+    user = container.users.find(username) or container.users.create(username, site_role=site_role)
+    return container.keys.create(name, role, user_id=user.id)  # type: ignore[no-any-return]

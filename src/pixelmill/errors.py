@@ -184,6 +184,26 @@ class Conflict(PixelmillError):
     title = "Conflict"
 
 
+class PreconditionFailed(PixelmillError):
+    """A write carried a version (``If-Match``) that is no longer the current one."""
+
+    status = 412
+    slug = "precondition-failed"
+    title = "The resource changed since you read it"
+
+
+class TooManyRequests(PixelmillError):
+    """Slow down: repeated failures (a login lockout) or a rate limit."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
 class Overloaded(PixelmillError):
     status = 503
     slug = "overloaded"
@@ -222,6 +242,8 @@ __all__ = [
     "NotFound",
     "Overloaded",
     "PixelmillError",
+    "PreconditionFailed",
     "StorageError",
+    "TooManyRequests",
     "UnsupportedFormat",
 ]

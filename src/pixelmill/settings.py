@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -95,8 +95,12 @@ class RenderSettings(BaseModel):
 
 
 class SecuritySettings(BaseModel):
-    public_read: bool = Field(True, description="Allow anonymous GET of image info and renders.")
-    public_originals: bool = Field(False, description="Allow anonymous download of originals.")
+    public_read: bool = Field(
+        False,
+        description="Let anyone render any image without a key: sized (at most 2048 px), "
+        "stripped, uncropped renders only; never lists, metadata or originals. Off: "
+        "anonymous renders need a signed URL or a study that opts in (public_renders).",
+    )
     signing_key: str | None = Field(
         None,
         description="HMAC-SHA256 key for signed render URLs. When set, unsigned renders are refused.",
@@ -259,6 +263,41 @@ class MLSettings(BaseModel):
     train_threads: int = Field(0, ge=0, description="torch threads for training; 0 = cores.")
 
 
+class WorkspaceSettings(BaseModel):
+    """Users, browser sessions and the research workspace."""
+
+    session_ttl_s: int = Field(
+        8 * 3600,
+        ge=60,
+        description="A browser session ends after this many seconds without a request "
+        "(sliding expiry).",
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Mark the session cookie Secure: 'auto' when the request came over "
+        "HTTPS (or X-Forwarded-Proto says so behind a proxy).",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins in a row before the account is locked."
+    )
+    login_lockout_s: int = Field(
+        300,
+        ge=1,
+        description="First lockout, seconds; each further failure doubles it (at most an hour).",
+    )
+    site_secret: str | None = Field(
+        None,
+        description="Key of the HMAC that stores patients' external ids (never stored in "
+        "plaintext). Unset: a random secret kept in DATA_DIR/site-secret (0600); a "
+        "distributed deployment must set the same value on every process.",
+    )
+    first_admin_password: str | None = Field(
+        None,
+        description="Password of the first admin that the first start creates; unset: a "
+        "random one, shown once.",
+    )
+
+
 def _config_file_source() -> dict[str, Any]:
     # The config file is named by the environment; this is the settings tree itself
     # reading it, which is the one place allowed to.
@@ -298,6 +337,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     ml: MLSettings = MLSettings()
     jobs: JobsSettings = JobsSettings()
+    workspace: WorkspaceSettings = WorkspaceSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -71,6 +71,7 @@ def image(n: int, **over: Any) -> dict[str, Any]:
         "source": "upload",
         "job_id": None,
         "created_at": T0 + timedelta(seconds=n),
+        "owner_id": "",
     }
     fields.update(over)
     return fields
@@ -93,7 +94,8 @@ def test_the_migrated_schema_is_the_one_the_code_uses(db: Database) -> None:
     from alembic.runtime.migration import MigrationContext
 
     import pixelmill.backends.metadata.tables_jobs
-    import pixelmill.backends.metadata.tables_ml  # noqa: F401  (their tables join metadata)
+    import pixelmill.backends.metadata.tables_ml
+    import pixelmill.backends.metadata.tables_workspace  # noqa: F401  (their tables join metadata)
 
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
@@ -130,8 +132,8 @@ def test_jobs_from_before_0005_keep_their_owner(empty_url: str) -> None:
     with database.begin() as conn:
         conn.execute(jobs.insert().values(**row, id="a" * 32, owner="k1"))
         conn.execute(jobs.insert().values(**row, id="b" * 32))  # owner: the column default
-    # when it is upgraded to the newest revision
-    database.upgrade()
+    # when it is upgraded to the revision before users (0007 gives keys' jobs to users)
+    database.upgrade("0006_job_event_notify")
     # then k1 still owns its job, the keyless one belongs to no key, and both expire
     repo = JobRepository(database)
     assert repo.get("a" * 32, owner="k1").owner == "k1"
@@ -142,6 +144,52 @@ def test_jobs_from_before_0005_keep_their_owner(empty_url: str) -> None:
     assert repo.count_finished(before=T0 + timedelta(seconds=1)) == 2
     indexes = {i["name"] for i in sa.inspect(database.engine).get_indexes("jobs")}
     assert {"ix_jobs_owner_id", "ix_jobs_finished_at"} <= indexes
+    database.dispose()
+
+
+def test_a_round_one_database_keeps_its_data_and_gets_a_first_admin(empty_url: str) -> None:
+    from pixelmill.backends.metadata.jobs import JobRepository
+    from pixelmill.backends.metadata.keys import KeyRepository
+    from pixelmill.backends.metadata.tables_jobs import jobs
+    from pixelmill.backends.metadata.users import UserRepository
+
+    # given a database as the previous release left it: a key, an image, a keyed job
+    database = Database(empty_url)
+    database.upgrade("0006_job_event_notify")
+    with database.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_keys (id, name, hash, role, created_at) "
+                "VALUES ('k1', 'old', :h, 'write', :t)"
+            ),
+            {"h": "0" * 64, "t": T0},
+        )
+        old = {k: v for k, v in image(1).items() if k != "owner_id"}
+        conn.execute(t.images.insert().values(**old))
+        conn.execute(
+            jobs.insert().values(
+                id="a" * 32,
+                owner="k1",
+                kind="pipeline",
+                state="succeeded",
+                queue="transform",
+                params={},
+                inputs=[],
+                total=0,
+                time_limit_s=1.0,
+                max_retries=0,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    # when it is upgraded to the newest revision
+    database.upgrade()
+    # then the first admin exists (no password yet) and owns the key, image and job
+    admin = UserRepository(database).by_username("admin")
+    assert admin.site_role == "admin" and not admin.has_password
+    assert KeyRepository(database).get("k1").user_id == admin.id
+    assert ImageRepository(database).get(old["id"]).owner_id == admin.id
+    assert JobRepository(database).get("a" * 32, owner=admin.id).owner == admin.id
     database.dispose()
 
 
@@ -267,7 +315,7 @@ def test_concurrent_uploads_of_different_bytes_all_land(images: ImageRepository)
 def test_a_created_key_authenticates_with_its_secret_only(
     keys: KeyRepository, db: Database
 ) -> None:
-    record, secret = keys.create("ci uploader", role="write")
+    record, secret = keys.create("ci uploader", role="write", user_id="u1")
     assert record.role == "write" and record.revoked_at is None
     assert keys.authenticate(secret) == record
     assert keys.authenticate(secret + "x") is None
@@ -279,7 +327,7 @@ def test_a_created_key_authenticates_with_its_secret_only(
 
 
 def test_a_revoked_key_no_longer_authenticates(keys: KeyRepository) -> None:
-    record, secret = keys.create("leaked")
+    record, secret = keys.create("leaked", user_id="u1")
     revoked = keys.revoke(record.id)
     assert revoked.revoked_at is not None
     assert keys.authenticate(secret) is None
@@ -293,14 +341,14 @@ def test_a_revoked_key_no_longer_authenticates(keys: KeyRepository) -> None:
 
 def test_any_admin_counts_live_admin_keys_only(keys: KeyRepository) -> None:
     assert not keys.any_admin()
-    keys.create("writer", role="write")
+    keys.create("writer", role="write", user_id="u1")
     assert not keys.any_admin()
-    admin, _ = keys.create("root", role="admin")
+    admin, _ = keys.create("root", role="admin", user_id="u1")
     assert keys.any_admin()
     keys.revoke(admin.id)
     assert not keys.any_admin()
 
 
 def test_keys_are_listed_oldest_first(keys: KeyRepository) -> None:
-    made = [keys.create(f"key {i}", role="read")[0] for i in range(3)]
+    made = [keys.create(f"key {i}", role="read", user_id="u1")[0] for i in range(3)]
     assert [k.id for k in keys.list()] == [k.id for k in made]

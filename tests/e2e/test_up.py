@@ -90,8 +90,14 @@ def test_up_prints_an_admin_key_once_serves_and_keeps_data(data_dir: Path) -> No
     key = key_file.read_text().strip()
     assert key.startswith("pm_") and key not in first_output
     assert key_file.stat().st_mode & 0o777 == 0o600
-    # only a hash of the key is on disk
-    assert key.encode() not in (data_dir / "pixelmill.db").read_bytes()
+    # and so is the first admin's password
+    password_file = data_dir / "admin-password"
+    password = password_file.read_text().strip()
+    assert len(password) >= 10 and password not in first_output
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    # only hashes of the key and the password are on disk
+    db_bytes = (data_dir / "pixelmill.db").read_bytes()
+    assert key.encode() not in db_bytes and password.encode() not in db_bytes
 
     server = Server(data_dir, port)
     try:
@@ -99,19 +105,25 @@ def test_up_prints_an_admin_key_once_serves_and_keeps_data(data_dir: Path) -> No
         up = httpx.post(server.url + "/v1/images", content=image, headers=headers)
         assert up.status_code == 201
         image_id = up.json()["id"]
-        thumb = httpx.get(f"{server.url}/v1/images/{image_id}/render?w=300&h=200&format=webp")
+        thumb_url = f"{server.url}/v1/images/{image_id}/render?w=300&h=200&format=webp"
+        assert httpx.get(thumb_url).status_code == 401  # private by default
+        thumb = httpx.get(thumb_url, headers=headers)
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
         metrics = httpx.get(server.url + "/metrics").text
         assert "pixelmill_http_requests_total" in metrics
     finally:
         second_output = server.stop()
-    assert "Created the admin API key" not in second_output  # not re-created
+    assert "Created the" not in second_output  # not re-created
     assert "admin key  given at the first start" in second_output
 
     server = Server(data_dir, port)
     try:
-        listing = httpx.get(server.url + "/v1/images").json()
-        assert [i["id"] for i in listing["items"]] == [image_id]
+        # the admin logs in with the password from the first start: a cookie session
+        with httpx.Client(base_url=server.url) as browser:
+            login = browser.post("/v1/auth/login", json={"username": "admin", "password": password})
+            assert login.status_code == 200, login.text
+            listing = browser.get("/v1/images").json()
+            assert [i["id"] for i in listing["items"]] == [image_id]
     finally:
         server.stop()
 
@@ -127,13 +139,13 @@ def test_up_verbose_shows_the_migrations(data_dir: Path) -> None:
     assert output.index("Running upgrade") < output.index(f"on http://127.0.0.1:{port}")
 
 
-def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
+def test_users_and_keys_cli(tmp_path: Path) -> None:
     data = str(tmp_path / "d")
 
     def cli(*args: str) -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELMILL_")}
         done = subprocess.run(
-            [PIXELMILL, "keys", *args, "--data-dir", data],
+            [PIXELMILL, *args, "--data-dir", data],
             capture_output=True,
             text=True,
             env=env,
@@ -142,10 +154,17 @@ def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    created = json.loads(cli("create", "ci-bot", "--role", "read"))
+    user = json.loads(cli("users", "add", "ci", "--name", "CI robot"))
+    assert user["site_role"] == "member" and len(user["password"]) >= 10
+    assert "ci\tmember\tactive" in cli("users", "list")
+    new_password = cli("users", "reset-password", "ci").strip()
+    assert len(new_password) >= 10 and new_password != user["password"]
+    created = json.loads(cli("keys", "create", "ci-bot", "--role", "read", "--user", "ci"))
     assert created["key"].startswith("pm_") and created["role"] == "read"
-    listing = cli("list")
+    listing = cli("keys", "list")
     assert created["id"] in listing and "active" in listing
     assert created["key"] not in listing
-    cli("revoke", created["id"])
-    assert "revoked" in cli("list")
+    cli("keys", "revoke", created["id"])
+    assert "revoked" in cli("keys", "list")
+    cli("users", "disable", "ci")
+    assert "ci\tmember\tdisabled" in cli("users", "list")

@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 
 def _capped_client(tmp_path: Path, limit: int) -> tuple[TestClient, dict[str, str], Container]:
     container = build_container(make_settings(tmp_path, server={"max_json_bytes": limit}))
-    _, key = container.keys.create("writer", role="admin")
+    _, key = make_key(container, "writer", role="admin")
     return TestClient(create_app(container)), {"Authorization": f"Bearer {key}"}, container
 
 

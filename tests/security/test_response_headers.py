@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 
 def _upload(client: TestClient, auth: dict[str, str]) -> str:
@@ -22,7 +22,7 @@ def _upload(client: TestClient, auth: dict[str, str]) -> str:
 def test_a_shared_cache_is_told_not_to_keep_a_render_that_needs_a_key(tmp_path: Path) -> None:
     # given a deployment where anonymous clients may not read images
     container = build_container(make_settings(tmp_path, security={"public_read": False}))
-    _, key = container.keys.create("reader", role="admin")
+    _, key = make_key(container, "reader", role="admin")
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(container)) as client:
         image = _upload(client, auth)
@@ -79,7 +79,7 @@ def test_hsts_is_sent_where_tls_terminates(client: TestClient) -> None:
 def test_other_local_users_cannot_read_the_database_or_its_journal(tmp_path: Path) -> None:
     # given a fresh embedded data dir, after a write (so the WAL exists)
     container = build_container(make_settings(tmp_path))
-    container.keys.create("someone", role="read")
+    make_key(container, "someone", role="read")
     files = [p for p in (tmp_path / "data").iterdir() if p.name.startswith("pixelmill.db")]
     modes = {p.name: p.stat().st_mode & 0o777 for p in files}
     container.close()

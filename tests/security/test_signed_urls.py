@@ -16,7 +16,7 @@ from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.gateway.signing import sign_url
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 OLD, NEW = "old-secret-0123456789", "new-secret-9876543210"
 
@@ -26,7 +26,7 @@ def signed(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     """A gateway that signs with a legacy key and a rotated key "k2"; an image's render path."""
     settings = make_settings(tmp_path, security={"signing_key": OLD, "signing_keys": {"k2": NEW}})
     container = build_container(settings)
-    _, key = container.keys.create("w", role="write")
+    _, key = make_key(container, "w", role="write")
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         image = client.post(
             "/v1/images", content=make_image(80, 60), headers={"Authorization": f"Bearer {key}"}

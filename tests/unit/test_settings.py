@@ -17,7 +17,7 @@ def test_defaults_are_embedded_and_safe(monkeypatch: pytest.MonkeyPatch) -> None
     assert s.render.max_pixels == 100_000_000
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("pixelmill.db")
     assert s.storage_url.startswith("file://")
-    assert s.security.auth_enabled and not s.security.public_originals
+    assert s.security.auth_enabled and not s.security.public_read
 
 
 def test_environment_overrides_nested_fields(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
+from pixelmill.backends.metadata.studies import StudyRepository
+from pixelmill.backends.metadata.study_images import StudyImageRepository
+from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.dataset_limits import DatasetLimits
@@ -31,6 +36,8 @@ from pixelmill.services.jobs.service import JobService
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
+from pixelmill.services.workspace.access import Access
+from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.settings import Settings
 
 
@@ -121,6 +128,12 @@ class Container:
     models: ModelRegistry
     inference: InferenceService
     trainer: TrainerService
+    users: UserRepository
+    events: EventLog
+    accounts: Accounts
+    studies: StudyRepository
+    study_images: StudyImageRepository
+    access: Access
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -242,4 +255,21 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
+        **workspace(db, images, settings),
     )
+
+
+def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
+    """The research workspace's parts: users and accounts, studies, access, events."""
+    users = UserRepository(db)
+    events = EventLog(db)
+    studies = StudyRepository(db)
+    study_images = StudyImageRepository(db)
+    return {
+        "users": users,
+        "events": events,
+        "accounts": Accounts(users, events, settings.workspace),
+        "studies": studies,
+        "study_images": study_images,
+        "access": Access(studies=studies, study_images=study_images, images=images, events=events),
+    }

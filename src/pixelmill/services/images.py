@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -81,9 +82,10 @@ class _RecordCache:
             self._items.pop(image_id, None)
 
 
-def image_id_for(sha256: str) -> str:
-    """Content-addressed id: the first 128 bits of the SHA-256 of the original bytes."""
-    return sha256[:32]
+def new_image_id() -> str:
+    """A random id (128 bits): ids say nothing about the content, so nobody can test
+    whether some file is stored by guessing its id."""
+    return secrets.token_hex(16)
 
 
 class ImageService:
@@ -120,18 +122,22 @@ class ImageService:
         sha256: str | None = None,
         source: str = "upload",
         job_id: str | None = None,
+        owner_id: str = "",
     ) -> tuple[ImageRecord, bool]:
-        """Store the image at ``path`` (a temp file the caller owns) content-addressed.
+        """Store the image at ``path`` (a temp file the caller owns) as ``owner_id``'s.
 
         Probes and fully verifies it first; nothing is written for bad input. Returns
-        ``(record, created)``; re-ingesting the same bytes returns the existing record.
+        ``(record, created)``; the owner re-ingesting the same bytes gets the existing
+        record; another owner gets a new handle of their own (the bytes are stored once).
         """
         digest = sha256 or sha256_file(path)
-        existing = self.images.find_by_sha256(digest)
+        existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
         info = probe(path, max_pixels=self.settings.max_pixels)
-        return self._store(info, digest, path.stat().st_size, filename, source, job_id, path)
+        return self._store(
+            info, digest, path.stat().st_size, filename, source, job_id, path, owner_id
+        )
 
     def ingest_bytes(
         self,
@@ -140,13 +146,14 @@ class ImageService:
         filename: str | None = None,
         source: str = "upload",
         job_id: str | None = None,
+        owner_id: str = "",
     ) -> tuple[ImageRecord, bool]:
         digest = hashlib.sha256(data).hexdigest()
-        existing = self.images.find_by_sha256(digest)
+        existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
         info = probe(data, max_pixels=self.settings.max_pixels)
-        return self._store(info, digest, len(data), filename, source, job_id, data)
+        return self._store(info, digest, len(data), filename, source, job_id, data, owner_id)
 
     def _store(
         self,
@@ -157,6 +164,7 @@ class ImageService:
         source: str,
         job_id: str | None,
         content: Path | bytes,
+        owner_id: str,
     ) -> tuple[ImageRecord, bool]:
         key = f"originals/{digest[:2]}/{digest}"
         if isinstance(content, Path):
@@ -165,7 +173,7 @@ class ImageService:
             self.storage.put(key, content, content_type=info.format.mime)
         try:
             record, created = self.images.add(
-                id=image_id_for(digest),
+                id=new_image_id(),
                 sha256=digest,
                 format=info.format.value,
                 width=info.width,
@@ -181,10 +189,11 @@ class ImageService:
                 exif=info.exif,
                 source=source,
                 job_id=job_id,
+                owner_id=owner_id,
             )
         except BaseException:
             # no row, no object: never leave half an upload behind
-            if self.images.find_by_sha256(digest) is None:
+            if not self.images.stored(digest):
                 self.storage.delete(key)
             raise
         return record, created
@@ -209,7 +218,8 @@ class ImageService:
     def delete(self, image_id: str) -> ImageRecord:
         self._records.drop(image_id)
         record = self.images.delete(image_id)
-        self.storage.delete(record.storage_key)
+        if not self.images.stored(record.sha256):  # other owners' handles keep the bytes
+            self.storage.delete(record.storage_key)
         return record
 
     # -- render -------------------------------------------------------------------------

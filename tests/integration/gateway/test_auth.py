@@ -11,7 +11,7 @@ from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.gateway.signing import sign_url
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 
 def test_writes_need_a_valid_key(client: TestClient, container: Container) -> None:
@@ -27,7 +27,7 @@ def test_writes_need_a_valid_key(client: TestClient, container: Container) -> No
 
 
 def test_read_only_keys_cannot_write(client: TestClient, container: Container) -> None:
-    _, secret = container.keys.create("viewer", role="read")
+    _, secret = make_key(container, "viewer", role="read")
     resp = client.post(
         "/v1/images", content=make_image(50, 50), headers={"Authorization": f"Bearer {secret}"}
     )
@@ -35,7 +35,7 @@ def test_read_only_keys_cannot_write(client: TestClient, container: Container) -
 
 
 def test_revoked_key_stops_working(client: TestClient, container: Container) -> None:
-    record, secret = container.keys.create("temp", role="write")
+    record, secret = make_key(container, "temp", role="write")
     headers = {"Authorization": f"Bearer {secret}"}
     assert client.post("/v1/images", content=make_image(40, 40), headers=headers).status_code == 201
     container.keys.revoke(record.id)
@@ -48,7 +48,7 @@ def test_a_key_revoked_by_another_process_stops_working_within_the_cache_ttl(
     # given a gateway that reuses key checks for 0.3 s, and a key it has just accepted
     settings = make_settings(tmp_path, security={"key_cache_s": 0.3})
     gateway, other = build_container(settings), build_container(settings)
-    record, secret = gateway.keys.create("temp", role="write")
+    record, secret = make_key(gateway, "temp", role="write")
     headers = {"Authorization": f"Bearer {secret}"}
     with TestClient(create_app(gateway)) as client:
         assert (
@@ -67,27 +67,26 @@ def test_a_key_revoked_by_another_process_stops_working_within_the_cache_ttl(
     other.close()
 
 
-def test_originals_are_private_unless_configured_public(
-    client: TestClient, auth: dict[str, str]
-) -> None:
+def test_images_are_private_by_default(client: TestClient, auth: dict[str, str]) -> None:
     image_id = client.post("/v1/images", content=make_image(60, 60), headers=auth).json()["id"]
-    assert client.get(f"/v1/images/{image_id}/original").status_code == 401
-    assert client.get(f"/v1/images/{image_id}/original", headers=auth).status_code == 200
-    # renders and metadata are public by default
-    assert client.get(f"/v1/images/{image_id}/render?w=10").status_code == 200
+    for path in ("", "/original", "/meta", "/render?w=10"):
+        assert client.get(f"/v1/images/{image_id}{path}").status_code == 401, path
+        assert client.get(f"/v1/images/{image_id}{path}", headers=auth).status_code == 200
+    assert client.get("/v1/images").status_code == 401
 
 
 def test_signed_urls_when_a_signing_key_is_set(tmp_path: Path) -> None:
     container = build_container(make_settings(tmp_path, security={"signing_key": "s3cret"}))
-    _, key = container.keys.create("w", role="write")
+    _, key = make_key(container, "w", role="write")
     with TestClient(create_app(container)) as client:
         image_id = client.post(
             "/v1/images", content=make_image(80, 60), headers={"Authorization": f"Bearer {key}"}
         ).json()["id"]
         path = f"/v1/images/{image_id}/render?w=40&format=webp"
-        unsigned = client.get(path)
-        assert unsigned.status_code == 403
-        assert unsigned.json()["type"].endswith("bad-signature")
+        # anonymous and unsigned: refused; the owner's key needs no signature
+        assert client.get(path).status_code == 401
+        owned = client.get(path, headers={"Authorization": f"Bearer {key}"})
+        assert owned.status_code == 200 and owned.headers["cache-control"].startswith("private")
         signed = sign_url("s3cret", path)
         ok = client.get(signed)
         assert ok.status_code == 200 and ok.headers["content-type"] == "image/webp"

@@ -11,7 +11,14 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
+
+
+@pytest.fixture(autouse=True)
+def _logged_in(client: TestClient, auth: dict[str, str]) -> None:
+    """These tests render as a logged-in user (images are private by default)."""
+    client.headers.update(auth)
+
 
 JPEG = make_image(400, 300)
 
@@ -72,7 +79,7 @@ def test_configured_pixel_and_byte_limits(tmp_path: Path) -> None:
         tmp_path, render={"max_pixels": 10_000}, server={"max_upload_bytes": 50_000}
     )
     container = build_container(settings)
-    _, key = container.keys.create("t", role="write")
+    _, key = make_key(container, "t", role="write")
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(container)) as client:
         _assert_problem(client.post("/v1/images", content=make_image(200, 100), headers=auth), 413)

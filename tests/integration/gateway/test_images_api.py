@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import pyvips
 from fastapi.testclient import TestClient
 
 from pixelmill.runtime.container import Container
 from tests.helpers import make_image
+
+
+@pytest.fixture(autouse=True)
+def _logged_in(client: TestClient, auth: dict[str, str]) -> None:
+    """These tests render as a logged-in user (images are private by default)."""
+    client.headers.update(auth)
 
 
 def _upload(client: TestClient, auth: dict[str, str], data: bytes, **kw: object) -> dict:

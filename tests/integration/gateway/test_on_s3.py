@@ -15,7 +15,7 @@ from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.settings import StorageSettings
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 pytestmark = pytest.mark.server
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.server
 def s3_client(tmp_path: Path, s3_settings: StorageSettings) -> Iterator[tuple[TestClient, str]]:
     container = build_container(make_settings(tmp_path, storage=s3_settings))
     assert isinstance(container.storage, S3Storage)
-    _, secret = container.keys.create("test admin", role="admin")
+    _, secret = make_key(container, "test admin", role="admin")
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         yield client, secret
     container.close()

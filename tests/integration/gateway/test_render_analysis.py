@@ -4,10 +4,17 @@ CLAHE, side-by-side — and clear 422s for unknown presets."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pyvips
 from fastapi.testclient import TestClient
 
 from tests.unit.imaging.analysis import synthetic as syn
+
+
+@pytest.fixture(autouse=True)
+def _logged_in(client: TestClient, auth: dict[str, str]) -> None:
+    """These tests render as a logged-in user (images are private by default)."""
+    client.headers.update(auth)
 
 
 def upload_ihc(client: TestClient, auth: dict[str, str]) -> str:

@@ -12,6 +12,12 @@ from pixelmill.imaging.render import parse_render, to_steps
 from tests.helpers import make_image
 
 
+@pytest.fixture(autouse=True)
+def _logged_in(client: TestClient, auth: dict[str, str]) -> None:
+    """These tests render as a logged-in user (images are private by default)."""
+    client.headers.update(auth)
+
+
 @pytest.fixture
 def image_id(client: TestClient, auth: dict[str, str]) -> str:
     resp = client.post("/v1/images", content=make_image(1200, 800), headers=auth)

@@ -23,7 +23,7 @@ from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.jobs.service import JobService
 from pixelmill.settings import Settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 from tests.jobs_helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -83,7 +83,7 @@ class Gateway:
 
 def open_gateway(settings: Settings) -> Iterator[Gateway]:
     container = build_container(settings)
-    _, secret = container.keys.create("jobs test", role="write")
+    _, secret = make_key(container, "jobs test", role="write")
     try:
         with TestClient(create_app(container), raise_server_exceptions=False) as client:
             yield Gateway(container, client, {"Authorization": f"Bearer {secret}"})

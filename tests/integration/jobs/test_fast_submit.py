@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from pixelmill.services.gateway.fast_submit import FastSubmit
+from tests.helpers import make_key
 from tests.integration.jobs.conftest import Gateway
 
 JSON = {"Content-Type": "application/json"}
@@ -81,7 +82,7 @@ def test_a_refused_job_gets_the_same_problem_both_ways(
 
 def test_keys_are_checked_the_same_both_ways(gateway: Gateway) -> None:
     body = {"kind": "test.sleep", "params": {"seconds": 0}}
-    _, read_key = gateway.container.keys.create("reader", role="read")
+    _, read_key = make_key(gateway.container, "reader", role="read")
     for headers, status in [
         ({}, 401),
         ({"Authorization": "Basic abc"}, 401),

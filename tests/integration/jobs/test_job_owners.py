@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import make_key
 from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
 
 #: an embedded gateway (SQLite or the given DB) as a context manager
@@ -38,9 +39,9 @@ def keys(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keys]:
     with gateway_at(job_settings(tmp_path, **overrides)) as gw:
         made = {}
         for name, role in (("bob", "write"), ("reader", "read"), ("admin", "admin")):
-            _, secret = gw.container.keys.create(name, role=role)  # type: ignore[arg-type]
+            _, secret = make_key(gw.container, name, role=role)  # type: ignore[arg-type]
             made[name] = {"Authorization": f"Bearer {secret}"}
-        (alice,) = [k.id for k in gw.container.keys.list() if k.name == "jobs test"]
+        (alice,) = [k.user_id for k in gw.container.keys.list() if k.name == "jobs test"]
         yield Keys(gw, alice, made["bob"], made["reader"], made["admin"])
 
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 import pyvips
 
+from tests.helpers import make_key
 from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
 from tests.jobs_helpers import sse_events, wait_for
 
@@ -51,7 +52,9 @@ def test_submit_a_batch_pipeline_and_get_one_result_image_per_input(gateway: Gat
         body = gateway.client.get(f"/v1/images/{image}/original", headers=gateway.auth).content
         out = pyvips.Image.new_from_buffer(body, "")
         assert (out.width, out.height, out.bands) == (40, 30, 1)
-        assert gateway.client.get(f"/v1/images/{image}/render?w=20").status_code == 200
+        render = f"/v1/images/{image}/render?w=20"
+        assert gateway.client.get(render, headers=gateway.auth).status_code == 200
+        assert gateway.client.get(render).status_code == 401  # results are the job owner's
     listed = gateway.client.get(f"/v1/jobs/{job['id']}/results", headers=gateway.auth).json()
     assert [i["image"] for i in listed["images"]] == images
 
@@ -128,7 +131,7 @@ def test_an_oversized_batch_is_refused(tmp_path: Path) -> None:
 def test_submitting_needs_a_write_key(gateway: Gateway) -> None:
     body = {"kind": "test.sleep", "params": {"seconds": 0}}
     assert gateway.client.post("/v1/jobs", json=body).status_code == 401
-    _, read_key = gateway.container.keys.create("reader", role="read")
+    _, read_key = make_key(gateway.container, "reader", role="read")
     read = {"Authorization": f"Bearer {read_key}"}
     assert gateway.client.post("/v1/jobs", json=body, headers=read).status_code == 403
     job = gateway.submit(**body)
@@ -348,7 +351,7 @@ def test_a_quiet_event_stream_sends_keep_alives(
     monkeypatch.setattr(routes, "KEEPALIVE_S", 0.3)
     # a job made in the DB and never published: nothing happens to it for 1.5 s, then
     # it is run to its end straight through the repository, which ends the stream
-    (owner,) = [k.id for k in gateway.container.keys.list() if k.name == "jobs test"]
+    (owner,) = [k.user_id for k in gateway.container.keys.list() if k.name == "jobs test"]
     repo = gateway.jobs.repo
     job_id = make_job(repo, owner=owner)
 

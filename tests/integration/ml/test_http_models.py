@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from pixelmill.ml.preprocess import decode
 from pixelmill.runtime.container import Container
+from tests.helpers import make_key
 from tests.integration.ml.conftest import wait_job
 from tests.ml_helpers import TINY_SPEC, TinyModel, nuclei_zip, png, zip_of
 
@@ -202,7 +203,7 @@ def test_large_images_are_tiled_and_too_large_ones_413(
 
     settings = make_settings(tmp_path, ml={"tile_size": 64, "max_predict_pixels": 20_000})  # type: ignore[arg-type]
     c = build_container(settings)
-    _, key = c.keys.create("t", role="admin")
+    _, key = make_key(c, "t", role="admin")
     auth = {"Authorization": f"Bearer {key}"}
     try:
         with TestClient(create_app(c), raise_server_exceptions=False) as client:

@@ -15,6 +15,7 @@ SCRIPT = r"""
 import json, sys
 from pathlib import Path
 from fastapi.testclient import TestClient
+from tests.helpers import make_key
 from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.settings import Settings
@@ -22,7 +23,7 @@ import numpy as np, pyvips
 
 tmp = Path(sys.argv[1])
 c = build_container(Settings(data_dir=tmp / "data"))
-_, key = c.keys.create("t", role="admin")
+_, key = make_key(c, "t", role="admin")
 auth = {"Authorization": f"Bearer {key}"}
 spec = json.loads((tmp / "spec.json").read_text())
 with TestClient(create_app(c)) as client:

@@ -18,7 +18,10 @@ from pixelmill.errors import NotFound
 #: one prepared statement on the pooled psycopg connection (PostgreSQL): a worker looks
 #: up every result image by its digest, and SQLAlchemy's per-statement work cost more
 #: than the query (docs/benchmarks.md, "Async jobs")
-_BY_SHA256_PG = f"SELECT {', '.join(t.images.c.keys())} FROM images WHERE sha256 = %(sha256)s"
+_BY_SHA256_PG = (
+    f"SELECT {', '.join(t.images.c.keys())} FROM images "
+    "WHERE owner_id = %(owner_id)s AND sha256 = %(sha256)s"
+)
 
 
 def _record(row: Any) -> ImageRecord:
@@ -32,16 +35,17 @@ class ImageRepository:
         self.db = db
 
     def add(self, **fields: Any) -> tuple[ImageRecord, bool]:
-        """Insert an image row (every column); returns ``(record, created)``. An
-        existing sha256 wins. One transaction: the unique sha256 finds a duplicate, and
-        the new record is the row as given (no read after the write)."""
+        """Insert an image row (every column); returns ``(record, created)``. The owner's
+        existing row for the same sha256 wins. One transaction: the unique (owner,
+        sha256) finds a duplicate, and the new record is the row as given."""
         fields.setdefault("created_at", datetime.now(UTC))
+        fields.setdefault("owner_id", "")
         try:
             with self.db.begin() as conn:
                 conn.execute(t.images.insert().values(**fields))
         except IntegrityError:
             # these bytes are stored already (or a concurrent upload committed first)
-            existing = self.find_by_sha256(fields["sha256"])
+            existing = self.find_by_sha256(fields["sha256"], fields["owner_id"])
             if existing is None:
                 raise
             return existing, False
@@ -54,17 +58,35 @@ class ImageRepository:
             raise NotFound(f"no image {image_id!r}")
         return _record(row)
 
-    def find_by_sha256(self, sha256: str) -> ImageRecord | None:
+    def find_by_sha256(self, sha256: str, owner_id: str = "") -> ImageRecord | None:
+        """The owner's image with these bytes (each owner has their own handle)."""
         if self.db.dialect == "postgresql":
-            found = pg_prepared.run(self.db.engine, _BY_SHA256_PG, {"sha256": sha256})
+            found = pg_prepared.run(
+                self.db.engine, _BY_SHA256_PG, {"sha256": sha256, "owner_id": owner_id}
+            )
             return None if found is None else _record(found)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(t.images).where(t.images.c.sha256 == sha256)).first()
+            row = conn.execute(
+                sa.select(t.images).where(
+                    t.images.c.owner_id == owner_id, t.images.c.sha256 == sha256
+                )
+            ).first()
         return None if row is None else _record(row)
 
-    def list(self, *, limit: int = 50, after: str | None = None) -> list[ImageRecord]:
-        """Newest first; ``after`` is the id of the last image of the previous page."""
+    def stored(self, sha256: str) -> bool:
+        """Whether any image row (any owner) still uses these bytes."""
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t.images.c.id).where(t.images.c.sha256 == sha256)).first()
+        return row is not None
+
+    def list(
+        self, *, limit: int = 50, after: str | None = None, owner_id: str | None = None
+    ) -> list[ImageRecord]:
+        """Newest first; ``after`` is the id of the last image of the previous page;
+        ``owner_id``: only that owner's images (``None``: everyone's)."""
         query = sa.select(t.images).order_by(t.images.c.created_at.desc(), t.images.c.id.desc())
+        if owner_id is not None:
+            query = query.where(t.images.c.owner_id == owner_id)
         with self.db.begin() as conn:
             if after is not None:
                 anchor = conn.execute(
@@ -83,9 +105,12 @@ class ImageRepository:
             rows = conn.execute(query.limit(limit)).all()
         return [_record(r) for r in rows]
 
-    def count(self) -> int:
+    def count(self, *, owner_id: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(t.images)
+        if owner_id is not None:
+            query = query.where(t.images.c.owner_id == owner_id)
         with self.db.begin() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t.images)).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
     def delete(self, image_id: str) -> ImageRecord:
         record = self.get(image_id)

@@ -37,8 +37,9 @@ class KeyRepository:
         #: bumped by every revoke in this process: caches of authentications drop theirs
         self.revision = 0
 
-    def create(self, name: str, role: Role = "write") -> tuple[ApiKeyRecord, str]:
-        """Make a key; returns the record and the secret, which is never stored."""
+    def create(self, name: str, role: Role = "write", *, user_id: str) -> tuple[ApiKeyRecord, str]:
+        """Make a key of ``user_id``'s; returns the record and the secret, which is never
+        stored. Its ``role`` is capped by the user's site role when used."""
         key_id = secrets.token_hex(6)
         secret = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
         with self.db.begin() as conn:
@@ -49,6 +50,7 @@ class KeyRepository:
                     hash=hash_secret(secret),
                     role=role,
                     created_at=datetime.now(UTC),
+                    user_id=user_id,
                 )
             )
         return self.get(key_id), secret
@@ -70,9 +72,12 @@ class KeyRepository:
             ).first()
         return None if row is None else _record(row)
 
-    def list(self) -> list[ApiKeyRecord]:
+    def list(self, *, user_id: str | None = None) -> list[ApiKeyRecord]:
+        query = sa.select(t.api_keys).order_by(t.api_keys.c.created_at)
+        if user_id is not None:
+            query = query.where(t.api_keys.c.user_id == user_id)
         with self.db.begin() as conn:
-            rows = conn.execute(sa.select(t.api_keys).order_by(t.api_keys.c.created_at)).all()
+            rows = conn.execute(query).all()
         return [_record(r) for r in rows]
 
     def revoke(self, key_id: str) -> ApiKeyRecord:

@@ -26,6 +26,7 @@ class ImageRecord:
     source: str
     job_id: str | None
     created_at: datetime
+    owner_id: str = ""
 
     @property
     def storage_key(self) -> str:
@@ -42,3 +43,4 @@ class ApiKeyRecord:
     role: str
     created_at: datetime
     revoked_at: datetime | None
+    user_id: str | None = None

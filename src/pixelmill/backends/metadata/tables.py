@@ -18,7 +18,7 @@ images = sa.Table(
     "images",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
     sa.Column("format", sa.String(16), nullable=False),
     sa.Column("width", sa.Integer, nullable=False),
     sa.Column("height", sa.Integer, nullable=False),
@@ -34,6 +34,12 @@ images = sa.Table(
     sa.Column("source", sa.String(16), nullable=False, server_default="upload"),
     sa.Column("job_id", sa.String(64), nullable=True, index=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # the user it belongs to ('' for none: job results of unowned jobs, pre-0007 rows
+    # without any user); one row per owner and content, so a re-upload by someone else
+    # is their own handle and reveals nothing
+    sa.Column("owner_id", sa.String(32), nullable=False, server_default=""),
+    sa.UniqueConstraint("owner_id", "sha256", name="uq_images_owner_sha256"),
+    sa.Index("ix_images_owner_created", "owner_id", "created_at", "id"),
 )
 
 api_keys = sa.Table(
@@ -45,4 +51,5 @@ api_keys = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("user_id", sa.String(32), nullable=True, index=True),
 )

@@ -12,7 +12,7 @@ datasets = sa.Table(
     "ml_datasets",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("task", sa.String(32), nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
@@ -22,6 +22,8 @@ datasets = sa.Table(
     sa.Column("summary", sa.JSON, nullable=False),
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # one dataset per uploader and content: a re-upload by someone else is their own
+    sa.UniqueConstraint("created_by", "sha256", name="uq_ml_datasets_created_by"),
 )
 
 models = sa.Table(

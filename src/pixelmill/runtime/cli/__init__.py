@@ -20,6 +20,7 @@ from pixelmill.runtime.cli import (
     server,
     sign,
     train,
+    users,
     worker,
 )
 from pixelmill.settings import Settings
@@ -37,6 +38,7 @@ def main() -> None:
 for _command in (
     server.up_command,
     keys.keys_group,
+    users.users_group,
     db.db_group,
     sign.sign_command,
     datasets.datasets_group,

@@ -110,37 +110,58 @@ def open_container(data_dir: str | None) -> Any:
     return build_container(settings_for(data_dir), migrate=True)
 
 
-def ensure_admin_key(container: Any) -> str | None:
-    """Create the first admin key if there is none; returns its secret (shown once)."""
+def ensure_first_admin(container: Any) -> tuple[str | None, str | None]:
+    """Create the first admin user (or give the one a migration made its password) and
+    an admin API key of theirs, when missing. Returns the one-time password and the key
+    secret (each ``None`` when nothing was made); neither is stored in plaintext."""
+    made = container.accounts.ensure_first_admin()
+    password = made[1] if made else None
     if container.keys.any_admin():
-        return None
-    _record, secret = container.keys.create("admin (created by first start)", role="admin")
-    return str(secret)
+        return password, None
+    admin = made[0] if made else container.users.by_username("admin")
+    _record, secret = container.keys.create(
+        "admin (created by first start)", role="admin", user_id=admin.id
+    )
+    return password, str(secret)
 
 
-#: where a first start without a terminal leaves the admin key (0600)
+#: where a first start without a terminal leaves the admin key and password (0600)
 ADMIN_KEY_FILE = "admin-api-key"
+ADMIN_PASSWORD_FILE = "admin-password"
 
 
-def hand_over_admin_key(secret: str, data_dir: Path) -> str:
-    """Give the new admin key to the person starting pixelmill, once: on their terminal,
-    or — under a service manager, whose output ends up in logs — in a file only its user
-    can read. Returns where it went, for the banner."""
-    if sys.stdout.isatty():
-        click.echo(
-            "Created the admin API key. It is shown only this once; store it now:\n"
-            f"  PIXELMILL_API_KEY={secret}",
-        )
-        return "printed above, only this once: store it now"
-    path = data_dir / ADMIN_KEY_FILE
+def _private_write(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(secret + "\n")
-    click.echo(
-        f"Created the admin API key in {path} (readable by this user only): move it "
-        "to your secret store and delete the file."
-    )
-    return f"in {path}, only this once: move it to your secret store"
+        out.write(text + "\n")
+
+
+def hand_over_admin(password: str | None, secret: str | None, data_dir: Path) -> str:
+    """Give the new admin password and key to the person starting pixelmill, once: on
+    their terminal, or — under a service manager, whose output ends up in logs — in
+    files only its user can read. Returns where they went, for the banner."""
+    if sys.stdout.isatty():
+        lines = ["Created the first admin. Shown only this once; store it now:"]
+        if password:
+            lines.append(f"  log in as 'admin' with the password {password}")
+        if secret:
+            lines.append(f"  PIXELMILL_API_KEY={secret}")
+        click.echo("\n".join(lines))
+        return "printed above, only this once: store it now"
+    places = []
+    for value, name, what in (
+        (secret, ADMIN_KEY_FILE, "admin API key"),
+        (password, ADMIN_PASSWORD_FILE, "password of the user 'admin'"),
+    ):
+        if value:
+            path = data_dir / name
+            _private_write(path, value)
+            places.append(str(path))
+            click.echo(
+                f"Created the {what} in {path} (readable by this user only): move it "
+                "to your secret store and delete the file."
+            )
+    return f"in {', '.join(places)}, only this once: move it to your secret store"
 
 
 def register_default_model(container: Any) -> None:

@@ -17,11 +17,13 @@ def keys_group() -> None:
 @keys_group.command("create")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["read", "write", "admin"]), default="write")
+@click.option("--user", "username", default="admin", show_default=True, help="Whose key.")
 @click.option("--data-dir", default=None)
-def keys_create(name: str, role: str, data_dir: str | None) -> None:
-    """Create a key; its secret is printed once and never stored."""
+def keys_create(name: str, role: str, username: str, data_dir: str | None) -> None:
+    """Create a key of a user's; its secret is printed once and never stored. Its role
+    is capped by the user's site role (a member's admin key acts as write)."""
     c = open_container(data_dir)
-    record, secret = c.keys.create(name, role=role)
+    record, secret = c.keys.create(name, role=role, user_id=c.users.by_username(username).id)
     click.echo(
         json.dumps({"id": record.id, "name": record.name, "role": record.role, "key": secret})
     )

@@ -69,8 +69,10 @@ def up_command(
         settings = _common.cluster_settings(settings)
     settings = _logging_for_up(verbose, settings)
     container = build_container(settings, migrate=True)
-    secret = _common.ensure_admin_key(container)
-    key_at = _common.hand_over_admin_key(secret, settings.data_dir) if secret else None
+    password, secret = _common.ensure_first_admin(container)
+    key_at = (
+        _common.hand_over_admin(password, secret, settings.data_dir) if password or secret else None
+    )
     if settings.ml.default_model:  # nuclei@production, idempotent
         _common.register_default_model(container)
     container.close()

@@ -14,13 +14,29 @@ from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
 from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
-from pixelmill.services.gateway.routes import datasets, images, jobs, models, system
+from pixelmill.services.gateway.routes import (
+    accounts,
+    datasets,
+    images,
+    jobs,
+    models,
+    studies,
+    system,
+)
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
 
 #: Routers mounted on the gateway; later services add theirs here (one line each).
-ROUTERS = [system.router, images.router, jobs.router, datasets.router, models.router]
+ROUTERS = [
+    system.router,
+    accounts.router,
+    studies.router,
+    images.router,
+    jobs.router,
+    datasets.router,
+    models.router,
+]
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
@@ -37,7 +53,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.deps = deps
-    app.state.key_cache = KeyCache(deps.keys, deps.settings.security.key_cache_s)
+    app.state.key_cache = KeyCache(deps.keys, deps.accounts, deps.settings.security.key_cache_s)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

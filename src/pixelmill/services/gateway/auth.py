@@ -1,10 +1,14 @@
-"""API-key authentication: ``Authorization: Bearer <key>``; roles read < write < admin.
+"""Who is asking: ``Authorization: Bearer <API key>``, or the browser session cookie.
 
-A gateway process reuses a successful key check for ``security.key_cache_s`` seconds
-(2 by default) instead of querying the DB on every request. Revocation still works: a
-revoke through this process's repository empties the cache at once; a key revoked
-elsewhere (``pixelmill keys revoke``, another gateway) stops working within the TTL.
-Unknown and revoked keys are never cached.
+Every credential resolves to a :class:`~pixelmill.services.workspace.principal.Principal`:
+a user and the scope the credential allows (``read < write < admin``; a key's role is
+capped by its user's site role). Cookie-authenticated unsafe requests must carry the
+session's CSRF token in ``X-CSRF-Token``.
+
+A gateway process reuses a successful check for ``security.key_cache_s`` seconds (2 by
+default) instead of querying the DB on every request. Revocation still works: a revoke
+or logout through this process empties the cache at once; one made elsewhere (the CLI,
+another gateway) takes effect within the TTL. Failures are never cached.
 """
 
 from __future__ import annotations
@@ -19,62 +23,113 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
-from pixelmill.backends.metadata.records import ApiKeyRecord
+from pixelmill.backends.metadata.users import SessionRecord
 from pixelmill.errors import AuthError, Forbidden
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.workspace.accounts import Accounts
+from pixelmill.services.workspace.principal import (
+    LOCAL,
+    Principal,
+    Scope,
+    key_scope,
+    session_scope,
+)
 
-_RANK = {"read": 0, "write": 1, "admin": 2}
+SESSION_COOKIE = "pm_session"
+CSRF_COOKIE = "pm_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class KeyCache:
-    """Recent successful authentications of one process: secret hash -> key record."""
+    """Recent successful authentications of one process, keys and sessions alike:
+    secret hash -> principal (and the session, for its CSRF token)."""
 
-    def __init__(self, keys: KeyRepository, ttl_s: float, size: int = 1024) -> None:
+    def __init__(
+        self, keys: KeyRepository, accounts: Accounts, ttl_s: float, size: int = 4096
+    ) -> None:
         self.keys = keys
+        self.accounts = accounts
         self.ttl_s = ttl_s
-        self.size = size
-        self._items: TTLCache[str, ApiKeyRecord] = TTLCache(
+        self._items: TTLCache[str, tuple[Principal, SessionRecord | None]] = TTLCache(
             maxsize=size, ttl=max(ttl_s, 1e-9), timer=time.monotonic
         )
         self._revision = keys.revision
         self._lock = threading.Lock()
 
-    def cached(self, secret: str) -> ApiKeyRecord | None:
-        """The key whose secret this is when a fresh check is cached; no I/O."""
+    def _get(self, digest: str) -> tuple[Principal, SessionRecord | None] | None:
         if self.ttl_s <= 0:
             return None
-        digest = hash_secret(secret)
         with self._lock:
             if self._revision != self.keys.revision:  # a revoke in this process
                 self._items.clear()
                 self._revision = self.keys.revision
             return self._items.get(digest)
 
-    def authenticate(self, secret: str) -> ApiKeyRecord | None:
-        """The live key whose secret this is (from the cache when fresh), or ``None``.
-        Blocking: may query the DB."""
-        record = self.cached(secret)
-        if record is not None or self.ttl_s <= 0:
-            return record or self.keys.authenticate(secret)
-        digest = hash_secret(secret)
-        with self._lock:
-            revision = self._revision
-        record = self.keys.authenticate(secret)
+    def _put(self, digest: str, revision: int, value: Any) -> None:
         with self._lock:
             # a revoke that raced the lookup must not be undone by caching its answer
-            if record is not None and revision == self.keys.revision:
-                self._items[digest] = record
+            if value is not None and revision == self.keys.revision and self.ttl_s > 0:
+                self._items[digest] = value
             else:
                 self._items.pop(digest, None)
-        return record
 
+    def forget(self, secret: str) -> None:
+        with self._lock:
+            self._items.pop("s:" + hash_secret(secret), None)
 
-def _key_cache(request: Request) -> KeyCache:
-    return key_cache(request.app.state)
+    def cached(self, secret: str) -> Principal | None:
+        """The key's principal when a fresh check is cached; no I/O."""
+        found = self._get("k:" + hash_secret(secret))
+        return None if found is None else found[0]
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The principal of the live key whose secret this is, or ``None``. Blocking."""
+        digest = "k:" + hash_secret(secret)
+        found = self._get(digest)
+        if found is not None:
+            return found[0]
+        revision = self.keys.revision
+        record = self.keys.authenticate(secret)
+        principal = None
+        if record is not None and record.user_id:
+            user = self.accounts.users.get(record.user_id)
+            if user.disabled_at is None:
+                principal = Principal(
+                    user_id=user.id,
+                    username=user.username,
+                    site_role=user.site_role,
+                    scope=key_scope(record.role, user.site_role),
+                    key_id=record.id,
+                    via="key",
+                )
+        self._put(digest, revision, None if principal is None else (principal, None))
+        return principal
+
+    def session(self, secret: str) -> tuple[Principal, SessionRecord] | None:
+        """The principal and session of a live session cookie, or ``None``. Blocking."""
+        digest = "s:" + hash_secret(secret)
+        found = self._get(digest)
+        if found is not None and found[1] is not None:
+            return found[0], found[1]
+        revision = self.keys.revision
+        live = self.accounts.session(secret)
+        if live is None:
+            return None
+        session, user = live
+        principal = Principal(
+            user_id=user.id,
+            username=user.username,
+            site_role=user.site_role,
+            scope=session_scope(user.site_role),
+            via="session",
+        )
+        self._put(digest, revision, (principal, session))
+        return principal, session
 
 
 def key_cache(state: Any) -> KeyCache:
-    """The app's key cache (``app.state``, made by ``create_app``)."""
+    """The app's credential cache (``app.state``, made by ``create_app``)."""
     cache: KeyCache = state.key_cache
     return cache
 
@@ -89,47 +144,56 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def authenticate(request: Request) -> ApiKeyRecord | None:
-    """The request's key (blocking: may query the DB); ``None`` without a header."""
+async def identify(request: Request) -> Principal | None:
+    """The caller (``None``: anonymous). Raises 401 for a bad key, 403 for a
+    cookie-authenticated unsafe request without its CSRF token."""
+    if not deps(request).settings.security.auth_enabled:
+        return LOCAL
+    if hasattr(request.state, "principal"):
+        known: Principal | None = request.state.principal
+        return known
+    cache = key_cache(request.app.state)
+    principal: Principal | None = None
     token = _bearer(request)
-    if token is None:
-        return None
-    record = _key_cache(request).authenticate(token)
-    if record is None:
-        raise AuthError("the API key is unknown or revoked")
-    return record
-
-
-def has_role(record: ApiKeyRecord, role: str) -> bool:
-    """True when ``record``'s role is ``role`` or above it."""
-    return _RANK[record.role] >= _RANK[role]
+    if token is not None:
+        principal = cache.cached(token) or await run_in_threadpool(cache.authenticate, token)
+        if principal is None:
+            raise AuthError("the API key is unknown or revoked")
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        found = await run_in_threadpool(cache.session, cookie)
+        if found is None:
+            raise AuthError("the session has ended: log in again")
+        principal, session = found
+        if request.method not in _SAFE and not Accounts.csrf_ok(
+            session, request.headers.get(CSRF_HEADER)
+        ):
+            raise Forbidden(f"a request with the session cookie needs its '{CSRF_HEADER}' header")
+    request.state.principal = principal
+    return principal
 
 
 def require(
-    role: str, *, public_if: Callable[[Request], bool] | None = None
-) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
-    """A dependency demanding a key of at least ``role`` (unless ``public_if`` says not).
+    role: Scope, *, public_if: Callable[[Request], bool] | None = None
+) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency demanding a caller of at least ``role`` (unless ``public_if`` lets
+    an anonymous request through, which then gets ``None``)."""
 
-    Asynchronous so that a cached key costs no thread-pool hop; a key that must be
-    looked up is looked up in the thread pool."""
-
-    async def dependency(request: Request) -> ApiKeyRecord | None:
-        settings = deps(request).settings.security
-        if not settings.auth_enabled:
-            return None
-        token = _bearer(request)
-        record: ApiKeyRecord | None = None
-        if token is not None:
-            cache = _key_cache(request)
-            record = cache.cached(token) or await run_in_threadpool(cache.authenticate, token)
-            if record is None:
-                raise AuthError("the API key is unknown or revoked")
-        if record is None:
+    async def dependency(request: Request) -> Principal | None:
+        principal = await identify(request)
+        if principal is None:
             if public_if is not None and public_if(request):
                 return None
-            raise AuthError("this request needs an API key")
-        if not has_role(record, role):
-            raise Forbidden(f"the key {record.id!r} has role {record.role!r}; {role!r} is needed")
-        return record
+            raise AuthError("this request needs an API key or a login")
+        if not principal.allows(role):
+            raise Forbidden(
+                f"{principal.username!r} acts with {principal.scope!r} scope here; "
+                f"{role!r} is needed"
+            )
+        return principal
 
     return dependency
+
+
+def user(request: Request) -> Awaitable[Principal | None]:
+    """A dependency for routes any logged-in caller may use (at least ``read``)."""
+    return require("read")(request)

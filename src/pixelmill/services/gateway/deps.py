@@ -12,14 +12,20 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from pixelmill.backends.metadata.events import EventLog
     from pixelmill.backends.metadata.images import ImageRepository
     from pixelmill.backends.metadata.keys import KeyRepository
+    from pixelmill.backends.metadata.studies import StudyRepository
+    from pixelmill.backends.metadata.study_images import StudyImageRepository
+    from pixelmill.backends.metadata.users import UserRepository
     from pixelmill.backends.storage.base import Storage
     from pixelmill.services.images import ImageService
     from pixelmill.services.inference.service import InferenceService
     from pixelmill.services.jobs.service import JobService
     from pixelmill.services.model_registry import ModelRegistry
     from pixelmill.services.trainer.service import TrainerService
+    from pixelmill.services.workspace.access import Access
+    from pixelmill.services.workspace.accounts import Accounts
     from pixelmill.settings import Settings
 
 
@@ -52,6 +58,24 @@ class GatewayDeps(Protocol):
 
     @property
     def trainer(self) -> TrainerService: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def studies(self) -> StudyRepository: ...
+
+    @property
+    def study_images(self) -> StudyImageRepository: ...
+
+    @property
+    def access(self) -> Access: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""

@@ -21,6 +21,7 @@ been called, so no request can submit twice.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -28,16 +29,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.errors import PixelmillError
-from pixelmill.services.gateway.auth import has_role, key_cache
+from pixelmill.services.gateway.auth import key_cache
 from pixelmill.services.gateway.problems import error_response
 from pixelmill.services.gateway.routes.jobs import (
     JobRequest,
     submit_arguments,
     submit_response,
 )
+from pixelmill.services.workspace.principal import LOCAL, Principal
 
 if TYPE_CHECKING:
-    from pixelmill.backends.metadata.records import ApiKeyRecord
     from pixelmill.services.gateway.deps import GatewayDeps
 
 PATH = "/v1/jobs"
@@ -84,7 +85,11 @@ class FastSubmit:
         except (pydantic.ValidationError, PixelmillError):
             return None  # FastAPI answers with the same checks (422)
         try:
-            job, created = await run_in_threadpool(services.jobs.submit, **arguments)
+            job, created = await run_in_threadpool(
+                partial(
+                    services.jobs.submit, **arguments, can_read=services.access.input_check(key)
+                )
+            )
         except PixelmillError as exc:
             return error_response(exc, "POST", PATH)
         return submit_response(job, created)
@@ -99,9 +104,10 @@ class FastSubmit:
 
 
 async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) -> Any:
-    """The caller's key when it may submit (``None`` with auth off), else ``_NO_KEY``."""
+    """The caller when it may submit with an API key (``LOCAL`` with auth off), else
+    ``_NO_KEY`` (cookie sessions take the ordinary route, with its CSRF check)."""
     if not services.settings.security.auth_enabled:
-        return None
+        return LOCAL
     if header is None:
         return _NO_KEY
     scheme, _, token = header.decode("latin-1").partition(" ")
@@ -109,10 +115,10 @@ async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) ->
     if scheme.lower() != "bearer" or not token:
         return _NO_KEY
     cache = key_cache(state)
-    record: ApiKeyRecord | None = cache.cached(token) or await run_in_threadpool(
+    record: Principal | None = cache.cached(token) or await run_in_threadpool(
         cache.authenticate, token
     )
-    if record is None or not has_role(record, "write"):
+    if record is None or not record.allows("write"):
         return _NO_KEY
     return record
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pixelmill.errors import PROBLEM_BASE, Overloaded, PixelmillError
+from pixelmill.errors import PROBLEM_BASE, PixelmillError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -25,7 +25,8 @@ def error_response(exc: PixelmillError, method: str, path: str) -> JSONResponse:
     ``WWW-Authenticate`` where it applies)."""
     if exc.status >= 500:
         log.error("%s %s failed: %s", method, path, exc.detail)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if exc.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="pixelmill"'}
     return problem_response(exc.problem(instance=path), headers)

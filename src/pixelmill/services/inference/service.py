@@ -226,17 +226,19 @@ class InferenceService:
         scale: float = 1.0,
         measure: bool = False,
         store: bool = True,
+        owner_id: str = "",
     ) -> dict[str, Any]:
         """Predict on a stored image (``image_id``) or on image bytes (``data``, which are
-        stored as a new image first). The mask is stored as a PNG image; its id is in the
-        result, with the model version, drift state and optional measurements."""
+        stored as a new image first). The mask is stored as a PNG image of ``owner_id``'s;
+        its id is in the result, with the model version, drift state and optional
+        measurements."""
         loaded = self.load(ref)
         if image_id is not None:
             record = self.images.images.get(image_id)
             data = self.images.original_bytes(image_id)
         else:
             assert data is not None
-            record, _ = self.images.ingest_bytes(data, source="upload")
+            record, _ = self.images.ingest_bytes(data, source="upload", owner_id=owner_id)
         source_id, pixel_size = record.id, record.pixel_size_um
         if record.width * record.height > self.settings.max_predict_pixels:  # before decoding
             raise ImageTooLarge(
@@ -258,7 +260,9 @@ class InferenceService:
             body["tiles"] = prediction.tiles
             body["foreground_fraction"] = round(float((prediction.mask > 0).mean()), 6)
             if store:
-                mask_record, _ = self.images.ingest_bytes(_png(prediction.mask), source="inference")
+                mask_record, _ = self.images.ingest_bytes(
+                    _png(prediction.mask), source="inference", owner_id=owner_id
+                )
                 body["mask_image_id"] = mask_record.id
             if measure:
                 body["measurements"] = measure_mask(

@@ -102,7 +102,7 @@ class _Host:
 
     def store_image(self, data: bytes, filename: str | None) -> ImageRecord:
         record, _created = self.runner.images.ingest_bytes(
-            data, filename=filename, source="job", job_id=self.job.id
+            data, filename=filename, source="job", job_id=self.job.id, owner_id=self.job.owner
         )
         self.image = record.id
         return record

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -89,11 +89,15 @@ class JobService:
         priority: int = 0,
         idempotency_key: str | None = None,
         owner: str | None = None,
+        can_read: Callable[[str], object] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Validate and accept a job; returns ``(job, created)``. With an idempotency
         key already used by ``owner`` for the same request, the existing job comes back
-        (``created=False``); for a different request it is a 409."""
+        (``created=False``); for a different request it is a 409. ``can_read`` raises
+        ``NotFound`` for an input image the submitter may not read."""
         job_kind = self.kinds.get(kind)
+        if can_read is not None:
+            self._check_readable(list(inputs), can_read)
         if priority not in PRIORITY_RANGE:
             raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
         parsed, queue, normalised = self._parse(job_kind, params)
@@ -188,6 +192,21 @@ class JobService:
             raise InvalidParameter("inputs are image ids (strings)", field="inputs")
         if len(set(inputs)) != len(inputs):
             raise InvalidParameter("inputs contain the same image more than once", field="inputs")
+
+    @staticmethod
+    def _check_readable(inputs: list[str], can_read: Callable[[str], object]) -> None:
+        """422 for inputs the submitter may not read, worded like missing ones: whether
+        someone else's image exists is not for them to learn."""
+        missing: list[str] = []
+        for image_id in dict.fromkeys(inputs):
+            try:
+                can_read(image_id)
+            except NotFound:
+                missing.append(image_id)
+        if missing:
+            raise InvalidParameter(
+                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
+            )
 
     def _input_records(self, inputs: list[str]) -> list[ImageRecord]:
         """The input images' records, for a kind's ``validate`` (422 if one is missing)."""

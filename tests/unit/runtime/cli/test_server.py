@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelmill.runtime.cli._common import ADMIN_KEY_FILE, hand_over_admin_key
+from pixelmill.runtime.cli._common import ADMIN_KEY_FILE, ADMIN_PASSWORD_FILE, hand_over_admin
 from pixelmill.runtime.cli.server import banner
 from pixelmill.settings import Settings
 
@@ -38,11 +38,12 @@ def test_without_a_terminal_the_admin_key_goes_to_a_private_file_not_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given a first start under a service manager (stdout is a pipe to the logs)
-    where = hand_over_admin_key("pm_secret_value", tmp_path)
+    where = hand_over_admin("the-password-1", "pm_secret_value", tmp_path)
     logged = capsys.readouterr().out
-    # then the log says where the key is, but not the key
-    assert "pm_secret_value" not in logged
-    key_file = tmp_path / ADMIN_KEY_FILE
-    assert str(key_file) in logged and str(key_file) in where
-    assert key_file.read_text().strip() == "pm_secret_value"
-    assert key_file.stat().st_mode & 0o777 == 0o600
+    # then the log says where the key and password are, but not them
+    assert "pm_secret_value" not in logged and "the-password-1" not in logged
+    key_file, password_file = tmp_path / ADMIN_KEY_FILE, tmp_path / ADMIN_PASSWORD_FILE
+    for path, value in ((key_file, "pm_secret_value"), (password_file, "the-password-1")):
+        assert str(path) in logged and str(path) in where
+        assert path.read_text().strip() == value
+        assert path.stat().st_mode & 0o777 == 0o600

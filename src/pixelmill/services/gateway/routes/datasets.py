@@ -8,10 +8,10 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 
-from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import ImageTooLarge, InvalidInput
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.workspace.principal import Principal
 
 if TYPE_CHECKING:
     from pixelmill.services.trainer.service import TrainerService
@@ -23,8 +23,11 @@ def _trainer(request: Request) -> TrainerService:
     return deps(request).trainer
 
 
-def actor(key: ApiKeyRecord | None) -> str:
-    return f"key:{key.id}" if key is not None else "anonymous"
+def actor(key: Principal | None) -> str:
+    """Who did it, as datasets and the model audit record it: a user id."""
+    if key is None:
+        return "anonymous"
+    return key.user_id or "local"
 
 
 async def read_body(request: Request, limit: int, what: str) -> bytes:
@@ -86,7 +89,7 @@ async def upload_dataset(
         0.15, ge=0, lt=1, description="Share of items held out for validation."
     ),
     seed: int = Query(0, ge=0, description="Seed of the recorded train/val split."),
-    key: ApiKeyRecord | None = Depends(require("write")),
+    key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     trainer = _trainer(request)
     data = await read_body(request, trainer.settings.max_dataset_bytes, "dataset")

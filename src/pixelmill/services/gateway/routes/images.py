@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from pixelmill.backends.metadata.records import ImageRecord
-from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
-from pixelmill.imaging.render import parse_render
+from pixelmill.errors import AuthError, EmptyInput, ImageTooLarge, InvalidInput, NotFound
+from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway import signing
-from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.auth import identify, require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 _CHUNK = 1024 * 1024
@@ -40,12 +41,13 @@ def image_json(record: ImageRecord) -> dict[str, Any]:
     return body
 
 
-def _public_read(request: Request) -> bool:
-    return bool(_container(request).settings.security.public_read)
+#: the largest side an anonymous (opted-in, unsigned) render may ask for
+ANONYMOUS_MAX_SIDE = 2048
 
 
-def _public_originals(request: Request) -> bool:
-    return bool(_container(request).settings.security.public_originals)
+def _readable(request: Request, principal: Principal | None, image_id: str) -> ImageRecord:
+    """The image when the caller may read it; ``404`` otherwise (ids cannot be probed)."""
+    return _container(request).access.image(principal, image_id)
 
 
 class _Spool:
@@ -84,7 +86,7 @@ class _Spool:
     responses={200: {"description": "These bytes were uploaded before; the same image."}},
 )
 async def upload(
-    request: Request, response: Response, _key: Any = Depends(require("write"))
+    request: Request, response: Response, principal: Principal = Depends(require("write"))
 ) -> dict[str, Any]:
     c = _container(request)
     limit = c.settings.server.max_upload_bytes
@@ -115,7 +117,10 @@ async def upload(
         metrics.BYTES_IN.inc(spool.size)
         record, created = await anyio.to_thread.run_sync(
             lambda: c.image_service.ingest_file(
-                spool.path, filename=filename, sha256=spool.digest.hexdigest()
+                spool.path,
+                filename=filename,
+                sha256=spool.digest.hexdigest(),
+                owner_id=principal.user_id,
             )
         )
     except Exception:
@@ -129,19 +134,28 @@ async def upload(
     return image_json(record)
 
 
-@router.get("", summary="List images, newest first (cursor pagination)")
+@router.get(
+    "",
+    summary="List your images, newest first (cursor pagination)",
+    description="Study images are listed per study (`/v1/studies/{id}/images`). An admin "
+    "lists everyone's with `all=true`.",
+)
 def list_images(
     request: Request,
     limit: int = Query(50, ge=1, le=500),
     after: str | None = Query(None, max_length=64, description="Last id of the previous page."),
-    _key: Any = Depends(require("read", public_if=_public_read)),
+    all_images: bool = Query(False, alias="all", description="Admins: every user's images."),
+    principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     c = _container(request)
-    records = c.images.list(limit=limit, after=after)
+    owner = None if all_images and principal.is_admin else principal.user_id
+    if principal.via == "local":
+        owner = None
+    records = c.images.list(limit=limit, after=after, owner_id=owner)
     next_after = records[-1].id if len(records) == limit else None
     return {
         "items": [image_json(r) for r in records],
-        "total": c.images.count(),
+        "total": c.images.count(owner_id=owner),
         "next": f"/v1/images?limit={limit}&after={next_after}" if next_after else None,
     }
 
@@ -150,18 +164,18 @@ def list_images(
 def get_image(
     request: Request,
     image_id: str,
-    _key: Any = Depends(require("read", public_if=_public_read)),
+    principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
-    return image_json(_container(request).images.get(image_id))
+    return image_json(_readable(request, principal, image_id))
 
 
 @router.get("/{image_id}/meta", summary="Embedded metadata (EXIF and file properties)")
 def get_meta(
     request: Request,
     image_id: str,
-    _key: Any = Depends(require("read", public_if=_public_read)),
+    principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
-    record = _container(request).images.get(image_id)
+    record = _readable(request, principal, image_id)
     return {
         "id": record.id,
         "format": record.format,
@@ -181,10 +195,10 @@ def get_meta(
 def get_original(
     request: Request,
     image_id: str,
-    _key: Any = Depends(require("read", public_if=_public_originals)),
+    principal: Principal = Depends(require("read")),
 ) -> Response:
     c = _container(request)
-    record = c.images.get(image_id)
+    record = _readable(request, principal, image_id)
     etag = f'"{record.sha256}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
     if request.headers.get("if-none-match") == etag:
@@ -198,9 +212,11 @@ def get_original(
 
 @router.delete("/{image_id}", status_code=204, summary="Delete an image and its original")
 def delete_image(
-    request: Request, image_id: str, _key: Any = Depends(require("write"))
+    request: Request, image_id: str, principal: Principal = Depends(require("write"))
 ) -> Response:
-    _container(request).image_service.delete(image_id)
+    c = _container(request)
+    c.access.image(principal, image_id, write=True)
+    c.image_service.delete(image_id)
     return Response(status_code=204)
 
 
@@ -224,29 +240,64 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         "format (jpeg|png|webp|avif|tiff|auto), q, strip, sig. See docs/api.md."
     ),
 )
-def render(
+async def render(request: Request, image_id: str) -> Response:
+    c = _container(request)
+    params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
+    signed = await _signed(request)
+    principal = None if signed else await identify(request)
+    return await anyio.to_thread.run_sync(
+        lambda: _render(request, image_id, params, signed=signed, principal=principal)
+    )
+
+
+async def _signed(request: Request) -> bool:
+    """True for a render URL signed with a configured key (public by signature); a
+    bad signature is ``403``. Unsigned URLs need a caller who may read the image."""
+    security = _container(request).settings.security
+    if "sig" not in request.query_params or not (security.signing_key or security.signing_keys):
+        return False
+    signing.verify(
+        security.signing_key, request.url.path, request.url.query, keys=security.signing_keys
+    )
+    return True
+
+
+def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) -> bool:
+    """Anonymous, unsigned renders only where opted in (``security.public_read`` or a
+    study's ``public_renders``), and never full-size sources or unstripped metadata."""
+    c = _container(request)
+    if not (c.settings.security.public_read or c.study_images.public_render(image_id)):
+        return False
+    sized = params.w or params.h
+    small = max(params.w or 0, params.h or 0) <= ANONYMOUS_MAX_SIDE
+    return bool(sized and small and params.strip and params.crop is None)
+
+
+def _render(
     request: Request,
     image_id: str,
-    _key: Any = Depends(require("read", public_if=_public_read)),
+    params: RenderParams,
+    *,
+    signed: bool,
+    principal: Principal | None,
 ) -> Response:
     c = _container(request)
-    security = c.settings.security
-    if security.signing_key or security.signing_keys:
-        signing.verify(
-            security.signing_key,
-            request.url.path,
-            request.url.query,
-            keys=security.signing_keys,
-        )
-    params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
     service = c.image_service
+    if signed or principal is None:
+        record = service.record(image_id)
+        if not signed and not _anonymous_render_ok(request, image_id, params):
+            if c.settings.security.auth_enabled:
+                raise AuthError("this render needs an API key, a login or a signed URL")
+            raise NotFound(f"no image {image_id!r}")
+    else:
+        record = c.access.image(principal, image_id)
+    public = signed or principal is None
     accept = request.headers.get("accept")
-    record = service.record(image_id)
     plan = service.plan(record, params, accept)
     _fmt, _q, key, negotiated = plan
     etag = f'"{key[:40]}"'
     # a shared cache (CDN, proxy) may keep a render only when anyone may fetch it anyway
-    audience = "public" if _public_read(request) else "private"
+    audience = "public" if public else "private"
     headers = {
         "ETag": etag,
         "Cache-Control": f"{audience}, max-age={c.settings.cache.http_max_age}, immutable",

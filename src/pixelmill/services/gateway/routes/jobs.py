@@ -2,7 +2,7 @@
 
 Jobs are scoped per API key: a job records the id of the key that submitted it, and a
 non-admin key reads, lists, cancels and watches only its own — another key's job
-answers 404 like an unknown id. Admin keys see every job (``?owner=`` filters the
+answers 404 like an unknown id. Admins see every job (``?owner=`` filters the
 list). With authentication disabled there are no keys and no scoping.
 """
 
@@ -20,10 +20,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.jobs import TERMINAL, JobRecord, TaskRecord
-from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import Forbidden, InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.workspace.principal import Principal
 
 if TYPE_CHECKING:
     from pixelmill.services.jobs.service import JobService
@@ -59,12 +59,12 @@ def _jobs(request: Request) -> JobService:
     return deps(request).jobs
 
 
-def scope(key: ApiKeyRecord | None) -> str | None:
-    """The owner whose jobs ``key`` may see; ``None``: every job (an admin key, or
+def scope(key: Principal | None) -> str | None:
+    """The owner whose jobs the caller may see; ``None``: every job (an admin, or
     authentication disabled)."""
-    if key is None or key.role == "admin":
+    if key is None or key.is_admin or key.via == "local":
         return None
-    return key.id
+    return key.user_id
 
 
 def _iso(value: Any) -> str | None:
@@ -164,14 +164,17 @@ def submit(
     request: Request,
     body: JobRequest,
     idempotency_key: str | None = Header(None, max_length=200),
-    key: ApiKeyRecord | None = Depends(require("write")),
+    key: Principal | None = Depends(require("write")),
 ) -> Response:
-    job, created = _jobs(request).submit(**submit_arguments(body, idempotency_key, key))
+    job, created = _jobs(request).submit(
+        **submit_arguments(body, idempotency_key, key),
+        can_read=deps(request).access.input_check(key),
+    )
     return submit_response(job, created)
 
 
 def submit_arguments(
-    body: JobRequest, idempotency_key: str | None, key: ApiKeyRecord | None
+    body: JobRequest, idempotency_key: str | None, key: Principal | None
 ) -> dict[str, Any]:
     """``JobService.submit``'s keyword arguments for a request (shared with the fast path,
     ``services/gateway/fast_submit.py``). Raises ``InvalidParameter``."""
@@ -193,7 +196,7 @@ def submit_arguments(
         "inputs": body.inputs,
         "priority": body.priority,
         "idempotency_key": body.idempotency_key or idempotency_key,
-        "owner": key.id if key is not None else None,
+        "owner": key.user_id if key is not None else None,
     }
 
 
@@ -212,7 +215,7 @@ def submit_response(job: JobRecord, created: bool) -> Response:
     "/v1/jobs",
     summary="List jobs, newest first (filter by state, kind or owner; cursor pages)",
     description="A non-admin key lists its own jobs; an admin key lists every job and "
-    "may filter by `owner`: a key id, or `none` for jobs submitted without a key.",
+    "may filter by `owner`: a user id, or `none` for jobs submitted without a key.",
 )
 def list_jobs(
     request: Request,
@@ -226,7 +229,7 @@ def list_jobs(
     ),
     limit: int = Query(50, ge=1, le=500),
     after: str | None = Query(None, max_length=32, description="Last id of the previous page."),
-    key: ApiKeyRecord | None = Depends(require("read")),
+    key: Principal | None = Depends(require("read")),
 ) -> dict[str, Any]:
     mine = scope(key)
     if mine is not None and owner not in (None, mine):
@@ -253,7 +256,7 @@ def list_jobs(
 
 @router.get("/v1/jobs/{job_id}", summary="A job: state, per-image progress, results, errors")
 def get_job(
-    request: Request, job_id: str, key: ApiKeyRecord | None = Depends(require("read"))
+    request: Request, job_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
     service = _jobs(request)
     job = service.get(job_id, owner=scope(key))
@@ -265,7 +268,7 @@ def get_job(
     summary="Cancel a queued or running job (idempotent; 409 once it finished otherwise)",
 )
 def cancel_job(
-    request: Request, job_id: str, key: ApiKeyRecord | None = Depends(require("write"))
+    request: Request, job_id: str, key: Principal | None = Depends(require("write"))
 ) -> dict[str, Any]:
     service = _jobs(request)
     job = service.cancel(job_id, owner=scope(key))
@@ -274,7 +277,7 @@ def cancel_job(
 
 @router.get("/v1/jobs/{job_id}/results", summary="Result images and artifacts of a job")
 def results(
-    request: Request, job_id: str, key: ApiKeyRecord | None = Depends(require("read"))
+    request: Request, job_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
     service = _jobs(request)
     job = service.get(job_id, owner=scope(key))
@@ -309,7 +312,7 @@ def job_artifact(
     job_id: str,
     name: str,
     format: Fmt | None = Query(None, description="json (default), csv or arrow"),
-    key: ApiKeyRecord | None = Depends(require("read")),
+    key: Principal | None = Depends(require("read")),
 ) -> Response:
     art = _jobs(request).artifact(job_id, name, format, owner=scope(key))
     return Response(art.body, media_type=art.media_type)
@@ -326,7 +329,7 @@ def task_artifact(
     index: int,
     name: str,
     format: Fmt | None = Query(None, description="json (default), csv or arrow"),
-    key: ApiKeyRecord | None = Depends(require("read")),
+    key: Principal | None = Depends(require("read")),
 ) -> Response:
     art = _jobs(request).artifact(job_id, name, format, idx=index, owner=scope(key))
     return Response(art.body, media_type=art.media_type)
@@ -343,7 +346,7 @@ async def job_events(
     job_id: str,
     last_event_id: str | None = Header(None),
     after: int = Query(0, ge=0, description="Replay events after this id (Last-Event-ID)."),
-    key: ApiKeyRecord | None = Depends(require("read")),
+    key: Principal | None = Depends(require("read")),
 ) -> StreamingResponse:
     service = _jobs(request)
     job = await anyio.to_thread.run_sync(partial(service.get, job_id, owner=scope(key)))

@@ -10,11 +10,11 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixelmill.backends.metadata.records import ApiKeyRecord
 from pixelmill.errors import InvalidInput, InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
+from pixelmill.services.workspace.principal import Principal
 
 if TYPE_CHECKING:
     from pixelmill.services.inference.service import InferenceService
@@ -82,7 +82,7 @@ async def register_version(
     input_spec: str = Query('{"task": "segmentation"}', description="InputSpec as JSON."),
     metrics: str = Query("{}", description="Metrics as a JSON object."),
     description: str = Query("", max_length=2000),
-    key: ApiKeyRecord | None = Depends(require("write")),
+    key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     try:
         spec, scores = json.loads(input_spec), json.loads(metrics)
@@ -123,7 +123,7 @@ def get_version(
     summary="Delete a version (409 while aliased)",
 )
 def delete_version(
-    request: Request, name: str, version: int, key: ApiKeyRecord | None = Depends(require("write"))
+    request: Request, name: str, version: int, key: Principal | None = Depends(require("write"))
 ) -> Response:
     _registry(request).delete_version(name, version, actor=actor(key))
     return Response(status_code=204)
@@ -159,7 +159,7 @@ def promote(
     name: str,
     alias: str,
     body: PromoteRequest,
-    key: ApiKeyRecord | None = Depends(require("write")),
+    key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     return (
         _registry(request)
@@ -174,7 +174,7 @@ def rollback(
     name: str,
     alias: str,
     body: RollbackRequest | None = None,
-    key: ApiKeyRecord | None = Depends(require("write")),
+    key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     body = body or RollbackRequest()
     return (
@@ -186,7 +186,7 @@ def rollback(
 
 @router.delete("/v1/models/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
 def delete_alias(
-    request: Request, name: str, alias: str, key: ApiKeyRecord | None = Depends(require("write"))
+    request: Request, name: str, alias: str, key: Principal | None = Depends(require("write"))
 ) -> Response:
     _registry(request).delete_alias(name, alias, actor=actor(key))
     return Response(status_code=204)
@@ -208,18 +208,21 @@ async def predict(
     threshold: float | None = Query(None, gt=0, lt=1),
     scale: float = Query(1.0, ge=0.05, le=8),
     measure: bool = Query(False),
-    _key: Any = Depends(require("write")),
+    key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     inference = _inference(request)
+    owner = key.user_id if key is not None else ""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
             body = PredictRequest.model_validate_json(await request.body())
         except ValueError as exc:
             raise InvalidParameter(f"invalid predict request: {exc}") from None
+        await anyio.to_thread.run_sync(lambda: deps(request).access.image(key, body.image_id))
         return await anyio.to_thread.run_sync(
             lambda: inference.predict(
                 ref,
+                owner_id=owner,
                 image_id=body.image_id,
                 threshold=body.threshold,
                 scale=body.scale,
@@ -231,7 +234,9 @@ async def predict(
     if not data:
         raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
     return await anyio.to_thread.run_sync(
-        lambda: inference.predict(ref, data=data, threshold=threshold, scale=scale, measure=measure)
+        lambda: inference.predict(
+            ref, data=data, threshold=threshold, scale=scale, measure=measure, owner_id=owner
+        )
     )
 
 
@@ -263,12 +268,12 @@ def loaded(request: Request, _key: Any = Depends(require("read"))) -> dict[str, 
 
 @router.post("/v1/training-runs", status_code=202, summary="Train a model: submits a 'train' job")
 def start_training(
-    request: Request, body: TrainingRunRequest, key: ApiKeyRecord | None = Depends(require("write"))
+    request: Request, body: TrainingRunRequest, key: Principal | None = Depends(require("write"))
 ) -> dict[str, Any]:
     jobs = deps(request).jobs
     params = {"model": body.model, "dataset": body.dataset, "spec": body.spec, "alias": body.alias}
     job, _created = jobs.submit(
-        kind="train", params=params, priority=body.priority, owner=key.id if key else None
+        kind="train", params=params, priority=body.priority, owner=key.user_id if key else None
     )
     return {
         "job_id": job.id,

@@ -1,0 +1,149 @@
+"""The images of a study: links to images (which belong to their owners), with the
+study's own attributes (display name, stain, magnification, pixel size, patient)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from pixelmill.backends.metadata import tables as t
+from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata._time import now
+from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.events import Actor, append
+from pixelmill.backends.metadata.studies import StudyImageRecord, study_image_record, with_utc
+from pixelmill.errors import NotFound
+
+
+class StudyImageRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_image(self, actor: Actor, study_id: str, image_id: str, **attrs: Any) -> bool:
+        """Link an image; ``False`` when it was linked already."""
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    tw.study_images.insert().values(
+                        study_id=study_id,
+                        image_id=image_id,
+                        added_by=actor.user_id,
+                        added_at=now(),
+                        **attrs,
+                    )
+                )
+                append(conn, actor, "image.add", "image", image_id, study_id=study_id, after=attrs)
+        except IntegrityError:
+            if self.study_image(study_id, image_id) is not None:
+                return False
+            raise
+        return True
+
+    def study_image(self, study_id: str, image_id: str) -> StudyImageRecord | None:
+        si = tw.study_images
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(si).where(si.c.study_id == study_id, si.c.image_id == image_id)
+            ).first()
+        return None if row is None else study_image_record(row)
+
+    def update_image(self, actor: Actor, study_id: str, image_id: str, **attrs: Any) -> None:
+        si = tw.study_images
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(si).where(si.c.study_id == study_id, si.c.image_id == image_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"no image {image_id!r} in this study")
+            before = {k: row._mapping[k] for k in attrs}
+            conn.execute(
+                si.update()
+                .where(si.c.study_id == study_id, si.c.image_id == image_id)
+                .values(**attrs)
+            )
+            append(
+                conn,
+                actor,
+                "image.update",
+                "image",
+                image_id,
+                study_id=study_id,
+                before=before,
+                after=attrs,
+            )
+
+    def remove_image(self, actor: Actor, study_id: str, image_id: str) -> None:
+        si = tw.study_images
+        with self.db.begin() as conn:
+            done = conn.execute(
+                si.delete().where(si.c.study_id == study_id, si.c.image_id == image_id)
+            )
+            if not done.rowcount:
+                raise NotFound(f"no image {image_id!r} in this study")
+            append(conn, actor, "image.remove", "image", image_id, study_id=study_id)
+
+    def images(
+        self,
+        study_id: str,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        patient_id: str | None = None,
+        q: str | None = None,
+    ) -> tuple[list[tuple[StudyImageRecord, Any]], int]:
+        """A page of the study's images (newest first) with their image rows."""
+        si, im = tw.study_images, t.images
+        base = (
+            sa.select(si, *[c.label(f"img_{c.name}") for c in im.c])
+            .join(im, im.c.id == si.c.image_id)
+            .where(si.c.study_id == study_id)
+        )
+        if patient_id:
+            base = base.where(si.c.patient_id == patient_id)
+        if q:
+            like = f"%{q.lower()}%"
+            base = base.where(
+                sa.or_(
+                    sa.func.lower(si.c.display_name).like(like),
+                    sa.func.lower(im.c.filename).like(like),
+                )
+            )
+        total_q = sa.select(sa.func.count()).select_from(si).where(si.c.study_id == study_id)
+        if patient_id or q:
+            total_q = sa.select(sa.func.count()).select_from(base.subquery())
+        page = base.order_by(si.c.added_at.desc(), si.c.image_id.desc()).limit(limit).offset(offset)
+        with self.db.read() as conn:
+            total = int(conn.execute(total_q).scalar_one())
+            rows = conn.execute(page).all()
+        out = []
+        for row in rows:
+            data = dict(row._mapping)
+            image = {k[4:]: data.pop(k) for k in list(data) if k.startswith("img_")}
+            out.append((StudyImageRecord(**with_utc(data, "added_at")), image))
+        return out, total
+
+    def studies_granting(self, image_id: str, user_id: str) -> list[tuple[str, str, str]]:
+        """(study id, status, role) of each study ``user_id`` is a member of that holds
+        ``image_id``."""
+        si, m, s = tw.study_images, tw.study_members, tw.studies
+        query = (
+            sa.select(s.c.id, s.c.status, m.c.role)
+            .join(si, si.c.study_id == s.c.id)
+            .join(m, sa.and_(m.c.study_id == s.c.id, m.c.user_id == user_id))
+            .where(si.c.image_id == image_id)
+        )
+        with self.db.read() as conn:
+            return [(r.id, r.status, r.role) for r in conn.execute(query).all()]
+
+    def public_render(self, image_id: str) -> bool:
+        """True when a study holding the image opted in to anonymous renders."""
+        si, s = tw.study_images, tw.studies
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(s.c.options)
+                .join(si, si.c.study_id == s.c.id)
+                .where(si.c.image_id == image_id, s.c.status != "archived")
+            ).all()
+        return any(bool((r.options or {}).get("public_renders")) for r in rows)

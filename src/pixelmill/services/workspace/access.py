@@ -1,0 +1,137 @@
+"""Access to studies and images, decided by :func:`~.permissions.can` and ownership.
+
+- A study is seen by its members (and site admins). Anyone else gets ``404``, never
+  ``403``, so ids cannot be probed. A member without the right gets ``403``.
+- An image is seen by its owner, by members of a study that holds it, and by admins;
+  only its owner (or an admin) deletes it. Job results belong to the job's owner.
+- Permission denials and admins' reads of other people's data go to the event log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+
+from cachetools import TTLCache
+
+from pixelmill.backends.metadata.events import Actor, EventLog
+from pixelmill.backends.metadata.images import ImageRepository
+from pixelmill.backends.metadata.records import ImageRecord
+from pixelmill.backends.metadata.studies import StudyRecord, StudyRepository
+from pixelmill.backends.metadata.study_images import StudyImageRepository
+from pixelmill.errors import Forbidden, NotFound
+from pixelmill.services.workspace.permissions import Action, StudyRole, StudyStatus, can
+from pixelmill.services.workspace.principal import Principal
+
+#: an admin's repeated reads of the same thing are logged once per this many seconds
+ADMIN_READ_LOG_S = 600
+
+
+def actor_of(principal: Principal | None, ip: str | None = None) -> Actor:
+    if principal is None:
+        return Actor(ip=ip)
+    return Actor(principal.user_id or None, principal.key_id, ip)
+
+
+class Access:
+    def __init__(
+        self,
+        *,
+        studies: StudyRepository,
+        study_images: StudyImageRepository,
+        images: ImageRepository,
+        events: EventLog,
+    ) -> None:
+        self.studies = studies
+        self.study_images = study_images
+        self.images = images
+        self.events = events
+        self._admin_reads: TTLCache[tuple[str, str], bool] = TTLCache(
+            maxsize=4096, ttl=ADMIN_READ_LOG_S, timer=time.monotonic
+        )
+        self._lock = threading.Lock()
+
+    def admin_read(
+        self, principal: Principal, target_type: str, target_id: str, study_id: str | None = None
+    ) -> None:
+        """Log an admin's read of someone else's data (once per while per target)."""
+        if not principal.user_id:
+            return
+        with self._lock:
+            seen = self._admin_reads.get((principal.user_id, target_id))
+            self._admin_reads[(principal.user_id, target_id)] = True
+        if not seen:
+            self.events.record(
+                actor_of(principal),
+                "admin.read",
+                target_type,
+                target_id,
+                study_id=study_id,
+                security=True,
+            )
+
+    def study(
+        self,
+        principal: Principal,
+        study_id: str,
+        action: Action,
+        *,
+        author_id: str | None = None,
+    ) -> tuple[StudyRecord, StudyRole]:
+        """The study and the caller's role, when the caller may take ``action`` in it."""
+        study, member_role = self.studies.role_of(study_id, principal.user_id)
+        role: StudyRole | None = member_role  # type: ignore[assignment]
+        if role is None:
+            if not principal.is_admin:
+                raise NotFound(f"no study {study_id!r}")
+            role = "owner"
+            if action.endswith(".read"):
+                self.admin_read(principal, "study", study_id, study_id)
+        status: StudyStatus = study.status  # type: ignore[assignment]
+        is_author = author_id is not None and author_id == principal.user_id
+        if not can(role, action, status, is_author):
+            self.events.record(
+                actor_of(principal),
+                "denied." + action,
+                "study",
+                study_id,
+                study_id=study_id,
+                after={"role": role, "status": status},
+                security=True,
+            )
+            why = (
+                f"the study is {status}"
+                if status != "active" and can(role, action, "active", is_author)
+                else f"a {role} may not do {action!r}"
+            )
+            raise Forbidden(f"{why} in study {study_id!r}")
+        return study, role
+
+    def input_check(self, principal: Principal | None) -> Callable[[str], object] | None:
+        """For a job's inputs: raises ``NotFound`` for an image the submitter may not
+        read (``None``: any image, for admins and with authentication off)."""
+        if principal is None or principal.is_admin or principal.via == "local":
+            return None
+        return partial(self.image, principal)
+
+    def image(
+        self, principal: Principal | None, image_id: str, *, write: bool = False
+    ) -> ImageRecord:
+        """The image, when the caller may read it (or, with ``write``, delete it)."""
+        record = self.images.get(image_id)
+        if principal is None:
+            raise NotFound(f"no image {image_id!r}")
+        if principal.owns(record.owner_id) or principal.via == "local":
+            return record
+        if principal.is_admin:
+            self.admin_read(principal, "image", image_id)
+            return record
+        if not write:
+            for _study, status, role in self.study_images.studies_granting(
+                image_id, principal.user_id
+            ):
+                if can(role, "image.read", status, False):  # type: ignore[arg-type]
+                    return record
+        raise NotFound(f"no image {image_id!r}")
