@@ -135,6 +135,9 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
     name = props.get("name")
     if name is not None and not isinstance(name, str):
         raise fail("name must be a string", "bad-name")
+    locked = props.get("isLocked", False)
+    if not isinstance(locked, bool):
+        raise fail("isLocked must be true or false", "bad-locked")
     extra = {
         key: check_geometry(value, limits, index) if key in _GEOMETRY_MEMBERS else value
         for key, value in feature.items()
@@ -147,7 +150,7 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
         class_name=class_name,
         color=color,
         name=name,
-        is_locked=bool(props.get("isLocked", False)),
+        is_locked=locked,
         measurements=_measurements(props.get("measurements"), fail),
         properties={k: v for k, v in props.items() if k not in _KNOWN},
         extra=extra,

@@ -115,6 +115,8 @@ def test_a_bare_feature_a_geometry_and_a_feature_array_are_accepted() -> None:
         (feature({"type": "LineString", "coordinates": [[1, 1]]}), "degenerate-line"),
         (feature(polygon([[[0, 0], [1, 1], [0, 0]]])), "degenerate-ring"),
         (feature(polygon(square(0, 0, 5)), objectType="rootObject"), "bad-object-type"),
+        (feature(polygon(square(0, 0, 5)), isLocked="yes"), "bad-locked"),
+        (feature(polygon(square(0, 0, 5)), name=42), "bad-name"),
         (
             feature(polygon(square(0, 0, 5)), classification={"name": "T", "color": [1, 2]}),
             "bad-color",
