@@ -8,10 +8,11 @@ kept exactly as given, so an import followed by an export changes nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from pixelmill.errors import InvalidAnnotation
 
@@ -20,6 +21,8 @@ GEOMETRY_TYPES = ("Polygon", "MultiPolygon", "Point", "MultiPoint", "LineString"
 
 #: nesting depth of ``coordinates`` above the positions, per type
 _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "Polygon": 2, "MultiPolygon": 3}
+#: nesting depth of ``coordinates`` above the arrays of positions, per type
+_LIST_DEPTH = {"MultiPoint": 0, "LineString": 0, "Polygon": 1, "MultiPolygon": 2}
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,30 @@ def check_geometry(geometry: Any, limits: Limits, feature: int | None = None) ->
             f"geometry type {kind!r} is not one of {', '.join(GEOMETRY_TYPES)}",
             "unsupported-geometry",
         )
-    counter = [0]
-    coords = _positions(geometry.get("coordinates"), _DEPTH[kind], limits, fail, counter)
+    tally = [0]
+    raw = geometry.get("coordinates")
+    if kind == "Point":
+        points, _ = _run([raw], limits, fail, tally)
+        coords: Any = points[0]
+    else:
+        coords, runs = _runs(raw, _LIST_DEPTH[kind], limits, fail, tally)
     if kind in ("Polygon", "MultiPolygon"):
-        polygons = [coords] if kind == "Polygon" else coords
-        if kind == "MultiPolygon" and not polygons:
+        polygons = (
+            list(zip(coords, runs, strict=True)) if kind == "MultiPolygon" else [(coords, runs)]
+        )
+        if not polygons:
             raise fail("a MultiPolygon needs at least one polygon", "empty-geometry")
-        for polygon in polygons:
-            _check_rings(polygon, limits, fail)
+        for rings, arrays in polygons:
+            _check_rings(rings, arrays, limits, fail)
     elif kind == "LineString" and len(coords) < 2:
         raise fail("a LineString needs at least two positions", "degenerate-line")
     elif kind == "MultiPoint" and not coords:
         raise fail("a MultiPoint needs at least one position", "empty-geometry")
     checked: dict[str, Any] = {"type": kind, "coordinates": coords}
     if kind in ("Polygon", "MultiPolygon"):
-        checked = _valid_polygonal(checked, limits, fail)
+        checked = _valid_polygonal(
+            checked, runs if kind == "MultiPolygon" else [runs], limits, fail
+        )
     # QuPath writes the z/t plane of an object next to its coordinates; keep it
     for key, value in geometry.items():
         if key not in ("type", "coordinates", "bbox"):
@@ -111,28 +123,37 @@ class Failer:
         )
 
 
-def _positions(node: Any, depth: int, limits: Limits, fail: Failer, counter: list[int]) -> Any:
-    """``node`` as nested lists with ``[x, y]`` positions, each checked."""
+def _runs(node: Any, depth: int, limits: Limits, fail: Failer, tally: list[int]) -> tuple[Any, Any]:
+    """``node`` as nested lists of checked position lists, and the same nesting of their
+    ``(n, 2)`` float arrays."""
     if depth == 0:
-        return _position(node, limits, fail, counter)
+        return _run(node, limits, fail, tally)
     if not isinstance(node, Sequence) or isinstance(node, str | bytes):
         raise fail("coordinates are not nested arrays of the geometry's type", "bad-coordinates")
-    return [_positions(child, depth - 1, limits, fail, counter) for child in node]
+    pairs = [_runs(child, depth - 1, limits, fail, tally) for child in node]
+    return [c for c, _ in pairs], [a for _, a in pairs]
 
 
-def _position(node: Any, limits: Limits, fail: Failer, counter: list[int]) -> list[float]:
-    if (
-        not isinstance(node, Sequence)
-        or isinstance(node, str | bytes)
-        or len(node) not in (2, 3)
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in node)
-    ):
-        raise fail("a position must be an array of 2 (or 3) numbers", "bad-coordinates")
-    x, y = node[0], node[1]
-    if not (math.isfinite(x) and math.isfinite(y)):
+def _run(
+    node: Any, limits: Limits, fail: Failer, tally: list[int]
+) -> tuple[list[list[float]], np.ndarray]:
+    """A checked list of positions (as ``[x, y]`` lists, z dropped) and its array."""
+    bad = "positions must be arrays of 2 (or 3) numbers"
+    if not isinstance(node, Sequence) or isinstance(node, str | bytes):
+        raise fail(bad, "bad-coordinates")
+    if not node:
+        return [], np.zeros((0, 2))
+    try:
+        arr = np.asarray(node)
+    except (ValueError, TypeError) as exc:  # ragged
+        raise fail(bad, "bad-coordinates") from exc
+    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] not in (2, 3):
+        raise fail(bad, "bad-coordinates")
+    xy = arr[:, :2].astype(np.float64)
+    if not np.isfinite(xy).all():
         raise fail("coordinates must be finite numbers", "non-finite")
-    counter[0] += 1
-    if counter[0] > limits.max_vertices:
+    tally[0] += len(xy)
+    if tally[0] > limits.max_vertices:
         raise fail(
             f"more than {limits.max_vertices} vertices",
             "too-many-vertices",
@@ -140,42 +161,50 @@ def _position(node: Any, limits: Limits, fail: Failer, counter: list[int]) -> li
         )
     if limits.image_size is not None:
         width, height = limits.image_size
-        if not (0 <= x <= width and 0 <= y <= height):
+        outside = (xy[:, 0] < 0) | (xy[:, 0] > width) | (xy[:, 1] < 0) | (xy[:, 1] > height)
+        if outside.any():
+            x, y = node[int(np.argmax(outside))][:2]
             raise fail(
                 f"position ({x}, {y}) is outside the {width}x{height} image",
                 "out-of-bounds",
                 width=width,
                 height=height,
             )
-    return [x, y]
+    return arr[:, :2].tolist(), xy
 
 
-def _check_rings(rings: list[list[list[float]]], limits: Limits, fail: Failer) -> None:
+def _check_rings(
+    rings: list[list[list[float]]], arrays: list[np.ndarray], limits: Limits, fail: Failer
+) -> None:
     if not rings:
         raise fail("a polygon needs an exterior ring", "empty-geometry")
-    for ring in rings:
+    for i, ring in enumerate(rings):
         if ring and ring[0] != ring[-1]:
             if not limits.repair:
                 raise fail("a polygon ring is not closed (last position != first)", "unclosed-ring")
             ring.append(list(ring[0]))
+            arrays[i] = np.vstack([arrays[i], arrays[i][:1]])
         if len(ring) < 4:
             raise fail("a polygon ring needs at least 4 positions (3 corners)", "degenerate-ring")
 
 
-def _valid_polygonal(geometry: dict[str, Any], limits: Limits, fail: Failer) -> dict[str, Any]:
+def _valid_polygonal(
+    geometry: dict[str, Any], polygons: list[list[np.ndarray]], limits: Limits, fail: Failer
+) -> dict[str, Any]:
     """``geometry`` unchanged when valid; repaired with ``make_valid`` or refused."""
     import shapely
-    from shapely.geometry import mapping, shape
+    from shapely.geometry import MultiPolygon, Polygon, mapping
 
-    shp = shape(geometry)
+    parts = [Polygon(rings[0], rings[1:]) for rings in polygons]
+    shp = parts[0] if geometry["type"] == "Polygon" else MultiPolygon(parts)
     if shp.is_valid:
         return geometry
     reason = shapely.is_valid_reason(shp)
     if not limits.repair:
         raise fail(f"invalid polygon: {reason}", "invalid-polygon", reason=reason)
     fixed = shapely.make_valid(shp, method="structure", keep_collapsed=False)
-    parts = [g for g in shapely.get_parts(fixed) if g.geom_type in ("Polygon", "MultiPolygon")]
-    polygonal = shapely.union_all(parts) if parts else None
+    areas = [g for g in shapely.get_parts(fixed) if g.geom_type in ("Polygon", "MultiPolygon")]
+    polygonal = shapely.union_all(areas) if areas else None
     if polygonal is None or polygonal.is_empty or polygonal.area == 0:
         raise fail(f"invalid polygon with no area left after repair: {reason}", "invalid-polygon")
     return _as_lists(mapping(polygonal))
