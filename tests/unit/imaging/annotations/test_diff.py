@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-from pixelmill.imaging.annotations import diff, parse_geojson, to_feature
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pixelmill.imaging.annotations import Change, diff, parse_geojson, to_feature
 
 V1 = {
     "type": "Feature",
@@ -65,3 +69,39 @@ def test_diff_of_exported_annotations_ignores_nothing_but_what_changed() -> None
     assert diff(old, new) == [
         {"path": "properties.isLocked", "op": "added", "old": None, "new": True}
     ]
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("abc"), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+json_object = st.dictionaries(st.sampled_from(["geometry", "properties", "id", "x"]), json_value)
+
+
+def apply(doc: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    for change in changes:
+        *parents, leaf = change["path"].split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        if change["op"] == "removed":
+            del node[leaf]
+        else:
+            node[leaf] = change["new"]
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=json_object, new=json_object)
+def test_applying_the_changes_to_the_old_version_gives_the_new_one(
+    old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    changes = diff(old, new)
+    assert apply(old, changes) == new
+    if not changes:
+        assert old == new
