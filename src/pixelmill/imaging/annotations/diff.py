@@ -2,7 +2,7 @@
 
 Both versions are plain mappings (a stored version, or :func:`~.geojson.to_feature` of
 an :class:`~.geojson.Annotation`). Objects are compared member by member down to the
-leaves; a geometry and any array (a colour, coordinates) is one value, so a moved
+leaves, each named by its JSON Pointer; a geometry and any array (a colour, coordinates) is one value, so a moved
 polygon is one ``geometry`` change rather than thousands of coordinate changes.
 """
 
@@ -18,7 +18,8 @@ _MISSING: Any = object()
 
 
 class Change(TypedDict):
-    """One change: ``path`` is the dotted member path (``properties.classification.name``)."""
+    """One change: ``path`` is the member's JSON Pointer (RFC 6901), e.g.
+    ``/properties/classification/name`` (QuPath measurement names hold dots)."""
 
     path: str
     op: Literal["added", "removed", "changed"]
@@ -33,20 +34,19 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
 
     >>> diff({"properties": {"name": "a", "isLocked": False}}, {"properties": {"name": "b"}})
     ... # doctest: +NORMALIZE_WHITESPACE
-    [{'path': 'properties.isLocked', 'op': 'removed', 'old': False, 'new': None},
-     {'path': 'properties.name', 'op': 'changed', 'old': 'a', 'new': 'b'}]
+    [{'path': '/properties/isLocked', 'op': 'removed', 'old': False, 'new': None},
+     {'path': '/properties/name', 'op': 'changed', 'old': 'a', 'new': 'b'}]
     """
     changes: list[Change] = []
     _walk(old, new, "", changes)
     return sorted(changes, key=lambda c: c["path"])
 
 
-def _walk(old: Any, new: Any, path: str, out: list[Change]) -> None:
-    leaf = path.rsplit(".", 1)[-1]
+def _walk(old: Any, new: Any, path: str, out: list[Change], leaf: str = "") -> None:
     if isinstance(old, Mapping) and isinstance(new, Mapping) and leaf not in ATOMIC:
         for key in old.keys() | new.keys():
-            child = f"{path}.{key}" if path else str(key)
-            _walk(old.get(key, _MISSING), new.get(key, _MISSING), child, out)
+            child = path + "/" + str(key).replace("~", "~0").replace("/", "~1")
+            _walk(old.get(key, _MISSING), new.get(key, _MISSING), child, out, str(key))
         return
     if old is _MISSING:
         out.append({"path": path, "op": "added", "old": None, "new": new})
