@@ -16,6 +16,7 @@ adapter boundary; they never leak to callers.
     │   ├── EmptyInput (400)
     │   ├── InvalidDataset (422)        training data fails validation; names the files
     │   ├── InvalidModel (422)          an ONNX model we refuse to load or that cannot run
+    │   ├── InvalidAnnotation (422)     GeoJSON we refuse; names the feature and the problem
     │   ├── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
     │   └── BodyTooLarge (413)          a JSON request body over its cap
     ├── AuthError (401)
@@ -142,6 +143,16 @@ class InvalidModel(InvalidInput):
     title = "Invalid model"
 
 
+class InvalidAnnotation(InvalidInput):
+    """GeoJSON annotations we refuse. ``extra["feature"]`` is the index of the offending
+    feature (when one is to blame) and ``extra["problem"]`` a short machine-readable slug
+    (``unclosed-ring``, ``out-of-bounds``, ``too-many-vertices``, ...)."""
+
+    status = 422
+    slug = "invalid-annotation"
+    title = "Invalid annotation"
+
+
 class ImageTooLarge(InvalidInput):
     status = 413
     slug = "too-large"
@@ -235,6 +246,7 @@ __all__ = [
     "EmptyInput",
     "Forbidden",
     "ImageTooLarge",
+    "InvalidAnnotation",
     "InvalidDataset",
     "InvalidInput",
     "InvalidModel",

@@ -7,7 +7,6 @@ any pixel is decoded.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pyvips
 
 from pixelmill.errors import CorruptImage, EmptyInput, ImageTooLarge, UnsupportedFormat
 from pixelmill.imaging.formats import SNIFF_BYTES, ImageFormat, sniff
+from pixelmill.imaging.pixel_size import pixel_size_um as read_pixel_size
 
 ImageSource = bytes | Path
 
@@ -31,8 +31,6 @@ _BIT_DEPTH = {
     "complex": 64,
     "dpcomplex": 128,
 }
-
-_OME_SIZE = re.compile(rb'PhysicalSizeX="([0-9.eE+-]+)"')
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ def probe(source: ImageSource, *, max_pixels: int, verify: bool = True) -> Image
         pages=pages,
         orientation=orientation,
         interpretation=str(image.interpretation),
-        pixel_size_um=_pixel_size(image, fields),
+        pixel_size_um=read_pixel_size(image, tiff=fmt is ImageFormat.TIFF),
         exif=exif,
     )
 
@@ -139,15 +137,6 @@ def verify_decodes(source: ImageSource, fmt: ImageFormat) -> None:
         open_image(source, **options).avg()
     except pyvips.Error as exc:
         raise CorruptImage(f"the image data is corrupt or truncated: {_first_line(exc)}") from exc
-
-
-def _pixel_size(image: pyvips.Image, fields: set[str]) -> float | None:
-    if "image-description" not in fields:
-        return None
-    desc = image.get("image-description")
-    raw = desc.encode() if isinstance(desc, str) else bytes(desc)
-    match = _OME_SIZE.search(raw)
-    return float(match.group(1)) if match else None
 
 
 def _text(value: Any) -> str:

@@ -1,15 +1,17 @@
 """Whole slides: open a slide, analyse it tile by tile, write DeepZoom pyramids.
 
-============  ===============================================================
-module        what it holds
-============  ===============================================================
-``reader``    :class:`Slide`: size, regions and a thumbnail of a slide file
-``deepzoom``  DeepZoom pyramids of a slide and of its object contours
-``plan``      the preset as tiles see it, the tissue mask, the one threshold
-              and marker distance calibrated on the whole slide
-``analyse``   :func:`analyse_slide`: segment and measure tile by tile, stream
-              labels, objects and summary to a folder
-============  ===============================================================
+==============  ===============================================================
+module          what it holds
+==============  ===============================================================
+``reader``      :class:`Slide`: size, regions and a thumbnail of a slide file
+``deepzoom``    DeepZoom pyramids of a slide and of its object contours
+``plan``        the preset as tiles see it, the tissue mask, the one threshold
+                and marker distance calibrated on the whole slide
+``analyse``     :func:`analyse_slide`: segment and measure tile by tile, stream
+                labels, objects and summary to a folder
+``deidentify``  the label/macro images and names/dates a slide gives away, and a
+                copy without them
+==============  ===============================================================
 
 Why this lives in ``imaging`` although it touches files: like libvips (which the rest
 of ``imaging`` already uses to decode), it reads only the slide path it is given and

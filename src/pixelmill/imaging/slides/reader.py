@@ -15,6 +15,7 @@ import pyvips
 
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.imaging.ops._analysis import to_array
+from pixelmill.imaging.pixel_size import pixel_size_um as read_pixel_size
 
 #: suffixes read through OpenSlide rather than libvips
 OPENSLIDE_SUFFIXES = frozenset({".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".bif", ".svslide"})
@@ -51,6 +52,23 @@ class Slide:
     def openslide(self) -> Any:
         """The ``openslide.OpenSlide`` handle of a vendor-format slide, else ``None``."""
         return self._openslide
+
+    @property
+    def pixel_size_um(self) -> float | None:
+        """µm per pixel at full resolution (OME-XML, Aperio ``MPP``, TIFF resolution or
+        OpenSlide's ``openslide.mpp-x``), or ``None`` when the file does not say."""
+        if self._openslide is not None:
+            mpp = self._openslide.properties.get("openslide.mpp-x")
+            try:
+                value = float(mpp) if mpp is not None else None
+            except ValueError:
+                return None
+            return value if value is not None and value > 0 else None
+        assert self.vips is not None
+        loader = (
+            str(self.vips.get("vips-loader")) if "vips-loader" in self.vips.get_fields() else ""
+        )
+        return read_pixel_size(self.vips, tiff=loader.startswith("tiff"))
 
     def read(self, r0: int, c0: int, r1: int, c1: int) -> np.ndarray:
         """Pixels of rows r0..r1, cols c0..c1 (end-exclusive), alpha removed."""
