@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyvips
 
+from pixelmill.imaging.colour import is_srgb
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -192,12 +194,4 @@ def _opencv_decode(source: bytes | str, denominator: int, *, grey: bool) -> np.n
 
 def _srgb_or_none(icc: bytes | None) -> bool:
     """True when there is no ICC profile or it describes itself as sRGB."""
-    if not icc:
-        return True
-    from PIL import ImageCms
-
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
-        return "srgb" in (profile.profile_description or "").lower()
-    except (OSError, ImageCms.PyCMSError, ValueError):
-        return False
+    return not icc or is_srgb(bytes(icc))

@@ -173,7 +173,7 @@ def test_metadata_and_srgb_profile_are_carried_over() -> None:
         ("display-p3 profile", {"width": 200}),
         ("png", {"width": 200}),
         ("shrink under 2x", {"width": 1000}),
-        ("enlarge", {"width": 3000}),
+        ("enlarge", {"width": 3000, "enlarge": True}),
         ("corrupt", {"width": 200}),
     ],
 )
