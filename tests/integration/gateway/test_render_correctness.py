@@ -79,9 +79,7 @@ def test_16_bit_tiff_renders_to_16_bit_png_unless_8_are_asked(
         assert str(eight.format) == "uchar"
 
 
-def test_small_image_is_not_enlarged_unless_asked(
-    client: TestClient, auth: dict[str, str]
-) -> None:
+def test_small_image_is_not_enlarged_unless_asked(client: TestClient, auth: dict[str, str]) -> None:
     image_id = _upload(client, auth, make_image(200, 100))
     for fit in ("cover", "inside", "fill", "outside"):
         out = _render(client, image_id, w=400, h=400, fit=fit)

@@ -15,9 +15,7 @@ def _half_transparent(bands: int = 4, size: int = 64) -> pyvips.Image:
     pixels = np.full((size, size, bands), 128, np.uint8)
     pixels[:, :, -1] = 255
     pixels[:, size // 2 :, -1] = 0
-    return pyvips.Image.new_from_array(pixels).copy(
-        interpretation="srgb" if bands == 4 else "b-w"
-    )
+    return pyvips.Image.new_from_array(pixels).copy(interpretation="srgb" if bands == 4 else "b-w")
 
 
 def _decode(body: bytes) -> np.ndarray:
@@ -36,7 +34,9 @@ def test_transparency_in_jpeg_shows_the_asked_background(size: int) -> None:
 
 
 def test_grey_with_alpha_flattens_onto_the_backgrounds_grey_value() -> None:
-    out = _decode(encode(_half_transparent(bands=2), ImageFormat.JPEG, quality=95, background=(0, 0, 0)))
+    out = _decode(
+        encode(_half_transparent(bands=2), ImageFormat.JPEG, quality=95, background=(0, 0, 0))
+    )
     assert out.ndim == 2 or out.shape[2] == 1
     assert int(np.squeeze(out)[32, 60]) < 10
 

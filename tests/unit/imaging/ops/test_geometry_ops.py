@@ -187,7 +187,10 @@ def test_16_bit_sources_resize_in_16_bits(spec: dict[str, Any]) -> None:
     after_crop = run(
         _sixteen_bit_png(),
         ops.parse_pipeline(
-            [{"op": "crop", "left": 0, "top": 0, "width": 400, "height": 200}, {"op": "resize", **spec}]
+            [
+                {"op": "crop", "left": 0, "top": 0, "width": 400, "height": 200},
+                {"op": "resize", **spec},
+            ]
         ),
     )
     for out in (fused, after_crop):
