@@ -222,17 +222,29 @@ def _fitted(
 def _deep_image(source: bytes | str) -> DeepImage | None:
     """The source opened for a 16-bit resize when it is 16-bit, else ``None``."""
     if isinstance(source, bytes):
-        if source.startswith(b"\xff\xd8\xff"):
-            return None  # JPEG: 8-bit
-        image = pyvips.Image.new_from_buffer(source, "", access="sequential")
+        head = source[:32]
     else:
         with open(source, "rb") as fh:
-            if fh.read(3) == b"\xff\xd8\xff":
-                return None
+            head = fh.read(32)
+    if not _may_be_deep(head):
+        return None
+    if isinstance(source, bytes):
+        image = pyvips.Image.new_from_buffer(source, "", access="sequential")
+    else:
         image = pyvips.Image.new_from_file(source, access="sequential")
     if str(image.format) != "ushort":
         return None
     return DeepImage(image.autorot())
+
+
+def _may_be_deep(head: bytes) -> bool:
+    """False for formats that are 8-bit by their first bytes (JPEG, GIF, WebP, 8-bit
+    PNG), so only TIFF, AVIF and 16-bit PNG pay for a header parse."""
+    if head.startswith((b"\xff\xd8\xff", b"GIF8")) or head[8:12] == b"WEBP":
+        return False
+    if head.startswith(b"\x89PNG"):
+        return len(head) > 24 and head[24] == 16  # IHDR bit depth
+    return True
 
 
 def _reduced_jpeg(source: bytes | str, p: ResizeParams) -> ReducedJpeg | None:
