@@ -72,7 +72,7 @@ def main() -> None:
                 f"12 MP JPEG → {width} px JPEG",
                 f"{ms['srgb']:.1f}",
                 f"{ms['p3']:.1f}",
-                f"{ratio:.2f}×",
+                f"{ratio:.2f}x",
             )
         )
     print(table(("render", "sRGB-tagged ms CPU", "Display-P3 ms CPU", "P3 / sRGB"), rows, "lrrr"))

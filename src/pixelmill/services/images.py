@@ -275,6 +275,7 @@ class ImageService:
         output choices (metadata, colour profile, background, bit depth)."""
         p = params or RenderParams()
         ctx = ctx or self.context(record)
+        ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
         image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc)
         background = (p.bg or (255, 255, 255, 255))[:3]
         return encoding.encode(

@@ -125,11 +125,13 @@ class Resize(Operation[ResizeParams]):
     geometric = True
 
     def apply(self, image: pyvips.Image, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
-        deep = str(image.format) == "ushort"
+        deep = ctx.keep_16_bit and str(image.format) == "ushort"
         return self._run(DeepImage(image) if deep else image, params)
 
     def load(self, source: bytes | str, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
-        decoded: Source | None = _reduced_jpeg(source, params) or _deep_image(source)
+        decoded: Source | None = _reduced_jpeg(source, params)
+        if decoded is None and ctx.keep_16_bit:
+            decoded = _deep_image(source)
         return self._run(source if decoded is None else decoded, params)
 
     def _run(self, src: Source, p: ResizeParams) -> pyvips.Image:

@@ -197,3 +197,18 @@ def test_16_bit_sources_resize_in_16_bits(spec: dict[str, Any]) -> None:
         assert str(out.format) == "ushort"
         middle = out(out.width // 2, out.height // 2)[:3]
         assert middle == pytest.approx([50000, 20001, 10003], abs=2)
+
+
+def test_16_bit_transparent_pixels_leave_no_fringe_when_shrunk() -> None:
+    # given a 16-bit image: opaque red on the left, transparent green on the right
+    pixels = np.zeros((200, 400, 4), np.uint16)
+    pixels[:, :200] = (60000, 1000, 1000, 65535)
+    pixels[:, 200:] = (0, 65535, 0, 0)
+    image = pyvips.Image.new_from_array(pixels).copy(interpretation="rgb16")
+    out = run(
+        bytes(image.write_to_buffer(".png")), ops.parse_pipeline([{"op": "resize", "width": 130}])
+    )
+    # the edge pixel is part-transparent red, not tinted by the invisible green
+    red, green, _, alpha = out(64, 20)
+    assert str(out.format) == "ushort" and alpha > 30000
+    assert red > 58000 and green < 2000
