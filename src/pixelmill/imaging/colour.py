@@ -31,19 +31,23 @@ def profile_space(icc: bytes) -> str:
 
 
 @lru_cache(maxsize=64)
-def is_srgb(icc: bytes) -> bool:
-    """True when an RGB profile describes itself as sRGB (``sRGB IEC61966-2.1``,
-    ``sRGB built-in`` ...). Cached: photos from one camera share one profile."""
-    if profile_space(icc) != "RGB":
-        return False
+def _description(icc: bytes) -> str | None:
+    """The profile's description, lower case; ``None`` when littleCMS cannot read it.
+    Cached: photos from one camera share one profile."""
     from PIL import ImageCms
 
     try:
-        description = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.profile_description
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
     except (OSError, ImageCms.PyCMSError, ValueError):
-        return False
-    text = (description or "").lower()
-    return "srgb" in text and "linear" not in text
+        return None
+    return (profile.profile_description or "").lower()
+
+
+def is_srgb(icc: bytes) -> bool:
+    """True when an RGB profile describes itself as sRGB (``sRGB IEC61966-2.1``,
+    ``sRGB built-in`` ...)."""
+    text = _description(icc) if profile_space(icc) == "RGB" else None
+    return text is not None and "srgb" in text and "linear" not in text
 
 
 def to_srgb(image: pyvips.Image, *, mode: IccMode = "srgb") -> pyvips.Image:
@@ -52,15 +56,16 @@ def to_srgb(image: pyvips.Image, *, mode: IccMode = "srgb") -> pyvips.Image:
     RGB pixels under a non-sRGB RGB profile (Display P3, Adobe RGB ...) and CMYK pixels
     are transformed with littleCMS (relative colorimetric, 16-bit stays 16-bit) and carry
     the sRGB profile afterwards. A profile that no longer matches the pixels (libvips'
-    thumbnail turns CMYK into sRGB but leaves the CMYK profile attached) is dropped, so
-    no output ever embeds a profile that misdescribes it. ``mode="keep"`` leaves RGB and
+    thumbnail turns CMYK into sRGB but leaves the CMYK profile attached) or that
+    littleCMS cannot read is dropped, so no output embeds a profile that misdescribes it
+    and a broken profile does not fail the render. ``mode="keep"`` leaves RGB and
     grey profiles and their pixels as they are. Images without a profile are returned
     as they are (libvips' own CMYK fallback converts those at encoding).
     """
     if _ICC not in image.get_fields():
         return image
     icc = bytes(image.get(_ICC))
-    space = profile_space(icc)
+    space = profile_space(icc) if _description(icc) is not None else "unreadable"
     interpretation = str(image.interpretation)
     if space == "CMYK" and interpretation == "cmyk":
         return _transform(image)

@@ -138,3 +138,13 @@ def test_profiles_are_told_apart() -> None:
     assert not is_srgb(_profile("cmyk"))
     assert profile_space(_profile("cmyk")) == "CMYK"
     assert profile_space(b"short") == ""
+
+
+def test_a_broken_profile_is_dropped_not_fatal() -> None:
+    # given decoded pixels carrying a damaged profile (an RGB header, no tags)
+    image = _patch(P3_RED, "srgb", size=(64, 64))
+    image.set_type(pyvips.GValue.blob_type, "icc-profile-data", _profile("p3")[:128])
+    # the profile is dropped, the numbers are left as they are
+    out = to_srgb(image)
+    assert "icc-profile-data" not in out.get_fields()
+    assert np.allclose(_centre(out) * 255, P3_RED, atol=0)
