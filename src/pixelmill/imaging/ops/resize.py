@@ -241,13 +241,12 @@ def _deep_image(source: bytes | str) -> DeepImage | None:
 
 
 def _may_be_deep(head: bytes) -> bool:
-    """False for formats that are 8-bit by their first bytes (JPEG, GIF, WebP, 8-bit
-    PNG), so only TIFF, AVIF and 16-bit PNG pay for a header parse."""
-    if head.startswith((b"\xff\xd8\xff", b"GIF8")) or head[8:12] == b"WEBP":
-        return False
+    """Whether the first bytes allow a 16-bit image: a 16-bit PNG (IHDR bit depth) or a
+    TIFF. Other formats are left to ``thumbnail`` without a header parse (a 10/12-bit
+    AVIF then comes out 8-bit)."""
     if head.startswith(b"\x89PNG"):
-        return len(head) > 24 and head[24] == 16  # IHDR bit depth
-    return True
+        return len(head) > 24 and head[24] == 16
+    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _reduced_jpeg(source: bytes | str, p: ResizeParams) -> ReducedJpeg | None:
