@@ -4,11 +4,18 @@ JPEG, 16-bit output, 100 MP camera files, and small images blown up."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pyvips
 from fastapi.testclient import TestClient
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from tests.helpers import make_image
+
+
+@pytest.fixture(autouse=True)
+def _logged_in(client: TestClient, auth: dict[str, str]) -> None:
+    """These tests render as a logged-in user (images are private by default)."""
+    client.headers.update(auth)
 
 
 def _upload(client: TestClient, auth: dict[str, str], data: bytes) -> str:
