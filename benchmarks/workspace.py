@@ -38,6 +38,41 @@ def _rows(n: int, make: Callable[[int], dict[str, Any]], batch: int = 5000) -> I
         yield [make(i) for i in range(start, min(n, start + batch))]
 
 
+def _image(i: int, image_id: str, owner: str, t0: datetime) -> dict[str, Any]:
+    return {
+        "id": image_id, "sha256": secrets.token_hex(32), "format": "tiff", "width": SLIDE,
+        "height": SLIDE, "bands": 3, "bit_depth": 8, "pages": 1, "orientation": 1,
+        "interpretation": "srgb", "size_bytes": 1 << 30, "pixel_size_um": 0.5,
+        "filename": f"slide-{i:05d}.svs", "exif": {}, "source": "upload", "job_id": None,
+        "created_at": t0 + timedelta(seconds=i), "owner_id": owner,
+    }  # fmt: skip
+
+
+def _link(i: int, image_id: str, study_id: str, owner: str, t0: datetime) -> dict[str, Any]:
+    return {
+        "study_id": study_id, "image_id": image_id, "display_name": f"slide {i}",
+        "stain": "HE", "magnification": 20.0, "analysis_status": "none", "added_by": owner,
+        "added_at": t0 + timedelta(seconds=i),
+    }  # fmt: skip
+
+
+def _polygon(
+    rng: random.Random, image_id: str, study_id: str, owner: str, t0: datetime
+) -> dict[str, Any]:
+    x, y = rng.uniform(0, SLIDE - 40), rng.uniform(0, SLIDE - 40)
+    s = rng.uniform(10, 40)
+    ring = [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
+    return {
+        "id": secrets.token_hex(16), "study_id": study_id, "image_id": image_id,
+        "version": 1, "geom_type": "Polygon",
+        "geometry": {"type": "Polygon", "coordinates": [ring]}, "object_type": "annotation",
+        "class_name": "Tumor", "color": [200, 0, 0], "name": None, "properties": {},
+        "measurements": {"area": s * s}, "min_x": x, "min_y": y, "max_x": x + s,
+        "max_y": y + s, "source": "manual", "analysis_id": None, "author_id": owner,
+        "created_at": t0, "updated_by": owner, "updated_at": t0, "deleted_at": None,
+    }  # fmt: skip
+
+
 def seed(db: Any, images: int, polygons: int, slides: int) -> tuple[str, list[str]]:
     """A user, a study of ``images`` images, ``polygons`` annotations over ``slides`` of
     them; returns the study id and the annotated image ids."""
@@ -48,91 +83,28 @@ def seed(db: Any, images: int, polygons: int, slides: int) -> tuple[str, list[st
     from pixelmill.backends.metadata.users import UserRepository
 
     user = UserRepository(db).create("bench")
-    study = StudyRepository(db).create(
-        Actor(user.id), name="scale", description="", modality="histology", options={}
+    sid = (
+        StudyRepository(db)
+        .create(Actor(user.id), name="scale", description="", modality="histology", options={})
+        .id
     )
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     ids = [secrets.token_hex(16) for _ in range(images)]
-
-    def image(i: int) -> dict[str, Any]:
-        sha = secrets.token_hex(32)
-        return {
-            "id": ids[i],
-            "sha256": sha,
-            "format": "tiff",
-            "width": SLIDE,
-            "height": SLIDE,
-            "bands": 3,
-            "bit_depth": 8,
-            "pages": 1,
-            "orientation": 1,
-            "interpretation": "srgb",
-            "size_bytes": 1 << 30,
-            "pixel_size_um": 0.5,
-            "filename": f"slide-{i:05d}.svs",
-            "exif": {},
-            "source": "upload",
-            "job_id": None,
-            "created_at": t0 + timedelta(seconds=i),
-            "owner_id": user.id,
-        }
-
-    def link(i: int) -> dict[str, Any]:
-        return {
-            "study_id": study.id,
-            "image_id": ids[i],
-            "display_name": f"slide {i}",
-            "stain": "HE",
-            "magnification": 20.0,
-            "analysis_status": "none",
-            "added_by": user.id,
-            "added_at": t0 + timedelta(seconds=i),
-        }
-
     annotated = ids[:slides]
     rng = random.Random(7)
-
-    def polygon(i: int) -> dict[str, Any]:
-        x, y = rng.uniform(0, SLIDE - 40), rng.uniform(0, SLIDE - 40)
-        s = rng.uniform(10, 40)
-        ring = [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
-        return {
-            "id": secrets.token_hex(16),
-            "study_id": study.id,
-            "image_id": annotated[i % slides],
-            "version": 1,
-            "geom_type": "Polygon",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "object_type": "annotation",
-            "class_name": "Tumor",
-            "color": [200, 0, 0],
-            "name": None,
-            "properties": {},
-            "measurements": {"area": s * s},
-            "min_x": x,
-            "min_y": y,
-            "max_x": x + s,
-            "max_y": y + s,
-            "source": "manual",
-            "analysis_id": None,
-            "author_id": user.id,
-            "created_at": t0,
-            "updated_by": user.id,
-            "updated_at": t0,
-            "deleted_at": None,
-        }
-
     with db.begin() as conn:
-        for rows in _rows(images, image):
+        for rows in _rows(images, lambda i: _image(i, ids[i], user.id, t0)):
             conn.execute(t.images.insert(), rows)
-        for rows in _rows(images, link):
+        for rows in _rows(images, lambda i: _link(i, ids[i], sid, user.id, t0)):
             conn.execute(tw.study_images.insert(), rows)
-        for rows in _rows(polygons, polygon):
+        for rows in _rows(
+            polygons, lambda i: _polygon(rng, annotated[i % slides], sid, user.id, t0)
+        ):
             conn.execute(tw.annotation_rows.insert(), rows)
     if db.dialect == "postgresql":
         with db.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-    return study.id, annotated
+    return sid, annotated
 
 
 def _bare(db: Any, sql: str, params: Any) -> list[tuple[Any, ...]]:
