@@ -94,7 +94,7 @@ def _unread(w: World, actor: Actor) -> int:
     user = str(actor.user_id)
     counted = w.studies.counts([w.study_id], user)[w.study_id]["unread_messages"]
     # the dashboard's per-study figure and the study summary's agree
-    assert w.repo.unread_by_study(user).get(w.study_id, 0) == counted
+    assert w.repo.unread_by_study(user).get(w.study_id, ("Liver", 0)) == ("Liver", counted)
     return counted
 
 
@@ -184,13 +184,9 @@ def test_messages_page_oldest_first(world: World) -> None:
 def test_a_pinned_region_round_trips_and_is_checked(world: World) -> None:
     w = world
     viewport = {"x": 10, "y": 20.5, "w": 300, "h": 200, "zoom": 0.25}
-    t1 = w.repo.create_thread(
-        w.ann, w.study_id, title="here", image_id=w.image_id, region=viewport
-    )
+    t1 = w.repo.create_thread(w.ann, w.study_id, title="here", image_id=w.image_id, region=viewport)
     polygon = {"type": "Polygon", "coordinates": [[[0, 0], [100, 0], [100, 50], [0, 0]]]}
-    t2 = w.repo.create_thread(
-        w.ann, w.study_id, title="there", image_id=w.image_id, region=polygon
-    )
+    t2 = w.repo.create_thread(w.ann, w.study_id, title="there", image_id=w.image_id, region=polygon)
     assert w.repo.thread(t1.id, "").region == viewport
     assert w.repo.thread(t2.id, "").region == polygon
     assert t1.image_id == w.image_id
@@ -204,9 +200,7 @@ def test_a_pinned_region_round_trips_and_is_checked(world: World) -> None:
     ]
     for region in bad:
         with pytest.raises(InvalidInput):
-            w.repo.create_thread(
-                w.ann, w.study_id, title="x", image_id=w.image_id, region=region
-            )
+            w.repo.create_thread(w.ann, w.study_id, title="x", image_id=w.image_id, region=region)
     with pytest.raises(InvalidParameter):  # a region needs its image
         w.repo.create_thread(w.ann, w.study_id, title="x", region=viewport)
     with pytest.raises(InvalidParameter):  # the image must be one of the study's

@@ -38,13 +38,19 @@ def check_region(region: Any, image_size: tuple[int, int] | None) -> dict[str, A
 def _viewport(region: Mapping[str, Any], image_size: tuple[int, int] | None) -> dict[str, Any]:
     unknown = set(region) - _VIEWPORT_KEYS
     if unknown:
-        raise InvalidParameter(f"a viewport region has x, y, w, h (and zoom), not {sorted(unknown)}")
+        raise InvalidParameter(
+            f"a viewport region has x, y, w, h (and zoom), not {sorted(unknown)}"
+        )
     out: dict[str, Any] = {}
     for key in ("x", "y", "w", "h", "zoom"):
         value = region.get(key)
         if value is None and key == "zoom":
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise InvalidParameter(f"region.{key} must be a finite number", parameter=key)
         out[key] = value
     if out["x"] < 0 or out["y"] < 0:
@@ -54,7 +60,5 @@ def _viewport(region: Mapping[str, Any], image_size: tuple[int, int] | None) -> 
     if image_size is not None:
         width, height = image_size
         if out["x"] + out["w"] > width or out["y"] + out["h"] > height:
-            raise InvalidParameter(
-                f"the region ends outside the image ({width} x {height} pixels)"
-            )
+            raise InvalidParameter(f"the region ends outside the image ({width} x {height} pixels)")
     return out

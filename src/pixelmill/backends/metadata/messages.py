@@ -183,7 +183,9 @@ class MessageRepository:
                 )
             )
             after = {"title": title, "image_id": image_id, "region": region}
-            append(conn, actor, "thread.create", "thread", thread_id, study_id=study_id, after=after)
+            append(
+                conn, actor, "thread.create", "thread", thread_id, study_id=study_id, after=after
+            )
             if body is not None:
                 self._post(conn, actor, study_id, thread_id, body)
         return self.thread(thread_id, actor.user_id or "")
@@ -238,7 +240,12 @@ class MessageRepository:
             return [_thread(r) for r in conn.execute(page).all()], total
 
     def update_thread(
-        self, actor: Actor, thread_id: str, *, title: str | None = None, resolved: bool | None = None
+        self,
+        actor: Actor,
+        thread_id: str,
+        *,
+        title: str | None = None,
+        resolved: bool | None = None,
     ) -> ThreadRecord:
         th = tw.threads
         with self.db.begin() as conn:
@@ -287,7 +294,11 @@ class MessageRepository:
         message_id, at = secrets.token_hex(8), now()
         conn.execute(
             tw.messages.insert().values(
-                id=message_id, thread_id=thread_id, author_id=actor.user_id, body=body, created_at=at
+                id=message_id,
+                thread_id=thread_id,
+                author_id=actor.user_id,
+                body=body,
+                created_at=at,
             )
         )
         conn.execute(
@@ -343,9 +354,13 @@ class MessageRepository:
                     sa.select(sa.func.count()).where(ed.c.message_id == message_id)
                 ).scalar_one()
                 conn.execute(
-                    ed.insert().values(message_id=message_id, edit=n + 1, body=old.body, edited_at=at)
+                    ed.insert().values(
+                        message_id=message_id, edit=n + 1, body=old.body, edited_at=at
+                    )
                 )
-                conn.execute(msg.update().where(msg.c.id == message_id).values(body=body, edited_at=at))
+                conn.execute(
+                    msg.update().where(msg.c.id == message_id).values(body=body, edited_at=at)
+                )
                 append(
                     conn,
                     actor,
@@ -427,12 +442,12 @@ class MessageRepository:
             )
         return at
 
-    def unread_by_study(self, user_id: str) -> dict[str, int]:
-        """Messages ``user_id`` has not read, per study they are a member of (active or
-        locked; studies with none left out)."""
+    def unread_by_study(self, user_id: str) -> dict[str, tuple[str, int]]:
+        """Study id -> (its name, messages ``user_id`` has not read in it), for the
+        studies they are a member of (active or locked; studies with none left out)."""
         th, msg, rd, m, s = tw.threads, tw.messages, tw.thread_reads, tw.study_members, tw.studies
         query = (
-            sa.select(th.c.study_id, sa.func.count())
+            sa.select(th.c.study_id, s.c.name, sa.func.count())
             .select_from(
                 th.join(m, sa.and_(m.c.study_id == th.c.study_id, m.c.user_id == user_id))
                 .join(s, s.c.id == th.c.study_id)
@@ -440,7 +455,7 @@ class MessageRepository:
                 .outerjoin(rd, sa.and_(rd.c.thread_id == th.c.id, rd.c.user_id == user_id))
             )
             .where(s.c.status.in_(("active", "locked")), *_unread_filter(user_id))
-            .group_by(th.c.study_id)
+            .group_by(th.c.study_id, s.c.name)
         )
         with self.db.read() as conn:
-            return {sid: int(n) for sid, n in conn.execute(query).all()}
+            return {sid: (name, int(n)) for sid, name, n in conn.execute(query).all()}
