@@ -8,7 +8,6 @@ the same way. Every change appends its event in the same transaction."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,127 +19,18 @@ from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
+from pixelmill.backends.metadata.message_records import (
+    MESSAGE_COLUMNS,
+    EditRecord,
+    MessageRecord,
+    ThreadRecord,
+    edit_count,
+    message_record,
+    thread_record,
+    unread_filter,
+    with_counts,
+)
 from pixelmill.errors import Conflict, InvalidParameter, NotFound
-
-
-@dataclass(frozen=True)
-class ThreadRecord:
-    id: str
-    study_id: str
-    title: str
-    image_id: str | None
-    region: dict[str, Any] | None
-    created_by: str
-    created_at: datetime
-    last_message_at: datetime
-    resolved_at: datetime | None
-    #: live messages, and those unread by the user the thread was read for
-    messages: int = 0
-    unread: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        body = asdict(self)
-        for name in ("created_at", "last_message_at", "resolved_at"):
-            body[name] = body[name] and body[name].isoformat()
-        body["resolved"] = self.resolved_at is not None
-        return body
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    id: str
-    thread_id: str
-    study_id: str
-    author_id: str
-    body: str
-    created_at: datetime
-    edited_at: datetime | None
-    deleted_at: datetime | None
-    edits: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        for name in ("created_at", "edited_at", "deleted_at"):
-            out[name] = out[name] and out[name].isoformat()
-        out["deleted"] = self.deleted_at is not None
-        if self.deleted_at is not None:
-            out["body"] = ""  # the text stays in the event log, for the audit
-        return out
-
-
-@dataclass(frozen=True)
-class EditRecord:
-    edit: int
-    body: str  # the text before this edit
-    edited_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"edit": self.edit, "body": self.body, "edited_at": self.edited_at.isoformat()}
-
-
-def _unread_filter(user_id: str) -> list[sa.ColumnElement[bool]]:
-    msg, rd = tw.messages, tw.thread_reads
-    return [
-        msg.c.author_id != user_id,
-        msg.c.deleted_at.is_(None),
-        sa.or_(rd.c.read_at.is_(None), msg.c.created_at > rd.c.read_at),
-    ]
-
-
-def _with_counts(user_id: str, *where: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    """The threads matching ``where``, with their live message count and the count
-    ``user_id`` has not read (counted per thread first: JSON columns cannot be grouped)."""
-    th, msg, rd = tw.threads, tw.messages, tw.thread_reads
-    counts = (
-        sa.select(
-            msg.c.thread_id,
-            sa.func.count(sa.case((msg.c.deleted_at.is_(None), 1))).label("messages"),
-            sa.func.count(sa.case((sa.and_(*_unread_filter(user_id)), 1))).label("unread"),
-        )
-        .select_from(
-            msg.outerjoin(rd, sa.and_(rd.c.thread_id == msg.c.thread_id, rd.c.user_id == user_id))
-        )
-        .where(msg.c.thread_id.in_(sa.select(th.c.id).where(*where)))
-        .group_by(msg.c.thread_id)
-        .subquery()
-    )
-    return (
-        sa.select(
-            th,
-            sa.func.coalesce(counts.c.messages, 0).label("messages"),
-            sa.func.coalesce(counts.c.unread, 0).label("unread"),
-        )
-        .select_from(th.outerjoin(counts, counts.c.thread_id == th.c.id))
-        .where(*where)
-    )
-
-
-def _thread(row: Any) -> ThreadRecord:
-    data = dict(row._mapping)
-    for name in ("created_at", "last_message_at", "resolved_at"):
-        data[name] = utc(data[name])
-    return ThreadRecord(**data)
-
-
-_MESSAGE_COLUMNS = (*tw.messages.c, tw.threads.c.study_id)
-
-
-def _message(row: Any) -> MessageRecord:
-    data = dict(row._mapping)
-    for name in ("created_at", "edited_at", "deleted_at"):
-        data[name] = utc(data[name])
-    data["edits"] = int(data.get("edits") or 0)
-    return MessageRecord(**data)
-
-
-def _edit_count() -> sa.ScalarSelect[Any]:
-    ed = tw.message_edits
-    return (
-        sa.select(sa.func.count())
-        .where(ed.c.message_id == tw.messages.c.id)
-        .scalar_subquery()
-        .label("edits")
-    )
 
 
 class MessageRepository:
@@ -205,10 +95,10 @@ class MessageRepository:
     def thread(self, thread_id: str, user_id: str) -> ThreadRecord:
         """The thread, with counts for ``user_id``."""
         with self.db.read() as conn:
-            row = conn.execute(_with_counts(user_id, tw.threads.c.id == thread_id)).first()
+            row = conn.execute(with_counts(user_id, tw.threads.c.id == thread_id)).first()
         if row is None:
             raise NotFound(f"no thread {thread_id!r}")
-        return _thread(row)
+        return thread_record(row)
 
     def threads(
         self,
@@ -228,7 +118,7 @@ class MessageRepository:
         if image_id is not None:
             where.append(th.c.image_id == image_id)
         page = (
-            _with_counts(user_id, *where)
+            with_counts(user_id, *where)
             .order_by(th.c.last_message_at.desc(), th.c.id.desc())
             .limit(limit)
             .offset(offset)
@@ -237,7 +127,7 @@ class MessageRepository:
             total = int(
                 conn.execute(sa.select(sa.func.count()).select_from(th).where(*where)).scalar_one()
             )
-            return [_thread(r) for r in conn.execute(page).all()], total
+            return [thread_record(r) for r in conn.execute(page).all()], total
 
     def update_thread(
         self,
@@ -311,7 +201,7 @@ class MessageRepository:
     def message(self, message_id: str) -> MessageRecord:
         msg, th = tw.messages, tw.threads
         query = (
-            sa.select(*_MESSAGE_COLUMNS, _edit_count())
+            sa.select(*MESSAGE_COLUMNS, edit_count())
             .join(th, th.c.id == msg.c.thread_id)
             .where(msg.c.id == message_id)
         )
@@ -319,7 +209,7 @@ class MessageRepository:
             row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no message {message_id!r}")
-        return _message(row)
+        return message_record(row)
 
     def messages(
         self, thread_id: str, *, limit: int = 100, offset: int = 0
@@ -328,7 +218,7 @@ class MessageRepository:
         replies keep their place), and the total."""
         msg, th = tw.messages, tw.threads
         page = (
-            sa.select(*_MESSAGE_COLUMNS, _edit_count())
+            sa.select(*MESSAGE_COLUMNS, edit_count())
             .join(th, th.c.id == msg.c.thread_id)
             .where(msg.c.thread_id == thread_id)
             .order_by(msg.c.created_at, msg.c.id)
@@ -337,7 +227,7 @@ class MessageRepository:
         )
         count = sa.select(sa.func.count()).select_from(msg).where(msg.c.thread_id == thread_id)
         with self.db.read() as conn:
-            return [_message(r) for r in conn.execute(page).all()], int(
+            return [message_record(r) for r in conn.execute(page).all()], int(
                 conn.execute(count).scalar_one()
             )
 
@@ -397,14 +287,14 @@ class MessageRepository:
     def _locked(conn: Connection, message_id: str) -> MessageRecord:
         msg, th = tw.messages, tw.threads
         row = conn.execute(
-            sa.select(*_MESSAGE_COLUMNS)
+            sa.select(*MESSAGE_COLUMNS)
             .join(th, th.c.id == msg.c.thread_id)
             .where(msg.c.id == message_id)
             .with_for_update(of=msg)
         ).first()
         if row is None:
             raise NotFound(f"no message {message_id!r}")
-        return _message(row)
+        return message_record(row)
 
     def edits(self, message_id: str) -> list[EditRecord]:
         """The message's earlier texts, oldest first."""
@@ -454,7 +344,7 @@ class MessageRepository:
                 .join(msg, msg.c.thread_id == th.c.id)
                 .outerjoin(rd, sa.and_(rd.c.thread_id == th.c.id, rd.c.user_id == user_id))
             )
-            .where(s.c.status.in_(("active", "locked")), *_unread_filter(user_id))
+            .where(s.c.status.in_(("active", "locked")), *unread_filter(user_id))
             .group_by(th.c.study_id, s.c.name)
         )
         with self.db.read() as conn:
