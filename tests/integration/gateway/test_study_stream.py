@@ -21,12 +21,15 @@ from tests.integration.gateway.study_world import StudyWorld, make_world
 GUARD_S = 30.0
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     # quick polls and re-checks, and a comment line often, so a quiet stream still
     # hands the reader a line to look at
     fast = {"stream_poll_s": 0.05, "stream_recheck_s": 0.1, "stream_keepalive_s": 0.2}
-    return make_settings(tmp_path, workspace=fast)
+    if request.param == "sqlite":
+        return make_settings(tmp_path, workspace=fast)
+    url = request.getfixturevalue("postgres_url")
+    return make_settings(tmp_path, workspace=fast, database={"url": url})
 
 
 @pytest.fixture
