@@ -16,9 +16,12 @@ from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import (
     accounts,
+    audit,
     datasets,
     images,
     jobs,
+    live,
+    messages,
     models,
     studies,
     system,
@@ -32,6 +35,9 @@ ROUTERS = [
     system.router,
     accounts.router,
     studies.router,
+    messages.router,
+    live.router,
+    audit.router,
     images.router,
     jobs.router,
     datasets.router,
