@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pixelmill.settings_healing import HealingSettings
+
 
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the gateway binds to.")
@@ -361,6 +363,7 @@ class Settings(BaseSettings):
     ml: MLSettings = MLSettings()
     jobs: JobsSettings = JobsSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    healing: HealingSettings = HealingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pixelmill.backends.breaker import Breakers
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
@@ -42,7 +43,17 @@ from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.settings import Settings
 
 
-def make_storage(settings: Settings) -> Storage:
+def make_storage(settings: Settings, breakers: Breakers | None = None) -> Storage:
+    storage = _storage(settings)
+    breaker = breakers.get("storage") if breakers else None
+    if breaker is None or not settings.storage_url.startswith("s3://"):
+        return storage
+    from pixelmill.backends.storage.breaker import BreakerStorage
+
+    return BreakerStorage(storage, breaker)
+
+
+def _storage(settings: Settings) -> Storage:
     url = settings.storage_url
     if url.startswith("memory://"):
         from pixelmill.backends.storage.memory import MemoryStorage
@@ -67,7 +78,7 @@ def make_storage(settings: Settings) -> Storage:
     raise InvalidInput(f"unknown storage url {url!r} (memory://, file://DIR or s3://BUCKET)")
 
 
-def make_cache(settings: Settings) -> Cache:
+def make_cache(settings: Settings, breakers: Breakers | None = None) -> Cache:
     url = settings.cache.url
     if url.startswith("memory://"):
         from pixelmill.backends.cache.memory import MemoryCache
@@ -80,11 +91,17 @@ def make_cache(settings: Settings) -> Cache:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from pixelmill.backends.cache.redis import RedisCache
 
-        return RedisCache(url, default_ttl=settings.cache.ttl_seconds)
+        breaker = breakers.get("cache") if breakers else None
+        redis = RedisCache(url, default_ttl=settings.cache.ttl_seconds, raise_errors=bool(breaker))
+        if breaker is None:
+            return redis
+        from pixelmill.backends.cache.breaker import BreakerCache
+
+        return BreakerCache(redis, breaker)
     raise InvalidInput(f"unknown cache url {url!r} (memory://, redis://..., none://)")
 
 
-def make_broker(settings: Settings) -> Broker:
+def make_broker(settings: Settings, breakers: Breakers | None = None) -> Broker:
     from pixelmill.backends.broker.base import RetryPolicy
 
     b = settings.broker
@@ -101,9 +118,15 @@ def make_broker(settings: Settings) -> Broker:
     if b.url.startswith(("amqp://", "amqps://")):
         from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
 
-        return RabbitmqBroker(
+        rabbit = RabbitmqBroker(
             b.url, namespace=b.namespace, policy=policy, confirm=b.confirm_publish
         )
+        breaker = breakers.get("broker") if breakers else None
+        if breaker is None:
+            return rabbit
+        from pixelmill.backends.broker.breaker import BreakerBroker
+
+        return BreakerBroker(rabbit, breaker)
     raise InvalidInput(f"unknown broker url {b.url!r} (memory:// or amqp://...)")
 
 
@@ -136,6 +159,7 @@ class Container:
     study_images: StudyImageRepository
     access: Access
     messages: MessageRepository
+    breakers: Breakers
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -193,8 +217,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     )
     if migrate:
         db.upgrade()
-    storage = make_storage(settings)
-    cache = make_cache(settings)
+    breakers = Breakers(settings.healing.breakers)
+    storage = make_storage(settings, breakers)
+    cache = make_cache(settings, breakers)
     images = ImageRepository(db)
     models = ModelRegistry(storage=storage, models=ModelRepository(db))
     inference: InferenceService | None = None
@@ -213,7 +238,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         cache_ttl=settings.cache.ttl_seconds,
         resolve_model=resolve_model,
     )
-    inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
+    inference = InferenceService(
+        registry=models, images=image_service, settings=settings.ml, breakers=breakers
+    )
     trainer = TrainerService(
         storage=storage,
         datasets=DatasetRepository(db),
@@ -228,7 +255,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         ],
         plugins=settings.jobs.plugins,
     )
-    broker = make_broker(settings)
+    broker = make_broker(settings, breakers)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
     job_deps = JobDeps(
@@ -257,6 +284,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
+        breakers=breakers,
         **workspace(db, images, settings),
     )
 

@@ -14,6 +14,7 @@ import numpy as np
 from cachetools import LRUCache
 from numpy.typing import NDArray
 
+from pixelmill.backends.breaker import Breakers
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge
 from pixelmill.ml.drift import DriftMonitor, DriftState
@@ -90,9 +91,15 @@ class _Loaded(LRUCache[str, LoadedModel]):
 
 class InferenceService:
     def __init__(
-        self, *, registry: ModelRegistry, images: ImageService, settings: MLSettings
+        self,
+        *,
+        registry: ModelRegistry,
+        images: ImageService,
+        settings: MLSettings,
+        breakers: Breakers | None = None,
     ) -> None:
         self.registry = registry
+        self.breakers = breakers
         self.images = images
         self.settings = settings
         self._loaded: _Loaded = _Loaded(maxsize=settings.loaded_models)
@@ -201,8 +208,14 @@ class InferenceService:
             )
         v = loaded.version
         started = time.perf_counter()
+        breaker = self.breakers.get(f"inference:{v.model}", name=v.ref) if self.breakers else None
         try:
-            prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
+            if breaker is None:
+                prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
+            else:
+                prediction = breaker.call(
+                    loaded.model.predict, image, threshold=threshold, scale=scale
+                )
         except Exception as exc:
             loaded.errors += 1
             loaded.last_error = str(exc)[:500]
