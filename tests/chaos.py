@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from benchmarks._harness.s3 import free_ports
+
 from tests.helpers import IN_CI
 
 

@@ -3,6 +3,7 @@ probe through when half-open, close on its success, and show their state as a me
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -152,8 +153,6 @@ def _try(breaker: CircuitBreaker, func: Callable[[], str]) -> bool:
 
 
 def _probe_ran(breaker: CircuitBreaker, backend: Backend, calls_before: int) -> bool:
-    try:
+    with contextlib.suppress(BackendUnavailable, StorageError):
         breaker.call(backend.fetch)
-    except (BackendUnavailable, StorageError):
-        pass
     return backend.calls > calls_before

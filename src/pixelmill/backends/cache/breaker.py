@@ -4,6 +4,7 @@ uncached (slower), never failed; while the breaker is open Redis is not even tri
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from pixelmill.backends.breaker import CircuitBreaker
@@ -28,10 +29,8 @@ class BreakerCache:
             return None
 
     def set(self, key: str, value: bytes, *, ttl: int | None = None) -> None:
-        try:
+        with contextlib.suppress(BackendUnavailable):
             self.breaker.call(self.inner.set, key, value, ttl=ttl)
-        except BackendUnavailable:
-            pass
 
     def delete(self, key: str) -> None:
         # an invalidation is tried even while open: dropping one could serve stale bytes
