@@ -29,6 +29,7 @@ from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.images import ImageService
+from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
 from pixelmill.services.jobs.deps import JobDeps
@@ -268,6 +269,15 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         changes=changes,
         data_dir=settings.data_dir,
     )
+    parts = workspace(db, images, settings)
+    if settings.healing.rollback.enabled:
+        inference.watcher = RollbackWatcher(
+            registry=models,
+            events=parts["events"],
+            policy=settings.healing.rollback,
+            drift_threshold=settings.ml.drift_threshold,
+            drift_min=settings.ml.drift_min_samples,
+        )
     return Container(
         settings=settings,
         db=db,
@@ -285,7 +295,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         inference=inference,
         trainer=trainer,
         breakers=breakers,
-        **workspace(db, images, settings),
+        **parts,
     )
 
 

@@ -23,6 +23,7 @@ from pixelmill.ml.preprocess import decode
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics
 from pixelmill.services.images import ImageService
+from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
@@ -100,6 +101,8 @@ class InferenceService:
     ) -> None:
         self.registry = registry
         self.breakers = breakers
+        #: set by the composition root when automatic rollback is on
+        self.watcher: RollbackWatcher | None = None
         self.images = images
         self.settings = settings
         self._loaded: _Loaded = _Loaded(maxsize=settings.loaded_models)
@@ -220,13 +223,20 @@ class InferenceService:
             loaded.errors += 1
             loaded.last_error = str(exc)[:500]
             metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "error").inc()
+            if self.watcher is not None:
+                self.watcher.observe(v, ok=False, seconds=time.perf_counter() - started)
             raise
-        metrics.MODEL_INFERENCE_SECONDS.labels(v.model).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.MODEL_INFERENCE_SECONDS.labels(v.model).observe(seconds)
         metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "ok").inc()
         loaded.predictions += 1
         loaded.last_error = None
         state = loaded.drift.observe(image)
         metrics.MODEL_DRIFT_SCORE.labels(v.model, str(v.version)).set(state.score)
+        if self.watcher is not None:
+            self.watcher.observe(
+                v, ok=True, seconds=seconds, drift=state.score, drift_window=state.window
+            )
         return prediction
 
     def predict(
