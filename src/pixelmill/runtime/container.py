@@ -28,6 +28,7 @@ from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.services.anomaly import AnomalyMonitor
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.inference.service import InferenceService, Predictor
@@ -161,6 +162,7 @@ class Container:
     access: Access
     messages: MessageRepository
     breakers: Breakers
+    anomaly: AnomalyMonitor | None = None
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -181,8 +183,12 @@ class Container:
         if self.runs_jobs_in_process:
             self.job_daemon.start_embedded()
             self.job_daemon.start_retention()
+        if self.anomaly is not None:
+            self.anomaly.start()
 
     def shutdown(self) -> None:
+        if self.anomaly is not None:
+            self.anomaly.stop()
         if self.runs_jobs_in_process:
             self.job_daemon.stop()
 
@@ -295,6 +301,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         inference=inference,
         trainer=trainer,
         breakers=breakers,
+        anomaly=AnomalyMonitor(settings.healing.anomaly, events=parts["events"])
+        if settings.healing.anomaly.enabled
+        else None,
         **parts,
     )
 
