@@ -81,8 +81,12 @@ class TcpProxy:
 
 
 def _reset(sock: socket.socket) -> None:
+    """Abort ``sock`` (RST). ``shutdown`` first: a plain ``close`` would wait for the
+    pump thread blocked in ``recv`` on it, and the peer would notice nothing."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 

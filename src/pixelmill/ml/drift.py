@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixelmill.ml.preprocess import SAMPLE, normalize, percentiles, sample, to_planes
+from pixelmill.ml.preprocess import SAMPLE, normalize, percentiles, to_planes
 from pixelmill.ml.spec import InputSpec
 
 BINS = 32

@@ -74,7 +74,11 @@ def metric_series() -> dict[str, Series]:
         total, count = _sums(metrics.TASK_WAIT_SECONDS, ("_sum", "_count"))
         return total, count
 
-    return {"latency": _Delta(latency), "error_rate": _Delta(errors), "queue_age": _Delta(queue_age)}
+    return {
+        "latency": _Delta(latency),
+        "error_rate": _Delta(errors),
+        "queue_age": _Delta(queue_age),
+    }
 
 
 class AnomalyMonitor:
