@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 Series = Callable[[], float | None]
 
 #: per series: smallest scale of normal noise (s, share, s) and relative scale
-SCALES = {"latency": (0.005, 0.1), "error_rate": (0.01, 0.0), "queue_age": (0.5, 0.1)}
+SCALES = {"latency": (0.005, 0.1), "error_rate": (0.005, 0.0), "queue_age": (0.5, 0.1)}
+#: an error rate over fewer requests than this is noise (one 5xx in 3 is 33 %): skipped
+MIN_REQUESTS = 20
 
 
 def _sums(metric: MetricWrapperBase, suffixes: tuple[str, ...], **where: str) -> list[float]:
@@ -47,15 +49,16 @@ def _sums(metric: MetricWrapperBase, suffixes: tuple[str, ...], **where: str) ->
 class _Delta:
     """``numerator / denominator`` of counter increases since the previous call."""
 
-    def __init__(self, read: Callable[[], tuple[float, float]]) -> None:
+    def __init__(self, read: Callable[[], tuple[float, float]], least: float = 1) -> None:
         self.read = read
+        self.least = least
         self.last = read()
 
     def __call__(self) -> float | None:
         now = self.read()
         num, den = now[0] - self.last[0], now[1] - self.last[1]
         self.last = now
-        return num / den if den > 0 else None
+        return num / den if den >= self.least else None
 
 
 def metric_series() -> dict[str, Series]:
