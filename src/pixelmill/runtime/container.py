@@ -213,7 +213,8 @@ def dataset_limits(settings: Settings) -> DatasetLimits:
     )
 
 
-def build_container(settings: Settings, *, migrate: bool = True) -> Container:
+def _database(settings: Settings, *, migrate: bool) -> Database:
+    """The data folder, libvips' thread pool, and the (migrated) database."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.render.concurrency:
         import pyvips
@@ -224,6 +225,11 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     )
     if migrate:
         db.upgrade()
+    return db
+
+
+def build_container(settings: Settings, *, migrate: bool = True) -> Container:
+    db = _database(settings, migrate=migrate)
     breakers = Breakers(settings.healing.breakers)
     storage = make_storage(settings, breakers)
     cache = make_cache(settings, breakers)
@@ -276,14 +282,6 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         data_dir=settings.data_dir,
     )
     parts = workspace(db, images, settings)
-    if settings.healing.rollback.enabled:
-        inference.watcher = RollbackWatcher(
-            registry=models,
-            events=parts["events"],
-            policy=settings.healing.rollback,
-            drift_threshold=settings.ml.drift_threshold,
-            drift_min=settings.ml.drift_min_samples,
-        )
     return Container(
         settings=settings,
         db=db,
@@ -301,11 +299,27 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         inference=inference,
         trainer=trainer,
         breakers=breakers,
-        anomaly=AnomalyMonitor(settings.healing.anomaly, events=parts["events"])
-        if settings.healing.anomaly.enabled
-        else None,
+        anomaly=healing(settings, inference, parts["events"]),
         **parts,
     )
+
+
+def healing(
+    settings: Settings, inference: InferenceService, events: EventLog
+) -> AnomalyMonitor | None:
+    """Switch on the feedback loops of ``healing``: automatic rollback of a breaching
+    promotion (watching ``inference``) and the anomaly monitor (returned, or ``None``)."""
+    if settings.healing.rollback.enabled:
+        inference.watcher = RollbackWatcher(
+            registry=inference.registry,
+            events=events,
+            policy=settings.healing.rollback,
+            drift_threshold=settings.ml.drift_threshold,
+            drift_min=settings.ml.drift_min_samples,
+        )
+    if not settings.healing.anomaly.enabled:
+        return None
+    return AnomalyMonitor(settings.healing.anomaly, events=events)
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
