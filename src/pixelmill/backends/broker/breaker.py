@@ -6,6 +6,7 @@ accepted durably there) and a worker re-publishes it once the broker is back."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pixelmill.backends.breaker import CircuitBreaker
 from pixelmill.backends.broker.base import (
@@ -27,6 +28,13 @@ class BreakerBroker:
         self.breaker = breaker
         self.policy: RetryPolicy = inner.policy
         self.durable: bool = inner.durable
+
+    def __getattr__(self, name: str) -> Any:
+        # what is not in the Protocol (``purge``, ``queue_name``, ...) is the wrapped
+        # broker's own, unguarded: admin and test helpers, not the request path
+        if name == "inner":  # not set yet (copy, unpickling): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def publish(
         self,

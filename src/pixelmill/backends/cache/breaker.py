@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 from pixelmill.backends.breaker import CircuitBreaker
 from pixelmill.backends.cache.base import Cache
@@ -21,6 +22,13 @@ class BreakerCache:
     def __init__(self, inner: Cache, breaker: CircuitBreaker) -> None:
         self.inner = inner
         self.breaker = breaker
+
+    def __getattr__(self, name: str) -> Any:
+        # what is not in the Protocol (``purge``, ``queue_name``, ``bucket``, ...) is the
+        # wrapped backend's own, unguarded: admin and test helpers, not the request path
+        if name == "inner":  # not set yet (copy, unpickling): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pixelmill.backends.breaker import CircuitBreaker
 from pixelmill.backends.storage.base import Storage
@@ -18,6 +18,13 @@ class BreakerStorage:
     def __init__(self, inner: Storage, breaker: CircuitBreaker) -> None:
         self.inner = inner
         self.breaker = breaker
+
+    def __getattr__(self, name: str) -> Any:
+        # what is not in the Protocol (``purge``, ``queue_name``, ``bucket``, ...) is the
+        # wrapped backend's own, unguarded: admin and test helpers, not the request path
+        if name == "inner":  # not set yet (copy, unpickling): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
         self.breaker.call(self.inner.put, key, data, content_type=content_type)
