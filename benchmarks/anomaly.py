@@ -2,8 +2,8 @@
 injected faults, for the robust z-score detector the serving processes run
 (``pixelmill.ml.anomaly.RobustZ`` with the ``healing.anomaly`` defaults).
 
-    .venv/bin/python benchmarks/anomaly.py            # 14 clean days, 200 faults a kind, ~1 min
-    .venv/bin/python benchmarks/anomaly.py --quick    # 3 days, 40 faults
+    .venv/bin/python benchmarks/anomaly.py            # 14 clean days, 200 faults a kind: ~8 min
+    .venv/bin/python benchmarks/anomaly.py --quick    # 3 days, 40 faults: ~1.5 min
 
 The series are simulated, one sample per 15 s as the monitor takes them, with the
 shapes seen on the metrics: a daily cycle of traffic, lognormal request latency with
