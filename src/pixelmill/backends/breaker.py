@@ -116,15 +116,23 @@ class CircuitBreaker:
     """A named breaker: :meth:`call` runs a function through it.
 
     ``label`` names it in metrics (bounded: ``storage``, ``cache``, ``broker``,
-    ``inference:<model>``); ``name`` may be more specific (in logs only)."""
+    ``inference:<model>:<version>`` for the few loaded versions); ``name`` may be more
+    specific (in logs only)."""
 
-    def __init__(self, label: str, policy: BreakerSettings, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        policy: BreakerSettings,
+        *,
+        name: str | None = None,
+        failure: Callable[[BaseException], bool] = is_outage,
+    ) -> None:
         self.label = label
         self.policy = policy
         self._cb = _Concurrent(
             fail_max=2**31,  # never by count: the failure rate decides (``_Rate``)
             reset_timeout=policy.reset_timeout_s,
-            exclude=[lambda exc: not is_outage(exc)],
+            exclude=[lambda exc: not failure(exc)],
             listeners=[_Rate(label, policy)],
             name=name or label,
         )
@@ -155,13 +163,21 @@ class Breakers:
         self._made: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
 
-    def get(self, label: str, *, name: str | None = None) -> CircuitBreaker | None:
+    def get(
+        self,
+        label: str,
+        *,
+        name: str | None = None,
+        failure: Callable[[BaseException], bool] = is_outage,
+    ) -> CircuitBreaker | None:
+        """The breaker ``name`` (default ``label``), made on first use; ``failure`` says
+        which exceptions count against it (default :func:`is_outage`)."""
         if not self.policy.enabled:
             return None
         key = name or label
         with self._lock:
             if key not in self._made:
-                self._made[key] = CircuitBreaker(label, self.policy, name=key)
+                self._made[key] = CircuitBreaker(label, self.policy, name=key, failure=failure)
             return self._made[key]
 
     def states(self) -> dict[str, str]:

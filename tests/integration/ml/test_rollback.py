@@ -112,6 +112,11 @@ def test_a_promoted_version_that_fails_is_rolled_back(world: Any) -> None:
     assert len(rolled) == 1 and rolled[0].target_id == "seg"
     assert rolled[0].after["version"] == good and "error rate" in rolled[0].after["reason"]
     assert _rollbacks() == before + 1
+    # and the broken version's inference breaker opened, the good one's stayed closed
+    states = container.breakers.states()
+    assert (states[f"inference:seg:{bad}"], states[f"inference:seg:{good}"]) == ("open", "closed")
+    bad_label = {"breaker": f"inference:seg:{bad}"}
+    assert REGISTRY.get_sample_value("pixelmill_breaker_state", bad_label) == 2
 
 
 def test_a_healthy_promotion_stays(world: Any) -> None:

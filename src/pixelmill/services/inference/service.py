@@ -14,9 +14,9 @@ import numpy as np
 from cachetools import LRUCache
 from numpy.typing import NDArray
 
-from pixelmill.backends.breaker import Breakers
+from pixelmill.backends.breaker import Breakers, is_outage
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.errors import ImageTooLarge
+from pixelmill.errors import ImageTooLarge, InvalidModel
 from pixelmill.ml.drift import DriftMonitor, DriftState
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
@@ -211,7 +211,11 @@ class InferenceService:
             )
         v = loaded.version
         started = time.perf_counter()
-        breaker = self.breakers.get(f"inference:{v.model}", name=v.ref) if self.breakers else None
+        breaker = (
+            self.breakers.get(f"inference:{v.ref}", failure=_model_failure)
+            if self.breakers
+            else None
+        )
         try:
             if breaker is None:
                 prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
@@ -331,6 +335,12 @@ class InferenceService:
             else DriftMonitor(version.reference).state().to_dict()
         )
         return {"model": version.model, "version": version.version, **state}
+
+
+def _model_failure(exc: BaseException) -> bool:
+    """What counts against a model's breaker: outages, and the runtime failing on an
+    input (422 ``invalid-model``): a version that fails on most inputs is broken."""
+    return is_outage(exc) or isinstance(exc, InvalidModel)
 
 
 def _png(mask: NDArray[np.uint8]) -> bytes:
