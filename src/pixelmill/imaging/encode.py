@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyvips
@@ -20,12 +21,22 @@ _SAVE_OPTIONS: dict[ImageFormat, dict[str, Any]] = {
 }
 
 
-def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool = True) -> bytes:
+def encode(
+    image: pyvips.Image,
+    fmt: ImageFormat,
+    *,
+    quality: int,
+    strip: bool = True,
+    stop: Callable[[], bool] | None = None,
+) -> bytes:
     """Encode ``image`` as ``fmt`` (quality 1..100 where the format has one).
 
     Converts to 8-bit sRGB/grey first except for TIFF and PNG, which keep 16-bit.
     ``strip`` drops EXIF, XMP and IPTC metadata (pixels are already in sRGB). Small
     stripped JPEGs are encoded by OpenCV's libjpeg-turbo, the rest by libvips.
+
+    ``stop`` is asked as libvips computes (many times a second); once it says yes the
+    computation is abandoned and :class:`CorruptImage` raised (the caller knows why).
     """
     if fmt is ImageFormat.TIFF or (fmt is ImageFormat.PNG and str(image.format) == "ushort"):
         out = image
@@ -35,6 +46,8 @@ def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool =
         out = to_display(image)
     if fmt is ImageFormat.JPEG and out.hasalpha():
         out = out.flatten(background=[255] * (out.bands - 1))
+    if stop is not None:
+        _watch(out, stop)
     if fmt is ImageFormat.JPEG and strip and out.width * out.height <= _SMALL_JPEG_PIXELS:
         return _small_jpeg(out, quality)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
@@ -43,9 +56,22 @@ def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool =
     options["keep"] = "none" if strip else "all"
     try:
         return bytes(out.write_to_buffer(fmt.suffix, **options))
-    except pyvips.Error as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+    except pyvips.Error as exc:  # libvips' words are the cause, logged at the edge
+        raise CorruptImage(_FAILED) from exc
+
+
+_FAILED = "cannot render the image: its data is corrupt or truncated"
+
+
+def _watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:
+    """Make libvips abandon computing ``image`` once ``stop()`` is true."""
+
+    def on_eval(target: pyvips.Image, _progress: Any) -> None:
+        if stop():
+            target.set_kill(True)
+
+    image.set_progress(True)
+    image.signal_connect("eval", on_eval)
 
 
 #: JPEG outputs up to this many pixels are encoded by OpenCV (same libjpeg-turbo
@@ -62,8 +88,7 @@ def _small_jpeg(image: pyvips.Image, quality: int) -> bytes:
     try:
         pixels = image.numpy()  # computes the (lazy) pipeline into memory
     except pyvips.Error as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+        raise CorruptImage(_FAILED) from exc
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     elif pixels.ndim == 3:

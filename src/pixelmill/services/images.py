@@ -32,6 +32,7 @@ from pixelmill.imaging.render import (
     to_steps,
 )
 from pixelmill.observability import metrics
+from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,12 @@ class ImageService:
         #: model reference -> predictor, for the ``segment`` operation (None: no models)
         self.resolve_model = resolve_model
         self._records = _RecordCache()
-        # Renders are CPU-bound (decoders release the GIL): more at once than cores only
-        # adds cache thrash and context switches; requests beyond this wait their turn.
-        self._render_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+        #: renders computed at once, and a bounded queue of waiting ones (render_gate)
+        self.render_gate = RenderGate(
+            render.max_concurrent or os.cpu_count() or 1,
+            render.max_queue,
+            render.queue_timeout_s,
+        )
 
     # -- ingest -------------------------------------------------------------------------
     def ingest_file(
@@ -235,9 +239,12 @@ class ImageService:
         params: RenderParams,
         accept: str | None = None,
         plan: tuple[ImageFormat, int, str, bool] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> Rendition:
         """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
-        answer when the caller already has it."""
+        answer when the caller already has it. A miss waits for a render slot and
+        computes within ``render.time_budget_s``; ``gone()`` tells that the client left
+        (then a waiting render never starts and a running one stops)."""
         fmt, quality, key, negotiated = plan or self.plan(record, params, accept)
         etag = f'"{key[:40]}"'
         cached = self.cache.get(key)
@@ -246,13 +253,23 @@ class ImageService:
             return Rendition(cached, fmt.mime, etag, negotiated, True)
         metrics.CACHE_REQUESTS.labels("miss").inc()
         steps = to_steps(params)
+        guard = RenderGuard(self.settings.time_budget_s, gone)
         try:
-            with self._render_slots:
+            with self.render_gate.slot(gone):
                 started = time.perf_counter()
                 body = self.render_steps(
-                    record, steps, fmt, quality, strip=params.strip, orient=params.orient
+                    record,
+                    steps,
+                    fmt,
+                    quality,
+                    strip=params.strip,
+                    orient=params.orient,
+                    stop=guard,
                 )
-        except CorruptImage:
+        except CorruptImage as exc:
+            stopped = guard.error()
+            if stopped is not None:  # we stopped libvips: not the image's fault
+                raise stopped from exc
             # a record served from the LRU may belong to an image another process deleted
             self._records.drop(record.id)
             self.images.get(record.id)  # raises NotFound when it is gone
@@ -273,10 +290,11 @@ class ImageService:
         strip: bool = True,
         orient: bool = True,
         ctx: OpContext | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> bytes:
         ctx = ctx or self.context(record)
         image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=orient)
-        return encoding.encode(image, fmt, quality=quality, strip=strip)
+        return encoding.encode(image, fmt, quality=quality, strip=strip, stop=stop)
 
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(

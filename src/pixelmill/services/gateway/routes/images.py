@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
-from pixelmill.imaging.render import parse_render
+from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway import signing
 from pixelmill.services.gateway.auth import require
@@ -224,7 +226,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         "format (jpeg|png|webp|avif|tiff|auto), q, strip, sig. See docs/api.md."
     ),
 )
-def render(
+async def render(
     request: Request,
     image_id: str,
     _key: Any = Depends(require("read", public_if=_public_read)),
@@ -239,6 +241,33 @@ def render(
             keys=security.signing_keys,
         )
     params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
+    # a render whose client leaves is not started (or is stopped): watch for it
+    left = threading.Event()
+    failure: Exception | None = None
+    async with anyio.create_task_group() as watch:
+        watch.start_soon(_watch_disconnect, request, left)
+        try:
+            answer = await anyio.to_thread.run_sync(
+                _render_answer, request, image_id, params, left.is_set
+            )
+        except Exception as exc:  # raised outside the task group, not as a group
+            failure = exc
+        watch.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return answer
+
+
+async def _watch_disconnect(request: Request, left: threading.Event) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    left.set()
+
+
+def _render_answer(
+    request: Request, image_id: str, params: RenderParams, gone: Callable[[], bool]
+) -> Response:
+    c = _container(request)
     service = c.image_service
     accept = request.headers.get("accept")
     record = service.record(image_id)
@@ -255,7 +284,7 @@ def render(
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    rendition = service.render_record(record, params, accept, plan)
+    rendition = service.render_record(record, params, accept, plan, gone)
     headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
     metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
     return Response(rendition.body, media_type=rendition.media_type, headers=headers)
