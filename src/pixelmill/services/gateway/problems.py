@@ -38,10 +38,11 @@ def error_response(exc: PixelmillError, method: str, path: str) -> JSONResponse:
     ``WWW-Authenticate`` where it applies); internals go to the log only."""
     rid = REQUEST_ID.get()
     cause = exc.__cause__
+    said = f" ({type(cause).__name__}: {' '.join(str(cause).split())})" if cause else ""
     if exc.status >= 500:
-        log.error("%s %s failed [request %s]: %s (%r)", method, path, rid, exc.detail, cause)
+        log.error("%s %s failed [request %s]: %s%s", method, path, rid, exc.detail, said)
     elif cause is not None:
-        log.info("%s %s refused [request %s]: %s (%r)", method, path, rid, exc.detail, cause)
+        log.info("%s %s refused [request %s]: %s%s", method, path, rid, exc.detail, said)
     body = exc.problem(instance=path)
     if not exc.public_detail:
         body["detail"] = f"{exc.title}; the details are logged with request id {rid}"
