@@ -79,7 +79,9 @@ def test_one_key_cannot_render_without_bound_and_other_keys_are_unaffected(
         # then another key of the same client address still renders
         container = app.state.deps
         _, other = container.keys.create("other", role="read")
-        resp = client.get(f"/v1/images/{image}/render?w=30", headers={"Authorization": f"Bearer {other}"})
+        resp = client.get(
+            f"/v1/images/{image}/render?w=30", headers={"Authorization": f"Bearer {other}"}
+        )
         assert resp.status_code == 200
         # and the probes answer whatever the budgets
         assert client.get("/healthz", headers=auth).status_code == 200
@@ -128,13 +130,15 @@ def test_budgets_hold_across_gateways_sharing_redis(tmp_path: Path, redis_url: s
 
 def test_budgets_in_memory_are_per_gateway(tmp_path: Path) -> None:
     """The embedded default (memory://) counts per process: the reason for Redis above."""
-    with gateway(tmp_path, per_key=4, cost_render=4, cost_upload=0) as (first, auth, app_a):
-        with TestClient(create_app(app_a.state.deps)) as second:
-            image = first.post("/v1/images", content=make_image(64, 48), headers=auth).json()
-            render = f"/v1/images/{image['id']}/render?w="
-            assert first.get(render + "10", headers=auth).status_code == 200
-            assert first.get(render + "11", headers=auth).status_code == 429
-            assert second.get(render + "11", headers=auth).status_code == 200
+    with (
+        gateway(tmp_path, per_key=4, cost_render=4, cost_upload=0) as (first, auth, app_a),
+        TestClient(create_app(app_a.state.deps)) as second,
+    ):
+        image = first.post("/v1/images", content=make_image(64, 48), headers=auth).json()
+        render = f"/v1/images/{image['id']}/render?w="
+        assert first.get(render + "10", headers=auth).status_code == 200
+        assert first.get(render + "11", headers=auth).status_code == 429
+        assert second.get(render + "11", headers=auth).status_code == 200
 
 
 def test_the_defaults_let_an_ordinary_client_work(client: TestClient, auth: dict[str, str]) -> None:

@@ -24,7 +24,9 @@ HEAVY = "w=4000&h=4000&fit=fill&blur=500&format=png"
 
 
 @contextmanager
-def gateway(tmp_path: Path, **render: Any) -> Iterator[tuple[TestClient, dict[str, str], Container]]:
+def gateway(
+    tmp_path: Path, **render: Any
+) -> Iterator[tuple[TestClient, dict[str, str], Container]]:
     container = build_container(make_settings(tmp_path, render=render))
     _, key = container.keys.create("admin", role="admin")
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
@@ -139,7 +141,7 @@ def test_a_queued_render_whose_client_left_is_never_started(tmp_path: Path) -> N
 
 def test_a_running_render_is_stopped_when_its_client_leaves(tmp_path: Path) -> None:
     # no time budget: only the client's leaving can end this render early
-    with gateway(tmp_path, time_budget_s=0) as (client, auth, container):
+    with gateway(tmp_path, time_budget_s=0) as (client, auth, _):
         image = upload(client, auth, zeros_png(4000))
         leave = threading.Event()
         timer = threading.Timer(0.5, leave.set)

@@ -90,7 +90,11 @@ def test_other_local_users_cannot_read_the_database_or_its_journal(tmp_path: Pat
 
 def test_every_answer_forbids_inline_script_plugins_and_framing(client: TestClient) -> None:
     """A script injected into any answer (an SVG, an error echoing input) cannot run."""
-    for resp in (client.get("/healthz"), client.get("/v1/images/nope"), client.get("/openapi.json")):
+    for resp in (
+        client.get("/healthz"),
+        client.get("/v1/images/nope"),
+        client.get("/openapi.json"),
+    ):
         csp = resp.headers["content-security-policy"]
         directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
         assert directives["script-src"] == "'self'"

@@ -66,4 +66,3 @@ def run(
 def _streamable(steps: Sequence[Step]) -> bool:
     # sequential (top-to-bottom) decoding is only safe when no step needs random access
     return not any(s.op.geometric for s in steps)
-

@@ -155,4 +155,3 @@ def _text(value: Any) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     # libvips renders EXIF as "value (human form, type, n components, n bytes)"
     return text.split(" (", 1)[0].strip()
-
