@@ -259,8 +259,11 @@ async def render(
 
 
 async def _watch_disconnect(request: Request, left: threading.Event) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass  # (a body sent with the GET is not needed)
+    except Exception:  # e.g. that body was over its cap: stop watching, keep rendering
+        return
     left.set()
 
 
