@@ -146,3 +146,12 @@ def test_the_defaults_let_an_ordinary_client_work(client: TestClient, auth: dict
     for width in range(16, 116):
         assert client.get(f"/v1/images/{image}/render?w={width}", headers=auth).status_code == 200
     assert int(client.get("/v1/images", headers=auth).headers["ratelimit-remaining"]) > 1000
+
+
+def test_a_gateway_whose_budget_store_is_down_keeps_serving(tmp_path: Path, caplog: Any) -> None:
+    """Limits protect capacity; an unreachable Redis must not turn into an outage."""
+    with gateway(tmp_path, storage_url="redis://127.0.0.1:1/0") as (client, auth, _):
+        for _ in range(3):
+            resp = client.get("/v1/images", headers=auth)
+            assert resp.status_code == 200 and "ratelimit-limit" not in resp.headers
+    assert "rate limits not enforced" in caplog.text
