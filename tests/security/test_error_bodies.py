@@ -146,3 +146,19 @@ def test_a_client_request_id_is_kept_when_plain_and_replaced_when_not(
     forged = client.get("/v1/images/missing", headers={"X-Request-ID": "x\tERROR fake"})
     assert forged.headers["x-request-id"] != "x\tERROR fake"
     assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["x-request-id"])
+
+
+def test_a_bad_input_spec_is_answered_per_field_not_with_the_validator_text(
+    client: TestClient, auth: dict[str, str], container: Container
+) -> None:
+    pytest.importorskip("onnx")
+    resp = client.post(
+        "/v1/models/spec/versions",
+        params={"input_spec": json.dumps({"task": "segmentation", "channels": "many"})},
+        content=attacks.conv_model(1),
+        headers=auth,
+    )
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert "pydantic" not in resp.text and "https://" not in body["detail"] + str(body["errors"])
+    assert [e["loc"] for e in body["errors"]] == ["input_spec.channels"]
