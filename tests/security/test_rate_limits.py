@@ -59,6 +59,8 @@ def test_guessing_api_keys_from_one_address_is_locked_out_after_a_few_tries(
         # while the key's owner at another address is served
         with other_client(app, "198.51.100.20") as elsewhere:
             assert elsewhere.get("/v1/jobs", headers=auth).status_code == 200
+            scraped = elsewhere.get("/metrics").text
+        assert 'pixelmill_rate_limited_total{budget="auth_failures"}' in scraped
 
 
 def test_one_key_cannot_render_without_bound_and_other_keys_are_unaffected(

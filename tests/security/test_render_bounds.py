@@ -55,6 +55,10 @@ def test_a_render_that_would_take_minutes_is_stopped_at_its_time_budget(tmp_path
         assert body["type"].endswith("/render-timeout") and "budget of 0.5 s" in body["detail"]
         assert "vips" not in resp.text.lower()
         assert client.get(f"/v1/images/{image}/render?w=64", headers=auth).status_code == 200
+        # and operators see it counted
+        assert (
+            'pixelmill_renders_refused_total{reason="time_budget"}' in client.get("/metrics").text
+        )
 
 
 def test_renders_beyond_the_slots_and_the_queue_are_refused_at_once(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pixelmill.errors import ClientClosed, Overloaded, RenderTimeout
+from pixelmill.observability import metrics
 
 #: how often a waiting render looks whether its client is still there, seconds
 _POLL_S = 0.1
@@ -43,6 +44,7 @@ class RenderGate:
         self._acquire(gone)
         try:
             if gone is not None and gone():
+                metrics.RENDERS_REFUSED.labels("client_gone").inc()
                 raise ClientClosed("the client left before its render started")
             yield
         finally:
@@ -56,6 +58,7 @@ class RenderGate:
                 self._free -= 1
                 return
             if self._waiting >= self.max_queue:
+                metrics.RENDERS_REFUSED.labels("queue_full").inc()
                 raise Overloaded(
                     f"{self.slots} renders are running and {self._waiting} waiting; retry later",
                     retry_after=1,
@@ -66,12 +69,14 @@ class RenderGate:
                 while self._free == 0:
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        metrics.RENDERS_REFUSED.labels("queue_timeout").inc()
                         raise Overloaded(
                             f"no render slot came free within {self.queue_timeout_s:g} s; "
                             "retry later",
                             retry_after=max(1, math.ceil(self.queue_timeout_s / 4)),
                         )
                     if gone is not None and gone():
+                        metrics.RENDERS_REFUSED.labels("client_gone").inc()
                         raise ClientClosed("the client left while its render waited")
                     self._cond.wait(min(left, _POLL_S) if gone is not None else left)
                 self._free -= 1
@@ -100,8 +105,10 @@ class RenderGuard:
     def error(self) -> Exception | None:
         """The error to raise after libvips stopped, or ``None`` when it was not us."""
         if self.reason == "gone":
+            metrics.RENDERS_REFUSED.labels("client_gone").inc()
             return ClientClosed("the client left; its render was stopped")
         if self.reason == "budget":
+            metrics.RENDERS_REFUSED.labels("time_budget").inc()
             return RenderTimeout(
                 f"the render took longer than its budget of {self.budget_s:g} s and was "
                 "stopped; ask for a smaller output or fewer operations",

@@ -34,6 +34,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.errors import RateLimited
+from pixelmill.observability import metrics
 from pixelmill.services.gateway.problems import error_response
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Verdict:
     remaining: int
     reset_s: int  # seconds until the budget is whole again (or enough for a retry)
     reason: str = ""
+    budget: str = "address"  # whose budget: key, address or auth_failures
 
 
 class Budgets:
@@ -201,11 +203,16 @@ class RateLimitMiddleware:
             return verdict
         locked: Verdict | None = await self._run(budgets.exhausted, budgets.failures, address)
         if locked is not None:
-            return replace(locked, reason="too many failed authentications from this address")
+            return replace(
+                locked,
+                reason="too many failed authentications from this address",
+                budget="auth_failures",
+            )
         verdict = await self._run(budgets.spend, budgets.per_key, credential, cost)
-        return replace(verdict, reason="this API key is over its request budget")
+        return replace(verdict, reason="this API key is over its request budget", budget="key")
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
+        metrics.RATE_LIMITED.labels(verdict.budget).inc()
         window = self.budgets.settings.window_s
         error = RateLimited(
             f"{verdict.reason or 'this client address is over its request budget'} "
