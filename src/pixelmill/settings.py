@@ -167,8 +167,10 @@ class RateLimitSettings(BaseModel):
     cost_auth_failure: int = Field(
         250,
         ge=0,
-        description="Charged to the client address for each 401; once its budget is spent, "
-        "its requests with credentials are refused too (lockout until the window moves on).",
+        description="Charged to a client address for each 401 to a request with credentials, "
+        "from a failure budget of per_ip units; while the address cannot afford another "
+        "failure, its requests with credentials are refused (lockout until the window "
+        "moves on). 0: no lockout.",
     )
 
 

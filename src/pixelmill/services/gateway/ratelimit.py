@@ -109,9 +109,9 @@ class Budgets:
         allowed = self.limiter.hit(item, identity, cost=cost) if cost else True
         return self._verdict(item, identity, allowed)
 
-    def exhausted(self, item: Any, identity: str) -> Verdict | None:
-        """The verdict when ``identity`` has no unit of ``item`` left, else ``None``."""
-        if self.limiter.test(item, identity, cost=1):
+    def exhausted(self, item: Any, identity: str, cost: int) -> Verdict | None:
+        """The verdict when ``identity`` cannot afford ``cost`` of ``item``, else ``None``."""
+        if self.limiter.test(item, identity, cost=min(max(1, cost), item.amount)):
             return None
         return self._verdict(item, identity, False)
 
@@ -201,7 +201,10 @@ class RateLimitMiddleware:
         if credential is None:
             verdict: Verdict = await self._run(budgets.spend, budgets.per_ip, address, cost)
             return verdict
-        locked: Verdict | None = await self._run(budgets.exhausted, budgets.failures, address)
+        # a request with credentials is looked at only if its address could afford to fail
+        locked: Verdict | None = await self._run(
+            budgets.exhausted, budgets.failures, address, budgets.settings.cost_auth_failure
+        )
         if locked is not None:
             return replace(
                 locked,
