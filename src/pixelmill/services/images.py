@@ -242,16 +242,32 @@ class ImageService:
         gone: Callable[[], bool] | None = None,
     ) -> Rendition:
         """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
-        answer when the caller already has it. A miss waits for a render slot and
+        answer when the caller already has it. A miss is :meth:`compute`d."""
+        plan = plan or self.plan(record, params, accept)
+        return self.cached(plan) or self.compute(record, params, plan, gone)
+
+    def cached(self, plan: tuple[ImageFormat, int, str, bool]) -> Rendition | None:
+        """The rendition of ``plan`` from the result cache, or ``None`` (a miss)."""
+        fmt, _quality, key, negotiated = plan
+        body = self.cache.get(key)
+        if body is None:
+            metrics.CACHE_REQUESTS.labels("miss").inc()
+            return None
+        metrics.CACHE_REQUESTS.labels("hit").inc()
+        return Rendition(body, fmt.mime, f'"{key[:40]}"', negotiated, True)
+
+    def compute(
+        self,
+        record: ImageRecord,
+        params: RenderParams,
+        plan: tuple[ImageFormat, int, str, bool],
+        gone: Callable[[], bool] | None = None,
+    ) -> Rendition:
+        """Render ``plan`` of ``record`` and cache it: waits for a render slot and
         computes within ``render.time_budget_s``; ``gone()`` tells that the client left
         (then a waiting render never starts and a running one stops)."""
-        fmt, quality, key, negotiated = plan or self.plan(record, params, accept)
+        fmt, quality, key, negotiated = plan
         etag = f'"{key[:40]}"'
-        cached = self.cache.get(key)
-        if cached is not None:
-            metrics.CACHE_REQUESTS.labels("hit").inc()
-            return Rendition(cached, fmt.mime, etag, negotiated, True)
-        metrics.CACHE_REQUESTS.labels("miss").inc()
         steps = to_steps(params)
         guard = RenderGuard(self.settings.time_budget_s, gone)
         try:

@@ -38,3 +38,24 @@ def test_budgets_follow_the_cache_to_redis_unless_told_otherwise() -> None:
     assert storage_url(default, "redis://cache:6379/0") == "redis://cache:6379/0"
     told = RateLimitSettings(storage_url="redis://limits:6379/3")
     assert storage_url(told, "redis://cache:6379/0") == "redis://limits:6379/3"
+
+
+def test_budgets_in_memory_forget_identities_whose_window_has_passed() -> None:
+    """A flood from many addresses must not grow the embedded store without bound, nor
+    need a thread scanning it (the library's default)."""
+    import threading
+    import time
+
+    from pixelmill.services.gateway.ratelimit import Budgets
+
+    threads = threading.active_count()
+    budgets = Budgets(RateLimitSettings(window_s=1), "memory://")
+    for address in range(500):
+        budgets.spend(budgets.per_ip, f"198.51.100.{address}", 1)
+    store = budgets.limiter.storage
+    assert len(store.storage) == 500
+    time.sleep(2.2)  # every key lives two windows
+    for address in range(200):  # later traffic drops the expired keys as it goes
+        budgets.spend(budgets.per_ip, f"203.0.113.{address}", 1)
+    assert len(store.storage) == 200 and len(store.locks) <= 200
+    assert threading.active_count() <= threads

@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,13 @@ from starlette.datastructures import UploadFile
 
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
+from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway import signing
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.images import Rendition
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 _CHUNK = 1024 * 1024
@@ -193,7 +195,6 @@ def get_original(
         return Response(status_code=304, headers=headers)
     body = c.storage.get(record.storage_key)
     metrics.BYTES_OUT.labels("original").inc(len(body))
-    from pixelmill.imaging.formats import ImageFormat
 
     return Response(body, media_type=ImageFormat(record.format).mime, headers=headers)
 
@@ -241,21 +242,24 @@ async def render(
             keys=security.signing_keys,
         )
     params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
-    # a render whose client leaves is not started (or is stopped): watch for it
+    answer = await anyio.to_thread.run_sync(_cached_answer, request, image_id, params)
+    if isinstance(answer, Response):  # a cache hit or a 304: no work to watch
+        return answer
+    # a miss: its render is not started (or is stopped) once the client leaves
     left = threading.Event()
     failure: Exception | None = None
     async with anyio.create_task_group() as watch:
         watch.start_soon(_watch_disconnect, request, left)
         try:
-            answer = await anyio.to_thread.run_sync(
-                _render_answer, request, image_id, params, left.is_set
+            rendition = await anyio.to_thread.run_sync(
+                c.image_service.compute, answer.record, params, answer.plan, left.is_set
             )
         except Exception as exc:  # raised outside the task group, not as a group
             failure = exc
         watch.cancel_scope.cancel()
     if failure is not None:
         raise failure
-    return answer
+    return _image_response(rendition, answer.headers)
 
 
 async def _watch_disconnect(request: Request, left: threading.Event) -> None:
@@ -267,9 +271,15 @@ async def _watch_disconnect(request: Request, left: threading.Event) -> None:
     left.set()
 
 
-def _render_answer(
-    request: Request, image_id: str, params: RenderParams, gone: Callable[[], bool]
-) -> Response:
+@dataclass(frozen=True)
+class _Miss:
+    record: ImageRecord
+    plan: tuple[ImageFormat, int, str, bool]
+    headers: dict[str, str]
+
+
+def _cached_answer(request: Request, image_id: str, params: RenderParams) -> Response | _Miss:
+    """The answer when it needs no render (304, cache hit), else what a render needs."""
     c = _container(request)
     service = c.image_service
     accept = request.headers.get("accept")
@@ -287,7 +297,13 @@ def _render_answer(
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    rendition = service.render_record(record, params, accept, plan, gone)
+    rendition = service.cached(plan)
+    if rendition is None:
+        return _Miss(record, plan, headers)
+    return _image_response(rendition, headers)
+
+
+def _image_response(rendition: Rendition, headers: dict[str, str]) -> Response:
     headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
     metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
     return Response(rendition.body, media_type=rendition.media_type, headers=headers)
