@@ -6,6 +6,9 @@ backends themselves. A new backend is one module plus one line in a ``make_*`` h
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,9 @@ from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
+from pixelmill.backends.metadata.analyses import AnalysisRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
+from pixelmill.backends.metadata.patients import PatientRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
@@ -38,6 +43,8 @@ from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
+from pixelmill.services.workspace.analyses import Analyses
+from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
 
 
@@ -134,6 +141,10 @@ class Container:
     studies: StudyRepository
     study_images: StudyImageRepository
     access: Access
+    # patients, study imports, analyses, exports (issue 12 items 5-7, 11)
+    patients: PatientRepository
+    external_ids: ExternalIds
+    analyses: Analyses
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -239,6 +250,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         changes=changes,
         data_dir=settings.data_dir,
     )
+    jobs = JobService(job_deps)
     return Container(
         settings=settings,
         db=db,
@@ -250,11 +262,12 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         broker=broker,
         changes=changes,
         job_store=job_store,
-        jobs=JobService(job_deps),
+        jobs=jobs,
         job_daemon=JobDaemon(job_deps),
         models=models,
         inference=inference,
         trainer=trainer,
+        analyses=Analyses(AnalysisRepository(db), jobs),
         **workspace(db, images, settings),
     )
 
@@ -272,4 +285,27 @@ def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict
         "studies": studies,
         "study_images": study_images,
         "access": Access(studies=studies, study_images=study_images, images=images, events=events),
+        "patients": PatientRepository(db),
+        "external_ids": ExternalIds(site_secret(settings)),
     }
+
+
+def site_secret(settings: Settings) -> bytes:
+    """The key of the HMACs that stand for patients' external ids: the setting, else a
+    random secret made once in ``DATA_DIR/site-secret`` (mode 0600) and kept there."""
+    if settings.workspace.site_secret:
+        return settings.workspace.site_secret.encode()
+    path = settings.data_dir / "site-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:  # the first start: another process racing us reads ours (O_EXCL)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    for _ in range(50):
+        secret = path.read_text().strip()
+        if secret:
+            return secret.encode()
+        time.sleep(0.01)  # written by a process that won the race an instant ago
+    raise InvalidInput(f"{path} is empty: delete it or set workspace.site_secret")

@@ -16,10 +16,12 @@ from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import (
     accounts,
+    analyses,
     datasets,
     images,
     jobs,
     models,
+    patients,
     studies,
     system,
 )
@@ -36,6 +38,8 @@ ROUTERS = [
     jobs.router,
     datasets.router,
     models.router,
+    patients.router,
+    analyses.router,
 ]
 
 

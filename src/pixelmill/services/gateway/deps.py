@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pixelmill.backends.metadata.events import EventLog
     from pixelmill.backends.metadata.images import ImageRepository
     from pixelmill.backends.metadata.keys import KeyRepository
+    from pixelmill.backends.metadata.patients import PatientRepository
     from pixelmill.backends.metadata.studies import StudyRepository
     from pixelmill.backends.metadata.study_images import StudyImageRepository
     from pixelmill.backends.metadata.users import UserRepository
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from pixelmill.services.trainer.service import TrainerService
     from pixelmill.services.workspace.access import Access
     from pixelmill.services.workspace.accounts import Accounts
+    from pixelmill.services.workspace.analyses import Analyses
+    from pixelmill.services.workspace.pseudonyms import ExternalIds
     from pixelmill.settings import Settings
 
 
@@ -76,6 +79,16 @@ class GatewayDeps(Protocol):
 
     @property
     def access(self) -> Access: ...
+
+    # patients, study imports, analyses, exports
+    @property
+    def patients(self) -> PatientRepository: ...
+
+    @property
+    def external_ids(self) -> ExternalIds: ...
+
+    @property
+    def analyses(self) -> Analyses: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""

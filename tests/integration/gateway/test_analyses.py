@@ -1,0 +1,134 @@
+"""Analyses: a preset run on a study's images as one job, its per-image summary and
+read-only results reachable by every member, and the checks on what may be run where."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import pyvips
+from fastapi.testclient import TestClient
+
+from tests.integration.gateway.workspace_helpers import study, user
+from tests.unit.imaging.analysis import synthetic as syn
+
+
+def he_image(seed: int) -> tuple[bytes, int]:
+    """An H&E-like PNG of nuclei (hematoxylin blobs) and how many nuclei it has."""
+    scene = syn.blobs((160, 200), seed=seed)
+    rgb = syn.brightfield(
+        {"hematoxylin": np.where(scene.truth > 0, 0.6, 0.0), "eosin": np.full(scene.truth.shape, 0.1)}
+    )
+    body = pyvips.Image.new_from_array(rgb, interpretation="srgb").write_to_buffer(".png")
+    return bytes(body), scene.count
+
+
+def finished(client: TestClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    for _ in range(600):
+        body: dict[str, Any] = client.get(url, headers=headers).json()
+        if body["status"] != "running":
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"the analysis did not finish: {body}")
+
+
+@pytest.fixture
+def people(container: Any) -> dict[str, dict[str, str]]:
+    return {name: user(container, name) for name in ("olga", "ana", "vic", "nobody")}
+
+
+@pytest.fixture
+def sid(client: TestClient, container: Any, people: dict[str, dict[str, str]]) -> str:
+    return study(client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container)
+
+
+def add_image(client: TestClient, sid: str, headers: dict[str, str], seed: int) -> tuple[str, int]:
+    body, count = he_image(seed)
+    image = client.post("/v1/images", content=body, headers=headers).json()["id"]
+    r = client.post(f"/v1/studies/{sid}/images", json={"image_id": image}, headers=headers)
+    assert r.status_code == 201, r.text
+    return str(image), count
+
+
+def test_a_preset_analysis_runs_one_job_and_members_read_its_results(
+    client: TestClient, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    (a, count_a), (b, count_b) = (add_image(client, sid, people["ana"], s) for s in (1, 2))
+    r = client.post(
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [a, b]},
+        headers=people["ana"],
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "running" and r.json()["kind"] == "preset"
+    job = client.get(f"/v1/jobs/{r.json()['job_id']}", headers=people["ana"]).json()
+    assert job["owner"] and sorted(job["inputs"]) == sorted([a, b])
+
+    done = finished(client, r.headers["Location"], people["vic"])
+    assert done["status"] == "done", done
+    for image_id, truth in ((a, count_a), (b, count_b)):
+        entry = done["images"][image_id]
+        assert entry["state"] == "succeeded"
+        assert abs(entry["object_count"] - truth) <= max(2, truth // 10)
+    assert done["object_count"] == sum(done["images"][i]["object_count"] for i in (a, b))
+
+    # a viewer reads the results through the study; the job itself stays its owner's
+    links = done["images"][a]["links"]
+    csv = client.get(links["study"]["objects"], params={"format": "csv"}, headers=people["vic"])
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert len(csv.text.strip().splitlines()) == done["images"][a]["object_count"] + 1
+    overlay = client.get(links["study"]["overlay"], headers=people["vic"])
+    assert overlay.status_code == 200
+    assert pyvips.Image.new_from_buffer(overlay.content, "").width == 200
+    labels = client.get(links["study"]["labels"], headers=people["vic"])
+    assert labels.status_code == 200 and labels.content[:2] in (b"II", b"MM")
+    assert client.get(links["job"]["objects"], headers=people["ana"]).status_code == 200
+    assert client.get(f"/v1/jobs/{done['job_id']}", headers=people["vic"]).status_code == 404
+
+    images = client.get(f"/v1/studies/{sid}/images", headers=people["vic"]).json()["items"]
+    assert {i["image_id"]: i["analysis_status"] for i in images} == {a: "done", b: "done"}
+    listed = client.get(f"/v1/studies/{sid}/analyses", headers=people["vic"]).json()
+    assert listed["total"] == 1 and listed["items"][0]["status"] == "done"
+    counts = client.get(f"/v1/studies/{sid}", headers=people["vic"]).json()["counts"]
+    assert counts["analyses"] == 1
+
+
+def test_bad_requests_create_neither_job_nor_analysis(
+    client: TestClient, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    image, _ = add_image(client, sid, people["ana"], 3)
+    elsewhere = client.post(
+        "/v1/images", content=he_image(4)[0], headers=people["ana"]
+    ).json()["id"]
+    base = f"/v1/studies/{sid}/analyses"
+    for body in (
+        {"preset": "no-such-preset", "image_ids": [image]},
+        {"preset": "he-nuclei", "image_ids": [elsewhere]},
+        {"preset": "he-nuclei", "model": "nuclei@production", "image_ids": [image]},
+        {"image_ids": [image]},
+        {"preset": "he-nuclei", "image_ids": []},
+        {"preset": "he-nuclei", "params": {"steps": []}, "image_ids": [image]},
+        {"preset": "he-nuclei", "image_ids": [image], "owner": "x"},
+    ):
+        r = client.post(base, json=body, headers=people["ana"])
+        assert r.status_code == 422, (body, r.text)
+    assert client.get(base, headers=people["ana"]).json()["total"] == 0
+    assert client.get("/v1/jobs", headers=people["ana"]).json()["items"] == []
+
+
+def test_who_may_run_and_read(
+    client: TestClient, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    image, _ = add_image(client, sid, people["ana"], 5)
+    base = f"/v1/studies/{sid}/analyses"
+    body = {"preset": "he-nuclei", "image_ids": [image]}
+    assert client.post(base, json=body, headers=people["vic"]).status_code == 403
+    assert client.post(base, json=body, headers=people["nobody"]).status_code == 404
+    made = client.post(base, json=body, headers=people["ana"]).json()
+    assert client.get(f"{base}/{made['id']}", headers=people["nobody"]).status_code == 404
+    finished(client, f"{base}/{made['id']}", people["ana"])
+    # output is read-only: there is no way to change or delete an analysis
+    assert client.patch(f"{base}/{made['id']}", json={}, headers=people["olga"]).status_code == 405
+    assert client.delete(f"{base}/{made['id']}", headers=people["olga"]).status_code == 405
