@@ -44,6 +44,7 @@ from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
+from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
 
@@ -145,6 +146,7 @@ class Container:
     patients: PatientRepository
     external_ids: ExternalIds
     analyses: Analyses
+    imports: StudyImports
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -230,10 +232,20 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         settings=settings.ml,
         limits=dataset_limits(settings),
     )
+    import_deps = ImportDeps(
+        images=image_service,
+        storage=storage,
+        studies=StudyRepository(db),
+        study_images=StudyImageRepository(db),
+        users=UserRepository(db),
+        limits=dataset_limits(settings),
+        tmp_dir=settings.data_dir / "tmp",
+    )
     kinds = JobKinds(
         [
             pipeline_kind(image_service, default_quality=settings.render.default_quality),
             train_kind(trainer),
+            study_import_kind(import_deps),
         ],
         plugins=settings.jobs.plugins,
     )
@@ -268,6 +280,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         inference=inference,
         trainer=trainer,
         analyses=Analyses(AnalysisRepository(db), jobs),
+        imports=StudyImports(
+            import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
+        ),
         **workspace(db, images, settings),
     )
 

@@ -19,6 +19,7 @@ from pixelmill.services.gateway.routes import (
     analyses,
     datasets,
     images,
+    imports,
     jobs,
     models,
     patients,
@@ -40,6 +41,7 @@ ROUTERS = [
     models.router,
     patients.router,
     analyses.router,
+    imports.router,
 ]
 
 

@@ -17,7 +17,9 @@ from pixelmill.errors import BodyTooLarge
 from pixelmill.services.gateway.problems import error_response
 
 #: routes whose body is a file, not JSON (POST)
-UPLOADS = re.compile(r"^/v1/(images|datasets|models/[^/]+/(versions|predict))/?$")
+UPLOADS = re.compile(
+    r"^/v1/(images|datasets|models/[^/]+/(versions|predict)|studies/[^/]+/imports)/?$"
+)
 
 
 class _TooLarge(Exception):
