@@ -44,6 +44,7 @@ from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
+from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
@@ -147,6 +148,7 @@ class Container:
     external_ids: ExternalIds
     analyses: Analyses
     imports: StudyImports
+    exports: Exports
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -279,7 +281,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
-        analyses=Analyses(AnalysisRepository(db), jobs),
+        analyses=(analyses := Analyses(AnalysisRepository(db), jobs)),
+        exports=Exports(db, analyses),
         imports=StudyImports(
             import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
         ),

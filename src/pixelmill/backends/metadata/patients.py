@@ -260,3 +260,31 @@ class PatientRepository:
             .group_by(si.c.patient_id)
         ).all()
         return {pid: int(n) for pid, n in rows}
+
+
+def image_attributes(db: Database, study_id: str) -> dict[str, dict[str, Any]]:
+    """Per image of the study: its study attributes and its patient's, for exports."""
+    from pixelmill.backends.metadata import tables as t
+
+    si, p, im = tw.study_images, tw.patients, t.images
+    query = (
+        sa.select(
+            si.c.image_id,
+            sa.func.coalesce(sa.func.nullif(si.c.display_name, ""), im.c.filename).label(
+                "display_name"
+            ),
+            si.c.stain,
+            si.c.magnification,
+            sa.func.coalesce(si.c.pixel_size_um, im.c.pixel_size_um).label("pixel_size_um"),
+            p.c.code.label("patient_code"),
+            p.c.sex,
+            p.c.age_band,
+            p.c.diagnosis,
+            p.c.arm,
+        )
+        .join(im, im.c.id == si.c.image_id)
+        .outerjoin(p, p.c.id == si.c.patient_id)
+        .where(si.c.study_id == study_id)
+    )
+    with db.read() as conn:
+        return {row.image_id: dict(row._mapping) for row in conn.execute(query).all()}

@@ -18,6 +18,7 @@ from pixelmill.services.gateway.routes import (
     accounts,
     analyses,
     datasets,
+    exports,
     images,
     imports,
     jobs,
@@ -42,6 +43,7 @@ ROUTERS = [
     patients.router,
     analyses.router,
     imports.router,
+    exports.router,
 ]
 
 

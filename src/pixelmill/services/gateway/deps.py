@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pixelmill.services.workspace.access import Access
     from pixelmill.services.workspace.accounts import Accounts
     from pixelmill.services.workspace.analyses import Analyses
+    from pixelmill.services.workspace.exports import Exports
     from pixelmill.services.workspace.imports import StudyImports
     from pixelmill.services.workspace.pseudonyms import ExternalIds
     from pixelmill.settings import Settings
@@ -93,6 +94,9 @@ class GatewayDeps(Protocol):
 
     @property
     def imports(self) -> StudyImports: ...
+
+    @property
+    def exports(self) -> Exports: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""
