@@ -13,6 +13,7 @@ from typing import Any
 
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import EventLog
@@ -38,6 +39,7 @@ from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
+from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.settings import Settings
 
 
@@ -134,6 +136,8 @@ class Container:
     studies: StudyRepository
     study_images: StudyImageRepository
     access: Access
+    annotations: AnnotationRepository
+    annotation_desk: AnnotationDesk
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -265,11 +269,17 @@ def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict
     events = EventLog(db)
     studies = StudyRepository(db)
     study_images = StudyImageRepository(db)
+    access = Access(studies=studies, study_images=study_images, images=images, events=events)
+    annotations = AnnotationRepository(db)
     return {
         "users": users,
         "events": events,
         "accounts": Accounts(users, events, settings.workspace),
         "studies": studies,
         "study_images": study_images,
-        "access": Access(studies=studies, study_images=study_images, images=images, events=events),
+        "access": access,
+        "annotations": annotations,
+        "annotation_desk": AnnotationDesk(
+            access=access, annotations=annotations, study_images=study_images, images=images
+        ),
     }

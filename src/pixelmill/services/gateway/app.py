@@ -16,6 +16,7 @@ from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import (
     accounts,
+    annotations,
     datasets,
     images,
     jobs,
@@ -32,6 +33,7 @@ ROUTERS = [
     system.router,
     accounts.router,
     studies.router,
+    annotations.router,
     images.router,
     jobs.router,
     datasets.router,

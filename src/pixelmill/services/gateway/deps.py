@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from pixelmill.backends.metadata.annotations import AnnotationRepository
     from pixelmill.backends.metadata.events import EventLog
     from pixelmill.backends.metadata.images import ImageRepository
     from pixelmill.backends.metadata.keys import KeyRepository
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from pixelmill.services.trainer.service import TrainerService
     from pixelmill.services.workspace.access import Access
     from pixelmill.services.workspace.accounts import Accounts
+    from pixelmill.services.workspace.annotations import AnnotationDesk
     from pixelmill.settings import Settings
 
 
@@ -76,6 +78,12 @@ class GatewayDeps(Protocol):
 
     @property
     def access(self) -> Access: ...
+
+    @property
+    def annotations(self) -> AnnotationRepository: ...
+
+    @property
+    def annotation_desk(self) -> AnnotationDesk: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""
