@@ -18,27 +18,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pixelmill.backends.metadata import tables_workspace as tw
-from pixelmill.backends.metadata._time import now, utc
+from pixelmill.backends.metadata._time import now
+from pixelmill.backends.metadata.annotation_records import (
+    VALUE_COLUMNS,
+    AnnotationRecord,
+    VersionRecord,
+    record_of,
+    record_of_row,
+    row_dict,
+    stale,
+    summary,
+    values_of,
+    version_record,
+)
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
-from pixelmill.errors import Forbidden, InvalidAnnotation, NotFound, PreconditionFailed
-from pixelmill.imaging.annotations import (
-    Annotation,
-    Change,
-    Limits,
-    diff,
-    geometry_measurements,
-    parse_feature,
-    to_feature,
-)
+from pixelmill.errors import Forbidden, NotFound
+from pixelmill.imaging.annotations import Annotation, Change, Limits, diff, parse_feature
 
 Source = Literal["manual", "import", "analysis"]
 #: the most features one viewport query returns
@@ -46,134 +48,6 @@ MAX_VIEWPORT = 5000
 _BATCH = 1000
 _A = tw.annotation_rows
 _V = tw.annotation_versions
-
-
-@dataclass(frozen=True)
-class AnnotationRecord:
-    id: str
-    study_id: str
-    image_id: str
-    version: int
-    geom_type: str
-    geometry: dict[str, Any]
-    object_type: str
-    class_name: str | None
-    color: list[int] | None
-    name: str | None
-    properties: dict[str, Any]
-    measurements: dict[str, Any]
-    min_x: float
-    min_y: float
-    max_x: float
-    max_y: float
-    source: str
-    analysis_id: str | None
-    author_id: str
-    created_at: datetime
-    updated_by: str
-    updated_at: datetime
-    deleted_at: datetime | None
-
-    def snapshot(self) -> dict[str, Any]:
-        """The feature without its id, as a version stores it."""
-        feature: dict[str, Any] = {"type": "Feature", "geometry": self.geometry}
-        feature.update(self.properties.get("members") or {})
-        feature["properties"] = self.properties.get("qupath") or {}
-        return feature
-
-    def feature(self) -> dict[str, Any]:
-        """The QuPath-compatible GeoJSON feature (its id: this annotation's, as a UUID)."""
-        return {"id": str(uuid.UUID(self.id)), **self.snapshot()}
-
-    def to_json(self) -> dict[str, Any]:
-        """The feature with a ``pixelmill`` member: version, shape, measurements, who, when."""
-        body = self.feature()
-        body["pixelmill"] = {
-            "id": self.id,
-            "version": self.version,
-            "study_id": self.study_id,
-            "image_id": self.image_id,
-            "shape": self.geom_type,
-            "bbox": [self.min_x, self.min_y, self.max_x, self.max_y],
-            "measurements": self.measurements,
-            "source": self.source,
-            "analysis_id": self.analysis_id,
-            "author_id": self.author_id,
-            "created_at": self.created_at.isoformat(),
-            "updated_by": self.updated_by,
-            "updated_at": self.updated_at.isoformat(),
-            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
-        }
-        return body
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    annotation_id: str
-    version: int
-    op: str
-    snapshot: dict[str, Any]
-    author_id: str
-    created_at: datetime
-
-    def to_json(self, *, with_snapshot: bool = True) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "version": self.version,
-            "op": self.op,
-            "author_id": self.author_id,
-            "created_at": self.created_at.isoformat(),
-        }
-        if with_snapshot:
-            body["snapshot"] = self.snapshot
-        return body
-
-
-_TIMES = ("created_at", "updated_at", "deleted_at")
-_COLUMNS = [f.name for f in fields(AnnotationRecord)]
-
-
-def _record(row: Any) -> AnnotationRecord:
-    data = {k: row._mapping[k] for k in _COLUMNS}
-    for name in _TIMES:
-        data[name] = utc(data[name])
-    return AnnotationRecord(**data)
-
-
-def values_of(annotation: Annotation, pixel_size_um: float | None) -> dict[str, Any]:
-    """The columns an annotation fills (measurements computed here)."""
-    if annotation.class_name is not None and len(annotation.class_name) > 100:
-        raise InvalidAnnotation("a class name is at most 100 characters", problem="bad-class")
-    if annotation.name is not None and len(annotation.name) > 200:
-        raise InvalidAnnotation("a name is at most 200 characters", problem="bad-name")
-    feature = to_feature(annotation)
-    for key in ("type", "id", "geometry"):
-        feature.pop(key)
-    props = feature.pop("properties")
-    min_x, min_y, max_x, max_y = annotation.bbox
-    return {
-        "geom_type": annotation.shape,
-        "geometry": annotation.geometry,
-        "object_type": annotation.object_type,
-        "class_name": annotation.class_name,
-        "color": list(annotation.color) if annotation.color else None,
-        "name": annotation.name,
-        "properties": {"qupath": props, "members": feature},
-        "measurements": geometry_measurements(annotation, pixel_size_um=pixel_size_um),
-        "min_x": min_x,
-        "min_y": min_y,
-        "max_x": max_x,
-        "max_y": max_y,
-    }
-
-
-def _summary(values: dict[str, Any], version: int, op: str) -> dict[str, Any]:
-    return {
-        "version": version,
-        "op": op,
-        "shape": values["geom_type"],
-        "class_name": values["class_name"],
-        "name": values["name"],
-    }
 
 
 class AnnotationRepository:
@@ -215,7 +89,7 @@ class AnnotationRepository:
                 **values,
             }
             rows.append(row)
-            snapshot = _record_of(row).snapshot()
+            snapshot = record_of(row).snapshot()
             versions.append(
                 {
                     "annotation_id": aid,
@@ -233,7 +107,7 @@ class AnnotationRepository:
                 conn.execute(_A.insert(), rows[start : start + _BATCH])
                 conn.execute(_V.insert(), versions[start : start + _BATCH])
             if len(rows) == 1:
-                after = _summary(rows[0], 1, "create")
+                after = summary(rows[0], 1, "create")
                 append(
                     conn,
                     actor,
@@ -284,7 +158,7 @@ class AnnotationRepository:
         """Soft delete: a new version, with ``deleted_at``; history and revert still work."""
         with self.db.begin() as conn:
             current = self._current(conn, annotation_id, expected_version)
-            values = {k: getattr(current, k) for k in _VALUE_COLUMNS}
+            values = {k: getattr(current, k) for k in VALUE_COLUMNS}
             self._write(conn, actor, current, values, "delete", deleted=True)
         return self.get(annotation_id, include_deleted=True)
 
@@ -323,7 +197,7 @@ class AnnotationRepository:
                 annotation_id=annotation_id,
             )
         if expected is not None and current.version != expected:
-            raise _stale(current)
+            raise stale(current)
         return current
 
     def _write(
@@ -352,8 +226,8 @@ class AnnotationRepository:
             )
         )
         if done.rowcount != 1:  # another write won the race since we read it
-            raise _stale(self._get(conn, current.id, include_deleted=True))
-        snapshot = _record_of({**_row_dict(current), **values}).snapshot()
+            raise stale(self._get(conn, current.id, include_deleted=True))
+        snapshot = record_of({**row_dict(current), **values}).snapshot()
         conn.execute(
             _V.insert().values(
                 annotation_id=current.id,
@@ -364,9 +238,9 @@ class AnnotationRepository:
                 created_at=at,
             )
         )
-        before = _summary(_row_dict(current), current.version, "")
+        before = summary(row_dict(current), current.version, "")
         before.pop("op")
-        after = _summary(values, version, op)
+        after = summary(values, version, op)
         if reverted_to is not None:
             after["reverted_to"] = reverted_to
         append(
@@ -391,7 +265,7 @@ class AnnotationRepository:
         row = conn.execute(sa.select(_A).where(_A.c.id == annotation_id)).first()
         if row is None or (row.deleted_at is not None and not include_deleted):
             raise NotFound(f"no annotation {annotation_id!r}")
-        return _record(row)
+        return record_of_row(row)
 
     def history(self, annotation_id: str) -> list[VersionRecord]:
         """Every version, oldest first."""
@@ -399,7 +273,7 @@ class AnnotationRepository:
             rows = conn.execute(
                 sa.select(_V).where(_V.c.annotation_id == annotation_id).order_by(_V.c.version)
             ).all()
-        return [_version_record(r) for r in rows]
+        return [version_record(r) for r in rows]
 
     def version(self, annotation_id: str, version: int) -> VersionRecord:
         with self.db.read() as conn:
@@ -411,7 +285,7 @@ class AnnotationRepository:
         ).first()
         if row is None:
             raise NotFound(f"annotation {annotation_id!r} has no version {version}")
-        return _version_record(row)
+        return version_record(row)
 
     def diff(self, annotation_id: str, old: int, new: int) -> list[Change]:
         """What changed from version ``old`` to version ``new``."""
@@ -435,7 +309,7 @@ class AnnotationRepository:
             query = query.where(_A.c.id > after)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(_A.c.id).limit(limit)).all()
-        return [_record(r) for r in rows]
+        return [record_of_row(r) for r in rows]
 
     def iterate(self, study_id: str, image_id: str) -> Iterator[AnnotationRecord]:
         """Every live annotation of the image, in pages (for exports)."""
@@ -473,7 +347,7 @@ class AnnotationRepository:
         )
         with self.db.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
-        return [_record(r) for r in rows[:limit]], len(rows) > limit
+        return [record_of_row(r) for r in rows[:limit]], len(rows) > limit
 
     @staticmethod
     def _of_image(study_id: str, image_id: str, classes: Sequence[str] | None) -> sa.Select[Any]:
@@ -485,43 +359,10 @@ class AnnotationRepository:
         return query
 
 
-_VALUE_COLUMNS = (
-    "geom_type",
-    "geometry",
-    "object_type",
-    "class_name",
-    "color",
-    "name",
-    "properties",
-    "measurements",
-    "min_x",
-    "min_y",
-    "max_x",
-    "max_y",
-)
-
-
-def _row_dict(record: AnnotationRecord) -> dict[str, Any]:
-    return {f: getattr(record, f) for f in _COLUMNS}
-
-
-def _record_of(row: dict[str, Any]) -> AnnotationRecord:
-    return AnnotationRecord(**{k: row[k] for k in _COLUMNS})
-
-
-def _version_record(row: Any) -> VersionRecord:
-    data = dict(row._mapping)
-    data["created_at"] = utc(data["created_at"])
-    return VersionRecord(**data)
-
-
-def _stale(current: AnnotationRecord) -> PreconditionFailed:
-    return PreconditionFailed(
-        f"annotation {current.id!r} is at version {current.version}: read it again and "
-        "re-apply your change",
-        current_version=current.version,
-        current_etag=f'"v{current.version}"',
-    )
-
-
-__all__ = ["MAX_VIEWPORT", "AnnotationRecord", "AnnotationRepository", "VersionRecord", "values_of"]
+__all__ = [
+    "MAX_VIEWPORT",
+    "AnnotationRecord",
+    "AnnotationRepository",
+    "Source",
+    "VersionRecord",
+]
