@@ -267,6 +267,16 @@ class AnnotationRepository:
             raise NotFound(f"no annotation {annotation_id!r}")
         return record_of_row(row)
 
+    def get_many(self, annotation_ids: Sequence[str]) -> list[AnnotationRecord]:
+        """Live annotations by id, in the order given (missing ones left out)."""
+        found: dict[str, AnnotationRecord] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(annotation_ids), _BATCH):
+                chunk = list(annotation_ids[start : start + _BATCH])
+                query = sa.select(_A).where(_A.c.id.in_(chunk), _A.c.deleted_at.is_(None))
+                found.update((r.id, record_of_row(r)) for r in conn.execute(query).all())
+        return [found[i] for i in annotation_ids if i in found]
+
     def history(self, annotation_id: str) -> list[VersionRecord]:
         """Every version, oldest first."""
         with self.db.read() as conn:

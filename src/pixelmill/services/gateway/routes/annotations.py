@@ -103,7 +103,7 @@ def create_annotations(
         record = desk.repo.get(ids[0])
         response.headers["Location"] = f"{request.url.path.rstrip('/')}/{record.id}"
         return _one(response, record)
-    return {"type": "FeatureCollection", "features": [desk.repo.get(i).to_json() for i in ids]}
+    return {"type": "FeatureCollection", "features": [r.to_json() for r in desk.repo.get_many(ids)]}
 
 
 @router.post("/import", status_code=201, summary="Import a QuPath GeoJSON export (any size)")
