@@ -16,7 +16,6 @@ from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import (
     accounts,
-    annotations,
     datasets,
     images,
     jobs,
@@ -24,6 +23,7 @@ from pixelmill.services.gateway.routes import (
     studies,
     system,
 )
+from pixelmill.services.gateway.routes import annotations as annotation_routes
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
@@ -33,7 +33,7 @@ ROUTERS = [
     system.router,
     accounts.router,
     studies.router,
-    annotations.router,
+    annotation_routes.router,
     images.router,
     jobs.router,
     datasets.router,
