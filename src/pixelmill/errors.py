@@ -203,6 +203,14 @@ class PreconditionFailed(PixelmillError):
     title = "The resource changed since you read it"
 
 
+class PreconditionRequired(PixelmillError):
+    """A write that must name the version it changes (``If-Match``) did not."""
+
+    status = 428
+    slug = "precondition-required"
+    title = "If-Match required"
+
+
 class TooManyRequests(PixelmillError):
     """Slow down: repeated failures (a login lockout) or a rate limit."""
 
@@ -255,6 +263,7 @@ __all__ = [
     "Overloaded",
     "PixelmillError",
     "PreconditionFailed",
+    "PreconditionRequired",
     "StorageError",
     "TooManyRequests",
     "UnsupportedFormat",

@@ -16,6 +16,7 @@ from typing import Any
 
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import EventLog
@@ -47,6 +48,7 @@ from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
+from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.settings import Settings
 
 
@@ -149,6 +151,8 @@ class Container:
     analyses: Analyses
     imports: StudyImports
     exports: Exports
+    annotations: AnnotationRepository
+    annotation_desk: AnnotationDesk
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -296,13 +300,19 @@ def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict
     events = EventLog(db)
     studies = StudyRepository(db)
     study_images = StudyImageRepository(db)
+    access = Access(studies=studies, study_images=study_images, images=images, events=events)
+    annotations = AnnotationRepository(db)
     return {
         "users": users,
         "events": events,
         "accounts": Accounts(users, events, settings.workspace),
         "studies": studies,
         "study_images": study_images,
-        "access": Access(studies=studies, study_images=study_images, images=images, events=events),
+        "access": access,
+        "annotations": annotations,
+        "annotation_desk": AnnotationDesk(
+            access=access, annotations=annotations, study_images=study_images, images=images
+        ),
         "patients": PatientRepository(db),
         "external_ids": ExternalIds(site_secret(settings)),
     }

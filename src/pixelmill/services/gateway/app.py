@@ -27,6 +27,7 @@ from pixelmill.services.gateway.routes import (
     studies,
     system,
 )
+from pixelmill.services.gateway.routes import annotations as annotation_routes
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
@@ -36,6 +37,7 @@ ROUTERS = [
     system.router,
     accounts.router,
     studies.router,
+    annotation_routes.router,
     images.router,
     jobs.router,
     datasets.router,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from pixelmill.backends.metadata.annotations import AnnotationRepository
     from pixelmill.backends.metadata.events import EventLog
     from pixelmill.backends.metadata.images import ImageRepository
     from pixelmill.backends.metadata.keys import KeyRepository
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from pixelmill.services.workspace.exports import Exports
     from pixelmill.services.workspace.imports import StudyImports
     from pixelmill.services.workspace.pseudonyms import ExternalIds
+    from pixelmill.services.workspace.annotations import AnnotationDesk
     from pixelmill.settings import Settings
 
 
@@ -97,6 +99,11 @@ class GatewayDeps(Protocol):
 
     @property
     def exports(self) -> Exports: ...
+    @property
+    def annotations(self) -> AnnotationRepository: ...
+
+    @property
+    def annotation_desk(self) -> AnnotationDesk: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""
