@@ -132,3 +132,53 @@ def test_who_may_run_and_read(
     # output is read-only: there is no way to change or delete an analysis
     assert client.patch(f"{base}/{made['id']}", json={}, headers=people["olga"]).status_code == 405
     assert client.delete(f"{base}/{made['id']}", headers=people["olga"]).status_code == 405
+
+
+def test_promote_copies_objects_into_editable_annotations(
+    client: TestClient, container: Any, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    annie = user(container, "annie")
+    r = client.put(
+        f"/v1/studies/{sid}/members/{container.users.by_username('annie').id}",
+        json={"role": "annotator"},
+        headers=people["olga"],
+    )
+    assert r.status_code == 200
+    image, _ = add_image(client, sid, people["ana"], 6)
+    base = f"/v1/studies/{sid}/analyses"
+    made = client.post(base, json={"preset": "he-nuclei", "image_ids": [image]}, headers=people["ana"])
+    done = finished(client, f"{base}/{made.json()['id']}", annie)
+    objects = client.get(
+        done["images"][image]["links"]["study"]["objects"], headers=annie
+    ).json()
+    by_label = {int(o["label"]): o for o in objects}
+    chosen = sorted(by_label)[:2]
+
+    url = f"{base}/{done['id']}/promote"
+    r = client.post(url, json={"image_id": image, "object_ids": chosen}, headers=annie)
+    assert r.status_code == 201, r.text
+    assert r.json()["created"] == 2
+    listed = client.get(f"/v1/studies/{sid}/images/{image}/annotations", headers=annie).json()
+    features = {f["properties"]["object_id"]: f for f in listed["features"]}
+    assert sorted(features) == chosen
+    for label in chosen:
+        meta = features[label]["pixelmill"]
+        assert (meta["source"], meta["analysis_id"]) == ("import", done["id"])
+        area_px = next(v for k, v in meta["measurements"].items() if "area" in k.lower())
+        assert area_px == pytest.approx(by_label[label]["area_px"], rel=0.01)
+    # the copy is editable (the analysis output itself stays as it was)
+    one = features[chosen[0]]["pixelmill"]["id"]
+    got = client.get(f"/v1/studies/{sid}/images/{image}/annotations/{one}", headers=annie)
+    changed = client.patch(
+        f"/v1/studies/{sid}/images/{image}/annotations/{one}",
+        json={"properties": {"name": "tumour nucleus"}},
+        headers={**annie, "If-Match": got.headers["etag"]},
+    )
+    assert changed.status_code == 200, changed.text
+
+    every = client.post(url, json={"image_id": image, "all": True}, headers=annie)
+    assert every.status_code == 201 and every.json()["created"] == done["images"][image]["object_count"]
+    assert client.post(url, json={"image_id": image, "object_ids": [999_999]}, headers=annie).status_code == 422
+    assert client.post(url, json={"image_id": image}, headers=annie).status_code == 422
+    assert client.post(url, json={"image_id": image, "all": True}, headers=people["vic"]).status_code == 403
+    assert client.post(url, json={"image_id": image, "all": True}, headers=people["nobody"]).status_code == 404

@@ -172,3 +172,49 @@ def analysis_overlay(
     result = c.images.get(c.analyses.result_image(record, image_id))
     body = c.image_service.original_bytes(result.id)
     return Response(body, media_type=f"image/{result.format}")
+
+
+class Promote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_id: str = Field(..., min_length=1, max_length=64)
+    object_ids: list[int] | None = Field(
+        None, min_length=1, max_length=20_000, description="Object labels (the 'label' column)."
+    )
+    all: bool = Field(False, description="Every object of the image (instead of object_ids).")
+
+
+@router.post(
+    "/{analysis_id}/promote",
+    status_code=201,
+    summary="Copy objects of the analysis into editable annotations of the image",
+)
+def promote_objects(
+    request: Request,
+    study_id: str,
+    analysis_id: str,
+    body: Promote,
+    principal: Principal = Depends(require("write")),
+) -> dict[str, Any]:
+    from pixelmill.services.workspace.promote import promote
+
+    if (body.object_ids is None) == (not body.all):
+        raise InvalidParameter("name the objects (object_ids) or ask for all of them (all: true)")
+    c = deps(request)
+    place = c.annotation_desk.place(principal, study_id, body.image_id, "analysis.promote")
+    record = c.analyses.refresh(c.analyses.repo.get(study_id, analysis_id))
+    ids = promote(
+        c.analyses,
+        c.annotations,
+        actor_of(principal),
+        record,
+        place,
+        None if body.all else sorted(set(body.object_ids or [])),
+    )
+    return {
+        "analysis_id": analysis_id,
+        "image_id": body.image_id,
+        "created": len(ids),
+        "annotation_ids": ids,
+        "links": {"annotations": f"/v1/studies/{study_id}/images/{body.image_id}/annotations"},
+    }
