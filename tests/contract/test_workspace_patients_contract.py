@@ -61,7 +61,9 @@ def world(db: Database) -> dict[str, Any]:
     return {"actor": actor, "study": study.id, "image": "i" * 32}
 
 
-def test_codes_count_up_per_study_and_survive_concurrency(db: Database, world: dict[str, Any]) -> None:
+def test_codes_count_up_per_study_and_survive_concurrency(
+    db: Database, world: dict[str, Any]
+) -> None:
     repo = PatientRepository(db)
     codes: list[str] = []
     lock = threading.Lock()
@@ -78,7 +80,7 @@ def test_codes_count_up_per_study_and_survive_concurrency(db: Database, world: d
     for t in threads:
         t.join()
     assert sorted(codes) == [f"S-{n:04d}" for n in range(1, 21)]
-    page, total = repo.list(world["study"], limit=3, offset=9)
+    page, total = repo.page(world["study"], limit=3, offset=9)
     assert total == 20 and [p.code for p in page] == ["S-0010", "S-0011", "S-0012"]
     with pytest.raises(NotFound):
         repo.create(world["actor"], "no-such-study")
@@ -95,7 +97,9 @@ def test_attributes_external_ids_and_unlink_on_delete(db: Database, world: dict[
     assert repo.find_by_external(world["study"], "a" * 64).id == p.id
     links.update_image(world["actor"], world["study"], world["image"], patient_id=p.id)
     assert repo.get(world["study"], p.id).image_count == 1
-    changed = repo.update(world["actor"], world["study"], p.id, age_band="90+", external_id_hmac=None)
+    changed = repo.update(
+        world["actor"], world["study"], p.id, age_band="90+", external_id_hmac=None
+    )
     assert (changed.age_band, changed.has_external_id) == ("90+", False)
     repo.delete(world["actor"], world["study"], p.id)
     assert links.study_image(world["study"], world["image"]).patient_id is None  # type: ignore[union-attr]

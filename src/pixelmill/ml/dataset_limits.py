@@ -195,9 +195,7 @@ def copy_member(
     return written
 
 
-def check_image(
-    name: str, blob: ImageSource, limits: DatasetLimits
-) -> tuple[int, str | None]:
+def check_image(name: str, blob: ImageSource, limits: DatasetLimits) -> tuple[int, str | None]:
     """Pixels of the image ``blob`` from its header, and the problem with it, if any.
 
     The format comes from the bytes (JPEG, PNG, WebP, AVIF, TIFF, GIF, as for

@@ -16,6 +16,7 @@ from typing import Any
 
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.analyses import AnalysisRepository
 from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
@@ -23,7 +24,6 @@ from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
-from pixelmill.backends.metadata.analyses import AnalysisRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.metadata.patients import PatientRepository
 from pixelmill.backends.metadata.studies import StudyRepository
@@ -45,10 +45,10 @@ from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
+from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
-from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.settings import Settings
 
 
@@ -199,12 +199,31 @@ def dataset_limits(settings: Settings) -> DatasetLimits:
     )
 
 
-def build_container(settings: Settings, *, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def study_import_deps(
+    db: Database, images: ImageService, storage: Storage, settings: Settings
+) -> ImportDeps:
+    """What the ``study_import`` job kind works with (a zip's limits: a dataset's)."""
+    return ImportDeps(
+        images=images,
+        storage=storage,
+        studies=StudyRepository(db),
+        study_images=StudyImageRepository(db),
+        users=UserRepository(db),
+        limits=dataset_limits(settings),
+        tmp_dir=settings.data_dir / "tmp",
+    )
+
+
+def _tune_libvips(settings: Settings) -> None:
     if settings.render.concurrency:
         import pyvips
 
         pyvips.concurrency_set(settings.render.concurrency)
+
+
+def build_container(settings: Settings, *, migrate: bool = True) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _tune_libvips(settings)
     db = Database(
         settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -238,15 +257,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         settings=settings.ml,
         limits=dataset_limits(settings),
     )
-    import_deps = ImportDeps(
-        images=image_service,
-        storage=storage,
-        studies=StudyRepository(db),
-        study_images=StudyImageRepository(db),
-        users=UserRepository(db),
-        limits=dataset_limits(settings),
-        tmp_dir=settings.data_dir / "tmp",
-    )
+    import_deps = study_import_deps(db, image_service, storage, settings)
     kinds = JobKinds(
         [
             pipeline_kind(image_service, default_quality=settings.render.default_quality),
@@ -285,13 +296,23 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
-        analyses=(analyses := Analyses(AnalysisRepository(db), jobs)),
-        exports=Exports(db, analyses),
-        imports=StudyImports(
-            import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
-        ),
+        **study_work(db, jobs, import_deps, settings),
         **workspace(db, images, settings),
     )
+
+
+def study_work(
+    db: Database, jobs: JobService, import_deps: ImportDeps, settings: Settings
+) -> dict[str, Any]:
+    """Work on a study's images: bulk imports, analyses, exports."""
+    analyses = Analyses(AnalysisRepository(db), jobs)
+    return {
+        "analyses": analyses,
+        "exports": Exports(db, analyses),
+        "imports": StudyImports(
+            import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
+        ),
+    }
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:

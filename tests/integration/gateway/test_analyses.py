@@ -19,7 +19,10 @@ def he_image(seed: int) -> tuple[bytes, int]:
     """An H&E-like PNG of nuclei (hematoxylin blobs) and how many nuclei it has."""
     scene = syn.blobs((160, 200), seed=seed)
     rgb = syn.brightfield(
-        {"hematoxylin": np.where(scene.truth > 0, 0.6, 0.0), "eosin": np.full(scene.truth.shape, 0.1)}
+        {
+            "hematoxylin": np.where(scene.truth > 0, 0.6, 0.0),
+            "eosin": np.full(scene.truth.shape, 0.1),
+        }
     )
     body = pyvips.Image.new_from_array(rgb, interpretation="srgb").write_to_buffer(".png")
     return bytes(body), scene.count
@@ -99,9 +102,9 @@ def test_bad_requests_create_neither_job_nor_analysis(
     client: TestClient, sid: str, people: dict[str, dict[str, str]]
 ) -> None:
     image, _ = add_image(client, sid, people["ana"], 3)
-    elsewhere = client.post(
-        "/v1/images", content=he_image(4)[0], headers=people["ana"]
-    ).json()["id"]
+    elsewhere = client.post("/v1/images", content=he_image(4)[0], headers=people["ana"]).json()[
+        "id"
+    ]
     base = f"/v1/studies/{sid}/analyses"
     for body in (
         {"preset": "no-such-preset", "image_ids": [image]},
@@ -146,11 +149,11 @@ def test_promote_copies_objects_into_editable_annotations(
     assert r.status_code == 200
     image, _ = add_image(client, sid, people["ana"], 6)
     base = f"/v1/studies/{sid}/analyses"
-    made = client.post(base, json={"preset": "he-nuclei", "image_ids": [image]}, headers=people["ana"])
+    made = client.post(
+        base, json={"preset": "he-nuclei", "image_ids": [image]}, headers=people["ana"]
+    )
     done = finished(client, f"{base}/{made.json()['id']}", annie)
-    objects = client.get(
-        done["images"][image]["links"]["study"]["objects"], headers=annie
-    ).json()
+    objects = client.get(done["images"][image]["links"]["study"]["objects"], headers=annie).json()
     by_label = {int(o["label"]): o for o in objects}
     chosen = sorted(by_label)[:2]
 
@@ -177,8 +180,24 @@ def test_promote_copies_objects_into_editable_annotations(
     assert changed.status_code == 200, changed.text
 
     every = client.post(url, json={"image_id": image, "all": True}, headers=annie)
-    assert every.status_code == 201 and every.json()["created"] == done["images"][image]["object_count"]
-    assert client.post(url, json={"image_id": image, "object_ids": [999_999]}, headers=annie).status_code == 422
+    assert (
+        every.status_code == 201
+        and every.json()["created"] == done["images"][image]["object_count"]
+    )
+    assert (
+        client.post(
+            url, json={"image_id": image, "object_ids": [999_999]}, headers=annie
+        ).status_code
+        == 422
+    )
     assert client.post(url, json={"image_id": image}, headers=annie).status_code == 422
-    assert client.post(url, json={"image_id": image, "all": True}, headers=people["vic"]).status_code == 403
-    assert client.post(url, json={"image_id": image, "all": True}, headers=people["nobody"]).status_code == 404
+    assert (
+        client.post(url, json={"image_id": image, "all": True}, headers=people["vic"]).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            url, json={"image_id": image, "all": True}, headers=people["nobody"]
+        ).status_code
+        == 404
+    )

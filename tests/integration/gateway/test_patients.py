@@ -23,9 +23,7 @@ def people(container: Any) -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 def sid(client: TestClient, container: Any, people: dict[str, dict[str, str]]) -> str:
-    return study(
-        client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container
-    )
+    return study(client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container)
 
 
 def test_patients_get_consecutive_codes_and_allowed_attributes(
@@ -45,9 +43,9 @@ def test_patients_get_consecutive_codes_and_allowed_attributes(
     listed = client.get(base, headers=people["vic"]).json()
     assert listed["total"] == 2
     assert [p["code"] for p in listed["items"]] == ["S-0001", "S-0002"]
-    assert client.get(f"/v1/studies/{sid}", headers=people["olga"]).json()["counts"][
-        "patients"
-    ] == 2
+    assert (
+        client.get(f"/v1/studies/{sid}", headers=people["olga"]).json()["counts"]["patients"] == 2
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,10 +90,14 @@ def test_external_id_is_found_by_hmac_and_never_stored_in_plaintext(
     assert made.status_code == 201, made.text
     assert made.json()["has_external_id"] is True
     assert SECRET_ID not in made.text
-    found = client.post(f"{base}/lookup", json={"external_id": f" {SECRET_ID} "}, headers=people["vic"])
+    found = client.post(
+        f"{base}/lookup", json={"external_id": f" {SECRET_ID} "}, headers=people["vic"]
+    )
     assert found.status_code == 200 and found.json()["code"] == "S-0001"
     assert (
-        client.post(f"{base}/lookup", json={"external_id": "MRN-0"}, headers=people["vic"]).status_code
+        client.post(
+            f"{base}/lookup", json={"external_id": "MRN-0"}, headers=people["vic"]
+        ).status_code
         == 404
     )
     again = client.post(base, json={"external_id": SECRET_ID}, headers=people["ana"])
@@ -130,7 +132,9 @@ def test_patch_changes_and_clears_attributes(
         [],
         False,
     )
-    assert client.patch(f"{base}/{pid}", json={"name": "x"}, headers=people["ana"]).status_code == 422
+    assert (
+        client.patch(f"{base}/{pid}", json={"name": "x"}, headers=people["ana"]).status_code == 422
+    )
     assert client.patch(f"{base}/{pid}", json={}, headers=people["ana"]).status_code == 422
 
 
@@ -143,7 +147,9 @@ def test_deleting_a_patient_unlinks_their_images(
         "/v1/images", content=make_image(64, 48), headers={**people["ana"], "X-Filename": "a.jpg"}
     ).json()["id"]
     r = client.post(
-        f"/v1/studies/{sid}/images", json={"image_id": image, "patient_id": pid}, headers=people["ana"]
+        f"/v1/studies/{sid}/images",
+        json={"image_id": image, "patient_id": pid},
+        headers=people["ana"],
     )
     assert r.status_code == 201, r.text
     assert client.get(f"{base}/{pid}", headers=people["vic"]).json()["image_count"] == 1
@@ -169,4 +175,7 @@ def test_roles_decide_and_outsiders_see_nothing(
         assert call().status_code == 404
     # a patient of another study is not reachable through this one
     other = study(client, people["nobody"])
-    assert client.get(f"/v1/studies/{other}/patients/{pid}", headers=people["nobody"]).status_code == 404
+    assert (
+        client.get(f"/v1/studies/{other}/patients/{pid}", headers=people["nobody"]).status_code
+        == 404
+    )

@@ -44,7 +44,9 @@ def test_measurements_join_images_and_patients(
     )  # fmt: skip
     assert r.status_code == 200, r.text
     run = client.post(
-        f"/v1/studies/{sid}/analyses", json={"preset": "he-nuclei", "image_ids": [a, b]}, headers=ana
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [a, b]},
+        headers=ana,
     ).json()
     done = finished(client, f"/v1/studies/{sid}/analyses/{run['id']}", ana)
     counts = {i: done["images"][i]["object_count"] for i in (a, b)}
@@ -67,7 +69,7 @@ def test_measurements_join_images_and_patients(
     assert float(first["pixel_size_um"]) == 0.25 and float(first["magnification"]) == 40
     assert first["analysis"] == "he-nuclei" and first["analysis_id"] == run["id"]
     assert "area_px" in first or any(k.startswith("area") for k in first)
-    other = [r for r in rows if r["image_id"] == b][0]
+    other = next(r for r in rows if r["image_id"] == b)
     assert other["patient_code"] == "" and other["sex"] == ""
 
     parquet = client.get(
@@ -92,7 +94,9 @@ def test_an_empty_study_exports_a_header_and_viewers_may_not_export(
     )
     assert (
         client.get(
-            f"/v1/studies/{sid}/export/measurements", params={"format": "xlsx"}, headers=people["ana"]
+            f"/v1/studies/{sid}/export/measurements",
+            params={"format": "xlsx"},
+            headers=people["ana"],
         ).status_code
         == 422
     )

@@ -185,11 +185,18 @@ def test_a_member_that_lies_about_its_size_fails_alone(
     assert [f["file"] for f in job["result"]["failed"]] == ["liar.png"]
 
 
-def test_who_may_import(client: TestClient, container: Any, sid: str, people: dict[str, dict[str, str]]) -> None:
+def test_who_may_import(
+    client: TestClient, container: Any, sid: str, people: dict[str, dict[str, str]]
+) -> None:
     files = [("files", ("a.jpg", make_image(16, 16), "image/jpeg"))]
-    assert client.post(f"/v1/studies/{sid}/imports", files=files, headers=people["vic"]).status_code == 403
+    assert (
+        client.post(f"/v1/studies/{sid}/imports", files=files, headers=people["vic"]).status_code
+        == 403
+    )
     stranger = user(container, "stranger")
-    assert client.post(f"/v1/studies/{sid}/imports", files=files, headers=stranger).status_code == 404
+    assert (
+        client.post(f"/v1/studies/{sid}/imports", files=files, headers=stranger).status_code == 404
+    )
     empty = client.post(
         f"/v1/studies/{sid}/imports",
         files=[("other", (None, "x"))],

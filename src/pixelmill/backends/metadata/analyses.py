@@ -124,7 +124,7 @@ class AnalysisRepository:
             raise NotFound(f"no analysis {analysis_id!r} in this study")
         return _record(row)
 
-    def list(
+    def page(
         self, study_id: str, *, limit: int = 50, offset: int = 0
     ) -> tuple[list[AnalysisRecord], int]:
         """A page of the study's analyses, newest first, and their total."""

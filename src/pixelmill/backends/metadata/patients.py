@@ -158,13 +158,15 @@ class PatientRepository:
         p = tw.patients
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(p).where(p.c.study_id == study_id, p.c.external_id_hmac == external_id_hmac)
+                sa.select(p).where(
+                    p.c.study_id == study_id, p.c.external_id_hmac == external_id_hmac
+                )
             ).first()
             if row is None:
                 raise NotFound("no patient with this external id in this study")
             return _record(row, self._image_counts(conn, [row.id]).get(row.id, 0))
 
-    def list(
+    def page(
         self, study_id: str, *, limit: int = 100, offset: int = 0
     ) -> tuple[list[PatientRecord], int]:
         """A page of the study's patients in code order, with their image counts."""
@@ -185,9 +187,7 @@ class PatientRepository:
             counts = self._image_counts(conn, [r.id for r in rows])
         return [_record(r, counts.get(r.id, 0)) for r in rows], total
 
-    def update(
-        self, actor: Actor, study_id: str, patient_id: str, **changes: Any
-    ) -> PatientRecord:
+    def update(self, actor: Actor, study_id: str, patient_id: str, **changes: Any) -> PatientRecord:
         p = tw.patients
         try:
             with self.db.begin() as conn:

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from pixelmill.services.workspace.access import Access
     from pixelmill.services.workspace.accounts import Accounts
     from pixelmill.services.workspace.analyses import Analyses
+    from pixelmill.services.workspace.annotations import AnnotationDesk
     from pixelmill.services.workspace.exports import Exports
     from pixelmill.services.workspace.imports import StudyImports
     from pixelmill.services.workspace.pseudonyms import ExternalIds
-    from pixelmill.services.workspace.annotations import AnnotationDesk
     from pixelmill.settings import Settings
 
 

@@ -4,7 +4,6 @@ attributes only), as CSV or Parquet. pyarrow is imported only here, when used.""
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any, Literal
 
 from pixelmill.backends.metadata.patients import image_attributes
@@ -59,17 +58,21 @@ class Exports:
                     "analysis_id": record.id,
                     "analysis": record.target,
                     "image_id": image_id,
-                    **{k: v for k, v in (attributes.get(image_id) or {}).items() if k != "image_id"},
+                    **{
+                        k: v for k, v in (attributes.get(image_id) or {}).items() if k != "image_id"
+                    },
                 }
                 tables.append(_with_context(objects, context))
         if not tables:
-            return pa.table({name: pa.array([], type=_TYPES.get(name, "string")) for name in CONTEXT})
+            return pa.table(
+                {name: pa.array([], type=_TYPES.get(name, "string")) for name in CONTEXT}
+            )
         return pa.concat_tables(tables, promote_options="permissive")
 
     def _refresh(self, study_id: str) -> None:
         offset = 0
         while True:
-            page, total = self.analyses.repo.list(study_id, limit=200, offset=offset)
+            page, total = self.analyses.repo.page(study_id, limit=200, offset=offset)
             for record in page:
                 self.analyses.refresh(record)
             offset += len(page)

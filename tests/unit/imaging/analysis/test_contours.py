@@ -27,6 +27,8 @@ def test_only_the_asked_objects_and_single_pixels() -> None:
     labels = np.zeros((5, 5), np.uint16)
     labels[0, 0] = 1
     labels[2:4, 2:5] = 2
-    assert label_polygons(labels, [1, 9]) == {1: [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]}
+    assert label_polygons(labels, [1, 9]) == {
+        1: [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
+    }
     with pytest.raises(ValueError):
         label_polygons(np.zeros((2, 2, 2), np.uint16))

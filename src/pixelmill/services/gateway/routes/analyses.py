@@ -89,7 +89,9 @@ def run_analysis(
     missing = c.analyses.repo.not_in_study(study_id, image_ids)
     if missing:
         raise InvalidParameter(
-            f"{len(missing)} image(s) are not in this study", field="image_ids", missing=missing[:50]
+            f"{len(missing)} image(s) are not in this study",
+            field="image_ids",
+            missing=missing[:50],
         )
     record = c.analyses.run(
         actor_of(principal),
@@ -114,7 +116,7 @@ def list_analyses(
 ) -> dict[str, Any]:
     c = deps(request)
     c.access.study(principal, study_id, "analysis.read")
-    items, total = c.analyses.repo.list(study_id, limit=limit, offset=offset)
+    items, total = c.analyses.repo.page(study_id, limit=limit, offset=offset)
     return {
         "items": [analysis_json(c.analyses.refresh(a)) for a in items],
         "total": total,

@@ -24,7 +24,10 @@ router = APIRouter(prefix="/v1/studies/{study_id}/patients", tags=["patients"])
 Sex = Literal["female", "male", "other", "unknown"]
 AGE_BANDS: tuple[str, ...] = (*(f"{d}-{d + 9}" for d in range(0, 90, 10)), "90+")
 Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^\x00-\x1f]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^\x00-\x1f]+$"
+    ),
 ]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -36,7 +39,10 @@ class _Attributes(BaseModel):
     age_band: str | None = Field(None, description="0-9, 10-19, ... 80-89 or 90+.")
     diagnosis: str | None = Field(None, max_length=200)
     arm: str | None = Field(
-        None, max_length=64, validation_alias=AliasChoices("arm", "group"), description="Arm or group."
+        None,
+        max_length=64,
+        validation_alias=AliasChoices("arm", "group"),
+        description="Arm or group.",
     )
     tags: list[Tag] | None = Field(None, max_length=20, description="At most 20 short tags.")
     external_id: ExternalId | None = Field(
@@ -109,7 +115,7 @@ def list_patients(
 ) -> dict[str, Any]:
     c = deps(request)
     c.access.study(principal, study_id, "patient.read")
-    items, total = c.patients.list(study_id, limit=limit, offset=offset)
+    items, total = c.patients.page(study_id, limit=limit, offset=offset)
     return {
         "items": [p.to_json() for p in items],
         "total": total,
