@@ -46,6 +46,7 @@ from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.annotations import AnnotationDesk
+from pixelmill.services.workspace.archive import ArchiveDeps, StudyArchives
 from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
@@ -151,6 +152,7 @@ class Container:
     analyses: Analyses
     imports: StudyImports
     exports: Exports
+    archives: StudyArchives
     annotations: AnnotationRepository
     annotation_desk: AnnotationDesk
 
@@ -304,11 +306,21 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
 def study_work(
     db: Database, jobs: JobService, import_deps: ImportDeps, settings: Settings
 ) -> dict[str, Any]:
-    """Work on a study's images: bulk imports, analyses, exports."""
+    """Work on a study's images: bulk imports, analyses, exports, archives."""
     analyses = Analyses(AnalysisRepository(db), jobs)
+    archive = ArchiveDeps(
+        studies=import_deps.studies,
+        study_images=import_deps.study_images,
+        patients=PatientRepository(db),
+        annotations=AnnotationRepository(db),
+        images=import_deps.images,
+        limits=import_deps.limits,
+        tmp_dir=import_deps.tmp_dir,
+    )
     return {
         "analyses": analyses,
         "exports": Exports(db, analyses),
+        "archives": StudyArchives(archive),
         "imports": StudyImports(
             import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
         ),

@@ -98,25 +98,31 @@ class PatientRepository:
         study_id: str,
         *,
         external_id_hmac: str | None = None,
+        code: str | None = None,
         **attrs: Any,
     ) -> PatientRecord:
-        """Add a patient with the study's next code. The code comes from an atomic
+        """Add a patient with the study's next code (or ``code``, e.g. ``S-0007`` from a
+        study archive: the counter then moves past it). The code comes from an atomic
         ``UPDATE ... RETURNING`` of the study's counter, so concurrent creates in one
         study never share a code (the row lock serialises them)."""
         s = tw.studies
         patient_id = secrets.token_hex(8)
         at = now()
+        bump: Any = s.c.patient_seq + 1
+        if code is not None:
+            given = int(code.removeprefix("S-"))
+            bump = sa.case((s.c.patient_seq < given, given), else_=s.c.patient_seq)
         try:
             with self.db.begin() as conn:
                 seq = conn.execute(
                     s.update()
                     .where(s.c.id == study_id)
-                    .values(patient_seq=s.c.patient_seq + 1)
+                    .values(patient_seq=bump)
                     .returning(s.c.patient_seq)
                 ).scalar_one_or_none()
                 if seq is None:
                     raise NotFound(f"no study {study_id!r}")
-                code = code_of(int(seq))
+                code = code or code_of(int(seq))
                 conn.execute(
                     tw.patients.insert().values(
                         id=patient_id,
@@ -141,7 +147,9 @@ class PatientRepository:
                     after=after,
                 )
         except IntegrityError:
-            raise Conflict("a patient with this external id is already in the study") from None
+            raise Conflict(
+                "a patient with this external id (or code) is already in the study"
+            ) from None
         return self.get(study_id, patient_id)
 
     def get(self, study_id: str, patient_id: str) -> PatientRecord:

@@ -18,7 +18,7 @@ from pixelmill.services.gateway.problems import error_response
 
 #: routes whose body is a file, not JSON (POST)
 UPLOADS = re.compile(
-    r"^/v1/(images|datasets|models/[^/]+/(versions|predict)|studies/[^/]+/imports)/?$"
+    r"^/v1/(images|datasets|models/[^/]+/(versions|predict)|studies/[^/]+/imports|studies/import-archive)/?$"
 )
 #: JSON bodies with a cap of their own (workspace.annotation_import_max_bytes)
 OWN_CAP = re.compile(r"^/v1/studies/[^/]+/images/[^/]+/annotations/import/?$")

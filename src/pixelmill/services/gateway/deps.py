@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pixelmill.services.workspace.accounts import Accounts
     from pixelmill.services.workspace.analyses import Analyses
     from pixelmill.services.workspace.annotations import AnnotationDesk
+    from pixelmill.services.workspace.archive import StudyArchives
     from pixelmill.services.workspace.exports import Exports
     from pixelmill.services.workspace.imports import StudyImports
     from pixelmill.services.workspace.pseudonyms import ExternalIds
@@ -99,6 +100,9 @@ class GatewayDeps(Protocol):
 
     @property
     def exports(self) -> Exports: ...
+
+    @property
+    def archives(self) -> StudyArchives: ...
     @property
     def annotations(self) -> AnnotationRepository: ...
 
