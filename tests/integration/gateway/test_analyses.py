@@ -201,3 +201,32 @@ def test_promote_copies_objects_into_editable_annotations(
         ).status_code
         == 404
     )
+
+
+def test_a_model_analysis_segments_with_the_registered_model(
+    client: TestClient, container: Any, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    container.models.ensure_default()  # the shipped nuclei@production
+    scene = syn.blobs((128, 128), seed=7)
+    grey = (scene.image * 255).astype(np.uint8)
+    body = pyvips.Image.new_from_array(grey).copy(interpretation="b-w").write_to_buffer(".png")
+    image = client.post("/v1/images", content=bytes(body), headers=people["ana"]).json()["id"]
+    client.post(f"/v1/studies/{sid}/images", json={"image_id": image}, headers=people["ana"])
+    base = f"/v1/studies/{sid}/analyses"
+    r = client.post(
+        base,
+        json={"model": "nuclei@production", "params": {"min_area": 10}, "image_ids": [image]},
+        headers=people["ana"],
+    )
+    assert r.status_code == 201, r.text
+    done = finished(client, f"{base}/{r.json()['id']}", people["ana"])
+    assert done["status"] == "done" and done["kind"] == "model", done
+    assert done["target"] == "nuclei@production"
+    count = done["images"][image]["object_count"]
+    assert abs(count - scene.count) <= max(2, scene.count // 5), (count, scene.count)
+    bad = client.post(
+        base,
+        json={"model": "nuclei@production", "params": {"steps": 1}, "image_ids": [image]},
+        headers=people["ana"],
+    )
+    assert bad.status_code == 422
