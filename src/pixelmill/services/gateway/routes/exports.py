@@ -100,6 +100,12 @@ def _zip_file(request: Request, write: Callable[[IO[bytes]], Any], name: str) ->
     "/import-archive",
     status_code=201,
     summary="Create a study from a study archive (the zip as the body); you own it",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def import_archive(
     request: Request, response: Response, principal: Principal = Depends(require("write"))

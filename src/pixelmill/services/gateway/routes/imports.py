@@ -49,6 +49,25 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
     status_code=202,
     summary="Import images or zips into the study (multipart 'files', or one zip as the body)",
     responses={202: {"description": "The import job: follow it at /v1/jobs/{id}."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                    }
+                },
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 async def import_images(
     request: Request,
