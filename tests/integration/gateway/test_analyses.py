@@ -230,3 +230,27 @@ def test_a_model_analysis_segments_with_the_registered_model(
         headers=people["ana"],
     )
     assert bad.status_code == 422
+
+
+def test_an_analysis_is_not_reachable_through_another_study(
+    client: TestClient, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    image, _ = add_image(client, sid, people["ana"], 8)
+    made = client.post(
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [image]},
+        headers=people["ana"],
+    ).json()
+    done = finished(client, f"/v1/studies/{sid}/analyses/{made['id']}", people["ana"])
+    own = study(client, people["nobody"])  # the intruder owns a study of their own
+    base = f"/v1/studies/{own}/analyses/{made['id']}"
+    for r in (
+        client.get(base, headers=people["nobody"]),
+        client.get(f"{base}/images/{image}/results/objects", headers=people["nobody"]),
+        client.get(f"{base}/images/{image}/overlay", headers=people["nobody"]),
+        client.post(
+            f"{base}/promote", json={"image_id": image, "all": True}, headers=people["nobody"]
+        ),
+    ):
+        assert r.status_code == 404, r.text
+    assert done["status"] == "done"

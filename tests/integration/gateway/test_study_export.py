@@ -83,6 +83,12 @@ def test_measurements_join_images_and_patients(
     )
     assert parquet.status_code == 200
     table = pq.read_table(io.BytesIO(parquet.content))
+    feed = client.get(f"/v1/studies/{sid}/events", headers=people["olga"]).json()["items"]
+    exports = [e["after"] for e in feed if e["action"] == "study.export"]
+    assert exports[:2] == [
+        {"what": "measurements", "format": "parquet"},
+        {"what": "measurements", "format": "csv"},
+    ]
     assert table.num_rows == len(rows)
     assert table.column("patient_code").to_pylist().count("S-0001") == counts[a]
 

@@ -100,6 +100,16 @@ def study_import_kind(deps: ImportDeps) -> JobKind:
 
 def _run(deps: ImportDeps, job: Job, ctx: JobContext) -> dict[str, Any]:
     params = ImportParams.model_validate(job.params)
+    try:
+        return _import(deps, job, ctx, params)
+    except (InvalidInput, NotFound):
+        # a failure no retry fixes: the spooled uploads will never be read again
+        for item in params.files:
+            deps.storage.delete(item.key)
+        raise
+
+
+def _import(deps: ImportDeps, job: Job, ctx: JobContext, params: ImportParams) -> dict[str, Any]:
     study = _check_importer(deps, params.study_id, job.owner or "")
     total = _count(deps, params)
     imported: list[dict[str, Any]] = []

@@ -42,6 +42,7 @@ def export_measurements(
     c = deps(request)
     c.access.study(principal, study_id, "study.export")
     body = encode(c.exports.measurements(study_id), format)
+    _audit(request, principal, study_id, "measurements", format)
     name = f"study-{study_id}-measurements.{format}"
     return Response(
         body,
@@ -60,6 +61,7 @@ def export_annotations(
     c = deps(request)
     c.access.study(principal, study_id, "study.export")
     write = partial(c.archives.write_annotations, study_id)
+    _audit(request, principal, study_id, "annotations", "zip")
     return _zip_file(request, write, f"study-{study_id}-annotations.zip")
 
 
@@ -74,7 +76,21 @@ def export_archive(
     c = deps(request)
     c.access.study(principal, study_id, "study.export")
     write = partial(c.archives.write_archive, study_id)
+    _audit(request, principal, study_id, "archive", "zip")
     return _zip_file(request, write, f"study-{study_id}.zip")
+
+
+def _audit(request: Request, principal: Principal, study_id: str, what: str, fmt: str) -> None:
+    """Data leaving the site goes to the study's activity feed."""
+    ip = request.client.host if request.client else None
+    deps(request).events.record(
+        actor_of(principal, ip),
+        "study.export",
+        "study",
+        study_id,
+        study_id=study_id,
+        after={"what": what, "format": fmt},
+    )
 
 
 def _zip_file(request: Request, write: Callable[[IO[bytes]], Any], name: str) -> FileResponse:
