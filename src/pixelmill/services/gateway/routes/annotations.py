@@ -122,6 +122,9 @@ async def import_annotations(
     _user(principal)
     c = deps(request)
     cap = c.settings.workspace.annotation_import_max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise BodyTooLarge(f"an import is at most {cap} bytes", limit_bytes=cap)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
