@@ -344,3 +344,39 @@ def test_analysis_output_is_read_only_over_http(
     edit = client.put(url, json=feature(2, 2), headers=study.as_("owner", **{"If-Match": '"v1"'}))
     assert edit.status_code == 403
     assert client.get(url, headers=study.as_("viewer")).headers["etag"] == '"v1"'
+
+
+def test_an_annotation_id_does_not_leak_through_another_study(
+    client: TestClient, study: Study
+) -> None:
+    aid = create(client, study).json()["pixelmill"]["id"]
+    # the outsider has a study and an image of their own, and knows the id
+    theirs = client.post("/v1/studies", json={"name": "Mine"}, headers=study.as_("outsider"))
+    image = client.post("/v1/images", content=make_image(64, 64), headers=study.as_("outsider"))
+    sid, iid = theirs.json()["id"], image.json()["id"]
+    link = {"image_id": iid}
+    assert client.post(
+        f"/v1/studies/{sid}/images", json=link, headers=study.as_("outsider")
+    ).is_success
+    base = f"/v1/studies/{sid}/images/{iid}/annotations/{aid}"
+    assert client.get(base, headers=study.as_("outsider")).status_code == 404
+    assert client.get(f"{base}/history", headers=study.as_("outsider")).status_code == 404
+    revert = client.post(f"{base}/revert", json={"version": 1}, headers=study.as_("outsider"))
+    assert revert.status_code == 404
+    assert client.get(f"{study.url}/{aid}", headers=study.as_("owner")).headers["etag"] == '"v1"'
+
+
+def test_merge_patch_content_type_and_openapi(client: TestClient, study: Study) -> None:
+    url = create(client, study, name="a").headers["location"]
+    patched = client.patch(
+        url,
+        content=json.dumps({"properties": {"name": None, "classification": {"name": "Immune"}}}),
+        headers=study.as_(
+            "annotator", **{"If-Match": '"v1"', "Content-Type": "application/merge-patch+json"}
+        ),
+    )
+    assert patched.status_code == 200, patched.text
+    props = patched.json()["properties"]
+    assert "name" not in props and props["classification"] == {"name": "Immune"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/studies/{study_id}/images/{image_id}/annotations/{annotation_id}/revert" in paths

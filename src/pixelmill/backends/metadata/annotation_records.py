@@ -4,11 +4,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+import orjson
+import sqlalchemy as sa
+
+from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import utc
 from pixelmill.errors import InvalidAnnotation, PreconditionFailed
 from pixelmill.imaging.annotations import Annotation, geometry_measurements, to_feature
@@ -98,10 +103,39 @@ TIMES = ("created_at", "updated_at", "deleted_at")
 COLUMNS = [f.name for f in fields(AnnotationRecord)]
 
 
+#: JSON columns, read as text and decoded here with orjson (3-4x the standard library's
+#: speed, which SQLAlchemy's JSON type uses): the viewport query decodes four per row
+JSON_COLUMNS = ("geometry", "color", "properties", "measurements")
+#: what reads select: every column, JSON ones cast to text (so no driver decodes
+#: them with the standard library first; :func:`record_of_row` takes objects too)
+SELECT = sa.select(
+    *[
+        sa.cast(c, sa.Text).label(c.name) if c.name in JSON_COLUMNS else c
+        for c in tw.annotation_rows.c
+    ]
+)
+
+_KEYS = tuple(c.name for c in tw.annotation_rows.c)
+
+
+def _loads(value: Any) -> Any:
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which orjson refuses
+        return json.loads(value)
+
+
 def record_of_row(row: Any) -> AnnotationRecord:
-    data = {k: row._mapping[k] for k in COLUMNS}
+    """A record of a row read with :data:`SELECT`."""
+    data = dict(zip(_KEYS, row, strict=True))
+    for name in JSON_COLUMNS:
+        data[name] = _loads(data[name])
     for name in TIMES:
-        data[name] = utc(data[name])
+        value = data[name]
+        if value is not None and value.tzinfo is None:
+            data[name] = utc(value)
     return AnnotationRecord(**data)
 
 
@@ -182,6 +216,8 @@ def stale(current: AnnotationRecord) -> PreconditionFailed:
 
 
 __all__ = [
+    "JSON_COLUMNS",
+    "SELECT",
     "VALUE_COLUMNS",
     "AnnotationRecord",
     "VersionRecord",

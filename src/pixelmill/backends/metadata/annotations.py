@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now
 from pixelmill.backends.metadata.annotation_records import (
+    SELECT,
     VALUE_COLUMNS,
     AnnotationRecord,
     VersionRecord,
@@ -262,7 +263,7 @@ class AnnotationRepository:
     def _get(
         self, conn: Connection, annotation_id: str, *, include_deleted: bool = False
     ) -> AnnotationRecord:
-        row = conn.execute(sa.select(_A).where(_A.c.id == annotation_id)).first()
+        row = conn.execute(SELECT.where(_A.c.id == annotation_id)).first()
         if row is None or (row.deleted_at is not None and not include_deleted):
             raise NotFound(f"no annotation {annotation_id!r}")
         return record_of_row(row)
@@ -273,7 +274,7 @@ class AnnotationRepository:
         with self.db.read() as conn:
             for start in range(0, len(annotation_ids), _BATCH):
                 chunk = list(annotation_ids[start : start + _BATCH])
-                query = sa.select(_A).where(_A.c.id.in_(chunk), _A.c.deleted_at.is_(None))
+                query = SELECT.where(_A.c.id.in_(chunk), _A.c.deleted_at.is_(None))
                 found.update((r.id, record_of_row(r)) for r in conn.execute(query).all())
         return [found[i] for i in annotation_ids if i in found]
 
@@ -361,7 +362,7 @@ class AnnotationRepository:
 
     @staticmethod
     def _of_image(study_id: str, image_id: str, classes: Sequence[str] | None) -> sa.Select[Any]:
-        query = sa.select(_A).where(
+        query = SELECT.where(
             _A.c.image_id == image_id, _A.c.study_id == study_id, _A.c.deleted_at.is_(None)
         )
         if classes:
