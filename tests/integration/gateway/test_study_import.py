@@ -83,6 +83,9 @@ def test_files_and_a_zip_import_as_one_job(
     assert job["progress"]["fraction"] == 1.0
     result = job["result"]
     assert result["imported"] == 4
+    events = client.get(f"/v1/jobs/{job['id']}/events", headers=people["ana"]).text
+    progress = [line for line in events.splitlines() if line.startswith("event: progress")]
+    assert progress and '"5/5: ' in events  # one step per file, the zip's members counted
     assert [f["file"] for f in result["failed"]] == ["notes.txt"]
 
     images = study_images(client, sid, people["vic"])
