@@ -8,8 +8,11 @@ cap, so memory stays bounded by the limits below, whatever the archive claims.
 
 The limits are those of ``POST /v1/images`` (``server.max_upload_bytes`` per member,
 ``render.max_pixels`` per image, the formats :func:`pixelmill.imaging.formats.sniff`
-knows) plus ``ml.max_dataset_bytes`` for the whole archive uncompressed. Pure: bytes in,
-bytes out; the service builds :class:`DatasetLimits` from the settings.
+knows) plus ``ml.max_dataset_bytes`` for the whole archive uncompressed. No I/O of its
+own: bytes in, bytes out, or file objects the caller opened (an archive on disk, a
+member copied into a file: :func:`copy_member`), so large archives never sit in memory.
+:func:`unsafe_names` finds zip-slip paths. The service builds :class:`DatasetLimits`
+from the settings.
 """
 
 from __future__ import annotations
