@@ -21,16 +21,21 @@ from pixelmill.services.gateway.middleware import (
 from pixelmill.services.gateway.ratelimit import Budgets, RateLimitMiddleware, storage_url
 from pixelmill.services.gateway.routes import (
     accounts,
+    analyses,
     audit,
     datasets,
+    exports,
     images,
+    imports,
     jobs,
     live,
     messages,
     models,
+    patients,
     studies,
     system,
 )
+from pixelmill.services.gateway.routes import annotations as annotation_routes
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
@@ -43,10 +48,15 @@ ROUTERS = [
     messages.router,
     live.router,
     audit.router,
+    annotation_routes.router,
     images.router,
     jobs.router,
     datasets.router,
     models.router,
+    patients.router,
+    analyses.router,
+    imports.router,
+    exports.router,
 ]
 
 
