@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
+from pixelmill.backends.metadata.model_permissions import ModelPermissionRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import InvalidInput
+from pixelmill.errors import InvalidInput, NotFound
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
@@ -194,7 +196,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     storage = make_storage(settings)
     cache = make_cache(settings)
     images = ImageRepository(db)
-    models = ModelRegistry(storage=storage, models=ModelRepository(db))
+    models = ModelRegistry(
+        storage=storage, models=ModelRepository(db), permissions=ModelPermissionRepository(db)
+    )
     inference: InferenceService | None = None
 
     def resolve_model(ref: str) -> Predictor:
@@ -218,6 +222,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         registry=models,
         settings=settings.ml,
         limits=dataset_limits(settings),
+        is_admin=partial(site_admin, UserRepository(db)),
     )
     kinds = JobKinds(
         [
@@ -257,6 +262,14 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         trainer=trainer,
         **workspace(db, images, settings),
     )
+
+
+def site_admin(users: UserRepository, user_id: str) -> bool:
+    """Whether ``user_id`` is a site admin's (unknown ids are not)."""
+    try:
+        return users.get(user_id).is_admin
+    except NotFound:
+        return False
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pixelmill.services.gateway.routes import (
     datasets,
     images,
     jobs,
+    model_permissions,
     models,
     studies,
     system,
@@ -36,6 +37,7 @@ ROUTERS = [
     jobs.router,
     datasets.router,
     models.router,
+    model_permissions.router,
 ]
 
 
