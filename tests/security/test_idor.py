@@ -235,3 +235,26 @@ def test_bob_gets_404_for_alices_model(world: World) -> None:
     assert bob.get("/v1/models").json()["items"] == []
     body = alice.get("/v1/models/tumour").json()
     assert body["aliases"] == {"production": 1} and len(body["versions"]) == 1
+
+
+def test_bob_cannot_run_alices_model_inside_a_pipeline_job(world: World) -> None:
+    alice, bob = world.alice, world.bob
+    spec = {"input_spec": '{"task": "segmentation", "channels": 1}'}
+    alice.post("/v1/models/tumour/versions", params=spec, content=attacks.conv_model(1))
+    mine = bob.post("/v1/images", content=make_image(32, 24, seed=3)).json()["id"]
+    world.gw.auth = bob.auth
+    outcomes = {}
+    for ref in ("tumour:1", "unknown:1"):
+        step = {"op": "segment", "model": ref}
+        job = bob.post("/v1/jobs", json={"inputs": [mine], "pipeline": [step]}).json()["id"]
+        outcomes[ref] = world.gw.wait(job)
+    assert outcomes["tumour:1"]["state"] == outcomes["unknown:1"]["state"] == "failed"
+    errors = {ref: job["tasks"][0]["error"] for ref, job in outcomes.items()}
+    assert errors == {"tumour:1": "no model 'tumour'", "unknown:1": "no model 'unknown'"}
+    assert bob.get(f"/v1/jobs/{outcomes['tumour:1']['id']}/results").json()["images"] == []
+    # alice, its manager, may
+    world.gw.auth = alice.auth
+    step = {"op": "segment", "model": "tumour:1"}
+    own = alice.post("/v1/images", content=make_image(32, 24, seed=4)).json()["id"]
+    job = alice.post("/v1/jobs", json={"inputs": [own], "pipeline": [step]}).json()["id"]
+    assert world.gw.wait(job)["state"] == "succeeded"

@@ -55,9 +55,7 @@ def test_the_registrant_of_a_new_name_manages_it_and_nobody_else_sees_it(
     assert bob.get("/v1/models").json()["items"] == []
 
 
-def test_a_reader_predicts_but_cannot_upload_or_move_production(
-    alice: Person, bob: Person
-) -> None:
+def test_a_reader_predicts_but_cannot_upload_or_move_production(alice: Person, bob: Person) -> None:
     register(alice, "tumour")
     assert grant(alice, "tumour", bob.user_id, "read").status_code == 200  # type: ignore[attr-defined]
     assert bob.get("/v1/models/tumour").status_code == 200

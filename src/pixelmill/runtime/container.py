@@ -35,7 +35,7 @@ from pixelmill.services.jobs.deps import JobDeps
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
-from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
@@ -226,7 +226,11 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     )
     kinds = JobKinds(
         [
-            pipeline_kind(image_service, default_quality=settings.render.default_quality),
+            pipeline_kind(
+                image_service,
+                default_quality=settings.render.default_quality,
+                model_check=partial(model_use, models, UserRepository(db)),
+            ),
             train_kind(trainer),
         ],
         plugins=settings.jobs.plugins,
@@ -270,6 +274,12 @@ def site_admin(users: UserRepository, user_id: str) -> bool:
         return users.get(user_id).is_admin
     except NotFound:
         return False
+
+
+def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, ref: str) -> None:
+    """404 unless the job's owner may use the model ``ref`` (site admins may use any)."""
+    if owner and not site_admin(users, owner):
+        models.check_use(Caller(owner, False), ref)
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:

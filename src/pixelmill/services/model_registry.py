@@ -105,6 +105,11 @@ class ModelRegistry:
             raise Forbidden(why)
         return True
 
+    def check_use(self, caller: Caller, ref: str) -> None:
+        """404 unless the caller may predict with the model ``ref`` names (a job's
+        ``segment`` step)."""
+        self.authorize(caller, rules.parse_ref(ref).name, "model.predict")
+
     def readable(self, caller: Caller) -> set[str] | None:
         """The names the caller may read (``None``: all of them)."""
         if caller.is_admin:

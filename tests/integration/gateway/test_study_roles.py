@@ -84,7 +84,9 @@ def test_a_locked_study_is_read_only_until_its_owner_unlocks_it(study: Study) ->
 
 def test_archived_studies_are_hidden_from_the_list_unless_asked_for(study: Study) -> None:
     owner, viewer = study.members["owner"], study.members["viewer"]
-    assert owner.post(f"/v1/studies/{study.id}/status", json={"status": "archived"}).status_code == 200
+    assert (
+        owner.post(f"/v1/studies/{study.id}/status", json={"status": "archived"}).status_code == 200
+    )
     for who in (owner, viewer):
         assert who.get("/v1/studies").json()["total"] == 0
         listed = who.get("/v1/studies", params={"include_archived": True}).json()

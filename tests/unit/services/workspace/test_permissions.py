@@ -48,12 +48,7 @@ EXPECTED_AUTHOR: dict[str, str] = {
     "message.delete": "vano",
 }
 
-CASES = [
-    (role, action, status)
-    for action in EXPECTED
-    for status in STATUSES
-    for role in ROLES
-]
+CASES = [(role, action, status) for action in EXPECTED for status in STATUSES for role in ROLES]
 
 
 def test_the_table_covers_every_action_and_nothing_else() -> None:
