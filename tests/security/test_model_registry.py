@@ -145,3 +145,18 @@ def test_a_name_registered_concurrently_by_someone_else_is_not_taken_over(
             new_only=True,
         )
     assert [v["version"] for v in alice.get("/v1/models/tumour").json()["versions"]] == [1]
+
+
+def test_training_into_someone_elses_model_needs_edit_and_moving_an_alias_manage(
+    alice: Person, bob: Person
+) -> None:
+    from tests.ml_helpers import nuclei_zip
+
+    register(alice, "tumour")
+    dataset = bob.post("/v1/datasets", content=nuclei_zip(6)).json()["id"]
+    run = {"model": "tumour", "dataset": dataset, "spec": {"epochs": 1}}
+    assert bob.post("/v1/training-runs", json=run).status_code == 404
+    grant(alice, "tumour", bob.user_id, "edit")
+    promoted = bob.post("/v1/training-runs", json={**run, "alias": "production"})
+    assert promoted.status_code == 403
+    assert bob.get("/v1/jobs").json()["items"] == []
