@@ -113,6 +113,13 @@ BENCHMARKS = [
         "render vs thumbor and the floor",
     ),
     Benchmark(
+        "colour",
+        (("colour.py", "--quick"),),
+        ("colour",),
+        (),
+        "colour management: Display-P3 vs sRGB photo, CPU per render",
+    ),
+    Benchmark(
         "jobs",
         (argv("jobs.py --quick --seconds 2 --latency-jobs 30 --batch-inputs 5"),),
         ("jobs",),

@@ -83,7 +83,16 @@ class CacheSettings(BaseModel):
 
 class RenderSettings(BaseModel):
     max_pixels: int = Field(
-        100_000_000, gt=0, description="Refuse images with more pixels (checked from the header)."
+        16383 * 16383,
+        gt=0,
+        description="Refuse images with more pixels (checked from the header). The default, "
+        "268 MP (16383 x 16383, sharp's limitInputPixels), takes 100-200 MP camera files "
+        "(11648 x 8736 = 101.8 MP): memory is not what limits a thumbnail, since "
+        "shrink-on-load decodes a JPEG at 1/8 scale and other formats stream top to "
+        "bottom (measured peaks: +42 MB for 101.8 MP and +57 MB for 268 MP JPEG -> 300 px, "
+        "+99 MB for a 101.8 MP PNG). A full-resolution render that must turn the picture "
+        "(rotate, flip without w/h) holds it decoded, ~4 bytes a pixel: lower this on "
+        "small machines.",
     )
     max_output_side: int = Field(8192, gt=0, description="Largest width/height a render may ask.")
     default_quality: int = Field(

@@ -20,8 +20,8 @@ def _upload(client: TestClient, auth: dict[str, str]) -> str:
 
 
 def test_a_shared_cache_is_told_not_to_keep_a_render_that_needs_a_key(tmp_path: Path) -> None:
-    # given a deployment where anonymous clients may not read images
-    container = build_container(make_settings(tmp_path, security={"public_read": False}))
+    # given the default deployment, where anonymous clients may not read images
+    container = build_container(make_settings(tmp_path))
     _, key = make_key(container, "reader", role="admin")
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(container)) as client:
@@ -35,13 +35,20 @@ def test_a_shared_cache_is_told_not_to_keep_a_render_that_needs_a_key(tmp_path: 
     container.close()
 
 
-def test_a_render_anyone_may_fetch_stays_cacheable_by_shared_caches(
-    client: TestClient, auth: dict[str, str]
-) -> None:
-    image = _upload(client, auth)  # the default settings allow anonymous reads
-    resp = client.get(f"/v1/images/{image}/render?w=32")
-    assert resp.status_code == 200
-    assert resp.headers["cache-control"].startswith("public,")
+def test_a_render_anyone_may_fetch_stays_cacheable_by_shared_caches(tmp_path: Path) -> None:
+    # given a server that opted in to anonymous renders
+    container = build_container(make_settings(tmp_path, security={"public_read": True}))
+    _, key = make_key(container, "owner", role="write")
+    with TestClient(create_app(container)) as client:
+        image = _upload(client, {"Authorization": f"Bearer {key}"})
+        resp = client.get(f"/v1/images/{image}/render?w=32")
+        assert resp.status_code == 200
+        assert resp.headers["cache-control"].startswith("public,")
+        # but never a full-size source, unstripped metadata, a listing or the metadata
+        for path in ("/render", "/render?w=32&strip=false", "/render?w=4000", "/meta", ""):
+            assert client.get(f"/v1/images/{image}{path}").status_code == 401, path
+        assert client.get("/v1/images").status_code == 401
+    container.close()
 
 
 def test_readiness_names_the_failing_dependency_but_not_its_address_or_driver_text(

@@ -20,32 +20,57 @@ _SAVE_OPTIONS: dict[ImageFormat, dict[str, Any]] = {
 }
 
 
-def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int, strip: bool = True) -> bytes:
+def encode(
+    image: pyvips.Image,
+    fmt: ImageFormat,
+    *,
+    quality: int,
+    strip: bool = True,
+    keep_icc: bool = False,
+    background: tuple[int, int, int] = (255, 255, 255),
+    depth: int = 16,
+) -> bytes:
     """Encode ``image`` as ``fmt`` (quality 1..100 where the format has one).
 
-    Converts to 8-bit sRGB/grey first except for TIFF and PNG, which keep 16-bit.
-    ``strip`` drops EXIF, XMP and IPTC metadata (pixels are already in sRGB). Small
-    stripped JPEGs are encoded by OpenCV's libjpeg-turbo, the rest by libvips.
+    Converts to 8-bit sRGB/grey first, except that PNG and TIFF keep 16-bit images
+    16-bit when ``depth`` is 16 (TIFF keeps any 8 or 16-bit image as it is). JPEG has no
+    transparency: an alpha channel is flattened onto ``background`` (RGB 0..255).
+    ``strip`` drops EXIF, XMP, IPTC and the ICC profile (the pipeline converted the
+    pixels to sRGB); ``keep_icc`` keeps the ICC profile even so. Small stripped JPEGs
+    are encoded by OpenCV's libjpeg-turbo, the rest by libvips.
     """
-    if fmt is ImageFormat.TIFF or (fmt is ImageFormat.PNG and str(image.format) == "ushort"):
-        out = image
-        if str(image.format) not in ("uchar", "ushort"):
-            out = to_display(image)
-    else:
-        out = to_display(image)
+    out = _for_format(image, fmt, depth=depth)
     if fmt is ImageFormat.JPEG and out.hasalpha():
-        out = out.flatten(background=[255] * (out.bands - 1))
-    if fmt is ImageFormat.JPEG and strip and out.width * out.height <= _SMALL_JPEG_PIXELS:
+        out = out.flatten(background=_flat_background(background, out.bands - 1))
+    small = out.width * out.height <= _SMALL_JPEG_PIXELS
+    if fmt is ImageFormat.JPEG and strip and not keep_icc and small:
         return _small_jpeg(out, quality)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
     if fmt in (ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF):
         options["Q"] = quality
-    options["keep"] = "none" if strip else "all"
+    options["keep"] = "all" if not strip else ("icc" if keep_icc else "none")
     try:
         return bytes(out.write_to_buffer(fmt.suffix, **options))
     except pyvips.Error as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+
+
+def _for_format(image: pyvips.Image, fmt: ImageFormat, *, depth: int) -> pyvips.Image:
+    """The image in a pixel format ``fmt`` stores: 8-bit unless PNG/TIFF may keep more."""
+    pixel = str(image.format)
+    if fmt is ImageFormat.TIFF and pixel == "uchar":
+        return image
+    if fmt in (ImageFormat.TIFF, ImageFormat.PNG) and pixel == "ushort" and depth == 16:
+        return image
+    return to_display(image)
+
+
+def _flat_background(rgb: tuple[int, int, int], bands: int) -> list[int]:
+    if bands >= 3:
+        return list(rgb[:3])
+    # grey: the colour's luminance (Rec. 601 weights, as libvips' sRGB -> B_W)
+    return [round(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])]
 
 
 #: JPEG outputs up to this many pixels are encoded by OpenCV (same libjpeg-turbo

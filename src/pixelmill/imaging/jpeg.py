@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyvips
 
+from pixelmill.imaging.colour import profile_space
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -121,9 +123,10 @@ def decode_reduced(
 
     ``needed`` maps the upright (width, height) to the smallest decoded size the caller
     can use, or ``None`` when it would enlarge. Returns ``None`` when the fast path does
-    not apply and libvips should decode: not a JPEG, CMYK/YCCK, an ICC profile that is
-    not sRGB (libvips keeps colour handling in one place), too little shrink, enlarging,
-    or anything OpenCV cannot decode.
+    not apply and libvips should decode: not a JPEG, CMYK/YCCK, an ICC profile that does
+    not describe the pixels, too little shrink, enlarging, or anything OpenCV cannot
+    decode. A wide-gamut profile (Display P3) rides along on the result:
+    :func:`pixelmill.imaging.colour.to_srgb` converts the reduced pixels.
     """
     if isinstance(source, bytes) and not source.startswith(b"\xff\xd8\xff"):
         return None
@@ -142,7 +145,7 @@ def decode_reduced(
             }
     except (OSError, ValueError, SyntaxError):  # SyntaxError: "not a JPEG file"
         return None  # libvips decodes it (and reports what is wrong)
-    if mode not in ("RGB", "L") or not _srgb_or_none(info.get("icc_profile")):
+    if mode not in ("RGB", "L") or not _profile_fits(mode, info.get("icc_profile")):
         return None
     turned = orientation in (5, 6, 7, 8)
     upright = (stored[1], stored[0]) if turned else stored
@@ -190,14 +193,7 @@ def _opencv_decode(source: bytes | str, denominator: int, *, grey: bool) -> np.n
         return None
 
 
-def _srgb_or_none(icc: bytes | None) -> bool:
-    """True when there is no ICC profile or it describes itself as sRGB."""
-    if not icc:
-        return True
-    from PIL import ImageCms
-
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
-        return "srgb" in (profile.profile_description or "").lower()
-    except (OSError, ImageCms.PyCMSError, ValueError):
-        return False
+def _profile_fits(mode: str, icc: bytes | None) -> bool:
+    """True when there is no ICC profile or one for the decoded pixels (RGB or grey):
+    the pipeline converts any non-sRGB one afterwards, on the reduced pixels."""
+    return not icc or profile_space(bytes(icc)) == ("RGB" if mode == "RGB" else "GRAY")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyvips
 
 from pixelmill.errors import CorruptImage, InvalidParameter, PixelmillError
+from pixelmill.imaging.colour import IccMode, to_srgb
 from pixelmill.imaging.ops import OpContext, Step
 from pixelmill.imaging.probe import ImageSource, open_image
 
@@ -23,6 +24,7 @@ def run(
     *,
     auto_orient: bool = True,
     random_access: bool = False,
+    icc: IccMode = "srgb",
 ) -> pyvips.Image:
     """Apply ``steps`` to ``source`` and return the (lazy) libvips result image.
 
@@ -32,6 +34,10 @@ def run(
     ``source`` is decoded top to bottom (sequential access) when no step needs random
     access; ``random_access=True`` asks for random access whatever the steps — for a
     caller that applies more steps to the result afterwards, which this call cannot see.
+
+    A decoded ``source`` with an embedded ICC profile is converted to sRGB before the
+    steps see it (:func:`pixelmill.imaging.colour.to_srgb`; ``icc="keep"`` keeps an RGB
+    profile and its pixels). A ``pyvips.Image`` source is taken as it is.
     """
     ctx = ctx or OpContext()
     remaining = list(steps)
@@ -49,6 +55,8 @@ def run(
             image = open_image(source, access="sequential" if streamable else "random")
             if auto_orient:
                 image = image.autorot()
+        if not isinstance(source, pyvips.Image):
+            image = to_srgb(image, mode=icc)
         if ctx.original is None:
             ctx.original = image
         for step in remaining:

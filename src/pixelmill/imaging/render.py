@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import ops
+from pixelmill.imaging.colour import IccMode
 from pixelmill.imaging.formats import ImageFormat, parse_format
 from pixelmill.imaging.geometry import Colour, Gravity, SmartGravity
 from pixelmill.imaging.ops import bounds_of
@@ -33,7 +34,7 @@ from pixelmill.imaging.ops.sharpen import SharpenParams
 from pixelmill.imaging.ops.watermark import WatermarkParams
 
 #: bump when rendering changes output bytes, so caches and ETags roll over
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 #: query keys that are not render parameters (signature, its expiry and key id, cache busting)
 RESERVED = frozenset({"sig", "expires", "kid", "v"})
@@ -63,13 +64,20 @@ class RenderParams(BaseModel):
     w: int | None = Field(None, description="Output width, pixels.", **_SIDE_MIN)
     h: int | None = Field(None, description="Output height, pixels.", **_SIDE_MIN)
     fit: Fit = "cover"
+    enlarge: bool = Field(
+        False, description="Allow scaling a small image up; off, no fit mode enlarges."
+    )
     gravity: Gravity | SmartGravity = "centre"
     fp: tuple[float, float] | None = Field(None, description="Focal point 'x,y', fractions 0..1.")
     crop: tuple[int, int, int, int] | None = Field(
         None, description="Source box 'left,top,width,height' in pixels, before resizing."
     )
     rotate: float | None = Field(None, **bounds_of(RotateParams, "angle"))
-    bg: Colour = Field((0, 0, 0, 255), description="Background for rotate and contain.")
+    bg: Colour | None = Field(
+        None,
+        description="Background for rotate and contain (default black) and under "
+        "transparency flattened into JPEG (default white).",
+    )
     flip: bool = Field(False, description="Mirror top-bottom.")
     flop: bool = Field(False, description="Mirror left-right.")
     orient: bool = Field(True, description="Auto-orient from EXIF.")
@@ -103,11 +111,24 @@ class RenderParams(BaseModel):
     format: Literal["jpeg", "png", "webp", "avif", "tiff", "auto"] | None = None
     q: int | None = Field(None, ge=1, le=100, description="Encoder quality.")
     strip: bool = Field(True, description="Strip EXIF/XMP metadata.")
+    icc: IccMode = Field(
+        "srgb",
+        description="'srgb' converts an embedded colour profile to sRGB; 'keep' keeps an "
+        "RGB profile, embedded in the output, and the pixels as they are.",
+    )
+    depth: Literal[8, 16] = Field(
+        16, description="Most bits per channel: 16 keeps 16-bit sources in PNG and TIFF."
+    )
 
     @field_validator("fp", "crop", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return _pair(value)
+
+    @field_validator("depth", mode="before")
+    @classmethod
+    def _depth(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
     @field_validator("format", mode="before")
     @classmethod
@@ -155,6 +176,9 @@ def parse_render(query: Mapping[str, str], *, max_side: int) -> RenderParams:
     return params
 
 
+_BLACK = (0, 0, 0, 255)
+
+
 def to_steps(p: RenderParams) -> list[ops.Step]:
     """The registry steps a render performs, in canonical order."""
     specs: list[dict[str, Any]] = []
@@ -163,12 +187,12 @@ def to_steps(p: RenderParams) -> list[ops.Step]:
         specs.append({"op": "crop", "left": left, "top": top, "width": width, "height": height})
     if p.w is not None or p.h is not None:
         resize: dict[str, Any] = {"op": "resize", "width": p.w, "height": p.h, "fit": p.fit}
-        resize.update(gravity=p.gravity, background=p.bg)
+        resize.update(gravity=p.gravity, background=p.bg or _BLACK, enlarge=p.enlarge)
         if p.fp is not None:
             resize["focal"] = p.fp
         specs.append(resize)
     if p.rotate:
-        specs.append({"op": "rotate", "angle": p.rotate, "background": p.bg})
+        specs.append({"op": "rotate", "angle": p.rotate, "background": p.bg or _BLACK})
     if p.flip:
         specs.append({"op": "flip", "direction": "vertical"})
     if p.flop:

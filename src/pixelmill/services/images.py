@@ -259,9 +259,7 @@ class ImageService:
         try:
             with self._render_slots:
                 started = time.perf_counter()
-                body = self.render_steps(
-                    record, steps, fmt, quality, strip=params.strip, orient=params.orient
-                )
+                body = self.render_steps(record, steps, fmt, quality, params=params)
         except CorruptImage:
             # a record served from the LRU may belong to an image another process deleted
             self._records.drop(record.id)
@@ -280,13 +278,25 @@ class ImageService:
         fmt: ImageFormat,
         quality: int,
         *,
-        strip: bool = True,
-        orient: bool = True,
+        params: RenderParams | None = None,
         ctx: OpContext | None = None,
     ) -> bytes:
+        """Run ``steps`` on the original and encode; ``params`` carries the render's
+        output choices (metadata, colour profile, background, bit depth)."""
+        p = params or RenderParams()
         ctx = ctx or self.context(record)
-        image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=orient)
-        return encoding.encode(image, fmt, quality=quality, strip=strip)
+        ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
+        image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc)
+        background = (p.bg or (255, 255, 255, 255))[:3]
+        return encoding.encode(
+            image,
+            fmt,
+            quality=quality,
+            strip=p.strip,
+            keep_icc=p.icc == "keep",
+            background=(background[0], background[1], background[2]),
+            depth=p.depth,
+        )
 
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(

@@ -44,9 +44,9 @@ def test_metrics_count_requests_renders_cache_and_bytes(
 ) -> None:
     before = client.get("/metrics").text
     image_id = client.post("/v1/images", content=make_image(300, 200), headers=auth).json()["id"]
-    client.get(f"/v1/images/{image_id}/render?w=77&blur=1")
-    client.get(f"/v1/images/{image_id}/render?w=77&blur=1")
-    client.get(f"/v1/images/{image_id}/render?w=0")
+    client.get(f"/v1/images/{image_id}/render?w=77&blur=1", headers=auth)
+    client.get(f"/v1/images/{image_id}/render?w=77&blur=1", headers=auth)
+    client.get(f"/v1/images/{image_id}/render?w=0", headers=auth)
     text = client.get("/metrics").text
     route = "/v1/images/{image_id}/render"
 

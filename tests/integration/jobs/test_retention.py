@@ -244,7 +244,8 @@ def test_pixelmill_jobs_purge(
         # but the result image is still an image the user can fetch and render
         original = gw.client.get(f"/v1/images/{result_image}/original", headers=gw.auth)
         assert original.status_code == 200 and original.content
-        assert gw.client.get(f"/v1/images/{result_image}/render?w=8").status_code == 200
+        render = gw.client.get(f"/v1/images/{result_image}/render?w=8", headers=gw.auth)
+        assert render.status_code == 200
 
 
 def test_purge_without_a_retention_period_asks_for_one(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import ops
-from pixelmill.imaging.render import parse_render, to_steps
+from pixelmill.imaging.formats import ImageFormat
+from pixelmill.imaging.render import cache_key, parse_render, to_steps
 
 MAX_SIDE = 8192
 
@@ -38,6 +39,9 @@ MAX_SIDE = 8192
         {"zoom": "2"},
         {"wm": "abc", "wm_text": "x"},
         {"wm_opacity": "2"},
+        {"depth": "12"},
+        {"icc": "cmyk"},
+        {"enlarge": "maybe"},
     ],
 )
 def test_bad_parameters_are_422_with_a_reason(query: dict[str, str]) -> None:
@@ -132,3 +136,22 @@ def test_arbitrary_values_either_parse_in_range_or_raise_422(query: dict[str, st
     for name in ("blur", "rotate", "gamma", "wm_opacity"):
         value = getattr(params, name)
         assert value is None or math.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"enlarge": "1"}, {"icc": "keep"}, {"depth": "8"}, {"bg": "ff0000"}],
+)
+def test_each_output_choice_has_its_own_cache_entry(extra: dict[str, str]) -> None:
+    plain = parse_render({"w": "100"}, max_side=MAX_SIDE)
+    other = parse_render({"w": "100", **extra}, max_side=MAX_SIDE)
+    assert cache_key("img", plain, ImageFormat.PNG, 80) != cache_key(
+        "img", other, ImageFormat.PNG, 80
+    )
+
+
+def test_enlarge_reaches_the_resize_step_and_is_off_by_default() -> None:
+    (off,) = to_steps(parse_render({"w": "100"}, max_side=MAX_SIDE))
+    (on,) = to_steps(parse_render({"w": "100", "enlarge": "1"}, max_side=MAX_SIDE))
+    assert off.to_json().get("enlarge", False) is False
+    assert on.to_json()["enlarge"] is True

@@ -55,13 +55,16 @@ class OpContext:
     ``load_image`` resolves another stored image id to its bytes (watermarks);
     ``resolve_model`` turns a model reference into a runnable predictor (segmentation);
     ``artifacts`` collects non-image outputs (tables, JSON) keyed by name;
-    ``pixel_size_um`` is the physical pixel size when known, else ``None``.
+    ``pixel_size_um`` is the physical pixel size when known, else ``None``;
+    ``keep_16_bit`` resizes 16-bit images in 16 bits (``False`` when the output will be
+    8-bit anyway: libvips' 8-bit ``thumbnail`` is about twice as cheap).
     """
 
     load_image: Callable[[str], bytes] | None = None
     resolve_model: Callable[[str], Any] | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
     pixel_size_um: float | None = None
+    keep_16_bit: bool = True
     #: the image as it was before the pipeline ran (for overlays, side-by-side)
     original: pyvips.Image | None = None
 

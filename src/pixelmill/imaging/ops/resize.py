@@ -2,8 +2,12 @@
 
 ``cover`` fills the box and crops by gravity, smart gravity or a focal point;
 ``contain`` fits inside and pads with ``background``; ``fill`` stretches; ``inside``
-fits inside; ``outside`` covers without cropping. As the first step of a pipeline it
-decodes with shrink-on-load (JPEG DCT scaling, WebP scale, pyramid levels).
+fits inside; ``outside`` covers without cropping. Without ``enlarge`` no mode scales an
+image up (``contain`` then centres a small image in the box, ``fill`` shrinks only the
+sides that are too long). As the first step of a pipeline it decodes with
+shrink-on-load (JPEG DCT scaling, WebP scale, pyramid levels); 16-bit sources are
+resized by libvips' ``resize`` instead, which (unlike its ``thumbnail``) keeps 16 bits,
+when the caller keeps them (``OpContext.keep_16_bit``).
 
 Big JPEG thumbnails decode through OpenCV, already shrunk in the DCT
 (:mod:`pixelmill.imaging.jpeg`); crops, padding and later steps stay in libvips.
@@ -46,7 +50,9 @@ class ResizeParams(Params):
         None, description="Focal point (x, y) as fractions 0..1 of the image; overrides gravity."
     )
     background: Colour = (0, 0, 0, 255)
-    enlarge: bool = Field(True, description="Allow output larger than the input.")
+    enlarge: bool = Field(
+        False, description="Allow scaling up: without it a small image keeps its size."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ResizeParams:
@@ -57,12 +63,40 @@ class ResizeParams(Params):
         return self
 
 
-Source: TypeAlias = "pyvips.Image | bytes | str | ReducedJpeg"
+class DeepImage:
+    """A 16-bit source, upright, resized by libvips ``resize`` (``thumbnail`` would make
+    it 8-bit sRGB first). Same interface as :class:`ReducedJpeg`."""
+
+    __slots__ = ("_image", "size")
+
+    def __init__(self, image: pyvips.Image) -> None:
+        self._image = image
+        self.size = (image.width, image.height)
+
+    def resized(self, width: int, height: int) -> pyvips.Image:
+        sw, sh = self.size
+        if (width, height) == (sw, sh):
+            return self._image
+        # in float: libvips' 16-bit fixed-point kernels darken by up to ~0.2 %; alpha
+        # premultiplied, as thumbnail does, so transparent pixels leave no fringe
+        image = self._image
+        alpha = image.hasalpha()
+        image = image.premultiply(max_alpha=65535) if alpha else image.cast("float")
+        scaled = image.resize(width / sw, vscale=height / sh)
+        if alpha:
+            scaled = scaled.unpremultiply(max_alpha=65535)
+        return scaled.rint().cast("ushort")
+
+    def image(self) -> pyvips.Image:
+        return self._image
+
+
+Source: TypeAlias = "pyvips.Image | bytes | str | ReducedJpeg | DeepImage"
 
 
 def _thumb(src: Source, width: int, **kw: Any) -> pyvips.Image:
-    if isinstance(src, ReducedJpeg):
-        return _thumb_reduced(src, width, **kw)
+    if isinstance(src, (ReducedJpeg, DeepImage)):
+        return _thumb_decoded(src, width, **kw)
     if isinstance(src, pyvips.Image):
         return src.thumbnail_image(width, **kw)
     if isinstance(src, bytes):
@@ -71,7 +105,7 @@ def _thumb(src: Source, width: int, **kw: Any) -> pyvips.Image:
 
 
 def _oriented_size(src: Source) -> tuple[int, int]:
-    if isinstance(src, ReducedJpeg):
+    if isinstance(src, (ReducedJpeg, DeepImage)):
         return src.size
     if isinstance(src, pyvips.Image):
         return src.width, src.height
@@ -92,11 +126,14 @@ class Resize(Operation[ResizeParams]):
     geometric = True
 
     def apply(self, image: pyvips.Image, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
-        return self._run(image, params)
+        deep = ctx.keep_16_bit and str(image.format) == "ushort"
+        return self._run(DeepImage(image) if deep else image, params)
 
     def load(self, source: bytes | str, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
-        reduced = _reduced_jpeg(source, params)
-        return self._run(source if reduced is None else reduced, params)
+        decoded: Source | None = _reduced_jpeg(source, params)
+        if decoded is None and ctx.keep_16_bit:
+            decoded = _deep_image(source)
+        return self._run(source if decoded is None else decoded, params)
 
     def _run(self, src: Source, p: ResizeParams) -> pyvips.Image:
         size = "both" if p.enlarge else "down"
@@ -104,7 +141,10 @@ class Resize(Operation[ResizeParams]):
         if w is None or h is None:
             return _thumb(src, w or _HUGE, height=h or _HUGE, size=size)
         if p.fit == "fill":
-            return _thumb(src, w, height=h, size="force" if p.enlarge else "down")
+            if not p.enlarge:
+                sw, sh = _oriented_size(src)
+                w, h = min(w, sw), min(h, sh)
+            return _thumb(src, w, height=h, size="force")
         if p.fit == "inside":
             return _thumb(src, w, height=h, size=size)
         if p.fit == "contain":
@@ -144,10 +184,12 @@ def _embed(
     return image.gravity(compass, w, h, extend="background", background=background)
 
 
-def _thumb_reduced(src: ReducedJpeg, width: int, **kw: Any) -> pyvips.Image:
-    """``thumbnail_image`` semantics on a reduced JPEG, sized from the full image."""
+def _thumb_decoded(src: ReducedJpeg | DeepImage, width: int, **kw: Any) -> pyvips.Image:
+    """``thumbnail_image`` semantics on a reduced JPEG (sized from the full image) or a
+    16-bit image."""
     crop = kw.get("crop")
-    if crop is not None and crop != "centre":
+    smart = crop is not None and crop != "centre"
+    if smart and isinstance(src, ReducedJpeg):
         return src.image().thumbnail_image(width, **kw)  # smart crops: libvips
     box_h = kw.get("height", _HUGE)
     if kw.get("size") == "force":
@@ -157,6 +199,9 @@ def _thumb_reduced(src: ReducedJpeg, width: int, **kw: Any) -> pyvips.Image:
     cw, ch = min(width, tw), min(box_h, th)
     if (cw, ch) == (tw, th):
         return out
+    if smart:
+        # smartcrop reads the picture twice (find, then cut): not a sequential decode
+        return out.copy_memory().smartcrop(cw, ch, interesting=crop)
     # cover: cut the centre of the box (libvips: smartcrop interesting=centre)
     return out.extract_area((tw - cw) // 2, (th - ch) // 2, cw, ch)
 
@@ -175,6 +220,33 @@ def _fitted(
     if by_width:
         return width, max(1, round(sh * scale))
     return max(1, round(sw * scale)), height
+
+
+def _deep_image(source: bytes | str) -> DeepImage | None:
+    """The source opened for a 16-bit resize when it is 16-bit, else ``None``."""
+    if isinstance(source, bytes):
+        head = source[:32]
+    else:
+        with open(source, "rb") as fh:
+            head = fh.read(32)
+    if not _may_be_deep(head):
+        return None
+    if isinstance(source, bytes):
+        image = pyvips.Image.new_from_buffer(source, "", access="sequential")
+    else:
+        image = pyvips.Image.new_from_file(source, access="sequential")
+    if str(image.format) != "ushort":
+        return None
+    return DeepImage(image.autorot())
+
+
+def _may_be_deep(head: bytes) -> bool:
+    """Whether the first bytes allow a 16-bit image: a 16-bit PNG (IHDR bit depth) or a
+    TIFF. Other formats are left to ``thumbnail`` without a header parse (a 10/12-bit
+    AVIF then comes out 8-bit)."""
+    if head.startswith(b"\x89PNG"):
+        return len(head) > 24 and head[24] == 16
+    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _reduced_jpeg(source: bytes | str, p: ResizeParams) -> ReducedJpeg | None:

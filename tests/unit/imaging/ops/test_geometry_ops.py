@@ -107,3 +107,108 @@ def test_unknown_operation_and_bad_parameters_are_422() -> None:
     assert bad.value.extra["errors"][0]["loc"].startswith("steps[0]")
     with pytest.raises(InvalidParameter):
         ops.parse_pipeline([])
+
+
+def _small_sources(width: int, height: int) -> dict[str, pyvips.Image | bytes]:
+    """One small image as a decoded image (resize after other steps) and as PNG and
+    JPEG bytes (resize fused with decoding)."""
+    image = _marked(width, height)
+    return {
+        "image": image,
+        "png": bytes(image.write_to_buffer(".png")),
+        "jpeg": bytes(image.write_to_buffer(".jpg")),
+    }
+
+
+@pytest.mark.parametrize("source", ["image", "png", "jpeg"])
+@pytest.mark.parametrize(
+    ("box", "fit", "kept", "enlarged"),
+    [
+        ((400, None), "cover", (200, 100), (400, 200)),
+        ((400, 400), "cover", (200, 100), (400, 400)),
+        ((400, 400), "contain", (400, 400), (400, 400)),
+        ((400, 400), "fill", (200, 100), (400, 400)),
+        ((400, 400), "inside", (200, 100), (400, 200)),
+        ((400, 400), "outside", (200, 100), (800, 400)),
+        ((150, 400), "cover", (150, 100), (150, 400)),  # one side only too short
+        ((150, 400), "fill", (150, 100), (150, 400)),
+    ],
+)
+def test_no_fit_mode_enlarges_unless_asked(
+    source: str,
+    box: tuple[int, int | None],
+    fit: str,
+    kept: tuple[int, int],
+    enlarged: tuple[int, int],
+) -> None:
+    # given a 200x100 image and a box larger than it on at least one side
+    src = _small_sources(200, 100)[source]
+    spec = {"op": "resize", "width": box[0], "height": box[1], "fit": fit}
+    # by default the picture is never scaled up
+    out = _run(src, spec)
+    assert (out.shape[1], out.shape[0]) == kept
+    # enlarge=true scales it up to the box
+    big = _run(src, {**spec, "enlarge": True})
+    assert (big.shape[1], big.shape[0]) == enlarged
+
+
+def test_contain_without_enlarge_centres_the_unscaled_picture() -> None:
+    out = _run(
+        _marked(200, 100),
+        {"op": "resize", "width": 400, "height": 400, "fit": "contain", "background": "ff0000"},
+    )
+    assert tuple(out[10, 10]) == (255, 0, 0)  # padding around it
+    assert out[150 + 12, 100 + 12].mean() > 200  # the mark at its own size, 100 px in
+    assert out[150 + 45, 100 + 45].mean() < 150  # ... and no bigger (it ends at 40)
+
+
+def _sixteen_bit_png(width: int = 400, height: int = 200) -> bytes:
+    pixels = np.empty((height, width, 3), np.uint16)
+    pixels[...] = (50000, 20001, 10003)
+    pixels[10:40, 10:40] = 65535
+    image = pyvips.Image.new_from_array(pixels).copy(interpretation="rgb16")
+    return bytes(image.write_to_buffer(".png"))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"width": 100},
+        {"width": 100, "height": 100, "fit": "cover"},
+        {"width": 100, "height": 100, "fit": "cover", "gravity": "attention"},
+        {"width": 100, "height": 100, "fit": "cover", "gravity": "west"},
+        {"width": 100, "height": 100, "fit": "contain"},
+        {"width": 100, "height": 100, "fit": "fill"},
+        {"width": 100, "height": 100, "fit": "outside"},
+    ],
+)
+def test_16_bit_sources_resize_in_16_bits(spec: dict[str, Any]) -> None:
+    fused = run(_sixteen_bit_png(), ops.parse_pipeline([{"op": "resize", **spec}]))
+    after_crop = run(
+        _sixteen_bit_png(),
+        ops.parse_pipeline(
+            [
+                {"op": "crop", "left": 0, "top": 0, "width": 400, "height": 200},
+                {"op": "resize", **spec},
+            ]
+        ),
+    )
+    for out in (fused, after_crop):
+        assert str(out.format) == "ushort"
+        middle = out(out.width // 2, out.height // 2)[:3]
+        assert middle == pytest.approx([50000, 20001, 10003], abs=2)
+
+
+def test_16_bit_transparent_pixels_leave_no_fringe_when_shrunk() -> None:
+    # given a 16-bit image: opaque red on the left, transparent green on the right
+    pixels = np.zeros((200, 400, 4), np.uint16)
+    pixels[:, :200] = (60000, 1000, 1000, 65535)
+    pixels[:, 200:] = (0, 65535, 0, 0)
+    image = pyvips.Image.new_from_array(pixels).copy(interpretation="rgb16")
+    out = run(
+        bytes(image.write_to_buffer(".png")), ops.parse_pipeline([{"op": "resize", "width": 130}])
+    )
+    # the edge pixel is part-transparent red, not tinted by the invisible green
+    red, green, _, alpha = out(64, 20)
+    assert str(out.format) == "ushort" and alpha > 30000
+    assert red > 58000 and green < 2000

@@ -234,10 +234,11 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, 304: {"description": "Not modified"}},
     description=(
-        "Query parameters: w, h, fit (cover|contain|fill|inside|outside), gravity, fp=x,y, "
+        "Query parameters: w, h, fit (cover|contain|fill|inside|outside), enlarge, gravity, fp=x,y, "
         "crop=left,top,width,height, rotate, bg, flip, flop, orient, blur, sharpen, grayscale, "
         "brightness, contrast, gamma, wm, wm_text, wm_pos, wm_opacity, wm_scale, "
-        "format (jpeg|png|webp|avif|tiff|auto), q, strip, sig. See docs/api.md."
+        "format (jpeg|png|webp|avif|tiff|auto), q, strip, icc (srgb|keep), depth (8|16), sig. "
+        "See docs/api.md."
     ),
 )
 async def render(request: Request, image_id: str) -> Response:

@@ -1,0 +1,63 @@
+"""Encoding: transparency into JPEG, bit depth per output format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvips
+
+from pixelmill.imaging.encode import encode
+from pixelmill.imaging.formats import ImageFormat
+
+
+def _half_transparent(bands: int = 4, size: int = 64) -> pyvips.Image:
+    """Left half opaque mid-grey, right half fully transparent."""
+    pixels = np.full((size, size, bands), 128, np.uint8)
+    pixels[:, :, -1] = 255
+    pixels[:, size // 2 :, -1] = 0
+    return pyvips.Image.new_from_array(pixels).copy(interpretation="srgb" if bands == 4 else "b-w")
+
+
+def _decode(body: bytes) -> np.ndarray:
+    return np.asarray(pyvips.Image.new_from_buffer(body, "").numpy())
+
+
+@pytest.mark.parametrize("size", [64, 1200], ids=["small", "large"])
+def test_transparency_in_jpeg_shows_the_asked_background(size: int) -> None:
+    image = _half_transparent(size=size)
+    red = _decode(encode(image, ImageFormat.JPEG, quality=95, background=(255, 0, 0)))
+    r, g, b = red[size // 2, size - 4]
+    assert r > 240 and g < 20 and b < 20
+    assert abs(int(red[size // 2, 4, 0]) - 128) < 6  # the opaque half is untouched
+    white = _decode(encode(image, ImageFormat.JPEG, quality=95))
+    assert white[size // 2, size - 4].min() > 245  # no background asked: white
+
+
+def test_grey_with_alpha_flattens_onto_the_backgrounds_grey_value() -> None:
+    out = _decode(
+        encode(_half_transparent(bands=2), ImageFormat.JPEG, quality=95, background=(0, 0, 0))
+    )
+    assert out.ndim == 2 or out.shape[2] == 1
+    assert int(np.squeeze(out)[32, 60]) < 10
+
+
+def _sixteen_bit() -> pyvips.Image:
+    pixels = np.empty((32, 48, 3), np.uint16)
+    pixels[...] = (50000, 20001, 10003)  # low bytes that 8 bits cannot hold
+    return pyvips.Image.new_from_array(pixels).copy(interpretation="rgb16")
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.PNG, ImageFormat.TIFF])
+def test_png_and_tiff_keep_16_bits_unless_8_are_asked(fmt: ImageFormat) -> None:
+    kept = pyvips.Image.new_from_buffer(encode(_sixteen_bit(), fmt, quality=80), "")
+    assert str(kept.format) == "ushort"
+    assert kept(3, 3) == [50000, 20001, 10003]
+    reduced = pyvips.Image.new_from_buffer(encode(_sixteen_bit(), fmt, quality=80, depth=8), "")
+    assert str(reduced.format) == "uchar"
+    assert reduced(3, 3) == [195, 78, 39]
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.JPEG, ImageFormat.WEBP])
+def test_8_bit_formats_get_8_bits(fmt: ImageFormat) -> None:
+    out = pyvips.Image.new_from_buffer(encode(_sixteen_bit(), fmt, quality=95), "")
+    assert str(out.format) == "uchar"
