@@ -216,6 +216,9 @@ def test_bob_gets_404_for_alices_model(world: World) -> None:
         ("GET", "/v1/models/{}", {}),
         ("GET", "/v1/models/{}/versions/1", {}),
         ("GET", "/v1/models/{}/audit", {}),
+        ("GET", "/v1/models/{}/compare", {}),
+        ("GET", "/v1/models/{}:1/health", {}),
+        ("GET", "/v1/models/{}@production/drift", {}),
         ("POST", "/v1/models/{}:1/predict", {"content": image}),
         ("POST", "/v1/models/{}/versions", {"params": spec, "content": onnx}),
         ("PUT", "/v1/models/{}/aliases/production", {"json": {"version": 1}}),
@@ -233,6 +236,9 @@ def test_bob_gets_404_for_alices_model(world: World) -> None:
                 unknown, "X"
             )
     assert bob.get("/v1/models").json()["items"] == []
+    assert alice.post("/v1/models/tumour:1/predict", content=image).status_code == 200
+    assert [m["model"] for m in alice.get("/v1/inference/models").json()["items"]] == ["tumour"]
+    assert bob.get("/v1/inference/models").json()["items"] == []
     body = alice.get("/v1/models/tumour").json()
     assert body["aliases"] == {"production": 1} and len(body["versions"]) == 1
 

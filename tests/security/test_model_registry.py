@@ -55,7 +55,9 @@ def test_the_registrant_of_a_new_name_manages_it_and_nobody_else_sees_it(
     assert bob.get("/v1/models").json()["items"] == []
 
 
-def test_a_reader_predicts_but_cannot_upload_or_move_production(alice: Person, bob: Person) -> None:
+def test_a_reader_predicts_but_cannot_upload_or_move_production(
+    container: Container, alice: Person, bob: Person
+) -> None:
     register(alice, "tumour")
     assert grant(alice, "tumour", bob.user_id, "read").status_code == 200  # type: ignore[attr-defined]
     assert bob.get("/v1/models/tumour").status_code == 200
@@ -65,6 +67,16 @@ def test_a_reader_predicts_but_cannot_upload_or_move_production(alice: Person, b
     assert moved.status_code == 403
     assert grant(bob, "tumour", bob.user_id, "manage").status_code == 403  # type: ignore[attr-defined]
     assert alice.get("/v1/models/tumour").json()["aliases"] == {}
+    denials = [
+        (e.action, e.actor_id, e.target_id)
+        for e in container.events.list(security=True, newest_first=False)
+        if e.action.startswith("denied.model")
+    ]
+    assert denials == [
+        ("denied.model.register", bob.user_id, "tumour"),
+        ("denied.model.promote", bob.user_id, "tumour"),
+        ("denied.model.grant", bob.user_id, "tumour"),
+    ]
 
 
 def test_an_editor_uploads_versions_but_only_a_manager_moves_or_deletes(

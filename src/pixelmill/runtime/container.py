@@ -197,7 +197,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     cache = make_cache(settings)
     images = ImageRepository(db)
     models = ModelRegistry(
-        storage=storage, models=ModelRepository(db), permissions=ModelPermissionRepository(db)
+        storage=storage,
+        models=ModelRepository(db),
+        permissions=ModelPermissionRepository(db),
+        events=EventLog(db),
     )
     inference: InferenceService | None = None
 

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pixelmill.backends.metadata.events import Actor
+from pixelmill.backends.metadata.events import Actor, EventLog
 from pixelmill.backends.metadata.model_permissions import (
     ModelPermissionRepository,
     PermissionRecord,
@@ -68,10 +68,13 @@ class ModelRegistry:
         storage: Storage,
         models: ModelRepository,
         permissions: ModelPermissionRepository | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.storage = storage
         self.models = models
         self.permissions = permissions or ModelPermissionRepository(models.db)
+        #: permission denials are security events
+        self.events = events or EventLog(models.db)
 
     # -- permissions (services/workspace/model_rules.py) --------------------------------
     def level(self, caller: Caller, name: str) -> ModelLevel | None:
@@ -101,6 +104,14 @@ class ModelRegistry:
                 "only a site admin may delete the shipped model's versions or aliases"
                 if shipped and action == "model.delete" and level_ok(level, NEEDS[action])
                 else f"your level on model {name!r} is {level!r}; {NEEDS[action]!r} is needed"
+            )
+            self.events.record(
+                Actor(caller.user_id or None),
+                "denied." + action,
+                "model",
+                name,
+                after={"level": level},
+                security=True,
             )
             raise Forbidden(why)
         return True
