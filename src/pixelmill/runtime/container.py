@@ -182,6 +182,28 @@ def dataset_limits(settings: Settings) -> DatasetLimits:
     )
 
 
+def model_registry(db: Database, storage: Storage) -> ModelRegistry:
+    return ModelRegistry(
+        storage=storage,
+        models=ModelRepository(db),
+        permissions=ModelPermissionRepository(db),
+        events=EventLog(db),
+    )
+
+
+def trainer_service(
+    db: Database, storage: Storage, models: ModelRegistry, settings: Settings
+) -> TrainerService:
+    return TrainerService(
+        storage=storage,
+        datasets=DatasetRepository(db),
+        registry=models,
+        settings=settings.ml,
+        limits=dataset_limits(settings),
+        is_admin=partial(site_admin, UserRepository(db)),
+    )
+
+
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.render.concurrency:
@@ -196,12 +218,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     storage = make_storage(settings)
     cache = make_cache(settings)
     images = ImageRepository(db)
-    models = ModelRegistry(
-        storage=storage,
-        models=ModelRepository(db),
-        permissions=ModelPermissionRepository(db),
-        events=EventLog(db),
-    )
+    models = model_registry(db, storage)
     inference: InferenceService | None = None
 
     def resolve_model(ref: str) -> Predictor:
@@ -219,14 +236,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         resolve_model=resolve_model,
     )
     inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
-    trainer = TrainerService(
-        storage=storage,
-        datasets=DatasetRepository(db),
-        registry=models,
-        settings=settings.ml,
-        limits=dataset_limits(settings),
-        is_admin=partial(site_admin, UserRepository(db)),
-    )
+    trainer = trainer_service(db, storage, models, settings)
     kinds = JobKinds(
         [
             pipeline_kind(
