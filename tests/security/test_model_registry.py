@@ -172,3 +172,21 @@ def test_training_into_someone_elses_model_needs_edit_and_moving_an_alias_manage
     promoted = bob.post("/v1/training-runs", json={**run, "alias": "production"})
     assert promoted.status_code == 403
     assert bob.get("/v1/jobs").json()["items"] == []
+
+
+def test_a_model_keeps_a_manager_unless_an_admin_says_otherwise(
+    alice: Person, bob: Person, auth: dict[str, str]
+) -> None:
+    register(alice, "tumour")
+    assert alice.delete(f"/v1/models/tumour/permissions/{alice.user_id}").status_code == 409
+    assert grant(alice, "tumour", alice.user_id, "read").status_code == 409  # type: ignore[attr-defined]
+    grant(alice, "tumour", bob.user_id, "manage")
+    assert alice.delete(f"/v1/models/tumour/permissions/{alice.user_id}").status_code == 204
+    assert alice.get("/v1/models/tumour").status_code == 404
+    assert bob.get(f"/v1/models/tumour/permissions/{bob.user_id}").json()["level"] == "manage"
+    assert (
+        alice.client.delete(
+            f"/v1/models/tumour/permissions/{bob.user_id}", headers=auth
+        ).status_code
+        == 204
+    )

@@ -137,11 +137,13 @@ class ModelRegistry:
         if level not in LEVELS:
             raise InvalidParameter(f"level is one of {', '.join(LEVELS)}, not {level!r}")
         self.authorize(caller, name, "model.grant")
-        return self.permissions.set(name, user_id, level, actor=actor)
+        return self.permissions.set(
+            name, user_id, level, actor=actor, keep_manager=not caller.is_admin
+        )
 
     def revoke(self, caller: Caller, name: str, user_id: str, *, actor: Actor) -> None:
         self.authorize(caller, name, "model.grant")
-        self.permissions.delete(name, user_id, actor=actor)
+        self.permissions.delete(name, user_id, actor=actor, keep_manager=not caller.is_admin)
 
     # -- register -----------------------------------------------------------------------
     def register(

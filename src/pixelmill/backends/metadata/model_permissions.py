@@ -17,7 +17,7 @@ from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
-from pixelmill.errors import NotFound
+from pixelmill.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,10 @@ class ModelPermissionRepository:
             ).all()
         return [_record(r) for r in rows]
 
-    def set(self, model: str, user_id: str, level: str, *, actor: Actor) -> PermissionRecord:
+    def set(
+        self, model: str, user_id: str, level: str, *, actor: Actor, keep_manager: bool = True
+    ) -> PermissionRecord:
+        """Grant ``level``; ``keep_manager``: 409 rather than demote the last manager."""
         with self.db.begin() as conn:
             before = conn.execute(
                 sa.select(tw.model_permissions.c.level).where(
@@ -94,6 +97,8 @@ class ModelPermissionRepository:
                     tw.model_permissions.c.user_id == user_id,
                 )
             ).scalar_one_or_none()
+            if keep_manager and before == "manage" and level != "manage":
+                self._keep_a_manager(conn, model, user_id)
             grant_on(conn, model, user_id, level, actor.user_id)
             self._audit(conn, model, "grant", f"{user_id}={level}", actor)
             append(
@@ -107,13 +112,16 @@ class ModelPermissionRepository:
             )
         return next(r for r in self.list(model) if r.user_id == user_id)
 
-    def delete(self, model: str, user_id: str, *, actor: Actor) -> None:
+    def delete(self, model: str, user_id: str, *, actor: Actor, keep_manager: bool = True) -> None:
+        """Revoke; ``keep_manager``: 409 rather than remove the last manager."""
         p = tw.model_permissions
         where = (p.c.model == model, p.c.user_id == user_id)
         with self.db.begin() as conn:
             before = conn.execute(sa.select(p.c.level).where(*where)).scalar_one_or_none()
             if before is None:
                 raise NotFound(f"user {user_id!r} has no permission on model {model!r}")
+            if keep_manager and before == "manage":
+                self._keep_a_manager(conn, model, user_id)
             conn.execute(p.delete().where(*where))
             self._audit(conn, model, "revoke", f"{user_id} (was {before})", actor)
             append(
@@ -123,6 +131,20 @@ class ModelPermissionRepository:
                 "model",
                 model,
                 before={"user_id": user_id, "level": before},
+            )
+
+    @staticmethod
+    def _keep_a_manager(conn: Connection, model: str, leaving: str) -> None:
+        """409 when ``leaving`` is the model's last manager (it would be left to admins)."""
+        p = tw.model_permissions
+        others = conn.execute(
+            sa.select(p.c.user_id)
+            .where(p.c.model == model, p.c.level == "manage", p.c.user_id != leaving)
+            .limit(1)
+        ).first()
+        if others is None:
+            raise Conflict(
+                f"model {model!r} keeps at least one manager: grant manage to another user first"
             )
 
     @staticmethod
