@@ -101,7 +101,7 @@ class TrainerService:
         key = f"datasets/{digest[:2]}/{digest}.zip"
         self.storage.put(key, data, content_type="application/zip")
         try:
-            return self.datasets.add(
+            record, created = self.datasets.add(
                 sha256=digest,
                 name=(name or f"dataset-{digest[:8]}")[:200],
                 task=parsed.task,
@@ -119,6 +119,10 @@ class TrainerService:
                 if not self.datasets.sha256_in_use(digest):
                     self.storage.delete(key)
             raise
+        if not self.storage.exists(key):
+            # another user's delete of the same bytes ran between our put and our row
+            self.storage.put(key, data, content_type="application/zip")
+        return record, created
 
     def load_dataset(self, dataset_id: str) -> ds_core.Dataset:
         """A stored dataset, parsed, with its recorded split."""
