@@ -305,6 +305,20 @@ class WorkspaceSettings(BaseModel):
         description="Password of the first admin that the first start creates; unset: a "
         "random one, shown once.",
     )
+    # live updates: GET /v1/studies/{id}/events/stream
+    stream_poll_s: float = Field(
+        0.5, gt=0, le=60, description="A study's event stream looks for new events this often."
+    )
+    stream_recheck_s: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="A study's event stream re-checks the reader's membership this often; "
+        "a removed member's stream ends within it.",
+    )
+    stream_keepalive_s: float = Field(
+        15.0, gt=0, le=300, description="A comment line is sent after this long without events."
+    )
 
 
 def _config_file_source() -> dict[str, Any]:

@@ -16,9 +16,12 @@ from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
 from pixelmill.services.gateway.routes import (
     accounts,
+    audit,
     datasets,
     images,
     jobs,
+    live,
+    messages,
     model_permissions,
     models,
     studies,
@@ -33,6 +36,9 @@ ROUTERS = [
     system.router,
     accounts.router,
     studies.router,
+    messages.router,
+    live.router,
+    audit.router,
     images.router,
     jobs.router,
     datasets.router,
