@@ -36,6 +36,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "message.post": ("vano", "", ""),
     "message.edit": ("", "", ""),
     "message.delete": ("o", "", ""),
+    "thread.manage": ("no", "", ""),
     "audit.read": ("o", "o", "o"),
 }
 
@@ -46,6 +47,7 @@ EXPECTED_AUTHOR: dict[str, str] = {
     "annotation.delete": "ano",
     "message.edit": "vano",
     "message.delete": "vano",
+    "thread.manage": "vano",
 }
 
 CASES = [(role, action, status) for action in EXPECTED for status in STATUSES for role in ROLES]
