@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,14 @@ from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
 from pixelmill.backends.metadata.messages import MessageRepository
+from pixelmill.backends.metadata.model_permissions import ModelPermissionRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.metadata.patients import PatientRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import InvalidInput
+from pixelmill.errors import InvalidInput, NotFound
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
@@ -40,7 +42,7 @@ from pixelmill.services.jobs.deps import JobDeps
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
-from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
@@ -218,6 +220,28 @@ def study_import_deps(
     )
 
 
+def model_registry(db: Database, storage: Storage) -> ModelRegistry:
+    return ModelRegistry(
+        storage=storage,
+        models=ModelRepository(db),
+        permissions=ModelPermissionRepository(db),
+        events=EventLog(db),
+    )
+
+
+def trainer_service(
+    db: Database, storage: Storage, models: ModelRegistry, settings: Settings
+) -> TrainerService:
+    return TrainerService(
+        storage=storage,
+        datasets=DatasetRepository(db),
+        registry=models,
+        settings=settings.ml,
+        limits=dataset_limits(settings),
+        is_admin=partial(site_admin, UserRepository(db)),
+    )
+
+
 def _tune_libvips(settings: Settings) -> None:
     if settings.render.concurrency:
         import pyvips
@@ -236,7 +260,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     storage = make_storage(settings)
     cache = make_cache(settings)
     images = ImageRepository(db)
-    models = ModelRegistry(storage=storage, models=ModelRepository(db))
+    models = model_registry(db, storage)
     inference: InferenceService | None = None
 
     def resolve_model(ref: str) -> Predictor:
@@ -254,17 +278,15 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         resolve_model=resolve_model,
     )
     inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
-    trainer = TrainerService(
-        storage=storage,
-        datasets=DatasetRepository(db),
-        registry=models,
-        settings=settings.ml,
-        limits=dataset_limits(settings),
-    )
+    trainer = trainer_service(db, storage, models, settings)
     import_deps = study_import_deps(db, image_service, storage, settings)
     kinds = JobKinds(
         [
-            pipeline_kind(image_service, default_quality=settings.render.default_quality),
+            pipeline_kind(
+                image_service,
+                default_quality=settings.render.default_quality,
+                model_check=partial(model_use, models, UserRepository(db)),
+            ),
             train_kind(trainer),
             study_import_kind(import_deps),
         ],
@@ -327,6 +349,20 @@ def study_work(
             import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
         ),
     }
+
+
+def site_admin(users: UserRepository, user_id: str) -> bool:
+    """Whether ``user_id`` is a site admin's (unknown ids are not)."""
+    try:
+        return users.get(user_id).is_admin
+    except NotFound:
+        return False
+
+
+def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, ref: str) -> None:
+    """404 unless the job's owner may use the model ``ref`` (site admins may use any)."""
+    if owner and not site_admin(users, owner):
+        models.check_use(Caller(owner, False), ref)
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:

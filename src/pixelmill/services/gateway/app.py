@@ -30,6 +30,7 @@ from pixelmill.services.gateway.routes import (
     jobs,
     live,
     messages,
+    model_permissions,
     models,
     patients,
     studies,
@@ -57,6 +58,7 @@ ROUTERS = [
     analyses.router,
     imports.router,
     exports.router,
+    model_permissions.router,
 ]
 
 
