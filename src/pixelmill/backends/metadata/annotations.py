@@ -30,9 +30,11 @@ from pixelmill.backends.metadata.annotation_records import (
     VALUE_COLUMNS,
     AnnotationRecord,
     VersionRecord,
+    feature_json,
     record_of,
     record_of_row,
     row_dict,
+    row_values,
     stale,
     summary,
     values_of,
@@ -351,6 +353,30 @@ class AnnotationRepository:
         """Live annotations whose bounding box meets ``box`` = ``(x, y, w, h)`` (level-0
         pixels), at most ``limit`` (<= :data:`MAX_VIEWPORT`); and whether more matched.
         Uses ``ix_annotations_viewport``."""
+        rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
+        return [record_of_row(r) for r in rows], truncated
+
+    def viewport_features(
+        self,
+        study_id: str,
+        image_id: str,
+        box: tuple[float, float, float, float],
+        *,
+        limit: int = 1000,
+        classes: Sequence[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """:meth:`viewport` as the API's features, built from the rows (no records)."""
+        rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
+        return [feature_json(row_values(r)) for r in rows], truncated
+
+    def _viewport(
+        self,
+        study_id: str,
+        image_id: str,
+        box: tuple[float, float, float, float],
+        limit: int,
+        classes: Sequence[str] | None,
+    ) -> tuple[list[Any], bool]:
         x, y, w, h = box
         limit = max(1, min(limit, MAX_VIEWPORT))
         query = self._of_image(study_id, image_id, classes).where(
@@ -358,7 +384,7 @@ class AnnotationRepository:
         )
         with self.db.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
-        return [record_of_row(r) for r in rows[:limit]], len(rows) > limit
+        return rows[:limit], len(rows) > limit
 
     @staticmethod
     def _of_image(study_id: str, image_id: str, classes: Sequence[str] | None) -> sa.Select[Any]:
