@@ -64,7 +64,7 @@ def _setup(url: str, images: int, annotated: int, annotations: int) -> tuple[Any
     )
     at = now()
     ids = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(images)]
-    image_rows = [
+    image_rows: list[dict[str, Any]] = [
         {"id": sha[:32], "sha256": sha, "format": "tiff", "width": SIDE, "height": SIDE,
          "bands": 3, "bit_depth": 8, "pages": 1, "orientation": 1, "interpretation": "srgb",
          "size_bytes": 1, "pixel_size_um": 0.25, "filename": f"s{i}.tif", "exif": {},

@@ -1,6 +1,12 @@
 """Records of annotations and their versions, and the columns an
 :class:`~pixelmill.imaging.annotations.Annotation` fills (see
-:mod:`pixelmill.backends.metadata.annotations`)."""
+:mod:`pixelmill.backends.metadata.annotations`).
+
+Column ``properties`` holds ``{"qupath": the feature's properties, "members": its other
+members}`` (QuPath's ``nucleusGeometry``...), so a feature leaves as it came in;
+``measurements`` holds the measurements computed from the geometry (µm with a pixel
+size); QuPath's own measurements stay in ``properties.qupath.measurements``.
+"""
 
 from __future__ import annotations
 

@@ -6,12 +6,7 @@ Writes carry the version they change: a stale one gets
 :class:`~pixelmill.errors.PreconditionFailed` and changes nothing. Deletes are soft (a
 new version with ``deleted_at``); a revert is a new version whose snapshot is an old
 one's. Model and classical output (``source="analysis"``) is read-only. Every change
-appends its event in the same transaction.
-
-Column ``properties`` holds ``{"qupath": the feature's properties, "members": its other
-members}`` (QuPath's ``nucleusGeometry``...), so a feature leaves as it came in;
-``measurements`` holds the measurements computed from the geometry (µm with a pixel
-size); QuPath's own measurements stay in ``properties.qupath.measurements``.
+appends its event in the same transaction. Columns: see ``annotation_records``.
 """
 
 from __future__ import annotations
@@ -384,7 +379,7 @@ class AnnotationRepository:
         )
         with self.db.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
-        return rows[:limit], len(rows) > limit
+        return list(rows[:limit]), len(rows) > limit
 
     @staticmethod
     def _of_image(study_id: str, image_id: str, classes: Sequence[str] | None) -> sa.Select[Any]:
