@@ -143,10 +143,13 @@ class AnnotationRepository:
         expected_version: int,
         pixel_size_um: float | None = None,
     ) -> AnnotationRecord:
-        """Replace the annotation, when ``expected_version`` is still the current one."""
+        """Replace the annotation, when ``expected_version`` is still the current one
+        (the same content again makes no new version)."""
         with self.db.begin() as conn:
             current = self._current(conn, annotation_id, expected_version)
             values = values_of(annotation, pixel_size_um)
+            if all(getattr(current, k) == values[k] for k in VALUE_COLUMNS):
+                return current
             self._write(conn, actor, current, values, "update", deleted=False)
         return self.get(annotation_id)
 
