@@ -229,31 +229,15 @@ class AnnotationRepository:
         if done.rowcount != 1:  # another write won the race since we read it
             raise stale(self._get(conn, current.id, include_deleted=True))
         snapshot = record_of({**row_dict(current), **values}).snapshot()
-        conn.execute(
-            _V.insert().values(
-                annotation_id=current.id,
-                version=version,
-                op=op,
-                snapshot=snapshot,
-                author_id=author,
-                created_at=at,
-            )
-        )
+        row = {"annotation_id": current.id, "version": version, "op": op, "created_at": at}
+        conn.execute(_V.insert().values(snapshot=snapshot, author_id=author, **row))
         before = summary(row_dict(current), current.version, "")
         before.pop("op")
         after = summary(values, version, op)
         if reverted_to is not None:
             after["reverted_to"] = reverted_to
-        append(
-            conn,
-            actor,
-            f"annotation.{op}",
-            "annotation",
-            current.id,
-            study_id=current.study_id,
-            before=before,
-            after=after,
-        )
+        append(conn, actor, f"annotation.{op}", "annotation", current.id,
+               study_id=current.study_id, before=before, after=after)  # fmt: skip
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, annotation_id: str, *, include_deleted: bool = False) -> AnnotationRecord:
