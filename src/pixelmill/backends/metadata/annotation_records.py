@@ -147,8 +147,11 @@ SELECT = sa.select(
 _KEYS = tuple(c.name for c in tw.annotation_rows.c)
 
 
+_TEXT = (str, bytes)
+
+
 def _loads(value: Any) -> Any:
-    if not isinstance(value, str | bytes):
+    if value is None or not isinstance(value, _TEXT):
         return value
     try:
         return orjson.loads(value)
@@ -156,12 +159,15 @@ def _loads(value: Any) -> Any:
         return json.loads(value)
 
 
+_JSON_AT = tuple(_KEYS.index(name) for name in JSON_COLUMNS)
+
+
 def row_values(row: Any) -> dict[str, Any]:
     """A row read with :data:`SELECT` as a dict, JSON columns decoded."""
-    data = dict(zip(_KEYS, row, strict=True))
-    for name in JSON_COLUMNS:
-        data[name] = _loads(data[name])
-    return data
+    values = list(row)
+    for i in _JSON_AT:
+        values[i] = _loads(values[i])
+    return dict(zip(_KEYS, values, strict=True))
 
 
 def record_of_row(row: Any) -> AnnotationRecord:
