@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+#: output formats a per-format quality may name
+ImageFormatName = Literal["jpeg", "png", "webp", "avif", "tiff", "gif"]
+Quality = Annotated[int, Field(ge=1, le=100)]
 
 
 class ServerSettings(BaseModel):
@@ -101,6 +106,25 @@ class RenderSettings(BaseModel):
     concurrency: int = Field(
         0, ge=0, description="libvips threads per render; 0 leaves libvips' default (one per core)."
     )
+    quality: dict[ImageFormatName, Quality] = Field(
+        default_factory=dict,
+        description="Encoder quality per output format when q is not given, e.g. "
+        "{avif: 60, webp: 80}; formats not named use default_quality.",
+    )
+    presets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named render parameter sets, used as preset=NAME (several: "
+        "preset=a,b) and combinable with other parameters, which win: "
+        "{thumb: {w: 256, h: 256, fit: cover}}.",
+    )
+    max_frames: int = Field(
+        200, ge=1, description="Most frames an animated render keeps (more: 413; frame=N "
+        "takes one)."
+    )
+    max_animation_pixels: int = Field(
+        100_000_000, gt=0, description="Most pixels over all source frames of an animated "
+        "render (frames x width x height; more: 413)."
+    )
 
 
 class SecuritySettings(BaseModel):
@@ -119,6 +143,16 @@ class SecuritySettings(BaseModel):
         description="More signing keys by id, for rotation: a URL with kid=ID is checked with "
         "that key (pixelmill sign --key-id ID). When any key is set, unsigned renders are "
         "refused.",
+    )
+    thumbor_key: str | None = Field(
+        None,
+        description="HMAC-SHA1 key (thumbor's SECURITY_KEY) for thumbor-style signed URLs "
+        "/<signature>/<options>/<image id>; unset: those URLs are refused.",
+    )
+    thumbor_allow_unsafe: bool = Field(
+        False,
+        description="Serve thumbor /unsafe/ URLs (thumbor's ALLOW_UNSAFE_URL), and then only "
+        "to callers with an API key or a login.",
     )
     auth_enabled: bool = Field(True, description="Require API keys for writes.")
     key_cache_s: float = Field(
