@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cachetools import TTLCache
 
@@ -20,7 +20,7 @@ from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import CorruptImage, NotFound
+from pixelmill.errors import CorruptImage, ImageTooLarge, InvalidParameter, NotFound
 from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import pipeline
 from pixelmill.imaging.formats import ImageFormat
@@ -53,6 +53,10 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _animated(record: ImageRecord) -> bool:
+    return record.pages > 1 and record.format in ("gif", "webp")
 
 
 class _RecordCache:
@@ -227,13 +231,13 @@ class ImageService:
         self, record: ImageRecord, params: RenderParams, accept: str | None
     ) -> tuple[ImageFormat, int, str, bool]:
         """Output format, quality, cache key and whether the format was negotiated."""
-        fmt = output_format(params, ImageFormat(record.format))
+        fmt = output_format(params, ImageFormat(record.format), animated=_animated(record))
         negotiated = fmt == "auto"
         if fmt == "auto":
             fmt = encoding.negotiate(
                 accept, has_alpha=record.bands in (2, 4), allow_avif=self.allow_avif_auto
             )
-        quality = params.q or self.settings.default_quality
+        quality = params.q or self.settings.quality.get(fmt.value) or self.settings.default_quality
         return fmt, quality, cache_key(record.id, params, fmt, quality), negotiated
 
     def render(self, image_id: str, params: RenderParams, accept: str | None = None) -> Rendition:
@@ -255,7 +259,7 @@ class ImageService:
             metrics.CACHE_REQUESTS.labels("hit").inc()
             return Rendition(cached, fmt.mime, etag, negotiated, True)
         metrics.CACHE_REQUESTS.labels("miss").inc()
-        steps = to_steps(params)
+        steps = to_steps(params, max_side=self.settings.max_output_side)
         try:
             with self._render_slots:
                 started = time.perf_counter()
@@ -286,17 +290,51 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
-        image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc)
-        background = (p.bg or (255, 255, 255, 255))[:3]
-        return encoding.encode(
-            image,
-            fmt,
-            quality=quality,
-            strip=p.strip,
-            keep_icc=p.icc == "keep",
-            background=(background[0], background[1], background[2]),
-            depth=p.depth,
+        pages = self._pages(record, p, fmt)
+        image = pipeline.run(
+            self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages
         )
+        background = (p.bg or (255, 255, 255, 255))[:3]
+        options = {
+            "strip": p.strip,
+            "keep_icc": p.icc == "keep",
+            "background": (background[0], background[1], background[2]),
+            "depth": p.depth,
+            "progressive": p.progressive,
+            "lossless": p.lossless,
+        }
+        if p.max_bytes is not None:
+            return encoding.encode_within(
+                image, fmt, max_bytes=p.max_bytes, quality=quality, **options
+            )
+        return encoding.encode(image, fmt, quality=quality, **options)
+
+    def _pages(
+        self, record: ImageRecord, p: RenderParams, fmt: ImageFormat
+    ) -> int | Literal["all"] | None:
+        """Which pages of the source a render reads: ``frame``/``page``, every frame of
+        an animation kept in GIF or WebP (within the frame and pixel limits), or the first."""
+        chosen = p.frame if p.frame is not None else p.page
+        if chosen is not None:
+            if chosen >= record.pages:
+                name = "frame" if p.frame is not None else "page"
+                raise InvalidParameter(
+                    f"{name}={chosen}: the image has {record.pages} (numbered from 0)"
+                )
+            return chosen if record.pages > 1 else None
+        if not (_animated(record) and fmt in (ImageFormat.GIF, ImageFormat.WEBP)):
+            return None
+        pixels = record.pages * record.width * record.height
+        limit = self.settings
+        if record.pages > limit.max_frames or pixels > limit.max_animation_pixels:
+            raise ImageTooLarge(
+                f"the animation has {record.pages} frames, {pixels} pixels in all: more than "
+                f"{limit.max_frames} frames or {limit.max_animation_pixels} pixels "
+                "(ask for one with frame=N)",
+                frames=record.pages,
+                max_frames=limit.max_frames,
+            )
+        return "all"
 
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(

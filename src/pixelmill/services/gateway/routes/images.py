@@ -234,16 +234,21 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, 304: {"description": "Not modified"}},
     description=(
-        "Query parameters: w, h, fit (cover|contain|fill|inside|outside), enlarge, gravity, fp=x,y, "
-        "crop=left,top,width,height, rotate, bg, flip, flop, orient, blur, sharpen, grayscale, "
-        "brightness, contrast, gamma, wm, wm_text, wm_pos, wm_opacity, wm_scale, "
-        "format (jpeg|png|webp|avif|tiff|auto), q, strip, icc (srgb|keep), depth (8|16), sig. "
-        "See docs/api.md."
+        "Query parameters: w, h, dpr, zoom, min-w, min-h, "
+        "fit (cover|contain|fill|inside|outside|fill-down), enlarge, gravity, offset=x,y, "
+        "fp=x,y, crop=left,top,width,height or width,height, trim, trim_colour, pad, extend, "
+        "rotate, bg, flip, flop, orient, blur, sharpen, grayscale, brightness, contrast, gamma, "
+        "wm, wm_text, wm_pos, wm_opacity, wm_scale, frame, page, "
+        "format (jpeg|png|webp|avif|tiff|gif|auto), q, max_bytes, progressive, lossless, "
+        "preset, strip, icc (srgb|keep), depth (8|16), sig. See docs/api.md."
     ),
 )
 async def render(request: Request, image_id: str) -> Response:
     c = _container(request)
-    params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
+    settings = c.settings.render
+    params = parse_render(
+        dict(request.query_params), max_side=settings.max_output_side, presets=settings.presets
+    )
     signed = await _signed(request)
     principal = None if signed else await identify(request)
     return await anyio.to_thread.run_sync(
