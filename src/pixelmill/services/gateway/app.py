@@ -22,6 +22,7 @@ from pixelmill.services.gateway.routes import (
     models,
     studies,
     system,
+    thumbor,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ ROUTERS = [
     jobs.router,
     datasets.router,
     models.router,
+    thumbor.router,  # last: its /{signature}/... paths match anything
 ]
 
 

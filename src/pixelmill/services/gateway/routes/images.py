@@ -252,7 +252,7 @@ async def render(request: Request, image_id: str) -> Response:
     signed = await _signed(request)
     principal = None if signed else await identify(request)
     return await anyio.to_thread.run_sync(
-        lambda: _render(request, image_id, params, signed=signed, principal=principal)
+        lambda: render_response(request, image_id, params, signed=signed, principal=principal)
     )
 
 
@@ -279,7 +279,7 @@ def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) 
     return bool(sized and small and params.strip and params.crop is None)
 
 
-def _render(
+def render_response(
     request: Request,
     image_id: str,
     params: RenderParams,

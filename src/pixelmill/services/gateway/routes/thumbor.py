@@ -1,0 +1,71 @@
+"""thumbor-compatible render URLs at the root: ``/<signature>/<options>/<image id>``
+(public, like signed pixelmill URLs) and ``/unsafe/<options>/<image id>`` (only with
+``security.thumbor_allow_unsafe``, and then only for callers with a key or a login).
+
+Mounted last, so every other route matches first; a first segment that is not a
+thumbor signature is a plain 404.
+"""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import APIRouter, Request, Response
+
+from pixelmill.errors import AuthError, Forbidden, NotFound
+from pixelmill.imaging.render import RenderParams, parse_render
+from pixelmill.services.gateway import thumbor
+from pixelmill.services.gateway.auth import identify
+from pixelmill.services.gateway.deps import deps
+from pixelmill.services.gateway.routes.images import render_response
+
+router = APIRouter(tags=["thumbor"])
+
+_IMAGE = {200: {"content": {"image/*": {}}}}
+
+
+@router.get(
+    "/unsafe/{options:path}",
+    summary="thumbor-compatible render, unsigned (security.thumbor_allow_unsafe)",
+    response_class=Response,
+    responses=_IMAGE,
+)
+async def unsafe(request: Request, options: str) -> Response:
+    if not deps(request).settings.security.thumbor_allow_unsafe:
+        raise Forbidden("unsafe thumbor URLs are off (security.thumbor_allow_unsafe)")
+    principal = await identify(request)
+    if principal is None:
+        raise AuthError("an unsafe thumbor URL needs an API key or a login")
+    image_id, params = _params(request, options)
+    return await anyio.to_thread.run_sync(
+        lambda: render_response(request, image_id, params, signed=False, principal=principal)
+    )
+
+
+@router.get(
+    "/{signature}/{options:path}",
+    summary="thumbor-compatible render, signed with HMAC-SHA1 (security.thumbor_key)",
+    response_class=Response,
+    responses=_IMAGE,
+)
+async def signed(request: Request, signature: str, options: str) -> Response:
+    if not thumbor.is_signature(signature):
+        raise NotFound(f"nothing at {request.url.path}")
+    thumbor.verify(deps(request).settings.security.thumbor_key, signature, options)
+    image_id, params = _params(request, options)
+    return await anyio.to_thread.run_sync(
+        lambda: render_response(request, image_id, params, signed=True, principal=None)
+    )
+
+
+def _params(request: Request, options: str) -> tuple[str, RenderParams]:
+    c = deps(request)
+    wanted = thumbor.parse(options)
+    if wanted.focal is not None:
+        record = c.image_service.record(wanted.image_id)
+        width, height = record.width, record.height
+        if record.orientation in (5, 6, 7, 8):
+            width, height = height, width
+        wanted.query["fp"] = thumbor.focal_point(wanted.focal, width, height)
+    render = c.settings.render
+    params = parse_render(wanted.query, max_side=render.max_output_side, presets=render.presets)
+    return wanted.image_id, params
