@@ -4,6 +4,7 @@ and by workers (job results), wired to storage, metadata and cache by the runtim
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from cachetools import TTLCache
 
 from pixelmill.backends.cache.base import Cache
@@ -22,9 +24,11 @@ from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import CorruptImage, ImageTooLarge, InvalidParameter, NotFound
 from pixelmill.imaging import encode as encoding
-from pixelmill.imaging import pipeline
+from pixelmill.imaging import ops, pipeline
+from pixelmill.imaging import placeholder as placeholders
 from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.ops import OpContext, Step
+from pixelmill.imaging.pixels import to_display
 from pixelmill.imaging.probe import ImageInfo, ImageSource, probe
 from pixelmill.imaging.render import (
     RenderParams,
@@ -36,6 +40,9 @@ from pixelmill.observability import metrics
 from pixelmill.settings import RenderSettings
 
 log = logging.getLogger(__name__)
+
+#: bump when placeholders change, so cached ones are made again
+PLACEHOLDER_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -335,6 +342,32 @@ class ImageService:
                 max_frames=limit.max_frames,
             )
         return "all"
+
+    def placeholder(self, record: ImageRecord) -> dict[str, str]:
+        """The image's BlurHash and LQIP data URI, made once per stored original (cached
+        under its sha256, so every handle of the same bytes shares it)."""
+        key = f"placeholder:{PLACEHOLDER_VERSION}:{record.sha256}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return dict(json.loads(cached))
+        step = ops.parse_step({"op": "resize", "width": 32, "height": 32, "fit": "inside"})
+        with self._render_slots:
+            small = pipeline.run(self.source_of(record), [step], self.context(record))
+            small = to_display(small).copy_memory()  # read once: the source is sequential
+            if small.bands >= 3:
+                rgb = small.extract_band(0, n=3)
+            else:
+                rgb = small.extract_band(0).bandjoin([small.extract_band(0)] * 2)
+            pixels = np.asarray(rgb.numpy())
+            rows, cols = pixels.shape[:2]
+            x, y = (4, max(1, min(9, round(4 * rows / cols)))) if cols >= rows else (
+                max(1, min(9, round(4 * cols / rows))), 4)
+            found = {
+                "blurhash": placeholders.blurhash(pixels, x_components=x, y_components=y),
+                "lqip": placeholders.lqip(small),
+            }
+        self.cache.set(key, json.dumps(found).encode(), ttl=self.cache_ttl)
+        return found
 
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(

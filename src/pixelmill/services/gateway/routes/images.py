@@ -37,6 +37,7 @@ def image_json(record: ImageRecord) -> dict[str, Any]:
         "original": f"/v1/images/{record.id}/original",
         "render": f"/v1/images/{record.id}/render",
         "meta": f"/v1/images/{record.id}/meta",
+        "placeholder": f"/v1/images/{record.id}/placeholder",
     }
     return body
 
@@ -160,13 +161,30 @@ def list_images(
     }
 
 
-@router.get("/{image_id}", summary="Image metadata")
+@router.get("/{image_id}", summary="Image metadata, with its placeholder")
 def get_image(
     request: Request,
     image_id: str,
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
-    return image_json(_readable(request, principal, image_id))
+    record = _readable(request, principal, image_id)
+    body = image_json(record)
+    body["placeholder"] = _container(request).image_service.placeholder(record)
+    return body
+
+
+@router.get(
+    "/{image_id}/placeholder",
+    summary="BlurHash and a tiny LQIP data URI to show while the image loads",
+)
+def get_placeholder(
+    request: Request,
+    image_id: str,
+    principal: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    record = _readable(request, principal, image_id)
+    found = _container(request).image_service.placeholder(record)
+    return {"id": record.id, "width": record.width, "height": record.height, **found}
 
 
 @router.get("/{image_id}/meta", summary="Embedded metadata (EXIF and file properties)")
