@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-
 #: output formats a per-format quality may name
 ImageFormatName = Literal["jpeg", "png", "webp", "avif", "tiff", "gif"]
 Quality = Annotated[int, Field(ge=1, le=100)]
@@ -117,13 +116,9 @@ class RenderSettings(BaseModel):
         "preset=a,b) and combinable with other parameters, which win: "
         "{thumb: {w: 256, h: 256, fit: cover}}.",
     )
-    max_frames: int = Field(
-        200, ge=1, description="Most frames an animated render keeps (more: 413; frame=N "
-        "takes one)."
-    )
+    max_frames: int = Field(200, ge=1, description="Most frames an animated render keeps.")
     max_animation_pixels: int = Field(
-        100_000_000, gt=0, description="Most pixels over all source frames of an animated "
-        "render (frames x width x height; more: 413)."
+        100_000_000, gt=0, description="Most source pixels (frames x w x h) it may read."
     )
 
 

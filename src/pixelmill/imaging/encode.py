@@ -85,7 +85,7 @@ def encode_within(
     body = encode(image, fmt, quality=quality, **options)
     if len(body) <= max_bytes:
         return body
-    if fmt not in QUALITY_FORMATS or options.get("lossless") and fmt is ImageFormat.WEBP:
+    if fmt not in QUALITY_FORMATS or (options.get("lossless") and fmt is ImageFormat.WEBP):
         raise InvalidParameter(
             f"the {fmt.value} output is {len(body)} bytes, above max_bytes={max_bytes}, "
             "and the format has no quality to lower",

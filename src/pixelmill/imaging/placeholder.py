@@ -63,8 +63,10 @@ def blurhash(pixels: np.ndarray, *, x_components: int = 4, y_components: int = 3
         out += _base83(0, 1)
     out += _base83((_to_srgb(dc[0]) << 16) + (_to_srgb(dc[1]) << 8) + _to_srgb(dc[2]), 4)
     for r, g, b in ac:
-        q = [int(max(0, min(18, np.floor(np.sign(v) * abs(v / scale) ** 0.5 * 9 + 9.5))))
-             for v in (r, g, b)]
+        q = [
+            int(max(0, min(18, np.floor(np.sign(v) * abs(v / scale) ** 0.5 * 9 + 9.5))))
+            for v in (r, g, b)
+        ]
         out += _base83(q[0] * 19 * 19 + q[1] * 19 + q[2], 2)
     return out
 

@@ -71,11 +71,15 @@ class RenderParams(BaseModel):
     dpr: float = Field(1.0, ge=1, le=4, description="Device pixel ratio: multiplies sizes.")
     zoom: float = Field(1.0, gt=0, le=8, description="Multiplies the output size.")
     min_w: int | None = Field(
-        None, validation_alias=AliasChoices("min-w", "min_w"), **_SIDE_MIN,
+        None,
+        validation_alias=AliasChoices("min-w", "min_w"),
+        **_SIDE_MIN,
         description="Least output width (scales less far down; with enlarge, up).",
     )
     min_h: int | None = Field(
-        None, validation_alias=AliasChoices("min-h", "min_h"), **_SIDE_MIN,
+        None,
+        validation_alias=AliasChoices("min-h", "min_h"),
+        **_SIDE_MIN,
         description="Least output height.",
     )
     fit: Fit = "cover"
@@ -246,11 +250,18 @@ def _sized(p: RenderParams, max_side: int) -> dict[str, Any]:
     factor = p.dpr * p.zoom
     sizes = {
         k: None if v is None else max(1, round(v * factor))
-        for k, v in (("width", p.w), ("height", p.h), ("min_width", p.min_w), ("min_height", p.min_h))
+        for k, v in (
+            ("width", p.w),
+            ("height", p.h),
+            ("min_width", p.min_w),
+            ("min_height", p.min_h),
+        )
     }
     longest = max((v for v in sizes.values() if v is not None), default=0)
     if longest > max_side:
-        sizes = {k: None if v is None else max(1, v * max_side // longest) for k, v in sizes.items()}
+        sizes = {
+            k: None if v is None else max(1, v * max_side // longest) for k, v in sizes.items()
+        }
     if all(v is None for v in sizes.values()):
         return {"scale": factor, "max_side": max_side} if factor != 1 else {}
     return sizes

@@ -302,7 +302,7 @@ class ImageService:
             self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages
         )
         background = (p.bg or (255, 255, 255, 255))[:3]
-        options = {
+        options: dict[str, Any] = {
             "strip": p.strip,
             "keep_icc": p.icc == "keep",
             "background": (background[0], background[1], background[2]),
@@ -360,8 +360,11 @@ class ImageService:
                 rgb = small.extract_band(0).bandjoin([small.extract_band(0)] * 2)
             pixels = np.asarray(rgb.numpy())
             rows, cols = pixels.shape[:2]
-            x, y = (4, max(1, min(9, round(4 * rows / cols)))) if cols >= rows else (
-                max(1, min(9, round(4 * cols / rows))), 4)
+            x, y = (
+                (4, max(1, min(9, round(4 * rows / cols))))
+                if cols >= rows
+                else (max(1, min(9, round(4 * cols / rows))), 4)
+            )
             found = {
                 "blurhash": placeholders.blurhash(pixels, x_components=x, y_components=y),
                 "lqip": placeholders.lqip(small),

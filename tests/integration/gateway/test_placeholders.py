@@ -71,6 +71,9 @@ def test_blurhash_equals_the_reference_encoder(rows: int, cols: int, x: int, y: 
 def test_grey_and_transparent_images_get_placeholders(
     client: TestClient, auth: dict[str, str]
 ) -> None:
-    for data in (make_image(120, 90, bands=1, fmt=".png"), make_image(120, 90, bands=4, fmt=".png")):
+    for data in (
+        make_image(120, 90, bands=1, fmt=".png"),
+        make_image(120, 90, bands=4, fmt=".png"),
+    ):
         image_id = upload(client, auth, data)
         assert client.get(f"/v1/images/{image_id}/placeholder", headers=auth).status_code == 200

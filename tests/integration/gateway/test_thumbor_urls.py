@@ -37,7 +37,11 @@ def decoded(body: bytes) -> pyvips.Image:
 def test_a_libthumbor_signed_url_renders_without_a_key(client: TestClient, image_id: str) -> None:
     # given a URL signed by thumbor's own client library
     url = CryptoURL(key=KEY).generate(
-        width=300, height=200, fit_in=True, smart=True, image_url=image_id,
+        width=300,
+        height=200,
+        fit_in=True,
+        smart=True,
+        image_url=image_id,
         filters=["quality(80)", "format(webp)", "grayscale()"],
     )
     assert url.startswith("/") and "/fit-in/300x200/smart/filters:" in url
@@ -65,7 +69,10 @@ def test_crop_flip_and_alignment_follow_thumbor(client: TestClient, image_id: st
     source = np.asarray(decoded(make_image(600, 400)).numpy()).astype(int)
     # a manual crop (left, top, right, bottom) at its own size, mirrored left-right
     url = crypto.generate(
-        crop=((100, 50), (300, 250)), width=-200, height=200, image_url=image_id,
+        crop=((100, 50), (300, 250)),
+        width=-200,
+        height=200,
+        image_url=image_id,
         filters=["format(png)"],
     )
     out = np.asarray(decoded(client.get(url).content).numpy()).astype(int)
@@ -90,7 +97,10 @@ def test_thumbor_enlarges_unless_fit_in(client: TestClient, image_id: str) -> No
 
 def test_fill_pads_a_fit_in_result_to_the_box(client: TestClient, image_id: str) -> None:
     url = CryptoURL(key=KEY).generate(
-        width=300, height=300, fit_in=True, filters=["fill(ff0000)", "format(png)"],
+        width=300,
+        height=300,
+        fit_in=True,
+        filters=["fill(ff0000)", "format(png)"],
         image_url=image_id,
     )
     out = np.asarray(decoded(client.get(url).content).numpy())

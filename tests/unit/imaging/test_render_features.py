@@ -117,8 +117,9 @@ def test_focal_point_centres_the_window_on_it() -> None:
 
 def bordered(colour: tuple[int, int, int], width: int = 30) -> pyvips.Image:
     inner = scene(120, 80)
-    return inner.embed(width, width // 2, 120 + 2 * width, 80 + width, extend="background",
-                       background=list(colour))
+    return inner.embed(
+        width, width // 2, 120 + 2 * width, 80 + width, extend="background", background=list(colour)
+    )
 
 
 def test_trim_cuts_uniform_borders() -> None:
@@ -149,8 +150,9 @@ def test_pad_adds_margins_of_the_background_colour_scaled_by_dpr() -> None:
 
 
 def test_extend_puts_a_small_result_in_the_asked_box_by_gravity() -> None:
-    out = render({"w": "300", "h": "200", "fit": "inside", "extend": "1", "gravity": "south",
-                  "bg": "ffffff"})
+    out = render(
+        {"w": "300", "h": "200", "fit": "inside", "extend": "1", "gravity": "south", "bg": "ffffff"}
+    )
     assert size(out) == (300, 200)
     assert (out[:40] == 255).all()  # the image sits at the bottom
     assert_golden("render", "extend_south", out)

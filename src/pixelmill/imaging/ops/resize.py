@@ -56,20 +56,27 @@ class ResizeParams(Params):
         False, description="Allow scaling up: without it a small image keeps its size."
     )
     min_width: int | None = Field(
-        None, ge=1, le=MAX_SIDE, description="Scale up (with enlarge) or less far down so the "
-        "result is at least this wide; then cropped to width."
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Scale up (with enlarge) or less far down so the "
+        "result is at least this wide; then cropped to width.",
     )
     min_height: int | None = Field(
         None, ge=1, le=MAX_SIDE, description="As min_width, for the height."
     )
     scale: float | None = Field(
-        None, gt=0, le=64, description="Without width and height: scale the image by this "
-        "factor (zoom), capped at max_side."
+        None,
+        gt=0,
+        le=64,
+        description="Without width and height: scale the image by this "
+        "factor (zoom), capped at max_side.",
     )
     max_side: int = Field(MAX_SIDE, ge=1, le=MAX_SIDE, description="Longest side a scale gives.")
     offset: tuple[int, int] = Field(
-        (0, 0), description="Crop window shift (x, y) in output pixels, inward from the "
-        "gravity edge (right/down for centre)."
+        (0, 0),
+        description="Crop window shift (x, y) in output pixels, inward from the "
+        "gravity edge (right/down for centre).",
     )
 
     @model_validator(mode="after")

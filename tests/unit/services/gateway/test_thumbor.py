@@ -30,11 +30,20 @@ ID = "0123abcd"
         ("100x100/smart", {"w": "100", "h": "100", "gravity": "attention", "enlarge": "true"}),
         (
             "fit-in/100x100/filters:fill(white):quality(70):brightness(20):rotate(90)",
-            {"w": "100", "h": "100", "fit": "contain", "bg": "white", "q": "70",
-             "brightness": "1.2", "rotate": "270"},
+            {
+                "w": "100",
+                "h": "100",
+                "fit": "contain",
+                "bg": "white",
+                "q": "70",
+                "brightness": "1.2",
+                "rotate": "270",
+            },
         ),
-        ("filters:no_upscale():blur(4):max_bytes(5000)", {"enlarge": "false", "blur": "4.0",
-                                                          "max_bytes": "5000"}),
+        (
+            "filters:no_upscale():blur(4):max_bytes(5000)",
+            {"enlarge": "false", "blur": "4.0", "max_bytes": "5000"},
+        ),
     ],
 )
 def test_options_become_render_parameters(options: str, expected: dict[str, str]) -> None:
@@ -46,8 +55,16 @@ def test_options_become_render_parameters(options: str, expected: dict[str, str]
 
 @pytest.mark.parametrize(
     "options",
-    ["meta/100x100", "adaptive-fit-in/100x100", "origx100", "trim:bottom-right/100x100",
-     "filters:watermark(a.png,0,0,0)", "filters:quality(high)", "filters:quality(80)x", "a/b"],
+    [
+        "meta/100x100",
+        "adaptive-fit-in/100x100",
+        "origx100",
+        "trim:bottom-right/100x100",
+        "filters:watermark(a.png,0,0,0)",
+        "filters:quality(high)",
+        "filters:quality(80)x",
+        "a/b",
+    ],
 )
 def test_what_pixelmill_cannot_honour_is_refused(options: str) -> None:
     with pytest.raises(InvalidParameter):
@@ -61,7 +78,9 @@ def test_focal_box_becomes_a_focal_point() -> None:
 
 
 @given(
-    width=st.integers(0, 4000), height=st.integers(0, 4000), fit_in=st.booleans(),
+    width=st.integers(0, 4000),
+    height=st.integers(0, 4000),
+    fit_in=st.booleans(),
     smart=st.booleans(),
     key=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40),
 )

@@ -8,6 +8,8 @@ thumbor signature is a plain 404.
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 from fastapi import APIRouter, Request, Response
 
@@ -20,7 +22,7 @@ from pixelmill.services.gateway.routes.images import render_response
 
 router = APIRouter(tags=["thumbor"])
 
-_IMAGE = {200: {"content": {"image/*": {}}}}
+_IMAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"image/*": {}}}}
 
 
 @router.get(
