@@ -234,6 +234,11 @@ def parse_render(
                 f"{name}={value} is above the largest allowed output side {limit}",
                 errors=[{"loc": name, "msg": f"must be <= {limit}"}],
             )
+    if params.pad is not None and max(params.pad) * params.dpr > limit // 4:
+        raise InvalidParameter(
+            f"pad margins are at most {limit // 4} pixels (after dpr)",
+            errors=[{"loc": "pad", "msg": f"must be <= {limit // 4}"}],
+        )
     return params
 
 

@@ -331,6 +331,8 @@ class ImageService:
             return chosen if record.pages > 1 else None
         if not (_animated(record) and fmt in (ImageFormat.GIF, ImageFormat.WEBP)):
             return None
+        if p.analysis or p.compare:
+            return None  # analysis overlays and comparisons show the first frame
         pixels = record.pages * record.width * record.height
         limit = self.settings
         if record.pages > limit.max_frames or pixels > limit.max_animation_pixels:

@@ -42,7 +42,8 @@ def image_json(record: ImageRecord) -> dict[str, Any]:
     return body
 
 
-#: the largest side an anonymous (opted-in, unsigned) render may ask for
+#: the largest side an anonymous (opted-in, unsigned) render may ask for, after dpr,
+#: zoom and padding
 ANONYMOUS_MAX_SIDE = 2048
 
 
@@ -293,7 +294,10 @@ def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) 
     if not (c.settings.security.public_read or c.study_images.public_render(image_id)):
         return False
     sized = params.w or params.h
-    small = max(params.w or 0, params.h or 0) <= ANONYMOUS_MAX_SIDE
+    sides = (params.w, params.h, params.min_w, params.min_h)
+    longest = max(v or 0 for v in sides) * params.dpr * params.zoom
+    longest += 2 * max(params.pad or (0,)) * params.dpr  # margins make it bigger too
+    small = longest <= ANONYMOUS_MAX_SIDE
     return bool(sized and small and params.strip and params.crop is None)
 
 
