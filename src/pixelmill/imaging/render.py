@@ -98,6 +98,9 @@ class RenderParams(BaseModel):
     )
     trim: float | None = Field(None, **bounds_of(TrimParams, "threshold"))
     trim_colour: Colour | None = Field(None, description="Border colour trim removes.")
+    trim_corner: Literal["top-left", "bottom-right"] = Field(
+        "top-left", description="Corner whose pixel is the border colour (no trim_colour)."
+    )
     pad: tuple[int, ...] | None = Field(
         None, description="Margins 'all', 'vertical,horizontal' or 'top,right,bottom,left'."
     )
@@ -276,7 +279,8 @@ def to_steps(p: RenderParams, *, max_side: int = 8192) -> list[ops.Step]:
     """The registry steps a render performs, in canonical order."""
     specs: list[dict[str, Any]] = []
     if p.trim is not None:
-        specs.append({"op": "trim", "threshold": p.trim, "colour": p.trim_colour})
+        trim = {"op": "trim", "threshold": p.trim, "colour": p.trim_colour}
+        specs.append({**trim, "corner": p.trim_corner})
     if p.crop is not None:
         specs.append(_crop_step(p))
     sizes = _sized(p, max_side)

@@ -1,11 +1,14 @@
 """trim: cut away uniform borders (a scanned slide's margin, a product shot's white).
 
 A border is the run of rows and columns, from each edge, whose pixels all lie within
-``threshold`` of the border colour -- ``colour``, or the top-left pixel when none is
-given (libvips ``find_trim``). An image that is uniform all over is left as it is.
+``threshold`` of the border colour -- ``colour``, or the ``corner`` pixel (top-left by
+default) when none is given (libvips ``find_trim``). An image that is uniform all over
+is left as it is.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import pyvips
 from pydantic import Field
@@ -17,7 +20,10 @@ from pixelmill.imaging.ops._base import OpContext, Operation, Params
 
 class TrimParams(Params):
     threshold: float = Field(10.0, ge=0, le=255, description="Largest difference, 0..255.")
-    colour: Colour | None = Field(None, description="Border colour; none: the top-left pixel.")
+    colour: Colour | None = Field(None, description="Border colour; none: the corner pixel.")
+    corner: Literal["top-left", "bottom-right"] = Field(
+        "top-left", description="Which corner pixel is the border colour when none is given."
+    )
 
 
 @register
@@ -33,7 +39,8 @@ class Trim(Operation[TrimParams]):
             rgb = list(params.colour[:3])
             background = rgb if flat.bands >= 3 else [round(sum(rgb) / 3)]
         else:
-            background = list(flat.getpoint(0, 0))
+            x, y = (0, 0) if params.corner == "top-left" else (flat.width - 1, flat.height - 1)
+            background = list(flat.getpoint(x, y))
         left, top, width, height = flat.find_trim(
             threshold=params.threshold, background=background[: flat.bands]
         )

@@ -9,8 +9,9 @@ builders sign for pixelmill unchanged.
 
 Supported filters: quality, format, grayscale, blur, sharpen, brightness, contrast,
 rotate, fill, background_color, strip_exif, strip_icc, upscale, no_upscale, stretch,
-max_bytes, focal. Any other filter, ``meta``, ``adaptive-fit-in``, ``orig`` sizes and
-``trim:bottom-right`` are refused with 422 rather than ignored.
+max_bytes, focal. Any other filter, ``meta`` and ``debug`` are refused with 422 rather
+than ignored. ``orig`` sizes, ``adaptive-`` fit-in and ``focal`` need the source's size:
+:meth:`ThumborRequest.resolve` fills them in once the caller has it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from pixelmill.errors import BadSignature, InvalidParameter
 
 _OPTIONS = re.compile(
-    r"^(?:(?P<meta>meta)/)?"
+    r"^(?:(?P<debug>debug)/)?"
+    r"(?:(?P<meta>meta)/)?"
     r"(?:trim(?P<trim>(?::(?:top-left|bottom-right))?(?::\d+)?)/)?"
     r"(?:(?P<left>\d+)x(?P<top>\d+):(?P<right>\d+)x(?P<bottom>\d+)/)?"
     r"(?:(?P<adaptive>adaptive-)?(?P<full>full-)?(?P<fit_in>fit-in)/)?"
@@ -43,12 +45,34 @@ _HORIZONTAL = {"left": "west", "right": "east", "center": ""}
 
 @dataclass
 class ThumborRequest:
-    """A thumbor URL read: the image id, render query parameters, and a focal box
-    (left, top, right, bottom in source pixels) the caller turns into ``fp``."""
+    """A thumbor URL read: the image id, render query parameters, and what needs the
+    source's size: a focal box (left, top, right, bottom in source pixels), ``orig``
+    sides, ``adaptive`` fit-in."""
 
     image_id: str
     query: dict[str, str] = field(default_factory=dict)
     focal: tuple[int, int, int, int] | None = None
+    orig: tuple[bool, bool] = (False, False)
+    adaptive: bool = False
+
+    @property
+    def needs_size(self) -> bool:
+        return self.focal is not None or any(self.orig) or self.adaptive
+
+    def resolve(self, width: int, height: int) -> dict[str, str]:
+        """The render query for a source of ``width`` x ``height`` (upright) pixels."""
+        q = dict(self.query)
+        if self.orig[0]:
+            q["w"] = str(width)
+        if self.orig[1]:
+            q["h"] = str(height)
+        if self.focal is not None:
+            q["fp"] = focal_point(self.focal, width, height)
+        if self.adaptive and "w" in q and "h" in q:
+            # thumbor: turn the box when it and the image disagree on portrait/landscape
+            if (int(q["w"]) > int(q["h"])) != (width > height):
+                q["w"], q["h"] = q["h"], q["w"]
+        return q
 
 
 def is_signature(segment: str) -> bool:
@@ -82,11 +106,15 @@ def parse(options: str) -> ThumborRequest:
     if g["trim"] is not None:
         parts = [p for p in g["trim"].split(":") if p]
         q["trim"] = next((p for p in parts if p.isdigit()), "0")
+        if "bottom-right" in parts:
+            q["trim_corner"] = "bottom-right"
     if g["left"] is not None:
         left, top, right, bottom = (int(g[k]) for k in ("left", "top", "right", "bottom"))
         if right > left and bottom > top:
             q["crop"] = f"{left},{top},{right - left},{bottom - top}"
     _size(g, q)
+    request.orig = (g["width"] == "orig", g["height"] == "orig")
+    request.adaptive = bool(g["adaptive"] and g["fit_in"])
     _filters(g["filters"] or "", request)
     return request
 
@@ -95,10 +123,8 @@ def _refuse_unsupported(g: dict[str, str | None]) -> None:
     unsupported = [
         name
         for name, used in (
+            ("debug", g["debug"]),
             ("meta", g["meta"]),
-            ("adaptive-fit-in", g["adaptive"]),
-            ("orig sizes", "orig" in (g["width"], g["height"])),
-            ("trim:bottom-right", "bottom-right" in (g["trim"] or "")),
         )
         if used
     ]
@@ -107,7 +133,8 @@ def _refuse_unsupported(g: dict[str, str | None]) -> None:
 
 
 def _size(g: dict[str, str | None], q: dict[str, str]) -> None:
-    width, height = int(g["width"] or 0), int(g["height"] or 0)
+    width = int(g["width"]) if (g["width"] or "").isdigit() else 0
+    height = int(g["height"]) if (g["height"] or "").isdigit() else 0
     if width:
         q["w"] = str(width)
     if height:

@@ -25,6 +25,10 @@ ID = "0123abcd"
         ("10x20:110x220", {"crop": "10,20,100,200", "enlarge": "true"}),
         ("trim/x100", {"trim": "0", "h": "100", "enlarge": "true"}),
         ("trim:top-left:15/x100", {"trim": "15", "h": "100", "enlarge": "true"}),
+        (
+            "trim:bottom-right/x100",
+            {"trim": "0", "trim_corner": "bottom-right", "h": "100", "enlarge": "true"},
+        ),
         ("100x100/left/top", {"w": "100", "h": "100", "gravity": "northwest", "enlarge": "true"}),
         ("100x100/right", {"w": "100", "h": "100", "gravity": "east", "enlarge": "true"}),
         ("100x100/smart", {"w": "100", "h": "100", "gravity": "attention", "enlarge": "true"}),
@@ -57,9 +61,7 @@ def test_options_become_render_parameters(options: str, expected: dict[str, str]
     "options",
     [
         "meta/100x100",
-        "adaptive-fit-in/100x100",
-        "origx100",
-        "trim:bottom-right/100x100",
+        "debug/100x100",
         "filters:watermark(a.png,0,0,0)",
         "filters:quality(high)",
         "filters:quality(80)x",
@@ -73,8 +75,19 @@ def test_what_pixelmill_cannot_honour_is_refused(options: str) -> None:
 
 def test_focal_box_becomes_a_focal_point() -> None:
     got = thumbor.parse(f"100x100/filters:focal(100x50:300x150)/{ID}")
-    assert got.focal == (100, 50, 300, 150)
-    assert thumbor.focal_point(got.focal, 400, 200) == "0.500000,0.500000"
+    assert got.focal == (100, 50, 300, 150) and got.needs_size
+    assert got.resolve(400, 200)["fp"] == "0.500000,0.500000"
+
+
+def test_orig_takes_the_source_side() -> None:
+    got = thumbor.parse(f"origx100/{ID}")
+    assert got.resolve(640, 480) == {"w": "640", "h": "100", "enlarge": "true"}
+
+
+def test_adaptive_fit_in_turns_the_box_to_the_image() -> None:
+    got = thumbor.parse(f"adaptive-fit-in/300x200/{ID}")
+    assert got.resolve(400, 600) == {"w": "200", "h": "300", "fit": "inside"}  # portrait
+    assert got.resolve(600, 400) == {"w": "300", "h": "200", "fit": "inside"}
 
 
 @given(

@@ -62,12 +62,13 @@ async def signed(request: Request, signature: str, options: str) -> Response:
 def _params(request: Request, options: str) -> tuple[str, RenderParams]:
     c = deps(request)
     wanted = thumbor.parse(options)
-    if wanted.focal is not None:
+    query = wanted.query
+    if wanted.needs_size:
         record = c.image_service.record(wanted.image_id)
         width, height = record.width, record.height
         if record.orientation in (5, 6, 7, 8):
             width, height = height, width
-        wanted.query["fp"] = thumbor.focal_point(wanted.focal, width, height)
+        query = wanted.resolve(width, height)
     render = c.settings.render
-    params = parse_render(wanted.query, max_side=render.max_output_side, presets=render.presets)
+    params = parse_render(query, max_side=render.max_output_side, presets=render.presets)
     return wanted.image_id, params
