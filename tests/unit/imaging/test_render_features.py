@@ -166,3 +166,17 @@ def test_every_new_parameter_changes_the_cache_key(query: dict[str, str]) -> Non
     base = {"w": "10"} if "w" in query else {}
     key = cache_key("id", parse_render(query, max_side=8192), ImageFormat.PNG, 80)
     assert key != cache_key("id", parse_render(base, max_side=8192), ImageFormat.PNG, 80)
+
+
+def test_trim_can_take_its_colour_from_the_bottom_right_corner() -> None:
+    # a white band on top of a black-bordered picture: each corner trims its own colour
+    image = bordered((0, 0, 0)).embed(0, 10, 180, 120, extend="white")
+    bottom_right = render({"trim": "10", "trim_corner": "bottom-right"}, image)
+    assert size(bottom_right) == (180, 105)  # the 15 black rows at the bottom go
+    assert size(render({"trim": "10"}, image)) == (180, 110)  # the 10 white rows go
+
+
+def test_fill_down_and_pad_goldens() -> None:
+    small = scene(120, 80)
+    assert_golden("render", "fill_down", render({"w": "240", "h": "60", "fit": "fill-down"}, small))
+    assert_golden("render", "pad", render({"w": "100", "pad": "4,8,12,16", "bg": "ffcc00"}))
