@@ -98,6 +98,11 @@ def _per_frame(image: pyvips.Image, step: Step, ctx: OpContext) -> pyvips.Image:
         step.op.apply(image.crop(0, top, image.width, height), step.params, ctx)
         for top in range(0, image.height - height + 1, height)
     ]
+    if any((f.width, f.height) != (frames[0].width, frames[0].height) for f in frames):
+        # e.g. trim finds another border in each frame: no animation can hold them
+        raise InvalidParameter(
+            f"the {step.op.name} step gives frames of different sizes; take one with frame=N"
+        )
     out = pyvips.Image.arrayjoin(frames, across=1).copy()
     out.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
     return out
