@@ -198,3 +198,17 @@ def test_a_step_that_sizes_frames_differently_is_422_with_a_way_out(client: Test
     resp = client.get(f"/v1/images/{image_id}/render", params={"trim": 10})
     assert resp.status_code == 422 and "frame=N" in resp.json()["detail"]
     assert len(frames_of(get(client, image_id, trim=10, frame=1, format="gif"))) == 1
+
+
+def test_a_still_image_renders_as_gif_when_asked(client: TestClient) -> None:
+    resp = client.get(
+        f"/v1/images/{upload(client, make_image(300, 200))}/render",
+        params={"w": 90, "format": "gif"},
+    )
+    assert resp.headers["content-type"] == "image/gif"
+    assert decoded_size(resp.content) == (90, 60)
+
+
+def decoded_size(body: bytes) -> tuple[int, int]:
+    image = pyvips.Image.new_from_buffer(body, "")
+    return image.width, image.height

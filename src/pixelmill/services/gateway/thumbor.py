@@ -68,10 +68,10 @@ class ThumborRequest:
             q["h"] = str(height)
         if self.focal is not None:
             q["fp"] = focal_point(self.focal, width, height)
-        if self.adaptive and "w" in q and "h" in q:
-            # thumbor: turn the box when it and the image disagree on portrait/landscape
-            if (int(q["w"]) > int(q["h"])) != (width > height):
-                q["w"], q["h"] = q["h"], q["w"]
+        # adaptive (thumbor): turn the box when it and the image disagree on portrait
+        turn = self.adaptive and "w" in q and "h" in q
+        if turn and (int(q["w"]) > int(q["h"])) != (width > height):
+            q["w"], q["h"] = q["h"], q["w"]
         return q
 
 
@@ -133,8 +133,8 @@ def _refuse_unsupported(g: dict[str, str | None]) -> None:
 
 
 def _size(g: dict[str, str | None], q: dict[str, str]) -> None:
-    width = int(g["width"]) if (g["width"] or "").isdigit() else 0
-    height = int(g["height"]) if (g["height"] or "").isdigit() else 0
+    width = int(g["width"] or 0) if g["width"] != "orig" else 0
+    height = int(g["height"] or 0) if g["height"] != "orig" else 0
     if width:
         q["w"] = str(width)
     if height:
