@@ -91,7 +91,7 @@ class RenderParams(BaseModel):
         None, description="Gravity offset 'x,y' in pixels, inward from the gravity edge."
     )
     fp: tuple[float, float] | None = Field(None, description="Focal point 'x,y', fractions 0..1.")
-    crop: tuple[float, ...] | None = Field(
+    crop: tuple[int | float, ...] | None = Field(
         None,
         description="Source box 'left,top,width,height' or 'width,height' (placed by "
         "gravity), before resizing; numbers in (0,1) are fractions of the image.",

@@ -18,10 +18,10 @@ from pixelmill.imaging.ops._base import OpContext, Operation, Params
 
 
 class CropParams(Params):
-    left: float | None = Field(None, ge=0, description="Left edge; none: placed by gravity.")
-    top: float | None = Field(None, ge=0, description="Top edge; none: placed by gravity.")
-    width: float = Field(gt=0, description="Box width.")
-    height: float = Field(gt=0, description="Box height.")
+    left: int | float | None = Field(None, ge=0, description="Left edge; none: placed by gravity.")
+    top: int | float | None = Field(None, ge=0, description="Top edge; none: placed by gravity.")
+    width: int | float = Field(gt=0, description="Box width.")
+    height: int | float = Field(gt=0, description="Box height.")
     gravity: Gravity = Field("centre", description="Where a box without left/top sits.")
     offset: tuple[int, int] = Field(
         (0, 0), description="Shift (x, y) in pixels of a gravity-placed box, inward."
