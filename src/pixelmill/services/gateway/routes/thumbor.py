@@ -2,8 +2,9 @@
 (public, like signed pixelmill URLs) and ``/unsafe/<options>/<image id>`` (only with
 ``security.thumbor_allow_unsafe``, and then only for callers with a key or a login).
 
-Mounted last, so every other route matches first; a first segment that is not a
-thumbor signature is a plain 404.
+Mounted last, so every other route matches first; and the signature segment only
+matches thumbor's signature shape (28 URL-safe base64 characters), so other paths fall
+through to whatever is mounted after (static files) or a plain 404.
 """
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
-from pixelmill.errors import AuthError, Forbidden, NotFound
+from pixelmill.errors import AuthError, Forbidden
 from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.services.gateway import thumbor
 from pixelmill.services.gateway.auth import identify
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.images import render_response
+
+
+class _Signature(Convertor[str]):
+    regex = "[A-Za-z0-9_-]{27}="
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("thumbor_signature", _Signature())
 
 router = APIRouter(tags=["thumbor"])
 
@@ -44,14 +59,12 @@ async def unsafe(request: Request, options: str) -> Response:
 
 
 @router.get(
-    "/{signature}/{options:path}",
+    "/{signature:thumbor_signature}/{options:path}",
     summary="thumbor-compatible render, signed with HMAC-SHA1 (security.thumbor_key)",
     response_class=Response,
     responses=_IMAGE,
 )
 async def signed(request: Request, signature: str, options: str) -> Response:
-    if not thumbor.is_signature(signature):
-        raise NotFound(f"nothing at {request.url.path}")
     thumbor.verify(deps(request).settings.security.thumbor_key, signature, options)
     image_id, params = _params(request, options)
     return await anyio.to_thread.run_sync(
