@@ -35,6 +35,7 @@ from pixelmill.services.gateway.routes import (
     patients,
     studies,
     system,
+    thumbor,
 )
 from pixelmill.services.gateway.routes import annotations as annotation_routes
 
@@ -59,6 +60,7 @@ ROUTERS = [
     imports.router,
     exports.router,
     model_permissions.router,
+    thumbor.router,  # last: its /{signature}/... paths match anything
 ]
 
 
