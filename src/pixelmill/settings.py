@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pixelmill.settings_healing import HealingSettings
+
+#: output formats a per-format quality may name
+ImageFormatName = Literal["jpeg", "png", "webp", "avif", "tiff", "gif"]
+Quality = Annotated[int, Field(ge=1, le=100)]
 
 
 class ServerSettings(BaseModel):
@@ -103,6 +107,42 @@ class RenderSettings(BaseModel):
     concurrency: int = Field(
         0, ge=0, description="libvips threads per render; 0 leaves libvips' default (one per core)."
     )
+    max_concurrent: int = Field(
+        0,
+        ge=0,
+        description="Renders (cache misses) computed at once per process; 0 = one per core. "
+        "More wait in the queue below.",
+    )
+    max_queue: int = Field(
+        32,
+        ge=0,
+        description="Renders waiting for a slot per process; one more gets 503 with "
+        "Retry-After (imgproxy's requests queue).",
+    )
+    queue_timeout_s: float = Field(
+        20.0, gt=0, description="Longest wait for a render slot before 503 with Retry-After."
+    )
+    time_budget_s: float = Field(
+        30.0,
+        ge=0,
+        description="Wall time one on-the-fly render may compute; past it libvips stops and "
+        "the answer is 503 (render-timeout). 0: no budget.",
+    )
+    quality: dict[ImageFormatName, Quality] = Field(
+        default_factory=dict,
+        description="Encoder quality per output format when q is not given, e.g. "
+        "{avif: 60, webp: 80}; formats not named use default_quality.",
+    )
+    presets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named render parameter sets, used as preset=NAME (several: "
+        "preset=a,b) and combinable with other parameters, which win: "
+        "{thumb: {w: 256, h: 256, fit: cover}}.",
+    )
+    max_frames: int = Field(200, ge=1, description="Most frames an animated render keeps.")
+    max_animation_pixels: int = Field(
+        100_000_000, gt=0, description="Most source pixels (frames x w x h) it may read."
+    )
 
 
 class SecuritySettings(BaseModel):
@@ -122,6 +162,16 @@ class SecuritySettings(BaseModel):
         "that key (pixelmill sign --key-id ID). When any key is set, unsigned renders are "
         "refused.",
     )
+    thumbor_key: str | None = Field(
+        None,
+        description="HMAC-SHA1 key (thumbor's SECURITY_KEY) for thumbor-style signed URLs "
+        "/<signature>/<options>/<image id>; unset: those URLs are refused.",
+    )
+    thumbor_allow_unsafe: bool = Field(
+        False,
+        description="Serve thumbor /unsafe/ URLs (thumbor's ALLOW_UNSAFE_URL), and then only "
+        "to callers with an API key or a login.",
+    )
     auth_enabled: bool = Field(True, description="Require API keys for writes.")
     key_cache_s: float = Field(
         2.0,
@@ -129,6 +179,42 @@ class SecuritySettings(BaseModel):
         description="Seconds a gateway process reuses a successful API-key check. A key "
         "revoked in another process (the CLI, another gateway) stops working within this "
         "time; one revoked in the same process at once. 0: look the key up on every request.",
+    )
+
+
+class RateLimitSettings(BaseModel):
+    """Request budgets per API key (or session) and per client IP (docs/security.md)."""
+
+    enabled: bool = Field(True, description="Refuse clients over budget with 429.")
+    storage_url: str = Field(
+        "",
+        description="Where budgets are counted: 'memory://' (per process), 'redis://host:6379/0' "
+        "(shared by every gateway). '' means the cache's Redis when cache.url is redis://, "
+        "else memory://.",
+    )
+    window_s: int = Field(60, ge=1, description="Length of the budget window, seconds.")
+    per_key: int = Field(
+        20000, ge=1, description="Cost units one API key or session may spend per window."
+    )
+    per_ip: int = Field(
+        5000,
+        ge=1,
+        description="Cost units one client address may spend per window without credentials; "
+        "failed authentications are charged here too.",
+    )
+    cost_other: int = Field(1, ge=0, description="Cost of a request of no class below.")
+    cost_render: int = Field(4, ge=0, description="Cost of a render or a prediction.")
+    cost_upload: int = Field(
+        10, ge=0, description="Cost of an upload (image, dataset, model version)."
+    )
+    cost_job_submit: int = Field(10, ge=0, description="Cost of a job submission.")
+    cost_auth_failure: int = Field(
+        250,
+        ge=0,
+        description="Charged to a client address for each 401 to a request with credentials, "
+        "from a failure budget of per_ip units; while the address cannot afford another "
+        "failure, its requests with credentials are refused (lockout until the window "
+        "moves on). 0: no lockout.",
     )
 
 
@@ -143,6 +229,11 @@ class ObservabilitySettings(BaseModel):
         True,
         description="Serve Prometheus metrics at /metrics; false answers 404 there (for a "
         "gateway reachable from outside with no scraper in front).",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="When set, /metrics answers only requests with 'Authorization: Bearer "
+        "TOKEN' (the scraper's). Production must set it or keep /metrics off the public port.",
     )
 
 
@@ -321,6 +412,15 @@ class WorkspaceSettings(BaseModel):
     stream_keepalive_s: float = Field(
         15.0, gt=0, le=300, description="A comment line is sent after this long without events."
     )
+    annotation_import_max_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="A GeoJSON annotation import larger than this gets 413 (imports are "
+        "exempt from server.max_json_bytes).",
+    )
+    annotation_import_max_features: int = Field(
+        200_000, gt=0, description="Features one annotation import may hold."
+    )
 
 
 def _config_file_source() -> dict[str, Any]:
@@ -358,6 +458,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     render: RenderSettings = RenderSettings()
     security: SecuritySettings = SecuritySettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: BrokerSettings = BrokerSettings()
     ml: MLSettings = MLSettings()

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from pixelmill.backends.breaker import Breakers, is_outage
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.errors import ImageTooLarge, InvalidModel
+from pixelmill.errors import ImageTooLarge, InvalidModel, public_text
 from pixelmill.ml.drift import DriftMonitor, DriftState
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
@@ -225,7 +225,7 @@ class InferenceService:
                 )
         except Exception as exc:
             loaded.errors += 1
-            loaded.last_error = str(exc)[:500]
+            loaded.last_error = public_text(exc)[:500]
             metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "error").inc()
             if self.watcher is not None:
                 self.watcher.observe(v, ok=False, seconds=time.perf_counter() - started)
