@@ -27,6 +27,8 @@ from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.observability import metrics, tracing
+from pixelmill.queues import QUEUES
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -147,7 +149,7 @@ class Container:
             "database": self.db.ping,
             "storage": self.storage.ping,
             "cache": self.cache.ping,
-            "jobs": self.broker.ping,
+            "broker": self.broker.ping,
         }
 
     def startup(self) -> None:
@@ -184,6 +186,7 @@ def dataset_limits(settings: Settings) -> DatasetLimits:
 
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tracing.configure_tracing(settings.observability.tracing)  # before engines: DB spans
     if settings.render.concurrency:
         import pyvips
 
@@ -231,6 +234,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     broker = make_broker(settings)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
+    metrics.add_scrape_collector(
+        "queues", metrics.QueueCollector(broker.queue_stats, job_store.queue_stats, QUEUES)
+    )
     job_deps = JobDeps(
         settings=settings.jobs,
         store=job_store,

@@ -32,7 +32,7 @@ from pixelmill.imaging.render import (
     output_format,
     to_steps,
 )
-from pixelmill.observability import metrics
+from pixelmill.observability import metrics, tracing
 from pixelmill.settings import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -247,10 +247,24 @@ class ImageService:
         plan: tuple[ImageFormat, int, str, bool] | None = None,
     ) -> Rendition:
         """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
-        answer when the caller already has it."""
+        answer when the caller already has it. Traced as ``render`` with the stages
+        ``render.cache.get``, ``render.fetch``, ``render.decode_ops``, ``render.encode``
+        and ``render.cache.set`` (libvips is lazy: pixels are decoded and transformed
+        while encoding, so most of the time lands in ``render.encode``)."""
+        with tracing.span("render", {"pixelmill.format": record.format}):
+            return self._render_record(record, params, accept, plan)
+
+    def _render_record(
+        self,
+        record: ImageRecord,
+        params: RenderParams,
+        accept: str | None,
+        plan: tuple[ImageFormat, int, str, bool] | None,
+    ) -> Rendition:
         fmt, quality, key, negotiated = plan or self.plan(record, params, accept)
         etag = f'"{key[:40]}"'
-        cached = self.cache.get(key)
+        with tracing.span("render.cache.get"):
+            cached = self.cache.get(key)
         if cached is not None:
             metrics.CACHE_REQUESTS.labels("hit").inc()
             return Rendition(cached, fmt.mime, etag, negotiated, True)
@@ -268,7 +282,8 @@ class ImageService:
         elapsed = time.perf_counter() - started
         for name in {s.op.name for s in steps} or {"encode"}:
             metrics.RENDER_SECONDS.labels(name).observe(elapsed)
-        self.cache.set(key, body, ttl=self.cache_ttl)
+        with tracing.span("render.cache.set"):
+            self.cache.set(key, body, ttl=self.cache_ttl)
         return Rendition(body, fmt.mime, etag, negotiated, False)
 
     def render_steps(
@@ -286,17 +301,21 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
-        image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc)
+        with tracing.span("render.fetch"):
+            source = self.source_of(record)
+        with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
+            image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc)
         background = (p.bg or (255, 255, 255, 255))[:3]
-        return encoding.encode(
-            image,
-            fmt,
-            quality=quality,
-            strip=p.strip,
-            keep_icc=p.icc == "keep",
-            background=(background[0], background[1], background[2]),
-            depth=p.depth,
-        )
+        with tracing.span("render.encode", {"pixelmill.format": fmt.value}):
+            return encoding.encode(
+                image,
+                fmt,
+                quality=quality,
+                strip=p.strip,
+                keep_icc=p.icc == "keep",
+                background=(background[0], background[1], background[2]),
+                depth=p.depth,
+            )
 
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(

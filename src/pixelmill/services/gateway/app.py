@@ -9,11 +9,16 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from pixelmill import __version__
+from pixelmill.observability import tracing
 from pixelmill.services.gateway import problems
 from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
 from pixelmill.services.gateway.fast_submit import FastSubmit
-from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
+from pixelmill.services.gateway.middleware import (
+    MetricsMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from pixelmill.services.gateway.routes import (
     accounts,
     audit,
@@ -51,6 +56,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         deps.startup()
         yield
         deps.shutdown()
+        tracing.flush()
 
     app = FastAPI(
         title="pixelmill",
@@ -66,5 +72,6 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
     app.add_middleware(BodyLimitMiddleware, limit=deps.settings.server.max_json_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestContextMiddleware)  # request id, log context, span, access line
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
     return app

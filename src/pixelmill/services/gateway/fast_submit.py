@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.errors import PixelmillError
+from pixelmill.observability.context import set_user
 from pixelmill.services.gateway.auth import key_cache
 from pixelmill.services.gateway.problems import error_response
 from pixelmill.services.gateway.routes.jobs import (
@@ -120,6 +121,7 @@ async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) ->
     )
     if record is None or not record.allows("write"):
         return _NO_KEY
+    set_user(record.username)
     return record
 
 

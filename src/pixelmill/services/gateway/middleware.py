@@ -1,14 +1,88 @@
-"""Pure ASGI middlewares (no per-request object churn): request metrics, and the
-security headers every response carries."""
+"""Pure ASGI middlewares (no per-request object churn): the request's context (id, log
+fields, trace span, access line), request metrics, and the security headers every
+response carries."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelmill.observability import metrics
+from pixelmill.observability import context, metrics, tracing
+
+access_log = logging.getLogger("pixelmill.access")
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (the caller's ``X-Request-ID`` when it is a plain id,
+    else a new one; echoed in the response), makes it the log context, opens a SERVER
+    span when tracing is on (continuing a caller's ``traceparent``) and logs one access
+    line: method, route template, path without its query (signatures live there),
+    status, milliseconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        carrier: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+            elif name in (b"traceparent", b"tracestate"):
+                carrier[name.decode()] = value.decode("latin-1")
+        info = context.RequestInfo(context.request_id_from(given), scope)
+        echo = (b"x-request-id", info.request_id.encode())
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echo]
+            await send(message)
+
+        token = context.begin_request(info)
+        try:
+            with tracing.http_server_span(scope["method"], scope["path"], carrier) as span:
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                finally:
+                    if span is not None:
+                        _close_server_span(span, scope, status)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s %d %.1fms",
+                    scope["method"],
+                    _route(scope),
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                )
+            context.end_request(token)
+
+
+def _route(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def _close_server_span(span: Any, scope: Scope, status: int) -> None:
+    route = _route(scope)
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_status(Status(StatusCode.ERROR))
 
 
 class MetricsMiddleware:

@@ -20,7 +20,7 @@ from pixelmill.ml.drift import DriftMonitor, DriftState
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
 from pixelmill.ml.spec import InputSpec
-from pixelmill.observability import metrics
+from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
@@ -151,7 +151,8 @@ class InferenceService:
 
         def counted(batch: NDArray[np.float32]) -> NDArray[np.float32]:
             histogram.observe(len(batch))
-            return run(batch)
+            with tracing.span("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
+                return run(batch)
 
         model.run = counted  # type: ignore[method-assign]
         if model.batcher is not None:
