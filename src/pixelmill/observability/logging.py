@@ -61,14 +61,15 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         entry.update(getattr(record, "context", None) or {})
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        # redacted before encoding: JSON escaping would hide quoted secrets from the patterns
+        return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def make_formatter(log_format: str, stream: IO[str]) -> logging.Formatter:

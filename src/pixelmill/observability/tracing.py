@@ -57,7 +57,6 @@ def configure_tracing(settings: TracingSettings) -> bool:
     with _lock:
         if _tracer is not None:
             return True
-        from opentelemetry import trace
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import (
@@ -84,8 +83,8 @@ def configure_tracing(settings: TracingSettings) -> bool:
 
             processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.endpoint))
         provider.add_span_processor(processor)
-        if not isinstance(trace.get_tracer_provider(), TracerProvider):
-            trace.set_tracer_provider(provider)  # for libraries; pixelmill uses its own
+        # not made the global provider: libraries that trace themselves when one is set
+        # (FastAPI's native telemetry) would add a second server span per request
         _tracer = provider.get_tracer("pixelmill")
         _provider = provider
         return True
@@ -180,23 +179,31 @@ def consumer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     return _tracer.start_as_current_span(name, kind=SpanKind.CONSUMER, attributes=attributes)
 
 
+def db_span(statement: str, system: str) -> Any:
+    """A CLIENT span for one SQL statement: its operation (``db SELECT``), never its
+    text or values."""
+    if _tracer is None:
+        return _NULL
+    from opentelemetry.trace import SpanKind
+
+    words = statement.lstrip().split(None, 1)
+    operation = words[0].upper() if words else "SQL"
+    return _tracer.start_as_current_span(
+        f"db {operation}",
+        kind=SpanKind.CLIENT,
+        attributes={"db.system.name": system, "db.operation.name": operation},
+    )
+
+
 def instrument_engine(engine: Any, system: str) -> None:
     """A CLIENT span per SQL statement of a SQLAlchemy ``engine`` (its operation only,
     never the statement's values). Only when tracing is on."""
     if _tracer is None:
         return
-    from opentelemetry.trace import SpanKind
     from sqlalchemy import event
 
-    tracer = _tracer
-
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
-        cm = tracer.start_as_current_span(
-            f"db {operation}",
-            kind=SpanKind.CLIENT,
-            attributes={"db.system.name": system, "db.operation.name": operation},
-        )
+        cm = db_span(statement, system)
         cm.__enter__()
         conn.info.setdefault("pm_spans", []).append(cm)
 
@@ -229,6 +236,7 @@ __all__ = [
     "configure_tracing",
     "consumer_span",
     "continued",
+    "db_span",
     "enabled",
     "flush",
     "http_server_span",

@@ -63,6 +63,15 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         version=__version__,
         description="Image processing and image ML as scalable microservices.",
         lifespan=lifespan,
+        # our RequestContextMiddleware traces requests (observability.tracing) and
+        # MetricsMiddleware counts them; FastAPI's own OpenTelemetry stays off
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
     )
     app.state.deps = deps
     app.state.key_cache = KeyCache(deps.keys, deps.accounts, deps.settings.security.key_cache_s)

@@ -46,12 +46,21 @@ PATH = "/v1/jobs"
 _NO_KEY = object()  # the request needs FastAPI's answer (401/403)
 
 
+class _SubmitRoute:
+    """What the metrics and the trace read of a matched route (FastAPI's included routers
+    are not a flat list to look the route up in)."""
+
+    path = PATH
+
+
+_SUBMIT_ROUTE = _SubmitRoute()
+
+
 class FastSubmit:
     """ASGI middleware: serves ``POST /v1/jobs`` itself when it can (see module doc)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._route: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -62,7 +71,7 @@ class FastSubmit:
         if answer is None:
             await self.app(scope, _replay(body, more, receive), send)
             return
-        scope["route"] = self._submit_route(scope)  # the metrics label, as routed
+        scope["route"] = _SUBMIT_ROUTE  # the metrics label and span name, as routed
         await answer(scope, receive, send)
 
     async def _try_submit(self, scope: Scope, body: bytes) -> Any:
@@ -94,14 +103,6 @@ class FastSubmit:
         except PixelmillError as exc:
             return error_response(exc, "POST", PATH)
         return submit_response(job, created)
-
-    def _submit_route(self, scope: Scope) -> Any:
-        if self._route is None:
-            for route in scope["app"].routes:
-                if getattr(route, "path", None) == PATH and "POST" in getattr(route, "methods", ()):
-                    self._route = route
-                    break
-        return self._route
 
 
 async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) -> Any:
