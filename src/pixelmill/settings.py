@@ -169,6 +169,11 @@ class ObservabilitySettings(BaseModel):
         description="Log line format: 'json' (one object per line, for log shippers), "
         "'text' (readable), or 'auto': text on a terminal, JSON otherwise.",
     )
+    access_log: bool = Field(
+        False,
+        description="Log one INFO line per HTTP request (method, route, path without its "
+        "query, status, ms); false logs it at DEBUG.",
+    )
     tracing: TracingSettings = TracingSettings()
     health_host: str = Field(
         "127.0.0.1",

@@ -25,6 +25,32 @@ _NULL = contextlib.nullcontext()
 _tracer: Tracer | None = None
 _memory: InMemorySpanExporter | None = None
 _provider: Any = None
+
+
+class _Api:
+    """The OpenTelemetry functions used per span, looked up once tracing is on (an
+    import statement per call costs as much as a third of an unsampled span)."""
+
+    get_current_span: Any = None
+    SpanKind: Any = None
+    extract: Any = None
+    inject: Any = None
+    attach: Any = None
+    detach: Any = None
+
+    @classmethod
+    def load(cls) -> None:
+        from opentelemetry import context, propagate, trace
+
+        cls.get_current_span = trace.get_current_span
+        cls.SpanKind = trace.SpanKind
+        cls.extract = propagate.extract
+        cls.inject = propagate.inject
+        cls.attach = context.attach
+        cls.detach = context.detach
+
+
+_api = _Api
 _lock = threading.Lock()
 
 
@@ -85,6 +111,7 @@ def configure_tracing(settings: TracingSettings) -> bool:
         provider.add_span_processor(processor)
         # not made the global provider: libraries that trace themselves when one is set
         # (FastAPI's native telemetry) would add a second server span per request
+        _Api.load()
         _tracer = provider.get_tracer("pixelmill")
         _provider = provider
         return True
@@ -105,27 +132,30 @@ def span(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     """A context manager timing ``name`` as a child of the current span (a shared no-op
     when tracing is off). Attribute values must be str, bool, int or float; ids are fine
     here (spans are not metrics: they carry no label-cardinality cost)."""
-    if _tracer is None:
+    if _tracer is None or not _recording():
         return _NULL
     return _tracer.start_as_current_span(name, attributes=attributes)
+
+
+def _recording() -> bool:
+    """False inside a trace the sampler dropped: its children would be dropped too
+    (parent-based sampling), so they are not even made (most of a span's cost)."""
+    current = _api.get_current_span()
+    return bool(current.is_recording() or not current.get_span_context().is_valid)
 
 
 def set_attribute(key: str, value: Any) -> None:
     """Add ``key=value`` to the current span (nothing when tracing is off)."""
     if _tracer is not None:
-        from opentelemetry import trace
-
-        trace.get_current_span().set_attribute(key, value)
+        _api.get_current_span().set_attribute(key, value)
 
 
 def inject() -> dict[str, str] | None:
     """The current trace context as W3C headers, for a message; ``None`` when off."""
     if _tracer is None:
         return None
-    from opentelemetry.propagate import inject as _inject
-
     carrier: dict[str, str] = {}
-    _inject(carrier)
+    _api.inject(carrier)
     return carrier or None
 
 
@@ -135,14 +165,11 @@ def continued(carrier: Mapping[str, str] | None) -> Iterator[None]:
     if _tracer is None or not carrier:
         yield
         return
-    from opentelemetry import context
-    from opentelemetry.propagate import extract
-
-    token = context.attach(extract(dict(carrier)))
+    token = _api.attach(_api.extract(dict(carrier)))
     try:
         yield
     finally:
-        context.detach(token)
+        _api.detach(token)
 
 
 def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
@@ -150,13 +177,10 @@ def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
     by the method; the caller renames it by route once routing matched)."""
     if _tracer is None:
         return _NULL
-    from opentelemetry.propagate import extract
-    from opentelemetry.trace import SpanKind
-
     return _tracer.start_as_current_span(
         method,
-        context=extract(dict(carrier)),
-        kind=SpanKind.SERVER,
+        context=_api.extract(dict(carrier)) if carrier else None,
+        kind=_api.SpanKind.SERVER,
         attributes={"http.request.method": method, "url.path": path},
     )
 
@@ -165,32 +189,26 @@ def producer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A PRODUCER span (publishing a message)."""
     if _tracer is None:
         return _NULL
-    from opentelemetry.trace import SpanKind
-
-    return _tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes)
+    return _tracer.start_as_current_span(name, kind=_api.SpanKind.PRODUCER, attributes=attributes)
 
 
 def consumer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A CONSUMER span (handling a message), inside the context :func:`continued` set."""
     if _tracer is None:
         return _NULL
-    from opentelemetry.trace import SpanKind
-
-    return _tracer.start_as_current_span(name, kind=SpanKind.CONSUMER, attributes=attributes)
+    return _tracer.start_as_current_span(name, kind=_api.SpanKind.CONSUMER, attributes=attributes)
 
 
 def db_span(statement: str, system: str) -> Any:
     """A CLIENT span for one SQL statement: its operation (``db SELECT``), never its
     text or values."""
-    if _tracer is None:
+    if _tracer is None or not _recording():
         return _NULL
-    from opentelemetry.trace import SpanKind
-
     words = statement.lstrip().split(None, 1)
     operation = words[0].upper() if words else "SQL"
     return _tracer.start_as_current_span(
         f"db {operation}",
-        kind=SpanKind.CLIENT,
+        kind=_api.SpanKind.CLIENT,
         attributes={"db.system.name": system, "db.operation.name": operation},
     )
 

@@ -3,6 +3,7 @@ and by workers (job results), wired to storage, metadata and cache by the runtim
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -82,6 +83,10 @@ class _RecordCache:
             self._items.pop(image_id, None)
 
 
+def _no_span(name: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
 def new_image_id() -> str:
     """A random id (128 bits): ids say nothing about the content, so nobody can test
     whether some file is stored by guessing its id."""
@@ -103,6 +108,9 @@ class ImageService:
         self.storage = storage
         self.images = images
         self.cache = cache
+        # spans for the cache only when it is a server (Redis): one in memory is too
+        # quick to be worth a span's cost (docs/benchmarks.md, "Observability")
+        self._cache_span = tracing.span if not getattr(cache, "in_process", False) else _no_span
         self.settings = render
         self.cache_ttl = cache_ttl
         self.allow_avif_auto = allow_avif_auto
@@ -200,9 +208,13 @@ class ImageService:
 
     # -- read ---------------------------------------------------------------------------
     def source_of(self, record: ImageRecord) -> ImageSource:
-        """The original as a local path when storage has one (zero-copy), else bytes."""
+        """The original as a local path when storage has one (zero-copy), else bytes
+        (traced as ``render.fetch``: a local path is no I/O yet)."""
         path = self.storage.local_path(record.storage_key)
-        return path if path is not None else self.storage.get(record.storage_key)
+        if path is not None:
+            return path
+        with tracing.span("render.fetch"):
+            return self.storage.get(record.storage_key)
 
     def original_bytes(self, image_id: str) -> bytes:
         return self.storage.get(self.images.get(image_id).storage_key)
@@ -247,23 +259,15 @@ class ImageService:
         plan: tuple[ImageFormat, int, str, bool] | None = None,
     ) -> Rendition:
         """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
-        answer when the caller already has it. Traced as ``render`` with the stages
-        ``render.cache.get``, ``render.fetch``, ``render.decode_ops``, ``render.encode``
-        and ``render.cache.set`` (libvips is lazy: pixels are decoded and transformed
-        while encoding, so most of the time lands in ``render.encode``)."""
-        with tracing.span("render", {"pixelmill.format": record.format}):
-            return self._render_record(record, params, accept, plan)
-
-    def _render_record(
-        self,
-        record: ImageRecord,
-        params: RenderParams,
-        accept: str | None,
-        plan: tuple[ImageFormat, int, str, bool] | None,
-    ) -> Rendition:
+        answer when the caller already has it. Traced in the stages ``render.cache.get``,
+        ``render.fetch``, ``render.decode_ops``, ``render.encode`` and
+        ``render.cache.set`` (libvips is lazy: pixels are decoded and transformed while
+        encoding, so most of the time lands in ``render.encode``). The cache stages are
+        traced for a cache server only, the fetch for object storage without local paths
+        (S3): in memory or on a local disk they take microseconds."""
         fmt, quality, key, negotiated = plan or self.plan(record, params, accept)
         etag = f'"{key[:40]}"'
-        with tracing.span("render.cache.get"):
+        with self._cache_span("render.cache.get"):
             cached = self.cache.get(key)
         if cached is not None:
             metrics.CACHE_REQUESTS.labels("hit").inc()
@@ -282,7 +286,7 @@ class ImageService:
         elapsed = time.perf_counter() - started
         for name in {s.op.name for s in steps} or {"encode"}:
             metrics.RENDER_SECONDS.labels(name).observe(elapsed)
-        with tracing.span("render.cache.set"):
+        with self._cache_span("render.cache.set"):
             self.cache.set(key, body, ttl=self.cache_ttl)
         return Rendition(body, fmt.mime, etag, negotiated, False)
 
@@ -301,8 +305,7 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
-        with tracing.span("render.fetch"):
-            source = self.source_of(record)
+        source = self.source_of(record)
         with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
             image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc)
         background = (p.bg or (255, 255, 255, 255))[:3]

@@ -113,9 +113,18 @@ def test_one_trace_spans_the_submit_rabbitmq_and_the_worker_steps(
         RabbitmqBroker(amqp_url, namespace=settings.broker.namespace).purge()
 
 
-def test_a_render_is_traced_stage_by_stage_in_the_callers_trace(tmp_path: Path, spans: Any) -> None:
-    # given an embedded gateway tracing to memory and an uploaded image
-    settings = job_settings(tmp_path, observability={"tracing": {"exporter": "memory"}})
+@pytest.mark.server
+def test_a_render_is_traced_stage_by_stage_in_the_callers_trace(
+    tmp_path: Path, redis_url: str, spans: Any
+) -> None:
+    # given a gateway with a Redis result cache and object storage without local paths,
+    # tracing to memory, and an uploaded image
+    settings = job_settings(
+        tmp_path,
+        cache={"url": redis_url},
+        storage={"url": "memory://"},
+        observability={"tracing": {"exporter": "memory"}},
+    )
     run = open_gateway(settings)
     gw = next(run)
     try:
@@ -136,4 +145,5 @@ def test_a_render_is_traced_stage_by_stage_in_the_callers_trace(tmp_path: Path, 
     assert server.attributes["http.response.status_code"] == 200
     for stage in ("render.cache.get", "render.fetch", "render.decode_ops", "render.encode"):
         assert stage in trace, (stage, sorted(trace))
+        assert trace[stage][0].parent.span_id == server.context.span_id
     assert "render.cache.set" in trace

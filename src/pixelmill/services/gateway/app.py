@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -81,6 +82,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
     app.add_middleware(BodyLimitMiddleware, limit=deps.settings.server.max_json_bytes)
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(RequestContextMiddleware)  # request id, log context, span, access line
+    access = logging.INFO if deps.settings.observability.access_log else logging.DEBUG
+    # request id, log context, span, access line
+    app.add_middleware(RequestContextMiddleware, access_level=access)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
     return app

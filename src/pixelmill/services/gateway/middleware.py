@@ -20,10 +20,12 @@ class RequestContextMiddleware:
     else a new one; echoed in the response), makes it the log context, opens a SERVER
     span when tracing is on (continuing a caller's ``traceparent``) and logs one access
     line: method, route template, path without its query (signatures live there),
-    status, milliseconds."""
+    status, milliseconds; at INFO with ``observability.access_log``, else at DEBUG
+    (a line per request costs about a tenth of a small render, docs/benchmarks.md)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_level: int = logging.DEBUG) -> None:
         self.app = app
+        self.access_level = access_level
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,8 +59,9 @@ class RequestContextMiddleware:
                     if span is not None:
                         _close_server_span(span, scope, status)
         finally:
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
+            if access_log.isEnabledFor(self.access_level):
+                access_log.log(
+                    self.access_level,
                     "%s %s %s %d %.1fms",
                     scope["method"],
                     _route(scope),
