@@ -67,7 +67,7 @@ class _Sink(BaseHTTPRequestHandler):
     exports = 0
     received = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Sink.exports += 1
         _Sink.received += len(body)
@@ -121,6 +121,8 @@ def pixelmill(name: str, data: Path, run: Path, extra: dict[str, str]) -> Server
         "PIXELMILL_DATABASE__URL": f"sqlite:///{data / 'pixelmill.db'}",
         "PIXELMILL_STORAGE__URL": f"file://{data / 'objects'}",
         "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
+        # anonymous sized renders (wrk sends no key), as a public image site serves them
+        "PIXELMILL_SECURITY__PUBLIC_READ": "true",
         **extra,
     }
     cmd = [*CLI, "up", "--data-dir", str(run / name), "--port", str(port)]
@@ -150,7 +152,9 @@ def measure(
     on = pixelmill("on", data, run, extra)
     ready(on)
     servers = {"off": off, "on": on}
-    for server in servers.values():  # warm up
+    for server in servers.values():  # every answer a JPEG, then warm up
+        with urllib.request.urlopen(server.url + path, timeout=60) as resp:
+            assert resp.status == 200 and resp.read(3) == b"\xff\xd8\xff", server.name
         wrk_sample(server, path, args.concurrency, 1)
     cells: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     for order in rotations(list(servers), args.reps):
@@ -159,6 +163,8 @@ def measure(
             guard = scraping(on) if scraped else contextlib.nullcontext()
             with guard:
                 sample = wrk_sample(servers[name], path, args.concurrency, args.seconds)
+            if sample.errors:
+                raise SystemExit(f"{name}: {sample.errors} of {sample.requests} requests failed")
             cells[name].append(sample.__dict__)
             print(f"{name:3} {sample.rps:8.1f} req/s  cpu {sample.cpu_ms:.2f} ms/req", flush=True)
     for server in servers.values():

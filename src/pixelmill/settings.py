@@ -131,25 +131,12 @@ class SecuritySettings(BaseModel):
 
 
 class TracingSettings(BaseModel):
-    exporter: Literal["none", "otlp", "memory"] = Field(
-        "none",
-        description="OpenTelemetry traces: 'none' (off, the default: no SDK is loaded), "
-        "'otlp' (OTLP over HTTP to endpoint) or 'memory' (kept in the process, for tests).",
-    )
-    endpoint: str = Field(
-        "http://127.0.0.1:4318/v1/traces",
-        description="OTLP/HTTP traces endpoint of the collector (exporter 'otlp').",
-    )
-    sample_ratio: float = Field(
-        1.0,
-        ge=0.0,
-        le=1.0,
-        description="Share of new traces recorded (parent-based: a trace begun upstream "
-        "keeps its caller's decision).",
-    )
-    service_name: str = Field(
-        "pixelmill", description="service.name resource attribute of every span."
-    )
+    """OpenTelemetry traces (docs/operations.md, "Tracing"); off by default."""
+
+    exporter: Literal["none", "otlp", "memory"] = Field("none", description="none|otlp|memory")
+    endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP URL.")
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="Share of new traces kept.")
+    service_name: str = Field("pixelmill", description="service.name of every span.")
 
 
 class ObservabilitySettings(BaseModel):
@@ -165,27 +152,13 @@ class ObservabilitySettings(BaseModel):
         "gateway reachable from outside with no scraper in front).",
     )
     log_format: Literal["auto", "json", "text"] = Field(
-        "auto",
-        description="Log line format: 'json' (one object per line, for log shippers), "
-        "'text' (readable), or 'auto': text on a terminal, JSON otherwise.",
+        "auto", description="'auto': text on a terminal, JSON lines otherwise."
     )
-    access_log: bool = Field(
-        False,
-        description="Log one INFO line per HTTP request (method, route, path without its "
-        "query, status, ms); false logs it at DEBUG.",
-    )
+    access_log: bool = Field(False, description="An INFO line per request (else DEBUG).")
     tracing: TracingSettings = TracingSettings()
-    health_host: str = Field(
-        "127.0.0.1",
-        description="Address a job worker's health and metrics endpoint binds to "
-        "(loopback unless a probe or scraper from outside needs it).",
-    )
+    health_host: str = Field("127.0.0.1", description="A job worker's health endpoint host.")
     health_port: int = Field(
-        0,
-        ge=0,
-        le=65535,
-        description="TCP port of a job worker's /livez, /readyz and /metrics; 0 turns it off "
-        "(`pixelmill worker --health-port` overrides it).",
+        0, ge=0, le=65535, description="Its port (/livez, /readyz, /metrics); 0: off."
     )
 
 

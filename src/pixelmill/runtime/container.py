@@ -234,9 +234,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     broker = make_broker(settings)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
-    metrics.add_scrape_collector(
-        "queues", metrics.QueueCollector(broker.queue_stats, job_store.queue_stats, QUEUES)
-    )
+    queue_metrics(broker, job_store)
     job_deps = JobDeps(
         settings=settings.jobs,
         store=job_store,
@@ -265,6 +263,12 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         trainer=trainer,
         **workspace(db, images, settings),
     )
+
+
+def queue_metrics(broker: Broker, store: JobRepository) -> None:
+    """Serve the queues' USE metrics on this process's /metrics (read when scraped)."""
+    collector = metrics.QueueCollector(broker.queue_stats, store.queue_stats, QUEUES)
+    metrics.add_scrape_collector("queues", collector)
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
