@@ -13,7 +13,8 @@ decodes, resizes and encodes) over the same images, all on 127.0.0.1:
   (``exporter=otlp``, ``--sample-ratio``, default 1.0: every request; the server span,
   the render stages and DB statements) and exported over OTLP/HTTP to a local sink
   that answers like a collector; logs at INFO as JSON; ``/metrics`` scraped every
-  second during the run. ``access`` adds an INFO access line per request.
+  ``--scrape-s`` (5) seconds during the run (Prometheus scrapes every 15-60 s).
+  ``access`` adds an INFO access line per request.
 
 Prometheus counters and histograms are recorded in both (they cannot be turned off:
 ``metrics_enabled=false`` only hides ``/metrics``). wrk runs against both in turn, the
@@ -93,7 +94,7 @@ def otlp_sink() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def scraping(server: Server, every_s: float = 1.0) -> Iterator[None]:
+def scraping(server: Server, every_s: float) -> Iterator[None]:
     """GET ``/metrics`` of ``server`` every ``every_s`` while the block runs."""
     stop = threading.Event()
 
@@ -160,7 +161,7 @@ def measure(
     for order in rotations(list(servers), args.reps):
         for name in order:
             scraped = name == "on" and "scrape" in args.on
-            guard = scraping(on) if scraped else contextlib.nullcontext()
+            guard = scraping(on, args.scrape_s) if scraped else contextlib.nullcontext()
             with guard:
                 sample = wrk_sample(servers[name], path, args.concurrency, args.seconds)
             if sample.errors:
@@ -184,6 +185,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8, help="wrk connections")
     p.add_argument("--on", default="tracing,logs,scrape", help="what 'on' turns on (comma list)")
     p.add_argument("--sample-ratio", type=float, default=1.0, help="traces recorded (0..1)")
+    p.add_argument("--scrape-s", type=float, default=5.0, help="seconds between scrapes")
     p.add_argument("--row", default="jpeg2_300x200", choices=sorted(ROWS), help="the render")
     args = parse(p, {"reps": 2, "seconds": 2.0})
     if not shutil.which("wrk"):
@@ -205,7 +207,7 @@ def main() -> None:
     report = {"row": title, "medians": med, "runs": cells, "overhead": overhead}
     report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
     report |= {"reps": args.reps, "seconds": args.seconds, "concurrency": args.concurrency}
-    report |= {"on": args.on, "sample_ratio": args.sample_ratio}
+    report |= {"on": args.on, "sample_ratio": args.sample_ratio, "scrape_s": args.scrape_s}
     report |= {"cores": CORES, "elapsed_s": time.monotonic() - started}
     headline = [
         f"observability on ({args.on}, ratio {args.sample_ratio}) vs off "

@@ -144,6 +144,14 @@ def render_latest() -> tuple[bytes, str]:
     return body + generate_latest(_scrape_registry), CONTENT_TYPE_LATEST
 
 
+def process_exiting() -> None:
+    """Drop this process's ``live*`` gauges from the shared multi-process folder (a
+    process that exits cleanly calls it; one that crashed keeps its last values until
+    the folder is emptied at the next start)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())
+
+
 _scrape_registry = CollectorRegistry(auto_describe=False)
 _scrape_collectors: dict[str, Any] = {}
 log = logging.getLogger(__name__)

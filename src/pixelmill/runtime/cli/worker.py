@@ -98,10 +98,11 @@ def worker_command(
     finally:
         if health is not None:
             health.stop()
-        from pixelmill.observability import tracing
+        from pixelmill.observability import metrics, tracing
 
         tracing.flush()
         container.close()
+        metrics.process_exiting()
 
 
 def start_health(container: Any, port: int | None) -> Any:

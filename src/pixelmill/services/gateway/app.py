@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from pixelmill import __version__
-from pixelmill.observability import tracing
+from pixelmill.observability import metrics, tracing
 from pixelmill.services.gateway import problems
 from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
@@ -58,6 +58,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         yield
         deps.shutdown()
         tracing.flush()
+        metrics.process_exiting()
 
     app = FastAPI(
         title="pixelmill",
