@@ -107,14 +107,18 @@ def configure_logging(
     elif verbose is False:
         level = max(level, logging.WARNING)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
-        root.removeHandler(old)
-    out = stream or sys.stderr
-    handler = logging.StreamHandler(out)
-    setattr(handler, _OURS, True)
-    handler.setFormatter(make_formatter(observability.log_format, out))
-    handler.addFilter(ContextFilter())
-    root.addHandler(handler)
+    ours = [h for h in root.handlers if getattr(h, _OURS, False)]
+    # like logging.basicConfig: a host that set up logging itself (a test runner, an
+    # application embedding pixelmill) keeps its handlers; only the level is ours then
+    if stream is not None or len(ours) == len(root.handlers):
+        for old in ours:
+            root.removeHandler(old)
+        out = stream or sys.stderr
+        handler = logging.StreamHandler(out)
+        setattr(handler, _OURS, True)
+        handler.setFormatter(make_formatter(observability.log_format, out))
+        handler.addFilter(ContextFilter())
+        root.addHandler(handler)
     root.setLevel(level)
     show_alembic = verbose is True or level <= logging.DEBUG
     logging.getLogger("alembic").setLevel(logging.NOTSET if show_alembic else logging.WARNING)
