@@ -1,6 +1,6 @@
 """Render throughput with observability on vs off, side by side in one run.
 
-One command (about 4 minutes; ``--quick`` about 1)::
+One command (about 2 minutes; ``--quick`` under 1)::
 
     PYTHONPATH=src .venv/bin/python benchmarks/observability.py      # or --quick
 
