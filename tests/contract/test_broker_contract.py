@@ -207,3 +207,11 @@ def test_queue_stats_count_ready_messages_per_lane_and_the_consumers(broker: Bro
         assert wait_for(lambda: stats(broker)[("analyse", "normal")][0] == 0, timeout=5)
     finally:
         consumer.stop(5)
+
+
+def test_a_consumer_is_alive_until_it_stops(broker: Broker) -> None:
+    rec = Recorder()
+    consumer = broker.serve(["train"], rec, on_dead_letter=rec.dead_letter, threads=2)
+    assert wait_for(consumer.alive, timeout=5)
+    consumer.stop(5)
+    assert not consumer.alive()

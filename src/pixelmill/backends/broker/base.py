@@ -98,6 +98,9 @@ class Consumer(Protocol):
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop taking messages; wait up to ``timeout_s`` for in-flight handlers."""
 
+    def alive(self) -> bool:
+        """True while it consumes: not stopped, its task threads running (liveness)."""
+
 
 @runtime_checkable
 class Broker(Protocol):

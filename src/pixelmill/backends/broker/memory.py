@@ -153,6 +153,9 @@ class _InProcessConsumer:
         for thread in self._threads:
             thread.start()
 
+    def alive(self) -> bool:
+        return not self._stopping.is_set() and all(t.is_alive() for t in self._threads)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping.set()
         with self.broker._cond:

@@ -292,6 +292,10 @@ class _RabbitConsumer:
         self.reaper = reaper
         self._stopped = False
 
+    def alive(self) -> bool:
+        threads = self.worker.workers
+        return not self._stopped and bool(threads) and all(t.is_alive() for t in threads)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         if self._stopped:
             return

@@ -116,7 +116,11 @@ def start_health(container: Any, port: int | None) -> Any:
     from pixelmill.observability.metrics import render_latest
 
     server = HealthServer(
-        observability.health_host, port, container.readiness_checks(), metrics=render_latest
+        observability.health_host,
+        port,
+        container.readiness_checks(),
+        metrics=render_latest,
+        live=container.job_daemon.alive,
     ).start()
     click.echo(f"pixelmill worker health on http://{observability.health_host}:{server.port}")
     return server

@@ -144,6 +144,10 @@ class JobDaemon:
         self._recovery_lock = fd  # held for the life of this process
         return True
 
+    def alive(self) -> bool:
+        """True while this process consumes its queues (a worker's liveness probe)."""
+        return self._consumer is not None and self._consumer.alive()
+
     def stop(self, timeout_s: float = 20.0) -> None:
         self._stop.set()
         if self._consumer is not None:
