@@ -43,6 +43,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "TracingSettings",
     "WorkspaceSettings",
 ]
 
@@ -167,6 +168,15 @@ class SecuritySettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (docs/operations.md, "Tracing"); off by default."""
+
+    exporter: Literal["none", "otlp", "memory"] = Field("none", description="none|otlp|memory")
+    endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP URL.")
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="Share of new traces kept.")
+    service_name: str = Field("pixelmill", description="service.name of every span.")
+
+
 class ObservabilitySettings(BaseModel):
     log_level: str = Field(
         "INFO",
@@ -183,6 +193,15 @@ class ObservabilitySettings(BaseModel):
         None,
         description="When set, /metrics answers only requests with 'Authorization: Bearer "
         "TOKEN' (the scraper's). Production must set it or keep /metrics off the public port.",
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="'auto': text on a terminal, JSON lines otherwise."
+    )
+    access_log: bool = Field(False, description="An INFO line per request (else DEBUG).")
+    tracing: TracingSettings = TracingSettings()
+    health_host: str = Field("127.0.0.1", description="A job worker's health endpoint host.")
+    health_port: int = Field(
+        0, ge=0, le=65535, description="Its port (/livez, /readyz, /metrics); 0: off."
     )
 
 

@@ -30,6 +30,8 @@ from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput, NotFound
+from pixelmill.observability import metrics, tracing
+from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
 from pixelmill.runtime.wiring import (
     dataset_limits,
@@ -178,7 +180,7 @@ class Container:
             "database": self.db.ping,
             "storage": self.storage.ping,
             "cache": self.cache.ping,
-            "jobs": self.broker.ping,
+            "broker": self.broker.ping,
         }
 
     def startup(self) -> None:
@@ -229,7 +231,10 @@ def trainer_service(
     )
 
 
-def _tune_libvips(settings: Settings) -> None:
+def _prepare_process(settings: Settings) -> None:
+    """The data dir, tracing (before any engine: DB calls get spans) and libvips."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tracing.configure_tracing(settings.observability.tracing)
     if settings.render.concurrency:
         import pyvips
 
@@ -237,8 +242,7 @@ def _tune_libvips(settings: Settings) -> None:
 
 
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _tune_libvips(settings)
+    _prepare_process(settings)
     db = Database(
         settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -283,6 +287,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     broker = guard_broker(make_broker(settings), breakers)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
+    queue_metrics(broker, job_store)
     job_deps = JobDeps(
         settings=settings.jobs,
         store=job_store,
@@ -330,3 +335,9 @@ def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, r
     """404 unless the job's owner may use the model ``ref`` (site admins may use any)."""
     if owner and not site_admin(users, owner):
         models.check_use(Caller(owner, False), ref)
+
+
+def queue_metrics(broker: Broker, store: JobRepository) -> None:
+    """Serve the queues' USE metrics on this process's /metrics (read when scraped)."""
+    collector = metrics.QueueCollector(broker.queue_stats, store.queue_stats, QUEUES)
+    metrics.add_scrape_collector("queues", collector)

@@ -97,10 +97,11 @@ def export_env(settings: Settings) -> None:
     os.environ["PIXELMILL_SUPERVISOR_PID"] = str(os.getpid())
 
 
-def prepare_metrics_dir(settings: Settings, workers: int) -> None:
-    """With several server processes, point prometheus_client at an emptied shared folder
-    (``DATA_DIR/prometheus``) so ``/metrics`` aggregates every process."""
-    if workers > 1:
+def prepare_metrics_dir(settings: Settings, processes: int) -> None:
+    """With several processes (server processes and local job workers), point
+    prometheus_client at an emptied shared folder (``DATA_DIR/prometheus``) so the
+    gateway's ``/metrics`` aggregates every process."""
+    if processes > 1:
         metrics_dir = settings.data_dir.resolve() / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)

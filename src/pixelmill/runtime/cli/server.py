@@ -78,7 +78,7 @@ def up_command(
         _common.register_default_model(container)
     container.close()
     workers = settings.server.workers or os.cpu_count() or 1
-    _common.prepare_metrics_dir(settings, workers)
+    _common.prepare_metrics_dir(settings, workers + job_workers)
     _common.export_env(settings)
     procs = _common.start_local_workers(job_workers) if job_workers else []
     click.echo(banner(settings, workers, job_workers, key_at=key_at, verbose=verbose))

@@ -21,7 +21,7 @@ from pixelmill.ml.drift import DriftMonitor, DriftState
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
 from pixelmill.ml.spec import InputSpec
-from pixelmill.observability import metrics
+from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.model_registry import ModelRegistry
@@ -161,7 +161,8 @@ class InferenceService:
 
         def counted(batch: NDArray[np.float32]) -> NDArray[np.float32]:
             histogram.observe(len(batch))
-            return run(batch)
+            with tracing.span("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
+                return run(batch)
 
         model.run = counted  # type: ignore[method-assign]
         if model.batcher is not None:
