@@ -23,6 +23,7 @@ from pixelmill.services.gateway.routes import (
     studies,
     system,
 )
+from pixelmill.services.web import ui as web_ui
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
@@ -57,6 +58,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    web_ui.install(app)  # the browser UI at /: last, so it never shadows an API route
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
     app.add_middleware(BodyLimitMiddleware, limit=deps.settings.server.max_json_bytes)
     app.add_middleware(MetricsMiddleware)
