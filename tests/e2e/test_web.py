@@ -1,0 +1,197 @@
+"""The web workspace in a real Chromium against a real ``pixelmill up``: log in, create a
+study, upload (one bad file among good ones), see the files, run the nuclei preset and
+watch it finish, open the viewer (tiles load, overlay, opacity, side by side), no console
+errors, axe-core finds no serious or critical violation. Screenshots go into docs/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pyvips
+
+from pixelmill.services.web import ui
+from tests.e2e.test_up import Server, _free_port
+from tests.unit.imaging.analysis import synthetic as syn
+
+pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("PIXELMILL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing(what: str) -> None:
+    """Skip locally with the reason; in CI (CI=true) a missing prerequisite fails."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} (CI=true: the browser tests must run)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium; Playwright's own download is never used."""
+    if not Path(CHROMIUM).is_file():
+        _missing(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    return {"executable_path": CHROMIUM, "args": ["--no-sandbox"]}
+
+
+class WebServer(Server):
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        super().__init__(data_dir, _free_port())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    if not ui.built():
+        _missing("the web UI is not built: make test builds it (npm ci && npm run build)")
+    server = WebServer(tmp_path_factory.mktemp("web") / "data")
+    yield server
+    server.stop()
+
+
+def he_image(seed: int, suffix: str, shape: tuple[int, int] = (600, 800)) -> bytes:
+    """An H&E-like image: hematoxylin nuclei on an eosin background; as TIFF, at
+    0.5 µm per pixel (2000 pixels per mm in its resolution tags)."""
+    scene = syn.blobs(shape, seed=seed)
+    rgb = syn.brightfield(
+        {
+            "hematoxylin": np.where(scene.truth > 0, 0.6, 0.0),
+            "eosin": np.full(shape, 0.15),
+        }
+    )
+    image = pyvips.Image.new_from_array(rgb, interpretation="srgb")
+    if suffix == ".tif":
+        image = image.copy(xres=2000.0, yres=2000.0)
+        return bytes(image.write_to_buffer(".tif", resunit="cm"))
+    return bytes(image.write_to_buffer(suffix))
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Serious and critical axe-core violations on the page (axe from the npm lockfile,
+    evaluated by DevTools, so the page's CSP stays strict)."""
+    if not AXE.is_file():
+        _missing(f"axe-core is not installed ({AXE}): npm ci in web/")
+    page.evaluate(AXE.read_text() + "\n;0")
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@pytest.mark.slow
+def test_log_in_create_upload_analyse_and_view(
+    server: WebServer, browser: Browser, tmp_path: Path
+) -> None:
+    password = (server.data_dir / "admin-password").read_text().strip()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: _keep_error(m, errors))
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+
+    # a deep link to a client route asks for a login first, then goes there
+    page.goto(server.url + "/studies")
+    expect(page).to_have_url(re.compile(r"/login\?next=/studies"))
+    assert axe_violations(page) == []
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("password")  # the problem's detail
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(server.url + "/studies")
+    expect(page.get_by_text("No studies yet")).to_be_visible()
+
+    # create a study: its page opens on the Files tab
+    page.get_by_role("button", name="New study").click()
+    page.get_by_label("Name").fill("Liver cohort A")
+    page.get_by_role("button", name="Create study").click()
+    expect(page.get_by_role("heading", name="Liver cohort A")).to_be_visible()
+    expect(page.get_by_role("tab", name="Files")).to_have_attribute("aria-selected", "true")
+
+    # upload two images and one file that is not an image: the bad one fails alone
+    files = []
+    for i, suffix in enumerate((".tif", ".png")):
+        path = tmp_path / f"slide-{i + 1}{suffix}"
+        path.write_bytes(he_image(i + 1, suffix))
+        files.append(str(path))
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"these are not pixels")
+    page.set_input_files("#upload-input", [*files, str(bad)])
+    uploads = page.get_by_role("list", name="Uploads")
+    expect(uploads.locator("li[data-state=done]")).to_have_count(2)
+    expect(uploads.locator("li[data-state=failed]")).to_contain_text(re.compile(r"\w+"))
+    rows = page.locator("table.files tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="slide-1.tif")).to_contain_text("0.5 µm")  # from the TIFF
+    expect(page.get_by_role("link", name="slide-1.tif")).to_be_visible()
+    expect(page.get_by_alt_text("Thumbnail of slide-1.tif")).to_have_js_property("complete", True)
+    assert page.get_by_alt_text("Thumbnail of slide-1.tif").evaluate("i => i.naturalWidth") > 0
+    assert axe_violations(page) == []
+    shoot(page, "study-files")
+
+    # run the nuclei preset on both and watch it finish (live over SSE)
+    page.get_by_label("Select all on this page").check()
+    page.get_by_label("Analysis").select_option("he-nuclei")
+    page.get_by_role("button", name="Run on 2 selected").click()
+    expect(page.locator(".run-status .job-status")).to_have_attribute(
+        "data-state", "succeeded", timeout=120_000
+    )
+
+    # the viewer: tiles load, the result is an overlay with opacity, and side by side
+    page.get_by_role("link", name="slide-1.tif").click()
+    expect(page).to_have_url(re.compile(r"/viewer/"))
+    viewer = page.locator(".deepzoom").first
+    expect(viewer).not_to_have_attribute("data-tiles-loaded", "0")
+    expect(page.get_by_label("Result")).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile(r"Scale bar: \d+ µm"))).to_be_visible()
+    expect(page.get_by_label("Show overlay")).to_be_checked()
+    page.get_by_label("Opacity").fill("0.3")
+    expect(page.locator("output[for=overlay-opacity]")).to_have_text("30%")
+    assert axe_violations(page) == []
+    shoot(page, "viewer-overlay")
+    page.get_by_role("button", name="Side by side").click()
+    expect(page.locator(".deepzoom")).to_have_count(2)
+    expect(page.locator(".deepzoom").nth(1)).not_to_have_attribute("data-tiles-loaded", "0")
+    page.get_by_role("button", name="Zoom in").first.click()
+    shoot(page, "viewer-side-by-side")
+
+    # the dashboard: the study card with its counts, the job in recent jobs
+    page.get_by_role("link", name="Dashboard").click()
+    card = page.locator(".study-card", has_text="Liver cohort A")
+    expect(card.locator("dd").nth(1)).to_have_text("2")  # images
+    expect(page.locator("table .job-status[data-state=succeeded]")).to_have_count(1)
+    assert axe_violations(page) == []
+    shoot(page, "dashboard")
+
+    # log out: the app asks for a login again
+    page.get_by_role("button", name=re.compile("Administrator")).click()
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    context.close()
+    assert errors == [], "\n".join(errors)
+
+
+def _keep_error(message: ConsoleMessage, errors: list[str]) -> None:
+    # the scenario's own failures (a wrong password, a file that is not an image) are
+    # logged by Chromium as failed resources: expected; anything else is an error
+    expected = ("status of 401 (Unauthorized)", "status of 415 (Unsupported Media Type)")
+    if message.type == "error" and not any(e in message.text for e in expected):
+        errors.append(f"{message.text} at {message.location}")
