@@ -21,7 +21,7 @@ from tests.e2e.test_up import Server, _free_port
 from tests.unit.imaging.analysis import synthetic as syn
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"

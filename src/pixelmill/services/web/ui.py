@@ -12,8 +12,8 @@ stay ``404`` problems.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
-
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,7 +56,7 @@ class _PagesOnly(APIRoute):
     """A catch-all for ``GET``/``HEAD`` of non-API paths only: API paths keep their own
     ``404``/``405`` answers as if this route did not exist."""
 
-    def matches(self, scope: Scope) -> tuple[Match, dict[str, Any]]:
+    def matches(self, scope: Scope) -> tuple[Match, MutableMapping[str, Any]]:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return Match.NONE, {}
         if scope["path"].lstrip("/").split("/", 1)[0] in RESERVED:
