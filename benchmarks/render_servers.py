@@ -44,6 +44,8 @@ def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path) -> Ser
         "PIXELMILL_DATABASE__URL": f"sqlite:///{data / 'pixelmill.db'}",
         "PIXELMILL_STORAGE__URL": f"file://{data / 'objects'}",
         "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
+        # throughput is measured from one client: its request budget would cap it
+        "PIXELMILL_RATELIMIT__ENABLED": "false",
     }
     cmd = [str(VENV_BIN / "pixelmill"), "up", "--data-dir", str(run / name), "--port", str(port)]
     cmd += ["--server-workers", str(workers)]

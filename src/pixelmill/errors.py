@@ -24,7 +24,10 @@ adapter boundary; they never leak to callers.
     │   └── BadSignature (403)
     ├── NotFound (404)
     ├── Conflict (409)
+    ├── RateLimited (429)               a client over its request budget, carries retry_after
+    ├── ClientClosed (499)              the client went away before its work started
     ├── Overloaded (503)                backpressure, carries retry_after seconds
+    │   └── RenderTimeout (503)         a render past its time budget
     ├── BackendUnavailable (503)        storage / database / cache / broker unreachable
     └── StorageError (500)
 
@@ -34,6 +37,12 @@ Keyword arguments of an error are the problem's extension members (``max_pixels=
 against (not ASCII letters, digits and ``_`` starting with a letter, or shorter than 3
 characters), is a ``TypeError`` where the error is raised, so a client can always trust
 ``status`` and ``type``.
+
+The ``detail`` of a 4xx error is written for the client and never carries library text
+or server paths; the library's words go in the ``__cause__`` (``raise ... from exc``),
+which the HTTP edge logs with the request id. Errors whose detail is about the server
+(``public_detail = False``: storage, backends, internal) are answered with their title
+only.
 """
 
 from __future__ import annotations
@@ -73,6 +82,8 @@ class PixelmillError(Exception):
     status: int = 500
     slug: str = "internal"
     title: str = "Internal error"
+    #: whether ``detail`` may be shown to the client (else only logged)
+    public_detail: bool = True
 
     def __init__(self, detail: str = "", **extra: Any) -> None:
         _check_extensions(extra)
@@ -203,16 +214,25 @@ class PreconditionFailed(PixelmillError):
     title = "The resource changed since you read it"
 
 
-class TooManyRequests(PixelmillError):
-    """Slow down: repeated failures (a login lockout) or a rate limit."""
+class RateLimited(PixelmillError):
+    """Over a request budget (``ratelimit`` settings) or locked out after failed logins;
+    ``retry_after`` in seconds."""
 
     status = 429
-    slug = "too-many-requests"
+    slug = "rate-limited"
     title = "Too many requests"
 
     def __init__(self, detail: str = "", *, retry_after: int = 1, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
+
+
+class ClientClosed(PixelmillError):
+    """The client disconnected before its work was done; nobody reads the answer."""
+
+    status = 499
+    slug = "client-closed"
+    title = "Client closed the request"
 
 
 class Overloaded(PixelmillError):
@@ -225,22 +245,41 @@ class Overloaded(PixelmillError):
         self.retry_after = retry_after
 
 
+class RenderTimeout(Overloaded):
+    """A render computed longer than ``render.time_budget_s`` and was stopped."""
+
+    slug = "render-timeout"
+    title = "Render time budget exceeded"
+
+
 class BackendUnavailable(PixelmillError):
     status = 503
     slug = "backend-unavailable"
     title = "A backend is unavailable"
+    public_detail = False
 
 
 class StorageError(PixelmillError):
     status = 500
     slug = "storage-error"
     title = "Storage error"
+    public_detail = False
+
+
+def public_text(exc: BaseException) -> str:
+    """What a client may be told about ``exc`` (in a job's or model's error field): our
+    error's detail when it is written for clients, else its title or only the type's
+    name. The rest belongs in the log."""
+    if isinstance(exc, PixelmillError):
+        return exc.detail if exc.public_detail else exc.title
+    return f"internal error ({type(exc).__name__}); see the server log"
 
 
 __all__ = [
     "AuthError",
     "BackendUnavailable",
     "BadSignature",
+    "ClientClosed",
     "Conflict",
     "CorruptImage",
     "EmptyInput",
@@ -255,7 +294,9 @@ __all__ = [
     "Overloaded",
     "PixelmillError",
     "PreconditionFailed",
+    "RateLimited",
+    "RenderTimeout",
     "StorageError",
-    "TooManyRequests",
     "UnsupportedFormat",
+    "public_text",
 ]

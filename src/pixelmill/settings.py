@@ -101,6 +101,27 @@ class RenderSettings(BaseModel):
     concurrency: int = Field(
         0, ge=0, description="libvips threads per render; 0 leaves libvips' default (one per core)."
     )
+    max_concurrent: int = Field(
+        0,
+        ge=0,
+        description="Renders (cache misses) computed at once per process; 0 = one per core. "
+        "More wait in the queue below.",
+    )
+    max_queue: int = Field(
+        32,
+        ge=0,
+        description="Renders waiting for a slot per process; one more gets 503 with "
+        "Retry-After (imgproxy's requests queue).",
+    )
+    queue_timeout_s: float = Field(
+        20.0, gt=0, description="Longest wait for a render slot before 503 with Retry-After."
+    )
+    time_budget_s: float = Field(
+        30.0,
+        ge=0,
+        description="Wall time one on-the-fly render may compute; past it libvips stops and "
+        "the answer is 503 (render-timeout). 0: no budget.",
+    )
 
 
 class SecuritySettings(BaseModel):
@@ -130,6 +151,42 @@ class SecuritySettings(BaseModel):
     )
 
 
+class RateLimitSettings(BaseModel):
+    """Request budgets per API key (or session) and per client IP (docs/security.md)."""
+
+    enabled: bool = Field(True, description="Refuse clients over budget with 429.")
+    storage_url: str = Field(
+        "",
+        description="Where budgets are counted: 'memory://' (per process), 'redis://host:6379/0' "
+        "(shared by every gateway). '' means the cache's Redis when cache.url is redis://, "
+        "else memory://.",
+    )
+    window_s: int = Field(60, ge=1, description="Length of the budget window, seconds.")
+    per_key: int = Field(
+        20000, ge=1, description="Cost units one API key or session may spend per window."
+    )
+    per_ip: int = Field(
+        5000,
+        ge=1,
+        description="Cost units one client address may spend per window without credentials; "
+        "failed authentications are charged here too.",
+    )
+    cost_other: int = Field(1, ge=0, description="Cost of a request of no class below.")
+    cost_render: int = Field(4, ge=0, description="Cost of a render or a prediction.")
+    cost_upload: int = Field(
+        10, ge=0, description="Cost of an upload (image, dataset, model version)."
+    )
+    cost_job_submit: int = Field(10, ge=0, description="Cost of a job submission.")
+    cost_auth_failure: int = Field(
+        250,
+        ge=0,
+        description="Charged to a client address for each 401 to a request with credentials, "
+        "from a failure budget of per_ip units; while the address cannot afford another "
+        "failure, its requests with credentials are refused (lockout until the window "
+        "moves on). 0: no lockout.",
+    )
+
+
 class ObservabilitySettings(BaseModel):
     log_level: str = Field(
         "INFO",
@@ -141,6 +198,11 @@ class ObservabilitySettings(BaseModel):
         True,
         description="Serve Prometheus metrics at /metrics; false answers 404 there (for a "
         "gateway reachable from outside with no scraper in front).",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="When set, /metrics answers only requests with 'Authorization: Bearer "
+        "TOKEN' (the scraper's). Production must set it or keep /metrics off the public port.",
     )
 
 
@@ -305,6 +367,20 @@ class WorkspaceSettings(BaseModel):
         description="Password of the first admin that the first start creates; unset: a "
         "random one, shown once.",
     )
+    # live updates: GET /v1/studies/{id}/events/stream
+    stream_poll_s: float = Field(
+        0.5, gt=0, le=60, description="A study's event stream looks for new events this often."
+    )
+    stream_recheck_s: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="A study's event stream re-checks the reader's membership this often; "
+        "a removed member's stream ends within it.",
+    )
+    stream_keepalive_s: float = Field(
+        15.0, gt=0, le=300, description="A comment line is sent after this long without events."
+    )
 
 
 def _config_file_source() -> dict[str, Any]:
@@ -342,6 +418,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     render: RenderSettings = RenderSettings()
     security: SecuritySettings = SecuritySettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     broker: BrokerSettings = BrokerSettings()
     ml: MLSettings = MLSettings()

@@ -93,3 +93,58 @@ def test_other_local_users_cannot_read_the_database_or_its_journal(tmp_path: Pat
     # then the database, its WAL and shared memory are the owner's alone
     assert "pixelmill.db" in modes and any(n.endswith("-wal") for n in modes), modes
     assert set(modes.values()) == {0o600}, modes
+
+
+def test_every_answer_forbids_inline_script_plugins_and_framing(client: TestClient) -> None:
+    """A script injected into any answer (an SVG, an error echoing input) cannot run."""
+    for resp in (
+        client.get("/healthz"),
+        client.get("/v1/images/nope"),
+        client.get("/openapi.json"),
+    ):
+        csp = resp.headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["script-src"] == "'self'"
+        assert directives["object-src"] == "'none'" and directives["base-uri"] == "'none'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe" not in csp
+
+
+def test_the_api_docs_load_nothing_from_another_origin(client: TestClient) -> None:
+    import base64
+    import hashlib
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # no CDN: every script and style is this server's
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/docs-static/") for s in sources), sources
+    for source in sources:
+        assert client.get(source).status_code == 200
+    # the one inline start-up script runs by its hash; no other inline script could
+    csp = page.headers["content-security-policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    inline = re.findall(r"<script>(.*?)</script>", page.text, re.S)
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in script_src
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+    assert "frame-ancestors 'none'" in csp
+    assert client.get("/redoc").status_code == 404  # (it would load from a CDN)
+
+
+def test_metrics_answer_only_the_scraper_when_a_token_is_set(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, observability={"metrics_token": "scrape-secret-1"})
+    container = build_container(settings)
+    with TestClient(create_app(container)) as client:
+        assert client.get("/metrics").status_code == 401
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer guess"})
+        assert wrong.status_code == 401 and "pixelmill_" not in wrong.text
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-1"})
+        assert scraped.status_code == 200 and "pixelmill_" in scraped.text
+    container.close()
+
+
+def test_metrics_stay_open_without_a_token(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyvips
@@ -29,6 +30,7 @@ def encode(
     keep_icc: bool = False,
     background: tuple[int, int, int] = (255, 255, 255),
     depth: int = 16,
+    stop: Callable[[], bool] | None = None,
 ) -> bytes:
     """Encode ``image`` as ``fmt`` (quality 1..100 where the format has one).
 
@@ -38,10 +40,15 @@ def encode(
     ``strip`` drops EXIF, XMP, IPTC and the ICC profile (the pipeline converted the
     pixels to sRGB); ``keep_icc`` keeps the ICC profile even so. Small stripped JPEGs
     are encoded by OpenCV's libjpeg-turbo, the rest by libvips.
+
+    ``stop`` is asked as libvips computes (many times a second); once it says yes the
+    computation is abandoned and :class:`CorruptImage` raised (the caller knows why).
     """
     out = _for_format(image, fmt, depth=depth)
     if fmt is ImageFormat.JPEG and out.hasalpha():
         out = out.flatten(background=_flat_background(background, out.bands - 1))
+    if stop is not None:
+        _watch(out, stop)
     small = out.width * out.height <= _SMALL_JPEG_PIXELS
     if fmt is ImageFormat.JPEG and strip and not keep_icc and small:
         return _small_jpeg(out, quality)
@@ -51,9 +58,22 @@ def encode(
     options["keep"] = "all" if not strip else ("icc" if keep_icc else "none")
     try:
         return bytes(out.write_to_buffer(fmt.suffix, **options))
-    except pyvips.Error as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+    except pyvips.Error as exc:  # libvips' words are the cause, logged at the edge
+        raise CorruptImage(_FAILED) from exc
+
+
+_FAILED = "cannot render the image: its data is corrupt or truncated"
+
+
+def _watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:
+    """Make libvips abandon computing ``image`` once ``stop()`` is true."""
+
+    def on_eval(target: pyvips.Image, _progress: Any) -> None:
+        if stop():
+            target.set_kill(True)
+
+    image.set_progress(True)
+    image.signal_connect("eval", on_eval)
 
 
 def _for_format(image: pyvips.Image, fmt: ImageFormat, *, depth: int) -> pyvips.Image:
@@ -87,8 +107,7 @@ def _small_jpeg(image: pyvips.Image, quality: int) -> bytes:
     try:
         pixels = image.numpy()  # computes the (lazy) pipeline into memory
     except pyvips.Error as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise CorruptImage(f"cannot render the image: {lines[-1] if lines else exc}") from exc
+        raise CorruptImage(_FAILED) from exc
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     elif pixels.ndim == 3:

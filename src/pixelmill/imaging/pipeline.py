@@ -64,7 +64,8 @@ def run(
     except PixelmillError:
         raise
     except pyvips.Error as exc:
-        raise CorruptImage(f"cannot process the image: {_last_line(exc)}") from exc
+        # libvips' words (file paths, internals) are the cause, logged at the edge
+        raise CorruptImage("cannot process the image: it is corrupt or truncated") from exc
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from exc
     return image
@@ -73,8 +74,3 @@ def run(
 def _streamable(steps: Sequence[Step]) -> bool:
     # sequential (top-to-bottom) decoding is only safe when no step needs random access
     return not any(s.op.geometric for s in steps)
-
-
-def _last_line(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__

@@ -126,8 +126,8 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Dataset
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise InvalidDataset(
             f"the dataset is invalid: {info.filename}: its data does not match its zip header",
-            files=[{"file": info.filename, "problem": f"corrupt zip member ({exc})"}],
-        ) from None
+            files=[{"file": info.filename, "problem": "corrupt zip member (size or CRC)"}],
+        ) from exc
     return bytes(out)
 
 

@@ -42,14 +42,26 @@ ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 REFUSED_METADATA = frozenset({"ort_config"})
 #: problems listed in one refusal
 _SHOWN = 20
-_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s'\"(),;]*")
+_STATUS = re.compile(r"\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*([A-Z_]+)")
+#: ONNX Runtime's status codes, in words for a client (its messages name source files,
+#: paths and internals: they go to the log, never to the client)
+_STATUS_WORDS = {
+    "INVALID_ARGUMENT": "an input has the wrong shape or type",
+    "INVALID_GRAPH": "the graph is invalid",
+    "INVALID_PROTOBUF": "the file is not a valid ONNX model",
+    "NO_MODEL": "the file is not a valid ONNX model",
+    "NO_SUCHFILE": "it refers to a file",
+    "NOT_IMPLEMENTED": "it uses an operator or type ONNX Runtime does not implement",
+}
 
 
 def clean(message: object) -> str:
-    """An ONNX Runtime message fit for a client: its first line, paths replaced by
-    ``<path>`` (they could name files of the server)."""
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return _PATH.sub("<path>", lines[0] if lines else "")[:500]
+    """What an ONNX Runtime failure means, for a client: its status in words, never the
+    library's message (which can name files of the server and its own sources)."""
+    found = _STATUS.search(str(message))
+    status = found.group(1) if found else "FAIL"
+    words = _STATUS_WORDS.get(status, "ONNX Runtime failed on it")
+    return f"{words} (ONNX Runtime status {status})"
 
 
 @functools.cache
@@ -206,7 +218,7 @@ def trial_problems(session: Any, spec: InputSpec) -> list[str]:
     try:
         out = np.asarray(session.run([OUTPUT], {INPUT: batch})[0])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        return [f"the model fails on a {rows}x{cols} input: {clean(exc)}"]
+        raise _TrialFailed(f"the model fails on a {rows}x{cols} input: {clean(exc)}") from exc
     if spec.task == "segmentation" and out.shape != (1, 1, rows, cols):
         return [
             f"on a (1, {spec.channels}, {rows}, {cols}) input the output is {out.shape}; "
@@ -222,11 +234,21 @@ def trial_problems(session: Any, spec: InputSpec) -> list[str]:
 
 def check_fits(session: Any, spec: InputSpec) -> None:
     """Raise :class:`InvalidModel` (422) unless the loaded model runs with ``spec``."""
-    problems = signature_problems(session, spec) or trial_problems(session, spec)
+    problems = signature_problems(session, spec)
+    try:
+        problems = problems or trial_problems(session, spec)
+    except _TrialFailed as failed:
+        problems, cause = [str(failed)], failed.__cause__
+    else:
+        cause = None
     if problems:
         raise InvalidModel(
             "the model does not fit its input_spec: " + "; ".join(problems), problems=problems
-        )
+        ) from cause
+
+
+class _TrialFailed(Exception):
+    """The trial run raised (the library's error is the ``__cause__``)."""
 
 
 def failed_run(exc: BaseException) -> InvalidModel | None:

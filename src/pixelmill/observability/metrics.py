@@ -41,6 +41,17 @@ CACHE_REQUESTS = Counter("pixelmill_render_cache_total", "Result cache lookups."
 BYTES_IN = Counter("pixelmill_bytes_in_total", "Bytes received in uploads.")
 BYTES_OUT = Counter("pixelmill_bytes_out_total", "Bytes sent in image responses.", ["kind"])
 UPLOADS = Counter("pixelmill_uploads_total", "Uploads by outcome.", ["outcome"])
+RATE_LIMITED = Counter(
+    "pixelmill_rate_limited_total",
+    "Requests refused with 429, by whose budget (key, address, auth_failures).",
+    ["budget"],
+)
+RENDERS_REFUSED = Counter(
+    "pixelmill_renders_refused_total",
+    "Renders not computed or stopped, by reason (queue_full, queue_timeout, time_budget, "
+    "client_gone).",
+    ["reason"],
+)
 IMAGES_STORED = Gauge(
     "pixelmill_images_stored", "Images in the metadata DB.", multiprocess_mode="max"
 )

@@ -19,6 +19,7 @@ from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
+from pixelmill.backends.metadata.messages import MessageRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
@@ -134,6 +135,7 @@ class Container:
     studies: StudyRepository
     study_images: StudyImageRepository
     access: Access
+    messages: MessageRepository
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -272,4 +274,5 @@ def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict
         "studies": studies,
         "study_images": study_images,
         "access": Access(studies=studies, study_images=study_images, images=images, events=events),
+        "messages": MessageRepository(db),
     }

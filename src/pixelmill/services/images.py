@@ -33,6 +33,7 @@ from pixelmill.imaging.render import (
     to_steps,
 )
 from pixelmill.observability import metrics
+from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,12 @@ class ImageService:
         #: model reference -> predictor, for the ``segment`` operation (None: no models)
         self.resolve_model = resolve_model
         self._records = _RecordCache()
-        # Renders are CPU-bound (decoders release the GIL): more at once than cores only
-        # adds cache thrash and context switches; requests beyond this wait their turn.
-        self._render_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+        #: renders computed at once, and a bounded queue of waiting ones (render_gate)
+        self.render_gate = RenderGate(
+            render.max_concurrent or os.cpu_count() or 1,
+            render.max_queue,
+            render.queue_timeout_s,
+        )
 
     # -- ingest -------------------------------------------------------------------------
     def ingest_file(
@@ -245,22 +249,45 @@ class ImageService:
         params: RenderParams,
         accept: str | None = None,
         plan: tuple[ImageFormat, int, str, bool] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> Rendition:
         """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
-        answer when the caller already has it."""
-        fmt, quality, key, negotiated = plan or self.plan(record, params, accept)
+        answer when the caller already has it. A miss is :meth:`compute`d."""
+        plan = plan or self.plan(record, params, accept)
+        return self.cached(plan) or self.compute(record, params, plan, gone)
+
+    def cached(self, plan: tuple[ImageFormat, int, str, bool]) -> Rendition | None:
+        """The rendition of ``plan`` from the result cache, or ``None`` (a miss)."""
+        fmt, _quality, key, negotiated = plan
+        body = self.cache.get(key)
+        if body is None:
+            metrics.CACHE_REQUESTS.labels("miss").inc()
+            return None
+        metrics.CACHE_REQUESTS.labels("hit").inc()
+        return Rendition(body, fmt.mime, f'"{key[:40]}"', negotiated, True)
+
+    def compute(
+        self,
+        record: ImageRecord,
+        params: RenderParams,
+        plan: tuple[ImageFormat, int, str, bool],
+        gone: Callable[[], bool] | None = None,
+    ) -> Rendition:
+        """Render ``plan`` of ``record`` and cache it: waits for a render slot and
+        computes within ``render.time_budget_s``; ``gone()`` tells that the client left
+        (then a waiting render never starts and a running one stops)."""
+        fmt, quality, key, negotiated = plan
         etag = f'"{key[:40]}"'
-        cached = self.cache.get(key)
-        if cached is not None:
-            metrics.CACHE_REQUESTS.labels("hit").inc()
-            return Rendition(cached, fmt.mime, etag, negotiated, True)
-        metrics.CACHE_REQUESTS.labels("miss").inc()
         steps = to_steps(params)
+        guard = RenderGuard(self.settings.time_budget_s, gone)
         try:
-            with self._render_slots:
+            with self.render_gate.slot(gone):
                 started = time.perf_counter()
-                body = self.render_steps(record, steps, fmt, quality, params=params)
-        except CorruptImage:
+                body = self.render_steps(record, steps, fmt, quality, params=params, stop=guard)
+        except CorruptImage as exc:
+            stopped = guard.error()
+            if stopped is not None:  # we stopped libvips: not the image's fault
+                raise stopped from exc
             # a record served from the LRU may belong to an image another process deleted
             self._records.drop(record.id)
             self.images.get(record.id)  # raises NotFound when it is gone
@@ -280,6 +307,7 @@ class ImageService:
         *,
         params: RenderParams | None = None,
         ctx: OpContext | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> bytes:
         """Run ``steps`` on the original and encode; ``params`` carries the render's
         output choices (metadata, colour profile, background, bit depth)."""
@@ -296,6 +324,7 @@ class ImageService:
             keep_icc=p.icc == "keep",
             background=(background[0], background[1], background[2]),
             depth=p.depth,
+            stop=stop,
         )
 
     def context(self, record: ImageRecord | None = None) -> OpContext:

@@ -11,6 +11,8 @@ import json
 import logging
 from typing import Any
 
+from pydantic import ValidationError
+
 from pixelmill.backends.metadata.models import (
     AliasRecord,
     AuditRecord,
@@ -19,6 +21,7 @@ from pixelmill.backends.metadata.models import (
 )
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidParameter, NotFound, StorageError
+from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.spec import InputSpec
 
@@ -65,8 +68,10 @@ class ModelRegistry:
             raise InvalidParameter("the model file is empty")
         try:
             spec = InputSpec.model_validate(input_spec)
-        except ValueError as exc:
-            raise InvalidParameter(f"invalid input_spec: {exc}") from None
+        except ValidationError as exc:  # per-field errors, not pydantic's text
+            raise InvalidParameter(
+                "invalid input_spec", errors=validation_errors(exc, prefix="input_spec.")
+            ) from None
         check_fits(session(onnx_bytes, threads=1), spec)
         digest = hashlib.sha256(onnx_bytes).hexdigest()
         key = f"models/{digest[:2]}/{digest}.onnx"

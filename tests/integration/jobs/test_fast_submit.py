@@ -21,8 +21,10 @@ ROUTED = {"Content-Type": "application/vnd.pixelmill+json"}
 
 
 def post_both(gateway: Gateway, body: Any, headers: dict[str, str]) -> tuple[Any, Any]:
-    """The same request through the fast path, then through FastAPI's route."""
+    """The same request through the fast path, then through FastAPI's route (with the
+    same request id, which problem bodies repeat)."""
     content = orjson.dumps(body)
+    headers = {**headers, "X-Request-ID": "same-request"}
     fast = gateway.client.post("/v1/jobs", content=content, headers={**headers, **JSON})
     routed = gateway.client.post("/v1/jobs", content=content, headers={**headers, **ROUTED})
     return fast, routed

@@ -48,6 +48,13 @@ def test_session_options_in_the_model_metadata_are_refused() -> None:
     ]
 
 
-def test_messages_for_clients_carry_no_paths() -> None:
-    text = 'External data path does not exist: "/srv/pixelmill/data/pixelmill.yaml"\nmore'
-    assert onnx_check.clean(text) == 'External data path does not exist: "<path>"'
+def test_messages_for_clients_carry_no_paths_or_library_text() -> None:
+    text = (
+        "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : /onnxruntime_src/core/x.cc:12 "
+        'External data path does not exist: "/srv/pixelmill/data/pixelmill.yaml"\nmore'
+    )
+    said = onnx_check.clean(text)
+    assert said == "an input has the wrong shape or type (ONNX Runtime status INVALID_ARGUMENT)"
+    assert onnx_check.clean("segfault in /usr/lib/x.so") == (
+        "ONNX Runtime failed on it (ONNX Runtime status FAIL)"
+    )

@@ -113,6 +113,7 @@ class EventLog:
         after_id: int | None = None,
         before_id: int | None = None,
         security: bool | None = None,
+        since: datetime | None = None,
         limit: int = 100,
         newest_first: bool = True,
     ) -> list[EventRecord]:
@@ -126,15 +127,18 @@ class EventLog:
             query = query.where(c.id < before_id)
         if security is not None:
             query = query.where(c.security.is_(security))
+        if since is not None:
+            query = query.where(c.at >= since)
         query = query.order_by(c.id.desc() if newest_first else c.id).limit(limit)
         with self.db.read() as conn:
             return [_event(r) for r in conn.execute(query).all()]
 
-    def stream_all(self, *, batch: int = 1000) -> Iterator[EventRecord]:
-        """Every event, oldest first, in batches (for exports)."""
+    def stream_all(self, *, batch: int = 1000, **filters: Any) -> Iterator[EventRecord]:
+        """Every event (matching ``filters``: those of :meth:`list`), oldest first, read
+        in batches (for exports)."""
         last = 0
         while True:
-            page = self.list(after_id=last, limit=batch, newest_first=False)
+            page = self.list(after_id=last, limit=batch, newest_first=False, **filters)
             yield from page
             if len(page) < batch:
                 return

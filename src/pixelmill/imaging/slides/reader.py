@@ -30,7 +30,7 @@ class Slide:
 
     def __init__(self, path: Path) -> None:
         if not path.exists():
-            raise NotFound(f"slide {path} does not exist")
+            raise NotFound(f"slide {path.name!r} does not exist")
         self.path = path
         self.vips: pyvips.Image | None = None
         self._openslide: Any = None
@@ -43,8 +43,9 @@ class Slide:
             try:
                 self.vips = pyvips.Image.new_from_file(str(path), access="random")
             except pyvips.Error as exc:
+                # libvips' words name the server's path: the cause, logged at the edge
                 raise InvalidParameter(
-                    f"cannot read slide {path.name}: {str(exc).strip()[-200:]}"
+                    f"cannot read slide {path.name!r}: not a slide format we read, or corrupt"
                 ) from exc
             self.width, self.height = self.vips.width, self.vips.height
 

@@ -77,19 +77,24 @@ def settings_from(
     )
 
 
+#: the resolved settings handed to child processes (0600, in the data dir)
+RUN_SETTINGS_FILE = "run-settings.json"
+
+
 def export_env(settings: Settings) -> None:
-    """Hand the resolved settings to server worker processes through the environment."""
-    os.environ["PIXELMILL_DATA_DIR"] = str(settings.data_dir.resolve())
+    """Hand the resolved settings to server and worker processes: written to a file only
+    this user can read (``DATA_DIR/run-settings.json``), named by ``PIXELMILL_CONFIG``.
+    Secrets (signing keys, passwords in URLs, the site secret) never enter the
+    environment, where any child, crash reporter or ``/proc/PID/environ`` reader sees
+    them. The user's own ``PIXELMILL_*`` variables still win, as always."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / RUN_SETTINGS_FILE
+    _private_write(path, json.dumps(settings.model_dump(mode="json")))
+    os.environ["PIXELMILL_CONFIG"] = str(path)
+    os.environ["PIXELMILL_DATA_DIR"] = str(data_dir)
     # lets uvicorn's worker processes know their supervisor (see runtime.asgi)
     os.environ["PIXELMILL_SUPERVISOR_PID"] = str(os.getpid())
-    flat = settings.model_dump(mode="json", exclude={"data_dir"})
-    for section, values in flat.items():
-        if isinstance(values, dict):
-            for key, value in values.items():
-                if value is None:
-                    continue
-                text = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-                os.environ[f"PIXELMILL_{section.upper()}__{key.upper()}"] = text
 
 
 def prepare_metrics_dir(settings: Settings, workers: int) -> None:

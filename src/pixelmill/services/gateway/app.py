@@ -9,16 +9,24 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from pixelmill import __version__
-from pixelmill.services.gateway import problems
+from pixelmill.services.gateway import docs, problems
 from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
 from pixelmill.services.gateway.fast_submit import FastSubmit
-from pixelmill.services.gateway.middleware import MetricsMiddleware, SecurityHeadersMiddleware
+from pixelmill.services.gateway.middleware import (
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+from pixelmill.services.gateway.ratelimit import Budgets, RateLimitMiddleware, storage_url
 from pixelmill.services.gateway.routes import (
     accounts,
+    audit,
     datasets,
     images,
     jobs,
+    live,
+    messages,
     models,
     studies,
     system,
@@ -33,6 +41,9 @@ ROUTERS = [
     system.router,
     accounts.router,
     studies.router,
+    messages.router,
+    live.router,
+    audit.router,
     images.router,
     jobs.router,
     datasets.router,
@@ -52,15 +63,25 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         version=__version__,
         description="Image processing and image ML as scalable microservices.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by docs.install
+        redoc_url=None,
     )
     app.state.deps = deps
     app.state.key_cache = KeyCache(deps.keys, deps.accounts, deps.settings.security.key_cache_s)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    docs_csp = docs.install(app)
     web_ui.install(app)  # the browser UI at /: last, so it never shadows an API route
+    settings = deps.settings
+    # the last added runs first (outermost)
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
-    app.add_middleware(BodyLimitMiddleware, limit=deps.settings.server.max_json_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.server.max_json_bytes)
+    if settings.ratelimit.enabled:  # before any body is read or work is done
+        url = storage_url(settings.ratelimit, settings.cache.url)
+        app.add_middleware(RateLimitMiddleware, budgets=Budgets(settings.ratelimit, url))
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
+    app.add_middleware(RequestIdMiddleware)  # errors are logged with the request id
+    # outermost: on every answer, errors too
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=docs.DOCS_PATH, docs_csp=docs_csp)
     return app

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pixelmill.backends.metadata.events import EventLog
     from pixelmill.backends.metadata.images import ImageRepository
     from pixelmill.backends.metadata.keys import KeyRepository
+    from pixelmill.backends.metadata.messages import MessageRepository
     from pixelmill.backends.metadata.studies import StudyRepository
     from pixelmill.backends.metadata.study_images import StudyImageRepository
     from pixelmill.backends.metadata.users import UserRepository
@@ -76,6 +77,9 @@ class GatewayDeps(Protocol):
 
     @property
     def access(self) -> Access: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""

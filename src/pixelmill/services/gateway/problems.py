@@ -1,8 +1,15 @@
-"""RFC 9457 problem+json at the HTTP edge, for our errors and for framework ones."""
+"""RFC 9457 problem+json at the HTTP edge, for our errors and for framework ones.
+
+What a library said (libvips, ONNX Runtime, a driver) never reaches the client: an
+error's ``detail`` is written for the client, and its ``__cause__`` — the library's
+exception — is logged here with the request id (``X-Request-ID``, also the problem's
+``request_id`` member), so an operator can find it from what the client reports.
+"""
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,21 +22,35 @@ from pixelmill.errors import PROBLEM_BASE, PixelmillError
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
+#: the id of the request being answered (set by ``RequestIdMiddleware``)
+REQUEST_ID: ContextVar[str] = ContextVar("pixelmill_request_id", default="-")
+
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    rid = REQUEST_ID.get()
+    if rid != "-":
+        body["request_id"] = rid
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
 
 
 def error_response(exc: PixelmillError, method: str, path: str) -> JSONResponse:
     """The problem+json answer to one of our errors (with ``Retry-After`` or
-    ``WWW-Authenticate`` where it applies)."""
+    ``WWW-Authenticate`` where it applies); internals go to the log only."""
+    rid = REQUEST_ID.get()
+    cause = exc.__cause__
+    said = f" ({type(cause).__name__}: {' '.join(str(cause).split())})" if cause else ""
     if exc.status >= 500:
-        log.error("%s %s failed: %s", method, path, exc.detail)
+        log.error("%s %s failed [request %s]: %s%s", method, path, rid, exc.detail, said)
+    elif cause is not None:
+        log.info("%s %s refused [request %s]: %s%s", method, path, rid, exc.detail, said)
+    body = exc.problem(instance=path)
+    if not exc.public_detail:
+        body["detail"] = f"{exc.title}; the details are logged with request id {rid}"
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if exc.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="pixelmill"'}
-    return problem_response(exc.problem(instance=path), headers)
+    return problem_response(body, headers)
 
 
 def install(app: FastAPI) -> None:
@@ -69,7 +90,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception(
+            "unhandled error on %s %s [request %s]",
+            request.method,
+            request.url.path,
+            REQUEST_ID.get(),
+        )
         return problem_response(
             {
                 "type": PROBLEM_BASE + "internal",

@@ -15,7 +15,7 @@ from cachetools import LRUCache
 from numpy.typing import NDArray
 
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.errors import ImageTooLarge
+from pixelmill.errors import ImageTooLarge, public_text
 from pixelmill.ml.drift import DriftMonitor, DriftState
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
@@ -205,7 +205,7 @@ class InferenceService:
             prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
         except Exception as exc:
             loaded.errors += 1
-            loaded.last_error = str(exc)[:500]
+            loaded.last_error = public_text(exc)[:500]
             metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "error").inc()
             raise
         metrics.MODEL_INFERENCE_SECONDS.labels(v.model).observe(time.perf_counter() - started)

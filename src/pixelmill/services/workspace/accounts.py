@@ -21,7 +21,7 @@ from pixelmill.backends.metadata.users import (
     UserRepository,
     digest,
 )
-from pixelmill.errors import AuthError, InvalidInput, TooManyRequests
+from pixelmill.errors import AuthError, InvalidInput, RateLimited
 from pixelmill.settings import WorkspaceSettings
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -143,7 +143,7 @@ class Accounts:
             self._verify(None, password)
             wait = int((user.locked_until - now()).total_seconds()) + 1
             self.events.record(actor, "login.locked", "user", user.id, security=True)
-            raise TooManyRequests(
+            raise RateLimited(
                 "too many failed logins: the account is locked for a while", retry_after=wait
             )
         ok = self._verify(self.users.password_hash(user.id) if user else None, password)

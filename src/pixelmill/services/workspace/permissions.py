@@ -38,6 +38,7 @@ Action = Literal[
     "message.post",
     "message.edit",
     "message.delete",
+    "thread.manage",
     "audit.read",
 ]
 
@@ -87,6 +88,8 @@ RULES: Final[dict[Action, Rule]] = {
     # only its author edits a message; an owner may remove one (moderation)
     "message.edit": Rule(None, author="viewer"),
     "message.delete": Rule("owner", author="viewer"),
+    # rename, resolve or reopen a thread: its author, or an analyst and up
+    "thread.manage": Rule("analyst", author="viewer"),
     "audit.read": Rule("owner", frozen_ok=True),
 }
 

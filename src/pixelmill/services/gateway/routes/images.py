@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,13 @@ from starlette.datastructures import UploadFile
 
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import AuthError, EmptyInput, ImageTooLarge, InvalidInput, NotFound
+from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway import signing
 from pixelmill.services.gateway.auth import identify, require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.images import Rendition
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -205,7 +209,6 @@ def get_original(
         return Response(status_code=304, headers=headers)
     body = c.storage.get(record.storage_key)
     metrics.BYTES_OUT.labels("original").inc(len(body))
-    from pixelmill.imaging.formats import ImageFormat
 
     return Response(body, media_type=ImageFormat(record.format).mime, headers=headers)
 
@@ -246,9 +249,26 @@ async def render(request: Request, image_id: str) -> Response:
     params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
     signed = await _signed(request)
     principal = None if signed else await identify(request)
-    return await anyio.to_thread.run_sync(
-        lambda: _render(request, image_id, params, signed=signed, principal=principal)
+    answer = await anyio.to_thread.run_sync(
+        lambda: _cached_answer(request, image_id, params, signed=signed, principal=principal)
     )
+    if isinstance(answer, Response):  # a cache hit or a 304: no work to watch
+        return answer
+    # a miss: its render is not started (or is stopped) once the client leaves
+    left = threading.Event()
+    failure: Exception | None = None
+    async with anyio.create_task_group() as watch:
+        watch.start_soon(_watch_disconnect, request, left)
+        try:
+            rendition = await anyio.to_thread.run_sync(
+                c.image_service.compute, answer.record, params, answer.plan, left.is_set
+            )
+        except Exception as exc:  # raised outside the task group, not as a group
+            failure = exc
+        watch.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return _image_response(rendition, answer.headers)
 
 
 async def _signed(request: Request) -> bool:
@@ -274,14 +294,31 @@ def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) 
     return bool(sized and small and params.strip and params.crop is None)
 
 
-def _render(
+async def _watch_disconnect(request: Request, left: threading.Event) -> None:
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass  # (a body sent with the GET is not needed)
+    except Exception:  # e.g. that body was over its cap: stop watching, keep rendering
+        return
+    left.set()
+
+
+@dataclass(frozen=True)
+class _Miss:
+    record: ImageRecord
+    plan: tuple[ImageFormat, int, str, bool]
+    headers: dict[str, str]
+
+
+def _cached_answer(
     request: Request,
     image_id: str,
     params: RenderParams,
     *,
     signed: bool,
     principal: Principal | None,
-) -> Response:
+) -> Response | _Miss:
+    """The answer when it needs no render (304, cache hit), else what a render needs."""
     c = _container(request)
     service = c.image_service
     if signed or principal is None:
@@ -307,7 +344,13 @@ def _render(
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    rendition = service.render_record(record, params, accept, plan)
+    rendition = service.cached(plan)
+    if rendition is None:
+        return _Miss(record, plan, headers)
+    return _image_response(rendition, headers)
+
+
+def _image_response(rendition: Rendition, headers: dict[str, str]) -> Response:
     headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
     metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
     return Response(rendition.body, media_type=rendition.media_type, headers=headers)

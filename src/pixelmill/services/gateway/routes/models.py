@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelmill.errors import InvalidInput, InvalidParameter
+from pixelmill.imaging.ops import validation_errors
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
@@ -216,8 +217,10 @@ async def predict(
     if content_type.startswith("application/json"):
         try:
             body = PredictRequest.model_validate_json(await request.body())
-        except ValueError as exc:
-            raise InvalidParameter(f"invalid predict request: {exc}") from None
+        except ValidationError as exc:  # per-field errors, not pydantic's text
+            raise InvalidParameter(
+                "invalid predict request", errors=validation_errors(exc)
+            ) from None
         await anyio.to_thread.run_sync(lambda: deps(request).access.image(key, body.image_id))
         return await anyio.to_thread.run_sync(
             lambda: inference.predict(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from pixelmill.errors import NotFound
+from pixelmill.errors import AuthError, NotFound
 from pixelmill.imaging import ops
 from pixelmill.observability import metrics
 from pixelmill.services.gateway.deps import deps
@@ -42,6 +43,11 @@ def prometheus(request: Request) -> Response:
     services = deps(request)
     if not services.settings.observability.metrics_enabled:
         raise NotFound("/metrics is turned off (observability.metrics_enabled)")
+    token = services.settings.observability.metrics_token
+    if token:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            raise AuthError("/metrics needs 'Authorization: Bearer <observability.metrics_token>'")
     metrics.IMAGES_STORED.set(services.images.count())
     body, content_type = metrics.render_latest()
     return Response(body, media_type=content_type)

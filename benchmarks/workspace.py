@@ -1,0 +1,272 @@
+"""The research workspace at scale: a study of 10,000 images and 200,000 annotation
+polygons, on SQLite and PostgreSQL. Listing a page of 100 study images and a viewport
+query (at most 500 features) through pixelmill's repositories, side by side with the bare
+indexed SQL that returns the same rows on the same data.
+
+    .venv/bin/python benchmarks/workspace.py            # 10,000 images, 200,000 polygons
+    .venv/bin/python benchmarks/workspace.py --quick    # 1,000 images, 20,000 polygons
+
+Both sides run the same statements' work: the page with its total count (two queries),
+and the viewport's rows; the repository adds what a caller gets (records, JSON decoding,
+timezones). Rounds interleave the two sides; medians of wall time and of this process's
+CPU per call. The bare side uses the driver's cursor directly (no SQLAlchemy). Goal:
+repository ≤ 2x bare. Every database is made for the run and removed after it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _harness import interleaved, median, parse, parser, save, table
+from _harness.services import fresh_database, missing
+
+SLIDE = 20_000  # level-0 side of each annotated slide, pixels
+
+
+def _rows(n: int, make: Callable[[int], dict[str, Any]], batch: int = 5000) -> Iterator[list]:
+    for start in range(0, n, batch):
+        yield [make(i) for i in range(start, min(n, start + batch))]
+
+
+def _image(i: int, image_id: str, owner: str, t0: datetime) -> dict[str, Any]:
+    return {
+        "id": image_id, "sha256": secrets.token_hex(32), "format": "tiff", "width": SLIDE,
+        "height": SLIDE, "bands": 3, "bit_depth": 8, "pages": 1, "orientation": 1,
+        "interpretation": "srgb", "size_bytes": 1 << 30, "pixel_size_um": 0.5,
+        "filename": f"slide-{i:05d}.svs", "exif": {}, "source": "upload", "job_id": None,
+        "created_at": t0 + timedelta(seconds=i), "owner_id": owner,
+    }  # fmt: skip
+
+
+def _link(i: int, image_id: str, study_id: str, owner: str, t0: datetime) -> dict[str, Any]:
+    return {
+        "study_id": study_id, "image_id": image_id, "display_name": f"slide {i}",
+        "stain": "HE", "magnification": 20.0, "analysis_status": "none", "added_by": owner,
+        "added_at": t0 + timedelta(seconds=i),
+    }  # fmt: skip
+
+
+def _polygon(
+    rng: random.Random, image_id: str, study_id: str, owner: str, t0: datetime
+) -> dict[str, Any]:
+    x, y = rng.uniform(0, SLIDE - 40), rng.uniform(0, SLIDE - 40)
+    s = rng.uniform(10, 40)
+    ring = [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
+    return {
+        "id": secrets.token_hex(16), "study_id": study_id, "image_id": image_id,
+        "version": 1, "geom_type": "Polygon",
+        "geometry": {"type": "Polygon", "coordinates": [ring]}, "object_type": "annotation",
+        "class_name": "Tumor", "color": [200, 0, 0], "name": None, "properties": {},
+        "measurements": {"area": s * s}, "min_x": x, "min_y": y, "max_x": x + s,
+        "max_y": y + s, "source": "manual", "analysis_id": None, "author_id": owner,
+        "created_at": t0, "updated_by": owner, "updated_at": t0, "deleted_at": None,
+    }  # fmt: skip
+
+
+def seed(db: Any, images: int, polygons: int, slides: int) -> tuple[str, list[str]]:
+    """A user, a study of ``images`` images, ``polygons`` annotations over ``slides`` of
+    them; returns the study id and the annotated image ids."""
+    from pixelmill.backends.metadata import tables as t
+    from pixelmill.backends.metadata import tables_workspace as tw
+    from pixelmill.backends.metadata.events import Actor
+    from pixelmill.backends.metadata.studies import StudyRepository
+    from pixelmill.backends.metadata.users import UserRepository
+
+    user = UserRepository(db).create("bench")
+    sid = (
+        StudyRepository(db)
+        .create(Actor(user.id), name="scale", description="", modality="histology", options={})
+        .id
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = [secrets.token_hex(16) for _ in range(images)]
+    annotated = ids[:slides]
+    rng = random.Random(7)
+    with db.begin() as conn:
+        for rows in _rows(images, lambda i: _image(i, ids[i], user.id, t0)):
+            conn.execute(t.images.insert(), rows)
+        for rows in _rows(images, lambda i: _link(i, ids[i], sid, user.id, t0)):
+            conn.execute(tw.study_images.insert(), rows)
+        for rows in _rows(
+            polygons, lambda i: _polygon(rng, annotated[i % slides], sid, user.id, t0)
+        ):
+            conn.execute(tw.annotation_rows.insert(), rows)
+    if db.dialect == "postgresql":
+        with db.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    return sid, annotated
+
+
+def _bare(db: Any, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+        cur.close()
+        raw.commit()
+        return rows
+    finally:
+        raw.close()
+
+
+def _sql(db: Any) -> tuple[str, str, str]:
+    p = "%s" if db.dialect == "postgresql" else "?"
+    count = f"SELECT count(*) FROM study_images WHERE study_id = {p}"
+    page = (
+        "SELECT si.*, im.* FROM study_images si JOIN images im ON im.id = si.image_id "
+        f"WHERE si.study_id = {p} ORDER BY si.added_at DESC, si.image_id DESC "
+        f"LIMIT {p} OFFSET {p}"
+    )
+    viewport = (
+        f"SELECT * FROM annotations WHERE image_id = {p} AND deleted_at IS NULL "
+        f"AND min_x <= {p} AND max_x >= {p} AND min_y <= {p} AND max_y >= {p} LIMIT {p}"
+    )
+    return count, page, viewport
+
+
+def measure(db: Any, study_id: str, slides: list[str], images: int, rounds: int) -> dict[str, Any]:
+    from pixelmill.backends.metadata.annotations import AnnotationRepository
+    from pixelmill.backends.metadata.study_images import StudyImageRepository
+
+    repo = StudyImageRepository(db)
+    annotations = AnnotationRepository(db)
+    count_sql, page_sql, viewport_sql = _sql(db)
+    rng = random.Random(11)
+    pages = [rng.randrange(0, max(1, images - 100)) for _ in range(64)]
+    views = [
+        (rng.choice(slides), rng.uniform(0, SLIDE - 4000), rng.uniform(0, SLIDE - 4000))
+        for _ in range(64)
+    ]
+    it = {"page": 0, "view": 0}
+
+    def next_page() -> int:
+        it["page"] += 1
+        return pages[it["page"] % len(pages)]
+
+    def next_view() -> tuple[str, float, float]:
+        it["view"] += 1
+        return views[it["view"] % len(views)]
+
+    found: dict[str, list[int]] = {
+        "repo_page": [],
+        "bare_page": [],
+        "repo_view": [],
+        "bare_view": [],
+    }
+
+    def repo_page() -> None:
+        rows, total = repo.images(study_id, limit=100, offset=next_page())
+        found["repo_page"].append(len(rows))
+        assert total == images
+
+    def bare_page() -> None:
+        total = _bare(db, count_sql, (study_id,))[0][0]
+        rows = _bare(db, page_sql, (study_id, 100, next_page()))
+        found["bare_page"].append(len(rows))
+        assert total == images
+
+    def repo_view() -> None:
+        image_id, x, y = next_view()
+        page = annotations.viewport(image_id, x=x, y=y, w=4000, h=4000, limit=500)
+        found["repo_view"].append(len(page))
+
+    def bare_view() -> None:
+        image_id, x, y = next_view()
+        rows = _bare(db, viewport_sql, (image_id, x + 4000, x, y + 4000, y, 500))
+        found["bare_view"].append(len(rows))
+
+    out: dict[str, Any] = {}
+    for what, pair in (("page", (repo_page, bare_page)), ("viewport", (repo_view, bare_view))):
+        for clock_name, clock in (("wall", time.perf_counter), ("cpu", time.process_time)):
+            it["page"] = it["view"] = 0
+            samples = interleaved({"repo": pair[0], "bare": pair[1]}, rounds, clock=clock)
+            out[f"{what}_{clock_name}_ms"] = {k: median(v) * 1000 for k, v in samples.items()}
+    # both sides returned the same number of rows (the same pages and viewports)
+    out["rows"] = {k: median(v) for k, v in found.items()}
+    return out
+
+
+@contextmanager
+def database(kind: str) -> Iterator[Any]:
+    from pixelmill.backends.metadata.database import Database
+
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            db.upgrade()
+            yield db
+            db.dispose()
+        return
+    with fresh_database("pm_bench_ws") as url:
+        db = Database(url)
+        db.upgrade()
+        yield db
+        db.dispose()
+
+
+def main() -> int:
+    p = parser(__doc__, "1,000 images and 20,000 polygons, 30 rounds")
+    p.add_argument("--images", type=int, default=10_000)
+    p.add_argument("--polygons", type=int, default=200_000)
+    p.add_argument("--slides", type=int, default=20, help="images the polygons are spread over")
+    p.add_argument("--rounds", type=int, default=200)
+    p.add_argument("--db", default="sqlite,postgresql")
+    args = parse(p, {"images": 1000, "polygons": 20_000, "slides": 2, "rounds": 30})
+    results: dict[str, Any] = {}
+    for kind in args.db.split(","):
+        if kind == "postgresql" and (why := missing("postgres")):
+            print(f"skipping PostgreSQL: {why}", file=sys.stderr)
+            continue
+        with database(kind) as db:
+            started = time.perf_counter()
+            study_id, slides = seed(db, args.images, args.polygons, args.slides)
+            seeded = time.perf_counter() - started
+            results[kind] = {
+                **measure(db, study_id, slides, args.images, args.rounds),
+                "seed_s": seeded,
+            }
+    rows, headline = [], []
+    for kind, r in results.items():
+        for what in ("page", "viewport"):
+            wall, cpu = r[f"{what}_wall_ms"], r[f"{what}_cpu_ms"]
+            ratio = wall["repo"] / wall["bare"]
+            rows.append(
+                (
+                    kind,
+                    what,
+                    f"{wall['repo']:.2f}",
+                    f"{wall['bare']:.2f}",
+                    f"{ratio:.2f}x",
+                    f"{cpu['repo']:.2f}",
+                    f"{cpu['bare']:.2f}",
+                )
+            )
+            headline.append(
+                f"{kind} {what}: repository {wall['repo']:.2f} ms vs bare SQL "
+                f"{wall['bare']:.2f} ms ({ratio:.2f}x)"
+            )
+    print(
+        table(
+            ("db", "query", "repo ms", "bare ms", "ratio", "repo CPU ms", "bare CPU ms"),
+            rows,
+            "llrrrrr",
+        )
+    )
+    print(json.dumps({k: v["rows"] for k, v in results.items()}))
+    save("workspace", {"args": vars(args), "results": results}, headline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
