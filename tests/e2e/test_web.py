@@ -172,6 +172,10 @@ def test_log_in_create_upload_analyse_and_view(
     expect(page.locator(".deepzoom").nth(1)).not_to_have_attribute("data-tiles-loaded", "0")
     page.get_by_role("button", name="Zoom in").first.click()
     shoot(page, "viewer-side-by-side")
+    page.get_by_label("Comment on this view").fill("Check the cluster at the top left")
+    page.get_by_role("button", name="Pin comment").click()
+    expect(page.get_by_role("status")).to_contain_text("pinned")
+    study_url = page.get_by_role("link", name="Back to study").get_attribute("href")
 
     # the dashboard: the study card with its counts, the job in recent jobs
     page.get_by_role("link", name="Dashboard").click()
@@ -181,11 +185,63 @@ def test_log_in_create_upload_analyse_and_view(
     assert axe_violations(page) == []
     shoot(page, "dashboard")
 
-    # log out: the app asks for a login again
+    # a second user, a viewer of the study, sees the discussion as unread and cannot run
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_label("Username").fill("rita")
+    page.get_by_role("button", name="Create user").click()
+    notice = page.get_by_role("status").filter(has_text="Initial password for rita")
+    rita_password = notice.inner_text().rsplit(": ", 1)[1].strip()
+    page.goto(f"{server.url}{study_url}?tab=members")
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Role", exact=True).select_option("viewer")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.get_by_role("cell", name=re.compile("@rita"))).to_be_visible()
+    page.get_by_role("tab", name="Messages").click()
+    page.get_by_label("Title", exact=True).fill("Segmentation quality")
+    page.get_by_label("Message", exact=True).fill("Nuclei look well separated.")
+    page.get_by_role("button", name="Start thread").click()
+    expect(page.get_by_role("list", name="Messages")).to_contain_text("well separated")
     page.get_by_role("button", name=re.compile("Administrator")).click()
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/login"))
     context.close()
+
+    rita = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = rita.new_page()
+    page.on("console", lambda m: _keep_error(m, errors))
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.goto(server.url + "/")
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Password").fill(rita_password)
+    page.get_by_role("button", name="Log in").click()
+    card = page.locator(".study-card", has_text="Liver cohort A")
+    expect(card.locator("dd").nth(3)).to_have_text("2")  # unread: the thread and the pin
+    expect(page.get_by_role("link", name=re.compile("Messages"))).to_contain_text("2")
+    page.get_by_role("link", name="Liver cohort A").click()
+    expect(page.locator("table.files tbody tr")).to_have_count(2)
+    expect(page.get_by_role("button", name=re.compile("Run on"))).to_have_count(0)
+    expect(page.locator("#upload-input")).to_have_count(0)
+    csrf = next(c["value"] for c in rita.cookies() if c["name"] == "pm_csrf")
+    study_id = page.url.split("/studies/")[1].split("?")[0]
+    refused = page.request.post(
+        f"{server.url}/v1/studies/{study_id}/images",
+        data={"image_id": "anything"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert refused.status == 403, refused.text()
+    page.get_by_role("tab", name="Messages").click()
+    thread = page.get_by_role("button", name="Segmentation quality")
+    page.locator(".thread-list li", has=thread).get_by_label("1 unread").wait_for()
+    thread.click()
+    expect(page.get_by_role("list", name="Messages")).to_contain_text("well separated")
+    expect(page.locator(".thread-list li", has=thread).locator(".unread")).to_have_count(0)
+    assert axe_violations(page) == []
+    shoot(page, "study-messages")
+    # the pinned comment opens the viewer on the view it was pinned to
+    page.get_by_role("link", name="on an image").click()
+    expect(page).to_have_url(re.compile(r"view=\d+,\d+,\d+,\d+"))
+    expect(page.locator(".deepzoom").first).not_to_have_attribute("data-tiles-loaded", "0")
+    rita.close()
     assert errors == [], "\n".join(errors)
 
 
