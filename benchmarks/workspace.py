@@ -137,6 +137,7 @@ def _sql(db: Any) -> tuple[str, str, str]:
 
 def measure(db: Any, study_id: str, slides: list[str], images: int, rounds: int) -> dict[str, Any]:
     from pixelmill.backends.metadata.annotations import AnnotationRepository
+
     from pixelmill.backends.metadata.study_images import StudyImageRepository
 
     repo = StudyImageRepository(db)

@@ -214,6 +214,14 @@ class PreconditionFailed(PixelmillError):
     title = "The resource changed since you read it"
 
 
+class PreconditionRequired(PixelmillError):
+    """A write that must name the version it changes (``If-Match``) did not."""
+
+    status = 428
+    slug = "precondition-required"
+    title = "If-Match required"
+
+
 class RateLimited(PixelmillError):
     """Over a request budget (``ratelimit`` settings) or locked out after failed logins;
     ``retry_after`` in seconds."""
@@ -294,6 +302,7 @@ __all__ = [
     "Overloaded",
     "PixelmillError",
     "PreconditionFailed",
+    "PreconditionRequired",
     "RateLimited",
     "RenderTimeout",
     "StorageError",

@@ -381,6 +381,15 @@ class WorkspaceSettings(BaseModel):
     stream_keepalive_s: float = Field(
         15.0, gt=0, le=300, description="A comment line is sent after this long without events."
     )
+    annotation_import_max_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="A GeoJSON annotation import larger than this gets 413 (imports are "
+        "exempt from server.max_json_bytes).",
+    )
+    annotation_import_max_features: int = Field(
+        200_000, gt=0, description="Features one annotation import may hold."
+    )
 
 
 def _config_file_source() -> dict[str, Any]:

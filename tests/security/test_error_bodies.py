@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 from tests.ml_helpers import png
 from tests.security import attacks
 
@@ -125,7 +125,7 @@ def test_an_unreachable_backend_is_named_but_not_its_address_or_driver_text(
         "s3_secret_key": "secret",
     }
     container = build_container(make_settings(tmp_path, storage=storage))
-    _, key = container.keys.create("admin", role="admin")
+    _, key = make_key(container, "admin", role="admin")
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         resp = client.post("/v1/images", content=PNG, headers=auth)

@@ -13,18 +13,18 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 
 @contextmanager
 def gateway(
-    tmp_path: Path, address: str = "203.0.113.7", **ratelimit: Any
+    tmp_path: Path, address: str = "203.0.113.7", public: bool = False, **ratelimit: Any
 ) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
-    """A gateway with the given ``ratelimit`` settings, a client at ``address`` and an
-    admin key's headers."""
-    settings = make_settings(tmp_path, ratelimit=ratelimit)
+    """A gateway with the given ``ratelimit`` settings (anonymous renders allowed when
+    ``public``), a client at ``address`` and the headers of an admin key of user boss."""
+    settings = make_settings(tmp_path, ratelimit=ratelimit, security={"public_read": public})
     container = build_container(settings)
-    _, key = container.keys.create("admin", role="admin")
+    _, key = make_key(container, "admin", role="admin", username="boss")
     app = create_app(container)
     with TestClient(app, client=(address, 50000), raise_server_exceptions=False) as client:
         yield client, {"Authorization": f"Bearer {key}"}, app
@@ -80,7 +80,7 @@ def test_one_key_cannot_render_without_bound_and_other_keys_are_unaffected(
         assert_rate_limited(client.get(f"/v1/images/{image}/render?w=30", headers=auth))
         # then another key of the same client address still renders
         container = app.state.deps
-        _, other = container.keys.create("other", role="read")
+        _, other = make_key(container, "other", role="read", username="boss")
         resp = client.get(
             f"/v1/images/{image}/render?w=30", headers={"Authorization": f"Bearer {other}"}
         )
@@ -90,14 +90,18 @@ def test_one_key_cannot_render_without_bound_and_other_keys_are_unaffected(
 
 
 def test_an_anonymous_client_is_bounded_per_address(tmp_path: Path) -> None:
-    with gateway(tmp_path, per_ip=6, cost_other=1, cost_render=3) as (client, auth, app):
+    with gateway(tmp_path, public=True, per_ip=6, cost_other=1, cost_render=3) as (
+        client,
+        auth,
+        app,
+    ):
         image = client.post("/v1/images", content=make_image(64, 48), headers=auth).json()["id"]
-        # anonymous reads are allowed by default; two renders spend the address's budget
+        # anonymous renders are allowed here; two renders spend the address's budget
         assert client.get(f"/v1/images/{image}/render?w=20").status_code == 200
         assert client.get(f"/v1/images/{image}/render?w=21").status_code == 200
-        assert_rate_limited(client.get(f"/v1/images/{image}"))
+        assert_rate_limited(client.get(f"/v1/images/{image}/render?w=22"))
         with other_client(app, "198.51.100.21") as elsewhere:
-            assert elsewhere.get(f"/v1/images/{image}").status_code == 200
+            assert elsewhere.get(f"/v1/images/{image}/render?w=22").status_code == 200
 
 
 def test_uploads_and_job_submissions_cost_more_than_reads(tmp_path: Path) -> None:

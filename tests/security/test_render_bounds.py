@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import make_image, make_key
 
 #: the issue's attack: the largest output, a huge blur (minutes of CPU per render)
 HEAVY = "w=4000&h=4000&fit=fill&blur=500&format=png"
@@ -28,7 +28,7 @@ def gateway(
     tmp_path: Path, **render: Any
 ) -> Iterator[tuple[TestClient, dict[str, str], Container]]:
     container = build_container(make_settings(tmp_path, render=render))
-    _, key = container.keys.create("admin", role="admin")
+    _, key = make_key(container, "admin", role="admin")
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         yield client, {"Authorization": f"Bearer {key}"}, container
     container.close()

@@ -6,13 +6,19 @@ backends themselves. A new backend is one module plus one line in a ``make_*`` h
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.analyses import AnalysisRepository
+from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import EventLog
@@ -20,12 +26,14 @@ from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.jobs import JobRepository, JobStore
 from pixelmill.backends.metadata.keys import KeyRepository
 from pixelmill.backends.metadata.messages import MessageRepository
+from pixelmill.backends.metadata.model_permissions import ModelPermissionRepository
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
+from pixelmill.backends.metadata.patients import PatientRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import InvalidInput
+from pixelmill.errors import InvalidInput, NotFound
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
@@ -34,11 +42,17 @@ from pixelmill.services.jobs.deps import JobDeps
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
-from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
+from pixelmill.services.workspace.analyses import Analyses
+from pixelmill.services.workspace.annotations import AnnotationDesk
+from pixelmill.services.workspace.archive import ArchiveDeps, StudyArchives
+from pixelmill.services.workspace.exports import Exports
+from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
+from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
 
 
@@ -136,6 +150,15 @@ class Container:
     study_images: StudyImageRepository
     access: Access
     messages: MessageRepository
+    # patients, study imports, analyses, exports (issue 12 items 5-7, 11)
+    patients: PatientRepository
+    external_ids: ExternalIds
+    analyses: Analyses
+    imports: StudyImports
+    exports: Exports
+    archives: StudyArchives
+    annotations: AnnotationRepository
+    annotation_desk: AnnotationDesk
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -182,12 +205,53 @@ def dataset_limits(settings: Settings) -> DatasetLimits:
     )
 
 
-def build_container(settings: Settings, *, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def study_import_deps(
+    db: Database, images: ImageService, storage: Storage, settings: Settings
+) -> ImportDeps:
+    """What the ``study_import`` job kind works with (a zip's limits: a dataset's)."""
+    return ImportDeps(
+        images=images,
+        storage=storage,
+        studies=StudyRepository(db),
+        study_images=StudyImageRepository(db),
+        users=UserRepository(db),
+        limits=dataset_limits(settings),
+        tmp_dir=settings.data_dir / "tmp",
+    )
+
+
+def model_registry(db: Database, storage: Storage) -> ModelRegistry:
+    return ModelRegistry(
+        storage=storage,
+        models=ModelRepository(db),
+        permissions=ModelPermissionRepository(db),
+        events=EventLog(db),
+    )
+
+
+def trainer_service(
+    db: Database, storage: Storage, models: ModelRegistry, settings: Settings
+) -> TrainerService:
+    return TrainerService(
+        storage=storage,
+        datasets=DatasetRepository(db),
+        registry=models,
+        settings=settings.ml,
+        limits=dataset_limits(settings),
+        is_admin=partial(site_admin, UserRepository(db)),
+    )
+
+
+def _tune_libvips(settings: Settings) -> None:
     if settings.render.concurrency:
         import pyvips
 
         pyvips.concurrency_set(settings.render.concurrency)
+
+
+def build_container(settings: Settings, *, migrate: bool = True) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _tune_libvips(settings)
     db = Database(
         settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -196,7 +260,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     storage = make_storage(settings)
     cache = make_cache(settings)
     images = ImageRepository(db)
-    models = ModelRegistry(storage=storage, models=ModelRepository(db))
+    models = model_registry(db, storage)
     inference: InferenceService | None = None
 
     def resolve_model(ref: str) -> Predictor:
@@ -214,17 +278,17 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         resolve_model=resolve_model,
     )
     inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
-    trainer = TrainerService(
-        storage=storage,
-        datasets=DatasetRepository(db),
-        registry=models,
-        settings=settings.ml,
-        limits=dataset_limits(settings),
-    )
+    trainer = trainer_service(db, storage, models, settings)
+    import_deps = study_import_deps(db, image_service, storage, settings)
     kinds = JobKinds(
         [
-            pipeline_kind(image_service, default_quality=settings.render.default_quality),
+            pipeline_kind(
+                image_service,
+                default_quality=settings.render.default_quality,
+                model_check=partial(model_use, models, UserRepository(db)),
+            ),
             train_kind(trainer),
+            study_import_kind(import_deps),
         ],
         plugins=settings.jobs.plugins,
     )
@@ -241,6 +305,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         changes=changes,
         data_dir=settings.data_dir,
     )
+    jobs = JobService(job_deps)
     return Container(
         settings=settings,
         db=db,
@@ -252,13 +317,52 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         broker=broker,
         changes=changes,
         job_store=job_store,
-        jobs=JobService(job_deps),
+        jobs=jobs,
         job_daemon=JobDaemon(job_deps),
         models=models,
         inference=inference,
         trainer=trainer,
+        **study_work(db, jobs, import_deps, settings),
         **workspace(db, images, settings),
     )
+
+
+def study_work(
+    db: Database, jobs: JobService, import_deps: ImportDeps, settings: Settings
+) -> dict[str, Any]:
+    """Work on a study's images: bulk imports, analyses, exports, archives."""
+    analyses = Analyses(AnalysisRepository(db), jobs)
+    archive = ArchiveDeps(
+        studies=import_deps.studies,
+        study_images=import_deps.study_images,
+        patients=PatientRepository(db),
+        annotations=AnnotationRepository(db),
+        images=import_deps.images,
+        limits=import_deps.limits,
+        tmp_dir=import_deps.tmp_dir,
+    )
+    return {
+        "analyses": analyses,
+        "exports": Exports(db, analyses),
+        "archives": StudyArchives(archive),
+        "imports": StudyImports(
+            import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
+        ),
+    }
+
+
+def site_admin(users: UserRepository, user_id: str) -> bool:
+    """Whether ``user_id`` is a site admin's (unknown ids are not)."""
+    try:
+        return users.get(user_id).is_admin
+    except NotFound:
+        return False
+
+
+def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, ref: str) -> None:
+    """404 unless the job's owner may use the model ``ref`` (site admins may use any)."""
+    if owner and not site_admin(users, owner):
+        models.check_use(Caller(owner, False), ref)
 
 
 def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
@@ -267,12 +371,41 @@ def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict
     events = EventLog(db)
     studies = StudyRepository(db)
     study_images = StudyImageRepository(db)
+    access = Access(studies=studies, study_images=study_images, images=images, events=events)
+    annotations = AnnotationRepository(db)
     return {
         "users": users,
         "events": events,
         "accounts": Accounts(users, events, settings.workspace),
         "studies": studies,
         "study_images": study_images,
-        "access": Access(studies=studies, study_images=study_images, images=images, events=events),
         "messages": MessageRepository(db),
+        "access": access,
+        "annotations": annotations,
+        "annotation_desk": AnnotationDesk(
+            access=access, annotations=annotations, study_images=study_images, images=images
+        ),
+        "patients": PatientRepository(db),
+        "external_ids": ExternalIds(site_secret(settings)),
     }
+
+
+def site_secret(settings: Settings) -> bytes:
+    """The key of the HMACs that stand for patients' external ids: the setting, else a
+    random secret made once in ``DATA_DIR/site-secret`` (mode 0600) and kept there."""
+    if settings.workspace.site_secret:
+        return settings.workspace.site_secret.encode()
+    path = settings.data_dir / "site-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:  # the first start: another process racing us reads ours (O_EXCL)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    for _ in range(50):
+        secret = path.read_text().strip()
+        if secret:
+            return secret.encode()
+        time.sleep(0.01)  # written by a process that won the race an instant ago
+    raise InvalidInput(f"{path} is empty: delete it or set workspace.site_secret")

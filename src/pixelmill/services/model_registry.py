@@ -9,10 +9,16 @@ import hashlib
 import importlib.resources
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from pixelmill.backends.metadata.events import Actor, EventLog
+from pixelmill.backends.metadata.model_permissions import (
+    ModelPermissionRepository,
+    PermissionRecord,
+)
 from pixelmill.backends.metadata.models import (
     AliasRecord,
     AuditRecord,
@@ -20,10 +26,20 @@ from pixelmill.backends.metadata.models import (
     VersionRecord,
 )
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import InvalidParameter, NotFound, StorageError
+from pixelmill.errors import Forbidden, InvalidParameter, NotFound, StorageError
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.spec import InputSpec
+from pixelmill.services.workspace.model_rules import (
+    LEVELS,
+    NEEDS,
+    ModelAction,
+    ModelLevel,
+    effective_level,
+    model_can,
+)
+from pixelmill.services.workspace.model_rules import level_at_least as level_ok
+from pixelmill.services.workspace.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +49,104 @@ SHIPPED_BY = "pixelmill (shipped model)"
 DEFAULT_MODEL = "nuclei"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who acts on the registry: a user id (``''``: nobody in particular, with
+    authentication off) and whether they are a site admin."""
+
+    user_id: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, principal: Principal | None) -> Caller:
+        if principal is None:
+            return cls("", False)
+        return cls(principal.user_id, principal.is_admin or principal.via == "local")
+
+
 class ModelRegistry:
-    def __init__(self, *, storage: Storage, models: ModelRepository) -> None:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        models: ModelRepository,
+        permissions: ModelPermissionRepository | None = None,
+        events: EventLog | None = None,
+    ) -> None:
         self.storage = storage
         self.models = models
+        self.permissions = permissions or ModelPermissionRepository(models.db)
+        #: permission denials are security events
+        self.events = events or EventLog(models.db)
+
+    # -- permissions (services/workspace/model_rules.py) --------------------------------
+    def level(self, caller: Caller, name: str) -> ModelLevel | None:
+        """The caller's level on ``name`` (``manage`` for admins), the shipped model
+        being readable by all."""
+        if caller.is_admin:
+            return "manage"
+        granted = self.permissions.level(name, caller.user_id)
+        return effective_level(granted, shipped=name == DEFAULT_MODEL)  # type: ignore[arg-type]
+
+    def authorize(self, caller: Caller, name: str, action: ModelAction) -> bool:
+        """Raise ``404`` when the caller may not read ``name`` (exactly as for a model
+        that does not exist) and ``403`` when they may read it but not take ``action``.
+        Returns whether the model exists: registering a new name is open to all."""
+        try:
+            self.models.get_model(name)
+        except NotFound:
+            if action == "model.register":
+                return False
+            raise
+        level = self.level(caller, name)
+        shipped = name == DEFAULT_MODEL
+        if not model_can(level, "model.read", is_admin=caller.is_admin, shipped=shipped):
+            raise NotFound(f"no model {name!r}")
+        if not model_can(level, action, is_admin=caller.is_admin, shipped=shipped):
+            why = (
+                "only a site admin may delete the shipped model's versions or aliases"
+                if shipped and action == "model.delete" and level_ok(level, NEEDS[action])
+                else f"your level on model {name!r} is {level!r}; {NEEDS[action]!r} is needed"
+            )
+            self.events.record(
+                Actor(caller.user_id or None),
+                "denied." + action,
+                "model",
+                name,
+                after={"level": level},
+                security=True,
+            )
+            raise Forbidden(why)
+        return True
+
+    def check_use(self, caller: Caller, ref: str) -> None:
+        """404 unless the caller may predict with the model ``ref`` names (a job's
+        ``segment`` step)."""
+        self.authorize(caller, rules.parse_ref(ref).name, "model.predict")
+
+    def readable(self, caller: Caller) -> set[str] | None:
+        """The names the caller may read (``None``: all of them)."""
+        if caller.is_admin:
+            return None
+        return {*self.permissions.levels(caller.user_id), DEFAULT_MODEL}
+
+    def grants(self, caller: Caller, name: str) -> builtins.list[PermissionRecord]:
+        self.authorize(caller, name, "model.read")
+        return self.permissions.list(name)
+
+    def grant(
+        self, caller: Caller, name: str, user_id: str, level: str, *, actor: Actor
+    ) -> PermissionRecord:
+        if level not in LEVELS:
+            raise InvalidParameter(f"level is one of {', '.join(LEVELS)}, not {level!r}")
+        self.authorize(caller, name, "model.grant")
+        return self.permissions.set(
+            name, user_id, level, actor=actor, keep_manager=not caller.is_admin
+        )
+
+    def revoke(self, caller: Caller, name: str, user_id: str, *, actor: Actor) -> None:
+        self.authorize(caller, name, "model.grant")
+        self.permissions.delete(name, user_id, actor=actor, keep_manager=not caller.is_admin)
 
     # -- register -----------------------------------------------------------------------
     def register(
@@ -53,8 +163,11 @@ class ModelRegistry:
         description: str = "",
         actor: str | None = None,
         job_id: str | None = None,
+        manager: str | None = None,
+        new_only: bool = False,
     ) -> VersionRecord:
-        """Store the ONNX artifact (content-addressed) and record a new version.
+        """Store the ONNX artifact (content-addressed) and record a new version. A new
+        model is managed by ``manager`` (a user id); ``new_only``: 409 if it exists now.
 
         The artifact is checked and loaded by ONNX Runtime once first, so an unsafe or
         broken file, or one that cannot run with ``input_spec``, is refused (422) before
@@ -94,6 +207,8 @@ class ModelRegistry:
             reference=reference or {},
             created_by=actor,
             job_id=job_id,
+            manager=manager or None,
+            new_only=new_only,
         )
 
     def register_card(
@@ -103,6 +218,7 @@ class ModelRegistry:
         *,
         actor: str | None,
         job_id: str | None = None,
+        manager: str | None = None,
     ) -> VersionRecord:
         """Register from a model card (as written by ``pixelmill train``)."""
         return self.register(
@@ -117,6 +233,7 @@ class ModelRegistry:
             description=card.get("description", ""),
             actor=actor,
             job_id=job_id,
+            manager=manager,
         )
 
     def ensure_default(self) -> VersionRecord | None:
@@ -185,9 +302,13 @@ class ModelRegistry:
             ],
         }
 
-    def list(self) -> builtins.list[dict[str, Any]]:
+    def list(self, caller: Caller | None = None) -> builtins.list[dict[str, Any]]:
+        """Every model (``caller``: those the caller may read)."""
+        wanted = None if caller is None else self.readable(caller)
         out = []
         for model in self.models.list_models():
+            if wanted is not None and model.name not in wanted:
+                continue
             versions = self.models.versions(model.name)
             out.append(
                 {

@@ -24,6 +24,7 @@ from pixelmill.backends.metadata.ml_records import (
     ModelRecord,
     VersionRecord,
 )
+from pixelmill.backends.metadata.model_permissions import grant_on
 from pixelmill.errors import Conflict, NotFound
 
 
@@ -43,45 +44,67 @@ __all__ = [
 
 
 class DatasetRepository:
+    """Datasets belong to their uploader (``created_by``, a user id). ``owner`` scopes a
+    call to one uploader's datasets (``None``: all of them, for admins): another user's
+    dataset answers 404 exactly like one that does not exist."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def add(self, **fields: Any) -> tuple[DatasetRecord, bool]:
-        """Insert; an existing sha256 wins and is returned with ``created=False``."""
-        existing = self.find_by_sha256(fields["sha256"])
+        """Insert with a random id; the uploader's dataset with the same sha256 wins and
+        is returned with ``created=False`` (another uploader's never does)."""
+        owner = fields.get("created_by")
+        existing = self.find_by_sha256(fields["sha256"], owner=owner)
         if existing is not None:
             return existing, False
         fields.setdefault("created_at", datetime.now(UTC))
-        fields.setdefault("id", fields["sha256"][:32])
+        fields.setdefault("id", uuid.uuid4().hex)
         try:
             with self.db.begin() as conn:
                 conn.execute(t.datasets.insert().values(**fields))
         except IntegrityError:
-            existing = self.find_by_sha256(fields["sha256"])
+            existing = self.find_by_sha256(fields["sha256"], owner=owner)
             if existing is None:
                 raise
             return existing, False
         return self.get(fields["id"]), True
 
-    def get(self, dataset_id: str) -> DatasetRecord:
+    def get(self, dataset_id: str, *, owner: str | None = None) -> DatasetRecord:
+        query = sa.select(t.datasets).where(t.datasets.c.id == dataset_id)
+        if owner is not None:
+            query = query.where(t.datasets.c.created_by == owner)
         with self.db.begin() as conn:
-            row = conn.execute(sa.select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no dataset {dataset_id!r}")
         return DatasetRecord(**_row(row))
 
-    def find_by_sha256(self, sha256: str) -> DatasetRecord | None:
+    def find_by_sha256(self, sha256: str, *, owner: str | None) -> DatasetRecord | None:
+        """``owner``'s dataset with these bytes (``created_by IS NULL`` for ``None``)."""
+        c = t.datasets.c
+        who = c.created_by.is_(None) if owner is None else c.created_by == owner
         with self.db.begin() as conn:
-            row = conn.execute(sa.select(t.datasets).where(t.datasets.c.sha256 == sha256)).first()
+            row = conn.execute(sa.select(t.datasets).where(c.sha256 == sha256, who)).first()
         return None if row is None else DatasetRecord(**_row(row))
 
-    def list(self, *, limit: int = 100) -> list[DatasetRecord]:
+    def sha256_in_use(self, sha256: str) -> bool:
+        """Whether any dataset (anyone's) still holds these bytes."""
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(t.datasets.c.id).where(t.datasets.c.sha256 == sha256).limit(1)
+            ).first()
+        return row is not None
+
+    def list(self, *, limit: int = 100, owner: str | None = None) -> list[DatasetRecord]:
         query = sa.select(t.datasets).order_by(t.datasets.c.created_at.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(t.datasets.c.created_by == owner)
         with self.db.begin() as conn:
             return [DatasetRecord(**_row(r)) for r in conn.execute(query)]
 
-    def delete(self, dataset_id: str) -> DatasetRecord:
-        record = self.get(dataset_id)
+    def delete(self, dataset_id: str, *, owner: str | None = None) -> DatasetRecord:
+        record = self.get(dataset_id, owner=owner)
         with self.db.begin() as conn:
             conn.execute(t.datasets.delete().where(t.datasets.c.id == dataset_id))
         return record
@@ -95,9 +118,17 @@ class ModelRepository:
 
     # -- models and versions ------------------------------------------------------------
     def add_version(
-        self, *, model: str, task: str, description: str = "", **fields: Any
+        self,
+        *,
+        model: str,
+        task: str,
+        description: str = "",
+        manager: str | None = None,
+        new_only: bool = False,
+        **fields: Any,
     ) -> VersionRecord:
-        """Create the model if new, then its next version (numbered 1, 2, ...)."""
+        """Create the model if new (``manager``, a user id, gets ``manage`` on it), then
+        its next version (numbered 1, 2, ...). ``new_only``: 409 if the model exists."""
         now = datetime.now(UTC)
         for _attempt in range(5):
             try:
@@ -113,6 +144,10 @@ class ModelRepository:
                                 name=model, task=task, description=description, created_at=now
                             )
                         )
+                        if manager:
+                            grant_on(conn, model, manager, "manage", manager)
+                    elif new_only:
+                        raise Conflict(f"model {model!r} was just registered by someone else")
                     top = conn.execute(
                         sa.select(sa.func.max(t.model_versions.c.version)).where(
                             t.model_versions.c.model == model

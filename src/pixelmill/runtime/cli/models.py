@@ -1,5 +1,5 @@
 """``pixelmill models ...``: the model registry (list, show, compare, promote, rollback,
-delete, audit, register)."""
+delete, audit, register, grant)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pixelmill.runtime.cli._common import CleanErrors, open_container, print_jso
 
 @click.group("models", cls=CleanErrors)
 def models_group() -> None:
-    """The model registry: list, show, compare, promote, rollback, delete, register."""
+    """The model registry: list, show, compare, promote, rollback, delete, register, grant."""
 
 
 def _registry(data_dir: str | None) -> tuple[Any, Any]:
@@ -160,5 +160,28 @@ def models_register(
         if alias:
             registry.promote(version.model, version.version, alias, actor="cli")
         print_json(version.to_json())
+    finally:
+        c.close()
+
+
+@models_group.command("grant")
+@click.argument("name")
+@click.argument("username")
+@click.argument("level", type=click.Choice(["read", "edit", "manage", "none"]))
+@click.option("--data-dir", default=None)
+def models_grant(name: str, username: str, level: str, data_dir: str | None) -> None:
+    """Give USERNAME read, edit or manage on model NAME (none: revoke), as an operator."""
+    from pixelmill.backends.metadata.events import Actor
+    from pixelmill.services.model_registry import Caller
+
+    c, registry = _registry(data_dir)
+    try:
+        user = c.users.by_username(username)
+        operator = Caller("", True)
+        if level == "none":
+            registry.revoke(operator, name, user.id, actor=Actor())
+            click.echo(f"{username} has no level on {name} any more")
+        else:
+            print_json(registry.grant(operator, name, user.id, level, actor=Actor()).to_json())
     finally:
         c.close()

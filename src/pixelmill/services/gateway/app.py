@@ -21,16 +21,22 @@ from pixelmill.services.gateway.middleware import (
 from pixelmill.services.gateway.ratelimit import Budgets, RateLimitMiddleware, storage_url
 from pixelmill.services.gateway.routes import (
     accounts,
+    analyses,
     audit,
     datasets,
+    exports,
     images,
+    imports,
     jobs,
     live,
     messages,
+    model_permissions,
     models,
+    patients,
     studies,
     system,
 )
+from pixelmill.services.gateway.routes import annotations as annotation_routes
 from pixelmill.services.web import ui as web_ui
 
 if TYPE_CHECKING:
@@ -44,10 +50,16 @@ ROUTERS = [
     messages.router,
     live.router,
     audit.router,
+    annotation_routes.router,
     images.router,
     jobs.router,
     datasets.router,
     models.router,
+    patients.router,
+    analyses.router,
+    imports.router,
+    exports.router,
+    model_permissions.router,
 ]
 
 

@@ -17,7 +17,11 @@ from pixelmill.errors import BodyTooLarge
 from pixelmill.services.gateway.problems import error_response
 
 #: routes whose body is a file, not JSON (POST)
-UPLOADS = re.compile(r"^/v1/(images|datasets|models/[^/]+/(versions|predict))/?$")
+UPLOADS = re.compile(
+    r"^/v1/(images|datasets|models/[^/]+/(versions|predict)|studies/[^/]+/imports|studies/import-archive)/?$"
+)
+#: JSON bodies with a cap of their own (workspace.annotation_import_max_bytes)
+OWN_CAP = re.compile(r"^/v1/studies/[^/]+/images/[^/]+/annotations/import/?$")
 
 
 class _TooLarge(Exception):
@@ -71,6 +75,8 @@ class BodyLimitMiddleware:
 
     @staticmethod
     def _capped(media: bytes, path: str) -> bool:
+        if OWN_CAP.match(path):
+            return False
         if media == b"application/json" or media.endswith(b"+json"):
             return True
         return not media and not UPLOADS.match(path)

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from pixelmill.backends.metadata.annotations import AnnotationRepository
     from pixelmill.backends.metadata.events import EventLog
     from pixelmill.backends.metadata.images import ImageRepository
     from pixelmill.backends.metadata.keys import KeyRepository
     from pixelmill.backends.metadata.messages import MessageRepository
+    from pixelmill.backends.metadata.patients import PatientRepository
     from pixelmill.backends.metadata.studies import StudyRepository
     from pixelmill.backends.metadata.study_images import StudyImageRepository
     from pixelmill.backends.metadata.users import UserRepository
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
     from pixelmill.services.trainer.service import TrainerService
     from pixelmill.services.workspace.access import Access
     from pixelmill.services.workspace.accounts import Accounts
+    from pixelmill.services.workspace.analyses import Analyses
+    from pixelmill.services.workspace.annotations import AnnotationDesk
+    from pixelmill.services.workspace.archive import StudyArchives
+    from pixelmill.services.workspace.exports import Exports
+    from pixelmill.services.workspace.imports import StudyImports
+    from pixelmill.services.workspace.pseudonyms import ExternalIds
     from pixelmill.settings import Settings
 
 
@@ -80,6 +88,31 @@ class GatewayDeps(Protocol):
 
     @property
     def messages(self) -> MessageRepository: ...
+
+    # patients, study imports, analyses, exports
+    @property
+    def patients(self) -> PatientRepository: ...
+
+    @property
+    def external_ids(self) -> ExternalIds: ...
+
+    @property
+    def analyses(self) -> Analyses: ...
+
+    @property
+    def imports(self) -> StudyImports: ...
+
+    @property
+    def exports(self) -> Exports: ...
+
+    @property
+    def archives(self) -> StudyArchives: ...
+
+    @property
+    def annotations(self) -> AnnotationRepository: ...
+
+    @property
+    def annotation_desk(self) -> AnnotationDesk: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""

@@ -9,6 +9,7 @@ yields the same result id). Also the reference implementation of a job kind.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -91,15 +92,31 @@ class _Plans:
         return plan
 
 
-def pipeline_kind(images: ImageService, *, default_quality: int) -> JobKind:
+def pipeline_kind(
+    images: ImageService,
+    *,
+    default_quality: int,
+    model_check: Callable[[str | None, str], object] | None = None,
+) -> JobKind:
     """The ``pipeline`` kind over ``images`` (sources, operation context, result
-    images); ``default_quality``: the encoder quality when the output names none."""
+    images); ``default_quality``: the encoder quality when the output names none;
+    ``model_check(owner, ref)`` raises when the job's owner may not use a ``segment``
+    step's model (404, as for an unknown model: checked when the task runs, like the
+    model's existence, so submitting costs no lookup)."""
     plans = _Plans()
+
+    def check_models(job: Job, params: PipelineParams) -> None:
+        if model_check is None:
+            return
+        for step in params.pipeline:
+            if step.get("op") == "segment":
+                model_check(job.owner, str(step.get("model", "nuclei@production")))
 
     def run_pipeline(job: Job, ctx: JobContext) -> dict[str, Any]:
         """Run the job's pipeline on ``ctx.task.input``; returns the result image id and
         the names of the artifacts the steps produced."""
         params, steps = plans.of(job)
+        check_models(job, params)
         assert ctx.task.input is not None
         record = images.record(ctx.task.input)  # records are immutable: a short-lived LRU
         op_ctx = images.context(record)

@@ -36,7 +36,7 @@ def train_kind(trainer: TrainerService) -> JobKind:
     """The ``train`` kind, training with ``trainer``."""
 
     def check(params: TrainParams, submit: SubmitContext) -> None:
-        _check(trainer, params)
+        _check(trainer, params, submit.owner)
 
     def run(job: Job, ctx: JobContext) -> dict[str, Any]:
         return _run(trainer, job, ctx)
@@ -53,14 +53,14 @@ def train_kind(trainer: TrainerService) -> JobKind:
     )
 
 
-def _check(trainer: TrainerService, params: TrainParams) -> None:
+def _check(trainer: TrainerService, params: TrainParams, owner: str | None) -> None:
     from pixelmill.ml import registry_rules as rules
     from pixelmill.services.trainer.service import parse_spec
 
     spec = parse_spec(params.spec)
     if params.alias is not None:
         rules.check_alias(params.alias)
-    trainer.check(params.model, params.dataset, spec)
+    trainer.check(params.model, params.dataset, spec, owner=owner, alias=params.alias)
 
 
 def _run(trainer: TrainerService, job: Job, ctx: JobContext) -> dict[str, Any]:
@@ -102,6 +102,7 @@ def _run(trainer: TrainerService, job: Job, ctx: JobContext) -> dict[str, Any]:
             resume=resume,
             actor=job.owner,
             job_id=job.id,
+            alias=params.alias,
             command=f"POST /v1/jobs kind=train params={params.model_dump_json()}",
         )
     except TrainingCancelled as exc:

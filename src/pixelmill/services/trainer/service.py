@@ -22,7 +22,8 @@ from pixelmill.ml import datasets as ds_core
 from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.ml.spec import TrainSpec
-from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.model_registry import Caller, ModelRegistry
+from pixelmill.services.workspace.model_rules import ModelAction
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ class TrainerService:
         registry: ModelRegistry,
         settings: MLSettings,
         limits: DatasetLimits | None = None,
+        is_admin: Callable[[str], bool] | None = None,
     ) -> None:
         self.storage = storage
+        #: whether a user id is a site admin's (for training runs' submit checks)
+        self.is_admin = is_admin or (lambda _user_id: False)
         self.datasets = datasets
         self.registry = registry
         self.settings = settings
@@ -71,7 +75,8 @@ class TrainerService:
         actor: str | None = None,
     ) -> tuple[DatasetRecord, bool]:
         """Validate a dataset archive completely (422 naming the offending files), then
-        store it content-addressed and record its train/val split."""
+        store it content-addressed and record its train/val split. The dataset belongs
+        to ``actor``: the same bytes from another uploader make a dataset of their own."""
         if not data:
             raise EmptyInput("the dataset upload is empty")
         if len(data) > self.settings.max_dataset_bytes:
@@ -83,7 +88,7 @@ class TrainerService:
         if not 0 <= val_fraction < 1:
             raise InvalidParameter("val_fraction must be in [0, 1)")
         digest = hashlib.sha256(data).hexdigest()
-        existing = self.datasets.find_by_sha256(digest)
+        existing = self.datasets.find_by_sha256(digest, owner=actor)
         if existing is not None:
             return existing, False
         parsed = ds_core.parse(
@@ -96,7 +101,7 @@ class TrainerService:
         key = f"datasets/{digest[:2]}/{digest}.zip"
         self.storage.put(key, data, content_type="application/zip")
         try:
-            return self.datasets.add(
+            record, created = self.datasets.add(
                 sha256=digest,
                 name=(name or f"dataset-{digest[:8]}")[:200],
                 task=parsed.task,
@@ -108,12 +113,16 @@ class TrainerService:
                 created_by=actor,
             )
         except BaseException:
-            # no stored archive without its dataset row (unless a concurrent upload of
-            # the same bytes recorded one)
+            # no stored archive without a dataset row (unless another upload of the
+            # same bytes, anyone's, recorded one)
             with contextlib.suppress(Exception):
-                if self.datasets.find_by_sha256(digest) is None:
+                if not self.datasets.sha256_in_use(digest):
                     self.storage.delete(key)
             raise
+        if not self.storage.exists(key):
+            # another user's delete of the same bytes ran between our put and our row
+            self.storage.put(key, data, content_type="application/zip")
+        return record, created
 
     def load_dataset(self, dataset_id: str) -> ds_core.Dataset:
         """A stored dataset, parsed, with its recorded split."""
@@ -126,16 +135,34 @@ class TrainerService:
         parsed.split = record.split
         return parsed
 
-    def delete_dataset(self, dataset_id: str) -> DatasetRecord:
-        record = self.datasets.delete(dataset_id)
-        self.storage.delete(record.storage_key)
+    def delete_dataset(self, dataset_id: str, *, owner: str | None = None) -> DatasetRecord:
+        """Delete ``owner``'s dataset (``None``: anyone's); the stored archive goes when
+        no other dataset holds the same bytes."""
+        record = self.datasets.delete(dataset_id, owner=owner)
+        if not self.datasets.sha256_in_use(record.sha256):
+            self.storage.delete(record.storage_key)
         return record
 
     # -- training -----------------------------------------------------------------------
-    def check(self, model: str, dataset_id: str, spec: TrainSpec) -> DatasetRecord:
-        """Submit-time checks: model name, dataset exists and fits the task, torch present."""
+    def check(
+        self,
+        model: str,
+        dataset_id: str,
+        spec: TrainSpec,
+        *,
+        owner: str | None = None,
+        alias: str | None = None,
+    ) -> DatasetRecord:
+        """Submit-time checks: model name, dataset exists and fits the task, torch present;
+        with ``owner`` (a user id; not an admin's), the dataset is theirs (else 404) and
+        they may register versions of ``model`` (or create it) and move ``alias``."""
         rules.check_name(model)
-        record = self.datasets.get(dataset_id)
+        scoped = bool(owner) and not self.is_admin(owner or "")
+        record = self.datasets.get(dataset_id, owner=owner if scoped else None)
+        if scoped:
+            caller = Caller(owner or "", False)
+            action: ModelAction = "model.promote" if alias else "model.register"
+            self.registry.authorize(caller, model, action)
         if record.task != spec.task:
             raise InvalidParameter(
                 f"dataset {dataset_id!r} is for {record.task}, the spec asks for {spec.task}"
@@ -160,6 +187,7 @@ class TrainerService:
         actor: str | None = None,
         job_id: str | None = None,
         command: str = "",
+        alias: str | None = None,
     ) -> VersionRecord:
         """Train, export to ONNX, check ONNX against torch, register a new version.
         ``on_epoch``/``resume``: the resumable training state (see
@@ -167,7 +195,7 @@ class TrainerService:
         from pixelmill.ml import export, training
         from pixelmill.ml.card import model_card
 
-        self.check(model, dataset_id, spec)
+        self.check(model, dataset_id, spec, owner=actor, alias=alias)
         dataset = self.load_dataset(dataset_id)
         if spec.threads is None and self.settings.train_threads:
             spec = spec.model_copy(update={"threads": self.settings.train_threads})
@@ -186,4 +214,6 @@ class TrainerService:
             model, spec, result, dataset, onnx_bytes, diff, command or f"job {job_id}"
         )
         card["dataset"]["id"] = dataset_id
-        return self.registry.register_card(card, onnx_bytes, actor=actor, job_id=job_id)
+        return self.registry.register_card(
+            card, onnx_bytes, actor=actor, job_id=job_id, manager=actor or None
+        )

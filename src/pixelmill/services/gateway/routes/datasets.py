@@ -23,6 +23,13 @@ def _trainer(request: Request) -> TrainerService:
     return deps(request).trainer
 
 
+def dataset_owner(key: Principal | None) -> str | None:
+    """Whose datasets the caller sees: their own (``None``: everyone's, for admins)."""
+    if key is None:
+        return ""
+    return None if key.is_admin or key.via == "local" else key.user_id
+
+
 def actor(key: Principal | None) -> str:
     """Who did it, as datasets and the model audit record it: a user id."""
     if key is None:
@@ -74,7 +81,7 @@ def dataset_json(record: Any) -> dict[str, Any]:
     status_code=201,
     summary="Upload a dataset: a zip of images/ + masks/ (segmentation) or images/<class>/ folders",
     responses={
-        200: {"description": "The same bytes were uploaded before."},
+        200: {"description": "You uploaded the same bytes before (your dataset comes back)."},
         422: {"description": "Validation failed; `files` names each offending file."},
     },
 )
@@ -103,21 +110,24 @@ async def upload_dataset(
     return dataset_json(record)
 
 
-@router.get("", summary="List datasets, newest first")
-def list_datasets(request: Request, _key: Any = Depends(require("read"))) -> dict[str, Any]:
-    return {"items": [dataset_json(r) for r in _trainer(request).datasets.list()]}
+@router.get("", summary="Your datasets (admins: everyone's), newest first")
+def list_datasets(
+    request: Request, key: Principal | None = Depends(require("read"))
+) -> dict[str, Any]:
+    records = _trainer(request).datasets.list(owner=dataset_owner(key))
+    return {"items": [dataset_json(r) for r in records]}
 
 
 @router.get("/{dataset_id}", summary="A dataset: counts, classes, the recorded split")
 def get_dataset(
-    request: Request, dataset_id: str, _key: Any = Depends(require("read"))
+    request: Request, dataset_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
-    return dataset_json(_trainer(request).datasets.get(dataset_id))
+    return dataset_json(_trainer(request).datasets.get(dataset_id, owner=dataset_owner(key)))
 
 
-@router.delete("/{dataset_id}", status_code=204, summary="Delete a dataset and its archive")
+@router.delete("/{dataset_id}", status_code=204, summary="Delete one of your datasets")
 def delete_dataset(
-    request: Request, dataset_id: str, _key: Any = Depends(require("write"))
+    request: Request, dataset_id: str, key: Principal | None = Depends(require("write"))
 ) -> Response:
-    _trainer(request).delete_dataset(dataset_id)
+    _trainer(request).delete_dataset(dataset_id, owner=dataset_owner(key))
     return Response(status_code=204)

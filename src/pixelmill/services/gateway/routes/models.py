@@ -12,9 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelmill.errors import InvalidInput, InvalidParameter
 from pixelmill.imaging.ops import validation_errors
+from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
+from pixelmill.services.model_registry import Caller
+from pixelmill.services.workspace.model_rules import ModelAction
 from pixelmill.services.workspace.principal import Principal
 
 if TYPE_CHECKING:
@@ -27,6 +30,16 @@ _MAX_MODEL_BYTES = 512 * 1024 * 1024
 
 def _registry(request: Request) -> ModelRegistry:
     return deps(request).models
+
+
+def allowed(
+    request: Request, key: Principal | None, name: str, action: ModelAction
+) -> ModelRegistry:
+    """The registry, once the caller may take ``action`` on model ``name`` (404 when they
+    may not read it, 403 when they may read it but not do this)."""
+    registry = _registry(request)
+    registry.authorize(Caller.of(key), name, action)
+    return registry
 
 
 def _inference(request: Request) -> InferenceService:
@@ -68,8 +81,10 @@ class TrainingRunRequest(BaseModel):
 
 
 @router.get("/v1/models", summary="List models with their aliases and newest version")
-def list_models(request: Request, _key: Any = Depends(require("read"))) -> dict[str, Any]:
-    return {"items": _registry(request).list()}
+def list_models(
+    request: Request, key: Principal | None = Depends(require("read"))
+) -> dict[str, Any]:
+    return {"items": _registry(request).list(Caller.of(key))}
 
 
 @router.post(
@@ -91,8 +106,11 @@ async def register_version(
         raise InvalidParameter(f"input_spec and metrics must be JSON: {exc}") from None
     if not isinstance(spec, dict) or not isinstance(scores, dict):
         raise InvalidParameter("input_spec and metrics must be JSON objects")
-    data = await read_body(request, _MAX_MODEL_BYTES, "model")
     registry = _registry(request)
+    exists = await anyio.to_thread.run_sync(
+        lambda: registry.authorize(Caller.of(key), name, "model.register")
+    )
+    data = await read_body(request, _MAX_MODEL_BYTES, "model")
     record = await anyio.to_thread.run_sync(
         lambda: registry.register(
             data,
@@ -101,21 +119,27 @@ async def register_version(
             metrics=scores,
             description=description,
             actor=actor(key),
+            manager=key.user_id if key is not None else None,
+            new_only=not exists,
         )
     )
     return record.to_json()
 
 
 @router.get("/v1/models/{name}", summary="A model: versions, aliases")
-def get_model(request: Request, name: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
-    return _registry(request).describe(name)
+def get_model(
+    request: Request, name: str, key: Principal | None = Depends(require("read"))
+) -> dict[str, Any]:
+    return allowed(request, key, name, "model.read").describe(name)
 
 
 @router.get("/v1/models/{name}/versions/{version}", summary="One version with its full card")
 def get_version(
-    request: Request, name: str, version: int, _key: Any = Depends(require("read"))
+    request: Request, name: str, version: int, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
-    return _registry(request).models.version(name, version).to_json(full=True)
+    return (
+        allowed(request, key, name, "model.read").models.version(name, version).to_json(full=True)
+    )
 
 
 @router.delete(
@@ -126,7 +150,7 @@ def get_version(
 def delete_version(
     request: Request, name: str, version: int, key: Principal | None = Depends(require("write"))
 ) -> Response:
-    _registry(request).delete_version(name, version, actor=actor(key))
+    allowed(request, key, name, "model.delete").delete_version(name, version, actor=actor(key))
     return Response(status_code=204)
 
 
@@ -135,23 +159,26 @@ def compare(
     request: Request,
     name: str,
     versions: str | None = Query(None, description="Comma-separated versions; default all."),
-    _key: Any = Depends(require("read")),
+    key: Principal | None = Depends(require("read")),
 ) -> dict[str, Any]:
+    registry = allowed(request, key, name, "model.read")
     wanted = None
     if versions:
         try:
             wanted = [int(v) for v in versions.split(",") if v.strip()]
         except ValueError:
             raise InvalidParameter("versions is a comma-separated list of numbers") from None
-    return _registry(request).compare(name, wanted)
+    return registry.compare(name, wanted)
 
 
 @router.get(
     "/v1/models/{name}/audit",
     summary="The audit trail: registrations, alias moves, deletions, drift",
 )
-def audit(request: Request, name: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
-    return {"items": [a.to_json() for a in _registry(request).audit(name)]}
+def audit(
+    request: Request, name: str, key: Principal | None = Depends(require("read"))
+) -> dict[str, Any]:
+    return {"items": [a.to_json() for a in allowed(request, key, name, "model.read").audit(name)]}
 
 
 @router.put("/v1/models/{name}/aliases/{alias}", summary="Promote: point an alias at a version")
@@ -163,7 +190,7 @@ def promote(
     key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     return (
-        _registry(request)
+        allowed(request, key, name, "model.promote")
         .promote(name, body.version, alias, actor=actor(key), note=body.note)
         .to_json()
     )
@@ -179,7 +206,7 @@ def rollback(
 ) -> dict[str, Any]:
     body = body or RollbackRequest()
     return (
-        _registry(request)
+        allowed(request, key, name, "model.promote")
         .rollback(name, alias, actor=actor(key), to_version=body.to_version, note=body.note)
         .to_json()
     )
@@ -189,7 +216,7 @@ def rollback(
 def delete_alias(
     request: Request, name: str, alias: str, key: Principal | None = Depends(require("write"))
 ) -> Response:
-    _registry(request).delete_alias(name, alias, actor=actor(key))
+    allowed(request, key, name, "model.delete").delete_alias(name, alias, actor=actor(key))
     return Response(status_code=204)
 
 
@@ -212,6 +239,8 @@ async def predict(
     key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     inference = _inference(request)
+    name = parse_ref(ref).name
+    await anyio.to_thread.run_sync(lambda: allowed(request, key, name, "model.predict"))
     owner = key.user_id if key is not None else ""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
@@ -249,8 +278,9 @@ def health(
     ref: str,
     response: Response,
     load: bool = Query(False, description="Load the model now if it is not loaded (readiness)."),
-    _key: Any = Depends(require("read")),
+    key: Principal | None = Depends(require("read")),
 ) -> dict[str, Any]:
+    allowed(request, key, parse_ref(ref).name, "model.read")
     state = _inference(request).health(ref, load=load)
     if load and not state.get("ready"):
         response.status_code = 503
@@ -260,13 +290,18 @@ def health(
 @router.get(
     "/v1/models/{ref}/drift", summary="Input drift of the served window vs the training reference"
 )
-def drift(request: Request, ref: str, _key: Any = Depends(require("read"))) -> dict[str, Any]:
+def drift(
+    request: Request, ref: str, key: Principal | None = Depends(require("read"))
+) -> dict[str, Any]:
+    allowed(request, key, parse_ref(ref).name, "model.read")
     return _inference(request).drift(ref)
 
 
 @router.get("/v1/inference/models", summary="Model versions loaded in this process, with health")
-def loaded(request: Request, _key: Any = Depends(require("read"))) -> dict[str, Any]:
-    return {"items": _inference(request).loaded()}
+def loaded(request: Request, key: Principal | None = Depends(require("read"))) -> dict[str, Any]:
+    readable = _registry(request).readable(Caller.of(key))
+    items = _inference(request).loaded()
+    return {"items": [i for i in items if readable is None or i["model"] in readable]}
 
 
 @router.post("/v1/training-runs", status_code=202, summary="Train a model: submits a 'train' job")

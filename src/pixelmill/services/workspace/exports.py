@@ -1,0 +1,115 @@
+"""Study exports: per-object measurements of the study's finished analyses, joined with
+each image's attributes and its patient's (pseudonymous code and allow-listed
+attributes only), as CSV or Parquet. pyarrow is imported only here, when used."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pixelmill.backends.metadata.patients import image_attributes
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pixelmill.backends.metadata.database import Database
+    from pixelmill.services.workspace.analyses import Analyses
+
+ExportFormat = Literal["csv", "parquet"]
+MEDIA: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
+#: the columns each object row gains, in order, before its measurements
+CONTEXT = (
+    "analysis_id",
+    "analysis",
+    "image_id",
+    "display_name",
+    "stain",
+    "magnification",
+    "pixel_size_um",
+    "patient_code",
+    "sex",
+    "age_band",
+    "diagnosis",
+    "arm",
+)
+_TYPES = {"magnification": "float64", "pixel_size_um": "float64"}
+
+
+class Exports:
+    def __init__(self, db: Database, analyses: Analyses) -> None:
+        self.db = db
+        self.analyses = analyses
+
+    def measurements(self, study_id: str) -> pa.Table:
+        """One row per object of every finished analysis of the study."""
+        import pyarrow as pa
+
+        self._refresh(study_id)
+        attributes = image_attributes(self.db, study_id)
+        tables: list[pa.Table] = []
+        for record in self.analyses.repo.finished_for_study(study_id):
+            for image_id, entry in record.summary.get("images", {}).items():
+                if entry.get("state") != "succeeded" or "objects" not in entry.get("artifacts", []):
+                    continue
+                objects = _arrow(self.analyses.artifact(record, image_id, "objects", "arrow").body)
+                context = {
+                    "analysis_id": record.id,
+                    "analysis": record.target,
+                    "image_id": image_id,
+                    **{
+                        k: v for k, v in (attributes.get(image_id) or {}).items() if k != "image_id"
+                    },
+                }
+                tables.append(_with_context(objects, context))
+        if not tables:
+            return pa.table(
+                {name: pa.array([], type=_TYPES.get(name, "string")) for name in CONTEXT}
+            )
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def _refresh(self, study_id: str) -> None:
+        offset = 0
+        while True:
+            page, total = self.analyses.repo.page(study_id, limit=200, offset=offset)
+            for record in page:
+                self.analyses.refresh(record)
+            offset += len(page)
+            if not page or offset >= total:
+                return
+
+
+def encode(table: pa.Table, fmt: ExportFormat) -> bytes:
+    """The table as CSV (with a header) or Parquet (zstd)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, sink)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _arrow(body: bytes) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.ipc.open_file(pa.BufferReader(body)).read_all()
+
+
+def _with_context(objects: pa.Table, context: dict[str, Any]) -> pa.Table:
+    import pyarrow as pa
+
+    n = objects.num_rows
+    columns = [
+        pa.array([context.get(name)] * n, type=_TYPES.get(name, "string")) for name in CONTEXT
+    ]
+    measured = [objects.column(i) for i in range(objects.num_columns)]
+    names = list(CONTEXT) + [f for f in objects.column_names if f not in CONTEXT]
+    kept = [c for f, c in zip(objects.column_names, measured, strict=True) if f not in CONTEXT]
+    return pa.table(columns + kept, names=names)
