@@ -155,8 +155,19 @@ def test_log_in_create_upload_analyse_and_view(
         "data-state", "succeeded", timeout=120_000
     )
 
+    # the Analyses tab: per-image summaries and a histogram of a measurement
+    page.get_by_role("tab", name="Analyses").click()
+    expect(page.get_by_role("row", name=re.compile(r"he-nuclei\s+done"))).to_be_visible()
+    results = page.locator("table.results tbody tr")
+    expect(results).to_have_count(2)
+    expect(results.first).to_contain_text(re.compile(r"succeeded\s*\d+"))
+    expect(page.get_by_role("img", name=re.compile("Histogram of area_px"))).to_be_visible()
+    assert axe_violations(page) == []
+    shoot(page, "study-analyses")
+
     # the viewer: tiles load, the result is an overlay with opacity, and side by side
-    page.get_by_role("link", name="slide-1.tif").click()
+    row = page.get_by_role("row", name=re.compile("slide-1.tif"))
+    row.get_by_role("link", name="View overlay").click()
     expect(page).to_have_url(re.compile(r"/viewer/"))
     viewer = page.locator(".deepzoom").first
     expect(viewer).not_to_have_attribute("data-tiles-loaded", "0")
@@ -165,6 +176,16 @@ def test_log_in_create_upload_analyse_and_view(
     expect(page.get_by_label("Show overlay")).to_be_checked()
     page.get_by_label("Opacity").fill("0.3")
     expect(page.locator("output[for=overlay-opacity]")).to_have_text("30%")
+    # click a nucleus (the image is fitted, centred; nuclei sit on a 40 px grid from 20)
+    expect(page.get_by_text("Click an object")).to_be_visible()
+    box = viewer.bounding_box()
+    assert box is not None
+    scale = min(box["width"] / 800, box["height"] / 600)
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(cx + 20 * scale, cy)  # image point (420, 300): a nucleus centre
+    panel = page.get_by_role("region", name=re.compile(r"Object \d+"))
+    expect(panel).to_contain_text("area_px")
+    page.get_by_label("Opacity").fill("0.9")
     assert axe_violations(page) == []
     shoot(page, "viewer-overlay")
     page.get_by_role("button", name="Side by side").click()

@@ -244,4 +244,27 @@ export interface ApiKey {
   revoked_at: string | null
 }
 
+export interface AnalysisImage {
+  state: string
+  progress?: number
+  object_count?: number | null
+  result_image?: string | null
+  error?: Problem | null
+  links?: { study: Record<string, string>; job: Record<string, string> }
+}
+
+export interface Analysis {
+  id: string
+  study_id: string
+  kind: 'preset' | 'model'
+  target: string
+  status: 'running' | 'done' | 'failed' | 'cancelled'
+  image_ids: string[]
+  object_count: number | null
+  images: Record<string, AnalysisImage>
+  job_id: string
+  created_by: string
+  created_at: string
+}
+
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
