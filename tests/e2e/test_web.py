@@ -126,6 +126,20 @@ def test_log_in_create_upload_analyse_and_view(
     expect(page.get_by_role("heading", name="Liver cohort A")).to_be_visible()
     expect(page.get_by_role("tab", name="Files")).to_have_attribute("aria-selected", "true")
 
+    # add a patient: a pseudonymous code, attributes from the allow-list
+    page.get_by_role("tab", name="Patients").click()
+    expect(page.get_by_text("No patients yet")).to_be_visible()
+    page.get_by_label("Sex", exact=True).select_option("female")
+    page.get_by_label("Age band").select_option("60-69")
+    page.get_by_label("Arm", exact=True).fill("A")
+    page.get_by_label("External id").fill("MRN-000123")
+    page.get_by_role("button", name="Add patient").click()
+    patient = page.get_by_role("row", name=re.compile("S-0001"))
+    expect(patient).to_contain_text("60-69")
+    expect(patient).to_contain_text("on file")  # the external id is kept as a keyed hash only
+    assert "MRN-000123" not in page.content()
+    page.get_by_role("tab", name="Files").click()
+
     # upload two images and one file that is not an image: the bad one fails alone
     files = []
     for i, suffix in enumerate((".tif", ".png")):
@@ -141,6 +155,9 @@ def test_log_in_create_upload_analyse_and_view(
     rows = page.locator("table.files tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.filter(has_text="slide-1.tif")).to_contain_text("0.5 µm")  # from the TIFF
+    page.get_by_label("Patient of slide-1.tif").select_option(label="S-0001")
+    expect(page.get_by_label("Patient of slide-1.tif")).to_have_value(re.compile(r"\w+"))
+    expect(page.locator(".study-header")).to_contain_text("1 patients")
     expect(page.get_by_role("link", name="slide-1.tif")).to_be_visible()
     expect(page.get_by_alt_text("Thumbnail of slide-1.tif")).to_have_js_property("complete", True)
     assert page.get_by_alt_text("Thumbnail of slide-1.tif").evaluate("i => i.naturalWidth") > 0

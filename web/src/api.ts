@@ -267,4 +267,16 @@ export interface Analysis {
   created_at: string
 }
 
+export interface Patient {
+  id: string
+  code: string
+  has_external_id: boolean
+  sex: string | null
+  age_band: string | null
+  diagnosis: string | null
+  arm: string | null
+  tags: string[]
+  image_count: number
+}
+
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])

@@ -7,6 +7,8 @@ const RANK: Record<Role, number> = { viewer: 0, annotator: 1, analyst: 2, owner:
 export const NEEDS = {
   'image.add': 'analyst',
   'analysis.run': 'analyst',
+  'patient.write': 'analyst',
+  'image.update': 'analyst',
   'member.manage': 'owner',
   'study.update': 'owner',
   'study.set_status': 'owner',
