@@ -203,6 +203,24 @@ def test_log_in_create_upload_analyse_and_view(
     panel = page.get_by_role("region", name=re.compile(r"Object \d+"))
     expect(panel).to_contain_text("area_px")
     page.get_by_label("Opacity").fill("0.9")
+
+    # draw a rectangle of class "tumor"; after a reload it is still there
+    page.get_by_role("button", name="Rectangle").click()
+    page.get_by_label("Class").fill("tumor")
+    box = viewer.bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 120, cy - 90)
+    page.mouse.down()
+    page.mouse.move(cx - 40, cy - 30, steps=6)
+    page.mouse.up()
+    drawn = page.get_by_role("list", name="Annotations of this image")
+    expect(drawn.get_by_role("button", name="tumor · polygon")).to_be_visible()
+    page.get_by_role("button", name="Pan").click()
+    page.reload()
+    expect(drawn.get_by_role("button", name="tumor · polygon")).to_be_visible()
+    expect(page.locator(".deepzoom .mark[data-annotation]")).to_have_count(1)
+    page.get_by_label("Opacity").fill("0.9")
     assert axe_violations(page) == []
     shoot(page, "viewer-overlay")
     page.get_by_role("button", name="Side by side").click()
