@@ -170,6 +170,13 @@ BENCHMARKS = [
         "serving, batching, training vs raw runtimes",
     ),
     Benchmark(
+        "workspace",
+        (("workspace.py", "--quick"),),
+        ("workspace",),
+        (_servers("postgres"),),
+        "study listing and annotation viewport vs bare SQL",
+    ),
+    Benchmark(
         "ml_eval",
         (("ml_eval.py", "--quick"),),
         ("ml_eval",),

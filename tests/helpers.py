@@ -66,3 +66,24 @@ def make_key(
     username = username or f"u-{_secrets.token_hex(4)}"
     user = container.users.find(username) or container.users.create(username, site_role=site_role)
     return container.keys.create(name, role, user_id=user.id)  # type: ignore[no-any-return]
+
+
+def assert_golden(folder: str, name: str, image: np.ndarray, *, min_ssim: float = 0.98) -> None:
+    """Compare ``image`` (uint8, H x W x C) with ``tests/golden/<folder>/<name>.png`` by
+    SSIM. ``PIXELMILL_UPDATE_GOLDEN=1`` (re)writes it after an intended visual change."""
+    from pathlib import Path
+
+    from skimage.metrics import structural_similarity
+
+    path = Path(__file__).parent / "golden" / folder / f"{name}.png"
+    update = os.environ.get("PIXELMILL_UPDATE_GOLDEN") == "1"
+    if update or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pyvips.Image.new_from_array(image).write_to_file(str(path))
+        if not update:
+            pytest.fail(f"golden {path.name} was missing and has been written; check it in")
+    golden = pyvips.Image.new_from_file(str(path)).numpy()
+    assert golden.shape == image.shape, f"{name}: {image.shape} != golden {golden.shape}"
+    channels = -1 if image.ndim == 3 else None
+    score = structural_similarity(golden, image, channel_axis=channels, data_range=255)
+    assert score >= min_ssim, f"{name}: SSIM {score:.3f} < {min_ssim}"

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+#: output formats a per-format quality may name
+ImageFormatName = Literal["jpeg", "png", "webp", "avif", "tiff", "gif"]
+Quality = Annotated[int, Field(ge=1, le=100)]
 
 
 class ServerSettings(BaseModel):
@@ -122,6 +126,21 @@ class RenderSettings(BaseModel):
         description="Wall time one on-the-fly render may compute; past it libvips stops and "
         "the answer is 503 (render-timeout). 0: no budget.",
     )
+    quality: dict[ImageFormatName, Quality] = Field(
+        default_factory=dict,
+        description="Encoder quality per output format when q is not given, e.g. "
+        "{avif: 60, webp: 80}; formats not named use default_quality.",
+    )
+    presets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named render parameter sets, used as preset=NAME (several: "
+        "preset=a,b) and combinable with other parameters, which win: "
+        "{thumb: {w: 256, h: 256, fit: cover}}.",
+    )
+    max_frames: int = Field(200, ge=1, description="Most frames an animated render keeps.")
+    max_animation_pixels: int = Field(
+        100_000_000, gt=0, description="Most source pixels (frames x w x h) it may read."
+    )
 
 
 class SecuritySettings(BaseModel):
@@ -140,6 +159,16 @@ class SecuritySettings(BaseModel):
         description="More signing keys by id, for rotation: a URL with kid=ID is checked with "
         "that key (pixelmill sign --key-id ID). When any key is set, unsigned renders are "
         "refused.",
+    )
+    thumbor_key: str | None = Field(
+        None,
+        description="HMAC-SHA1 key (thumbor's SECURITY_KEY) for thumbor-style signed URLs "
+        "/<signature>/<options>/<image id>; unset: those URLs are refused.",
+    )
+    thumbor_allow_unsafe: bool = Field(
+        False,
+        description="Serve thumbor /unsafe/ URLs (thumbor's ALLOW_UNSAFE_URL), and then only "
+        "to callers with an API key or a login.",
     )
     auth_enabled: bool = Field(True, description="Require API keys for writes.")
     key_cache_s: float = Field(

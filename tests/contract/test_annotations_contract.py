@@ -127,6 +127,15 @@ def test_a_stale_version_is_refused_and_both_edits_survive(world: World) -> None
     assert [v.op for v in world.repo.history(aid)] == ["create", "update", "update"]
 
 
+def test_writing_the_same_content_again_makes_no_version(world: World) -> None:
+    (aid,) = world.repo.create_many(
+        world.alice, world.study_id, world.image_id, [square(3, 4, name="n")]
+    )
+    same = world.repo.update(world.bob, aid, square(3, 4, name="n"), expected_version=1)
+    assert same.version == 1 and same.updated_by == world.alice.user_id
+    assert len(world.repo.history(aid)) == 1
+
+
 def test_concurrent_writers_of_the_same_version_one_wins(world: World) -> None:
     (aid,) = world.repo.create_many(world.alice, world.study_id, world.image_id, [square(0, 0)])
     results: list[str] = []
@@ -199,6 +208,10 @@ def test_viewport_returns_only_intersecting_features_and_respects_the_limit(
         world.study_id, world.image_id, (0, 0, 2000, 2000), limit=7
     )
     assert len(some) == 7 and truncated
+    # the route's fast path builds the same features straight from the rows
+    features, _ = world.repo.viewport_features(world.study_id, world.image_id, (120, 120, 200, 90))
+    assert features == [r.to_json() for r in found]
+    assert features[0]["pixelmill"]["created_at"].endswith("+00:00")
     immune, _ = world.repo.viewport(
         world.study_id, world.image_id, (0, 0, 2000, 2000), classes=["Immune"]
     )

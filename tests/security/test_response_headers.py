@@ -45,7 +45,17 @@ def test_a_render_anyone_may_fetch_stays_cacheable_by_shared_caches(tmp_path: Pa
         assert resp.status_code == 200
         assert resp.headers["cache-control"].startswith("public,")
         # but never a full-size source, unstripped metadata, a listing or the metadata
-        for path in ("/render", "/render?w=32&strip=false", "/render?w=4000", "/meta", ""):
+        for path in (
+            "/render",
+            "/render?w=32&strip=false",
+            "/render?w=4000",
+            "/render?w=2048&dpr=2",  # the anonymous size cap holds after dpr, zoom, padding
+            "/render?w=1024&zoom=4",
+            "/render?w=2000&pad=100",
+            "/render?zoom=2",
+            "/meta",
+            "",
+        ):
             assert client.get(f"/v1/images/{image}{path}").status_code == 401, path
         assert client.get("/v1/images").status_code == 401
     container.close()

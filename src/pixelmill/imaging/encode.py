@@ -7,7 +7,7 @@ from typing import Any
 
 import pyvips
 
-from pixelmill.errors import CorruptImage
+from pixelmill.errors import CorruptImage, InvalidParameter
 from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.pixels import to_display
 
@@ -30,6 +30,8 @@ def encode(
     keep_icc: bool = False,
     background: tuple[int, int, int] = (255, 255, 255),
     depth: int = 16,
+    progressive: bool = False,
+    lossless: bool = False,
     stop: Callable[[], bool] | None = None,
 ) -> bytes:
     """Encode ``image`` as ``fmt`` (quality 1..100 where the format has one).
@@ -38,8 +40,11 @@ def encode(
     16-bit when ``depth`` is 16 (TIFF keeps any 8 or 16-bit image as it is). JPEG has no
     transparency: an alpha channel is flattened onto ``background`` (RGB 0..255).
     ``strip`` drops EXIF, XMP, IPTC and the ICC profile (the pipeline converted the
-    pixels to sRGB); ``keep_icc`` keeps the ICC profile even so. Small stripped JPEGs
-    are encoded by OpenCV's libjpeg-turbo, the rest by libvips.
+    pixels to sRGB); ``keep_icc`` keeps the ICC profile even so. ``progressive`` makes
+    a progressive JPEG or an interlaced PNG/GIF; ``lossless`` a lossless WebP. An image
+    with a ``page-height`` (frames stacked top to bottom) is an animation in GIF and
+    WebP. Small stripped baseline JPEGs are encoded by OpenCV's libjpeg-turbo, the rest
+    by libvips.
 
     ``stop`` is asked as libvips computes (many times a second); once it says yes the
     computation is abandoned and :class:`CorruptImage` raised (the caller knows why).
@@ -50,11 +55,15 @@ def encode(
     if stop is not None:
         _watch(out, stop)
     small = out.width * out.height <= _SMALL_JPEG_PIXELS
-    if fmt is ImageFormat.JPEG and strip and not keep_icc and small:
+    if fmt is ImageFormat.JPEG and strip and not keep_icc and small and not progressive:
         return _small_jpeg(out, quality)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
-    if fmt in (ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF):
+    if fmt in QUALITY_FORMATS:
         options["Q"] = quality
+    if progressive and fmt in (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.GIF):
+        options["interlace"] = True
+    if lossless and fmt is ImageFormat.WEBP:
+        options["lossless"] = True
     options["keep"] = "all" if not strip else ("icc" if keep_icc else "none")
     try:
         return bytes(out.write_to_buffer(fmt.suffix, **options))
@@ -74,6 +83,49 @@ def _watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:
 
     image.set_progress(True)
     image.signal_connect("eval", on_eval)
+
+
+#: formats whose encoder takes a quality
+QUALITY_FORMATS = (ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF)
+
+#: the lowest quality ``max_bytes`` goes down to
+MIN_QUALITY = 10
+
+
+def encode_within(
+    image: pyvips.Image, fmt: ImageFormat, *, max_bytes: int, quality: int, **options: Any
+) -> bytes:
+    """Encode at ``quality``, or at the highest lower quality whose output is at most
+    ``max_bytes`` (a bisection, ~log2(quality) encodes of pixels computed once).
+
+    Raises :class:`InvalidParameter` (422) when even :data:`MIN_QUALITY` does not fit,
+    or the format has no quality to lower (PNG, TIFF, GIF, lossless WebP).
+    """
+    image = image.copy_memory()
+    body = encode(image, fmt, quality=quality, **options)
+    if len(body) <= max_bytes:
+        return body
+    if fmt not in QUALITY_FORMATS or (options.get("lossless") and fmt is ImageFormat.WEBP):
+        raise InvalidParameter(
+            f"the {fmt.value} output is {len(body)} bytes, above max_bytes={max_bytes}, "
+            "and the format has no quality to lower",
+            size=len(body),
+        )
+    best: bytes | None = None
+    low, high = MIN_QUALITY, quality - 1
+    while low <= high:
+        mid = (low + high) // 2
+        candidate = encode(image, fmt, quality=mid, **options)
+        if len(candidate) <= max_bytes:
+            best, low = candidate, mid + 1
+        else:
+            high = mid - 1
+    if best is None:
+        raise InvalidParameter(
+            f"even quality {MIN_QUALITY} gives more than max_bytes={max_bytes} bytes; "
+            "ask for a smaller size or another format",
+        )
+    return best
 
 
 def _for_format(image: pyvips.Image, fmt: ImageFormat, *, depth: int) -> pyvips.Image:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import pyvips
 
@@ -25,6 +26,7 @@ def run(
     auto_orient: bool = True,
     random_access: bool = False,
     icc: IccMode = "srgb",
+    pages: int | Literal["all"] | None = None,
 ) -> pyvips.Image:
     """Apply ``steps`` to ``source`` and return the (lazy) libvips result image.
 
@@ -38,11 +40,21 @@ def run(
     A decoded ``source`` with an embedded ICC profile is converted to sRGB before the
     steps see it (:func:`pixelmill.imaging.colour.to_srgb`; ``icc="keep"`` keeps an RGB
     profile and its pixels). A ``pyvips.Image`` source is taken as it is.
+
+    ``pages`` picks what a multi-page source gives: ``None`` its first page, a number
+    that page (a TIFF page, an animation frame), ``"all"`` every frame of an animation,
+    stacked top to bottom (libvips ``page-height``), each step applied frame by frame.
     """
     ctx = ctx or OpContext()
     remaining = list(steps)
     image: pyvips.Image | None = source if isinstance(source, pyvips.Image) else None
     try:
+        if image is None and pages is not None:
+            assert isinstance(source, (bytes, Path))
+            option = {"n": -1} if pages == "all" else {"page": pages}
+            image = open_image(source, access="random", **option)
+            if auto_orient and pages != "all":
+                image = image.autorot()
         if image is None and remaining and auto_orient:
             src: bytes | str = source if isinstance(source, bytes) else str(source)
             fused = remaining[0].op.load(src, remaining[0].params, ctx)
@@ -60,7 +72,10 @@ def run(
         if ctx.original is None:
             ctx.original = image
         for step in remaining:
-            image = step.op.apply(image, step.params, ctx)
+            if _frame_height(image) < image.height:
+                image = _per_frame(image, step, ctx)
+            else:
+                image = step.op.apply(image, step.params, ctx)
     except PixelmillError:
         raise
     except pyvips.Error as exc:
@@ -69,6 +84,29 @@ def run(
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from exc
     return image
+
+
+def _frame_height(image: pyvips.Image) -> int:
+    if "page-height" in image.get_fields():
+        return int(image.get("page-height"))
+    return int(image.height)
+
+
+def _per_frame(image: pyvips.Image, step: Step, ctx: OpContext) -> pyvips.Image:
+    """Apply ``step`` to each frame of an animation and stack the results again."""
+    height = _frame_height(image)
+    frames = [
+        step.op.apply(image.crop(0, top, image.width, height), step.params, ctx)
+        for top in range(0, image.height - height + 1, height)
+    ]
+    if any((f.width, f.height) != (frames[0].width, frames[0].height) for f in frames):
+        # e.g. trim finds another border in each frame: no animation can hold them
+        raise InvalidParameter(
+            f"the {step.op.name} step gives frames of different sizes; take one with frame=N"
+        )
+    out = pyvips.Image.arrayjoin(frames, across=1).copy()
+    out.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    return out
 
 
 def _streamable(steps: Sequence[Step]) -> bool:

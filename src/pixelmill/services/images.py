@@ -4,6 +4,7 @@ and by workers (job results), wired to storage, metadata and cache by the runtim
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cachetools import TTLCache
 
@@ -20,11 +21,13 @@ from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import CorruptImage, NotFound
+from pixelmill.errors import CorruptImage, ImageTooLarge, InvalidParameter, NotFound
 from pixelmill.imaging import encode as encoding
-from pixelmill.imaging import pipeline
+from pixelmill.imaging import ops, pipeline
+from pixelmill.imaging import placeholder as placeholders
 from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.ops import OpContext, Step
+from pixelmill.imaging.pixels import to_display
 from pixelmill.imaging.probe import ImageInfo, ImageSource, probe
 from pixelmill.imaging.render import (
     RenderParams,
@@ -37,6 +40,8 @@ from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
 
 log = logging.getLogger(__name__)
+
+PLACEHOLDER_VERSION = "1"  # bump when placeholders change: cached ones are made again
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _animated(record: ImageRecord) -> bool:
+    return record.pages > 1 and record.format in ("gif", "webp")
 
 
 class _RecordCache:
@@ -231,13 +240,13 @@ class ImageService:
         self, record: ImageRecord, params: RenderParams, accept: str | None
     ) -> tuple[ImageFormat, int, str, bool]:
         """Output format, quality, cache key and whether the format was negotiated."""
-        fmt = output_format(params, ImageFormat(record.format))
+        fmt = output_format(params, ImageFormat(record.format), animated=_animated(record))
         negotiated = fmt == "auto"
         if fmt == "auto":
             fmt = encoding.negotiate(
                 accept, has_alpha=record.bands in (2, 4), allow_avif=self.allow_avif_auto
             )
-        quality = params.q or self.settings.default_quality
+        quality = params.q or self.settings.quality.get(fmt.value) or self.settings.default_quality
         return fmt, quality, cache_key(record.id, params, fmt, quality), negotiated
 
     def render(self, image_id: str, params: RenderParams, accept: str | None = None) -> Rendition:
@@ -278,7 +287,7 @@ class ImageService:
         (then a waiting render never starts and a running one stops)."""
         fmt, quality, key, negotiated = plan
         etag = f'"{key[:40]}"'
-        steps = to_steps(params)
+        steps = to_steps(params, max_side=self.settings.max_output_side)
         guard = RenderGuard(self.settings.time_budget_s, gone)
         try:
             with self.render_gate.slot(gone):
@@ -314,18 +323,68 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
-        image = pipeline.run(self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc)
-        background = (p.bg or (255, 255, 255, 255))[:3]
-        return encoding.encode(
-            image,
-            fmt,
-            quality=quality,
-            strip=p.strip,
-            keep_icc=p.icc == "keep",
-            background=(background[0], background[1], background[2]),
-            depth=p.depth,
-            stop=stop,
+        pages = self._pages(record, p, fmt)
+        image = pipeline.run(
+            self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages
         )
+        background = (p.bg or (255, 255, 255, 255))[:3]
+        options: dict[str, Any] = {
+            "strip": p.strip,
+            "keep_icc": p.icc == "keep",
+            "background": (background[0], background[1], background[2]),
+            "depth": p.depth,
+            "progressive": p.progressive,
+            "lossless": p.lossless,
+            "stop": stop,
+        }
+        if p.max_bytes is not None:
+            return encoding.encode_within(
+                image, fmt, max_bytes=p.max_bytes, quality=quality, **options
+            )
+        return encoding.encode(image, fmt, quality=quality, **options)
+
+    def _pages(
+        self, record: ImageRecord, p: RenderParams, fmt: ImageFormat
+    ) -> int | Literal["all"] | None:
+        """Which pages of the source a render reads: ``frame``/``page``, every frame of
+        an animation kept in GIF or WebP (within the frame and pixel limits), or the first."""
+        chosen = p.frame if p.frame is not None else p.page
+        if chosen is not None:
+            if chosen >= record.pages:
+                name = "frame" if p.frame is not None else "page"
+                raise InvalidParameter(
+                    f"{name}={chosen}: the image has {record.pages} (numbered from 0)"
+                )
+            return chosen if record.pages > 1 else None
+        if not (_animated(record) and fmt in (ImageFormat.GIF, ImageFormat.WEBP)):
+            return None
+        if p.analysis or p.compare:
+            return None  # analysis overlays and comparisons show the first frame
+        pixels = record.pages * record.width * record.height
+        limit = self.settings
+        if record.pages > limit.max_frames or pixels > limit.max_animation_pixels:
+            raise ImageTooLarge(
+                f"the animation has {record.pages} frames, {pixels} pixels in all: more than "
+                f"{limit.max_frames} frames or {limit.max_animation_pixels} pixels "
+                "(ask for one with frame=N)",
+                frames=record.pages,
+                max_frames=limit.max_frames,
+            )
+        return "all"
+
+    def placeholder(self, record: ImageRecord) -> dict[str, str]:
+        """The image's BlurHash and LQIP data URI, made once per stored original (cached
+        under its sha256, so every handle of the same bytes shares it)."""
+        key = f"placeholder:{PLACEHOLDER_VERSION}:{record.sha256}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return dict(json.loads(cached))
+        step = ops.parse_step({"op": "resize", "width": 32, "height": 32, "fit": "inside"})
+        with self.render_gate.slot(None):
+            small = pipeline.run(self.source_of(record), [step], self.context(record))
+            found = placeholders.placeholders_of(to_display(small))
+        self.cache.set(key, json.dumps(found).encode(), ttl=self.cache_ttl)
+        return found
 
     def context(self, record: ImageRecord | None = None) -> OpContext:
         return OpContext(

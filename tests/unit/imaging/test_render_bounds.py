@@ -16,6 +16,9 @@ from pixelmill.imaging.render import RenderParams, parse_render, to_steps
 FEEDS: dict[str, tuple[str, str, str]] = {
     "w": ("resize", "width", "120"),
     "h": ("resize", "height", "80"),
+    "min-w": ("resize", "min_width", "150"),
+    "min-h": ("resize", "min_height", "90"),
+    "trim": ("trim", "threshold", "12.5"),
     "rotate": ("rotate", "angle", "30"),
     "blur": ("blur", "sigma", "2.5"),
     "sharpen": ("sharpen", "sigma", "1.5"),
@@ -35,7 +38,14 @@ COMPANIONS: dict[str, dict[str, str]] = {
     "wm_scale": {"wm_text": "x"},
 }
 #: bounded render parameters that feed no operation field
-NOT_OP_FIELDS = {"q"}  # encoder quality: an output option, not a step
+NOT_OP_FIELDS = {
+    "q",  # encoder quality: an output option, not a step
+    "max_bytes",  # an encoder option too
+    "dpr",  # multipliers of the resize sizes, not fields of their own
+    "zoom",
+    "frame",  # which source pages the pipeline reads, before any step
+    "page",
+}
 #: large enough that only the resize op bounds w and h
 NO_CONFIGURED_LIMIT = 10**9
 

@@ -1,11 +1,16 @@
 """Records of annotations and their versions, and the columns an
 :class:`~pixelmill.imaging.annotations.Annotation` fills (see
-:mod:`pixelmill.backends.metadata.annotations`)."""
+:mod:`pixelmill.backends.metadata.annotations`).
+
+Column ``properties`` holds ``{"qupath": the feature's properties, "members": its other
+members}`` (QuPath's ``nucleusGeometry``...), so a feature leaves as it came in;
+``measurements`` holds the measurements computed from the geometry (µm with a pixel
+size); QuPath's own measurements stay in ``properties.qupath.measurements``.
+"""
 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -47,35 +52,59 @@ class AnnotationRecord:
 
     def snapshot(self) -> dict[str, Any]:
         """The feature without its id, as a version stores it."""
-        feature: dict[str, Any] = {"type": "Feature", "geometry": self.geometry}
-        feature.update(self.properties.get("members") or {})
-        feature["properties"] = self.properties.get("qupath") or {}
-        return feature
+        return snapshot_of(self.geometry, self.properties)
 
     def feature(self) -> dict[str, Any]:
         """The QuPath-compatible GeoJSON feature (its id: this annotation's, as a UUID)."""
-        return {"id": str(uuid.UUID(self.id)), **self.snapshot()}
+        return {"id": as_uuid(self.id), **self.snapshot()}
 
     def to_json(self) -> dict[str, Any]:
         """The feature with a ``pixelmill`` member: version, shape, measurements, who, when."""
-        body = self.feature()
-        body["pixelmill"] = {
-            "id": self.id,
-            "version": self.version,
-            "study_id": self.study_id,
-            "image_id": self.image_id,
-            "shape": self.geom_type,
-            "bbox": [self.min_x, self.min_y, self.max_x, self.max_y],
-            "measurements": self.measurements,
-            "source": self.source,
-            "analysis_id": self.analysis_id,
-            "author_id": self.author_id,
-            "created_at": self.created_at.isoformat(),
-            "updated_by": self.updated_by,
-            "updated_at": self.updated_at.isoformat(),
-            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
-        }
-        return body
+        return feature_json(row_dict(self))
+
+
+def snapshot_of(geometry: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    feature: dict[str, Any] = {"type": "Feature", "geometry": geometry}
+    feature.update(properties.get("members") or {})
+    feature["properties"] = properties.get("qupath") or {}
+    return feature
+
+
+def as_uuid(hex32: str) -> str:
+    """An annotation id (32 hex digits) in the UUID form QuPath wants."""
+    h = hex32
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # SQLite hands back naive datetimes; every stored time is UTC
+    return value.isoformat() + "+00:00" if value.tzinfo is None else value.isoformat()
+
+
+def feature_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The API's feature of a row (JSON columns decoded; times aware or naive UTC):
+    the QuPath feature and a ``pixelmill`` member. Built straight from rows by the
+    viewport query, which skips records."""
+    body = {"id": as_uuid(row["id"]), **snapshot_of(row["geometry"], row["properties"])}
+    body["pixelmill"] = {
+        "id": row["id"],
+        "version": row["version"],
+        "study_id": row["study_id"],
+        "image_id": row["image_id"],
+        "shape": row["geom_type"],
+        "bbox": [row["min_x"], row["min_y"], row["max_x"], row["max_y"]],
+        "measurements": row["measurements"],
+        "source": row["source"],
+        "analysis_id": row["analysis_id"],
+        "author_id": row["author_id"],
+        "created_at": _iso(row["created_at"]),
+        "updated_by": row["updated_by"],
+        "updated_at": _iso(row["updated_at"]),
+        "deleted_at": _iso(row["deleted_at"]),
+    }
+    return body
 
 
 @dataclass(frozen=True)
@@ -118,8 +147,11 @@ SELECT = sa.select(
 _KEYS = tuple(c.name for c in tw.annotation_rows.c)
 
 
+_TEXT = (str, bytes)
+
+
 def _loads(value: Any) -> Any:
-    if not isinstance(value, str | bytes):
+    if value is None or not isinstance(value, _TEXT):
         return value
     try:
         return orjson.loads(value)
@@ -127,11 +159,20 @@ def _loads(value: Any) -> Any:
         return json.loads(value)
 
 
+_JSON_AT = tuple(_KEYS.index(name) for name in JSON_COLUMNS)
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """A row read with :data:`SELECT` as a dict, JSON columns decoded."""
+    values = list(row)
+    for i in _JSON_AT:
+        values[i] = _loads(values[i])
+    return dict(zip(_KEYS, values, strict=True))
+
+
 def record_of_row(row: Any) -> AnnotationRecord:
     """A record of a row read with :data:`SELECT`."""
-    data = dict(zip(_KEYS, row, strict=True))
-    for name in JSON_COLUMNS:
-        data[name] = _loads(data[name])
+    data = row_values(row)
     for name in TIMES:
         value = data[name]
         if value is not None and value.tzinfo is None:
@@ -221,9 +262,12 @@ __all__ = [
     "VALUE_COLUMNS",
     "AnnotationRecord",
     "VersionRecord",
+    "as_uuid",
+    "feature_json",
     "record_of",
     "record_of_row",
     "row_dict",
+    "row_values",
     "stale",
     "summary",
     "values_of",

@@ -6,12 +6,7 @@ Writes carry the version they change: a stale one gets
 :class:`~pixelmill.errors.PreconditionFailed` and changes nothing. Deletes are soft (a
 new version with ``deleted_at``); a revert is a new version whose snapshot is an old
 one's. Model and classical output (``source="analysis"``) is read-only. Every change
-appends its event in the same transaction.
-
-Column ``properties`` holds ``{"qupath": the feature's properties, "members": its other
-members}`` (QuPath's ``nucleusGeometry``...), so a feature leaves as it came in;
-``measurements`` holds the measurements computed from the geometry (µm with a pixel
-size); QuPath's own measurements stay in ``properties.qupath.measurements``.
+appends its event in the same transaction. Columns: see ``annotation_records``.
 """
 
 from __future__ import annotations
@@ -30,9 +25,11 @@ from pixelmill.backends.metadata.annotation_records import (
     VALUE_COLUMNS,
     AnnotationRecord,
     VersionRecord,
+    feature_json,
     record_of,
     record_of_row,
     row_dict,
+    row_values,
     stale,
     summary,
     values_of,
@@ -146,10 +143,13 @@ class AnnotationRepository:
         expected_version: int,
         pixel_size_um: float | None = None,
     ) -> AnnotationRecord:
-        """Replace the annotation, when ``expected_version`` is still the current one."""
+        """Replace the annotation, when ``expected_version`` is still the current one
+        (the same content again makes no new version)."""
         with self.db.begin() as conn:
             current = self._current(conn, annotation_id, expected_version)
             values = values_of(annotation, pixel_size_um)
+            if all(getattr(current, k) == values[k] for k in VALUE_COLUMNS):
+                return current
             self._write(conn, actor, current, values, "update", deleted=False)
         return self.get(annotation_id)
 
@@ -229,31 +229,15 @@ class AnnotationRepository:
         if done.rowcount != 1:  # another write won the race since we read it
             raise stale(self._get(conn, current.id, include_deleted=True))
         snapshot = record_of({**row_dict(current), **values}).snapshot()
-        conn.execute(
-            _V.insert().values(
-                annotation_id=current.id,
-                version=version,
-                op=op,
-                snapshot=snapshot,
-                author_id=author,
-                created_at=at,
-            )
-        )
+        row = {"annotation_id": current.id, "version": version, "op": op, "created_at": at}
+        conn.execute(_V.insert().values(snapshot=snapshot, author_id=author, **row))
         before = summary(row_dict(current), current.version, "")
         before.pop("op")
         after = summary(values, version, op)
         if reverted_to is not None:
             after["reverted_to"] = reverted_to
-        append(
-            conn,
-            actor,
-            f"annotation.{op}",
-            "annotation",
-            current.id,
-            study_id=current.study_id,
-            before=before,
-            after=after,
-        )
+        append(conn, actor, f"annotation.{op}", "annotation", current.id,
+               study_id=current.study_id, before=before, after=after)  # fmt: skip
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, annotation_id: str, *, include_deleted: bool = False) -> AnnotationRecord:
@@ -351,6 +335,30 @@ class AnnotationRepository:
         """Live annotations whose bounding box meets ``box`` = ``(x, y, w, h)`` (level-0
         pixels), at most ``limit`` (<= :data:`MAX_VIEWPORT`); and whether more matched.
         Uses ``ix_annotations_viewport``."""
+        rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
+        return [record_of_row(r) for r in rows], truncated
+
+    def viewport_features(
+        self,
+        study_id: str,
+        image_id: str,
+        box: tuple[float, float, float, float],
+        *,
+        limit: int = 1000,
+        classes: Sequence[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """:meth:`viewport` as the API's features, built from the rows (no records)."""
+        rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
+        return [feature_json(row_values(r)) for r in rows], truncated
+
+    def _viewport(
+        self,
+        study_id: str,
+        image_id: str,
+        box: tuple[float, float, float, float],
+        limit: int,
+        classes: Sequence[str] | None,
+    ) -> tuple[list[Any], bool]:
         x, y, w, h = box
         limit = max(1, min(limit, MAX_VIEWPORT))
         query = self._of_image(study_id, image_id, classes).where(
@@ -358,7 +366,7 @@ class AnnotationRepository:
         )
         with self.db.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
-        return [record_of_row(r) for r in rows[:limit]], len(rows) > limit
+        return list(rows[:limit]), len(rows) > limit
 
     @staticmethod
     def _of_image(study_id: str, image_id: str, classes: Sequence[str] | None) -> sa.Select[Any]:

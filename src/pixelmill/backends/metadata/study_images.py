@@ -16,6 +16,30 @@ from pixelmill.backends.metadata.events import Actor, append
 from pixelmill.backends.metadata.studies import StudyImageRecord, study_image_record, with_utc
 from pixelmill.errors import NotFound
 
+#: the image columns a study's listing carries
+LISTED = (
+    "id", "sha256", "filename", "format", "width", "height", "bands", "bit_depth", "pages",
+    "pixel_size_um", "size_bytes", "source", "owner_id",
+)  # fmt: skip
+
+
+_SI, _IM = tw.study_images, t.images
+_SELECT = sa.select(_SI, *[_IM.c[name] for name in LISTED]).join(_IM, _IM.c.id == _SI.c.image_id)
+
+
+def _ordered(query: sa.Select[Any]) -> sa.Select[Any]:
+    return (
+        query.order_by(_SI.c.added_at.desc(), _SI.c.image_id.desc())
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
+    )
+
+
+_COUNT = (
+    sa.select(sa.func.count()).select_from(_SI).where(_SI.c.study_id == sa.bindparam("study_id"))
+)
+_PAGE = _ordered(_SELECT.where(_SI.c.study_id == sa.bindparam("study_id")))
+
 
 class StudyImageRepository:
     def __init__(self, db: Database) -> None:
@@ -93,35 +117,41 @@ class StudyImageRepository:
         patient_id: str | None = None,
         q: str | None = None,
     ) -> tuple[list[tuple[StudyImageRecord, Any]], int]:
-        """A page of the study's images (newest first) with their image rows."""
+        """A page of the study's images (newest first) with what a listing shows of
+        their image rows (:data:`LISTED`; not the EXIF)."""
         si, im = tw.study_images, t.images
-        base = (
-            sa.select(si, *[c.label(f"img_{c.name}") for c in im.c])
-            .join(im, im.c.id == si.c.image_id)
-            .where(si.c.study_id == study_id)
-        )
-        if patient_id:
-            base = base.where(si.c.patient_id == patient_id)
-        if q:
-            like = f"%{q.lower()}%"
-            base = base.where(
-                sa.or_(
-                    sa.func.lower(si.c.display_name).like(like),
-                    sa.func.lower(im.c.filename).like(like),
+        params: dict[str, Any] = {"study_id": study_id, "limit": limit, "offset": offset}
+        if not (patient_id or q):  # the common case: statements built once, reused
+            total_q, page = _COUNT, _PAGE
+        else:
+            base = _SELECT.where(si.c.study_id == sa.bindparam("study_id"))
+            if patient_id:
+                base = base.where(si.c.patient_id == patient_id)
+            if q:
+                like = f"%{q.lower()}%"
+                base = base.where(
+                    sa.or_(
+                        sa.func.lower(si.c.display_name).like(like),
+                        sa.func.lower(im.c.filename).like(like),
+                    )
                 )
-            )
-        total_q = sa.select(sa.func.count()).select_from(si).where(si.c.study_id == study_id)
-        if patient_id or q:
             total_q = sa.select(sa.func.count()).select_from(base.subquery())
-        page = base.order_by(si.c.added_at.desc(), si.c.image_id.desc()).limit(limit).offset(offset)
+            page = _ordered(base)
         with self.db.read() as conn:
-            total = int(conn.execute(total_q).scalar_one())
-            rows = conn.execute(page).all()
+            total = int(conn.execute(total_q, params).scalar_one())
+            rows = conn.execute(page, params).all()
+        # positional: the link's columns, then LISTED (no per-row key lookups)
+        keys = si.c.keys()
+        n = len(keys)
         out = []
         for row in rows:
-            data = dict(row._mapping)
-            image = {k[4:]: data.pop(k) for k in list(data) if k.startswith("img_")}
-            out.append((StudyImageRecord(**with_utc(data, "added_at")), image))
+            link = dict(zip(keys, row[:n], strict=True))
+            out.append(
+                (
+                    StudyImageRecord(**with_utc(link, "added_at")),
+                    dict(zip(LISTED, row[n:], strict=True)),
+                )
+            )
         return out, total
 
     def studies_granting(self, image_id: str, user_id: str) -> list[tuple[str, str, str]]:

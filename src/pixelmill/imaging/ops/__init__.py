@@ -26,6 +26,8 @@ from pixelmill.queues import heaviest
 _BUILTIN = [
     "resize",
     "crop",
+    "trim",
+    "pad",
     "rotate",
     "flip",
     "blur",

@@ -37,8 +37,10 @@ MAX_SIDE = 16384
 _HUGE = 10_000_000  # "unbounded" for libvips thumbnail
 
 
-#: how the image meets the width x height box (sharp's names)
-Fit = Literal["cover", "contain", "fill", "inside", "outside"]
+#: how the image meets the width x height box (sharp's names, plus imgproxy's
+#: ``fill-down``: ``cover`` that, when the image is too small to fill the box, crops it
+#: to the box's aspect ratio instead of returning it whole)
+Fit = Literal["cover", "contain", "fill", "inside", "outside", "fill-down"]
 
 
 class ResizeParams(Params):
@@ -53,11 +55,35 @@ class ResizeParams(Params):
     enlarge: bool = Field(
         False, description="Allow scaling up: without it a small image keeps its size."
     )
+    min_width: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Scale up (with enlarge) or less far down so the "
+        "result is at least this wide; then cropped to width.",
+    )
+    min_height: int | None = Field(
+        None, ge=1, le=MAX_SIDE, description="As min_width, for the height."
+    )
+    scale: float | None = Field(
+        None,
+        gt=0,
+        le=64,
+        description="Without width and height: scale the image by this "
+        "factor (zoom), capped at max_side.",
+    )
+    max_side: int = Field(MAX_SIDE, ge=1, le=MAX_SIDE, description="Longest side a scale gives.")
+    offset: tuple[int, int] = Field(
+        (0, 0),
+        description="Crop window shift (x, y) in output pixels, inward from the "
+        "gravity edge (right/down for centre).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ResizeParams:
-        if self.width is None and self.height is None:
-            raise ValueError("give width, height or both")
+        sized = (self.width, self.height, self.min_width, self.min_height, self.scale)
+        if all(v is None for v in sized):
+            raise ValueError("give width, height, min_width, min_height or scale")
         if self.focal is not None and not all(0.0 <= v <= 1.0 for v in self.focal):
             raise ValueError("focal point coordinates are fractions between 0 and 1")
         return self
@@ -136,6 +162,8 @@ class Resize(Operation[ResizeParams]):
         return self._run(source if decoded is None else decoded, params)
 
     def _run(self, src: Source, p: ResizeParams) -> pyvips.Image:
+        if _general(p):
+            return _run_general(src, p)
         size = "both" if p.enlarge else "down"
         w, h = p.width, p.height
         if w is None or h is None:
@@ -151,7 +179,7 @@ class Resize(Operation[ResizeParams]):
             out = _thumb(src, w, height=h, size=size)
             if (out.width, out.height) == (w, h):
                 return out
-            return _embed(out, w, h, p.gravity, p.background)
+            return embed(out, w, h, p.gravity, p.background)
         # cover / outside: scale so both sides reach the box
         if p.fit == "cover" and p.focal is None and p.gravity in ("centre", "attention", "entropy"):
             return _thumb(src, w, height=h, crop=p.gravity, size=size)
@@ -174,7 +202,88 @@ class Resize(Operation[ResizeParams]):
         return out.extract_area(left, top, cw, ch)
 
 
-def _embed(
+def _general(p: ResizeParams) -> bool:
+    """Whether the request needs the explicit-scale path (the common ones map straight
+    onto libvips' ``thumbnail``)."""
+    plain = p.width is not None or p.height is not None
+    extra = p.min_width or p.min_height or p.scale is not None or p.offset != (0, 0)
+    return bool(extra) or p.fit == "fill-down" or not plain
+
+
+def _scales(size: tuple[int, int], p: ResizeParams, *, capped: bool) -> tuple[float, float]:
+    """Horizontal and vertical scale factors of a resize of an image of ``size``;
+    ``capped``: at most 1 unless ``enlarge``, and the longest side within ``max_side``."""
+    sw, sh = size
+    w, h = p.width, p.height
+    if w is None and h is None:
+        sx = sy = p.scale or 1.0
+    elif w is None or h is None:
+        sx = sy = w / sw if w else (h or sh) / sh
+    elif p.fit == "fill":
+        sx, sy = w / sw, h / sh
+    elif p.fit in ("cover", "outside", "fill-down"):
+        sx = sy = max(w / sw, h / sh)
+    else:
+        sx = sy = min(w / sw, h / sh)
+    bump = max(p.min_width / sw if p.min_width else 0, p.min_height / sh if p.min_height else 0)
+    if bump and p.fit == "fill":
+        sx = max(sx, p.min_width / sw if p.min_width else 0)
+        sy = max(sy, p.min_height / sh if p.min_height else 0)
+    elif bump:
+        sx = sy = max(sx, bump)
+    if capped:
+        if not p.enlarge:
+            sx, sy = min(sx, 1.0), min(sy, 1.0)
+        if p.width is None and p.height is None:
+            longest = max(sw * sx, sh * sy)
+            if longest > p.max_side:
+                sx, sy = sx * p.max_side / longest, sy * p.max_side / longest
+    return sx, sy
+
+
+def _run_general(src: Source, p: ResizeParams) -> pyvips.Image:
+    """Scale by explicit factors (min sizes, zoom, fill-down, offsets), then cut or pad
+    the result to the box."""
+    sw, sh = _oriented_size(src)
+    sx, sy = _scales((sw, sh), p, capped=True)
+    tw, th = max(1, round(sw * sx)), max(1, round(sh * sy))
+    out = _thumb(src, tw, height=th, size="force")
+    if p.fit == "outside":
+        return out
+    w, h = p.width or out.width, p.height or out.height
+    cw, ch = min(w, out.width), min(h, out.height)
+    if p.fit == "fill-down" and (out.width < w or out.height < h):
+        # too small to fill the box: the largest window of the box's aspect ratio
+        cw = min(out.width, max(1, round(out.height * w / h)))
+        ch = min(out.height, max(1, round(cw * h / w)))
+    if (cw, ch) != (out.width, out.height):
+        out = _cut(out, cw, ch, p)
+    if p.fit == "contain" and p.width and p.height and (out.width, out.height) != (w, h):
+        return embed(out, w, h, p.gravity, p.background)
+    return out
+
+
+def _cut(image: pyvips.Image, cw: int, ch: int, p: ResizeParams) -> pyvips.Image:
+    """A ``cw`` x ``ch`` window of ``image`` placed by focal point, smart or compass
+    gravity, shifted by ``offset``."""
+    if p.focal is None and p.gravity in ("attention", "entropy") and p.offset == (0, 0):
+        return image.copy_memory().smartcrop(cw, ch, interesting=p.gravity)
+    if p.focal is not None:
+        left = focal_offset(p.focal[0], image.width, cw)
+        top = focal_offset(p.focal[1], image.height, ch)
+    else:
+        grav = p.gravity if p.gravity in COMPASS else "centre"
+        left = gravity_offset(grav, image.width, cw, "x")
+        top = gravity_offset(grav, image.height, ch, "y")
+        dx, dy = p.offset
+        left += -dx if "east" in grav else dx
+        top += -dy if "south" in grav else dy
+    left = max(0, min(image.width - cw, left))
+    top = max(0, min(image.height - ch, top))
+    return image.extract_area(left, top, cw, ch)
+
+
+def embed(
     image: pyvips.Image, w: int, h: int, gravity: str, bg: tuple[int, int, int, int]
 ) -> pyvips.Image:
     compass = COMPASS.get(gravity, "centre")
@@ -257,15 +366,7 @@ def _reduced_jpeg(source: bytes | str, p: ResizeParams) -> ReducedJpeg | None:
 def _needed_size(size: tuple[int, int], p: ResizeParams) -> tuple[int, int] | None:
     """The smallest decoded (width, height) the resize needs, or ``None`` if it enlarges."""
     sw, sh = size
-    sx = p.width / sw if p.width else None
-    sy = p.height / sh if p.height else None
-    if sx is None or sy is None:
-        sx = sy = sx or sy
-    elif p.fit in ("cover", "outside"):
-        sx = sy = max(sx, sy)
-    elif p.fit in ("contain", "inside"):
-        sx = sy = min(sx, sy)
-    assert sx is not None and sy is not None
+    sx, sy = _scales(size, p, capped=False)
     if max(sx, sy) >= 1:
         return None
     return max(1, math.ceil(sw * sx)), max(1, math.ceil(sh * sy))

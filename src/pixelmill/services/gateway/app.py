@@ -35,6 +35,7 @@ from pixelmill.services.gateway.routes import (
     patients,
     studies,
     system,
+    thumbor,
 )
 from pixelmill.services.gateway.routes import annotations as annotation_routes
 from pixelmill.services.web import ui as web_ui
@@ -60,6 +61,7 @@ ROUTERS = [
     imports.router,
     exports.router,
     model_permissions.router,
+    thumbor.router,  # last: its /{signature}/... paths match anything
 ]
 
 

@@ -74,8 +74,10 @@ def list_annotations(
             raise InvalidParameter("a viewport needs all of x, y, w and h")
         scale = 2.0**level
         box = (x * scale, y * scale, w * scale, h * scale)
-        found, truncated = desk.repo.viewport(study_id, image_id, box, limit=limit, classes=class_)
-        return _collection([r.to_json() for r in found], truncated=truncated)
+        found, truncated = desk.repo.viewport_features(
+            study_id, image_id, box, limit=limit, classes=class_
+        )
+        return _collection(found, truncated=truncated)
     page = desk.repo.page(study_id, image_id, after=after, limit=limit, classes=class_)
     nxt = None
     if len(page) == limit:

@@ -41,11 +41,13 @@ def image_json(record: ImageRecord) -> dict[str, Any]:
         "original": f"/v1/images/{record.id}/original",
         "render": f"/v1/images/{record.id}/render",
         "meta": f"/v1/images/{record.id}/meta",
+        "placeholder": f"/v1/images/{record.id}/placeholder",
     }
     return body
 
 
-#: the largest side an anonymous (opted-in, unsigned) render may ask for
+#: the largest side an anonymous (opted-in, unsigned) render may ask for, after dpr,
+#: zoom and padding
 ANONYMOUS_MAX_SIDE = 2048
 
 
@@ -164,13 +166,30 @@ def list_images(
     }
 
 
-@router.get("/{image_id}", summary="Image metadata")
+@router.get("/{image_id}", summary="Image metadata, with its placeholder")
 def get_image(
     request: Request,
     image_id: str,
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
-    return image_json(_readable(request, principal, image_id))
+    record = _readable(request, principal, image_id)
+    body = image_json(record)
+    body["placeholder"] = _container(request).image_service.placeholder(record)
+    return body
+
+
+@router.get(
+    "/{image_id}/placeholder",
+    summary="BlurHash and a tiny LQIP data URI to show while the image loads",
+)
+def get_placeholder(
+    request: Request,
+    image_id: str,
+    principal: Principal = Depends(require("read")),
+) -> dict[str, Any]:
+    record = _readable(request, principal, image_id)
+    found = _container(request).image_service.placeholder(record)
+    return {"id": record.id, "width": record.width, "height": record.height, **found}
 
 
 @router.get("/{image_id}/meta", summary="Embedded metadata (EXIF and file properties)")
@@ -237,18 +256,36 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, 304: {"description": "Not modified"}},
     description=(
-        "Query parameters: w, h, fit (cover|contain|fill|inside|outside), enlarge, gravity, fp=x,y, "
-        "crop=left,top,width,height, rotate, bg, flip, flop, orient, blur, sharpen, grayscale, "
-        "brightness, contrast, gamma, wm, wm_text, wm_pos, wm_opacity, wm_scale, "
-        "format (jpeg|png|webp|avif|tiff|auto), q, strip, icc (srgb|keep), depth (8|16), sig. "
-        "See docs/api.md."
+        "Query parameters: w, h, dpr, zoom, min-w, min-h, "
+        "fit (cover|contain|fill|inside|outside|fill-down), enlarge, gravity, offset=x,y, "
+        "fp=x,y, crop=left,top,width,height or width,height, trim, trim_colour, pad, extend, "
+        "rotate, bg, flip, flop, orient, blur, sharpen, grayscale, brightness, contrast, gamma, "
+        "wm, wm_text, wm_pos, wm_opacity, wm_scale, frame, page, "
+        "format (jpeg|png|webp|avif|tiff|gif|auto), q, max_bytes, progressive, lossless, "
+        "preset, strip, icc (srgb|keep), depth (8|16), sig. See docs/api.md."
     ),
 )
 async def render(request: Request, image_id: str) -> Response:
-    c = _container(request)
-    params = parse_render(dict(request.query_params), max_side=c.settings.render.max_output_side)
+    settings = _container(request).settings.render
+    params = parse_render(
+        dict(request.query_params), max_side=settings.max_output_side, presets=settings.presets
+    )
     signed = await _signed(request)
     principal = None if signed else await identify(request)
+    return await render_response(request, image_id, params, signed=signed, principal=principal)
+
+
+async def render_response(
+    request: Request,
+    image_id: str,
+    params: RenderParams,
+    *,
+    signed: bool,
+    principal: Principal | None,
+) -> Response:
+    """The answer to a render (also thumbor-style URLs'): 304 or a cache hit at once; a
+    miss computed in a render slot, not started (or stopped) once the client leaves."""
+    c = _container(request)
     answer = await anyio.to_thread.run_sync(
         lambda: _cached_answer(request, image_id, params, signed=signed, principal=principal)
     )
@@ -290,7 +327,10 @@ def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) 
     if not (c.settings.security.public_read or c.study_images.public_render(image_id)):
         return False
     sized = params.w or params.h
-    small = max(params.w or 0, params.h or 0) <= ANONYMOUS_MAX_SIDE
+    sides = (params.w, params.h, params.min_w, params.min_h)
+    longest = max(v or 0 for v in sides) * params.dpr * params.zoom
+    longest += 2 * max(params.pad or (0,)) * params.dpr  # margins make it bigger too
+    small = longest <= ANONYMOUS_MAX_SIDE
     return bool(sized and small and params.strip and params.crop is None)
 
 

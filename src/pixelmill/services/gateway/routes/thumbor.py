@@ -1,0 +1,82 @@
+"""thumbor-compatible render URLs at the root: ``/<signature>/<options>/<image id>``
+(public, like signed pixelmill URLs) and ``/unsafe/<options>/<image id>`` (only with
+``security.thumbor_allow_unsafe``, and then only for callers with a key or a login).
+
+Mounted last, so every other route matches first; and the signature segment only
+matches thumbor's signature shape (28 URL-safe base64 characters), so other paths fall
+through to whatever is mounted after (static files) or a plain 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
+
+from pixelmill.errors import AuthError, Forbidden
+from pixelmill.imaging.render import RenderParams, parse_render
+from pixelmill.services.gateway import thumbor
+from pixelmill.services.gateway.auth import identify
+from pixelmill.services.gateway.deps import deps
+from pixelmill.services.gateway.routes.images import render_response
+
+
+class _Signature(Convertor[str]):
+    regex = "[A-Za-z0-9_-]{27}="
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("thumbor_signature", _Signature())
+
+router = APIRouter(tags=["thumbor"])
+
+_IMAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"image/*": {}}}}
+
+
+@router.get(
+    "/unsafe/{options:path}",
+    summary="thumbor-compatible render, unsigned (security.thumbor_allow_unsafe)",
+    response_class=Response,
+    responses=_IMAGE,
+)
+async def unsafe(request: Request, options: str) -> Response:
+    if not deps(request).settings.security.thumbor_allow_unsafe:
+        raise Forbidden("unsafe thumbor URLs are off (security.thumbor_allow_unsafe)")
+    principal = await identify(request)
+    if principal is None:
+        raise AuthError("an unsafe thumbor URL needs an API key or a login")
+    image_id, params = _params(request, options)
+    return await render_response(request, image_id, params, signed=False, principal=principal)
+
+
+@router.get(
+    "/{signature:thumbor_signature}/{options:path}",
+    summary="thumbor-compatible render, signed with HMAC-SHA1 (security.thumbor_key)",
+    response_class=Response,
+    responses=_IMAGE,
+)
+async def signed(request: Request, signature: str, options: str) -> Response:
+    thumbor.verify(deps(request).settings.security.thumbor_key, signature, options)
+    image_id, params = _params(request, options)
+    return await render_response(request, image_id, params, signed=True, principal=None)
+
+
+def _params(request: Request, options: str) -> tuple[str, RenderParams]:
+    c = deps(request)
+    wanted = thumbor.parse(options)
+    query = wanted.query
+    if wanted.needs_size:
+        record = c.image_service.record(wanted.image_id)
+        width, height = record.width, record.height
+        if record.orientation in (5, 6, 7, 8):
+            width, height = height, width
+        query = wanted.resolve(width, height)
+    render = c.settings.render
+    params = parse_render(query, max_side=render.max_output_side, presets=render.presets)
+    return wanted.image_id, params
