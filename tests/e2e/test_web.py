@@ -291,6 +291,17 @@ def test_log_in_create_upload_analyse_and_view(
     thread.click()
     expect(page.get_by_role("list", name="Messages")).to_contain_text("well separated")
     expect(page.locator(".thread-list li", has=thread).locator(".unread")).to_have_count(0)
+    # the study page is live (SSE): a message posted elsewhere shows up without a reload
+    expect(page.get_by_role("status").filter(has_text="live")).to_have_text("● live")
+    threads = page.request.get(f"{server.url}/v1/studies/{study_id}/threads").json()["items"]
+    thread_id = next(t["id"] for t in threads if t["title"] == "Segmentation quality")
+    posted = page.request.post(
+        f"{server.url}/v1/studies/{study_id}/threads/{thread_id}/messages",
+        data={"body": "Agreed, from another window."},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert posted.status == 201, posted.text()
+    expect(page.get_by_role("list", name="Messages")).to_contain_text("another window")
     assert axe_violations(page) == []
     shoot(page, "study-messages")
     # the pinned comment opens the viewer on the view it was pinned to
