@@ -241,6 +241,14 @@ def test_log_in_create_upload_analyse_and_view(
     assert axe_violations(page) == []
     shoot(page, "dashboard")
 
+    # the registry: the shipped nuclei model, its versions and aliases
+    page.get_by_role("link", name="Models").click()
+    page.get_by_role("button", name="nuclei").click()
+    expect(page.get_by_role("heading", name="nuclei")).to_be_visible()
+    versions = page.get_by_role("table", name="Versions of nuclei")
+    expect(versions.get_by_role("row", name=re.compile(r"^v1 .*production"))).to_be_visible()
+    assert axe_violations(page) == []
+
     # a second user, a viewer of the study, sees the discussion as unread and cannot run
     page.get_by_role("link", name="Admin").click()
     page.get_by_label("Username").fill("rita")
