@@ -179,6 +179,10 @@ def test_log_in_create_upload_analyse_and_view(
     expect(results).to_have_count(2)
     expect(results.first).to_contain_text(re.compile(r"succeeded\s*\d+"))
     expect(page.get_by_role("img", name=re.compile("Histogram of area_px"))).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download all measurements (CSV)").click()
+    table_csv = Path(download.value.path()).read_text()
+    assert "area_px" in table_csv.splitlines()[0] and len(table_csv.splitlines()) == 601
     assert axe_violations(page) == []
     shoot(page, "study-analyses")
 

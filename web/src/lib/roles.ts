@@ -9,6 +9,7 @@ export const NEEDS = {
   'analysis.run': 'analyst',
   'patient.write': 'analyst',
   'image.update': 'analyst',
+  'study.export': 'analyst',
   'member.manage': 'owner',
   'study.update': 'owner',
   'study.set_status': 'owner',
