@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pixelmill.settings_healing import HealingSettings
+
 #: output formats a per-format quality may name
 ImageFormatName = Literal["jpeg", "png", "webp", "avif", "tiff", "gif"]
 Quality = Annotated[int, Field(ge=1, le=100)]
@@ -462,6 +464,7 @@ class Settings(BaseSettings):
     ml: MLSettings = MLSettings()
     jobs: JobsSettings = JobsSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    healing: HealingSettings = HealingSettings()
 
     @classmethod
     def settings_customise_sources(

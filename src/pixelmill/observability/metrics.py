@@ -136,3 +136,39 @@ TASKS_QUEUED = Gauge(
     ["queue"],
     multiprocess_mode="max",
 )
+
+
+# -- self-healing: breakers, supervisor, rollback, anomalies (docs/operations.md) -------------
+BREAKER_STATE = Gauge(
+    "pixelmill_breaker_state",
+    "Circuit breaker state per breaker: 0 closed, 1 half-open, 2 open (worst process).",
+    ["breaker"],
+    multiprocess_mode="max",
+)
+BREAKER_TRANSITIONS = Counter(
+    "pixelmill_breaker_transitions_total",
+    "Circuit breaker state changes, by the state entered.",
+    ["breaker", "state"],
+)
+BREAKER_REJECTED = Counter(
+    "pixelmill_breaker_rejected_total",
+    "Calls refused fast (503) because their breaker was open.",
+    ["breaker"],
+)
+WORKER_RESTARTS = Counter(
+    "pixelmill_worker_restarts_total", "Crashed local worker processes restarted."
+)
+MODEL_ROLLBACKS = Counter(
+    "pixelmill_model_rollbacks_total",
+    "Automatic rollbacks of a newly promoted version, by model and breached threshold.",
+    ["model", "reason"],
+)
+ANOMALIES = Counter(
+    "pixelmill_anomalies_total", "Anomalies raised by the online detector.", ["series"]
+)
+ANOMALY_SCORE = Gauge(
+    "pixelmill_anomaly_score",
+    "Latest robust z-score of each watched series (|x - median| / (1.4826 MAD)).",
+    ["series"],
+    multiprocess_mode="max",
+)

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pixelmill.backends.breaker import Breakers
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.analyses import AnalysisRepository
@@ -35,6 +36,8 @@ from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput, NotFound
 from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
+from pixelmill.services.anomaly import AnomalyMonitor
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -81,7 +84,9 @@ def make_storage(settings: Settings) -> Storage:
     raise InvalidInput(f"unknown storage url {url!r} (memory://, file://DIR or s3://BUCKET)")
 
 
-def make_cache(settings: Settings) -> Cache:
+def make_cache(settings: Settings, *, raise_errors: bool = False) -> Cache:
+    """The cache ``cache.url`` names; ``raise_errors``: Redis failures raise (for a
+    circuit breaker in front, see :func:`pixelmill.runtime.healing.guard_cache`)."""
     url = settings.cache.url
     if url.startswith("memory://"):
         from pixelmill.backends.cache.memory import MemoryCache
@@ -94,7 +99,7 @@ def make_cache(settings: Settings) -> Cache:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from pixelmill.backends.cache.redis import RedisCache
 
-        return RedisCache(url, default_ttl=settings.cache.ttl_seconds)
+        return RedisCache(url, default_ttl=settings.cache.ttl_seconds, raise_errors=raise_errors)
     raise InvalidInput(f"unknown cache url {url!r} (memory://, redis://..., none://)")
 
 
@@ -159,6 +164,9 @@ class Container:
     archives: StudyArchives
     annotations: AnnotationRepository
     annotation_desk: AnnotationDesk
+    # self-healing (issue 14): circuit breakers, the anomaly monitor
+    breakers: Breakers
+    anomaly: AnomalyMonitor | None = None
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -179,8 +187,12 @@ class Container:
         if self.runs_jobs_in_process:
             self.job_daemon.start_embedded()
             self.job_daemon.start_retention()
+        if self.anomaly is not None:
+            self.anomaly.start()
 
     def shutdown(self) -> None:
+        if self.anomaly is not None:
+            self.anomaly.stop()
         if self.runs_jobs_in_process:
             self.job_daemon.stop()
 
@@ -257,8 +269,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     )
     if migrate:
         db.upgrade()
-    storage = make_storage(settings)
-    cache = make_cache(settings)
+    breakers = Breakers(settings.healing.breakers)
+    storage = guard_storage(settings, make_storage(settings), breakers)
+    cache = guard_cache(make_cache(settings, raise_errors=breakers.policy.enabled), breakers)
     images = ImageRepository(db)
     models = model_registry(db, storage)
     inference: InferenceService | None = None
@@ -292,7 +305,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         ],
         plugins=settings.jobs.plugins,
     )
-    broker = make_broker(settings)
+    broker = guard_broker(make_broker(settings), breakers)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
     job_deps = JobDeps(
@@ -306,6 +319,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         data_dir=settings.data_dir,
     )
     jobs = JobService(job_deps)
+    parts = workspace(db, images, settings)
     return Container(
         settings=settings,
         db=db,
@@ -322,8 +336,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
+        breakers=breakers,
+        anomaly=healing(settings, inference, parts["events"], breakers),
         **study_work(db, jobs, import_deps, settings),
-        **workspace(db, images, settings),
+        **parts,
     )
 
 

@@ -167,7 +167,10 @@ class RabbitmqBroker:
         )
         try:
             self._dramatiq.enqueue(msg)
-        except _AMQP_ERRORS as exc:
+        except Exception as exc:
+            # the contract: accepted, or BackendUnavailable. pika also raises ValueError
+            # ("Expected connected socket") and connector errors outside AMQPError while a
+            # connection is torn down; none of them may escape as a 500 or stop a sweep.
             raise BackendUnavailable(f"RabbitMQ did not accept the message: {exc!r}") from exc
 
     def serve(

@@ -73,6 +73,11 @@ class JobDaemon:
             except BackendUnavailable:
                 self.repo.unmark_published(refs[done:])
                 break
+            except Exception:
+                # claimed but not published: give them back for the next sweep, or they
+                # would stay marked published and never run
+                self.repo.unmark_published(refs[done:])
+                raise
         if done:
             log.info("re-published %d task(s) that never reached the broker", done)
         return done
