@@ -40,6 +40,7 @@ from pixelmill.services.gateway.routes import (
     thumbor,
 )
 from pixelmill.services.gateway.routes import annotations as annotation_routes
+from pixelmill.services.web import ui as web_ui
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
@@ -98,6 +99,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     docs_csp = docs.install(app)
+    web_ui.install(app)  # the browser UI at /: last, so it never shadows an API route
     settings = deps.settings
     # the last added runs first (outermost)
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
