@@ -134,8 +134,9 @@ def test_up_verbose_shows_the_migrations(data_dir: Path) -> None:
     port = _free_port()
     server = Server(data_dir, port, "--verbose")
     output = server.stop()
-    # then the INFO log, Alembic's migration lines included, comes before the banner
-    assert "INFO alembic.runtime.migration: Running upgrade" in output, output
+    # then the INFO log (JSON lines: not a terminal), Alembic's migration lines included,
+    # comes before the banner
+    assert '"logger": "alembic.runtime.migration", "message": "Running upgrade' in output, output
     assert output.index("Running upgrade") < output.index(f"on http://127.0.0.1:{port}")
 
 

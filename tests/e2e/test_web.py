@@ -10,7 +10,6 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from tests.e2e.test_up import Server, _free_port
 from tests.unit.imaging.analysis import synthetic as syn
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -36,12 +35,17 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
-    """pytest-playwright launches Debian's Chromium; Playwright's own download is never used."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (Playwright's own download is never used), for this module only:
+    Playwright's event loop stops with it, so no later test finds a loop still running
+    in the main thread (pytest-playwright's session-wide browser would keep one)."""
     if not Path(CHROMIUM).is_file():
         _missing(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
-    return {"executable_path": CHROMIUM, "args": ["--no-sandbox"]}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
 
 
 class WebServer(Server):
