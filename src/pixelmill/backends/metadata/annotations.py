@@ -26,10 +26,10 @@ from pixelmill.backends.metadata.annotation_records import (
     AnnotationRecord,
     VersionRecord,
     feature_json,
+    feature_values,
     record_of,
     record_of_row,
     row_dict,
-    row_values,
     stale,
     summary,
     values_of,
@@ -347,9 +347,10 @@ class AnnotationRepository:
         limit: int = 1000,
         classes: Sequence[str] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """:meth:`viewport` as the API's features, built from the rows (no records)."""
+        """:meth:`viewport` as the API's features, built from the rows (no records), for
+        an answer written by orjson: geometries and measurements go out as stored."""
         rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
-        return [feature_json(row_values(r)) for r in rows], truncated
+        return [feature_json(feature_values(r)) for r in rows], truncated
 
     def _viewport(
         self,
