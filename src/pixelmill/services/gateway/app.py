@@ -84,6 +84,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    problems.document(app)
     docs_csp = docs.install(app)
     settings = deps.settings
     # the last added runs first (outermost)
