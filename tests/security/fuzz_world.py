@@ -68,7 +68,9 @@ def build(client: TestClient, container: Any) -> World:
     a = world.admin
     ids = world.ids
     ids["user_id"] = [container.users.by_username("mia").id]
-    ids["key_id"] = [k["id"] for k in _ok(client.get("/v1/keys", headers=a))["items"]]
+    # a spare key of the admin's: revoking it is fair game (the fuzzer's own key stays)
+    spare = _ok(client.post("/v1/keys", json={"name": "spare", "role": "read"}, headers=a))
+    ids["key_id"] = [spare["id"]]
 
     image = _ok(client.post("/v1/images", content=make_image(96, 64), headers=a))["id"]
     he = _ok(client.post("/v1/images", content=_he_png(1), headers=a))["id"]
@@ -111,7 +113,8 @@ def build(client: TestClient, container: Any) -> World:
         _ok(client.post(f"/v1/studies/{study}/patients", json={}, headers=a))["id"]
     ]
     base = f"/v1/studies/{study}/images/{image}/annotations"
-    ids["annotation_id"] = [_ok(client.post(base, json=_feature(5, 5), headers=a))["id"]]
+    feature = _ok(client.post(base, json=_feature(5, 5), headers=a))
+    ids["annotation_id"] = [feature["pixelmill"]["id"]]
 
     thread = _ok(client.post(f"/v1/studies/{study}/threads", json={"title": "Seed"}, headers=a))
     ids["thread_id"] = [thread["id"]]
@@ -129,11 +132,7 @@ def build(client: TestClient, container: Any) -> World:
     ids["analysis_id"] = [made["id"]]
     ids["job_id"].append(made["job_id"])
     ids["index"] = ["0"]
-    ids["result"] = sorted(done["images"][he].get("links", {}).get("study", {}))
-    ids["result"] += [
-        r["name"]
-        for r in _ok(client.get(f"/v1/jobs/{made['job_id']}/results", headers=a)).get(
-            "artifacts", []
-        )
-    ]
+    results = _ok(client.get(f"/v1/jobs/{made['job_id']}/results", headers=a))
+    links = done["images"][he].get("links", {}).get("study", {})
+    ids["result"] = sorted({*links, *(r["name"] for r in results.get("artifacts", []))})
     return world
