@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 # 65.5 has known CVEs); existing venvs get them on their next install too
 PIP_TOOLS := pip==26.3 setuptools==84.2.1
 
-.PHONY: up test lint install install-test bench clean
+.PHONY: up test lint install install-test bench clean web browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,39 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 
+# The web UI (web/, Vue + Vite) is built into the Python package (services/web/static/),
+# which the wheel ships: pip users need no Node. Rebuilt only when web/ or the lockfile
+# changed (the built index.html is the stamp); skipped when Node is not installed.
+WEB_BUILT := src/pixelmill/services/web/static/index.html
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
+	web/vite.config.ts web/tsconfig.json web/package.json
+NPM := $(shell command -v npm 2>/dev/null)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_BUILT): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+	touch $@
+
+ifeq ($(NPM),)
+web:
+	@test -f $(WEB_BUILT) && echo "npm not found: serving the UI built before" \
+		|| echo "npm not found: no web UI (install Node 20 and rerun make)"
+else
+web: $(WEB_BUILT)
+endif
+
+## Chromium for the browser tests: Debian's package (Playwright's download is not used).
+browser:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get install -y -q chromium; } || echo "no Chromium: the browser tests will skip"
+
 install-test: $(VENV)/.installed-test
 
 ## Start the whole platform on http://127.0.0.1:8000 (embedded: SQLite, local folder).
-up: install
+up: install web
 	$(BIN)/pixelmill up $(ARGS)
 
 ## Style, types and the architecture: layers, no I/O in the core, no import cycles
@@ -43,7 +72,7 @@ lint: install-test
 	$(BIN)/python tools/check_size.py src benchmarks
 
 ## Install the test dependencies, lint, type-check, and run the whole suite.
-test: install-test lint
+test: install-test web browser lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 ## Every benchmark in quick mode (a few minutes, 127.0.0.1 only); its headlines go into the

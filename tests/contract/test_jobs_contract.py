@@ -463,3 +463,26 @@ def test_concurrent_sweepers_delete_each_job_once(store: JobStore) -> None:
     assert errors == []
     assert sorted(seen) == sorted(expired)
     assert store.count_finished(before=later) == 0 and store.count() == 0
+
+
+def test_queue_stats_count_queued_and_running_tasks_with_the_oldest_per_queue(
+    store: JobStore,
+) -> None:
+    # given a job of three tasks on transform (one started) and one of two on segment
+    before = datetime.now(UTC)
+    first = make_job(store, tasks=3)
+    store.start_task(first, 0)
+    make_job(store, tasks=2, queue="segment")
+    # then the stats count each queue's queued and running tasks
+    rows = {(q, s): (n, oldest) for q, s, n, oldest in store.queue_stats()}
+    assert {key: n for key, (n, _) in rows.items()} == {
+        ("transform", "queued"): 2,
+        ("transform", "running"): 1,
+        ("segment", "queued"): 2,
+    }
+    # and the oldest queued task's creation time, aware and recent
+    oldest = rows[("transform", "queued")][1]
+    assert oldest is not None and before - timedelta(seconds=5) <= oldest <= datetime.now(UTC)
+    # and finished tasks leave the stats
+    store.finish_task(first, 0, Finish("succeeded", result_image="x"))
+    assert ("transform", "running") not in {(q, s) for q, s, _, _ in store.queue_stats()}

@@ -1,14 +1,24 @@
 """Data drift: reference statistics of a model's training inputs, and a sliding-window
 comparison of served inputs against them. Pure numpy.
 
-Per image we record a small feature vector from raw intensities scaled to 0..1 by the
-dtype's range (see :func:`pixelmill.ml.preprocess.intensity_unit`): percentiles 1/50/99,
-mean, standard deviation, and size (rows, cols); plus a 32-bin intensity histogram.
+Features are computed **in the model's own input space**: the image becomes the model's
+planes (:func:`~pixelmill.ml.preprocess.to_planes`, ``channels``) normalised per image
+between its ``p_low`` and ``p_high`` percentiles, exactly as the runtime does before
+inference (:class:`~pixelmill.ml.spec.InputSpec`). So the same scene saved as 8-bit, as
+12-bit in a 16-bit PNG (common in microscopy) or as full 16-bit gives the same features:
+the model sees the same input, and drift must not fire. (Version 1 references scaled raw
+intensities by the file's dtype range; a 12-in-16-bit image then scored PSI ~3.8 against a
+0.25 threshold on every request. Those references are kept but not compared: see
+:attr:`DriftMonitor.comparable`.)
+
+Per image we record: percentiles 1/50/99, mean and standard deviation of the normalised
+values, and size (rows, cols); plus a 32-bin histogram of the normalised values over
+``RANGE`` (values outside are counted in the end bins).
 
 Scores over the window of the last ``window`` served images:
 
-* **PSI** (population stability index) of the pooled intensity histogram against the
-  reference histogram — the headline ``score``;
+* **PSI** (population stability index) of the pooled histogram against the reference
+  histogram — the headline ``score``;
 * **KS** two-sample statistic and p-value per scalar feature (mean, p50, p99, std).
 
 Rule of thumb (credit scoring, where PSI comes from): < 0.1 stable, 0.1-0.25 moderate,
@@ -26,27 +36,42 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixelmill.ml.preprocess import SAMPLE, intensity_unit, percentiles, sample
+from pixelmill.ml.preprocess import SAMPLE, normalize, percentiles, to_planes
+from pixelmill.ml.spec import InputSpec
 
 BINS = 32
+#: normalised values binned by the histogram (0..1 is p_low..p_high of each image)
+RANGE = (-0.25, 1.25)
+#: the reference format computed in model-input space
+REFERENCE_VERSION = 2
 FEATURES = ("mean", "std", "p1", "p50", "p99", "rows", "cols")
 _KS_FEATURES = ("mean", "std", "p50", "p99")
 #: largest number of per-image feature rows kept in a reference
 MAX_REFERENCE = 2000
 
 
-def image_features(image: NDArray[np.generic]) -> tuple[dict[str, float], NDArray[np.float64]]:
-    """Scalar features and the normalised 32-bin histogram (sums to 1) of one image,
-    from a strided sample of at most 16,384 pixels (cheap next to inference)."""
+def space(spec: InputSpec | None) -> dict[str, float]:
+    """The normalisation drift features are computed in (stored with a reference)."""
+    spec = spec or InputSpec()
+    return {"channels": spec.channels, "p_low": spec.p_low, "p_high": spec.p_high}
+
+
+def image_features(
+    image: NDArray[np.generic], norm: dict[str, float] | None = None
+) -> tuple[dict[str, float], NDArray[np.float64]]:
+    """Scalar features and the normalised 32-bin histogram (sums to 1) of one image in
+    the model's input space ``norm`` (:func:`space`), from a strided sample of about
+    16,384 pixels (cheap next to inference)."""
+    norm = norm or space(None)
     arr = np.asarray(image)
     rows, cols = arr.shape[:2]
-    if arr.ndim == 3:
-        bands = arr.shape[2] - (1 if arr.shape[2] in (2, 4) else 0)
-        step = max(1, int(np.sqrt(rows * cols / SAMPLE)))
-        arr = arr[::step, ::step, : max(1, bands)].mean(axis=2).astype(arr.dtype)
-    unit = intensity_unit(sample(arr))
+    step = max(1, int(np.sqrt(rows * cols / SAMPLE)))
+    planes = to_planes(arr[::step, ::step], int(norm["channels"]))
+    unit = normalize(planes, float(norm["p_low"]), float(norm["p_high"])).ravel()
     p1, p50, p99 = percentiles(unit, [1, 50, 99])
-    hist = np.bincount(np.clip((unit * BINS).astype(np.int64), 0, BINS - 1), minlength=BINS)
+    low, high = RANGE
+    bins = np.clip(((unit - low) / (high - low) * BINS).astype(np.int64), 0, BINS - 1)
+    hist = np.bincount(bins, minlength=BINS)
     feats = {
         "mean": float(unit.mean()),
         "std": float(unit.std()),
@@ -59,17 +84,20 @@ def image_features(image: NDArray[np.generic]) -> tuple[dict[str, float], NDArra
     return feats, hist.astype(np.float64) / max(float(hist.sum()), 1.0)
 
 
-def reference(images: list[NDArray[np.generic]]) -> dict[str, Any]:
-    """Reference statistics of training images (JSON-safe, stored with the version)."""
+def reference(images: list[NDArray[np.generic]], spec: InputSpec | None = None) -> dict[str, Any]:
+    """Reference statistics of training images in the input space of ``spec`` (the model
+    trained on them); JSON-safe, stored with the version."""
+    norm = space(spec)
     rows: list[dict[str, float]] = []
     pooled = np.zeros(BINS)
     for image in images[:MAX_REFERENCE]:
-        feats, hist = image_features(image)
+        feats, hist = image_features(image, norm)
         rows.append(feats)
         pooled += hist
     pooled /= max(pooled.sum(), 1e-12)
     return {
-        "version": 1,
+        "version": REFERENCE_VERSION,
+        "space": norm,
         "count": len(rows),
         "histogram": pooled.round(8).tolist(),
         "features": {k: [round(r[k], 6) for r in rows] for k in FEATURES},
@@ -119,9 +147,11 @@ class DriftState:
     window: int
     threshold: float
     ks: dict[str, dict[str, float]]
+    #: False for a reference in the old (dtype-range) space: nothing is compared
+    comparable: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "score": round(self.score, 6),
             "metric": "psi",
             "flagged": self.flagged,
@@ -129,13 +159,17 @@ class DriftState:
             "threshold": self.threshold,
             "ks": self.ks,
         }
+        if not self.comparable:
+            body["reference"] = "outdated: computed before model-input normalisation; retrain"
+        return body
 
 
 class DriftMonitor:
     """Sliding-window drift of served inputs against one version's reference.
 
-    Thread-safe; :meth:`observe` is cheap (a strided 64k-pixel sample per image).
+    Thread-safe; :meth:`observe` is cheap (a strided 16k-pixel sample per image).
     ``on_flag(state)`` is called once each time the score crosses the threshold upward.
+    Served images are featurised in the normalisation the reference records.
     """
 
     def __init__(
@@ -154,6 +188,8 @@ class DriftMonitor:
         self.ref_features = {
             k: np.asarray(v, dtype=np.float64) for k, v in ref.get("features", {}).items()
         }
+        self.comparable = int(ref.get("version", 1)) >= REFERENCE_VERSION
+        self.norm = dict(ref.get("space") or space(None))
         self.min_samples = min_samples
         self.threshold = threshold
         self.on_flag = on_flag
@@ -163,7 +199,9 @@ class DriftMonitor:
         self._flagged = False
 
     def observe(self, image: NDArray[np.generic]) -> DriftState:
-        feats, hist = image_features(image)
+        if not self.comparable:
+            return self.state()
+        feats, hist = image_features(image, self.norm)
         with self._lock:
             self._hists.append(hist)
             self._feats.append(feats)
@@ -181,7 +219,7 @@ class DriftMonitor:
     def _state(self) -> DriftState:
         n = len(self._hists)
         if n == 0:
-            return DriftState(0.0, False, 0, self.threshold, {})
+            return DriftState(0.0, False, 0, self.threshold, {}, self.comparable)
         pooled = np.sum(self._hists, axis=0)
         score = psi(self.ref_hist, pooled / max(pooled.sum(), 1e-12))
         tests = {}

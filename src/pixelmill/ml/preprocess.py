@@ -112,12 +112,3 @@ def resize_planes(planes: NDArray[np.float32], size: int) -> NDArray[np.float32]
     return np.asarray(
         ndimage.zoom(planes, (1, size / rows, size / cols), order=1), dtype=np.float32
     )
-
-
-def intensity_unit(image: NDArray[np.generic]) -> NDArray[np.float32]:
-    """Raw intensities scaled to 0..1 by the dtype's range (floats are clipped):
-    the quantity drift statistics compare, before any per-image normalisation."""
-    arr = np.asarray(image)
-    if np.issubdtype(arr.dtype, np.integer):
-        return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
-    return np.clip(arr.astype(np.float32), 0, 1)

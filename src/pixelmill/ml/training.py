@@ -138,7 +138,7 @@ def train(
         if epoch - loop.best_epoch >= spec.patience:
             loop.stopped_early = True
             break
-    return loop.result(started, drift.reference([i.image for i in train_items]))
+    return loop.result(started, drift.reference([i.image for i in train_items], input_spec))
 
 
 def _input_spec(spec: TrainSpec, dataset: Dataset) -> InputSpec:

@@ -2,12 +2,23 @@
 
 Multi-process safe: when several server processes run, the composition root sets
 ``PROMETHEUS_MULTIPROC_DIR`` before this module is first imported and ``/metrics``
-aggregates all processes' files (see :func:`render_latest`).
+aggregates all processes' files (see :func:`render_latest`). Gauges of a process's own
+state sum over live processes (``livesum``). Labels never hold ids: routes are the
+matched templates, models and queues are names from small sets.
+
+The queue metrics are read at scrape time (:class:`QueueCollector`), from the broker
+and the job store, by the process that answers the scrape.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -92,13 +103,163 @@ MODELS_LOADED = Gauge(
 TRAINING_RUNS = Counter("pixelmill_training_runs_total", "Training runs by outcome.", ["outcome"])
 
 
+TRAINING_PROGRESS = Gauge(
+    "pixelmill_training_progress_ratio",
+    "Progress of the running training of each model, 0..1 (1 once it ended).",
+    ["model"],
+    multiprocess_mode="livemax",
+)
+
+
+# -- USE: workers, DB pools ----------------------------------------------------------------
+WORKER_THREADS = Gauge(
+    "pixelmill_worker_threads",
+    "Task threads of job-running processes (busy ratio: "
+    "sum(rate(pixelmill_worker_busy_seconds_total)) / sum(pixelmill_worker_threads)).",
+    multiprocess_mode="livesum",
+)
+WORKER_IN_FLIGHT = Gauge(
+    "pixelmill_worker_tasks_in_flight",
+    "Tasks running right now.",
+    ["queue"],
+    multiprocess_mode="livesum",
+)
+WORKER_BUSY_SECONDS = Counter(
+    "pixelmill_worker_busy_seconds_total",
+    "Seconds task threads spent running tasks.",
+    ["queue"],
+)
+DB_POOL_IN_USE = Gauge(
+    "pixelmill_db_pool_connections_in_use",
+    "DB connections checked out of the pool.",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+DB_POOL_SIZE = Gauge(
+    "pixelmill_db_pool_size",
+    "Connections each pool keeps (it may open max_overflow more under load).",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+
+
 def render_latest() -> tuple[bytes, str]:
-    """The exposition text for ``/metrics``, aggregated over processes when needed."""
+    """The exposition text for ``/metrics``, aggregated over processes when needed, plus
+    the scrape-time collectors of this process (:func:`add_scrape_collector`)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return body + generate_latest(_scrape_registry), CONTENT_TYPE_LATEST
+
+
+def process_exiting() -> None:
+    """Drop this process's ``live*`` gauges from the shared multi-process folder (a
+    process that exits cleanly calls it; one that crashed keeps its last values until
+    the folder is emptied at the next start)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())
+
+
+_scrape_registry = CollectorRegistry(auto_describe=False)
+_scrape_collectors: dict[str, Any] = {}
+log = logging.getLogger(__name__)
+
+
+def add_scrape_collector(name: str, collector: Any) -> None:
+    """Serve ``collector`` on this process's ``/metrics`` (replacing an earlier one of
+    the same ``name``: a process has one job store and one broker at a time)."""
+    old = _scrape_collectors.pop(name, None)
+    if old is not None:
+        _scrape_registry.unregister(old)
+    _scrape_collectors[name] = collector
+    _scrape_registry.register(collector)
+
+
+class QueueCollector:
+    """USE metrics of the job queues, read when scraped (at most every ``ttl_s``):
+
+    * from the broker, per queue and lane: ready messages and consumers
+      (``pixelmill_queue_messages_ready``, ``pixelmill_queue_consumers``);
+    * from the job store, per queue: tasks ``queued`` (accepted, not started) and
+      ``running`` (started, unacknowledged) and the age of the oldest queued task
+      (``pixelmill_queue_tasks``, ``pixelmill_queue_oldest_task_age_seconds``);
+    * ``pixelmill_queue_stats_up{source}``: 0 when a source could not be read.
+    """
+
+    def __init__(
+        self,
+        broker_stats: Callable[[], list[tuple[str, str, int, int]]],
+        store_stats: Callable[[], list[tuple[str, str, int, datetime | None]]],
+        queues: tuple[str, ...],
+        ttl_s: float = 5.0,
+    ) -> None:
+        self.broker_stats = broker_stats
+        self.store_stats = store_stats
+        self.queues = queues
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Any]] = (0.0, [])
+
+    def collect(self) -> Iterator[Any]:
+        with self._lock:
+            at, families = self._cached
+            if time.monotonic() - at > self.ttl_s:
+                families = self._read()
+                self._cached = (time.monotonic(), families)
+        yield from families
+
+    def _read(self) -> list[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily(
+            "pixelmill_queue_stats_up", "Whether queue stats could be read.", labels=["source"]
+        )
+        ready = GaugeMetricFamily(
+            "pixelmill_queue_messages_ready",
+            "Messages ready in the broker per queue and lane.",
+            labels=["queue", "lane"],
+        )
+        consumers = GaugeMetricFamily(
+            "pixelmill_queue_consumers",
+            "Consumers attached per queue and lane.",
+            labels=["queue", "lane"],
+        )
+        try:
+            for queue, lane, n_ready, n_consumers in self.broker_stats():
+                ready.add_metric([queue, lane], n_ready)
+                consumers.add_metric([queue, lane], n_consumers)
+            up.add_metric(["broker"], 1)
+        except Exception as exc:
+            log.warning("queue stats: broker unreadable: %s", type(exc).__name__)
+            up.add_metric(["broker"], 0)
+        tasks = GaugeMetricFamily(
+            "pixelmill_queue_tasks",
+            "Tasks per queue: queued (accepted, not started) and running (unacked).",
+            labels=["queue", "state"],
+        )
+        oldest = GaugeMetricFamily(
+            "pixelmill_queue_oldest_task_age_seconds",
+            "Age of the oldest queued task per queue (0 when none waits).",
+            labels=["queue"],
+        )
+        try:
+            rows = self.store_stats()
+            counts = {(q, s): n for q, s, n, _ in rows}
+            ages = {q: t for q, s, _, t in rows if s == "queued" and t is not None}
+            now = datetime.now(UTC)
+            for queue in self.queues:
+                for state in ("queued", "running"):
+                    tasks.add_metric([queue, state], counts.get((queue, state), 0))
+                age = (now - ages[queue]).total_seconds() if queue in ages else 0.0
+                oldest.add_metric([queue], max(age, 0.0))
+            up.add_metric(["store"], 1)
+        except Exception as exc:
+            log.warning("queue stats: job store unreadable: %s", type(exc).__name__)
+            up.add_metric(["store"], 0)
+        return [up, ready, consumers, tasks, oldest]
 
 
 # -- async jobs ---------------------------------------------------------------------------
@@ -134,5 +295,41 @@ TASKS_QUEUED = Gauge(
     "pixelmill_job_tasks_queued",
     "Tasks waiting per queue (as last seen).",
     ["queue"],
+    multiprocess_mode="max",
+)
+
+
+# -- self-healing: breakers, supervisor, rollback, anomalies (docs/operations.md) -------------
+BREAKER_STATE = Gauge(
+    "pixelmill_breaker_state",
+    "Circuit breaker state per breaker: 0 closed, 1 half-open, 2 open (worst process).",
+    ["breaker"],
+    multiprocess_mode="max",
+)
+BREAKER_TRANSITIONS = Counter(
+    "pixelmill_breaker_transitions_total",
+    "Circuit breaker state changes, by the state entered.",
+    ["breaker", "state"],
+)
+BREAKER_REJECTED = Counter(
+    "pixelmill_breaker_rejected_total",
+    "Calls refused fast (503) because their breaker was open.",
+    ["breaker"],
+)
+WORKER_RESTARTS = Counter(
+    "pixelmill_worker_restarts_total", "Crashed local worker processes restarted."
+)
+MODEL_ROLLBACKS = Counter(
+    "pixelmill_model_rollbacks_total",
+    "Automatic rollbacks of a newly promoted version, by model and breached threshold.",
+    ["model", "reason"],
+)
+ANOMALIES = Counter(
+    "pixelmill_anomalies_total", "Anomalies raised by the online detector.", ["series"]
+)
+ANOMALY_SCORE = Gauge(
+    "pixelmill_anomaly_score",
+    "Latest robust z-score of each watched series (|x - median| / (1.4826 MAD)).",
+    ["series"],
     multiprocess_mode="max",
 )

@@ -15,8 +15,9 @@ import json
 import os
 import signal
 import sys
-import time
 from typing import TYPE_CHECKING, Any
+
+from pixelmill.runtime.supervisor import WorkerSupervisor, count_restart, worker_command
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -73,35 +74,27 @@ def serve_command(spec: dict[str, Any]) -> list[str]:
 
 def serve() -> None:
     """Run the server as ``pixelmill up`` prepared it (``sys.argv[1]``: JSON with host,
-    port, workers and the PIDs of job worker processes to stop when the server stops).
+    port, workers, the PIDs of job worker processes and how to restart them).
 
     Logging is configured by the server processes (:func:`app_factory`, from the settings
-    ``up`` exported); this supervisor logs nothing of its own."""
+    ``up`` exported); this supervisor logs only worker restarts."""
     spec = json.loads(sys.argv[1])
+    supervisor = supervise(spec)
     try:
         run_server(spec["host"], int(spec["port"]), int(spec["workers"]))
     finally:
-        stop_children([int(pid) for pid in spec.get("job_workers", [])])
+        supervisor.stop()
 
 
-def stop_children(pids: list[int], timeout_s: float = 30.0) -> None:
-    """SIGTERM child processes (graceful), SIGKILL any still running after ``timeout_s``."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    running = set(pids)
-    while running and time.monotonic() < deadline:
-        for pid in list(running):
-            try:
-                done, _status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                running.discard(pid)
-        if running:
-            time.sleep(0.1)
-    for pid in running:
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+def supervise(spec: dict[str, Any]) -> WorkerSupervisor:
+    """A started :class:`WorkerSupervisor` over ``spec["job_workers"]`` (PIDs), restarting
+    with ``spec["worker_command"]`` and ``spec["restart"]`` (backoff settings)."""
+    restart = spec.get("restart") or {}
+    return WorkerSupervisor(
+        list(spec.get("worker_command") or worker_command()),
+        [int(pid) for pid in spec.get("job_workers", [])],
+        min_backoff_s=float(restart.get("min_backoff_s", 0.5)),
+        max_backoff_s=float(restart.get("max_backoff_s", 30.0)),
+        stable_after_s=float(restart.get("stable_after_s", 60.0)),
+        on_restart=count_restart,
+    ).start()

@@ -6,18 +6,14 @@ backends themselves. A new backend is one module plus one line in a ``make_*`` h
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
+from pixelmill.backends.breaker import Breakers
 from pixelmill.backends.broker.base import Broker
 from pixelmill.backends.cache.base import Cache
-from pixelmill.backends.metadata.analyses import AnalysisRepository
 from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.changes import JobChanges, make_job_changes
 from pixelmill.backends.metadata.database import Database
@@ -34,7 +30,16 @@ from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput, NotFound
-from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.observability import metrics, tracing
+from pixelmill.queues import QUEUES
+from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
+from pixelmill.runtime.wiring import (
+    dataset_limits,
+    study_import_deps,
+    study_work,
+    workspace,
+)
+from pixelmill.services.anomaly import AnomalyMonitor
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -49,9 +54,9 @@ from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.annotations import AnnotationDesk
-from pixelmill.services.workspace.archive import ArchiveDeps, StudyArchives
+from pixelmill.services.workspace.archive import StudyArchives
 from pixelmill.services.workspace.exports import Exports
-from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
+from pixelmill.services.workspace.imports import StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
 
@@ -81,7 +86,9 @@ def make_storage(settings: Settings) -> Storage:
     raise InvalidInput(f"unknown storage url {url!r} (memory://, file://DIR or s3://BUCKET)")
 
 
-def make_cache(settings: Settings) -> Cache:
+def make_cache(settings: Settings, *, raise_errors: bool = False) -> Cache:
+    """The cache ``cache.url`` names; ``raise_errors``: Redis failures raise (for a
+    circuit breaker in front, see :func:`pixelmill.runtime.healing.guard_cache`)."""
     url = settings.cache.url
     if url.startswith("memory://"):
         from pixelmill.backends.cache.memory import MemoryCache
@@ -94,7 +101,7 @@ def make_cache(settings: Settings) -> Cache:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from pixelmill.backends.cache.redis import RedisCache
 
-        return RedisCache(url, default_ttl=settings.cache.ttl_seconds)
+        return RedisCache(url, default_ttl=settings.cache.ttl_seconds, raise_errors=raise_errors)
     raise InvalidInput(f"unknown cache url {url!r} (memory://, redis://..., none://)")
 
 
@@ -159,6 +166,9 @@ class Container:
     archives: StudyArchives
     annotations: AnnotationRepository
     annotation_desk: AnnotationDesk
+    # self-healing (issue 14): circuit breakers, the anomaly monitor
+    breakers: Breakers
+    anomaly: AnomalyMonitor | None = None
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -170,7 +180,7 @@ class Container:
             "database": self.db.ping,
             "storage": self.storage.ping,
             "cache": self.cache.ping,
-            "jobs": self.broker.ping,
+            "broker": self.broker.ping,
         }
 
     def startup(self) -> None:
@@ -179,8 +189,12 @@ class Container:
         if self.runs_jobs_in_process:
             self.job_daemon.start_embedded()
             self.job_daemon.start_retention()
+        if self.anomaly is not None:
+            self.anomaly.start()
 
     def shutdown(self) -> None:
+        if self.anomaly is not None:
+            self.anomaly.stop()
         if self.runs_jobs_in_process:
             self.job_daemon.stop()
 
@@ -193,31 +207,6 @@ class Container:
         self.job_store.dispose()
         self.cache.close()
         self.db.dispose()
-
-
-def dataset_limits(settings: Settings) -> DatasetLimits:
-    """A dataset archive gets the limits of ``POST /v1/images`` per image (bytes and
-    pixels) and ``ml.max_dataset_bytes`` for all its members uncompressed."""
-    return DatasetLimits(
-        max_member_bytes=settings.server.max_upload_bytes,
-        max_total_bytes=settings.ml.max_dataset_bytes,
-        max_image_pixels=settings.render.max_pixels,
-    )
-
-
-def study_import_deps(
-    db: Database, images: ImageService, storage: Storage, settings: Settings
-) -> ImportDeps:
-    """What the ``study_import`` job kind works with (a zip's limits: a dataset's)."""
-    return ImportDeps(
-        images=images,
-        storage=storage,
-        studies=StudyRepository(db),
-        study_images=StudyImageRepository(db),
-        users=UserRepository(db),
-        limits=dataset_limits(settings),
-        tmp_dir=settings.data_dir / "tmp",
-    )
 
 
 def model_registry(db: Database, storage: Storage) -> ModelRegistry:
@@ -242,7 +231,10 @@ def trainer_service(
     )
 
 
-def _tune_libvips(settings: Settings) -> None:
+def _prepare_process(settings: Settings) -> None:
+    """The data dir, tracing (before any engine: DB calls get spans) and libvips."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tracing.configure_tracing(settings.observability.tracing)
     if settings.render.concurrency:
         import pyvips
 
@@ -250,15 +242,15 @@ def _tune_libvips(settings: Settings) -> None:
 
 
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _tune_libvips(settings)
+    _prepare_process(settings)
     db = Database(
         settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
     if migrate:
         db.upgrade()
-    storage = make_storage(settings)
-    cache = make_cache(settings)
+    breakers = Breakers(settings.healing.breakers)
+    storage = guard_storage(settings, make_storage(settings), breakers)
+    cache = guard_cache(make_cache(settings, raise_errors=breakers.policy.enabled), breakers)
     images = ImageRepository(db)
     models = model_registry(db, storage)
     inference: InferenceService | None = None
@@ -292,9 +284,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         ],
         plugins=settings.jobs.plugins,
     )
-    broker = make_broker(settings)
+    broker = guard_broker(make_broker(settings), breakers)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
+    queue_metrics(broker, job_store)
     job_deps = JobDeps(
         settings=settings.jobs,
         store=job_store,
@@ -306,6 +299,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         data_dir=settings.data_dir,
     )
     jobs = JobService(job_deps)
+    parts = workspace(db, images, settings)
     return Container(
         settings=settings,
         db=db,
@@ -322,33 +316,11 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
+        breakers=breakers,
+        anomaly=healing(settings, inference, parts["events"], breakers),
         **study_work(db, jobs, import_deps, settings),
-        **workspace(db, images, settings),
+        **parts,
     )
-
-
-def study_work(
-    db: Database, jobs: JobService, import_deps: ImportDeps, settings: Settings
-) -> dict[str, Any]:
-    """Work on a study's images: bulk imports, analyses, exports, archives."""
-    analyses = Analyses(AnalysisRepository(db), jobs)
-    archive = ArchiveDeps(
-        studies=import_deps.studies,
-        study_images=import_deps.study_images,
-        patients=PatientRepository(db),
-        annotations=AnnotationRepository(db),
-        images=import_deps.images,
-        limits=import_deps.limits,
-        tmp_dir=import_deps.tmp_dir,
-    )
-    return {
-        "analyses": analyses,
-        "exports": Exports(db, analyses),
-        "archives": StudyArchives(archive),
-        "imports": StudyImports(
-            import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
-        ),
-    }
 
 
 def site_admin(users: UserRepository, user_id: str) -> bool:
@@ -365,47 +337,7 @@ def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, r
         models.check_use(Caller(owner, False), ref)
 
 
-def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
-    """The research workspace's parts: users and accounts, studies, access, events."""
-    users = UserRepository(db)
-    events = EventLog(db)
-    studies = StudyRepository(db)
-    study_images = StudyImageRepository(db)
-    access = Access(studies=studies, study_images=study_images, images=images, events=events)
-    annotations = AnnotationRepository(db)
-    return {
-        "users": users,
-        "events": events,
-        "accounts": Accounts(users, events, settings.workspace),
-        "studies": studies,
-        "study_images": study_images,
-        "messages": MessageRepository(db),
-        "access": access,
-        "annotations": annotations,
-        "annotation_desk": AnnotationDesk(
-            access=access, annotations=annotations, study_images=study_images, images=images
-        ),
-        "patients": PatientRepository(db),
-        "external_ids": ExternalIds(site_secret(settings)),
-    }
-
-
-def site_secret(settings: Settings) -> bytes:
-    """The key of the HMACs that stand for patients' external ids: the setting, else a
-    random secret made once in ``DATA_DIR/site-secret`` (mode 0600) and kept there."""
-    if settings.workspace.site_secret:
-        return settings.workspace.site_secret.encode()
-    path = settings.data_dir / "site-secret"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:  # the first start: another process racing us reads ours (O_EXCL)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    for _ in range(50):
-        secret = path.read_text().strip()
-        if secret:
-            return secret.encode()
-        time.sleep(0.01)  # written by a process that won the race an instant ago
-    raise InvalidInput(f"{path} is empty: delete it or set workspace.site_secret")
+def queue_metrics(broker: Broker, store: JobRepository) -> None:
+    """Serve the queues' USE metrics on this process's /metrics (read when scraped)."""
+    collector = metrics.QueueCollector(broker.queue_stats, store.queue_stats, QUEUES)
+    metrics.add_scrape_collector("queues", collector)

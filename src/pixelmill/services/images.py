@@ -3,6 +3,7 @@ and by workers (job results), wired to storage, metadata and cache by the runtim
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from cachetools import TTLCache
 
@@ -21,7 +22,7 @@ from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import CorruptImage, ImageTooLarge, InvalidParameter, NotFound
+from pixelmill.errors import CorruptImage, NotFound
 from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import ops, pipeline
 from pixelmill.imaging import placeholder as placeholders
@@ -35,7 +36,8 @@ from pixelmill.imaging.render import (
     output_format,
     to_steps,
 )
-from pixelmill.observability import metrics
+from pixelmill.observability import metrics, tracing
+from pixelmill.services.image_pages import animated, pages_to_read
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
 
@@ -59,10 +61,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _animated(record: ImageRecord) -> bool:
-    return record.pages > 1 and record.format in ("gif", "webp")
 
 
 class _RecordCache:
@@ -92,6 +90,10 @@ class _RecordCache:
             self._items.pop(image_id, None)
 
 
+def _no_span(name: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
 def new_image_id() -> str:
     """A random id (128 bits): ids say nothing about the content, so nobody can test
     whether some file is stored by guessing its id."""
@@ -113,6 +115,9 @@ class ImageService:
         self.storage = storage
         self.images = images
         self.cache = cache
+        # spans for the cache only when it is a server (Redis): one in memory is too
+        # quick to be worth a span's cost (docs/benchmarks.md, "Observability")
+        self._cache_span = tracing.span if not getattr(cache, "in_process", False) else _no_span
         self.settings = render
         self.cache_ttl = cache_ttl
         self.allow_avif_auto = allow_avif_auto
@@ -213,9 +218,13 @@ class ImageService:
 
     # -- read ---------------------------------------------------------------------------
     def source_of(self, record: ImageRecord) -> ImageSource:
-        """The original as a local path when storage has one (zero-copy), else bytes."""
+        """The original as a local path when storage has one (zero-copy), else bytes
+        (traced as ``render.fetch``: a local path is no I/O yet)."""
         path = self.storage.local_path(record.storage_key)
-        return path if path is not None else self.storage.get(record.storage_key)
+        if path is not None:
+            return path
+        with tracing.span("render.fetch"):
+            return self.storage.get(record.storage_key)
 
     def original_bytes(self, image_id: str) -> bytes:
         return self.storage.get(self.images.get(image_id).storage_key)
@@ -240,7 +249,7 @@ class ImageService:
         self, record: ImageRecord, params: RenderParams, accept: str | None
     ) -> tuple[ImageFormat, int, str, bool]:
         """Output format, quality, cache key and whether the format was negotiated."""
-        fmt = output_format(params, ImageFormat(record.format), animated=_animated(record))
+        fmt = output_format(params, ImageFormat(record.format), animated=animated(record))
         negotiated = fmt == "auto"
         if fmt == "auto":
             fmt = encoding.negotiate(
@@ -261,14 +270,19 @@ class ImageService:
         gone: Callable[[], bool] | None = None,
     ) -> Rendition:
         """Render ``record`` (from the cache when possible); ``plan`` is :meth:`plan`'s
-        answer when the caller already has it. A miss is :meth:`compute`d."""
+        answer when the caller already has it. A miss is :meth:`compute`d. Traced in the
+        stages ``render.cache.get``, ``render.fetch``, ``render.decode_ops``,
+        ``render.encode`` and ``render.cache.set`` (libvips is lazy: most time lands in
+        ``render.encode``); the cache stages for a cache server only, the fetch for object
+        storage without local paths (S3)."""
         plan = plan or self.plan(record, params, accept)
         return self.cached(plan) or self.compute(record, params, plan, gone)
 
     def cached(self, plan: tuple[ImageFormat, int, str, bool]) -> Rendition | None:
         """The rendition of ``plan`` from the result cache, or ``None`` (a miss)."""
         fmt, _quality, key, negotiated = plan
-        body = self.cache.get(key)
+        with self._cache_span("render.cache.get"):
+            body = self.cache.get(key)
         if body is None:
             metrics.CACHE_REQUESTS.labels("miss").inc()
             return None
@@ -304,7 +318,8 @@ class ImageService:
         elapsed = time.perf_counter() - started
         for name in {s.op.name for s in steps} or {"encode"}:
             metrics.RENDER_SECONDS.labels(name).observe(elapsed)
-        self.cache.set(key, body, ttl=self.cache_ttl)
+        with self._cache_span("render.cache.set"):
+            self.cache.set(key, body, ttl=self.cache_ttl)
         return Rendition(body, fmt.mime, etag, negotiated, False)
 
     def render_steps(
@@ -323,10 +338,10 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
-        pages = self._pages(record, p, fmt)
-        image = pipeline.run(
-            self.source_of(record), steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages
-        )
+        pages = pages_to_read(record, p, fmt, self.settings)
+        source = self.source_of(record)
+        with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
+            image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
         background = (p.bg or (255, 255, 255, 255))[:3]
         options: dict[str, Any] = {
             "strip": p.strip,
@@ -337,40 +352,12 @@ class ImageService:
             "lossless": p.lossless,
             "stop": stop,
         }
-        if p.max_bytes is not None:
-            return encoding.encode_within(
-                image, fmt, max_bytes=p.max_bytes, quality=quality, **options
-            )
-        return encoding.encode(image, fmt, quality=quality, **options)
-
-    def _pages(
-        self, record: ImageRecord, p: RenderParams, fmt: ImageFormat
-    ) -> int | Literal["all"] | None:
-        """Which pages of the source a render reads: ``frame``/``page``, every frame of
-        an animation kept in GIF or WebP (within the frame and pixel limits), or the first."""
-        chosen = p.frame if p.frame is not None else p.page
-        if chosen is not None:
-            if chosen >= record.pages:
-                name = "frame" if p.frame is not None else "page"
-                raise InvalidParameter(
-                    f"{name}={chosen}: the image has {record.pages} (numbered from 0)"
+        with tracing.span("render.encode", {"pixelmill.format": fmt.value}):
+            if p.max_bytes is not None:
+                return encoding.encode_within(
+                    image, fmt, max_bytes=p.max_bytes, quality=quality, **options
                 )
-            return chosen if record.pages > 1 else None
-        if not (_animated(record) and fmt in (ImageFormat.GIF, ImageFormat.WEBP)):
-            return None
-        if p.analysis or p.compare:
-            return None  # analysis overlays and comparisons show the first frame
-        pixels = record.pages * record.width * record.height
-        limit = self.settings
-        if record.pages > limit.max_frames or pixels > limit.max_animation_pixels:
-            raise ImageTooLarge(
-                f"the animation has {record.pages} frames, {pixels} pixels in all: more than "
-                f"{limit.max_frames} frames or {limit.max_animation_pixels} pixels "
-                "(ask for one with frame=N)",
-                frames=record.pages,
-                max_frames=limit.max_frames,
-            )
-        return "all"
+            return encoding.encode(image, fmt, quality=quality, **options)
 
     def placeholder(self, record: ImageRecord) -> dict[str, str]:
         """The image's BlurHash and LQIP data URI, made once per stored original (cached

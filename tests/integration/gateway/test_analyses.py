@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 import pyvips
 from fastapi.testclient import TestClient
@@ -254,3 +255,37 @@ def test_an_analysis_is_not_reachable_through_another_study(
     ):
         assert r.status_code == 404, r.text
     assert done["status"] == "done"
+
+
+def test_a_watched_study_streams_the_analysis_end_and_its_images_follow(
+    client: TestClient, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    # given an analysis whose job finished while nobody read the analysis
+    (a, _), (b, _) = (add_image(client, sid, people["ana"], s) for s in (3, 4))
+    run = client.post(
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [a, b]},
+        headers=people["ana"],
+    ).json()
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/jobs/{run['job_id']}", headers=people["ana"]).json()["state"] != (
+        "succeeded"
+    ):
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.1)
+    # when a viewer watches the study's live stream
+    seen: list[str] = []
+    with client.stream(
+        "GET", f"/v1/studies/{sid}/events/stream?after=0", headers=people["vic"]
+    ) as stream:
+        for line in stream.iter_lines():
+            assert time.monotonic() < deadline + 30, f"no analysis.done in {seen}"
+            if line.startswith("data: "):
+                seen.append(str(orjson.loads(line[6:]).get("action")))
+                if seen[-1] == "analysis.done":
+                    break
+    # then it saw the analysis finish (progress events come while it runs), and the
+    # images' status followed without anyone reading the analysis
+    assert seen[-1] == "analysis.done"
+    images = client.get(f"/v1/studies/{sid}/images", headers=people["vic"]).json()["items"]
+    assert {i["image_id"]: i["analysis_status"] for i in images} == {a: "done", b: "done"}

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.server
 @pytest.fixture
 def s3_client(tmp_path: Path, s3_settings: StorageSettings) -> Iterator[tuple[TestClient, str]]:
     container = build_container(make_settings(tmp_path, storage=s3_settings))
-    assert isinstance(container.storage, S3Storage)
+    assert isinstance(getattr(container.storage, "inner", container.storage), S3Storage)
     _, secret = make_key(container, "test admin", role="admin")
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         yield client, secret

@@ -56,6 +56,15 @@ def test_results_land_in_s3_and_are_served_by_the_gateway(s3_cluster: Cluster) -
     assert len(keys) == 8  # 4 artifacts x 2 tasks, keyed by job, task and name
 
 
+def _sample(text: str, name: str, label: str = "") -> float:
+    """The sum of the samples of ``name`` (with ``label`` among their labels)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((name + "{", name + " ")) and label in line
+    )
+
+
 def _children(pid: int) -> list[int]:
     kids = []
     for entry in Path("/proc").iterdir():
@@ -114,6 +123,10 @@ def test_up_with_workers_runs_a_local_cluster_and_stops_it(
                 timeout=30,
             )
         assert done["state"] == "succeeded"
+        # and the gateway's /metrics adds up every process: the task ran in a worker
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        assert _sample(metrics, "pixelmill_job_tasks_total", 'outcome="succeeded"') >= 1
+        assert _sample(metrics, "pixelmill_worker_threads") >= 2
         # and SIGTERM to `up` stops the gateway and its workers
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) is not None

@@ -25,10 +25,10 @@ def test_matching_inputs_do_not_flag() -> None:
 def test_shifted_inputs_flag_once_and_report_ks() -> None:
     flags: list[drift.DriftState] = []
     monitor = drift.DriftMonitor(reference(), window=40, min_samples=20, on_flag=flags.append)
-    for i in range(30):  # an overexposed camera: everything near white
+    for i in range(30):  # brightfield instead of fluorescence: dark nuclei on white
         image = synthetic.nuclei_sample(2, i, CFG)[0].astype(np.float64)
-        bright = np.clip(image / image.max() * 0.3 + 0.7, 0, 1)
-        state = monitor.observe((bright * 255).astype(np.uint8))
+        inverted = 1 - image / image.max()
+        state = monitor.observe((inverted * 255).astype(np.uint8))
     assert state.flagged and state.score > 0.25
     assert len(flags) == 1  # one event per upward crossing
     assert state.ks["mean"]["p_value"] < 0.01
@@ -48,3 +48,48 @@ def test_psi_and_ks_basics() -> None:
     assert d == 0 and p > 0.99
     d, p = drift.ks(np.arange(100.0), np.arange(100.0) + 80)
     assert d > 0.7 and p < 1e-6
+
+
+def _bit_depths(scene: np.ndarray) -> dict[str, np.ndarray]:
+    """One scene (floats 0..1) as a camera would save it: 8-bit, 12-bit in a 16-bit PNG
+    (values 0..4095), and full 16-bit."""
+    return {
+        "8-bit": np.round(scene * 255).astype(np.uint8),
+        "12-in-16-bit": np.round(scene * 4095).astype(np.uint16),
+        "16-bit": np.round(scene * 65535).astype(np.uint16),
+    }
+
+
+def _scene(seed: int, index: int) -> np.ndarray:
+    image = synthetic.nuclei_sample(seed, index, CFG)[0]
+    return image.astype(np.float64) / float(np.iinfo(image.dtype).max)
+
+
+def test_the_same_images_at_8_12_in_16_and_16_bit_flag_no_drift() -> None:
+    # given a reference from 8-bit training images
+    ref = drift.reference([_bit_depths(_scene(0, i))["8-bit"] for i in range(60)])
+    for depth in ("8-bit", "12-in-16-bit", "16-bit"):
+        # when the same kind of scenes are served at another bit depth
+        monitor = drift.DriftMonitor(ref, window=40, min_samples=20)
+        for i in range(40):
+            state = monitor.observe(_bit_depths(_scene(1, i))[depth])
+        # then no drift is flagged: the model sees the same normalised input
+        assert not state.flagged, (depth, state.score)
+        assert state.score < 0.1, (depth, state.score)
+
+
+def test_bit_depth_does_not_change_the_features() -> None:
+    versions = _bit_depths(_scene(3, 0))
+    feats = {k: drift.image_features(v)[0] for k, v in versions.items()}
+    for key in ("mean", "p50", "p99"):
+        assert abs(feats["12-in-16-bit"][key] - feats["16-bit"][key]) < 0.01
+        assert abs(feats["8-bit"][key] - feats["16-bit"][key]) < 0.02
+
+
+def test_an_old_reference_is_not_compared() -> None:
+    # a version-1 reference was computed in the dtype's range: comparing would be wrong
+    old = {**reference(), "version": 1}
+    monitor = drift.DriftMonitor(old, window=40, min_samples=1)
+    state = monitor.observe(np.full((64, 64), 4095, np.uint16))
+    assert not state.flagged and state.window == 0
+    assert "outdated" in state.to_dict()["reference"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from pixelmill.runtime.container import site_secret
+from pixelmill.runtime.wiring import site_secret
 from tests.conftest import make_settings
 
 

@@ -21,7 +21,7 @@ each with a normal and a high-priority lane. Semantics every implementation keep
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pixelmill.queues import QUEUES as QUEUES  # re-exported for the brokers
@@ -36,6 +36,9 @@ class TaskMessage:
 
     job_id: str
     idx: int
+    #: W3C trace context (``traceparent``, ``tracestate``) of the submit, when tracing
+    #: is on: the broker carries it with the message so the worker continues the trace
+    trace: dict[str, str] | None = field(default=None, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "idx": self.idx}
@@ -95,6 +98,9 @@ class Consumer(Protocol):
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop taking messages; wait up to ``timeout_s`` for in-flight handlers."""
 
+    def alive(self) -> bool:
+        """True while it consumes: not stopped, its task threads running (liveness)."""
+
 
 @runtime_checkable
 class Broker(Protocol):
@@ -129,6 +135,10 @@ class Broker(Protocol):
 
     def depth(self, queue: str) -> int:
         """Messages waiting in ``queue`` (both lanes), as far as the broker knows."""
+
+    def queue_stats(self) -> list[tuple[str, str, int, int]]:
+        """``(queue, lane, ready messages, consumers)`` of each lane (``normal``,
+        ``high``) of every queue, as far as the broker tells (the USE metrics)."""
 
     def ping(self) -> None:
         """Raise BackendUnavailable when the broker cannot be reached."""

@@ -88,6 +88,16 @@ class InProcessBroker:
         with self._cond:
             return len(self._ready[queue]) + sum(1 for _, _, e in self._delayed if e.queue == queue)
 
+    def queue_stats(self) -> list[tuple[str, str, int, int]]:
+        found = []
+        with self._cond:
+            for queue, heap in self._ready.items():
+                threads = sum(len(c._threads) for c in self._consumers if queue in c.queues)
+                for lane, name in ((1, "normal"), (0, "high")):
+                    ready = sum(1 for entry in heap if entry[2].lane == lane)
+                    found.append((queue, name, ready, threads))
+        return found
+
     def ping(self) -> None:
         return None
 
@@ -142,6 +152,9 @@ class _InProcessConsumer:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+
+    def alive(self) -> bool:
+        return not self._stopping.is_set() and all(t.is_alive() for t in self._threads)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping.set()

@@ -158,6 +158,8 @@ class RabbitmqBroker:
         options: dict[str, Any] = {}
         if max_retries is not None:
             options["max_retries"] = max_retries
+        if message.trace:
+            options["trace"] = message.trace  # in the envelope: it survives retries too
         msg: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=name,
             actor_name=name,
@@ -167,7 +169,10 @@ class RabbitmqBroker:
         )
         try:
             self._dramatiq.enqueue(msg)
-        except _AMQP_ERRORS as exc:
+        except Exception as exc:
+            # the contract: accepted, or BackendUnavailable. pika also raises ValueError
+            # ("Expected connected socket") and connector errors outside AMQPError while a
+            # connection is torn down; none of them may escape as a 500 or stop a sweep.
             raise BackendUnavailable(f"RabbitMQ did not accept the message: {exc!r}") from exc
 
     def serve(
@@ -224,6 +229,29 @@ class RabbitmqBroker:
             connection.close()
         return total
 
+    def queue_stats(self) -> list[tuple[str, str, int, int]]:
+        # a passive declare answers ready messages and consumers (not unacked ones: that
+        # takes the management API, see docs/operations.md)
+        found: list[tuple[str, str, int, int]] = []
+        try:
+            connection = pika.BlockingConnection(self._dramatiq.parameters)
+        except _AMQP_ERRORS as exc:
+            raise BackendUnavailable(f"RabbitMQ unreachable: {exc!r}") from exc
+        try:
+            channel = connection.channel()
+            for queue in QUEUES:
+                for lane in ("normal", "high"):
+                    name = self.queue_name(queue, high=lane == "high")
+                    try:
+                        ok = channel.queue_declare(queue=name, passive=True).method
+                    except pika.exceptions.ChannelClosedByBroker:
+                        channel = connection.channel()  # not declared yet: nobody there
+                        continue
+                    found.append((queue, lane, ok.message_count, ok.consumer_count))
+        finally:
+            connection.close()
+        return found
+
     def ping(self) -> None:
         try:
             pika.BlockingConnection(self._dramatiq.parameters).close()
@@ -251,9 +279,11 @@ class RabbitmqBroker:
 def _actor_fn(queue: str, handler: Handler) -> Any:
     def run(job_id: str, idx: int) -> None:
         current: Any = CurrentMessage.get_current_message()
-        retries = int(current.options.get("retries", 0)) if current is not None else 0
+        options = current.options if current is not None else {}
+        retries = int(options.get("retries", 0))
         redelivered = bool(getattr(current, "redelivered", False))
-        handler(Delivery(TaskMessage(job_id, int(idx)), queue, retries, redelivered))
+        message = TaskMessage(job_id, int(idx), trace=options.get("trace"))
+        handler(Delivery(message, queue, retries, redelivered))
 
     run.__name__ = f"pixelmill_task_{queue}"
     return run
@@ -264,6 +294,10 @@ class _RabbitConsumer:
         self.worker = worker
         self.reaper = reaper
         self._stopped = False
+
+    def alive(self) -> bool:
+        threads = self.worker.workers
+        return not self._stopped and bool(threads) and all(t.is_alive() for t in threads)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self._stopped:

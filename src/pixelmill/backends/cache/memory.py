@@ -17,6 +17,9 @@ def _size(item: tuple[bytes, float]) -> int:
 
 
 class MemoryCache:
+    #: in this process: a look-up takes microseconds, not worth a trace span
+    in_process = True
+
     def __init__(self, max_bytes: int = 256 * 1024 * 1024, default_ttl: int = 86400) -> None:
         self.max_bytes = max_bytes
         self.default_ttl = default_ttl
@@ -58,6 +61,7 @@ class MemoryCache:
 
 
 class NullCache:
+    in_process = True
     """A cache that keeps nothing (``none://``)."""
 
     def get(self, key: str) -> bytes | None:

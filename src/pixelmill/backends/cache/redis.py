@@ -16,7 +16,11 @@ class RedisCache:
     """Values live under ``prefix + key`` with a TTL. Read/write failures are misses:
     a cache outage slows renders down, it never fails them. After a failure the cache is
     skipped for ``retry_after`` seconds, so a hung Redis costs one socket timeout (0.5 s)
-    per ``retry_after`` instead of one per request."""
+    per ``retry_after`` instead of one per request.
+
+    With ``raise_errors`` a failure raises :class:`BackendUnavailable` instead, for a
+    circuit breaker in front (:class:`~pixelmill.backends.cache.breaker.BreakerCache`)
+    to count; that breaker then turns it into a miss."""
 
     def __init__(
         self,
@@ -25,17 +29,21 @@ class RedisCache:
         default_ttl: int = 86400,
         prefix: str = "pm:r:",
         retry_after: float = 1.0,
+        raise_errors: bool = False,
     ) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.default_ttl = default_ttl
         self.prefix = prefix
         self.retry_after = retry_after
         self._down_until = 0.0
+        self.raise_errors = raise_errors
 
     def _skip(self) -> bool:
         return time.monotonic() < self._down_until
 
     def _failed(self, what: str, exc: Exception) -> None:
+        if self.raise_errors:
+            raise BackendUnavailable(f"redis cache {what} failed: {exc}") from exc
         self._down_until = time.monotonic() + self.retry_after
         log.warning(
             "redis cache %s failed, skipping it for %.1f s: %s", what, self.retry_after, exc

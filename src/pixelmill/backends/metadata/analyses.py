@@ -42,6 +42,12 @@ class AnalysisRecord:
         return self.status in FINISHED
 
 
+def _images_done(summary: dict[str, Any]) -> int:
+    """How many of an analysis's images are finished, as its summary says."""
+    images = summary.get("images", {})
+    return sum(1 for e in images.values() if e.get("state") in ("succeeded", "failed", "cancelled"))
+
+
 def _record(row: Any) -> AnalysisRecord:
     data = dict(row._mapping)
     data["created_at"] = utc(data["created_at"])
@@ -144,6 +150,17 @@ class AnalysisRepository:
             ).all()
         return [_record(r) for r in rows], total
 
+    def running_for_study(self, study_id: str) -> list[AnalysisRecord]:
+        """The study's analyses whose job has not finished (as last refreshed)."""
+        a = tw.analyses
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(a)
+                .where(a.c.study_id == study_id, a.c.status.not_in(list(FINISHED)))
+                .order_by(a.c.created_at, a.c.id)
+            ).all()
+        return [_record(r) for r in rows]
+
     def finished_for_study(self, study_id: str) -> list[AnalysisRecord]:
         """The study's finished analyses that produced something (for exports)."""
         a = tw.analyses
@@ -182,6 +199,17 @@ class AnalysisRepository:
                     si.update()
                     .where(si.c.study_id == record.study_id, si.c.image_id.in_(ids))
                     .values(analysis_status=state)
+                )
+            done_before, done_now = _images_done(record.summary), _images_done(summary)
+            if status not in FINISHED and done_now != done_before:
+                append(
+                    conn,
+                    Actor(),
+                    "analysis.progress",
+                    "analysis",
+                    record.id,
+                    study_id=record.study_id,
+                    after={"images_done": done_now, "images": len(summary.get("images", {}))},
                 )
             if status in FINISHED:
                 append(

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from pixelmill.errors import BackendUnavailable
+from pixelmill.observability import metrics, tracing
 
 log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -69,6 +70,7 @@ def make_engine(
     echo: bool = False,
     connect_args: dict[str, Any] | None = None,
     pool_size: int = 20,
+    pool: str = "metadata",
 ) -> Engine:
     """An engine tuned per dialect: WAL + busy timeout for SQLite; for servers, pooled
     connections that the server hung up on are replaced at checkout.
@@ -79,6 +81,9 @@ def make_engine(
     unseen fails its statement instead, SQLAlchemy then invalidates the whole pool, and
     the caller's retry (a worker's task retry; the job repository retries its statements
     once) gets a fresh one.
+
+    ``pool`` names the engine in the pool metrics (and its statements get spans when
+    tracing is on).
     """
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 10}}
@@ -90,7 +95,7 @@ def make_engine(
             _private_file(path)
         engine = sa.create_engine(url, echo=echo, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return _observed(engine, pool)
     engine = sa.create_engine(
         url,
         echo=echo,
@@ -100,6 +105,18 @@ def make_engine(
         connect_args=connect_args or {},
     )
     event.listen(engine, "checkout", _refuse_hung_up)
+    return _observed(engine, pool)
+
+
+def _observed(engine: Engine, pool: str) -> Engine:
+    """Pool usage as metrics; a span per statement when tracing is on."""
+    in_use = metrics.DB_POOL_IN_USE.labels(pool)
+    event.listen(engine, "checkout", lambda *_: in_use.inc())
+    event.listen(engine, "checkin", lambda *_: in_use.dec())
+    size = getattr(engine.pool, "size", None)
+    if callable(size):
+        metrics.DB_POOL_SIZE.labels(pool).set(size())
+    tracing.instrument_engine(engine, engine.dialect.name)
     return engine
 
 

@@ -18,13 +18,15 @@ import psycopg
 import sqlalchemy as sa
 
 from pixelmill.errors import BackendUnavailable
+from pixelmill.observability import tracing
 
 T = TypeVar("T")
 
 
 def one(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """The first row of ``sql`` as a dict, or ``None``."""
-    cursor = conn.execute(sql, params)
+    with tracing.db_span(sql, "postgresql"):
+        cursor = conn.execute(sql, params)
     row = cursor.fetchone()
     if row is None:
         return None
@@ -33,7 +35,8 @@ def one(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> dict
 
 def rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Every row of ``sql`` as a dict."""
-    cursor = conn.execute(sql, params)
+    with tracing.db_span(sql, "postgresql"):
+        cursor = conn.execute(sql, params)
     names = _names(cursor)
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

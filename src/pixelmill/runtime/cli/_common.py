@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import zipfile
@@ -21,6 +20,7 @@ from typing import Any
 
 import click
 
+from pixelmill.runtime.supervisor import die_with_parent, worker_command
 from pixelmill.settings import Settings
 
 LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
@@ -97,10 +97,11 @@ def export_env(settings: Settings) -> None:
     os.environ["PIXELMILL_SUPERVISOR_PID"] = str(os.getpid())
 
 
-def prepare_metrics_dir(settings: Settings, workers: int) -> None:
-    """With several server processes, point prometheus_client at an emptied shared folder
-    (``DATA_DIR/prometheus``) so ``/metrics`` aggregates every process."""
-    if workers > 1:
+def prepare_metrics_dir(settings: Settings, processes: int) -> None:
+    """With several processes (server processes and local job workers), point
+    prometheus_client at an emptied shared folder (``DATA_DIR/prometheus``) so the
+    gateway's ``/metrics`` aggregates every process."""
+    if processes > 1:
         metrics_dir = settings.data_dir.resolve() / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
@@ -189,34 +190,10 @@ def cluster_settings(settings: Settings) -> Settings:
 
 def start_local_workers(count: int, *, threads: int | None = None) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` ``pixelmill worker`` processes with this process's environment
-    (export the settings first)."""
-    command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()", "worker"]
-    if threads:
-        command += ["--threads", str(threads)]
-    return [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
-
-
-def _die_with_parent() -> None:
-    # Linux: a worker of a local cluster gets SIGTERM when its `up` dies, even by kill -9
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def stop_local_workers(procs: list[subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
-    """SIGTERM each worker (graceful), then SIGKILL any still running after the timeout."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    (export the settings first). :class:`~pixelmill.runtime.supervisor.WorkerSupervisor`
+    keeps them running."""
+    command = worker_command(threads)
+    return [subprocess.Popen(command, preexec_fn=die_with_parent) for _ in range(count)]
 
 
 # -- output --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import click
 from pixelmill import __version__
 from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import _common
+from pixelmill.runtime.supervisor import worker_command
 from pixelmill.settings import Settings
 
 
@@ -77,7 +78,7 @@ def up_command(
         _common.register_default_model(container)
     container.close()
     workers = settings.server.workers or os.cpu_count() or 1
-    _common.prepare_metrics_dir(settings, workers)
+    _common.prepare_metrics_dir(settings, workers + job_workers)
     _common.export_env(settings)
     procs = _common.start_local_workers(job_workers) if job_workers else []
     click.echo(banner(settings, workers, job_workers, key_at=key_at, verbose=verbose))
@@ -93,13 +94,21 @@ def up_command(
             "port": settings.server.port,
             "workers": workers,
             "job_workers": [proc.pid for proc in procs],
+            "worker_command": worker_command(),
+            "restart": settings.healing.supervisor.model_dump(),
         }
         command = asgi.serve_command(spec)
         os.execv(command[0], command)
+    supervisor = asgi.supervise(
+        {
+            "job_workers": [proc.pid for proc in procs],
+            "restart": settings.healing.supervisor.model_dump(),
+        }
+    )
     try:
         asgi.run_server(settings.server.host, settings.server.port, workers)
     finally:
-        _common.stop_local_workers(procs)
+        supervisor.stop()
 
 
 def _logging_for_up(verbose: bool, settings: Settings) -> Settings:

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 import click
 
@@ -43,12 +44,20 @@ def parse_queues(text: str) -> list[str]:
 @click.option(
     "--shutdown-timeout", default=30.0, show_default=True, help="Seconds SIGTERM waits for tasks."
 )
-@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics here.")
+@click.option(
+    "--health-port",
+    default=None,
+    type=int,
+    help="Serve /livez, /readyz and /metrics on this port of observability.health_host "
+    "(default observability.health_port; 0: off).",
+)
+@click.option("--metrics-port", default=None, type=int, hidden=True, help="Old --health-port.")
 @url_options
 def worker_command(
     queues: str,
     threads: int | None,
     shutdown_timeout: float,
+    health_port: int | None,
     metrics_port: int | None,
     data_dir: str | None,
     broker_url: str | None,
@@ -69,10 +78,7 @@ def worker_command(
         raise click.ClickException(
             "the metadata DB has no schema: run `pixelmill db upgrade` first"
         )
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="0.0.0.0")
+    health = start_health(container, health_port if health_port is not None else metrics_port)
     stop = threading.Event()
     stop_on_signals(stop)  # never `stop.set()` in a handler: see pixelmill.runtime.signals
     dump_stacks_on(signal.SIGUSR1)
@@ -90,4 +96,31 @@ def worker_command(
     try:
         service.run(stop, on_ready=ready)
     finally:
+        if health is not None:
+            health.stop()
+        from pixelmill.observability import metrics, tracing
+
+        tracing.flush()
         container.close()
+        metrics.process_exiting()
+
+
+def start_health(container: Any, port: int | None) -> Any:
+    """The worker's /livez, /readyz and /metrics (``port``, else the configured one; 0
+    or none: off), or ``None``."""
+    observability = container.settings.observability
+    port = observability.health_port if port is None else port
+    if not port:
+        return None
+    from pixelmill.observability.health import HealthServer
+    from pixelmill.observability.metrics import render_latest
+
+    server = HealthServer(
+        observability.health_host,
+        port,
+        container.readiness_checks(),
+        metrics=render_latest,
+        live=container.job_daemon.alive,
+    ).start()
+    click.echo(f"pixelmill worker health on http://{observability.health_host}:{server.port}")
+    return server

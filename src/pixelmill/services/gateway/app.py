@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -9,13 +10,14 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from pixelmill import __version__
+from pixelmill.observability import metrics, tracing
 from pixelmill.services.gateway import docs, problems
 from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
 from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import (
     MetricsMiddleware,
-    RequestIdMiddleware,
+    RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
 from pixelmill.services.gateway.ratelimit import Budgets, RateLimitMiddleware, storage_url
@@ -38,6 +40,7 @@ from pixelmill.services.gateway.routes import (
     thumbor,
 )
 from pixelmill.services.gateway.routes import annotations as annotation_routes
+from pixelmill.services.web import ui as web_ui
 
 if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
@@ -70,6 +73,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         deps.startup()
         yield
         deps.shutdown()
+        tracing.flush()
+        metrics.process_exiting()
 
     app = FastAPI(
         title="pixelmill",
@@ -78,6 +83,15 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from local files by docs.install
         redoc_url=None,
+        # our RequestContextMiddleware traces requests (observability.tracing) and
+        # MetricsMiddleware counts them; FastAPI's own OpenTelemetry stays off
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
     )
     app.state.deps = deps
     app.state.key_cache = KeyCache(deps.keys, deps.accounts, deps.settings.security.key_cache_s)
@@ -86,6 +100,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         app.include_router(router)
     problems.document(app)
     docs_csp = docs.install(app)
+    web_ui.install(app)  # the browser UI at /: last, so it never shadows an API route
     settings = deps.settings
     # the last added runs first (outermost)
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
@@ -94,7 +109,9 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         url = storage_url(settings.ratelimit, settings.cache.url)
         app.add_middleware(RateLimitMiddleware, budgets=Budgets(settings.ratelimit, url))
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(RequestIdMiddleware)  # errors are logged with the request id
+    access = logging.INFO if deps.settings.observability.access_log else logging.DEBUG
+    # request id (errors are logged with it), log context, span, access line
+    app.add_middleware(RequestContextMiddleware, access_level=access)
     # outermost: on every answer, errors too
     app.add_middleware(SecurityHeadersMiddleware, docs_path=docs.DOCS_PATH, docs_csp=docs_csp)
     return app

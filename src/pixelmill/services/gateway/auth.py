@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
 from pixelmill.backends.metadata.users import SessionRecord
 from pixelmill.errors import AuthError, Forbidden
+from pixelmill.observability.context import set_user
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.principal import (
@@ -169,6 +170,7 @@ async def identify(request: Request) -> Principal | None:
         ):
             raise Forbidden(f"a request with the session cookie needs its '{CSRF_HEADER}' header")
     request.state.principal = principal
+    set_user(principal.username if principal is not None else None)
     return principal
 
 

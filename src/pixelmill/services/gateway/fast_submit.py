@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.errors import PixelmillError
+from pixelmill.observability.context import set_user
 from pixelmill.services.gateway.auth import key_cache
 from pixelmill.services.gateway.problems import error_response
 from pixelmill.services.gateway.routes.jobs import (
@@ -45,12 +46,21 @@ PATH = "/v1/jobs"
 _NO_KEY = object()  # the request needs FastAPI's answer (401/403)
 
 
+class _SubmitRoute:
+    """What the metrics and the trace read of a matched route (FastAPI's included routers
+    are not a flat list to look the route up in)."""
+
+    path = PATH
+
+
+_SUBMIT_ROUTE = _SubmitRoute()
+
+
 class FastSubmit:
     """ASGI middleware: serves ``POST /v1/jobs`` itself when it can (see module doc)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._route: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -61,7 +71,7 @@ class FastSubmit:
         if answer is None:
             await self.app(scope, _replay(body, more, receive), send)
             return
-        scope["route"] = self._submit_route(scope)  # the metrics label, as routed
+        scope["route"] = _SUBMIT_ROUTE  # the metrics label and span name, as routed
         await answer(scope, receive, send)
 
     async def _try_submit(self, scope: Scope, body: bytes) -> Any:
@@ -94,14 +104,6 @@ class FastSubmit:
             return error_response(exc, "POST", PATH)
         return submit_response(job, created)
 
-    def _submit_route(self, scope: Scope) -> Any:
-        if self._route is None:
-            for route in scope["app"].routes:
-                if getattr(route, "path", None) == PATH and "POST" in getattr(route, "methods", ()):
-                    self._route = route
-                    break
-        return self._route
-
 
 async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) -> Any:
     """The caller when it may submit with an API key (``LOCAL`` with auth off), else
@@ -120,6 +122,7 @@ async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) ->
     )
     if record is None or not record.allows("write"):
         return _NO_KEY
+    set_user(record.username)
     return record
 
 

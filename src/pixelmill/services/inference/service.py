@@ -14,14 +14,16 @@ import numpy as np
 from cachetools import LRUCache
 from numpy.typing import NDArray
 
+from pixelmill.backends.breaker import Breakers, is_outage
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.errors import ImageTooLarge, public_text
+from pixelmill.errors import ImageTooLarge, InvalidModel, public_text
 from pixelmill.ml.drift import DriftMonitor, DriftState
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
 from pixelmill.ml.spec import InputSpec
-from pixelmill.observability import metrics
+from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
+from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
@@ -90,9 +92,17 @@ class _Loaded(LRUCache[str, LoadedModel]):
 
 class InferenceService:
     def __init__(
-        self, *, registry: ModelRegistry, images: ImageService, settings: MLSettings
+        self,
+        *,
+        registry: ModelRegistry,
+        images: ImageService,
+        settings: MLSettings,
+        breakers: Breakers | None = None,
     ) -> None:
         self.registry = registry
+        self.breakers = breakers
+        #: set by the composition root when automatic rollback is on
+        self.watcher: RollbackWatcher | None = None
         self.images = images
         self.settings = settings
         self._loaded: _Loaded = _Loaded(maxsize=settings.loaded_models)
@@ -151,7 +161,8 @@ class InferenceService:
 
         def counted(batch: NDArray[np.float32]) -> NDArray[np.float32]:
             histogram.observe(len(batch))
-            return run(batch)
+            with tracing.span("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
+                return run(batch)
 
         model.run = counted  # type: ignore[method-assign]
         if model.batcher is not None:
@@ -201,19 +212,36 @@ class InferenceService:
             )
         v = loaded.version
         started = time.perf_counter()
+        breaker = (
+            self.breakers.get(f"inference:{v.ref}", failure=_model_failure)
+            if self.breakers
+            else None
+        )
         try:
-            prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
+            if breaker is None:
+                prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
+            else:
+                prediction = breaker.call(
+                    loaded.model.predict, image, threshold=threshold, scale=scale
+                )
         except Exception as exc:
             loaded.errors += 1
             loaded.last_error = public_text(exc)[:500]
             metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "error").inc()
+            if self.watcher is not None:
+                self.watcher.observe(v, ok=False, seconds=time.perf_counter() - started)
             raise
-        metrics.MODEL_INFERENCE_SECONDS.labels(v.model).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.MODEL_INFERENCE_SECONDS.labels(v.model).observe(seconds)
         metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "ok").inc()
         loaded.predictions += 1
         loaded.last_error = None
         state = loaded.drift.observe(image)
         metrics.MODEL_DRIFT_SCORE.labels(v.model, str(v.version)).set(state.score)
+        if self.watcher is not None:
+            self.watcher.observe(
+                v, ok=True, seconds=seconds, drift=state.score, drift_window=state.window
+            )
         return prediction
 
     def predict(
@@ -308,6 +336,12 @@ class InferenceService:
             else DriftMonitor(version.reference).state().to_dict()
         )
         return {"model": version.model, "version": version.version, **state}
+
+
+def _model_failure(exc: BaseException) -> bool:
+    """What counts against a model's breaker: outages, and the runtime failing on an
+    input (422 ``invalid-model``): a version that fails on most inputs is broken."""
+    return is_outage(exc) or isinstance(exc, InvalidModel)
 
 
 def _png(mask: NDArray[np.uint8]) -> bytes:

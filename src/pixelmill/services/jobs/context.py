@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pixelmill.observability import tracing
+
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ImageRecord
 
@@ -134,7 +136,7 @@ class JobContext:
     def step(self, name: str, *, time_limit_s: float | None = None) -> Iterator[None]:
         """Run a block as a named step with its own time limit (default: the
         configured per-step limit). Exceeding it fails the task (not retried)."""
-        with self.host.time_limit(name, time_limit_s):
+        with tracing.span(f"job.step {name}"), self.host.time_limit(name, time_limit_s):
             yield
 
     def put_artifact(self, name: str, value: Any) -> dict[str, Any]:
@@ -144,7 +146,8 @@ class JobContext:
         ``pyarrow.Table`` or ``bytes``. Served at ``GET /v1/jobs/{id}/results/{name}``
         (aggregated over the job's tasks) and ``.../tasks/{index}/results/{name}``.
         """
-        return self.host.store_artifact(name, value)
+        with tracing.span("job.artifact.write", {"pixelmill.artifact": name}):
+            return self.host.store_artifact(name, value)
 
     def save_state(self, name: str, data: bytes) -> None:
         """Keep ``data`` as this task's resumable state ``name`` (overwritten each call;
@@ -160,4 +163,5 @@ class JobContext:
     def put_image(self, data: bytes, *, filename: str | None = None) -> ImageRecord:
         """Store encoded image bytes as a result image (content-addressed, so a re-run
         yields the same id); it is then served like any upload at ``/v1/images/{id}``."""
-        return self.host.store_image(data, filename)
+        with tracing.span("job.result_image.write", {"pixelmill.bytes": len(data)}):
+            return self.host.store_image(data, filename)

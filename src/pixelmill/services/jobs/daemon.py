@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pixelmill.backends.broker.base import Consumer, TaskMessage
 from pixelmill.backends.metadata.jobs import TaskRef
 from pixelmill.errors import BackendUnavailable
+from pixelmill.observability import metrics
 from pixelmill.queues import QUEUES
 from pixelmill.services.jobs.retention import RetentionSweeper
 from pixelmill.services.jobs.runner import TaskRunner
@@ -38,6 +39,7 @@ class JobDaemon:
         self.repo = deps.store
         self.runner = TaskRunner(deps)
         self._consumer: Consumer | None = None
+        self._threads = 0
         self._sweeper: threading.Thread | None = None
         self._retention: RetentionSweeper | None = None
         self._stop = threading.Event()
@@ -49,6 +51,8 @@ class JobDaemon:
             queues, self.runner.handle, on_dead_letter=self.runner.dead_letter, threads=threads
         )
         self._consumer = consumer
+        metrics.WORKER_THREADS.inc(threads)
+        self._threads = threads
         return consumer
 
     def recover(self) -> int:
@@ -73,6 +77,11 @@ class JobDaemon:
             except BackendUnavailable:
                 self.repo.unmark_published(refs[done:])
                 break
+            except Exception:
+                # claimed but not published: give them back for the next sweep, or they
+                # would stay marked published and never run
+                self.repo.unmark_published(refs[done:])
+                raise
         if done:
             log.info("re-published %d task(s) that never reached the broker", done)
         return done
@@ -140,11 +149,16 @@ class JobDaemon:
         self._recovery_lock = fd  # held for the life of this process
         return True
 
+    def alive(self) -> bool:
+        """True while this process consumes its queues (a worker's liveness probe)."""
+        return self._consumer is not None and self._consumer.alive()
+
     def stop(self, timeout_s: float = 20.0) -> None:
         self._stop.set()
         if self._consumer is not None:
             self._consumer.stop(timeout_s)
             self._consumer = None
+            metrics.WORKER_THREADS.dec(self._threads)
 
     def close(self) -> None:
         """Stop (briefly) and let go of the recovery lock."""

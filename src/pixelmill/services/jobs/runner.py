@@ -32,7 +32,7 @@ from pixelmill.backends.metadata.jobs import (
     TaskRecord,
 )
 from pixelmill.errors import NotFound, PixelmillError
-from pixelmill.observability import metrics
+from pixelmill.observability import context, metrics, tracing
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import (
     Job,
@@ -127,6 +127,34 @@ class TaskRunner:
 
     # -- broker callbacks ---------------------------------------------------------------
     def handle(self, delivery: Delivery) -> None:
+        """Run one delivered task: its log lines carry the job and task ids, its span
+        continues the submitter's trace, and the worker's USE metrics count it."""
+        msg = delivery.message
+        queue = delivery.queue
+        in_flight = metrics.WORKER_IN_FLIGHT.labels(queue)
+        in_flight.inc()
+        began = time.perf_counter()
+        try:
+            with (
+                context.job_scope(msg.job_id, msg.idx),
+                tracing.continued(msg.trace),
+                tracing.consumer_span(
+                    f"process {queue}",
+                    {
+                        "messaging.system": "pixelmill",
+                        "messaging.destination.name": queue,
+                        "pixelmill.job_id": msg.job_id,
+                        "pixelmill.task_index": msg.idx,
+                        "pixelmill.retries": delivery.retries,
+                    },
+                ),
+            ):
+                self._handle(delivery)
+        finally:
+            in_flight.dec()
+            metrics.WORKER_BUSY_SECONDS.labels(queue).inc(time.perf_counter() - began)
+
+    def _handle(self, delivery: Delivery) -> None:
         msg = delivery.message
         started = self.repo.start_task(msg.job_id, msg.idx)
         if started is None:

@@ -32,7 +32,7 @@ from pixelmill.backends.metadata.jobs import (
     new_job_id,
 )
 from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, NotFound, Overloaded
-from pixelmill.observability import metrics
+from pixelmill.observability import metrics, tracing
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import SubmitContext
 
@@ -95,52 +95,55 @@ class JobService:
         key already used by ``owner`` for the same request, the existing job comes back
         (``created=False``); for a different request it is a 409. ``can_read`` raises
         ``NotFound`` for an input image the submitter may not read."""
-        job_kind = self.kinds.get(kind)
-        if can_read is not None:
-            self._check_readable(list(inputs), can_read)
-        if priority not in PRIORITY_RANGE:
-            raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
-        parsed, queue, normalised = self._parse(job_kind, params)
-        inputs = list(inputs)
-        self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
-        if job_kind.validate is not None:
-            records = self._input_records(inputs)
-            job_kind.validate(parsed, SubmitContext(records, owner))
-        digest = request_hash(job_kind.name, normalised, inputs, priority)
-        if idempotency_key:
-            existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
-            if existing is not None:
-                return self._same_request(existing, digest), False
-        tasks: list[tuple[int, str | None]] = (
-            list(enumerate(inputs)) if job_kind.fan_out == "per_input" else [(0, None)]
-        )
-        self._check_capacity(queue, len(tasks))
-        policy_retries = job_kind.max_retries
-        job, created = self.repo.create(
-            {
-                "id": new_job_id(),
-                "kind": job_kind.name,
-                "queue": queue,
-                "priority": priority,
-                "params": normalised,
-                "inputs": inputs,
-                "owner": owner or "",
-                "idempotency_key": idempotency_key,
-                "request_hash": digest,
-                "time_limit_s": job_kind.time_limit_s or self.settings.task_time_limit_s,
-                "max_retries": (
-                    policy_retries if policy_retries is not None else self.broker.policy.max_retries
-                ),
-            },
-            tasks,
-            # checked in the insert's own transaction (a kind's validate saw them above)
-            images=inputs if job_kind.validate is None else (),
-        )
-        if not created:  # lost an idempotency race to a concurrent identical submit
-            return self._same_request(job, digest), False
-        metrics.JOBS_SUBMITTED.labels(job.kind, queue).inc()
-        self._publish(job, [TaskRef(job.id, idx, queue, priority) for idx, _ in tasks])
-        return job, True
+        with tracing.span("job.submit", {"pixelmill.job_kind": kind}):
+            job_kind = self.kinds.get(kind)
+            if can_read is not None:
+                self._check_readable(list(inputs), can_read)
+            if priority not in PRIORITY_RANGE:
+                raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
+            parsed, queue, normalised = self._parse(job_kind, params)
+            inputs = list(inputs)
+            self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
+            if job_kind.validate is not None:
+                records = self._input_records(inputs)
+                job_kind.validate(parsed, SubmitContext(records, owner))
+            digest = request_hash(job_kind.name, normalised, inputs, priority)
+            if idempotency_key:
+                existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
+                if existing is not None:
+                    return self._same_request(existing, digest), False
+            tasks: list[tuple[int, str | None]] = (
+                list(enumerate(inputs)) if job_kind.fan_out == "per_input" else [(0, None)]
+            )
+            self._check_capacity(queue, len(tasks))
+            policy_retries = job_kind.max_retries
+            job, created = self.repo.create(
+                {
+                    "id": new_job_id(),
+                    "kind": job_kind.name,
+                    "queue": queue,
+                    "priority": priority,
+                    "params": normalised,
+                    "inputs": inputs,
+                    "owner": owner or "",
+                    "idempotency_key": idempotency_key,
+                    "request_hash": digest,
+                    "time_limit_s": job_kind.time_limit_s or self.settings.task_time_limit_s,
+                    "max_retries": (
+                        policy_retries
+                        if policy_retries is not None
+                        else self.broker.policy.max_retries
+                    ),
+                },
+                tasks,
+                # checked in the insert's own transaction (a kind's validate saw them above)
+                images=inputs if job_kind.validate is None else (),
+            )
+            if not created:  # lost an idempotency race to a concurrent identical submit
+                return self._same_request(job, digest), False
+            metrics.JOBS_SUBMITTED.labels(job.kind, queue).inc()
+            self._publish(job, [TaskRef(job.id, idx, queue, priority) for idx, _ in tasks])
+            return job, True
 
     def _parse(
         self, job_kind: JobKind, params: dict[str, Any] | None
@@ -244,12 +247,14 @@ class JobService:
         published: list[int] = []
         try:
             for ref in refs:
-                self.broker.publish(
-                    ref.queue,
-                    TaskMessage(ref.job_id, ref.idx),
-                    priority=ref.priority,
-                    max_retries=job.max_retries,
-                )
+                attributes = {"messaging.destination.name": ref.queue, "pixelmill.job_id": job.id}
+                with tracing.producer_span(f"publish {ref.queue}", attributes):
+                    self.broker.publish(
+                        ref.queue,
+                        TaskMessage(ref.job_id, ref.idx, trace=tracing.inject()),
+                        priority=ref.priority,
+                        max_retries=job.max_retries,
+                    )
                 published.append(ref.idx)
         except BackendUnavailable as exc:
             # accepted all the same: the DB has the job, a worker re-publishes it

@@ -81,7 +81,9 @@ def _run(trainer: TrainerService, job: Job, ctx: JobContext) -> dict[str, Any]:
         parts = [f"epoch {event['epoch']}/{event['epochs']}", f"loss {event['loss']:.4f}"]
         parts += [f"{k} {v:.4f}" for k, v in m.items() if k != "loss"]
         parts.append(f"ETA {event['eta_seconds']:.0f}s")
-        ctx.progress(event["step"] / max(event["steps"], 1), ", ".join(parts), force=True)
+        fraction = event["step"] / max(event["steps"], 1)
+        metrics.TRAINING_PROGRESS.labels(params.model).set(fraction)
+        ctx.progress(fraction, ", ".join(parts), force=True)
 
     def checkpoint(_epoch: int, state: bytes) -> None:
         # the best state dict so far, as the job's "checkpoint" artifact (torch.load-able)
@@ -112,6 +114,7 @@ def _run(trainer: TrainerService, job: Job, ctx: JobContext) -> dict[str, Any]:
         metrics.TRAINING_RUNS.labels("failed").inc()
         raise
     metrics.TRAINING_RUNS.labels("succeeded").inc()
+    metrics.TRAINING_PROGRESS.labels(params.model).set(1.0)
     if params.alias:
         trainer.registry.promote(params.model, version.version, params.alias, actor=job.owner)
     ctx.put_artifact("history", version.card.get("history", []))

@@ -157,6 +157,16 @@ class Analyses:
         }
         return self.repo.refresh(record, status=status, summary=summary, image_status=image_status)
 
+    def refresh_running(self, study_id: str) -> None:
+        """Bring the study's running analyses up to date with their jobs: their progress
+        and the images' analysis status change, and each change is an event the study's
+        live stream carries (``analysis.progress``...)."""
+        for record in self.repo.running_for_study(study_id):
+            try:
+                self.refresh(record)
+            except NotFound:  # its job was purged by retention
+                continue
+
     def _object_count(self, job_id: str, idx: int) -> int | None:
         try:
             art = self.jobs.artifact(job_id, "summary", "json", idx)

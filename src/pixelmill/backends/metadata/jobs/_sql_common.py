@@ -93,6 +93,7 @@ class SqlStoreBase:
                     self.db.url,
                     connect_args={"options": "-c synchronous_commit=off"},
                     pool_size=self.db.pool_size,
+                    pool="jobs",
                 )
             return self._lazy_engine
 

@@ -231,6 +231,11 @@ class JobStore(Protocol):
         """Tasks waiting in ``queue``, including ones not yet handed to the broker."""
         ...
 
+    def queue_stats(self) -> list[tuple[str, str, int, datetime | None]]:
+        """``(queue, state, tasks, oldest created_at)`` for the ``queued`` and
+        ``running`` tasks of each queue that has any (the USE metrics)."""
+        ...
+
     def events(self, job_id: str, *, after: int = 0, limit: int = 500) -> list[EventRecord]:
         """The job's events with ids above ``after``, oldest first."""
         ...

@@ -163,6 +163,14 @@ class MemoryJobStore:
         with self._lock:
             return sum(t.state == "queued" and t.queue == queue for t in self._all_tasks())
 
+    def queue_stats(self) -> list[tuple[str, str, int, datetime | None]]:
+        found: dict[tuple[str, str], list[datetime]] = {}
+        with self._lock:
+            for t in self._all_tasks():
+                if t.state in ("queued", "running"):
+                    found.setdefault((t.queue, t.state), []).append(t.created_at)
+        return [(q, s, len(times), min(times)) for (q, s), times in sorted(found.items())]
+
     def events(self, job_id: str, *, after: int = 0, limit: int = 500) -> list[EventRecord]:
         with self._lock:
             return [e for e in self._events.get(job_id, []) if e.id > after][:limit]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pixelmill.backends.metadata import pg_prepared
 from pixelmill.backends.metadata._time import now as _now
+from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.jobs import pg_statements as stmt
 from pixelmill.backends.metadata.jobs._sql_common import (
     event_row,
@@ -203,6 +204,21 @@ class JobRepository(SqlTransitions):
                     .where(job_tasks.c.state == "queued", job_tasks.c.queue == queue)
                 ).scalar_one()
             )
+
+    def queue_stats(self) -> list[tuple[str, str, int, datetime | None]]:
+        query = (
+            sa.select(
+                job_tasks.c.queue,
+                job_tasks.c.state,
+                sa.func.count(),
+                sa.func.min(job_tasks.c.created_at),
+            )
+            .where(job_tasks.c.state.in_(("queued", "running")))
+            .group_by(job_tasks.c.queue, job_tasks.c.state)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [(q, s, int(n), utc(oldest)) for q, s, n, oldest in rows]
 
     def events(self, job_id: str, *, after: int = 0, limit: int = 500) -> list[EventRecord]:
         with self.db.read() as conn:

@@ -142,6 +142,8 @@ async def study_stream(
                 if not await anyio.to_thread.run_sync(_still_allowed, request, principal, study_id):
                     yield _frame({"reason": "access"}, kind="end")
                     return
+                # running analyses' progress becomes events while someone watches
+                await anyio.to_thread.run_sync(c.analyses.refresh_running, study_id)
                 checked = time.monotonic()
             if time.monotonic() - sent >= ws.stream_keepalive_s:
                 yield b": keepalive\n\n"

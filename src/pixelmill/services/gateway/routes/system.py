@@ -11,31 +11,24 @@ from fastapi import APIRouter, Request, Response
 from pixelmill.errors import AuthError, NotFound
 from pixelmill.imaging import ops
 from pixelmill.observability import metrics
+from pixelmill.observability.health import LIVE, readiness
 from pixelmill.services.gateway.deps import deps
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger("pixelmill.gateway")
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/livez", summary="Liveness: the process answers")
+@router.get("/healthz", summary="Liveness (the older name of /livez)")
+def livez() -> dict[str, str]:
+    return LIVE
 
 
-@router.get("/readyz", summary="Readiness: every dependency is reachable")
+@router.get("/readyz", summary="Readiness: every dependency is reachable, by name")
 def readyz(request: Request, response: Response) -> dict[str, Any]:
-    checks: dict[str, str] = {}
-    for name, check in deps(request).readiness_checks().items():
-        try:
-            check()
-            checks[name] = "ok"
-        except Exception as exc:
-            # the driver's words (hosts, paths, versions) go to the log, not the wire
-            log.warning("readiness: %s unavailable: %s: %s", name, type(exc).__name__, exc)
-            checks[name] = "unavailable"
-    ready = all(v == "ok" for v in checks.values())
+    ready, body = readiness(deps(request).readiness_checks())
     response.status_code = 200 if ready else 503
-    return {"status": "ready" if ready else "not ready", "checks": checks}
+    return body
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -1,0 +1,229 @@
+"""Render throughput with observability on vs off, side by side in one run.
+
+One command (about 2 minutes; ``--quick`` under 1)::
+
+    PYTHONPATH=src .venv/bin/python benchmarks/observability.py      # or --quick
+
+Two ``pixelmill up`` servers (one server process each, no result cache: every request
+decodes, resizes and encodes) over the same images, all on 127.0.0.1:
+
+* **off**: tracing off (``observability.tracing.exporter=none``, the default), log
+  level WARNING, nobody scrapes ``/metrics``;
+* **on** (``--on``, default ``tracing,logs,scrape``): requests traced
+  (``exporter=otlp``, ``--sample-ratio``, default 1.0: every request; the server span,
+  the render stages and DB statements) and exported over OTLP/HTTP to a local sink
+  that answers like a collector; logs at INFO as JSON; ``/metrics`` scraped every
+  ``--scrape-s`` (5) seconds during the run (Prometheus scrapes every 15-60 s).
+  ``access`` adds an INFO access line per request.
+
+Prometheus counters and histograms are recorded in both (they cannot be turned off:
+``metrics_enabled=false`` only hides ``/metrics``). wrk runs against both in turn, the
+order rotated per repetition; the report gives medians of req/s, p50, p99 and the
+server's CPU ms per request, and the throughput overhead of ``on``. Results go to stdout
+and ``benchmarks/.work/observability-results.json``; the numbers belong in
+docs/benchmarks.md, "Observability overhead".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from _harness import (
+    CLI,
+    CORES,
+    WORK,
+    Server,
+    free_port,
+    median,
+    parse,
+    parser,
+    rotations,
+    save,
+    start_server,
+    stopping_on_signals,
+    table,
+    wrk_sample,
+)
+from images import ensure
+from render_servers import QUALITY, admin_key, ready, upload
+
+ROWS = {
+    "jpeg2_300x200": ("jpeg_2mp", f"w=300&h=200&format=jpeg&q={QUALITY}", "2.5 MP JPEG -> 300x200"),
+    "jpeg12_300": ("jpeg_12mp", f"w=300&format=jpeg&q={QUALITY}", "12 MP JPEG -> 300 px"),
+}
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that reads each export and answers 200, like a collector."""
+
+    exports = 0
+    received = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        _Sink.exports += 1
+        _Sink.received += len(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/traces"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def scraping(server: Server, every_s: float) -> Iterator[None]:
+    """GET ``/metrics`` of ``server`` every ``every_s`` while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(server.url + "/metrics", timeout=5) as resp,
+            ):
+                resp.read()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def pixelmill(name: str, data: Path, run: Path, extra: dict[str, str]) -> Server:
+    port = free_port()
+    env = {
+        "PIXELMILL_CACHE__URL": "none://",
+        "PIXELMILL_DATABASE__URL": f"sqlite:///{data / 'pixelmill.db'}",
+        "PIXELMILL_STORAGE__URL": f"file://{data / 'objects'}",
+        "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
+        # anonymous sized renders (wrk sends no key), as a public image site serves them
+        "PIXELMILL_SECURITY__PUBLIC_READ": "true",
+        **extra,
+    }
+    cmd = [*CLI, "up", "--data-dir", str(run / name), "--port", str(port)]
+    cmd += ["--server-workers", "1"]
+    return start_server(name, cmd, run / f"{name}.log", port=port, env=env)
+
+
+def measure(
+    args: Any, run: Path, image: Path, query: str, endpoint: str
+) -> dict[str, list[dict[str, float]]]:
+    data = run / "data"
+    data.mkdir(parents=True)
+    off = pixelmill("off", data, run, {})
+    ready(off)
+    key = admin_key(off)
+    path = f"/v1/images/{upload(off, key, image)}/render?{query}"
+    extra: dict[str, str] = {}
+    if "tracing" in args.on:
+        extra["PIXELMILL_OBSERVABILITY__TRACING__EXPORTER"] = "otlp"
+        extra["PIXELMILL_OBSERVABILITY__TRACING__ENDPOINT"] = endpoint
+        extra["PIXELMILL_OBSERVABILITY__TRACING__SAMPLE_RATIO"] = str(args.sample_ratio)
+    if "logs" in args.on:
+        extra["PIXELMILL_OBSERVABILITY__LOG_LEVEL"] = "INFO"
+        extra["PIXELMILL_OBSERVABILITY__LOG_FORMAT"] = "json"
+    if "access" in args.on:
+        extra["PIXELMILL_OBSERVABILITY__ACCESS_LOG"] = "true"
+    on = pixelmill("on", data, run, extra)
+    ready(on)
+    servers = {"off": off, "on": on}
+    for server in servers.values():  # every answer a JPEG, then warm up
+        with urllib.request.urlopen(server.url + path, timeout=60) as resp:
+            assert resp.status == 200 and resp.read(3) == b"\xff\xd8\xff", server.name
+        wrk_sample(server, path, args.concurrency, 1)
+    cells: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    for order in rotations(list(servers), args.reps):
+        for name in order:
+            scraped = name == "on" and "scrape" in args.on
+            guard = scraping(on, args.scrape_s) if scraped else contextlib.nullcontext()
+            with guard:
+                sample = wrk_sample(servers[name], path, args.concurrency, args.seconds)
+            if sample.errors:
+                raise SystemExit(f"{name}: {sample.errors} of {sample.requests} requests failed")
+            cells[name].append(sample.__dict__)
+            print(f"{name:3} {sample.rps:8.1f} req/s  cpu {sample.cpu_ms:.2f} ms/req", flush=True)
+    for server in servers.values():
+        server.stop()
+    return cells
+
+
+def summary(cells: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    keys = ("rps", "p50_ms", "p99_ms", "cpu_ms", "errors")
+    return {name: {k: median([s[k] for s in runs]) for k in keys} for name, runs in cells.items()}
+
+
+def main() -> None:
+    p = parser(__doc__, "2 reps of 2 s")
+    p.add_argument("--reps", type=int, default=6, help="runs per side (median)")
+    p.add_argument("--seconds", type=float, default=5.0, help="wrk duration per run")
+    p.add_argument("--concurrency", type=int, default=8, help="wrk connections")
+    p.add_argument("--on", default="tracing,logs,scrape", help="what 'on' turns on (comma list)")
+    p.add_argument("--sample-ratio", type=float, default=1.0, help="traces recorded (0..1)")
+    p.add_argument("--scrape-s", type=float, default=5.0, help="seconds between scrapes")
+    p.add_argument("--row", default="jpeg2_300x200", choices=sorted(ROWS), help="the render")
+    args = parse(p, {"reps": 2, "seconds": 2.0})
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
+    name, query, title = ROWS[args.row]
+    image = ensure(WORK / "images", {name})[name]
+    run = Path(tempfile.mkdtemp(prefix="observability-", dir=WORK))
+    started = time.monotonic()
+    try:
+        with otlp_sink() as endpoint:
+            cells = measure(args, run, image, query, endpoint)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+    med = summary(cells)
+    overhead = {
+        "rps_pct": 100 * (1 - med["on"]["rps"] / med["off"]["rps"]),
+        "cpu_pct": 100 * (med["on"]["cpu_ms"] / med["off"]["cpu_ms"] - 1),
+    }
+    report = {"row": title, "medians": med, "runs": cells, "overhead": overhead}
+    report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
+    report |= {"reps": args.reps, "seconds": args.seconds, "concurrency": args.concurrency}
+    report |= {"on": args.on, "sample_ratio": args.sample_ratio, "scrape_s": args.scrape_s}
+    report |= {"cores": CORES, "elapsed_s": time.monotonic() - started}
+    headline = [
+        f"observability on ({args.on}, ratio {args.sample_ratio}) vs off "
+        f"({title}, c={args.concurrency}): "
+        f"throughput -{overhead['rps_pct']:.1f} %, CPU/request +{overhead['cpu_pct']:.1f} %"
+    ]
+    save("observability", report, headline)
+    rows = [
+        (name, f"{m['rps']:.1f}", f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}", f"{m['cpu_ms']:.2f}")
+        for name, m in med.items()
+    ]
+    print(table(["observability", "req/s", "p50 ms", "p99 ms", "CPU ms/req"], rows, "lrrrr"))
+    print(headline[0])
+    print(f"OTLP exports received: {_Sink.exports} ({_Sink.received} bytes)")
+
+
+if __name__ == "__main__":
+    with stopping_on_signals():
+        main()

@@ -1,0 +1,268 @@
+"""Traces with the OpenTelemetry SDK, off unless ``observability.tracing.exporter`` says.
+
+Off (the default), :func:`span` is a shared no-op context manager and nothing of
+OpenTelemetry is imported; on, the composition root calls :func:`configure_tracing`
+once per process and spans go to the OTLP/HTTP exporter (batched) or, for tests, an
+in-memory exporter (:func:`memory_exporter`).
+
+A trace crosses the broker in the message: :func:`inject` writes the W3C
+``traceparent``/``tracestate`` of the current span into a dict the broker carries with
+the task, and the worker continues it with :func:`continued`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Tracer
+
+_NULL = contextlib.nullcontext()
+_tracer: Tracer | None = None
+_memory: InMemorySpanExporter | None = None
+_provider: Any = None
+
+
+class _Api:
+    """The OpenTelemetry functions used per span, looked up once tracing is on (an
+    import statement per call costs as much as a third of an unsampled span)."""
+
+    get_current_span: Any = None
+    SpanKind: Any = None
+    extract: Any = None
+    inject: Any = None
+    attach: Any = None
+    detach: Any = None
+
+    @classmethod
+    def load(cls) -> None:
+        from opentelemetry import context, propagate, trace
+
+        cls.get_current_span = trace.get_current_span
+        cls.SpanKind = trace.SpanKind
+        cls.extract = propagate.extract
+        cls.inject = propagate.inject
+        cls.attach = context.attach
+        cls.detach = context.detach
+
+
+_api = _Api
+_lock = threading.Lock()
+
+
+class TracingSettings(Protocol):
+    """What tracing needs of :class:`pixelmill.settings.TracingSettings`."""
+
+    @property
+    def exporter(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def sample_ratio(self) -> float: ...
+
+    @property
+    def service_name(self) -> str: ...
+
+
+def enabled() -> bool:
+    return _tracer is not None
+
+
+def configure_tracing(settings: TracingSettings) -> bool:
+    """Install the tracer provider ``settings`` ask for (once per process; later calls
+    keep the first). Returns whether tracing is on."""
+    global _tracer, _memory, _provider
+    if settings.exporter == "none":
+        return _tracer is not None
+    with _lock:
+        if _tracer is not None:
+            return True
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SimpleSpanProcessor,
+            SpanProcessor,
+        )
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.service_name}),
+            sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        )
+        processor: SpanProcessor
+        if settings.exporter == "memory":
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+
+            _memory = InMemorySpanExporter()
+            processor = SimpleSpanProcessor(_memory)
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.endpoint))
+        provider.add_span_processor(processor)
+        # not made the global provider: libraries that trace themselves when one is set
+        # (FastAPI's native telemetry) would add a second server span per request
+        _Api.load()
+        _tracer = provider.get_tracer("pixelmill")
+        _provider = provider
+        return True
+
+
+def flush(timeout_ms: int = 5000) -> None:
+    """Export the spans still buffered (a process about to exit calls it)."""
+    if _provider is not None:
+        _provider.force_flush(timeout_ms)
+
+
+def memory_exporter() -> InMemorySpanExporter | None:
+    """The in-memory exporter (exporter 'memory'), for tests to read finished spans."""
+    return _memory
+
+
+def span(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
+    """A context manager timing ``name`` as a child of the current span (a shared no-op
+    when tracing is off). Attribute values must be str, bool, int or float; ids are fine
+    here (spans are not metrics: they carry no label-cardinality cost)."""
+    if _tracer is None or not _recording():
+        return _NULL
+    return _tracer.start_as_current_span(name, attributes=attributes)
+
+
+def _recording() -> bool:
+    """False inside a trace the sampler dropped: its children would be dropped too
+    (parent-based sampling), so they are not even made (most of a span's cost)."""
+    current = _api.get_current_span()
+    return bool(current.is_recording() or not current.get_span_context().is_valid)
+
+
+def set_attribute(key: str, value: Any) -> None:
+    """Add ``key=value`` to the current span (nothing when tracing is off)."""
+    if _tracer is not None:
+        _api.get_current_span().set_attribute(key, value)
+
+
+def inject() -> dict[str, str] | None:
+    """The current trace context as W3C headers, for a message; ``None`` when off."""
+    if _tracer is None:
+        return None
+    carrier: dict[str, str] = {}
+    _api.inject(carrier)
+    return carrier or None
+
+
+@contextlib.contextmanager
+def continued(carrier: Mapping[str, str] | None) -> Iterator[None]:
+    """Run the block inside the trace ``carrier`` (from :func:`inject`) belongs to."""
+    if _tracer is None or not carrier:
+        yield
+        return
+    token = _api.attach(_api.extract(dict(carrier)))
+    try:
+        yield
+    finally:
+        _api.detach(token)
+
+
+def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
+    """A SERVER span for one HTTP request, continuing a caller's ``traceparent`` (named
+    by the method; the caller renames it by route once routing matched)."""
+    if _tracer is None:
+        return _NULL
+    return _tracer.start_as_current_span(
+        method,
+        context=_api.extract(dict(carrier)) if carrier else None,
+        kind=_api.SpanKind.SERVER,
+        attributes={"http.request.method": method, "url.path": path},
+    )
+
+
+def producer_span(name: str, attributes: Mapping[str, Any]) -> Any:
+    """A PRODUCER span (publishing a message)."""
+    if _tracer is None:
+        return _NULL
+    return _tracer.start_as_current_span(name, kind=_api.SpanKind.PRODUCER, attributes=attributes)
+
+
+def consumer_span(name: str, attributes: Mapping[str, Any]) -> Any:
+    """A CONSUMER span (handling a message), inside the context :func:`continued` set."""
+    if _tracer is None:
+        return _NULL
+    return _tracer.start_as_current_span(name, kind=_api.SpanKind.CONSUMER, attributes=attributes)
+
+
+def db_span(statement: str, system: str) -> Any:
+    """A CLIENT span for one SQL statement: its operation (``db SELECT``), never its
+    text or values."""
+    if _tracer is None or not _recording():
+        return _NULL
+    words = statement.lstrip().split(None, 1)
+    operation = words[0].upper() if words else "SQL"
+    return _tracer.start_as_current_span(
+        f"db {operation}",
+        kind=_api.SpanKind.CLIENT,
+        attributes={"db.system.name": system, "db.operation.name": operation},
+    )
+
+
+def instrument_engine(engine: Any, system: str) -> None:
+    """A CLIENT span per SQL statement of a SQLAlchemy ``engine`` (its operation only,
+    never the statement's values). Only when tracing is on."""
+    if _tracer is None:
+        return
+    from sqlalchemy import event
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        cm = db_span(statement, system)
+        cm.__enter__()
+        conn.info.setdefault("pm_spans", []).append(cm)
+
+    def after(conn: Any, *_: Any) -> None:
+        spans = conn.info.get("pm_spans")
+        if spans:
+            spans.pop().__exit__(None, None, None)
+
+    def failed(context: Any) -> None:
+        conn = context.connection
+        spans = conn.info.get("pm_spans") if conn is not None else None
+        if spans:
+            err = context.original_exception
+            spans.pop().__exit__(type(err), err, None)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
+
+
+def reset_for_tests() -> None:
+    """Forget the tracer (tests that switch tracing on restore the default)."""
+    global _tracer, _memory, _provider
+    _tracer = None
+    _memory = None
+    _provider = None
+
+
+__all__ = [
+    "configure_tracing",
+    "consumer_span",
+    "continued",
+    "db_span",
+    "enabled",
+    "flush",
+    "http_server_span",
+    "inject",
+    "instrument_engine",
+    "memory_exporter",
+    "producer_span",
+    "reset_for_tests",
+    "set_attribute",
+    "span",
+]

@@ -1,0 +1,130 @@
+"""The composition root's wiring of the research workspace: users and accounts, studies,
+access, annotations, patients, and the work on a study's images (imports, analyses,
+exports, archives). Called by :func:`pixelmill.runtime.container.build_container` only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import Any
+
+from pixelmill.backends.metadata.analyses import AnalysisRepository
+from pixelmill.backends.metadata.annotations import AnnotationRepository
+from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.events import EventLog
+from pixelmill.backends.metadata.images import ImageRepository
+from pixelmill.backends.metadata.messages import MessageRepository
+from pixelmill.backends.metadata.patients import PatientRepository
+from pixelmill.backends.metadata.studies import StudyRepository
+from pixelmill.backends.metadata.study_images import StudyImageRepository
+from pixelmill.backends.metadata.users import UserRepository
+from pixelmill.backends.storage.base import Storage
+from pixelmill.errors import InvalidInput
+from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.services.images import ImageService
+from pixelmill.services.jobs.service import JobService
+from pixelmill.services.workspace.access import Access
+from pixelmill.services.workspace.accounts import Accounts
+from pixelmill.services.workspace.analyses import Analyses
+from pixelmill.services.workspace.annotations import AnnotationDesk
+from pixelmill.services.workspace.archive import ArchiveDeps, StudyArchives
+from pixelmill.services.workspace.exports import Exports
+from pixelmill.services.workspace.imports import ImportDeps, StudyImports
+from pixelmill.services.workspace.pseudonyms import ExternalIds
+from pixelmill.settings import Settings
+
+
+def dataset_limits(settings: Settings) -> DatasetLimits:
+    """A dataset archive gets the limits of ``POST /v1/images`` per image (bytes and
+    pixels) and ``ml.max_dataset_bytes`` for all its members uncompressed."""
+    return DatasetLimits(
+        max_member_bytes=settings.server.max_upload_bytes,
+        max_total_bytes=settings.ml.max_dataset_bytes,
+        max_image_pixels=settings.render.max_pixels,
+    )
+
+
+def study_import_deps(
+    db: Database, images: ImageService, storage: Storage, settings: Settings
+) -> ImportDeps:
+    """What the ``study_import`` job kind works with (a zip's limits: a dataset's)."""
+    return ImportDeps(
+        images=images,
+        storage=storage,
+        studies=StudyRepository(db),
+        study_images=StudyImageRepository(db),
+        users=UserRepository(db),
+        limits=dataset_limits(settings),
+        tmp_dir=settings.data_dir / "tmp",
+    )
+
+
+def study_work(
+    db: Database, jobs: JobService, import_deps: ImportDeps, settings: Settings
+) -> dict[str, Any]:
+    """Work on a study's images: bulk imports, analyses, exports, archives."""
+    analyses = Analyses(AnalysisRepository(db), jobs)
+    archive = ArchiveDeps(
+        studies=import_deps.studies,
+        study_images=import_deps.study_images,
+        patients=PatientRepository(db),
+        annotations=AnnotationRepository(db),
+        images=import_deps.images,
+        limits=import_deps.limits,
+        tmp_dir=import_deps.tmp_dir,
+    )
+    return {
+        "analyses": analyses,
+        "exports": Exports(db, analyses),
+        "archives": StudyArchives(archive),
+        "imports": StudyImports(
+            import_deps, jobs, max_upload_bytes=settings.server.max_upload_bytes
+        ),
+    }
+
+
+def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
+    """The research workspace's parts: users and accounts, studies, access, events."""
+    users = UserRepository(db)
+    events = EventLog(db)
+    studies = StudyRepository(db)
+    study_images = StudyImageRepository(db)
+    access = Access(studies=studies, study_images=study_images, images=images, events=events)
+    annotations = AnnotationRepository(db)
+    return {
+        "users": users,
+        "events": events,
+        "accounts": Accounts(users, events, settings.workspace),
+        "studies": studies,
+        "study_images": study_images,
+        "messages": MessageRepository(db),
+        "access": access,
+        "annotations": annotations,
+        "annotation_desk": AnnotationDesk(
+            access=access, annotations=annotations, study_images=study_images, images=images
+        ),
+        "patients": PatientRepository(db),
+        "external_ids": ExternalIds(site_secret(settings)),
+    }
+
+
+def site_secret(settings: Settings) -> bytes:
+    """The key of the HMACs that stand for patients' external ids: the setting, else a
+    random secret made once in ``DATA_DIR/site-secret`` (mode 0600) and kept there."""
+    if settings.workspace.site_secret:
+        return settings.workspace.site_secret.encode()
+    path = settings.data_dir / "site-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:  # the first start: another process racing us reads ours (O_EXCL)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    for _ in range(50):
+        secret = path.read_text().strip()
+        if secret:
+            return secret.encode()
+        time.sleep(0.01)  # written by a process that won the race an instant ago
+    raise InvalidInput(f"{path} is empty: delete it or set workspace.site_secret")

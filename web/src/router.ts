@@ -1,0 +1,37 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { useSession } from './stores/session'
+import DashboardView from './views/DashboardView.vue'
+import LoginView from './views/LoginView.vue'
+
+// Screens other than the first two load on demand (the viewer's OpenSeadragon and the
+// charts stay out of the initial bundle).
+const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: LoginView, meta: { public: true, title: 'Log in' } },
+  { path: '/', name: 'dashboard', component: DashboardView, meta: { title: 'Dashboard' } },
+  { path: '/studies', name: 'studies', component: () => import('./views/StudiesView.vue'), meta: { title: 'Studies' } },
+  { path: '/studies/:id', name: 'study', component: () => import('./views/StudyView.vue'), props: true, meta: { title: 'Study' } },
+  { path: '/images', name: 'images', component: () => import('./views/ImagesView.vue'), meta: { title: 'Images' } },
+  { path: '/viewer/:imageId', name: 'viewer', component: () => import('./views/ViewerView.vue'), props: true, meta: { title: 'Viewer' } },
+  { path: '/jobs', name: 'jobs', component: () => import('./views/JobsView.vue'), meta: { title: 'Analyses & jobs' } },
+  { path: '/models', name: 'models', component: () => import('./views/ModelsView.vue'), meta: { title: 'Models' } },
+  { path: '/messages', name: 'messages', component: () => import('./views/MessagesView.vue'), meta: { title: 'Messages' } },
+  { path: '/admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { title: 'Admin', admin: true } },
+  { path: '/keys', name: 'keys', component: () => import('./views/KeysView.vue'), meta: { title: 'API keys' } },
+  { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue'), meta: { title: 'Not found' } },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  const session = useSession()
+  if (!session.loaded) await session.load()
+  if (!to.meta.public && !session.loggedIn) {
+    return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+  }
+  if (to.meta.admin && !session.isAdmin) return { name: 'dashboard' }
+  return true
+})
+
+router.afterEach((to) => {
+  document.title = `${String(to.meta.title ?? '')} · pixelmill`
+})

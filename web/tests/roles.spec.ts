@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest'
+import { can } from '../src/lib/roles'
+
+describe('role gates of the UI', () => {
+  it('shows the run button to analysts and owners of an active study only', () => {
+    expect(can('viewer', 'analysis.run')).toBe(false)
+    expect(can('annotator', 'analysis.run')).toBe(false)
+    expect(can('analyst', 'analysis.run')).toBe(true)
+    expect(can('owner', 'analysis.run', 'locked')).toBe(false)
+    expect(can(null, 'analysis.run')).toBe(false)
+    expect(can(null, 'analysis.run', 'active', true)).toBe(true) // site admin
+  })
+
+  it('lets owners manage members even when the study is locked', () => {
+    expect(can('owner', 'member.manage', 'locked')).toBe(true)
+    expect(can('analyst', 'member.manage')).toBe(false)
+  })
+})
