@@ -3,8 +3,7 @@
 Jobs are scoped per API key: a job records the id of the key that submitted it, and a
 non-admin key reads, lists, cancels and watches only its own — another key's job
 answers 404 like an unknown id. Admins see every job (``?owner=`` filters the
-list). With authentication disabled there are no keys and no scoping.
-"""
+list). With authentication disabled there are no keys and no scoping."""
 
 from __future__ import annotations
 
@@ -346,9 +345,7 @@ async def job_events(
     request: Request,
     job_id: str,
     last_event_id: str | None = Header(None),
-    after: int = Query(
-        0, ge=0, le=INT64_MAX, description="Replay events after this id (Last-Event-ID)."
-    ),
+    after: int = Query(0, ge=0, le=INT64_MAX, description="Replay events after this id."),
     key: Principal | None = Depends(require("read")),
 ) -> StreamingResponse:
     service = _jobs(request)
