@@ -23,6 +23,7 @@ from tests.helpers import make_image, make_key
 #: what anyone may call, and why
 PUBLIC = {
     "GET /healthz": "liveness probe, no data",
+    "GET /livez": "liveness probe, no data",
     "GET /readyz": "readiness probe, check names only",
     "POST /v1/auth/login": "how a browser gets a session",
     "GET /v1/operations": "the catalogue of image operations (API documentation)",
@@ -30,6 +31,7 @@ PUBLIC = {
     "GET /openapi.json": "the API description",
     "GET /docs": "Swagger UI",
     "GET /docs-static": "Swagger UI's files",
+    "GET /{path:path}": "the web UI's files (its app shell; the data comes from the API)",
     # thumbor URLs: without a valid signature they answer 403, never pixels
     "GET /unsafe/{options}": "thumbor URLs, off unless security.thumbor_allow_unsafe",
     "GET /{signature}/{options}": "thumbor signed URLs (security.thumbor_key)",
@@ -51,14 +53,23 @@ def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
             "/v1/images", content=make_image(64, 48), headers={"Authorization": f"Bearer {key}"}
         ).json()["id"]
         sig = CryptoURL(key="x").generate(width=10, height=10, image_url=image).split("/")[1]
-        yield client, {"image_id": image, "signature": sig, "options": "100x100/" + image}
+        yield (
+            client,
+            {
+                "image_id": image,
+                "signature": sig,
+                "options": "100x100/" + image,
+                "path": "studies/x",  # a deep link of the web UI
+            },
+        )
     container.close()
 
 
 def every_route(client: TestClient) -> list[tuple[str, str]]:
     app: Any = client.app
     routes = [(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops]
-    outside = [("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs-static")]
+    # and what is mounted outside the document (docs, the web UI): top-level routes
+    outside = [("GET", r.path) for r in app.routes if type(r).__name__ != "_IncludedRouter"]
     return routes + outside
 
 
@@ -68,7 +79,7 @@ def test_only_the_public_list_answers_without_credentials(
     client, ids = world
     answered = {}
     for method, path in every_route(client):
-        url = re.sub(r"\{([^}]+)\}", lambda m: ids.get(m.group(1), "x"), path)
+        url = re.sub(r"\{([^}:]+)(:path)?\}", lambda m: ids.get(m.group(1), "x"), path)
         if path == "/docs-static":
             url = "/docs-static/swagger-ui.css"
         resp = client.request(
