@@ -5,14 +5,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch: only this exact version (a local CPU wheel here); any range pulls CUDA builds.
 TORCH := torch==2.13.0
+# the venv's own tools, pinned to current releases (the interpreter's bundled setuptools
+# 65.5 has known CVEs); existing venvs get them on their next install too
+PIP_TOOLS := pip==26.3 setuptools==84.2.1
 
 .PHONY: up test lint install install-test bench clean web browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade $(PIP_TOOLS)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade $(PIP_TOOLS)
 	$(BIN)/pip install -q -e .
 	touch $@
 

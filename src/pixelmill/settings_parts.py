@@ -263,6 +263,12 @@ class WorkspaceSettings(BaseModel):
     stream_keepalive_s: float = Field(
         15.0, gt=0, le=300, description="A comment line is sent after this long without events."
     )
+    stream_max_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A study's event stream ends (`event: end`, reason `reconnect`) after "
+        "this long; EventSource reconnects with Last-Event-ID (no stream is held forever).",
+    )
     annotation_import_max_bytes: int = Field(
         32 * 1024 * 1024,
         gt=0,

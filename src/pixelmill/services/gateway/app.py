@@ -98,6 +98,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    problems.document(app)
     docs_csp = docs.install(app)
     web_ui.install(app)  # the browser UI at /: last, so it never shadows an API route
     settings = deps.settings

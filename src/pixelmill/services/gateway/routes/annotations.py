@@ -15,6 +15,7 @@ from pixelmill.backends.metadata.annotations import MAX_VIEWPORT, AnnotationReco
 from pixelmill.errors import BodyTooLarge, InvalidParameter
 from pixelmill.imaging.annotations import Limits, parse_feature
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.annotations import (
@@ -34,7 +35,9 @@ _FEATURE = Body(..., description="A GeoJSON Feature (QuPath properties welcome).
 
 
 class Revert(BaseModel):
-    version: int = Field(..., ge=1, description="The version whose content becomes current.")
+    version: int = Field(
+        ..., ge=1, le=INT32_MAX, description="The version whose content becomes current."
+    )
 
 
 def _user(principal: Principal) -> None:
@@ -154,7 +157,12 @@ async def import_annotations(
     return {"imported": len(ids), "ids": ids}
 
 
-@router.get("/export", summary="Export as QuPath GeoJSON (a FeatureCollection file)")
+@router.get(
+    "/export",
+    summary="Export as QuPath GeoJSON (a FeatureCollection file)",
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
 def export_annotations(
     request: Request,
     study_id: str,
@@ -294,8 +302,10 @@ def version_diff(
     study_id: str,
     image_id: str,
     annotation_id: str,
-    from_: int | None = Query(None, alias="from", ge=1, description="Default: to - 1."),
-    to: int | None = Query(None, ge=1, description="Default: the current version."),
+    from_: int | None = Query(
+        None, alias="from", ge=1, le=INT32_MAX, description="Default: to - 1."
+    ),
+    to: int | None = Query(None, ge=1, le=INT32_MAX, description="Default: the current version."),
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     desk = deps(request).annotation_desk

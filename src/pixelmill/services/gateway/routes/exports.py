@@ -26,12 +26,15 @@ from pixelmill.services.workspace.exports import MEDIA, encode
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
+ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
 
 
 @router.get(
     "/{study_id}/export/measurements",
     summary="Per-object measurements of the finished analyses, with image and patient "
     "attributes (CSV or Parquet)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
 )
 def export_measurements(
     request: Request,
@@ -54,6 +57,8 @@ def export_measurements(
 @router.get(
     "/{study_id}/export/annotations",
     summary="The study's annotations: a zip of one QuPath GeoJSON file per image",
+    response_class=FileResponse,
+    responses=ZIP,
 )
 def export_annotations(
     request: Request, study_id: str, principal: Principal = Depends(require("read"))
@@ -69,6 +74,8 @@ def export_annotations(
     "/{study_id}/export/archive",
     summary="The study as an archive (manifest.json, objects, annotations) to import "
     "into another pixelmill",
+    response_class=FileResponse,
+    responses=ZIP,
 )
 def export_archive(
     request: Request, study_id: str, principal: Principal = Depends(require("read"))

@@ -3,8 +3,7 @@
 Jobs are scoped per API key: a job records the id of the key that submitted it, and a
 non-admin key reads, lists, cancels and watches only its own — another key's job
 answers 404 like an unknown id. Admins see every job (``?owner=`` filters the
-list). With authentication disabled there are no keys and no scoping.
-"""
+list). With authentication disabled there are no keys and no scoping."""
 
 from __future__ import annotations
 
@@ -15,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.jobs import TERMINAL, JobRecord, TaskRecord
 from pixelmill.errors import Forbidden, InvalidParameter
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.bounds import INT32_MAX, INT64_MAX, event_cursor
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.principal import Principal
 
@@ -326,8 +326,8 @@ def job_artifact(
 def task_artifact(
     request: Request,
     job_id: str,
-    index: int,
-    name: str,
+    index: int = Path(ge=0, le=INT32_MAX),
+    name: str = Path(),
     format: Fmt | None = Query(None, description="json (default), csv or arrow"),
     key: Principal | None = Depends(require("read")),
 ) -> Response:
@@ -345,12 +345,12 @@ async def job_events(
     request: Request,
     job_id: str,
     last_event_id: str | None = Header(None),
-    after: int = Query(0, ge=0, description="Replay events after this id (Last-Event-ID)."),
+    after: int = Query(0, ge=0, le=INT64_MAX, description="Replay events after this id."),
     key: Principal | None = Depends(require("read")),
 ) -> StreamingResponse:
     service = _jobs(request)
     job = await anyio.to_thread.run_sync(partial(service.get, job_id, owner=scope(key)))
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    cursor = event_cursor(last_event_id, after)
     poll = deps(request).settings.jobs.events_poll_s
 
     async def stream() -> AsyncIterator[bytes]:

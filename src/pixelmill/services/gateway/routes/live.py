@@ -27,6 +27,7 @@ from fastapi.responses import StreamingResponse
 from pixelmill.backends.metadata.events import EventRecord
 from pixelmill.errors import NotFound
 from pixelmill.services.gateway.auth import SESSION_COOKIE, key_cache, require
+from pixelmill.services.gateway.bounds import INT64_MAX, event_cursor
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.principal import Principal
 
@@ -103,7 +104,10 @@ async def study_stream(
     study_id: str,
     last_event_id: str | None = Header(None),
     after: int | None = Query(
-        None, ge=0, description="Replay the study's events after this id (as Last-Event-ID)."
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Replay the study's events after this id (as Last-Event-ID).",
     ),
     principal: Principal = Depends(require("read")),
 ) -> StreamingResponse:
@@ -111,11 +115,10 @@ async def study_stream(
     _study, role = await anyio.to_thread.run_sync(
         partial(c.access.study, principal, study_id, "study.read")
     )
-    if last_event_id and last_event_id.strip().isdigit():
-        cursor = int(last_event_id)
-    elif after is not None:
+    cursor = event_cursor(last_event_id, -1)
+    if cursor < 0 and after is not None:
         cursor = after
-    else:  # only what happens from now on
+    elif cursor < 0:  # only what happens from now on
         cursor = await anyio.to_thread.run_sync(c.events.last_id)
     ws = c.settings.workspace
 
@@ -124,8 +127,11 @@ async def study_stream(
         yield f"retry: {RETRY_MS}\n".encode() + _frame(
             {"study_id": study_id, "role": role, "after": cursor}, event_id=cursor, kind="ready"
         )
-        sent = checked = time.monotonic()
+        started = sent = checked = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - started >= ws.stream_max_s:
+                yield _frame({"reason": "reconnect"}, kind="end")
+                return
             batch = await anyio.to_thread.run_sync(_batch, request, study_id, cursor)
             for event_id, shown in batch:
                 cursor = event_id

@@ -7,13 +7,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelmill.errors import InvalidInput, InvalidParameter
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
 from pixelmill.services.model_registry import Caller
@@ -48,13 +49,15 @@ def _inference(request: Request) -> InferenceService:
 
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1, description="The version the alias should point at.")
+    version: int = Field(ge=1, le=INT32_MAX, description="The version the alias should point at.")
     note: str | None = Field(None, max_length=1000)
 
 
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    to_version: int | None = Field(None, ge=1, description="Default: before the last promotion.")
+    to_version: int | None = Field(
+        None, ge=1, le=INT32_MAX, description="Default: before the last promotion."
+    )
     note: str | None = Field(None, max_length=1000)
 
 
@@ -135,7 +138,10 @@ def get_model(
 
 @router.get("/v1/models/{name}/versions/{version}", summary="One version with its full card")
 def get_version(
-    request: Request, name: str, version: int, key: Principal | None = Depends(require("read"))
+    request: Request,
+    name: str,
+    version: int = Path(ge=1, le=INT32_MAX),
+    key: Principal | None = Depends(require("read")),
 ) -> dict[str, Any]:
     return (
         allowed(request, key, name, "model.read").models.version(name, version).to_json(full=True)
@@ -148,7 +154,10 @@ def get_version(
     summary="Delete a version (409 while aliased)",
 )
 def delete_version(
-    request: Request, name: str, version: int, key: Principal | None = Depends(require("write"))
+    request: Request,
+    name: str,
+    version: int = Path(ge=1, le=INT32_MAX),
+    key: Principal | None = Depends(require("write")),
 ) -> Response:
     allowed(request, key, name, "model.delete").delete_version(name, version, actor=actor(key))
     return Response(status_code=204)

@@ -11,6 +11,7 @@ from pixelmill.backends.metadata.studies import StudyRecord
 from pixelmill.backends.metadata.study_images import StudyImageRecord
 from pixelmill.errors import InvalidParameter
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.bounds import INT64_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.principal import Principal
@@ -307,6 +308,8 @@ def change_image(
     c = deps(request)
     c.access.study(principal, study_id, "image.update")
     attrs = body.model_dump(exclude_unset=True)
+    if not attrs:
+        raise InvalidParameter("nothing to change")
     if attrs.get("patient_id"):
         _check_patient(request, study_id, attrs["patient_id"])
     c.study_images.update_image(actor_of(principal), study_id, image_id, **attrs)
@@ -355,7 +358,9 @@ def _check_patient(request: Request, study_id: str, patient_id: str) -> None:
 def study_events(
     request: Request,
     study_id: str,
-    before: int | None = Query(None, ge=0, description="Last event id of the previous page."),
+    before: int | None = Query(
+        None, ge=0, le=INT64_MAX, description="Last event id of the previous page."
+    ),
     limit: int = Query(50, ge=1, le=500),
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
