@@ -60,6 +60,9 @@ async def unsafe(request: Request, options: str) -> Response:
     summary="thumbor-compatible render, signed with HMAC-SHA1 (security.thumbor_key)",
     response_class=Response,
     responses=_IMAGE,
+    # not in the OpenAPI: as a template, "/{signature}/{options}" would claim every
+    # two-segment path, which is the web app's; docs/api.md describes these URLs
+    include_in_schema=False,
 )
 async def signed(request: Request, signature: str, options: str) -> Response:
     thumbor.verify(deps(request).settings.security.thumbor_key, signature, options)
