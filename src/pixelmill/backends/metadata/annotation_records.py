@@ -76,9 +76,13 @@ def as_uuid(hex32: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _iso(value: datetime | None) -> str | None:
+def _iso(value: datetime | str | None) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str):  # SQLite's stored text, UTC: "YYYY-MM-DD HH:MM:SS.ffffff"
+        clock, _, micro = value[11:].partition(".")
+        fraction = f".{micro.ljust(6, '0')[:6]}" if micro.strip("0") else ""
+        return f"{value[:10]}T{clock}{fraction}+00:00"  # as datetime.isoformat() writes
     # SQLite hands back naive datetimes; every stored time is UTC
     return value.isoformat() + "+00:00" if value.tzinfo is None else value.isoformat()
 
@@ -140,6 +144,15 @@ JSON_COLUMNS = ("geometry", "color", "properties", "measurements")
 SELECT = sa.select(
     *[
         sa.cast(c, sa.Text).label(c.name) if c.name in JSON_COLUMNS else c
+        for c in tw.annotation_rows.c
+    ]
+)
+
+#: :data:`SELECT` with the times as text too: SQLite stores them as text, and the
+#: viewport's features turn that into ISO 8601 without parsing a datetime per row
+SELECT_TEXT_TIMES = sa.select(
+    *[
+        sa.cast(c, sa.Text).label(c.name) if c.name in (*JSON_COLUMNS, *TIMES) else c
         for c in tw.annotation_rows.c
     ]
 )

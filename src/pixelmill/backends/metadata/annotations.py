@@ -22,6 +22,7 @@ from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now
 from pixelmill.backends.metadata.annotation_records import (
     SELECT,
+    SELECT_TEXT_TIMES,
     VALUE_COLUMNS,
     AnnotationRecord,
     VersionRecord,
@@ -349,7 +350,9 @@ class AnnotationRepository:
     ) -> tuple[list[dict[str, Any]], bool]:
         """:meth:`viewport` as the API's features, built from the rows (no records), for
         an answer written by orjson: geometries and measurements go out as stored."""
-        rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
+        # SQLite: times read as their stored text (no datetime parsed per row)
+        select = SELECT_TEXT_TIMES if self.db.dialect == "sqlite" else SELECT
+        rows, truncated = self._viewport(study_id, image_id, box, limit, classes, select)
         return [feature_json(feature_values(r)) for r in rows], truncated
 
     def _viewport(
@@ -359,10 +362,11 @@ class AnnotationRepository:
         box: tuple[float, float, float, float],
         limit: int,
         classes: Sequence[str] | None,
+        select: sa.Select[Any] = SELECT,
     ) -> tuple[list[Any], bool]:
         x, y, w, h = box
         limit = max(1, min(limit, MAX_VIEWPORT))
-        query = self._of_image(study_id, image_id, classes).where(
+        query = self._of_image(study_id, image_id, classes, select).where(
             _A.c.min_x <= x + w, _A.c.max_x >= x, _A.c.min_y <= y + h, _A.c.max_y >= y
         )
         with self.db.read() as conn:
@@ -370,8 +374,13 @@ class AnnotationRepository:
         return list(rows[:limit]), len(rows) > limit
 
     @staticmethod
-    def _of_image(study_id: str, image_id: str, classes: Sequence[str] | None) -> sa.Select[Any]:
-        query = SELECT.where(
+    def _of_image(
+        study_id: str,
+        image_id: str,
+        classes: Sequence[str] | None,
+        select: sa.Select[Any] = SELECT,
+    ) -> sa.Select[Any]:
+        query = select.where(
             _A.c.image_id == image_id, _A.c.study_id == study_id, _A.c.deleted_at.is_(None)
         )
         if classes:
