@@ -170,6 +170,13 @@ BENCHMARKS = [
         "serving, batching, training vs raw runtimes",
     ),
     Benchmark(
+        "render_access",
+        (("render_access.py", "--quick"),),
+        ("render_access",),
+        (),
+        "a cached render: owner's key vs anonymous",
+    ),
+    Benchmark(
         "workspace",
         (("workspace.py", "--quick"),),
         ("workspace",),

@@ -299,7 +299,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         data_dir=settings.data_dir,
     )
     jobs = JobService(job_deps)
-    parts = workspace(db, images, settings)
+    parts = workspace(db, images, image_service, settings)
     return Container(
         settings=settings,
         db=db,

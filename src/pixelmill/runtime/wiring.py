@@ -84,13 +84,17 @@ def study_work(
     }
 
 
-def workspace(db: Database, images: ImageRepository, settings: Settings) -> dict[str, Any]:
+def workspace(
+    db: Database, images: ImageRepository, image_service: ImageService, settings: Settings
+) -> dict[str, Any]:
     """The research workspace's parts: users and accounts, studies, access, events."""
     users = UserRepository(db)
     events = EventLog(db)
     studies = StudyRepository(db)
     study_images = StudyImageRepository(db)
-    access = Access(studies=studies, study_images=study_images, images=images, events=events)
+    access = Access(
+        studies=studies, study_images=study_images, record=image_service.record, events=events
+    )
     annotations = AnnotationRepository(db)
     return {
         "users": users,

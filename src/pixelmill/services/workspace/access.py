@@ -17,7 +17,6 @@ from functools import partial
 from cachetools import TTLCache
 
 from pixelmill.backends.metadata.events import Actor, EventLog
-from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.metadata.studies import StudyRecord, StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
@@ -41,12 +40,14 @@ class Access:
         *,
         studies: StudyRepository,
         study_images: StudyImageRepository,
-        images: ImageRepository,
+        record: Callable[[str], ImageRecord],
         events: EventLog,
     ) -> None:
+        """``record`` finds an image's record (``ImageService.record``: its in-process
+        cache, so a render's access check costs no query)."""
         self.studies = studies
         self.study_images = study_images
-        self.images = images
+        self.record = record
         self.events = events
         self._admin_reads: TTLCache[tuple[str, str], bool] = TTLCache(
             maxsize=4096, ttl=ADMIN_READ_LOG_S, timer=time.monotonic
@@ -120,7 +121,7 @@ class Access:
         self, principal: Principal | None, image_id: str, *, write: bool = False
     ) -> ImageRecord:
         """The image, when the caller may read it (or, with ``write``, delete it)."""
-        record = self.images.get(image_id)
+        record = self.record(image_id)
         if principal is None:
             raise NotFound(f"no image {image_id!r}")
         if principal.owns(record.owner_id) or principal.via == "local":
