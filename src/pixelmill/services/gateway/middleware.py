@@ -12,7 +12,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.observability import context, metrics, tracing
 from pixelmill.services.gateway.docs import STRICT_CSP
-from pixelmill.services.gateway.problems import REQUEST_ID
 
 access_log = logging.getLogger("pixelmill.access")
 
@@ -53,7 +52,6 @@ class RequestContextMiddleware:
             await send(message)
 
         token = context.begin_request(info)
-        rid_token = REQUEST_ID.set(info.request_id)  # problem bodies repeat it
         try:
             with tracing.http_server_span(scope["method"], scope["path"], carrier) as span:
                 try:
@@ -72,7 +70,6 @@ class RequestContextMiddleware:
                     status,
                     (time.perf_counter() - started) * 1000,
                 )
-            REQUEST_ID.reset(rid_token)
             context.end_request(token)
 
 

@@ -9,7 +9,6 @@ exception — is logged here with the request id (``X-Request-ID``, also the pro
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,16 +17,21 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelmill.errors import PROBLEM_BASE, PixelmillError
+from pixelmill.observability import context
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
-#: the id of the request being answered (set by ``RequestIdMiddleware``)
-REQUEST_ID: ContextVar[str] = ContextVar("pixelmill_request_id", default="-")
+
+def _request_id() -> str:
+    """The id of the request being answered (``RequestContextMiddleware`` makes it the
+    log context), or ``-`` outside a request."""
+    info = context.current_request()
+    return info.request_id if info is not None else "-"
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    rid = REQUEST_ID.get()
+    rid = _request_id()
     if rid != "-":
         body["request_id"] = rid
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
@@ -36,7 +40,7 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 def error_response(exc: PixelmillError, method: str, path: str) -> JSONResponse:
     """The problem+json answer to one of our errors (with ``Retry-After`` or
     ``WWW-Authenticate`` where it applies); internals go to the log only."""
-    rid = REQUEST_ID.get()
+    rid = _request_id()
     cause = exc.__cause__
     said = f" ({type(cause).__name__}: {' '.join(str(cause).split())})" if cause else ""
     if exc.status >= 500:
@@ -94,7 +98,7 @@ def install(app: FastAPI) -> None:
             "unhandled error on %s %s [request %s]",
             request.method,
             request.url.path,
-            REQUEST_ID.get(),
+            _request_id(),
         )
         return problem_response(
             {
