@@ -194,8 +194,3 @@ def require(
         return principal
 
     return dependency
-
-
-def user(request: Request) -> Awaitable[Principal | None]:
-    """A dependency for routes any logged-in caller may use (at least ``read``)."""
-    return require("read")(request)

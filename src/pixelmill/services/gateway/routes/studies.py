@@ -339,17 +339,7 @@ def _one(request: Request, study_id: str, image_id: str) -> dict[str, Any]:
 
 
 def _check_patient(request: Request, study_id: str, patient_id: str) -> None:
-    import sqlalchemy as sa
-
-    from pixelmill.backends.metadata import tables_workspace as tw
-
-    with deps(request).studies.db.read() as conn:
-        found = conn.execute(
-            sa.select(tw.patients.c.id).where(
-                tw.patients.c.id == patient_id, tw.patients.c.study_id == study_id
-            )
-        ).first()
-    if found is None:
+    if not deps(request).patients.exists(study_id, patient_id):
         raise InvalidParameter(f"no patient {patient_id!r} in this study")
 
 
