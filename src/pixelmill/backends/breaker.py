@@ -18,12 +18,13 @@ consecutive failures; the failure *rate* rule is a listener (:class:`_Rate`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pybreaker
 
@@ -33,6 +34,7 @@ from pixelmill.settings_healing import BreakerSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+B = TypeVar("B")
 
 CLOSED, HALF_OPEN, OPEN = pybreaker.STATE_CLOSED, pybreaker.STATE_HALF_OPEN, pybreaker.STATE_OPEN
 _GAUGE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
@@ -183,3 +185,24 @@ class Breakers:
     def states(self) -> dict[str, str]:
         with self._lock:
             return {key: b.state for key, b in self._made.items()}
+
+
+class Guarded(Generic[B]):
+    """A backend ``inner`` behind ``breaker``: the members named in :attr:`guarded` run
+    through the breaker; every other member is ``inner``'s own, unguarded (``ping``:
+    readiness asks the real server; ``purge``, ``queue_name``, ``bucket``, ...: admin and
+    test helpers, not the request path). Subclasses write out only what differs."""
+
+    guarded: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, inner: B, breaker: CircuitBreaker) -> None:
+        self.inner = inner
+        self.breaker = breaker
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (copy, unpickling): no endless recursion
+            raise AttributeError(name)
+        member = getattr(self.inner, name)
+        if name in self.guarded:
+            return functools.partial(self.breaker.call, member)
+        return member

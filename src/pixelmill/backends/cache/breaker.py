@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
 
-from pixelmill.backends.breaker import CircuitBreaker
+from pixelmill.backends.breaker import Guarded
 from pixelmill.backends.cache.base import Cache
 from pixelmill.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class BreakerCache:
+class BreakerCache(Guarded[Cache]):
     """A :class:`~pixelmill.backends.cache.base.Cache` over ``inner``, which must raise
-    :class:`BackendUnavailable` on failure (``RedisCache(raise_errors=True)``)."""
-
-    def __init__(self, inner: Cache, breaker: CircuitBreaker) -> None:
-        self.inner = inner
-        self.breaker = breaker
-
-    def __getattr__(self, name: str) -> Any:
-        # what is not in the Protocol (``purge``, ``queue_name``, ``bucket``, ...) is the
-        # wrapped backend's own, unguarded: admin and test helpers, not the request path
-        if name == "inner":  # not set yet (copy, unpickling): no endless recursion
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    :class:`BackendUnavailable` on failure (``RedisCache(raise_errors=True)``);
+    ``ping`` and ``close`` are the inner cache's own."""
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -46,9 +35,3 @@ class BreakerCache:
             self.inner.delete(key)
         except BackendUnavailable as exc:
             log.warning("cache delete of %s failed: %s", key, exc.detail)
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def close(self) -> None:
-        self.inner.close()
