@@ -2,6 +2,7 @@
 // /v1/studies/{sid}/images/{iid}/annotations (GeoJSON features; writes need If-Match).
 import { computed, ref, type Ref } from 'vue'
 import { get, post, request } from '../api'
+import { useAttempt } from './useAttempt'
 
 export interface Feature {
   type: 'Feature'
@@ -26,17 +27,8 @@ export function className(f: Feature): string {
 export function useAnnotations(studyId: Ref<string>, imageId: Ref<string>) {
   const features = ref<Feature[]>([])
   const selected = ref<string>('')
-  const error = ref<unknown>(null)
+  const { error, attempt } = useAttempt()
   const base = computed(() => `/v1/studies/${studyId.value}/images/${imageId.value}/annotations`)
-
-  async function attempt(fn: () => Promise<void>) {
-    error.value = null
-    try {
-      await fn()
-    } catch (err) {
-      error.value = err
-    }
-  }
 
   const load = () => attempt(async () => {
     if (!studyId.value) return
