@@ -42,14 +42,12 @@ class Up:
             image = http.post("/v1/images", content=make_image(64, 48)).json()["id"]
             job = http.post("/v1/jobs", json={"inputs": [image], "pipeline": [{"op": "flip"}]})
             assert job.status_code == 202
-            done: dict[str, Any] = wait_for(
-                lambda: (
-                    (j := http.get(f"/v1/jobs/{job.json()['id']}").json())["state"] in TERMINAL
-                    and j
-                ),
-                timeout=30,
-            )
-        return done
+
+            def ended() -> dict[str, Any]:  # falsy ({}) until the job ended
+                j: dict[str, Any] = http.get(f"/v1/jobs/{job.json()['id']}").json()
+                return j if j["state"] in TERMINAL else {}
+
+            return wait_for(ended, timeout=30)
 
 
 @contextmanager
