@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,25 +26,7 @@ from pixelmill.errors import Forbidden, InvalidAnnotation, NotFound, Preconditio
 from pixelmill.imaging.annotations import Annotation, parse_feature, parse_geojson
 from pixelmill.imaging.annotations._geometry import Limits
 
-DATABASES = ["sqlite-memory", "sqlite-file", pytest.param("postgresql", marks=pytest.mark.server)]
 QUPATH = Path(__file__).parents[1] / "unit/imaging/annotations/data"
-
-
-@pytest.fixture(params=DATABASES)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite-memory":
-        url = "sqlite://"
-    elif request.param == "sqlite-file":
-        url = f"sqlite:///{tmp_path / 'meta' / 'pixelmill.db'}"
-    else:
-        url = request.getfixturevalue("postgres_module_url")
-    database = Database(url)
-    database.upgrade()
-    if database.dialect == "postgresql":
-        with database.begin() as conn:
-            conn.execute(sa.text("TRUNCATE users, studies, images, events CASCADE"))
-    yield database
-    database.dispose()
 
 
 @dataclass

@@ -4,13 +4,10 @@ and PostgreSQL (a real server), each migrated with Alembic."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, EventLog
@@ -20,25 +17,6 @@ from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.errors import Conflict, InvalidInput, InvalidParameter, NotFound
-
-DATABASES = ["sqlite-memory", "sqlite-file", pytest.param("postgresql", marks=pytest.mark.server)]
-
-
-@pytest.fixture(params=DATABASES)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite-memory":
-        url = "sqlite://"
-    elif request.param == "sqlite-file":
-        url = f"sqlite:///{tmp_path / 'meta' / 'pixelmill.db'}"
-    else:
-        url = request.getfixturevalue("postgres_module_url")
-    database = Database(url)
-    database.upgrade()
-    if database.dialect == "postgresql":
-        with database.begin() as conn:
-            conn.execute(sa.text("TRUNCATE images, users, studies, events CASCADE"))
-    yield database
-    database.dispose()
 
 
 @dataclass

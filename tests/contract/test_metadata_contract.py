@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,26 +18,7 @@ from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.keys import KeyRepository
 from pixelmill.errors import NotFound
 
-DATABASES = ["sqlite-memory", "sqlite-file", pytest.param("postgresql", marks=pytest.mark.server)]
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-
-
-@pytest.fixture(params=DATABASES)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite-memory":
-        url = "sqlite://"
-    elif request.param == "sqlite-file":
-        url = f"sqlite:///{tmp_path / 'meta' / 'pixelmill.db'}"
-    else:
-        # one database for the module, emptied per test
-        url = request.getfixturevalue("postgres_module_url")
-    database = Database(url)
-    database.upgrade()
-    if database.dialect == "postgresql":
-        with database.begin() as conn:
-            conn.execute(sa.text("TRUNCATE images, api_keys CASCADE"))
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ from pixelmill.backends.metadata.model_permissions import ModelPermissionReposit
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.errors import Conflict, NotFound
-from tests.contract.test_metadata_contract import db  # noqa: F401  (the fixture)
 
 
-def _user(db: Database) -> str:  # noqa: F811
+def _user(db: Database) -> str:
     return UserRepository(db).create(f"u-{uuid.uuid4().hex[:8]}", site_role="member").id
 
 
@@ -36,7 +35,7 @@ def _dataset(sha: str, owner: str | None) -> dict[str, Any]:
     }
 
 
-def test_datasets_belong_to_their_uploader(db: Database) -> None:  # noqa: F811
+def test_datasets_belong_to_their_uploader(db: Database) -> None:
     repo = DatasetRepository(db)
     alice, bob = _user(db), _user(db)
     sha = uuid.uuid4().hex * 2
@@ -76,7 +75,7 @@ def _version(repo: ModelRepository, name: str, **kw: Any) -> Any:
     )
 
 
-def test_the_creator_of_a_model_manages_it_and_grants_are_audited(db: Database) -> None:  # noqa: F811
+def test_the_creator_of_a_model_manages_it_and_grants_are_audited(db: Database) -> None:
     models, perms = ModelRepository(db), ModelPermissionRepository(db)
     alice, bob = _user(db), _user(db)
     name = f"m-{uuid.uuid4().hex[:8]}"

@@ -5,8 +5,6 @@ creates; unlinking on delete; analyses that only move forward."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,25 +20,6 @@ from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.errors import Conflict, NotFound
-
-DATABASES = ["sqlite-memory", "sqlite-file", pytest.param("postgresql", marks=pytest.mark.server)]
-
-
-@pytest.fixture(params=DATABASES)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite-memory":
-        url = "sqlite://"
-    elif request.param == "sqlite-file":
-        url = f"sqlite:///{tmp_path / 'meta' / 'pixelmill.db'}"
-    else:
-        url = request.getfixturevalue("postgres_module_url")
-    database = Database(url)
-    database.upgrade()
-    if database.dialect == "postgresql":
-        with database.begin() as conn:
-            conn.execute(sa.text("TRUNCATE images, users, studies, events CASCADE"))
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -38,16 +38,6 @@ def finished(client: TestClient, url: str, headers: dict[str, str]) -> dict[str,
     raise AssertionError(f"the analysis did not finish: {body}")
 
 
-@pytest.fixture
-def people(container: Any) -> dict[str, dict[str, str]]:
-    return {name: user(container, name) for name in ("olga", "ana", "vic", "nobody")}
-
-
-@pytest.fixture
-def sid(client: TestClient, container: Any, people: dict[str, dict[str, str]]) -> str:
-    return study(client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container)
-
-
 def add_image(client: TestClient, sid: str, headers: dict[str, str], seed: int) -> tuple[str, int]:
     body, count = he_image(seed)
     image = client.post("/v1/images", content=body, headers=headers).json()["id"]

@@ -11,19 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import make_image
-from tests.integration.gateway.workspace_helpers import study, user
+from tests.integration.gateway.workspace_helpers import study
 
 SECRET_ID = "MRN-77341-ZEBRA"
-
-
-@pytest.fixture
-def people(container: Any) -> dict[str, dict[str, str]]:
-    return {name: user(container, name) for name in ("olga", "ana", "vic", "nobody")}
-
-
-@pytest.fixture
-def sid(client: TestClient, container: Any, people: dict[str, dict[str, str]]) -> str:
-    return study(client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container)
 
 
 def test_patients_get_consecutive_codes_and_allowed_attributes(

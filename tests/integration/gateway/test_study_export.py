@@ -11,24 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import pytest
 from fastapi.testclient import TestClient
 
 from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from tests.conftest import make_settings
 from tests.integration.gateway.test_analyses import add_image, finished
-from tests.integration.gateway.workspace_helpers import study, user
-
-
-@pytest.fixture
-def people(container: Any) -> dict[str, dict[str, str]]:
-    return {name: user(container, name) for name in ("olga", "ana", "vic")}
-
-
-@pytest.fixture
-def sid(client: TestClient, container: Any, people: dict[str, dict[str, str]]) -> str:
-    return study(client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container)
+from tests.integration.gateway.workspace_helpers import user
 
 
 def test_measurements_join_images_and_patients(

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pixelmill.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import make_image
-from tests.integration.gateway.workspace_helpers import study, user
+from tests.integration.gateway.workspace_helpers import user
 from tests.unit.imaging.slides.test_deidentify import PATIENT, SCAN_DATE, svs_like
 
 MAX_UPLOAD = 400_000
@@ -26,16 +26,6 @@ MAX_UPLOAD = 400_000
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, server={"max_upload_bytes": MAX_UPLOAD})
-
-
-@pytest.fixture
-def people(container: Any) -> dict[str, dict[str, str]]:
-    return {name: user(container, name) for name in ("olga", "ana", "vic")}
-
-
-@pytest.fixture
-def sid(client: TestClient, container: Any, people: dict[str, dict[str, str]]) -> str:
-    return study(client, people["olga"], {"ana": "analyst", "vic": "viewer"}, container=container)
 
 
 def zipped(members: dict[str, bytes]) -> bytes:

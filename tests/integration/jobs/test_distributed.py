@@ -3,19 +3,15 @@ the tasks against PostgreSQL, results are served by the gateway."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import make_image
-from tests.integration.jobs.conftest import REPO, TERMINAL, Cluster
-from tests.jobs_helpers import admin_auth, free_port, wait_answering, wait_for
+from tests.integration.jobs.conftest import Cluster
+from tests.integration.jobs.up_process import pixelmill_up
+from tests.jobs_helpers import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -65,78 +61,22 @@ def _sample(text: str, name: str, label: str = "") -> float:
     )
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
-
-
-def _is_job_worker(pid: int) -> bool:
-    try:
-        return b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-
-
 def test_up_with_workers_runs_a_local_cluster_and_stops_it(
     tmp_path: Path, postgres_url: str, amqp_url: str
 ) -> None:
     # given `pixelmill up --workers 2` against the machine's RabbitMQ and PostgreSQL
-    namespace = f"pmtest-{uuid.uuid4().hex[:8]}"
-    # this checkout's code first, not whatever `pixelmill` the venv has installed
-    src_first = os.pathsep.join([str(REPO / "src"), str(REPO)])
-    env = {**os.environ, "PIXELMILL_BROKER__NAMESPACE": namespace, "PYTHONPATH": src_first}
-    port, log = free_port(), tmp_path / "up.log"
-    command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()", "up"]
-    args = ["--data-dir", str(tmp_path / "data"), "--port", str(port), "--workers", "2"]
-    args += ["--broker-url", amqp_url, "--database-url", postgres_url]
-    up = subprocess.Popen(
-        command + args, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-
-        wait_answering(up, f"{base}/readyz", log)
-        wait_for(lambda: log.read_text().count("worker ready") == 2, timeout=60)
-        auth = admin_auth(log)
+    with pixelmill_up(tmp_path, postgres_url, amqp_url, workers=2) as up:
         # (its other children are the gateway's server processes: one per core)
-        workers = [pid for pid in _children(up.pid) if _is_job_worker(pid)]
+        workers = up.job_workers()
         assert len(workers) == 2
-        # when a job is submitted to the gateway
-        with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
-            image = http.post("/v1/images", content=make_image(64, 48)).json()["id"]
-            job = http.post("/v1/jobs", json={"inputs": [image], "pipeline": [{"op": "flip"}]})
-            assert job.status_code == 202
-            # then a worker process runs it
-            done = wait_for(
-                lambda: (
-                    (j := http.get(f"/v1/jobs/{job.json()['id']}").json())["state"] in TERMINAL
-                    and j
-                ),
-                timeout=30,
-            )
+        # when a job is submitted to the gateway; then a worker process runs it
+        done = up.run_flip_job()
         assert done["state"] == "succeeded"
         # and the gateway's /metrics adds up every process: the task ran in a worker
-        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        metrics = httpx.get(f"{up.base}/metrics", timeout=10).text
         assert _sample(metrics, "pixelmill_job_tasks_total", 'outcome="succeeded"') >= 1
         assert _sample(metrics, "pixelmill_worker_threads") >= 2
         # and SIGTERM to `up` stops the gateway and its workers
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(60) is not None
+        up.process.send_signal(signal.SIGTERM)
+        assert up.process.wait(60) is not None
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=30)
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait(10)
-        for pid in _children(up.pid):
-            os.kill(pid, signal.SIGKILL)
-        from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
-
-        RabbitmqBroker(amqp_url, namespace=namespace).purge()
