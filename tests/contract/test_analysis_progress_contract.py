@@ -4,29 +4,11 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from pixelmill.backends.metadata.analyses import AnalysisRepository
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, EventLog
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.users import UserRepository
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = (
-        f"sqlite:///{tmp_path / 'p.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    database = Database(url)
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def summary(*states: str) -> dict[str, object]:

@@ -5,12 +5,16 @@ account, and credentials read from a stolen database file."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata.events import Actor
+from pixelmill.backends.metadata.users import digest
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.gateway.auth import CSRF_HEADER
@@ -137,3 +141,19 @@ def test_a_stolen_database_file_holds_no_password_or_key_in_plaintext(
     assert b"alice" in stolen  # the file is the real one
     for needle in (PASSWORD, secret, cookie, csrf):
         assert needle.encode() not in stolen
+
+
+def test_ended_sessions_are_removed_not_kept_forever(
+    box: tuple[Container, TestClient],
+) -> None:
+    # given a session that ended (expired) long ago, its hash still stored
+    container, client = box
+    user_id = _user(container)
+    _, secret, _csrf = container.users.create_session(user_id, timedelta(seconds=-60))
+    assert container.users.session(secret) is None  # it no longer opens anything
+    # when anyone logs in
+    assert _login(client, "alice", PASSWORD)[0] == 200
+    # then the ended session's row is gone; the new one stays
+    with container.db.read() as conn:
+        stored = {r.id for r in conn.execute(sa.select(tw.sessions.c.id)).all()}
+    assert digest(secret) not in stored and len(stored) == 1

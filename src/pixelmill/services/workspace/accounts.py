@@ -163,6 +163,7 @@ class Accounts:
             raise LoginFailed("wrong username or password", delay_s=min(0.25 * failures, 2.0))
         user = self.users.login_succeeded(user.id)
         session, secret, csrf = self.users.create_session(user.id, self.session_ttl)
+        self.users.purge_sessions()  # ended sessions go (one indexed delete a login)
         self.events.record(actor, "login", "user", user.id, security=True)
         return LoginResult(user, session, secret, csrf)
 

@@ -106,8 +106,3 @@ def can(role: StudyRole, action: Action, study_status: StudyStatus, is_author: b
         return False
     least = rule.author if is_author and rule.author is not None else rule.least
     return least is not None and at_least(role, least)
-
-
-def is_read(action: Action) -> bool:
-    """Reads are the actions a viewer may take in a frozen study."""
-    return action.endswith(".read")
