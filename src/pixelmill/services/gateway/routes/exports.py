@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 from pixelmill.errors import EmptyInput, InvalidInput
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.routes.images import _Spool
+from pixelmill.services.gateway.routes.images import Spool
 from pixelmill.services.gateway.routes.studies import study_json
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.exports import MEDIA, encode
@@ -136,7 +136,7 @@ async def import_archive(
     c = deps(request)
     if not principal.user_id:
         raise InvalidInput("studies belong to users: log in or use a user's API key")
-    spool = _Spool(c.settings.data_dir / "tmp", c.settings.ml.max_dataset_bytes)
+    spool = Spool(c.settings.data_dir / "tmp", c.settings.ml.max_dataset_bytes)
     try:
         async for chunk in request.stream():
             spool.write(chunk)

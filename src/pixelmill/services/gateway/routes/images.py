@@ -29,9 +29,6 @@ router = APIRouter(prefix="/v1/images", tags=["images"])
 _CHUNK = 1024 * 1024
 
 
-_container = deps
-
-
 def image_json(record: ImageRecord) -> dict[str, Any]:
     body = record.to_dict()
     body["created_at"] = record.created_at.isoformat()
@@ -53,10 +50,10 @@ ANONYMOUS_MAX_SIDE = 2048
 
 def _readable(request: Request, principal: Principal | None, image_id: str) -> ImageRecord:
     """The image when the caller may read it; ``404`` otherwise (ids cannot be probed)."""
-    return _container(request).access.image(principal, image_id)
+    return deps(request).access.image(principal, image_id)
 
 
-class _Spool:
+class Spool:
     """A temp file in the data dir, hashed and size-limited as it is written."""
 
     def __init__(self, root: Path, limit: int) -> None:
@@ -94,14 +91,14 @@ class _Spool:
 async def upload(
     request: Request, response: Response, principal: Principal = Depends(require("write"))
 ) -> dict[str, Any]:
-    c = _container(request)
+    c = deps(request)
     limit = c.settings.server.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise ImageTooLarge(
             f"the upload is larger than the limit of {limit} bytes", max_bytes=limit
         )
-    spool = _Spool(c.settings.data_dir / "tmp", limit)
+    spool = Spool(c.settings.data_dir / "tmp", limit)
     filename = request.headers.get("x-filename")
     try:
         content_type = request.headers.get("content-type", "")
@@ -153,7 +150,7 @@ def list_images(
     all_images: bool = Query(False, alias="all", description="Admins: every user's images."),
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
-    c = _container(request)
+    c = deps(request)
     owner = None if all_images and principal.is_admin else principal.user_id
     if principal.via == "local":
         owner = None
@@ -174,7 +171,7 @@ def get_image(
 ) -> dict[str, Any]:
     record = _readable(request, principal, image_id)
     body = image_json(record)
-    body["placeholder"] = _container(request).image_service.placeholder(record)
+    body["placeholder"] = deps(request).image_service.placeholder(record)
     return body
 
 
@@ -188,7 +185,7 @@ def get_placeholder(
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     record = _readable(request, principal, image_id)
-    found = _container(request).image_service.placeholder(record)
+    found = deps(request).image_service.placeholder(record)
     return {"id": record.id, "width": record.width, "height": record.height, **found}
 
 
@@ -220,7 +217,7 @@ def get_original(
     image_id: str,
     principal: Principal = Depends(require("read")),
 ) -> Response:
-    c = _container(request)
+    c = deps(request)
     record = _readable(request, principal, image_id)
     etag = f'"{record.sha256}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
@@ -236,7 +233,7 @@ def get_original(
 def delete_image(
     request: Request, image_id: str, principal: Principal = Depends(require("write"))
 ) -> Response:
-    c = _container(request)
+    c = deps(request)
     c.access.image(principal, image_id, write=True)
     c.image_service.delete(image_id)
     return Response(status_code=204)
@@ -266,7 +263,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     ),
 )
 async def render(request: Request, image_id: str) -> Response:
-    settings = _container(request).settings.render
+    settings = deps(request).settings.render
     params = parse_render(
         dict(request.query_params), max_side=settings.max_output_side, presets=settings.presets
     )
@@ -285,7 +282,7 @@ async def render_response(
 ) -> Response:
     """The answer to a render (also thumbor-style URLs'): 304 or a cache hit at once; a
     miss computed in a render slot, not started (or stopped) once the client leaves."""
-    c = _container(request)
+    c = deps(request)
     answer = await anyio.to_thread.run_sync(
         lambda: _cached_answer(request, image_id, params, signed=signed, principal=principal)
     )
@@ -311,7 +308,7 @@ async def render_response(
 async def _signed(request: Request) -> bool:
     """True for a render URL signed with a configured key (public by signature); a
     bad signature is ``403``. Unsigned URLs need a caller who may read the image."""
-    security = _container(request).settings.security
+    security = deps(request).settings.security
     if "sig" not in request.query_params or not (security.signing_key or security.signing_keys):
         return False
     signing.verify(
@@ -323,7 +320,7 @@ async def _signed(request: Request) -> bool:
 def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) -> bool:
     """Anonymous, unsigned renders only where opted in (``security.public_read`` or a
     study's ``public_renders``), and never full-size sources or unstripped metadata."""
-    c = _container(request)
+    c = deps(request)
     if not (c.settings.security.public_read or c.study_images.public_render(image_id)):
         return False
     sized = params.w or params.h
@@ -359,7 +356,7 @@ def _cached_answer(
     principal: Principal | None,
 ) -> Response | _Miss:
     """The answer when it needs no render (304, cache hit), else what a render needs."""
-    c = _container(request)
+    c = deps(request)
     service = c.image_service
     if signed or principal is None:
         record = service.record(image_id)

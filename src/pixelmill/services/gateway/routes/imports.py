@@ -20,7 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.routes.images import _Spool
+from pixelmill.services.gateway.routes.images import Spool
 from pixelmill.services.workspace.imports import ImportFile, StudyImports
 from pixelmill.services.workspace.principal import Principal
 
@@ -136,7 +136,7 @@ async def _one(
     chunks: AsyncIterator[bytes],
     name: str,
 ) -> None:
-    spool = _Spool(root, imports.max_total_bytes)
+    spool = Spool(root, imports.max_total_bytes)
     try:
         async for chunk in chunks:
             spool.write(chunk)
