@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata._paging import study_page
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
@@ -136,18 +137,8 @@ class AnalysisRepository:
         """A page of the study's analyses, newest first, and their total."""
         a = tw.analyses
         with self.db.read() as conn:
-            total = int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(a).where(a.c.study_id == study_id)
-                ).scalar_one()
-            )
-            rows = conn.execute(
-                sa.select(a)
-                .where(a.c.study_id == study_id)
-                .order_by(a.c.created_at.desc(), a.c.id)
-                .limit(limit)
-                .offset(offset)
-            ).all()
+            order = (a.c.created_at.desc(), a.c.id)
+            rows, total = study_page(conn, a, study_id, order, limit=limit, offset=offset)
         return [_record(r) for r in rows], total
 
     def running_for_study(self, study_id: str) -> list[AnalysisRecord]:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata._paging import study_page
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
@@ -180,18 +181,8 @@ class PatientRepository:
         """A page of the study's patients in code order, with their image counts."""
         p = tw.patients
         with self.db.read() as conn:
-            total = int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(p).where(p.c.study_id == study_id)
-                ).scalar_one()
-            )
-            rows = conn.execute(
-                sa.select(p)
-                .where(p.c.study_id == study_id)
-                .order_by(sa.func.length(p.c.code), p.c.code)
-                .limit(limit)
-                .offset(offset)
-            ).all()
+            order = (sa.func.length(p.c.code), p.c.code)
+            rows, total = study_page(conn, p, study_id, order, limit=limit, offset=offset)
             counts = self._image_counts(conn, [r.id for r in rows])
         return [_record(r, counts.get(r.id, 0)) for r in rows], total
 
