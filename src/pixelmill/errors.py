@@ -20,8 +20,9 @@ adapter boundary; they never leak to callers.
     │   ├── ImageTooLarge (413)         pixel limit (decompression bomb) or byte limit
     │   └── BodyTooLarge (413)          a JSON request body over its cap
     ├── AuthError (401)
-    │   ├── Forbidden (403)
-    │   └── BadSignature (403)
+    │   └── Forbidden (403)
+    │       ├── BadSignature (403)
+    │       └── SourceRefused (403)     a remote source URL outside the allow-lists
     ├── NotFound (404)
     ├── Conflict (409)
     ├── RateLimited (429)               a client over its request budget, carries retry_after
@@ -29,6 +30,8 @@ adapter boundary; they never leak to callers.
     ├── Overloaded (503)                backpressure, carries retry_after seconds
     │   └── RenderTimeout (503)         a render past its time budget
     ├── BackendUnavailable (503)        storage / database / cache / broker unreachable
+    ├── SourceUnavailable (502)         a remote source answered an error or not at all
+    │   └── SourceTimeout (504)         a remote source slower than its time limit
     └── StorageError (500)
 
 Keyword arguments of an error are the problem's extension members (``max_pixels=...``,
@@ -194,6 +197,15 @@ class BadSignature(Forbidden):
     title = "Bad or missing URL signature"
 
 
+class SourceRefused(Forbidden):
+    """A remote source URL pixelmill will not fetch: a scheme, host or bucket off the
+    allow-lists, or an address that is private, loopback or link-local (SSRF)."""
+
+    status = 403
+    slug = "source-refused"
+    title = "Source refused"
+
+
 class NotFound(PixelmillError):
     status = 404
     slug = "not-found"
@@ -272,6 +284,23 @@ class BackendUnavailable(PixelmillError):
     def __init__(self, detail: str = "", *, retry_after: int | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
+
+
+class SourceUnavailable(PixelmillError):
+    """A remote source could not be fetched: it answered an error status, or the
+    connection failed. ``detail`` names the source's answer, never library text."""
+
+    status = 502
+    slug = "source-unavailable"
+    title = "Source unavailable"
+
+
+class SourceTimeout(SourceUnavailable):
+    """A remote source took longer than ``sources.timeout_s``."""
+
+    status = 504
+    slug = "source-timeout"
+    title = "Source timed out"
 
 
 class StorageError(PixelmillError):

@@ -28,6 +28,7 @@ from pixelmill.settings_parts import (
     StorageSettings,
     WorkspaceSettings,
 )
+from pixelmill.settings_sources import SourcesSettings
 
 __all__ = [
     "BrokerSettings",
@@ -42,6 +43,7 @@ __all__ = [
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "SourcesSettings",
     "StorageSettings",
     "TracingSettings",
     "WorkspaceSettings",
@@ -247,6 +249,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
     healing: HealingSettings = HealingSettings()
+    sources: SourcesSettings = SourcesSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -35,6 +35,7 @@ from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
 from pixelmill.runtime.wiring import (
     dataset_limits,
+    remote_images,
     study_import_deps,
     study_work,
     workspace,
@@ -48,6 +49,7 @@ from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
 from pixelmill.services.model_registry import Caller, ModelRegistry
+from pixelmill.services.sources import RemoteImages
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
@@ -169,6 +171,8 @@ class Container:
     # self-healing (issue 14): circuit breakers, the anomaly monitor
     breakers: Breakers
     anomaly: AnomalyMonitor | None = None
+    # remote sources by URL (issue 19), when sources.enabled
+    sources: RemoteImages | None = None
 
     @property
     def runs_jobs_in_process(self) -> bool:
@@ -199,6 +203,8 @@ class Container:
             self.job_daemon.stop()
 
     def close(self) -> None:
+        if self.sources is not None:
+            self.sources.fetcher.close()
         self.job_daemon.close()
         self.jobs.close()
         self.inference.close()
@@ -256,8 +262,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     inference: InferenceService | None = None
 
     def resolve_model(ref: str) -> Predictor:
-        # the image service and inference use each other (inference reads and stores
-        # images; the segment op renders with a model): bound once both exist, below
+        # the image service and inference use each other: bound once both exist, below
         assert inference is not None
         return inference.resolver(ref)
 
@@ -318,6 +323,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         trainer=trainer,
         breakers=breakers,
         anomaly=healing(settings, inference, parts["events"], breakers),
+        sources=remote_images(settings),
         **study_work(db, jobs, import_deps, settings),
         **parts,
     )

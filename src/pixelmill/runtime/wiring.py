@@ -1,6 +1,6 @@
 """The composition root's wiring of the research workspace: users and accounts, studies,
 access, annotations, patients, and the work on a study's images (imports, analyses,
-exports, archives). Called by :func:`pixelmill.runtime.container.build_container` only."""
+exports, archives); and of remote sources. Called by :func:`pixelmill.runtime.container.build_container` only."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from pixelmill.backends.metadata.patients import PatientRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
+from pixelmill.backends.sources.fetch import S3Access, SourceFetcher
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.images import ImageService
 from pixelmill.services.jobs.service import JobService
+from pixelmill.services.sources import RemoteImages
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
@@ -33,6 +35,27 @@ from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import ImportDeps, StudyImports
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
+
+
+def remote_images(settings: Settings) -> RemoteImages | None:
+    """Remote sources by URL when ``sources.enabled`` (read from S3 with the storage
+    section's endpoint and credentials)."""
+    conf = settings.sources
+    if not conf.enabled:
+        return None
+    storage = settings.storage
+    s3 = S3Access(
+        endpoint_url=storage.s3_endpoint_url,
+        region=storage.s3_region,
+        access_key=storage.s3_access_key,
+        secret_key=storage.s3_secret_key,
+    )
+    return RemoteImages(
+        SourceFetcher(conf, s3=s3),
+        max_pixels=settings.render.max_pixels,
+        cache_bytes=conf.cache_bytes,
+        cache_ttl_s=conf.cache_ttl_s,
+    )
 
 
 def dataset_limits(settings: Settings) -> DatasetLimits:

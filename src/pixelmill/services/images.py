@@ -295,22 +295,29 @@ class ImageService:
         params: RenderParams,
         plan: tuple[ImageFormat, int, str, bool],
         gone: Callable[[], bool] | None = None,
+        source: Callable[[], ImageSource] | None = None,
     ) -> Rendition:
         """Render ``plan`` of ``record`` and cache it: waits for a render slot and
         computes within ``render.time_budget_s``; ``gone()`` tells that the client left
-        (then a waiting render never starts and a running one stops)."""
+        (then a waiting render never starts and a running one stops). ``source`` gives
+        the bytes of an image that is not in storage (a remote source)."""
         fmt, quality, key, negotiated = plan
         etag = f'"{key[:40]}"'
         steps = to_steps(params, max_side=self.settings.max_output_side)
         guard = RenderGuard(self.settings.time_budget_s, gone)
+        original = source() if source is not None else None  # fetched outside a slot
         try:
             with self.render_gate.slot(gone):
                 started = time.perf_counter()
-                body = self.render_steps(record, steps, fmt, quality, params=params, stop=guard)
+                body = self.render_steps(
+                    record, steps, fmt, quality, params=params, stop=guard, source=original
+                )
         except CorruptImage as exc:
             stopped = guard.error()
             if stopped is not None:  # we stopped libvips: not the image's fault
                 raise stopped from exc
+            if source is not None:  # not a stored image: nothing to look up
+                raise
             # a record served from the LRU may belong to an image another process deleted
             self._records.drop(record.id)
             self.images.get(record.id)  # raises NotFound when it is gone
@@ -332,14 +339,17 @@ class ImageService:
         params: RenderParams | None = None,
         ctx: OpContext | None = None,
         stop: Callable[[], bool] | None = None,
+        source: ImageSource | None = None,
     ) -> bytes:
-        """Run ``steps`` on the original and encode; ``params`` carries the render's
-        output choices (metadata, colour profile, background, bit depth)."""
+        """Run ``steps`` on the original (``source``, else from storage) and encode;
+        ``params`` carries the render's output choices (metadata, colour profile,
+        background, bit depth)."""
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
         pages = pages_to_read(record, p, fmt, self.settings)
-        source = self.source_of(record)
+        if source is None:
+            source = self.source_of(record)
         with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
             image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
         background = (p.bg or (255, 255, 255, 255))[:3]

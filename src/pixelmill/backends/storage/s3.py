@@ -41,7 +41,8 @@ _session: boto3.session.Session | None = None
 _session_lock = threading.Lock()
 
 
-def _make_client(**kwargs: Any) -> Any:
+def make_client(**kwargs: Any) -> Any:
+    """A boto3 S3 client from the process's one session (``kwargs`` as ``client()``)."""
     global _session
     with _session_lock:
         if _session is None:
@@ -135,7 +136,7 @@ class S3Storage:
             request_checksum_calculation="when_required",
         )
         try:
-            self._client = _make_client(
+            self._client = make_client(
                 endpoint_url=endpoint_url,
                 aws_access_key_id=access_key,
                 aws_secret_access_key=secret_key,

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pixelmill.services.inference.service import InferenceService
     from pixelmill.services.jobs.service import JobService
     from pixelmill.services.model_registry import ModelRegistry
+    from pixelmill.services.sources import RemoteImages
     from pixelmill.services.trainer.service import TrainerService
     from pixelmill.services.workspace.access import Access
     from pixelmill.services.workspace.accounts import Accounts
@@ -113,6 +114,10 @@ class GatewayDeps(Protocol):
 
     @property
     def annotation_desk(self) -> AnnotationDesk: ...
+
+    @property
+    def sources(self) -> RemoteImages | None:
+        """Remote sources by URL (``None`` unless ``sources.enabled``)."""
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""

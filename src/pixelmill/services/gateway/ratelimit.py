@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_RENDER = re.compile(r"^/v1/(images/[^/]+/render|models/[^/]+/predict)/?$")
+_RENDER = re.compile(r"^/v1/(images/[^/]+/render|sources/render|models/[^/]+/predict)/?$")
 _UPLOAD = re.compile(r"^/v1/(images|datasets|models/[^/]+/versions)/?$")
 _JOBS = re.compile(r"^/v1/jobs/?$")
 #: seconds without budgets after the store failed

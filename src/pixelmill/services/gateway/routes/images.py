@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from pixelmill.backends.metadata.records import ImageRecord
-from pixelmill.errors import AuthError, EmptyInput, ImageTooLarge, InvalidInput, NotFound
+from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
 from pixelmill.imaging.formats import ImageFormat
-from pixelmill.imaging.render import RenderParams, parse_render
+from pixelmill.imaging.render import parse_render
 from pixelmill.observability import metrics
-from pixelmill.services.gateway import signing
 from pixelmill.services.gateway.auth import identify, require
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.images import Rendition
+from pixelmill.services.gateway.render_answer import render_response, signed_url
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -41,11 +38,6 @@ def image_json(record: ImageRecord) -> dict[str, Any]:
         "placeholder": f"/v1/images/{record.id}/placeholder",
     }
     return body
-
-
-#: the largest side an anonymous (opted-in, unsigned) render may ask for, after dpr,
-#: zoom and padding
-ANONYMOUS_MAX_SIDE = 2048
 
 
 def _readable(request: Request, principal: Principal | None, image_id: str) -> ImageRecord:
@@ -239,14 +231,6 @@ def delete_image(
     return Response(status_code=204)
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    return any(part.strip().removeprefix("W/") == etag for part in header.split(","))
-
-
 @router.get(
     "/{image_id}/render",
     summary="Render a transformed image on the fly",
@@ -267,127 +251,6 @@ async def render(request: Request, image_id: str) -> Response:
     params = parse_render(
         dict(request.query_params), max_side=settings.max_output_side, presets=settings.presets
     )
-    signed = await _signed(request)
+    signed = await signed_url(request)
     principal = None if signed else await identify(request)
     return await render_response(request, image_id, params, signed=signed, principal=principal)
-
-
-async def render_response(
-    request: Request,
-    image_id: str,
-    params: RenderParams,
-    *,
-    signed: bool,
-    principal: Principal | None,
-) -> Response:
-    """The answer to a render (also thumbor-style URLs'): 304 or a cache hit at once; a
-    miss computed in a render slot, not started (or stopped) once the client leaves."""
-    c = deps(request)
-    answer = await anyio.to_thread.run_sync(
-        lambda: _cached_answer(request, image_id, params, signed=signed, principal=principal)
-    )
-    if isinstance(answer, Response):  # a cache hit or a 304: no work to watch
-        return answer
-    # a miss: its render is not started (or is stopped) once the client leaves
-    left = threading.Event()
-    failure: Exception | None = None
-    async with anyio.create_task_group() as watch:
-        watch.start_soon(_watch_disconnect, request, left)
-        try:
-            rendition = await anyio.to_thread.run_sync(
-                c.image_service.compute, answer.record, params, answer.plan, left.is_set
-            )
-        except Exception as exc:  # raised outside the task group, not as a group
-            failure = exc
-        watch.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    return _image_response(rendition, answer.headers)
-
-
-async def _signed(request: Request) -> bool:
-    """True for a render URL signed with a configured key (public by signature); a
-    bad signature is ``403``. Unsigned URLs need a caller who may read the image."""
-    security = deps(request).settings.security
-    if "sig" not in request.query_params or not (security.signing_key or security.signing_keys):
-        return False
-    signing.verify(
-        security.signing_key, request.url.path, request.url.query, keys=security.signing_keys
-    )
-    return True
-
-
-def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) -> bool:
-    """Anonymous, unsigned renders only where opted in (``security.public_read`` or a
-    study's ``public_renders``), and never full-size sources or unstripped metadata."""
-    c = deps(request)
-    if not (c.settings.security.public_read or c.study_images.public_render(image_id)):
-        return False
-    sized = params.w or params.h
-    sides = (params.w, params.h, params.min_w, params.min_h)
-    longest = max(v or 0 for v in sides) * params.dpr * params.zoom
-    longest += 2 * max(params.pad or (0,)) * params.dpr  # margins make it bigger too
-    small = longest <= ANONYMOUS_MAX_SIDE
-    return bool(sized and small and params.strip and params.crop is None)
-
-
-async def _watch_disconnect(request: Request, left: threading.Event) -> None:
-    try:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass  # (a body sent with the GET is not needed)
-    except Exception:  # e.g. that body was over its cap: stop watching, keep rendering
-        return
-    left.set()
-
-
-@dataclass(frozen=True)
-class _Miss:
-    record: ImageRecord
-    plan: tuple[ImageFormat, int, str, bool]
-    headers: dict[str, str]
-
-
-def _cached_answer(
-    request: Request,
-    image_id: str,
-    params: RenderParams,
-    *,
-    signed: bool,
-    principal: Principal | None,
-) -> Response | _Miss:
-    """The answer when it needs no render (304, cache hit), else what a render needs."""
-    c = deps(request)
-    service = c.image_service
-    if signed or principal is None:
-        record = service.record(image_id)
-        if not signed and not _anonymous_render_ok(request, image_id, params):
-            if c.settings.security.auth_enabled:
-                raise AuthError("this render needs an API key, a login or a signed URL")
-            raise NotFound(f"no image {image_id!r}")
-    else:
-        record = c.access.image(principal, image_id)
-    public = signed or principal is None
-    accept = request.headers.get("accept")
-    plan = service.plan(record, params, accept)
-    _fmt, _q, key, negotiated = plan
-    etag = f'"{key[:40]}"'
-    # a shared cache (CDN, proxy) may keep a render only when anyone may fetch it anyway
-    audience = "public" if public else "private"
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"{audience}, max-age={c.settings.cache.http_max_age}, immutable",
-    }
-    if negotiated:
-        headers["Vary"] = "Accept"
-    if _etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    rendition = service.cached(plan)
-    if rendition is None:
-        return _Miss(record, plan, headers)
-    return _image_response(rendition, headers)
-
-
-def _image_response(rendition: Rendition, headers: dict[str, str]) -> Response:
-    headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
-    metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
-    return Response(rendition.body, media_type=rendition.media_type, headers=headers)

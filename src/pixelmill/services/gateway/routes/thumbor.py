@@ -19,7 +19,7 @@ from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.services.gateway import thumbor
 from pixelmill.services.gateway.auth import identify
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.routes.images import render_response
+from pixelmill.services.gateway.render_answer import render_response
 
 
 class _Signature(Convertor[str]):

@@ -1,0 +1,232 @@
+"""Fetch a remote source's bytes within its limits.
+
+``http(s)://``: the host is resolved once, every address is checked
+(:func:`~pixelmill.backends.sources.guard.check_addresses`), and the connection goes to
+those addresses only (the URL carries the IP, the ``Host`` header and TLS SNI the name,
+so the certificate is still checked against the name). Redirects are not followed by
+the client: each ``Location`` is parsed and checked like a new URL. No proxy settings
+are read from the environment. The body is streamed and stops at ``max_bytes``.
+
+``s3://BUCKET/KEY``: read with the storage section's S3 endpoint and credentials, from
+allowed buckets only, never creating anything.
+
+Errors are pixelmill's: :class:`SourceRefused` (403), :class:`NotFound` (the source
+answered 404/410 or has no such key), :class:`ImageTooLarge` (413),
+:class:`SourceUnavailable` (502) and :class:`SourceTimeout` (504).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urljoin
+
+import httpx
+
+from pixelmill.backends.sources.guard import Source, SourcePolicy, check_addresses, parse_source
+from pixelmill.errors import (
+    ImageTooLarge,
+    NotFound,
+    SourceTimeout,
+    SourceUnavailable,
+)
+
+#: ``(host, port) -> addresses``: the DNS answer, asked once per fetch
+Resolver = Callable[[str, int], list[str]]
+
+_CHUNK = 64 * 1024
+
+
+class FetchLimits(SourcePolicy, Protocol):
+    """What a fetch reads of :class:`pixelmill.settings.SourcesSettings`."""
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+    @property
+    def max_redirects(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """Where ``s3://`` sources are read (the storage section's S3 settings)."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key: str | None = None
+    secret_key: str | None = None
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order, without repeats."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class SourceFetcher:
+    """Fetches sources by URL under ``limits`` (thread-safe)."""
+
+    def __init__(
+        self,
+        limits: FetchLimits,
+        *,
+        s3: S3Access | None = None,
+        resolver: Resolver = resolve,
+    ) -> None:
+        self.limits = limits
+        self._s3_access = s3 or S3Access()
+        self._resolve = resolver
+        self._client = httpx.Client(follow_redirects=False, trust_env=False)
+        self._s3_client: Any = None
+        self._s3_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch(self, url: str) -> bytes:
+        """The bytes at ``url`` (following at most ``max_redirects`` checked redirects)."""
+        deadline = time.monotonic() + self.limits.timeout_s
+        for _ in range(self.limits.max_redirects + 1):
+            source = parse_source(url, self.limits)
+            if source.scheme == "s3":
+                return self._s3(source)
+            answer = self._http(source, deadline)
+            if isinstance(answer, bytes):
+                return answer
+            url = urljoin(url, answer)
+        raise SourceUnavailable(
+            f"the source redirected more than {self.limits.max_redirects} times"
+        )
+
+    # -- http(s) -------------------------------------------------------------------------
+
+    def _http(self, source: Source, deadline: float) -> bytes | str:
+        addresses = self._resolve(source.host, source.port)
+        check_addresses(source.host, addresses, self.limits.allowed_networks)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return self._get(source, address, deadline)
+            except httpx.ConnectError as exc:  # the next address may answer
+                failure = exc
+            except httpx.TimeoutException as exc:
+                raise SourceTimeout(
+                    f"the source took longer than {self.limits.timeout_s:g} s"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise SourceUnavailable("the connection to the source failed") from exc
+        raise SourceUnavailable(f"could not connect to {source.host!r}") from failure
+
+    def _get(self, source: Source, address: str, deadline: float) -> bytes | str:
+        literal = f"[{address}]" if ":" in address else address
+        default = source.port == (443 if source.scheme == "https" else 80)
+        host = source.host if default else f"{source.host}:{source.port}"
+        request = self._client.build_request(
+            "GET",
+            f"{source.scheme}://{literal}:{source.port}{source.target}",
+            headers={"Host": host, "Accept": "image/*,*/*;q=0.5", "User-Agent": "pixelmill"},
+            timeout=httpx.Timeout(_left(deadline, self.limits.timeout_s)),
+            extensions={"sni_hostname": source.host},
+        )
+        response = self._client.send(request, stream=True)
+        try:
+            if response.is_redirect:
+                location = response.headers.get("location")
+                if not location:
+                    raise SourceUnavailable("the source redirected without a location")
+                return location
+            _check_status(response.status_code)
+            return _read(response.iter_bytes(_CHUNK), response.headers, self.limits, deadline)
+        finally:
+            response.close()
+
+    # -- s3 ------------------------------------------------------------------------------
+
+    def _s3(self, source: Source) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._bucket_client().get_object(Bucket=source.host, Key=source.target)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "NotFound", "404"):
+                raise NotFound(f"no object {source.target!r} in bucket {source.host!r}") from exc
+            raise SourceUnavailable(f"the bucket answered {code or 'an error'}") from exc
+        except BotoCoreError as exc:
+            raise SourceUnavailable("the S3 source could not be reached") from exc
+        body = answer["Body"]
+        try:
+            headers = {"content-length": str(answer.get("ContentLength", ""))}
+            chunks = iter(lambda: body.read(_CHUNK), b"")
+            return _read(chunks, headers, self.limits, time.monotonic() + self.limits.timeout_s)
+        finally:
+            body.close()
+
+    def _bucket_client(self) -> Any:
+        with self._s3_lock:
+            if self._s3_client is None:
+                from botocore.config import Config
+
+                from pixelmill.backends.storage.s3 import make_client
+
+                access = self._s3_access
+                self._s3_client = make_client(
+                    endpoint_url=access.endpoint_url,
+                    aws_access_key_id=access.access_key,
+                    aws_secret_access_key=access.secret_key,
+                    config=Config(
+                        region_name=access.region,
+                        signature_version="s3v4",
+                        connect_timeout=self.limits.timeout_s,
+                        read_timeout=self.limits.timeout_s,
+                        retries={"max_attempts": 1},
+                        s3={"addressing_style": "path" if access.endpoint_url else "auto"},
+                    ),
+                )
+            return self._s3_client
+
+
+def _check_status(status: int) -> None:
+    if status in (404, 410):
+        raise NotFound(f"the source answered {status}")
+    if status != 200:
+        raise SourceUnavailable(f"the source answered {status}", source_status=status)
+
+
+def _read(chunks: Iterable[bytes], headers: Any, limits: FetchLimits, deadline: float) -> bytes:
+    """The body from ``chunks``, refused as soon as it is over ``max_bytes`` (declared or
+    counted) or late."""
+    declared = str(headers.get("content-length") or "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise _too_large(limits.max_bytes)
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > limits.max_bytes:
+            raise _too_large(limits.max_bytes)
+        if time.monotonic() > deadline:
+            raise SourceTimeout(f"the source took longer than {limits.timeout_s:g} s")
+    if not body:
+        raise SourceUnavailable("the source answered with no content")
+    return bytes(body)
+
+
+def _too_large(limit: int) -> ImageTooLarge:
+    return ImageTooLarge(f"the source is larger than {limit} bytes", max_bytes=limit)
+
+
+def _left(deadline: float, limit: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SourceTimeout(f"the source took longer than {limit:g} s")
+    return left
