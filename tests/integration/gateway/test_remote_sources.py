@@ -240,7 +240,8 @@ def test_sources_are_off_unless_enabled_and_need_a_caller_or_a_signature(
     assert signed.headers["cache-control"].startswith("public")
     tampered = sign_url(SIGNING_KEY, path).replace("w=100", "w=101")
     assert client.get(tampered).status_code == 403
-    off = TestClient(create_app(c := build_container(make_settings(tmp_path / "off"))))
+    off_settings = make_settings(tmp_path / "off", security={"signing_key": SIGNING_KEY})
+    off = TestClient(create_app(c := build_container(off_settings)))
     with off:
         assert off.get(sign_url(SIGNING_KEY, path)).status_code == 404
     c.close()

@@ -26,6 +26,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ARROW = "application/vnd.apache.arrow.file"
 Format = Literal["json", "csv", "arrow"]
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "arrow": ARROW}
+#: every media type an artifact is served as (bytes artifacts, e.g. label TIFFs, as
+#: octet-stream), for the routes' OpenAPI
+ARTIFACT_MEDIA = ("application/json", "text/csv", ARROW, "application/octet-stream")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pixelmill.backends.metadata.analyses import AnalysisRecord
 from pixelmill.errors import InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.jobs.artifacts import ARTIFACT_MEDIA
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.principal import Principal
 
@@ -140,6 +141,8 @@ def get_analysis(
 @router.get(
     "/{analysis_id}/images/{image_id}/results/{name}",
     summary="One image's result: labels (TIFF), objects, summary (json, csv or arrow)",
+    response_class=Response,
+    responses={200: {"content": {media: {} for media in ARTIFACT_MEDIA}}},
 )
 def analysis_result(
     request: Request,
@@ -160,6 +163,8 @@ def analysis_result(
 @router.get(
     "/{analysis_id}/images/{image_id}/overlay",
     summary="The image with the analysis's objects drawn on it (PNG)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
 )
 def analysis_overlay(
     request: Request,

@@ -23,6 +23,7 @@ from pixelmill.errors import Forbidden, InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX, INT64_MAX, event_cursor
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.jobs.artifacts import ARTIFACT_MEDIA
 from pixelmill.services.workspace.principal import Principal
 
 if TYPE_CHECKING:
@@ -306,6 +307,7 @@ Fmt = Literal["json", "csv", "arrow"]
     "/v1/jobs/{job_id}/results/{name}",
     summary="An artifact aggregated over the job's tasks (JSON, CSV or Arrow)",
     response_class=Response,
+    responses={200: {"content": {media: {} for media in ARTIFACT_MEDIA}}},
 )
 def job_artifact(
     request: Request,
@@ -322,6 +324,7 @@ def job_artifact(
     "/v1/jobs/{job_id}/tasks/{index}/results/{name}",
     summary="An artifact of one task",
     response_class=Response,
+    responses={200: {"content": {media: {} for media in ARTIFACT_MEDIA}}},
 )
 def task_artifact(
     request: Request,

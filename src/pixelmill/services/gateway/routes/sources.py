@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pixelmill.errors import AuthError, NotFound
+from pixelmill.errors import AuthError, InvalidParameter, NotFound
 from pixelmill.imaging.render import parse_render
 from pixelmill.services.gateway.auth import identify
 from pixelmill.services.gateway.deps import deps
@@ -39,20 +39,28 @@ router = APIRouter(prefix="/v1/sources", tags=["sources"])
 )
 async def render_source(
     request: Request,
-    url: str = Query(..., max_length=4096, description="The source: http(s):// or s3://"),
+    url: str | None = Query(None, max_length=4096, description="The source: http(s):// or s3://"),
 ) -> Response:
     c = deps(request)
-    sources = c.sources
-    if sources is None:
-        raise NotFound("remote sources are off on this server (sources.enabled)")
-    render = c.settings.render
-    query = {k: v for k, v in request.query_params.items() if k != "url"}
-    params = parse_render(query, max_side=render.max_output_side, presets=render.presets)
+    # who is asking comes first: anonymous callers learn nothing, not even parameter rules
     signed = await signed_url(request)
     if not signed and await identify(request) is None:
         raise AuthError("a remote source needs an API key, a login or a signed URL")
+    sources = c.sources
+    if sources is None:
+        raise NotFound("remote sources are off on this server (sources.enabled)")
+    if not url:
+        raise InvalidParameter("url is required: an http(s):// or s3:// source")
+    source_url = url
+    render = c.settings.render
+    query = {k: v for k, v in request.query_params.items() if k != "url"}
+    params = parse_render(query, max_side=render.max_output_side, presets=render.presets)
 
     def target() -> RenderTarget:
-        return RenderTarget(sources.record(url), public=signed, source=lambda: sources.source(url))
+        return RenderTarget(
+            sources.record(source_url),
+            public=signed,
+            source=lambda: sources.source(source_url),
+        )
 
     return await answer_render(request, params, target)
