@@ -28,7 +28,9 @@ def tool(name: str, *version: str) -> str:
     reason = f"{name} is not installed (pip install -e '.[test]')"
     if path is not None:
         try:
-            subprocess.run([path, *(version or ["--version"])], capture_output=True, timeout=60, check=True)
+            subprocess.run(
+                [path, *(version or ["--version"])], capture_output=True, timeout=60, check=True
+            )
             return path
         except (OSError, subprocess.SubprocessError) as exc:
             reason = f"{name} does not run here ({exc})"

@@ -42,8 +42,21 @@ def test_valid_against_the_compose_specification(path: Path) -> None:
 
 def test_the_whole_stack_is_there() -> None:
     found = services()
-    for name in ("lb", "gateway", "inference", "trainer", "autoscaler", "migrate", "rabbitmq",
-                 "postgres", "redis", "seaweedfs", "prometheus", "grafana", "otel-collector"):
+    for name in (
+        "lb",
+        "gateway",
+        "inference",
+        "trainer",
+        "autoscaler",
+        "migrate",
+        "rabbitmq",
+        "postgres",
+        "redis",
+        "seaweedfs",
+        "prometheus",
+        "grafana",
+        "otel-collector",
+    ):
         assert name in found, name
     assert found["gateway"]["deploy"]["replicas"] >= 2
     consumed = set()
@@ -60,7 +73,9 @@ def test_only_the_load_balancer_is_published() -> None:
     published = {name for name, s in services().items() if s.get("ports")}
     assert published == {"lb"}
     # and on loopback unless the operator says otherwise
-    assert services()["lb"]["ports"] == ["${PIXELMILL_BIND:-127.0.0.1}:${PIXELMILL_PORT:-8000}:8000"]
+    assert services()["lb"]["ports"] == [
+        "${PIXELMILL_BIND:-127.0.0.1}:${PIXELMILL_PORT:-8000}:8000"
+    ]
     ops = yaml.safe_load(OPS.read_text())["services"]
     for service in ops.values():
         assert all(str(p).startswith("127.0.0.1:") for p in service["ports"])
@@ -82,13 +97,19 @@ def test_no_secret_is_written_in_the_file() -> None:
         for key, value in env.items():
             if re.search(r"PASS|SECRET|TOKEN|SIGNING|_KEY$", key):
                 assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (name, key)
-            assert not re.search(r"://[^/@\s]+:[^/@\s]+@", str(value)), (name, key, "credentials in a URL")
+            assert not re.search(r"://[^/@\s]+:[^/@\s]+@", str(value)), (
+                name,
+                key,
+                "credentials in a URL",
+            )
     assert "pixelmill-secret" not in text and "guest" not in text
     for secret in spec["secrets"].values():
         assert secret["file"].startswith("./secrets/"), secret
 
 
-def test_generated_secrets_configure_pixelmill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_secrets_configure_pixelmill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given the secrets generate.sh makes (twice: the second run keeps them)
     folder = tmp_path / "secrets"
     shutil.copytree(DEPLOY / "secrets", folder)

@@ -35,7 +35,10 @@ def render(overlay: str) -> tuple[dict[str, Any], ...]:
     kubectl = tool("kubectl", "version", "--client")
     out = subprocess.run(
         [kubectl, "kustomize", str(DEPLOY / "k8s" / "overlays" / overlay)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
@@ -60,8 +63,10 @@ def strict(schema: Any) -> Any:
     validation does (structural schemas list every field they keep)."""
     if isinstance(schema, dict):
         schema = {k: strict(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema and not schema.get(
-            "x-kubernetes-preserve-unknown-fields"
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
         ):
             schema["additionalProperties"] = False
         return schema
@@ -126,8 +131,15 @@ def test_every_long_running_container_has_probes_on_livez_and_readyz(overlay: st
     for doc in deployments:
         for c in doc["spec"]["template"]["spec"]["containers"]:
             name = doc["metadata"]["name"]
-            paths = {p: c[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")}
-            assert paths == {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}, name
+            paths = {
+                p: c[p]["httpGet"]["path"]
+                for p in ("startupProbe", "livenessProbe", "readinessProbe")
+            }
+            assert paths == {
+                "startupProbe": "/livez",
+                "livenessProbe": "/livez",
+                "readinessProbe": "/readyz",
+            }, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -150,7 +162,10 @@ def test_termination_is_graceful(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_workload_has_a_disruption_budget(overlay: str) -> None:
     docs = render(overlay)
-    covered = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in kinds(docs, "PodDisruptionBudget")}
+    covered = {
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for p in kinds(docs, "PodDisruptionBudget")
+    }
     for doc in kinds(docs, "Deployment"):
         if component(doc) in WORKLOADS:
             assert doc["metadata"]["name"] in covered, doc["metadata"]["name"]
@@ -171,7 +186,10 @@ def test_workers_scale_by_keda_or_by_the_pixelmill_autoscaler(overlay: str) -> N
     for worker in workers:
         queue = worker["metadata"]["labels"]["pixelmill.io/queue"]
         triggers = by_target[worker["metadata"]["name"]]["spec"]["triggers"]
-        assert {t["metadata"]["queueName"] for t in triggers} == {f"pixelmill.{queue}", f"pixelmill.{queue}.high"}
+        assert {t["metadata"]["queueName"] for t in triggers} == {
+            f"pixelmill.{queue}",
+            f"pixelmill.{queue}.high",
+        }
         for t in triggers:
             # the management API counts ready + unacknowledged; AMQP would count ready only
             assert t["type"] == "rabbitmq" and t["metadata"]["protocol"] == "http"
