@@ -151,3 +151,26 @@ def test_prometheus_and_grafana_read_the_provisioned_folders() -> None:
     assert "rule_files" in compose()["configs"]["prometheus"]["content"]
     sources = {v["source"] for v in found["grafana"]["volumes"] if isinstance(v, dict)}
     assert "./grafana/provisioning" in sources
+
+
+def test_the_load_balancer_config_is_valid_haproxy(tmp_path: Path) -> None:
+    # the real HAProxy parses it (resolvers, server templates, retries, health checks)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(compose()["configs"]["haproxy"]["content"])
+    result = run(tool("haproxy", "-v"), "-c", "-f", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = config.read_text()
+    assert "option httpchk GET /readyz" in text
+    # only safe methods are sent again after a gateway died mid-request
+    assert "http-request disable-l7-retry unless METH_GET" in text
+
+
+def test_the_prometheus_config_is_valid(tmp_path: Path) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(compose()["configs"]["prometheus"]["content"])
+    result = run(tool("promtool", "--version"), "check", "config", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = yaml.safe_load(config.read_text())["scrape_configs"]
+    scraped = {n for j in jobs for sd in j.get("dns_sd_configs", []) for n in sd["names"]}
+    workers = {n for n, s in services().items() if command_of(s)[:2] == ["pixelmill", "worker"]}
+    assert workers | {"gateway", "inference"} <= scraped, "every gateway and worker is scraped"
