@@ -8,6 +8,7 @@ import functools
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -15,8 +16,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from pixelmill.queues import QUEUES
 from pixelmill.settings import Settings
-from tests.unit.deploy.conftest import DEPLOY, SCHEMAS, tool
+from tests.unit.deploy.conftest import DEPLOY, ROOT, SCHEMAS, tool
 
 OVERLAYS = sorted(p.name for p in (DEPLOY / "k8s" / "overlays").iterdir())
 CRDS = {
@@ -226,3 +228,30 @@ def test_state_lives_elsewhere_and_secrets_are_only_referenced(overlay: str) -> 
     present = {d["kind"] for d in docs}
     assert not present & {"Secret", "StatefulSet", "PersistentVolumeClaim"}
     assert {"ServiceMonitor", "PrometheusRule", "ConfigMap"} <= present
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_queue_has_its_workers(overlay: str) -> None:
+    labels = [d["metadata"]["labels"] for d in kinds(render(overlay), "Deployment")]
+    assert {label.get("pixelmill.io/queue") for label in labels} - {None} == set(QUEUES)
+
+
+def test_the_deployment_alerts_are_valid_prometheus_rules(tmp_path: Path) -> None:
+    # the real promtool parses every expression; each alert has its runbook section
+    rules = [d for d in render("prod") if d["kind"] == "PrometheusRule"]
+    assert rules
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [g for r in rules for g in r["spec"]["groups"]]}))
+    result = subprocess.run(
+        [tool("promtool", "--version"), "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    for group in yaml.safe_load(path.read_text())["groups"]:
+        for rule in group["rules"]:
+            anchor = rule["annotations"]["runbook_url"].split("#")[1]
+            assert f"### {anchor.replace('-', ' ').capitalize()}" in guide, anchor
