@@ -255,3 +255,14 @@ def test_the_deployment_alerts_are_valid_prometheus_rules(tmp_path: Path) -> Non
         for rule in group["rules"]:
             anchor = rule["annotations"]["runbook_url"].split("#")[1]
             assert f"### {anchor.replace('-', ' ').capitalize()}" in guide, anchor
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_autoscaled_deployment_leaves_its_replica_count_to_the_autoscaler(overlay: str) -> None:
+    # `kubectl apply` of a replica count would undo the HPA's or KEDA's decision
+    docs = render(overlay)
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in kinds(docs, "HorizontalPodAutoscaler")}
+    scaled |= {s["spec"]["scaleTargetRef"]["name"] for s in kinds(docs, "ScaledObject")}
+    for doc in kinds(docs, "Deployment"):
+        if doc["metadata"]["name"] in scaled:
+            assert "replicas" not in doc["spec"], doc["metadata"]["name"]
