@@ -11,12 +11,14 @@ umask 022
 random() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 make() { [ -s "$1" ] && echo "kept $1" || { cat >"$1"; echo "made $1"; }; }
 
-pg=$(random); mq=$(random); s3_key=$(random | cut -c1-20); s3_secret=$(random)
+pg=$(random); mq=$(random); rd=$(random); s3_key=$(random | cut -c1-20); s3_secret=$(random)
 [ -s postgres-password ] && pg=$(cat postgres-password)
 [ -s rabbitmq-credentials.conf ] && mq=$(sed -n 's/^default_pass = //p' rabbitmq-credentials.conf)
+[ -s redis.conf ] && rd=$(sed -n 's/^requirepass //p' redis.conf)
 
 printf '%s' "$pg" | make postgres-password
 printf 'default_user = pixelmill\ndefault_pass = %s\n' "$mq" | make rabbitmq-credentials.conf
+printf 'requirepass %s\n' "$rd" | make redis.conf
 random | make grafana-admin-password
 cat <<JSON | make seaweedfs-s3.json
 {"identities": [{"name": "pixelmill",
@@ -31,6 +33,8 @@ database:
   url: postgresql+psycopg://pixelmill:$pg@postgres:5432/pixelmill
 broker:
   url: amqp://pixelmill:$mq@rabbitmq:5672/
+cache:
+  url: redis://:$rd@redis:6379/0
 storage:
   s3_access_key: $s3_key
   s3_secret_key: $s3_secret

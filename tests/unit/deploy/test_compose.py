@@ -118,7 +118,7 @@ def test_generated_secrets_configure_pixelmill(
     subprocess.run(["sh", str(folder / "generate.sh")], check=True, capture_output=True)
     assert (folder / "pixelmill.yaml").read_text() == first
     # then every file compose names exists, and pixelmill's settings file carries the
-    # signing key and the very passwords PostgreSQL, RabbitMQ and SeaweedFS are given
+    # signing key and the very passwords PostgreSQL, RabbitMQ, Redis and SeaweedFS are given
     for secret in compose()["secrets"].values():
         assert (folder / Path(secret["file"]).name).stat().st_size > 0, secret
     monkeypatch.setenv("PIXELMILL_CONFIG", str(folder / "pixelmill.yaml"))
@@ -128,6 +128,8 @@ def test_generated_secrets_configure_pixelmill(
     assert settings.database.url == f"postgresql+psycopg://pixelmill:{pg}@postgres:5432/pixelmill"
     mq = (folder / "rabbitmq-credentials.conf").read_text()
     assert f"default_pass = {settings.broker.url.split(':')[2].split('@')[0]}" in mq
+    rd = (folder / "redis.conf").read_text()
+    assert settings.cache.url == f"redis://:{rd.split()[1]}@redis:6379/0"
     s3 = (folder / "seaweedfs-s3.json").read_text()
     assert f'"secretKey": "{settings.storage.s3_secret_key}"' in s3
     assert "Admin" not in s3, "pixelmill's S3 identity cannot make or drop buckets"
