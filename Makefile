@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 # 65.5 has known CVEs); existing venvs get them on their next install too
 PIP_TOOLS := pip==26.3 setuptools==84.2.1
 
-.PHONY: up test lint install install-test bench clean web browser
+.PHONY: up test lint install install-test bench clean web browser deploy-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ browser:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
 		&& apt-get install -y -q chromium; } || echo "no Chromium: the browser tests will skip"
 
+## The deployment tests (tests/unit/deploy) render the Kubernetes overlays with kubectl and
+## check the load balancer's config with HAProxy, both from the distribution's packages.
+deploy-tools:
+	@for tool in kubectl haproxy; do command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
+		&& [ "$$(id -u)" = 0 ] && apt-get install -y -q $$tool; } \
+		|| echo "no $$tool: the deployment tests that need it will skip"; done
+
 install-test: $(VENV)/.installed-test
 
 ## Start the whole platform on http://127.0.0.1:8000 (embedded: SQLite, local folder).
@@ -72,7 +79,7 @@ lint: install-test
 	$(BIN)/python tools/check_size.py src benchmarks
 
 ## Install the test dependencies, lint, type-check, and run the whole suite.
-test: install-test web browser lint
+test: install-test web browser deploy-tools lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 ## Every benchmark in quick mode (a few minutes, 127.0.0.1 only); its headlines go into the
