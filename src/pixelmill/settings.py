@@ -24,6 +24,7 @@ from pixelmill.settings_parts import (
     DatabaseSettings,
     JobsSettings,
     MLSettings,
+    QuotaSettings,
     RateLimitSettings,
     StorageSettings,
     WorkspaceSettings,
@@ -37,6 +38,7 @@ __all__ = [
     "JobsSettings",
     "MLSettings",
     "ObservabilitySettings",
+    "QuotaSettings",
     "RateLimitSettings",
     "RenderSettings",
     "SecuritySettings",
@@ -246,6 +248,7 @@ class Settings(BaseSettings):
     ml: MLSettings = MLSettings()
     jobs: JobsSettings = JobsSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    quota: QuotaSettings = QuotaSettings()
     healing: HealingSettings = HealingSettings()
 
     @classmethod

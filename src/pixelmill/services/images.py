@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
@@ -22,7 +22,7 @@ from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import CorruptImage, NotFound
+from pixelmill.errors import CorruptImage, NotFound, QuotaExceeded
 from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import ops, pipeline
 from pixelmill.imaging import placeholder as placeholders
@@ -40,6 +40,9 @@ from pixelmill.observability import metrics, tracing
 from pixelmill.services.image_pages import animated, pages_to_read
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
+
+if TYPE_CHECKING:
+    from pixelmill.services.workspace.quotas import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,7 @@ class ImageService:
         cache_ttl: int = 86400,
         allow_avif_auto: bool = False,
         resolve_model: Callable[[str], Any] | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.storage = storage
         self.images = images
@@ -123,6 +127,8 @@ class ImageService:
         self.allow_avif_auto = allow_avif_auto
         #: model reference -> predictor, for the ``segment`` operation (None: no models)
         self.resolve_model = resolve_model
+        #: owners' storage quotas, checked where each new image row is inserted
+        self.quotas = quotas
         self._records = _RecordCache()
         #: renders computed at once, and a bounded queue of waiting ones (render_gate)
         self.render_gate = RenderGate(
@@ -189,8 +195,10 @@ class ImageService:
             self.storage.put_file(key, content, content_type=info.format.mime)
         else:
             self.storage.put(key, content, content_type=info.format.mime)
+        limit = self.quotas.stored_limit(owner_id) if self.quotas is not None else None
         try:
             record, created = self.images.add(
+                max_stored_bytes=limit,
                 id=new_image_id(),
                 sha256=digest,
                 format=info.format.value,
@@ -209,10 +217,12 @@ class ImageService:
                 job_id=job_id,
                 owner_id=owner_id,
             )
-        except BaseException:
+        except BaseException as exc:
             # no row, no object: never leave half an upload behind
             if not self.images.stored(digest):
                 self.storage.delete(key)
+            if isinstance(exc, QuotaExceeded) and self.quotas is not None:
+                self.quotas.denied(owner_id, exc)
             raise
         return record, created
 

@@ -35,6 +35,7 @@ from pixelmill.services.gateway.routes import (
     model_permissions,
     models,
     patients,
+    quotas,
     studies,
     system,
     thumbor,
@@ -63,6 +64,7 @@ ROUTERS = [
     imports.router,
     exports.router,
     model_permissions.router,
+    quotas.router,
     thumbor.router,  # last: its /{signature}/... paths match anything
 ]
 

@@ -112,6 +112,8 @@ class JobService:
                 existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
                 if existing is not None:
                     return self._same_request(existing, digest), False
+            if owner and self.deps.admit is not None:
+                self.deps.admit(owner)
             tasks: list[tuple[int, str | None]] = (
                 list(enumerate(inputs)) if job_kind.fan_out == "per_input" else [(0, None)]
             )
