@@ -120,20 +120,22 @@ def users_quota(
     from pixelmill.backends.metadata.events import Actor
     from pixelmill.backends.metadata.quotas import FIELDS
 
-    c = open_container(data_dir)
-    user = c.users.by_username(username)
     given = {
         "stored_bytes": stored_bytes,
         "concurrent_jobs": concurrent_jobs,
         "training_minutes": training_minutes,
         "max_epochs": max_epochs,
     }
-    if not reset and all(v is None for v in given.values()):
+    changes = {
+        name: _quota_value(text, sizes=name == "stored_bytes")
+        for name, text in given.items()
+        if text is not None
+    }
+    c = open_container(data_dir)
+    user = c.users.by_username(username)
+    if not reset and not changes:
         click.echo(json.dumps(c.quotas.report(user.id), indent=2))
         return
     current = c.quotas.repo.override(user.id)
     limits = {} if reset or current is None else {f: getattr(current, f) for f in FIELDS}
-    for name, text in given.items():
-        if text is not None:
-            limits[name] = _quota_value(text, sizes=name == "stored_bytes")
-    click.echo(json.dumps(c.quotas.set(Actor(), user.id, limits), indent=2))
+    click.echo(json.dumps(c.quotas.set(Actor(), user.id, {**limits, **changes}), indent=2))

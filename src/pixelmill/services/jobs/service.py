@@ -94,7 +94,8 @@ class JobService:
         """Validate and accept a job; returns ``(job, created)``. With an idempotency
         key already used by ``owner`` for the same request, the existing job comes back
         (``created=False``); for a different request it is a 409. ``can_read`` raises
-        ``NotFound`` for an input image the submitter may not read."""
+        ``NotFound`` for an input image the submitter may not read; ``deps.admit`` may
+        refuse ``owner`` another job (429, the concurrent-jobs quota)."""
         with tracing.span("job.submit", {"pixelmill.job_kind": kind}):
             job_kind = self.kinds.get(kind)
             if can_read is not None:
