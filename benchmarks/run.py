@@ -184,6 +184,13 @@ BENCHMARKS = [
         "study listing and annotation viewport vs bare SQL",
     ),
     Benchmark(
+        "quotas",
+        (("quotas.py", "--quick"),),
+        ("quotas",),
+        (),
+        "an upload's row with the storage-quota check vs without",
+    ),
+    Benchmark(
         "ml_eval",
         (("ml_eval.py", "--quick"),),
         ("ml_eval",),

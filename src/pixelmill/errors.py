@@ -26,6 +26,9 @@ adapter boundary; they never leak to callers.
     ├── NotFound (404)
     ├── Conflict (409)
     ├── RateLimited (429)               a client over its request budget, carries retry_after
+    ├── QuotaExceeded (403)             a user's quota (stored bytes, training minutes) is used up
+    │   ├── JobQuotaExceeded (429)      at the concurrent-jobs limit, carries retry_after
+    │   └── EpochQuotaExceeded (422)    a training run asks more epochs than the user's cap
     ├── ClientClosed (499)              the client went away before its work started
     ├── Overloaded (503)                backpressure, carries retry_after seconds
     │   └── RenderTimeout (503)         a render past its time budget
@@ -247,6 +250,34 @@ class RateLimited(PixelmillError):
         self.retry_after = retry_after
 
 
+class QuotaExceeded(PixelmillError):
+    """A user's quota would be exceeded (docs/security.md, "Quotas"). Extension members:
+    ``quota`` (``stored_bytes``, ``concurrent_jobs``, ``training_minutes``,
+    ``max_epochs``), ``limit`` and ``used``. Every subclass shares the problem type
+    ``quota-exceeded``; the status says what to do: 403 free some space or ask an admin,
+    429 wait (``Retry-After``), 422 ask for less."""
+
+    status = 403
+    slug = "quota-exceeded"
+    title = "Quota exceeded"
+
+
+class JobQuotaExceeded(QuotaExceeded):
+    """At the concurrent-jobs limit; ``retry_after`` in seconds."""
+
+    status = 429
+
+    def __init__(self, detail: str = "", *, retry_after: int = 30, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
+class EpochQuotaExceeded(QuotaExceeded):
+    """A training run asks more epochs than the submitter's cap."""
+
+    status = 422
+
+
 class ClientClosed(PixelmillError):
     """The client disconnected before its work was done; nobody reads the answer."""
 
@@ -327,6 +358,7 @@ __all__ = [
     "Conflict",
     "CorruptImage",
     "EmptyInput",
+    "EpochQuotaExceeded",
     "Forbidden",
     "ImageTooLarge",
     "InvalidAnnotation",
@@ -334,11 +366,13 @@ __all__ = [
     "InvalidInput",
     "InvalidModel",
     "InvalidParameter",
+    "JobQuotaExceeded",
     "NotFound",
     "Overloaded",
     "PixelmillError",
     "PreconditionFailed",
     "PreconditionRequired",
+    "QuotaExceeded",
     "RateLimited",
     "RenderTimeout",
     "StorageError",

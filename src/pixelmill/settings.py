@@ -24,6 +24,7 @@ from pixelmill.settings_parts import (
     DatabaseSettings,
     JobsSettings,
     MLSettings,
+    QuotaSettings,
     RateLimitSettings,
     StorageSettings,
     WorkspaceSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "JobsSettings",
     "MLSettings",
     "ObservabilitySettings",
+    "QuotaSettings",
     "RateLimitSettings",
     "RenderSettings",
     "SecuritySettings",
@@ -248,6 +250,7 @@ class Settings(BaseSettings):
     ml: MLSettings = MLSettings()
     jobs: JobsSettings = JobsSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    quota: QuotaSettings = QuotaSettings()
     healing: HealingSettings = HealingSettings()
     sources: SourcesSettings = SourcesSettings()
 

@@ -1,5 +1,5 @@
 """Sections of the settings tree for the backends and services: storage, database,
-cache, broker, jobs, ML, the research workspace and rate limits. The tree itself, and
+cache, broker, jobs, ML, the research workspace, rate limits and quotas. The tree itself, and
 the sections of the render path and the edge, are in :mod:`pixelmill.settings`, which
 re-exports these; read them from there."""
 
@@ -277,4 +277,48 @@ class WorkspaceSettings(BaseModel):
     )
     annotation_import_max_features: int = Field(
         200_000, gt=0, description="Features one annotation import may hold."
+    )
+
+
+class QuotaSettings(BaseModel):
+    """Site-wide quotas of each member (docs/security.md, "Quotas"); an admin sets a
+    user's own with ``PUT /v1/users/{id}/quota`` or ``pixelmill users quota``. 0 means
+    unlimited."""
+
+    enabled: bool = Field(True, description="Enforce quotas (off: usage is still reported).")
+    admins_exempt: bool = Field(
+        True, description="Site admins have no quotas unless an override names one."
+    )
+    stored_bytes: int = Field(
+        50 * 1024**3,
+        ge=0,
+        description="Bytes a member may store: their images (uploads, imports, job results), "
+        "datasets and model versions, each handle counted in full. 0: unlimited.",
+    )
+    concurrent_jobs: int = Field(
+        100, ge=0, description="Jobs a member may have queued or running at once. 0: unlimited."
+    )
+    training_minutes: int = Field(
+        6000,
+        ge=0,
+        description="Wall-clock minutes of training runs a member may use per calendar "
+        "month (UTC); a run past it is stopped. 0: unlimited.",
+    )
+    max_epochs: int = Field(
+        500, ge=0, description="Most epochs one training run of a member may ask. 0: unlimited."
+    )
+    retry_after_s: int = Field(
+        30, ge=1, description="Retry-After of the 429 to a submit over concurrent_jobs."
+    )
+    cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a process reuses a user's resolved limits; an override set in "
+        "another process applies within this time (in the same process at once).",
+    )
+    training_sync_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often a running training run records its minutes and re-reads the "
+        "user's other runs (it stops within this time of the limit at most).",
     )

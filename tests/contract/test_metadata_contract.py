@@ -75,6 +75,7 @@ def test_the_migrated_schema_is_the_one_the_code_uses(db: Database) -> None:
 
     import pixelmill.backends.metadata.tables_jobs
     import pixelmill.backends.metadata.tables_ml
+    import pixelmill.backends.metadata.tables_quotas
     import pixelmill.backends.metadata.tables_workspace  # noqa: F401  (their tables join metadata)
 
     with db.engine.connect() as conn:

@@ -57,6 +57,11 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by whose budget (key, address, auth_failures).",
     ["budget"],
 )
+QUOTA_DENIALS = Counter(
+    "pixelmill_quota_denials_total",
+    "Requests and training runs refused by a user's quota, by quota (never by user).",
+    ["quota"],
+)
 RENDERS_REFUSED = Counter(
     "pixelmill_renders_refused_total",
     "Renders not computed or stopped, by reason (queue_full, queue_timeout, time_budget, "

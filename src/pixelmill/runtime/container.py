@@ -35,6 +35,7 @@ from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
 from pixelmill.runtime.wiring import (
     dataset_limits,
+    quotas,
     remote_images,
     study_import_deps,
     study_work,
@@ -60,6 +61,7 @@ from pixelmill.services.workspace.archive import StudyArchives
 from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
+from pixelmill.services.workspace.quotas import Quotas
 from pixelmill.settings import Settings
 
 
@@ -170,6 +172,8 @@ class Container:
     annotation_desk: AnnotationDesk
     # self-healing (issue 14): circuit breakers, the anomaly monitor
     breakers: Breakers
+    # per-user quotas (issue 18, finding 6)
+    quotas: Quotas
     anomaly: AnomalyMonitor | None = None
     # remote sources by URL (issue 19), when sources.enabled
     sources: RemoteImages | None = None
@@ -225,15 +229,39 @@ def model_registry(db: Database, storage: Storage) -> ModelRegistry:
 
 
 def trainer_service(
-    db: Database, storage: Storage, models: ModelRegistry, settings: Settings
+    db: Database,
+    storage: Storage,
+    models: ModelRegistry,
+    settings: Settings,
+    user_quotas: Quotas | None = None,
 ) -> TrainerService:
     return TrainerService(
+        quotas=user_quotas,
         storage=storage,
         datasets=DatasetRepository(db),
         registry=models,
         settings=settings.ml,
         limits=dataset_limits(settings),
         is_admin=partial(site_admin, UserRepository(db)),
+    )
+
+
+def make_image_service(
+    settings: Settings,
+    storage: Storage,
+    images: ImageRepository,
+    cache: Cache,
+    resolve_model: Callable[[str], Predictor],
+    user_quotas: Quotas,
+) -> ImageService:
+    return ImageService(
+        storage=storage,
+        images=images,
+        cache=cache,
+        render=settings.render,
+        cache_ttl=settings.cache.ttl_seconds,
+        resolve_model=resolve_model,
+        quotas=user_quotas,
     )
 
 
@@ -258,6 +286,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     storage = guard_storage(settings, make_storage(settings), breakers)
     cache = guard_cache(make_cache(settings, raise_errors=breakers.policy.enabled), breakers)
     images = ImageRepository(db)
+    user_quotas = quotas(db, settings)
     models = model_registry(db, storage)
     inference: InferenceService | None = None
 
@@ -266,16 +295,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         assert inference is not None
         return inference.resolver(ref)
 
-    image_service = ImageService(
-        storage=storage,
-        images=images,
-        cache=cache,
-        render=settings.render,
-        cache_ttl=settings.cache.ttl_seconds,
-        resolve_model=resolve_model,
-    )
+    image_service = make_image_service(settings, storage, images, cache, resolve_model, user_quotas)
     inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
-    trainer = trainer_service(db, storage, models, settings)
+    trainer = trainer_service(db, storage, models, settings, user_quotas)
     import_deps = study_import_deps(db, image_service, storage, settings)
     kinds = JobKinds(
         [
@@ -302,6 +324,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         images=image_service,
         changes=changes,
         data_dir=settings.data_dir,
+        admit=user_quotas.admit_job,
     )
     jobs = JobService(job_deps)
     parts = workspace(db, images, image_service, settings)
@@ -322,6 +345,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         inference=inference,
         trainer=trainer,
         breakers=breakers,
+        quotas=user_quotas,
         anomaly=healing(settings, inference, parts["events"], breakers),
         sources=remote_images(settings),
         **study_work(db, jobs, import_deps, settings),

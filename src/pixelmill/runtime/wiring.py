@@ -16,6 +16,7 @@ from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.messages import MessageRepository
 from pixelmill.backends.metadata.patients import PatientRepository
+from pixelmill.backends.metadata.quotas import QuotaRepository
 from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
@@ -34,6 +35,7 @@ from pixelmill.services.workspace.archive import ArchiveDeps, StudyArchives
 from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import ImportDeps, StudyImports
 from pixelmill.services.workspace.pseudonyms import ExternalIds
+from pixelmill.services.workspace.quotas import Quotas
 from pixelmill.settings import Settings
 
 
@@ -55,6 +57,16 @@ def remote_images(settings: Settings) -> RemoteImages | None:
         max_pixels=settings.render.max_pixels,
         cache_bytes=conf.cache_bytes,
         cache_ttl_s=conf.cache_ttl_s,
+    )
+
+
+def quotas(db: Database, settings: Settings) -> Quotas:
+    """Users' quotas: site defaults, overrides in the DB, denials to the event log."""
+    return Quotas(
+        repo=QuotaRepository(db),
+        users=UserRepository(db),
+        events=EventLog(db),
+        settings=settings.quota,
     )
 
 

@@ -9,20 +9,17 @@ import json
 import logging
 import os
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cachetools import TTLCache
+from typing import Any, Protocol
 
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import CorruptImage, NotFound
+from pixelmill.errors import CorruptImage, NotFound, QuotaExceeded
 from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import ops, pipeline
 from pixelmill.imaging import placeholder as placeholders
@@ -38,8 +35,20 @@ from pixelmill.imaging.render import (
 )
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.image_pages import animated, pages_to_read
+from pixelmill.services.record_cache import RecordCache
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
+
+
+class StoredQuota(Protocol):
+    """What ingest needs of :class:`pixelmill.services.workspace.quotas.Quotas`."""
+
+    def stored_limit(self, user_id: str) -> int | None: ...
+
+    def denied(self, user_id: str, exc: QuotaExceeded) -> None: ...
+
+    def check_room(self, user_id: str, adding: int) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -63,33 +72,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _RecordCache:
-    """A small LRU of image records for the render path, so a render does no DB query.
-
-    Records are immutable once stored; only a delete ends one. This process drops its own
-    entry on delete, other server processes keep serving theirs for at most ``ttl``
-    seconds (a render of a deleted image also fails once its original is gone).
-    """
-
-    def __init__(self, size: int = 4096, ttl: float = 5.0) -> None:
-        self._items: TTLCache[str, ImageRecord] = TTLCache(
-            maxsize=size, ttl=ttl, timer=time.monotonic
-        )
-        self._lock = threading.Lock()
-
-    def get(self, image_id: str) -> ImageRecord | None:
-        with self._lock:
-            return self._items.get(image_id)
-
-    def put(self, record: ImageRecord) -> None:
-        with self._lock:
-            self._items[record.id] = record
-
-    def drop(self, image_id: str) -> None:
-        with self._lock:
-            self._items.pop(image_id, None)
-
-
 def _no_span(name: str) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
@@ -111,6 +93,7 @@ class ImageService:
         cache_ttl: int = 86400,
         allow_avif_auto: bool = False,
         resolve_model: Callable[[str], Any] | None = None,
+        quotas: StoredQuota | None = None,
     ) -> None:
         self.storage = storage
         self.images = images
@@ -123,7 +106,9 @@ class ImageService:
         self.allow_avif_auto = allow_avif_auto
         #: model reference -> predictor, for the ``segment`` operation (None: no models)
         self.resolve_model = resolve_model
-        self._records = _RecordCache()
+        #: owners' storage quotas, checked where each new image row is inserted
+        self.quotas = quotas
+        self._records = RecordCache()
         #: renders computed at once, and a bounded queue of waiting ones (render_gate)
         self.render_gate = RenderGate(
             render.max_concurrent or os.cpu_count() or 1,
@@ -189,8 +174,10 @@ class ImageService:
             self.storage.put_file(key, content, content_type=info.format.mime)
         else:
             self.storage.put(key, content, content_type=info.format.mime)
+        limit = self.quotas.stored_limit(owner_id) if self.quotas is not None else None
         try:
             record, created = self.images.add(
+                max_stored_bytes=limit,
                 id=new_image_id(),
                 sha256=digest,
                 format=info.format.value,
@@ -209,10 +196,12 @@ class ImageService:
                 job_id=job_id,
                 owner_id=owner_id,
             )
-        except BaseException:
+        except BaseException as exc:
             # no row, no object: never leave half an upload behind
             if not self.images.stored(digest):
                 self.storage.delete(key)
+            if isinstance(exc, QuotaExceeded) and self.quotas is not None:
+                self.quotas.denied(owner_id, exc)
             raise
         return record, created
 

@@ -26,7 +26,13 @@ from pixelmill.backends.metadata.models import (
     VersionRecord,
 )
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import Forbidden, InvalidParameter, NotFound, StorageError
+from pixelmill.errors import (
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    QuotaExceeded,
+    StorageError,
+)
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.spec import InputSpec
@@ -165,9 +171,11 @@ class ModelRegistry:
         job_id: str | None = None,
         manager: str | None = None,
         new_only: bool = False,
+        max_stored_bytes: int | None = None,
     ) -> VersionRecord:
         """Store the ONNX artifact (content-addressed) and record a new version. A new
-        model is managed by ``manager`` (a user id); ``new_only``: 409 if it exists now.
+        model is managed by ``manager`` (a user id); ``new_only``: 409 if it exists now;
+        ``max_stored_bytes``: ``actor``'s storage quota (403, and no artifact stays).
 
         The artifact is checked and loaded by ONNX Runtime once first, so an unsafe or
         broken file, or one that cannot run with ``input_spec``, is refused (422) before
@@ -192,24 +200,30 @@ class ModelRegistry:
             self.storage.put(key, onnx_bytes, content_type="application/octet-stream")
         card = dict(card or {})
         card.setdefault("sha256", digest)
-        return self.models.add_version(
-            model=name,
-            task=spec.task,
-            description=description or str(card.get("description", "")),
-            sha256=digest,
-            size_bytes=len(onnx_bytes),
-            framework="onnx",
-            input_spec=spec.model_dump(mode="json"),
-            train_config=train_config or {},
-            dataset_sha256=dataset_sha256,
-            metrics=metrics or {},
-            card={k: v for k, v in card.items() if k != "reference"},
-            reference=reference or {},
-            created_by=actor,
-            job_id=job_id,
-            manager=manager or None,
-            new_only=new_only,
-        )
+        try:
+            return self.models.add_version(
+                model=name,
+                task=spec.task,
+                description=description or str(card.get("description", "")),
+                sha256=digest,
+                size_bytes=len(onnx_bytes),
+                framework="onnx",
+                input_spec=spec.model_dump(mode="json"),
+                train_config=train_config or {},
+                dataset_sha256=dataset_sha256,
+                metrics=metrics or {},
+                card={k: v for k, v in card.items() if k != "reference"},
+                reference=reference or {},
+                created_by=actor,
+                job_id=job_id,
+                manager=manager or None,
+                new_only=new_only,
+                max_stored_bytes=max_stored_bytes,
+            )
+        except QuotaExceeded:
+            if not self.models.sha256_in_use(digest):
+                self.storage.delete(key)
+            raise
 
     def register_card(
         self,

@@ -12,6 +12,7 @@ from pixelmill.backends.metadata import pg_prepared
 from pixelmill.backends.metadata import tables as t
 from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.quotas import check_stored
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import NotFound
 
@@ -34,14 +35,18 @@ class ImageRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, **fields: Any) -> tuple[ImageRecord, bool]:
+    def add(
+        self, *, max_stored_bytes: int | None = None, **fields: Any
+    ) -> tuple[ImageRecord, bool]:
         """Insert an image row (every column); returns ``(record, created)``. The owner's
-        existing row for the same sha256 wins. One transaction: the unique (owner,
-        sha256) finds a duplicate, and the new record is the row as given."""
+        existing row for the same sha256 wins. One transaction: the owner's storage
+        quota (``max_stored_bytes``, see :func:`.quotas.check_stored`), then the unique
+        (owner, sha256) finds a duplicate, and the new record is the row as given."""
         fields.setdefault("created_at", datetime.now(UTC))
         fields.setdefault("owner_id", "")
         try:
             with self.db.begin() as conn:
+                check_stored(conn, fields["owner_id"], fields["size_bytes"], max_stored_bytes)
                 conn.execute(t.images.insert().values(**fields))
         except IntegrityError:
             # these bytes are stored already (or a concurrent upload committed first)

@@ -25,6 +25,7 @@ from pixelmill.backends.metadata.ml_records import (
     VersionRecord,
 )
 from pixelmill.backends.metadata.model_permissions import grant_on
+from pixelmill.backends.metadata.quotas import check_stored
 from pixelmill.errors import Conflict, NotFound
 
 
@@ -51,9 +52,13 @@ class DatasetRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, **fields: Any) -> tuple[DatasetRecord, bool]:
+    def add(
+        self, *, max_stored_bytes: int | None = None, **fields: Any
+    ) -> tuple[DatasetRecord, bool]:
         """Insert with a random id; the uploader's dataset with the same sha256 wins and
-        is returned with ``created=False`` (another uploader's never does)."""
+        is returned with ``created=False`` (another uploader's never does). The
+        uploader's storage quota (``max_stored_bytes``) is checked in the insert's
+        transaction (:func:`.quotas.check_stored`)."""
         owner = fields.get("created_by")
         existing = self.find_by_sha256(fields["sha256"], owner=owner)
         if existing is not None:
@@ -62,6 +67,7 @@ class DatasetRepository:
         fields.setdefault("id", uuid.uuid4().hex)
         try:
             with self.db.begin() as conn:
+                check_stored(conn, owner or "", fields["size_bytes"], max_stored_bytes)
                 conn.execute(t.datasets.insert().values(**fields))
         except IntegrityError:
             existing = self.find_by_sha256(fields["sha256"], owner=owner)
@@ -125,14 +131,20 @@ class ModelRepository:
         description: str = "",
         manager: str | None = None,
         new_only: bool = False,
+        max_stored_bytes: int | None = None,
         **fields: Any,
     ) -> VersionRecord:
         """Create the model if new (``manager``, a user id, gets ``manage`` on it), then
-        its next version (numbered 1, 2, ...). ``new_only``: 409 if the model exists."""
+        its next version (numbered 1, 2, ...). ``new_only``: 409 if the model exists.
+        The creator's storage quota (``max_stored_bytes``) is checked first, in the
+        same transaction (:func:`.quotas.check_stored`)."""
         now = datetime.now(UTC)
         for _attempt in range(5):
             try:
                 with self.db.begin() as conn:
+                    check_stored(
+                        conn, fields.get("created_by") or "", fields["size_bytes"], max_stored_bytes
+                    )
                     if (
                         conn.execute(
                             sa.select(t.models.c.name).where(t.models.c.name == model)

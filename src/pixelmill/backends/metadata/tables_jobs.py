@@ -44,6 +44,8 @@ jobs = sa.Table(
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     sa.Index("ix_jobs_state_id", "state", "id"),
     sa.Index("ix_jobs_owner_id", "owner", "id"),
+    # the concurrent-jobs quota counts one owner's queued and running jobs (0008)
+    sa.Index("ix_jobs_owner_state", "owner", "state"),
     sa.Index("ix_jobs_finished_at", "finished_at"),
 )
 

@@ -35,6 +35,7 @@ from pixelmill.services.gateway.routes import (
     model_permissions,
     models,
     patients,
+    quotas,
     sources,
     studies,
     system,
@@ -65,6 +66,7 @@ ROUTERS = [
     exports.router,
     model_permissions.router,
     sources.router,
+    quotas.router,
     thumbor.router,  # last: its /{signature}/... paths match anything
 ]
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pixelmill.services.workspace.exports import Exports
     from pixelmill.services.workspace.imports import StudyImports
     from pixelmill.services.workspace.pseudonyms import ExternalIds
+    from pixelmill.services.workspace.quotas import Quotas
     from pixelmill.settings import Settings
 
 
@@ -118,6 +119,9 @@ class GatewayDeps(Protocol):
     @property
     def sources(self) -> RemoteImages | None:
         """Remote sources by URL (``None`` unless ``sources.enabled``)."""
+
+    @property
+    def quotas(self) -> Quotas: ...
 
     def readiness_checks(self) -> Mapping[str, Callable[[], None]]:
         """Name -> a check that raises when that dependency is unreachable."""

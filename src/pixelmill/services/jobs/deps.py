@@ -6,6 +6,7 @@ process; the services receive it and never build a backend themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,3 +40,6 @@ class JobDeps:
     changes: JobChanges
     #: holds the embedded mode's recovery lock file
     data_dir: Path
+    #: called with the owner before a new job is stored; raises when they may not start
+    #: another (the concurrent-jobs quota, services/workspace/quotas.py)
+    admit: Callable[[str], None] | None = None

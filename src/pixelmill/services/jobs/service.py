@@ -94,7 +94,8 @@ class JobService:
         """Validate and accept a job; returns ``(job, created)``. With an idempotency
         key already used by ``owner`` for the same request, the existing job comes back
         (``created=False``); for a different request it is a 409. ``can_read`` raises
-        ``NotFound`` for an input image the submitter may not read."""
+        ``NotFound`` for an input image the submitter may not read; ``deps.admit`` may
+        refuse ``owner`` another job (429, the concurrent-jobs quota)."""
         with tracing.span("job.submit", {"pixelmill.job_kind": kind}):
             job_kind = self.kinds.get(kind)
             if can_read is not None:
@@ -112,6 +113,8 @@ class JobService:
                 existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
                 if existing is not None:
                     return self._same_request(existing, digest), False
+            if owner and self.deps.admit is not None:
+                self.deps.admit(owner)
             tasks: list[tuple[int, str | None]] = (
                 list(enumerate(inputs)) if job_kind.fan_out == "per_input" else [(0, None)]
             )

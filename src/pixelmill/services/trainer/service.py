@@ -10,13 +10,19 @@ import hashlib
 import importlib.util
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from pixelmill.backends.metadata.models import DatasetRecord, DatasetRepository, VersionRecord
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import BackendUnavailable, EmptyInput, ImageTooLarge, InvalidParameter
+from pixelmill.errors import (
+    BackendUnavailable,
+    EmptyInput,
+    ImageTooLarge,
+    InvalidParameter,
+    QuotaExceeded,
+)
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import datasets as ds_core
 from pixelmill.ml import registry_rules as rules
@@ -25,6 +31,9 @@ from pixelmill.ml.spec import TrainSpec
 from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.workspace.model_rules import ModelAction
 from pixelmill.settings import MLSettings
+
+if TYPE_CHECKING:
+    from pixelmill.services.workspace.quotas import Quotas, TrainingMeter
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,15 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def _stop_when(
+    should_stop: Callable[[], bool] | None, meter: TrainingMeter | None
+) -> Callable[[], bool] | None:
+    """Stop when cancelled or when the user's training minutes are used up."""
+    if meter is None:
+        return should_stop
+    return lambda: bool(should_stop and should_stop()) or meter.exhausted()
+
+
 class TrainerService:
     def __init__(
         self,
@@ -53,8 +71,11 @@ class TrainerService:
         settings: MLSettings,
         limits: DatasetLimits | None = None,
         is_admin: Callable[[str], bool] | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.storage = storage
+        #: users' quotas: stored bytes (datasets), epochs and training minutes
+        self.quotas = quotas
         #: whether a user id is a site admin's (for training runs' submit checks)
         self.is_admin = is_admin or (lambda _user_id: False)
         self.datasets = datasets
@@ -102,6 +123,7 @@ class TrainerService:
         self.storage.put(key, data, content_type="application/zip")
         try:
             record, created = self.datasets.add(
+                max_stored_bytes=self.quotas.stored_limit(actor or "") if self.quotas else None,
                 sha256=digest,
                 name=(name or f"dataset-{digest[:8]}")[:200],
                 task=parsed.task,
@@ -112,12 +134,14 @@ class TrainerService:
                 summary={**parsed.summary(), "val_fraction": val_fraction, "split_seed": seed},
                 created_by=actor,
             )
-        except BaseException:
+        except BaseException as exc:
             # no stored archive without a dataset row (unless another upload of the
             # same bytes, anyone's, recorded one)
             with contextlib.suppress(Exception):
                 if not self.datasets.sha256_in_use(digest):
                     self.storage.delete(key)
+            if isinstance(exc, QuotaExceeded) and self.quotas is not None:
+                self.quotas.denied(actor or "", exc)
             raise
         if not self.storage.exists(key):
             # another user's delete of the same bytes ran between our put and our row
@@ -155,7 +179,8 @@ class TrainerService:
     ) -> DatasetRecord:
         """Submit-time checks: model name, dataset exists and fits the task, torch present;
         with ``owner`` (a user id; not an admin's), the dataset is theirs (else 404) and
-        they may register versions of ``model`` (or create it) and move ``alias``."""
+        they may register versions of ``model`` (or create it) and move ``alias``; the
+        owner's quotas allow ``spec.epochs`` and they have training minutes left."""
         rules.check_name(model)
         scoped = bool(owner) and not self.is_admin(owner or "")
         record = self.datasets.get(dataset_id, owner=owner if scoped else None)
@@ -167,6 +192,8 @@ class TrainerService:
             raise InvalidParameter(
                 f"dataset {dataset_id!r} is for {record.task}, the spec asks for {spec.task}"
             )
+        if self.quotas is not None:
+            self.quotas.check_training(owner, spec.epochs)
         if not torch_available():
             raise BackendUnavailable(
                 "training needs PyTorch, which is not installed here: pip install 'pixelmill[train]'"
@@ -199,15 +226,24 @@ class TrainerService:
         dataset = self.load_dataset(dataset_id)
         if spec.threads is None and self.settings.train_threads:
             spec = spec.model_copy(update={"threads": self.settings.train_threads})
-        result = training.train(
-            spec,
-            dataset,
-            on_progress,
-            should_stop,
-            on_checkpoint=on_checkpoint,
-            on_epoch=on_epoch,
-            resume=resume,
-        )
+        meter = self.quotas.training_meter(actor, job_id or "") if self.quotas and job_id else None
+        try:
+            result = training.train(
+                spec,
+                dataset,
+                on_progress,
+                _stop_when(should_stop, meter),
+                on_checkpoint=on_checkpoint,
+                on_epoch=on_epoch,
+                resume=resume,
+            )
+        except training.TrainingCancelled:
+            if meter is not None and meter.used_up:
+                raise meter.error() from None
+            raise
+        finally:
+            if meter is not None:
+                meter.close()
         onnx_bytes = export.to_onnx(result.network, result.input_spec)
         diff = export.check(onnx_bytes, result.network, result.input_spec)
         card = model_card(

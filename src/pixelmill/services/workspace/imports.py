@@ -15,7 +15,10 @@ of a zip):
   from the file name and the pixel size from the original's header.
 
 A file that is not an image (or too large) is listed under ``failed``; the others are
-imported. A re-run (at-least-once delivery) finds the images it stored already.
+imported. When the importer's storage quota is used up, the file that did not fit is
+listed under ``failed`` and the import stops there (``quota_exceeded`` says why); the
+images stored before it stay. A re-run (at-least-once delivery) finds the images it
+stored already.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.events import Actor
-from pixelmill.errors import ImageTooLarge, InvalidDataset, InvalidInput, InvalidParameter, NotFound
+from pixelmill.errors import (
+    ImageTooLarge,
+    InvalidDataset,
+    InvalidInput,
+    InvalidParameter,
+    NotFound,
+    QuotaExceeded,
+)
 from pixelmill.services.jobs.kinds import JobKind
 from pixelmill.services.workspace.permissions import can
 
@@ -55,6 +65,8 @@ class ImportFile(BaseModel):
     key: str = Field(..., max_length=200, pattern=r"^imports/[0-9a-f]{32}/\d{5}$")
     name: str = Field(..., max_length=512)
     archive: bool = False
+    #: bytes as uploaded (a zip's compressed size), for the storage quota's early check
+    size: int = Field(0, ge=0)
 
 
 class ImportParams(BaseModel):
@@ -114,6 +126,7 @@ def _import(deps: ImportDeps, job: Job, ctx: JobContext, params: ImportParams) -
     total = _count(deps, params)
     imported: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    over_quota: str | None = None
     for done, (name, write) in enumerate(_entries(deps, params), start=1):
         ctx.raise_if_cancelled()
         with ctx.step(f"import {name}"), _temp(deps.tmp_dir) as path:
@@ -121,9 +134,12 @@ def _import(deps: ImportDeps, job: Job, ctx: JobContext, params: ImportParams) -
                 with path.open("wb") as out:
                     write(out)
                 imported.append(_import_one(deps, job, study, name, path))
-            except (InvalidInput, NotFound) as exc:
+            except (InvalidInput, NotFound, QuotaExceeded) as exc:
                 failed.append({"file": name, "problem": exc.detail})
+                over_quota = exc.detail if isinstance(exc, QuotaExceeded) else None
         ctx.progress(done / total, f"{done}/{total}: {name}", force=True)
+        if over_quota:
+            break
     for item in params.files:
         deps.storage.delete(item.key)
     return {
@@ -131,6 +147,7 @@ def _import(deps: ImportDeps, job: Job, ctx: JobContext, params: ImportParams) -
         "imported": len(imported),
         "failed": failed,
         "images": imported,
+        "quota_exceeded": over_quota,
     }
 
 
@@ -324,13 +341,22 @@ class StudyImports:
                 f"{name} is larger than the limit of {self.max_upload_bytes} bytes",
                 max_bytes=self.max_upload_bytes,
             )
-        item = ImportFile(key=f"imports/{upload}/{index:05d}", name=name[-512:], archive=archive)
+        item = ImportFile(
+            key=f"imports/{upload}/{index:05d}",
+            name=name[-512:],
+            archive=archive,
+            size=path.stat().st_size,
+        )
         self.deps.storage.put_file(item.key, path)
         return item
 
     def submit(self, owner: str, study_id: str, files: list[ImportFile]) -> JobRecord:
+        """Submit the import job; 403 (quota-exceeded) first when the files as uploaded
+        do not fit in ``owner``'s storage quota. The spooled files go on any refusal."""
         params = ImportParams(study_id=study_id, files=files)
         try:
+            if self.deps.images.quotas is not None:
+                self.deps.images.quotas.check_room(owner, sum(f.size for f in files))
             job, _ = self.jobs.submit(
                 kind="study_import", params=params.model_dump(mode="json"), owner=owner
             )

@@ -23,7 +23,7 @@ from pixelmill.errors import Forbidden, InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX, INT64_MAX, event_cursor
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.jobs.artifacts import ARTIFACT_MEDIA
+from pixelmill.services.jobs.artifacts import ARTIFACT_MEDIA, Format
 from pixelmill.services.workspace.principal import Principal
 
 if TYPE_CHECKING:
@@ -300,9 +300,6 @@ def results(
     }
 
 
-Fmt = Literal["json", "csv", "arrow"]
-
-
 @router.get(
     "/v1/jobs/{job_id}/results/{name}",
     summary="An artifact aggregated over the job's tasks (JSON, CSV or Arrow)",
@@ -313,7 +310,7 @@ def job_artifact(
     request: Request,
     job_id: str,
     name: str,
-    format: Fmt | None = Query(None, description="json (default), csv or arrow"),
+    format: Format | None = Query(None, description="json (default), csv or arrow"),
     key: Principal | None = Depends(require("read")),
 ) -> Response:
     art = _jobs(request).artifact(job_id, name, format, owner=scope(key))
@@ -331,7 +328,7 @@ def task_artifact(
     job_id: str,
     index: int = Path(ge=0, le=INT32_MAX),
     name: str = Path(),
-    format: Fmt | None = Query(None, description="json (default), csv or arrow"),
+    format: Format | None = Query(None, description="json (default), csv or arrow"),
     key: Principal | None = Depends(require("read")),
 ) -> Response:
     art = _jobs(request).artifact(job_id, name, format, idx=index, owner=scope(key))

@@ -10,7 +10,7 @@ import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pixelmill.errors import InvalidInput, InvalidParameter
+from pixelmill.errors import InvalidInput, InvalidParameter, QuotaExceeded
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.gateway.auth import require
@@ -114,18 +114,24 @@ async def register_version(
         lambda: registry.authorize(Caller.of(key), name, "model.register")
     )
     data = await read_body(request, _MAX_MODEL_BYTES, "model")
-    record = await anyio.to_thread.run_sync(
-        lambda: registry.register(
-            data,
-            name=name,
-            input_spec=spec,
-            metrics=scores,
-            description=description,
-            actor=actor(key),
-            manager=key.user_id if key is not None else None,
-            new_only=not exists,
+    quotas, owner = deps(request).quotas, key.user_id if key is not None else ""
+    try:
+        record = await anyio.to_thread.run_sync(
+            lambda: registry.register(
+                data,
+                name=name,
+                input_spec=spec,
+                metrics=scores,
+                description=description,
+                actor=actor(key),
+                manager=key.user_id if key is not None else None,
+                new_only=not exists,
+                max_stored_bytes=quotas.stored_limit(owner),
+            )
         )
-    )
+    except QuotaExceeded as exc:
+        quotas.denied(owner, exc)
+        raise
     return record.to_json()
 
 
