@@ -115,3 +115,32 @@ def test_concurrent_inserts_of_one_user_never_pass_the_limit_together(db: Databa
 
     assert quotas.stored(alice).total == 500  # five fit; the check and insert take turns
     assert len(refused) == 7
+
+
+def test_the_stored_count_follows_every_insert_and_delete(db: Database) -> None:
+    # the constant-time count the quota checks is the sum of the rows, whatever happens
+    import sqlalchemy as sa
+
+    from pixelmill.backends.metadata import tables_quotas as tq
+
+    images, datasets, models = ImageRepository(db), DatasetRepository(db), ModelRepository(db)
+    quotas, alice = QuotaRepository(db), _user(db)
+
+    def counted() -> int:
+        with db.begin() as conn:
+            query = sa.select(tq.user_usage.c.stored_bytes).where(tq.user_usage.c.user_id == alice)
+            return int(conn.execute(query).scalar_one_or_none() or 0)
+
+    first, _ = images.add(**_image(1, alice, 100))
+    images.add(**_image(2, alice, 40))
+    images.add(**_image(1, alice, 100))  # her own re-upload: the same row, not counted again
+    dataset, _ = datasets.add(**{**_dataset("e" * 64, alice), "size_bytes": 7})
+    version = _version(models, "counted", created_by=alice)
+    assert counted() == quotas.stored(alice).total == 148
+    images.delete(first.id)
+    datasets.delete(dataset.id)
+    models.delete_version("counted", version.version, actor=alice)
+    assert counted() == quotas.stored(alice).total == 40
+    with pytest.raises(QuotaExceeded):
+        images.add(max_stored_bytes=100, **_image(3, alice, 61))
+    assert counted() == quotas.stored(alice).total == 40  # the refused insert left no count

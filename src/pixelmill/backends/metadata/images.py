@@ -12,7 +12,7 @@ from pixelmill.backends.metadata import pg_prepared
 from pixelmill.backends.metadata import tables as t
 from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database
-from pixelmill.backends.metadata.quotas import check_stored
+from pixelmill.backends.metadata.quotas import count_stored
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import NotFound
 
@@ -40,13 +40,13 @@ class ImageRepository:
     ) -> tuple[ImageRecord, bool]:
         """Insert an image row (every column); returns ``(record, created)``. The owner's
         existing row for the same sha256 wins. One transaction: the owner's storage
-        quota (``max_stored_bytes``, see :func:`.quotas.check_stored`), then the unique
+        quota (``max_stored_bytes``, see :func:`.quotas.count_stored`), then the unique
         (owner, sha256) finds a duplicate, and the new record is the row as given."""
         fields.setdefault("created_at", datetime.now(UTC))
         fields.setdefault("owner_id", "")
         try:
             with self.db.begin() as conn:
-                check_stored(conn, fields["owner_id"], fields["size_bytes"], max_stored_bytes)
+                count_stored(conn, fields["owner_id"], fields["size_bytes"], max_stored_bytes)
                 conn.execute(t.images.insert().values(**fields))
         except IntegrityError:
             # these bytes are stored already (or a concurrent upload committed first)
@@ -120,5 +120,7 @@ class ImageRepository:
     def delete(self, image_id: str) -> ImageRecord:
         record = self.get(image_id)
         with self.db.begin() as conn:
-            conn.execute(t.images.delete().where(t.images.c.id == image_id))
+            gone = conn.execute(t.images.delete().where(t.images.c.id == image_id)).rowcount
+            if gone:  # (a concurrent delete of the same row counts once)
+                count_stored(conn, record.owner_id, -record.size_bytes)
         return record

@@ -25,7 +25,7 @@ from pixelmill.backends.metadata.ml_records import (
     VersionRecord,
 )
 from pixelmill.backends.metadata.model_permissions import grant_on
-from pixelmill.backends.metadata.quotas import check_stored
+from pixelmill.backends.metadata.quotas import count_stored
 from pixelmill.errors import Conflict, NotFound
 
 
@@ -58,7 +58,7 @@ class DatasetRepository:
         """Insert with a random id; the uploader's dataset with the same sha256 wins and
         is returned with ``created=False`` (another uploader's never does). The
         uploader's storage quota (``max_stored_bytes``) is checked in the insert's
-        transaction (:func:`.quotas.check_stored`)."""
+        transaction (:func:`.quotas.count_stored`)."""
         owner = fields.get("created_by")
         existing = self.find_by_sha256(fields["sha256"], owner=owner)
         if existing is not None:
@@ -67,7 +67,7 @@ class DatasetRepository:
         fields.setdefault("id", uuid.uuid4().hex)
         try:
             with self.db.begin() as conn:
-                check_stored(conn, owner or "", fields["size_bytes"], max_stored_bytes)
+                count_stored(conn, owner or "", fields["size_bytes"], max_stored_bytes)
                 conn.execute(t.datasets.insert().values(**fields))
         except IntegrityError:
             existing = self.find_by_sha256(fields["sha256"], owner=owner)
@@ -112,7 +112,9 @@ class DatasetRepository:
     def delete(self, dataset_id: str, *, owner: str | None = None) -> DatasetRecord:
         record = self.get(dataset_id, owner=owner)
         with self.db.begin() as conn:
-            conn.execute(t.datasets.delete().where(t.datasets.c.id == dataset_id))
+            gone = conn.execute(t.datasets.delete().where(t.datasets.c.id == dataset_id)).rowcount
+            if gone:
+                count_stored(conn, record.created_by or "", -record.size_bytes)
         return record
 
 
@@ -137,12 +139,12 @@ class ModelRepository:
         """Create the model if new (``manager``, a user id, gets ``manage`` on it), then
         its next version (numbered 1, 2, ...). ``new_only``: 409 if the model exists.
         The creator's storage quota (``max_stored_bytes``) is checked first, in the
-        same transaction (:func:`.quotas.check_stored`)."""
+        same transaction (:func:`.quotas.count_stored`)."""
         now = datetime.now(UTC)
         for _attempt in range(5):
             try:
                 with self.db.begin() as conn:
-                    check_stored(
+                    count_stored(
                         conn, fields.get("created_by") or "", fields["size_bytes"], max_stored_bytes
                     )
                     if (
@@ -255,11 +257,13 @@ class ModelRepository:
                     "move or delete them first",
                     aliases=sorted(aliases),
                 )
-            conn.execute(
+            gone = conn.execute(
                 t.model_versions.delete().where(
                     t.model_versions.c.model == model, t.model_versions.c.version == version
                 )
-            )
+            ).rowcount
+            if gone:
+                count_stored(conn, record.created_by or "", -record.size_bytes)
             self._audit(conn, model, "delete", None, version, None, actor, None)
         return record
 

@@ -1,11 +1,14 @@
 """Quotas in the metadata DB: per-user overrides, what a user uses, and the stored-bytes
-check that runs inside the transaction recording a new object.
+count that every insert and delete of an image, dataset or model version keeps in step.
 
-**Race-safety.** :func:`check_stored` first locks the user (``SELECT ... FOR NO KEY
-UPDATE`` of their ``users`` row on PostgreSQL; on SQLite a no-op ``UPDATE`` of it, which
-takes the database's write lock), then sums what they store and refuses the new object
-if it would not fit, in the transaction that then inserts its row. Two uploads of one
-user take turns there, so together they never pass the limit: the bound is 0 bytes.
+**Constant time, race-safe.** Each user's stored bytes live in one ``user_usage`` row.
+The transaction that records a new object adds its size there first
+(:func:`count_stored`: one upsert returning the new total) and refuses the object when
+the total passes the limit, which rolls the addition back with it; a delete subtracts in
+its own transaction. The upsert locks the user's row until the transaction ends
+(PostgreSQL's row lock; SQLite's database write lock), so two uploads of one user take
+turns and together never pass the limit: the bound is 0 bytes. :func:`stored_bytes`
+sums the rows themselves, for reports.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from pixelmill.backends.metadata import tables as t
 from pixelmill.backends.metadata import tables_jobs as tj
 from pixelmill.backends.metadata import tables_ml as tm
 from pixelmill.backends.metadata import tables_quotas as tq
-from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.errors import QuotaExceeded
@@ -56,19 +58,6 @@ class StoredBytes:
         return self.images + self.datasets + self.models
 
 
-def lock_user(conn: Connection, user_id: str) -> None:
-    """Serialise the quota checks of ``user_id`` until ``conn``'s transaction ends."""
-    users = tw.users
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
-        )
-    else:  # SQLite: the first write of a transaction takes the database's write lock
-        conn.execute(
-            users.update().where(users.c.id == user_id).values(site_role=users.c.site_role)
-        )
-
-
 def stored_bytes(conn: Connection, user_id: str) -> StoredBytes:
     """Bytes of ``user_id``'s images, datasets and model versions."""
 
@@ -83,16 +72,26 @@ def stored_bytes(conn: Connection, user_id: str) -> StoredBytes:
     )
 
 
-def check_stored(conn: Connection, user_id: str, adding: int, limit: int | None) -> None:
-    """Raise :class:`QuotaExceeded` when ``adding`` more bytes would take ``user_id`` past
-    ``limit`` (``None``: no limit, nothing is read). Call it in the transaction that
-    records the new object, before the insert."""
-    if limit is None or not user_id:
+def count_stored(conn: Connection, user_id: str, adding: int, limit: int | None = None) -> None:
+    """Add ``adding`` bytes (negative: freed) to ``user_id``'s stored total in ``conn``'s
+    transaction, before (or with) the insert or delete of the object. Raise
+    :class:`QuotaExceeded` when a positive addition takes the total past ``limit``
+    (``None``: no limit); the caller's transaction then rolls back, the count with it."""
+    if not user_id or not adding:
         return
-    lock_user(conn, user_id)
-    used = stored_bytes(conn, user_id).total
-    if used + adding > limit:
-        raise storage_exceeded(adding, limit, used)
+    usage = tq.user_usage
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    row = insert(usage).values(user_id=user_id, stored_bytes=adding)
+    upsert = row.on_conflict_do_update(
+        index_elements=[usage.c.user_id],
+        set_={"stored_bytes": usage.c.stored_bytes + row.excluded.stored_bytes},
+    ).returning(usage.c.stored_bytes)
+    total = int(conn.execute(upsert).scalar_one())
+    if limit is not None and adding > 0 and total > limit:
+        raise storage_exceeded(adding, limit, total - adding)
 
 
 def storage_exceeded(adding: int, limit: int, used: int) -> QuotaExceeded:

@@ -1,5 +1,5 @@
-"""Quota tables: per-user overrides of the site's quotas, and the training minutes each
-run used. Shared by :mod:`.quotas` and migration 0008."""
+"""Quota tables: per-user overrides of the site's quotas, each user's stored bytes, and
+the training minutes each run used. Shared by :mod:`.quotas` and migration 0008."""
 
 from __future__ import annotations
 
@@ -34,4 +34,14 @@ training_usage = sa.Table(
     sa.Column("updated_at", _TS, nullable=False),
     sa.Column("seconds", sa.Float, nullable=False, server_default="0"),
     sa.Index("ix_training_usage_user_started", "user_id", "started_at"),
+)
+
+user_usage = sa.Table(
+    "user_usage",
+    metadata,
+    # bytes of the user's images, datasets and model versions, kept in step with their
+    # rows (added and subtracted in the transactions that insert and delete them), so the
+    # storage quota is checked in constant time
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("stored_bytes", sa.BigInteger, nullable=False, server_default="0"),
 )

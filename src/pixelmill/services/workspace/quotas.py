@@ -183,7 +183,7 @@ class Quotas:
     def check_room(self, user_id: str, adding: int) -> None:
         """403 when ``adding`` bytes do not fit in ``user_id``'s storage quota now: an
         early answer before work is queued. The check that holds under concurrency is
-        the one in the transaction that records each object (``check_stored``)."""
+        the one in the transaction that records each object (``count_stored``)."""
         limit = self.stored_limit(user_id)
         if limit is None:
             return

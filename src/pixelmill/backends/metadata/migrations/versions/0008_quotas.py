@@ -21,6 +21,20 @@ def upgrade() -> None:
     bind = op.get_bind()
     tq.user_quotas.create(bind)
     tq.training_usage.create(bind)
+    tq.user_usage.create(bind)
+    # every owner's stored bytes so far (images, datasets and model versions)
+    op.execute(
+        """
+        INSERT INTO user_usage (user_id, stored_bytes)
+        SELECT owner, SUM(size) FROM (
+            SELECT owner_id AS owner, size_bytes AS size FROM images
+            UNION ALL SELECT created_by, size_bytes FROM ml_datasets
+            UNION ALL SELECT created_by, size_bytes FROM ml_model_versions
+        ) AS stored
+        WHERE owner IS NOT NULL AND owner <> ''
+        GROUP BY owner
+        """
+    )
     # the concurrent-jobs quota counts a user's queued and running jobs at each submit
     op.create_index("ix_jobs_owner_state", "jobs", ["owner", "state"])
 
@@ -28,5 +42,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_jobs_owner_state", table_name="jobs")
     bind = op.get_bind()
+    tq.user_usage.drop(bind)
     tq.training_usage.drop(bind)
     tq.user_quotas.drop(bind)
