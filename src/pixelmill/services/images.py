@@ -152,7 +152,8 @@ class ImageService:
         existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
-        info = probe(path, max_pixels=self.settings.max_pixels)
+        limits = self.settings  # whole slides may pass max_pixels (a pyramid)
+        info = probe(path, max_pixels=limits.max_pixels, max_slide_pixels=limits.max_slide_pixels)
         return self._store(
             info, digest, path.stat().st_size, filename, source, job_id, path, owner_id
         )
@@ -170,7 +171,8 @@ class ImageService:
         existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
-        info = probe(data, max_pixels=self.settings.max_pixels)
+        limits = self.settings  # whole slides may pass max_pixels (a pyramid)
+        info = probe(data, max_pixels=limits.max_pixels, max_slide_pixels=limits.max_slide_pixels)
         return self._store(info, digest, len(data), filename, source, job_id, data, owner_id)
 
     def _store(

@@ -235,11 +235,11 @@ def delete_image(
 ) -> Response:
     c = deps(request)
     c.access.image(principal, image_id, write=True)
-    c.image_service.delete(image_id)
+    c.tiles.forget(c.image_service.delete(image_id))
     return Response(status_code=204)
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
+def etag_matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
     if header.strip() == "*":
@@ -292,7 +292,7 @@ async def render_response(
     left = threading.Event()
     failure: Exception | None = None
     async with anyio.create_task_group() as watch:
-        watch.start_soon(_watch_disconnect, request, left)
+        watch.start_soon(watch_disconnect, request, left)
         try:
             rendition = await anyio.to_thread.run_sync(
                 c.image_service.compute, answer.record, params, answer.plan, left.is_set
@@ -331,7 +331,7 @@ def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) 
     return bool(sized and small and params.strip and params.crop is None)
 
 
-async def _watch_disconnect(request: Request, left: threading.Event) -> None:
+async def watch_disconnect(request: Request, left: threading.Event) -> None:
     try:
         while (await request.receive())["type"] != "http.disconnect":
             pass  # (a body sent with the GET is not needed)
@@ -379,7 +379,7 @@ def _cached_answer(
     }
     if negotiated:
         headers["Vary"] = "Accept"
-    if _etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     rendition = service.cached(plan)
     if rendition is None:
