@@ -37,7 +37,7 @@ from pixelmill.imaging.render import (
     to_steps,
 )
 from pixelmill.observability import metrics, tracing
-from pixelmill.services.image_pages import animated, pages_to_read
+from pixelmill.services.image_pages import animated, check_slide_render, pages_to_read
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
 
@@ -340,6 +340,7 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
+        check_slide_render(record, p, self.settings)
         pages = pages_to_read(record, p, fmt, self.settings)
         source = self.source_of(record)
         with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):

@@ -20,7 +20,9 @@ from pixelmill.services.gateway.signing import sign_url
 from tests.conftest import make_settings
 from tests.helpers import make_image
 from tests.integration.gateway.workspace_helpers import study, user
+from tests.jobs_helpers import wait_for
 
+FINAL = ("succeeded", "failed", "cancelled")
 LIMIT = 400_000  # render.max_pixels here: the 1.5 MP slide is over it
 
 
@@ -163,3 +165,23 @@ def test_one_signature_opens_the_whole_pyramid(world: dict[str, Any]) -> None:
     assert client.get(f"/v1/images/{image_id}/dzi_files/10/0_0.jpeg?{forged}").status_code == 403
     other = sign_url("s3cret", "/v1/images/someone-else/dzi").split("?", 1)[1]
     assert client.get(f"/v1/images/{image_id}/dzi.dzi?{other}").status_code == 403
+
+
+def test_a_slide_renders_only_at_a_size_and_jobs_refuse_it(world: dict[str, Any]) -> None:
+    client, olga, image_id = world["client"], world["olga"], world["id"]
+    thumb = client.get(f"/v1/images/{image_id}/render?w=300&format=png", headers=olga)
+    assert thumb.status_code == 200, thumb.text
+    assert _png(thumb.content).shape == (200, 300, 3)
+    whole = client.get(f"/v1/images/{image_id}/render?format=png", headers=olga)
+    assert whole.status_code == 413
+    assert "dzi" in whole.json()["detail"]
+    job = client.post(
+        "/v1/jobs", json={"inputs": [image_id], "pipeline": [{"op": "grayscale"}]}, headers=olga
+    )
+    assert job.status_code in (200, 201, 202), job.text
+    url = f"/v1/jobs/{job.json()['id']}"
+    state = wait_for(
+        lambda: (j := client.get(url, headers=olga).json())["state"] in FINAL and j, timeout=60
+    )
+    assert state["state"] == "failed"
+    assert "whole slide" in str(state)
