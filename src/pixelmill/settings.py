@@ -90,6 +90,13 @@ class RenderSettings(BaseModel):
         "(rotate, flip without w/h) holds it decoded, ~4 bytes a pixel: lower this on "
         "small machines.",
     )
+    max_slide_pixels: int = Field(
+        200_000 * 200_000,
+        gt=0,
+        description="Tiled pyramidal TIFFs (whole slides: SVS, OME-TIFF, pyvips pyramids) "
+        "up to this many pixels are taken although over max_pixels: the viewer's deep-zoom "
+        "tiles read them from their reduced levels, never more than max_pixels at once.",
+    )
     max_output_side: int = Field(8192, gt=0, description="Largest width/height a render may ask.")
     default_quality: int = Field(
         82, ge=1, le=100, description="Encoder quality when q is not given."

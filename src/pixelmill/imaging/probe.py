@@ -85,23 +85,30 @@ def open_image(source: ImageSource, **options: Any) -> pyvips.Image:
         raise CorruptImage("cannot read the image header: it is corrupt or truncated") from exc
 
 
-def probe(source: ImageSource, *, max_pixels: int, verify: bool = True) -> ImageInfo:
+def probe(
+    source: ImageSource, *, max_pixels: int, verify: bool = True, max_slide_pixels: int = 0
+) -> ImageInfo:
     """Describe ``source`` and, with ``verify``, prove that its pixels decode.
 
     Raises :class:`~pixelmill.errors.ImageTooLarge` from the header alone when the image
-    has more than ``max_pixels`` pixels, so decompression bombs are never decoded.
+    has more than ``max_pixels`` pixels, so decompression bombs are never decoded —
+    unless it is a tiled pyramidal TIFF (a whole slide) of at most ``max_slide_pixels``:
+    it is read tile by tile from its levels, and ``verify`` decodes its smallest level.
     """
     fmt = sniff_source(source)
     image = open_image(source)
     pixels = image.width * image.height
-    if pixels > max_pixels:
+    slide = pixels > max_pixels and _slide(source, fmt, pixels, max_slide_pixels)
+    if pixels > max_pixels and not slide:
         raise ImageTooLarge(
             f"{image.width}x{image.height} = {pixels} pixels exceeds the limit of {max_pixels}",
             width=image.width,
             height=image.height,
             max_pixels=max_pixels,
         )
-    if verify:
+    if verify and slide:
+        _verify_smallest_level(source)
+    elif verify:
         verify_decodes(source, fmt)
     fields = set(image.get_fields())
     orientation = int(image.get("orientation")) if "orientation" in fields else 1
@@ -123,6 +130,25 @@ def probe(source: ImageSource, *, max_pixels: int, verify: bool = True) -> Image
         pixel_size_um=read_pixel_size(image, tiff=fmt is ImageFormat.TIFF),
         exif=exif,
     )
+
+
+def _slide(source: ImageSource, fmt: ImageFormat, pixels: int, limit: int) -> bool:
+    if fmt is not ImageFormat.TIFF or pixels > limit:
+        return False
+    from pixelmill.imaging.pyramid import is_pyramid
+
+    return is_pyramid(source)
+
+
+def _verify_smallest_level(source: ImageSource) -> None:
+    """A whole slide: decoding all of it would take minutes, so decode its smallest
+    level (a damaged tile elsewhere fails when that tile is read)."""
+    from pixelmill.imaging.pyramid import PyramidReader
+
+    try:
+        PyramidReader(source).smallest().avg()
+    except pyvips.Error as exc:
+        raise CorruptImage("the image data is corrupt or truncated") from exc
 
 
 def verify_decodes(source: ImageSource, fmt: ImageFormat) -> None:

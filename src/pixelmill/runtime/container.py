@@ -7,7 +7,7 @@ backends themselves. A new backend is one module plus one line in a ``make_*`` h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from pixelmill.runtime.wiring import (
     workspace,
 )
 from pixelmill.services.anomaly import AnomalyMonitor
+from pixelmill.services.deepzoom import DeepZoomTiles
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -177,6 +178,12 @@ class Container:
     anomaly: AnomalyMonitor | None = None
     # remote sources by URL (issue 19), when sources.enabled
     sources: RemoteImages | None = None
+    #: the viewer's deep-zoom tiles, over the image service (made below)
+    tiles: DeepZoomTiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        copies = self.settings.data_dir / "slide-copies"  # originals on object storage
+        self.tiles = DeepZoomTiles(self.image_service, spool_dir=copies)
 
     @property
     def runs_jobs_in_process(self) -> bool:

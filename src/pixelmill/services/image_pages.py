@@ -1,4 +1,4 @@
-"""Which pages (frames) of a source a render reads."""
+"""Which pages (frames) of a source a render reads, and what a render of a whole slide may ask."""
 
 from __future__ import annotations
 
@@ -42,3 +42,16 @@ def pages_to_read(
             max_frames=limit.max_frames,
         )
     return "all"
+
+
+def check_slide_render(record: ImageRecord, p: RenderParams, limit: RenderSettings) -> None:
+    """A whole slide (a pyramid over ``render.max_pixels``) renders only at a size (``w``
+    or ``h``: libvips reads the reduced level it needs); its full resolution is viewed
+    through the deep-zoom tiles (``/v1/images/{id}/dzi.dzi``)."""
+    pixels = record.width * record.height
+    if pixels > limit.max_pixels and not (p.w or p.h):
+        raise ImageTooLarge(
+            f"the image is a whole slide of {pixels} pixels, more than {limit.max_pixels}: "
+            "ask for a size (w or h), or read its deep-zoom tiles (dzi.dzi)",
+            max_pixels=limit.max_pixels,
+        )

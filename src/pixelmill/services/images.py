@@ -34,7 +34,7 @@ from pixelmill.imaging.render import (
     to_steps,
 )
 from pixelmill.observability import metrics, tracing
-from pixelmill.services.image_pages import animated, pages_to_read
+from pixelmill.services.image_pages import animated, check_slide_render, pages_to_read
 from pixelmill.services.record_cache import RecordCache
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
@@ -137,7 +137,8 @@ class ImageService:
         existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
-        info = probe(path, max_pixels=self.settings.max_pixels)
+        limits = self.settings  # whole slides may pass max_pixels (a pyramid)
+        info = probe(path, max_pixels=limits.max_pixels, max_slide_pixels=limits.max_slide_pixels)
         return self._store(
             info, digest, path.stat().st_size, filename, source, job_id, path, owner_id
         )
@@ -155,7 +156,8 @@ class ImageService:
         existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
-        info = probe(data, max_pixels=self.settings.max_pixels)
+        limits = self.settings  # whole slides may pass max_pixels (a pyramid)
+        info = probe(data, max_pixels=limits.max_pixels, max_slide_pixels=limits.max_slide_pixels)
         return self._store(info, digest, len(data), filename, source, job_id, data, owner_id)
 
     def _store(
@@ -336,6 +338,7 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
+        check_slide_render(record, p, self.settings)
         pages = pages_to_read(record, p, fmt, self.settings)
         if source is None:
             source = self.source_of(record)

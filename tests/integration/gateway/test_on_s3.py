@@ -48,3 +48,26 @@ def test_upload_original_render_and_delete_on_s3(s3_client: tuple[TestClient, st
     # when it is deleted, it is gone
     assert client.delete(f"/v1/images/{image_id}", headers=auth).status_code in (200, 204)
     assert client.get(f"/v1/images/{image_id}/original", headers=auth).status_code == 404
+
+
+def test_deep_zoom_tiles_of_a_slide_on_s3(
+    s3_client: tuple[TestClient, str], tmp_path: Path
+) -> None:
+    client, secret = s3_client
+    auth = {"Authorization": f"Bearer {secret}"}
+    # given a pyramidal TIFF stored in S3
+    path = tmp_path / "slide.tif"
+    pyvips.Image.new_from_buffer(make_image(1200, 800), "").tiffsave(
+        str(path), tile=True, pyramid=True, compression="jpeg"
+    )
+    image_id = client.post("/v1/images", content=path.read_bytes(), headers=auth).json()["id"]
+    # then its descriptor and tiles are read from a local copy made once
+    assert 'Width="1200"' in client.get(f"/v1/images/{image_id}/dzi.dzi", headers=auth).text
+    for tile in ("11/1_0.jpeg", "8/0_0.jpeg"):
+        r = client.get(f"/v1/images/{image_id}/dzi_files/{tile}", headers=auth)
+        assert r.status_code == 200, r.text
+    copies = list((tmp_path / "data" / "slide-copies").iterdir())
+    assert len(copies) == 1
+    # and deleting the image drops the copy
+    assert client.delete(f"/v1/images/{image_id}", headers=auth).status_code == 204
+    assert not copies[0].exists()

@@ -72,3 +72,20 @@ def test_empty_and_non_image_bytes_are_refused() -> None:
 def test_png_signature_with_garbage_body_is_corrupt() -> None:
     with pytest.raises(CorruptImage):
         probe(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, max_pixels=10**8)
+
+
+def test_a_whole_slide_over_the_pixel_limit_is_taken_up_to_the_slide_limit(
+    tmp_path: Path,
+) -> None:
+    image = pyvips.Image.new_from_buffer(make_image(1200, 800), "")
+    slide, flat = tmp_path / "slide.tif", tmp_path / "flat.tif"
+    image.tiffsave(str(slide), tile=True, pyramid=True, compression="jpeg")
+    image.tiffsave(str(flat), tile=True, compression="jpeg")
+    info = probe(slide, max_pixels=500_000, max_slide_pixels=10**8)
+    assert (info.width, info.height) == (1200, 800)
+    with pytest.raises(ImageTooLarge):
+        probe(slide, max_pixels=500_000, max_slide_pixels=900_000)  # over the slide limit
+    with pytest.raises(ImageTooLarge):
+        probe(flat, max_pixels=500_000, max_slide_pixels=10**8)  # no reduced levels
+    with pytest.raises(ImageTooLarge):
+        probe(slide.read_bytes(), max_pixels=500_000)  # slides not allowed

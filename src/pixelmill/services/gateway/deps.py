@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pixelmill.backends.metadata.study_images import StudyImageRepository
     from pixelmill.backends.metadata.users import UserRepository
     from pixelmill.backends.storage.base import Storage
+    from pixelmill.services.deepzoom import DeepZoomTiles
     from pixelmill.services.images import ImageService
     from pixelmill.services.inference.service import InferenceService
     from pixelmill.services.jobs.service import JobService
@@ -54,6 +55,9 @@ class GatewayDeps(Protocol):
 
     @property
     def image_service(self) -> ImageService: ...
+
+    @property
+    def tiles(self) -> DeepZoomTiles: ...
 
     @property
     def storage(self) -> Storage: ...

@@ -28,7 +28,7 @@ from pixelmill.services.workspace.principal import Principal
 ANONYMOUS_MAX_SIDE = 2048
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
+def etag_matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
     if header.strip() == "*":
@@ -75,7 +75,7 @@ async def answer_render(
     left = threading.Event()
     failure: Exception | None = None
     async with anyio.create_task_group() as watch:
-        watch.start_soon(_watch_disconnect, request, left)
+        watch.start_soon(watch_disconnect, request, left)
         try:
             rendition = await anyio.to_thread.run_sync(
                 lambda: c.image_service.compute(
@@ -104,7 +104,7 @@ def _anonymous_render_ok(request: Request, image_id: str, params: RenderParams) 
     return bool(sized and small and params.strip and params.crop is None)
 
 
-async def _watch_disconnect(request: Request, left: threading.Event) -> None:
+async def watch_disconnect(request: Request, left: threading.Event) -> None:
     try:
         while (await request.receive())["type"] != "http.disconnect":
             pass  # (a body sent with the GET is not needed)
@@ -158,7 +158,7 @@ def _cached_answer(
     }
     if negotiated:
         headers["Vary"] = "Accept"
-    if _etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     rendition = service.cached(plan)
     if rendition is None:

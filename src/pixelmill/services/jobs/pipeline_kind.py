@@ -16,6 +16,7 @@ import orjson
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pixelmill.errors import ImageTooLarge
 from pixelmill.imaging import ops, pipeline
 from pixelmill.imaging.encode import encode
 from pixelmill.imaging.formats import OUTPUT_FORMATS, ImageFormat
@@ -119,6 +120,12 @@ def pipeline_kind(
         check_models(job, params)
         assert ctx.task.input is not None
         record = images.record(ctx.task.input)  # records are immutable: a short-lived LRU
+        if record.width * record.height > images.settings.max_pixels:
+            raise ImageTooLarge(
+                "a whole slide over render.max_pixels: a job reads its image whole; "
+                "analyse slides tile by tile (pixelmill slide analyse)",
+                max_pixels=images.settings.max_pixels,
+            )
         op_ctx = images.context(record)
         image: Any = images.source_of(record)
         artifacts: list[str] = []

@@ -227,7 +227,7 @@ def delete_image(
 ) -> Response:
     c = deps(request)
     c.access.image(principal, image_id, write=True)
-    c.image_service.delete(image_id)
+    c.tiles.forget(c.image_service.delete(image_id))
     return Response(status_code=204)
 
 
