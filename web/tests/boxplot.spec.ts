@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { describe, expect, it } from 'vitest'
 import { box, groupValues, NO_GROUP, quantile } from '../src/lib/boxplot'
 

@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { describe, expect, it } from 'vitest'
 import { formOf, initialValues, paramsFrom, parseValue, validate, type JsonSchema } from '../src/lib/schemaForm'
 // the schemas the API serves (tests/unit/services/web/test_schema_fixtures.py keeps them current)
