@@ -168,13 +168,27 @@ def test_log_in_create_upload_analyse_and_view(
     assert axe_violations(page) == []
     shoot(page, "study-files")
 
-    # run the nuclei preset on both and watch it finish (live over SSE)
+    # run the nuclei preset on both: the dialog's form is generated from the preset's JSON
+    # Schema; a bad value is named and blocks the run; it finishes live (SSE)
     page.get_by_label("Select all on this page").check()
-    page.get_by_label("Analysis").select_option("he-nuclei")
     page.get_by_role("button", name="Run on 2 selected").click()
-    expect(page.locator(".run-status .job-status")).to_have_attribute(
+    dialog = page.get_by_role("dialog", name="Run an analysis on 2 images")
+    dialog.get_by_label("Analysis", exact=True).select_option("preset:he-nuclei")
+    min_area = dialog.get_by_label("Min area", exact=True)
+    expect(min_area).to_have_value("40")  # the preset's value, not the op's default
+    expect(dialog.get_by_label("Method", exact=True)).to_have_value("otsu")
+    min_area.fill("0")
+    expect(dialog.get_by_text("Must be at least 1.")).to_be_visible()
+    expect(dialog.get_by_role("button", name="Run", exact=True)).to_be_disabled()
+    min_area.fill("40")
+    dialog.get_by_role("button", name="Run", exact=True).click()
+    expect(dialog.locator(".run-status .job-status")).to_have_attribute(
         "data-state", "succeeded", timeout=120_000
     )
+    expect(dialog.get_by_role("table", name="Results").locator("tbody tr")).to_have_count(2)
+    assert axe_violations(page) == []
+    shoot(page, "run-dialog")
+    dialog.get_by_role("button", name="Close").click()
 
     # the Analyses tab: per-image summaries and a histogram of a measurement
     page.get_by_role("tab", name="Analyses").click()
@@ -183,6 +197,11 @@ def test_log_in_create_upload_analyse_and_view(
     expect(results).to_have_count(2)
     expect(results.first).to_contain_text(re.compile(r"succeeded\s*\d+"))
     expect(page.get_by_role("img", name=re.compile("Histogram of area_px"))).to_be_visible()
+    # box plots by the patients' arm: slide-1 belongs to S-0001 (arm A), slide-2 to nobody
+    expect(page.get_by_role("img", name="Box plot of area_px by arm")).to_be_visible()
+    expect(page.locator("figcaption", has_text="A: n ")).to_have_count(1)
+    page.get_by_role("img", name="Box plot of area_px by arm").scroll_into_view_if_needed()
+    shoot(page, "study-boxplot")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download all measurements (CSV)").click()
     table_csv = Path(download.value.path()).read_text()
@@ -255,7 +274,17 @@ def test_log_in_create_upload_analyse_and_view(
     expect(page.get_by_role("heading", name="nuclei")).to_be_visible()
     versions = page.get_by_role("table", name="Versions of nuclei")
     expect(versions.get_by_role("row", name=re.compile(r"^v1 .*production"))).to_be_visible()
+    # its model card (what the registry keeps), lineage, drift; the training form's fields
+    # come from the training spec's schema
+    card = page.get_by_role("article", name="Model card — nuclei v1")
+    expect(card).to_contain_text("U-Net")
+    expect(card.get_by_role("list", name="Lineage")).to_contain_text("Dataset")
+    expect(card.get_by_role("table", name="Metrics")).to_contain_text("dice")
+    expect(page.get_by_role("img", name="Drift of nuclei over time")).to_be_visible()
+    page.get_by_role("button", name="Train a model").click()
+    expect(page.get_by_label("Epochs", exact=True)).to_have_value("20")
     assert axe_violations(page) == []
+    shoot(page, "models")
 
     # a second user, a viewer of the study, sees the discussion as unread and cannot run
     page.get_by_role("link", name="Admin").click()
@@ -263,6 +292,11 @@ def test_log_in_create_upload_analyse_and_view(
     page.get_by_role("button", name="Create user").click()
     notice = page.get_by_role("status").filter(has_text="Initial password for rita")
     rita_password = notice.inner_text().rsplit(": ", 1)[1].strip()
+    # the audit log in the app: the wrong password at the start is a security event
+    page.get_by_label("Security events only").check()
+    audit = page.get_by_role("table", name="Audit log, newest first")
+    expect(audit.locator("tr[data-security=false]")).to_have_count(0)
+    expect(audit).to_contain_text("login.failed")
     page.goto(f"{server.url}{study_url}?tab=members")
     page.get_by_label("Username").fill("rita")
     page.get_by_label("Role", exact=True).select_option("viewer")

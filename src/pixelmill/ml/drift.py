@@ -28,6 +28,7 @@ Rule of thumb (credit scoring, where PSI comes from): < 0.1 stable, 0.1-0.25 mod
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -162,6 +163,32 @@ class DriftState:
         if not self.comparable:
             body["reference"] = "outdated: computed before model-input normalisation; retrain"
         return body
+
+
+#: the note of a model's ``drift`` audit event (written by :func:`flag_note`)
+_FLAG_NOTE = re.compile(
+    r"PSI (?P<score>[0-9.]+) > (?P<threshold>[0-9.]+(?:e-?[0-9]+)?) "
+    r"over the last (?P<window>[0-9]+) inputs"
+)
+
+
+def flag_note(state: DriftState) -> str:
+    """The note a ``drift`` audit event carries; :func:`parse_flag_note` reads it back."""
+    return f"PSI {state.score:.3f} > {state.threshold} over the last {state.window} inputs"
+
+
+def parse_flag_note(note: str | None) -> dict[str, float] | None:
+    """``{"score", "threshold", "window"}`` of a :func:`flag_note` (``None`` otherwise).
+
+    Examples
+    --------
+    >>> parse_flag_note("PSI 0.412 > 0.25 over the last 50 inputs")
+    {'score': 0.412, 'threshold': 0.25, 'window': 50.0}
+    """
+    found = _FLAG_NOTE.search(note or "")
+    if found is None:
+        return None
+    return {k: float(v) for k, v in found.groupdict().items()}
 
 
 class DriftMonitor:

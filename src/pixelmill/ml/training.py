@@ -98,7 +98,8 @@ def train(
     """Train a network on ``dataset`` as ``spec`` says; see the module docstring.
 
     ``on_progress`` receives dicts with ``epoch``, ``epochs``, ``step``, ``loss``,
-    validation metrics and ``eta_seconds``; ``should_stop`` is polled every step and
+    validation metrics, ``history`` (one entry per epoch so far: the loss curve) and
+    ``eta_seconds``; ``should_stop`` is polled every step and
     raises :class:`TrainingCancelled` when true; ``on_checkpoint(epoch, bytes)``
     receives the best state dict whenever it improves; ``on_epoch(bytes)`` the resumable
     state after each epoch, which ``resume`` takes back (ignored, and training starts
@@ -261,6 +262,7 @@ class _Loop:
             "loss": loss,
             "metrics": {k: round(v, 6) for k, v in val.items()},
             "best_epoch": self.best_epoch,
+            "history": [dict(h) for h in self.history],
             "images_per_second": round(self.seen / max(elapsed, 1e-9), 3),
             "eta_seconds": round(elapsed / self.step * (self.total_steps - self.step), 1),
         }

@@ -73,3 +73,34 @@ def test_only_site_admins_may_export(world: StudyWorld, container: Container) ->
     assert w.client.get("/v1/audit", headers=member_admin_key).status_code == 403
     assert w.client.get("/v1/audit").status_code == 401
     assert w.client.get("/v1/audit?format=xml", headers=w.as_("root")).status_code == 422
+
+
+def test_admins_page_through_the_log_newest_first_with_filters(world: StudyWorld) -> None:
+    w = world
+    first = w.client.get("/v1/audit/events?limit=2", headers=w.as_("root")).json()
+    assert first["items"][0]["action"] == "message.post"  # newest first
+    assert len(first["items"]) == 2 and first["next_before_id"] == first["items"][-1]["id"]
+    older = w.client.get(
+        f"/v1/audit/events?limit=2&before_id={first['next_before_id']}", headers=w.as_("root")
+    ).json()
+    assert max(e["id"] for e in older["items"]) < first["next_before_id"]
+    security = w.client.get("/v1/audit/events?security=true", headers=w.as_("root")).json()
+    actions = [e["action"] for e in security["items"]]
+    assert "login.failed" in actions and "denied.study.set_status" in actions
+    assert "message.post" not in actions
+    # opening the log was itself logged, after the page it answered
+    assert actions[0] == "audit.read" and security["items"][0]["actor_username"] == "root"
+    vics = w.client.get("/v1/audit/events?actor=vic", headers=w.as_("root")).json()["items"]
+    assert {e["actor_username"] for e in vics} == {"vic"}
+    assert "denied.study.set_status" in [e["action"] for e in vics]
+    denied = w.client.get("/v1/audit/events?action=denied.", headers=w.as_("root")).json()
+    assert {e["action"] for e in denied["items"]} == {"denied.study.set_status"}
+    nobody = w.client.get("/v1/audit/events?actor=nobody-here", headers=w.as_("root")).json()
+    assert nobody == {"items": [], "next_before_id": None}
+
+
+def test_only_site_admins_may_read_the_log_in_pages(world: StudyWorld) -> None:
+    w = world
+    assert w.client.get("/v1/audit/events", headers=w.as_("olga")).status_code == 403
+    assert w.client.get("/v1/audit/events").status_code == 401
+    assert w.client.get("/v1/audit/events?limit=0", headers=w.as_("root")).status_code == 422

@@ -79,6 +79,15 @@ def test_train_job_registers_a_version_then_predict(
     assert {"dice", "iou", "pixel_accuracy"} <= set(version["metrics"])
     assert version["card"]["train_config"]["seed"] == 0 and version["reference"]["count"] == 5
     assert client.get(f"/v1/jobs/{job['id']}/results/history", headers=auth).status_code == 200
+    run = client.get(f"/v1/training-runs/{job['id']}", headers=auth).json()
+    assert run["state"] == "succeeded" and run["epochs"] == 2
+    assert [h["epoch"] for h in run["history"]] == [1, 2]
+    assert all(h["loss"] > 0 and "val_loss" in h for h in run["history"])
+    spec = client.get("/v1/training-runs/spec", headers=auth).json()["properties"]
+    assert spec["epochs"]["default"] == 20 and spec["epochs"]["minimum"] == 1
+    assert (
+        client.get(f"/v1/training-runs/{upload_job(client, auth)}", headers=auth).status_code == 404
+    )
     checkpoint = client.get(f"/v1/jobs/{job['id']}/tasks/0/results/checkpoint", headers=auth)
     assert checkpoint.status_code == 200
     import io
@@ -183,10 +192,13 @@ def test_cancel_a_running_training_job(
     import time
 
     deadline = time.monotonic() + 60
-    while client.get(f"/v1/jobs/{job_id}", headers=auth).json()["state"] != "running":
+    # the loss curve grows while it trains: wait for two epochs of it
+    while len(client.get(f"/v1/training-runs/{job_id}", headers=auth).json()["history"]) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(1.0)  # a few epochs in
+    run = client.get(f"/v1/training-runs/{job_id}", headers=auth).json()
+    assert run["state"] == "running" and run["epochs"] == 10_000
+    assert [h["epoch"] for h in run["history"][:2]] == [1, 2]
     assert client.post(f"/v1/jobs/{job_id}/cancel", headers=auth).status_code == 200
     job = wait_job(client, job_id, auth, timeout=60)
     assert job["state"] == "cancelled"
@@ -223,3 +235,43 @@ def test_large_images_are_tiled_and_too_large_ones_413(
             assert r.status_code == 413 and "20000" in r.json()["detail"]
     finally:
         c.close()
+
+
+def upload_job(client: TestClient, auth: dict[str, str]) -> str:
+    """The id of a job that is not a training run (an image pipeline)."""
+    image = client.post("/v1/images", content=png(np.zeros((8, 8), np.uint8)), headers=auth)
+    r = client.post(
+        "/v1/jobs",
+        json={
+            "kind": "pipeline",
+            "inputs": [image.json()["id"]],
+            "params": {"pipeline": [{"op": "blur", "sigma": 1}]},
+        },
+        headers=auth,
+    )
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def test_drift_history_reads_the_flagged_crossings_and_each_alias_now(
+    client: TestClient, auth: dict[str, str], container: Container, tiny_model: TinyModel
+) -> None:
+    from pixelmill.ml.drift import DriftState, flag_note
+
+    register_tiny(client, auth, tiny_model, name="drifty")
+    client.put("/v1/models/drifty/aliases/production", json={"version": 1}, headers=auth)
+    empty = client.get("/v1/models/drifty/drift-history", headers=auth).json()
+    assert empty["items"] == [] and empty["current"][0]["alias"] == "production"
+    assert empty["current"][0]["window"] == 0 and empty["current"][0]["version"] == 1
+    # what the inference service records when the score crosses the threshold
+    state = DriftState(score=0.512, flagged=True, window=40, threshold=0.25, ks={})
+    container.models.models.record_event("drifty", "drift", version=1, note=flag_note(state))
+    history = client.get("/v1/models/drifty/drift-history", headers=auth).json()
+    (point,) = history["items"]
+    assert (point["version"], point["score"], point["threshold"], point["window"]) == (
+        1,
+        0.512,
+        0.25,
+        40,
+    )
+    assert client.get("/v1/models/nope/drift-history", headers=auth).status_code == 404

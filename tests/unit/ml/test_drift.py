@@ -93,3 +93,11 @@ def test_an_old_reference_is_not_compared() -> None:
     state = monitor.observe(np.full((64, 64), 4095, np.uint16))
     assert not state.flagged and state.window == 0
     assert "outdated" in state.to_dict()["reference"]
+
+
+def test_the_flag_note_reads_back_as_numbers() -> None:
+    state = drift.DriftState(score=0.41234, flagged=True, window=50, threshold=0.25, ks={})
+    note = drift.flag_note(state)
+    assert drift.parse_flag_note(note) == {"score": 0.412, "threshold": 0.25, "window": 50.0}
+    assert drift.parse_flag_note("promoted by hand") is None
+    assert drift.parse_flag_note(None) is None

@@ -90,6 +90,14 @@ def _event(row: Any) -> EventRecord:
     return EventRecord(**data)
 
 
+def _action_matches(column: Any, action: str) -> Any:
+    if not action.endswith((".", "*")):
+        return column == action
+    prefix = action.rstrip("*")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")
+
+
 class EventLog:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -114,13 +122,21 @@ class EventLog:
         before_id: int | None = None,
         security: bool | None = None,
         since: datetime | None = None,
+        actor_id: str | None = None,
+        action: str | None = None,
         limit: int = 100,
         newest_first: bool = True,
     ) -> list[EventRecord]:
+        """Events matching every filter given; ``action`` matches exactly, or as a prefix
+        when it ends with ``.`` or ``*`` (``login.``: every login event)."""
         c = tw.events.c
         query = sa.select(tw.events)
         if study_id is not None:
             query = query.where(c.study_id == study_id)
+        if actor_id is not None:
+            query = query.where(c.actor_id == actor_id)
+        if action is not None:
+            query = query.where(_action_matches(c.action, action))
         if after_id is not None:
             query = query.where(c.id > after_id)
         if before_id is not None:

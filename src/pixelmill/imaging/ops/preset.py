@@ -64,3 +64,53 @@ class Preset(Operation[PresetParams]):
             summary["preset"] = preset.ref
         ctx.artifacts["preset"] = {"ref": preset.ref, "overrides": params.overrides}
         return image
+
+
+def preset_schema(ref: str) -> dict[str, Any]:
+    """The JSON Schema of a preset analysis's ``params``: ``{"overrides": {op: {...}}}``
+    with one object per step holding the parameters the preset sets, each with the
+    preset's value as its ``default`` (what a run dialog shows and may change).
+
+    Examples
+    --------
+    >>> s = preset_schema("he-nuclei@1")["properties"]["overrides"]["properties"]
+    >>> s["segment_nuclei"]["properties"]["min_area"]["default"]
+    40
+    """
+    from pixelmill.imaging import ops
+    from pixelmill.imaging.analysis import presets
+
+    preset = presets.get(ref)
+    steps: dict[str, Any] = {}
+    for step in preset.steps:
+        full = ops.get(step["op"]).Params.model_json_schema()
+        given = {k: v for k, v in step.items() if k != "op"}
+        props = {
+            k: {**full["properties"][k], "default": v}
+            for k, v in given.items()
+            if k in full.get("properties", {})
+        }
+        schema: dict[str, Any] = {
+            "type": "object",
+            "title": step["op"],
+            "properties": props,
+            "additionalProperties": False,
+        }
+        if "$defs" in full:
+            schema["$defs"] = full["$defs"]
+        steps[step["op"]] = schema
+    return {
+        "type": "object",
+        "title": preset.title,
+        "description": preset.description,
+        "properties": {
+            "overrides": {
+                "type": "object",
+                "title": "Overrides",
+                "description": "Op name → parameters merged into that step.",
+                "properties": steps,
+                "additionalProperties": False,
+            }
+        },
+        "additionalProperties": False,
+    }

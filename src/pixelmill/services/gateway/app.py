@@ -36,11 +36,13 @@ from pixelmill.services.gateway.routes import (
     model_permissions,
     models,
     patients,
+    presets,
     quotas,
     sources,
     studies,
     system,
     thumbor,
+    training,
 )
 from pixelmill.services.gateway.routes import annotations as annotation_routes
 from pixelmill.services.web import ui as web_ui
@@ -62,8 +64,10 @@ ROUTERS = [
     jobs.router,
     datasets.router,
     models.router,
+    training.router,
     patients.router,
     analyses.router,
+    presets.router,
     imports.router,
     exports.router,
     model_permissions.router,

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from pixelmill.backends.breaker import Breakers, is_outage
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge, InvalidModel, public_text
-from pixelmill.ml.drift import DriftMonitor, DriftState
+from pixelmill.ml.drift import DriftMonitor, DriftState, flag_note
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode
 from pixelmill.ml.spec import InputSpec
@@ -182,7 +182,7 @@ class InferenceService:
                 version.model,
                 "drift",
                 version=version.version,
-                note=f"PSI {state.score:.3f} > {state.threshold} over the last {state.window} inputs",
+                note=flag_note(state),
             )
         except Exception:  # the event is best effort; serving goes on
             log.exception("could not record the drift event")

@@ -346,6 +346,17 @@ class JobService:
             )
         return artifacts.render(value, kind, fmt)
 
+    def saved_state(
+        self, job_id: str, name: str, idx: int = 0, *, owner: str | None = None
+    ) -> bytes | None:
+        """The resumable state ``name`` a task's handler saved last (``None``: none yet);
+        readable while the task runs, unlike its artifacts."""
+        self.repo.get(job_id, owner=owner)
+        try:
+            return self.deps.storage.get(artifacts.state_key(job_id, idx, name))
+        except NotFound:
+            return None
+
     # -- lifecycle ----------------------------------------------------------------------
     def stop(self) -> None:
         """Stop the publish-marks flusher (marks still pending are flushed by close)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.services.jobs import JobCancelled, JobKind
@@ -21,6 +22,10 @@ from pixelmill.services.jobs import JobCancelled, JobKind
 if TYPE_CHECKING:
     from pixelmill.services.jobs import Job, JobContext, SubmitContext
     from pixelmill.services.trainer.service import TrainerService
+
+
+#: the saved state holding the per-epoch history of a running training job
+HISTORY = "history"
 
 
 class TrainParams(BaseModel):
@@ -84,6 +89,8 @@ def _run(trainer: TrainerService, job: Job, ctx: JobContext) -> dict[str, Any]:
         fraction = event["step"] / max(event["steps"], 1)
         metrics.TRAINING_PROGRESS.labels(params.model).set(fraction)
         ctx.progress(fraction, ", ".join(parts), force=True)
+        # the loss curve so far, readable while the run goes on (GET /v1/training-runs/{id})
+        ctx.save_state(HISTORY, orjson.dumps(event["history"]))
 
     def checkpoint(_epoch: int, state: bytes) -> None:
         # the best state dict so far, as the job's "checkpoint" artifact (torch.load-able)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.analyses import AnalysisRecord, AnalysisRepository
 from pixelmill.errors import InvalidParameter, NotFound
@@ -28,8 +29,26 @@ ANALYSIS_STATUS = {
     "cancelled": "cancelled",
 }
 IMAGE_STATUS = {"succeeded": "done", "failed": "failed", "cancelled": "failed"}
+
+
+class ModelAnalysisParams(BaseModel):
+    """The ``params`` of a model analysis: the segment op's, plus the object size filter
+    (its JSON Schema is what the run dialog builds its form from)."""
+
+    model_config = ConfigDict(extra="forbid", title="Model analysis")
+
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="Probability cut (default: the model's own)."
+    )
+    scale: float = Field(
+        1.0, ge=0.05, le=8, description="Resize the input first (0.5: objects twice the size)."
+    )
+    min_area: int = Field(1, ge=1, description="Smallest object kept, px.")
+    max_area: int | None = Field(None, ge=1, description="Largest object kept, px.")
+
+
 #: params of a model analysis (the segment op's, plus the object size filter)
-MODEL_PARAMS = frozenset({"threshold", "scale", "min_area", "max_area"})
+MODEL_PARAMS = frozenset(ModelAnalysisParams.model_fields)
 
 
 def preset_pipeline(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pixelmill.backends.metadata.events import EventLog, EventRecord
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.errors import Forbidden
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.bounds import INT64_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.principal import Principal
@@ -136,3 +137,45 @@ def export_audit(
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.get(
+    "/v1/audit/events",
+    summary="A page of the event log (admins), newest first: security events only, by "
+    "actor, by action",
+)
+def audit_page(
+    request: Request,
+    limit: int = Query(50, ge=1, le=200),
+    before_id: int | None = Query(
+        None, ge=1, le=INT64_MAX, description="The next page: events older than this id."
+    ),
+    security: bool | None = Query(None, description="Only security events (true) or others."),
+    actor: str | None = Query(None, max_length=64, description="Only this username's events."),
+    action: str | None = Query(
+        None, max_length=100, description="This action, or a prefix ending in '.' or '*'."
+    ),
+    principal: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    if not principal.is_admin:
+        raise Forbidden("the audit log is for site admins")
+    c = deps(request)
+    filters: dict[str, Any] = {"security": security, "action": action or None}
+    if actor:
+        user = c.users.find(actor)
+        if user is None:  # nobody by that name did anything
+            return {"items": [], "next_before_id": None}
+        filters["actor_id"] = user.id
+    page = c.events.list(before_id=before_id, limit=limit, **filters)
+    names = {
+        u.id: u.username for u in c.users.many([e.actor_id for e in page if e.actor_id]).values()
+    }
+    items = [{**e.to_json(), "actor_username": names.get(e.actor_id or "")} for e in page]
+    if before_id is None:  # opening the log (not paging on) is itself logged
+        asked = {k: v for k, v in {**filters, "actor": actor}.items() if v is not None}
+        asked.pop("actor_id", None)
+        ip = request.client.host if request.client else None
+        c.events.record(
+            actor_of(principal, ip), "audit.read", "audit", None, after=asked, security=True
+        )
+    return {"items": items, "next_before_id": page[-1].id if len(page) == limit else None}

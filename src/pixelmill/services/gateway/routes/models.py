@@ -1,9 +1,10 @@
 """/v1/models: the model registry (versions, aliases, audit, compare), predictions,
-health and drift; /v1/training-runs: start training as a ``train`` job."""
+health and drift (training runs: :mod:`.training`)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelmill.errors import InvalidInput, InvalidParameter, QuotaExceeded
 from pixelmill.imaging.ops import validation_errors
+from pixelmill.ml.drift import parse_flag_note
 from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX
@@ -72,15 +74,6 @@ class PredictRequest(BaseModel):
         description="Resize the input first (0.5: objects twice the trained size).",
     )
     measure: bool = Field(False, description="Add per-object measurements of the mask.")
-
-
-class TrainingRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="Model name; the run registers its next version.")
-    dataset: str = Field(description="Dataset id.")
-    spec: dict[str, Any] = Field(default_factory=dict, description="Training spec (docs/ml.md).")
-    alias: str | None = Field(None, description="Point this alias at the new version.")
-    priority: int = Field(0, ge=0, le=9)
 
 
 @router.get("/v1/models", summary="List models with their aliases and newest version")
@@ -312,24 +305,38 @@ def drift(
     return _inference(request).drift(ref)
 
 
+@router.get(
+    "/v1/models/{name}/drift-history",
+    summary="Drift over time: every flagged crossing (PSI) the audit trail holds, and each "
+    "alias's score now",
+)
+def drift_history(
+    request: Request, name: str, key: Principal | None = Depends(require("read"))
+) -> dict[str, Any]:
+    registry = allowed(request, key, name, "model.read")
+    items = []
+    for event in registry.audit(name):
+        parsed = parse_flag_note(event.note) if event.action == "drift" else None
+        if parsed is not None:
+            items.append(
+                {
+                    "at": event.at.isoformat(),
+                    "version": event.to_version,
+                    "score": parsed["score"],
+                    "threshold": parsed["threshold"],
+                    "window": int(parsed["window"]),
+                }
+            )
+    now = datetime.now(UTC).isoformat()
+    current = []
+    for alias, version in sorted(registry.describe(name)["aliases"].items()):
+        state = _inference(request).drift(f"{name}:{version}")
+        current.append({"alias": alias, "at": now, **state})
+    return {"model": name, "items": items, "current": current}
+
+
 @router.get("/v1/inference/models", summary="Model versions loaded in this process, with health")
 def loaded(request: Request, key: Principal | None = Depends(require("read"))) -> dict[str, Any]:
     readable = _registry(request).readable(Caller.of(key))
     items = _inference(request).loaded()
     return {"items": [i for i in items if readable is None or i["model"] in readable]}
-
-
-@router.post("/v1/training-runs", status_code=202, summary="Train a model: submits a 'train' job")
-def start_training(
-    request: Request, body: TrainingRunRequest, key: Principal | None = Depends(require("write"))
-) -> dict[str, Any]:
-    jobs = deps(request).jobs
-    params = {"model": body.model, "dataset": body.dataset, "spec": body.spec, "alias": body.alias}
-    job, _created = jobs.submit(
-        kind="train", params=params, priority=body.priority, owner=key.user_id if key else None
-    )
-    return {
-        "job_id": job.id,
-        "state": job.state,
-        "links": {"job": f"/v1/jobs/{job.id}", "events": f"/v1/jobs/{job.id}/events"},
-    }
