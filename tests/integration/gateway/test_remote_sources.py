@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 import pyvips
 from fastapi.testclient import TestClient
+from libthumbor import CryptoURL
 
 from pixelmill.backends.sources.fetch import SourceFetcher
 from pixelmill.runtime.container import build_container
@@ -31,6 +32,7 @@ from tests.helpers import make_image, make_key
 
 PHOTO = make_image(640, 480)
 SIGNING_KEY = "remote-sources-test-key"
+THUMBOR_KEY = "remote-sources-thumbor-key"
 
 
 class _Origin(BaseHTTPRequestHandler):
@@ -121,7 +123,7 @@ def _client(tmp_path: Path, sources: dict[str, Any], **more: Any) -> tuple[TestC
     settings = make_settings(
         tmp_path,
         sources={"enabled": True, "timeout_s": 0.5, "max_bytes": 200_000, **sources},
-        security={"signing_key": SIGNING_KEY},
+        security={"signing_key": SIGNING_KEY, "thumbor_key": THUMBOR_KEY},
         render={"max_pixels": 50_000_000},
         **more,
     )
@@ -245,6 +247,24 @@ def test_sources_are_off_unless_enabled_and_need_a_caller_or_a_signature(
     with off:
         assert off.get(sign_url(SIGNING_KEY, path)).status_code == 404
     c.close()
+
+
+def test_a_thumbor_user_renders_a_remote_source_by_its_url(
+    gateway: tuple[TestClient, dict[str, str]], origin: int
+) -> None:
+    # the URL libthumbor signs for a remote image, with pixelmill's host instead of thumbor's
+    client, _auth = gateway
+    source = f"http://localhost:{origin}/photo.jpg"
+    url = CryptoURL(key=THUMBOR_KEY).generate(width=160, height=0, smart=False, image_url=source)
+    answer = client.get(url)
+    assert answer.status_code == 200, answer.text
+    assert pyvips.Image.new_from_buffer(answer.content, "").width == 160
+    assert answer.headers["cache-control"].startswith("public")
+    # a signed URL still cannot leave the allow-lists
+    inside = CryptoURL(key=THUMBOR_KEY).generate(
+        width=160, image_url="http://169.254.169.254/latest/meta-data/"
+    )
+    assert client.get(inside).status_code == 403
 
 
 def test_the_connection_goes_to_the_address_that_was_checked(origin: int) -> None:

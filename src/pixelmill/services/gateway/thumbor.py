@@ -35,8 +35,10 @@ _OPTIONS = re.compile(
     r"(?:(?P<valign>top|bottom|middle)/)?"
     r"(?:(?P<smart>smart)/)?"
     r"(?:filters:(?P<filters>.+?\))/)?"
-    r"(?P<image>[^/]+)$"
+    # an image id, or a remote source's URL (a proxy may have merged its "//")
+    r"(?P<image>(?:https?|s3):/.+|[^/]+)$"
 )
+_REMOTE = re.compile(r"^(https?|s3):/+(.+)$")
 _FILTER = re.compile(r"(\w+)\(([^()]*)\)(?::|$)")
 _SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{27}=$")
 _VERTICAL = {"top": "north", "bottom": "south", "middle": ""}
@@ -54,6 +56,12 @@ class ThumborRequest:
     focal: tuple[int, int, int, int] | None = None
     orig: tuple[bool, bool] = (False, False)
     adaptive: bool = False
+
+    @property
+    def source_url(self) -> str | None:
+        """The remote source's URL when the image part is one (``http(s)://``, ``s3://``)."""
+        found = _REMOTE.match(self.image_id)
+        return f"{found[1]}://{found[2]}" if found else None
 
     @property
     def needs_size(self) -> bool:

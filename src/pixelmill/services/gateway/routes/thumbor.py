@@ -9,17 +9,21 @@ through to whatever is mounted after (static files) or a plain 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from pixelmill.errors import AuthError, Forbidden
+from pixelmill.backends.metadata.records import ImageRecord
+from pixelmill.errors import AuthError, Forbidden, NotFound
 from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.services.gateway import thumbor
 from pixelmill.services.gateway.auth import identify
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.render_answer import render_response
+from pixelmill.services.gateway.render_answer import RenderTarget, answer_render, render_response
+from pixelmill.services.workspace.principal import Principal
 
 
 class _Signature(Convertor[str]):
@@ -51,8 +55,7 @@ async def unsafe(request: Request, options: str) -> Response:
     principal = await identify(request)
     if principal is None:
         raise AuthError("an unsafe thumbor URL needs an API key or a login")
-    image_id, params = _params(request, options)
-    return await render_response(request, image_id, params, signed=False, principal=principal)
+    return await _answer(request, options, signed=False, principal=principal)
 
 
 @router.get(
@@ -66,20 +69,41 @@ async def unsafe(request: Request, options: str) -> Response:
 )
 async def signed(request: Request, signature: str, options: str) -> Response:
     thumbor.verify(deps(request).settings.security.thumbor_key, signature, options)
-    image_id, params = _params(request, options)
-    return await render_response(request, image_id, params, signed=True, principal=None)
+    return await _answer(request, options, signed=True, principal=None)
 
 
-def _params(request: Request, options: str) -> tuple[str, RenderParams]:
+async def _answer(
+    request: Request, options: str, *, signed: bool, principal: Principal | None
+) -> Response:
+    """A stored image's render, or a remote source's (the image part is its URL)."""
     c = deps(request)
     wanted = thumbor.parse(options)
+    url = wanted.source_url
+    if url is None:
+        params = await _params(request, wanted, lambda: c.image_service.record(wanted.image_id))
+        return await render_response(
+            request, wanted.image_id, params, signed=signed, principal=principal
+        )
+    sources = c.sources
+    if sources is None:
+        raise NotFound("remote sources are off on this server (sources.enabled)")
+    params = await _params(request, wanted, lambda: sources.record(url))
+
+    def target() -> RenderTarget:
+        return RenderTarget(sources.record(url), public=signed, source=lambda: sources.source(url))
+
+    return await answer_render(request, params, target)
+
+
+async def _params(
+    request: Request, wanted: thumbor.ThumborRequest, record: Callable[[], ImageRecord]
+) -> RenderParams:
     query = wanted.query
-    if wanted.needs_size:
-        record = c.image_service.record(wanted.image_id)
-        width, height = record.width, record.height
-        if record.orientation in (5, 6, 7, 8):
+    if wanted.needs_size:  # the source's size, read off the event loop
+        found = await anyio.to_thread.run_sync(record)
+        width, height = found.width, found.height
+        if found.orientation in (5, 6, 7, 8):
             width, height = height, width
         query = wanted.resolve(width, height)
-    render = c.settings.render
-    params = parse_render(query, max_side=render.max_output_side, presets=render.presets)
-    return wanted.image_id, params
+    render = deps(request).settings.render
+    return parse_render(query, max_side=render.max_output_side, presets=render.presets)
