@@ -185,6 +185,9 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=300)
     p.add_argument("--profile", choices=("gateway", "worker"), default=None)
     p.add_argument("--top", type=int, default=35)
+    p.add_argument(
+        "--quota", action="store_true", help="check a concurrent-jobs quota at each submit"
+    )
     args = parse(p, {"jobs": 30})
 
     from fastapi.testclient import TestClient
@@ -205,9 +208,9 @@ def main() -> None:
             storage={"url": f"file://{tmp / 'objects'}"},
             cache={"url": "none://"},
             jobs={"max_queued_tasks": 1_000_000, "embedded_threads": 0},
-            # a member submitting thousands of jobs with no worker yet: past any
-            # concurrent-jobs quota, and the profile stays comparable with earlier runs
-            quota={"enabled": False},
+            # a member submitting thousands of jobs with no worker yet: past any default
+            # concurrent-jobs quota; --quota checks one that is never reached (its cost)
+            quota={"enabled": True, "concurrent_jobs": 10**9} if args.quota else {"enabled": False},
         )
         container = build_container(settings)
         jobs = container.jobs

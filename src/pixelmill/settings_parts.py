@@ -316,6 +316,13 @@ class QuotaSettings(BaseModel):
         description="Seconds a process reuses a user's resolved limits; an override set in "
         "another process applies within this time (in the same process at once).",
     )
+    jobs_count_s: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds a process reuses a user's count of queued and running jobs, "
+        "adding its own submits to it (a submit that would reach the limit counts afresh). "
+        "0: count at every submit.",
+    )
     training_sync_s: float = Field(
         15.0,
         gt=0,

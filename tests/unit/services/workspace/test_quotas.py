@@ -123,3 +123,22 @@ def test_a_meter_stops_a_run_once_the_users_other_runs_used_the_minutes(db: Data
     assert fresh.error().extra["quota"] == "training_minutes"
     fresh.close()
     assert QuotaRepository(db).run_seconds("job-2") > 0
+
+
+def test_the_jobs_count_adds_own_submits_and_counts_afresh_at_the_limit(db: Database) -> None:
+    # a process reuses its count between submits; a submit it would refuse is counted
+    # afresh first, so jobs that finished meanwhile free their places at once
+    from pixelmill.backends.metadata.jobs import JobRepository
+    from tests.jobs_helpers import make_job
+
+    q, bob = quotas(db, concurrent_jobs=3, jobs_count_s=3600), user(db, "bob")
+    jobs = JobRepository(db)
+    running = []
+    for _ in range(3):
+        q.admit_job(bob)
+        running.append(make_job(jobs, owner=bob))
+    with pytest.raises(JobQuotaExceeded) as full:
+        q.admit_job(bob)
+    assert full.value.extra["used"] == 3
+    jobs.cancel(running[0])  # one ends: the next submit is counted afresh and admitted
+    q.admit_job(bob)
