@@ -57,6 +57,7 @@ class _Rate(pybreaker.CircuitBreakerListener):
         self._outcomes: deque[tuple[float, bool]] = deque()
         self._lock = threading.Lock()
         metrics.BREAKER_STATE.labels(label).set(0)
+        metrics.breaker_known(label)
 
     def _record(self, ok: bool) -> tuple[int, int]:
         now = time.monotonic()

@@ -108,6 +108,7 @@ class AnomalyMonitor:
             )
             for name in self.series
         }
+        metrics.anomaly_series_known(tuple(self.series))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
