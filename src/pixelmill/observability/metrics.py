@@ -96,7 +96,6 @@ IMAGES_STORED = Gauge(
 )
 
 
-
 def _zero(counter: Counter, *values: str) -> None:
     """Export ``counter`` at 0 for each of its fixed label values before the first event:
     a series that appears only once something went wrong makes dashboards show "No data"
@@ -399,16 +398,3 @@ def model_loaded(model: str, version: str) -> None:
     MODEL_DRIFT_FLAGS.labels(model, version)
     for reason in ROLLBACK_REASONS:
         MODEL_ROLLBACKS.labels(model, reason)
-
-
-def breaker_known(breaker: str) -> None:
-    """Export a new breaker's counters at 0 (its state gauge is set by the breaker)."""
-    BREAKER_REJECTED.labels(breaker)
-    for state in ("open", "half-open", "closed"):
-        BREAKER_TRANSITIONS.labels(breaker, state)
-
-
-def anomaly_series_known(series: tuple[str, ...]) -> None:
-    """Export the anomaly counter of each watched series at 0."""
-    for name in series:
-        ANOMALIES.labels(name)

@@ -108,7 +108,8 @@ class AnomalyMonitor:
             )
             for name in self.series
         }
-        metrics.anomaly_series_known(tuple(self.series))
+        for name in self.series:  # exported at 0 before the first anomaly
+            metrics.ANOMALIES.labels(name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -41,7 +41,9 @@ def test_each_dashboard_has_unique_ids_and_queries_on_every_panel() -> None:
 
 
 def test_provisioning_points_at_the_dashboards_and_prometheus() -> None:
-    source = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "pixelmill.yml").read_text())
+    source = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "pixelmill.yml").read_text()
+    )
     assert source["datasources"][0]["type"] == "prometheus"
     provider = yaml.safe_load(
         (GRAFANA / "provisioning" / "dashboards" / "pixelmill.yml").read_text()

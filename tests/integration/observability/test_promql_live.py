@@ -112,7 +112,9 @@ def scraped_all(prometheus: Prometheus) -> bool:
         and dead
         and float(dead[0]["value"][1]) >= 1
         and scores
-        and prometheus.query('count_over_time(pixelmill_jobs_finished_total{state="failed"}[1m]) > 3')
+        and prometheus.query(
+            'count_over_time(pixelmill_jobs_finished_total{state="failed"}[1m]) > 3'
+        )
     )
 
 
@@ -144,9 +146,7 @@ def test_every_rule_parses_evaluates_and_reaches_data(scraped: Prometheus) -> No
 
 def test_every_metric_the_rules_name_is_scraped(scraped: Prometheus) -> None:
     names = {
-        name
-        for rule in rules()
-        for name in re.findall(r"\b(pixelmill_[a-z_]+)", rule["expr"])
+        name for rule in rules() for name in re.findall(r"\b(pixelmill_[a-z_]+)", rule["expr"])
     }
     missing = [n for n in sorted(names) if not scraped.query(f'count({{__name__="{n}"}})')]
     assert not missing, missing
