@@ -49,6 +49,7 @@ ENV = {
     # the anomaly detector samples every second (its score is a panel)
     "PIXELMILL_HEALING__ANOMALY__INTERVAL_S": "1",
     "PIXELMILL_ML__TRAIN_THREADS": "1",
+    "PIXELMILL_SERVER__WORKERS": "1",  # one gateway process (its job worker still aggregates)
 }
 
 
