@@ -74,7 +74,11 @@ def scraped(
 
 
 def drive(up: Up) -> None:
-    with httpx.Client(base_url=up.base, headers=admin_auth(up.log), timeout=60) as http:
+    # a new connection per request: a kept-alive one can be closed by the server's idle
+    # timeout (5 s) just as a request goes out on it, when two loaded cores stall us
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    auth = admin_auth(up.log)
+    with httpx.Client(base_url=up.base, headers=auth, timeout=60, limits=fresh) as http:
         image = http.post("/v1/images", content=make_image(64, 48)).json()["id"]
         for fmt in ("jpeg", "webp"):
             for _ in range(2):  # a miss, then a hit
