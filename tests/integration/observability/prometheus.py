@@ -100,10 +100,6 @@ class Prometheus:
         r = httpx.get(f"{self.base}/api/v1/rules", timeout=10)
         return [rule for group in r.json()["data"]["groups"] for rule in group["rules"]]
 
-    def targets(self) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.base}/api/v1/targets", timeout=10)
-        return r.json()["data"]["activeTargets"]  # type: ignore[no-any-return]
-
 
 @contextmanager
 def running_prometheus(workdir: Path, targets: dict[str, str]) -> Iterator[Prometheus]:
