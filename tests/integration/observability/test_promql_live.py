@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import make_image
+from tests.helpers import make_image, require_server
 from tests.integration.jobs.up_process import Up, pixelmill_up
 from tests.integration.observability.prometheus import (
     Prometheus,
@@ -33,6 +33,7 @@ from tests.integration.observability.prometheus import (
 )
 from tests.jobs_helpers import admin_auth, wait_for
 from tests.ml_helpers import TINY_SPEC, nuclei_zip
+from tests.servers import AMQP_URL
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -60,12 +61,9 @@ def scraped(
     """Prometheus scraping ``pixelmill up --workers 1`` after the traffic, once every
     counter the traffic moved has been scraped."""
     binary("prometheus")
-    amqp = pytest.importorskip("tests.servers").AMQP_URL
-    from tests.helpers import require_server
-
     require_server("RabbitMQ", "127.0.0.1", 5672)
     tmp = tmp_path_factory.mktemp("promql")
-    with pixelmill_up(tmp, postgres_module_url, amqp, workers=1, env=ENV) as up:
+    with pixelmill_up(tmp, postgres_module_url, AMQP_URL, workers=1, env=ENV) as up:
         target = up.base.removeprefix("http://")
         with running_prometheus(tmp, {"pixelmill": target}) as prometheus:
             drive(up)
