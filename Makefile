@@ -57,9 +57,11 @@ browser:
 		&& apt-get install -y -q chromium; } || echo "no Chromium: the browser tests will skip"
 
 ## The deployment tests (tests/unit/deploy) render the Kubernetes overlays with kubectl and
-## check the load balancer's config with HAProxy, both from the distribution's packages.
+## check the load balancer's config with HAProxy; the dashboard, alert-rule and PromQL
+## tests (tests/integration/observability) run Prometheus and promtool (package
+## `prometheus`; they start their own server on a free port). All distribution packages.
 deploy-tools:
-	@for tool in kubectl haproxy; do command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
+	@for tool in kubectl haproxy prometheus; do command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
 		&& [ "$$(id -u)" = 0 ] && apt-get install -y -q $$tool; } \
 		|| echo "no $$tool: the deployment tests that need it will skip"; done
 

@@ -57,6 +57,11 @@ class _Rate(pybreaker.CircuitBreakerListener):
         self._outcomes: deque[tuple[float, bool]] = deque()
         self._lock = threading.Lock()
         metrics.BREAKER_STATE.labels(label).set(0)
+        # its counters at 0 from the start: a series that appears only on the first
+        # rejection shows "No data" until then, and increase() misses that first one
+        metrics.BREAKER_REJECTED.labels(label)
+        for state in (OPEN, HALF_OPEN, CLOSED):
+            metrics.BREAKER_TRANSITIONS.labels(label, state)
 
     def _record(self, ok: bool) -> tuple[int, int]:
         now = time.monotonic()

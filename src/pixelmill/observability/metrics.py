@@ -68,9 +68,47 @@ RENDERS_REFUSED = Counter(
     "client_gone).",
     ["reason"],
 )
+RENDERS = Counter(
+    "pixelmill_renders_total",
+    "Renders served (cache hits included), by output format.",
+    ["format"],
+)
+RENDER_BYTES = Counter(
+    "pixelmill_render_bytes_total", "Bytes of renders served, by output format.", ["format"]
+)
+RENDER_GATE_ACTIVE = Gauge(
+    "pixelmill_render_gate_active",
+    "Renders computing now (each holds one of render.max_concurrent slots).",
+    multiprocess_mode="livesum",
+)
+RENDER_GATE_WAITING = Gauge(
+    "pixelmill_render_gate_waiting",
+    "Renders waiting for a slot (at most render.max_queue per process).",
+    multiprocess_mode="livesum",
+)
+RENDER_GATE_WAIT_SECONDS = Histogram(
+    "pixelmill_render_gate_wait_seconds",
+    "Time a render waited for its slot (0 when one was free).",
+    buckets=_LATENCY,
+)
 IMAGES_STORED = Gauge(
     "pixelmill_images_stored", "Images in the metadata DB.", multiprocess_mode="max"
 )
+
+
+def _zero(counter: Counter, *values: str) -> None:
+    """Export ``counter`` at 0 for each of its fixed label values before the first event:
+    a series that appears only once something went wrong makes dashboards show "No data"
+    and ``rate()``/``increase()`` miss the first increment."""
+    for value in values:
+        counter.labels(value)
+
+
+_zero(CACHE_REQUESTS, "hit", "miss")
+_zero(BYTES_OUT, "render", "original")
+_zero(UPLOADS, "created", "duplicate", "rejected")
+_zero(RATE_LIMITED, "key", "address", "auth_failures")
+_zero(RENDERS_REFUSED, "queue_full", "queue_timeout", "time_budget", "client_gone")
 
 
 # -- ML: serving, drift, training (docs/ml.md) ---------------------------------------------
@@ -106,6 +144,7 @@ MODELS_LOADED = Gauge(
     "pixelmill_models_loaded", "Model versions loaded for serving.", multiprocess_mode="max"
 )
 TRAINING_RUNS = Counter("pixelmill_training_runs_total", "Training runs by outcome.", ["outcome"])
+_zero(TRAINING_RUNS, "succeeded", "failed", "cancelled")
 
 
 TRAINING_PROGRESS = Gauge(
@@ -296,6 +335,15 @@ DEAD_LETTERS = Counter(
     "Tasks dead-lettered (retries or deliveries exhausted).",
     ["queue"],
 )
+
+
+def queues_known(queues: tuple[str, ...]) -> None:
+    """Export the per-queue failure counters at 0 (a job service calls it at start)."""
+    for queue in queues:
+        DEAD_LETTERS.labels(queue)
+        JOBS_REJECTED.labels(queue)
+
+
 TASKS_QUEUED = Gauge(
     "pixelmill_job_tasks_queued",
     "Tasks waiting per queue (as last seen).",
@@ -338,3 +386,15 @@ ANOMALY_SCORE = Gauge(
     ["series"],
     multiprocess_mode="max",
 )
+
+#: why :class:`pixelmill.services.inference.rollback` rolls a version back (a bounded label)
+ROLLBACK_REASONS = ("error_rate", "latency", "drift")
+
+
+def model_loaded(model: str, version: str) -> None:
+    """Export a newly loaded version's failure counters at 0 (errors, drift flags,
+    rollbacks), so error ratios and alerts have a series before the first failure."""
+    MODEL_PREDICTIONS.labels(model, version, "error")
+    MODEL_DRIFT_FLAGS.labels(model, version)
+    for reason in ROLLBACK_REASONS:
+        MODEL_ROLLBACKS.labels(model, reason)

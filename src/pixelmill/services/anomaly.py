@@ -108,6 +108,8 @@ class AnomalyMonitor:
             )
             for name in self.series
         }
+        for name in self.series:  # exported at 0 before the first anomaly
+            metrics.ANOMALIES.labels(name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -41,13 +41,21 @@ class RenderGate:
     @contextmanager
     def slot(self, gone: Callable[[], bool] | None = None) -> Iterator[None]:
         """Hold a render slot for the block; ``gone()`` says the client has left."""
-        self._acquire(gone)
+        waited = time.perf_counter()
+        metrics.RENDER_GATE_WAITING.inc()
+        try:
+            self._acquire(gone)
+        finally:
+            metrics.RENDER_GATE_WAITING.dec()
+        metrics.RENDER_GATE_WAIT_SECONDS.observe(time.perf_counter() - waited)
+        metrics.RENDER_GATE_ACTIVE.inc()
         try:
             if gone is not None and gone():
                 metrics.RENDERS_REFUSED.labels("client_gone").inc()
                 raise ClientClosed("the client left before its render started")
             yield
         finally:
+            metrics.RENDER_GATE_ACTIVE.dec()
             with self._cond:
                 self._free += 1
                 self._cond.notify()

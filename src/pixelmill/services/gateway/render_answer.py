@@ -169,6 +169,9 @@ def _cached_answer(
 def _image_response(rendition: Rendition, headers: dict[str, str]) -> Response:
     headers["X-Cache"] = "HIT" if rendition.cache_hit else "MISS"
     metrics.BYTES_OUT.labels("render").inc(len(rendition.body))
+    fmt = rendition.media_type.removeprefix("image/")  # one of the few output formats
+    metrics.RENDERS.labels(fmt).inc()
+    metrics.RENDER_BYTES.labels(fmt).inc(len(rendition.body))
     return Response(rendition.body, media_type=rendition.media_type, headers=headers)
 
 

@@ -147,6 +147,7 @@ class InferenceService:
             loaded = LoadedModel(
                 version, model, monitor, load_seconds=time.perf_counter() - started
             )
+            metrics.model_loaded(version.model, str(version.version))
             with self._lock:
                 self._loaded[version.id] = loaded  # may evict (and close) the LRU one
                 metrics.MODELS_LOADED.set(len(self._loaded))

@@ -33,6 +33,7 @@ from pixelmill.backends.metadata.jobs import (
 )
 from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, NotFound, Overloaded
 from pixelmill.observability import metrics, tracing
+from pixelmill.queues import QUEUES
 from pixelmill.services.jobs import artifacts
 from pixelmill.services.jobs.context import SubmitContext
 
@@ -78,6 +79,7 @@ class JobService:
             maxsize=PARSED_CACHE_SIZE
         )
         self._parsed_lock = threading.Lock()
+        metrics.queues_known(QUEUES)
 
     # -- submit -------------------------------------------------------------------------
     def submit(
