@@ -13,12 +13,11 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -35,7 +34,7 @@ from pixelmill.imaging.ops import bounds_of
 from pixelmill.imaging.ops.adjust import AdjustParams
 from pixelmill.imaging.ops.blur import BlurParams
 from pixelmill.imaging.ops.clahe import ClaheParams
-from pixelmill.imaging.ops.composite import parse_channels
+from pixelmill.imaging.ops.composite import ChannelList, CompositeParams
 from pixelmill.imaging.ops.preset import PresetParams
 from pixelmill.imaging.ops.resize import Fit, ResizeParams
 from pixelmill.imaging.ops.rotate import RotateParams
@@ -143,8 +142,10 @@ class RenderParams(BaseModel):
         **bounds_of(PresetParams, "name"),
     )
     compare: bool = Field(False, description="Original and result side by side.")
-    channels: Annotated[tuple[tuple[int, Colour], ...], BeforeValidator(parse_channels)] | None = (
-        Field(None, max_length=16, description="Fluorescence: 'none' or 'index:rrggbb,...'.")
+    channels: ChannelList | None = Field(
+        None,
+        description="Fluorescence: 'none' or 'index:rrggbb,...'.",
+        **bounds_of(CompositeParams, "channels"),
     )
     frame: int | None = Field(None, ge=0, description="Take this frame of an animation.")
     page: int | None = Field(None, ge=0, description="Take this page of a multi-page image.")

@@ -37,9 +37,7 @@ def test_a_tile_shows_the_chosen_channels_in_their_colours(
     assert other.headers["etag"] != resp.headers["etag"]
 
 
-def test_a_channel_the_image_lacks_is_a_problem(
-    client: TestClient, auth: dict[str, str]
-) -> None:
+def test_a_channel_the_image_lacks_is_a_problem(client: TestClient, auth: dict[str, str]) -> None:
     made = client.post("/v1/images", content=_fluorescence_tiff(), headers=auth)
     url = f"/v1/images/{made.json()['id']}/render"
 

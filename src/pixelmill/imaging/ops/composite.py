@@ -7,8 +7,10 @@ of one view match at their seams. No channels gives black (every channel hidden)
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pyvips
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.geometry import Colour
@@ -82,3 +84,7 @@ def parse_channels(value: object) -> object:
             raise ValueError("channels is 'none' or 'index:rrggbb,...', e.g. 0:0000ff,1:00ff00")
         pairs.append((int(index), colour.strip() or "white"))
     return tuple(pairs)
+
+
+#: the render parameter's type: ``((index, colour), ...)`` from ``0:0000ff,2:00ff00``
+ChannelList = Annotated[tuple[tuple[int, Colour], ...], BeforeValidator(parse_channels)]
