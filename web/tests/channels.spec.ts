@@ -19,4 +19,9 @@ describe('channel toggles', () => {
     expect(channelQuery(channels.map((c) => ({ ...c, visible: false })))).toBe('channels=none')
     expect(channelQuery([])).toBe('')
   })
+
+  it('keep an RGB fluorescence image in its own colours, without its alpha', () => {
+    expect(channelQuery(defaultChannels(4, 'srgb'))).toBe('channels=0:ff0000,1:00ff00,2:0000ff')
+    expect(defaultChannels(5, 'multiband')).toHaveLength(5)
+  })
 })
