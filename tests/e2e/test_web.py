@@ -20,7 +20,7 @@ from tests.e2e.test_up import Server, _free_port
 from tests.unit.imaging.analysis import synthetic as syn
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -230,10 +230,17 @@ def test_log_in_create_upload_analyse_and_view(
     panel = page.get_by_role("region", name=re.compile(r"Object \d+"))
     expect(panel).to_contain_text("area_px")
     page.get_by_label("Opacity").fill("0.9")
+    # promote the picked nucleus: it becomes an editable annotation, in the list
+    with page.expect_response(lambda r: r.url.endswith("/promote")) as promoted:
+        panel.get_by_role("button", name="Promote 1 to annotations").click()
+    assert promoted.value.status == 201, promoted.value.text()
+    drawn = page.get_by_role("list", name="Annotations of this image")
+    item = drawn.locator("li", has=page.get_by_role("button", name="unclassified · polygon"))
+    expect(item).to_contain_text("import")
 
     # draw a rectangle of class "tumor"; after a reload it is still there
-    page.get_by_role("button", name="Rectangle").click()
-    page.get_by_label("Class").fill("tumor")
+    page.get_by_role("button", name="Rectangle", exact=True).click()
+    page.get_by_label("Class", exact=True).fill("tumor")
     box = viewer.bounding_box()
     assert box is not None
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -241,12 +248,29 @@ def test_log_in_create_upload_analyse_and_view(
     page.mouse.down()
     page.mouse.move(cx - 40, cy - 30, steps=6)
     page.mouse.up()
-    drawn = page.get_by_role("list", name="Annotations of this image")
-    expect(drawn.get_by_role("button", name="tumor · polygon")).to_be_visible()
-    page.get_by_role("button", name="Pan").click()
+    expect(drawn.get_by_role("button", name="tumor · rectangle")).to_be_visible()
+    # draw a polygon: click vertices, double-click the last one
+    page.get_by_role("button", name="Polygon", exact=True).click()
+    page.mouse.click(cx + 60, cy - 100)
+    page.mouse.click(cx + 160, cy - 100)
+    page.mouse.dblclick(cx + 110, cy - 20)
+    polygon = drawn.get_by_role("button", name="tumor · polygon")
+    expect(polygon).to_be_visible()
+    # select it, drag a vertex, pull a new vertex out of an edge: each saved (If-Match)
+    page.get_by_role("button", name="Pan", exact=True).click()
+    page.mouse.click(cx + 110, cy - 70)
+    vertices = page.locator(".handles circle.vertex")
+    expect(vertices).to_have_count(3)
+    _drag(page, vertices.nth(0), -30, -20)
+    moved = [vertices.nth(0).get_attribute(a) for a in ("cx", "cy")]  # image pixels
+    _drag(page, page.locator(".handles circle.mid").nth(0), 0, -30)
+    expect(vertices).to_have_count(4)
     page.reload()
-    expect(drawn.get_by_role("button", name="tumor · polygon")).to_be_visible()
-    expect(page.locator(".deepzoom .mark[data-annotation]")).to_have_count(1)
+    expect(polygon).to_be_visible()
+    expect(page.locator(".deepzoom g[data-annotation]")).to_have_count(3)
+    polygon.click()  # selects it and goes to it
+    expect(vertices).to_have_count(4)  # the edited polygon is back
+    assert [vertices.nth(0).get_attribute(a) for a in ("cx", "cy")] == moved
     page.get_by_label("Opacity").fill("0.9")
     assert axe_violations(page) == []
     shoot(page, "viewer-overlay")
@@ -360,6 +384,23 @@ def test_log_in_create_upload_analyse_and_view(
     expect(page.locator(".deepzoom").first).not_to_have_attribute("data-tiles-loaded", "0")
     rita.close()
     assert errors == [], "\n".join(errors)
+
+
+def _centre(handle: Locator) -> tuple[float, float]:
+    box = handle.bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _drag(page: Page, handle: Locator, dx: float, dy: float) -> None:
+    """Drags an editing handle by (dx, dy) screen pixels and waits for the save."""
+    x, y = _centre(handle)
+    with page.expect_response(lambda r: r.request.method == "PATCH") as saved:
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + dx, y + dy, steps=5)
+        page.mouse.up()
+    assert saved.value.status == 200, saved.value.text()
 
 
 def _keep_error(message: ConsoleMessage, errors: list[str]) -> None:

@@ -193,6 +193,9 @@ export interface ImageInfo {
   size_bytes?: number
   job_id?: string | null
   pixel_size_um?: number | null
+  /** channels (bands) of the pixels, an alpha band included */
+  bands?: number
+  interpretation?: string
   created_at: string
 }
 

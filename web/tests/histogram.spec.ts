@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { histogram, numericColumns, objectAt } from '../src/lib/histogram'
+import { histogram, numericColumns, objectAt, pickObject } from '../src/lib/histogram'
 
 describe('measurement histograms', () => {
   it('bins every group over the same edges, the maximum in the last bin', () => {
@@ -27,5 +27,12 @@ describe('picking an object', () => {
     expect(objectAt([a, b], 2, 2)?.label).toBe(1)
     expect(objectAt([a, b], 9, 9)?.label).toBe(2) // in both boxes, nearer b's centre
     expect(objectAt([a, b], 30, 30)).toBeNull()
+  })
+
+  it('picks one object with a click, several with Shift-click, and unpicks with a second', () => {
+    const [a, b] = [{ label: 1 }, { label: 2 }]
+    expect(pickObject([a], b, false)).toEqual([b])
+    expect(pickObject([a], b, true)).toEqual([a, b])
+    expect(pickObject([a, b], a, true)).toEqual([b])
   })
 })

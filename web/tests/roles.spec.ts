@@ -11,6 +11,14 @@ describe('role gates of the UI', () => {
     expect(can(null, 'analysis.run', 'active', true)).toBe(true) // site admin
   })
 
+  it('gives annotators the drawing tools and the promote button, not viewers', () => {
+    expect(can('annotator', 'annotation.create')).toBe(true)
+    expect(can('annotator', 'analysis.promote')).toBe(true)
+    expect(can('viewer', 'annotation.create')).toBe(false)
+    expect(can('viewer', 'analysis.promote')).toBe(false)
+    expect(can('owner', 'analysis.promote', 'archived')).toBe(false)
+  })
+
   it('lets owners manage members even when the study is locked', () => {
     expect(can('owner', 'member.manage', 'locked')).toBe(true)
     expect(can('analyst', 'member.manage')).toBe(false)

@@ -34,6 +34,7 @@ from pixelmill.imaging.ops import bounds_of
 from pixelmill.imaging.ops.adjust import AdjustParams
 from pixelmill.imaging.ops.blur import BlurParams
 from pixelmill.imaging.ops.clahe import ClaheParams
+from pixelmill.imaging.ops.composite import ChannelList, CompositeParams
 from pixelmill.imaging.ops.preset import PresetParams
 from pixelmill.imaging.ops.resize import Fit, ResizeParams
 from pixelmill.imaging.ops.rotate import RotateParams
@@ -141,6 +142,11 @@ class RenderParams(BaseModel):
         **bounds_of(PresetParams, "name"),
     )
     compare: bool = Field(False, description="Original and result side by side.")
+    channels: ChannelList | None = Field(
+        None,
+        description="Fluorescence: 'none' or 'index:rrggbb,...'.",
+        **bounds_of(CompositeParams, "channels"),
+    )
     frame: int | None = Field(None, ge=0, description="Take this frame of an animation.")
     page: int | None = Field(None, ge=0, description="Take this page of a multi-page image.")
     format: OutputName | None = None
@@ -329,6 +335,9 @@ def _pad_step(p: RenderParams, sizes: dict[str, Any]) -> dict[str, Any]:
 
 def _tone_steps(p: RenderParams) -> list[dict[str, Any]]:
     specs: list[dict[str, Any]] = []
+    if p.channels is not None:
+        shown = [c for c, _ in p.channels]
+        specs.append({"op": "composite", "channels": shown, "colours": [c for _, c in p.channels]})
     if p.clahe:
         specs.append({"op": "clahe", "clip_limit": p.clahe})
     if p.unmix:

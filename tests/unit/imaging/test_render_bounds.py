@@ -45,6 +45,7 @@ NOT_OP_FIELDS = {
     "zoom",
     "frame",  # which source pages the pipeline reads, before any step
     "page",
+    "channels",  # split into the composite op's channels and colours (its bound from there)
 }
 #: large enough that only the resize op bounds w and h
 NO_CONFIGURED_LIMIT = 10**9

@@ -55,3 +55,11 @@ export function objectAt(rows: Row[], x: number, y: number): Row | null {
   }
   return best
 }
+
+/** The objects picked after a click on `row`: just it, or with Shift (`add`) the others
+ * plus it — or without it when it was picked (a second Shift-click unpicks). */
+export function pickObject(picked: Row[], row: Row, add: boolean): Row[] {
+  if (!add) return [row]
+  const others = picked.filter((r) => r.label !== row.label)
+  return others.length < picked.length ? others : [...others, row]
+}

@@ -5,6 +5,8 @@ import type { Role } from '../api'
 const RANK: Record<Role, number> = { viewer: 0, annotator: 1, analyst: 2, owner: 3 }
 
 export const NEEDS = {
+  'annotation.create': 'annotator',
+  'analysis.promote': 'annotator',
   'image.add': 'analyst',
   'analysis.run': 'analyst',
   'patient.write': 'analyst',

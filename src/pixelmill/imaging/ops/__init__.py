@@ -43,6 +43,7 @@ _BUILTIN = [
     "subtract_background",
     "normalize",
     "channels",
+    "composite",
     "deconvolve",
     "stain_normalize",
     "threshold",
