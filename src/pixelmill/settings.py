@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pixelmill.settings_autoscale import AutoscaleSettings
 from pixelmill.settings_healing import HealingSettings
 from pixelmill.settings_parts import (
     BrokerSettings,
@@ -30,6 +31,7 @@ from pixelmill.settings_parts import (
 )
 
 __all__ = [
+    "AutoscaleSettings",
     "BrokerSettings",
     "CacheSettings",
     "DatabaseSettings",
@@ -247,6 +249,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
     healing: HealingSettings = HealingSettings()
+    autoscale: AutoscaleSettings = AutoscaleSettings()
 
     @classmethod
     def settings_customise_sources(

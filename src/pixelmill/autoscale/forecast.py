@@ -5,7 +5,7 @@ Pure and incremental: :func:`observe` folds one sample into an immutable
 bound ``mean + z · sigma_h``. The season (default one day of one-minute buckets) starts
 at zero, so within a first day it acts as Holt's linear trend; from the second day it
 learns the daily shape. Residual spread is an exponentially weighted variance of the
-one-step errors (each clipped to 3 sigma); it widens with the horizon as in simple exponential smoothing.
+one-step errors (each clipped to 3 sigma, sigma at least the square root of the level); it widens with the horizon as in simple exponential smoothing.
 
 Why not statsmodels: it is not a dependency, its fit is a batch optimisation (far too
 slow to run every few seconds in a simulator) and a policy needs the incremental form.
@@ -78,9 +78,9 @@ def _update(model: HoltWinters, y: float) -> HoltWinters:
     # a step (a burst, a kill) is for panic mode and the backlog to handle: its error is
     # clipped to 3 sigma before it widens the band, so one burst does not inflate the
     # upper bound (and the capacity it adds) for the next half hour
-    if model.variance > 0:
-        limit = 3 * math.sqrt(model.variance)
-        error = max(-limit, min(limit, error))
+    # (the floor, sqrt of the level, is Poisson noise: a quiet series still has some)
+    limit = 3 * max(math.sqrt(model.variance), math.sqrt(max(model.level, 1.0)))
+    error = max(-limit, min(limit, error))
     variance = 0.9 * model.variance + 0.1 * error * error
     return replace(
         model,
