@@ -39,9 +39,7 @@ def _queue(budget_s: float, cold_start_s: float) -> ScaledServiceSettings:
 
 
 class AutoscaleSettings(BaseModel):
-    render: ScaledServiceSettings = ScaledServiceSettings(
-        slo_s=0.15, cold_start_s=10.0, prefetch=0
-    )
+    render: ScaledServiceSettings = ScaledServiceSettings(slo_s=0.15, cold_start_s=10.0, prefetch=0)
     queues: dict[str, ScaledServiceSettings] = Field(
         default_factory=lambda: {
             "transform": _queue(10.0, 20.0),

@@ -36,9 +36,7 @@ def policy_config(settings: AutoscaleSettings, *, simulated: bool = False) -> Po
     or (``simulated``) ``render`` and ``jobs``, the simulator's single job pool."""
     services = [_service("render", "latency", settings.render, settings)]
     if simulated:
-        services.append(
-            _service("jobs", "queue_wait", settings.queues[SIMULATED_QUEUE], settings)
-        )
+        services.append(_service("jobs", "queue_wait", settings.queues[SIMULATED_QUEUE], settings))
     else:
         services += [
             _service(queue, "queue_wait", scaled, settings)

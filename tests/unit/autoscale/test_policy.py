@@ -35,7 +35,9 @@ class FakeClock:
     def step(self, rate: float, **fields: Any) -> Decision:
         fields.setdefault("short_rate", rate)
         obs = _observation(self.now, rate, self.replicas, **fields)
-        decision = decide(self.config, Observations(now=self.now, services={"jobs": obs}), self.state)
+        decision = decide(
+            self.config, Observations(now=self.now, services={"jobs": obs}), self.state
+        )
         self.state, self.replicas = decision.state, decision.replicas["jobs"]
         self.now += self.config.interval_s
         return decision

@@ -21,7 +21,9 @@ def task_timings(
     """``(queued at, unix s; job kind; run time, s)`` of every task that ran to its end,
     oldest first."""
     query = (
-        sa.select(job_tasks.c.created_at, jobs.c.kind, job_tasks.c.started_at, job_tasks.c.finished_at)
+        sa.select(
+            job_tasks.c.created_at, jobs.c.kind, job_tasks.c.started_at, job_tasks.c.finished_at
+        )
         .join(jobs, jobs.c.id == job_tasks.c.job_id)
         .where(job_tasks.c.started_at.is_not(None), job_tasks.c.finished_at.is_not(None))
         .order_by(job_tasks.c.created_at)
