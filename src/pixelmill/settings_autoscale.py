@@ -59,6 +59,17 @@ class AutoscaleSettings(BaseModel):
     max_down_step: float = Field(
         0.1, gt=0, le=1, description="Largest share of the replicas one decision removes."
     )
+    down_hysteresis: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="Scale down only when the window's need is this share below the replicas.",
+    )
+    burst_reserve_decay_s: float = Field(
+        1200.0,
+        gt=0,
+        description="How fast the headroom kept for sudden jumps in load fades (time constant, s).",
+    )
     panic_threshold: float = Field(
         1.5, gt=1, description="Panic when the short-window need is this x the ready workers."
     )

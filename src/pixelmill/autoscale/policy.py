@@ -100,6 +100,10 @@ def _needed(
         by_forecast = size(ahead.upper)
         if by_forecast > needed:
             needed, why, rate = by_forecast, [*why, Reason.FORECAST], ahead.upper
+    # a jump j left uncovered makes the wait grow by about j seconds a second until new
+    # workers are up: a queue whose budget outlasts that (budget / cold start) needs no
+    # reserve for it; a 150-ms render SLO covers next to nothing
+    reserve -= service.slo_s / (service.cold_start_s + config.interval_s)
     if reserve > config.reserve_min:
         needed, why = max(needed, size(rate * (1 + reserve))), [*why, Reason.BURST_RESERVE]
     return needed, why

@@ -91,13 +91,13 @@ class PolicyConfig:
     scale_down_window_s: float = 300.0
     max_down_step: float = 0.1
     up_headroom: float = 0.08
-    down_hysteresis: float = 0.15
+    down_hysteresis: float = 0.25
     panic_threshold: float = 1.5
     panic_hold_s: float = 60.0
     forecast_bucket_s: float = 60.0
     forecast_season: int = 1440
     forecast_z: float = 2.0
-    reserve_decay_s: float = 3600.0
+    reserve_decay_s: float = 1200.0
     reserve_min: float = 0.01
 
     def service(self, name: str) -> ServiceConfig:

@@ -48,6 +48,8 @@ def policy_config(settings: AutoscaleSettings, *, simulated: bool = False) -> Po
         stale_after_s=settings.stale_after_s,
         scale_down_window_s=settings.scale_down_window_s,
         max_down_step=settings.max_down_step,
+        down_hysteresis=settings.down_hysteresis,
+        reserve_decay_s=settings.burst_reserve_decay_s,
         panic_threshold=settings.panic_threshold,
         panic_hold_s=settings.panic_hold_s,
     )
@@ -84,12 +86,17 @@ def save_plots(report: dict[str, Any], runs: dict[str, Any], folder: Path) -> li
     fig.savefig(over_time, dpi=90)
     plt.close(fig)
     fig, axis = plt.subplots(figsize=(7, 4.5))
+    floor = 96.0
     for name, result in report["policies"].items():
         cost = result["worker_seconds"] / 3600
-        axis.scatter(cost, 100 * result["render_slo"], marker="o")
-        axis.scatter(cost, 100 * result["job_slo"], marker="^")
-        axis.annotate(name, (cost, 100 * result["render_slo"]), fontsize=8)
-    axis.set_xlabel("worker-hours (o render SLO, ^ job-start SLO)")
+        render, job = 100 * result["render_slo"], 100 * result["job_slo"]
+        line = axis.scatter(cost, max(render, floor), marker="o" if render >= floor else "v")
+        axis.scatter(cost, max(job, floor), marker="^", color=line.get_facecolor())
+        label = name if render >= floor else f"{name} ({render:.0f} % / {job:.0f} %)"
+        axis.annotate(label, (cost, max(render, floor)), fontsize=8, xytext=(4, -10),
+                      textcoords="offset points")  # fmt: skip
+    axis.set_ylim(floor - 0.2, 100.1)
+    axis.set_xlabel("worker-hours (o render SLO, ^ job-start SLO; v off the scale)")
     axis.set_ylabel("SLO attainment, %")
     fig.tight_layout()
     slo_cost = folder / "autoscale-slo-cost.png"
