@@ -184,7 +184,9 @@ def _scale_down(
         why.append(Reason.STABILISING if history[-1][1] < stable else Reason.STEADY)
         return current
     step = max(1, math.ceil(current * config.max_down_step))
-    target = stable
+    # down to the need plus the same headroom a scale-up adds, so that the next small
+    # rise does not turn straight back up (a reversal)
+    target = math.ceil(stable * (1 + config.up_headroom))
     if current - step > target:
         target = current - step
         why.append(Reason.STEP_LIMIT)

@@ -152,7 +152,8 @@ def _advance(pool: _Pool, now: float, kill: float | None) -> None:
         pool.backlog += in_flight
         pool.busy -= in_flight
         pool.ready -= victims
-        pool.starting.appendleft([now + pool.config.cold_start_s, victims])
+        # the latest start of all (one cold start per pool): the deque stays in order
+        pool.starting.append([now + pool.config.cold_start_s, victims])
 
 
 def _future_max(arrivals: NDArray[np.int64], ahead: int, dt: float) -> NDArray[np.float64]:
