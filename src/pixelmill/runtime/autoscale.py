@@ -89,7 +89,9 @@ def save_plots(report: dict[str, Any], runs: dict[str, Any], folder: Path) -> li
     floor = 96.0
     for name, result in report["policies"].items():
         cost = result["worker_seconds"] / 3600
-        render, job = 100 * result["render_slo"], 100 * result["job_slo"]
+        # a trace without renders or jobs has no share for them: drawn at the top
+        render = 100 * (result["render_slo"] if result["render_slo"] is not None else 1.0)
+        job = 100 * (result["job_slo"] if result["job_slo"] is not None else 1.0)
         line = axis.scatter(cost, max(render, floor), marker="o" if render >= floor else "v")
         axis.scatter(cost, max(job, floor), marker="^", color=line.get_facecolor())
         label = name if render >= floor else f"{name} ({render:.0f} % / {job:.0f} %)"

@@ -1,7 +1,7 @@
 """From a simulated run to the numbers the issue asks for (docs/autoscaling.md):
 
 - ``render_slo``: share of renders with wait + service ≤ the latency SLO (150 ms);
-  ``job_slo``: share of jobs started within their queue budget.
+  ``job_slo``: share of jobs started within their queue budget (None: no such arrivals).
 - ``worker_seconds``: every worker paid for, cold-starting and draining ones included.
 - ``reversals_per_service_hour``: changes of direction of the replica target.
 - ``burst_violations``: requests (renders + jobs) out of SLO from the start of the 10x
@@ -32,8 +32,8 @@ HEALTHY_FOR_S = 30
 
 @dataclass(frozen=True, slots=True)
 class PolicyResult:
-    render_slo: float
-    job_slo: float
+    render_slo: float | None
+    job_slo: float | None
     worker_seconds: float
     reversals_per_service_hour: float
     burst_violations: int
@@ -111,8 +111,8 @@ def summarise(run: Run) -> PolicyResult:
     paid = np.sum([run.paid[n] for n in names], axis=0)
     service_hours = run.trace.hours * len(names)
     return PolicyResult(
-        render_slo=met.get("render", 0.0) / max(total.get("render", 0.0), 1.0),
-        job_slo=met.get("jobs", 0.0) / max(total.get("jobs", 0.0), 1.0),
+        render_slo=met["render"] / total["render"] if total.get("render") else None,
+        job_slo=met["jobs"] / total["jobs"] if total.get("jobs") else None,
         worker_seconds=float(np.sum(paid) * run.trace.dt),
         reversals_per_service_hour=sum(_reversals(run, n) for n in names) / service_hours,
         burst_violations=round(violations),

@@ -113,12 +113,16 @@ def _table(report: dict[str, Any]) -> str:
         ratio = f"{r['worker_seconds'] / oracle:.3f}" if oracle else "-"
         recovery = "-" if r["recovery_s"] is None else f"{r['recovery_s']:.0f}"
         lines.append(
-            f"{name:<13}{100 * r['render_slo']:>10.2f}%{100 * r['job_slo']:>8.2f}%"
+            f"{name:<13}{_share(r['render_slo']):>11}{_share(r['job_slo']):>9}"
             f"{r['worker_seconds'] / 3600:>10.0f}{ratio:>8}"
             f"{r['reversals_per_service_hour']:>10.2f}{r['burst_violations']:>12}"
             f"{recovery:>11}{r['jobs_lost']:>6}{r['peak_workers']:>6}"
         )
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 @autoscale_group.command("record")

@@ -115,3 +115,15 @@ def test_record_writes_a_replayable_trace_from_job_records(tmp_path: Path) -> No
         ["pipeline", "0.750000"],
     ]
     assert float(lines[1].split(",")[0]) == start.timestamp()
+
+
+def test_a_trace_without_renders_has_no_render_share(tmp_path: Path) -> None:
+    trace = tmp_path / "jobs-only.csv"
+    trace.write_text("\n".join(f"{i * 0.2:.1f},pipeline,0.1" for i in range(200)) + "\n")
+    result = CliRunner().invoke(
+        main, ["autoscale", "simulate", "--trace", str(trace), "--policy", "hpa", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.stdout)["policies"]["hpa"]
+    assert numbers["render_slo"] is None
+    assert numbers["job_slo"] == 1.0
