@@ -43,6 +43,7 @@ HPA_TOLERANCE = 0.1
 HPA_DOWN_WINDOW_S = 300.0
 RAY_UP_DELAY_S = 30.0
 RAY_DOWN_DELAY_S = 600.0
+RAY_INTERVAL_S = 1.0
 
 
 def _clamp(service: ServiceConfig, count: int) -> int:
@@ -147,11 +148,11 @@ def _ray(config: PolicyConfig, observations: Observations, state: Mapping[str, A
             replicas[service.name] = obs.replicas if obs else service.min_replicas
             reasons[service.name], after[service.name] = (Reason.MISSING_METRICS,), _RayCounter()
             continue
+        # Ray's error ratio with both smoothing factors at their default, 1
         current = max(obs.replicas, 1)
         ongoing = obs.queue_ready + obs.queue_unacked
-        desired = _clamp(
-            service, math.ceil(current * ongoing / (service.baseline_target * current))
-        )
+        error_ratio = ongoing / (service.baseline_target * current)
+        desired = _clamp(service, math.ceil(current * error_ratio))
         decision = obs.replicas
         if desired > obs.replicas:
             counter = max(counter, 0) + 1
@@ -166,9 +167,6 @@ def _ray(config: PolicyConfig, observations: Observations, state: Mapping[str, A
         replicas[service.name], reasons[service.name] = decision, (Reason.BASELINE_RULE,)
         after[service.name] = _RayCounter(counter)
     return Decision(replicas=replicas, state=after, reasons=reasons)
-
-
-RAY_INTERVAL_S = 1.0
 
 
 # -- oracle -----------------------------------------------------------------------------------
