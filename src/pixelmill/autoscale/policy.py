@@ -2,14 +2,16 @@
 
 Per service, every ``interval_s``: size for the SLO with the queueing model
 (:mod:`.queueing`) at the measured arrival rate; let the Holt-Winters upper bound at the
-cold-start horizon *add* capacity (never remove it); add workers to drain a backlog
-within the budget; in a burst (the short-window rate needs ``panic_threshold`` x the
-ready workers) size for the short window at once and refuse to scale down for
-``panic_hold_s``. Scale up at once with a little headroom; scale down only to the highest
-recommendation of the last ``scale_down_window_s``, by at most ``max_down_step`` of the
-replicas a decision, never below the busy workers (drain before stop), and never below
-what the forecast needs before a new worker could be cold-started. Stale or missing
-metrics hold the replicas as they are. Every decision says why (:class:`Reason`).
+cold-start horizon *add* capacity (never remove it); keep a burst reserve for the jumps
+that outrun a cold start (:mod:`.reserve`); in a burst (the short-window rate needs
+``panic_threshold`` x the ready workers) size for the short window at once and refuse to
+scale down below that for ``panic_hold_s``; add transient workers to drain a backlog.
+Scale up at once with a little headroom; scale down only when the highest need of the
+last ``scale_down_window_s`` is ``down_hysteresis`` below the replicas, by at most
+``max_down_step`` of them a decision, never below the busy workers (drain before stop)
+and never below what the forecast needs before a new worker could be cold-started.
+Stale or missing metrics hold the replicas as they are. Every decision says why
+(:class:`Reason`; docs/autoscaling.md explains each).
 """
 
 from __future__ import annotations
@@ -110,9 +112,9 @@ def _needed(
 
 
 def _backlog(config: PolicyConfig, service: ServiceConfig, obs: Observation, rate: float) -> int:
-    """Extra workers to clear a backlog older than half the SLO, as expected when new
-    workers are up: what waits now, plus what piles up during a cold start if arrivals outrun the ready workers;
-    cleared within half a cold start. Transient: kept out of the scale-down window."""
+    """Extra workers to clear a backlog older than half the SLO within half a cold start
+    of the new workers being up: what waits now, plus what piles up meanwhile if arrivals
+    outrun the ready workers. Transient: kept out of the scale-down window."""
     waiting = obs.queue_ready + max(0, obs.queue_unacked - obs.in_flight)
     if obs.oldest_age_s < service.slo_s / 2:
         return 0
