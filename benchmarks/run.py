@@ -208,6 +208,13 @@ BENCHMARKS = [
         "model vs classical segmentation, real nuclei",
     ),
     Benchmark(
+        "autoscale",
+        (("autoscale.py", "--quick"),),
+        ("autoscale",),
+        (),
+        "autoscaling policies in the simulator: SLO, cost, stability",
+    ),
+    Benchmark(
         "web_viewer",
         (("web_viewer.py", "--quick"),),
         ("web_viewer",),

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pixelmill.settings_autoscale import AutoscaleSettings
 from pixelmill.settings_healing import HealingSettings
 from pixelmill.settings_parts import (
     BrokerSettings,
@@ -32,6 +33,7 @@ from pixelmill.settings_parts import (
 from pixelmill.settings_sources import SourcesSettings
 
 __all__ = [
+    "AutoscaleSettings",
     "BrokerSettings",
     "CacheSettings",
     "DatabaseSettings",
@@ -260,6 +262,7 @@ class Settings(BaseSettings):
     quota: QuotaSettings = QuotaSettings()
     healing: HealingSettings = HealingSettings()
     sources: SourcesSettings = SourcesSettings()
+    autoscale: AutoscaleSettings = AutoscaleSettings()
 
     @classmethod
     def settings_customise_sources(

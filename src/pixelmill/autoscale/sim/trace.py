@@ -1,0 +1,208 @@
+"""Traces for the simulator: the seeded synthetic standard trace and CSV replay.
+
+A trace is arrivals per one-second tick for each service (``render``, ``jobs``), each
+service's lognormal service time, and scripted events (the 10x step, the ramp, the kill
+of 10 % of the workers).
+
+The synthetic rate is diurnal (trough at 04:00, peak at 16:00) x a tenant mix x the
+scripted events. The mix sums heavy-tailed tenants (Pareto weights, alpha 1.2), each a
+two-state MMPP: normal, or a burst of ``burst_factor`` x its rate, with exponentially
+distributed sojourns. Counts per tick are Poisson of the rate.
+
+Service times are fitted from pixelmill's own benchmarks (docs/benchmarks.md):
+
+- renders: the ten cache-miss rows of the render table (CPU ms per request: 14.1, 14.9,
+  37.3, 37.5, 72.5, 83.4, 38.8, 38.9, 16.2, 16.2) → lognormal median 30.5 ms, sigma 0.656
+  (mean 37.9 ms). Its own tail alone puts 0.76 % of renders above 150 ms.
+- jobs: the twenty "Preprocessing ops" rows (pixelmill ms CPU, 2048² and 12 MP: 1.3 ms
+  channel select ... 11.8 s non-local means) plus the 5.4 ms per-job overhead of the jobs
+  quick run → median 132 ms, sigma 2.01 (mean 1.0 s, squared CV 56: heavy-tailed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixelmill.autoscale.types import ServiceTime
+
+__all__ = [
+    "JOB_OP_CPU_MS",
+    "RENDER_MISS_CPU_MS",
+    "Trace",
+    "TraceSpec",
+    "fit_lognormal",
+    "read_csv",
+    "standard",
+    "synthetic",
+]
+
+RENDER_MISS_CPU_MS = (14.1, 14.9, 37.3, 37.5, 72.5, 83.4, 38.8, 38.9, 16.2, 16.2)
+JOB_OP_CPU_MS = (
+    77.0, 10.8, 702.7, 3736.6, 27.1, 137.6, 152.9, 22.2, 20.9, 1.3,
+    209.8, 27.0, 2611.3, 11762.9, 66.5, 454.8, 492.8, 71.9, 77.8, 4.2,
+)  # fmt: skip
+JOB_OVERHEAD_MS = 5.4
+
+
+def fit_lognormal(seconds: Iterable[float]) -> ServiceTime:
+    """Median and sigma of ``log`` (sample standard deviation) of positive durations."""
+    logs = np.log(np.asarray([s for s in seconds if s > 0], dtype=np.float64))
+    if logs.size < 2:
+        raise ValueError("fitting a service time needs at least two positive durations")
+    return ServiceTime(median_s=float(np.exp(logs.mean())), sigma=float(logs.std(ddof=1)))
+
+
+RENDER_SERVICE = fit_lognormal(ms / 1000 for ms in RENDER_MISS_CPU_MS)
+JOB_SERVICE = fit_lognormal((ms + JOB_OVERHEAD_MS) / 1000 for ms in JOB_OP_CPU_MS)
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    name: str
+    arrivals: dict[str, NDArray[np.int64]]
+    service: dict[str, ServiceTime]
+    dt: float = 1.0
+    kills: tuple[float, ...] = ()
+    kill_fraction: float = 0.1
+    burst: tuple[float, float] | None = None
+    info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ticks(self) -> int:
+        return len(next(iter(self.arrivals.values())))
+
+    @property
+    def hours(self) -> float:
+        return self.ticks * self.dt / 3600
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpec:
+    """The synthetic trace's knobs; the defaults are the standard 24-h trace."""
+
+    seed: int = 15
+    hours: float = 24.0
+    render_peak_rate: float = 14000.0
+    job_peak_rate: float = 420.0
+    trough: float = 0.12
+    tenants: int = 40
+    tenant_alpha: float = 1.2
+    burst_factor: float = 3.0
+    burst_every_s: float = 4 * 3600.0
+    burst_mean_s: float = 240.0
+    step_at_h: float | None = 4.0
+    step_factor: float = 10.0
+    step_s: float = 900.0
+    ramp_at_h: float | None = 19.0
+    ramp_factor: float = 1.6
+    ramp_s: float = 3600.0
+    kill_at_h: float | None = 11.0
+    kill_fraction: float = 0.1
+
+
+def _diurnal(t: NDArray[np.float64], trough: float) -> NDArray[np.float64]:
+    phase = 2 * math.pi * (t / 3600 - 4.0) / 24
+    return trough + (1 - trough) * (0.5 - 0.5 * np.cos(phase))
+
+
+def _tenant_mix(spec: TraceSpec, ticks: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Sum of Pareto-weighted two-state MMPP multipliers, normalised to mean ≈ 1."""
+    weights = rng.pareto(spec.tenant_alpha, spec.tenants) + 1
+    weights /= weights.sum()
+    burst_share = spec.burst_mean_s / (spec.burst_every_s + spec.burst_mean_s)
+    mean_multiplier = 1 + (spec.burst_factor - 1) * burst_share
+    mix = np.zeros(ticks)
+    for weight in weights:
+        multiplier = np.ones(ticks)
+        at = rng.exponential(spec.burst_every_s)
+        while at < ticks:
+            length = rng.exponential(spec.burst_mean_s)
+            multiplier[int(at) : int(at + length) + 1] = spec.burst_factor
+            at += length + rng.exponential(spec.burst_every_s)
+        mix += weight * multiplier
+    result: NDArray[np.float64] = mix / mean_multiplier
+    return result
+
+
+def _scripted(spec: TraceSpec, t: NDArray[np.float64]) -> NDArray[np.float64]:
+    factor = np.ones_like(t)
+    if spec.step_at_h is not None:
+        start = spec.step_at_h * 3600
+        factor[(t >= start) & (t < start + spec.step_s)] *= spec.step_factor
+    if spec.ramp_at_h is not None:
+        start, half = spec.ramp_at_h * 3600, spec.ramp_s / 2
+        tri = np.clip(1 - np.abs(t - start - half) / half, 0, 1)
+        factor *= 1 + (spec.ramp_factor - 1) * tri
+    return factor
+
+
+def synthetic(spec: TraceSpec) -> Trace:
+    """The seeded synthetic trace of ``spec`` (same seed, same counts)."""
+    rng = np.random.default_rng(spec.seed)
+    ticks = int(spec.hours * 3600)
+    t = np.arange(ticks, dtype=np.float64)
+    shape = _diurnal(t, spec.trough) * _scripted(spec, t)
+    arrivals = {
+        "render": rng.poisson(spec.render_peak_rate * shape * _tenant_mix(spec, ticks, rng)),
+        "jobs": rng.poisson(spec.job_peak_rate * shape * _tenant_mix(spec, ticks, rng)),
+    }
+    step = None
+    if spec.step_at_h is not None:
+        step = (spec.step_at_h * 3600, spec.step_at_h * 3600 + spec.step_s)
+    kills: tuple[float, ...] = () if spec.kill_at_h is None else (spec.kill_at_h * 3600,)
+    horizon = ticks * 1.0
+    kills = tuple(k for k in kills if k < horizon)
+    if step is not None and step[0] >= horizon:
+        step = None
+    return Trace(
+        name=f"synthetic seed {spec.seed}, {spec.hours:g} h",
+        arrivals={k: v.astype(np.int64) for k, v in arrivals.items()},
+        service={"render": RENDER_SERVICE, "jobs": JOB_SERVICE},
+        kills=kills,
+        kill_fraction=spec.kill_fraction,
+        burst=step,
+        info={"seed": spec.seed, "hours": spec.hours},
+    )
+
+
+def standard() -> Trace:
+    """The standard seeded 24-h trace the docs and the benchmark report."""
+    return synthetic(TraceSpec())
+
+
+def read_csv(lines: Iterable[str], *, name: str = "replay") -> Trace:
+    """A trace from CSV text ``timestamp,kind,service_time`` (seconds; a header is
+    allowed). Kind ``render`` is a render; any other kind is a job. Each service's
+    lognormal is fitted from its own service times; arrivals are counted per second
+    from the first timestamp."""
+    stamps: dict[str, list[float]] = {"render": [], "jobs": []}
+    durations: dict[str, list[float]] = {"render": [], "jobs": []}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#") or text.lower().startswith("timestamp"):
+            continue
+        parts = text.split(",")
+        if len(parts) != 3:
+            raise ValueError(f"line {number}: want timestamp,kind,service_time; got {text!r}")
+        service = "render" if parts[1].strip() == "render" else "jobs"
+        stamps[service].append(float(parts[0]))
+        durations[service].append(float(parts[2]))
+    everything = stamps["render"] + stamps["jobs"]
+    if not everything:
+        raise ValueError("the trace has no rows")
+    first, ticks = min(everything), int(max(everything) - min(everything)) + 1
+    arrivals = {
+        key: np.bincount((np.asarray(v) - first).astype(np.int64), minlength=ticks)
+        for key, v in stamps.items()
+    }
+    default = {"render": RENDER_SERVICE, "jobs": JOB_SERVICE}
+    fitted = {
+        key: fit_lognormal(durations[key]) if len(durations[key]) >= 2 else default[key]
+        for key in stamps
+    }
+    return Trace(name=name, arrivals=arrivals, service=fitted, info={"rows": len(everything)})

@@ -1,0 +1,82 @@
+"""The ``autoscale`` branch of the settings tree (:class:`pixelmill.settings.Settings`):
+what each service and queue promises its users (SLO, budget, replicas) and the knobs of
+the control loop. Read like every other branch (``PIXELMILL_AUTOSCALE__RENDER__SLO_S``,
+``autoscale:`` in the config file); docs/autoscaling.md explains each field and reason.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ScaledServiceSettings(BaseModel):
+    """One autoscaled service (render) or queue (transform, analyse, segment, train)."""
+
+    slo_s: float = Field(
+        gt=0,
+        description="Render: latency SLO, wait + render (s). Queue: start budget, the "
+        "longest a job may wait before a worker starts it (s).",
+    )
+    target: float = Field(
+        0.999,
+        gt=0,
+        lt=1,
+        description="Share of requests sized for: waiting may make at most 1 - target "
+        "of them miss the SLO (the service time's own tail is not counted).",
+    )
+    min_replicas: int = Field(1, ge=0, description="Fewest workers, whatever the load.")
+    max_replicas: int = Field(2000, ge=1, description="Most workers (the budget cap).")
+    cold_start_s: float = Field(
+        20.0, ge=0, description="Seconds from starting a worker to it taking work."
+    )
+    prefetch: int = Field(
+        8, ge=0, description="Messages a worker holds unacked before it starts them."
+    )
+
+
+def _queue(budget_s: float, cold_start_s: float) -> ScaledServiceSettings:
+    return ScaledServiceSettings(slo_s=budget_s, cold_start_s=cold_start_s)
+
+
+class AutoscaleSettings(BaseModel):
+    render: ScaledServiceSettings = ScaledServiceSettings(slo_s=0.15, cold_start_s=10.0, prefetch=0)
+    queues: dict[str, ScaledServiceSettings] = Field(
+        default_factory=lambda: {
+            "transform": _queue(10.0, 20.0),
+            "analyse": _queue(60.0, 20.0),
+            "segment": _queue(60.0, 30.0),
+            "train": _queue(600.0, 60.0),
+        },
+        description="Per queue (pixelmill.queues): start budget, replicas, cold start.",
+    )
+    interval_s: float = Field(2.0, gt=0, description="Seconds between two decisions.")
+    stale_after_s: float = Field(
+        30.0, gt=0, description="Metrics older than this hold the replicas as they are."
+    )
+    scale_down_window_s: float = Field(
+        300.0, ge=0, description="Scale down only to the highest need of this window (s)."
+    )
+    max_down_step: float = Field(
+        0.1, gt=0, le=1, description="Largest share of the replicas one decision removes."
+    )
+    down_hysteresis: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="Scale down only when the window's need is this share below the replicas.",
+    )
+    burst_reserve_decay_s: float = Field(
+        1200.0,
+        gt=0,
+        description="How fast the headroom kept for sudden jumps in load fades (time constant, s).",
+    )
+    panic_threshold: float = Field(
+        1.5, gt=1, description="Panic when the short-window need is this x the ready workers."
+    )
+    panic_hold_s: float = Field(60.0, ge=0, description="No scale-down this long after a panic.")
+    baseline_target: float = Field(
+        0.7,
+        gt=0,
+        description="Utilisation target of the simulated baselines (HPA CPU share, KEDA "
+        "messages and Ray Serve requests per replica).",
+    )

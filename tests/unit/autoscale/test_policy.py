@@ -1,0 +1,177 @@
+"""pixelmill's policy, driven by a fake clock: every test is a short story of
+observations fed to ``decide`` and the replicas it asks for."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from pixelmill.autoscale import (
+    Decision,
+    Observation,
+    Observations,
+    PolicyConfig,
+    Reason,
+    ServiceConfig,
+    ServiceTime,
+    decide,
+)
+from pixelmill.autoscale.policy import initial_state
+from pixelmill.autoscale.queueing import size_for_slo
+
+JOBS = ServiceTime(median_s=0.5, sigma=0.5)
+SERVICE = ServiceConfig("jobs", "queue_wait", slo_s=5.0, min_replicas=2, max_replicas=500)
+CONFIG = PolicyConfig(services=(SERVICE,), interval_s=2.0, scale_down_window_s=60.0)
+
+
+class FakeClock:
+    """Feeds observations every ``interval_s`` and keeps the policy's state."""
+
+    def __init__(self, config: PolicyConfig = CONFIG) -> None:
+        self.config, self.now, self.state = config, 0.0, initial_state(config)
+        self.replicas = 10
+
+    def step(self, rate: float, **fields: Any) -> Decision:
+        fields.setdefault("short_rate", rate)
+        obs = _observation(self.now, rate, self.replicas, **fields)
+        decision = decide(
+            self.config, Observations(now=self.now, services={"jobs": obs}), self.state
+        )
+        self.state, self.replicas = decision.state, decision.replicas["jobs"]
+        self.now += self.config.interval_s
+        return decision
+
+
+def _observation(now: float, rate: float | None, replicas: int, **fields: Any) -> Observation:
+    values: dict[str, Any] = {
+        "at": now,
+        "arrival_rate": rate,
+        "short_rate": rate,
+        "queue_ready": 0,
+        "queue_unacked": 0,
+        "oldest_age_s": 0.0,
+        "service": JOBS,
+        "in_flight": 0,
+        "cpu": 0.5,
+        "replicas": replicas,
+        "ready": replicas,
+    }
+    values.update(fields)
+    return Observation(**values)
+
+
+def _needed(rate: float) -> int:
+    return size_for_slo(rate, JOBS, SERVICE.slo_s, SERVICE.kind, SERVICE.target)
+
+
+def test_steady_load_gets_the_queueing_model_size() -> None:
+    clock = FakeClock()
+    for _ in range(5):
+        decision = clock.step(100.0)
+    assert clock.replicas >= _needed(100.0)
+    assert clock.replicas <= math.ceil(_needed(100.0) * 1.1) + 1
+    assert Reason.SLO_SIZING in decision.reasons["jobs"]
+
+
+def test_a_burst_scales_up_at_once_in_panic() -> None:
+    clock = FakeClock()
+    for _ in range(10):
+        clock.step(50.0)
+    before = clock.replicas
+    # the short window sees 4x the load before the long one does
+    decision = clock.step(60.0, short_rate=200.0)
+    assert Reason.PANIC in decision.reasons["jobs"]
+    assert clock.replicas >= _needed(200.0) > 1.5 * before
+
+
+def test_no_scale_down_inside_the_window_then_bounded_steps() -> None:
+    clock = FakeClock()
+    for _ in range(10):
+        clock.step(200.0)
+    high = clock.replicas
+    seen = []
+    for _ in range(int(CONFIG.scale_down_window_s / CONFIG.interval_s) - 1):
+        decision = clock.step(20.0)
+        seen.append(clock.replicas)
+    # inside the window: held, and said so
+    assert seen == [high] * len(seen)
+    assert Reason.STABILISING in decision.reasons["jobs"]
+    # past the window: down, by at most max_down_step of the replicas a decision
+    steps = []
+    for _ in range(300):
+        before = clock.replicas
+        clock.step(20.0)
+        steps.append(before - clock.replicas)
+    assert max(steps) <= math.ceil(high * CONFIG.max_down_step)
+    # (the forecast's band, wide after the drop, keeps a little more than the rate needs)
+    assert _needed(20.0) <= clock.replicas <= high / 2
+
+
+def test_stale_metrics_hold_the_replicas() -> None:
+    clock = FakeClock()
+    clock.step(100.0)
+    held = clock.replicas
+    old = clock.now - CONFIG.stale_after_s - 1
+    decision = clock.step(1.0, at=old)
+    assert clock.replicas == held
+    assert decision.reasons["jobs"] == (Reason.STALE_METRICS,)
+
+
+def test_missing_metrics_hold_the_replicas() -> None:
+    clock = FakeClock()
+    clock.step(100.0)
+    held = clock.replicas
+    decision = clock.step(None)  # type: ignore[arg-type]
+    assert clock.replicas == held
+    assert decision.reasons["jobs"] == (Reason.MISSING_METRICS,)
+    nothing = decide(CONFIG, Observations(now=clock.now, services={}), clock.state)
+    assert nothing.replicas["jobs"] == held
+
+
+def test_never_below_the_busy_workers() -> None:
+    clock = FakeClock()
+    for _ in range(40):
+        clock.step(300.0)
+    # load vanishes but long tasks still run on 150 workers
+    for _ in range(200):
+        decision = clock.step(1.0, in_flight=150)
+    assert clock.replicas == 150
+    assert Reason.BUSY_FLOOR in decision.reasons["jobs"]
+
+
+def test_min_and_max_replicas() -> None:
+    clock = FakeClock()
+    for _ in range(100):
+        decision = clock.step(0.0)
+    assert clock.replicas == SERVICE.min_replicas
+    assert Reason.AT_MIN in decision.reasons["jobs"]
+    decision = clock.step(10_000.0)
+    assert clock.replicas == SERVICE.max_replicas
+    assert Reason.AT_MAX in decision.reasons["jobs"]
+
+
+def test_a_backlog_adds_workers_to_drain_it() -> None:
+    clock = FakeClock()
+    for _ in range(5):
+        clock.step(100.0)
+    calm = clock.replicas
+    decision = clock.step(100.0, queue_ready=2000, oldest_age_s=20.0)
+    assert Reason.BACKLOG in decision.reasons["jobs"]
+    assert clock.replicas > calm
+
+
+def test_the_same_inputs_give_the_same_decisions() -> None:
+    def story() -> list[int]:
+        clock = FakeClock()
+        return [clock.replicas for rate in (50, 80, 300, 300, 40, 40) if clock.step(rate)]
+
+    assert story() == story()
+
+
+def test_decide_does_not_change_the_state_it_is_given() -> None:
+    state = initial_state(CONFIG)
+    frozen = replace(state["jobs"])
+    obs = _observation(0.0, 100.0, 10)
+    decide(CONFIG, Observations(now=0.0, services={"jobs": obs}), state)
+    assert state["jobs"] == frozen

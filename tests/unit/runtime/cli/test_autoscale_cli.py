@@ -1,0 +1,129 @@
+"""``pixelmill autoscale simulate`` and ``record`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pixelmill.runtime.cli import main
+
+POLICIES = ["pixelmill", "hpa", "keda_ready", "keda_unacked", "ray", "static", "oracle"]
+FIELDS = {
+    "render_slo",
+    "job_slo",
+    "worker_seconds",
+    "reversals_per_service_hour",
+    "burst_violations",
+    "recovery_s",
+    "jobs_lost",
+    "peak_workers",
+}
+SHORT = ["--hours", "1", "--scale", "0.02"]
+
+
+def test_simulate_json_has_the_issue_shape() -> None:
+    result = CliRunner().invoke(main, ["autoscale", "simulate", *SHORT, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"trace", "policies"}
+    assert list(report["policies"]) == POLICIES
+    for numbers in report["policies"].values():
+        assert set(numbers) == FIELDS
+        assert 0 <= numbers["render_slo"] <= 1 and 0 <= numbers["job_slo"] <= 1
+        assert numbers["worker_seconds"] > 0
+    assert report["policies"]["pixelmill"]["jobs_lost"] == 0
+
+
+def test_simulate_table_and_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="plots need the autoscale extra (matplotlib)")
+    args = ["autoscale", "simulate", "--hours", "0.2", "--scale", "0.02"]
+    args += ["--policy", "pixelmill", "--policy", "oracle"]
+    result = CliRunner().invoke(main, [*args, "--plots", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "pixelmill" in result.stdout and "oracle" in result.stdout
+    for name in ("autoscale-replicas.png", "autoscale-slo-cost.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_simulate_replays_a_csv(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    rows = ["timestamp,kind,service_time"]
+    rows += [
+        f"{i * 0.01:.2f},render,0.03" if i % 3 else f"{i * 0.01:.2f},render,0.05"
+        for i in range(3000)
+    ]
+    rows += [f"{i * 0.5:.2f},pipeline,{0.2 + 0.1 * (i % 4):.2f}" for i in range(60)]
+    trace.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(
+        main, ["autoscale", "simulate", "--trace", str(trace), "--policy", "pixelmill", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["trace"]["renders"] == 3000 and report["trace"]["jobs"] == 60
+
+
+def test_simulate_refuses_a_broken_csv(tmp_path: Path) -> None:
+    trace = tmp_path / "bad.csv"
+    trace.write_text("timestamp,kind,service_time\n1.0,render\n")
+    result = CliRunner().invoke(main, ["autoscale", "simulate", "--trace", str(trace)])
+    assert result.exit_code == 2
+    assert "line 2" in result.output
+
+
+def test_record_writes_a_replayable_trace_from_job_records(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from pixelmill.backends.metadata.database import Database
+    from pixelmill.backends.metadata.tables_jobs import job_tasks, jobs
+
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    database = Database(url)
+    database.upgrade()
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with database.begin() as connection:
+        for i in range(3):
+            at = start + timedelta(seconds=i)
+            connection.execute(
+                sa.insert(jobs).values(
+                    id=f"j{i}", kind="pipeline", state="succeeded", queue="transform",
+                    params={}, inputs=[], total=1, time_limit_s=60, max_retries=0,
+                    created_at=at, updated_at=at,
+                )
+            )  # fmt: skip
+            connection.execute(
+                sa.insert(job_tasks).values(
+                    job_id=f"j{i}", idx=0, queue="transform", state="succeeded",
+                    created_at=at, started_at=at + timedelta(seconds=1),
+                    finished_at=at + timedelta(seconds=1, milliseconds=250 * (i + 1)),
+                )
+            )  # fmt: skip
+    database.dispose()
+    out = tmp_path / "trace.csv"
+    result = CliRunner().invoke(
+        main, ["autoscale", "record", "--database-url", url, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "timestamp,kind,service_time"
+    assert [line.split(",")[1:] for line in lines[1:]] == [
+        ["pipeline", "0.250000"],
+        ["pipeline", "0.500000"],
+        ["pipeline", "0.750000"],
+    ]
+    assert float(lines[1].split(",")[0]) == start.timestamp()
+
+
+def test_a_trace_without_renders_has_no_render_share(tmp_path: Path) -> None:
+    trace = tmp_path / "jobs-only.csv"
+    trace.write_text("\n".join(f"{i * 0.2:.1f},pipeline,0.1" for i in range(200)) + "\n")
+    result = CliRunner().invoke(
+        main, ["autoscale", "simulate", "--trace", str(trace), "--policy", "hpa", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.stdout)["policies"]["hpa"]
+    assert numbers["render_slo"] is None
+    assert numbers["job_slo"] == 1.0
