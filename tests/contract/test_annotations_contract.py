@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata.annotation_geojson import collection_json
 from pixelmill.backends.metadata.annotations import MAX_VIEWPORT, AnnotationRepository
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, EventLog
@@ -190,10 +191,9 @@ def test_viewport_returns_only_intersecting_features_and_respects_the_limit(
         world.study_id, world.image_id, (0, 0, 2000, 2000), limit=7
     )
     assert len(some) == 7 and truncated
-    # the route's fast path builds the same features straight from the rows (geometries
-    # and measurements as stored JSON, which the answer's orjson embeds as they are)
-    features, _ = world.repo.viewport_features(world.study_id, world.image_id, (120, 120, 200, 90))
-    features = orjson.loads(orjson.dumps(features))
+    # the route's fast path writes the same features straight from the rows' text
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, (120, 120, 200, 90))
+    features = orjson.loads(collection_json(texts, truncated=False))["features"]
     assert features == [r.to_json() for r in found]
     assert features[0]["pixelmill"]["created_at"].endswith("+00:00")
     immune, _ = world.repo.viewport(
@@ -262,3 +262,9 @@ def test_qupath_cells_keep_their_members_and_measurements(world: World) -> None:
         assert feature["properties"].get("measurements", {}) == cell.measurements
         assert feature.get("nucleusGeometry") == cell.extra.get("nucleusGeometry")
         assert parse_feature(feature, Limits()).geometry == cell.geometry
+    # a viewport over them answers what one read does, members and QuPath's NaNs too
+    box = (0.0, 0.0, 1e9, 1e9)
+    found, _ = world.repo.viewport(world.study_id, world.image_id, box, limit=MAX_VIEWPORT)
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, box, limit=MAX_VIEWPORT)
+    answer = orjson.loads(collection_json(texts, truncated=False))
+    assert answer["features"] == [r.to_json() for r in found] and len(found) == len(cells)
