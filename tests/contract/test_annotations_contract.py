@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from math import inf, nan
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,34 @@ def test_qupath_cells_keep_their_members_and_measurements(world: World) -> None:
     texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, box, limit=MAX_VIEWPORT)
     answer = orjson.loads(collection_json(texts, truncated=False))
     assert answer["features"] == [r.to_json() for r in found] and len(found) == len(cells)
+
+
+def test_a_nan_property_is_stored_and_answered_as_null(world: World) -> None:
+    # QuPath writes NaN, which is not JSON (PostgreSQL's json refuses it)
+    feature = square(5, 5, score=nan, extra={"values": [1.0, inf]})
+    (aid,) = world.repo.create_many(world.alice, world.study_id, world.image_id, [feature])
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, (0, 0, 50, 50))
+    [answer] = orjson.loads(collection_json(texts, truncated=False))["features"]
+    assert answer["properties"]["score"] is None
+    assert answer["properties"]["extra"] == {"values": [1.0, None]}
+    assert answer == world.repo.get(aid).to_json()
+
+
+def test_a_viewport_stays_json_over_nan_stored_before_it_was_refused(
+    world: World, db: Database
+) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's json never held NaN")
+    (aid,) = world.repo.create_many(world.alice, world.study_id, world.image_id, [square(5, 5)])
+    with db.begin() as conn:  # a row an older release wrote
+        conn.execute(
+            sa.text("UPDATE annotations SET properties = :p WHERE id = :id"),
+            {
+                "p": '{"qupath": {"objectType": "annotation", "score": NaN}, "members": {}}',
+                "id": aid,
+            },
+        )
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, (0, 0, 50, 50))
+    [answer] = orjson.loads(collection_json(texts, truncated=False))["features"]
+    assert answer["properties"] == {"objectType": "annotation", "score": None}
+    assert answer == orjson.loads(orjson.dumps(world.repo.get(aid).to_json()))
