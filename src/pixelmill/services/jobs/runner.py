@@ -120,6 +120,7 @@ class TaskRunner:
         self.images = deps.images
         self.settings = deps.settings
         self.watchdog = watchdog
+        self.finished = deps.finished
         policy = deps.broker.policy
         # a backstop for brokers without a delivery limit (in-process, after restarts):
         # a task started this often has crashed its worker every time
@@ -248,6 +249,7 @@ class TaskRunner:
         )
         if updated is not None and updated.terminal and job.state != updated.state:
             metrics.JOBS_FINISHED.labels(job.kind, updated.state).inc()
+            self.finished.publish(updated)
 
     def _note_retry(self, job: JobRecord, task: TaskRecord, exc: Exception) -> None:
         log.warning("task %s/%s failed, will retry: %s", job.id, task.idx, exc)
