@@ -8,11 +8,14 @@ indexed SQL that returns the same rows on the same data.
 
 Both sides run the same statements' work: the page with its total count (two queries),
 and the viewport's rows (limit + 1, to tell whether more matched); the repository adds
-what a caller gets (records, timezones; for the viewport, the API's GeoJSON features as
-the route builds them). A third side, bare SQL + decode, turns the bare rows into dicts
-with their JSON columns parsed by orjson: the least any code returning objects does. Rounds interleave the two sides; medians of wall time and of this process's
-CPU per call. The bare side uses the driver's cursor directly (no SQLAlchemy). Goal:
-repository ≤ 2x bare. Every database is made for the run and removed after it.
+what a caller gets (records, timezones; for the viewport, the bytes of the GeoJSON
+answer the route sends). A third side, bare SQL + decode, turns the bare rows into dicts
+with their JSON columns parsed by orjson: the least any code returning objects does.
+Annotation rows are seeded as ``values_of`` fills them (QuPath properties, measurements).
+Before timing, every viewport's answer is checked to hold the bare rows' features (ids,
+order, ``truncated``). Rounds interleave the sides; medians of wall time and of this
+process's CPU per call. The bare side uses the driver's cursor directly (no SQLAlchemy).
+Goal: repository <= 2x bare. Every database is made for the run and removed after it.
 """
 
 from __future__ import annotations
