@@ -190,11 +190,11 @@ class ObjectTally:
     """Object-level counts summed over a dataset (images are added one at a time),
     then turned into scores: precision, recall, F1 at each IoU threshold, AP per
     threshold as ``TP / (TP + FP + FN)`` (the DSB2018 / StarDist convention, not the
-    area under a precision–recall curve), their mean over :data:`AP_THRESHOLDS`, and
+    area under a precision-recall curve), their mean over :data:`AP_THRESHOLDS`, and
     panoptic quality (Kirillov et al. 2019: matches at IoU > 0.5, SQ = mean matched
-    IoU, RQ = TP / (TP + FP/2 + FN/2), PQ = SQ × RQ). Pixel Dice/IoU are pooled over
-    all pixels; the count error is signed ``(Σpredicted − Σtrue) / Σtrue`` plus the
-    mean over images of ``|predicted − true| / true``."""
+    IoU, RQ = TP / (TP + FP/2 + FN/2), PQ = SQ x RQ). Pixel Dice/IoU are pooled over
+    all pixels; the count error is signed ``(Σpredicted - Σtrue) / Σtrue`` plus the
+    mean over images of ``|predicted - true| / true``."""
 
     def __init__(self) -> None:
         self.images = 0

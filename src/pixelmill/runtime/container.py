@@ -41,6 +41,7 @@ from pixelmill.runtime.wiring import (
     workspace,
 )
 from pixelmill.services.anomaly import AnomalyMonitor
+from pixelmill.services.evaluation import EvaluationService, evaluate_kind
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -152,6 +153,7 @@ class Container:
     models: ModelRegistry
     inference: InferenceService
     trainer: TrainerService
+    evaluation: EvaluationService
     users: UserRepository
     events: EventLog
     accounts: Accounts
@@ -276,6 +278,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     )
     inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
     trainer = trainer_service(db, storage, models, settings)
+    evaluation = EvaluationService(trainer=trainer, evaluations=models.evaluations)
     import_deps = study_import_deps(db, image_service, storage, settings)
     kinds = JobKinds(
         [
@@ -285,6 +288,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
                 model_check=partial(model_use, models, UserRepository(db)),
             ),
             train_kind(trainer),
+            evaluate_kind(evaluation),
             study_import_kind(import_deps),
         ],
         plugins=settings.jobs.plugins,
@@ -321,6 +325,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
+        evaluation=evaluation,
         breakers=breakers,
         anomaly=healing(settings, inference, parts["events"], breakers),
         sources=remote_images(settings),

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pixelmill.backends.metadata.evaluations import EvaluationRepository
 from pixelmill.backends.metadata.events import Actor, EventLog
 from pixelmill.backends.metadata.model_permissions import (
     ModelPermissionRepository,
@@ -26,10 +27,12 @@ from pixelmill.backends.metadata.models import (
     VersionRecord,
 )
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import Forbidden, InvalidParameter, NotFound, StorageError
+from pixelmill.errors import Conflict, Forbidden, InvalidParameter, NotFound, StorageError
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.spec import InputSpec
+from pixelmill.services import promotion_gate
+from pixelmill.services.promotion_gate import Gate
 from pixelmill.services.workspace.model_rules import (
     LEVELS,
     NEEDS,
@@ -72,9 +75,12 @@ class ModelRegistry:
         models: ModelRepository,
         permissions: ModelPermissionRepository | None = None,
         events: EventLog | None = None,
+        evaluations: EvaluationRepository | None = None,
     ) -> None:
         self.storage = storage
         self.models = models
+        #: evaluation scores and promotion gates (services/promotion_gate.py)
+        self.evaluations = evaluations or EvaluationRepository(models.db)
         self.permissions = permissions or ModelPermissionRepository(models.db)
         #: permission denials are security events
         self.events = events or EventLog(models.db)
@@ -258,7 +264,10 @@ class ModelRegistry:
         except NotFound:
             alias = None
         if alias is None or (alias.updated_by == SHIPPED_BY and alias.version != version.version):
-            self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=SHIPPED_BY)
+            try:
+                self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=SHIPPED_BY)
+            except Conflict as exc:  # a user's promotion gate holds the alias: theirs to move
+                log.warning("the shipped model stays off its alias: %s", exc.detail)
         return version
 
     # -- read ---------------------------------------------------------------------------
@@ -338,10 +347,21 @@ class ModelRegistry:
 
     # -- alias moves --------------------------------------------------------------------
     def promote(
-        self, name: str, version: int, alias: str, *, actor: str | None, note: str | None = None
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        *,
+        actor: str | None,
+        note: str | None = None,
+        gate: Gate | None = None,
     ) -> AliasRecord:
-        """Point ``name@alias`` at ``version`` (audited as ``promote``)."""
+        """Point ``name@alias`` at ``version`` (audited as ``promote``) once it passes the
+        promotion gate: ``gate``, else the one set on the alias (409 when it loses)."""
         rules.check_alias(alias)
+        note = promotion_gate.apply(
+            self.models, self.evaluations, name, version, alias, gate, actor=actor, note=note
+        )
         _previous, record = self.models.move_alias(
             name, alias, version, action="promote", actor=actor, note=note
         )
@@ -374,6 +394,7 @@ class ModelRegistry:
         """Delete a version (409 while an alias points at it); its artifact goes too
         unless another version shares the same bytes."""
         record = self.models.delete_version(name, version, actor=actor)
+        self.evaluations.delete_version(name, version)
         if not self.models.sha256_in_use(record.sha256):
             self.storage.delete(record.storage_key)
         return record
