@@ -59,7 +59,7 @@ from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.services.workspace.archive import StudyArchives
 from pixelmill.services.workspace.exports import Exports
-from pixelmill.services.workspace.imports import StudyImports, study_import_kind
+from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.settings import Settings
 
@@ -280,19 +280,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     trainer = trainer_service(db, storage, models, settings)
     evaluation = EvaluationService(trainer=trainer, evaluations=models.evaluations)
     import_deps = study_import_deps(db, image_service, storage, settings)
-    kinds = JobKinds(
-        [
-            pipeline_kind(
-                image_service,
-                default_quality=settings.render.default_quality,
-                model_check=partial(model_use, models, UserRepository(db)),
-            ),
-            train_kind(trainer),
-            evaluate_kind(evaluation),
-            study_import_kind(import_deps),
-        ],
-        plugins=settings.jobs.plugins,
-    )
+    kinds = job_kinds(settings, db, image_service, models, trainer, evaluation, import_deps)
     broker = guard_broker(make_broker(settings), breakers)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
@@ -331,6 +319,31 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         sources=remote_images(settings),
         **study_work(db, jobs, import_deps, settings),
         **parts,
+    )
+
+
+def job_kinds(
+    settings: Settings,
+    db: Database,
+    image_service: ImageService,
+    models: ModelRegistry,
+    trainer: TrainerService,
+    evaluation: EvaluationService,
+    import_deps: ImportDeps,
+) -> JobKinds:
+    """The built-in job kinds, with the services they need, and the configured plugins."""
+    return JobKinds(
+        [
+            pipeline_kind(
+                image_service,
+                default_quality=settings.render.default_quality,
+                model_check=partial(model_use, models, UserRepository(db)),
+            ),
+            train_kind(trainer),
+            evaluate_kind(evaluation),
+            study_import_kind(import_deps),
+        ],
+        plugins=settings.jobs.plugins,
     )
 
 

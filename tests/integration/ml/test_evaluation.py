@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -141,3 +142,37 @@ def test_promotion_must_beat_the_holder_when_gated(
     assert bob.delete("/v1/models/cells/gates/production").status_code == 403
     odd = alice.put("/v1/models/cells/gates/production", json={"dataset": dataset, "metric": "x"})
     assert odd.status_code == 422
+
+
+def test_the_command_line_evaluates_a_folder_and_keeps_the_scores(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pixelmill.runtime.cli import main
+    from pixelmill.runtime.container import build_container
+    from tests.conftest import make_settings
+    from tests.ml_helpers import png
+
+    folder = tmp_path / "eval"
+    for part in ("images", "masks"):
+        (folder / part).mkdir(parents=True)
+    for i in range(2):
+        image, mask = synthetic.nuclei_sample(7, i, gaps=True)
+        (folder / "images" / f"n{i}.png").write_bytes(png(image))
+        (folder / "masks" / f"n{i}.png").write_bytes(png(mask))
+    data = ["--data-dir", str(tmp_path / "d")]
+    shipped = build_container(make_settings(tmp_path, data_dir=tmp_path / "d"))
+    shipped.models.ensure_default()  # as `pixelmill up` does
+    shipped.close()
+    runner = CliRunner()
+    done = runner.invoke(
+        main, ["models", "evaluate", "nuclei@production", "--dataset", str(folder), *data]
+    )
+    assert done.exit_code == 0, done.output
+    assert "nuclei:1 on eval" in done.output
+    assert "f1@0.5\t" in done.output and "map\t" in done.output
+    again = runner.invoke(
+        main,
+        ["models", "evaluate", "nuclei:1", "--dataset", str(folder), "--json", *data],
+    )
+    stored = json.loads(again.output)
+    assert stored["scores"]["images"] == 2 and stored["dataset_name"] == "eval"

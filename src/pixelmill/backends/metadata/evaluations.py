@@ -3,6 +3,7 @@ that only moves to a version beating its holder on a dataset). See docs/ml.md.""
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -108,7 +109,7 @@ class EvaluationRepository:
             ).first()
         return None if row is None else GateRecord(**_row(row))
 
-    def gates(self, model: str) -> list[GateRecord]:
+    def gates(self, model: str) -> builtins.list[GateRecord]:
         c = t.model_gates.c
         with self.db.begin() as conn:
             rows = conn.execute(
