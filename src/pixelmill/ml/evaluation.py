@@ -51,7 +51,8 @@ def score(
         prediction = model.predict(item.image)
         assert prediction.mask is not None
         found = np.asarray(model.spec.objects(prediction.mask > 0))
-        tally.add(found, truth_instances(item.mask))
+        truth = item.labels if item.labels is not None else truth_instances(item.mask)
+        tally.add(found, truth)
         if on_item is not None:
             on_item(done, len(items))
     return tally.scores()

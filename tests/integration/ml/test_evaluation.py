@@ -8,6 +8,7 @@ import importlib.resources
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,9 +22,13 @@ pytest.importorskip("onnx")
 
 
 def synthetic_zip(count: int = 4) -> bytes:
-    """Synthetic 256² images whose masks keep a line between touching nuclei, so the
-    connected components of a mask are its nuclei (seed 7: not the training seed 0)."""
-    pairs = [(f"n{i}", *synthetic.nuclei_sample(7, i, gaps=True)) for i in range(count)]
+    """Synthetic 256² images with instance label masks (uint16 PNG, each nucleus its own
+    value), so touching nuclei are told apart in the truth (seed 7: not the training
+    seed 0)."""
+    pairs = []
+    for i in range(count):
+        image, labels = synthetic.nuclei_labelled(7, i)
+        pairs.append((f"n{i}", image, labels.astype(np.uint16)))
     return datasets.build_archive(pairs)
 
 
@@ -55,7 +60,8 @@ def test_a_reader_scores_the_shipped_model_and_the_scores_stay_with_the_version(
     result = evaluate(alice, "nuclei", 1, dataset)
     s = result["scores"]
     # then she gets every score, on all 4 images, in range and sensible for this model
-    assert s["images"] == 4 and s["objects_true"] > 20
+    drawn = sum(len(np.unique(synthetic.nuclei_labelled(7, i)[1])) - 1 for i in range(4))
+    assert s["images"] == 4 and s["objects_true"] == drawn  # every labelled nucleus
     for key in ("dice", "f1@0.5", "f1@0.75", "precision@0.5", "recall@0.75", "map", "pq"):
         assert 0.0 <= s[key] <= 1.0, key
     assert s["dice"] > 0.8 and s["f1@0.5"] > 0.4  # touching nuclei still merge (issue 20)
