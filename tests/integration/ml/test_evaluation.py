@@ -156,20 +156,15 @@ def test_the_command_line_evaluates_a_folder_and_keeps_the_scores(tmp_path: Path
     from pixelmill.runtime.cli import main
     from pixelmill.runtime.container import build_container
     from tests.conftest import make_settings
-    from tests.ml_helpers import png
 
-    folder = tmp_path / "eval"
-    for part in ("images", "masks"):
-        (folder / part).mkdir(parents=True)
-    for i in range(2):
-        image, mask = synthetic.nuclei_sample(7, i, gaps=True)
-        (folder / "images" / f"n{i}.png").write_bytes(png(image))
-        (folder / "masks" / f"n{i}.png").write_bytes(png(mask))
     data = ["--data-dir", str(tmp_path / "d")]
     shipped = build_container(make_settings(tmp_path, data_dir=tmp_path / "d"))
     shipped.models.ensure_default()  # as `pixelmill up` does
     shipped.close()
     runner = CliRunner()
+    folder = tmp_path / "eval"
+    made = ["datasets", "synth-nuclei", str(folder), "--count", "2", "--seed", "7", "--labels"]
+    assert runner.invoke(main, made).exit_code == 0
     done = runner.invoke(
         main, ["models", "evaluate", "nuclei@production", "--dataset", str(folder), *data]
     )
@@ -181,4 +176,5 @@ def test_the_command_line_evaluates_a_folder_and_keeps_the_scores(tmp_path: Path
         ["models", "evaluate", "nuclei:1", "--dataset", str(folder), "--json", *data],
     )
     stored = json.loads(again.output)
-    assert stored["scores"]["images"] == 2 and stored["dataset_name"] == "eval"
+    drawn = sum(len(np.unique(synthetic.nuclei_labelled(7, i)[1])) - 1 for i in range(2))
+    assert stored["scores"]["images"] == 2 and stored["scores"]["objects_true"] == drawn

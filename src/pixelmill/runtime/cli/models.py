@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from pixelmill.runtime.cli._common import CleanErrors, folder_to_zip, open_container, print_json
+from pixelmill.runtime.cli._common import (
+    CleanErrors,
+    folder_to_zip,
+    open_container,
+    print_json,
+    quiet_vips,
+)
 
 #: the scores ``models evaluate`` prints as a table (all are stored; --json shows them)
 SHOWN = ("dice", "precision@0.5", "recall@0.5", "f1@0.5", "f1@0.75", "map", "pq", "count_error")
@@ -82,6 +88,7 @@ def models_evaluate(
     scores are stored with the version (docs/ml.md)."""
     from pixelmill.services.model_registry import Caller
 
+    quiet_vips()
     c, registry = _registry(data_dir)
     try:
         version = registry.resolve(ref)
