@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pixelmill.backends.metadata.evaluations import EvaluationRepository, GateRecord
 from pixelmill.backends.metadata.models import ModelRepository
 from pixelmill.errors import Conflict, InvalidParameter, NotFound
+from pixelmill.ml.registry_rules import check_alias
 from pixelmill.ml.scores import GATE_METRICS, beats
 
 #: the metric a gate compares unless told otherwise
@@ -128,6 +129,7 @@ def set_gate(
     actor: str | None,
 ) -> GateRecord:
     """Require every promotion to ``name@alias`` to pass ``gate`` (audited)."""
+    check_alias(alias)
     check_metric(gate.metric)
     models.get_model(name)
     record = evaluations.set_gate(

@@ -30,7 +30,7 @@ class EvaluateRequest(BaseModel):
 
 class GateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset: str = Field(min_length=1, max_length=64, description="The evaluation dataset id.")
+    dataset: str = Field(min_length=1, max_length=32, description="The evaluation dataset id.")
     metric: str = Field(DEFAULT_METRIC, description="A score name, e.g. f1@0.5, map, pq.")
 
 
