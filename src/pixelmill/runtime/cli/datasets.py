@@ -57,6 +57,7 @@ def synth_nuclei(
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
+        mask: np.ndarray
         if labels:
             image, found = nuclei_labelled(seed, i, cfg)
             mask = found.astype(np.uint16)
