@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from pixelmill.errors import Conflict
 from pixelmill.ml import datasets, synthetic
-from pixelmill.runtime.container import Container
+from pixelmill.runtime.container import Container, build_container
+from pixelmill.services import promotion_gate
+from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.promotion_gate import Gate
+from tests.conftest import make_settings
 from tests.integration.ml.conftest import wait_job
 from tests.security import attacks
 from tests.security.people import Person, person
@@ -154,8 +160,6 @@ def test_the_command_line_evaluates_a_folder_and_keeps_the_scores(tmp_path: Path
     from click.testing import CliRunner
 
     from pixelmill.runtime.cli import main
-    from pixelmill.runtime.container import build_container
-    from tests.conftest import make_settings
 
     data = ["--data-dir", str(tmp_path / "d")]
     shipped = build_container(make_settings(tmp_path, data_dir=tmp_path / "d"))
@@ -178,3 +182,45 @@ def test_the_command_line_evaluates_a_folder_and_keeps_the_scores(tmp_path: Path
     stored = json.loads(again.output)
     drawn = sum(len(np.unique(synthetic.nuclei_labelled(7, i)[1])) - 1 for i in range(2))
     assert stored["scores"]["images"] == 2 and stored["scores"]["objects_true"] == drawn
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRegistry]:
+    overrides = {}
+    if request.param == "postgres":
+        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
+    c = build_container(make_settings(tmp_path, **overrides))
+    yield c.models
+    c.close()
+
+
+def test_scores_and_gates_live_in_the_metadata_db(registry: ModelRegistry) -> None:
+    spec = {"task": "segmentation", "channels": 1}
+    for _ in range(2):
+        registry.register(attacks.conv_model(1), name="cells", input_spec=spec, actor="t")
+    registry.promote("cells", 1, "production", actor="t")
+    stored = {}
+    for version, f1 in ((1, 0.6), (2, 0.7)):
+        stored[version] = registry.evaluations.add(
+            model="cells",
+            version=version,
+            dataset_id="d" * 32,
+            dataset_sha256="0" * 64,
+            dataset_name="held-out",
+            split="all",
+            scores={"f1@0.5": f1, "map": 0.5},
+            created_by="t",
+        )
+    # the better v2 passes; then, with the gate kept on the alias, v1 cannot come back
+    registry.promote("cells", 2, "production", actor="t", gate=Gate("d" * 32))
+    promotion_gate.set_gate(
+        registry.models, registry.evaluations, "cells", "production", Gate("d" * 32), actor="t"
+    )
+    with pytest.raises(Conflict) as refused:
+        registry.promote("cells", 1, "production", actor="t")
+    assert refused.value.extra["candidate"]["score"] == 0.6
+    assert refused.value.extra["holder"]["evaluation"] == stored[2].id
+    assert registry.models.alias("cells", "production").version == 2
+    # a deleted version takes its scores with it
+    registry.delete_version("cells", 1, actor="t")
+    assert [e.version for e in registry.evaluations.list("cells")] == [2]
