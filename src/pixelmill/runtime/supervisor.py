@@ -135,6 +135,10 @@ class WorkerSupervisor:
         if self.on_restart is not None:
             self.on_restart(index, proc.pid)
 
+    def stop_restarting(self) -> None:
+        """Restart nothing from now on (:meth:`stop` then stops the workers)."""
+        self._stop.set()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop restarting, then SIGTERM the workers (SIGKILL after ``timeout_s``)."""
         self._stop.set()

@@ -12,6 +12,7 @@ from pixelmill import __version__
 from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import (
     analysis,
+    cluster,
     datasets,
     db,
     jobs,
@@ -49,5 +50,6 @@ for _command in (
     jobs.jobs_group,
     analysis.slide_group,
     analysis.presets_command,
+    cluster.cluster_group,
 ):
     main.add_command(_command)
