@@ -57,11 +57,15 @@ browser:
 		&& apt-get install -y -q chromium; } || echo "no Chromium: the browser tests will skip"
 
 ## The deployment tests (tests/unit/deploy) render the Kubernetes overlays with kubectl and
-## check the load balancer's config with HAProxy, both from the distribution's packages.
+## check the load balancer's config with HAProxy, both from the distribution's packages;
+## `pixelmill cluster up` and its test run HAProxy; the many-hosts test (tests/e2e/test_hosts.py)
+## makes network namespaces with iproute2's `ip` and `tc`.
 deploy-tools:
 	@for tool in kubectl haproxy; do command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
 		&& [ "$$(id -u)" = 0 ] && apt-get install -y -q $$tool; } \
 		|| echo "no $$tool: the deployment tests that need it will skip"; done
+	@command -v tc >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get install -y -q iproute2; } || echo "no iproute2: the many-hosts test will skip"
 
 install-test: $(VENV)/.installed-test
 
