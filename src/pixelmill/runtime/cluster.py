@@ -128,8 +128,10 @@ class LocalCluster:
         return self.state()
 
     def _spawn(self, name: str, port: int | None, command: list[str]) -> None:
-        proc = subprocess.Popen(command, preexec_fn=die_with_parent)
-        supervisor = WorkerSupervisor(command, [proc.pid])
+        # sessions of their own: Ctrl+C in the terminal reaches `cluster up` only, which
+        # stops HAProxy first (else it would die at once, cutting requests off)
+        proc = subprocess.Popen(command, preexec_fn=die_with_parent, start_new_session=True)
+        supervisor = WorkerSupervisor(command, [proc.pid], own_session=True)
         self._popens.append(proc)  # held: never reaped behind the supervisor's back
         self.processes.append(_Process(name, port, supervisor.start()))
 
@@ -157,6 +159,7 @@ class LocalCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
+            start_new_session=True,
         )
         log.close()
 

@@ -90,7 +90,10 @@ def up_command(
     )
     cluster = LocalCluster(plan)
     try:
-        state = cluster.start()
+        try:
+            state = cluster.start()
+        except RuntimeError as exc:  # a process that never got ready, HAProxy refusing
+            raise click.ClickException(f"{exc}; stopping the cluster") from None
         click.echo(
             f"pixelmill cluster on {state['url']}: {gateways} gateway(s), {workers} worker(s) "
             f"behind HAProxy (stats {state['stats_url']}, log {state['haproxy']['log']}). "
