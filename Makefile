@@ -57,13 +57,17 @@ browser:
 		&& apt-get install -y -q chromium; } || echo "no Chromium: the browser tests will skip"
 
 ## The deployment tests (tests/unit/deploy) render the Kubernetes overlays with kubectl and
-## check the load balancer's config with HAProxy; the dashboard, alert-rule and PromQL
-## tests (tests/integration/observability) run Prometheus and promtool (package
-## `prometheus`; they start their own server on a free port). All distribution packages.
+## check the load balancer's config with HAProxy; `pixelmill cluster up` and its test run
+## HAProxy; the dashboard, alert-rule and PromQL tests (tests/integration/observability) run
+## Prometheus and promtool (package `prometheus`; they start their own server on a free
+## port); the many-hosts test (tests/e2e/test_hosts.py) makes network namespaces with
+## iproute2's `ip` and `tc`. All distribution packages.
 deploy-tools:
 	@for tool in kubectl haproxy prometheus; do command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
 		&& [ "$$(id -u)" = 0 ] && apt-get install -y -q $$tool; } \
 		|| echo "no $$tool: the deployment tests that need it will skip"; done
+	@command -v tc >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get install -y -q iproute2; } || echo "no iproute2: the many-hosts test will skip"
 
 install-test: $(VENV)/.installed-test
 

@@ -42,6 +42,23 @@ def _sleep_queue(params: SleepParams) -> Any:
     return params.queue
 
 
+class FirstSlowParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    first_s: float = Field(60.0, ge=0, le=600, description="How long the first attempt runs.")
+    then_s: float = Field(0.2, ge=0, le=60, description="How long any later attempt runs.")
+
+
+def _first_slow(job: Job, ctx: JobContext) -> dict[str, Any]:
+    # the first attempt outlasts a partition of its worker; the redelivered one is quick
+    params = FirstSlowParams.model_validate(job.params)
+    seconds = params.first_s if ctx.task.attempt == 1 else params.then_s
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ctx.raise_if_cancelled()
+        time.sleep(0.05)
+    return {"attempt": ctx.task.attempt, "pid": os.getpid()}
+
+
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -99,6 +116,7 @@ register_kind(
         summary="Sleep (for tests).",
     )
 )
+register_kind(JobKind(name="test.firstslow", params=FirstSlowParams, run=_first_slow))
 register_kind(JobKind(name="test.poison", params=NoParams, run=_poison, queue="transform"))
 register_kind(JobKind(name="test.fail", params=NoParams, run=_always_fails, queue="transform"))
 register_kind(JobKind(name="test.slowstep", params=SlowStepParams, run=_slow_step))

@@ -76,6 +76,7 @@ class WorkerSupervisor:
         stable_after_s: float = 60.0,
         poll_s: float = 0.2,
         on_restart: Callable[[int, int], None] | None = None,
+        own_session: bool = False,
     ) -> None:
         self.command = command
         self.min_backoff_s = min_backoff_s
@@ -83,6 +84,9 @@ class WorkerSupervisor:
         self.stable_after_s = stable_after_s
         self.poll_s = poll_s
         self.on_restart = on_restart
+        # a session of its own: a terminal's Ctrl+C reaches only this process, which then
+        # stops the workers in its own order
+        self.own_session = own_session
         self.restarts = 0
         self._slots = [_Slot(pid) for pid in pids]
         self._procs: dict[int, subprocess.Popen[bytes]] = {}  # held: no reaping on GC
@@ -128,12 +132,18 @@ class WorkerSupervisor:
         if now < slot.start_at or self._stop.is_set():
             return
         old = self.restarts
-        proc = subprocess.Popen(self.command, preexec_fn=die_with_parent)
+        proc = subprocess.Popen(
+            self.command, preexec_fn=die_with_parent, start_new_session=self.own_session
+        )
         self._procs[proc.pid] = proc
         slot.pid, slot.started_at = proc.pid, now
         self.restarts = old + 1
         if self.on_restart is not None:
             self.on_restart(index, proc.pid)
+
+    def stop_restarting(self) -> None:
+        """Restart nothing from now on (:meth:`stop` then stops the workers)."""
+        self._stop.set()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop restarting, then SIGTERM the workers (SIGKILL after ``timeout_s``)."""

@@ -13,6 +13,7 @@ from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import (
     analysis,
     autoscale,
+    cluster,
     datasets,
     db,
     jobs,
@@ -51,5 +52,6 @@ for _command in (
     analysis.slide_group,
     analysis.presets_command,
     autoscale.autoscale_group,
+    cluster.cluster_group,
 ):
     main.add_command(_command)
