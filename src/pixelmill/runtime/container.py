@@ -30,6 +30,7 @@ from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput, NotFound
+from pixelmill.ml.faces import FaceDetector
 from pixelmill.observability import metrics, tracing
 from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
@@ -47,6 +48,7 @@ from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
 from pixelmill.services.jobs.deps import JobDeps
+from pixelmill.services.jobs.faces_kind import faces_kind
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
@@ -261,6 +263,8 @@ def make_image_service(
     resolve_model: Callable[[str], Predictor],
     user_quotas: Quotas,
 ) -> ImageService:
+    # the detector loads its three small networks on the first face asked for
+    faces = FaceDetector(threads=settings.ml.inference_threads)
     return ImageService(
         storage=storage,
         images=images,
@@ -269,6 +273,7 @@ def make_image_service(
         cache_ttl=settings.cache.ttl_seconds,
         resolve_model=resolve_model,
         quotas=user_quotas,
+        detect_faces=faces.boxes,
     )
 
 
@@ -314,6 +319,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
                 model_check=partial(model_use, models, UserRepository(db)),
             ),
             train_kind(trainer),
+            faces_kind(image_service),
             study_import_kind(import_deps),
         ],
         plugins=settings.jobs.plugins,
