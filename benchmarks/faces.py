@@ -73,7 +73,7 @@ def cases(labels: dict[str, Any]) -> Iterator[Case]:
     group, left = [], 20
     for small, scaled in halves:
         canvas[20 : 20 + small.shape[0], left : left + small.shape[1]] = small
-        group.append(scaled + [left, 20, left, 20])
+        group.append(scaled + np.array([left, 20, left, 20], np.float32))
         left += small.shape[1] + 40
     yield "group (3 at 1/2)", canvas.astype(np.uint8), np.concatenate(group)
     for item in labels["negatives"]:
