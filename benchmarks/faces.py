@@ -97,6 +97,43 @@ def score(found: np.ndarray, truth: np.ndarray) -> tuple[int, int, list[float]]:
     return len(ious), len(found) - len(ious), ious
 
 
+def render_costs(runs: int) -> list[list[object]]:
+    """CPU ms a render of a 12 MP JPEG portrait costs with each face option beside its
+    plain twin (interleaved rounds, medians; one libvips thread, one ONNX thread)."""
+    import cv2
+    import pyvips
+
+    from pixelmill.imaging import pipeline, render
+    from pixelmill.imaging.ops import OpContext
+    from pixelmill.ml.faces import FaceDetector
+
+    pyvips.concurrency_set(1)
+    portrait = load("skimage.data.astronaut")
+    canvas = np.full((3000, 4000, 3), 120, np.uint8)
+    canvas[500:2500, 2000:4000] = cv2.resize(portrait, (2000, 2000))
+    jpeg = bytes(pyvips.Image.new_from_array(canvas).write_to_buffer(".jpg", Q=90))
+    detect = FaceDetector(threads=1).boxes
+    queries = {
+        "w=300&h=300 (centre)": {"w": "300", "h": "300"},
+        "w=300&h=300&gravity=attention": {"w": "300", "h": "300", "gravity": "attention"},
+        "w=300&h=300&gravity=face": {"w": "300", "h": "300", "gravity": "face"},
+        "w=300&blur_faces=1": {"w": "300", "blur_faces": "1"},
+        "w=300&pixelate_faces=40": {"w": "300", "pixelate_faces": "40"},
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in queries}
+    for _ in range(runs + 1):  # the first round warms the sessions and caches
+        for name, query in queries.items():
+            steps = render.to_steps(render.parse_render(query, max_side=8192))
+            start = time.process_time()
+            out = pipeline.run(jpeg, steps, OpContext(detect_faces=detect))
+            out.write_to_buffer(".jpg", Q=82)
+            cpu[name].append((time.process_time() - start) * 1000)
+    base = median(cpu["w=300&h=300 (centre)"][1:])
+    return [
+        [name, f"{median(v[1:]):.0f}", f"{median(v[1:]) / base:.1f}x"] for name, v in cpu.items()
+    ]
+
+
 def main() -> None:
     p = parser(__doc__, "1 timed run a case")
     p.add_argument("--runs", type=int, default=5)
@@ -139,6 +176,9 @@ def main() -> None:
         if isinstance(r, dict)
     ]
     headline.append(f"faces: median CPU {result['cpu_ms_median']:.0f} ms an image (1 thread)")
+    costs = render_costs(args.runs)
+    print(table(["12 MP JPEG render", "CPU ms", "vs centre"], costs, "lrr"))
+    result["render_cpu_ms"] = {row[0]: float(str(row[1])) for row in costs}
     for line in headline:
         print(line)
     save("faces", result, headline)
