@@ -85,3 +85,17 @@ def test_a_grey_image_and_other_dtypes_are_accepted() -> None:
     boxes = detector().boxes(grey)
     assert boxes.shape[1] == 5 and iou(boxes[:1, :4], truth)[0, 0] >= 0.5
     assert detector().boxes(np.zeros((64, 64, 3), np.uint8)).shape == (0, 5)
+
+
+def test_the_networks_ship_in_the_package_with_their_licence_and_recorded_hashes() -> None:
+    import hashlib
+    from importlib import resources
+    from pathlib import Path
+
+    folder = resources.files("pixelmill.ml") / "models" / "faces"
+    provenance = (folder / "PROVENANCE.md").read_text()
+    assert "MIT License" in provenance and "facenet-pytorch==2.6.0" in provenance
+    docs = " ".join((Path(__file__).parents[3] / "docs" / "ml.md").read_text().split())
+    for name in ("pnet", "rnet", "onet"):
+        digest = hashlib.sha256((folder / f"{name}.onnx").read_bytes()).hexdigest()
+        assert f"{name} `{digest[:8]}" in docs
