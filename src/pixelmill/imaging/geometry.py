@@ -18,7 +18,9 @@ Gravity = Literal[
     "southeast",
     "southwest",
 ]
-SmartGravity = Literal["attention", "entropy"]
+#: content-aware placements: libvips' attention/entropy, or centred on detected faces
+#: (``face``; falls back to ``attention`` when none is found)
+SmartGravity = Literal["attention", "entropy", "face"]
 
 _NAMED = {
     "white": (255, 255, 255, 255),

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     AliasChoices,
@@ -35,6 +35,7 @@ from pixelmill.imaging.ops.adjust import AdjustParams
 from pixelmill.imaging.ops.blur import BlurParams
 from pixelmill.imaging.ops.clahe import ClaheParams
 from pixelmill.imaging.ops.composite import ChannelList, CompositeParams
+from pixelmill.imaging.ops.pixelate_faces import PixelateFacesParams
 from pixelmill.imaging.ops.preset import PresetParams
 from pixelmill.imaging.ops.resize import Fit, ResizeParams
 from pixelmill.imaging.ops.rotate import RotateParams
@@ -111,6 +112,12 @@ class RenderParams(BaseModel):
         None,
         description="Background for rotate, contain, pad and extend (default black) and "
         "under transparency flattened into JPEG (default white).",
+    )
+    blur_faces: bool = Field(False, description="Blur every detected face (privacy).")
+    pixelate_faces: int | None = Field(
+        None,
+        description="Pixelate every detected face, blocks this many pixels (privacy).",
+        **bounds_of(PixelateFacesParams, "block"),
     )
     flip: bool = Field(False, description="Mirror top-bottom.")
     flop: bool = Field(False, description="Mirror left-right.")
@@ -283,7 +290,10 @@ def _sized(p: RenderParams, max_side: int) -> dict[str, Any]:
 
 def to_steps(p: RenderParams, *, max_side: int = 8192) -> list[ops.Step]:
     """The registry steps a render performs, in canonical order."""
-    specs: list[dict[str, Any]] = []
+    # faces are hidden first, at full size: found on the output, small ones could be missed
+    specs: list[dict[str, Any]] = [{"op": "blur_faces"}] if p.blur_faces else []
+    if p.pixelate_faces:
+        specs.append({"op": "pixelate_faces", "block": p.pixelate_faces})
     if p.trim is not None:
         trim = {"op": "trim", "threshold": p.trim, "colour": p.trim_colour}
         specs.append({**trim, "corner": p.trim_corner})
@@ -316,7 +326,7 @@ def _crop_step(p: RenderParams) -> dict[str, Any]:
     if len(p.crop) == 4:
         step.update(left=p.crop[0], top=p.crop[1])
     else:
-        step["gravity"] = p.gravity if p.gravity not in ("attention", "entropy") else "centre"
+        step["gravity"] = p.gravity if p.gravity not in get_args(SmartGravity) else "centre"
         step["offset"] = p.offset or (0, 0)
     return step
 
@@ -325,7 +335,7 @@ def _pad_step(p: RenderParams, sizes: dict[str, Any]) -> dict[str, Any]:
     step: dict[str, Any] = {"op": "pad", "background": p.bg or _BLACK}
     if p.extend:
         step.update(width=sizes.get("width"), height=sizes.get("height"))
-        step["gravity"] = p.gravity if p.gravity not in ("attention", "entropy") else "centre"
+        step["gravity"] = p.gravity if p.gravity not in get_args(SmartGravity) else "centre"
     if p.pad:
         m = [round(v * p.dpr) for v in p.pad]
         top, right, bottom, left = m * 4 if len(m) == 1 else (m * 2 if len(m) == 2 else m)[:4]

@@ -29,31 +29,31 @@ from pixelmill.backends.metadata.studies import StudyRepository
 from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import InvalidInput, NotFound
+from pixelmill.errors import InvalidInput
+from pixelmill.ml.faces import FaceDetector
 from pixelmill.observability import metrics, tracing
 from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
 from pixelmill.runtime.wiring import (
     dataset_limits,
+    job_kinds,
     quotas,
     remote_images,
+    site_admin,
     study_import_deps,
     study_work,
     workspace,
 )
 from pixelmill.services.anomaly import AnomalyMonitor
 from pixelmill.services.deepzoom import DeepZoomTiles
-from pixelmill.services.evaluation import EvaluationService, evaluate_kind
+from pixelmill.services.evaluation import EvaluationService
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
 from pixelmill.services.jobs.deps import JobDeps
-from pixelmill.services.jobs.kinds import JobKinds
-from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
-from pixelmill.services.model_registry import Caller, ModelRegistry
+from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.services.sources import RemoteImages
-from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
@@ -61,7 +61,7 @@ from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.services.workspace.archive import StudyArchives
 from pixelmill.services.workspace.exports import Exports
-from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
+from pixelmill.services.workspace.imports import StudyImports
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.services.workspace.quotas import Quotas
 from pixelmill.settings import Settings
@@ -263,6 +263,8 @@ def make_image_service(
     resolve_model: Callable[[str], Predictor],
     user_quotas: Quotas,
 ) -> ImageService:
+    # the detector loads its three small networks on the first face asked for
+    faces = FaceDetector(threads=settings.ml.inference_threads)
     return ImageService(
         storage=storage,
         images=images,
@@ -271,6 +273,7 @@ def make_image_service(
         cache_ttl=settings.cache.ttl_seconds,
         resolve_model=resolve_model,
         quotas=user_quotas,
+        detect_faces=faces.boxes,
     )
 
 
@@ -351,45 +354,6 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         **study_work(db, jobs, import_deps, settings),
         **parts,
     )
-
-
-def job_kinds(
-    settings: Settings,
-    db: Database,
-    image_service: ImageService,
-    models: ModelRegistry,
-    trainer: TrainerService,
-    evaluation: EvaluationService,
-    import_deps: ImportDeps,
-) -> JobKinds:
-    """The built-in job kinds, with the services they need, and the configured plugins."""
-    return JobKinds(
-        [
-            pipeline_kind(
-                image_service,
-                default_quality=settings.render.default_quality,
-                model_check=partial(model_use, models, UserRepository(db)),
-            ),
-            train_kind(trainer),
-            evaluate_kind(evaluation),
-            study_import_kind(import_deps),
-        ],
-        plugins=settings.jobs.plugins,
-    )
-
-
-def site_admin(users: UserRepository, user_id: str) -> bool:
-    """Whether ``user_id`` is a site admin's (unknown ids are not)."""
-    try:
-        return users.get(user_id).is_admin
-    except NotFound:
-        return False
-
-
-def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, ref: str) -> None:
-    """404 unless the job's owner may use the model ``ref`` (site admins may use any)."""
-    if owner and not site_admin(users, owner):
-        models.check_use(Caller(owner, False), ref)
 
 
 def queue_metrics(broker: Broker, store: JobRepository) -> None:

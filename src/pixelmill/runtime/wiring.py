@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 from pixelmill.backends.metadata.analyses import AnalysisRepository
@@ -22,18 +23,25 @@ from pixelmill.backends.metadata.study_images import StudyImageRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.sources.fetch import S3Access, SourceFetcher
 from pixelmill.backends.storage.base import Storage
-from pixelmill.errors import InvalidInput
+from pixelmill.errors import InvalidInput, NotFound
 from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.services.evaluation import EvaluationService, evaluate_kind
 from pixelmill.services.images import ImageService
+from pixelmill.services.jobs.faces_kind import faces_kind
+from pixelmill.services.jobs.kinds import JobKinds
+from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
+from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.sources import RemoteImages
+from pixelmill.services.trainer.kind import train_kind
+from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.services.workspace.archive import ArchiveDeps, StudyArchives
 from pixelmill.services.workspace.exports import Exports
-from pixelmill.services.workspace.imports import ImportDeps, StudyImports
+from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.services.workspace.quotas import Quotas
 from pixelmill.settings import Settings
@@ -170,3 +178,43 @@ def site_secret(settings: Settings) -> bytes:
             return secret.encode()
         time.sleep(0.01)  # written by a process that won the race an instant ago
     raise InvalidInput(f"{path} is empty: delete it or set workspace.site_secret")
+
+
+def job_kinds(
+    settings: Settings,
+    db: Database,
+    image_service: ImageService,
+    models: ModelRegistry,
+    trainer: TrainerService,
+    evaluation: EvaluationService,
+    import_deps: ImportDeps,
+) -> JobKinds:
+    """The built-in job kinds, with the services they need, and the configured plugins."""
+    return JobKinds(
+        [
+            pipeline_kind(
+                image_service,
+                default_quality=settings.render.default_quality,
+                model_check=partial(model_use, models, UserRepository(db)),
+            ),
+            train_kind(trainer),
+            evaluate_kind(evaluation),
+            faces_kind(image_service),
+            study_import_kind(import_deps),
+        ],
+        plugins=settings.jobs.plugins,
+    )
+
+
+def site_admin(users: UserRepository, user_id: str) -> bool:
+    """Whether ``user_id`` is a site admin's (unknown ids are not)."""
+    try:
+        return users.get(user_id).is_admin
+    except NotFound:
+        return False
+
+
+def model_use(models: ModelRegistry, users: UserRepository, owner: str | None, ref: str) -> None:
+    """404 unless the job's owner may use the model ``ref`` (site admins may use any)."""
+    if owner and not site_admin(users, owner):
+        models.check_use(Caller(owner, False), ref)

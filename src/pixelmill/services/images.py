@@ -94,6 +94,7 @@ class ImageService:
         allow_avif_auto: bool = False,
         resolve_model: Callable[[str], Any] | None = None,
         quotas: StoredQuota | None = None,
+        detect_faces: Callable[[Any], Any] | None = None,
     ) -> None:
         self.storage = storage
         self.images = images
@@ -106,6 +107,8 @@ class ImageService:
         self.allow_avif_auto = allow_avif_auto
         #: model reference -> predictor, for the ``segment`` operation (None: no models)
         self.resolve_model = resolve_model
+        #: RGB array -> face boxes (gravity=face, blur_faces, the faces job); None: none
+        self.detect_faces = detect_faces
         #: owners' storage quotas, checked where each new image row is inserted
         self.quotas = quotas
         self._records = RecordCache()
@@ -379,6 +382,7 @@ class ImageService:
         return OpContext(
             load_image=self._load_for_op,
             resolve_model=self.resolve_model,
+            detect_faces=self.detect_faces,
             pixel_size_um=record.pixel_size_um if record else None,
         )
 

@@ -31,6 +31,7 @@ FEEDS: dict[str, tuple[str, str, str]] = {
     "wm_scale": ("watermark", "scale", "0.4"),
     "clahe": ("clahe", "clip_limit", "3"),
     "analysis": ("preset", "name", "he-nuclei"),
+    "pixelate_faces": ("pixelate_faces", "block", "12"),
 }
 #: what a parameter needs beside it to make its step (the watermark's content)
 COMPANIONS: dict[str, dict[str, str]] = {

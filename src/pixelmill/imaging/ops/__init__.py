@@ -52,6 +52,9 @@ _BUILTIN = [
     "overlay",
     "side_by_side",
     "preset",
+    # faces (issue 19): privacy for clinical photos
+    "blur_faces",
+    "pixelate_faces",
 ]
 
 _registry: dict[str, Operation[Any]] = {}

@@ -67,6 +67,9 @@ class OpContext:
     keep_16_bit: bool = True
     #: the image as it was before the pipeline ran (for overlays, side-by-side)
     original: pyvips.Image | None = None
+    #: an 8-bit (rows, cols, 3) RGB array -> (N, 5) face boxes ``x0, y0, x1, y1, score``
+    #: (``gravity=face``, ``blur_faces``, ``pixelate_faces``); ``None``: no detector here
+    detect_faces: Callable[[Any], Any] | None = None
 
 
 class Operation(Generic[P]):

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeAlias
 import pyvips
 from pydantic import Field, model_validator
 
+from pixelmill.imaging import faces
 from pixelmill.imaging.geometry import (
     COMPASS,
     Colour,
@@ -152,10 +153,16 @@ class Resize(Operation[ResizeParams]):
     geometric = True
 
     def apply(self, image: pyvips.Image, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
+        if params.gravity == "face":
+            image = image.copy_memory()  # read by the detector, then resized
+            params = _face_gravity(image, params, ctx)
         deep = ctx.keep_16_bit and str(image.format) == "ushort"
         return self._run(DeepImage(image) if deep else image, params)
 
     def load(self, source: bytes | str, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
+        if params.gravity == "face":
+            side = faces.DETECT_SIDE
+            params = _face_gravity(_thumb(source, side, height=side, size="down"), params, ctx)
         decoded: Source | None = _reduced_jpeg(source, params)
         if decoded is None and ctx.keep_16_bit:
             decoded = _deep_image(source)
@@ -200,6 +207,15 @@ class Resize(Operation[ResizeParams]):
             left = gravity_offset(grav, out.width, cw, "x")
             top = gravity_offset(grav, out.height, ch, "y")
         return out.extract_area(left, top, cw, ch)
+
+
+def _face_gravity(image: pyvips.Image, p: ResizeParams, ctx: OpContext) -> ResizeParams:
+    """``gravity=face`` as a focal point at the centre of the faces' box, or as
+    ``attention`` when the detector finds none."""
+    focus = faces.faces_focus(faces.find_faces(image, ctx.detect_faces), image.width, image.height)
+    if focus is None:
+        return p.model_copy(update={"gravity": "attention"})
+    return p.model_copy(update={"gravity": "centre", "focal": p.focal or focus})
 
 
 def _general(p: ResizeParams) -> bool:
