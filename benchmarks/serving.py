@@ -15,7 +15,11 @@ sees the same conditions):
 * ``http_inline`` — the same request with ``?store=false``: the mask PNG comes back as
   the response body and nothing is stored.
 
-Ratios are medians of per-round ratios (each pair saw the same load). Results are
+Ratios are medians of per-round ratios (each pair saw the same load). CPU per request is
+also recorded, since a loaded machine stretches wall time: for raw ORT this process's
+CPU around ``session.run``; for the HTTP paths the gateway process tree's CPU (from
+/proc, summed over all rounds and divided: the clock ticks every 10 ms), which includes
+the drift bookkeeping thread's work off the request path. Results are
 printed as JSON and Markdown and saved under benchmarks/results.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ import numpy as np
 from _harness import (
     CLI,
     ROOT,
+    cpu_seconds,
     free_port,
     interleaved,
     latency_summary,
@@ -59,7 +65,9 @@ def png(arr: np.ndarray) -> bytes:
     return bytes(pyvips.Image.new_from_array(np.ascontiguousarray(arr)).write_to_buffer(".png"))
 
 
-def bench_size(http: Any, raw: Any, spec: Any, side: int, rounds: int) -> dict[str, Any]:
+def bench_size(
+    http: Any, raw: Any, spec: Any, side: int, rounds: int, pids: list[int]
+) -> dict[str, Any]:
     """One size: upload ``rounds + 1`` images (the +1 for the warm-up), then interleave."""
     from pixelmill.ml.preprocess import normalize, to_planes
 
@@ -94,14 +102,37 @@ def bench_size(http: Any, raw: Any, spec: Any, side: int, rounds: int) -> dict[s
         r.raise_for_status()
         assert r.headers["content-type"] == "image/png"
 
+    cpu = {"raw_onnxruntime": 0.0, "http_stored": 0.0, "http_inline": 0.0}
+
+    def counted(path: str, fn: Any, clock: Any) -> Any:
+        def run() -> None:
+            before = clock()
+            fn()
+            cpu[path] += clock() - before
+
+        return run
+
+    def served() -> float:
+        return cpu_seconds(pids)
+
     samples = interleaved(
-        {"raw_onnxruntime": raw_run, "http_stored": stored, "http_inline": inline}, rounds
+        {
+            "raw_onnxruntime": counted("raw_onnxruntime", raw_run, time.process_time),
+            "http_stored": counted("http_stored", stored, served),
+            "http_inline": counted("http_inline", inline, served),
+        },
+        rounds,
     )
     rows: dict[str, Any] = {k: latency_summary(v) for k, v in samples.items()}
+    for path, total in cpu.items():  # the warm-up call counts too: rounds + 1 calls
+        rows[path]["cpu_ms"] = round(total / (rounds + 1) * 1000, 1)
     for mode in ("http_stored", "http_inline"):
         rows[f"{mode}_over_raw"] = round(paired_ratio(samples[mode], samples["raw_onnxruntime"]), 3)
         rows[f"{mode}_minus_raw_ms"] = round(
             rows[mode]["p50_ms"] - rows["raw_onnxruntime"]["p50_ms"], 2
+        )
+        rows[f"{mode}_cpu_over_raw"] = round(
+            rows[mode]["cpu_ms"] / rows["raw_onnxruntime"]["cpu_ms"], 3
         )
     rows["rounds"] = rounds
     return rows
@@ -146,28 +177,37 @@ def run(sizes: dict[int, int]) -> dict[str, Any]:
             wait_http(server, "/healthz")
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
-                return {f"{s}x{s}": bench_size(http, raw, spec, s, n) for s, n in sizes.items()}
+                pids = server.refresh()
+                return {
+                    f"{s}x{s}": bench_size(http, raw, spec, s, n, pids) for s, n in sizes.items()
+                }
         finally:
             server.stop(timeout=30)
 
 
 def markdown(r: dict[str, Any]) -> str:
     lines = [
-        "| size | path | p50 ms | p99 ms | / raw ORT (median of pairs) |",
-        "|---|---|---|---|---|",
+        "| size | path | p50 ms | p99 ms | p50 / raw ORT (median of pairs) | CPU ms / request |"
+        " CPU / raw ORT |",
+        "|---|---|---|---|---|---|---|",
     ]
     for size, rows in r["sizes"].items():
         for path in ("raw_onnxruntime", "http_stored", "http_inline"):
             s = rows[path]
             ratio = rows.get(f"{path}_over_raw", 1.0)
-            lines.append(f"| {size} | {path} | {s['p50_ms']} | {s['p99_ms']} | {ratio} |")
+            cpu = rows.get(f"{path}_cpu_over_raw", 1.0)
+            lines.append(
+                f"| {size} | {path} | {s['p50_ms']} | {s['p99_ms']} | {ratio} | {s['cpu_ms']} "
+                f"| {cpu} |"
+            )
     return "\n".join(lines)
 
 
 def headline(r: dict[str, Any]) -> list[str]:
     return [
         f"{size}: HTTP stored / raw ORT {rows['http_stored_over_raw']}x, "
-        f"HTTP inline / raw ORT {rows['http_inline_over_raw']}x (median of pairs)"
+        f"HTTP inline / raw ORT {rows['http_inline_over_raw']}x (median of pairs); CPU "
+        f"{rows['http_stored_cpu_over_raw']}x / {rows['http_inline_cpu_over_raw']}x"
         for size, rows in r["sizes"].items()
     ]
 
@@ -175,7 +215,7 @@ def headline(r: dict[str, Any]) -> list[str]:
 def main() -> None:
     p = parser(__doc__, "10 rounds at 256², 4 at 1024²")
     args = p.parse_args()
-    sizes = {256: 10, 1024: 4} if args.quick else {256: 40, 1024: 12}
+    sizes = {256: 10, 1024: 4} if args.quick else {256: 30, 1024: 8}
     result: dict[str, Any] = {"threads": THREADS, "load_avg_start": os.getloadavg()}
     result["sizes"] = run(sizes)
     result["load_avg_end"] = os.getloadavg()
