@@ -8,11 +8,14 @@ indexed SQL that returns the same rows on the same data.
 
 Both sides run the same statements' work: the page with its total count (two queries),
 and the viewport's rows (limit + 1, to tell whether more matched); the repository adds
-what a caller gets (records, timezones; for the viewport, the API's GeoJSON features as
-the route builds them). A third side, bare SQL + decode, turns the bare rows into dicts
-with their JSON columns parsed by orjson: the least any code returning objects does. Rounds interleave the two sides; medians of wall time and of this process's
-CPU per call. The bare side uses the driver's cursor directly (no SQLAlchemy). Goal:
-repository ≤ 2x bare. Every database is made for the run and removed after it.
+what a caller gets (records, timezones; for the viewport, the bytes of the GeoJSON
+answer the route sends). A third side, bare SQL + decode, turns the bare rows into dicts
+with their JSON columns parsed by orjson: the least any code returning objects does.
+Annotation rows are seeded as ``values_of`` fills them (QuPath properties, measurements).
+Before timing, every viewport's answer is checked to hold the bare rows' features (ids,
+order, ``truncated``). Rounds interleave the sides; medians of wall time and of this
+process's CPU per call. The bare side uses the driver's cursor directly (no SQLAlchemy).
+Goal: repository <= 2x bare. Every database is made for the run and removed after it.
 """
 
 from __future__ import annotations
@@ -64,15 +67,32 @@ def _link(i: int, image_id: str, study_id: str, owner: str, t0: datetime) -> dic
 def _polygon(
     rng: random.Random, image_id: str, study_id: str, owner: str, t0: datetime
 ) -> dict[str, Any]:
+    """A drawn square, its columns as ``annotation_records.values_of`` fills them (the
+    QuPath properties, the measurements at 0.5 µm/px)."""
     x, y = rng.uniform(0, SLIDE - 40), rng.uniform(0, SLIDE - 40)
     s = rng.uniform(10, 40)
     ring = [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
+    tumor = {"name": "Tumor", "color": [200, 0, 0]}
+    measurements = {
+        "area_px": s * s,
+        "perimeter_px": 4 * s,
+        "area_um2": s * s / 4,
+        "perimeter_um": 2 * s,
+        "centroid_x": x + s / 2,
+        "centroid_y": y + s / 2,
+        "bbox_min_x": x,
+        "bbox_min_y": y,
+        "bbox_max_x": x + s,
+        "bbox_max_y": y + s,
+    }
     return {
         "id": secrets.token_hex(16), "study_id": study_id, "image_id": image_id,
-        "version": 1, "geom_type": "Polygon",
+        "version": 1, "geom_type": "polygon",
         "geometry": {"type": "Polygon", "coordinates": [ring]}, "object_type": "annotation",
-        "class_name": "Tumor", "color": [200, 0, 0], "name": None, "properties": {},
-        "measurements": {"area": s * s}, "min_x": x, "min_y": y, "max_x": x + s,
+        "class_name": "Tumor", "color": [200, 0, 0], "name": None,
+        "properties": {"qupath": {"objectType": "annotation", "classification": tumor},
+                       "members": {}},
+        "measurements": measurements, "min_x": x, "min_y": y, "max_x": x + s,
         "max_y": y + s, "source": "manual", "analysis_id": None, "author_id": owner,
         "created_at": t0, "updated_by": owner, "updated_at": t0, "deleted_at": None,
     }  # fmt: skip
@@ -158,11 +178,11 @@ def _sql(db: Any) -> tuple[str, str, str]:
 
 
 def measure(db: Any, study_id: str, slides: list[str], images: int, rounds: int) -> dict[str, Any]:
+    from pixelmill.backends.metadata.annotation_geojson import collection_json
     from pixelmill.backends.metadata.annotations import AnnotationRepository
     from pixelmill.backends.metadata.study_images import StudyImageRepository
 
-    repo = StudyImageRepository(db)
-    annotations = AnnotationRepository(db)
+    repo, annotations = StudyImageRepository(db), AnnotationRepository(db)
     count_sql, page_sql, viewport_sql = _sql(db)
     rng = random.Random(11)
     pages = [rng.randrange(0, max(1, images - 100)) for _ in range(64)]
@@ -205,10 +225,9 @@ def measure(db: Any, study_id: str, slides: list[str], images: int, rounds: int)
 
     def repo_view() -> None:
         image_id, x, y = next_view("repo_view")
-        # what GET .../annotations?x=&y=&w=&h= runs: features built straight from the rows
-        page, _more = annotations.viewport_features(
-            study_id, image_id, (x, y, 4000, 4000), limit=500
-        )
+        # what GET .../annotations?x=&y=&w=&h= runs: the query, then the answer's bytes
+        page, more = annotations.viewport_geojson(study_id, image_id, (x, y, 4000, 4000), limit=500)
+        collection_json(page, truncated=more)
         found["repo_view"].append(len(page))
 
     def bare_view() -> None:
@@ -223,6 +242,7 @@ def measure(db: Any, study_id: str, slides: list[str], images: int, rounds: int)
         rows = _bare(db, viewport_sql, params, decode=_FEATURE_JSON)
         found["decoded_view"].append(min(len(rows), 500))
 
+    same_features(annotations, db, study_id, views, viewport_sql)
     out: dict[str, Any] = {}
     sides = {
         "page": (repo_page, bare_page, decoded_page),
@@ -237,6 +257,22 @@ def measure(db: Any, study_id: str, slides: list[str], images: int, rounds: int)
     # both sides returned the same number of rows (the same pages and viewports)
     out["rows"] = {k: median(v) for k, v in found.items()}
     return out
+
+
+def same_features(
+    annotations: Any, db: Any, study_id: str, views: list[tuple[str, float, float]], sql: str
+) -> None:
+    """Before any timing: on every viewport, the repository's answer (parsed back) holds
+    the same features, by id and in the same order, as the bare query's rows."""
+    from pixelmill.backends.metadata.annotation_geojson import collection_json
+
+    for image_id, x, y in views:
+        page, more = annotations.viewport_geojson(study_id, image_id, (x, y, 4000, 4000), limit=500)
+        answer = orjson.loads(collection_json(page, truncated=more))
+        rows = _bare(db, sql, (image_id, study_id, x + 4000, x, y + 4000, y, 501), decode=())
+        got = [f["pixelmill"]["id"] for f in answer["features"]]
+        assert got == [r["id"] for r in rows[:500]], "the two sides answer different features"
+        assert answer["truncated"] == (len(rows) > 500)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from math import inf, nan
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata.annotation_geojson import collection_json
 from pixelmill.backends.metadata.annotations import MAX_VIEWPORT, AnnotationRepository
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, EventLog
@@ -190,10 +192,9 @@ def test_viewport_returns_only_intersecting_features_and_respects_the_limit(
         world.study_id, world.image_id, (0, 0, 2000, 2000), limit=7
     )
     assert len(some) == 7 and truncated
-    # the route's fast path builds the same features straight from the rows (geometries
-    # and measurements as stored JSON, which the answer's orjson embeds as they are)
-    features, _ = world.repo.viewport_features(world.study_id, world.image_id, (120, 120, 200, 90))
-    features = orjson.loads(orjson.dumps(features))
+    # the route's fast path writes the same features straight from the rows' text
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, (120, 120, 200, 90))
+    features = orjson.loads(collection_json(texts, truncated=False))["features"]
     assert features == [r.to_json() for r in found]
     assert features[0]["pixelmill"]["created_at"].endswith("+00:00")
     immune, _ = world.repo.viewport(
@@ -262,3 +263,40 @@ def test_qupath_cells_keep_their_members_and_measurements(world: World) -> None:
         assert feature["properties"].get("measurements", {}) == cell.measurements
         assert feature.get("nucleusGeometry") == cell.extra.get("nucleusGeometry")
         assert parse_feature(feature, Limits()).geometry == cell.geometry
+    # a viewport over them answers what one read does, members and QuPath's NaNs too
+    box = (0.0, 0.0, 1e9, 1e9)
+    found, _ = world.repo.viewport(world.study_id, world.image_id, box, limit=MAX_VIEWPORT)
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, box, limit=MAX_VIEWPORT)
+    answer = orjson.loads(collection_json(texts, truncated=False))
+    assert answer["features"] == [r.to_json() for r in found] and len(found) == len(cells)
+
+
+def test_a_nan_property_is_stored_and_answered_as_null(world: World) -> None:
+    # QuPath writes NaN, which is not JSON (PostgreSQL's json refuses it)
+    feature = square(5, 5, score=nan, extra={"values": [1.0, inf]})
+    (aid,) = world.repo.create_many(world.alice, world.study_id, world.image_id, [feature])
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, (0, 0, 50, 50))
+    [answer] = orjson.loads(collection_json(texts, truncated=False))["features"]
+    assert answer["properties"]["score"] is None
+    assert answer["properties"]["extra"] == {"values": [1.0, None]}
+    assert answer == world.repo.get(aid).to_json()
+
+
+def test_a_viewport_stays_json_over_nan_stored_before_it_was_refused(
+    world: World, db: Database
+) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's json never held NaN")
+    (aid,) = world.repo.create_many(world.alice, world.study_id, world.image_id, [square(5, 5)])
+    with db.begin() as conn:  # a row an older release wrote
+        conn.execute(
+            sa.text("UPDATE annotations SET properties = :p WHERE id = :id"),
+            {
+                "p": '{"qupath": {"objectType": "annotation", "score": NaN}, "members": {}}',
+                "id": aid,
+            },
+        )
+    texts, _ = world.repo.viewport_geojson(world.study_id, world.image_id, (0, 0, 50, 50))
+    [answer] = orjson.loads(collection_json(texts, truncated=False))["features"]
+    assert answer["properties"] == {"objectType": "annotation", "score": None}
+    assert answer == orjson.loads(orjson.dumps(world.repo.get(aid).to_json()))

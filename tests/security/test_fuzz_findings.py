@@ -134,6 +134,21 @@ def test_an_empty_change_of_a_study_image_is_422_not_a_backend_outage(alice: Per
     assert alice.get(f"/v1/studies/{sid}/images").status_code == 200
 
 
+def test_a_null_display_name_resets_it_instead_of_breaking_the_row(alice: Person) -> None:
+    # PATCH {"display_name": null} wrote NULL into a NOT NULL column: a 500 (found by the
+    # stateful fuzzer)
+    sid = alice.post("/v1/studies", json={"name": "s"}).json()["id"]
+    image = alice.post("/v1/images", content=make_image(64, 48), headers={"X-Filename": "a.png"})
+    image_id = image.json()["id"]
+    linked = alice.post(
+        f"/v1/studies/{sid}/images", json={"image_id": image_id, "display_name": "x"}
+    )
+    assert linked.status_code == 201
+    changed = alice.patch(f"/v1/studies/{sid}/images/{image_id}", json={"display_name": None})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["display_name"] != "x"  # back to the file's own name
+
+
 def test_a_live_stream_cannot_be_held_open_forever(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, workspace={"stream_max_s": 0.2})
     container = build_container(settings)

@@ -7,7 +7,10 @@ Layouts (inside a zip; one wrapping top-level folder is allowed)::
       images/a.png  masks/a.png        images/<class>/x.png   (or <class>/x.png)
       images/b.tif  masks/b.tif        images/<class>/y.png
 
-Masks match images by file stem and must be binary (two values at most, 0 = background).
+Masks match images by file stem and are binary (two values at most, 0 = background) or
+instance label images (0 = background, each object its own value 1..N; kept as
+``Item.labels`` for evaluation, trained as foreground with a line between touching
+objects).
 Every problem found is reported together, naming the offending files, as one
 :class:`~pixelmill.errors.InvalidDataset` (HTTP 422). Sizes are checked first, from the
 zip and image headers (:mod:`pixelmill.ml.dataset_limits`): too much → 413.
@@ -45,6 +48,8 @@ class Item:
     image: NDArray[np.generic]
     mask: NDArray[np.uint8] | None = None
     label: int | None = None
+    #: the instance labels of a label-image mask (0 = background, objects 1..N)
+    labels: NDArray[np.int32] | None = None
 
 
 @dataclass
@@ -221,15 +226,27 @@ def _segmentation(images: dict[str, bytes], problems: _Problems) -> list[tuple[s
             )
             continue
         values = np.unique(np.asarray(mask, dtype=np.int64))
-        if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+        if (len(values) == 2 and values[0] != 0) or values[0] < 0:
             problems.add(
                 masks[stem],
-                f"mask is not binary: {len(values)} distinct values (expected 0 and one foreground value)",
+                f"mask has {len(values)} values and no background 0 (expected 0 and one "
+                "foreground value, or an instance label image: 0 and 1..N)",
             )
             continue
-        binary = (np.asarray(mask, dtype=np.int64) > 0).astype(np.uint8) * 255
-        out.append((stem, Item(name=stem, image=image, mask=binary)))
+        out.append((stem, _mask_item(stem, image, np.asarray(mask, dtype=np.int64))))
     return out
+
+
+def _mask_item(stem: str, image: NDArray[np.generic], mask: NDArray[np.int64]) -> Item:
+    """A binary mask as it is; an instance label image (more than two values) is kept
+    as ``labels`` and trains as its foreground with a line between touching objects
+    (:func:`pixelmill.ml.synthetic.separate_touching`), as the shipped model was."""
+    if len(np.unique(mask)) <= 2:
+        return Item(name=stem, image=image, mask=(mask > 0).astype(np.uint8) * 255)
+    from pixelmill.ml.synthetic import separate_touching
+
+    binary = separate_touching(mask).astype(np.uint8) * 255
+    return Item(name=stem, image=image, mask=binary, labels=mask.astype(np.int32))
 
 
 def _classification(images: dict[str, bytes], problems: _Problems) -> list[tuple[str, Item]]:

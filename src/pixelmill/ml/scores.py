@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -134,3 +136,162 @@ def instance_f1(
     precision, recall = tp / n_p, tp / n_t
     f1 = 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
     return {"precision": precision, "recall": recall, "f1": f1, "pred": n_p, "true": n_t}
+
+
+#: the IoU thresholds of mean AP: 0.50, 0.55, ..., 0.90 (StarDist's / DSB2018's range)
+AP_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(9))
+
+
+def truth_instances(mask: NDArray[np.integer]) -> NDArray[np.int32]:
+    """Ground-truth objects of an annotation mask: a binary mask (two values at most)
+    is split into its 8-connected components (a one-pixel background line between
+    touching objects, as :func:`pixelmill.ml.synthetic.separate_touching` draws, keeps
+    them apart); an integer label image (more than two values) is kept as it is,
+    renumbered 1..N. 0 is background.
+
+    >>> truth_instances(np.array([[1, 1, 0, 1]], np.uint8)).tolist()
+    [[1, 1, 0, 2]]
+    """
+    import cv2
+    from skimage.segmentation import relabel_sequential
+
+    arr = np.asarray(mask)
+    if arr.size and len(np.unique(arr)) > 2:
+        return np.asarray(relabel_sequential(arr.astype(np.int64))[0], dtype=np.int32)
+    _count, labels = cv2.connectedComponents((arr > 0).astype(np.uint8), connectivity=8)
+    return np.asarray(labels, dtype=np.int32)
+
+
+def matched_ious(pred: NDArray[np.integer], truth: NDArray[np.integer]) -> NDArray[np.float64]:
+    """The IoUs of the matched (predicted, true) object pairs: a one-to-one assignment
+    maximising the summed IoU among pairs with IoU ≥ 0.5 (for thresholds ≥ 0.5 this is
+    the matching of StarDist's ``matching``). Label images are (rows, cols), 0 =
+    background, objects 1..N (gaps allowed)."""
+    from scipy.optimize import linear_sum_assignment
+
+    p, t = np.asarray(pred).astype(np.int64), np.asarray(truth).astype(np.int64)
+    n_p, n_t = int(p.max(initial=0)), int(t.max(initial=0))
+    if n_p == 0 or n_t == 0:
+        return np.zeros(0)
+    both = (p > 0) & (t > 0)
+    inter = np.zeros((n_p + 1, n_t + 1))
+    np.add.at(inter, (p[both], t[both]), 1)
+    area_p = np.bincount(p.ravel(), minlength=n_p + 1)
+    area_t = np.bincount(t.ravel(), minlength=n_t + 1)
+    union = area_p[:, None] + area_t[None, :] - inter
+    ious = np.where(union > 0, inter / np.maximum(union, 1), 0.0)[1:, 1:]
+    ious = np.where(ious >= 0.5, ious, 0.0)
+    rows, cols = linear_sum_assignment(-ious)
+    found = ious[rows, cols]
+    return np.asarray(found[found >= 0.5])
+
+
+class ObjectTally:
+    """Object-level counts summed over a dataset (images are added one at a time),
+    then turned into scores: precision, recall, F1 at each IoU threshold, AP per
+    threshold as ``TP / (TP + FP + FN)`` (the DSB2018 / StarDist convention, not the
+    area under a precision-recall curve), their mean over :data:`AP_THRESHOLDS`, and
+    panoptic quality (Kirillov et al. 2019: matches at IoU > 0.5, SQ = mean matched
+    IoU, RQ = TP / (TP + FP/2 + FN/2), PQ = SQ x RQ). Pixel Dice/IoU are pooled over
+    all pixels; the count error is signed ``(Σpredicted - Σtrue) / Σtrue`` plus the
+    mean over images of ``|predicted - true| / true``."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.pred = 0
+        self.true = 0
+        self.matches: list[NDArray[np.float64]] = []
+        self.inter = 0.0
+        self.pixels_pred = 0.0
+        self.pixels_true = 0.0
+        self.count_errors: list[float] = []
+
+    def add(self, pred: NDArray[np.integer], truth: NDArray[np.integer]) -> None:
+        """One image's predicted and true objects (label images of the same shape)."""
+        p, t = np.asarray(pred), np.asarray(truth)
+        if p.shape != t.shape:
+            raise ValueError(f"prediction {p.shape} and truth {t.shape} differ in shape")
+        n_p, n_t = len(np.unique(p[p > 0])), len(np.unique(t[t > 0]))
+        self.images += 1
+        self.pred += n_p
+        self.true += n_t
+        self.matches.append(matched_ious(p, t))
+        self.inter += float(np.logical_and(p > 0, t > 0).sum())
+        self.pixels_pred += float((p > 0).sum())
+        self.pixels_true += float((t > 0).sum())
+        self.count_errors.append(abs(n_p - n_t) / n_t if n_t else float(n_p > 0))
+
+    def at(self, threshold: float) -> dict[str, float]:
+        """TP, FP, FN, precision, recall, F1 and AP at one IoU threshold (≥ 0.5)."""
+        if threshold < 0.5:
+            raise ValueError("thresholds below 0.5 need a different matching")
+        tp = sum(int(np.sum(m >= threshold)) for m in self.matches)
+        fp, fn = self.pred - tp, self.true - tp
+        nothing = self.pred == 0 and self.true == 0
+        return {
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "precision": 1.0 if nothing else (tp / self.pred if self.pred else 0.0),
+            "recall": 1.0 if nothing else (tp / self.true if self.true else 0.0),
+            "f1": 1.0 if nothing else 2 * tp / (2 * tp + fp + fn),
+            "ap": 1.0 if nothing else tp / (tp + fp + fn),
+        }
+
+    def panoptic(self) -> dict[str, float]:
+        found = np.concatenate([m[m > 0.5] for m in self.matches] or [np.zeros(0)])
+        tp = len(found)
+        fp, fn = self.pred - tp, self.true - tp
+        if tp + fp + fn == 0:
+            return {"pq": 1.0, "sq": 1.0, "rq": 1.0}
+        sq = float(found.mean()) if tp else 0.0
+        rq = tp / (tp + fp / 2 + fn / 2)
+        return {"pq": sq * rq, "sq": sq, "rq": rq}
+
+    def scores(self) -> dict[str, Any]:
+        """Everything, as a flat JSON-able dict (``f1@0.5``, ``map``, ``pq``, ...)."""
+        total = self.pixels_pred + self.pixels_true
+        union = total - self.inter
+        out: dict[str, Any] = {
+            "images": self.images,
+            "objects_true": self.true,
+            "objects_pred": self.pred,
+            "dice": 1.0 if total == 0 else 2 * self.inter / total,
+            "iou": 1.0 if union == 0 else self.inter / union,
+        }
+        for threshold in (0.5, 0.75):
+            s = self.at(threshold)
+            for key in ("precision", "recall", "f1"):
+                out[f"{key}@{threshold}"] = s[key]
+        ap = {f"{th:.2f}": self.at(th)["ap"] for th in AP_THRESHOLDS}
+        out["ap"] = ap
+        out["map"] = float(np.mean(list(ap.values())))
+        out.update(self.panoptic())
+        out["count_error"] = 0.0 if self.true == 0 else (self.pred - self.true) / self.true
+        out["count_abs_error"] = float(np.mean(self.count_errors)) if self.count_errors else 0.0
+        return out
+
+
+#: the metrics a promotion gate can compare, and whether higher is better
+GATE_METRICS: dict[str, bool] = {
+    "dice": True,
+    "iou": True,
+    "precision@0.5": True,
+    "recall@0.5": True,
+    "f1@0.5": True,
+    "precision@0.75": True,
+    "recall@0.75": True,
+    "f1@0.75": True,
+    "map": True,
+    "pq": True,
+    "sq": True,
+    "rq": True,
+    "count_abs_error": False,
+}
+
+
+def beats(candidate: dict[str, Any], holder: dict[str, Any], metric: str) -> bool:
+    """Whether ``candidate``'s scores are strictly better than ``holder``'s on ``metric``
+    (one of :data:`GATE_METRICS`)."""
+    a, b = float(candidate[metric]), float(holder[metric])
+    return a > b if GATE_METRICS[metric] else a < b

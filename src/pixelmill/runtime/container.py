@@ -43,6 +43,7 @@ from pixelmill.runtime.wiring import (
 )
 from pixelmill.services.anomaly import AnomalyMonitor
 from pixelmill.services.deepzoom import DeepZoomTiles
+from pixelmill.services.evaluation import EvaluationService, evaluate_kind
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -60,7 +61,7 @@ from pixelmill.services.workspace.analyses import Analyses
 from pixelmill.services.workspace.annotations import AnnotationDesk
 from pixelmill.services.workspace.archive import StudyArchives
 from pixelmill.services.workspace.exports import Exports
-from pixelmill.services.workspace.imports import StudyImports, study_import_kind
+from pixelmill.services.workspace.imports import ImportDeps, StudyImports, study_import_kind
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.services.workspace.quotas import Quotas
 from pixelmill.settings import Settings
@@ -155,6 +156,7 @@ class Container:
     models: ModelRegistry
     inference: InferenceService
     trainer: TrainerService
+    evaluation: EvaluationService
     users: UserRepository
     events: EventLog
     accounts: Accounts
@@ -307,19 +309,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     image_service = make_image_service(settings, storage, images, cache, resolve_model, user_quotas)
     inference = InferenceService(registry=models, images=image_service, settings=settings.ml)
     trainer = trainer_service(db, storage, models, settings, user_quotas)
+    evaluation = EvaluationService(trainer=trainer, evaluations=models.evaluations)
     import_deps = study_import_deps(db, image_service, storage, settings)
-    kinds = JobKinds(
-        [
-            pipeline_kind(
-                image_service,
-                default_quality=settings.render.default_quality,
-                model_check=partial(model_use, models, UserRepository(db)),
-            ),
-            train_kind(trainer),
-            study_import_kind(import_deps),
-        ],
-        plugins=settings.jobs.plugins,
-    )
+    kinds = job_kinds(settings, db, image_service, models, trainer, evaluation, import_deps)
     broker = guard_broker(make_broker(settings), breakers)
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
@@ -353,12 +345,38 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         models=models,
         inference=inference,
         trainer=trainer,
+        evaluation=evaluation,
         breakers=breakers,
         quotas=user_quotas,
         anomaly=healing(settings, inference, parts["events"], breakers),
         sources=remote_images(settings),
         **study_work(db, jobs, import_deps, settings),
         **parts,
+    )
+
+
+def job_kinds(
+    settings: Settings,
+    db: Database,
+    image_service: ImageService,
+    models: ModelRegistry,
+    trainer: TrainerService,
+    evaluation: EvaluationService,
+    import_deps: ImportDeps,
+) -> JobKinds:
+    """The built-in job kinds, with the services they need, and the configured plugins."""
+    return JobKinds(
+        [
+            pipeline_kind(
+                image_service,
+                default_quality=settings.render.default_quality,
+                model_check=partial(model_use, models, UserRepository(db)),
+            ),
+            train_kind(trainer),
+            evaluate_kind(evaluation),
+            study_import_kind(import_deps),
+        ],
+        plugins=settings.jobs.plugins,
     )
 
 

@@ -100,6 +100,9 @@ def study_work(
 ) -> dict[str, Any]:
     """Work on a study's images: bulk imports, analyses, exports, archives."""
     analyses = Analyses(AnalysisRepository(db), jobs)
+    # an analysis is brought up to date when its job ends, by the process recording that
+    # (a worker, or an embedded gateway), whether or not anyone reads it
+    jobs.deps.finished.subscribe(analyses.job_finished)
     archive = ArchiveDeps(
         studies=import_deps.studies,
         study_images=import_deps.study_images,

@@ -9,15 +9,14 @@ import hashlib
 import importlib.resources
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from pixelmill.backends.metadata.events import Actor, EventLog
+from pixelmill.backends.metadata.evaluations import EvaluationRepository
+from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.model_permissions import (
     ModelPermissionRepository,
-    PermissionRecord,
 )
 from pixelmill.backends.metadata.models import (
     AliasRecord,
@@ -27,7 +26,7 @@ from pixelmill.backends.metadata.models import (
 )
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import (
-    Forbidden,
+    Conflict,
     InvalidParameter,
     NotFound,
     QuotaExceeded,
@@ -36,41 +35,17 @@ from pixelmill.errors import (
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import registry_rules as rules
 from pixelmill.ml.spec import InputSpec
-from pixelmill.services.workspace.model_rules import (
-    LEVELS,
-    NEEDS,
-    ModelAction,
-    ModelLevel,
-    effective_level,
-    model_can,
-)
-from pixelmill.services.workspace.model_rules import level_at_least as level_ok
-from pixelmill.services.workspace.principal import Principal
+from pixelmill.services import promotion_gate
+from pixelmill.services.model_access import DEFAULT_MODEL, Caller, ModelAccess
+from pixelmill.services.promotion_gate import Gate
 
 log = logging.getLogger(__name__)
 
 #: who registers and promotes the shipped model (in the audit trail)
 SHIPPED_BY = "pixelmill (shipped model)"
-#: the shipped default model (inside the package)
-DEFAULT_MODEL = "nuclei"
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who acts on the registry: a user id (``''``: nobody in particular, with
-    authentication off) and whether they are a site admin."""
-
-    user_id: str
-    is_admin: bool
-
-    @classmethod
-    def of(cls, principal: Principal | None) -> Caller:
-        if principal is None:
-            return cls("", False)
-        return cls(principal.user_id, principal.is_admin or principal.via == "local")
-
-
-class ModelRegistry:
+class ModelRegistry(ModelAccess):
     def __init__(
         self,
         *,
@@ -78,82 +53,17 @@ class ModelRegistry:
         models: ModelRepository,
         permissions: ModelPermissionRepository | None = None,
         events: EventLog | None = None,
+        evaluations: EvaluationRepository | None = None,
     ) -> None:
         self.storage = storage
         self.models = models
+        #: evaluation scores and promotion gates (services/promotion_gate.py)
+        self.evaluations = evaluations or EvaluationRepository(models.db)
         self.permissions = permissions or ModelPermissionRepository(models.db)
         #: permission denials are security events
         self.events = events or EventLog(models.db)
 
     # -- permissions (services/workspace/model_rules.py) --------------------------------
-    def level(self, caller: Caller, name: str) -> ModelLevel | None:
-        """The caller's level on ``name`` (``manage`` for admins), the shipped model
-        being readable by all."""
-        if caller.is_admin:
-            return "manage"
-        granted = self.permissions.level(name, caller.user_id)
-        return effective_level(granted, shipped=name == DEFAULT_MODEL)  # type: ignore[arg-type]
-
-    def authorize(self, caller: Caller, name: str, action: ModelAction) -> bool:
-        """Raise ``404`` when the caller may not read ``name`` (exactly as for a model
-        that does not exist) and ``403`` when they may read it but not take ``action``.
-        Returns whether the model exists: registering a new name is open to all."""
-        try:
-            self.models.get_model(name)
-        except NotFound:
-            if action == "model.register":
-                return False
-            raise
-        level = self.level(caller, name)
-        shipped = name == DEFAULT_MODEL
-        if not model_can(level, "model.read", is_admin=caller.is_admin, shipped=shipped):
-            raise NotFound(f"no model {name!r}")
-        if not model_can(level, action, is_admin=caller.is_admin, shipped=shipped):
-            why = (
-                "only a site admin may delete the shipped model's versions or aliases"
-                if shipped and action == "model.delete" and level_ok(level, NEEDS[action])
-                else f"your level on model {name!r} is {level!r}; {NEEDS[action]!r} is needed"
-            )
-            self.events.record(
-                Actor(caller.user_id or None),
-                "denied." + action,
-                "model",
-                name,
-                after={"level": level},
-                security=True,
-            )
-            raise Forbidden(why)
-        return True
-
-    def check_use(self, caller: Caller, ref: str) -> None:
-        """404 unless the caller may predict with the model ``ref`` names (a job's
-        ``segment`` step)."""
-        self.authorize(caller, rules.parse_ref(ref).name, "model.predict")
-
-    def readable(self, caller: Caller) -> set[str] | None:
-        """The names the caller may read (``None``: all of them)."""
-        if caller.is_admin:
-            return None
-        return {*self.permissions.levels(caller.user_id), DEFAULT_MODEL}
-
-    def grants(self, caller: Caller, name: str) -> builtins.list[PermissionRecord]:
-        self.authorize(caller, name, "model.read")
-        return self.permissions.list(name)
-
-    def grant(
-        self, caller: Caller, name: str, user_id: str, level: str, *, actor: Actor
-    ) -> PermissionRecord:
-        if level not in LEVELS:
-            raise InvalidParameter(f"level is one of {', '.join(LEVELS)}, not {level!r}")
-        self.authorize(caller, name, "model.grant")
-        return self.permissions.set(
-            name, user_id, level, actor=actor, keep_manager=not caller.is_admin
-        )
-
-    def revoke(self, caller: Caller, name: str, user_id: str, *, actor: Actor) -> None:
-        self.authorize(caller, name, "model.grant")
-        self.permissions.delete(name, user_id, actor=actor, keep_manager=not caller.is_admin)
-
     # -- register -----------------------------------------------------------------------
     def register(
         self,
@@ -272,7 +182,10 @@ class ModelRegistry:
         except NotFound:
             alias = None
         if alias is None or (alias.updated_by == SHIPPED_BY and alias.version != version.version):
-            self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=SHIPPED_BY)
+            try:
+                self.promote(DEFAULT_MODEL, version.version, rules.DEFAULT_ALIAS, actor=SHIPPED_BY)
+            except Conflict as exc:  # a user's promotion gate holds the alias: theirs to move
+                log.warning("the shipped model stays off its alias: %s", exc.detail)
         return version
 
     # -- read ---------------------------------------------------------------------------
@@ -352,10 +265,21 @@ class ModelRegistry:
 
     # -- alias moves --------------------------------------------------------------------
     def promote(
-        self, name: str, version: int, alias: str, *, actor: str | None, note: str | None = None
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        *,
+        actor: str | None,
+        note: str | None = None,
+        gate: Gate | None = None,
     ) -> AliasRecord:
-        """Point ``name@alias`` at ``version`` (audited as ``promote``)."""
+        """Point ``name@alias`` at ``version`` (audited as ``promote``) once it passes the
+        promotion gate: ``gate``, else the one set on the alias (409 when it loses)."""
         rules.check_alias(alias)
+        note = promotion_gate.apply(
+            self.models, self.evaluations, name, version, alias, gate, actor=actor, note=note
+        )
         _previous, record = self.models.move_alias(
             name, alias, version, action="promote", actor=actor, note=note
         )
@@ -388,6 +312,7 @@ class ModelRegistry:
         """Delete a version (409 while an alias points at it); its artifact goes too
         unless another version shares the same bytes."""
         record = self.models.delete_version(name, version, actor=actor)
+        self.evaluations.delete_version(name, version)
         if not self.models.sha256_in_use(record.sha256):
             self.storage.delete(record.storage_key)
         return record

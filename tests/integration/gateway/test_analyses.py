@@ -12,7 +12,9 @@ import pytest
 import pyvips
 from fastapi.testclient import TestClient
 
+from tests.integration.gateway.test_study_stream import frames
 from tests.integration.gateway.workspace_helpers import study, user
+from tests.jobs_helpers import wait_for
 from tests.unit.imaging.analysis import synthetic as syn
 
 
@@ -279,3 +281,38 @@ def test_a_watched_study_streams_the_analysis_end_and_its_images_follow(
     assert seen[-1] == "analysis.done"
     images = client.get(f"/v1/studies/{sid}/images", headers=people["vic"]).json()["items"]
     assert {i["image_id"]: i["analysis_status"] for i in images} == {a: "done", b: "done"}
+
+
+def test_an_analysis_is_brought_up_to_date_when_its_job_ends_without_any_reader(
+    client: TestClient, container: Any, sid: str, people: dict[str, dict[str, str]]
+) -> None:
+    # given an analysis running on two images, and nobody reading or watching it
+    (a, _), (b, _) = (add_image(client, sid, people["ana"], s) for s in (5, 6))
+    before = container.events.last_id()
+    run = client.post(
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [a, b]},
+        headers=people["ana"],
+    ).json()
+    # when its job ends, the analyses table says so: read straight from the repository
+    # (no refresh), it is done with each image's object count
+    record = wait_for(
+        lambda: (r := container.analyses.repo.get(sid, run["id"])).finished and r, timeout=60
+    )
+    assert record.status == "done", record.summary
+    assert {i: e["state"] for i, e in record.summary["images"].items()} == {
+        a: "succeeded",
+        b: "succeeded",
+    }
+    assert all(e["object_count"] > 0 for e in record.summary["images"].values())
+    # and the study's event log, which its live stream replays, holds the end
+    with client.stream(
+        "GET", f"/v1/studies/{sid}/events/stream?after={before}", headers=people["vic"]
+    ) as stream:
+        shown = next(
+            f
+            for f in frames(stream.iter_lines())
+            if f.get("data", {}).get("action") == "analysis.done"
+        )
+    assert shown["data"]["target_id"] == run["id"]
+    assert shown["data"]["after"]["images"] == {a: "done", b: "done"}

@@ -9,6 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pixelmill.backends.broker.base import QUEUES
+from tests.helpers import make_image
+from tests.integration.gateway.workspace_helpers import study, user
 from tests.integration.jobs.conftest import Cluster
 from tests.integration.jobs.up_process import pixelmill_up
 from tests.jobs_helpers import wait_for
@@ -80,3 +83,35 @@ def test_up_with_workers_runs_a_local_cluster_and_stops_it(
         up.process.send_signal(signal.SIGTERM)
         assert up.process.wait(60) is not None
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=30)
+
+
+def test_a_worker_records_the_analysis_and_its_event_when_the_job_ends(cluster: Cluster) -> None:
+    # given a study with an image, an analysis of it submitted through the gateway (which
+    # runs no task in this mode) and a worker process
+    gw = cluster.gateway
+    ana = user(gw.container, "ana")
+    sid = study(gw.client, ana)
+    image = gw.client.post("/v1/images", content=make_image(96, 64, seed=3), headers=ana)
+    image_id = image.json()["id"]
+    added = gw.client.post(f"/v1/studies/{sid}/images", json={"image_id": image_id}, headers=ana)
+    assert added.status_code == 201, added.text
+    before = gw.container.events.last_id()
+    run = gw.client.post(
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [image_id]},
+        headers=ana,
+    ).json()
+    cluster.start_worker(queues=",".join(QUEUES))
+    # when its job ends on the worker, then nobody having read the analysis, its record
+    # (straight from the table) is finished and the study's log holds the end
+    record = wait_for(
+        lambda: (r := gw.container.analyses.repo.get(sid, run["id"])).finished and r, timeout=60
+    )
+    assert record.status == "done", record.summary
+    assert record.summary["images"][image_id]["state"] == "succeeded"
+    ends = [
+        e
+        for e in gw.container.events.list(study_id=sid, after_id=before, newest_first=False)
+        if e.action == "analysis.done"
+    ]
+    assert [e.target_id for e in ends] == [run["id"]]

@@ -342,28 +342,25 @@ def test_job_kinds_are_listed_with_their_schemas(gateway: Gateway) -> None:
 def test_a_quiet_event_stream_sends_keep_alives(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-
     from pixelmill.backends.metadata.jobs import Finish
     from pixelmill.services.gateway.routes import jobs as routes
     from tests.jobs_helpers import make_job
 
     monkeypatch.setattr(routes, "KEEPALIVE_S", 0.3)
-    # a job made in the DB and never published: nothing happens to it for 1.5 s, then
-    # it is run to its end straight through the repository, which ends the stream
+    # a job made in the DB and never published: nothing happens to it until the stream
+    # has sent two keep-alives, then it is run to its end straight through the
+    # repository, which ends the stream (conditions, not timers: a slow machine only
+    # makes the test slower)
     (owner,) = [k.user_id for k in gateway.container.keys.list() if k.name == "jobs test"]
     repo = gateway.jobs.repo
     job_id = make_job(repo, owner=owner)
-
-    def finish() -> None:
-        repo.start_task(job_id, 0)
-        repo.finish_task(job_id, 0, Finish("succeeded"), aggregate=lambda _j, _ts: None)
-
-    timer = threading.Timer(1.5, finish)
-    timer.start()
+    lines: list[str] = []
     with gateway.client.stream("GET", f"/v1/jobs/{job_id}/events", headers=gateway.auth) as resp:
-        lines = list(resp.iter_lines())
-    timer.join()
+        for line in resp.iter_lines():
+            lines.append(line)
+            if line == ": keepalive" and lines.count(": keepalive") == 2:
+                repo.start_task(job_id, 0)
+                repo.finish_task(job_id, 0, Finish("succeeded"), aggregate=lambda _j, _ts: None)
     # comments kept the idle stream alive (proxies close silent ones) before the end
     first_state = lines.index("event: state")
     last_state = len(lines) - 1 - lines[::-1].index("event: state")

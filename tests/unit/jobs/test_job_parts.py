@@ -1,9 +1,10 @@
 """Pure parts of the job system: per-step time limits, dead-letter reasons, artifact
-aggregation, the kind registry."""
+aggregation, the kind registry, the listeners of ended jobs."""
 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from pixelmill.services.jobs import (
     register_kind,
 )
 from pixelmill.services.jobs.deadline import Watchdog
+from pixelmill.services.jobs.deps import FinishedJobs
 
 
 def test_a_block_over_its_time_limit_is_interrupted_with_the_step_name() -> None:
@@ -159,3 +161,18 @@ def test_an_unknown_kind_is_a_422_that_lists_the_known_ones() -> None:
         kinds.get("nope")
     assert raised.value.status == 422
     assert "unit.known" in raised.value.extra["known"]
+
+
+def test_a_failing_listener_of_ended_jobs_is_logged_and_the_others_still_hear(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    finished, heard = FinishedJobs(), []
+
+    def broken(job: Any) -> None:
+        raise RuntimeError("the metadata DB is gone")
+
+    finished.subscribe(broken)
+    finished.subscribe(lambda job: heard.append(job.id))
+    finished.publish(SimpleNamespace(id="j1"))  # type: ignore[arg-type]
+    assert heard == ["j1"]
+    assert "after job j1 ended" in caplog.text and "the metadata DB is gone" in caplog.text

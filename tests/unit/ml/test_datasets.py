@@ -43,9 +43,9 @@ def test_missing_and_extra_masks_are_named() -> None:
     assert "no matching image" in found["masks/c.png"]
 
 
-def test_size_mismatch_non_binary_and_channels_are_named() -> None:
+def test_size_mismatch_and_channels_are_named() -> None:
     labels = MASK.copy()
-    labels[0:3, 0:3] = 7  # an instance label image, not a binary mask
+    labels[0:3, 0:3] = 7  # an instance label image: accepted
     rgb = np.stack([IMG] * 3, axis=-1)
     data = zip_of(
         {
@@ -63,7 +63,7 @@ def test_size_mismatch_non_binary_and_channels_are_named() -> None:
     )
     found = problems(data)
     assert "8x8" in found["masks/small.png"] and "16x16" in found["masks/small.png"]
-    assert "not binary" in found["masks/labels.png"]
+    assert "masks/labels.png" not in found and "labels" not in found
     assert "3 channel" in found["colour"]
 
 
@@ -94,3 +94,27 @@ def test_classification_needs_two_classes_and_reads_folders() -> None:
     ds = datasets.parse(two, task="classification")
     assert ds.classes == ["cat", "dog"]
     assert sorted(i.label for i in ds.items) == [0, 1, 1]
+
+
+def test_a_label_image_mask_keeps_its_objects_and_trains_with_a_line_between_them() -> None:
+    # given two touching objects labelled 1 and 2 (and 0 around them)
+    labels = np.zeros((16, 16), np.uint8)
+    labels[4:12, 2:8], labels[4:12, 8:14] = 1, 2
+    data = zip_of(
+        {
+            "images/a.png": png(IMG),
+            "masks/a.png": png(labels),
+            "images/b.png": png(IMG),
+            "masks/b.png": png(MASK),
+        }
+    )
+    items = {i.name: i for i in datasets.parse(data).items}
+    # then the labels are kept for evaluation, and the binary mask has a gap between them
+    assert items["a"].labels is not None and set(np.unique(items["a"].labels)) == {0, 1, 2}
+    assert items["a"].mask is not None and not items["a"].mask[4:12, 8].any()
+    assert items["b"].labels is None  # a binary mask stays binary
+    # and a two-valued mask without background 0 is still refused
+    odd = np.full((16, 16), 3, np.uint8)
+    odd[:8] = 5
+    found = problems(zip_of({"images/c.png": png(IMG), "masks/c.png": png(odd)}))
+    assert "no background 0" in found["masks/c.png"]

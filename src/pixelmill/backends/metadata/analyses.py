@@ -131,6 +131,13 @@ class AnalysisRepository:
             raise NotFound(f"no analysis {analysis_id!r} in this study")
         return _record(row)
 
+    def for_job(self, job_id: str) -> AnalysisRecord | None:
+        """The analysis that ``job_id`` runs, if any."""
+        a = tw.analyses
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(a).where(a.c.job_id == job_id).limit(1)).first()
+        return None if row is None else _record(row)
+
     def page(
         self, study_id: str, *, limit: int = 50, offset: int = 0
     ) -> tuple[list[AnalysisRecord], int]:

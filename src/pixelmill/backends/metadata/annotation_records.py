@@ -76,7 +76,9 @@ def as_uuid(hex32: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _iso(value: datetime | str | None) -> str | None:
+def iso_utc(value: datetime | str | None) -> str | None:
+    """A stored time as ISO 8601 with its zone (``+00:00``), as ``datetime.isoformat``
+    writes it; SQLite's stored text is rewritten without parsing a datetime."""
     if value is None:
         return None
     if isinstance(value, str):  # SQLite's stored text, UTC: "YYYY-MM-DD HH:MM:SS.ffffff"
@@ -103,10 +105,10 @@ def feature_json(row: dict[str, Any]) -> dict[str, Any]:
         "source": row["source"],
         "analysis_id": row["analysis_id"],
         "author_id": row["author_id"],
-        "created_at": _iso(row["created_at"]),
+        "created_at": iso_utc(row["created_at"]),
         "updated_by": row["updated_by"],
-        "updated_at": _iso(row["updated_at"]),
-        "deleted_at": _iso(row["deleted_at"]),
+        "updated_at": iso_utc(row["updated_at"]),
+        "deleted_at": iso_utc(row["deleted_at"]),
     }
     return body
 
@@ -148,15 +150,6 @@ SELECT = sa.select(
     ]
 )
 
-#: :data:`SELECT` with the times as text too: SQLite stores them as text, and the
-#: viewport's features turn that into ISO 8601 without parsing a datetime per row
-SELECT_TEXT_TIMES = sa.select(
-    *[
-        sa.cast(c, sa.Text).label(c.name) if c.name in (*JSON_COLUMNS, *TIMES) else c
-        for c in tw.annotation_rows.c
-    ]
-)
-
 _KEYS = tuple(c.name for c in tw.annotation_rows.c)
 
 
@@ -173,27 +166,6 @@ def _loads(value: Any) -> Any:
 
 
 _JSON_AT = tuple(_KEYS.index(name) for name in JSON_COLUMNS)
-
-
-#: JSON columns a viewport's features carry as stored, unparsed: embedded in the answer
-#: as they are (orjson fragments), they cost no decode and no encode
-_PASSED_AT = tuple(_KEYS.index(name) for name in ("geometry", "measurements"))
-_DECODED_AT = tuple(_KEYS.index(name) for name in ("color", "properties"))
-
-
-def _fragment(value: Any) -> Any:
-    return orjson.Fragment(value) if isinstance(value, _TEXT) else value
-
-
-def feature_values(row: Any) -> dict[str, Any]:
-    """A row read with :data:`SELECT` as :func:`feature_json` wants it for an answer
-    that orjson writes: geometry and measurements as stored JSON (fragments)."""
-    values = list(row)
-    for i in _PASSED_AT:
-        values[i] = _fragment(values[i])
-    for i in _DECODED_AT:
-        values[i] = _loads(values[i])
-    return dict(zip(_KEYS, values, strict=True))
 
 
 def row_values(row: Any) -> dict[str, Any]:
@@ -298,6 +270,7 @@ __all__ = [
     "VersionRecord",
     "as_uuid",
     "feature_json",
+    "iso_utc",
     "record_of",
     "record_of_row",
     "row_dict",

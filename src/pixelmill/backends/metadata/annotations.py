@@ -20,14 +20,15 @@ from sqlalchemy.engine import Connection
 
 from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now
+from pixelmill.backends.metadata.annotation_geojson import (
+    feature_of,
+    viewport_query,
+)
 from pixelmill.backends.metadata.annotation_records import (
     SELECT,
-    SELECT_TEXT_TIMES,
     VALUE_COLUMNS,
     AnnotationRecord,
     VersionRecord,
-    feature_json,
-    feature_values,
     record_of,
     record_of_row,
     row_dict,
@@ -336,10 +337,16 @@ class AnnotationRepository:
         """Live annotations whose bounding box meets ``box`` = ``(x, y, w, h)`` (level-0
         pixels), at most ``limit`` (<= :data:`MAX_VIEWPORT`); and whether more matched.
         Uses ``ix_annotations_viewport``."""
-        rows, truncated = self._viewport(study_id, image_id, box, limit, classes)
-        return [record_of_row(r) for r in rows], truncated
+        x, y, w, h = box
+        query = self._of_image(study_id, image_id, classes).where(
+            _A.c.min_x <= x + w, _A.c.max_x >= x, _A.c.min_y <= y + h, _A.c.max_y >= y
+        )
+        limit = max(1, min(limit, MAX_VIEWPORT))
+        with self.db.read() as conn:
+            rows = conn.execute(query.limit(limit + 1)).all()
+        return [record_of_row(r) for r in rows[:limit]], len(rows) > limit
 
-    def viewport_features(
+    def viewport_geojson(
         self,
         study_id: str,
         image_id: str,
@@ -348,39 +355,22 @@ class AnnotationRepository:
         limit: int = 1000,
         classes: Sequence[str] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """:meth:`viewport` as the API's features, built from the rows (no records), for
-        an answer written by orjson: geometries and measurements go out as stored."""
-        # SQLite: times read as their stored text (no datetime parsed per row)
-        select = SELECT_TEXT_TIMES if self.db.dialect == "sqlite" else SELECT
-        rows, truncated = self._viewport(study_id, image_id, box, limit, classes, select)
-        return [feature_json(feature_values(r)) for r in rows], truncated
-
-    def _viewport(
-        self,
-        study_id: str,
-        image_id: str,
-        box: tuple[float, float, float, float],
-        limit: int,
-        classes: Sequence[str] | None,
-        select: sa.Select[Any] = SELECT,
-    ) -> tuple[list[Any], bool]:
-        x, y, w, h = box
+        """:meth:`viewport` as the API's features, built straight from the rows, the
+        stored JSON spliced in as it is (orjson fragments): for
+        :func:`~pixelmill.backends.metadata.annotation_geojson.collection_json`."""
         limit = max(1, min(limit, MAX_VIEWPORT))
-        query = self._of_image(study_id, image_id, classes, select).where(
-            _A.c.min_x <= x + w, _A.c.max_x >= x, _A.c.min_y <= y + h, _A.c.max_y >= y
-        )
+        query, params = viewport_query(self.db.dialect, study_id, image_id, box, limit, classes)
         with self.db.read() as conn:
-            rows = conn.execute(query.limit(limit + 1)).all()
-        return list(rows[:limit]), len(rows) > limit
+            rows = conn.execute(query, params).all()
+        return [feature_of(r, study_id, image_id) for r in rows[:limit]], len(rows) > limit
 
     @staticmethod
     def _of_image(
         study_id: str,
         image_id: str,
         classes: Sequence[str] | None,
-        select: sa.Select[Any] = SELECT,
     ) -> sa.Select[Any]:
-        query = select.where(
+        query = SELECT.where(
             _A.c.image_id == image_id, _A.c.study_id == study_id, _A.c.deleted_at.is_(None)
         )
         if classes:

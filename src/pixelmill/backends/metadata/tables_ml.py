@@ -79,3 +79,32 @@ model_audit = sa.Table(
     sa.Column("note", sa.Text, nullable=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
+
+model_evaluations = sa.Table(
+    "ml_model_evaluations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("dataset_id", sa.String(32), nullable=False),
+    sa.Column("dataset_sha256", sa.String(64), nullable=False),
+    sa.Column("dataset_name", sa.String(200), nullable=False),
+    sa.Column("split", sa.String(16), nullable=False),
+    sa.Column("scores", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("job_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_ml_model_evaluations_model_version", "model", "version"),
+)
+
+# a promotion gate: moving ``alias`` needs the candidate to beat the holder on a dataset
+model_gates = sa.Table(
+    "ml_model_gates",
+    metadata,
+    sa.Column("model", sa.String(100), sa.ForeignKey("ml_models.name"), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("dataset_id", sa.String(32), nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

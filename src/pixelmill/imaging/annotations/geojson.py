@@ -139,7 +139,7 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
     if not isinstance(locked, bool):
         raise fail("isLocked must be true or false", "bad-locked")
     extra = {
-        key: check_geometry(value, limits, index) if key in _GEOMETRY_MEMBERS else value
+        key: check_geometry(value, limits, index) if key in _GEOMETRY_MEMBERS else _finite(value)
         for key, value in feature.items()
         if key not in ("type", "id", "geometry", "properties", "bbox")
     }
@@ -152,7 +152,7 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
         name=name,
         is_locked=locked,
         measurements=_measurements(props.get("measurements"), fail),
-        properties={k: v for k, v in props.items() if k not in _KNOWN},
+        properties={k: _finite(v) for k, v in props.items() if k not in _KNOWN},
         extra=extra,
         id=str(raw_id) if raw_id is not None and str(raw_id) not in _LEGACY_IDS else None,
     )
@@ -280,6 +280,18 @@ def _measurements(value: Any, fail: Failer) -> dict[str, float | None]:
         # NaN and infinities are not JSON: an unknown value is null
         out[key] = None if number is None or not math.isfinite(number) else number
     return out
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (which QuPath writes) as null: they are not JSON,
+    and PostgreSQL's json refuses them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _shape(geometry: Mapping[str, Any], props: Mapping[str, Any], fail: Failer) -> str:

@@ -38,23 +38,36 @@ def datasets_group() -> None:
     show_default=True,
     help="Harder widefield conditions: bright cell bodies, saturated nuclei, nucleoli.",
 )
-def synth_nuclei(out: Path, count: int, size: int, seed: int, gaps: bool, widefield: bool) -> None:
+@click.option(
+    "--labels/--no-labels",
+    default=False,
+    show_default=True,
+    help="Masks are instance label images (16-bit, each nucleus its own value): for evaluation.",
+)
+def synth_nuclei(
+    out: Path, count: int, size: int, seed: int, gaps: bool, widefield: bool, labels: bool
+) -> None:
     """Write a synthetic fluorescence-nuclei dataset (images/ + masks/ PNGs) to OUT."""
     import numpy as np
     import pyvips
 
-    from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
+    from pixelmill.ml.synthetic import NucleiConfig, nuclei_labelled, nuclei_sample
 
     cfg = NucleiConfig.widefield((size, size)) if widefield else NucleiConfig(size=(size, size))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        image, mask = nuclei_sample(seed, i, cfg, gaps=gaps)
-        vips = pyvips.Image.new_from_array(np.ascontiguousarray(image))
-        if image.dtype == np.uint16:
-            vips = vips.copy(interpretation="grey16")
-        vips.write_to_file(str(out / "images" / f"nuclei_{i:05d}.png"))
-        pyvips.Image.new_from_array(mask).write_to_file(str(out / "masks" / f"nuclei_{i:05d}.png"))
+        mask: np.ndarray
+        if labels:
+            image, found = nuclei_labelled(seed, i, cfg)
+            mask = found.astype(np.uint16)
+        else:
+            image, mask = nuclei_sample(seed, i, cfg, gaps=gaps)
+        for folder, arr in (("images", image), ("masks", mask)):
+            vips = pyvips.Image.new_from_array(np.ascontiguousarray(arr))
+            if arr.dtype == np.uint16:
+                vips = vips.copy(interpretation="grey16")
+            vips.write_to_file(str(out / folder / f"nuclei_{i:05d}.png"))
     click.echo(f"wrote {count} images and masks to {out}")
 
 

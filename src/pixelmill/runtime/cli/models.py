@@ -1,5 +1,5 @@
-"""``pixelmill models ...``: the model registry (list, show, compare, promote, rollback,
-delete, audit, register, grant)."""
+"""``pixelmill models ...``: the model registry (list, show, compare, evaluate, promote,
+rollback, delete, audit, register, grant)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from pixelmill.runtime.cli._common import CleanErrors, open_container, print_json
+from pixelmill.runtime.cli._common import (
+    CleanErrors,
+    folder_to_zip,
+    open_container,
+    print_json,
+    quiet_vips,
+)
+
+#: the scores ``models evaluate`` prints as a table (all are stored; --json shows them)
+SHOWN = ("dice", "precision@0.5", "recall@0.5", "f1@0.5", "f1@0.75", "map", "pq", "count_error")
 
 
 @click.group("models", cls=CleanErrors)
@@ -65,19 +74,77 @@ def models_compare(name: str, versions: tuple[int, ...], data_dir: str | None) -
         c.close()
 
 
+@models_group.command("evaluate")
+@click.argument("ref")
+@click.option("--dataset", required=True, help="A dataset id, or a folder/zip of images + masks.")
+@click.option("--split", type=click.Choice(["all", "val", "train"]), default="all")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored evaluation as JSON.")
+@click.option("--data-dir", default=None)
+def models_evaluate(
+    ref: str, dataset: str, split: str, as_json: bool, data_dir: str | None
+) -> None:
+    """Score REF (NAME@ALIAS, NAME:N) on a dataset: pixel Dice, object precision/recall/F1
+    at IoU 0.5 and 0.75, mean AP (IoU 0.5-0.9), panoptic quality, count error. The
+    scores are stored with the version (docs/ml.md)."""
+    from pixelmill.services.model_registry import Caller
+
+    quiet_vips()
+    c, registry = _registry(data_dir)
+    try:
+        version = registry.resolve(ref)
+        if Path(dataset).exists():
+            record, _ = c.trainer.add_dataset(
+                folder_to_zip(Path(dataset)), name=Path(dataset).name, actor="cli"
+            )
+            dataset = record.id
+        done = c.evaluation.evaluate(
+            Caller("", True), version.model, version.version, dataset, split=split
+        )
+        if as_json:
+            print_json(done.to_json())
+            return
+        click.echo(f"{version.ref} on {done.dataset_name} ({dataset}, {split}): {done.id}")
+        s = done.scores
+        click.echo(
+            f"images {s['images']}\tobjects true {s['objects_true']}\tfound {s['objects_pred']}"
+        )
+        for key in SHOWN:
+            click.echo(f"{key}\t{s[key]:.4f}")
+    finally:
+        c.close()
+
+
 @models_group.command("promote")
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--alias", default="production", show_default=True)
 @click.option("--note", default=None)
+@click.option(
+    "--require-better-on",
+    "dataset",
+    default=None,
+    help="A dataset id: refuse unless VERSION beats the alias's holder on it.",
+)
+@click.option("--metric", default="f1@0.5", show_default=True, help="The score compared.")
 @click.option("--data-dir", default=None)
 def models_promote(
-    name: str, version: int, alias: str, note: str | None, data_dir: str | None
+    name: str,
+    version: int,
+    alias: str,
+    note: str | None,
+    dataset: str | None,
+    metric: str,
+    data_dir: str | None,
 ) -> None:
-    """Point NAME@ALIAS at VERSION (audited)."""
+    """Point NAME@ALIAS at VERSION (audited), through the alias's promotion gate."""
+    from pixelmill.services.promotion_gate import Gate
+
+    gate = Gate(dataset, metric) if dataset else None
     c, registry = _registry(data_dir)
     try:
-        print_json(registry.promote(name, version, alias, actor="cli", note=note).to_json())
+        print_json(
+            registry.promote(name, version, alias, actor="cli", note=note, gate=gate).to_json()
+        )
     finally:
         c.close()
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pixelmill.backends.metadata.users import UserRepository
     from pixelmill.backends.storage.base import Storage
     from pixelmill.services.deepzoom import DeepZoomTiles
+    from pixelmill.services.evaluation import EvaluationService
     from pixelmill.services.images import ImageService
     from pixelmill.services.inference.service import InferenceService
     from pixelmill.services.jobs.service import JobService
@@ -73,6 +74,9 @@ class GatewayDeps(Protocol):
 
     @property
     def trainer(self) -> TrainerService: ...
+
+    @property
+    def evaluation(self) -> EvaluationService: ...
 
     @property
     def users(self) -> UserRepository: ...

@@ -120,6 +120,7 @@ class TaskRunner:
         self.images = deps.images
         self.settings = deps.settings
         self.watchdog = watchdog
+        self.finished = deps.finished
         policy = deps.broker.policy
         # a backstop for brokers without a delivery limit (in-process, after restarts):
         # a task started this often has crashed its worker every time
@@ -165,14 +166,16 @@ class TaskRunner:
             wait = (datetime.now(UTC) - task.created_at).total_seconds()
             metrics.TASK_WAIT_SECONDS.labels(job.queue).observe(max(wait, 0.0))
         if task.attempts > self.max_attempts:
-            self._finish(
-                job,
-                task,
-                Finish(
-                    "failed",
-                    error=f"gave up after {task.attempts - 1} attempts; the last ones never "
-                    f"finished (the worker died while running it): {task.last_error or ''}".strip(),
-                ),
+            self._ended(
+                self._finish(
+                    job,
+                    task,
+                    Finish(
+                        "failed",
+                        error=f"gave up after {task.attempts - 1} attempts; the last ones never "
+                        f"finished (the worker died while running it): {task.last_error or ''}".strip(),
+                    ),
+                )
             )
             return
         kind = self.kinds.get(job.kind)
@@ -185,10 +188,10 @@ class TaskRunner:
             with self.watchdog.limit("task", job.time_limit_s):
                 result = kind.run(ctx.job, ctx)
         except JobCancelled:
-            self._finish(job, task, Finish("cancelled"), kind)
+            ended = self._finish(job, task, Finish("cancelled"), kind)
             outcome = "cancelled"
         except StepTimeLimitExceeded as exc:
-            self._finish(job, task, Finish("failed", error=f"time limit: {exc}"), kind)
+            ended = self._finish(job, task, Finish("failed", error=f"time limit: {exc}"), kind)
             outcome = "timeout"
         except Exception as exc:
             if not is_permanent(exc):
@@ -196,10 +199,10 @@ class TaskRunner:
                 self._note_retry(job, task, exc)
                 raise
             detail = exc.detail if isinstance(exc, PixelmillError) else str(exc)
-            self._finish(job, task, Finish("failed", error=detail), kind)
+            ended = self._finish(job, task, Finish("failed", error=detail), kind)
             outcome = "failed"
         else:
-            self._finish(
+            ended = self._finish(
                 job,
                 task,
                 Finish(
@@ -213,6 +216,7 @@ class TaskRunner:
             outcome = "succeeded"
         metrics.TASK_SECONDS.labels(job.queue).observe(time.perf_counter() - began)
         metrics.TASKS_RUN.labels(job.queue, outcome).inc()
+        self._ended(ended)
 
     def dead_letter(self, message: TaskMessage, reason: str) -> None:
         """The broker gave up on a task: fail it (and maybe its job) with the reason."""
@@ -228,16 +232,19 @@ class TaskRunner:
             detail = f"{reason} (last error: {task.last_error})"
         metrics.DEAD_LETTERS.labels(job.queue).inc()
         log.warning("task %s/%s dead-lettered: %s", message.job_id, message.idx, detail)
-        self._finish(
-            job,
-            task,
-            Finish("failed", error=f"dead-lettered: {detail}", from_states=ACTIVE),
+        self._ended(
+            self._finish(
+                job,
+                task,
+                Finish("failed", error=f"dead-lettered: {detail}", from_states=ACTIVE),
+            )
         )
 
     # -- helpers ------------------------------------------------------------------------
     def _finish(
         self, job: JobRecord, task: TaskRecord, outcome: Finish, kind: JobKind | None = None
-    ) -> None:
+    ) -> JobRecord | None:
+        """Record the task's outcome; the job when this ended it."""
         kind = kind or self.kinds.get(job.kind)
         updated = self.repo.finish_task(
             job.id,
@@ -248,6 +255,13 @@ class TaskRunner:
         )
         if updated is not None and updated.terminal and job.state != updated.state:
             metrics.JOBS_FINISHED.labels(job.kind, updated.state).inc()
+            return updated
+        return None
+
+    def _ended(self, job: JobRecord | None) -> None:
+        # after the task's metrics: what follows a job's end comes last
+        if job is not None:
+            self.finished.publish(job)
 
     def _note_retry(self, job: JobRecord, task: TaskRecord, exc: Exception) -> None:
         log.warning("task %s/%s failed, will retry: %s", job.id, task.idx, exc)

@@ -315,6 +315,7 @@ class JobService:
             )
         if changed:
             metrics.JOBS_FINISHED.labels(job.kind, "cancelled").inc()
+            self.deps.finished.publish(job)
         return job
 
     def artifact_names(self, tasks: Sequence[TaskRecord]) -> list[str]:

@@ -2,8 +2,11 @@
 per image, owned by the caller), and keep the analysis record in step with the job.
 
 The output (labels, objects, overlay) is the job's: read-only. The per-image summary
-(state, object count, the artifacts each image has) is refreshed from the job when an
-analysis is read, until it finishes; then it never changes again."""
+(state, object count, the artifacts each image has) is stored when the job ends, by the
+process that records its end (a worker, or an embedded gateway), with the study's
+``analysis.done``/``failed``/``cancelled`` event: nobody has to read it first. While it
+runs, reading or watching the study refreshes it (progress events); that refresh is also
+the safety net should the end's update fail. A finished analysis never changes again."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pixelmill.errors import InvalidParameter, NotFound
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.events import Actor
+    from pixelmill.backends.metadata.jobs import JobRecord
     from pixelmill.services.jobs.artifacts import Artifact
     from pixelmill.services.jobs.service import JobService
 
@@ -175,6 +179,14 @@ class Analyses:
             image_id: IMAGE_STATUS.get(e["state"], "running") for image_id, e in images.items()
         }
         return self.repo.refresh(record, status=status, summary=summary, image_status=image_status)
+
+    def job_finished(self, job: JobRecord) -> None:
+        """``job`` ended: when it runs an analysis, store the analysis's status and
+        per-image summary now and write the study's event (subscribed to the job
+        system's :class:`~pixelmill.services.jobs.deps.FinishedJobs`)."""
+        record = self.repo.for_job(job.id)
+        if record is not None:
+            self.refresh(record)
 
     def refresh_running(self, study_id: str) -> None:
         """Bring the study's running analyses up to date with their jobs: their progress

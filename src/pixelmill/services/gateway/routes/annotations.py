@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from pixelmill.backends.metadata.annotation_geojson import collection_json
 from pixelmill.backends.metadata.annotations import MAX_VIEWPORT, AnnotationRecord
 from pixelmill.errors import BodyTooLarge, InvalidParameter
 from pixelmill.imaging.annotations import Limits, parse_feature
@@ -77,10 +78,10 @@ def list_annotations(
             raise InvalidParameter("a viewport needs all of x, y, w and h")
         scale = 2.0**level
         box = (x * scale, y * scale, w * scale, h * scale)
-        found, truncated = desk.repo.viewport_features(
+        found, truncated = desk.repo.viewport_geojson(
             study_id, image_id, box, limit=limit, classes=class_
         )
-        return _collection(found, truncated=truncated)
+        return _geojson(collection_json(found, truncated=truncated))
     page = desk.repo.page(study_id, image_id, after=after, limit=limit, classes=class_)
     nxt = None
     if len(page) == limit:
@@ -89,9 +90,13 @@ def list_annotations(
 
 
 def _collection(features: list[dict[str, Any]], **extra: Any) -> Response:
-    # orjson, not the framework's encoder: a viewport holds up to 5000 geometries
+    # orjson, not the framework's encoder: a page holds up to 5000 geometries
     body = {"type": "FeatureCollection", "features": features, **extra}
-    return Response(orjson.dumps(body), media_type="application/geo+json")
+    return _geojson(orjson.dumps(body))
+
+
+def _geojson(body: bytes) -> Response:
+    return Response(body, media_type="application/geo+json")
 
 
 @router.post("", status_code=201, summary="Create annotations: one Feature or a collection")

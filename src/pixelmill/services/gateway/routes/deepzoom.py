@@ -13,6 +13,7 @@ passes on to every tile URL.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -30,6 +31,8 @@ from pixelmill.services.gateway.render_answer import etag_matches, watch_disconn
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
+_WHOLE = re.compile(r"[0-9]{1,9}")
+
 
 @router.get(
     "/{image_id}/dzi.{kind}",
@@ -38,9 +41,9 @@ router = APIRouter(prefix="/v1/images", tags=["images"])
     responses={200: {"content": {"application/xml": {}, "application/json": {}}}},
 )
 async def descriptor(request: Request, image_id: str, kind: str) -> Response:
+    record, public = await _reader_may(request, image_id)  # who asks comes first
     if kind not in ("dzi", "xml", "json"):
         raise NotFound(f"no descriptor dzi.{kind}: dzi.dzi, dzi.xml or dzi.json")
-    record, public = await _reader_may(request, image_id)
     tiles = deps(request).tiles
     body = await anyio.to_thread.run_sync(lambda: tiles.descriptor(record, json=kind == "json"))
     etag = f'"{record.sha256[:32]}-{TILE_VERSION}-{kind}"'
@@ -53,23 +56,27 @@ async def descriptor(request: Request, image_id: str, kind: str) -> Response:
 
 
 @router.get(
-    "/{image_id}/dzi_files/{level:int}/{col:int}_{row:int}.{fmt}",
+    "/{image_id}/dzi_files/{level}/{col}_{row}.{fmt}",
     summary="One DeepZoom tile (fmt: jpeg, jpg, png, webp)",
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, 304: {"description": "Not modified"}},
 )
 async def tile(
-    request: Request, image_id: str, level: int, col: int, row: int, fmt: str
+    request: Request, image_id: str, level: str, col: str, row: str, fmt: str
 ) -> Response:
+    # who asks comes first: anonymous callers learn nothing, not even the path's rules
     record, public = await _reader_may(request, image_id)
+    if not all(_WHOLE.fullmatch(part) for part in (level, col, row)):
+        raise NotFound(f"no tile {level}/{col}_{row}: whole numbers only")
+    where = (int(level), int(col), int(row))
     tiles = deps(request).tiles
-    key = tiles.key(record, level, col, row, fmt)
+    key = tiles.key(record, *where, fmt)
     headers = _cache_headers(request, public, f'"{key[:40]}"')
     if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     found = await anyio.to_thread.run_sync(tiles.cached, key, fmt)
     if found is None:
-        found = await _compute(request, record, (level, col, row), fmt)
+        found = await _compute(request, record, where, fmt)
     headers["X-Cache"] = "HIT" if found.cache_hit else "MISS"
     metrics.BYTES_OUT.labels("tile").inc(len(found.body))
     return Response(found.body, media_type=found.media_type, headers=headers)

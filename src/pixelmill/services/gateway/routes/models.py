@@ -20,6 +20,7 @@ from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
 from pixelmill.services.model_registry import Caller
+from pixelmill.services.promotion_gate import Gate
 from pixelmill.services.workspace.model_rules import ModelAction
 from pixelmill.services.workspace.principal import Principal
 
@@ -55,6 +56,13 @@ class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = Field(ge=1, le=INT32_MAX, description="The version the alias should point at.")
     note: str | None = Field(None, max_length=1000)
+    require_better_on: str | None = Field(
+        None,
+        max_length=64,
+        description="A dataset id: refuse (409) unless the version beats the alias's holder "
+        "on it (both evaluated); default: the gate set on the alias, if any.",
+    )
+    metric: str = Field("f1@0.5", description="The score the gate compares (docs/ml.md).")
 
 
 class RollbackRequest(BaseModel):
@@ -144,9 +152,10 @@ def get_version(
     version: int = Path(ge=1, le=INT32_MAX),
     key: Principal | None = Depends(require("read")),
 ) -> dict[str, Any]:
-    return (
-        allowed(request, key, name, "model.read").models.version(name, version).to_json(full=True)
-    )
+    registry = allowed(request, key, name, "model.read")
+    body = registry.models.version(name, version).to_json(full=True)
+    body["evaluations"] = [e.to_json() for e in registry.evaluations.list(name, version)]
+    return body
 
 
 @router.delete(
@@ -199,11 +208,11 @@ def promote(
     body: PromoteRequest,
     key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
-    return (
-        allowed(request, key, name, "model.promote")
-        .promote(name, body.version, alias, actor=actor(key), note=body.note)
-        .to_json()
-    )
+    gate = Gate(body.require_better_on, body.metric) if body.require_better_on else None
+    registry = allowed(request, key, name, "model.promote")
+    return registry.promote(
+        name, body.version, alias, actor=actor(key), note=body.note, gate=gate
+    ).to_json()
 
 
 @router.post("/v1/models/{name}/aliases/{alias}/rollback", summary="Roll an alias back")

@@ -310,6 +310,8 @@ def change_image(
     attrs = body.model_dump(exclude_unset=True)
     if not attrs:
         raise InvalidParameter("nothing to change")
+    if "display_name" in attrs and attrs["display_name"] is None:
+        attrs["display_name"] = ""  # null: back to the file's name
     if attrs.get("patient_id"):
         _check_patient(request, study_id, attrs["patient_id"])
     c.study_images.update_image(actor_of(principal), study_id, image_id, **attrs)
