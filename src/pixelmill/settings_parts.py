@@ -207,6 +207,21 @@ class MLSettings(BaseModel):
     drift_threshold: float = Field(
         0.25, gt=0, description="PSI above which drift is flagged (0.1 moderate, 0.25 major)."
     )
+    resolve_ttl_s: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="Seconds a model reference (name@alias) stays resolved in a serving "
+        "process; an alias moved through this process is seen at once, one moved by another "
+        "process within this time (0 = resolve on every request).",
+    )
+    bookkeeping_queue: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Served images waiting for drift bookkeeping off the request path; when "
+        "full, a prediction waits for room (statistics are never dropped).",
+    )
     default_model: bool = Field(
         True, description="Register the shipped 'nuclei' model as nuclei@production at start."
     )

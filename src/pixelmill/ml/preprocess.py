@@ -112,3 +112,15 @@ def resize_planes(planes: NDArray[np.float32], size: int) -> NDArray[np.float32]
     return np.asarray(
         ndimage.zoom(planes, (1, size / rows, size / cols), order=1), dtype=np.float32
     )
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of image bytes from the header alone, before any pixel is
+    decoded (to refuse decompression bombs)."""
+    import pyvips
+
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    except pyvips.Error as exc:
+        raise CorruptImage("cannot decode the image") from exc
+    return int(image.width), int(image.height)

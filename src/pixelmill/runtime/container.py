@@ -210,6 +210,8 @@ class Container:
             self.anomaly.start()
 
     def shutdown(self) -> None:
+        # every answered prediction's drift statistics count before the process exits
+        self.inference.bookkeeper.close()
         if self.anomaly is not None:
             self.anomaly.stop()
         if self.runs_jobs_in_process:

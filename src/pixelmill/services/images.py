@@ -154,13 +154,21 @@ class ImageService:
         source: str = "upload",
         job_id: str | None = None,
         owner_id: str = "",
+        verify: bool = True,
     ) -> tuple[ImageRecord, bool]:
+        """As :meth:`ingest_file`; ``verify=False`` skips decoding the pixels (for bytes
+        pixelmill encoded itself, such as a predicted mask): the header is still read."""
         digest = hashlib.sha256(data).hexdigest()
         existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
         limits = self.settings  # whole slides may pass max_pixels (a pyramid)
-        info = probe(data, max_pixels=limits.max_pixels, max_slide_pixels=limits.max_slide_pixels)
+        info = probe(
+            data,
+            max_pixels=limits.max_pixels,
+            max_slide_pixels=limits.max_slide_pixels,
+            verify=verify,
+        )
         return self._store(info, digest, len(data), filename, source, job_id, data, owner_id)
 
     def _store(

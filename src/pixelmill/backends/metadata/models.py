@@ -123,6 +123,9 @@ class ModelRepository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: writes through this repository (versions, aliases); caches of what a reference
+        #: resolves to compare it to drop their entries at once (services/inference)
+        self.changes = 0
 
     # -- models and versions ------------------------------------------------------------
     def add_version(
@@ -183,6 +186,7 @@ class ModelRepository:
                     self._audit(
                         conn, model, "register", None, None, version, fields.get("created_by"), None
                     )
+                self.changes += 1
                 return self.version(model, version)
             except IntegrityError:
                 continue  # a concurrent registration took the number; take the next
@@ -265,6 +269,7 @@ class ModelRepository:
             if gone:
                 count_stored(conn, record.created_by or "", -record.size_bytes)
             self._audit(conn, model, "delete", None, version, None, actor, None)
+        self.changes += 1
         return record
 
     def sha256_in_use(self, sha256: str) -> bool:
@@ -324,6 +329,7 @@ class ModelRepository:
             else:
                 conn.execute(t.model_aliases.update().where(*where).values(**values))
             self._audit(conn, model, action, alias, previous, version, actor, note)
+        self.changes += 1
         return previous, self.alias(model, alias)
 
     def delete_alias(self, model: str, alias: str, *, actor: str | None) -> AliasRecord:
@@ -335,6 +341,7 @@ class ModelRepository:
                 )
             )
             self._audit(conn, model, "unalias", alias, record.version, None, actor, None)
+        self.changes += 1
         return record
 
     # -- audit --------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 """Serve registry models with ONNX Runtime: sessions cached per version, tiled inference
-for large images, dynamic batching across concurrent requests, drift monitoring, and
-results stored as images. Never imports torch."""
+for large images, dynamic batching across concurrent requests, drift monitoring (off the
+request path, :mod:`.bookkeeping`), and results stored as images or answered inline.
+Never imports torch."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,50 +19,19 @@ from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge, InvalidModel, public_text
 from pixelmill.ml.drift import DriftMonitor, DriftState, flag_note
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
-from pixelmill.ml.preprocess import decode
+from pixelmill.ml.preprocess import decode, header_size
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
+from pixelmill.services.inference.answers import PNG, encode_mask, measure_mask
+from pixelmill.services.inference.bookkeeping import Bookkeeper
+from pixelmill.services.inference.loaded import InlineMask, LoadedModel
+from pixelmill.services.inference.resolution import ResolvedRefs
 from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedModel:
-    version: VersionRecord
-    model: OnnxModel
-    drift: DriftMonitor
-    loaded_at: float = field(default_factory=time.time)
-    load_seconds: float = 0.0
-    predictions: int = 0
-    errors: int = 0
-    last_error: str | None = None
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "model": self.version.model,
-            "version": self.version.version,
-            "sha256": self.version.sha256,
-            "loaded": True,
-            "ready": self.last_error is None or self.predictions > 0,
-            "loaded_at": self.loaded_at,
-            "load_seconds": round(self.load_seconds, 4),
-            "predictions": self.predictions,
-            "errors": self.errors,
-            "last_error": self.last_error,
-            "batching": None
-            if self.model.batcher is None
-            else {
-                "max_batch": self.model.batcher.max_batch,
-                "max_wait_ms": self.model.batcher.max_wait * 1000,
-                "batches": self.model.batcher.batches,
-                "items": self.model.batcher.items,
-            },
-            "drift": self.drift.state().to_dict(),
-        }
 
 
 class Predictor:
@@ -108,12 +77,15 @@ class InferenceService:
         self._loaded: _Loaded = _Loaded(maxsize=settings.loaded_models)
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self.refs = ResolvedRefs(registry, settings.resolve_ttl_s)
+        self.bookkeeper = Bookkeeper(settings.bookkeeping_queue, lambda: self.watcher)
 
     # -- loading ------------------------------------------------------------------------
     def load(self, ref: str) -> LoadedModel:
         """The loaded model for ``ref`` (resolving the alias now), loading it on first use.
-        At most ``settings.loaded_models`` versions stay loaded (LRU)."""
-        version = self.registry.resolve(ref)
+        At most ``settings.loaded_models`` versions stay loaded (LRU); what an alias names
+        is remembered for ``settings.resolve_ttl_s`` (:mod:`.resolution`)."""
+        version = self.refs.resolve(ref)
         with self._lock:
             loaded = self._loaded.get(version.id)
             if loaded is not None:
@@ -145,7 +117,11 @@ class InferenceService:
                 on_flag=lambda state, v=version: self._drift_flag(v, state),
             )
             loaded = LoadedModel(
-                version, model, monitor, load_seconds=time.perf_counter() - started
+                version,
+                model,
+                monitor,
+                load_seconds=time.perf_counter() - started,
+                drift_state=monitor.state().to_dict(),
             )
             metrics.model_loaded(version.model, str(version.version))
             with self._lock:
@@ -193,6 +169,7 @@ class InferenceService:
         return Predictor(self, self.load(ref))
 
     def close(self) -> None:
+        self.bookkeeper.close()  # the statistics of every answered prediction count
         with self._lock:
             self._loaded.clear()  # evicts, and so closes, every loaded model
 
@@ -205,7 +182,8 @@ class InferenceService:
         threshold: float | None = None,
         scale: float = 1.0,
     ) -> Prediction:
-        """Predict on an array, with metrics and drift observation."""
+        """Predict on an array, with metrics; the drift observation is queued
+        (:class:`~.bookkeeping.Bookkeeper`)."""
         pixels = int(image.shape[0]) * int(image.shape[1])
         if pixels > self.settings.max_predict_pixels:
             raise ImageTooLarge(
@@ -237,12 +215,7 @@ class InferenceService:
         metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "ok").inc()
         loaded.predictions += 1
         loaded.last_error = None
-        state = loaded.drift.observe(image)
-        metrics.MODEL_DRIFT_SCORE.labels(v.model, str(v.version)).set(state.score)
-        if self.watcher is not None:
-            self.watcher.observe(
-                v, ok=True, seconds=seconds, drift=state.score, drift_window=state.window
-            )
+        self.bookkeeper.submit(loaded, image, seconds)
         return prediction
 
     def predict(
@@ -258,23 +231,11 @@ class InferenceService:
         owner_id: str = "",
     ) -> dict[str, Any]:
         """Predict on a stored image (``image_id``) or on image bytes (``data``, which are
-        stored as a new image first). The mask is stored as a PNG image of ``owner_id``'s;
-        its id is in the result, with the model version, drift state and optional
-        measurements."""
+        stored as a new image first). The mask is stored as a PNG image of ``owner_id``'s
+        (unless not ``store``); its id is in the result, with the model version, the
+        drift state after the last counted image and optional measurements."""
         loaded = self.load(ref)
-        if image_id is not None:
-            record = self.images.images.get(image_id)
-            data = self.images.original_bytes(image_id)
-        else:
-            assert data is not None
-            record, _ = self.images.ingest_bytes(data, source="upload", owner_id=owner_id)
-        source_id, pixel_size = record.id, record.pixel_size_um
-        if record.width * record.height > self.settings.max_predict_pixels:  # before decoding
-            raise ImageTooLarge(
-                f"the image has {record.width * record.height} pixels; predictions accept at "
-                f"most {self.settings.max_predict_pixels}"
-            )
-        image = decode(data)
+        image, source_id, pixel_size = self._source(image_id, data, owner_id, keep=True)
         prediction = self.run(loaded, image, threshold=threshold, scale=scale)
         v = loaded.version
         body: dict[str, Any] = {
@@ -283,14 +244,17 @@ class InferenceService:
             "ref": v.ref,
             "image_id": source_id,
             "task": loaded.model.spec.task,
-            "drift": loaded.drift.state().to_dict(),
+            "drift": loaded.drift_state,
         }
         if prediction.mask is not None:
             body["tiles"] = prediction.tiles
             body["foreground_fraction"] = round(float((prediction.mask > 0).mean()), 6)
             if store:
                 mask_record, _ = self.images.ingest_bytes(
-                    _png(prediction.mask), source="inference", owner_id=owner_id
+                    encode_mask(prediction.mask),
+                    source="inference",
+                    owner_id=owner_id,
+                    verify=False,  # our own encoder's PNG: the header is read, not decoded
                 )
                 body["mask_image_id"] = mask_record.id
             if measure:
@@ -305,9 +269,75 @@ class InferenceService:
             body["scores"] = prediction.scores
         return body
 
+    def predict_inline(
+        self,
+        ref: str,
+        *,
+        image_id: str | None = None,
+        data: bytes | None = None,
+        threshold: float | None = None,
+        scale: float = 1.0,
+        media_type: str = PNG,
+    ) -> InlineMask | dict[str, Any]:
+        """Predict without storing anything: neither the mask nor uploaded ``data``. A
+        segmentation answers with the mask itself (``media_type``: PNG or ``.npy``) and
+        the version in headers; a classification with its usual JSON."""
+        loaded = self.load(ref)
+        image, source_id, _ = self._source(image_id, data, "", keep=False)
+        prediction = self.run(loaded, image, threshold=threshold, scale=scale)
+        v = loaded.version
+        if prediction.mask is None:
+            return {
+                "model": v.model,
+                "version": v.version,
+                "ref": v.ref,
+                "image_id": source_id,
+                "task": loaded.model.spec.task,
+                "drift": loaded.drift_state,
+                "label": prediction.label,
+                "scores": prediction.scores,
+            }
+        headers = {
+            "Pixelmill-Model": v.model,
+            "Pixelmill-Model-Version": str(v.version),
+            "Pixelmill-Tiles": str(prediction.tiles),
+            "Pixelmill-Foreground-Fraction": f"{float((prediction.mask > 0).mean()):.6f}",
+        }
+        if source_id is not None:
+            headers["Pixelmill-Image-Id"] = source_id
+        return InlineMask(encode_mask(prediction.mask, media_type), media_type, headers)
+
+    def _source(
+        self, image_id: str | None, data: bytes | None, owner_id: str, *, keep: bool
+    ) -> tuple[NDArray[np.generic], str | None, float | None]:
+        """The image to predict on, its id (``None``: bytes not kept) and pixel size.
+        Bytes are stored as a new image of ``owner_id``'s when ``keep``. Too many pixels
+        → 413, found from the record or the header before decoding."""
+        if image_id is not None:
+            record = self.images.record(image_id)
+            data = self.images.storage.get(record.storage_key)
+            width, height = record.width, record.height
+            source_id, pixel_size = record.id, record.pixel_size_um
+        elif keep:
+            assert data is not None
+            record, _ = self.images.ingest_bytes(data, source="upload", owner_id=owner_id)
+            width, height = record.width, record.height
+            source_id, pixel_size = record.id, record.pixel_size_um
+        else:
+            assert data is not None
+            width, height = header_size(data)
+            source_id, pixel_size = None, None
+        if width * height > self.settings.max_predict_pixels:
+            raise ImageTooLarge(
+                f"the image has {width * height} pixels; predictions accept at "
+                f"most {self.settings.max_predict_pixels}"
+            )
+        return decode(data), source_id, pixel_size
+
     # -- health -------------------------------------------------------------------------
     def health(self, ref: str, *, load: bool = False) -> dict[str, Any]:
         """Loaded/ready state of the version ``ref`` names (loading it when ``load``)."""
+        self.bookkeeper.flush()
         version = self.registry.resolve(ref)
         with self._lock:
             loaded = self._loaded.get(version.id)
@@ -323,11 +353,14 @@ class InferenceService:
         return loaded.health()
 
     def loaded(self) -> list[dict[str, Any]]:
+        self.bookkeeper.flush()
         with self._lock:
             items = list(self._loaded.values())
         return [i.health() for i in items]
 
     def drift(self, ref: str) -> dict[str, Any]:
+        """Drift of the version ``ref`` names, counting every prediction answered so far."""
+        self.bookkeeper.flush()
         version = self.registry.resolve(ref)
         with self._lock:
             loaded = self._loaded.get(version.id)
@@ -343,51 +376,3 @@ def _model_failure(exc: BaseException) -> bool:
     """What counts against a model's breaker: outages, and the runtime failing on an
     input (422 ``invalid-model``): a version that fails on most inputs is broken."""
     return is_outage(exc) or isinstance(exc, InvalidModel)
-
-
-def _png(mask: NDArray[np.uint8]) -> bytes:
-    import pyvips
-
-    return bytes(pyvips.Image.new_from_array(np.ascontiguousarray(mask)).write_to_buffer(".png"))
-
-
-def measure_mask(
-    mask: NDArray[np.uint8],
-    image: NDArray[np.generic],
-    *,
-    pixel_size_um: float | None = None,
-    spec: InputSpec | None = None,
-) -> dict[str, Any]:
-    """Per-object measurements of a binary mask with the analysis measurements
-    (:func:`pixelmill.imaging.analysis.measure.measure_objects`): the mask is split into
-    objects first (:meth:`InputSpec.objects <pixelmill.ml.spec.InputSpec.objects>`, with
-    the model's ``grow``, ``min_object_fraction`` and ``fill_holes``).
-    At most 1000 objects are listed."""
-    import math
-
-    from pixelmill.imaging.analysis.measure import measure_objects
-
-    labels = (spec or InputSpec()).objects(mask > 0)
-    labels = labels.astype(np.uint16 if labels.max() < 65535 else np.uint32)
-    intensity = image
-    if image.ndim == 3 and image.shape[2] in (2, 4):  # drop alpha
-        intensity = image[..., : image.shape[2] - 1]
-    table = measure_objects(labels, intensity, pixel_size_um=pixel_size_um)
-    areas = np.asarray(table.column("area_px").to_pylist(), dtype=np.float64)
-
-    def clean(value: Any) -> Any:
-        return None if isinstance(value, float) and not math.isfinite(value) else value
-
-    return {
-        "count": int(table.num_rows),
-        "area_px": {
-            "mean": float(areas.mean()) if areas.size else 0.0,
-            "median": float(np.median(areas)) if areas.size else 0.0,
-            "total": float(areas.sum()),
-        },
-        "pixel_size_um": pixel_size_um,
-        "objects": [
-            {k: clean(v) for k, v in row.items()} for row in table.slice(0, 1000).to_pylist()
-        ],
-        "truncated": table.num_rows > 1000,
-    }

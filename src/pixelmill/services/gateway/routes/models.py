@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["models"])
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
+#: media types of an inline mask (services/inference/answers.py)
+PNG, NPY = "image/png", "application/x-npy"
 
 
 def _registry(request: Request) -> ModelRegistry:
@@ -244,8 +246,13 @@ def delete_alias(
         "JSON body {image_id, threshold?, scale?, measure?}, or the image bytes as the body "
         "(then threshold/scale/measure as query parameters). Returns the version used, the stored mask "
         "image id (segmentation) or label and scores (classification), and the drift state. "
-        "Images larger than the model's tile are tiled."
+        "Images larger than the model's tile are tiled. With store=false nothing is stored "
+        "(neither the mask nor uploaded bytes): a segmentation answers with the mask itself, "
+        "PNG (0/255), or .npy with 'Accept: application/x-npy', and the version in "
+        "Pixelmill-Model / Pixelmill-Model-Version headers."
     ),
+    response_model=None,
+    responses={200: {"content": {PNG: {}, NPY: {}}}},
 )
 async def predict(
     request: Request,
@@ -253,14 +260,17 @@ async def predict(
     threshold: float | None = Query(None, gt=0, lt=1),
     scale: float = Query(1.0, ge=0.05, le=8),
     measure: bool = Query(False),
+    store: bool = Query(
+        True, description="false: answer with the mask (PNG or .npy) and store nothing."
+    ),
     key: Principal | None = Depends(require("write")),
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     inference = _inference(request)
     name = parse_ref(ref).name
     await anyio.to_thread.run_sync(lambda: allowed(request, key, name, "model.predict"))
     owner = key.user_id if key is not None else ""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
+    image_id, data = None, None
+    if request.headers.get("content-type", "").startswith("application/json"):
         try:
             body = PredictRequest.model_validate_json(await request.body())
         except ValidationError as exc:  # per-field errors, not pydantic's text
@@ -268,25 +278,41 @@ async def predict(
                 "invalid predict request", errors=validation_errors(exc)
             ) from None
         await anyio.to_thread.run_sync(lambda: deps(request).access.image(key, body.image_id))
+        image_id, threshold, scale = body.image_id, body.threshold, body.scale
+        measure = body.measure
+    else:
+        limit = deps(request).settings.server.max_upload_bytes
+        data = await read_body(request, limit, "image")
+        if not data:
+            raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
+    if store:
         return await anyio.to_thread.run_sync(
             lambda: inference.predict(
                 ref,
                 owner_id=owner,
-                image_id=body.image_id,
-                threshold=body.threshold,
-                scale=body.scale,
-                measure=body.measure,
+                image_id=image_id,
+                data=data,
+                threshold=threshold,
+                scale=scale,
+                measure=measure,
             )
         )
-    limit = deps(request).settings.server.max_upload_bytes
-    data = await read_body(request, limit, "image")
-    if not data:
-        raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
-    return await anyio.to_thread.run_sync(
-        lambda: inference.predict(
-            ref, data=data, threshold=threshold, scale=scale, measure=measure, owner_id=owner
+    if measure:
+        raise InvalidParameter("measure needs the JSON answer: leave store on to measure")
+    media_type = NPY if NPY in request.headers.get("accept", "") else PNG
+    answer = await anyio.to_thread.run_sync(
+        lambda: inference.predict_inline(
+            ref,
+            image_id=image_id,
+            data=data,
+            threshold=threshold,
+            scale=scale,
+            media_type=media_type,
         )
     )
+    if isinstance(answer, dict):  # a classification: nothing to store anyway
+        return answer
+    return Response(answer.content, media_type=answer.media_type, headers=answer.headers)
 
 
 @router.get("/v1/models/{ref}/health", summary="Loaded / ready state of a model version")
