@@ -35,6 +35,7 @@ from pixelmill.imaging.render import (
 )
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.image_pages import animated, check_slide_render, pages_to_read
+from pixelmill.services.intermediates import IntermediateCache
 from pixelmill.services.record_cache import RecordCache
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
@@ -109,6 +110,8 @@ class ImageService:
         #: owners' storage quotas, checked where each new image row is inserted
         self.quotas = quotas
         self._records = RecordCache()
+        #: decoded originals of hot images, shared by their renders (render_steps)
+        self.intermediates = IntermediateCache(render.intermediate_cache_bytes)
         #: renders computed at once, and a bounded queue of waiting ones (render_gate)
         self.render_gate = RenderGate(
             render.max_concurrent or os.cpu_count() or 1,
@@ -340,8 +343,9 @@ class ImageService:
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
         check_slide_render(record, p, self.settings)
         pages = pages_to_read(record, p, fmt, self.settings)
-        if source is None:
+        if source is None:  # a stored original: its decode may serve the next render
             source = self.source_of(record)
+            ctx.intermediates, ctx.source_id = self.intermediates, record.sha256
         with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
             image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
         background = (p.bg or (255, 255, 255, 255))[:3]

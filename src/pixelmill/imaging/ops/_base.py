@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import pyvips
 from pydantic import BaseModel, ConfigDict
 
 from pixelmill.queues import Queue as Queue  # re-exported: each op names its queue
+
+if TYPE_CHECKING:
+    from pixelmill.imaging.intermediates import Intermediates
 
 
 class Params(BaseModel):
@@ -67,6 +70,10 @@ class OpContext:
     keep_16_bit: bool = True
     #: the image as it was before the pipeline ran (for overlays, side-by-side)
     original: pyvips.Image | None = None
+    #: decoded originals shared between renders, keyed by the original's content hash
+    #: ``source_id`` (:mod:`pixelmill.imaging.intermediates`); ``None``: decode afresh
+    intermediates: Intermediates | None = None
+    source_id: str | None = None
 
 
 class Operation(Generic[P]):
