@@ -33,7 +33,7 @@ def _sources() -> dict[str, bytes]:
     frames = [_picture(160, 120) for _ in range(3)]
     gif = pyvips.Image.arrayjoin(frames, across=1).copy()
     gif.set_type(pyvips.GValue.gint_type, "page-height", 120)
-    deep = (_picture(640, 480).cast("ushort") * 257).copy(interpretation="rgb16")
+    deep = (_picture(640, 480).cast("ushort") * 257).cast("ushort").copy(interpretation="rgb16")
     return {
         "jpeg": bytes(_picture(1600, 1200).write_to_buffer(".jpg", Q=90)),
         "rgba-png": bytes(_picture(640, 480, 4).write_to_buffer(".png")),
