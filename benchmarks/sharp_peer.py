@@ -2,7 +2,7 @@
 a matrix of single renders, and a CDN origin workload that asks for each source in
 several sizes and formats.
 
-One command (about 12 minutes; ``--quick`` about 4)::
+One command (about 15 minutes; ``--quick`` about 5)::
 
     .venv/bin/python benchmarks/sharp_peer.py            # or --quick
 
@@ -22,9 +22,10 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
    (``/proc/PID/stat`` of its process tree). pixelmill keeps no decoded originals here
    (``render.intermediate_cache_bytes=0``): each request is a whole single render;
 4. **origin workload**: a seeded list of requests, each of ``--sources`` originals in
-   3-6 widths and 2-3 formats, shuffled so sources interleave; the same list (a wrk Lua
-   script walks it in order) to sharp, to pixelmill keeping decoded originals (the
-   default 128 MiB) and to pixelmill without (0), interleaved rounds.
+   3-6 widths and 2-3 formats, shuffled so sources interleave; the same list to sharp,
+   to pixelmill keeping decoded originals (the default 128 MiB, started afresh each
+   round) and to pixelmill without (0): the whole list once per round, ``--conc``
+   requests at a time (urllib clients in threads), interleaved rounds.
 
 Results: Markdown on stdout and ``benchmarks/.work/sharp-peer-results.json``.
 """
@@ -32,7 +33,6 @@ Results: Markdown on stdout and ``benchmarks/.work/sharp-peer-results.json``.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -46,6 +46,7 @@ from _harness import (
     ROOT,
     WORK,
     Server,
+    cpu_seconds,
     free_port,
     geomean,
     median,
@@ -72,6 +73,8 @@ INPUTS = {  # key: (file name, title)
 }
 OUTPUTS = ("jpeg", "png", "webp", "avif")
 MIME = {f: f"image/{f}" for f in OUTPUTS}
+#: both pixelmill servers: one libvips thread per render, as sharp.concurrency(1)
+COMMON = {"PIXELMILL_RENDER__CONCURRENCY": "1"}
 
 
 def make_images(folder: Path) -> dict[str, Path]:
@@ -200,41 +203,62 @@ def workload(seed: int, sources: list[str], choices: list[str]) -> list[tuple[st
     return requests
 
 
-def origin(servers: dict[str, Server], ids: dict[str, str], args: Any, run: Path) -> Any:
-    """The workload list walked in order by wrk (one Lua state), on each server in turn."""
+def one_pass(server: Server, paths: list[str], conc: int) -> dict[str, float]:
+    """Every path of the list once, in order, ``conc`` at a time (a thread pool of
+    urllib clients); the server tree's CPU per request and the requests per second."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(path: str) -> int:
+        status, _headers, body = get(server.url + path)
+        return status if body else 0
+
+    before, started = cpu_seconds(server.refresh()), time.perf_counter()
+    with ThreadPoolExecutor(conc) as pool:
+        statuses = list(pool.map(fetch, paths))
+    wall = time.perf_counter() - started
+    used = cpu_seconds(server.pids) - before
+    errors = sum(s != 200 for s in statuses)
+    return {"rps": len(paths) / wall, "cpu_ms": used * 1000 / len(paths), "errors": errors}
+
+
+def origin(
+    servers: dict[str, Server], ids: dict[str, str], args: Any, restart: Any
+) -> dict[str, Any]:
+    """The workload list once per round on each server in turn (order rotated); the
+    server keeping decoded originals is started afresh before each of its passes."""
     originals = [k for k in ids if k.startswith("origin_")]
     requests = workload(args.seed, originals, args.formats.split(","))
-    script = Path(__file__).resolve().parent / "sharp" / "walk.lua"
-    files = {}
-    for name in servers:
-        listed = [paths_for(servers, ids, s, q)[name] for s, q in requests]
-        files[name] = run / f"walk-{name}.txt"
-        files[name].write_text("\n".join(listed) + "\n")
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in servers}
     for order in rotations(list(servers), args.reps):
         for name in order:
-            env = {**os.environ, "WALK_PATHS": str(files[name])}
-            sample = wrk_sample(
-                servers[name], "/", args.conc, args.origin_seconds, script=script, env=env
-            )
-            runs[name].append(sample.__dict__)
-    return {"requests": len(requests), "sources": len(ids) // 2 - len(INPUTS), "runs": runs}
+            if name == "pixelmill-kept":
+                servers[name] = restart(servers[name])
+            listed = [paths_for(servers, ids, s, q)[name] for s, q in requests]
+            runs[name].append(one_pass(servers[name], listed, args.conc))
+            print(f"origin {name}: {runs[name][-1]}", flush=True)
+    return {"requests": len(requests), "sources": len(originals), "runs": runs}
 
 
 def start(run: Path, files: dict[str, Path]) -> tuple[dict[str, Server], dict[str, str]]:
     data = run / "data"
     data.mkdir(parents=True)
-    common = {"PIXELMILL_RENDER__CONCURRENCY": "1"}
     off = {"PIXELMILL_RENDER__INTERMEDIATE_CACHE_BYTES": "0"}
-    first = pixelmill("pixelmill", data, 1, "none://", run, **common, **off)
+    first = pixelmill("pixelmill", data, 1, "none://", run, **COMMON, **off)
     ready(first)
     key = admin_key(first)
     ids = {name: upload(first, key, path) for name, path in files.items()}
     ids |= {f"@file:{name}": path.name for name, path in files.items()}
-    kept = pixelmill("pixelmill-kept", data, 1, "none://", run, **common)
-    ready(kept)
     servers = {"sharp": sharp_server(next(iter(files.values())).parent, run), "pixelmill": first}
-    return servers | {"pixelmill-kept": kept}, ids
+    return servers | {"pixelmill-kept": kept_server(run)}, ids
+
+
+def kept_server(run: Path, old: Server | None = None) -> Server:
+    """pixelmill keeping decoded originals (the default 128 MiB), started afresh."""
+    if old is not None:
+        old.stop()
+    server = pixelmill("pixelmill-kept", run / "data", 1, "none://", run, **COMMON)
+    ready(server)
+    return server
 
 
 def summary(report: dict[str, Any]) -> list[str]:
@@ -280,16 +304,15 @@ def summary(report: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    p = parser(__doc__, "1 round, 2 s per cell, 10 s per workload run")
+    p = parser(__doc__, "1 round, 2 s per cell")
     p.add_argument("--reps", type=int, default=3, help="interleaved rounds (median)")
     p.add_argument("--seconds", type=float, default=3.0, help="wrk seconds per matrix cell")
-    p.add_argument("--origin-seconds", type=float, default=20.0, help="wrk s per workload run")
     p.add_argument("--conc", type=int, default=4, help="wrk connections (sharp's 4 in flight)")
     p.add_argument("--sources", type=int, default=20, help="originals in the origin workload")
     p.add_argument("--seed", type=int, default=19, help="seed of the workload list")
     p.add_argument("--formats", default="jpeg,webp,avif", help="workload output formats")
     p.add_argument("--no-matrix", action="store_true", help="the origin workload only")
-    args = parse(p, {"reps": 1, "seconds": 2.0, "origin_seconds": 10.0})
+    args = parse(p, {"reps": 1, "seconds": 2.0})
     started = time.monotonic()
     folder = WORK / "images"
     files = make_images(folder) | variants(folder, make_images(folder), args.sources)
@@ -302,7 +325,7 @@ def main() -> None:
         report: dict[str, Any] = {"matrix": {"runs": {}, "bytes": {}}}
         if not args.no_matrix:
             report["matrix"] = matrix(pair, ids, args)
-        report["origin"] = origin(servers, ids, args, run)
+        report["origin"] = origin(servers, ids, args, lambda old: kept_server(run, old))
     finally:
         for server in reversed(list(servers.values())):
             server.stop()

@@ -91,19 +91,10 @@ def wrk(
     return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
 
 
-def wrk_sample(
-    server: Server,
-    path: str,
-    conc: int,
-    seconds: float,
-    *,
-    script: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> WrkSample:
-    """GETs of ``path`` on ``server`` (or the paths a Lua ``script`` picks), with the CPU
-    its process tree spent meanwhile."""
+def wrk_sample(server: Server, path: str, conc: int, seconds: float) -> WrkSample:
+    """GETs of ``path`` on ``server``, with the CPU its process tree spent meanwhile."""
     before = cpu_seconds(server.pids)
-    out = wrk(server.url + path, conc=conc, seconds=seconds, script=script, env=env)
+    out = wrk(server.url + path, conc=conc, seconds=seconds)
     used = cpu_seconds(server.pids) - before
     requests = int(_find(r"(\d+) requests in", out))
     errors = 0

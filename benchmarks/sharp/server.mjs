@@ -8,7 +8,7 @@
 //   JPEG: baseline, no mozjpeg, no Huffman optimisation, no trellis, 4:2:0 below q 90
 //         (libvips' subsample_mode=auto, which pixelmill uses), 4:4:4 from q 90;
 //   PNG:  zlib level 6, no adaptive filtering (libvips' default filter none), no palette;
-//   WebP: effort 2, lossy;  AVIF: effort 2, 4:2:0, 8 bits;
+//   WebP: effort 2, lossy;  AVIF: effort 0 (pixelmill's serving default), 4:2:0, 8 bits;
 //   resize: fit cover, centre, lanczos3 (both sides use libvips' default kernel);
 //   EXIF orientation applied (.rotate()), metadata stripped, output sRGB 8-bit;
 //   an animated GIF rendered to WebP keeps its frames (animated: true), as pixelmill does.
@@ -42,7 +42,7 @@ function encoder(pipe, format, q) {
   }
   if (format === "webp") return pipe.webp({ quality: q, effort: 2 });
   if (format === "avif") {
-    return pipe.avif({ quality: q, effort: 2, chromaSubsampling: "4:2:0", bitdepth: 8 });
+    return pipe.avif({ quality: q, effort: 0, chromaSubsampling: "4:2:0", bitdepth: 8 });
   }
   throw new Error(`unknown format ${format}`);
 }
