@@ -363,9 +363,13 @@ def _may_be_deep(head: bytes) -> bool:
     return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def _reduced_jpeg(source: bytes | str, p: ResizeParams, ctx: OpContext) -> ReducedJpeg | None:
+def _reduced_jpeg(
+    source: bytes | str, p: ResizeParams, ctx: OpContext | None = None
+) -> ReducedJpeg | None:
     """The source decoded already shrunk for this resize, or ``None`` (libvips decodes)."""
     needed = lambda size: _needed_size(size, p)  # noqa: E731
+    if ctx is None:
+        return decode_reduced(source, needed)
     return decode_reduced(source, needed, store=ctx.intermediates, source_id=ctx.source_id)
 
 
