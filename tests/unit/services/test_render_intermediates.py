@@ -4,7 +4,6 @@ decode afresh, for every fit mode and output format, and the reuse really happen
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,9 +44,13 @@ def _sources() -> dict[str, bytes]:
 SOURCES = _sources()
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[tuple[ImageService, ImageService]]:
-    """Two image services with no result cache: one keeping decodes, one not."""
+@pytest.fixture(scope="module")
+def services(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ImageService, ImageService]]:
+    """Two image services with no result cache: one keeping decodes, one not (built
+    once for the module: each test uploads its own originals)."""
+    tmp_path = tmp_path_factory.mktemp("intermediates")
     containers: list[Container] = []
     for kept in (0, 64 * 1024 * 1024):
         settings = make_settings(
@@ -78,7 +81,7 @@ def test_a_kept_decode_renders_the_same_pixels(
             want = afresh.render(ids[0], params).body
             got = keeping.render(ids[1], params).body
             assert np.array_equal(_pixels(got), _pixels(want)), (name, fit, fmt)
-    assert keeping.intermediates.nbytes > 0  # the renders did share a decode
+    assert keeping.intermediates.nbytes > 0  # the renders did share decodes
     assert afresh.intermediates.nbytes == 0
 
 
@@ -87,9 +90,11 @@ def test_each_size_of_a_hot_jpeg_decodes_once(
 ) -> None:
     # given a 1600 px JPEG asked for in three sizes, each in three formats
     _, keeping = services
-    image_id = keeping.ingest_bytes(SOURCES["jpeg"])[0].id
+    original = bytes(_picture(1600, 1200).fliphor().write_to_buffer(".jpg", Q=85))
+    image_id = keeping.ingest_bytes(original)[0].id
+    before = len(keeping.intermediates)
     for width in (150, 400, 700):
         for fmt in ("jpeg", "webp", "png"):
             keeping.render(image_id, RenderParams(w=width, format=fmt))
     # then one decode is kept per shrink factor (8, 4, 2), not one per request
-    assert len(keeping.intermediates) == 3
+    assert len(keeping.intermediates) - before == 3
