@@ -35,11 +35,12 @@ THUMBOR_VERSION = "7.8.0"
 QUALITY = 82
 
 
-def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path) -> Server:
+def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path, **extra: str) -> Server:
     """``pixelmill up`` on a free port. Servers share the metadata DB and the objects of
-    ``data`` but each has its own data dir (``up`` resets its metrics folder there)."""
+    ``data`` but each has its own data dir (``up`` resets its metrics folder there);
+    ``extra``: more ``PIXELMILL_*`` variables."""
     port = free_port()
-    env = {
+    env = extra | {
         "PIXELMILL_CACHE__URL": cache,
         "PIXELMILL_DATABASE__URL": f"sqlite:///{data / 'pixelmill.db'}",
         "PIXELMILL_STORAGE__URL": f"file://{data / 'objects'}",

@@ -138,6 +138,13 @@ class RenderSettings(BaseModel):
         "preset=a,b) and combinable with other parameters, which win: "
         "{thumb: {w: 256, h: 256, fit: cover}}.",
     )
+    intermediate_cache_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=0,
+        description="Bytes of decoded originals each process keeps for the next render of "
+        "the same image (shrink-on-load JPEGs, whole PNG/TIFF/GIF, animation frames; LRU): "
+        "a CDN asks for each hot image in several sizes and formats. 0: decode every time.",
+    )
     max_frames: int = Field(200, ge=1, description="Most frames an animated render keeps.")
     max_animation_pixels: int = Field(
         100_000_000, gt=0, description="Most source pixels (frames x w x h) it may read."

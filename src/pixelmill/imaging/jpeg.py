@@ -25,6 +25,8 @@ from pixelmill.imaging.colour import profile_space
 if TYPE_CHECKING:
     import numpy as np
 
+    from pixelmill.imaging.intermediates import Intermediates
+
 #: JPEG files up to this size are read whole before decoding (fast); bigger ones stream
 _READ_WHOLE_BYTES = 8 * 1024 * 1024
 
@@ -116,7 +118,11 @@ class ReducedJpeg:
 
 
 def decode_reduced(
-    source: bytes | str, needed: Callable[[tuple[int, int]], tuple[int, int] | None]
+    source: bytes | str,
+    needed: Callable[[tuple[int, int]], tuple[int, int] | None],
+    *,
+    store: Intermediates | None = None,
+    source_id: str | None = None,
 ) -> ReducedJpeg | None:
     """Decode a JPEG already shrunk by 2, 4 or 8 in the DCT, with OpenCV
     (``IMREAD_REDUCED_*``, straight to RGB, EXIF orientation applied by us later).
@@ -127,6 +133,10 @@ def decode_reduced(
     not describe the pixels, too little shrink, enlarging, or anything OpenCV cannot
     decode. A wide-gamut profile (Display P3) rides along on the result:
     :func:`pixelmill.imaging.colour.to_srgb` converts the reduced pixels.
+
+    With a ``store`` (and the original's ``source_id``) the decode is kept there for
+    the next render of the same original at the same shrink
+    (:mod:`pixelmill.imaging.intermediates`).
     """
     if isinstance(source, bytes) and not source.startswith(b"\xff\xd8\xff"):
         return None
@@ -159,11 +169,21 @@ def decode_reduced(
     denominator = next((d for d in (8, 4, 2) if fold >= d), 1)
     if denominator == 1:
         return None  # no DCT shrink possible: libvips is as fast
-    pixels = _opencv_decode(source, denominator, grey=mode == "L")
-    expect = (-(-stored[1] // denominator), -(-stored[0] // denominator))
-    if pixels is None or pixels.shape[:2] != expect:
-        return None
-    return ReducedJpeg(pixels, upright, orientation if orientation in _ORIENT else 1, info)
+
+    def make() -> tuple[ReducedJpeg, int] | None:
+        pixels = _opencv_decode(source, denominator, grey=mode == "L")
+        expect = (-(-stored[1] // denominator), -(-stored[0] // denominator))
+        if pixels is None or pixels.shape[:2] != expect:
+            return None
+        turn = orientation if orientation in _ORIENT else 1
+        return ReducedJpeg(pixels, upright, turn, info), pixels.nbytes
+
+    if store is None or source_id is None:
+        made = make()
+        return None if made is None else made[0]
+    # only the same shrink: a finer one kept would give other pixels (and cost more
+    # to resize than the coarse decode it saves)
+    return store.fetch((source_id, "dct", denominator), make)
 
 
 def _opencv_decode(source: bytes | str, denominator: int, *, grey: bool) -> np.ndarray | None:

@@ -6,7 +6,7 @@ shrink-on-load thumbnail, so a 12 MP JPEG is never fully decoded for a 300 px ou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +14,7 @@ import pyvips
 
 from pixelmill.errors import CorruptImage, InvalidParameter, PixelmillError
 from pixelmill.imaging.colour import IccMode, to_srgb
+from pixelmill.imaging.intermediates import all_frames
 from pixelmill.imaging.ops import OpContext, Step
 from pixelmill.imaging.probe import ImageSource, open_image
 
@@ -51,10 +52,13 @@ def run(
     try:
         if image is None and pages is not None:
             assert isinstance(source, (bytes, Path))
-            option = {"n": -1} if pages == "all" else {"page": pages}
-            image = open_image(source, access="random", **option)
-            if auto_orient and pages != "all":
-                image = image.autorot()
+            if pages == "all":  # every frame: kept decoded for the next render, if any
+                opened = _opener(source, n=-1)
+                image = all_frames(opened, ctx.intermediates, ctx.source_id, -1)
+            else:
+                image = open_image(source, access="random", page=pages)
+                if auto_orient:
+                    image = image.autorot()
         if image is None and remaining and auto_orient:
             src: bytes | str = source if isinstance(source, bytes) else str(source)
             fused = remaining[0].op.load(src, remaining[0].params, ctx)
@@ -84,6 +88,10 @@ def run(
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from exc
     return image
+
+
+def _opener(source: ImageSource, **options: int) -> Callable[[], pyvips.Image]:
+    return lambda: open_image(source, access="random", **options)
 
 
 def _frame_height(image: pyvips.Image) -> int:

@@ -68,14 +68,8 @@ RENDERS_REFUSED = Counter(
     "client_gone).",
     ["reason"],
 )
-RENDERS = Counter(
-    "pixelmill_renders_total",
-    "Renders served (cache hits included), by output format.",
-    ["format"],
-)
-RENDER_BYTES = Counter(
-    "pixelmill_render_bytes_total", "Bytes of renders served, by output format.", ["format"]
-)
+RENDERS = Counter("pixelmill_renders_total", "Renders served, hits too, by format.", ["format"])
+RENDER_BYTES = Counter("pixelmill_render_bytes_total", "Bytes of renders, by format.", ["format"])
 RENDER_GATE_ACTIVE = Gauge(
     "pixelmill_render_gate_active",
     "Renders computing now (each holds one of render.max_concurrent slots).",
@@ -91,8 +85,9 @@ RENDER_GATE_WAIT_SECONDS = Histogram(
     "Time a render waited for its slot (0 when one was free).",
     buckets=_LATENCY,
 )
-IMAGES_STORED = Gauge(
-    "pixelmill_images_stored", "Images in the metadata DB.", multiprocess_mode="max"
+IMAGES_STORED = Gauge("pixelmill_images_stored", "Images in the DB.", multiprocess_mode="max")
+RENDER_INTERMEDIATES = Counter(
+    "pixelmill_render_intermediate_total", "Decoded-original lookups (hit|miss|shared).", ["result"]
 )
 
 
@@ -105,6 +100,7 @@ def _zero(counter: Counter, *values: str) -> None:
 
 
 _zero(CACHE_REQUESTS, "hit", "miss")
+_zero(RENDER_INTERMEDIATES, "hit", "miss", "shared")
 _zero(BYTES_OUT, "render", "original")
 _zero(UPLOADS, "created", "duplicate", "rejected")
 _zero(RATE_LIMITED, "key", "address", "auth_failures")

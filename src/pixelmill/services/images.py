@@ -8,12 +8,10 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
@@ -35,51 +33,19 @@ from pixelmill.imaging.render import (
 )
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.image_pages import animated, check_slide_render, pages_to_read
+from pixelmill.services.image_types import Rendition, StoredQuota, new_image_id, sha256_file
+from pixelmill.services.intermediates import IntermediateCache
 from pixelmill.services.record_cache import RecordCache
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
-
-
-class StoredQuota(Protocol):
-    """What ingest needs of :class:`pixelmill.services.workspace.quotas.Quotas`."""
-
-    def stored_limit(self, user_id: str) -> int | None: ...
-
-    def denied(self, user_id: str, exc: QuotaExceeded) -> None: ...
-
-    def check_room(self, user_id: str, adding: int) -> None: ...
-
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_VERSION = "1"  # bump when placeholders change: cached ones are made again
 
 
-@dataclass(frozen=True)
-class Rendition:
-    body: bytes
-    media_type: str
-    etag: str
-    negotiated: bool
-    cache_hit: bool
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _no_span(name: str) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
-
-
-def new_image_id() -> str:
-    """A random id (128 bits): ids say nothing about the content, so nobody can test
-    whether some file is stored by guessing its id."""
-    return secrets.token_hex(16)
 
 
 class ImageService:
@@ -112,6 +78,8 @@ class ImageService:
         #: owners' storage quotas, checked where each new image row is inserted
         self.quotas = quotas
         self._records = RecordCache()
+        #: decoded originals of hot images, shared by their renders (render_steps)
+        self.intermediates = IntermediateCache(render.intermediate_cache_bytes)
         #: renders computed at once, and a bounded queue of waiting ones (render_gate)
         self.render_gate = RenderGate(
             render.max_concurrent or os.cpu_count() or 1,
@@ -351,8 +319,9 @@ class ImageService:
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
         check_slide_render(record, p, self.settings)
         pages = pages_to_read(record, p, fmt, self.settings)
-        if source is None:
+        if source is None:  # a stored original: its decode may serve the next render
             source = self.source_of(record)
+            ctx.intermediates, ctx.source_id = self.intermediates, record.sha256
         with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
             image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
         background = (p.bg or (255, 255, 255, 255))[:3]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import pyvips
 from pydantic import BaseModel, ConfigDict
 
 from pixelmill.queues import Queue as Queue  # re-exported: each op names its queue
+
+if TYPE_CHECKING:
+    from pixelmill.imaging.intermediates import Intermediates
 
 
 class Params(BaseModel):
@@ -70,6 +73,10 @@ class OpContext:
     #: an 8-bit (rows, cols, 3) RGB array -> (N, 5) face boxes ``x0, y0, x1, y1, score``
     #: (``gravity=face``, ``blur_faces``, ``pixelate_faces``); ``None``: no detector here
     detect_faces: Callable[[Any], Any] | None = None
+    #: decoded originals shared between renders, keyed by the original's content hash
+    #: ``source_id`` (:mod:`pixelmill.imaging.intermediates`); ``None``: decode afresh
+    intermediates: Intermediates | None = None
+    source_id: str | None = None
 
 
 class Operation(Generic[P]):

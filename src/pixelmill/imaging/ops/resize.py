@@ -30,6 +30,7 @@ from pixelmill.imaging.geometry import (
     focal_offset,
     gravity_offset,
 )
+from pixelmill.imaging.intermediates import whole_image
 from pixelmill.imaging.jpeg import ReducedJpeg, decode_reduced
 from pixelmill.imaging.ops import register
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
@@ -163,7 +164,11 @@ class Resize(Operation[ResizeParams]):
         if params.gravity == "face":
             side = faces.DETECT_SIDE
             params = _face_gravity(_thumb(source, side, height=side, size="down"), params, ctx)
-        decoded: Source | None = _reduced_jpeg(source, params)
+        decoded: Source | None = _reduced_jpeg(source, params, ctx)
+        if decoded is None:
+            whole = whole_image(source, ctx.intermediates, ctx.source_id)
+            if whole is not None:  # kept decoded: resize it (16 bits kept when asked)
+                return self.apply(whole, params, ctx)
         if decoded is None and ctx.keep_16_bit:
             decoded = _deep_image(source)
         return self._run(source if decoded is None else decoded, params)
@@ -374,9 +379,14 @@ def _may_be_deep(head: bytes) -> bool:
     return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def _reduced_jpeg(source: bytes | str, p: ResizeParams) -> ReducedJpeg | None:
+def _reduced_jpeg(
+    source: bytes | str, p: ResizeParams, ctx: OpContext | None = None
+) -> ReducedJpeg | None:
     """The source decoded already shrunk for this resize, or ``None`` (libvips decodes)."""
-    return decode_reduced(source, lambda size: _needed_size(size, p))
+    needed = lambda size: _needed_size(size, p)  # noqa: E731
+    if ctx is None:
+        return decode_reduced(source, needed)
+    return decode_reduced(source, needed, store=ctx.intermediates, source_id=ctx.source_id)
 
 
 def _needed_size(size: tuple[int, int], p: ResizeParams) -> tuple[int, int] | None:

@@ -1,0 +1,115 @@
+"""Decoded intermediates shared between renders of the same original.
+
+A CDN asks an origin for each hot image in several sizes and formats. Every one of those
+renders starts with the same work: decoding the original (shrunk on load where the
+format allows). A :class:`Intermediates` store (a bounded, single-flight LRU the service
+owns, :class:`pixelmill.services.intermediates.IntermediateCache`) keeps that decoded
+intermediate, so the second to the n-th render only resize and encode.
+
+What is kept, each keyed by the original's content hash (``OpContext.source_id``):
+
+* ``("dct", d)``: a JPEG decoded shrunk by ``d`` (8, 4 or 2) in the DCT
+  (:class:`pixelmill.imaging.jpeg.ReducedJpeg`, stored orientation and profile riding
+  along), for renders needing the same shrink (pixel-equal to decoding afresh);
+* ``("whole", page)``: a PNG, single-page TIFF or GIF decoded whole and upright into a
+  libvips memory image (these formats have no shrink-on-load: every render decodes
+  every pixel);
+* ``("frames", n)``: every frame of an animation (``n`` frames), as the animated path
+  opens it.
+
+Colour conversion (:func:`pixelmill.imaging.colour.to_srgb`) and every operation run
+after the lookup, so one intermediate serves every colour and output choice. Nothing
+here does I/O: the store is passed in through :class:`~pixelmill.imaging.ops.OpContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pyvips
+
+V = TypeVar("V")
+
+#: formats decoded whole by every render (no shrink-on-load in libvips)
+_WHOLE_MAGIC = (b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")
+
+
+class Intermediates(Protocol):
+    """A store of decoded intermediates (see the module docstring)."""
+
+    def fetch(self, key: Hashable, make: Callable[[], tuple[V, int] | None]) -> V | None:
+        """The value kept under ``key``; else ``make()``'s ``(value, bytes)``, kept when
+        it fits. Concurrent fetches of one missing key share a single ``make()``."""
+        ...
+
+    def fits(self, nbytes: int) -> bool:
+        """Whether an intermediate of ``nbytes`` may be kept at all."""
+        ...
+
+
+def whole_image(
+    source: bytes | str | Path, store: Intermediates | None, source_id: str | None
+) -> pyvips.Image | None:
+    """The first page of ``source`` decoded whole and upright, from ``store`` (made and
+    kept on a miss), when ``source`` is a PNG, a single-page TIFF or a GIF that fits the
+    store; ``None`` otherwise (the caller decodes as usual, shrinking on load)."""
+    if store is None or source_id is None:
+        return None
+    head = source[:4] if isinstance(source, bytes) else _head(source)
+    if not head.startswith(_WHOLE_MAGIC):
+        return None
+
+    def make() -> tuple[pyvips.Image, int] | None:
+        image = _open(source)
+        if image.get_n_pages() != 1 and not head.startswith(b"GIF8"):
+            return None  # multi-page and pyramidal TIFFs: their own paths
+        nbytes = image.width * image.height * image.bands * _sample_bytes(image)
+        if not store.fits(nbytes):
+            return None
+        return image.autorot().copy_memory(), nbytes
+
+    return _own(store.fetch((source_id, "whole", 0), make))
+
+
+def all_frames(
+    open_frames: Callable[[], pyvips.Image],
+    store: Intermediates | None,
+    source_id: str | None,
+    frames: int,
+) -> pyvips.Image:
+    """Every frame of an animation stacked (as ``open_frames()`` gives them), decoded
+    into memory and kept in ``store`` when it fits; opened lazily without a store."""
+    if store is None or source_id is None:
+        return open_frames()
+
+    def make() -> tuple[pyvips.Image, int] | None:
+        image = open_frames()
+        nbytes = image.width * image.height * image.bands * _sample_bytes(image)
+        if not store.fits(nbytes):
+            return None
+        return image.copy_memory(), nbytes
+
+    return _own(store.fetch((source_id, "frames", frames), make)) or open_frames()
+
+
+def _own(kept: pyvips.Image | None) -> pyvips.Image | None:
+    """A new image over the kept pixels, for one render: what the render attaches to
+    its image (progress signals, metadata) must not stay on the shared one."""
+    return None if kept is None else kept.copy()
+
+
+def _open(source: bytes | str | Path) -> pyvips.Image:
+    if isinstance(source, bytes):
+        return pyvips.Image.new_from_buffer(source, "", access="sequential")
+    return pyvips.Image.new_from_file(str(source), access="sequential")
+
+
+def _head(path: str | Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(4)
+
+
+def _sample_bytes(image: pyvips.Image) -> int:
+    return {"uchar": 1, "char": 1, "ushort": 2, "short": 2}.get(str(image.format), 4)

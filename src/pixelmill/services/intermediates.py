@@ -1,0 +1,93 @@
+"""The render path's in-process store of decoded intermediates: an LRU bounded by bytes,
+with single-flight misses (see :mod:`pixelmill.imaging.intermediates` for what is kept).
+
+Per process, like the record cache: a CDN origin's hot originals are decoded once per
+process for as long as they stay among the most recently used ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar, cast
+
+from pixelmill.observability import metrics
+
+V = TypeVar("V")
+
+
+class _Flight:
+    """A miss being made by one thread while others wait for its value."""
+
+    __slots__ = ("done", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+
+
+class IntermediateCache:
+    """Decoded intermediates by key, least recently used evicted first so that the kept
+    ones add up to at most ``max_bytes``; ``max_bytes=0`` keeps nothing (but concurrent
+    misses of one key still share one decode).
+
+    Metrics: ``pixelmill_render_intermediate_total{result=hit|miss|shared}`` (``shared``:
+    waited for another request's decode).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._flights: dict[Hashable, _Flight] = {}
+        self._lock = threading.Lock()
+        self.nbytes = 0
+
+    def fits(self, nbytes: int) -> bool:
+        # one intermediate may take at most half the budget: a single huge original
+        # must not flush every hot one
+        return 0 < nbytes <= self.max_bytes // 2
+
+    def fetch(self, key: Hashable, make: Callable[[], tuple[V, int] | None]) -> V | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            flight = self._flights.get(key)
+            leader = item is None and flight is None
+            if leader:
+                flight = self._flights[key] = _Flight()
+        if item is not None:
+            metrics.RENDER_INTERMEDIATES.labels("hit").inc()
+            return cast(V, item[0])
+        assert flight is not None
+        if not leader:
+            flight.done.wait()
+            metrics.RENDER_INTERMEDIATES.labels("shared").inc()
+            return cast(V | None, flight.value)
+        metrics.RENDER_INTERMEDIATES.labels("miss").inc()
+        made: tuple[V, int] | None = None
+        try:
+            made = make()
+        finally:
+            flight.value = None if made is None else made[0]
+            with self._lock:
+                del self._flights[key]
+                if made is not None and self.fits(made[1]):
+                    self._put(key, made)
+            flight.done.set()
+        return None if made is None else made[0]
+
+    def _put(self, key: Hashable, item: tuple[Any, int]) -> None:
+        """Keep ``item`` and evict the least recently used until within budget (locked)."""
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.nbytes -= old[1]
+        self._items[key] = item
+        self.nbytes += item[1]
+        while self.nbytes > self.max_bytes:
+            _, (_, size) = self._items.popitem(last=False)
+            self.nbytes -= size
+
+    def __len__(self) -> int:
+        return len(self._items)
