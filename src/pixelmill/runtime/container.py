@@ -35,6 +35,7 @@ from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
 from pixelmill.runtime.wiring import (
     dataset_limits,
+    ml_kinds,
     quotas,
     remote_images,
     study_import_deps,
@@ -43,7 +44,7 @@ from pixelmill.runtime.wiring import (
 )
 from pixelmill.services.anomaly import AnomalyMonitor
 from pixelmill.services.deepzoom import DeepZoomTiles
-from pixelmill.services.evaluation import EvaluationService, evaluate_kind
+from pixelmill.services.evaluation import EvaluationService
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.service import InferenceService, Predictor
 from pixelmill.services.jobs.daemon import JobDaemon
@@ -371,7 +372,7 @@ def job_kinds(
                 model_check=partial(model_use, models, UserRepository(db)),
             ),
             train_kind(trainer),
-            evaluate_kind(evaluation),
+            *ml_kinds(db, evaluation),
             study_import_kind(import_deps),
         ],
         plugins=settings.jobs.plugins,

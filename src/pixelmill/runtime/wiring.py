@@ -24,9 +24,12 @@ from pixelmill.backends.sources.fetch import S3Access, SourceFetcher
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.services.evaluation import EvaluationService, evaluate_kind
 from pixelmill.services.images import ImageService
+from pixelmill.services.jobs import JobKind
 from pixelmill.services.jobs.service import JobService
 from pixelmill.services.sources import RemoteImages
+from pixelmill.services.training_loop import TrainingLoop, loop_kind
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
@@ -93,6 +96,11 @@ def study_import_deps(
         limits=dataset_limits(settings),
         tmp_dir=settings.data_dir / "tmp",
     )
+
+
+def ml_kinds(db: Database, evaluation: EvaluationService) -> list[JobKind]:
+    """The job kinds of model evaluation and of the train-evaluate-promote loop."""
+    return [evaluate_kind(evaluation), loop_kind(TrainingLoop(evaluation, EventLog(db)))]
 
 
 def study_work(

@@ -94,10 +94,12 @@ class TrainerService:
         val_fraction: float = 0.15,
         seed: int = 0,
         actor: str | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> tuple[DatasetRecord, bool]:
         """Validate a dataset archive completely (422 naming the offending files), then
         store it content-addressed and record its train/val split. The dataset belongs
-        to ``actor``: the same bytes from another uploader make a dataset of their own."""
+        to ``actor``: the same bytes from another uploader make a dataset of their own.
+        ``provenance`` (where the data came from) is kept in the summary."""
         if not data:
             raise EmptyInput("the dataset upload is empty")
         if len(data) > self.settings.max_dataset_bytes:
@@ -131,7 +133,12 @@ class TrainerService:
                 items=len(parsed.items),
                 classes=parsed.classes,
                 split=parsed.split,
-                summary={**parsed.summary(), "val_fraction": val_fraction, "split_seed": seed},
+                summary={
+                    **parsed.summary(),
+                    "val_fraction": val_fraction,
+                    "split_seed": seed,
+                    **({"provenance": provenance} if provenance else {}),
+                },
                 created_by=actor,
             )
         except BaseException as exc:

@@ -1,0 +1,108 @@
+"""/v1/studies/{id}/datasets and /v1/studies/{id}/training-loops: a training dataset
+from the study's annotations in one call, and the train → evaluate → promote-if-better
+loop on it, as one job whose steps show on the study's live stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.deps import deps
+from pixelmill.services.promotion_gate import DEFAULT_METRIC
+from pixelmill.services.workspace.principal import Principal
+from pixelmill.services.workspace.training_sets import DatasetOptions, StudyDatasets
+
+router = APIRouter(prefix="/v1/studies/{study_id}", tags=["training"])
+
+
+def study_datasets(request: Request) -> StudyDatasets:
+    c = deps(request)
+    return StudyDatasets(
+        access=c.access,
+        annotations=c.annotations,
+        study_images=c.study_images,
+        images=c.image_service,
+        trainer=c.trainer,
+        events=c.events,
+    )
+
+
+@router.post(
+    "/datasets",
+    status_code=201,
+    summary="Build a training dataset from the study's annotations (analyst and up)",
+)
+def build_dataset(
+    request: Request,
+    response: Response,
+    study_id: str,
+    body: DatasetOptions,
+    principal: Principal = Depends(require("write")),
+) -> dict[str, Any]:
+    record, created = study_datasets(request).build(principal, study_id, body)
+    if not created:
+        response.status_code = 200  # the same images and masks: the dataset already made
+    response.headers["Location"] = f"/v1/datasets/{record.id}"
+    return record.to_json()
+
+
+class NewLoop(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="Train from annotations")
+
+    model: str = Field("nuclei", min_length=1, max_length=200, description="Model name.")
+    dataset: str | None = Field(
+        None, description="A dataset id; default: build one from the study's annotations."
+    )
+    dataset_options: DatasetOptions = Field(
+        default_factory=DatasetOptions, description="How to build it (without 'dataset')."
+    )
+    spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields.")
+    alias: str = Field("production", description="The alias the new version may take.")
+    metric: str = Field(DEFAULT_METRIC, description="The score it must beat the holder's on.")
+
+
+@router.post(
+    "/training-loops",
+    status_code=202,
+    summary="Train a new version, evaluate it against the alias's holder, promote if better",
+)
+def start_loop(
+    request: Request,
+    response: Response,
+    study_id: str,
+    body: NewLoop,
+    principal: Principal = Depends(require("write")),
+) -> dict[str, Any]:
+    c = deps(request)
+    c.access.study(principal, study_id, "model.train")
+    dataset = body.dataset
+    if dataset is None:
+        record, _ = study_datasets(request).build(principal, study_id, body.dataset_options)
+        dataset = record.id
+    params = {
+        "study_id": study_id,
+        "model": body.model,
+        "dataset": dataset,
+        "spec": body.spec,
+        "alias": body.alias,
+        "metric": body.metric,
+    }
+    job, _ = c.jobs.submit(kind="training_loop", params=params, owner=principal.user_id)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return {
+        "job_id": job.id,
+        "dataset": dataset,
+        "model": body.model,
+        "alias": body.alias,
+        "metric": body.metric,
+        "links": {
+            "job": f"/v1/jobs/{job.id}",
+            "cancel": f"/v1/jobs/{job.id}/cancel",
+            "events": f"/v1/studies/{study_id}/events/stream",
+            "dataset": f"/v1/datasets/{dataset}",
+            "rollback": f"/v1/models/{body.model}/aliases/{body.alias}/rollback",
+        },
+    }
