@@ -69,10 +69,10 @@ class TrainingLoop:
         record = self.trainer.check(
             params.model, params.dataset, parse_spec(params.spec), owner=owner, alias=alias
         )
-        if not record.split.get("val"):
+        if not record.split.get("val") or not record.split.get("train"):
             raise Conflict(
-                f"dataset {params.dataset!r} holds no image out for evaluation: build it "
-                "with val_fraction > 0",
+                f"dataset {params.dataset!r} needs images in both splits, to train on and to "
+                "evaluate on: build it with 0 < val_fraction < 1 and more than one image",
                 dataset=params.dataset,
             )
 
@@ -166,6 +166,7 @@ class TrainingLoop:
                 should_stop=ctx.cancelled,
                 actor=job.owner,
                 job_id=job.id,
+                hold_out_val=True,  # the val split judges the version: never seen before
                 command=f"POST /v1/studies/{p.study_id}/training-loops (job {job.id})",
             )
         except TrainingCancelled as exc:

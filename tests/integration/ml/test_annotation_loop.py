@@ -184,6 +184,10 @@ def test_the_loop_promotes_only_a_candidate_that_beats_production(
     mine, theirs = stored[2]["scores"]["f1@0.5"], stored[1]["scores"]["f1@0.5"]
     assert result["candidate"] == {"version": 2, "score": mine, "evaluation": stored[2]["id"]}
     assert result["holder"]["score"] == theirs
+    # on images the candidate never saw: its card names them as held out
+    split = container.trainer.datasets.get(started["dataset"]).split
+    card = container.models.models.version("cells", 2).card
+    assert sorted(card["dataset"]["held_out"]) == sorted(split["val"]) != []
     # and the candidate holds production exactly when it scored higher
     assert (result["decision"] == "promoted") == (mine > theirs)
     assert production(client, owner) == (2 if mine > theirs else 1)
