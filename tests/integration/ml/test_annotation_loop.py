@@ -234,3 +234,15 @@ def test_a_cancelled_loop_promotes_nothing(container: Container, client: TestCli
     assert job["state"] == "cancelled", job
     model = client.get("/v1/models/cells", headers=owner)
     assert model.status_code == 404 or "production" not in model.json()["aliases"]
+
+
+def test_the_form_offers_every_metric_a_gate_compares(
+    container: Container, client: TestClient
+) -> None:
+    from pixelmill.ml.scores import GATE_METRICS
+
+    owner = headers(container, "alice")
+    sid = client.post("/v1/studies", json={"name": "s"}, headers=owner).json()["id"]
+    schema = client.get(f"/v1/studies/{sid}/training-loops/schema", headers=owner).json()
+    assert set(schema["properties"]["metric"]["enum"]) == set(GATE_METRICS)
+    assert schema["properties"]["model"]["default"] == "nuclei"

@@ -4,7 +4,7 @@ loop on it, as one job whose steps show on the study's live stream."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,23 @@ from pixelmill.services.gateway.deps import deps
 from pixelmill.services.promotion_gate import DEFAULT_METRIC
 from pixelmill.services.workspace.principal import Principal
 from pixelmill.services.workspace.training_sets import DatasetOptions, StudyDatasets
+
+#: the scores a gate compares (see pixelmill.ml.scores.GATE_METRICS)
+Metric = Literal[
+    "f1@0.5",
+    "f1@0.75",
+    "map",
+    "pq",
+    "dice",
+    "iou",
+    "sq",
+    "rq",
+    "precision@0.5",
+    "precision@0.75",
+    "recall@0.5",
+    "recall@0.75",
+    "count_abs_error",
+]
 
 router = APIRouter(prefix="/v1/studies/{study_id}", tags=["training"])
 
@@ -61,7 +78,18 @@ class NewLoop(BaseModel):
     )
     spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields.")
     alias: str = Field("production", description="The alias the new version may take.")
-    metric: str = Field(DEFAULT_METRIC, description="The score it must beat the holder's on.")
+    metric: Metric = Field(DEFAULT_METRIC, description="The score it must beat the holder's on.")
+
+
+@router.get(
+    "/training-loops/schema",
+    summary="The JSON Schema of a training loop's body (the study page builds its form from it)",
+)
+def loop_schema(
+    request: Request, study_id: str, principal: Principal = Depends(require("read"))
+) -> dict[str, Any]:
+    deps(request).access.study(principal, study_id, "study.read")
+    return NewLoop.model_json_schema()
 
 
 @router.post(
