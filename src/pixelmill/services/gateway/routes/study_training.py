@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.promotion_gate import DEFAULT_METRIC
 from pixelmill.services.workspace.principal import Principal
 from pixelmill.services.workspace.training_sets import DatasetOptions, StudyDatasets
 
@@ -78,7 +77,7 @@ class NewLoop(BaseModel):
     )
     spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields.")
     alias: str = Field("production", description="The alias the new version may take.")
-    metric: Metric = Field(DEFAULT_METRIC, description="The score it must beat the holder's on.")
+    metric: Metric = Field("f1@0.5", description="The score it must beat the holder's on.")
 
 
 @router.get(
