@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pixelmill.ml import synthetic
+from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.runtime.container import Container
 from tests.helpers import make_key
 from tests.integration.ml.conftest import wait_job
@@ -126,6 +127,10 @@ def test_a_dataset_from_annotations_matches_the_truth_object_by_object(
     assert again.status_code == 200 and again.json()["id"] == record["id"]
     none = client.post(f"/v1/studies/{sid}/datasets", json={"classes": ["Stroma"]}, headers=owner)
     assert none.status_code == 422
+    # an image larger than a dataset image may be is refused before it is decoded
+    container.trainer.limits = DatasetLimits(max_image_pixels=64 * 64 - 1)
+    big = client.post(f"/v1/studies/{sid}/datasets", json={"seed": 4}, headers=owner)
+    assert big.status_code == 413 and "image_ids" in big.json()["detail"]
 
 
 def loop_events(container: Container, sid: str) -> list[Any]:

@@ -20,7 +20,7 @@ from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.models import DatasetRecord
 from pixelmill.backends.metadata.study_images import StudyImageRepository
-from pixelmill.errors import InvalidParameter
+from pixelmill.errors import ImageTooLarge, InvalidParameter
 from pixelmill.services.images import ImageService
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access, actor_of
@@ -84,6 +84,7 @@ class StudyDatasets:
             ]
             if not records:
                 continue
+            self._check_size(image_id)
             pixels = decode(self.images.original_bytes(image_id))
             labels = label_mask([a.geometry for a in records], pixels.shape[:2])
             pairs.append((image_id, pixels, relabel(labels)))
@@ -118,6 +119,17 @@ class StudyDatasets:
             },
         )
         return record, created
+
+    def _check_size(self, image_id: str) -> None:
+        """413 before decoding an image larger than a dataset image may be (a slide)."""
+        record = self.images.record(image_id)
+        limit = self.trainer.limits.max_image_pixels
+        if record.width * record.height > limit:
+            raise ImageTooLarge(
+                f"image {image_id!r} has {record.width}x{record.height} pixels, more than a "
+                f"dataset image may ({limit}): leave it out with image_ids",
+                image_id=image_id,
+            )
 
     def _image_ids(self, study_id: str, chosen: list[str] | None) -> list[str]:
         if chosen is not None:
