@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from fastapi.testclient import TestClient
 from pixelmill.ml import synthetic
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.runtime.container import Container
+from pixelmill.settings import Settings
+from tests.conftest import make_settings
 from tests.helpers import make_key
 from tests.integration.ml.conftest import wait_job
 from tests.ml_helpers import TINY_SPEC, png
@@ -26,6 +29,15 @@ pytest.importorskip("onnx")
 
 CONFIG = synthetic.NucleiConfig(size=(64, 64))
 IMAGES = 6
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The loop over each metadata database (PostgreSQL: a fresh database of its own)."""
+    overrides: dict[str, Any] = {}
+    if request.param == "postgres":
+        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
+    return make_settings(tmp_path, **overrides)
 
 
 def polygons(labels: np.ndarray) -> list[dict[str, Any]]:
