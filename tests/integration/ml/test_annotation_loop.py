@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from pixelmill.ml import synthetic
 from pixelmill.ml.dataset_limits import DatasetLimits
+from pixelmill.ml.scores import beats
 from pixelmill.runtime.container import Container
 from pixelmill.settings import Settings
 from tests.conftest import make_settings
@@ -183,38 +184,49 @@ def test_the_loop_promotes_only_a_candidate_that_beats_production(
         f"/v1/studies/{sid}/training-loops", json=body, headers=headers_of(container, "olga")
     )
     assert outsider.status_code == 404
-    # when alice starts the loop: one call builds the dataset and submits the job
-    r = client.post(f"/v1/studies/{sid}/training-loops", json=body, headers=owner)
-    assert r.status_code == 202, r.text
-    started = r.json()
-    job = wait_job(client, started["job_id"], owner)
-    assert job["state"] == "succeeded", job
-    result = job["result"]
-    # then both versions were scored on the held-out split, and the scores are stored
-    stored = {
-        e["version"]: e
-        for e in client.get(
-            f"/v1/models/cells/evaluations?dataset={started['dataset']}", headers=owner
-        ).json()["items"]
-    }
-    assert set(stored) == {1, 2} and all(e["split"] == "val" for e in stored.values())
-    mine, theirs = stored[2]["scores"]["f1@0.5"], stored[1]["scores"]["f1@0.5"]
-    assert result["candidate"] == {"version": 2, "score": mine, "evaluation": stored[2]["id"]}
-    assert result["holder"]["score"] == theirs
-    # on images the candidate never saw: its card names them as held out
-    split = container.trainer.datasets.get(started["dataset"]).split
-    card = container.models.models.version("cells", 2).card
-    assert sorted(card["dataset"]["held_out"]) == sorted(split["val"]) != []
-    # and the candidate holds production exactly when it scored higher
-    assert (result["decision"] == "promoted") == (mine > theirs)
-    assert production(client, owner) == (2 if mine > theirs else 1)
-    if result["decision"] == "promoted":  # one call undoes it
+    # when alice runs the loop twice, gated on two scores (typically the tiny candidate
+    # finds nothing: it loses on pixel Dice to the crude production and wins on the count
+    # error; which images are held out, hence the scores, varies with the image ids)
+    decisions = {}
+    for version, metric in ((2, "dice"), (3, "count_abs_error")):
+        r = client.post(
+            f"/v1/studies/{sid}/training-loops", json={**body, "metric": metric}, headers=owner
+        )
+        assert r.status_code == 202, r.text
+        started = r.json()
+        job = wait_job(client, started["job_id"], owner)
+        assert job["state"] == "succeeded", job
+        result = job["result"]
+        decisions[metric] = result["decision"]
+        # then both versions were scored on the held-out split, and the scores are stored
+        stored = {
+            e["id"]: e
+            for e in client.get(
+                f"/v1/models/cells/evaluations?dataset={started['dataset']}", headers=owner
+            ).json()["items"]
+        }
+        mine = stored[result["candidate"]["evaluation"]]
+        theirs = stored[result["holder"]["evaluation"]]
+        assert (mine["version"], theirs["version"]) == (version, 1)
+        assert mine["split"] == theirs["split"] == "val"
+        assert result["candidate"]["score"] == mine["scores"][metric]
+        assert result["holder"]["score"] == theirs["scores"][metric]
+        # on images the candidate never saw: its card names them as held out
+        split = container.trainer.datasets.get(started["dataset"]).split
+        card = container.models.models.version("cells", version).card
+        assert sorted(card["dataset"]["held_out"]) == sorted(split["val"]) != []
+        # and it holds production exactly when it scored better
+        wins = beats(mine["scores"], theirs["scores"], metric)
+        assert (result["decision"] == "promoted") == wins
+        assert production(client, owner) == (version if wins else 1)
+    if "promoted" in decisions.values():  # one call undoes the promotion
         assert client.post(result["rollback"], json={}, headers=owner).status_code == 200
         assert production(client, owner) == 1
     # every step is in the study's events (its live stream)
     steps = [(e.action, (e.after or {}).get("step")) for e in loop_events(container, sid)]
     assert steps[0] == ("training_loop.started", None)
-    assert ("training_loop.step", "trained") in steps
+    assert steps.count(("training_loop.step", "trained")) == 2
+    assert steps.count(("training_loop.step", "evaluated")) == 4
     assert steps[-1] == ("training_loop.done", None)
     assert any(a == "training_loop.progress" for a, _ in steps)
 
@@ -229,7 +241,9 @@ def headers_of(container: Container, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def test_a_cancelled_loop_promotes_nothing(container: Container, client: TestClient) -> None:
+def test_a_cancelled_loop_promotes_nothing_and_a_first_one_takes_the_alias(
+    container: Container, client: TestClient
+) -> None:
     owner = headers(container, "alice")
     sid, _truth = annotated_study(client, container, owner)
     body = {
@@ -251,6 +265,15 @@ def test_a_cancelled_loop_promotes_nothing(container: Container, client: TestCli
     assert job["state"] == "cancelled", job
     model = client.get("/v1/models/cells", headers=owner)
     assert model.status_code == 404 or "production" not in model.json()["aliases"]
+    # when she runs it to the end, the new model's first version takes production (no
+    # holder to beat), and the answer says so
+    r = client.post(
+        f"/v1/studies/{sid}/training-loops", json={**body, "spec": TINY_SPEC}, headers=owner
+    )
+    job = wait_job(client, r.json()["job_id"], owner)
+    assert job["state"] == "succeeded", job
+    assert job["result"]["decision"] == "promoted" and job["result"]["holder"] is None
+    assert production(client, owner) == job["result"]["candidate"]["version"]
 
 
 def test_the_form_offers_every_metric_a_gate_compares(
