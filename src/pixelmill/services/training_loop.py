@@ -204,6 +204,10 @@ class TrainingLoop:
 
     def _decide(self, job: Job, p: LoopParams, candidate: int) -> tuple[str, str]:
         """Promote through the gate: ("promoted", its verdict) or ("kept", why not)."""
+        owner = job.owner or ""
+        if owner and not self.trainer.is_admin(owner):
+            # checked again: at submit time the model may not have existed yet
+            self.registry.authorize(Caller(owner, False), p.model, "model.promote")
         try:
             self.registry.promote(
                 p.model,
