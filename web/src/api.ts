@@ -236,6 +236,8 @@ export interface Job {
   created_at: string
   finished_at: string | null
   tasks?: JobTask[]
+  /** what the job returned, once it succeeded (its kind's shape) */
+  result?: unknown
 }
 
 export interface ApiKey {
@@ -283,3 +285,15 @@ export interface Patient {
 }
 
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
+
+/** A training loop's decision (the result of a `training_loop` job). */
+export interface LoopResult {
+  model: string
+  alias: string
+  metric: string
+  candidate: { version: number; score: number | null; evaluation: string | null }
+  holder: { version: number; score: number | null; evaluation: string | null } | null
+  decision: 'promoted' | 'kept'
+  verdict: string
+  rollback: string
+}

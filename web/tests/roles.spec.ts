@@ -23,4 +23,11 @@ describe('role gates of the UI', () => {
     expect(can('owner', 'member.manage', 'locked')).toBe(true)
     expect(can('analyst', 'member.manage')).toBe(false)
   })
+
+  it('offers training from annotations to analysts and owners, locked studies too', () => {
+    expect(can('viewer', 'model.train')).toBe(false)
+    expect(can('annotator', 'model.train')).toBe(false)
+    expect(can('analyst', 'model.train')).toBe(true)
+    expect(can('owner', 'model.train', 'locked')).toBe(true)
+  })
 })

@@ -295,10 +295,16 @@ def split_names(names: list[str], *, val_fraction: float, seed: int) -> dict[str
     return {"train": sorted(perm[n_val:]), "val": sorted(perm[:n_val])}
 
 
+#: the member time of built archives (the earliest a zip can hold)
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
 def build_archive(
     pairs: list[tuple[str, NDArray[np.generic], NDArray[np.generic]]], *, fmt: str = ".png"
 ) -> bytes:
-    """A segmentation zip from ``(stem, image, mask)`` arrays (tests, synthetic data)."""
+    """A segmentation zip from ``(stem, image, mask)`` arrays (tests, synthetic data,
+    study annotations). The same arrays give the same bytes (fixed member times), so the
+    dataset store recognises a rebuild as the dataset it already holds."""
     import pyvips
 
     buf = io.BytesIO()
@@ -308,5 +314,7 @@ def build_archive(
                 vips = pyvips.Image.new_from_array(np.ascontiguousarray(arr))
                 if arr.dtype == np.uint16:  # keep 16 bits in PNG/TIFF
                     vips = vips.copy(interpretation="grey16")
-                archive.writestr(f"{folder}/{stem}{fmt}", bytes(vips.write_to_buffer(fmt)))
+                member = zipfile.ZipInfo(f"{folder}/{stem}{fmt}", date_time=_EPOCH)
+                member.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(member, bytes(vips.write_to_buffer(fmt)))
     return buf.getvalue()

@@ -27,6 +27,7 @@ from pixelmill.errors import InvalidInput, NotFound
 from pixelmill.ml.dataset_limits import DatasetLimits
 from pixelmill.services.evaluation import EvaluationService, evaluate_kind
 from pixelmill.services.images import ImageService
+from pixelmill.services.jobs import JobKind
 from pixelmill.services.jobs.faces_kind import faces_kind
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
@@ -35,6 +36,7 @@ from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.sources import RemoteImages
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
+from pixelmill.services.training_loop import TrainingLoop, loop_kind
 from pixelmill.services.workspace.access import Access
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.analyses import Analyses
@@ -101,6 +103,11 @@ def study_import_deps(
         limits=dataset_limits(settings),
         tmp_dir=settings.data_dir / "tmp",
     )
+
+
+def ml_kinds(db: Database, evaluation: EvaluationService) -> list[JobKind]:
+    """The job kinds of model evaluation and of the train-evaluate-promote loop."""
+    return [evaluate_kind(evaluation), loop_kind(TrainingLoop(evaluation, EventLog(db)))]
 
 
 def study_work(
@@ -198,7 +205,7 @@ def job_kinds(
                 model_check=partial(model_use, models, UserRepository(db)),
             ),
             train_kind(trainer),
-            evaluate_kind(evaluation),
+            *ml_kinds(db, evaluation),
             faces_kind(image_service),
             study_import_kind(import_deps),
         ],

@@ -12,6 +12,8 @@ export const NEEDS = {
   'patient.write': 'analyst',
   'image.update': 'analyst',
   'study.export': 'analyst',
+  'dataset.build': 'analyst',
+  'model.train': 'analyst',
   'member.manage': 'owner',
   'study.update': 'owner',
   'study.set_status': 'owner',
@@ -23,7 +25,9 @@ export type UiAction = keyof typeof NEEDS
 export function can(role: Role | null, action: UiAction, status = 'active', admin = false): boolean {
   const effective: Role | null = admin ? 'owner' : role
   if (effective === null) return false
-  const frozenOk = action === 'member.manage' || action === 'study.set_status'
+  // training from annotations reads the study without changing it (a locked study's
+  // annotations are final)
+  const frozenOk = ['member.manage', 'study.set_status', 'dataset.build', 'model.train'].includes(action)
   if (status !== 'active' && !frozenOk) return false
   return RANK[effective] >= RANK[NEEDS[action]]
 }

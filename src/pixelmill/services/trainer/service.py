@@ -94,10 +94,12 @@ class TrainerService:
         val_fraction: float = 0.15,
         seed: int = 0,
         actor: str | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> tuple[DatasetRecord, bool]:
         """Validate a dataset archive completely (422 naming the offending files), then
         store it content-addressed and record its train/val split. The dataset belongs
-        to ``actor``: the same bytes from another uploader make a dataset of their own."""
+        to ``actor``: the same bytes from another uploader make a dataset of their own.
+        ``provenance`` (where the data came from) is kept in the summary."""
         if not data:
             raise EmptyInput("the dataset upload is empty")
         if len(data) > self.settings.max_dataset_bytes:
@@ -131,7 +133,12 @@ class TrainerService:
                 items=len(parsed.items),
                 classes=parsed.classes,
                 split=parsed.split,
-                summary={**parsed.summary(), "val_fraction": val_fraction, "split_seed": seed},
+                summary={
+                    **parsed.summary(),
+                    "val_fraction": val_fraction,
+                    "split_seed": seed,
+                    **({"provenance": provenance} if provenance else {}),
+                },
                 created_by=actor,
             )
         except BaseException as exc:
@@ -215,15 +222,21 @@ class TrainerService:
         job_id: str | None = None,
         command: str = "",
         alias: str | None = None,
+        hold_out_val: bool = False,
     ) -> VersionRecord:
         """Train, export to ONNX, check ONNX against torch, register a new version.
         ``on_epoch``/``resume``: the resumable training state (see
-        :func:`pixelmill.ml.training.train`)."""
+        :func:`pixelmill.ml.training.train`). ``hold_out_val``: the dataset's ``val``
+        split stays unseen (no validation, no early stopping or checkpoint choice on
+        it), so that it can judge the version afterwards."""
         from pixelmill.ml import export, training
         from pixelmill.ml.card import model_card
 
         self.check(model, dataset_id, spec, owner=actor, alias=alias)
         dataset = self.load_dataset(dataset_id)
+        held_out = dataset.split.get("val", []) if hold_out_val else []
+        if hold_out_val:
+            dataset.split = {"train": dataset.split.get("train", []), "val": []}
         if spec.threads is None and self.settings.train_threads:
             spec = spec.model_copy(update={"threads": self.settings.train_threads})
         meter = self.quotas.training_meter(actor, job_id or "") if self.quotas and job_id else None
@@ -250,6 +263,8 @@ class TrainerService:
             model, spec, result, dataset, onnx_bytes, diff, command or f"job {job_id}"
         )
         card["dataset"]["id"] = dataset_id
+        if held_out:  # never seen in training or tuning: the split that judges it
+            card["dataset"]["held_out"] = held_out
         return self.registry.register_card(
             card, onnx_bytes, actor=actor, job_id=job_id, manager=actor or None
         )

@@ -34,6 +34,8 @@ Action = Literal[
     "analysis.read",
     "analysis.run",
     "analysis.promote",
+    "dataset.build",
+    "model.train",
     "message.read",
     "message.post",
     "message.edit",
@@ -83,6 +85,11 @@ RULES: Final[dict[Action, Rule]] = {
     "analysis.read": Rule("viewer", frozen_ok=True),
     "analysis.run": Rule("analyst"),
     "analysis.promote": Rule("annotator"),
+    # a training dataset from the study's annotations, and the train-evaluate-promote
+    # loop: they read the study without changing it, so a locked study (its annotations
+    # final) may train a model
+    "dataset.build": Rule("analyst", frozen_ok=True),
+    "model.train": Rule("analyst", frozen_ok=True),
     "message.read": Rule("viewer", frozen_ok=True),
     "message.post": Rule("viewer"),
     # only its author edits a message; an owner may remove one (moderation)

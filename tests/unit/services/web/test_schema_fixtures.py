@@ -10,6 +10,7 @@ from typing import Any
 
 from pixelmill.imaging.ops.preset import preset_schema
 from pixelmill.ml.spec import TrainSpec
+from pixelmill.services.gateway.routes.study_training import NewLoop
 from pixelmill.services.workspace.analyses import ModelAnalysisParams
 
 FIXTURE = Path(__file__).resolve().parents[4] / "web" / "tests" / "fixtures" / "schemas.json"
@@ -20,6 +21,7 @@ def current() -> dict[str, Any]:
         "he_nuclei": preset_schema("he-nuclei"),
         "model_params": ModelAnalysisParams.model_json_schema(),
         "train_spec": TrainSpec.model_json_schema(),
+        "training_loop": NewLoop.model_json_schema(),
     }
 
 

@@ -32,6 +32,8 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "analysis.read": ("vano", "vano", "vano"),
     "analysis.run": ("no", "", ""),
     "analysis.promote": ("ano", "", ""),
+    "dataset.build": ("no", "no", "no"),
+    "model.train": ("no", "no", "no"),
     "message.read": ("vano", "vano", "vano"),
     "message.post": ("vano", "", ""),
     "message.edit": ("", "", ""),
@@ -81,6 +83,8 @@ def test_only_its_author_edits_a_message_not_even_the_owner() -> None:
 def test_a_locked_study_is_read_only_except_for_its_owner_unlocking_it() -> None:
     writes = [a for a in ACTIONS if not a.endswith(".read")]
     owner = {a for a in writes if can("owner", a, "locked", False)}
-    assert owner == {"study.set_status", "study.delete", "study.export", "member.manage"}
-    assert {a for a in writes if can("analyst", a, "locked", False)} == {"study.export"}
+    # exports and training from annotations read the study without changing it
+    reads = {"study.export", "dataset.build", "model.train"}
+    assert owner == {"study.set_status", "study.delete", "member.manage", *reads}
+    assert {a for a in writes if can("analyst", a, "locked", False)} == reads
     assert not any(can(r, a, "locked", False) for r in ("viewer", "annotator") for a in writes)
