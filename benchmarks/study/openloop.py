@@ -155,3 +155,41 @@ async def drive_async(
 def drive(base_url: str, times: Sequence[float], request: Request, **kw: Any) -> Result:
     """:func:`drive_async` from synchronous code."""
     return asyncio.run(drive_async(base_url, times, request, **kw))
+
+
+async def closed_async(
+    base_url: str,
+    request: Request,
+    users: int,
+    seconds: float,
+    *,
+    think_s: float = 0.0,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Result:
+    """``users`` closed-loop clients (each waits for its answer, then ``think_s``) for
+    ``seconds`` — the saturation experiments' load, not a latency measurement: latency
+    here is from the actual start (a closed loop has no intended start)."""
+    import httpx
+
+    out = Result()
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=timeout, limits=limits
+    ) as client:
+        t0 = time.perf_counter()
+
+        async def user() -> None:
+            while time.perf_counter() - t0 < seconds:
+                now = time.perf_counter() - t0
+                await _one(client, request, now, t0, out)
+                if think_s:
+                    await asyncio.sleep(think_s)
+
+        await asyncio.gather(*(user() for _ in range(users)))
+    return out
+
+
+def closed(base_url: str, request: Request, users: int, seconds: float, **kw: Any) -> Result:
+    """:func:`closed_async` from synchronous code."""
+    return asyncio.run(closed_async(base_url, request, users, seconds, **kw))
