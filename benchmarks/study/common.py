@@ -1,17 +1,15 @@
 """What every experiment shares: the run folder, the fixture uploaded to a system, the
-CPU a system spends while a load runs, and the ``--quick`` options."""
+CPU a system spends while a load runs."""
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-
-from benchmarks._harness.procs import WORK, cpu_seconds, stopping_on_signals
+from benchmarks._harness.procs import WORK, cpu_seconds
 from benchmarks.study.scenarios import Fixture, hot_set, pixelmill_render_path
 from benchmarks.study.systems import System
 
@@ -20,10 +18,9 @@ T = TypeVar("T")
 
 
 def images() -> tuple[Path, bytes, bytes]:
-    """The render image (1280×960 photo-like JPEG, on disk for thumbor's loader) and a
-    small 256×256 PNG (jobs, uploads)."""
+    """The render image (1280x960 photo-like JPEG, on disk for thumbor's loader) and a
+    small 256x256 PNG (jobs, uploads)."""
     import pyvips
-
     from benchmarks._harness.clients import small_png
 
     folder = RUN / "images"
@@ -71,22 +68,3 @@ def measured(pids: Callable[[], list[int]], run: Callable[[], T]) -> tuple[T, fl
     wall = time.perf_counter() - t0
     after = {p: cpu_seconds(p) for p in pids()}
     return result, wall, sum(after[p] - before.get(p, 0.0) for p in after)
-
-
-def options(doc: str, **defaults: Any) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=doc)
-    parser.add_argument("--quick", action="store_true", help="short steps (make study)")
-    parser.add_argument("--seconds", type=float, default=defaults.get("seconds", 10.0))
-    parser.add_argument("--hit-ratio", type=float, default=defaults.get("hit_ratio", 0.0))
-    args = parser.parse_args()
-    if args.quick:
-        args.seconds = min(args.seconds, defaults.get("quick_seconds", 3.0))
-    return args
-
-
-def main(run: Callable[[argparse.Namespace], None], doc: str, **defaults: Any) -> None:
-    """Parse the options and run, stopping every server started on any exit."""
-    args = options(doc, **defaults)
-    RUN.mkdir(parents=True, exist_ok=True)
-    with stopping_on_signals():
-        run(args)

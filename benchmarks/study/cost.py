@@ -24,8 +24,9 @@ JOB_OVERHEAD_MS = {"gateway": 0.85, "workers": 1.38, "rabbitmq": 0.52, "postgres
 
 
 def preset_ms() -> float:
-    """Median in-process ms of the segmentation preset on the jobs' 256×256 image."""
+    """Median in-process ms of the segmentation preset on the jobs' 256x256 image."""
     from benchmarks._harness.clients import small_png
+
     from pixelmill.imaging import ops, pipeline
 
     png = small_png(256, 256, seed=5)
@@ -43,7 +44,7 @@ def update(fit: UslFit, rows: list[dict[str, Any]]) -> None:
     cpu_render = statistics.median(renders)
     per_node_usl = fit.throughput(NODE_CORES) if rows[0]["axis"] == "embedded processes" else None
     lines = [
-        f"Measured CPU per render (miss, 1280×960 JPEG → ≤ 999 px): median **{cpu_render:.1f} ms** "
+        f"Measured CPU per render (miss, 1280x960 JPEG → ≤ 999 px): median **{cpu_render:.1f} ms** "
         f"over experiment d's rows; a {NODE_CORES}-core node run at {TARGET_UTIL:.0%}.",
         "",
         "| CDN hit ratio | origin renders/s | cores (CPU model) | gateway nodes (CPU model) | gateway nodes (USL, measured per-node rate) |",
@@ -70,10 +71,10 @@ def update(fit: UslFit, rows: list[dict[str, Any]]) -> None:
         f"PostgreSQL {per_s * JOB_OVERHEAD_MS['postgresql'] / 10:.1f} % of a core.",
         "",
         "**First bottleneck.** Renders: gateway CPU (the render itself) — everything else per "
-        "render is a cache or storage read. Jobs at this rate: the workers' op CPU. At 100× the job rate "
+        "render is a cache or storage read. Jobs at this rate: the workers' op CPU. At 100x the job rate "
         "the single PostgreSQL primary (1.24 ms CPU and several commits per job, every job row on one "
         "node) is the first shared part to saturate, before RabbitMQ (0.52 ms, spreads over quorum queues). "
-        f"The USL fit here (σ = {fit.sigma:.3f}, κ = {fit.kappa:.4f}) was measured on one 2-core box: "
+        f"The USL fit here (sigma = {fit.sigma:.3f}, κ = {fit.kappa:.4f}) was measured on one 2-core box: "
         "it bounds processes per node, not nodes; scaling across nodes is limited by the shared "
         "database and broker, which no run here measured.",
         "",
@@ -81,4 +82,9 @@ def update(fit: UslFit, rows: list[dict[str, Any]]) -> None:
         "replays a load trace against a policy; the per-replica capacities above (renders/s per "
         "node at 70 %) are the numbers to give its policy — not wired in this study yet.",
     ]
-    report.update_page("cost", "Internet scale on paper: the cost model", "\n".join(lines), "python -m benchmarks.study.experiments d")
+    report.update_page(
+        "cost",
+        "Internet scale on paper: the cost model",
+        "\n".join(lines),
+        "python -m benchmarks.study.experiments d",
+    )

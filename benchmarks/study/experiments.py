@@ -19,7 +19,9 @@ from benchmarks.study.common import RUN
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("which", nargs="*", default=["a", "b", "c", "d", "e"])
     parser.add_argument("--quick", action="store_true", help="short steps (make study)")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per load step")
@@ -29,7 +31,13 @@ def main() -> None:
         args.seconds = min(args.seconds, 3.0)
     from benchmarks.study import load, recovery, scaling
 
-    runs = {"a": load.exp_a, "b": load.exp_b, "c": recovery.exp_c, "d": scaling.exp_d, "e": load.exp_e}
+    runs = {
+        "a": load.exp_a,
+        "b": load.exp_b,
+        "c": recovery.exp_c,
+        "d": scaling.exp_d,
+        "e": load.exp_e,
+    }
     RUN.mkdir(parents=True, exist_ok=True)
     with stopping_on_signals():
         for key in args.which:

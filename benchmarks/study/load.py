@@ -14,7 +14,7 @@ from benchmarks.study import models, openloop, report, scenarios, systems
 from benchmarks.study.common import RUN, headers, images, measured, prepare
 
 USERS = [1, 2, 4, 8, 16]
-LOADS = [0.25, 0.5, 0.75, 0.9, 1.1]  # × the embedded system's saturated render rate
+LOADS = [0.25, 0.5, 0.75, 0.9, 1.1]  # x the embedded system's saturated render rate
 
 
 @contextmanager
@@ -68,7 +68,9 @@ def skipped() -> str:
     return ("\n\n**" + "; ".join(sorted(set(SKIPPED))) + ".**\n") if SKIPPED else ""
 
 
-def _each(run: Callable[[systems.System, scenarios.Fixture, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _each(
+    run: Callable[[systems.System, scenarios.Fixture, bool], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name in names():
         with started(name) as (system, fx):
@@ -88,10 +90,19 @@ def exp_a(args: argparse.Namespace) -> list[dict[str, Any]]:
         for users in USERS:
             result, _, cpu = measured(
                 system.pids,
-                lambda u=users: openloop.closed(system.url, request, u, args.seconds, headers=headers(system) if system.key else None),
+                lambda u=users: openloop.closed(
+                    system.url,
+                    request,
+                    u,
+                    args.seconds,
+                    headers=headers(system) if system.key else None,
+                ),
             )
             out.append(_row(system.name, "users", users, result, cpu))
-            print(f"a {system.name:12} users={users:<3} {out[-1]['throughput_rps']:8.1f} req/s", flush=True)
+            print(
+                f"a {system.name:12} users={users:<3} {out[-1]['throughput_rps']:8.1f} req/s",
+                flush=True,
+            )
         return out
 
     rows = _each(run)
@@ -105,7 +116,10 @@ def exp_a(args: argparse.Namespace) -> list[dict[str, Any]]:
     ax.legend()
     plot = report.save_plot(fig, "a_throughput")
     body = _saturation(rows) + skipped() + f"\n\n![throughput vs concurrency]({plot})\n\n"
-    body += report.table(rows, ["system", "users", "throughput_rps", "p50_ms", "p99_ms", "failed", "cpu_ms_per_request"])
+    body += report.table(
+        rows,
+        ["system", "users", "throughput_rps", "p50_ms", "p99_ms", "failed", "cpu_ms_per_request"],
+    )
     report.update_page("a", "a. Throughput vs concurrency (render)", body, _command("a", args))
     return rows
 
@@ -118,11 +132,13 @@ def _saturation(rows: list[dict[str, Any]]) -> str:
         sat = min(r["users"] for r in mine if r["throughput_rps"] >= 0.9 * top)
         best[name] = top
         cpu = min(r["cpu_ms_per_request"] for r in mine if r["users"] == sat)
-        lines.append(f"* **{name}**: peak {top:.0f} req/s, 90 % of it from {sat} clients; {cpu:.1f} ms CPU per request there")
+        lines.append(
+            f"* **{name}**: peak {top:.0f} req/s, 90 % of it from {sat} clients; {cpu:.1f} ms CPU per request there"
+        )
     if "thumbor" in best:
         for name in ("embedded", "distributed"):
             if name in best:
-                lines.append(f"* **{name} / thumbor peak: {best[name] / best['thumbor']:.2f}×**")
+                lines.append(f"* **{name} / thumbor peak: {best[name] / best['thumbor']:.2f}x**")
     return "\n".join(lines)
 
 
@@ -154,7 +170,9 @@ def exp_b(args: argparse.Namespace) -> list[dict[str, Any]]:
             times = openloop.schedule([(rate, args.seconds)], poisson=True, seed=1)
             result, _, cpu = measured(
                 system.pids,
-                lambda t=times: openloop.drive(system.url, t, request, headers=headers(system) if system.key else None),
+                lambda t=times: openloop.drive(
+                    system.url, t, request, headers=headers(system) if system.key else None
+                ),
             )
             result.write_csv(report.raw_path(f"b-{system.name}-{rate:.0f}"))
             out.append(_row(system.name, "offered_rps", rate, result, cpu))
@@ -167,14 +185,36 @@ def exp_b(args: argparse.Namespace) -> list[dict[str, Any]]:
     for name in sorted({r["system"] for r in rows}):
         mine = [r for r in rows if r["system"] == name]
         for q, style in (("p50_ms", "o-"), ("p99_ms", "s--"), ("p99.9_ms", "^:")):
-            ax.plot([r["offered_rps"] for r in mine], [r[q] for r in mine], style, label=f"{name} {q[:-3]}")
+            ax.plot(
+                [r["offered_rps"] for r in mine],
+                [r[q] for r in mine],
+                style,
+                label=f"{name} {q[:-3]}",
+            )
     ax.set(yscale="log", xlabel="offered renders / s (open loop, Poisson)", ylabel="latency ms")
     ax.set_title("b. latency percentiles vs offered load")
     ax.legend(fontsize=7, ncol=3)
     plot = report.save_plot(fig, "b_latency")
-    body = skipped() + f"Rates are fractions {LOADS} of the embedded peak of experiment a ({top:.0f}/s). Latency counts from the intended start (no coordinated omission).\n\n![latency]({plot})\n\n"
-    body += report.table(rows, ["system", "offered_rps", "throughput_rps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "failed"])
-    report.update_page("b", "b. Latency percentiles vs offered load (render)", body, _command("b", args))
+    body = (
+        skipped()
+        + f"Rates are fractions {LOADS} of the embedded peak of experiment a ({top:.0f}/s). Latency counts from the intended start (no coordinated omission).\n\n![latency]({plot})\n\n"
+    )
+    body += report.table(
+        rows,
+        [
+            "system",
+            "offered_rps",
+            "throughput_rps",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "p99.9_ms",
+            "failed",
+        ],
+    )
+    report.update_page(
+        "b", "b. Latency percentiles vs offered load (render)", body, _command("b", args)
+    )
     return rows
 
 
@@ -194,7 +234,14 @@ def exp_e(args: argparse.Namespace) -> list[dict[str, Any]]:
             for users in E_USERS:
                 result, _, cpu = measured(
                     system.pids,
-                    lambda u=users: openloop.closed(system.url, request, u, args.seconds, think_s=THINK_S, headers=headers(system)),
+                    lambda u=users, r=request: openloop.closed(
+                        system.url,
+                        r,
+                        u,
+                        args.seconds,
+                        think_s=THINK_S,
+                        headers=headers(system),
+                    ),
                 )
                 row = _row(name, "users", users, result, cpu)
                 lat = [s.latency_ms for s in result.samples if s.status and s.status < 400]
@@ -203,29 +250,58 @@ def exp_e(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(f"e {name:12} users={users:<3} mean {row['mean_ms']:8.1f} ms", flush=True)
     report.write_csv("e_monolith_vs_micro", rows)
     body = _figure_e(rows)
-    report.update_page("e", "e. Monolith (embedded) vs microservices (distributed): response time vs users", body, _command("e", args))
+    report.update_page(
+        "e",
+        "e. Monolith (embedded) vs microservices (distributed): response time vs users",
+        body,
+        _command("e", args),
+    )
     return rows
 
 
 def _figure_e(rows: list[dict[str, Any]]) -> str:
     mono = [r for r in rows if r["system"] == "embedded"]
-    micro = [r for r in rows if r["system"] == "distributed"] or [dict(r, mean_ms=float("nan"), cpu_ms_per_request=float("nan")) for r in mono]
+    micro = [r for r in rows if r["system"] == "distributed"] or [
+        dict(r, mean_ms=float("nan"), cpu_ms_per_request=float("nan")) for r in mono
+    ]
     r0, slope = models.fit_line([r["users"] for r in mono], [r["mean_ms"] for r in mono])
     flat = micro[0]["mean_ms"]
-    demand = {n: min(r["cpu_ms_per_request"] for r in rs) for n, rs in (("embedded", mono), ("distributed", micro))}
+    demand = {
+        n: min(r["cpu_ms_per_request"] for r in rs)
+        for n, rs in (("embedded", mono), ("distributed", micro))
+    }
     fig, ax = report.figure()
     xs = [float(u) for u in E_USERS]
     ax.plot(xs, [r["mean_ms"] for r in mono], "o-", label="embedded (measured)")
     ax.plot(xs, [r["mean_ms"] for r in micro], "s-", label="distributed (measured)")
-    ax.plot(xs, [models.paper_monolith_ms(u, r0, slope) for u in xs], "--", label="papers' monolith (line fit)")
-    ax.plot(xs, [models.paper_microservices_ms(u, flat) for u in xs], ":", label="papers' microservices (flat)")
+    ax.plot(
+        xs,
+        [models.paper_monolith_ms(u, r0, slope) for u in xs],
+        "--",
+        label="papers' monolith (line fit)",
+    )
+    ax.plot(
+        xs,
+        [models.paper_microservices_ms(u, flat) for u in xs],
+        ":",
+        label="papers' microservices (flat)",
+    )
     for n, d in demand.items():
-        ax.plot(xs, [models.response_bound_ms(u, d, CORES, THINK_S * 1000) for u in xs], "-.", alpha=0.6, label=f"response-time law, {n} (D={d:.1f} ms)")
+        ax.plot(
+            xs,
+            [models.response_bound_ms(u, d, CORES, THINK_S * 1000) for u in xs],
+            "-.",
+            alpha=0.6,
+            label=f"response-time law, {n} (D={d:.1f} ms)",
+        )
     ax.set(xlabel="concurrent users (think 50 ms)", ylabel="mean response time ms")
     ax.set_title("e. response time vs users: measured, papers' model, queueing bound")
     ax.legend(fontsize=7)
     plot = report.save_plot(fig, "e_monolith_vs_micro")
-    ratios = [f"{u}: {m['mean_ms'] / d['mean_ms']:.2f}" for u, m, d in zip(E_USERS, mono, micro, strict=True)]
+    ratios = [
+        f"{u}: {m['mean_ms'] / d['mean_ms']:.2f}"
+        for u, m, d in zip(E_USERS, mono, micro, strict=True)
+    ]
     text = (
         f"Papers' monolith line fitted to the embedded points: R = {r0:.1f} + {slope:.2f}·users ms. "
         f"Measured CPU per request: embedded {demand['embedded']:.1f} ms, distributed {demand['distributed']:.1f} ms "
@@ -233,7 +309,23 @@ def _figure_e(rows: list[dict[str, Any]]) -> str:
         f"**Embedded / distributed mean response time by users** (below 1 = the monolith is faster): {', '.join(ratios)}.\n\n"
         f"![monolith vs microservices]({plot})\n\n"
     )
-    return skipped() + text + report.table(rows, ["system", "users", "mean_ms", "p50_ms", "p99_ms", "throughput_rps", "failed", "cpu_ms_per_request"])
+    return (
+        skipped()
+        + text
+        + report.table(
+            rows,
+            [
+                "system",
+                "users",
+                "mean_ms",
+                "p50_ms",
+                "p99_ms",
+                "throughput_rps",
+                "failed",
+                "cpu_ms_per_request",
+            ],
+        )
+    )
 
 
 def cpu_of(pids: list[int]) -> float:

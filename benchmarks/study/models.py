@@ -1,13 +1,13 @@
 """The analytical models of the study, pure functions of measured numbers.
 
 * The Universal Scalability Law (Gunther): throughput of ``n`` workers
-  ``X(n) = λ n / (1 + σ (n - 1) + κ n (n - 1))`` — σ is contention (the serial share),
-  κ coherency (crosstalk); peak at ``n* = sqrt((1 - σ) / κ)``.
+  ``X(n) = λ n / (1 + sigma (n - 1) + κ n (n - 1))`` — sigma is contention (the serial share),
+  κ coherency (crosstalk); peak at ``n* = sqrt((1 - sigma) / κ)``.
 * The papers' response-time model for ``users`` concurrent users: a monolith's time grows
   linearly through contention on one central service, ``R = r0 + c·users``; microservices
   with co-located state stay nearly flat, ``R = r0``.
 * The interactive response-time law (operational analysis, no fitting): with per-request
-  CPU demand ``D`` on ``cores`` cores and think time ``Z``, ``R(N) ≥ max(D, N·D/cores − Z)``.
+  CPU demand ``D`` on ``cores`` cores and think time ``Z``, ``R(N) ≥ max(D, N·D/cores - Z)``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class UslFit:
 
 
 def fit_usl(ns: Sequence[float], xs: Sequence[float]) -> UslFit:
-    """Least-squares USL fit (scipy ``curve_fit``), σ and κ bounded to [0, 1]."""
+    """Least-squares USL fit (scipy ``curve_fit``), sigma and κ bounded to [0, 1]."""
     import warnings
 
     import numpy as np

@@ -103,8 +103,14 @@ class Result:
             writer = csv.writer(out)
             writer.writerow(["scenario", "intended_s", "started_s", "ended_s", "status", "error"])
             writer.writerows(
-                [s.scenario, f"{s.intended:.6f}", f"{s.started:.6f}", f"{s.ended:.6f}"]
-                + [s.status, s.error]
+                [
+                    s.scenario,
+                    f"{s.intended:.6f}",
+                    f"{s.started:.6f}",
+                    f"{s.ended:.6f}",
+                    s.status,
+                    s.error,
+                ]
                 for s in self.samples
             )
 

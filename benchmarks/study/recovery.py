@@ -7,24 +7,56 @@ succeeded once the system is idle again) — which must be 0."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from benchmarks._harness.procs import tree
 from benchmarks.study import openloop, report, scenarios, systems
 from benchmarks.study.common import RUN, headers, prepare
 
 RATE = 30.0  # requests/s offered: well under the 2-core machine's capacity
 
 
-def _killer(system: systems.System, at: list[float], t0: list[float], log: list[tuple[str, float]]) -> threading.Thread:
+def _targets(system: systems.System) -> list[tuple[str, Callable[[], int]]]:
+    """What to kill -9: a worker then a gateway; in the monolith, one server process of
+    ``pixelmill up`` then another (its supervisor restarts them)."""
+    if system.workers:
+        return [
+            ("worker", lambda: systems.kill9(system.workers[0])),
+            ("gateway", lambda: systems.kill9(system.gateways[0])),
+        ]
+
+    def child() -> int:
+        root = system.gateways[0].proc.pid
+        pids = [p for p in tree(root) if p != root and b"resource_tracker" not in _cmd(p)]
+        os.kill(pids[0], signal.SIGKILL)
+        return pids[0]
+
+    return [("server process", child), ("server process", child)]
+
+
+def _cmd(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _killer(
+    system: systems.System, at: list[float], t0: list[float], log: list[tuple[str, float]]
+) -> threading.Thread:
     def run() -> None:
         while not t0:
             time.sleep(0.01)
-        for (name, target), when in zip((("worker", system.workers[0]), ("gateway", system.gateways[0])), at, strict=True):
+        for (name, kill), when in zip(_targets(system), at, strict=True):
             time.sleep(max(0.0, t0[0] + when - time.perf_counter()))
-            systems.kill9(target)
+            kill()
             log.append((name, time.perf_counter() - t0[0]))
 
     thread = threading.Thread(target=run, daemon=True)
@@ -56,7 +88,8 @@ def _recovered(samples: list[openloop.Sample], kill_at: float, seconds: float) -
 
 def exp_c(args: argparse.Namespace) -> dict[str, Any]:
     seconds = max(args.seconds * 5, 15.0)
-    system = systems.distributed(RUN, 2, 2, 4, "transform")
+    why = systems.broker_down()
+    system = systems.embedded(RUN, 2) if why else systems.distributed(RUN, 2, 2, 4, "transform")
     try:
         fx = prepare(system, study=False)
         since = systems.job_marker()
@@ -78,7 +111,17 @@ def exp_c(args: argparse.Namespace) -> dict[str, Any]:
         state = _wait_idle(system.db_url, since, 90)
     finally:
         system.close()
-    return _report(args, result, kills, accepted, state, seconds)
+    note = f"Distributed system skipped ({why}): the monolith instead. " if why else ""
+    return _report(args, result, kills, accepted, state, seconds, note + _setup(system))
+
+
+def _setup(system: systems.System) -> str:
+    if system.workers:
+        return (
+            "2 gateways behind HAProxy (health check every 500 ms, `retries 2`, `option redispatch`), "
+            "2 workers x 4 threads; nothing restarts the killed processes."
+        )
+    return "`pixelmill up` with 2 server processes (jobs run inside them; its supervisor restarts a dead one)."
 
 
 def _wait_idle(db_url: str, since: str, timeout: float) -> dict[str, Any]:
@@ -91,13 +134,26 @@ def _wait_idle(db_url: str, since: str, timeout: float) -> dict[str, Any]:
         time.sleep(0.5)
 
 
-def _report(args: argparse.Namespace, result: openloop.Result, kills: list[tuple[str, float]], accepted: int, state: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace,
+    result: openloop.Result,
+    kills: list[tuple[str, float]],
+    accepted: int,
+    state: dict[str, Any],
+    seconds: float,
+    setup: str,
+) -> dict[str, Any]:
     succeeded = state["states"].get("succeeded", 0)
     per_second = Counter(int(s.ended) for s in result.samples if s.status and s.status < 400)
-    rows = [{"second": t, "completed": per_second.get(t, 0), "offered": RATE} for t in range(int(seconds) + 1)]
+    rows = [
+        {"second": t, "completed": per_second.get(t, 0), "offered": RATE}
+        for t in range(int(seconds) + 1)
+    ]
     report.write_csv("c_recovery", rows)
     fig, ax = report.figure()
-    ax.plot([r["second"] for r in rows], [r["completed"] for r in rows], "o-", label="completed OK / s")
+    ax.plot(
+        [r["second"] for r in rows], [r["completed"] for r in rows], "o-", label="completed OK / s"
+    )
     ax.axhline(RATE, ls=":", c="grey", label="offered")
     for name, at in kills:
         ax.axvline(at, c="red", ls="--")
@@ -109,13 +165,18 @@ def _report(args: argparse.Namespace, result: openloop.Result, kills: list[tuple
     lines = []
     for name, at in kills:
         back = _recovered(result.samples, at, seconds)
-        failed = sum(1 for s in result.samples if at <= s.intended < at + 5 and not (s.status and s.status < 400))
-        lines.append(f"| {name} | {at:.1f} s | {'not within the run' if back is None else f'{back:.2f} s'} | {failed} |")
+        failed = sum(
+            1
+            for s in result.samples
+            if at <= s.intended < at + 5 and not (s.status and s.status < 400)
+        )
+        lines.append(
+            f"| {name} | {at:.1f} s | {'not within the run' if back is None else f'{back:.2f} s'} | {failed} |"
+        )
     lost = accepted - succeeded
     body = (
         f"{RATE:g} requests/s offered (Poisson, half renders at hit ratio 0.8, half flip jobs), "
-        f"{seconds:g} s; 2 gateways behind HAProxy (health check every 500 ms, `retries 2`, "
-        "`option redispatch`), 2 workers × 4 threads; nothing restarts the killed processes.\n\n"
+        f"{seconds:g} s. {setup}\n\n"
         "| killed | at | back to the offered rate | requests failed in the 5 s after |\n|---|---|---|---|\n"
         + "\n".join(lines)
         + f"\n\n**Requests failed in the whole run: {result.failed()} of {len(result.samples)}. "
@@ -123,5 +184,10 @@ def _report(args: argparse.Namespace, result: openloop.Result, kills: list[tuple
         f"{ {k: v for k, v in state['states'].items() if k != 'succeeded'} }; **jobs lost: {lost}**.**\n\n"
         f"![recovery]({plot})\n"
     )
-    report.update_page("c", "c. Recovery after kill -9 (distributed)", body, "python -m benchmarks.study.experiments c" + (" --quick" if args.quick else ""))
+    report.update_page(
+        "c",
+        "c. Recovery after kill -9",
+        body,
+        "python -m benchmarks.study.experiments c" + (" --quick" if args.quick else ""),
+    )
     return {"lost": lost, "failed": result.failed(), "kills": kills}

@@ -1,7 +1,7 @@
 """The request mixes of the load suite, as async callables for the open-loop driver
 (:mod:`.openloop`) and, through ``locustfile.py``, for Locust.
 
-* ``render`` — sizes × formats × ops; a share ``hit_ratio`` of requests picks one of a
+* ``render`` — sizes x formats x ops; a share ``hit_ratio`` of requests picks one of a
   small hot set rendered before the run (cache hits), the rest ask for a size never asked
   before (misses); the same mix as thumbor paths for the peer;
 * ``upload`` — raw PNG uploads (bursts come from the schedule's steps);
@@ -42,7 +42,7 @@ class Fixture:
 
 
 def hot_set() -> list[tuple[int, int, str, str]]:
-    """Every (width, height, format, ops) of the hot set: 3 × 2 × 2 = 12 renders."""
+    """Every (width, height, format, ops) of the hot set: 3 x 2 x 2 = 12 renders."""
     return [(w, h, f, o) for (w, h), f, o in itertools.product(SIZES, FORMATS, OPS)]
 
 

@@ -2,8 +2,8 @@
 
 * **embedded** — ``pixelmill up`` (the monolith): SQLite, local objects, per-process
   memory cache, jobs run inside the gateway's processes;
-* **distributed** — ``pixelmill gateway`` × G behind HAProxy (roundrobin, health checks)
-  + ``pixelmill worker`` × W on RabbitMQ, PostgreSQL and Redis (the cache): the
+* **distributed** — ``pixelmill gateway`` x G behind HAProxy (roundrobin, health checks)
+  + ``pixelmill worker`` x W on RabbitMQ, PostgreSQL and Redis (the cache): the
   benchmarks' :class:`~benchmarks._harness.platform.Platform` plus a load balancer;
 * **thumbor** — the render peer (its own virtualenv, see ``benchmarks/render_servers.py``).
 
@@ -61,12 +61,6 @@ def embedded(run: Path, processes: int = CORES) -> System:
     """``pixelmill up --server-workers N`` on its own data dir (the monolith)."""
     data = run / f"embedded-{processes}"
     port = free_port()
-    env = {
-        "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
-        "PIXELMILL_RATELIMIT__ENABLED": "false",
-        "PIXELMILL_CACHE__URL": "memory://",
-        "PIXELMILL_JOBS__MAX_QUEUED_TASKS": "1000000",
-    }
     args = ["up", "--data-dir", str(data), "--port", str(port)]
     args += ["--server-workers", str(processes)]
     server = start_server("embedded", [*CLI, *args], run / f"embedded-{processes}.log", port=port)
@@ -96,7 +90,9 @@ def _haproxy(run: Path, gateways: list[Server]) -> Server:
         f"{backends}\n"
     )
     binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    server = start_server("haproxy", [binary, "-db", "-f", str(conf)], run / "haproxy.log", port=port)
+    server = start_server(
+        "haproxy", [binary, "-db", "-f", str(conf)], run / "haproxy.log", port=port
+    )
     wait_http(server, "/healthz", timeout=30)
     return server
 
@@ -143,7 +139,9 @@ def thumbor(run: Path, images: Path, processes: int = CORES) -> Server | None:
         "PROGRESSIVE_JPEG = False\nALLOW_UNSAFE_URL = True\n"
     )
     cmd = [str(THUMBOR), "--ip", "127.0.0.1", "--port", str(port), "--processes", str(processes)]
-    server = start_server("thumbor", [*cmd, "--conf", str(conf), "-l", "error"], run / "thumbor.log")
+    server = start_server(
+        "thumbor", [*cmd, "--conf", str(conf), "-l", "error"], run / "thumbor.log"
+    )
     server.port = port
     wait_http(server, "/healthcheck", timeout=60, settle=1.0)
     return server
@@ -192,7 +190,6 @@ def broker_down() -> str | None:
     """Why the distributed system cannot run here now (RabbitMQ refusing or not finishing
     the AMQP handshake within 8 s, PostgreSQL unreachable); ``None`` when both answer."""
     import pika
-
     from benchmarks._harness.services import AMQP, missing
 
     reason = missing("postgres", "rabbitmq")
@@ -202,5 +199,7 @@ def broker_down() -> str | None:
     try:
         pika.BlockingConnection(params).close()
     except Exception as exc:  # any failure means: no broker for this run
-        return f"RabbitMQ on 127.0.0.1:5672 did not complete the AMQP handshake ({type(exc).__name__})"
+        return (
+            f"RabbitMQ on 127.0.0.1:5672 did not complete the AMQP handshake ({type(exc).__name__})"
+        )
     return None

@@ -1,7 +1,8 @@
 """The open-loop schedule: fixed before the run, at each step's rate."""
 
-import pytest
+import itertools
 
+import pytest
 from benchmarks.study.openloop import Result, Sample, schedule
 
 
@@ -20,7 +21,7 @@ def test_poisson_arrivals_keep_the_mean_rate_and_are_seeded() -> None:
     times = schedule([(200, 10)], poisson=True, seed=3)
     assert len(times) == pytest.approx(2000, rel=0.1)
     assert times == schedule([(200, 10)], poisson=True, seed=3)
-    assert all(a <= b for a, b in zip(times, times[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(times))
 
 
 def test_latency_counts_from_the_intended_start() -> None:
