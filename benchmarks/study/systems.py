@@ -54,6 +54,8 @@ class System:
         for server in reversed(self.extra + self.workers + self.gateways):
             server.stop(timeout=15)
         if self.platform is not None:
+            if self.name.endswith("no-broker"):
+                self.platform.key = ""  # no RabbitMQ namespace to purge
             self.platform.close()
 
 
@@ -98,20 +100,32 @@ def _haproxy(run: Path, gateways: list[Server]) -> Server:
 
 
 def distributed(
-    run: Path, gateways: int = 1, workers: int = 1, threads: int = 4, queues: str = "transform"
+    run: Path,
+    gateways: int = 1,
+    workers: int = 1,
+    threads: int = 4,
+    queues: str = "transform",
+    *,
+    broker: bool = True,
 ) -> System:
-    """G gateways behind HAProxy + W workers on the machine's RabbitMQ/PostgreSQL/Redis."""
+    """G gateways behind HAProxy + W workers on the machine's RabbitMQ/PostgreSQL/Redis;
+    ``broker=False``: no RabbitMQ and no workers — the gateways share PostgreSQL and Redis
+    and run jobs in their own processes (in-memory broker)."""
     platform = Platform("pm_study")
     try:
         platform.open()
         platform.env["PIXELMILL_CACHE__URL"] = REDIS
+        if not broker:
+            platform.env["PIXELMILL_BROKER__URL"] = "memory://"
+            workers = 0
         gws = [platform.gateway(f"gateway-{i}") for i in range(gateways)]
         wks = add_workers(platform, workers, threads, queues)
         lb = _haproxy(run, gws)
     except BaseException:
         platform.close()
         raise
-    system = System("distributed", lb.url, platform.key, platform.db_url, gws, wks, [lb])
+    name = "distributed" if broker else "distributed-no-broker"
+    system = System(name, lb.url, platform.key, platform.db_url, gws, wks, [lb])
     system.platform = platform
     return system
 
