@@ -5,6 +5,7 @@ figure — embedded, distributed and thumbor (render) in the same run."""
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -251,6 +252,13 @@ def exp_e(args: argparse.Namespace) -> list[dict[str, Any]]:
                 row = _row(name, "users", users, result, cpu)
                 lat = [s.latency_ms for s in result.samples if s.status and s.status < 400]
                 row["mean_ms"] = sum(lat) / max(len(lat), 1)
+                bad = Counter(
+                    f"{s.scenario} {s.status or s.error}"
+                    for s in result.samples
+                    if not (s.status and s.status < 400)
+                )
+                row["failures"] = ", ".join(f"{k} x{v}" for k, v in sorted(bad.items()))
+                result.write_csv(report.raw_path(f"e-{name}-{users}"))
                 rows.append(row)
                 print(f"e {name:12} users={users:<3} mean {row['mean_ms']:8.1f} ms", flush=True)
     report.write_csv("e_monolith_vs_micro", rows)
@@ -327,6 +335,7 @@ def _figure_e(rows: list[dict[str, Any]]) -> str:
                 "p99_ms",
                 "throughput_rps",
                 "failed",
+                "failures",
                 "cpu_ms_per_request",
             ],
         )
