@@ -1,6 +1,6 @@
 """The study's scenarios under Locust, for interactive and distributed-client runs::
 
-    .venv/bin/locust -f benchmarks/study/locustfile.py --host http://127.0.0.1:8000 \\
+    PYTHONPATH=src:. .venv/bin/locust -f benchmarks/study/locustfile.py --host http://127.0.0.1:8000 \\
         --headless -u 50 -r 10 -t 60s --csv benchmarks/.work/study/locust
 
 Set ``PIXELMILL_API_KEY`` (a write key) and ``STUDY_HIT_RATIO`` (render cache hits,
