@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 # 65.5 has known CVEs); existing venvs get them on their next install too
 PIP_TOOLS := pip==26.3 setuptools==84.2.1
 
-.PHONY: up test lint install install-test bench clean web browser deploy-tools
+.PHONY: up test lint install install-test bench study clean web browser deploy-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,12 @@ test: install-test web browser deploy-tools lint
 ## "Quick run" section of docs/benchmarks.md. Some: make bench ARGS="--only render,jobs".
 bench: install-test
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+## The load and scalability study (docs/load-study.md), every experiment in quick mode
+## (about 8 minutes, 127.0.0.1 only); one experiment: make study ARGS="b --seconds 10".
+study: install-test
+	$(BIN)/pip install -q -e ".[study]"
+	PYTHONPATH=$(CURDIR)/src $(BIN)/python -m benchmarks.study.experiments $(or $(ARGS),a b c d e --quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

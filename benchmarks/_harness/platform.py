@@ -53,6 +53,10 @@ class Platform:
         self.env["PIXELMILL_DATABASE__URL"] = self.db_url
         env = {**os.environ, **self.env}
         subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+        # keys belong to a user since the user accounts came in: the key's owner first
+        subprocess.run(
+            [*CLI, "users", "add", "admin", "--admin"], env=env, check=True, capture_output=True
+        )
         out = subprocess.run(
             [*CLI, "keys", "create", "bench", "--role", "write"],
             env=env,

@@ -1,0 +1,7 @@
+"""The load and scalability study (issue 17, items 1-4): an open-loop load driver with
+HDR histograms (:mod:`.openloop`), the request mixes (:mod:`.scenarios`, also driven by
+Locust in ``locustfile.py``), the systems under test (:mod:`.systems`), the Universal
+Scalability Law and the papers' response-time model (:mod:`.models`), and the experiments
+(``python -m benchmarks.study.experiments``; ``make study`` runs them all in quick mode)
+which write CSV and plots under ``docs/load-study/`` and update ``docs/load-study.md``.
+"""
