@@ -13,6 +13,7 @@ from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import (
     analysis,
     autoscale,
+    autoscaler,
     datasets,
     db,
     jobs,
@@ -51,5 +52,6 @@ for _command in (
     analysis.slide_group,
     analysis.presets_command,
     autoscale.autoscale_group,
+    autoscaler.autoscaler_command,
 ):
     main.add_command(_command)
