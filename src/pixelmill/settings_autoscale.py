@@ -109,6 +109,11 @@ class AutoscaleSettings(BaseModel):
         1.5, gt=1, description="Panic when the short-window need is this x the ready workers."
     )
     panic_hold_s: float = Field(60.0, ge=0, description="No scale-down this long after a panic.")
+    forecast_bucket_s: float = Field(
+        60.0,
+        gt=0,
+        description="Arrivals are summed per bucket of this many seconds for the forecast.",
+    )
     live: AutoscalerSettings = AutoscalerSettings()
     baseline_target: float = Field(
         0.7,

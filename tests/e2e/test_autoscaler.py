@@ -44,6 +44,8 @@ AUTOSCALER_ENV = {
     "PIXELMILL_AUTOSCALE__SCALE_DOWN_WINDOW_S": "4",
     "PIXELMILL_AUTOSCALE__MAX_DOWN_STEP": "1.0",
     "PIXELMILL_AUTOSCALE__PANIC_HOLD_S": "2",
+    # no forecast bucket closes within the test: the forecast needs history it cannot have
+    "PIXELMILL_AUTOSCALE__FORECAST_BUCKET_S": "3600",
 }
 
 
@@ -85,8 +87,8 @@ def test_a_burst_scales_workers_up_drains_the_backlog_and_scales_back_down(
     )
     try:
         assert wait_for(lambda: consumers(cluster) == 1, timeout=30), log_path.read_text()
-        # when a burst of 30 jobs of 0.5 s each arrives at once
-        ids = [gw.submit(kind="test.sleep", params={"seconds": 0.5})["id"] for _ in range(30)]
+        # when a burst of 30 jobs of 0.8 s each arrives at once
+        ids = [gw.submit(kind="test.sleep", params={"seconds": 0.8})["id"] for _ in range(30)]
         # then workers scale up to the maximum (3) while the backlog is there
         assert wait_for(lambda: consumers(cluster) == 3, timeout=30), log_path.read_text()
         # and every job succeeds, exactly once, the work spread over several workers

@@ -52,6 +52,7 @@ def policy_config(settings: AutoscaleSettings, *, simulated: bool = False) -> Po
         reserve_decay_s=settings.burst_reserve_decay_s,
         panic_threshold=settings.panic_threshold,
         panic_hold_s=settings.panic_hold_s,
+        forecast_bucket_s=settings.forecast_bucket_s,
     )
 
 
