@@ -10,10 +10,7 @@ rules of ``deploy/prometheus/rules/slo.yml``. Panels take the Prometheus data so
 the ``datasource`` variable and use ``$__rate_interval``.
 
 Adding a dashboard: write a function returning :func:`dashboard` (…) and list it in
-:data:`DASHBOARDS`. **Autoscaler hook**: once ``pixelmill_autoscaler_*`` metrics exist
-(replicas decided vs actual, with the reason), add ``autoscaler()`` beside :func:`ml`
-(suggested panels in :data:`AUTOSCALER_TODO`) and list it in :data:`DASHBOARDS`; the
-PromQL test picks up its expressions by itself.
+:data:`DASHBOARDS`; the PromQL test picks up its expressions by itself.
 """
 
 from __future__ import annotations
@@ -539,18 +536,93 @@ def ml() -> dict[str, Any]:
     )
 
 
-#: what the Autoscaler dashboard should show once its metrics exist (see the docstring)
-AUTOSCALER_TODO = (
-    "replicas decided vs running, per service",
-    "the reason of each decision (queue age, busy ratio, latency), as a count per reason",
-    "the inputs the policy read (the same series as the Overview's queue and worker panels)",
-)
+def autoscaler() -> dict[str, Any]:
+    replicas = "pixelmill_autoscaler_replicas"
+    return dashboard(
+        "pixelmill-autoscaler",
+        "pixelmill / Autoscaler",
+        "The live autoscaler (pixelmill autoscaler): replicas decided against those asked "
+        "for and running per service, why, and the inputs it read (docs/autoscaling.md).",
+        [
+            row("Replicas"),
+            panel(
+                "Replicas decided vs current vs ready, by service",
+                [(f"max by (service, state) ({replicas})", "{{service}} {{state}}")],
+            ),
+            panel(
+                "Decided minus ready (workers on their way, or draining)",
+                [
+                    (
+                        f'max by (service) ({replicas}{{state="decided"}}) - '
+                        f'max by (service) ({replicas}{{state="ready"}})',
+                        "{{service}}",
+                    )
+                ],
+            ),
+            row("Reasons"),
+            panel(
+                "Decisions per minute by reason",
+                [
+                    (
+                        f"sum by (reason) (rate(pixelmill_autoscaler_decisions_total[{W}])) * 60",
+                        "{{reason}}",
+                    )
+                ],
+                unit="short",
+            ),
+            panel(
+                "Dry run (1) or actuating (0); seconds since the last decision",
+                [
+                    ("max(pixelmill_autoscaler_dry_run)", "dry run"),
+                    (
+                        "time() - max(pixelmill_autoscaler_last_decision_timestamp_seconds)",
+                        "since last decision",
+                    ),
+                ],
+                kind="stat",
+            ),
+            row("Inputs"),
+            panel(
+                "Arrival rate per second, by service",
+                [
+                    (
+                        'max by (service) (pixelmill_autoscaler_input{input="arrival_rate"})',
+                        "{{service}}",
+                    )
+                ],
+                unit="reqps",
+            ),
+            panel(
+                "Queue: ready and unacked, by service",
+                [
+                    (
+                        "max by (service, input) "
+                        '(pixelmill_autoscaler_input{input=~"queue_ready|queue_unacked"})',
+                        "{{service}} {{input}}",
+                    )
+                ],
+            ),
+            panel(
+                "Oldest waiting task and median service time, by service",
+                [
+                    (
+                        "max by (service, input) (pixelmill_autoscaler_input"
+                        '{input=~"oldest_age_seconds|service_time_seconds"})',
+                        "{{service}} {{input}}",
+                    )
+                ],
+                unit="s",
+            ),
+        ],
+    )
+
 
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "overview": overview,
     "render": render,
     "jobs": jobs,
     "ml": ml,
+    "autoscaler": autoscaler,
 }
 
 

@@ -6,6 +6,8 @@ the control loop. Read like every other branch (``PIXELMILL_AUTOSCALE__RENDER__S
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -36,6 +38,39 @@ class ScaledServiceSettings(BaseModel):
 
 def _queue(budget_s: float, cold_start_s: float) -> ScaledServiceSettings:
     return ScaledServiceSettings(slo_s=budget_s, cold_start_s=cold_start_s)
+
+
+class AutoscalerSettings(BaseModel):
+    """The live autoscaler (``pixelmill autoscaler``): what it drives and how."""
+
+    actuator: Literal["local", "kubernetes"] = Field(
+        "local",
+        description="local: start and stop `pixelmill worker` processes on this machine; "
+        "kubernetes: the scale subresource of one Deployment per queue.",
+    )
+    queues: list[str] = Field(
+        default_factory=lambda: ["transform", "analyse", "segment", "train"],
+        description="Queues the autoscaler sizes (each a service of the policy).",
+    )
+    worker_threads: int = Field(
+        1, ge=1, description="Task threads of each local worker (1: a replica is a server)."
+    )
+    drain_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="A stopped local worker finishes its tasks for up to this long; past it "
+        "they go back to the queue (never lost).",
+    )
+    namespace: str = Field("pixelmill", description="Kubernetes namespace of the Deployments.")
+    deployment_prefix: str = Field(
+        "pixelmill-worker-", description="Kubernetes Deployment of queue Q: PREFIX + Q."
+    )
+    window_s: float = Field(
+        120.0, gt=0, description="Arrival rate and service time: tasks of this many seconds."
+    )
+    short_window_s: float = Field(
+        10.0, gt=0, description="Short-window arrival rate (bursts, panic mode)."
+    )
 
 
 class AutoscaleSettings(BaseModel):
@@ -74,6 +109,12 @@ class AutoscaleSettings(BaseModel):
         1.5, gt=1, description="Panic when the short-window need is this x the ready workers."
     )
     panic_hold_s: float = Field(60.0, ge=0, description="No scale-down this long after a panic.")
+    forecast_bucket_s: float = Field(
+        60.0,
+        gt=0,
+        description="Arrivals are summed per bucket of this many seconds for the forecast.",
+    )
+    live: AutoscalerSettings = AutoscalerSettings()
     baseline_target: float = Field(
         0.7,
         gt=0,

@@ -9,7 +9,7 @@ from typing import Any
 from pixelmill.autoscale import PolicyConfig, ServiceConfig
 from pixelmill.settings_autoscale import AutoscaleSettings, ScaledServiceSettings
 
-__all__ = ["SIMULATED_QUEUE", "policy_config", "save_plots"]
+__all__ = ["SIMULATED_QUEUE", "build_autoscaler", "make_actuator", "policy_config", "save_plots"]
 
 #: the queue whose settings the simulator's one job pool ("jobs") uses
 SIMULATED_QUEUE = "transform"
@@ -52,6 +52,7 @@ def policy_config(settings: AutoscaleSettings, *, simulated: bool = False) -> Po
         reserve_decay_s=settings.burst_reserve_decay_s,
         panic_threshold=settings.panic_threshold,
         panic_hold_s=settings.panic_hold_s,
+        forecast_bucket_s=settings.forecast_bucket_s,
     )
 
 
@@ -105,3 +106,52 @@ def save_plots(report: dict[str, Any], runs: dict[str, Any], folder: Path) -> li
     fig.savefig(slo_cost, dpi=90)
     plt.close(fig)
     return [over_time, slo_cost]
+
+
+def build_autoscaler(container: Any, *, dry_run: bool) -> Any:
+    """The live autoscaler over ``container`` (its broker, job store, DB and event log)
+    and the actuator ``autoscale.live.actuator`` names (none in a dry run)."""
+    from pixelmill.backends.metadata.events import Actor
+    from pixelmill.backends.metadata.job_timings import recent_tasks
+    from pixelmill.services.autoscaler import AutoscalerService, Sources
+
+    settings: AutoscaleSettings = container.settings.autoscale
+    live = settings.live
+
+    def tasks_since(since: Any) -> Any:
+        with container.db.read() as connection:
+            return recent_tasks(connection, since)
+
+    def record_event(action: str, target: str, after: dict[str, Any]) -> None:
+        container.events.record(Actor(), action, "autoscaler", target, after=after)
+
+    sources = Sources(
+        broker_stats=container.broker.queue_stats,
+        store_stats=container.job_store.queue_stats,
+        tasks_since=tasks_since,
+        record_event=record_event,
+    )
+    return AutoscalerService(
+        policy_config(settings),
+        sources,
+        None if dry_run else make_actuator(settings),
+        queues=live.queues,
+        window_s=live.window_s,
+        short_window_s=live.short_window_s,
+    )
+
+
+def make_actuator(settings: AutoscaleSettings) -> Any:
+    """The actuator ``autoscale.live.actuator`` names."""
+    live = settings.live
+    if live.actuator == "kubernetes":
+        from pixelmill.backends.scaling.kubernetes import KubernetesActuator
+
+        return KubernetesActuator.from_config(
+            namespace=live.namespace, prefix=live.deployment_prefix
+        )
+    from pixelmill.runtime.local_actuator import LocalActuator
+
+    return LocalActuator(
+        live.queues, threads=live.worker_threads, drain_timeout_s=live.drain_timeout_s
+    )

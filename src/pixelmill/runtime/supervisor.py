@@ -51,6 +51,7 @@ class _Slot:
     started_at: float = field(default_factory=time.monotonic)
     crashes: int = 0
     start_at: float = 0.0  # when a dead slot may start again
+    retiring: bool = False  # told to drain: removed once it exited, never restarted
 
 
 def _exited(pid: int) -> int | None:
@@ -77,8 +78,10 @@ class WorkerSupervisor:
         poll_s: float = 0.2,
         on_restart: Callable[[int, int], None] | None = None,
         own_session: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.command = command
+        self.env = env
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self.stable_after_s = stable_after_s
@@ -95,9 +98,33 @@ class WorkerSupervisor:
         self._thread = threading.Thread(target=self._watch, name="pm-supervisor", daemon=True)
 
     def pids(self) -> list[int]:
-        """PIDs of the workers running now."""
+        """PIDs of the workers running now (draining ones included)."""
         with self._lock:
             return [s.pid for s in self._slots if s.pid is not None]
+
+    def size(self) -> tuple[int, int]:
+        """``(workers asked for, workers running)``: draining ones count in neither."""
+        with self._lock:
+            kept = [s for s in self._slots if not s.retiring]
+            return len(kept), sum(1 for s in kept if s.pid is not None)
+
+    def resize(self, count: int) -> None:
+        """Keep ``count`` workers: start new ones (at once, by the watch loop) or drain
+        the newest ones (SIGTERM: a worker takes no new task, finishes what it holds,
+        exits; it is never killed here). Slots not running yet go first."""
+        with self._lock:
+            kept = [s for s in self._slots if not s.retiring]
+            for _ in range(count - len(kept)):
+                self._slots.append(_Slot(None, start_at=0.0))
+            surplus = len(kept) - count
+            for slot in sorted(kept, key=lambda s: (s.pid is not None, -s.started_at))[
+                : max(0, surplus)
+            ]:
+                slot.retiring = True
+                if slot.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(slot.pid, signal.SIGTERM)
+            self._slots = [s for s in self._slots if not (s.retiring and s.pid is None)]
 
     def start(self) -> WorkerSupervisor:
         self._thread.start()
@@ -108,12 +135,18 @@ class WorkerSupervisor:
             with self._lock:
                 for index, slot in enumerate(self._slots):
                     self._check(index, slot)
+                self._slots = [s for s in self._slots if not (s.retiring and s.pid is None)]
 
     def _check(self, index: int, slot: _Slot) -> None:
         now = time.monotonic()
         if slot.pid is not None:
             status = _exited(slot.pid)
             if status is None:
+                return
+            if slot.retiring:
+                log.info("job worker %d (pid %d) drained and exited", index, slot.pid)
+                self._procs.pop(slot.pid, None)
+                slot.pid = None
                 return
             if now - slot.started_at >= self.stable_after_s:
                 slot.crashes = 0
@@ -133,7 +166,10 @@ class WorkerSupervisor:
             return
         old = self.restarts
         proc = subprocess.Popen(
-            self.command, preexec_fn=die_with_parent, start_new_session=self.own_session
+            self.command,
+            preexec_fn=die_with_parent,
+            start_new_session=self.own_session,
+            env=self.env,
         )
         self._procs[proc.pid] = proc
         slot.pid, slot.started_at = proc.pid, now

@@ -28,6 +28,7 @@ def test_each_dashboard_has_unique_ids_and_queries_on_every_panel() -> None:
         "pixelmill / Render",
         "pixelmill / Jobs",
         "pixelmill / ML",
+        "pixelmill / Autoscaler",
     }
     assert len({b["uid"] for b in boards}) == len(boards)
     for board in boards:

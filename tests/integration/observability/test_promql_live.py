@@ -1,6 +1,7 @@
 """Every PromQL expression of the Grafana dashboards and the alert rules, evaluated by a
 real Prometheus scraping a real gateway and job worker (``pixelmill up --workers 1`` on
-RabbitMQ and PostgreSQL) after the test drove traffic through them: renders (misses and
+RabbitMQ and PostgreSQL) and the live autoscaler beside them (``pixelmill autoscaler
+--dry-run``: it decides and reports, starts nothing) after the test drove traffic through them: renders (misses and
 hits, two formats), a missing image, a job that succeeds, a job that fails and is
 dead-lettered, a training run and predictions.
 
@@ -15,8 +16,15 @@ dead-lettered, a training run and predictions.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +32,7 @@ import pytest
 from tests.helpers import make_image, require_server
 from tests.integration.jobs.up_process import Up, pixelmill_up
 from tests.integration.observability.prometheus import (
+    REPO,
     Prometheus,
     binary,
     dashboards_module,
@@ -31,7 +40,7 @@ from tests.integration.observability.prometheus import (
     running_prometheus,
     with_bool,
 )
-from tests.jobs_helpers import admin_auth, wait_for
+from tests.jobs_helpers import admin_auth, free_port, wait_answering, wait_for
 from tests.ml_helpers import TINY_SPEC, nuclei_zip
 from tests.servers import AMQP_URL
 
@@ -63,12 +72,38 @@ def scraped(
     binary("prometheus")
     require_server("RabbitMQ", "127.0.0.1", 5672)
     tmp = tmp_path_factory.mktemp("promql")
-    with pixelmill_up(tmp, postgres_module_url, AMQP_URL, workers=1, env=ENV) as up:
-        target = up.base.removeprefix("http://")
-        with running_prometheus(tmp, {"pixelmill": target}) as prometheus:
+    env = {**ENV, "PIXELMILL_BROKER__NAMESPACE": f"pmtest-{uuid.uuid4().hex[:8]}"}
+    with (
+        pixelmill_up(tmp, postgres_module_url, AMQP_URL, workers=1, env=env) as up,
+        dry_run_autoscaler(tmp, postgres_module_url, env) as autoscaler,
+    ):
+        targets = {"pixelmill": up.base.removeprefix("http://"), "autoscaler": autoscaler}
+        with running_prometheus(tmp, targets) as prometheus:
             drive(up)
             wait_for(lambda: scraped_all(prometheus), timeout=30, interval=0.5)
             yield prometheus
+
+
+@contextlib.contextmanager
+def dry_run_autoscaler(tmp: Path, database_url: str, env: dict[str, str]) -> Iterator[str]:
+    """``pixelmill autoscaler --dry-run`` on the same broker and DB (its dashboard's
+    panels need its metrics); yields its /metrics ``host:port``."""
+    port, log = free_port(), tmp / "autoscaler.log"
+    path = [str(REPO / "src"), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    command = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()"]
+    command += ["autoscaler", "--dry-run", "--health-port", str(port)]
+    command += ["--broker-url", AMQP_URL, "--database-url", database_url]
+    command += ["--data-dir", str(tmp / "autoscaler")]
+    environ = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(path)}
+    process = subprocess.Popen(
+        command, env=environ, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    try:
+        wait_answering(process, f"http://127.0.0.1:{port}/metrics", log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 def drive(up: Up) -> None:
@@ -118,6 +153,7 @@ def scraped_all(prometheus: Prometheus) -> bool:
         and prometheus.query(
             'count_over_time(pixelmill_jobs_finished_total{state="failed"}[1m]) > 3'
         )
+        and prometheus.query("rate(pixelmill_autoscaler_decisions_total[1m]) > 0")
     )
 
 

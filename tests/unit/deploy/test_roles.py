@@ -13,8 +13,8 @@ from pixelmill.runtime.cli import main
 from tests.unit.deploy.conftest import DEPLOY
 from tests.unit.deploy.test_kubernetes import OVERLAYS, pod_specs, render
 
-#: roles whose command lands with another issue (the live autoscaler, issue 15)
-PLACEHOLDERS = {"autoscale"}
+#: roles whose command lands with another issue (none left)
+PLACEHOLDERS: set[str] = set()
 
 
 def command_lines() -> Iterator[tuple[str, list[str]]]:

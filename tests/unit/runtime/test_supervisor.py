@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from pixelmill.runtime.supervisor import WorkerSupervisor, backoff_s, die_with_parent
 
@@ -74,3 +75,39 @@ def test_a_crash_looping_worker_is_restarted_with_growing_backoff() -> None:
         0.4,
         0.4,
     ]
+
+
+#: a worker that says when it is ready, and drains on SIGTERM: it finishes its "task"
+#: (writes a file) before it exits
+DRAINER = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys, time\n"
+    "def drain(*_):\n"
+    "    time.sleep(0.5); open(sys.argv[1] + '/drained', 'a').write('finished'); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, drain)\n"
+    "open(f'{sys.argv[1]}/ready-{os.getpid()}', 'w').close()\n"
+    "while True: time.sleep(0.05)\n",
+]
+
+
+def test_resize_starts_workers_and_drains_the_surplus_without_restarting_it(
+    tmp_path: Path,
+) -> None:
+    supervisor = WorkerSupervisor([*DRAINER, str(tmp_path)], [], poll_s=0.05).start()
+    try:
+        # when it is asked for 3 workers, then for 1
+        supervisor.resize(3)
+        _until(lambda: len(list(tmp_path.glob("ready-*"))) == 3)
+        assert supervisor.size() == (3, 3)
+        first = supervisor.pids()
+        supervisor.resize(1)
+        # then 2 are told to drain at once: they count no more, yet finish before exiting
+        assert supervisor.size()[0] == 1
+        _until(lambda: len(supervisor.pids()) == 1)
+        assert (tmp_path / "drained").read_text() == "finished" * 2
+        # and a drained worker is not started again
+        time.sleep(0.3)
+        assert supervisor.size() == (1, 1) and supervisor.pids()[0] in first
+    finally:
+        supervisor.stop(timeout_s=5)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.tables_jobs import job_tasks, jobs
 
-__all__ = ["task_timings"]
+__all__ = ["recent_tasks", "task_timings"]
 
 
 def task_timings(
@@ -37,4 +37,28 @@ def task_timings(
             max(0.0, (utc(finished) - utc(started)).total_seconds()),
         )
         for created, kind, started, finished in connection.execute(query)
+    ]
+
+
+def recent_tasks(
+    connection: Connection, since: datetime, limit: int = 20000
+) -> list[tuple[str, float, float | None, float | None]]:
+    """``(queue, created, started, finished)`` (unix s; ``None`` not yet) of the tasks
+    created or finished at or after ``since``, newest first: the autoscaler's arrival
+    rate and service time."""
+    c = job_tasks.c
+    since = since.replace(tzinfo=since.tzinfo or UTC)
+    query = (
+        sa.select(c.queue, c.created_at, c.started_at, c.finished_at)
+        .where(sa.or_(c.created_at >= since, c.finished_at >= since))
+        .order_by(c.created_at.desc())
+        .limit(limit)
+    )
+
+    def stamp(value: datetime | None) -> float | None:
+        return None if value is None else utc(value).timestamp()
+
+    return [
+        (queue, utc(created).timestamp(), stamp(started), stamp(finished))
+        for queue, created, started, finished in connection.execute(query)
     ]

@@ -13,6 +13,7 @@ from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import (
     analysis,
     autoscale,
+    autoscaler,
     cluster,
     datasets,
     db,
@@ -53,5 +54,6 @@ for _command in (
     analysis.presets_command,
     autoscale.autoscale_group,
     cluster.cluster_group,
+    autoscaler.autoscaler_command,
 ):
     main.add_command(_command)
