@@ -137,3 +137,11 @@ def s3_settings(s3_server: S3Server) -> StorageSettings:
         s3_secret_key=s3_server.secret_key,
         s3_prefix=f"t-{uuid.uuid4().hex[:12]}",
     )
+
+
+def purge_namespace(amqp_url: str, namespace: str) -> None:
+    """Delete the quorum queues a test's broker namespace made (left behind, they pile up
+    in the machine's RabbitMQ, which slows it down and once hung it)."""
+    from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
+
+    RabbitmqBroker(amqp_url, namespace=namespace).purge()

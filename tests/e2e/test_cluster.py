@@ -29,7 +29,7 @@ from benchmarks._harness.s3 import S3_BUCKET
 
 from tests.helpers import IN_CI, make_image
 from tests.jobs_helpers import wait_for
-from tests.servers import S3Server
+from tests.servers import S3Server, purge_namespace
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -89,10 +89,11 @@ def cluster(
             pytest.fail(f"{reason}; CI requires it", pytrace=False)
         pytest.skip(reason)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELMILL_")}
+    namespace = f"pmcl{uuid.uuid4().hex[:8]}"
     env.update(
         {
             "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
-            "PIXELMILL_BROKER__NAMESPACE": f"pmcl{uuid.uuid4().hex[:8]}",
+            "PIXELMILL_BROKER__NAMESPACE": namespace,
             "PIXELMILL_STORAGE__S3_ENDPOINT_URL": s3_server.endpoint_url,
             "PIXELMILL_STORAGE__S3_REGION": s3_server.region,
             "PIXELMILL_STORAGE__S3_ACCESS_KEY": s3_server.access_key,
@@ -132,6 +133,7 @@ def cluster(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        purge_namespace(amqp_url, namespace)
 
 
 class Load:

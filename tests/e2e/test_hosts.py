@@ -24,7 +24,7 @@ from benchmarks._harness.s3 import S3_BUCKET
 from tests.helpers import IN_CI, make_image, make_key
 from tests.jobs_helpers import wait_for
 from tests.netns import Forwarder, Network, network, unavailable_reason
-from tests.servers import S3Server
+from tests.servers import S3Server, purge_namespace
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -131,11 +131,13 @@ def test_a_task_of_a_partitioned_worker_host_finishes_on_another(
     ports = [5432, 5672, 6379, urlsplit(s3_server.endpoint_url).port or 0]
     auth = {"Authorization": f"Bearer {_write_key(tmp_path, postgres_url)}"}
     with Forwarder(net.server, ports):
-        hosts = Hosts(net, _env(net, postgres_url, s3_server), tmp_path)
+        env = _env(net, postgres_url, s3_server)
+        hosts = Hosts(net, env, tmp_path)
         try:
             _run(hosts, gateway, auth)
         finally:
             hosts.stop()
+            purge_namespace(amqp_url, env["PIXELMILL_BROKER__NAMESPACE"])
 
 
 def _run(hosts: Hosts, gateway: str, auth: dict[str, str]) -> None:

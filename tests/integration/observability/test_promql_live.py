@@ -42,7 +42,7 @@ from tests.integration.observability.prometheus import (
 )
 from tests.jobs_helpers import admin_auth, free_port, wait_answering, wait_for
 from tests.ml_helpers import TINY_SPEC, nuclei_zip
-from tests.servers import AMQP_URL
+from tests.servers import AMQP_URL, purge_namespace
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -73,6 +73,13 @@ def scraped(
     require_server("RabbitMQ", "127.0.0.1", 5672)
     tmp = tmp_path_factory.mktemp("promql")
     env = {**ENV, "PIXELMILL_BROKER__NAMESPACE": f"pmtest-{uuid.uuid4().hex[:8]}"}
+    try:
+        yield from _scraped(tmp, postgres_module_url, env)
+    finally:
+        purge_namespace(AMQP_URL, env["PIXELMILL_BROKER__NAMESPACE"])
+
+
+def _scraped(tmp: Path, postgres_module_url: str, env: dict[str, str]) -> Iterator[Prometheus]:
     with (
         pixelmill_up(tmp, postgres_module_url, AMQP_URL, workers=1, env=env) as up,
         dry_run_autoscaler(tmp, postgres_module_url, env) as autoscaler,
