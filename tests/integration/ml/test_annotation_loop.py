@@ -21,7 +21,7 @@ from pixelmill.runtime.container import Container
 from pixelmill.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import make_key
-from tests.integration.ml.conftest import wait_job
+from tests.jobs_helpers import finished_job
 from tests.ml_helpers import TINY_SPEC, png
 from tests.security import attacks
 
@@ -194,7 +194,7 @@ def test_the_loop_promotes_only_a_candidate_that_beats_production(
         )
         assert r.status_code == 202, r.text
         started = r.json()
-        job = wait_job(client, started["job_id"], owner)
+        job = finished_job(client, started["job_id"], owner)
         assert job["state"] == "succeeded", job
         result = job["result"]
         decisions[metric] = result["decision"]
@@ -260,7 +260,7 @@ def test_a_cancelled_loop_promotes_nothing_and_a_first_one_takes_the_alias(
         assert time.monotonic() < deadline, "the loop never reported training progress"
         time.sleep(0.05)
     assert client.post(f"/v1/jobs/{job_id}/cancel", headers=owner).status_code in (200, 202)
-    job = wait_job(client, job_id, owner)
+    job = finished_job(client, job_id, owner)
     # then the job is cancelled and no version of cells holds production
     assert job["state"] == "cancelled", job
     model = client.get("/v1/models/cells", headers=owner)
@@ -270,7 +270,7 @@ def test_a_cancelled_loop_promotes_nothing_and_a_first_one_takes_the_alias(
     r = client.post(
         f"/v1/studies/{sid}/training-loops", json={**body, "spec": TINY_SPEC}, headers=owner
     )
-    job = wait_job(client, r.json()["job_id"], owner)
+    job = finished_job(client, r.json()["job_id"], owner)
     assert job["state"] == "succeeded", job
     assert job["result"]["decision"] == "promoted" and job["result"]["holder"] is None
     assert production(client, owner) == job["result"]["candidate"]["version"]
