@@ -255,6 +255,7 @@ def test_a_gateway_killed_under_load_loses_nothing_accepted(cluster: RunningClus
     client.close()
     # and `pixelmill cluster down` stops it all gracefully
     pids = [p["pid"] for p in [*cluster.state()["gateways"], *cluster.state()["workers"]]]
+    assert pids, cluster.state()
     down = subprocess.run(
         [*PIXELMILL, "cluster", "down", "--data-dir", str(cluster.data_dir)],
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},

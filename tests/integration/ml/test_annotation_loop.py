@@ -119,6 +119,7 @@ def test_a_dataset_from_annotations_matches_the_truth_object_by_object(
     assert record["items"] == IMAGES and len(record["split"]["val"]) == 2
     # then every nucleus of the truth is an object of its mask (IoU >= 0.95)
     parsed = container.trainer.load_dataset(record["id"])
+    assert sorted(item.name for item in parsed.items) == sorted(truth)
     worst = 1.0
     for item in parsed.items:
         labels, built = truth[item.name], item.labels
@@ -134,7 +135,7 @@ def test_a_dataset_from_annotations_matches_the_truth_object_by_object(
     # and the record says where it came from: the study, each annotation's version
     source = record["summary"]["provenance"]
     assert source["study_id"] == sid and set(source["annotations"]) == set(truth)
-    assert all(e.endswith(":1") for ids in source["annotations"].values() for e in ids)
+    assert all(ids and all(e.endswith(":1") for e in ids) for ids in source["annotations"].values())
     # the same build again is the same dataset; a class nobody drew is a 422
     again = client.post(f"/v1/studies/{sid}/datasets", json=body, headers=owner)
     assert again.status_code == 200 and again.json()["id"] == record["id"]
