@@ -182,6 +182,7 @@ def test_workers_scale_by_keda_or_by_the_pixelmill_autoscaler(overlay: str) -> N
     autoscaler = [d for d in kinds(docs, "Deployment") if component(d) == "autoscaler"]
     assert bool(scaled) != bool(autoscaler), "one of the two, chosen by the overlay"
     workers = [d for d in kinds(docs, "Deployment") if component(d) in ("worker", "trainer")]
+    assert workers, "the overlay deploys workers to scale"
     if not scaled:
         return
     by_target = {s["spec"]["scaleTargetRef"]["name"]: s for s in scaled}
