@@ -41,6 +41,32 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 10.0, interval: flo
         time.sleep(interval)
 
 
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+
+
+def finished_job(
+    client: httpx.Client,
+    job_id: str,
+    headers: dict[str, str] | None = None,
+    *,
+    timeout: float = 120.0,
+    interval: float = 0.1,
+) -> dict[str, Any]:
+    """``GET /v1/jobs/{job_id}`` until the job is final (succeeded, failed or cancelled);
+    its JSON. Fails after ``timeout`` s showing the job as last seen."""
+    seen: dict[str, Any] = {}
+
+    def final() -> dict[str, Any] | None:
+        nonlocal seen
+        seen = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        return seen if seen["state"] in FINAL_STATES else None
+
+    try:
+        return wait_for(final, timeout=timeout, interval=interval)
+    except AssertionError:
+        raise AssertionError(f"job {job_id} not final within {timeout} s: {seen}") from None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -123,9 +123,23 @@ def ratio_of(selector: str, metric: str, by: str, window: str = W) -> str:
     )
 
 
-def quantile(q: float, metric: str, by: str) -> str:
+def quantile(q: float, metric: str, by: str, selector: str = "") -> str:
     keep = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, sum by ({keep}) (rate({metric}_bucket[{W}])))"
+    sel = f"{{{selector}}}" if selector else ""
+    return f"histogram_quantile({q}, sum by ({keep}) (rate({metric}_bucket{sel}[{W}])))"
+
+
+def p50_p95(metric: str, by: str) -> list[tuple[str, str]]:
+    """The median and 95th percentile of histogram ``metric`` per ``by``, legend by ``by``."""
+    return [
+        (quantile(q, metric, by), f"{name} {{{{{by}}}}}")
+        for q, name in ((0.5, "p50"), (0.95, "p95"))
+    ]
+
+
+def rate_by(metric: str, by: str) -> str:
+    """``metric``'s per-second rate summed per ``by`` (comma-separated labels)."""
+    return f"sum by ({by}) (rate({metric}[{W}]))"
 
 
 def overview() -> dict[str, Any]:
@@ -138,12 +152,12 @@ def overview() -> dict[str, Any]:
             row("Requests (RED)"),
             panel(
                 "Requests per second by service",
-                [(f"sum by (job) (rate({http}[{W}]))", "{{job}}")],
+                [(rate_by(http, "job"), "{{job}}")],
                 unit="reqps",
             ),
             panel(
                 "Requests per second by route",
-                [(f"sum by (route) (rate({http}[{W}]))", "{{route}}")],
+                [(rate_by(http, "route"), "{{route}}")],
                 unit="reqps",
             ),
             panel(
@@ -153,21 +167,12 @@ def overview() -> dict[str, Any]:
             ),
             panel(
                 "Responses per second by status",
-                [(f"sum by (status) (rate({http}[{W}]))", "{{status}}")],
+                [(rate_by(http, "status"), "{{status}}")],
                 unit="reqps",
             ),
             panel(
                 "Latency p50 / p95 by route",
-                [
-                    (
-                        quantile(0.5, "pixelmill_http_request_duration_seconds", "route"),
-                        "p50 {{route}}",
-                    ),
-                    (
-                        quantile(0.95, "pixelmill_http_request_duration_seconds", "route"),
-                        "p95 {{route}}",
-                    ),
-                ],
+                p50_p95("pixelmill_http_request_duration_seconds", "route"),
                 unit="s",
             ),
             panel(
@@ -252,7 +257,7 @@ def overview() -> dict[str, Any]:
                 "Calls refused by open breakers",
                 [
                     (
-                        f"sum by (breaker) (rate(pixelmill_breaker_rejected_total[{W}]))",
+                        rate_by("pixelmill_breaker_rejected_total", "breaker"),
                         "{{breaker}}",
                     )
                 ],
@@ -260,7 +265,7 @@ def overview() -> dict[str, Any]:
             ),
             panel(
                 "Requests refused with 429 by budget",
-                [(f"sum by (budget) (rate(pixelmill_rate_limited_total[{W}]))", "{{budget}}")],
+                [(rate_by("pixelmill_rate_limited_total", "budget"), "{{budget}}")],
                 unit="reqps",
             ),
         ],
@@ -277,10 +282,7 @@ def render() -> dict[str, Any]:
             row("Latency"),
             panel(
                 "Render p50 / p95 by operation",
-                [
-                    (quantile(0.5, seconds, "operation"), "p50 {{operation}}"),
-                    (quantile(0.95, seconds, "operation"), "p95 {{operation}}"),
-                ],
+                p50_p95(seconds, "operation"),
                 unit="s",
                 description="A render is counted under each operation it ran.",
             ),
@@ -293,9 +295,12 @@ def render() -> dict[str, Any]:
                 "Render route p95 (cache hits included)",
                 [
                     (
-                        "histogram_quantile(0.95, sum by (le) (rate("
-                        'pixelmill_http_request_duration_seconds_bucket{route=~".*/render"}'
-                        f"[{W}])))",
+                        quantile(
+                            0.95,
+                            "pixelmill_http_request_duration_seconds",
+                            "",
+                            'route=~".*/render"',
+                        ),
                         "p95",
                     )
                 ],
@@ -303,7 +308,7 @@ def render() -> dict[str, Any]:
             ),
             panel(
                 "Renders computed per second by operation",
-                [(f"sum by (operation) (rate({seconds}_count[{W}]))", "{{operation}}")],
+                [(rate_by(f"{seconds}_count", "operation"), "{{operation}}")],
                 unit="ops",
             ),
             row("Cache and formats"),
@@ -314,20 +319,21 @@ def render() -> dict[str, Any]:
             ),
             panel(
                 "Cache lookups by result",
-                [(f"sum by (result) (rate(pixelmill_render_cache_total[{W}]))", "{{result}}")],
+                [(rate_by("pixelmill_render_cache_total", "result"), "{{result}}")],
                 unit="ops",
             ),
             panel(
                 "Renders served per second by format",
-                [(f"sum by (format) (rate(pixelmill_renders_total[{W}]))", "{{format}}")],
+                [(rate_by("pixelmill_renders_total", "format"), "{{format}}")],
                 unit="reqps",
             ),
             panel(
                 "Mean render size by format",
                 [
                     (
-                        f"sum by (format) (rate(pixelmill_render_bytes_total[{W}]))"
-                        f" / sum by (format) (rate(pixelmill_renders_total[{W}]))",
+                        rate_by("pixelmill_render_bytes_total", "format")
+                        + " / "
+                        + rate_by("pixelmill_renders_total", "format"),
                         "{{format}}",
                     )
                 ],
@@ -348,14 +354,14 @@ def render() -> dict[str, Any]:
             ),
             panel(
                 "Renders refused by reason",
-                [(f"sum by (reason) (rate(pixelmill_renders_refused_total[{W}]))", "{{reason}}")],
+                [(rate_by("pixelmill_renders_refused_total", "reason"), "{{reason}}")],
                 unit="reqps",
             ),
             panel(
                 "Bytes in (uploads) and out (images)",
                 [
                     (f"sum(rate(pixelmill_bytes_in_total[{W}]))", "in"),
-                    (f"sum by (kind) (rate(pixelmill_bytes_out_total[{W}]))", "out {{kind}}"),
+                    (rate_by("pixelmill_bytes_out_total", "kind"), "out {{kind}}"),
                 ],
                 unit="Bps",
             ),
@@ -372,12 +378,12 @@ def jobs() -> dict[str, Any]:
             row("Throughput"),
             panel(
                 "Jobs submitted per second by kind",
-                [(f"sum by (kind) (rate(pixelmill_jobs_submitted_total[{W}]))", "{{kind}}")],
+                [(rate_by("pixelmill_jobs_submitted_total", "kind"), "{{kind}}")],
                 unit="ops",
             ),
             panel(
                 "Jobs finished per second by state",
-                [(f"sum by (state) (rate(pixelmill_jobs_finished_total[{W}]))", "{{state}}")],
+                [(rate_by("pixelmill_jobs_finished_total", "state"), "{{state}}")],
                 unit="ops",
             ),
             panel(
@@ -389,7 +395,7 @@ def jobs() -> dict[str, Any]:
                 "Task runs per second by queue and outcome",
                 [
                     (
-                        f"sum by (queue, outcome) (rate(pixelmill_job_tasks_total[{W}]))",
+                        rate_by("pixelmill_job_tasks_total", "queue, outcome"),
                         "{{queue}} {{outcome}}",
                     )
                 ],
@@ -398,10 +404,7 @@ def jobs() -> dict[str, Any]:
             row("Latency and age"),
             panel(
                 "Task duration p50 / p95 by queue",
-                [
-                    (quantile(0.5, "pixelmill_job_task_seconds", "queue"), "p50 {{queue}}"),
-                    (quantile(0.95, "pixelmill_job_task_seconds", "queue"), "p95 {{queue}}"),
-                ],
+                p50_p95("pixelmill_job_task_seconds", "queue"),
                 unit="s",
             ),
             panel(
@@ -431,7 +434,7 @@ def jobs() -> dict[str, Any]:
             ),
             panel(
                 "Submissions refused by backpressure",
-                [(f"sum by (queue) (rate(pixelmill_jobs_rejected_total[{W}]))", "{{queue}}")],
+                [(rate_by("pixelmill_jobs_rejected_total", "queue"), "{{queue}}")],
                 unit="ops",
             ),
             panel(
@@ -456,7 +459,7 @@ def ml() -> dict[str, Any]:
             row("Inference"),
             panel(
                 "Predictions per second by model and outcome",
-                [(f"sum by (model, outcome) (rate({predictions}[{W}]))", "{{model}} {{outcome}}")],
+                [(rate_by(predictions, "model, outcome"), "{{model}} {{outcome}}")],
                 unit="ops",
             ),
             panel(
@@ -466,18 +469,16 @@ def ml() -> dict[str, Any]:
             ),
             panel(
                 "Inference latency p50 / p95 by model",
-                [
-                    (quantile(0.5, "pixelmill_model_inference_seconds", "model"), "p50 {{model}}"),
-                    (quantile(0.95, "pixelmill_model_inference_seconds", "model"), "p95 {{model}}"),
-                ],
+                p50_p95("pixelmill_model_inference_seconds", "model"),
                 unit="s",
             ),
             panel(
                 "Mean batch size by model",
                 [
                     (
-                        f"sum by (model) (rate(pixelmill_model_batch_size_sum[{W}]))"
-                        f" / sum by (model) (rate(pixelmill_model_batch_size_count[{W}]))",
+                        rate_by("pixelmill_model_batch_size_sum", "model")
+                        + " / "
+                        + rate_by("pixelmill_model_batch_size_count", "model"),
                         "{{model}}",
                     )
                 ],
@@ -564,7 +565,7 @@ def autoscaler() -> dict[str, Any]:
                 "Decisions per minute by reason",
                 [
                     (
-                        f"sum by (reason) (rate(pixelmill_autoscaler_decisions_total[{W}])) * 60",
+                        rate_by("pixelmill_autoscaler_decisions_total", "reason") + " * 60",
                         "{{reason}}",
                     )
                 ],

@@ -57,6 +57,11 @@ def _row(system: str, x_name: str, x: float, result: openloop.Result, cpu: float
 SKIPPED: list[str] = []
 
 
+def _by_system(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``rows`` grouped by their ``system``, systems in name order, rows in their order."""
+    return [(n, [r for r in rows if r["system"] == n]) for n in sorted({r["system"] for r in rows})]
+
+
 def names() -> list[str]:
     """embedded, and distributed when its broker and database answer (else noted)."""
     why = systems.broker_down()
@@ -114,8 +119,7 @@ def exp_a(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = _each(run)
     report.write_csv("a_throughput", rows)
     fig, ax = report.figure()
-    for name in sorted({r["system"] for r in rows}):
-        mine = [r for r in rows if r["system"] == name]
+    for name, mine in _by_system(rows):
         ax.plot([r["users"] for r in mine], [r["throughput_rps"] for r in mine], "o-", label=name)
     ax.set(xscale="log", xlabel="concurrent clients (closed loop)", ylabel="renders / s")
     ax.set_title(f"a. render throughput vs concurrency (hit ratio {args.hit_ratio:g}; thumbor 0)")
@@ -132,8 +136,7 @@ def exp_a(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _saturation(rows: list[dict[str, Any]]) -> str:
     lines, best = [], {}
-    for name in sorted({r["system"] for r in rows}):
-        mine = [r for r in rows if r["system"] == name]
+    for name, mine in _by_system(rows):
         top = max(r["throughput_rps"] for r in mine)
         sat = min(r["users"] for r in mine if r["throughput_rps"] >= 0.9 * top)
         best[name] = top
@@ -188,8 +191,7 @@ def exp_b(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = _each(run)
     report.write_csv("b_latency", rows)
     fig, ax = report.figure()
-    for name in sorted({r["system"] for r in rows}):
-        mine = [r for r in rows if r["system"] == name]
+    for name, mine in _by_system(rows):
         for q, style in (("p50_ms", "o-"), ("p99_ms", "s--"), ("p99.9_ms", "^:")):
             ax.plot(
                 [r["offered_rps"] for r in mine],

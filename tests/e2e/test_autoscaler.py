@@ -20,9 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from pixelmill.backends.metadata.tables_jobs import job_events
 from pixelmill.runtime.local_actuator import LocalActuator
 from tests.helpers import make_key
 from tests.integration.jobs.conftest import REPO, Cluster, make_cluster
@@ -62,16 +60,6 @@ def consumers(cluster: Cluster, queue: str = "transform") -> int:
     return sum(c for q, lane, _, c in stats if q == queue and lane == "normal")
 
 
-def succeeded_events(cluster: Cluster, job_id: str) -> int:
-    with cluster.gateway.container.db.begin() as conn:
-        rows = conn.execute(
-            sa.select(job_events.c.data).where(
-                job_events.c.job_id == job_id, job_events.c.type == "state"
-            )
-        ).scalars()
-        return sum(1 for data in rows if data.get("state") == "succeeded")
-
-
 def test_a_burst_scales_workers_up_drains_the_backlog_and_scales_back_down(
     cluster: Cluster,
 ) -> None:
@@ -94,7 +82,7 @@ def test_a_burst_scales_workers_up_drains_the_backlog_and_scales_back_down(
         # and every job succeeds, exactly once, the work spread over several workers
         done = [gw.wait(job_id, timeout=60) for job_id in ids]
         assert {job["state"] for job in done} == {"succeeded"}
-        assert all(succeeded_events(cluster, job_id) == 1 for job_id in ids)
+        assert all(cluster.succeeded_events(job_id) == 1 for job_id in ids)
         pids = {task["result"]["pid"] for job in done for task in job["tasks"]}
         assert len(pids) >= 2
         # and once the load is gone the workers drain back down to the minimum (1)
@@ -141,7 +129,7 @@ def test_stopping_a_worker_mid_task_lets_the_task_finish_and_loses_nothing(
         assert done["state"] == "succeeded", done
         (task,) = done["tasks"]
         assert task["result"]["pid"] == pid and task["result"]["attempt"] == 1
-        assert succeeded_events(cluster, job["id"]) == 1
+        assert cluster.succeeded_events(job["id"]) == 1
         assert wait_for(lambda: actuator.pids("transform") == [], timeout=30)
     finally:
         actuator.close()

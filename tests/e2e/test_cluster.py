@@ -28,7 +28,7 @@ import pytest
 from benchmarks._harness.s3 import S3_BUCKET
 
 from tests.helpers import IN_CI, make_image
-from tests.jobs_helpers import wait_for
+from tests.jobs_helpers import finished_job, wait_for
 from tests.servers import S3Server, purge_namespace
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -250,19 +250,12 @@ def test_a_gateway_killed_under_load_loses_nothing_accepted(cluster: RunningClus
     jobs = [o.result for o in outcomes if o.status == 202]
     assert jobs
     for job_id in jobs:
-        done = wait_for(
-            lambda j=job_id: (
-                (r := client.get(f"/v1/jobs/{j}").json())["state"]
-                in ("succeeded", "failed", "cancelled")
-                and r
-            ),
-            timeout=60,
-            interval=0.1,
-        )
+        done = finished_job(client, job_id, timeout=60)
         assert done["state"] == "succeeded", done
     client.close()
     # and `pixelmill cluster down` stops it all gracefully
     pids = [p["pid"] for p in [*cluster.state()["gateways"], *cluster.state()["workers"]]]
+    assert pids, cluster.state()
     down = subprocess.run(
         [*PIXELMILL, "cluster", "down", "--data-dir", str(cluster.data_dir)],
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},

@@ -20,9 +20,8 @@ from pixelmill.services.gateway.signing import sign_url
 from tests.conftest import make_settings
 from tests.helpers import make_image
 from tests.integration.gateway.workspace_helpers import study, user
-from tests.jobs_helpers import wait_for
+from tests.jobs_helpers import finished_job
 
-FINAL = ("succeeded", "failed", "cancelled")
 LIMIT = 400_000  # render.max_pixels here: the 1.5 MP slide is over it
 
 
@@ -179,9 +178,6 @@ def test_a_slide_renders_only_at_a_size_and_jobs_refuse_it(world: dict[str, Any]
         "/v1/jobs", json={"inputs": [image_id], "pipeline": [{"op": "grayscale"}]}, headers=olga
     )
     assert job.status_code in (200, 201, 202), job.text
-    url = f"/v1/jobs/{job.json()['id']}"
-    state = wait_for(
-        lambda: (j := client.get(url, headers=olga).json())["state"] in FINAL and j, timeout=60
-    )
+    state = finished_job(client, job.json()["id"], olga, timeout=60)
     assert state["state"] == "failed"
     assert "whole slide" in str(state)

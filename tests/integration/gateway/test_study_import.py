@@ -5,7 +5,6 @@ de-identified; zip slip and zip bombs are refused before any job exists."""
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pixelmill.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import make_image
 from tests.integration.gateway.workspace_helpers import user
+from tests.jobs_helpers import finished_job
 from tests.unit.imaging.slides.test_deidentify import PATIENT, SCAN_DATE, svs_like
 
 MAX_UPLOAD = 400_000
@@ -34,15 +34,6 @@ def zipped(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
-
-
-def finished_job(client: TestClient, job_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    for _ in range(600):
-        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"the import did not finish: {job}")
 
 
 def study_images(client: TestClient, sid: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.tables_jobs import job_events
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.jobs.service import JobService
@@ -136,6 +138,16 @@ class Cluster:
         )
         assert proc.poll() is None, path.read_text()
         return proc
+
+    def succeeded_events(self, job_id: str) -> int:
+        """How many times the job's history recorded it succeeding (exactly-once: 1)."""
+        with self.gateway.container.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(job_events.c.data).where(
+                    job_events.c.job_id == job_id, job_events.c.type == "state"
+                )
+            ).scalars()
+            return sum(1 for data in rows if data.get("state") == "succeeded")
 
     def log(self, n: int) -> str:
         return (self.logs / f"worker-{n}.log").read_text(errors="replace")

@@ -20,24 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from pixelmill.backends.metadata.tables_jobs import job_events
 from tests.helpers import make_image
 from tests.integration.jobs.conftest import TERMINAL, Cluster
 from tests.jobs_helpers import admin_auth, free_port, group_alive, start_embedded, wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
-
-
-def succeeded_events(cluster: Cluster, job_id: str) -> int:
-    with cluster.gateway.container.db.begin() as conn:
-        rows = conn.execute(
-            sa.select(job_events.c.data).where(
-                job_events.c.job_id == job_id, job_events.c.type == "state"
-            )
-        ).scalars()
-        return sum(1 for data in rows if data.get("state") == "succeeded")
 
 
 def tolerant_state(cluster: Cluster, job_id: str) -> str | None:
@@ -78,7 +66,7 @@ def test_killed_worker_mid_job_the_job_completes_with_one_result(cluster: Cluste
     results = gw.container.images.list(limit=50)
     assert [r.id for r in results if r.job_id == job["id"]] == done["results"]["images"]
     assert len(done["results"]["images"]) == 1
-    assert succeeded_events(cluster, job["id"]) == 1
+    assert cluster.succeeded_events(job["id"]) == 1
 
 
 # -- restart RabbitMQ while jobs are queued ----------------------------------------------
@@ -118,7 +106,7 @@ def test_rabbitmq_restart_loses_no_queued_job(cluster: Cluster) -> None:
     for job_id in queued + during + after:
         done = gw.wait(job_id, timeout=60)
         assert done["state"] == "succeeded", done
-        assert succeeded_events(cluster, job_id) == 1
+        assert cluster.succeeded_events(job_id) == 1
 
 
 # -- restart PostgreSQL mid-run -------------------------------------------------------------
@@ -163,7 +151,7 @@ def test_postgresql_restart_mid_run_workers_retry_and_jobs_finish(cluster: Clust
     for job_id in ids:
         job = gw.jobs.get(job_id)
         assert job.state == "succeeded", (job.state, job.error)
-        assert succeeded_events(cluster, job_id) == 1
+        assert cluster.succeeded_events(job_id) == 1
     assert all(w.poll() is None for w in cluster.workers)
 
 

@@ -21,7 +21,7 @@ from pixelmill.runtime.container import Container
 from pixelmill.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import make_key
-from tests.integration.ml.conftest import wait_job
+from tests.jobs_helpers import finished_job
 from tests.ml_helpers import TINY_SPEC, png
 from tests.security import attacks
 
@@ -119,6 +119,7 @@ def test_a_dataset_from_annotations_matches_the_truth_object_by_object(
     assert record["items"] == IMAGES and len(record["split"]["val"]) == 2
     # then every nucleus of the truth is an object of its mask (IoU >= 0.95)
     parsed = container.trainer.load_dataset(record["id"])
+    assert sorted(item.name for item in parsed.items) == sorted(truth)
     worst = 1.0
     for item in parsed.items:
         labels, built = truth[item.name], item.labels
@@ -134,7 +135,7 @@ def test_a_dataset_from_annotations_matches_the_truth_object_by_object(
     # and the record says where it came from: the study, each annotation's version
     source = record["summary"]["provenance"]
     assert source["study_id"] == sid and set(source["annotations"]) == set(truth)
-    assert all(e.endswith(":1") for ids in source["annotations"].values() for e in ids)
+    assert all(ids and all(e.endswith(":1") for e in ids) for ids in source["annotations"].values())
     # the same build again is the same dataset; a class nobody drew is a 422
     again = client.post(f"/v1/studies/{sid}/datasets", json=body, headers=owner)
     assert again.status_code == 200 and again.json()["id"] == record["id"]
@@ -194,7 +195,7 @@ def test_the_loop_promotes_only_a_candidate_that_beats_production(
         )
         assert r.status_code == 202, r.text
         started = r.json()
-        job = wait_job(client, started["job_id"], owner)
+        job = finished_job(client, started["job_id"], owner)
         assert job["state"] == "succeeded", job
         result = job["result"]
         decisions[metric] = result["decision"]
@@ -260,7 +261,7 @@ def test_a_cancelled_loop_promotes_nothing_and_a_first_one_takes_the_alias(
         assert time.monotonic() < deadline, "the loop never reported training progress"
         time.sleep(0.05)
     assert client.post(f"/v1/jobs/{job_id}/cancel", headers=owner).status_code in (200, 202)
-    job = wait_job(client, job_id, owner)
+    job = finished_job(client, job_id, owner)
     # then the job is cancelled and no version of cells holds production
     assert job["state"] == "cancelled", job
     model = client.get("/v1/models/cells", headers=owner)
@@ -270,7 +271,7 @@ def test_a_cancelled_loop_promotes_nothing_and_a_first_one_takes_the_alias(
     r = client.post(
         f"/v1/studies/{sid}/training-loops", json={**body, "spec": TINY_SPEC}, headers=owner
     )
-    job = wait_job(client, r.json()["job_id"], owner)
+    job = finished_job(client, r.json()["job_id"], owner)
     assert job["state"] == "succeeded", job
     assert job["result"]["decision"] == "promoted" and job["result"]["holder"] is None
     assert production(client, owner) == job["result"]["candidate"]["version"]

@@ -20,7 +20,7 @@ from pixelmill.services import promotion_gate
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.services.promotion_gate import Gate
 from tests.conftest import make_settings
-from tests.integration.ml.conftest import wait_job
+from tests.jobs_helpers import finished_job
 from tests.security import attacks
 from tests.security.people import Person, person
 
@@ -54,7 +54,7 @@ def dataset(alice: Person) -> str:
 def evaluate(who: Person, name: str, version: int, dataset: str) -> dict:
     r = who.post(f"/v1/models/{name}/versions/{version}/evaluations", json={"dataset": dataset})
     assert r.status_code == 202, r.text
-    job = wait_job(who.client, r.json()["job_id"], who.auth)
+    job = finished_job(who.client, r.json()["job_id"], who.auth)
     assert job["state"] == "succeeded", job
     return dict(job["result"])
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pixelmill.ml.preprocess import decode
 from pixelmill.runtime.container import Container
 from tests.helpers import make_key
-from tests.integration.ml.conftest import wait_job
+from tests.jobs_helpers import finished_job
 from tests.ml_helpers import TINY_SPEC, TinyModel, nuclei_zip, png, zip_of
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def test_train_job_registers_a_version_then_predict(
         headers=auth,
     )
     assert r.status_code == 202, r.text
-    job = wait_job(client, r.json()["job_id"], auth)
+    job = finished_job(client, r.json()["job_id"], auth)
     assert job["state"] == "succeeded", job
     assert job["result"]["ref"] == "tiny:1"
     version = client.get("/v1/models/tiny/versions/1", headers=auth).json()
@@ -203,7 +203,7 @@ def test_cancel_a_running_training_job(
     assert run["state"] == "running" and run["epochs"] == 10_000
     assert [h["epoch"] for h in run["history"][:2]] == [1, 2]
     assert client.post(f"/v1/jobs/{job_id}/cancel", headers=auth).status_code == 200
-    job = wait_job(client, job_id, auth, timeout=60)
+    job = finished_job(client, job_id, auth, timeout=60)
     assert job["state"] == "cancelled"
     # no version was registered (the model row itself may exist by the time cancel lands)
     assert client.get("/v1/models/long/versions/1", headers=auth).status_code == 404

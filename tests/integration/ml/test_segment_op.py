@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from pixelmill.ml.preprocess import decode
 from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
-from tests.integration.ml.conftest import wait_job
 from tests.integration.ml.test_http_models import register_tiny
+from tests.jobs_helpers import finished_job
 from tests.ml_helpers import TinyModel, png
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_segment_in_a_pipeline_job(
         headers=auth,
     )
     assert r.status_code == 202, r.text
-    job = wait_job(client, r.json()["id"], auth)
+    job = finished_job(client, r.json()["id"], auth)
     assert job["state"] == "succeeded", job
     results = client.get(f"/v1/jobs/{job['id']}/results", headers=auth).json()
     result_id = results["images"][0]["image"]
@@ -56,5 +56,5 @@ def test_segment_with_an_unknown_model_fails_the_job(
         json={"inputs": [image_id], "pipeline": [{"op": "segment", "model": "ghost@production"}]},
         headers=auth,
     )
-    job = wait_job(client, r.json()["id"], auth)
+    job = finished_job(client, r.json()["id"], auth)
     assert job["state"] == "failed" and "ghost" in str(job)

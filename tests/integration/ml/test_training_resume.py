@@ -18,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.jobs_helpers import admin_auth, free_port, group_alive, start_embedded, wait_for
+from tests.jobs_helpers import (
+    admin_auth,
+    finished_job,
+    free_port,
+    group_alive,
+    start_embedded,
+    wait_for,
+)
 from tests.ml_helpers import TINY_SPEC, nuclei_zip
 
 pytestmark = [pytest.mark.slow]
@@ -69,15 +76,7 @@ def test_a_killed_training_run_resumes_from_its_last_epoch(tmp_path: Path) -> No
         wait_for(lambda: not group_alive(proc.pid), timeout=10)
         proc = start_embedded(data_dir, port, log, env)
         with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
-            job = wait_for(
-                lambda: (
-                    (j := http.get(f"/v1/jobs/{job_id}").json())["state"]
-                    in ("succeeded", "failed", "cancelled")
-                    and j
-                ),
-                timeout=300,
-                interval=0.5,
-            )
+            job = finished_job(http, job_id, timeout=300, interval=0.5)
             # then the job succeeds, having resumed rather than started over
             assert job["state"] == "succeeded", job
             events = _sse_events(http, job_id)

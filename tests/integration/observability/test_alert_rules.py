@@ -60,9 +60,9 @@ def anchors(markdown: str) -> set[str]:
 
 def test_every_alert_has_severity_summary_description_and_a_runbook() -> None:
     documented = anchors(OPERATIONS.read_text())
-    for rule in rules():
-        if "alert" not in rule:
-            continue
+    alerts = [rule for rule in rules() if "alert" in rule]
+    assert alerts
+    for rule in alerts:
         name = rule["alert"]
         assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
         notes = rule["annotations"]

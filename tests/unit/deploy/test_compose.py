@@ -140,10 +140,11 @@ def test_rabbitmq_management_and_worker_metrics_stay_inside() -> None:
     assert "ports" not in found["rabbitmq"]
     conf = compose()["configs"]["rabbitmq"]["content"]
     assert "default_queue_type = quorum" in conf
-    for name, service in found.items():
-        if command_of(service)[:2] == ["pixelmill", "worker"]:
-            assert "ports" not in service, name
-            assert service.get("stop_grace_period"), name
+    workers = {n: s for n, s in found.items() if command_of(s)[:2] == ["pixelmill", "worker"]}
+    assert workers
+    for name, service in workers.items():
+        assert "ports" not in service, name
+        assert service.get("stop_grace_period"), name
 
 
 def test_prometheus_and_grafana_read_the_provisioned_folders() -> None:

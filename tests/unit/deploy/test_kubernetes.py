@@ -109,7 +109,9 @@ def test_every_object_of_every_overlay_is_valid_offline(monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_is_locked_down(overlay: str) -> None:
-    for doc, spec in pod_specs(render(overlay)):
+    specs = list(pod_specs(render(overlay)))
+    assert {component(doc) for doc, _ in specs} >= WORKLOADS
+    for doc, spec in specs:
         name = doc["metadata"]["name"]
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, name
@@ -147,7 +149,9 @@ def test_every_long_running_container_has_probes_on_livez_and_readyz(overlay: st
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_termination_is_graceful(overlay: str) -> None:
     step_s = Settings().jobs.step_time_limit_s
-    for doc in kinds(render(overlay), "Deployment"):
+    deployments = kinds(render(overlay), "Deployment")
+    assert {component(d) for d in deployments} >= WORKLOADS
+    for doc in deployments:
         spec = doc["spec"]["template"]["spec"]
         c = spec["containers"][0]
         name = doc["metadata"]["name"]
@@ -182,6 +186,7 @@ def test_workers_scale_by_keda_or_by_the_pixelmill_autoscaler(overlay: str) -> N
     autoscaler = [d for d in kinds(docs, "Deployment") if component(d) == "autoscaler"]
     assert bool(scaled) != bool(autoscaler), "one of the two, chosen by the overlay"
     workers = [d for d in kinds(docs, "Deployment") if component(d) in ("worker", "trainer")]
+    assert workers, "the overlay deploys workers to scale"
     if not scaled:
         return
     by_target = {s["spec"]["scaleTargetRef"]["name"]: s for s in scaled}
@@ -263,6 +268,7 @@ def test_an_autoscaled_deployment_leaves_its_replica_count_to_the_autoscaler(ove
     docs = render(overlay)
     scaled = {h["spec"]["scaleTargetRef"]["name"] for h in kinds(docs, "HorizontalPodAutoscaler")}
     scaled |= {s["spec"]["scaleTargetRef"]["name"] for s in kinds(docs, "ScaledObject")}
+    assert "pixelmill-gateway" in scaled, scaled
     for doc in kinds(docs, "Deployment"):
         if doc["metadata"]["name"] in scaled:
             assert "replicas" not in doc["spec"], doc["metadata"]["name"]

@@ -42,8 +42,11 @@ def test_every_role_parses_as_a_pixelmill_command() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workers_serve_health_where_the_probes_look(overlay: str) -> None:
+    served = []
     for doc, spec in pod_specs(render(overlay)):
         c = spec["containers"][0]
         if "--health-port" in c.get("args", []):
             port = int(c["args"][c["args"].index("--health-port") + 1])
             assert {p["containerPort"] for p in c["ports"]} == {port}, doc["metadata"]["name"]
+            served.append(c["args"][1])
+    assert "worker" in served, served
