@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -197,6 +198,15 @@ class Load:
                 self.uploaded[outcome.result] = body
 
 
+def refuses(port: int) -> bool:
+    """Whether nothing listens on ``127.0.0.1:port`` any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def test_a_gateway_killed_under_load_loses_nothing_accepted(cluster: RunningCluster) -> None:
     # given the cluster, its admin key and a few images to render
     key = (cluster.data_dir / "admin-api-key").read_text().strip()
@@ -213,6 +223,10 @@ def test_a_gateway_killed_under_load_loses_nothing_accepted(cluster: RunningClus
         wait_for(lambda: load.count() >= 30, timeout=60)
         killed_at = time.monotonic()
         os.kill(victim["pid"], signal.SIGKILL)
+        # a killed process takes a moment to die (its memory goes before its sockets):
+        # until its port refuses connections, a request can still be sent to it
+        wait_for(lambda: refuses(victim["port"]), timeout=10, interval=0.001)
+        dead_at = time.monotonic()
         # then HAProxy retries what found it dead elsewhere (a redispatch), and the
         # cluster starts it again (a new PID on the same port)
         server = f"gateways/{victim['name']}"
@@ -223,12 +237,12 @@ def test_a_gateway_killed_under_load_loses_nothing_accepted(cluster: RunningClus
         served_after = load.count()
         wait_for(lambda: load.count() >= served_after + 20, timeout=60)
     outcomes = load.outcomes
-    in_flight = [o for o in outcomes if o.sent <= killed_at <= o.done]
+    in_flight = [o for o in outcomes if o.sent <= dead_at and o.done >= killed_at]
     failed = [o for o in outcomes if o.failed]
     # only requests in flight when the gateway died failed: POSTs (never sent twice),
-    # each sent before the kill and answered after it, and any that HAProxy logged (one
-    # whose server connection dies mid-request on a kept-alive client connection gets
-    # that connection closed, unlogged) was on the killed gateway
+    # each sent before the gateway was dead and answered after the kill, and any that
+    # HAProxy logged (one whose server connection dies mid-request on a kept-alive
+    # client connection gets that connection closed, unlogged) was on the killed gateway
     logged = {m["rid"]: m for m in cluster.log_lines()}
     assert len(failed) <= len(in_flight), [(o.kind, o.status, o.error) for o in failed]
     for outcome in failed:
