@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import gammaincc, gammaln, ndtr
 
 from pixelmill.autoscale.types import ServiceTime, SloKind
 
@@ -29,6 +29,16 @@ __all__ = [
     "slo_attainment",
     "wait_tail",
 ]
+
+
+@functools.cache
+def _special() -> Any:
+    """``scipy.special``, imported on first use: the gateway imports this module for its
+    autoscaler routes, and scipy would add a fifth of a second to every process start."""
+    import scipy.special
+
+    return scipy.special
+
 
 _GRID = 48
 
@@ -46,8 +56,8 @@ def erlang_c(c: ArrayLike, a: ArrayLike) -> NDArray[np.float64]:
     a_arr = np.maximum(np.asarray(a, dtype=np.float64), 1e-12)
     stable = (c_arr > 0) & (a_arr < c_arr)
     c_safe = np.where(c_arr > 0, c_arr, 1.0)
-    log_pmf = c_safe * np.log(a_arr) - a_arr - gammaln(c_safe + 1)
-    cdf = gammaincc(c_safe + 1, a_arr)
+    log_pmf = c_safe * np.log(a_arr) - a_arr - _special().gammaln(c_safe + 1)
+    cdf = _special().gammaincc(c_safe + 1, a_arr)
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.exp(log_pmf) / np.maximum(cdf, 1e-300)
         rho = a_arr / c_safe
@@ -74,7 +84,7 @@ def lognormal_cdf(x: ArrayLike, service: ServiceTime) -> NDArray[np.float64]:
     x_arr = np.asarray(x, dtype=np.float64)
     with np.errstate(divide="ignore"):
         z = (np.log(np.maximum(x_arr, 1e-300)) - math.log(service.median_s)) / service.sigma
-    return np.where(x_arr > 0, ndtr(z), 0.0)
+    return np.where(x_arr > 0, _special().ndtr(z), 0.0)
 
 
 def slo_attainment(
@@ -119,7 +129,10 @@ def _queueing_misses(
     if a >= c:
         return 1.0
     log_b = (
-        c * math.log(a) - a - math.lgamma(c + 1) - math.log(max(float(gammaincc(c + 1, a)), 1e-300))
+        c * math.log(a)
+        - a
+        - math.lgamma(c + 1)
+        - math.log(max(float(_special().gammaincc(c + 1, a)), 1e-300))
     )
     b = math.exp(log_b)
     prob = min(1.0, b / (1 - (a / c) * (1 - b)))
@@ -179,7 +192,7 @@ def residual_tail(service: ServiceTime, grace_s: float) -> float:
     mu, sigma = math.log(service.median_s), service.sigma
     log_g = math.log(max(grace_s, 1e-12))
     mean = service.mean_s
-    beyond = mean * float(ndtr((mu + sigma**2 - log_g) / sigma)) - grace_s * float(
-        ndtr((mu - log_g) / sigma)
+    beyond = mean * float(_special().ndtr((mu + sigma**2 - log_g) / sigma)) - grace_s * float(
+        _special().ndtr((mu - log_g) / sigma)
     )
     return max(0.0, beyond / mean)
