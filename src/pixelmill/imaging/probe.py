@@ -52,6 +52,21 @@ class ImageInfo:
     def pixels(self) -> int:
         return self.width * self.height
 
+    def columns(self) -> dict[str, Any]:
+        """The fields of an image record this describes (``format`` by its name; the
+        EXIF tags apart, as only uploads keep them)."""
+        return {
+            "format": self.format.value,
+            "width": self.width,
+            "height": self.height,
+            "bands": self.bands,
+            "bit_depth": self.bit_depth,
+            "pages": self.pages,
+            "orientation": self.orientation,
+            "interpretation": self.interpretation,
+            "pixel_size_um": self.pixel_size_um,
+        }
+
 
 def read_head(source: ImageSource) -> bytes:
     if isinstance(source, bytes):
