@@ -4,6 +4,7 @@ server is unreachable and fails in CI."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -68,17 +69,25 @@ def postgres_module_url() -> Iterator[str]:
         admin.dispose()
 
 
+#: DB 15 is this machine's one Redis test database, whichever test suite runs
+REDIS_LOCK = Path(tempfile.gettempdir()) / "pixelmill-tests-redis.lock"
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """Redis DB 15, flushed before and after the test."""
+    """Redis DB 15, flushed before and after the test, and the test's alone: a test suite
+    running beside this one on the machine waits for it (each flushes the database, and
+    a flush in the middle of another's test removed keys that test had just written)."""
     require_server("Redis", "127.0.0.1", 6379)
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+    with REDIS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = redis.Redis.from_url(REDIS_URL)
+        client.flushdb()
+        yield REDIS_URL
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture
