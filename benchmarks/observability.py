@@ -38,23 +38,20 @@ from pathlib import Path
 from typing import Any
 
 from _harness import (
-    CLI,
     CORES,
     WORK,
     Server,
-    free_port,
     median,
     parse,
     parser,
     rotations,
     save,
-    start_server,
     stopping_on_signals,
     table,
     wrk_sample,
 )
 from images import ensure
-from render_servers import QUALITY, admin_key, ready, upload
+from render_servers import QUALITY, admin_key, pixelmill, ready, upload
 
 ROWS = {
     "jpeg2_300x200": ("jpeg_2mp", f"w=300&h=200&format=jpeg&q={QUALITY}", "2.5 MP JPEG -> 300x200"),
@@ -115,28 +112,12 @@ def scraping(server: Server, every_s: float) -> Iterator[None]:
         thread.join()
 
 
-def pixelmill(name: str, data: Path, run: Path, extra: dict[str, str]) -> Server:
-    port = free_port()
-    env = {
-        "PIXELMILL_CACHE__URL": "none://",
-        "PIXELMILL_DATABASE__URL": f"sqlite:///{data / 'pixelmill.db'}",
-        "PIXELMILL_STORAGE__URL": f"file://{data / 'objects'}",
-        "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
-        # anonymous sized renders (wrk sends no key), as a public image site serves them
-        "PIXELMILL_SECURITY__PUBLIC_READ": "true",
-        **extra,
-    }
-    cmd = [*CLI, "up", "--data-dir", str(run / name), "--port", str(port)]
-    cmd += ["--server-workers", "1"]
-    return start_server(name, cmd, run / f"{name}.log", port=port, env=env)
-
-
 def measure(
     args: Any, run: Path, image: Path, query: str, endpoint: str
 ) -> dict[str, list[dict[str, float]]]:
     data = run / "data"
     data.mkdir(parents=True)
-    off = pixelmill("off", data, run, {})
+    off = pixelmill("off", data, 1, "none://", run)
     ready(off)
     key = admin_key(off)
     path = f"/v1/images/{upload(off, key, image)}/render?{query}"
@@ -150,7 +131,7 @@ def measure(
         extra["PIXELMILL_OBSERVABILITY__LOG_FORMAT"] = "json"
     if "access" in args.on:
         extra["PIXELMILL_OBSERVABILITY__ACCESS_LOG"] = "true"
-    on = pixelmill("on", data, run, extra)
+    on = pixelmill("on", data, 1, "none://", run, **extra)
     ready(on)
     servers = {"off": off, "on": on}
     for server in servers.values():  # every answer a JPEG, then warm up

@@ -38,9 +38,9 @@ QUALITY = 82
 def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path, **extra: str) -> Server:
     """``pixelmill up`` on a free port. Servers share the metadata DB and the objects of
     ``data`` but each has its own data dir (``up`` resets its metrics folder there);
-    ``extra``: more ``PIXELMILL_*`` variables."""
+    ``extra``: more ``PIXELMILL_*`` variables (they win over these)."""
     port = free_port()
-    env = extra | {
+    env = {
         "PIXELMILL_CACHE__URL": cache,
         "PIXELMILL_DATABASE__URL": f"sqlite:///{data / 'pixelmill.db'}",
         "PIXELMILL_STORAGE__URL": f"file://{data / 'objects'}",
@@ -50,7 +50,7 @@ def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path, **extr
         # wrk sends no key: renders of this benchmark's images are public by opt-in, as a
         # CDN origin serving anonymous renders would run (the same work for thumbor)
         "PIXELMILL_SECURITY__PUBLIC_READ": "true",
-    }
+    } | extra
     cmd = [str(VENV_BIN / "pixelmill"), "up", "--data-dir", str(run / name), "--port", str(port)]
     cmd += ["--server-workers", str(workers)]
     return start_server(name, cmd, run / f"{name}.log", port=port, env=env)
