@@ -6,6 +6,7 @@ backends themselves. A new backend is one module plus one line in a ``make_*`` h
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,6 +33,7 @@ from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.faces import FaceDetector
 from pixelmill.observability import metrics, tracing
+from pixelmill.observability.libvips_log import forward_libvips_messages
 from pixelmill.queues import QUEUES
 from pixelmill.runtime.healing import guard_broker, guard_cache, guard_storage, healing
 from pixelmill.runtime.wiring import (
@@ -280,9 +282,11 @@ def make_image_service(
 
 
 def _prepare_process(settings: Settings) -> None:
-    """The data dir, tracing (before any engine: DB calls get spans) and libvips."""
+    """The data dir, tracing (before any engine: DB calls get spans) and libvips (its
+    messages forwarded at the levels logging, configured before, shows of them)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     tracing.configure_tracing(settings.observability.tracing)
+    forward_libvips_messages(logging.getLogger("pyvips").getEffectiveLevel())
     if settings.render.concurrency:
         import pyvips
 
