@@ -4,7 +4,7 @@ pyvips hands every level of libvips' ``VIPS`` log domain to the ``pyvips`` logge
 through a C-to-Python callback that takes the GIL. libvips says something at INFO on
 every render ("threadpool completed with 2 workers"): a callback per render in every
 process, and at log level INFO a JSON line per render that tells an operator nothing
-(about 8 % of a small render's CPU, docs/benchmarks.md "Observability overhead").
+(about 5 % of a small render's CPU, docs/benchmarks.md "Observability overhead").
 
 :func:`forward_libvips_messages` keeps pyvips' own callback but registers it for the
 levels the process's log level shows of libvips: WARNING and above, all of them at
