@@ -237,15 +237,7 @@ class InferenceService:
         loaded = self.load(ref)
         image, source_id, pixel_size = self._source(image_id, data, owner_id, keep=True)
         prediction = self.run(loaded, image, threshold=threshold, scale=scale)
-        v = loaded.version
-        body: dict[str, Any] = {
-            "model": v.model,
-            "version": v.version,
-            "ref": v.ref,
-            "image_id": source_id,
-            "task": loaded.model.spec.task,
-            "drift": loaded.drift_state,
-        }
+        body = _answer(loaded, source_id)
         if prediction.mask is not None:
             body["tiles"] = prediction.tiles
             body["foreground_fraction"] = round(float((prediction.mask > 0).mean()), 6)
@@ -288,12 +280,7 @@ class InferenceService:
         v = loaded.version
         if prediction.mask is None:
             return {
-                "model": v.model,
-                "version": v.version,
-                "ref": v.ref,
-                "image_id": source_id,
-                "task": loaded.model.spec.task,
-                "drift": loaded.drift_state,
+                **_answer(loaded, source_id),
                 "label": prediction.label,
                 "scores": prediction.scores,
             }
@@ -376,3 +363,17 @@ def _model_failure(exc: BaseException) -> bool:
     """What counts against a model's breaker: outages, and the runtime failing on an
     input (422 ``invalid-model``): a version that fails on most inputs is broken."""
     return is_outage(exc) or isinstance(exc, InvalidModel)
+
+
+def _answer(loaded: LoadedModel, source_id: str | None) -> dict[str, Any]:
+    """What every JSON answer of a prediction starts with: the version that ran, the
+    image it ran on and the drift state after the last counted image."""
+    v = loaded.version
+    return {
+        "model": v.model,
+        "version": v.version,
+        "ref": v.ref,
+        "image_id": source_id,
+        "task": loaded.model.spec.task,
+        "drift": loaded.drift_state,
+    }
