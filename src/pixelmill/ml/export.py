@@ -9,6 +9,7 @@ dynamo exporter would add ``onnxscript`` and its dependencies for no gain here.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from typing import Any
 
@@ -19,6 +20,10 @@ from pixelmill.ml.spec import InputSpec
 
 OPSET = 17
 INPUT, OUTPUT = "input", "output"
+
+#: torch's exporter keeps process-wide state (``GLOBALS.in_onnx_export``): two exports at
+#: once, from two training jobs on two worker threads, fail the second one
+_EXPORTING = threading.Lock()
 
 
 class ExportMismatch(PixelmillError):
@@ -48,7 +53,7 @@ def to_onnx(network: Any, spec: InputSpec) -> bytes:
         {0: "batch", 2: "height", 3: "width"} if spec.task == "segmentation" else {0: "batch"}
     )
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with _EXPORTING, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notice
         torch.onnx.export(
             wrapped,
