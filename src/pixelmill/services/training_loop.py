@@ -91,7 +91,9 @@ class TrainingLoop:
             ctx.raise_if_cancelled()
             theirs = self._score(job, ctx, p, holder, (0.85, 1.0))
             note("step", {"step": "evaluated", "version": holder, "score": _score(theirs, p)})
-        ctx.raise_if_cancelled()
+        # asked now, not from the half-second cache: a loop cancelled while it evaluated
+        # must not move the alias (it did, and a later loop found a holder it never saw)
+        ctx.raise_if_cancelled(fresh=True)
         decision, verdict = self._decide(job, p, candidate)
         if decision == "promoted" and theirs is not None:
             verdict = (

@@ -118,18 +118,19 @@ class JobContext:
         self._progress_at = now
         self.host.report_progress(min(max(float(fraction), 0.0), 1.0), message)
 
-    def cancelled(self) -> bool:
-        """True once the job was cancelled (checked against the DB at most every 0.5 s)."""
+    def cancelled(self, *, fresh: bool = False) -> bool:
+        """True once the job was cancelled (checked against the DB at most every 0.5 s,
+        or now when ``fresh``: before a step that cannot be undone)."""
         if self._cancelled:
             return True
         now = time.monotonic()
-        if now - self._cancel_checked_at >= self.CANCEL_CHECK_INTERVAL_S:
+        if fresh or now - self._cancel_checked_at >= self.CANCEL_CHECK_INTERVAL_S:
             self._cancel_checked_at = now
             self._cancelled = self.host.is_cancelled()
         return self._cancelled
 
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled():
+    def raise_if_cancelled(self, *, fresh: bool = False) -> None:
+        if self.cancelled(fresh=fresh):
             raise JobCancelled(f"job {self.job.id} was cancelled")
 
     @contextmanager

@@ -257,6 +257,8 @@ class TrainerService:
         finally:
             if meter is not None:
                 meter.close()
+        if should_stop is not None and should_stop():  # cancelled after the last step
+            raise training.TrainingCancelled("cancelled after training, before registering")
         onnx_bytes = export.to_onnx(result.network, result.input_spec)
         diff = export.check(onnx_bytes, result.network, result.input_spec)
         card = model_card(
