@@ -286,4 +286,9 @@ def test_the_form_offers_every_metric_a_gate_compares(
     sid = client.post("/v1/studies", json={"name": "s"}, headers=owner).json()["id"]
     schema = client.get(f"/v1/studies/{sid}/training-loops/schema", headers=owner).json()
     assert set(schema["properties"]["metric"]["enum"]) == set(GATE_METRICS)
+    # and a loop gated on a score no gate compares is refused before any work starts
+    refused = client.post(
+        f"/v1/studies/{sid}/training-loops", json={"metric": "accuracy"}, headers=owner
+    )
+    assert refused.status_code == 422 and "count_abs_error" in refused.text, refused.text
     assert schema["properties"]["model"]["default"] == "nuclei"

@@ -4,31 +4,31 @@ loop on it, as one job whose steps show on the study's live stream."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from pixelmill.ml.scores import GATE_METRICS
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.promotion_gate import DEFAULT_METRIC
 from pixelmill.services.training_sets import DatasetOptions, StudyDatasets
 from pixelmill.services.workspace.principal import Principal
 
-#: the scores a gate compares (see pixelmill.ml.scores.GATE_METRICS)
-Metric = Literal[
-    "f1@0.5",
-    "f1@0.75",
-    "map",
-    "pq",
-    "dice",
-    "iou",
-    "sq",
-    "rq",
-    "precision@0.5",
-    "precision@0.75",
-    "recall@0.5",
-    "recall@0.75",
-    "count_abs_error",
+
+def _gate_metric(metric: str) -> str:
+    if metric not in GATE_METRICS:
+        raise ValueError(f"a gate compares one of {', '.join(GATE_METRICS)}")
+    return metric
+
+
+#: a score a gate compares: one of pixelmill.ml.scores.GATE_METRICS, listed in the JSON
+#: Schema as an enum (the study page builds its form from it)
+Metric = Annotated[
+    str,
+    AfterValidator(_gate_metric),
+    WithJsonSchema({"type": "string", "enum": list(GATE_METRICS)}),
 ]
 
 router = APIRouter(prefix="/v1/studies/{study_id}", tags=["training"])
@@ -77,7 +77,7 @@ class NewLoop(BaseModel):
     )
     spec: dict[str, Any] = Field(default_factory=dict, description="TrainSpec fields.")
     alias: str = Field("production", description="The alias the new version may take.")
-    metric: Metric = Field("f1@0.5", description="The score it must beat the holder's on.")
+    metric: Metric = Field(DEFAULT_METRIC, description="The score it must beat the holder's on.")
 
 
 @router.get(
