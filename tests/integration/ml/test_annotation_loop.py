@@ -271,10 +271,16 @@ def test_a_cancelled_loop_promotes_nothing_and_a_first_one_takes_the_alias(
     r = client.post(
         f"/v1/studies/{sid}/training-loops", json={**body, "spec": TINY_SPEC}, headers=owner
     )
-    job = finished_job(client, r.json()["job_id"], owner)
+    second = r.json()["job_id"]
+    job = finished_job(client, second, owner)
     assert job["state"] == "succeeded", job
     assert job["result"]["decision"] == "promoted" and job["result"]["holder"] is None
     assert production(client, owner) == job["result"]["candidate"]["version"]
+    # and the audit trail's alias moves are the second loop's alone: the cancelled one
+    # moved nothing, then or later (a loop's promotion notes its job)
+    trail = client.get("/v1/models/cells/audit", headers=owner).json()["items"]
+    moves = [a for a in trail if a["action"] == "promote"]
+    assert moves and all(second in (a["note"] or "") for a in moves), moves
 
 
 def test_the_form_offers_every_metric_a_gate_compares(
