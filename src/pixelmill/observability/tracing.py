@@ -2,8 +2,9 @@
 
 Off (the default), :func:`span` is a shared no-op context manager and nothing of
 OpenTelemetry is imported; on, the composition root calls :func:`configure_tracing`
-once per process and spans go to the OTLP/HTTP exporter (batched) or, for tests, an
-in-memory exporter (:func:`memory_exporter`).
+once per process and spans go over OTLP/HTTP (batched; JSON by default, see
+:mod:`pixelmill.observability.otlp_json`, or the SDK's protobuf exporter) or, for
+tests, to an in-memory exporter (:func:`memory_exporter`).
 
 A trace crosses the broker in the message: :func:`inject` writes the W3C
 ``traceparent``/``tracestate`` of the current span into a dict the broker carries with
@@ -37,10 +38,13 @@ class _Api:
     inject: Any = None
     attach: Any = None
     detach: Any = None
+    Status: Any = None
+    StatusCode: Any = None
 
     @classmethod
     def load(cls) -> None:
         from opentelemetry import context, propagate, trace
+        from opentelemetry.trace import Status, StatusCode
 
         cls.get_current_span = trace.get_current_span
         cls.SpanKind = trace.SpanKind
@@ -48,6 +52,8 @@ class _Api:
         cls.inject = propagate.inject
         cls.attach = context.attach
         cls.detach = context.detach
+        cls.Status = Status
+        cls.StatusCode = StatusCode
 
 
 _api = _Api
@@ -65,6 +71,9 @@ class TracingSettings(Protocol):
 
     @property
     def sample_ratio(self) -> float: ...
+
+    @property
+    def protocol(self) -> str: ...
 
     @property
     def service_name(self) -> str: ...
@@ -104,10 +113,14 @@ def configure_tracing(settings: TracingSettings) -> bool:
 
             _memory = InMemorySpanExporter()
             processor = SimpleSpanProcessor(_memory)
-        else:
+        elif settings.protocol == "http/protobuf":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.endpoint))
+        else:
+            from pixelmill.observability.otlp_json import JsonSpanExporter
+
+            processor = BatchSpanProcessor(JsonSpanExporter(settings.endpoint))
         provider.add_span_processor(processor)
         # not made the global provider: libraries that trace themselves when one is set
         # (FastAPI's native telemetry) would add a second server span per request
@@ -135,6 +148,35 @@ def span(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     if _tracer is None or not _recording():
         return _NULL
     return _tracer.start_as_current_span(name, attributes=attributes)
+
+
+class _Stage:
+    """A span nothing is nested in: started, never made the current span (that switch
+    is a fifth of a span's cost), ended on exit. An exception is recorded on it and sets
+    its status to ERROR, as :func:`span` does."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: Any) -> None:
+        self._span = span
+
+    def __enter__(self) -> Any:
+        return self._span
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
+        if isinstance(err, Exception):
+            self._span.record_exception(err)
+            self._span.set_status(_api.Status(_api.StatusCode.ERROR, f"{kind.__name__}: {err}"))
+        self._span.end()
+
+
+def stage(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
+    """Like :func:`span` for a block that opens no spans of its own (a render stage, a
+    cache call, an inference batch): anything traced inside would be a sibling, not a
+    child."""
+    if _tracer is None or not _recording():
+        return _NULL
+    return _Stage(_tracer.start_span(name, attributes=attributes))
 
 
 def _recording() -> bool:
@@ -265,4 +307,5 @@ __all__ = [
     "reset_for_tests",
     "set_attribute",
     "span",
+    "stage",
 ]

@@ -138,7 +138,7 @@ class InferenceService:
 
         def counted(batch: NDArray[np.float32]) -> NDArray[np.float32]:
             histogram.observe(len(batch))
-            with tracing.span("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
+            with tracing.stage("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
                 return run(batch)
 
         model.run = counted  # type: ignore[method-assign]
