@@ -36,12 +36,15 @@ def to_onnx(network: Any, spec: InputSpec) -> bytes:
 
     Input ``input`` float32 (N, C, H, W); output ``output`` float32 probabilities:
     (N, 1, H, W) for segmentation (sigmoid), (N, classes) for classification (softmax).
-    N, H and W are dynamic axes.
+    N, H and W are dynamic axes. Graph models: :func:`graph_to_onnx`.
     """
     import onnx
     import torch
 
     from pixelmill.ml.networks import WithActivation
+
+    if spec.task == "graph":
+        return graph_to_onnx(network, len(spec.features))
 
     wrapped = WithActivation(
         network, "sigmoid" if spec.task == "segmentation" else "softmax"
@@ -75,11 +78,15 @@ def check(
     onnx_bytes: bytes, network: Any, spec: InputSpec, *, atol: float = 1e-4, seed: int = 0
 ) -> float:
     """Run torch and onnxruntime on the same random inputs (two shapes, batch 2) and
-    return the largest absolute difference; raise :class:`ExportMismatch` above ``atol``."""
+    return the largest absolute difference; raise :class:`ExportMismatch` above ``atol``.
+    Graph models: :func:`graph_check`."""
     import onnxruntime as ort
     import torch
 
     from pixelmill.ml.networks import WithActivation
+
+    if spec.task == "graph":
+        return graph_check(onnx_bytes, network, len(spec.features), atol=atol, seed=seed)
 
     wrapped = WithActivation(
         network, "sigmoid" if spec.task == "segmentation" else "softmax"

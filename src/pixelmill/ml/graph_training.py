@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.ml.graph import CellGraph, join
+from pixelmill.ml.datasets import Dataset, Item
+from pixelmill.ml.graph import CellGraph, build_graph, join
 from pixelmill.ml.scores import classification_scores
+from pixelmill.ml.spec import InputSpec, TrainSpec
+from pixelmill.ml.train_result import TrainingCancelled, TrainResult
 
 
 @dataclass(frozen=True)
@@ -99,12 +103,10 @@ def fit(
 
     ``on_epoch`` gets ``{"epoch", "epochs", "step", "steps", "loss", "metrics",
     "best_epoch", "history", "eta_seconds"}`` after each epoch; ``should_stop`` is
-    polled every step and raises :class:`pixelmill.ml.training.TrainingCancelled`.
+    polled every step and raises :class:`pixelmill.ml.train_result.TrainingCancelled`.
     Without ``val`` the training loss picks the best epoch.
     """
     import torch
-
-    from pixelmill.ml.training import TrainingCancelled
 
     if not train or not any(bool((ex.targets >= 0).any()) for ex in train):
         raise InvalidParameter("no annotated cells to train on")
@@ -241,3 +243,90 @@ def predict(net: Any, graph: CellGraph) -> NDArray[np.float32]:
     with torch.inference_mode():
         logits = net(torch.from_numpy(node_inputs(graph)), torch.from_numpy(graph.edges))
     return np.asarray(torch.softmax(logits, dim=1).numpy(), np.float32)
+
+
+def examples_of(items: Sequence[Item], input_spec: InputSpec) -> list[GraphExample]:
+    """The graphs of dataset items (label images + their cells' classes)."""
+    out = []
+    for it in items:
+        if it.labels is None:
+            continue
+        g = build_graph(
+            it.labels,
+            it.image,
+            max_edge=input_spec.max_edge,
+            feature_names=input_spec.features or None,
+        )
+        table = it.cell_classes if it.cell_classes is not None else np.full(1, -1, np.int64)
+        targets = np.where(g.labels < len(table), table[np.minimum(g.labels, len(table) - 1)], -1)
+        out.append(GraphExample(g, targets.astype(np.int64)))
+    return out
+
+
+def train_dataset(
+    spec: TrainSpec,
+    dataset: Dataset,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    on_checkpoint: Callable[[int, bytes], None] | None = None,
+) -> TrainResult:
+    """Train a graph model on a graph dataset (:mod:`pixelmill.ml.graph_dataset`) as
+    ``spec`` says: ``depth`` layers of ``width`` channels, ``arch`` ``gnn`` or ``mlp``
+    (no neighbours). Not resumable: a redelivered run starts over (graph training takes
+    seconds to minutes). The best checkpoint reaches ``on_checkpoint`` at the end."""
+    from pixelmill.ml import drift
+
+    if dataset.task != "graph":
+        raise InvalidParameter(f"the dataset is for {dataset.task}, the spec asks for graph")
+    train_items = dataset.subset("train") or dataset.items
+    first = next((it for it in train_items if it.labels is not None), None)
+    if first is None:
+        raise InvalidParameter("the dataset has no label images to build graphs from")
+    channels = 1 if first.image.ndim == 2 else int(first.image.shape[2])
+    probe = build_graph(first.labels, first.image)  # type: ignore[arg-type]
+    input_spec = InputSpec(
+        task="graph",
+        channels={2: 1, 4: 3}.get(channels, channels),
+        classes=dataset.classes,
+        features=list(probe.feature_names),
+        max_edge=spec.max_edge,
+    )
+    train = examples_of(train_items, input_spec)
+    val = examples_of(dataset.subset("val"), input_spec)
+    options = GraphFitOptions(
+        classes=len(dataset.classes),
+        layers=spec.depth,
+        width=spec.width,
+        aggregate=spec.arch != "mlp",
+        epochs=spec.epochs,
+        steps_per_epoch=spec.steps_per_epoch,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        weight_decay=spec.weight_decay,
+        patience=spec.patience,
+        seed=spec.seed,
+        threads=spec.threads or os.cpu_count() or 1,
+    )
+    result = fit(train, val, options, on_epoch=on_progress, should_stop=should_stop)
+    if on_checkpoint is not None:
+        on_checkpoint(result.best_epoch, result.checkpoint)
+    return TrainResult(
+        network=result.network,
+        input_spec=input_spec,
+        metrics=result.metrics,
+        history=result.history,
+        epochs_run=len(result.history),
+        stopped_early=result.stopped_early,
+        seconds=result.seconds,
+        images_seen=result.steps * options.batch_size,
+        reference=drift.reference([it.image for it in train_items], input_spec),
+        checkpoint=result.checkpoint,
+        extra={
+            "best_epoch": result.best_epoch,
+            "train_items": len(train),
+            "val_items": len(val),
+            "cells": int(sum(len(ex.targets) for ex in train)),
+            "annotated_cells": int(sum(int((ex.targets >= 0).sum()) for ex in train)),
+        },
+    )

@@ -74,7 +74,9 @@ def synth_nuclei(
 @datasets_group.command("upload")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", default=None)
-@click.option("--task", type=click.Choice(["segmentation", "classification"]), default=None)
+@click.option(
+    "--task", type=click.Choice(["segmentation", "classification", "graph"]), default=None
+)
 @click.option("--val-fraction", default=0.15, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--data-dir", default=None)
