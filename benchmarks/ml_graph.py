@@ -77,6 +77,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--width", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0, help="training seed (the data stay the same)")
     args = parse(p, {"train": 12, "val": 4, "test": 8, "epochs": 40})
     t0 = time.perf_counter()
     train = examples(0, 0, args.train)
@@ -92,6 +93,7 @@ def main() -> None:
             width=args.width,
             aggregate=aggregate,
             epochs=args.epochs,
+            seed=args.seed,
         )
         result = fit(train, val, options)
         scores = evaluate(result.network, test, len(CLASSES))
@@ -121,7 +123,12 @@ def main() -> None:
     print(table(header, rows, "lrrrrrrr"))
     result = {
         "images": {"train": args.train, "val": args.val, "test": args.test, "test_cells": cells},
-        "options": {"epochs": args.epochs, "layers": args.layers, "width": args.width},
+        "options": {
+            "epochs": args.epochs,
+            "layers": args.layers,
+            "width": args.width,
+            "seed": args.seed,
+        },
         "graph_build_seconds": round(build_s, 1),
         "runs": runs,
         "truth": truth,
@@ -132,7 +139,7 @@ def main() -> None:
         f"per-cell MLP accuracy {mlp['accuracy']:.3f}, macro F1 {mlp['f1']:.3f}",
     ]
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1, default=str))
-    save("ml_graph", result, headline)
+    save(f"ml_graph-seed{args.seed}" if args.seed else "ml_graph", result, headline)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,33 @@ def test_train_a_graph_model_and_classify_an_images_cells(
     # (it merges many of these crowded nuclei: about half are found, docs/ml.md)
     assert 10 < len(found["cells"]) <= len(cells)
 
+    # several images at once, as for a study: each image's summary and the study's
+    s2 = tissue_sample(1, 1, SIZE)
+    image2 = client.post("/v1/images", content=png(s2.image), headers=auth).json()["id"]
+    labels2 = client.post(
+        "/v1/images", content=png(s2.labels.astype(np.uint16)), headers=auth
+    ).json()["id"]
+    pair = [
+        {"image_id": image, "labels_image_id": labels},
+        {"image_id": image2, "labels_image_id": labels2},
+    ]
+    study = client.post(
+        "/v1/models/tissue@production/cell-graphs", json={"images": pair}, headers=auth
+    )
+    assert study.status_code == 200, study.text
+    both = study.json()
+    assert [i["image_id"] for i in both["images"]] == [image, image2]
+    assert both["study"]["images"] == 2 and "cells" not in both
+    assert both["study"]["cells"] == len(cells) + int(s2.labels.max())
+    assert both["images"][0]["summary"] == summary
+    table = client.post(
+        "/v1/models/tissue@production/cell-graphs",
+        json={"images": pair},
+        headers={**auth, "Accept": "text/csv"},
+    )
+    read = list(csv.DictReader(io.StringIO(table.text)))
+    assert len(read) == both["study"]["cells"] and {r["image_id"] for r in read} == {image, image2}
+
     # a label image of another size is refused
     small = client.post(
         "/v1/images", content=png(s.labels[:64].astype(np.uint16)), headers=auth

@@ -168,10 +168,6 @@ class InferenceService:
         """``OpContext.resolve_model``: a predictor for the ``segment`` operation."""
         return Predictor(self, self.load(ref))
 
-    def is_graph(self, ref: str) -> bool:
-        """Whether ``ref`` names a graph model (it classifies an image's cells)."""
-        return bool(self.refs.resolve(ref).input_spec.get("task") == "graph")
-
     def close(self) -> None:
         self.bookkeeper.close()  # the statistics of every answered prediction count
         with self._lock:

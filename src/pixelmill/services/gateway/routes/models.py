@@ -19,7 +19,7 @@ from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
-from pixelmill.services.inference.cells import CSV, DEFAULT_SEGMENTER, csv_of
+from pixelmill.services.inference.cells import CSV, DEFAULT_SEGMENTER, csv_of, is_graph
 from pixelmill.services.model_registry import Caller
 from pixelmill.services.promotion_gate import Gate
 from pixelmill.services.workspace.model_rules import ModelAction
@@ -331,7 +331,7 @@ def _may_use(request: Request, key: Principal | None, ref: str, b: PredictReques
         deps(request).access.image(key, b.image_id)
     if b is not None and b.labels_image_id is not None:
         deps(request).access.image(key, b.labels_image_id)
-    elif (b is not None and b.segmenter is not None) or _inference(request).is_graph(ref):
+    elif (b is not None and b.segmenter is not None) or is_graph(_inference(request), ref):
         segmenter = b.segmenter if b is not None and b.segmenter else DEFAULT_SEGMENTER
         allowed(request, key, parse_ref(segmenter).name, "model.predict")
 
