@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -333,7 +334,7 @@ def build_archive(
 
 
 def build_graph_archive(
-    samples: list[tuple[str, NDArray[np.generic], NDArray[np.integer], dict[int, str]]],
+    samples: Sequence[tuple[str, NDArray[np.generic], NDArray[np.integer], dict[int, str]]],
 ) -> bytes:
     """A graph dataset zip from ``(stem, image, labels, {label: class})`` (tests,
     synthetic tissue): the segmentation archive of the label images (16-bit) plus
