@@ -42,7 +42,7 @@ def per_cell(
     """One column per measurement, one row per node (the graph's order).
 
     ``classes`` (N,) are class indices into ``class_names`` (a model's predictions, or
-    the truth). Columns: ``label``, ``centroid_row``, ``centroid_col``, ``class``,
+    the truth; -1, a cell without a class, is named "" and counts in no composition). Columns: ``label``, ``centroid_row``, ``centroid_col``, ``class``,
     ``degree``, ``clustering``, ``mean_neighbour_distance_px``, ``neighbours_<name>``.
 
     >>> from pixelmill.ml.graph import build_graph
@@ -62,7 +62,7 @@ def per_cell(
         "label": graph.labels,
         "centroid_row": graph.centroids[:, 0],
         "centroid_col": graph.centroids[:, 1],
-        "class": np.array([class_names[c] for c in classes], dtype=object),
+        "class": np.array([class_names[c] if c >= 0 else "" for c in classes], dtype=object),
         "degree": degree.astype(np.int64),
         "clustering": clustering(graph),
         "mean_neighbour_distance_px": np.divide(

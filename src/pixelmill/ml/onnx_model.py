@@ -219,7 +219,10 @@ class OnnxModel:
         from pixelmill.ml.graph_runtime import cell_table
 
         if labels is None:
-            raise InvalidInput("a graph model needs the image's cells: an instance label image")
+            raise InvalidInput(
+                "a graph model classifies an image's cells: predict with the JSON answer "
+                "(store on) and labels_image_id or a segmenter"
+            )
         try:
             cells, summary = cell_table(self.session, self.spec, labels, np.asarray(image))
         except Exception as exc:

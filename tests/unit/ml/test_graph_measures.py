@@ -49,3 +49,19 @@ def test_image_and_study_summaries() -> None:
     assert both["class_counts"] == {"stroma": 2, "tumour": 6}
     assert both["same_class_edges"] == 0.75
     assert np.isclose(both["mean_degree"], 2.0)
+
+
+def test_an_image_without_cells_summarises_to_zero_counts() -> None:
+    g = build_graph(np.zeros((20, 20), np.int32), np.zeros((20, 20), np.uint8))
+    assert g.nodes == 0 and g.edges.shape == (2, 0)
+    one = graph_measures.summarize(g, np.zeros(0, np.int64), ["a", "b"])
+    assert one["cells"] == 0 and one["class_counts"] == {"a": 0, "b": 0}
+    assert np.isnan(one["mean_degree"])
+    assert graph_measures.combine([one, one])["cells"] == 0
+
+
+def test_unclassified_cells_are_named_empty_and_count_in_no_class() -> None:
+    g = build_graph(_triangle_and_tail(), max_edge_px=13)
+    t = graph_measures.per_cell(g, np.array([0, -1, 1, 1]), ["stroma", "tumour"])
+    assert t["class"].tolist() == ["stroma", "", "tumour", "tumour"]
+    assert np.allclose(t["neighbours_stroma"] + t["neighbours_tumour"], [0.5, 1.0, 2 / 3, 1.0])
