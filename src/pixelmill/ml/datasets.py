@@ -109,7 +109,8 @@ def _members(data: bytes, limits: DatasetLimits) -> dict[str, bytes]:
     files = {i.filename: read_member(archive, i, limits) for i in infos}
     # strip one wrapping folder ("mydata/images/a.png" -> "images/a.png")
     tops = {PurePosixPath(n).parts[0] for n in files}
-    if len(tops) == 1 and all(len(PurePosixPath(n).parts) > 2 for n in files):
+    nested = [n for n in files if PurePosixPath(n).name != CELLS_CSV]
+    if len(tops) == 1 and nested and all(len(PurePosixPath(n).parts) > 2 for n in nested):
         top = tops.pop()
         files = {n[len(top) + 1 :]: b for n, b in files.items()}
     return files

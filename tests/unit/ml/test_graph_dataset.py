@@ -42,3 +42,17 @@ def test_a_bad_table_is_reported_with_every_problem() -> None:
     problems = {f["file"]: f["problem"] for f in info.value.extra["files"]}
     assert "not an integer" in problems["cells.csv:3"]
     assert "at least 2 classes" in problems["cells.csv"]
+
+
+def test_a_wrapping_folder_is_fine() -> None:
+    image = (_labels() * 60).astype(np.uint8)
+    table = b"image,label,class\na,1,tumour\na,2,stroma\n"
+    data = zip_of(
+        {
+            "mine/images/a.png": png(image),
+            "mine/masks/a.png": png(_labels()),
+            "mine/cells.csv": table,
+        }
+    )
+    ds = datasets.parse(data)
+    assert ds.task == "graph" and ds.items[0].name == "a"
