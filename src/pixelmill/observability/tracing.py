@@ -40,6 +40,7 @@ class _Api:
     detach: Any = None
     Status: Any = None
     StatusCode: Any = None
+    set_span_in_context: Any = None
 
     @classmethod
     def load(cls) -> None:
@@ -54,6 +55,7 @@ class _Api:
         cls.detach = context.detach
         cls.Status = Status
         cls.StatusCode = StatusCode
+        cls.set_span_in_context = trace.set_span_in_context
 
 
 _api = _Api
@@ -147,27 +149,36 @@ def span(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     here (spans are not metrics: they carry no label-cardinality cost)."""
     if _tracer is None or not _recording():
         return _NULL
-    return _tracer.start_as_current_span(name, attributes=attributes)
+    return _Scope(_tracer.start_span(name, attributes=attributes))
 
 
-class _Stage:
-    """A span nothing is nested in: started, never made the current span (that switch
-    is a fifth of a span's cost), ended on exit. An exception is recorded on it and sets
-    its status to ERROR, as :func:`span` does."""
+class _Scope:
+    """Opens ``span`` for a ``with`` block, as the SDK's ``start_as_current_span`` does
+    (made current unless ``current`` is false; an ``Exception`` is recorded on it and
+    sets its status to ERROR; ended on exit) for a fifth less CPU: no generator-based
+    context manager. A span that is not made current (a stage: nothing is traced inside
+    it) also saves the context switch."""
 
-    __slots__ = ("_span",)
+    __slots__ = ("_current", "_span", "_token")
 
-    def __init__(self, span: Any) -> None:
+    def __init__(self, span: Any, current: bool = True) -> None:
         self._span = span
+        self._current = current
+        self._token: Any = None
 
     def __enter__(self) -> Any:
+        if self._current:
+            self._token = _api.attach(_api.set_span_in_context(self._span))
         return self._span
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
-        if isinstance(err, Exception):
-            self._span.record_exception(err)
-            self._span.set_status(_api.Status(_api.StatusCode.ERROR, f"{kind.__name__}: {err}"))
-        self._span.end()
+        span = self._span
+        if self._token is not None:
+            _api.detach(self._token)
+        if isinstance(err, Exception) and span.is_recording():
+            span.record_exception(err)
+            span.set_status(_api.Status(_api.StatusCode.ERROR, f"{kind.__name__}: {err}"))
+        span.end()
 
 
 def stage(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
@@ -176,7 +187,7 @@ def stage(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     child."""
     if _tracer is None or not _recording():
         return _NULL
-    return _Stage(_tracer.start_span(name, attributes=attributes))
+    return _Scope(_tracer.start_span(name, attributes=attributes), current=False)
 
 
 def _recording() -> bool:
@@ -219,11 +230,13 @@ def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
     by the method; the caller renames it by route once routing matched)."""
     if _tracer is None:
         return _NULL
-    return _tracer.start_as_current_span(
-        method,
-        context=_api.extract(dict(carrier)) if carrier else None,
-        kind=_api.SpanKind.SERVER,
-        attributes={"http.request.method": method, "url.path": path},
+    return _Scope(
+        _tracer.start_span(
+            method,
+            context=_api.extract(dict(carrier)) if carrier else None,
+            kind=_api.SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": path},
+        )
     )
 
 
@@ -231,14 +244,14 @@ def producer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A PRODUCER span (publishing a message)."""
     if _tracer is None:
         return _NULL
-    return _tracer.start_as_current_span(name, kind=_api.SpanKind.PRODUCER, attributes=attributes)
+    return _Scope(_tracer.start_span(name, kind=_api.SpanKind.PRODUCER, attributes=attributes))
 
 
 def consumer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A CONSUMER span (handling a message), inside the context :func:`continued` set."""
     if _tracer is None:
         return _NULL
-    return _tracer.start_as_current_span(name, kind=_api.SpanKind.CONSUMER, attributes=attributes)
+    return _Scope(_tracer.start_span(name, kind=_api.SpanKind.CONSUMER, attributes=attributes))
 
 
 def db_span(statement: str, system: str) -> Any:
@@ -248,10 +261,13 @@ def db_span(statement: str, system: str) -> Any:
         return _NULL
     words = statement.lstrip().split(None, 1)
     operation = words[0].upper() if words else "SQL"
-    return _tracer.start_as_current_span(
-        f"db {operation}",
-        kind=_api.SpanKind.CLIENT,
-        attributes={"db.system.name": system, "db.operation.name": operation},
+    return _Scope(
+        _tracer.start_span(
+            f"db {operation}",
+            kind=_api.SpanKind.CLIENT,
+            attributes={"db.system.name": system, "db.operation.name": operation},
+        ),
+        current=False,
     )
 
 
