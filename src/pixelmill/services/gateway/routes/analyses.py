@@ -13,6 +13,7 @@ from pixelmill.errors import InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.jobs.artifacts import ARTIFACT_MEDIA
+from pixelmill.services.jobs.pipeline_kind import Region
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.principal import Principal
 
@@ -34,6 +35,11 @@ class NewAnalysis(BaseModel):
         "max_area.",
     )
     image_ids: list[str] = Field(..., min_length=1, max_length=1000)
+    region: Region | None = Field(
+        None,
+        description="Analyse only this rectangle of each image (full-resolution pixels; "
+        "inside it, at most render.max_pixels): a region of a whole slide.",
+    )
 
 
 def analysis_json(a: AnalysisRecord) -> dict[str, Any]:
@@ -52,6 +58,7 @@ def analysis_json(a: AnalysisRecord) -> dict[str, Any]:
         "params": a.params,
         "status": a.status,
         "image_ids": a.image_ids,
+        "region": a.summary.get("region"),
         "object_count": a.summary.get("object_count"),
         "images": images,
         "job_id": a.job_id,
@@ -102,6 +109,7 @@ def run_analysis(
         model=body.model,
         params=body.params,
         image_ids=image_ids,
+        region=body.region.model_dump() if body.region is not None else None,
     )
     response.headers["Location"] = f"/v1/studies/{study_id}/analyses/{record.id}"
     return analysis_json(record)
