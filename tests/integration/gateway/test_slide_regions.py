@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -208,3 +209,28 @@ def test_a_study_analysis_of_a_slide_region_places_its_overlay_objects_and_promo
     x0, y0, x1, y1 = feature["pixelmill"]["bbox"]
     assert (x0 + x1) / 2 == pytest.approx(target["centroid_col"], abs=1)
     assert (y0 + y1) / 2 == pytest.approx(target["centroid_row"], abs=1)
+
+
+def test_a_region_of_a_slide_on_object_storage_is_read_from_a_local_copy(
+    tmp_path: Path,
+) -> None:
+    # given a slide kept in an object store with no local paths (memory, as S3)
+    settings = make_settings(tmp_path, render={"max_pixels": LIMIT}, storage={"url": "memory://"})
+    container = build_container(settings)
+    with TestClient(create_app(container), raise_server_exceptions=False) as client:
+        olga = user(container, "olga")
+        path = tmp_path / "slide.tif"
+        image = pyvips.Image.new_from_array(nuclei(3000, 2000), interpretation="srgb")
+        image.tiffsave(str(path), tile=True, pyramid=True, compression="deflate")
+        slide = client.post("/v1/images", content=path.read_bytes(), headers=olga).json()
+        # when a region of it is analysed
+        r = client.post(
+            "/v1/jobs",
+            json={"inputs": [slide["id"]], "pipeline": [{"op": "grayscale"}], "region": REGION},
+            headers=olga,
+        )
+        job = finished_job(client, r.json()["id"], olga, timeout=60)
+    container.close()
+    # then the task read the slide's one local copy and made the region's image
+    assert job["state"] == "succeeded", job
+    assert [p.name for p in (settings.data_dir / "slide-copies").iterdir()] == [slide["sha256"]]

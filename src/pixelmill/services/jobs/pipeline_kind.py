@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ImageRecord
     from pixelmill.services.images import ImageService
     from pixelmill.services.jobs.context import Job, JobContext, SubmitContext
+    from pixelmill.services.slide_copies import SlideCopies
 
 
 class OutputSpec(BaseModel):
@@ -124,12 +125,15 @@ def pipeline_kind(
     *,
     default_quality: int,
     model_check: Callable[[str | None, str], object] | None = None,
+    slide_copies: SlideCopies | None = None,
 ) -> JobKind:
     """The ``pipeline`` kind over ``images`` (sources, operation context, result
     images); ``default_quality``: the encoder quality when the output names none;
     ``model_check(owner, ref)`` raises when the job's owner may not use a ``segment``
     step's model (404, as for an unknown model: checked when the task runs, like the
-    model's existence, so submitting costs no lookup)."""
+    model's existence, so submitting costs no lookup). ``slide_copies``: a task reading
+    a region of an original on object storage reads a local copy of it (a few tiles of
+    a slide), not all its bytes in memory."""
     plans = _Plans()
 
     def check_models(job: Job, params: PipelineParams) -> None:
@@ -148,7 +152,7 @@ def pipeline_kind(
         record = images.record(ctx.task.input)  # records are immutable: a short-lived LRU
         box = _readable(record, params.region, images.settings.max_pixels)
         op_ctx = images.context(record)
-        image: Any = images.source_of(record)
+        image: Any = _source(images, slide_copies, record, box)
         artifacts: list[str] = []
         seen: set[str] = set()
         for index, step in enumerate(steps):
@@ -195,6 +199,16 @@ def pipeline_kind(
         fan_out="per_input",
         min_inputs=1,
     )
+
+
+def _source(
+    images: ImageService, copies: SlideCopies | None, record: ImageRecord, box: Box | None
+) -> Any:
+    """What a task decodes: for a region, a local file (a few tiles of a slide are read,
+    not all its bytes held in memory); else the original as storage gives it."""
+    if box is not None and copies is not None:
+        return copies.path(record)
+    return images.source_of(record)
 
 
 def _check_region(images: ImageService, params: PipelineParams, submit: SubmitContext) -> None:
