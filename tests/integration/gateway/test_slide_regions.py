@@ -234,3 +234,26 @@ def test_a_region_of_a_slide_on_object_storage_is_read_from_a_local_copy(
     # then the task read the slide's one local copy and made the region's image
     assert job["state"] == "succeeded", job
     assert [p.name for p in (settings.data_dir / "slide-copies").iterdir()] == [slide["sha256"]]
+
+
+def test_a_region_is_of_the_upright_image(world: dict[str, Any]) -> None:
+    # given a JPEG stored 300 wide and 200 high, whose EXIF turns it upright (200 x 300)
+    client, olga = world["client"], world["olga"]
+    stored = pyvips.Image.new_from_array(nuclei(300, 200), interpretation="srgb").copy()
+    stored.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    image_id = client.post("/v1/images", content=stored.write_to_buffer(".jpg"), headers=olga)
+    image_id = image_id.json()["id"]
+    pipeline = [{"op": "grayscale"}]
+    # a region as tall as the upright image is read; one as wide as the stored one is not
+    tall = {"left": 0, "top": 100, "width": 200, "height": 200}
+    r = client.post(
+        "/v1/jobs", json={"inputs": [image_id], "pipeline": pipeline, "region": tall}, headers=olga
+    )
+    assert r.status_code == 202, r.text
+    job = finished_job(client, r.json()["id"], olga, timeout=60)
+    assert job["state"] == "succeeded", job
+    wide = {"left": 0, "top": 0, "width": 300, "height": 100}
+    r = client.post(
+        "/v1/jobs", json={"inputs": [image_id], "pipeline": pipeline, "region": wide}, headers=olga
+    )
+    assert r.status_code == 422 and r.json()["field"] == "region"

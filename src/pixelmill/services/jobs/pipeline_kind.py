@@ -225,7 +225,10 @@ def _readable(record: ImageRecord, region: Region | None, max_pixels: int) -> Bo
     the image, of at most ``max_pixels``; without one, an image of at most that."""
     if region is not None:
         box = region.box()
-        check_box(box, (record.width, record.height), max_pixels=max_pixels)
+        # the region is of the upright image, as viewers show it (EXIF 5-8 turn it)
+        upright = record.orientation >= 5
+        size = (record.height, record.width) if upright else (record.width, record.height)
+        check_box(box, size, max_pixels=max_pixels)
         return box
     if record.width * record.height > max_pixels:
         raise ImageTooLarge(
