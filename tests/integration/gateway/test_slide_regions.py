@@ -177,6 +177,13 @@ def test_a_study_analysis_of_a_slide_region_places_its_overlay_objects_and_promo
         headers=olga,
     )
     assert refused.status_code == 422 and refused.json()["field"] == "region"
+    whole = client.post(
+        f"/v1/studies/{sid}/analyses",
+        json={"preset": "he-nuclei", "image_ids": [slide]},
+        headers=olga,
+    )
+    assert whole.status_code == 413 and whole.json()["slides"] == [slide], whole.text
+    assert client.get(f"/v1/studies/{sid}/analyses", headers=olga).json()["total"] == 0
 
     r = client.post(
         f"/v1/studies/{sid}/analyses",
