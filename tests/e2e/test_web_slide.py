@@ -16,7 +16,7 @@ import pyvips
 
 from pixelmill.services.web import ui
 from tests.e2e.test_up import Server, _free_port
-from tests.e2e.test_web import _keep_error, _missing, browser
+from tests.e2e.test_web import _keep_error, _missing, browser, shoot
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
 from playwright.sync_api import Browser, expect
@@ -55,7 +55,8 @@ def test_analyse_a_region_of_a_slide_from_the_viewer(
     key = {"Authorization": f"Bearer {(data / 'admin-api-key').read_text().strip()}"}
     url = slide_server.url
     body = slide_tiff(tmp_path / "slide.tif").read_bytes()
-    slide = httpx.post(f"{url}/v1/images", content=body, headers=key).json()["id"]
+    named = {**key, "X-Filename": "slide.tif"}
+    slide = httpx.post(f"{url}/v1/images", content=body, headers=named).json()["id"]
     sid = httpx.post(f"{url}/v1/studies", json={"name": "Slides"}, headers=key).json()["id"]
     linked = httpx.post(f"{url}/v1/studies/{sid}/images", json={"image_id": slide}, headers=key)
     assert linked.status_code == 201, linked.text
@@ -93,5 +94,11 @@ def test_analyse_a_region_of_a_slide_from_the_viewer(
     panel = page.get_by_role("region", name=re.compile(r"Object \d+"))
     expect(panel.locator("div", has_text="centroid_col")).to_contain_text("1420")
     expect(panel.locator("div", has_text="centroid_row")).to_contain_text("900")
+    # zoomed out, the overlay covers the region analysed and nothing around it
+    page.get_by_role("button", name="Zoom out").first.click()
+    page.get_by_role("button", name="Zoom out").first.click()
+    page.get_by_label("Opacity").fill("0.9")
+    page.wait_for_timeout(1500)  # the zoom animation and the coarser tiles
+    shoot(page, "viewer-slide-region")
     context.close()
     assert errors == [], "\n".join(errors)
