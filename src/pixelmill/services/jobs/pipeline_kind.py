@@ -2,10 +2,11 @@
 
 One task per input image, or per input image's ``region`` (a rectangle in full-resolution
 pixels: the steps see only it, so a whole slide over ``render.max_pixels`` is analysed a
-region at a time; the results' coordinates are moved back into the image's). Each step runs with its own time limit; non-image outputs
-that steps put in ``ctx.artifacts`` (tables, JSON) are stored per task and aggregated
-over the job; the output image is stored content-addressed (so a re-run after a crash
-yields the same result id). Also the reference implementation of a job kind.
+region at a time; the results' coordinates are moved back into the image's). Each step
+runs with its own time limit; non-image outputs that steps put in ``ctx.artifacts``
+(tables, JSON) are stored per task and aggregated over the job; the output image is
+stored content-addressed (so a re-run after a crash yields the same result id). Also the
+reference implementation of a job kind.
 """
 
 from __future__ import annotations
