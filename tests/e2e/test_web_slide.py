@@ -5,6 +5,7 @@ a click on a nucleus shows its measurements in the slide's pixels."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.e2e.test_up import Server, _free_port
 from tests.e2e.test_web import _keep_error, _missing, browser, shoot
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
 
 __all__ = ["browser"]  # the module's Chromium fixture, shared with test_web
 
@@ -34,6 +35,13 @@ def slide_tiff(path: Path, width: int = 3000, height: int = 2000) -> Path:
     image = pyvips.Image.new_from_array(rgb, interpretation="srgb")
     image.tiffsave(str(path), tile=True, pyramid=True, compression="deflate")
     return path
+
+
+def centre(locator: Locator) -> tuple[float, float]:
+    """Where the element's centre is on the screen now."""
+    box = locator.bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +82,26 @@ def test_analyse_a_region_of_a_slide_from_the_viewer(
     expect(viewer).not_to_have_attribute("data-tiles-loaded", "0")
     expect(page.get_by_text("No analysis result for this image yet.")).to_be_visible()
 
+    # a drawn rectangle (selected once drawn) is the region offered...
+    page.get_by_role("button", name="Rectangle", exact=True).click()
+    cx, cy = centre(viewer)  # clicking the tool may have scrolled the page
+    page.mouse.move(cx - 300, cy - 200)
+    page.mouse.down()
+    page.mouse.move(cx - 150, cy - 80, steps=5)
+    page.mouse.up()
+    drawn = page.get_by_role("list", name="Annotations of this image")
+    expect(drawn.get_by_role("button", name="unclassified · rectangle")).to_be_visible()
+    listed = page.request.get(f"{url}/v1/studies/{sid}/images/{slide}/annotations").json()
+    x0, y0, x1, y1 = listed["features"][0]["pixelmill"]["bbox"]
+    left, top = math.floor(x0), math.floor(y0)
+    size = f"{math.ceil(x1) - left:,} \u00d7 {math.ceil(y1) - top:,} px at {left:,}, {top:,}"
+    page.get_by_role("button", name="Analyse this region").click()
+    offered = page.get_by_role("dialog", name=f"Analyse a region: {size}")
+    offered.get_by_role("button", name="Close").click()
+    # ... and with nothing selected, the view: run he-nuclei there
+    page.get_by_role("button", name="Pan", exact=True).click()
+    cx, cy = centre(viewer)
+    page.mouse.click(cx + 200, cy + 150)  # away from the rectangle: nothing selected
     page.get_by_role("button", name="Analyse this region").click()
     dialog = page.get_by_role("dialog", name=re.compile(r"Analyse a region: [\d,]+ \u00d7 600 px"))
     dialog.get_by_label("Analysis", exact=True).select_option("preset:he-nuclei")
@@ -88,9 +116,7 @@ def test_analyse_a_region_of_a_slide_from_the_viewer(
     expect(viewer).to_have_attribute("data-first-overlay-tile-ms", re.compile(r"\d+"))
 
     # a click at the view's centre picks that nucleus: its numbers are the slide's
-    box = viewer.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(*centre(viewer))
     panel = page.get_by_role("region", name=re.compile(r"Object \d+"))
     expect(panel.locator("div", has_text="centroid_col")).to_contain_text("1420")
     expect(panel.locator("div", has_text="centroid_row")).to_contain_text("900")
