@@ -48,7 +48,11 @@ def app_factory() -> FastAPI:
     _exit_with_supervisor()
     settings = Settings()
     configure_logging(settings.observability)
-    return create_app(build_container(settings, migrate=False))
+    app = create_app(build_container(settings, migrate=False))
+    from pixelmill.runtime import heap
+
+    heap.settle()
+    return app
 
 
 def run_server(host: str, port: int, workers: int) -> None:

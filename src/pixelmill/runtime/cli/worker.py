@@ -79,6 +79,9 @@ def worker_command(
             "the metadata DB has no schema: run `pixelmill db upgrade` first"
         )
     health = start_health(container, health_port if health_port is not None else metrics_port)
+    from pixelmill.runtime import heap
+
+    heap.settle()
     stop = threading.Event()
     stop_on_signals(stop)  # never `stop.set()` in a handler: see pixelmill.runtime.signals
     dump_stacks_on(signal.SIGUSR1)
