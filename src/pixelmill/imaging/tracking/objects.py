@@ -84,20 +84,23 @@ def frame_objects(labels: np.ndarray, intensity: np.ndarray | None = None) -> Fr
     offsets = [0]
     for t in range(labels.shape[0]):
         flat = labels[t].ravel()
-        ids, inverse = np.unique(flat, return_inverse=True)
+        top = int(flat.max(initial=0))
+        if top <= 4 * flat.size:  # compact ids (the usual 1..N): count without sorting
+            ids, inverse = np.arange(top + 1), flat.astype(np.intp)
+        else:
+            ids, inverse = np.unique(flat, return_inverse=True)
         n = len(ids)
         area = np.bincount(inverse, minlength=n).astype(np.float64)
-        row = np.bincount(inverse, rows_grid.ravel(), n) / area
-        col = np.bincount(inverse, cols_grid.ravel(), n) / area
+        keep = (ids > 0) & (area > 0)
+        row = np.bincount(inverse, rows_grid.ravel(), n)[keep] / area[keep]
+        col = np.bincount(inverse, cols_grid.ravel(), n)[keep] / area[keep]
         if grey is not None:
-            mean = np.bincount(inverse, grey[t].ravel().astype(np.float64), n) / area
+            total = np.bincount(inverse, grey[t].ravel().astype(np.float64), n)
+            mean = total[keep] / area[keep]
         else:
-            mean = np.full(n, np.nan)
-        keep = ids > 0
+            mean = np.full(int(keep.sum()), np.nan)
         frame = np.full(int(keep.sum()), t, np.int64)
-        parts.append(
-            (frame, ids[keep].astype(np.int64), row[keep], col[keep], area[keep], mean[keep])
-        )
+        parts.append((frame, ids[keep].astype(np.int64), row, col, area[keep], mean))
         offsets.append(offsets[-1] + len(frame))
     frame, label, row, col, area, mean = (np.concatenate([p[i] for p in parts]) for i in range(6))
     return FrameObjects(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.tracking import track
@@ -93,3 +95,38 @@ def test_anything_but_a_stack_of_label_images_is_refused(stack):
 def test_intensity_frames_of_another_size_are_refused():
     with pytest.raises(InvalidParameter, match="do not match"):
         track(np.zeros((2, 8, 8), np.uint16), intensity=np.zeros((2, 8, 9), np.uint8))
+
+
+def test_huge_label_ids_track_like_small_ones():
+    discs = [Disc("a", (20, 10), (0, 3)), Disc("b", (60, 70), (1, -2))]
+    labels, _ = render(discs, frames=5)
+    huge = labels.astype(np.uint32)
+    huge[huge > 0] += 3_000_000_000
+
+    small, large = track(labels), track(huge)
+
+    assert (small.track == large.track).all()
+    assert (large.objects.label > 3_000_000_000).all()
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(10, 86), st.floats(10, 86), st.floats(-4, 4), st.floats(-4, 4)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, 3),
+)
+@settings(max_examples=25, deadline=None)
+def test_every_object_is_in_one_track_that_holds_one_object_a_frame(paths, seed):
+    discs = [Disc(str(i), (r, c), (dr, dc), radius=4) for i, (r, c, dr, dc) in enumerate(paths)]
+    labels, _ = render(discs, frames=5, seed=seed)
+
+    tracks = track(labels)
+
+    assert (tracks.track >= 1).all() and len(tracks.track) == len(tracks.objects)
+    pairs = set(zip(tracks.track.tolist(), tracks.objects.frame.tolist(), strict=True))
+    assert len(pairs) == len(tracks.track)  # no track twice in a frame
+    for child, mother in tracks.parent.items():
+        starts = tracks.objects.frame[tracks.track == child].min()
+        assert tracks.objects.frame[tracks.track == mother].max() == starts - 1
