@@ -11,10 +11,14 @@ live-cell time-lapse sequences", Nature Methods 2008), as TrackMate and laptrack
    join a segment starting 2 .. ``max_gap`` + 1 frames later (a nucleus the
    segmentation missed for up to ``max_gap`` frames), and a segment's start at frame t
    may branch off an object of another segment at t - 1 that goes on at t (a division:
-   the mother's track ends at t - 1, the two daughters start at t). A division needs the
-   two daughters' areas to add up to ``division_area_ratio`` times the mother's, and both
-   daughters to last ``min_daughter_frames``; otherwise the new segment stays a track of
-   its own. Merging (two tracks becoming one) is not modelled: nuclei do not fuse.
+   the mother's track ends at t - 1, the two daughters start at t). Its cost is the
+   squared distance from the mother to the daughters' midpoint (daughters move apart from
+   where their mother was), and it needs that distance to be at most 0.35 x the
+   daughters' separation (a nucleus appearing beside another that stays put is not a
+   daughter), the two daughters' areas to add up to ``division_area_ratio`` times the
+   mother's, and both daughters to last ``min_daughter_frames``; otherwise the new
+   segment stays a track of its own. Merging (two tracks becoming one) is not modelled:
+   nuclei do not fuse.
 """
 
 from __future__ import annotations
@@ -161,13 +165,15 @@ def _close_gaps_and_divide(
         m, s = _pairs_within(pos[mothers], pos[starts], reach)
         ok = objects.frame[starts[s]] == objects.frame[mothers[m]] + 1
         m, s = m[ok], s[ok]
-        both = objects.area[nxt[mothers[m]]] + objects.area[starts[s]]
-        ratio = both / objects.area[mothers[m]]
-        ok = (ratio >= area_ratio[0]) & (ratio <= area_ratio[1])
-        m, s = m[ok], s[ok]
-        rows.append(len(ends) + m)
-        cols.append(s)
-        costs.append(((pos[mothers[m]] - pos[starts[s]]) ** 2).sum(axis=1))
+        mother, stays, new = mothers[m], nxt[mothers[m]], starts[s]
+        ratio = (objects.area[stays] + objects.area[new]) / objects.area[mother]
+        # daughters move apart from where their mother was: she lies near their midpoint
+        off = np.hypot(*(pos[mother] - (pos[stays] + pos[new]) / 2).T)
+        apart = np.hypot(*(pos[stays] - pos[new]).T)
+        ok = (ratio >= area_ratio[0]) & (ratio <= area_ratio[1]) & (off <= 0.35 * apart)
+        rows.append(len(ends) + m[ok])
+        cols.append(s[ok])
+        costs.append(off[ok] ** 2)
     if not rows:
         return
     links = _lap.solve(
