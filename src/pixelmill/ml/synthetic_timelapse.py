@@ -50,6 +50,10 @@ class TimelapseConfig:
     exposure: tuple[float, float] = (0.3, 0.95)
     over_exposed: float = 0.2
     over_exposure: tuple[float, float] = (1.0, 3.0)
+    #: chance per nucleus and frame that it divides (from its third frame on): it ends,
+    #: and two daughters of about half its area start beside it and move apart. 0 draws
+    #: nothing, so sequences made without divisions stay the same
+    divisions: float = 0.0
     #: shapes and textures of the nuclei (nucleoli, kidney shapes, spots)
     nuclei: NucleiConfig = field(default_factory=NucleiConfig.widefield)
 
@@ -63,12 +67,15 @@ class _Cell:
     position: NDArray[np.float64]
     speed: float
     heading: float
+    ident: int = 0
+    start: int = 0
+    alive: bool = True
 
 
 def _cells(rng: np.random.Generator, cfg: TimelapseConfig) -> list[_Cell]:
     rows, cols = cfg.size
     median_r = rng.uniform(*cfg.radius)
-    cells = []
+    cells: list[_Cell] = []
     for _ in range(int(rng.integers(cfg.count[0], cfg.count[1] + 1))):
         radius = max(median_r * float(rng.lognormal(0, 0.2)), 2.5)
         elong = float(np.sqrt(rng.uniform(1.0, 1.9)))
@@ -87,9 +94,44 @@ def _cells(rng: np.random.Generator, cfg: TimelapseConfig) -> list[_Cell]:
                 position=rng.uniform((0, 0), (rows, cols)),
                 speed=rng.uniform(*cfg.speed),
                 heading=rng.uniform(0, 2 * np.pi),
+                ident=len(cells) + 1,
             )
         )
     return cells
+
+
+def _divide(
+    rng: np.random.Generator, cells: list[_Cell], t: int, cfg: TimelapseConfig
+) -> dict[int, int]:
+    """Let nuclei divide at frame ``t``; returns {daughter id: mother id}."""
+    born: dict[int, int] = {}
+    for mother in [c for c in cells if c.alive and t - c.start >= 2]:
+        if rng.random() >= cfg.divisions:
+            continue
+        mother.alive = False
+        radius = float(np.sqrt(mother.mask.sum() / np.pi))
+        axis = rng.uniform(0, 2 * np.pi)
+        for side in (0.0, np.pi):
+            heading = axis + side
+            mask, texture = _nucleus(
+                rng, radius * rng.uniform(0.7, 0.8), 1.1, heading + np.pi / 2, cfg.nuclei
+            )
+            offset = 0.8 * radius * np.array([np.sin(heading), np.cos(heading)])
+            cells.append(
+                _Cell(
+                    mask=mask,
+                    texture=texture,
+                    body=None,
+                    brightness=mother.brightness * rng.uniform(1.0, 1.3),
+                    position=mother.position + offset,
+                    speed=max(mother.speed, 1.5),
+                    heading=heading,
+                    ident=len(cells) + 1,
+                    start=t,
+                )
+            )
+            born[len(cells)] = mother.ident
+    return born
 
 
 def _paste(layer: NDArray, patch: NDArray, centre: NDArray, out: int | None = None) -> None:
@@ -121,6 +163,16 @@ def nuclei_timelapse(
     >>> frames.shape == labels.shape == (3, 64, 64)
     True
     """
+    frames, labels, _ = nuclei_lineage(seed, index, config)
+    return frames, labels
+
+
+def nuclei_lineage(
+    seed: int, index: int, config: TimelapseConfig | None = None
+) -> tuple[NDArray[np.generic], NDArray[np.int32], dict[int, int]]:
+    """:func:`nuclei_timelapse` with its lineage: ``{daughter id: mother id}`` for every
+    division (``config.divisions``); a daughter's id is new, its mother's ends the frame
+    before."""
     from scipy import ndimage
 
     cfg = config or TimelapseConfig()
@@ -140,12 +192,15 @@ def nuclei_timelapse(
     depth = 255.0 if eight_bit else 65535.0 * rng.uniform(0.05, 1.0)
     frames = np.zeros((cfg.frames, rows, cols), np.uint8 if eight_bit else np.uint16)
     labels = np.zeros((cfg.frames, rows, cols), np.int32)
+    lineage: dict[int, int] = {}
     scale = None
     for t in range(cfg.frames):
         signal, body = np.zeros((rows, cols)), np.zeros((rows, cols))
         steady = np.zeros((rows, cols))  # without blinks: sets the exposure at frame 0
-        for n, cell in enumerate(cells, start=1):
-            if t:
+        if t and cfg.divisions:
+            lineage |= _divide(rng, cells, t, cfg)
+        for cell in [c for c in cells if c.alive]:
+            if t > cell.start:
                 cell.heading += rng.normal(0, cfg.turn)
                 step = cell.speed * np.array([np.sin(cell.heading), np.cos(cell.heading)])
                 cell.position = cell.position + step
@@ -153,7 +208,7 @@ def nuclei_timelapse(
             _paste(signal, cell.brightness * dim * cell.texture, cell.position)
             if scale is None:
                 _paste(steady, cell.brightness * cell.texture, cell.position)
-            _paste(labels[t], cell.mask.astype(np.uint8), cell.position, out=n)
+            _paste(labels[t], cell.mask.astype(np.uint8), cell.position, out=cell.ident)
             if cell.body is not None:
                 _paste(body, cell.brightness * cell.body, cell.position)
         glow = ndimage.gaussian_filter(body, 2.0)
@@ -165,7 +220,7 @@ def nuclei_timelapse(
         image = rng.poisson(np.clip(image, 0, None) * photons) / photons
         image = image + rng.normal(0, noise, image.shape)
         frames[t] = np.clip(image * exposure * depth, 0, depth).astype(frames.dtype)
-    return frames, labels
+    return frames, labels, lineage
 
 
 def timelapse_masks(labels: NDArray[np.integer]) -> NDArray[np.uint8]:

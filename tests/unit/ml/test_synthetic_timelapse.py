@@ -66,3 +66,23 @@ def test_training_masks_keep_a_line_between_touching_nuclei():
     masks = timelapse_masks(labels)
     assert masks.dtype == np.uint8 and set(np.unique(masks)) == {0, 1}
     assert (masks[0, :, 4] == 0).all()
+
+
+def test_a_dividing_nucleus_ends_and_two_smaller_daughters_start_beside_it():
+    from pixelmill.ml.synthetic_timelapse import nuclei_lineage
+
+    cfg = TimelapseConfig(size=(128, 128), frames=8, count=(6, 6), divisions=0.15)
+    _, labels, lineage = nuclei_lineage(0, 0, cfg)
+
+    assert lineage, "no division drawn"
+    objs = frame_objects(labels)
+    for mother in set(lineage.values()):
+        daughters = [d for d, m in lineage.items() if m == mother]
+        assert len(daughters) == 2
+        last = objs.frame[objs.label == mother].max()
+        for d in daughters:
+            assert objs.frame[objs.label == d].min() == last + 1
+        born = [objs.area[(objs.label == d) & (objs.frame == last + 1)].sum() for d in daughters]
+        before = objs.area[(objs.label == mother) & (objs.frame == last)].sum()
+        if before and all(born):  # not cut by the border
+            assert 0.6 <= sum(born) / before <= 1.6

@@ -247,3 +247,77 @@ def _idtp(together: dict[tuple[int, int], int]) -> int:
         counts[gi[g], pj[p]] = n
     r, c = linear_sum_assignment(-counts)
     return int(counts[r, c].sum())
+
+
+@dataclass(frozen=True)
+class Division:
+    """A mother ending at ``frame - 1`` (at ``mother``, row/col px) and two daughters
+    starting at ``frame`` (at ``daughters``)."""
+
+    frame: int
+    mother: tuple[float, float]
+    daughters: tuple[tuple[float, float], tuple[float, float]]
+
+
+def divisions_of(tracks: Tracks) -> list[Division]:
+    """The divisions a tracking found (mothers with exactly two daughters)."""
+    o = tracks.objects
+    out = []
+    for mother, children in sorted(tracks.children().items()):
+        if len(children) != 2:
+            continue
+        last = np.flatnonzero(tracks.track == mother)[-1]
+        firsts = [np.flatnonzero(tracks.track == c)[0] for c in children]
+        out.append(
+            Division(
+                frame=int(o.frame[firsts[0]]),
+                mother=(float(o.row[last]), float(o.col[last])),
+                daughters=(
+                    (float(o.row[firsts[0]]), float(o.col[firsts[0]])),
+                    (float(o.row[firsts[1]]), float(o.col[firsts[1]])),
+                ),
+            )
+        )
+    return out
+
+
+def score_divisions(
+    pred: list[Division], truth: list[Division], *, max_distance: float, frame_tolerance: int = 1
+) -> dict[str, float]:
+    """Found divisions against true ones, paired one-to-one: a pair needs frames at most
+    ``frame_tolerance`` apart and mother and both daughters (in either order) within
+    ``max_distance`` px. Returns ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1``."""
+    cost = np.full((len(pred), len(truth)), np.inf)
+    for i, p in enumerate(pred):
+        for j, t in enumerate(truth):
+            if abs(p.frame - t.frame) > frame_tolerance:
+                continue
+            d = _near(p.mother, t.mother) + min(
+                _near(p.daughters[0], t.daughters[0]) + _near(p.daughters[1], t.daughters[1]),
+                _near(p.daughters[0], t.daughters[1]) + _near(p.daughters[1], t.daughters[0]),
+            )
+            if d <= 3 * max_distance and _each_near(p, t, max_distance):
+                cost[i, j] = d
+    ok = np.isfinite(cost)
+    tp = len(_assign(np.where(ok, cost, 0.0), ok))
+    fp, fn = len(pred) - tp, len(truth) - tp
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(tp + fn, 1),
+        "f1": 2 * tp / max(2 * tp + fp + fn, 1),
+    }
+
+
+def _near(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return float(np.hypot(a[0] - b[0], a[1] - b[1]))
+
+
+def _each_near(p: Division, t: Division, limit: float) -> bool:
+    if _near(p.mother, t.mother) > limit:
+        return False
+    straight = max(_near(p.daughters[0], t.daughters[0]), _near(p.daughters[1], t.daughters[1]))
+    crossed = max(_near(p.daughters[0], t.daughters[1]), _near(p.daughters[1], t.daughters[0]))
+    return min(straight, crossed) <= limit

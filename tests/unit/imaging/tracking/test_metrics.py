@@ -103,3 +103,23 @@ def test_tracking_synthetic_nuclei_scores_perfectly_against_their_true_paths():
     s = score_tracking(Detections.of(track(labels)), truth, max_distance=5, labels=labels)
 
     assert (s["mota"], s["idf1"], s["id_switches"]) == (1.0, 1.0, 0)
+
+
+def test_found_divisions_pair_with_true_ones_and_the_rest_count_as_errors():
+    from pixelmill.imaging.tracking.metrics import Division, divisions_of, score_divisions
+
+    mother = Disc("mother", (48, 20), (0, 2), radius=8, end=5)
+    up = Disc("up", (41, 32), (-1.5, 2), radius=5.5, start=6)
+    down = Disc("down", (55, 32), (1.5, 2), radius=5.5, start=6)
+    labels, _ = render([mother, up, down], frames=10)
+    true = Division(frame=6, mother=mother.at(5), daughters=(down.at(6), up.at(6)))
+    elsewhere = Division(frame=3, mother=(10.0, 10.0), daughters=((5.0, 10.0), (15.0, 10.0)))
+
+    found = divisions_of(track(labels))
+    both = score_divisions(found, [true, elsewhere], max_distance=5)
+    none = score_divisions([], [true], max_distance=5)
+
+    assert len(found) == 1 and found[0].frame == 6
+    assert (both["tp"], both["fp"], both["fn"]) == (1, 0, 1)
+    assert both["precision"] == 1.0 and both["recall"] == 0.5
+    assert (none["fn"], none["f1"]) == (1, 0.0)
