@@ -215,6 +215,13 @@ BENCHMARKS = [
         "tracking on a real time-lapse: MOTA, IDF1, ID switches",
     ),
     Benchmark(
+        "tracking_divisions",
+        (("tracking_divisions.py", "--quick"),),
+        ("tracking_divisions-seed3",),
+        (),
+        "divisions found on synthetic lineages",
+    ),
+    Benchmark(
         "temporal",
         (("temporal.py", "--quick"),),
         ("temporal-seed0",),
