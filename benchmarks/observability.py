@@ -10,7 +10,8 @@ decodes, resizes and encodes) over the same images, all on 127.0.0.1:
 * **off**: tracing off (``observability.tracing.exporter=none``, the default), log
   level WARNING, nobody scrapes ``/metrics``;
 * **on** (``--on``, default ``tracing,logs,scrape``): requests traced
-  (``exporter=otlp``, ``--sample-ratio``, default 1.0: every request; the server span,
+  (``exporter=otlp``, ``--protocol``, default http/json, ``--sample-ratio``, default
+  1.0: every request; the server span,
   the render stages and DB statements) and exported over OTLP/HTTP to a local sink
   that answers like a collector; logs at INFO as JSON; ``/metrics`` scraped every
   ``--scrape-s`` (5) seconds during the run (Prometheus scrapes every 15-60 s).
@@ -126,6 +127,7 @@ def measure(
         extra["PIXELMILL_OBSERVABILITY__TRACING__EXPORTER"] = "otlp"
         extra["PIXELMILL_OBSERVABILITY__TRACING__ENDPOINT"] = endpoint
         extra["PIXELMILL_OBSERVABILITY__TRACING__SAMPLE_RATIO"] = str(args.sample_ratio)
+        extra["PIXELMILL_OBSERVABILITY__TRACING__PROTOCOL"] = args.protocol
     if "logs" in args.on:
         extra["PIXELMILL_OBSERVABILITY__LOG_LEVEL"] = "INFO"
         extra["PIXELMILL_OBSERVABILITY__LOG_FORMAT"] = "json"
@@ -166,6 +168,9 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8, help="wrk connections")
     p.add_argument("--on", default="tracing,logs,scrape", help="what 'on' turns on (comma list)")
     p.add_argument("--sample-ratio", type=float, default=1.0, help="traces recorded (0..1)")
+    p.add_argument(
+        "--protocol", default="http/json", choices=("http/json", "http/protobuf"), help="OTLP"
+    )
     p.add_argument("--scrape-s", type=float, default=5.0, help="seconds between scrapes")
     p.add_argument("--row", default="jpeg2_300x200", choices=sorted(ROWS), help="the render")
     args = parse(p, {"reps": 2, "seconds": 2.0})
@@ -189,9 +194,10 @@ def main() -> None:
     report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
     report |= {"reps": args.reps, "seconds": args.seconds, "concurrency": args.concurrency}
     report |= {"on": args.on, "sample_ratio": args.sample_ratio, "scrape_s": args.scrape_s}
+    report |= {"protocol": args.protocol}
     report |= {"cores": CORES, "elapsed_s": time.monotonic() - started}
     headline = [
-        f"observability on ({args.on}, ratio {args.sample_ratio}) vs off "
+        f"observability on ({args.on}, ratio {args.sample_ratio}, {args.protocol}) vs off "
         f"({title}, c={args.concurrency}): "
         f"throughput -{overhead['rps_pct']:.1f} %, CPU/request +{overhead['cpu_pct']:.1f} %"
     ]

@@ -232,6 +232,13 @@ BENCHMARKS = [
         "ConvGRU U-Net vs per-frame on time-lapses (trains two small models)",
     ),
     Benchmark(
+        "ml_graph",
+        (("ml_graph.py", "--quick"),),
+        ("ml_graph",),
+        (_module("torch", "the train extra: torch==2.13.0"),),
+        "cell-graph network vs a per-cell classifier, synthetic tissue",
+    ),
+    Benchmark(
         "autoscale",
         (("autoscale.py", "--quick"),),
         ("autoscale",),

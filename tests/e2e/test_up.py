@@ -28,9 +28,13 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int, *options: str) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, *options: str, settings: dict[str, str] | None = None
+    ) -> None:
+        """``settings``: ``PIXELMILL_*`` variables for the server (no others pass)."""
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELMILL_")}
+        env.update(settings or {})
         self.proc = subprocess.Popen(
             [PIXELMILL, "up", "--port", str(port), "--data-dir", str(data_dir), *options],
             stdout=subprocess.PIPE,

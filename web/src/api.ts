@@ -1,6 +1,8 @@
 // The one way the UI talks to the API: same origin, the session cookie, the CSRF token
 // echoed on unsafe requests, and RFC 9457 problems turned into ApiError (shown by `detail`).
 
+import type { PixelRegion } from './lib/placement'
+
 export interface Problem {
   type?: string
   title?: string
@@ -223,6 +225,8 @@ export interface JobTask {
   progress: number
   result_image: string | null
   error: Problem | null
+  /** the tables and JSON the task stored (`url`: this task's copy) */
+  artifacts?: { name: string; url: string }[]
 }
 
 export interface Job {
@@ -267,6 +271,8 @@ export interface Analysis {
   image_ids: string[]
   object_count: number | null
   images: Record<string, AnalysisImage>
+  /** the rectangle of each image analysed (a whole slide's), or null: whole images */
+  region?: PixelRegion | null
   job_id: string
   created_by: string
   created_at: string

@@ -16,6 +16,7 @@ from pixelmill.errors import CorruptImage, InvalidParameter, PixelmillError
 from pixelmill.imaging.colour import IccMode, to_srgb
 from pixelmill.imaging.intermediates import all_frames
 from pixelmill.imaging.ops import OpContext, Step
+from pixelmill.imaging.placement import Box, crop
 from pixelmill.imaging.probe import ImageSource, open_image
 
 
@@ -28,6 +29,7 @@ def run(
     random_access: bool = False,
     icc: IccMode = "srgb",
     pages: int | Literal["all"] | None = None,
+    region: Box | None = None,
 ) -> pyvips.Image:
     """Apply ``steps`` to ``source`` and return the (lazy) libvips result image.
 
@@ -45,6 +47,10 @@ def run(
     ``pages`` picks what a multi-page source gives: ``None`` its first page, a number
     that page (a TIFF page, an animation frame), ``"all"`` every frame of an animation,
     stacked top to bottom (libvips ``page-height``), each step applied frame by frame.
+
+    ``region`` reads only that rectangle of the (upright) first page, in full-resolution
+    pixels: the steps see the region as their whole image. A tiled file (a whole slide)
+    then decodes only the tiles under it.
     """
     ctx = ctx or OpContext()
     remaining = list(steps)
@@ -59,6 +65,10 @@ def run(
                 image = open_image(source, access="random", page=pages)
                 if auto_orient:
                     image = image.autorot()
+        if image is None and region is not None:
+            assert isinstance(source, (bytes, Path))
+            image = open_image(source, access="random")
+            image = crop(image.autorot() if auto_orient else image, region)
         if image is None and remaining and auto_orient:
             src: bytes | str = source if isinstance(source, bytes) else str(source)
             fused = remaining[0].op.load(src, remaining[0].params, ctx)

@@ -1,7 +1,9 @@
 """Training datasets: parse an archive of images + masks (or class folders), validate
 it completely, and split it reproducibly. Pure: bytes in, arrays out.
 
-Layouts (inside a zip; one wrapping top-level folder is allowed)::
+Layouts (inside a zip; one wrapping top-level folder is allowed; the graph layout, a
+segmentation dataset of label images plus ``cells.csv``, is in
+:mod:`pixelmill.ml.graph_dataset`)::
 
     segmentation                     classification
       images/a.png  masks/a.png        images/<class>/x.png   (or <class>/x.png)
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -36,9 +39,10 @@ from pixelmill.ml.dataset_limits import (
     read_member,
     too_large,
 )
+from pixelmill.ml.graph_dataset import CELLS_CSV, attach_classes
 from pixelmill.ml.preprocess import decode
 
-Task = Literal["segmentation", "classification"]
+Task = Literal["segmentation", "classification", "graph"]
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm"}
 
 
@@ -50,6 +54,8 @@ class Item:
     label: int | None = None
     #: the instance labels of a label-image mask (0 = background, objects 1..N)
     labels: NDArray[np.int32] | None = None
+    #: graph datasets: the class index of each label value (-1: none), from cells.csv
+    cell_classes: NDArray[np.int64] | None = None
 
 
 @dataclass
@@ -103,15 +109,22 @@ def _members(data: bytes, limits: DatasetLimits) -> dict[str, bytes]:
     files = {i.filename: read_member(archive, i, limits) for i in infos}
     # strip one wrapping folder ("mydata/images/a.png" -> "images/a.png")
     tops = {PurePosixPath(n).parts[0] for n in files}
-    if len(tops) == 1 and all(len(PurePosixPath(n).parts) > 2 for n in files):
+    nested = [n for n in files if PurePosixPath(n).name != CELLS_CSV]
+    if len(tops) == 1 and nested and all(len(PurePosixPath(n).parts) > 2 for n in nested):
         top = tops.pop()
         files = {n[len(top) + 1 :]: b for n, b in files.items()}
     return files
 
 
 def detect_task(data: bytes) -> Task:
-    """``segmentation`` when the archive has a ``masks/`` folder, else ``classification``."""
-    names = _members(data, DatasetLimits())
+    """``graph`` when the archive has ``cells.csv``, ``segmentation`` when it has a
+    ``masks/`` folder, else ``classification``."""
+    return _task(list(_members(data, DatasetLimits())))
+
+
+def _task(names: list[str]) -> Task:
+    if CELLS_CSV in names:
+        return "graph"
     return "segmentation" if any(n.startswith("masks/") for n in names) else "classification"
 
 
@@ -143,21 +156,22 @@ def parse(
     headers before anything is decoded: too many or too large files or pixels → 413."""
     limits = limits or DatasetLimits()
     files = _members(data, limits)
-    task = task or (
-        "segmentation" if any(n.startswith("masks/") for n in files) else "classification"
-    )
+    task = task or _task(list(files))
     problems = _Problems()
     images = {n: b for n, b in files.items() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES}
-    for n in sorted(set(files) - set(images)):
+    table = files.get(CELLS_CSV) if task == "graph" else None
+    for n in sorted(set(files) - set(images) - ({CELLS_CSV} if task == "graph" else set())):
         problems.add(n, "not an image file (expected " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
     _check_headers(images, problems, limits)
     items = (
-        _segmentation(images, problems)
-        if task == "segmentation"
-        else _classification(images, problems)
+        _classification(images, problems)
+        if task == "classification"
+        else _segmentation(images, problems)
     )
     classes = sorted({c for c, _ in items}) if task == "classification" else []
     dataset_items = [it for _, it in items]
+    if task == "graph":
+        classes = attach_classes(dataset_items, table, problems)
     if task == "classification":
         for cls, it in items:
             it.label = classes.index(cls)
@@ -166,7 +180,7 @@ def parse(
             "the dataset is empty: no images found"
             + (
                 " (expected images/ and masks/ folders)"
-                if task == "segmentation"
+                if task != "classification"
                 else " (expected images/<class>/ folders)"
             ),
             files=[],
@@ -317,4 +331,22 @@ def build_archive(
                 member = zipfile.ZipInfo(f"{folder}/{stem}{fmt}", date_time=_EPOCH)
                 member.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(member, bytes(vips.write_to_buffer(fmt)))
+    return buf.getvalue()
+
+
+def build_graph_archive(
+    samples: Sequence[tuple[str, NDArray[np.generic], NDArray[np.integer], dict[int, str]]],
+) -> bytes:
+    """A graph dataset zip from ``(stem, image, labels, {label: class})`` (tests,
+    synthetic tissue): the segmentation archive of the label images (16-bit) plus
+    ``cells.csv``."""
+    base = build_archive([(s, image, labels.astype(np.uint16)) for s, image, labels, _ in samples])
+    lines = ["image,label,class"]
+    for stem, _, _, classes in samples:
+        lines += [f"{stem},{label},{cls}" for label, cls in sorted(classes.items())]
+    buf = io.BytesIO(base)
+    with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED) as archive:
+        member = zipfile.ZipInfo(CELLS_CSV, date_time=_EPOCH)
+        member.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(member, "\n".join(lines) + "\n")
     return buf.getvalue()

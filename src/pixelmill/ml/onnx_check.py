@@ -190,6 +190,10 @@ def signature_problems(session: Any, spec: InputSpec) -> list[str]:
     """How the session's inputs and outputs disagree with what the runtime will feed and
     read for ``spec``: one float32 input ``input`` (N, C, H, W), one float32 output
     ``output`` ((N, 1, H, W) segmentation, (N, classes) classification)."""
+    if spec.task == "graph":
+        from pixelmill.ml import graph_runtime
+
+        return graph_runtime.signature_problems(session, spec)
     side = spec.size or spec.tile
     inputs = {a.name: a for a in session.get_inputs()}
     outputs = {a.name: a for a in session.get_outputs()}
@@ -210,6 +214,13 @@ def signature_problems(session: Any, spec: InputSpec) -> list[str]:
 def trial_problems(session: Any, spec: InputSpec) -> list[str]:
     """Run the model once on zeros of the shape the runtime feeds for ``spec`` and check
     the output's shape: a model that registers must be able to answer."""
+    if spec.task == "graph":
+        from pixelmill.ml import graph_runtime
+
+        try:
+            return graph_runtime.trial(session, spec)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise _TrialFailed(f"the model fails on a 3-cell graph: {clean(exc)}") from exc
     if spec.task == "classification":
         rows = cols = spec.size or spec.tile
     else:  # a small image, padded to the model's multiple as the runtime does

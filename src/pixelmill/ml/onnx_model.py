@@ -59,6 +59,9 @@ class Prediction:
     label: str | None = None
     scores: dict[str, float] | None = None
     tiles: int = 1
+    #: graph models: the per-cell table (column → values) and the image's summary
+    cells: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
 
 
 class OnnxModel:
@@ -180,13 +183,22 @@ class OnnxModel:
         return np.asarray(back, dtype=np.float32), count
 
     def predict(
-        self, image: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
+        self,
+        image: NDArray[np.generic],
+        *,
+        threshold: float | None = None,
+        scale: float = 1.0,
+        labels: NDArray[np.integer] | None = None,
     ) -> Prediction:
-        """Mask and probability (segmentation) or label and scores (classification).
+        """Mask and probability (segmentation), label and scores (classification), or
+        the cells' classes and graph measurements (graph: ``labels`` is the image's
+        instance segmentation).
 
         ``scale`` resizes a segmentation input first (0.5: objects twice the size the
         model was trained on come out right, like Cellpose's ``diameter``); mask and
         probability are returned at the image's own size."""
+        if self.spec.task == "graph":
+            return self._cells(image, labels)
         if self.spec.task == "classification":
             planes = resize_planes(self.prepare(image), self.spec.size or self.spec.tile)
             probs = self._run_many([planes])[0]
@@ -202,3 +214,20 @@ class OnnxModel:
             prob, count = self.probability(image)
         cut = self.spec.threshold if threshold is None else threshold
         return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob, tiles=count)
+
+    def _cells(self, image: NDArray[np.generic], labels: NDArray[np.integer] | None) -> Prediction:
+        from pixelmill.ml.graph_runtime import cell_table
+
+        if labels is None:
+            raise InvalidInput(
+                "a graph model classifies an image's cells: predict with the JSON answer "
+                "(store on) and labels_image_id or a segmenter"
+            )
+        try:
+            cells, summary = cell_table(self.session, self.spec, labels, np.asarray(image))
+        except Exception as exc:
+            failure = onnx_check.failed_run(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        return Prediction(cells=cells, summary=summary)

@@ -11,8 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Task = Literal["segmentation", "classification"]
-Arch = Literal["unet", "cnn"]
+Task = Literal["segmentation", "classification", "graph"]
+Arch = Literal["unet", "cnn", "gnn", "mlp"]
+
+#: the architectures each task trains (the first is the default)
+ARCHS: dict[str, tuple[str, ...]] = {
+    "segmentation": ("unet",),
+    "classification": ("cnn",),
+    "graph": ("gnn", "mlp"),
+}
 
 
 class InputSpec(BaseModel):
@@ -48,6 +55,11 @@ class InputSpec(BaseModel):
     #: holes in objects are filled before splitting (a dark nucleolus the model left out
     #: would make a ring the splitter cuts in two); see ``scores.fill_object_holes``
     fill_holes: bool = False
+    #: graph models: the per-object measurements fed as node features, in order
+    #: (:func:`pixelmill.ml.graph.build_graph`)
+    features: list[str] = Field(default_factory=list)
+    #: graph models: longest edge, in median object diameters
+    max_edge: float = Field(3.0, gt=0, le=20)
 
     def objects(self, mask: Any) -> Any:
         """A predicted binary mask as labelled objects, with this model's settings
@@ -65,8 +77,12 @@ class TrainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Task = "segmentation"
-    arch: Arch | None = Field(None, description="unet (segmentation) or cnn (classification)")
-    depth: int = Field(3, ge=1, le=6, description="U-Net levels / CNN blocks")
+    arch: Arch | None = Field(
+        None,
+        description="unet (segmentation), cnn (classification), gnn (graph; mlp: the same "
+        "network without neighbours, a per-cell baseline)",
+    )
+    depth: int = Field(3, ge=1, le=6, description="U-Net levels / CNN blocks / graph layers")
     width: int = Field(16, ge=2, le=128, description="channels of the first level")
     epochs: int = Field(20, ge=1, le=10_000)
     steps_per_epoch: int | None = Field(
@@ -99,13 +115,18 @@ class TrainSpec(BaseModel):
         description="serving drops objects smaller than this x the median object area",
     )
     fill_holes: bool = Field(False, description="serving fills holes in objects (nuclei: true)")
+    max_edge: float = Field(
+        3.0, gt=0, le=20, description="graph: longest edge, in median object diameters"
+    )
 
     @model_validator(mode="after")
     def _arch_matches_task(self) -> TrainSpec:
         if self.arch is None:
-            self.arch = "unet" if self.task == "segmentation" else "cnn"
-        if (self.task, self.arch) not in (("segmentation", "unet"), ("classification", "cnn")):
+            self.arch = ARCHS[self.task][0]  # type: ignore[assignment]
+        if self.arch not in ARCHS[self.task]:
             raise ValueError(f"arch {self.arch!r} does not fit task {self.task!r}")
+        if self.task == "graph" and self.depth > 4:
+            raise ValueError(f"a graph network has at most 4 layers (depth), not {self.depth}")
         if self.task == "segmentation" and self.patch % (2**self.depth):
             raise ValueError(f"patch {self.patch} must be a multiple of 2**depth = {2**self.depth}")
         return self

@@ -22,43 +22,23 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pixelmill.errors import Conflict, InvalidParameter
+from pixelmill.errors import InvalidParameter
 from pixelmill.ml import drift
 from pixelmill.ml.augment import batch
 from pixelmill.ml.datasets import Dataset, Item
 from pixelmill.ml.objectives import loss_of, validate
 from pixelmill.ml.preprocess import normalize, resize_planes, to_planes
 from pixelmill.ml.spec import InputSpec, TrainSpec
+from pixelmill.ml.train_result import TrainingCancelled, TrainResult
+
+__all__ = ["TrainResult", "TrainingCancelled", "prepare", "train"]
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-class TrainingCancelled(Conflict):
-    """Raised from :func:`train` when ``should_stop()`` turned true."""
-
-    slug = "cancelled"
-    title = "Training was cancelled"
-
-
-@dataclass
-class TrainResult:
-    network: Any  #: the trained torch module (best checkpoint, eval mode)
-    input_spec: InputSpec
-    metrics: dict[str, float]  #: validation metrics of the best epoch
-    history: list[dict[str, Any]]
-    epochs_run: int
-    stopped_early: bool
-    seconds: float
-    images_seen: int
-    reference: dict[str, Any]  #: drift reference of the training inputs
-    checkpoint: bytes = b""  #: ``torch.save`` of the best state dict
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _channels(items: list[Item]) -> int:
@@ -109,6 +89,10 @@ def train(
 
     if dataset.task != spec.task:
         raise InvalidParameter(f"the dataset is for {dataset.task}, the spec asks for {spec.task}")
+    if spec.task == "graph":  # seconds to minutes: not resumable, a redelivery starts over
+        from pixelmill.ml.graph_training import train_dataset
+
+        return train_dataset(spec, dataset, on_progress, should_stop, on_checkpoint=on_checkpoint)
     started = time.perf_counter()
     torch.set_num_threads(spec.threads or os.cpu_count() or 1)
     torch.manual_seed(spec.seed)

@@ -42,6 +42,7 @@ from pixelmill.runtime.wiring import (
     quotas,
     remote_images,
     site_admin,
+    slide_copies_dir,
     study_import_deps,
     study_work,
     workspace,
@@ -186,7 +187,7 @@ class Container:
     tiles: DeepZoomTiles = field(init=False)
 
     def __post_init__(self) -> None:
-        copies = self.settings.data_dir / "slide-copies"  # originals on object storage
+        copies = slide_copies_dir(self.settings)  # originals on object storage
         self.tiles = DeepZoomTiles(self.image_service, spool_dir=copies)
 
     @property

@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from pixelmill.backends.metadata.analyses import AnalysisRepository
@@ -34,6 +35,7 @@ from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
 from pixelmill.services.jobs.track_kind import track_kind
 from pixelmill.services.model_registry import Caller, ModelRegistry
+from pixelmill.services.slide_copies import SlideCopies
 from pixelmill.services.sources import RemoteImages
 from pixelmill.services.trainer.kind import train_kind
 from pixelmill.services.trainer.service import TrainerService
@@ -188,6 +190,11 @@ def site_secret(settings: Settings) -> bytes:
     raise InvalidInput(f"{path} is empty: delete it or set workspace.site_secret")
 
 
+def slide_copies_dir(settings: Settings) -> Path:
+    """Where originals on object storage are copied for tile and region reads."""
+    return settings.data_dir / "slide-copies"
+
+
 def job_kinds(
     settings: Settings,
     db: Database,
@@ -204,6 +211,8 @@ def job_kinds(
                 image_service,
                 default_quality=settings.render.default_quality,
                 model_check=partial(model_use, models, UserRepository(db)),
+                # the viewer's tiles use the same copies (runtime/container.py)
+                slide_copies=SlideCopies(image_service.storage, slide_copies_dir(settings)),
             ),
             train_kind(trainer),
             *ml_kinds(db, evaluation),

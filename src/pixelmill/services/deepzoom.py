@@ -3,17 +3,14 @@ read from the best level the original holds (``imaging.pyramid``), under the
 same render slots, time budget and result cache as renders.
 
 Originals are read from a local path: the storage's own file, or (object storage) a
-copy downloaded once into ``spool_dir`` so a tile reads a few of a slide's tiles, not
-the whole file. Open originals are kept in a small LRU (their headers and libvips'
+copy downloaded once into ``spool_dir`` (``services.slide_copies``) so a tile reads a
+few of a slide's tiles, not the whole file. Open originals are kept in a small LRU (their headers and libvips'
 tile caches are what makes the next tile of the same slide cheap).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +27,7 @@ from pixelmill.imaging.pyramid import DeepZoomGrid, PyramidReader
 from pixelmill.observability import metrics
 from pixelmill.services.images import ImageService
 from pixelmill.services.render_gate import RenderGuard
+from pixelmill.services.slide_copies import SlideCopies
 
 #: bump when tiles change: cached ones are made again
 TILE_VERSION = "1"
@@ -59,6 +57,7 @@ class DeepZoomTiles:
     def __init__(self, images: ImageService, *, spool_dir: Path, open_slides: int = 16) -> None:
         self.images = images
         self.spool_dir = spool_dir
+        self.copies = SlideCopies(images.storage, spool_dir)
         self._readers: LRUCache[str, PyramidReader] = LRUCache(maxsize=open_slides)
         self._lock = threading.Lock()
 
@@ -136,25 +135,10 @@ class DeepZoomTiles:
         """Close the original of a deleted image and drop its downloaded copy."""
         with self._lock:
             self._readers.pop(record.sha256, None)
-        (self.spool_dir / record.sha256).unlink(missing_ok=True)
+        self.copies.forget(record)
 
     def _local(self, record: ImageRecord) -> Path:
-        storage = self.images.storage
-        path = storage.local_path(record.storage_key)
-        if path is not None:
-            return path
-        copy = self.spool_dir / record.sha256
-        if copy.is_file():
-            return copy
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="download-")
-        try:
-            with os.fdopen(fd, "wb") as out, storage.open(record.storage_key) as src:
-                shutil.copyfileobj(src, out, 1024 * 1024)
-            os.replace(name, copy)  # atomic: a concurrent reader sees all or nothing
-        finally:
-            Path(name).unlink(missing_ok=True)
-        return copy
+        return self.copies.path(record)
 
 
 def _format(fmt: str) -> ImageFormat:

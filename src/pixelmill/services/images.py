@@ -67,7 +67,7 @@ class ImageService:
         self.cache = cache
         # spans for the cache only when it is a server (Redis): one in memory is too
         # quick to be worth a span's cost (docs/benchmarks.md, "Observability")
-        self._cache_span = tracing.span if not getattr(cache, "in_process", False) else _no_span
+        self._cache_span = tracing.stage if not getattr(cache, "in_process", False) else _no_span
         self.settings = render
         self.cache_ttl = cache_ttl
         self.allow_avif_auto = allow_avif_auto
@@ -185,7 +185,7 @@ class ImageService:
         path = self.storage.local_path(record.storage_key)
         if path is not None:
             return path
-        with tracing.span("render.fetch"):
+        with tracing.stage("render.fetch"):
             return self.storage.get(record.storage_key)
 
     def original_bytes(self, image_id: str) -> bytes:
@@ -314,7 +314,7 @@ class ImageService:
         if source is None:  # a stored original: its decode may serve the next render
             source = self.source_of(record)
             ctx.intermediates, ctx.source_id = self.intermediates, record.sha256
-        with tracing.span("render.decode_ops", {"pixelmill.steps": len(steps)}):
+        with tracing.stage("render.decode_ops", {"pixelmill.steps": len(steps)}):
             image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
         background = (p.bg or (255, 255, 255, 255))[:3]
         options: dict[str, Any] = {
@@ -326,7 +326,7 @@ class ImageService:
             "lossless": p.lossless,
             "stop": stop,
         }
-        with tracing.span("render.encode", {"pixelmill.format": fmt.value}):
+        with tracing.stage("render.encode", {"pixelmill.format": fmt.value}):
             if p.max_bytes is not None:
                 return encoding.encode_within(
                     image, fmt, max_bytes=p.max_bytes, quality=quality, **options

@@ -89,3 +89,25 @@ def test_train_register_promote_rollback(tmp_path: Path) -> None:
     assert compared["versions"] == [1, 2] and "dice" in compared["metrics"]
     shown = json.loads(runner.invoke(main, ["models", "show", "cells@production", *data]).output)
     assert shown["version"] == 1 and np.isfinite(shown["metrics"]["val_loss"])
+
+
+def test_synthetic_tissue_is_a_graph_dataset_the_cli_trains(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    folder = tmp_path / "tissue"
+    made = CliRunner().invoke(
+        main, ["datasets", "synth-tissue", str(folder), "--count", "4", "--size", "96"]
+    )
+    assert made.exit_code == 0, made.output
+    assert (folder / "cells.csv").read_text().startswith("image,label,class\n")
+    card = tmp_path / "card.json"
+    args = ["train", str(folder), "--name", "tissue", "--task", "graph", "--epochs", "2"]
+    args += ["--width", "8", "--threads", "1", "--no-register", "--card", str(card)]
+    args += ["--val-fraction", "0.25", "--data-dir", str(tmp_path / "d")]
+    trained = CliRunner().invoke(main, args)
+    assert trained.exit_code == 0, trained.output
+    saved = json.loads(card.read_text())
+    assert saved["input_spec"]["task"] == "graph" and saved["input_spec"]["classes"] == [
+        "stroma",
+        "tumour",
+    ]
+    assert {"accuracy", "f1"} <= set(saved["metrics"])

@@ -1,4 +1,5 @@
-"""The gateway and the inference path never import torch (checked in a fresh process)."""
+"""The gateway and the inference path never import torch (checked in a fresh process),
+for image models and for graph models."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ with TestClient(create_app(c)) as client:
     png = pyvips.Image.new_from_array(np.full((40, 40), 90, np.uint8)).write_to_buffer(".png")
     r = client.post("/v1/models/tiny:1/predict", content=png, headers=auth)
     assert r.status_code == 200, r.text
+    # a graph model classifies the cells of an image from its label image
+    r = client.post("/v1/models/cells/versions", content=(tmp / "graph.onnx").read_bytes(),
+                    params={"input_spec": (tmp / "graph_spec.json").read_text()}, headers=auth)
+    assert r.status_code == 201, r.text
+    lab = np.zeros((40, 40), np.uint16)
+    lab[2:8, 2:8], lab[2:8, 20:26], lab[20:26, 10:16] = 1, 2, 3
+    ids = [client.post("/v1/images", content=pyvips.Image.new_from_array(a).copy(
+        interpretation=i).write_to_buffer(".png"), headers=auth).json()["id"]
+        for a, i in (((lab * 60).astype(np.uint8), "b-w"), (lab, "grey16"))]
+    r = client.post("/v1/models/cells:1/predict", headers=auth,
+                    json={"image_id": ids[0], "labels_image_id": ids[1]})
+    assert r.status_code == 200 and len(r.json()["cells"]) == 3, r.text
 c.close()
 print(json.dumps({"torch": "torch" in sys.modules, "onnxruntime": "onnxruntime" in sys.modules}))
 """
@@ -42,6 +55,16 @@ print(json.dumps({"torch": "torch" in sys.modules, "onnxruntime": "onnxruntime" 
 def test_gateway_and_inference_do_not_import_torch(tmp_path: Path, tiny_model: TinyModel) -> None:
     (tmp_path / "tiny.onnx").write_bytes(tiny_model.onnx)
     (tmp_path / "spec.json").write_text(tiny_model.spec.model_dump_json())
+    from pixelmill.ml.export import graph_to_onnx
+    from pixelmill.ml.graph import SHAPE_FEATURES
+    from pixelmill.ml.graph_networks import CellGraphNet
+    from pixelmill.ml.spec import InputSpec
+
+    features = [*SHAPE_FEATURES, "mean_intensity", "max_intensity"]
+    net = CellGraphNet(len(features), 2, width=8).eval()
+    (tmp_path / "graph.onnx").write_bytes(graph_to_onnx(net, len(features)))
+    graph_spec = InputSpec(task="graph", classes=["a", "b"], features=features)
+    (tmp_path / "graph_spec.json").write_text(graph_spec.model_dump_json())
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
         capture_output=True,

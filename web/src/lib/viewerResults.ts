@@ -3,12 +3,13 @@
 import { get, type Analysis, type ImageInfo, type Job } from '../api'
 import type { Layer } from '../components/DeepZoom.vue'
 import { when } from './format'
+import type { PixelRegion } from './placement'
 
 export interface Result {
   id: string
   label: string
   layer: Layer
-  /** the per-object measurements (a study analysis) */
+  /** the per-object measurements (centroids and boxes in the image's pixels) */
   objectsUrl?: string
 }
 
@@ -22,11 +23,16 @@ export async function studyResults(study: string, info: ImageInfo, me: string | 
     const entry = a.images[info.id]
     if (entry?.state !== 'succeeded' || !entry.result_image) continue
     const own = a.created_by === me
+    // a region's result is the region's size, drawn on the region (objects are in the
+    // image's pixels either way)
+    const region = a.region ?? null
+    const size = region ? { width: region.width, height: region.height } : { width: info.width, height: info.height }
     const layer: Layer = own
-      ? { imageId: entry.result_image, width: info.width, height: info.height }
-      : { imageId: entry.result_image, width: info.width, height: info.height, url: `/v1/studies/${study}/analyses/${a.id}/images/${info.id}/overlay` }
+      ? { imageId: entry.result_image, ...size, region }
+      : { imageId: entry.result_image, ...size, region, url: `/v1/studies/${study}/analyses/${a.id}/images/${info.id}/overlay` }
     const objectsUrl = entry.links?.study.objects ? `${entry.links.study.objects}?format=json` : undefined
-    found.push({ id: a.id, label: `${a.target} · ${entry.object_count ?? '?'} objects · ${when(a.created_at)}`, layer, objectsUrl })
+    const where = region ? ` · region ${region.width} × ${region.height}` : ''
+    found.push({ id: a.id, label: `${a.target}${where} · ${entry.object_count ?? '?'} objects · ${when(a.created_at)}`, layer, objectsUrl })
   }
   return found
 }
@@ -40,8 +46,17 @@ export async function jobResults(info: ImageInfo): Promise<Result[]> {
     const task = full.tasks?.find((t) => t.input === info.id && t.result_image)
     if (!task?.result_image) continue
     const result = await get<ImageInfo>(`/v1/images/${task.result_image}`)
-    const name = (full.params as { pipeline?: { name?: string }[] }).pipeline?.[0]?.name ?? full.kind
-    found.push({ id: full.id, label: `job ${full.id.slice(0, 8)} · ${name}`, layer: { imageId: result.id, width: result.width, height: result.height } })
+    const params = full.params as { pipeline?: { name?: string }[]; region?: PixelRegion }
+    const name = params.pipeline?.[0]?.name ?? full.kind
+    const region = params.region ?? null
+    const where = region ? ` · region ${region.width} × ${region.height}` : ''
+    const objects = task.artifacts?.find((a) => a.name === 'objects')
+    found.push({
+      id: full.id,
+      label: `job ${full.id.slice(0, 8)} · ${name}${where}`,
+      layer: { imageId: result.id, width: result.width, height: result.height, region },
+      objectsUrl: objects ? `${objects.url}?format=json` : undefined,
+    })
   }
   return found
 }

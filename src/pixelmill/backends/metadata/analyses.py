@@ -70,8 +70,10 @@ class AnalysisRepository:
         target: str,
         params: dict[str, Any],
         image_ids: list[str],
+        summary: dict[str, Any] | None = None,
     ) -> AnalysisRecord:
-        """Record a submitted analysis (``running``) and mark its images running."""
+        """Record a submitted analysis (``running``) and mark its images running;
+        ``summary`` starts the summary (e.g. the ``region`` the analysis covers)."""
         analysis_id = secrets.token_hex(8)
         at = now()
         si = tw.study_images
@@ -86,7 +88,7 @@ class AnalysisRepository:
                     params=params,
                     status="running",
                     image_ids=image_ids,
-                    summary={},
+                    summary=summary or {},
                     created_by=actor.user_id,
                     created_at=at,
                     updated_at=at,

@@ -12,9 +12,13 @@ from pixelmill.runtime.cli._common import CleanCommand, folder_to_zip, open_cont
 
 #: spec fields settable from the command line, with their click types
 _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
-    ("task", click.Choice(["segmentation", "classification"]), "segmentation or classification"),
-    ("arch", click.Choice(["unet", "cnn"]), "network (default from task)"),
-    ("depth", int, "U-Net levels / CNN blocks"),
+    (
+        "task",
+        click.Choice(["segmentation", "classification", "graph"]),
+        "segmentation, classification or graph",
+    ),
+    ("arch", click.Choice(["unet", "cnn", "gnn", "mlp"]), "network (default from task)"),
+    ("depth", int, "U-Net levels / CNN blocks / graph layers"),
     ("width", int, "channels of the first level"),
     ("epochs", int, "most epochs"),
     ("steps-per-epoch", int, "optimizer steps per epoch"),
@@ -28,6 +32,7 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("grow", int, "px objects grow after splitting (masks with gaps: 1)"),
     ("min-object-fraction", float, "serving drops objects below this x the median area"),
     ("fill-holes", bool, "serving fills holes in objects (nuclei: yes)"),
+    ("max-edge", float, "graph: longest edge, in median object diameters"),
 ]
 
 

@@ -81,8 +81,7 @@ def _route(scope: Scope) -> str:
 def _close_server_span(span: Any, scope: Scope, status: int) -> None:
     route = _route(scope)
     span.update_name(f"{scope['method']} {route}")
-    span.set_attribute("http.route", route)
-    span.set_attribute("http.response.status_code", status)
+    span.set_attributes({"http.route": route, "http.response.status_code": status})
     if status >= 500:
         from opentelemetry.trace import Status, StatusCode
 

@@ -138,7 +138,7 @@ class InferenceService:
 
         def counted(batch: NDArray[np.float32]) -> NDArray[np.float32]:
             histogram.observe(len(batch))
-            with tracing.span("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
+            with tracing.stage("inference.batch", {"pixelmill.model": name, "size": len(batch)}):
                 return run(batch)
 
         model.run = counted  # type: ignore[method-assign]
@@ -181,9 +181,10 @@ class InferenceService:
         *,
         threshold: float | None = None,
         scale: float = 1.0,
+        labels: NDArray[np.integer] | None = None,
     ) -> Prediction:
         """Predict on an array, with metrics; the drift observation is queued
-        (:class:`~.bookkeeping.Bookkeeper`)."""
+        (:class:`~.bookkeeping.Bookkeeper`). ``labels``: the cells of a graph model."""
         pixels = int(image.shape[0]) * int(image.shape[1])
         if pixels > self.settings.max_predict_pixels:
             raise ImageTooLarge(
@@ -198,10 +199,12 @@ class InferenceService:
         )
         try:
             if breaker is None:
-                prediction = loaded.model.predict(image, threshold=threshold, scale=scale)
+                prediction = loaded.model.predict(
+                    image, threshold=threshold, scale=scale, labels=labels
+                )
             else:
                 prediction = breaker.call(
-                    loaded.model.predict, image, threshold=threshold, scale=scale
+                    loaded.model.predict, image, threshold=threshold, scale=scale, labels=labels
                 )
         except Exception as exc:
             loaded.errors += 1
@@ -229,13 +232,22 @@ class InferenceService:
         measure: bool = False,
         store: bool = True,
         owner_id: str = "",
+        labels_image_id: str | None = None,
+        segmenter: str | None = None,
     ) -> dict[str, Any]:
         """Predict on a stored image (``image_id``) or on image bytes (``data``, which are
         stored as a new image first). The mask is stored as a PNG image of ``owner_id``'s
         (unless not ``store``); its id is in the result, with the model version, the
-        drift state after the last counted image and optional measurements."""
+        drift state after the last counted image and optional measurements. A graph
+        model classifies the cells of ``labels_image_id`` or, without it, those
+        ``segmenter`` finds (:mod:`.cells`)."""
         loaded = self.load(ref)
         image, source_id, pixel_size = self._source(image_id, data, owner_id, keep=True)
+        if loaded.model.spec.task == "graph":
+            from pixelmill.services.inference.cells import predict_cells
+
+            body = _answer(loaded, source_id)
+            return predict_cells(self, loaded, image, body, labels_image_id, segmenter, scale)
         prediction = self.run(loaded, image, threshold=threshold, scale=scale)
         body = _answer(loaded, source_id)
         if prediction.mask is not None:

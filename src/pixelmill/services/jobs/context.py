@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,12 +63,28 @@ class Task:
     attempt: int
 
 
-@dataclass(frozen=True)
 class SubmitContext:
-    """Given to a kind's ``validate`` at submit time (in the gateway process)."""
+    """Given to a kind's ``validate`` at submit time (in the gateway process).
 
-    inputs: list[ImageRecord]
-    owner: str | None
+    ``inputs`` (the input images' records; 422 when one is missing) are read from the
+    database when a ``validate`` first asks for them, so a kind that checks inputs only
+    for some params (a pipeline with a ``region``) costs other submits nothing."""
+
+    def __init__(self, inputs: Callable[[], list[ImageRecord]], owner: str | None) -> None:
+        self._load = inputs
+        self._inputs: list[ImageRecord] | None = None
+        self.owner = owner
+
+    @property
+    def inputs(self) -> list[ImageRecord]:
+        if self._inputs is None:
+            self._inputs = self._load()
+        return self._inputs
+
+    @property
+    def loaded(self) -> bool:
+        """Whether ``inputs`` were read (and so checked to exist)."""
+        return self._inputs is not None
 
 
 class TaskHost(Protocol):

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -107,9 +108,9 @@ class JobService:
             parsed, queue, normalised = self._parse(job_kind, params)
             inputs = list(inputs)
             self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
+            submitted = SubmitContext(partial(self._input_records, inputs), owner)
             if job_kind.validate is not None:
-                records = self._input_records(inputs)
-                job_kind.validate(parsed, SubmitContext(records, owner))
+                job_kind.validate(parsed, submitted)
             digest = request_hash(job_kind.name, normalised, inputs, priority)
             if idempotency_key:
                 existing = self.repo.find_by_idempotency_key(owner or "", idempotency_key)
@@ -141,8 +142,8 @@ class JobService:
                     ),
                 },
                 tasks,
-                # checked in the insert's own transaction (a kind's validate saw them above)
-                images=inputs if job_kind.validate is None else (),
+                # checked in the insert's own transaction (unless a kind's validate read them)
+                images=() if submitted.loaded else inputs,
             )
             if not created:  # lost an idempotency race to a concurrent identical submit
                 return self._same_request(job, digest), False

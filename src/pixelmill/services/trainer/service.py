@@ -106,8 +106,10 @@ class TrainerService:
             raise ImageTooLarge(
                 f"the dataset is larger than {self.settings.max_dataset_bytes} bytes"
             )
-        if task not in (None, "segmentation", "classification"):
-            raise InvalidParameter(f"task must be segmentation or classification, not {task!r}")
+        if task not in (None, "segmentation", "classification", "graph"):
+            raise InvalidParameter(
+                f"task must be segmentation, classification or graph, not {task!r}"
+            )
         if not 0 <= val_fraction < 1:
             raise InvalidParameter("val_fraction must be in [0, 1)")
         digest = hashlib.sha256(data).hexdigest()

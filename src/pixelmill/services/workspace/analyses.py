@@ -113,9 +113,11 @@ class Analyses:
         model: str | None,
         params: dict[str, Any],
         image_ids: list[str],
+        region: dict[str, int] | None = None,
     ) -> AnalysisRecord:
         """Submit the job and record the analysis (422 for bad params, whose job is
-        never created)."""
+        never created). ``region`` (``{left, top, width, height}``, full-resolution
+        pixels): analyse only that rectangle of each image; the analysis keeps it."""
         if (preset is None) == (model is None):
             raise InvalidParameter("name exactly one of 'preset' and 'model'")
         if preset is not None:
@@ -123,12 +125,10 @@ class Analyses:
         else:
             assert model is not None
             kind, target, steps = "model", model, model_pipeline(model, params)
-        job, _ = self.jobs.submit(
-            kind="pipeline",
-            params={"pipeline": steps, "output": {"format": "png"}},
-            inputs=image_ids,
-            owner=owner,
-        )
+        job_params: dict[str, Any] = {"pipeline": steps, "output": {"format": "png"}}
+        if region is not None:
+            job_params["region"] = region
+        job, _ = self.jobs.submit(kind="pipeline", params=job_params, inputs=image_ids, owner=owner)
         try:
             return self.repo.create(
                 actor,
@@ -138,6 +138,7 @@ class Analyses:
                 target=target,
                 params=params,
                 image_ids=image_ids,
+                summary={"region": region} if region is not None else {},
             )
         except BaseException:
             self.jobs.cancel(job.id)  # no record, no job: never leave half an analysis
@@ -173,6 +174,8 @@ class Analyses:
             images[image_id] = entry
         status = ANALYSIS_STATUS[job.state]
         summary = {"job_state": job.state, "object_count": objects, "images": images}
+        if "region" in record.summary:  # where on each image the results lie
+            summary["region"] = record.summary["region"]
         if status == record.status and summary == record.summary:
             return record
         image_status = {

@@ -37,6 +37,10 @@ def promote(
 
     labels = labels_from_tiff(analyses.artifact(record, place.image_id, "labels").body)
     outlines = label_polygons(labels, object_ids)
+    region = record.summary.get("region") or {}
+    dx, dy = region.get("left", 0), region.get("top", 0)
+    if dx or dy:  # the labels cover a region of the image: back into the image's pixels
+        outlines = {k: [[x + dx, y + dy] for x, y in ring] for k, ring in outlines.items()}
     if object_ids is not None:
         missing = sorted(set(object_ids) - set(outlines))
         if missing:

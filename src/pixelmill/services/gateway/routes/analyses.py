@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.analyses import AnalysisRecord
-from pixelmill.errors import InvalidParameter
+from pixelmill.errors import ImageTooLarge, InvalidParameter
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.images import ImageService
 from pixelmill.services.jobs.artifacts import ARTIFACT_MEDIA
+from pixelmill.services.jobs.pipeline_kind import Region
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.principal import Principal
 
@@ -34,6 +36,11 @@ class NewAnalysis(BaseModel):
         "max_area.",
     )
     image_ids: list[str] = Field(..., min_length=1, max_length=1000)
+    region: Region | None = Field(
+        None,
+        description="Analyse only this rectangle of each image (full-resolution pixels; "
+        "inside it, at most render.max_pixels): a region of a whole slide.",
+    )
 
 
 def analysis_json(a: AnalysisRecord) -> dict[str, Any]:
@@ -52,6 +59,7 @@ def analysis_json(a: AnalysisRecord) -> dict[str, Any]:
         "params": a.params,
         "status": a.status,
         "image_ids": a.image_ids,
+        "region": a.summary.get("region"),
         "object_count": a.summary.get("object_count"),
         "images": images,
         "job_id": a.job_id,
@@ -94,6 +102,8 @@ def run_analysis(
             field="image_ids",
             missing=missing[:50],
         )
+    if body.region is None:
+        _no_whole_slides(c.image_service, image_ids)
     record = c.analyses.run(
         actor_of(principal),
         study_id,
@@ -102,9 +112,26 @@ def run_analysis(
         model=body.model,
         params=body.params,
         image_ids=image_ids,
+        region=body.region.model_dump() if body.region is not None else None,
     )
     response.headers["Location"] = f"/v1/studies/{study_id}/analyses/{record.id}"
     return analysis_json(record)
+
+
+def _no_whole_slides(images: ImageService, image_ids: list[str]) -> None:
+    """A whole slide (over render.max_pixels) is analysed a region at a time: refused
+    here (413) rather than failing in its job."""
+    limit = images.settings.max_pixels
+    slides = [i for i in image_ids if (r := images.record(i)).width * r.height > limit]
+    if slides:
+        raise ImageTooLarge(
+            f"{len(slides)} image(s) are whole slides over render.max_pixels ({limit} "
+            "pixels): analyse a region of each (region: {left, top, width, height}; the "
+            "viewer's Analyse this region)",
+            field="region",
+            slides=slides[:50],
+            max_pixels=limit,
+        )
 
 
 @router.get("", summary="The study's analyses, newest first, with their status (pages)")

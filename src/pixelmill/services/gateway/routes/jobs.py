@@ -46,9 +46,8 @@ class JobRequest(BaseModel):
     pipeline: list[dict[str, Any]] | None = Field(
         None, description="Steps from the operation registry: [{'op': name, ...params}]."
     )
-    output: dict[str, Any] | None = Field(
-        None, description="Result image encoding: {format, quality, strip, image}."
-    )
+    output: dict[str, Any] | None = Field(None, description="Result image: {format, quality, ...}")
+    region: dict[str, Any] | None = Field(None, description="Pipeline: {left, top, width, height}.")
     params: dict[str, Any] | None = Field(None, description="Parameters of the job kind.")
     priority: int = Field(0, ge=0, le=9, description="0 (normal) to 9; >= 5 jumps the queue.")
     idempotency_key: str | None = Field(
@@ -183,13 +182,13 @@ def submit_arguments(
     if body.kind == "pipeline":
         if body.pipeline is not None:
             params["pipeline"] = body.pipeline
-        if body.output is not None:
-            params["output"] = body.output
+        extra = {"output": body.output, "region": body.region}  # region: a slide's rectangle
+        params.update({k: v for k, v in extra.items() if v is not None})
         if "pipeline" not in params:
             raise InvalidParameter("a pipeline job needs 'pipeline': a list of steps")
-    elif body.pipeline is not None or body.output is not None:
+    elif body.pipeline is not None or body.output is not None or body.region is not None:
         raise InvalidParameter(
-            f"'pipeline' and 'output' belong to pipeline jobs; a {body.kind!r} job takes 'params'"
+            f"'pipeline', 'output', 'region' belong to pipeline jobs; a {body.kind!r} job takes params"
         )
     return {
         "kind": body.kind,

@@ -19,6 +19,7 @@ from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
+from pixelmill.services.inference.cells import CSV, DEFAULT_SEGMENTER, csv_of, is_graph
 from pixelmill.services.model_registry import Caller
 from pixelmill.services.promotion_gate import Gate
 from pixelmill.services.workspace.model_rules import ModelAction
@@ -84,6 +85,9 @@ class PredictRequest(BaseModel):
         description="Resize the input first (0.5: objects twice the trained size).",
     )
     measure: bool = Field(False, description="Add per-object measurements of the mask.")
+    #: graph models: the image's cells as a label image, or the model that finds them
+    labels_image_id: str | None = Field(None, min_length=1, max_length=64)
+    segmenter: str | None = Field(None, min_length=1, max_length=200)
 
 
 @router.get("/v1/models", summary="List models with their aliases and newest version")
@@ -249,7 +253,8 @@ def delete_alias(
         "Images larger than the model's tile are tiled. With store=false nothing is stored "
         "(neither the mask nor uploaded bytes): a segmentation answers with the mask itself, "
         "PNG (0/255), or .npy with 'Accept: application/x-npy', and the version in "
-        "Pixelmill-Model / Pixelmill-Model-Version headers."
+        "Pixelmill-Model / Pixelmill-Model-Version headers. A graph model classifies the "
+        "image's cells: {image_id, labels_image_id?, segmenter?}; CSV with 'Accept: text/csv'."
     ),
     response_model=None,
     responses={200: {"content": {PNG: {}, NPY: {}}}},
@@ -269,7 +274,7 @@ async def predict(
     name = parse_ref(ref).name
     await anyio.to_thread.run_sync(lambda: allowed(request, key, name, "model.predict"))
     owner = key.user_id if key is not None else ""
-    image_id, data = None, None
+    image_id, data, cells = None, None, {}
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             body = PredictRequest.model_validate_json(await request.body())
@@ -277,16 +282,17 @@ async def predict(
             raise InvalidParameter(
                 "invalid predict request", errors=validation_errors(exc)
             ) from None
-        await anyio.to_thread.run_sync(lambda: deps(request).access.image(key, body.image_id))
+        await anyio.to_thread.run_sync(lambda: _may_use(request, key, ref, body))
         image_id, threshold, scale = body.image_id, body.threshold, body.scale
-        measure = body.measure
+        measure, cells = body.measure, body.model_dump(include={"labels_image_id", "segmenter"})
     else:
         limit = deps(request).settings.server.max_upload_bytes
         data = await read_body(request, limit, "image")
         if not data:
             raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
+        await anyio.to_thread.run_sync(lambda: _may_use(request, key, ref, None))
     if store:
-        return await anyio.to_thread.run_sync(
+        stored = await anyio.to_thread.run_sync(
             lambda: inference.predict(
                 ref,
                 owner_id=owner,
@@ -295,8 +301,12 @@ async def predict(
                 threshold=threshold,
                 scale=scale,
                 measure=measure,
+                **cells,
             )
         )
+        if "cells" in stored and CSV in request.headers.get("accept", ""):
+            return Response(csv_of(stored["cells"]), media_type=CSV)
+        return stored
     if measure:
         raise InvalidParameter("measure needs the JSON answer: leave store on to measure")
     media_type = NPY if NPY in request.headers.get("accept", "") else PNG
@@ -313,6 +323,17 @@ async def predict(
     if isinstance(answer, dict):  # a classification: nothing to store anyway
         return answer
     return Response(answer.content, media_type=answer.media_type, headers=answer.headers)
+
+
+def _may_use(request: Request, key: Principal | None, ref: str, b: PredictRequest | None) -> None:
+    """The caller may use the image, label image and segmenter (404 otherwise)."""
+    if b is not None:
+        deps(request).access.image(key, b.image_id)
+    if b is not None and b.labels_image_id is not None:
+        deps(request).access.image(key, b.labels_image_id)
+    elif (b is not None and b.segmenter is not None) or is_graph(_inference(request), ref):
+        segmenter = b.segmenter if b is not None and b.segmenter else DEFAULT_SEGMENTER
+        allowed(request, key, parse_ref(segmenter).name, "model.predict")
 
 
 @router.get("/v1/models/{ref}/health", summary="Loaded / ready state of a model version")
