@@ -214,7 +214,7 @@ def _segment_frames(
                         "(segment_nuclei, threshold or a preset that does)"
                     )
         labels.append(np.asarray(found, np.uint32))
-        grey.append(pixels if pixels.ndim == 2 else pixels.mean(axis=2))
+        grey.append(pixels if pixels.ndim == 2 else pixels.mean(axis=2, dtype=np.float32))
         ctx.progress((t + 1) / (record.pages + 1), f"frame {t + 1} of {record.pages} segmented")
     return np.stack(labels), np.stack(grey)
 
