@@ -104,7 +104,7 @@ def test_no_scale_down_inside_the_window_then_bounded_steps() -> None:
         clock.step(20.0)
         steps.append(before - clock.replicas)
     assert max(steps) <= math.ceil(high * CONFIG.max_down_step)
-    # (the forecast's band, wide after the drop, keeps a little more than the rate needs)
+    # (the forecast, its level still behind the drop, keeps a little more than the rate needs)
     assert _needed(20.0) <= clock.replicas <= high / 2
 
 
