@@ -114,6 +114,12 @@ class AutoscaleSettings(BaseModel):
         gt=0,
         description="Arrivals are summed per bucket of this many seconds for the forecast.",
     )
+    forecast_z: float = Field(
+        0.0,
+        ge=0,
+        description="The forecast adds capacity for its mean plus this many standard "
+        "deviations of its one-bucket error (0: the mean, the trend alone).",
+    )
     live: AutoscalerSettings = AutoscalerSettings()
     baseline_target: float = Field(
         0.7,

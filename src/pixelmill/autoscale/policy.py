@@ -164,6 +164,12 @@ def _decide_service(
     if needed > current:
         target = math.ceil(needed * (1 + config.up_headroom))
         why.append(Reason.SCALE_UP)
+    elif extra:
+        # the workers asked for to clear a backlog are what clears it: none goes while
+        # it lasts (the backlog's extra shrinks as it drains, and stopping workers then
+        # only slows the drain that every request behind it waits for)
+        target = current
+        why.append(Reason.DRAINING)
     else:
         # in panic too: what goes is the backlog's transient extra, never the panic size
         target = _scale_down(config, service, obs, model, history, why)

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     SCALE_UP = "scale_up"
     SCALE_DOWN = "scale_down"
     STABILISING = "stabilising"
+    DRAINING = "draining"
     STEP_LIMIT = "step_limit"
     COLD_START = "cold_start"
     BUSY_FLOOR = "busy_floor"
@@ -96,7 +97,7 @@ class PolicyConfig:
     panic_hold_s: float = 60.0
     forecast_bucket_s: float = 60.0
     forecast_season: int = 1440
-    forecast_z: float = 2.0
+    forecast_z: float = 0.0
     reserve_decay_s: float = 1200.0
     reserve_min: float = 0.01
 

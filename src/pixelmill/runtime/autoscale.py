@@ -53,6 +53,7 @@ def policy_config(settings: AutoscaleSettings, *, simulated: bool = False) -> Po
         panic_threshold=settings.panic_threshold,
         panic_hold_s=settings.panic_hold_s,
         forecast_bucket_s=settings.forecast_bucket_s,
+        forecast_z=settings.forecast_z,
     )
 
 

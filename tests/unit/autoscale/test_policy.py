@@ -104,7 +104,7 @@ def test_no_scale_down_inside_the_window_then_bounded_steps() -> None:
         clock.step(20.0)
         steps.append(before - clock.replicas)
     assert max(steps) <= math.ceil(high * CONFIG.max_down_step)
-    # (the forecast's band, wide after the drop, keeps a little more than the rate needs)
+    # (the forecast, its level still behind the drop, keeps a little more than the rate needs)
     assert _needed(20.0) <= clock.replicas <= high / 2
 
 
@@ -175,3 +175,62 @@ def test_decide_does_not_change_the_state_it_is_given() -> None:
     obs = _observation(0.0, 100.0, 10)
     decide(CONFIG, Observations(now=0.0, services={"jobs": obs}), state)
     assert state["jobs"] == frozen
+
+
+def test_workers_asked_for_a_backlog_stay_until_it_is_cleared() -> None:
+    # given a burst that left a backlog and the workers asked for to clear it
+    clock = FakeClock()
+    for _ in range(5):
+        clock.step(100.0)
+    clock.step(100.0, queue_ready=2_000, oldest_age_s=60.0)
+    asked = clock.replicas
+    # when the arrival rate is back to normal but the backlog is still draining
+    for waiting in (1_500, 1_000, 500, 100):
+        decision = clock.step(100.0, queue_ready=waiting, oldest_age_s=30.0)
+        # then not one of them is stopped: stopping them would only slow the drain
+        assert clock.replicas == asked
+        assert Reason.DRAINING in decision.reasons["jobs"]
+    # and once the queue is empty the transient workers may go
+    for _ in range(int(CONFIG.scale_down_window_s / CONFIG.interval_s) + 10):
+        decision = clock.step(100.0)
+    assert clock.replicas < asked
+    assert Reason.DRAINING not in decision.reasons["jobs"]
+
+
+def _ramp(config: PolicyConfig, minutes: int) -> tuple[FakeClock, Decision]:
+    clock = FakeClock(config)
+    decision = clock.step(50.0)
+    for second in range(0, minutes * 60, int(config.interval_s)):
+        decision = clock.step(50.0 + second * 0.3)
+    return clock, decision
+
+
+def test_a_steady_rise_is_prewarmed_by_the_forecast_mean() -> None:
+    # given a rate rising 18 jobs/s every minute, and a forecast of its mean (z = 0)
+    config = replace(CONFIG, forecast_z=0.0)
+    clock, decision = _ramp(config, minutes=20)
+    now_rate = 50.0 + (20 * 60 - config.interval_s) * 0.3
+    # then the workers are there for the rate a cold start from now, not just today's
+    later = now_rate + 0.3 * (SERVICE.cold_start_s + config.interval_s)
+    assert Reason.FORECAST in decision.reasons["jobs"]
+    assert _needed(later) > _needed(now_rate) + 3
+    assert clock.replicas >= _needed(later)
+
+
+def test_a_flat_noisy_load_is_not_paid_for_twice_at_z_0() -> None:
+    # given a flat load that wobbles from one minute to the next, for half an hour
+    rates = [100.0, 130.0, 90.0, 120.0, 80.0] * 6
+
+    def replicas(z: float) -> list[int]:
+        clock, seen = FakeClock(replace(CONFIG, forecast_z=z)), []
+        for rate in rates:
+            for _ in range(30):  # a minute of decisions each
+                clock.step(rate)
+                seen.append(clock.replicas)
+        return seen[len(seen) // 2 :]
+
+    mean, banded = replicas(0.0), replicas(2.0)
+    # then the forecast's mean never asks for more than the wobble's top needs, while
+    # its band (z = 2) keeps more workers on the same load all along
+    assert max(mean) <= math.ceil(_needed(130.0) * (1 + CONFIG.up_headroom)) + 1
+    assert sum(banded) > 1.05 * sum(mean)

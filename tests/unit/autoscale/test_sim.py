@@ -87,3 +87,22 @@ def test_replay_counts_arrivals_and_fits_service_times() -> None:
 def test_replay_refuses_a_malformed_row() -> None:
     with pytest.raises(ValueError, match="line 2"):
         read_csv(["timestamp,kind,service_time", "1.0,render"])
+
+
+def test_the_render_time_is_the_measured_renders_and_a_lognormal_tail() -> None:
+    from pixelmill.autoscale.queueing import lognormal_cdf
+    from pixelmill.autoscale.sim.trace import (
+        RENDER_FRAMEWORK_MS,
+        RENDER_MISS_CPU_MS,
+        RENDER_SERVICE,
+    )
+
+    measured = [(ms + RENDER_FRAMEWORK_MS) / 1000 for ms in RENDER_MISS_CPU_MS]
+    # the median sits among the measured renders, the mean is the mix's (within 10 %)
+    assert min(measured) < RENDER_SERVICE.median_s < max(measured)
+    assert RENDER_SERVICE.mean_s == pytest.approx(sum(measured) / len(measured), rel=0.1)
+    # no measured render takes 150 ms; the fitted tail puts about half a percent there,
+    # which caps every policy's render SLO near 99.45 %
+    assert max(measured) < 0.15
+    beyond = 1 - float(lognormal_cdf(0.15, RENDER_SERVICE))
+    assert beyond == pytest.approx(0.0055, abs=0.0005)

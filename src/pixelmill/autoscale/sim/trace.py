@@ -11,9 +11,15 @@ distributed sojourns. Counts per tick are Poisson of the rate.
 
 Service times are fitted from pixelmill's own benchmarks (docs/benchmarks.md):
 
-- renders: the ten cache-miss rows of the render table (CPU ms per request: 14.1, 14.9,
-  37.3, 37.5, 72.5, 83.4, 38.8, 38.9, 16.2, 16.2) → lognormal median 30.5 ms, sigma 0.656
-  (mean 37.9 ms). Its own tail alone puts 0.76 % of renders above 150 ms.
+- renders: the five cache-miss renders of the render table, each measured on its own
+  (``benchmarks/render_service_time.py``: in-process, one thread, medians of 40 renders
+  each: 11.0, 32.5, 67.1, 43.4, 13.4 ms CPU) plus the 1.4 ms a miss costs in the server
+  around the render → an equal mix of the five, lognormal median 28.6 ms, sigma 0.652
+  (mean 35.4 ms). No measured render took more than 70 ms; the lognormal's tail puts
+  0.55 % of renders above 150 ms, a stand-in for the heavier renders a real mix has.
+  (Before: the server's CPU per request of the same rows at concurrency 8 and 32 on a
+  machine at load 5-7, 14.1 ... 83.4 ms → median 30.5 ms, sigma 0.656, 0.76 % above
+  150 ms; docs/autoscaling.md compares the two.)
 - jobs: the twenty "Preprocessing ops" rows (pixelmill ms CPU, 2048² and 12 MP: 1.3 ms
   channel select ... 11.8 s non-local means) plus the 5.4 ms per-job overhead of the jobs
   quick run → median 132 ms, sigma 2.01 (mean 1.0 s, squared CV 56: heavy-tailed).
@@ -32,6 +38,7 @@ from pixelmill.autoscale.types import ServiceTime
 
 __all__ = [
     "JOB_OP_CPU_MS",
+    "RENDER_FRAMEWORK_MS",
     "RENDER_MISS_CPU_MS",
     "Trace",
     "TraceSpec",
@@ -41,7 +48,13 @@ __all__ = [
     "synthetic",
 ]
 
-RENDER_MISS_CPU_MS = (14.1, 14.9, 37.3, 37.5, 72.5, 83.4, 38.8, 38.9, 16.2, 16.2)
+#: CPU ms of each cache-miss render of the render table, measured one at a time
+#: (benchmarks/render_service_time.py, 2026-12-06, load average 3.9): 2.5 MP JPEG → 300x200,
+#: 12 MP JPEG → 300 px, 12 MP JPEG → 800 px WebP, 2 MP PNG → 300x200, 2.5 MP + blur
+RENDER_MISS_CPU_MS = (11.0, 32.5, 67.1, 43.4, 13.4)
+#: what a miss costs in the server around the render (docs/benchmarks.md: a 64x64 JPEG
+#: miss, 2.3 ms of CPU through the server against 0.9 ms in-process)
+RENDER_FRAMEWORK_MS = 1.4
 JOB_OP_CPU_MS = (
     77.0, 10.8, 702.7, 3736.6, 27.1, 137.6, 152.9, 22.2, 20.9, 1.3,
     209.8, 27.0, 2611.3, 11762.9, 66.5, 454.8, 492.8, 71.9, 77.8, 4.2,
@@ -49,15 +62,21 @@ JOB_OP_CPU_MS = (
 JOB_OVERHEAD_MS = 5.4
 
 
-def fit_lognormal(seconds: Iterable[float]) -> ServiceTime:
-    """Median and sigma of ``log`` (sample standard deviation) of positive durations."""
+def fit_lognormal(seconds: Iterable[float], *, ddof: int = 1) -> ServiceTime:
+    """Median and sigma of ``log`` of positive durations (sample standard deviation;
+    ``ddof=0``: the maximum-likelihood fit to requests that are these values in equal
+    shares, as an equal mix of a few renders whose own spread is negligible)."""
     logs = np.log(np.asarray([s for s in seconds if s > 0], dtype=np.float64))
     if logs.size < 2:
         raise ValueError("fitting a service time needs at least two positive durations")
-    return ServiceTime(median_s=float(np.exp(logs.mean())), sigma=float(logs.std(ddof=1)))
+    return ServiceTime(median_s=float(np.exp(logs.mean())), sigma=float(logs.std(ddof=ddof)))
 
 
-RENDER_SERVICE = fit_lognormal(ms / 1000 for ms in RENDER_MISS_CPU_MS)
+# each render's own spread is small (p90 within 6 % of the median over 40 runs), so the
+# mix's requests take five values in equal shares
+RENDER_SERVICE = fit_lognormal(
+    ((ms + RENDER_FRAMEWORK_MS) / 1000 for ms in RENDER_MISS_CPU_MS), ddof=0
+)
 JOB_SERVICE = fit_lognormal((ms + JOB_OVERHEAD_MS) / 1000 for ms in JOB_OP_CPU_MS)
 
 

@@ -127,3 +127,13 @@ def test_a_trace_without_renders_has_no_render_share(tmp_path: Path) -> None:
     numbers = json.loads(result.stdout)["policies"]["hpa"]
     assert numbers["render_slo"] is None
     assert numbers["job_slo"] == 1.0
+
+
+def test_the_forecast_band_is_a_setting_that_reaches_the_policy() -> None:
+    from pixelmill.runtime.autoscale import policy_config
+    from pixelmill.settings_autoscale import AutoscaleSettings
+
+    # by default the forecast adds capacity for its mean only; a user can ask for a band
+    assert policy_config(AutoscaleSettings()).forecast_z == 0.0
+    banded = AutoscaleSettings.model_validate({"forecast_z": 2.0})
+    assert policy_config(banded, simulated=True).forecast_z == 2.0
