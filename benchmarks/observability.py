@@ -5,7 +5,9 @@ One command (about 2 minutes; ``--quick`` under 1)::
     PYTHONPATH=src .venv/bin/python benchmarks/observability.py      # or --quick
 
 Two ``pixelmill up`` servers (one server process each, no result cache: every request
-decodes, resizes and encodes) over the same images, all on 127.0.0.1:
+resizes and encodes; the original's decode is kept between requests as pixelmill does by
+default, ``render.intermediate_cache_bytes``, unless ``--no-kept-decodes``: then every
+request decodes it too) over the same images, all on 127.0.0.1:
 
 * **off**: tracing off (``observability.tracing.exporter=none``, the default), log
   level WARNING, nobody scrapes ``/metrics``;
@@ -27,6 +29,7 @@ docs/benchmarks.md, "Observability overhead".
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import shutil
 import tempfile
@@ -118,7 +121,10 @@ def measure(
 ) -> dict[str, list[dict[str, float]]]:
     data = run / "data"
     data.mkdir(parents=True)
-    off = pixelmill("off", data, 1, "none://", run)
+    both: dict[str, str] = {}
+    if not args.kept_decodes:  # every request decodes its original too
+        both["PIXELMILL_RENDER__INTERMEDIATE_CACHE_BYTES"] = "0"
+    off = pixelmill("off", data, 1, "none://", run, **both)
     ready(off)
     key = admin_key(off)
     path = f"/v1/images/{upload(off, key, image)}/render?{query}"
@@ -133,7 +139,7 @@ def measure(
         extra["PIXELMILL_OBSERVABILITY__LOG_FORMAT"] = "json"
     if "access" in args.on:
         extra["PIXELMILL_OBSERVABILITY__ACCESS_LOG"] = "true"
-    on = pixelmill("on", data, 1, "none://", run, **extra)
+    on = pixelmill("on", data, 1, "none://", run, **both, **extra)
     ready(on)
     servers = {"off": off, "on": on}
     for server in servers.values():  # every answer a JPEG, then warm up
@@ -171,6 +177,13 @@ def main() -> None:
     p.add_argument(
         "--protocol", default="http/json", choices=("http/json", "http/protobuf"), help="OTLP"
     )
+    p.add_argument(
+        "--kept-decodes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the decoded-originals cache (on by default in pixelmill; off: every request "
+        "decodes its original)",
+    )
     p.add_argument("--scrape-s", type=float, default=5.0, help="seconds between scrapes")
     p.add_argument("--row", default="jpeg2_300x200", choices=sorted(ROWS), help="the render")
     args = parse(p, {"reps": 2, "seconds": 2.0})
@@ -194,11 +207,11 @@ def main() -> None:
     report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
     report |= {"reps": args.reps, "seconds": args.seconds, "concurrency": args.concurrency}
     report |= {"on": args.on, "sample_ratio": args.sample_ratio, "scrape_s": args.scrape_s}
-    report |= {"protocol": args.protocol}
+    report |= {"protocol": args.protocol, "kept_decodes": args.kept_decodes}
     report |= {"cores": CORES, "elapsed_s": time.monotonic() - started}
     headline = [
         f"observability on ({args.on}, ratio {args.sample_ratio}, {args.protocol}) vs off "
-        f"({title}, c={args.concurrency}): "
+        f"({title}{'' if args.kept_decodes else ', every decode'}, c={args.concurrency}): "
         f"throughput -{overhead['rps_pct']:.1f} %, CPU/request +{overhead['cpu_pct']:.1f} %"
     ]
     save("observability", report, headline)
