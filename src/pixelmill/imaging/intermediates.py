@@ -57,8 +57,8 @@ def whole_image(
     """The first page of ``source`` decoded whole and upright, from ``store`` (made and
     kept on a miss), when ``source`` is a PNG, a single-page TIFF or a GIF that fits the
     store; ``None`` otherwise (the caller decodes as usual, shrinking on load)."""
-    if store is None or source_id is None:
-        return None
+    if store is None or source_id is None or not store.fits(1):
+        return None  # nothing can be kept: not even the header is worth opening
     head = source[:4] if isinstance(source, bytes) else _head(source)
     if not head.startswith(_WHOLE_MAGIC):
         return None
