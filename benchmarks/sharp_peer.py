@@ -27,7 +27,8 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
    round) and to pixelmill without (0): the whole list once per round, ``--conc``
    requests at a time (urllib clients in threads), interleaved rounds.
 
-``--inputs gif`` limits the matrix to some inputs, ``--no-origin`` skips the workload;
+``--inputs gif`` limits the matrix to some inputs (``tiny``, not in the default, is a
+16x16 PNG: each server's fixed CPU per request), ``--no-origin`` skips the workload;
 ``--baseline DIR`` adds a third server, ``pixelmill-base``, running the ``src`` folder
 ``DIR`` (another commit: ``git archive COMMIT src | tar -x -C /tmp/base``, then
 ``--baseline /tmp/base/src``) with the same settings, interleaved in the same rounds:
@@ -76,7 +77,11 @@ INPUTS = {  # key: (file name, title)
     "png_rgba": ("rgba_2mp.png", "2 MP RGBA PNG"),
     "tiff16": ("deep_3mp.tif", "3 MP 16-bit TIFF"),
     "gif": ("anim_480.gif", "480x360 GIF, 12 frames"),
+    # not in the default matrix: a render with (almost) no pixels, each server's fixed
+    # CPU per request (HTTP, routing, lookups, the pipeline's set-up)
+    "tiny": ("tiny_16.png", "16x16 PNG (fixed cost per request)"),
 }
+DEFAULT_INPUTS = ("jpeg2", "jpeg12", "png_rgba", "tiff16", "gif")
 OUTPUTS = ("jpeg", "png", "webp", "avif")
 MIME = {f: f"image/{f}" for f in OUTPUTS}
 #: both pixelmill servers: one libvips thread per render, as sharp.concurrency(1)
@@ -88,7 +93,9 @@ def make_images(folder: Path) -> dict[str, Path]:
     TIFF and an animated GIF from the same texture."""
     paths = {"jpeg2": ensure(folder, ["jpeg_2mp"])["jpeg_2mp"]}
     paths["jpeg12"] = ensure(folder, ["jpeg_12mp"])["jpeg_12mp"]
-    wanted = {k: folder / INPUTS[k][0] for k in ("png_rgba", "tiff16", "gif")}
+    wanted = {k: folder / INPUTS[k][0] for k in ("png_rgba", "tiff16", "gif", "tiny")}
+    if not wanted["tiny"].exists():
+        _texture(16, 16, seed=9).pngsave(str(wanted["tiny"]), keep="none")
     if not wanted["png_rgba"].exists():
         rgb = _texture(1600, 1250, seed=7)
         alpha = (pyvips.Image.xyz(1600, 1250)[0] * 255 / 1600).cast("uchar")
@@ -349,7 +356,9 @@ def main() -> None:
     p.add_argument("--formats", default="jpeg,webp,avif", help="workload output formats")
     p.add_argument("--no-matrix", action="store_true", help="the origin workload only")
     p.add_argument("--no-origin", action="store_true", help="the matrix only")
-    p.add_argument("--inputs", default=",".join(INPUTS), help="matrix inputs: " + ",".join(INPUTS))
+    p.add_argument(
+        "--inputs", default=",".join(DEFAULT_INPUTS), help="matrix inputs: " + ",".join(INPUTS)
+    )
     p.add_argument("--baseline", help="src folder of another tree, run as pixelmill-base")
     args = parse(p, {"reps": 1, "seconds": 2.0})
     started = time.monotonic()
