@@ -22,6 +22,10 @@ import pyvips
 
 _MAGIC = (b"GIF87a", b"GIF89a")
 
+#: the largest first frame :func:`opaque_first_frame` decodes into memory to check it
+#: (64 MiB of RGBA); a bigger GIF streams through ``thumbnail`` as before
+_MEMORY_PIXELS = 4096 * 4096
+
 #: bytes read from a file for :func:`may_be_opaque`: the header, a 768-byte colour
 #: table and the extensions before the first frame fit in far less
 _HEAD_BYTES = 16384
@@ -58,14 +62,17 @@ def without_alpha(image: pyvips.Image) -> pyvips.Image:
 
 def opaque_first_frame(source: bytes | str | Path) -> pyvips.Image | None:
     """The first frame of ``source`` decoded into memory as RGB when ``source`` is an
-    opaque GIF (:func:`may_be_opaque`, then :func:`without_alpha`); ``None`` otherwise:
-    the caller decodes as before, so a GIF with transparency renders as it always did."""
+    opaque GIF (:func:`may_be_opaque`, then :func:`without_alpha`) of at most 16 MP;
+    ``None`` otherwise: the caller decodes as before, so a GIF with transparency renders
+    as it always did."""
     if not may_be_opaque(source):
         return None
     if isinstance(source, bytes):
         image = pyvips.Image.new_from_buffer(source, "", access="sequential")
     else:
         image = pyvips.Image.new_from_file(str(source), access="sequential")
+    if image.width * image.height > _MEMORY_PIXELS:
+        return None
     opaque = without_alpha(image.copy_memory())
     return opaque if opaque.bands == 3 else None
 

@@ -193,3 +193,12 @@ def test_a_kept_decode_of_an_opaque_gif_holds_three_bands() -> None:
     transparent = whole_image(TRANSPARENT, store, "transparent")
     assert opaque is not None and transparent is not None
     assert (opaque.bands, transparent.bands) == (3, 4)
+
+
+def test_a_huge_opaque_gif_streams_through_the_old_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # decoding a frame into memory to check it would double a huge GIF's memory
+    monkeypatch.setattr(gif, "_MEMORY_PIXELS", 160 * 120 - 1)
+    assert gif.opaque_first_frame(OPAQUE) is None
+    monkeypatch.setattr(gif, "_MEMORY_PIXELS", 160 * 120)
+    frame = gif.opaque_first_frame(OPAQUE)
+    assert frame is not None and frame.bands == 3
