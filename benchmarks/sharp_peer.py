@@ -27,6 +27,13 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
    round) and to pixelmill without (0): the whole list once per round, ``--conc``
    requests at a time (urllib clients in threads), interleaved rounds.
 
+``--inputs gif`` limits the matrix to some inputs (``tiny``, not in the default, is a
+16x16 PNG: each server's fixed CPU per request), ``--no-origin`` skips the workload;
+``--baseline DIR`` adds a third server, ``pixelmill-base``, running the ``src`` folder
+``DIR`` (another commit: ``git archive COMMIT src | tar -x -C /tmp/base``, then
+``--baseline /tmp/base/src``) with the same settings, interleaved in the same rounds:
+a before/after of a change in one sitting.
+
 Results: Markdown on stdout and ``benchmarks/.work/sharp-peer-results.json``.
 """
 
@@ -70,7 +77,11 @@ INPUTS = {  # key: (file name, title)
     "png_rgba": ("rgba_2mp.png", "2 MP RGBA PNG"),
     "tiff16": ("deep_3mp.tif", "3 MP 16-bit TIFF"),
     "gif": ("anim_480.gif", "480x360 GIF, 12 frames"),
+    # not in the default matrix: a render with (almost) no pixels, each server's fixed
+    # CPU per request (HTTP, routing, lookups, the pipeline's set-up)
+    "tiny": ("tiny_16.png", "16x16 PNG (fixed cost per request)"),
 }
+DEFAULT_INPUTS = ("jpeg2", "jpeg12", "png_rgba", "tiff16", "gif")
 OUTPUTS = ("jpeg", "png", "webp", "avif")
 MIME = {f: f"image/{f}" for f in OUTPUTS}
 #: both pixelmill servers: one libvips thread per render, as sharp.concurrency(1)
@@ -82,7 +93,9 @@ def make_images(folder: Path) -> dict[str, Path]:
     TIFF and an animated GIF from the same texture."""
     paths = {"jpeg2": ensure(folder, ["jpeg_2mp"])["jpeg_2mp"]}
     paths["jpeg12"] = ensure(folder, ["jpeg_12mp"])["jpeg_12mp"]
-    wanted = {k: folder / INPUTS[k][0] for k in ("png_rgba", "tiff16", "gif")}
+    wanted = {k: folder / INPUTS[k][0] for k in ("png_rgba", "tiff16", "gif", "tiny")}
+    if not wanted["tiny"].exists():
+        _texture(16, 16, seed=9).pngsave(str(wanted["tiny"]), keep="none")
     if not wanted["png_rgba"].exists():
         rgb = _texture(1600, 1250, seed=7)
         alpha = (pyvips.Image.xyz(1600, 1250)[0] * 255 / 1600).cast("uchar")
@@ -173,8 +186,8 @@ def check(servers: dict[str, Server], paths: dict[str, str], mime: str) -> dict[
 
 
 def matrix(servers: dict[str, Server], ids: dict[str, str], args: Any) -> dict[str, Any]:
-    """Every input x output on both servers, rows interleaved, rounds rotated."""
-    rows = {f"{i}>{o}": (i, o) for i in INPUTS for o in OUTPUTS}
+    """Every input x output on every server, rows interleaved, rounds rotated."""
+    rows = {f"{i}>{o}": (i, o) for i in args.inputs.split(",") for o in OUTPUTS}
     paths = {k: paths_for(servers, ids, i, query(o, 400, 300)) for k, (i, o) in rows.items()}
     report: dict[str, Any] = {"bytes": {}, "runs": {k: {n: [] for n in servers} for k in rows}}
     for key, (_, out) in rows.items():
@@ -239,7 +252,7 @@ def origin(
     return {"requests": len(requests), "sources": len(originals), "runs": runs}
 
 
-def start(run: Path, files: dict[str, Path]) -> tuple[dict[str, Server], dict[str, str]]:
+def start(run: Path, files: dict[str, Path], args: Any) -> tuple[dict[str, Server], dict[str, str]]:
     data = run / "data"
     data.mkdir(parents=True)
     off = {"PIXELMILL_RENDER__INTERMEDIATE_CACHE_BYTES": "0"}
@@ -249,7 +262,13 @@ def start(run: Path, files: dict[str, Path]) -> tuple[dict[str, Server], dict[st
     ids = {name: upload(first, key, path) for name, path in files.items()}
     ids |= {f"@file:{name}": path.name for name, path in files.items()}
     servers = {"sharp": sharp_server(next(iter(files.values())).parent, run), "pixelmill": first}
-    return servers | {"pixelmill-kept": kept_server(run)}, ids
+    if args.baseline:  # the same server from another source tree, on the same data
+        env = {**COMMON, **off, "PYTHONPATH": str(Path(args.baseline).resolve())}
+        servers["pixelmill-base"] = pixelmill("pixelmill-base", data, 1, "none://", run, **env)
+        ready(servers["pixelmill-base"])
+    if not args.no_origin:
+        servers["pixelmill-kept"] = kept_server(run)
+    return servers, ids
 
 
 def kept_server(run: Path, old: Server | None = None) -> Server:
@@ -285,6 +304,9 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"| **geo-mean** | | | | | **{geomean(cpu_ratios):.2f}x** | "
         f"**{geomean(rps_ratios):.2f}x** | |"
     )
+    lines += _baseline(report["matrix"]["runs"])
+    if "origin" not in report:
+        return lines
     o = report["origin"]
     lines += [
         "",
@@ -303,6 +325,27 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _baseline(runs: dict[str, dict[str, list[dict[str, float]]]]) -> list[str]:
+    """With ``--baseline``: CPU per request of both pixelmill trees against sharp's."""
+    if not runs or "pixelmill-base" not in next(iter(runs.values())):
+        return []
+    lines = [
+        "",
+        "| render | sharp CPU ms/req | base CPU ms/req | ratio base | this CPU ms/req | "
+        "ratio this | this vs base |",
+        "|---" * 7 + "|",
+    ]
+    for key, by_server in runs.items():
+        s, b, p = (median([r["cpu_ms"] for r in by_server[n]]) for n in ("sharp", *BASE_PAIR))
+        lines.append(
+            f"| {key} | {s:.1f} | {b:.1f} | {s / b:.2f}x | {p:.1f} | {s / p:.2f}x | {b / p:.2f}x |"
+        )
+    return lines
+
+
+BASE_PAIR = ("pixelmill-base", "pixelmill")
+
+
 def main() -> None:
     p = parser(__doc__, "1 round, 2 s per cell")
     p.add_argument("--reps", type=int, default=3, help="interleaved rounds (median)")
@@ -312,20 +355,30 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=19, help="seed of the workload list")
     p.add_argument("--formats", default="jpeg,webp,avif", help="workload output formats")
     p.add_argument("--no-matrix", action="store_true", help="the origin workload only")
+    p.add_argument("--no-origin", action="store_true", help="the matrix only")
+    p.add_argument(
+        "--inputs", default=",".join(DEFAULT_INPUTS), help="matrix inputs: " + ",".join(INPUTS)
+    )
+    p.add_argument("--baseline", help="src folder of another tree, run as pixelmill-base")
     args = parse(p, {"reps": 1, "seconds": 2.0})
     started = time.monotonic()
     folder = WORK / "images"
-    files = make_images(folder) | variants(folder, make_images(folder), args.sources)
+    originals = 0 if args.no_origin else args.sources
+    files = make_images(folder) | variants(folder, make_images(folder), originals)
     ensure_sharp()
     run = Path(tempfile.mkdtemp(prefix="sharp-peer-", dir=WORK))
     servers: dict[str, Server] = {}
     try:
-        servers, ids = start(run, files)
-        pair = {k: servers[k] for k in ("sharp", "pixelmill")}
+        servers, ids = start(run, files, args)
+        pair = {k: v for k, v in servers.items() if k != "pixelmill-kept"}
         report: dict[str, Any] = {"matrix": {"runs": {}, "bytes": {}}}
         if not args.no_matrix:
             report["matrix"] = matrix(pair, ids, args)
-        report["origin"] = origin(servers, ids, args, lambda old: kept_server(run, old))
+        if not args.no_origin:
+            workload_servers = {k: v for k, v in servers.items() if k != "pixelmill-base"}
+            restart = lambda old: kept_server(run, old)  # noqa: E731
+            report["origin"] = origin(workload_servers, ids, args, restart)
+            servers.update(workload_servers)  # the kept server restarted: stopped below
     finally:
         for server in reversed(list(servers.values())):
             server.stop()

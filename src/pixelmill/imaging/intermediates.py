@@ -13,7 +13,7 @@ What is kept, each keyed by the original's content hash (``OpContext.source_id``
   along), for renders needing the same shrink (pixel-equal to decoding afresh);
 * ``("whole", page)``: a PNG, single-page TIFF or GIF decoded whole and upright into a
   libvips memory image (these formats have no shrink-on-load: every render decodes
-  every pixel);
+  every pixel; an opaque GIF kept without the alpha band libvips gives it);
 * ``("frames", n)``: every frame of an animation (``n`` frames), as the animated path
   opens it.
 
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pyvips
+
+from pixelmill.imaging.gif import without_alpha
 
 V = TypeVar("V")
 
@@ -55,8 +57,8 @@ def whole_image(
     """The first page of ``source`` decoded whole and upright, from ``store`` (made and
     kept on a miss), when ``source`` is a PNG, a single-page TIFF or a GIF that fits the
     store; ``None`` otherwise (the caller decodes as usual, shrinking on load)."""
-    if store is None or source_id is None:
-        return None
+    if store is None or source_id is None or not store.fits(1):
+        return None  # nothing can be kept: not even the header is worth opening
     head = source[:4] if isinstance(source, bytes) else _head(source)
     if not head.startswith(_WHOLE_MAGIC):
         return None
@@ -68,7 +70,8 @@ def whole_image(
         nbytes = image.width * image.height * image.bands * _sample_bytes(image)
         if not store.fits(nbytes):
             return None
-        return image.autorot().copy_memory(), nbytes
+        kept = without_alpha(image.autorot().copy_memory()).copy_memory()  # opaque GIF: RGB
+        return kept, kept.width * kept.height * kept.bands * _sample_bytes(kept)
 
     return _own(store.fetch((source_id, "whole", 0), make))
 
@@ -83,15 +86,18 @@ def all_frames(
     into memory and kept in ``store`` when it fits; opened lazily without a store."""
     if store is None or source_id is None:
         return open_frames()
+    opened: list[pyvips.Image] = []  # what make() opened: used as it is when not kept
 
     def make() -> tuple[pyvips.Image, int] | None:
         image = open_frames()
         nbytes = image.width * image.height * image.bands * _sample_bytes(image)
         if not store.fits(nbytes):
+            opened.append(image)
             return None
         return image.copy_memory(), nbytes
 
-    return _own(store.fetch((source_id, "frames", frames), make)) or open_frames()
+    kept = _own(store.fetch((source_id, "frames", frames), make))
+    return kept or (opened[0] if opened else open_frames())
 
 
 def _own(kept: pyvips.Image | None) -> pyvips.Image | None:

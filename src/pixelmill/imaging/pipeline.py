@@ -14,6 +14,7 @@ import pyvips
 
 from pixelmill.errors import CorruptImage, InvalidParameter, PixelmillError
 from pixelmill.imaging.colour import IccMode, to_srgb
+from pixelmill.imaging.gif import may_be_opaque, without_alpha
 from pixelmill.imaging.intermediates import all_frames
 from pixelmill.imaging.ops import OpContext, Step
 from pixelmill.imaging.placement import Box, crop
@@ -63,6 +64,7 @@ def run(
                 image = all_frames(opened, ctx.intermediates, ctx.source_id, -1)
             else:
                 image = open_image(source, access="random", page=pages)
+                image = without_alpha(image)  # an opaque GIF frame as RGB
                 if auto_orient:
                     image = image.autorot()
         if image is None and region is not None:
@@ -101,7 +103,13 @@ def run(
 
 
 def _opener(source: ImageSource, **options: int) -> Callable[[], pyvips.Image]:
-    return lambda: open_image(source, access="random", **options)
+    def frames() -> pyvips.Image:
+        image = open_image(source, access="random", **options)
+        # an opaque GIF as RGB (libvips decodes every GIF RGBA); a transparent first
+        # frame rules the animation out without reading its pixels
+        return without_alpha(image) if may_be_opaque(source) else image
+
+    return frames
 
 
 def _frame_height(image: pyvips.Image) -> int:

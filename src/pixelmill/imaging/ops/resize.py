@@ -7,10 +7,9 @@ image up (``contain`` then centres a small image in the box, ``fill`` shrinks on
 sides that are too long). As the first step of a pipeline it decodes with
 shrink-on-load (JPEG DCT scaling, WebP scale, pyramid levels); 16-bit sources are
 resized by libvips' ``resize`` instead, which (unlike its ``thumbnail``) keeps 16 bits,
-when the caller keeps them (``OpContext.keep_16_bit``).
-
-Big JPEG thumbnails decode through OpenCV, already shrunk in the DCT
-(:mod:`pixelmill.imaging.jpeg`); crops, padding and later steps stay in libvips.
+when the caller keeps them (``OpContext.keep_16_bit``). Big JPEG thumbnails decode
+through OpenCV, already shrunk in the DCT (:mod:`pixelmill.imaging.jpeg`), opaque GIFs
+as RGB (:mod:`pixelmill.imaging.gif`); crops, padding and later steps stay in libvips.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from pixelmill.imaging.geometry import (
     focal_offset,
     gravity_offset,
 )
+from pixelmill.imaging.gif import opaque_first_frame
 from pixelmill.imaging.intermediates import whole_image
 from pixelmill.imaging.jpeg import ReducedJpeg, decode_reduced
 from pixelmill.imaging.ops import register
@@ -171,6 +171,8 @@ class Resize(Operation[ResizeParams]):
                 return self.apply(whole, params, ctx)
         if decoded is None and ctx.keep_16_bit:
             decoded = _deep_image(source)
+        if decoded is None:  # an opaque GIF: resized as RGB (libvips decodes it RGBA)
+            decoded = opaque_first_frame(source)
         return self._run(source if decoded is None else decoded, params)
 
     def _run(self, src: Source, p: ResizeParams) -> pyvips.Image:
