@@ -109,13 +109,18 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
     return out
 
 
-def _event(event: Any) -> dict[str, Any]:
-    out = {"name": event.name, "timeUnixNano": str(event.timestamp)}
-    if event.attributes:
-        out["attributes"] = _attributes(event.attributes)
-    if event.dropped_attributes:
-        out["droppedAttributesCount"] = event.dropped_attributes
+def _with_attributes(out: dict[str, Any], item: Any) -> dict[str, Any]:
+    """``out`` with ``item``'s attributes and dropped-attribute count (an event's, a
+    link's), each only when there are any, as protobuf leaves defaults out."""
+    if item.attributes:
+        out["attributes"] = _attributes(item.attributes)
+    if item.dropped_attributes:
+        out["droppedAttributesCount"] = item.dropped_attributes
     return out
+
+
+def _event(event: Any) -> dict[str, Any]:
+    return _with_attributes({"name": event.name, "timeUnixNano": str(event.timestamp)}, event)
 
 
 def _link(link: Any) -> dict[str, Any]:
@@ -124,11 +129,7 @@ def _link(link: Any) -> dict[str, Any]:
         "spanId": format(link.context.span_id, "016x"),
         "flags": _flags(link.context),
     }
-    if link.attributes:
-        out["attributes"] = _attributes(link.attributes)
-    if link.dropped_attributes:
-        out["droppedAttributesCount"] = link.dropped_attributes
-    return out
+    return _with_attributes(out, link)
 
 
 def _scope(scope: Any) -> dict[str, Any]:
