@@ -86,7 +86,7 @@ lint: install-test
 
 ## Install the test dependencies, lint, type-check, and run the whole suite.
 test: install-test web browser deploy-tools lint
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=25 $(PYTEST_ARGS)
 
 ## Every benchmark in quick mode (a few minutes, 127.0.0.1 only); its headlines go into the
 ## "Quick run" section of docs/benchmarks.md. Some: make bench ARGS="--only render,jobs".

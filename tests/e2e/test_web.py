@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,15 @@ from tests.e2e.test_up import Server, _free_port
 from tests.unit.imaging.analysis import synthetic as syn
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -101,10 +109,13 @@ def shoot(page: Page, name: str) -> None:
 
 @pytest.mark.slow
 def test_log_in_create_upload_analyse_and_view(
-    server: WebServer, browser: Browser, tmp_path: Path
+    server: WebServer,
+    browser: Browser,
+    tmp_path: Path,
+    traced_context: Callable[..., BrowserContext],
 ) -> None:
     password = (server.data_dir / "admin-password").read_text().strip()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = traced_context(browser, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: _keep_error(m, errors))
@@ -295,7 +306,7 @@ def test_log_in_create_upload_analyse_and_view(
     # the registry: the shipped nuclei model, its versions and aliases
     page.get_by_role("link", name="Models").click()
     page.get_by_role("button", name="nuclei").click()
-    expect(page.get_by_role("heading", name="nuclei")).to_be_visible()
+    expect(page.get_by_role("heading", name="nuclei", exact=True)).to_be_visible()
     versions = page.get_by_role("table", name="Versions of nuclei")
     expect(versions.get_by_role("row", name=re.compile(r"^v1 .*production"))).to_be_visible()
     # its model card (what the registry keeps), lineage, drift; the training form's fields
@@ -336,7 +347,7 @@ def test_log_in_create_upload_analyse_and_view(
     expect(page).to_have_url(re.compile(r"/login"))
     context.close()
 
-    rita = browser.new_context(viewport={"width": 1280, "height": 800})
+    rita = traced_context(browser, viewport={"width": 1280, "height": 800})
     page = rita.new_page()
     page.on("console", lambda m: _keep_error(m, errors))
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))

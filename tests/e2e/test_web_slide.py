@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +20,7 @@ from tests.e2e.test_up import Server, _free_port
 from tests.e2e.test_web import _keep_error, _missing, browser, shoot
 
 pytest.importorskip("playwright", reason="pytest-playwright is in the test extra")
-from playwright.sync_api import Browser, Locator, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, expect
 
 __all__ = ["browser"]  # the module's Chromium fixture, shared with test_web
 
@@ -57,7 +57,10 @@ def slide_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.mark.slow
 def test_analyse_a_region_of_a_slide_from_the_viewer(
-    slide_server: Server, browser: Browser, tmp_path: Path
+    slide_server: Server,
+    browser: Browser,
+    tmp_path: Path,
+    traced_context: Callable[..., BrowserContext],
 ) -> None:
     data: Path = slide_server.data_dir  # type: ignore[attr-defined]
     key = {"Authorization": f"Bearer {(data / 'admin-api-key').read_text().strip()}"}
@@ -69,7 +72,7 @@ def test_analyse_a_region_of_a_slide_from_the_viewer(
     linked = httpx.post(f"{url}/v1/studies/{sid}/images", json={"image_id": slide}, headers=key)
     assert linked.status_code == 201, linked.text
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = traced_context(browser, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: _keep_error(m, errors))
