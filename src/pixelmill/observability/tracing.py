@@ -22,10 +22,13 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import Tracer
 
+    from pixelmill.observability.spans import Recorder
+
 _NULL = contextlib.nullcontext()
 _tracer: Tracer | None = None
 _memory: InMemorySpanExporter | None = None
 _provider: Any = None
+_recorder: Recorder | None = None
 
 
 class _Api:
@@ -88,7 +91,7 @@ def enabled() -> bool:
 def configure_tracing(settings: TracingSettings) -> bool:
     """Install the tracer provider ``settings`` ask for (once per process; later calls
     keep the first). Returns whether tracing is on."""
-    global _tracer, _memory, _provider
+    global _tracer, _memory, _provider, _recorder
     if settings.exporter == "none":
         return _tracer is not None
     with _lock:
@@ -126,9 +129,13 @@ def configure_tracing(settings: TracingSettings) -> bool:
         provider.add_span_processor(processor)
         # not made the global provider: libraries that trace themselves when one is set
         # (FastAPI's native telemetry) would add a second server span per request
+        from pixelmill.observability.spans import Recorder
+
         _Api.load()
         _tracer = provider.get_tracer("pixelmill")
         _provider = provider
+        # pixelmill's spans are the lean kind, ended into this processor (spans.py)
+        _recorder = Recorder(provider, processor, "pixelmill")
         return True
 
 
@@ -147,9 +154,9 @@ def span(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     """A context manager timing ``name`` as a child of the current span (a shared no-op
     when tracing is off). Attribute values must be str, bool, int or float; ids are fine
     here (spans are not metrics: they carry no label-cardinality cost)."""
-    if _tracer is None or not _recording():
+    if _recorder is None or not _recording():
         return _NULL
-    return _Scope(_tracer.start_span(name, attributes=attributes))
+    return _Scope(_recorder.start(name, attributes=attributes))
 
 
 class _Scope:
@@ -185,9 +192,9 @@ def stage(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     """Like :func:`span` for a block that opens no spans of its own (a render stage, a
     cache call, an inference batch): anything traced inside would be a sibling, not a
     child."""
-    if _tracer is None or not _recording():
+    if _recorder is None or not _recording():
         return _NULL
-    return _Scope(_tracer.start_span(name, attributes=attributes), current=False)
+    return _Scope(_recorder.start(name, attributes=attributes), current=False)
 
 
 def _recording() -> bool:
@@ -228,44 +235,44 @@ def continued(carrier: Mapping[str, str] | None) -> Iterator[None]:
 def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
     """A SERVER span for one HTTP request, continuing a caller's ``traceparent`` (named
     by the method; the caller renames it by route once routing matched)."""
-    if _tracer is None:
+    if _recorder is None:
         return _NULL
     return _Scope(
-        _tracer.start_span(
+        _recorder.start(
             method,
-            context=_api.extract(dict(carrier)) if carrier else None,
-            kind=_api.SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": path},
+            _api.SpanKind.SERVER,
+            {"http.request.method": method, "url.path": path},
+            _api.extract(dict(carrier)) if carrier else None,
         )
     )
 
 
 def producer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A PRODUCER span (publishing a message)."""
-    if _tracer is None:
+    if _recorder is None:
         return _NULL
-    return _Scope(_tracer.start_span(name, kind=_api.SpanKind.PRODUCER, attributes=attributes))
+    return _Scope(_recorder.start(name, _api.SpanKind.PRODUCER, attributes))
 
 
 def consumer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A CONSUMER span (handling a message), inside the context :func:`continued` set."""
-    if _tracer is None:
+    if _recorder is None:
         return _NULL
-    return _Scope(_tracer.start_span(name, kind=_api.SpanKind.CONSUMER, attributes=attributes))
+    return _Scope(_recorder.start(name, _api.SpanKind.CONSUMER, attributes))
 
 
 def db_span(statement: str, system: str) -> Any:
     """A CLIENT span for one SQL statement: its operation (``db SELECT``), never its
     text or values."""
-    if _tracer is None or not _recording():
+    if _recorder is None or not _recording():
         return _NULL
     words = statement.lstrip().split(None, 1)
     operation = words[0].upper() if words else "SQL"
     return _Scope(
-        _tracer.start_span(
+        _recorder.start(
             f"db {operation}",
-            kind=_api.SpanKind.CLIENT,
-            attributes={"db.system.name": system, "db.operation.name": operation},
+            _api.SpanKind.CLIENT,
+            {"db.system.name": system, "db.operation.name": operation},
         ),
         current=False,
     )
@@ -302,10 +309,11 @@ def instrument_engine(engine: Any, system: str) -> None:
 
 def reset_for_tests() -> None:
     """Forget the tracer (tests that switch tracing on restore the default)."""
-    global _tracer, _memory, _provider
+    global _tracer, _memory, _provider, _recorder
     _tracer = None
     _memory = None
     _provider = None
+    _recorder = None
 
 
 __all__ = [

@@ -1,0 +1,197 @@
+"""A lean span for pixelmill's own traces, ended into the SDK's span processor.
+
+The OpenTelemetry SDK's ``Span`` takes a lock per span and per attribute, keeps its
+attributes in a bounded, locked mapping, runs the sampler for every child and calls every
+processor's ``on_start``: about 13 µs a span on this machine, 40 µs for the three spans
+of a render, before any export. :class:`LightSpan` is the same span for what pixelmill
+does with it (attributes, events, an exception, a status, a new name) with none of that:
+the sampler runs for a root or a caller's span only (a local sampled parent makes a
+sampled child under the parent-based sampler pixelmill installs), and ending it hands the
+SDK's own :class:`~opentelemetry.sdk.trace.ReadableSpan` to the configured processor, so
+exporters, the in-memory exporter of the tests and batching are the SDK's. 7 µs for the
+same three spans. Only the tracing module makes these, once tracing is on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    get_current_span,
+)
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_UNSET = Status(StatusCode.UNSET)
+
+
+class Recorder:
+    """Starts spans of one tracer provider: its sampler, id generator and resource, and
+    the span processor that receives them when they end."""
+
+    __slots__ = ("ids", "processor", "resource", "sampler", "scope")
+
+    def __init__(self, provider: Any, processor: Any, scope_name: str) -> None:
+        self.sampler = provider.sampler
+        self.ids = provider.id_generator
+        self.resource = provider.resource
+        self.processor = processor
+        self.scope = InstrumentationScope(scope_name)
+
+    def start(
+        self,
+        name: str,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Mapping[str, Any] | None = None,
+        context: Any = None,
+    ) -> Span:
+        """A span child of the current span (or of ``context``'s, a caller's extracted
+        context), or a new trace's root; a non-recording span when the sampler drops it."""
+        parent = get_current_span(context).get_span_context()
+        if parent.is_valid and parent.trace_flags.sampled and not parent.is_remote:
+            span_context = SpanContext(
+                parent.trace_id,
+                self.ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=_SAMPLED,
+                trace_state=parent.trace_state,
+            )
+            return LightSpan(self, name, span_context, parent, kind, dict(attributes or ()))
+        trace_id = parent.trace_id if parent.is_valid else self.ids.generate_trace_id()
+        result = self.sampler.should_sample(context, trace_id, name, kind, attributes)
+        span_context = SpanContext(
+            trace_id,
+            self.ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=_SAMPLED if result.decision.is_sampled() else _NOT_SAMPLED,
+            trace_state=result.trace_state,
+        )
+        if not result.decision.is_recording():
+            return NonRecordingSpan(span_context)
+        return LightSpan(
+            self,
+            name,
+            span_context,
+            parent if parent.is_valid else None,
+            kind,
+            dict(result.attributes or ()),
+        )
+
+
+class LightSpan(Span):
+    """A recording span; see the module's text. Not thread-safe by design: a span is
+    written by the code that opened it."""
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_end",
+        "_events",
+        "_kind",
+        "_name",
+        "_parent",
+        "_recorder",
+        "_start",
+        "_status",
+    )
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+    ) -> None:
+        self._recorder = recorder
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._kind = kind
+        self._attributes = attributes
+        self._events: list[Event] = []
+        self._status = _UNSET
+        self._end: int | None = None
+        self._start = time.time_ns()
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return self._end is None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if value is not None and self._end is None:
+            self._attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(
+        self,
+        name: str,
+        attributes: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        if self._end is None:
+            self._events.append(Event(name, attributes, timestamp or time.time_ns()))
+
+    def update_name(self, name: str) -> None:
+        self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if isinstance(status, StatusCode):
+            status = Status(status, description)
+        if self._status.status_code is not StatusCode.OK:  # OK is final, as in the SDK
+            self._status = status
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        found = {
+            "exception.type": type(exception).__qualname__,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        self.add_event("exception", {**found, **(attributes or {})}, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end is not None:
+            return
+        self._end = end_time or time.time_ns()
+        recorder = self._recorder
+        events: Sequence[Event] = self._events
+        recorder.processor.on_end(
+            ReadableSpan(
+                name=self._name,
+                context=self._context,
+                parent=self._parent,
+                resource=recorder.resource,
+                attributes=self._attributes,
+                events=events,
+                kind=self._kind,
+                status=self._status,
+                start_time=self._start,
+                end_time=self._end,
+                instrumentation_scope=recorder.scope,
+            )
+        )
