@@ -212,7 +212,7 @@ def main() -> None:
     headline = [
         f"observability on ({args.on}, ratio {args.sample_ratio}, {args.protocol}) vs off "
         f"({title}{'' if args.kept_decodes else ', every decode'}, c={args.concurrency}): "
-        f"throughput -{overhead['rps_pct']:.1f} %, CPU/request +{overhead['cpu_pct']:.1f} %"
+        f"throughput {-overhead['rps_pct']:+.1f} %, CPU/request {overhead['cpu_pct']:+.1f} %"
     ]
     save("observability", report, headline)
     rows = [
