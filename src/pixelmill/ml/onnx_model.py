@@ -200,7 +200,7 @@ class OnnxModel:
         if self.spec.task == "graph":
             return self._cells(image, labels)
         if self.spec.task == "timelapse":  # one frame: a sequence of one
-            one = self.predict_frames(np.asarray(image)[None], threshold=threshold)
+            one = self.predict_frames(np.asarray(image)[None], threshold=threshold, scale=scale)
             assert one.mask is not None and one.probability is not None
             return Prediction(mask=one.mask[0], probability=one.probability[0])
         if self.spec.task == "classification":
@@ -220,7 +220,7 @@ class OnnxModel:
         return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob, tiles=count)
 
     def predict_frames(
-        self, frames: NDArray[np.generic], *, threshold: float | None = None
+        self, frames: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
     ) -> Prediction:
         """A time-lapse model on frames (T, H, W[, S]): ``mask`` and ``probability`` are
         (T, H, W), one per frame (:func:`pixelmill.ml.sequence_runtime.probabilities`)."""
@@ -228,7 +228,9 @@ class OnnxModel:
 
         if self.spec.task != "timelapse":
             raise InvalidInput(f"a {self.spec.task} model does not predict on frames")
-        prob = probabilities(self.run, frames, self.spec, max_batch_pixels=self.max_batch_pixels)
+        prob = probabilities(
+            self.run, frames, self.spec, max_batch_pixels=self.max_batch_pixels, scale=scale
+        )
         cut = self.spec.threshold if threshold is None else threshold
         return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob)
 

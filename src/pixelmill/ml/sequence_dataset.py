@@ -178,7 +178,9 @@ def build_archive(sequences: list[tuple[str, NDArray[Any], NDArray[Any]]]) -> by
         for stem, frames, masks in sequences:
             for folder, arr in (("images", frames), ("masks", masks)):
                 sink = io.BytesIO()
-                tifffile.imwrite(sink, np.ascontiguousarray(arr), compression="zlib")
+                tifffile.imwrite(
+                    sink, np.ascontiguousarray(arr), photometric="minisblack", compression="zlib"
+                )
                 member = zipfile.ZipInfo(f"{folder}/{stem}.tif", date_time=EPOCH)
                 member.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(member, sink.getvalue())

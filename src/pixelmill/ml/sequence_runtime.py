@@ -97,9 +97,14 @@ def probabilities(
     spec: InputSpec,
     *,
     max_batch_pixels: int = 8 * 1024 * 1024,
+    scale: float = 1.0,
 ) -> NDArray[np.float32]:
     """Per-frame foreground probability (T, H, W) of ``frames`` (T, H, W[, S]) with the
-    model ``run`` ((N, window, C, h, w) -> (N, window, 1, h, w)); see the module docs."""
+    model ``run`` ((N, window, C, h, w) -> (N, window, 1, h, w)); see the module docs.
+    ``scale`` resizes the frames first (0.5: objects twice the trained size); the
+    probabilities come back at the frames' own size."""
+    if scale != 1.0:
+        return _scaled(run, np.asarray(frames), spec, max_batch_pixels, scale)
     window = spec.frames or 1
     planes = prepare(frames, spec)
     length, _, rows, cols = planes.shape
@@ -117,3 +122,20 @@ def probabilities(
         for k, (_, at) in enumerate(chunk):
             out[first + k] = probs[k, at, 0, :rows, :cols]
     return out
+
+
+def _scaled(
+    run: Run, frames: NDArray[Any], spec: InputSpec, max_batch_pixels: int, scale: float
+) -> NDArray[np.float32]:
+    import cv2
+
+    if not 0.05 <= scale <= 8:
+        raise InvalidInput(f"scale must be between 0.05 and 8, got {scale}")
+    rows, cols = frames.shape[1:3]
+    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+    area = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    work = frames if frames.dtype in (np.uint8, np.uint16) else frames.astype(np.float32)
+    small = np.stack([cv2.resize(f, size, interpolation=area) for f in work])
+    prob = probabilities(run, small, spec, max_batch_pixels=max_batch_pixels)
+    back = [cv2.resize(p, (cols, rows), interpolation=cv2.INTER_LINEAR) for p in prob]
+    return np.stack(back).astype(np.float32)
