@@ -119,7 +119,9 @@ def test_train_a_time_lapse_model_then_segment_and_track_a_sequence(
     assert body["frames"] == 7 and len(body["foreground_fraction"]) == 7
     masks = client.get(f"/v1/images/{body['mask_image_id']}", headers=auth).json()
     assert masks["pages"] == 7 and (masks["width"], masks["height"]) == (48, 40)
-    # one track per nucleus at most a few more; each with its speed and areas
+    # about one track per nucleus (3; a tiny, briefly trained network may split or
+    # miss one); each with its speed and areas
+    assert len(np.unique(truth)) - 1 == 3
     assert 1 <= body["tracking"]["tracks"] <= 6, body["tracking"]
     assert len(body["tracks"]) == body["tracking"]["tracks"]
     first = body["tracks"][0]
