@@ -176,7 +176,7 @@ def parse(
         from pixelmill.ml import sequence_dataset as seq
 
         seq.check_headers(images, problems, problems.refused, limits)
-        items = [("", it) for it in seq.items(images, problems, problems.refused)]
+        items = [("", it) for it in seq.items(images, problems, problems.refused, Item)]
     else:
         _check_headers(images, problems, limits)
         items = (
@@ -327,7 +327,7 @@ def split_names(names: list[str], *, val_fraction: float, seed: int) -> dict[str
 
 
 #: the member time of built archives (the earliest a zip can hold)
-EPOCH = (1980, 1, 1, 0, 0, 0)
+_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def build_archive(
@@ -345,7 +345,7 @@ def build_archive(
                 vips = pyvips.Image.new_from_array(np.ascontiguousarray(arr))
                 if arr.dtype == np.uint16:  # keep 16 bits in PNG/TIFF
                     vips = vips.copy(interpretation="grey16")
-                member = zipfile.ZipInfo(f"{folder}/{stem}{fmt}", date_time=EPOCH)
+                member = zipfile.ZipInfo(f"{folder}/{stem}{fmt}", date_time=_EPOCH)
                 member.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(member, bytes(vips.write_to_buffer(fmt)))
     return buf.getvalue()
@@ -363,7 +363,7 @@ def build_graph_archive(
         lines += [f"{stem},{label},{cls}" for label, cls in sorted(classes.items())]
     buf = io.BytesIO(base)
     with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED) as archive:
-        member = zipfile.ZipInfo(CELLS_CSV, date_time=EPOCH)
+        member = zipfile.ZipInfo(CELLS_CSV, date_time=_EPOCH)
         member.compress_type = zipfile.ZIP_DEFLATED
         archive.writestr(member, "\n".join(lines) + "\n")
     return buf.getvalue()

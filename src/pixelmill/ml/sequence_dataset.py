@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ from numpy.typing import NDArray
 from pixelmill.ml.dataset_limits import DatasetLimits, too_large
 
 SUFFIXES = (".tif", ".tiff")
+#: the member time of built archives (the earliest a zip can hold)
+_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class _Problems(Protocol):
@@ -96,12 +99,12 @@ def _read(blob: bytes) -> NDArray[Any]:
     return np.asarray(tifffile.imread(io.BytesIO(blob), series=0)).reshape(dims)
 
 
-def items(images: dict[str, bytes], problems: _Problems, refused: set[str]) -> list[Any]:
-    """The sequences of a time-lapse archive as :class:`pixelmill.ml.datasets.Item`
-    (``image`` (T, H, W[, S]), ``mask`` (T, H, W) uint8 0/255, ``labels`` the label
-    stack when the masks are instance labels)."""
-    from pixelmill.ml.datasets import Item
-
+def items(
+    images: dict[str, bytes], problems: _Problems, refused: set[str], make: Callable[..., Any]
+) -> list[Any]:
+    """The sequences of a time-lapse archive as ``make(name=, image=, mask=, labels=)``
+    (a :class:`pixelmill.ml.datasets.Item`: ``image`` (T, H, W[, S]), ``mask`` (T, H, W)
+    uint8 0/255, ``labels`` the label stack when the masks are instance labels)."""
     pics = {_stem(n): n for n in images if n.startswith("images/")}
     masks = {_stem(n): n for n in images if n.startswith("masks/")}
     for n in sorted(images):
@@ -127,7 +130,7 @@ def items(images: dict[str, bytes], problems: _Problems, refused: set[str]) -> l
         if problem is not None:
             problems.add(mask_name, problem)
             continue
-        out.append(_item(Item, stem, frames, mask.astype(np.int64)))
+        out.append(_item(make, stem, frames, mask.astype(np.int64)))
     return out
 
 
@@ -171,8 +174,6 @@ def build_archive(sequences: list[tuple[str, NDArray[Any], NDArray[Any]]]) -> by
     synthetic generator); the same arrays give the same bytes."""
     import tifffile
 
-    from pixelmill.ml.datasets import EPOCH
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
         for stem, frames, masks in sequences:
@@ -181,7 +182,7 @@ def build_archive(sequences: list[tuple[str, NDArray[Any], NDArray[Any]]]) -> by
                 tifffile.imwrite(
                     sink, np.ascontiguousarray(arr), photometric="minisblack", compression="zlib"
                 )
-                member = zipfile.ZipInfo(f"{folder}/{stem}.tif", date_time=EPOCH)
+                member = zipfile.ZipInfo(f"{folder}/{stem}.tif", date_time=_EPOCH)
                 member.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(member, sink.getvalue())
     return buf.getvalue()

@@ -69,6 +69,43 @@ def _sequences(items: list[Item]) -> list[tuple[NDArray[Any], NDArray[np.uint8]]
     return [(grey(i.image), (np.asarray(i.mask) > 0).astype(np.uint8)) for i in items]
 
 
+def _reporter(
+    spec: TrainSpec,
+    steps: int,
+    per_epoch: int,
+    history: list[dict[str, Any]],
+    started: float,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+) -> Callable[[dict[str, float]], None]:
+    """The sequence loop's report after each epoch as the trainer's progress event
+    (the history grows by one entry each time)."""
+
+    def progress(entry: dict[str, float]) -> None:
+        epoch = math.ceil(entry["step"] / per_epoch)
+        history.append({"epoch": epoch, "loss": entry["loss"]})
+        elapsed = time.perf_counter() - started
+        if on_progress is None:
+            return
+        on_progress(
+            {
+                "epoch": epoch,
+                "epochs": spec.epochs,
+                "step": int(entry["step"]),
+                "steps": steps,
+                "loss": entry["loss"],
+                "metrics": {},
+                "best_epoch": epoch,
+                "history": [dict(h) for h in history],
+                "images_per_second": round(
+                    entry["step"] * spec.batch_size * spec.frames / max(elapsed, 1e-9), 3
+                ),
+                "eta_seconds": round(elapsed / entry["step"] * (steps - entry["step"]), 1),
+            }
+        )
+
+    return progress
+
+
 def train_dataset(
     spec: TrainSpec,
     dataset: Dataset,
@@ -107,30 +144,7 @@ def train_dataset(
         threads=spec.threads or 1,
     )
     history: list[dict[str, Any]] = []
-
-    def progress(entry: dict[str, float]) -> None:
-        epoch = math.ceil(entry["step"] / per_epoch)
-        history.append({"epoch": epoch, "loss": entry["loss"]})
-        elapsed = time.perf_counter() - started
-        if on_progress is not None:
-            on_progress(
-                {
-                    "epoch": epoch,
-                    "epochs": spec.epochs,
-                    "step": int(entry["step"]),
-                    "steps": seq_spec.steps,
-                    "loss": entry["loss"],
-                    "metrics": {},
-                    "best_epoch": epoch,
-                    "history": [dict(h) for h in history],
-                    "images_per_second": round(
-                        entry["step"] * spec.batch_size * spec.frames / max(elapsed, 1e-9), 3
-                    ),
-                    "eta_seconds": round(
-                        elapsed / entry["step"] * (seq_spec.steps - entry["step"]), 1
-                    ),
-                }
-            )
+    progress = _reporter(spec, seq_spec.steps, per_epoch, history, started, on_progress)
 
     result = train_sequences(
         seq_spec,

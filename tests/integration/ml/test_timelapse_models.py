@@ -84,7 +84,7 @@ def test_train_a_time_lapse_model_then_segment_and_track_a_sequence(
         "width": 8,
         "patch": 32,
         "epochs": 2,
-        "steps_per_epoch": 25,
+        "steps_per_epoch": 15,
         "batch_size": 2,
         "lr": 0.01,
         "threads": 1,

@@ -13,7 +13,7 @@ caller's.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,8 +24,27 @@ from pixelmill.services.inference.answers import answer_head
 from pixelmill.services.timelapse_frames import read_frames
 
 if TYPE_CHECKING:
+    from pixelmill.ml.onnx_model import Prediction
+    from pixelmill.services.images import ImageService
     from pixelmill.services.inference.loaded import LoadedModel
-    from pixelmill.services.inference.service import InferenceService
+    from pixelmill.settings import MLSettings
+
+
+class InferenceService(Protocol):
+    """What a time-lapse prediction uses of :class:`.service.InferenceService`."""
+
+    images: ImageService
+    settings: MLSettings
+
+    def run(
+        self,
+        loaded: LoadedModel,
+        image: NDArray[np.generic],
+        *,
+        threshold: float | None = None,
+        scale: float = 1.0,
+        frames: bool = False,
+    ) -> Prediction: ...
 
 
 class TrackOptions(BaseModel):
