@@ -222,7 +222,11 @@ def served(args: Any) -> dict[str, Any]:
     ]
     frames, truth_rows, ignore = load()
     truth = Detections.points(truth_rows)
-    public = {name: track_and_score(labels_of(frames, args.scale), frames, truth, ignore, args.match_distance)}
+    public = {
+        name: track_and_score(
+            labels_of(frames, args.scale), frames, truth, ignore, args.match_distance
+        )
+    }
     shipped = segmenters(ROOT / "src/pixelmill/ml/models/nuclei.onnx", args.scale)
     segment = shipped["nuclei model (scale 0.5)"]
     per_frame = np.stack([segment(f).astype(np.uint32) for f in frames])

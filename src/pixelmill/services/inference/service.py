@@ -195,7 +195,8 @@ class InferenceService:
         """Predict on an array, with metrics; the drift observation is queued
         (:class:`~.bookkeeping.Bookkeeper`). ``labels``: the cells of a graph model;
         ``frames``: ``image`` is the frames (T, H, W[, bands]) of a time-lapse model."""
-        pixels = int(image.shape[frames]) * int(image.shape[frames + 1])
+        lead = 1 if frames else 0  # frames: the frame axis comes first
+        pixels = int(image.shape[lead]) * int(image.shape[lead + 1])
         if pixels > self.settings.max_predict_pixels:
             raise ImageTooLarge(
                 f"the image has {pixels} pixels; predictions accept at most {self.settings.max_predict_pixels}"
