@@ -4,6 +4,12 @@ held-out synthetic set and the public time-lapse of ``benchmarks/tracking.py``.
 
     PYTHONPATH=src .venv/bin/python benchmarks/temporal.py --out /tmp/temporal
     PYTHONPATH=src .venv/bin/python benchmarks/temporal.py --out /tmp/temporal --reuse
+    PYTHONPATH=src .venv/bin/python benchmarks/temporal.py --onnx M.onnx --card M.json
+
+``--onnx``/``--card``: instead, score a time-lapse model ``pixelmill train --task
+timelapse`` exported, as it is served (:meth:`pixelmill.ml.onnx_model.OnnxModel.predict_frames`,
+its own input spec and post-processing), on the same held-out synthetic set and the
+public time-lapse, beside the shipped U-Net.
 
 Both networks are :class:`pixelmill.ml.networks.RecurrentUNet` (depth 3, width 8, the
 same 572 k parameters), trained by :func:`pixelmill.ml.sequence_training.train_sequences`
@@ -160,7 +166,14 @@ def main() -> None:
     p.add_argument("--held-out", type=int, default=12)
     p.add_argument("--scale", type=float, default=0.5)
     p.add_argument("--match-distance", type=float, default=14.0)
+    p.add_argument("--onnx", type=Path, help="score this served time-lapse model instead")
+    p.add_argument("--card", type=Path, help="its model card (pixelmill train --card)")
     args = parse(p, {"sequences": 60, "steps": 150, "held_out": 4})
+    if args.onnx:
+        result = served(args)
+        print(report(result))
+        save("temporal-served", result, headline(result))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.reuse:
         training = json.loads((args.out / "training.json").read_text())
@@ -180,6 +193,47 @@ def main() -> None:
     result["public"] = public(args)
     print(report(result))
     save(f"temporal-seed{args.seed}", result, headline(result))
+
+
+def served(args: Any) -> dict[str, Any]:
+    """A model ``pixelmill train`` exported, run as served: held-out synthetic and public."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tracking import load, segmenters
+
+    from pixelmill.imaging.tracking.metrics import Detections
+    from pixelmill.ml.onnx_model import OnnxModel
+    from pixelmill.ml.spec import InputSpec
+
+    card = json.loads(args.card.read_text())
+    spec = InputSpec.model_validate(card["input_spec"])
+    model = OnnxModel(args.onnx.read_bytes(), spec, threads=1, batching=False)
+
+    def labels_of(frames: np.ndarray, scale: float) -> np.ndarray:
+        masks = model.predict_frames(frames, scale=scale).mask
+        assert masks is not None
+        return np.stack([spec.objects(m > 0).astype(np.uint32) for m in masks])
+
+    name = f"served {card['name']} ({spec.frames} frames)"
+    rows = [
+        track_and_score(labels_of(f, 1.0), f, synthetic_truth(lab), None, 6.0)
+        for f, lab in sequences(2, args.held_out, 16)
+    ]
+    frames, truth_rows, ignore = load()
+    truth = Detections.points(truth_rows)
+    public = {
+        name: track_and_score(
+            labels_of(frames, args.scale), frames, truth, ignore, args.match_distance
+        )
+    }
+    shipped = segmenters(ROOT / "src/pixelmill/ml/models/nuclei.onnx", args.scale)
+    segment = shipped["nuclei model (scale 0.5)"]
+    per_frame = np.stack([segment(f).astype(np.uint32) for f in frames])
+    public["shipped nuclei U-Net"] = track_and_score(
+        per_frame, frames, truth, ignore, args.match_distance
+    )
+    return {"card": card["sha256"], "synthetic": {name: pooled(rows)}, "public": public}
 
 
 def public(args: Any) -> dict[str, Any]:

@@ -58,7 +58,7 @@ describe('a form from the training spec', () => {
   it('covers numbers, integers, booleans and enums with their bounds', () => {
     expect(f.epochs).toMatchObject({ kind: 'integer', default: 20, min: 1, max: 10000 })
     expect(f.lr).toMatchObject({ kind: 'number', min: 0, exclusiveMin: true, max: 1 })
-    expect(f.task).toMatchObject({ kind: 'enum', options: ['segmentation', 'classification', 'graph'] })
+    expect(f.task).toMatchObject({ kind: 'enum', options: ['segmentation', 'classification', 'graph', 'timelapse'] })
     expect(f.arch).toMatchObject({ kind: 'enum', nullable: true, default: null })
     expect(spec.fields.some((x) => x.kind === 'boolean')).toBe(true)
   })

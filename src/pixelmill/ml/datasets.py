@@ -3,7 +3,8 @@ it completely, and split it reproducibly. Pure: bytes in, arrays out.
 
 Layouts (inside a zip; one wrapping top-level folder is allowed; the graph layout, a
 segmentation dataset of label images plus ``cells.csv``, is in
-:mod:`pixelmill.ml.graph_dataset`)::
+:mod:`pixelmill.ml.graph_dataset`; the time-lapse layout, multi-page TIFFs of frames and
+mask stacks, in :mod:`pixelmill.ml.sequence_dataset`)::
 
     segmentation                     classification
       images/a.png  masks/a.png        images/<class>/x.png   (or <class>/x.png)
@@ -42,7 +43,7 @@ from pixelmill.ml.dataset_limits import (
 from pixelmill.ml.graph_dataset import CELLS_CSV, attach_classes
 from pixelmill.ml.preprocess import decode
 
-Task = Literal["segmentation", "classification", "graph"]
+Task = Literal["segmentation", "classification", "graph", "timelapse"]
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm"}
 
 
@@ -74,17 +75,26 @@ class Dataset:
 
     def summary(self) -> dict[str, Any]:
         shapes = {tuple(i.image.shape) for i in self.items}
+        if self.task == "timelapse":
+            from pixelmill.ml.sequence_dataset import summary
+
+            return {**self._counts(), **summary(self.items)}
+        return {
+            **self._counts(),
+            "channels": sorted(
+                {1 if i.image.ndim == 2 else int(i.image.shape[2]) for i in self.items}
+            ),
+            "dtypes": sorted({str(i.image.dtype) for i in self.items}),
+            "shapes": [list(s) for s in sorted(shapes)[:20]],
+        }
+
+    def _counts(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "items": len(self.items),
             "classes": self.classes,
             "train": len(self.split.get("train", [])),
             "val": len(self.split.get("val", [])),
-            "channels": sorted(
-                {1 if i.image.ndim == 2 else int(i.image.shape[2]) for i in self.items}
-            ),
-            "dtypes": sorted({str(i.image.dtype) for i in self.items}),
-            "shapes": [list(s) for s in sorted(shapes)[:20]],
         }
 
 
@@ -162,12 +172,18 @@ def parse(
     table = files.get(CELLS_CSV) if task == "graph" else None
     for n in sorted(set(files) - set(images) - ({CELLS_CSV} if task == "graph" else set())):
         problems.add(n, "not an image file (expected " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
-    _check_headers(images, problems, limits)
-    items = (
-        _classification(images, problems)
-        if task == "classification"
-        else _segmentation(images, problems)
-    )
+    if task == "timelapse":
+        from pixelmill.ml import sequence_dataset as seq
+
+        seq.check_headers(images, problems, problems.refused, limits)
+        items = [("", it) for it in seq.items(images, problems, problems.refused, Item)]
+    else:
+        _check_headers(images, problems, limits)
+        items = (
+            _classification(images, problems)
+            if task == "classification"
+            else _segmentation(images, problems)
+        )
     classes = sorted({c for c, _ in items}) if task == "classification" else []
     dataset_items = [it for _, it in items]
     if task == "graph":
@@ -185,7 +201,8 @@ def parse(
             ),
             files=[],
         )
-    _check_channels(dataset_items, problems)
+    if task != "timelapse":
+        _check_channels(dataset_items, problems)
     if task == "classification" and len(classes) < 2 and dataset_items:
         problems.add("images/", f"classification needs at least 2 classes, found {classes}")
     problems.raise_if_any("the dataset is invalid")

@@ -37,8 +37,9 @@ def to_onnx(network: Any, spec: InputSpec, *, frames: int | None = None) -> byte
     Input ``input`` float32 (N, C, H, W); output ``output`` float32 probabilities:
     (N, 1, H, W) for segmentation (sigmoid), (N, classes) for classification (softmax).
     N, H and W are dynamic axes. With ``frames`` (a time-lapse network such as
-    :class:`~pixelmill.ml.networks.RecurrentUNet`) input and output are (N, T, C, H, W)
-    with T = ``frames`` fixed (the recurrence is unrolled over it). Graph models:
+    :class:`~pixelmill.ml.networks.RecurrentUNet`; default ``spec.frames`` for a
+    ``timelapse`` spec) input and output are (N, T, C, H, W) with T = ``frames`` fixed
+    (the recurrence is unrolled over it). Graph models:
     :func:`graph_to_onnx`.
     """
     import onnx
@@ -49,15 +50,15 @@ def to_onnx(network: Any, spec: InputSpec, *, frames: int | None = None) -> byte
     if spec.task == "graph":
         return graph_to_onnx(network, len(spec.features))
 
-    wrapped = WithActivation(
-        network, "sigmoid" if spec.task == "segmentation" else "softmax"
-    ).eval()
+    frames = frames or spec.frames if spec.task == "timelapse" else frames
+    dense = spec.task in ("segmentation", "timelapse")
+    wrapped = WithActivation(network, "sigmoid" if dense else "softmax").eval()
     side = spec.size or spec.multiple * 4
     lead = (1, frames) if frames else (1,)
     sample = torch.zeros(*lead, spec.channels, side, side)
     k = len(lead)  # the first spatial axis is k + 1
     axes = {INPUT: {0: "batch", k + 1: "height", k + 2: "width"}}
-    axes[OUTPUT] = dict(axes[INPUT]) if spec.task == "segmentation" else {0: "batch"}
+    axes[OUTPUT] = dict(axes[INPUT]) if dense else {0: "batch"}
     buf = io.BytesIO()
     with _EXPORTING, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notice
@@ -97,9 +98,9 @@ def check(
     if spec.task == "graph":
         return graph_check(onnx_bytes, network, len(spec.features), atol=atol, seed=seed)
 
-    wrapped = WithActivation(
-        network, "sigmoid" if spec.task == "segmentation" else "softmax"
-    ).eval()
+    frames = frames or spec.frames if spec.task == "timelapse" else frames
+    dense = spec.task in ("segmentation", "timelapse")
+    wrapped = WithActivation(network, "sigmoid" if dense else "softmax").eval()
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(seed)
     worst = 0.0

@@ -194,6 +194,10 @@ def signature_problems(session: Any, spec: InputSpec) -> list[str]:
         from pixelmill.ml import graph_runtime
 
         return graph_runtime.signature_problems(session, spec)
+    if spec.task == "timelapse":
+        from pixelmill.ml import sequence_runtime
+
+        return sequence_runtime.signature_problems(session, spec)
     side = spec.size or spec.tile
     inputs = {a.name: a for a in session.get_inputs()}
     outputs = {a.name: a for a in session.get_outputs()}
@@ -221,6 +225,13 @@ def trial_problems(session: Any, spec: InputSpec) -> list[str]:
             return graph_runtime.trial(session, spec)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise _TrialFailed(f"the model fails on a 3-cell graph: {clean(exc)}") from exc
+    if spec.task == "timelapse":
+        from pixelmill.ml import sequence_runtime
+
+        try:
+            return sequence_runtime.trial(session, spec)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise _TrialFailed(f"the model fails on a window of frames: {clean(exc)}") from exc
     if spec.task == "classification":
         rows = cols = spec.size or spec.tile
     else:  # a small image, padded to the model's multiple as the runtime does

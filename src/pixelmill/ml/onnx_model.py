@@ -199,6 +199,10 @@ class OnnxModel:
         probability are returned at the image's own size."""
         if self.spec.task == "graph":
             return self._cells(image, labels)
+        if self.spec.task == "timelapse":  # one frame: a sequence of one
+            one = self.predict_frames(np.asarray(image)[None], threshold=threshold, scale=scale)
+            assert one.mask is not None and one.probability is not None
+            return Prediction(mask=one.mask[0], probability=one.probability[0])
         if self.spec.task == "classification":
             planes = resize_planes(self.prepare(image), self.spec.size or self.spec.tile)
             probs = self._run_many([planes])[0]
@@ -214,6 +218,21 @@ class OnnxModel:
             prob, count = self.probability(image)
         cut = self.spec.threshold if threshold is None else threshold
         return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob, tiles=count)
+
+    def predict_frames(
+        self, frames: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
+    ) -> Prediction:
+        """A time-lapse model on frames (T, H, W[, S]): ``mask`` and ``probability`` are
+        (T, H, W), one per frame (:func:`pixelmill.ml.sequence_runtime.probabilities`)."""
+        from pixelmill.ml.sequence_runtime import probabilities
+
+        if self.spec.task != "timelapse":
+            raise InvalidInput(f"a {self.spec.task} model does not predict on frames")
+        prob = probabilities(
+            self.run, frames, self.spec, max_batch_pixels=self.max_batch_pixels, scale=scale
+        )
+        cut = self.spec.threshold if threshold is None else threshold
+        return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob)
 
     def _cells(self, image: NDArray[np.generic], labels: NDArray[np.integer] | None) -> Prediction:
         from pixelmill.ml.graph_runtime import cell_table

@@ -76,13 +76,19 @@ def train_sequences(
     train: Sequence[Sequence3D],
     val: Sequence[Sequence3D] = (),
     on_progress: Callable[[dict[str, float]], None] | None = None,
+    *,
+    report_every: int = 100,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SequenceResult:
-    """Train as the module docstring says; ``on_progress`` gets a dict every 100 steps."""
+    """Train as the module docstring says; ``on_progress`` gets a dict (step, mean loss
+    since the last) every ``report_every`` steps and after the last; ``should_stop`` is
+    polled every step and raises :class:`~pixelmill.ml.train_result.TrainingCancelled`."""
     import torch
 
     from pixelmill.ml.networks import RecurrentUNet
     from pixelmill.ml.objectives import loss_of
     from pixelmill.ml.spec import TrainSpec
+    from pixelmill.ml.train_result import TrainingCancelled
 
     if spec.patch % 2**spec.depth:
         raise ValueError(f"patch {spec.patch} must be a multiple of {2**spec.depth}")
@@ -98,8 +104,10 @@ def train_sequences(
     )
     loss_spec = TrainSpec()
     result = SequenceResult(network=net, spec=spec)
-    running = 0.0
+    running, count = 0.0, 0
     for step in range(1, spec.steps + 1):
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled(f"cancelled at step {step}")
         x, y = _batch(rng, data, spec)
         logits = net(torch.from_numpy(x))
         shape = (-1, 1, spec.patch, spec.patch)
@@ -108,10 +116,10 @@ def train_sequences(
         loss.backward()
         opt.step()
         sched.step()
-        running += float(loss.detach())
-        if step % 100 == 0 or step == spec.steps:
-            entry = {"step": step, "loss": round(running / (step % 100 or 100), 5)}
-            running = 0.0
+        running, count = running + float(loss.detach()), count + 1
+        if step % report_every == 0 or step == spec.steps:
+            entry = {"step": step, "loss": round(running / count, 5)}
+            running, count = 0.0, 0
             result.history.append(entry)
             if on_progress is not None:
                 on_progress(entry)

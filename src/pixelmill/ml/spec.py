@@ -11,14 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Task = Literal["segmentation", "classification", "graph"]
-Arch = Literal["unet", "cnn", "gnn", "mlp"]
+Task = Literal["segmentation", "classification", "graph", "timelapse"]
+Arch = Literal["unet", "cnn", "gnn", "mlp", "runet"]
 
 #: the architectures each task trains (the first is the default)
 ARCHS: dict[str, tuple[str, ...]] = {
     "segmentation": ("unet",),
     "classification": ("cnn",),
     "graph": ("gnn", "mlp"),
+    "timelapse": ("runet",),
 }
 
 
@@ -60,6 +61,9 @@ class InputSpec(BaseModel):
     features: list[str] = Field(default_factory=list)
     #: graph models: longest edge, in median object diameters
     max_edge: float = Field(3.0, gt=0, le=20)
+    #: time-lapse models: the frames of the window the network sees at once (fixed in
+    #: the ONNX model: input and output (N, frames, C, H, W))
+    frames: int | None = Field(None, ge=1, le=32)
 
     def objects(self, mask: Any) -> Any:
         """A predicted binary mask as labelled objects, with this model's settings
@@ -80,7 +84,8 @@ class TrainSpec(BaseModel):
     arch: Arch | None = Field(
         None,
         description="unet (segmentation), cnn (classification), gnn (graph; mlp: the same "
-        "network without neighbours, a per-cell baseline)",
+        "network without neighbours, a per-cell baseline), runet (timelapse: a U-Net with a "
+        "ConvGRU bottleneck over the frames)",
     )
     depth: int = Field(3, ge=1, le=6, description="U-Net levels / CNN blocks / graph layers")
     width: int = Field(16, ge=2, le=128, description="channels of the first level")
@@ -118,6 +123,9 @@ class TrainSpec(BaseModel):
     max_edge: float = Field(
         3.0, gt=0, le=20, description="graph: longest edge, in median object diameters"
     )
+    frames: int = Field(
+        5, ge=1, le=32, description="timelapse: frames a window holds (fixed in the ONNX model)"
+    )
 
     @model_validator(mode="after")
     def _arch_matches_task(self) -> TrainSpec:
@@ -127,6 +135,11 @@ class TrainSpec(BaseModel):
             raise ValueError(f"arch {self.arch!r} does not fit task {self.task!r}")
         if self.task == "graph" and self.depth > 4:
             raise ValueError(f"a graph network has at most 4 layers (depth), not {self.depth}")
-        if self.task == "segmentation" and self.patch % (2**self.depth):
+        if self.task == "timelapse" and (self.depth > 5 or self.width > 64):
+            raise ValueError(
+                f"a time-lapse network has at most 5 levels (depth) and width 64, not "
+                f"{self.depth} and {self.width}"
+            )
+        if self.task in ("segmentation", "timelapse") and self.patch % (2**self.depth):
             raise ValueError(f"patch {self.patch} must be a multiple of 2**depth = {2**self.depth}")
         return self

@@ -93,6 +93,12 @@ def train(
         from pixelmill.ml.graph_training import train_dataset
 
         return train_dataset(spec, dataset, on_progress, should_stop, on_checkpoint=on_checkpoint)
+    if spec.task == "timelapse":  # likewise not resumable
+        from pixelmill.ml import sequence_task
+
+        return sequence_task.train_dataset(
+            spec, dataset, on_progress, should_stop, on_checkpoint=on_checkpoint
+        )
     started = time.perf_counter()
     torch.set_num_threads(spec.threads or os.cpu_count() or 1)
     torch.manual_seed(spec.seed)

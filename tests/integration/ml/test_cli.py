@@ -111,3 +111,16 @@ def test_synthetic_tissue_is_a_graph_dataset_the_cli_trains(tmp_path: Path) -> N
         "tumour",
     ]
     assert {"accuracy", "f1"} <= set(saved["metrics"])
+
+
+def test_synth_timelapse_writes_a_time_lapse_dataset(tmp_path: Path) -> None:
+    from pixelmill.ml import datasets
+    from pixelmill.runtime.cli._common import folder_to_zip
+
+    folder = tmp_path / "tl"
+    args = ["datasets", "synth-timelapse", str(folder), "--count", "2", "--frames", "3"]
+    made = CliRunner().invoke(main, [*args, "--size", "32"])
+    assert made.exit_code == 0, made.output
+    parsed = datasets.parse(folder_to_zip(folder), task="timelapse")
+    assert parsed.summary()["frames"] == [3] and parsed.summary()["shapes"] == [[32, 32]]
+    assert all(item.labels is not None for item in parsed.items)  # instance label stacks

@@ -1,5 +1,5 @@
 """The gateway and the inference path never import torch (checked in a fresh process),
-for image models and for graph models."""
+for image models, graph models and time-lapse models."""
 
 from __future__ import annotations
 
@@ -46,6 +46,16 @@ with TestClient(create_app(c)) as client:
     r = client.post("/v1/models/cells:1/predict", headers=auth,
                     json={"image_id": ids[0], "labels_image_id": ids[1]})
     assert r.status_code == 200 and len(r.json()["cells"]) == 3, r.text
+    # a time-lapse model segments every frame of a multi-page TIFF and tracks
+    r = client.post("/v1/models/tl/versions", content=(tmp / "tl.onnx").read_bytes(),
+                    params={"input_spec": (tmp / "tl_spec.json").read_text()}, headers=auth)
+    assert r.status_code == 201, r.text
+    import io, tifffile
+    sink = io.BytesIO()
+    tifffile.imwrite(sink, np.full((3, 24, 24), 90, np.uint8), photometric="minisblack")
+    r = client.post("/v1/models/tl:1/timelapse?track=true", content=sink.getvalue(),
+                    headers=auth)
+    assert r.status_code == 200 and r.json()["frames"] == 3, r.text
 c.close()
 print(json.dumps({"torch": "torch" in sys.modules, "onnxruntime": "onnxruntime" in sys.modules}))
 """
@@ -65,6 +75,12 @@ def test_gateway_and_inference_do_not_import_torch(tmp_path: Path, tiny_model: T
     (tmp_path / "graph.onnx").write_bytes(graph_to_onnx(net, len(features)))
     graph_spec = InputSpec(task="graph", classes=["a", "b"], features=features)
     (tmp_path / "graph_spec.json").write_text(graph_spec.model_dump_json())
+    from pixelmill.ml.export import to_onnx
+    from pixelmill.ml.networks import RecurrentUNet
+
+    tl_spec = InputSpec(task="timelapse", frames=2, multiple=4)
+    (tmp_path / "tl.onnx").write_bytes(to_onnx(RecurrentUNet(1, 1, 2, 4).eval(), tl_spec))
+    (tmp_path / "tl_spec.json").write_text(tl_spec.model_dump_json())
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
         capture_output=True,

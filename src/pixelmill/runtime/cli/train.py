@@ -14,10 +14,10 @@ from pixelmill.runtime.cli._common import CleanCommand, folder_to_zip, open_cont
 _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     (
         "task",
-        click.Choice(["segmentation", "classification", "graph"]),
-        "segmentation, classification or graph",
+        click.Choice(["segmentation", "classification", "graph", "timelapse"]),
+        "segmentation, classification, graph or timelapse",
     ),
-    ("arch", click.Choice(["unet", "cnn", "gnn", "mlp"]), "network (default from task)"),
+    ("arch", click.Choice(["unet", "cnn", "gnn", "mlp", "runet"]), "network (default from task)"),
     ("depth", int, "U-Net levels / CNN blocks / graph layers"),
     ("width", int, "channels of the first level"),
     ("epochs", int, "most epochs"),
@@ -33,6 +33,7 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("min-object-fraction", float, "serving drops objects below this x the median area"),
     ("fill-holes", bool, "serving fills holes in objects (nuclei: yes)"),
     ("max-edge", float, "graph: longest edge, in median object diameters"),
+    ("frames", int, "timelapse: frames a window holds (fixed in the ONNX model)"),
 ]
 
 

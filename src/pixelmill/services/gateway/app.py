@@ -46,6 +46,7 @@ from pixelmill.services.gateway.routes import (
     study_training,
     system,
     thumbor,
+    timelapse,
     training,
 )
 from pixelmill.services.gateway.routes import annotations as annotation_routes
@@ -70,6 +71,7 @@ ROUTERS = [
     datasets.router,
     models.router,
     cell_graphs.router,
+    timelapse.router,
     training.router,
     evaluations.router,
     patients.router,

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pixelmill.ml.spec import InputSpec
+
+if TYPE_CHECKING:
+    from pixelmill.services.inference.loaded import LoadedModel
 
 PNG = "image/png"
 NPY = "application/x-npy"
@@ -69,4 +72,18 @@ def measure_mask(
             {k: clean(v) for k, v in row.items()} for row in table.slice(0, 1000).to_pylist()
         ],
         "truncated": table.num_rows > 1000,
+    }
+
+
+def answer_head(loaded: LoadedModel, source_id: str | None) -> dict[str, Any]:
+    """What every JSON answer of a prediction starts with: the version that ran, the
+    image it ran on and the drift state after the last counted image."""
+    v = loaded.version
+    return {
+        "model": v.model,
+        "version": v.version,
+        "ref": v.ref,
+        "image_id": source_id,
+        "task": loaded.model.spec.task,
+        "drift": loaded.drift_state,
     }

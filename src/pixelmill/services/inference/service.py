@@ -16,14 +16,14 @@ from numpy.typing import NDArray
 
 from pixelmill.backends.breaker import Breakers, is_outage
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.errors import ImageTooLarge, InvalidModel, public_text
+from pixelmill.errors import ImageTooLarge, InvalidModel, InvalidParameter, public_text
 from pixelmill.ml.drift import DriftMonitor, DriftState, flag_note
 from pixelmill.ml.onnx_model import OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode, header_size
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
-from pixelmill.services.inference.answers import PNG, encode_mask, measure_mask
+from pixelmill.services.inference.answers import PNG, answer_head, encode_mask, measure_mask
 from pixelmill.services.inference.bookkeeping import Bookkeeper
 from pixelmill.services.inference.loaded import InlineMask, LoadedModel
 from pixelmill.services.inference.resolution import ResolvedRefs
@@ -47,6 +47,14 @@ class Predictor:
         self, image: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
     ) -> Prediction:
         return self._service.run(self._loaded, image, threshold=threshold, scale=scale)
+
+    def predict_frames(
+        self, frames: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
+    ) -> Prediction:
+        """A time-lapse model on frames (T, H, W[, bands]): one mask per frame."""
+        return self._service.run(
+            self._loaded, frames, threshold=threshold, scale=scale, frames=True
+        )
 
 
 class _Loaded(LRUCache[str, LoadedModel]):
@@ -182,10 +190,13 @@ class InferenceService:
         threshold: float | None = None,
         scale: float = 1.0,
         labels: NDArray[np.integer] | None = None,
+        frames: bool = False,
     ) -> Prediction:
         """Predict on an array, with metrics; the drift observation is queued
-        (:class:`~.bookkeeping.Bookkeeper`). ``labels``: the cells of a graph model."""
-        pixels = int(image.shape[0]) * int(image.shape[1])
+        (:class:`~.bookkeeping.Bookkeeper`). ``labels``: the cells of a graph model;
+        ``frames``: ``image`` is the frames (T, H, W[, bands]) of a time-lapse model."""
+        lead = 1 if frames else 0  # frames: the frame axis comes first
+        pixels = int(image.shape[lead]) * int(image.shape[lead + 1])
         if pixels > self.settings.max_predict_pixels:
             raise ImageTooLarge(
                 f"the image has {pixels} pixels; predictions accept at most {self.settings.max_predict_pixels}"
@@ -197,15 +208,13 @@ class InferenceService:
             if self.breakers
             else None
         )
+        call: Any = loaded.model.predict_frames if frames else loaded.model.predict
+        extra = {} if frames else {"labels": labels}
         try:
             if breaker is None:
-                prediction = loaded.model.predict(
-                    image, threshold=threshold, scale=scale, labels=labels
-                )
+                prediction = call(image, threshold=threshold, scale=scale, **extra)
             else:
-                prediction = breaker.call(
-                    loaded.model.predict, image, threshold=threshold, scale=scale, labels=labels
-                )
+                prediction = breaker.call(call, image, threshold=threshold, scale=scale, **extra)
         except Exception as exc:
             loaded.errors += 1
             loaded.last_error = public_text(exc)[:500]
@@ -218,7 +227,7 @@ class InferenceService:
         metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "ok").inc()
         loaded.predictions += 1
         loaded.last_error = None
-        self.bookkeeper.submit(loaded, image, seconds)
+        self.bookkeeper.submit(loaded, image[len(image) // 2] if frames else image, seconds)
         return prediction
 
     def predict(
@@ -242,14 +251,20 @@ class InferenceService:
         model classifies the cells of ``labels_image_id`` or, without it, those
         ``segmenter`` finds (:mod:`.cells`)."""
         loaded = self.load(ref)
+        if loaded.model.spec.task == "timelapse":
+            from pixelmill.services.inference.timelapse import predict_timelapse
+
+            return predict_timelapse(
+                self, loaded, image_id, data, owner_id, threshold=threshold, scale=scale
+            )
         image, source_id, pixel_size = self._source(image_id, data, owner_id, keep=True)
         if loaded.model.spec.task == "graph":
             from pixelmill.services.inference.cells import predict_cells
 
-            body = _answer(loaded, source_id)
+            body = answer_head(loaded, source_id)
             return predict_cells(self, loaded, image, body, labels_image_id, segmenter, scale)
         prediction = self.run(loaded, image, threshold=threshold, scale=scale)
-        body = _answer(loaded, source_id)
+        body = answer_head(loaded, source_id)
         if prediction.mask is not None:
             body["tiles"] = prediction.tiles
             body["foreground_fraction"] = round(float((prediction.mask > 0).mean()), 6)
@@ -287,12 +302,16 @@ class InferenceService:
         segmentation answers with the mask itself (``media_type``: PNG or ``.npy``) and
         the version in headers; a classification with its usual JSON."""
         loaded = self.load(ref)
+        if loaded.model.spec.task == "timelapse":
+            raise InvalidParameter(
+                "a time-lapse model answers JSON (its masks are stored): store on"
+            )
         image, source_id, _ = self._source(image_id, data, "", keep=False)
         prediction = self.run(loaded, image, threshold=threshold, scale=scale)
         v = loaded.version
         if prediction.mask is None:
             return {
-                **_answer(loaded, source_id),
+                **answer_head(loaded, source_id),
                 "label": prediction.label,
                 "scores": prediction.scores,
             }
@@ -375,17 +394,3 @@ def _model_failure(exc: BaseException) -> bool:
     """What counts against a model's breaker: outages, and the runtime failing on an
     input (422 ``invalid-model``): a version that fails on most inputs is broken."""
     return is_outage(exc) or isinstance(exc, InvalidModel)
-
-
-def _answer(loaded: LoadedModel, source_id: str | None) -> dict[str, Any]:
-    """What every JSON answer of a prediction starts with: the version that ran, the
-    image it ran on and the drift state after the last counted image."""
-    v = loaded.version
-    return {
-        "model": v.model,
-        "version": v.version,
-        "ref": v.ref,
-        "image_id": source_id,
-        "task": loaded.model.spec.task,
-        "drift": loaded.drift_state,
-    }

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pixelmill.errors import ImageTooLarge, InvalidParameter
+from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import ops, pipeline
 from pixelmill.services.jobs.kinds import JobKind
+from pixelmill.services.timelapse_frames import check_frames, read_frames
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ImageRecord
@@ -112,7 +113,7 @@ def track_kind(
             model_check(job.owner, ref)
         assert ctx.task.input is not None
         record = images.record(ctx.task.input)
-        _check_size(record, images)
+        check_frames(record, images)
         labels, grey = _segment_frames(images, record, params, ctx)
         with ctx.step("track"):
             tracks = track(
@@ -145,7 +146,7 @@ def track_kind(
     def check(params: TrackParams, submit: SubmitContext) -> None:
         # a single image or one over the limits is refused at submit (from the records)
         for record in submit.inputs:
-            _check_size(record, images)
+            check_frames(record, images)
 
     return JobKind(
         name="track",
@@ -158,23 +159,6 @@ def track_kind(
         fan_out="per_input",
         min_inputs=1,
     )
-
-
-def _check_size(record: ImageRecord, images: ImageService) -> None:
-    if record.pages < 2:
-        raise InvalidParameter(
-            "tracking needs a time-lapse: a multi-page TIFF (or an animation), one page a "
-            f"frame; image {record.id} has one page"
-        )
-    limit = images.settings
-    pixels = record.pages * record.width * record.height
-    if record.pages > limit.max_frames or pixels > limit.max_animation_pixels:
-        raise ImageTooLarge(
-            f"the time-lapse has {record.pages} frames, {pixels} pixels in all: more than "
-            f"{limit.max_frames} frames or {limit.max_animation_pixels} pixels",
-            frames=record.pages,
-            max_frames=limit.max_frames,
-        )
 
 
 def _segment_frames(
@@ -190,6 +174,8 @@ def _segment_frames(
     )
     if params.model is not None and predictor is None:
         raise InvalidParameter("track with a model needs the model service, not running here")
+    if predictor is not None and predictor.input_spec.task == "timelapse":
+        return _timelapse_model(images, record, params, predictor, ctx)
     labels: list[np.ndarray] = []
     grey: list[np.ndarray] = []
     for t in range(record.pages):
@@ -217,6 +203,24 @@ def _segment_frames(
         grey.append(pixels if pixels.ndim == 2 else pixels.mean(axis=2, dtype=np.float32))
         ctx.progress((t + 1) / (record.pages + 1), f"frame {t + 1} of {record.pages} segmented")
     return np.stack(labels), np.stack(grey)
+
+
+def _timelapse_model(
+    images: ImageService, record: ImageRecord, params: TrackParams, predictor: Any, ctx: JobContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label images and grey frames from a time-lapse model, which sees every frame with
+    its neighbours (:meth:`pixelmill.ml.onnx_model.OnnxModel.predict_frames`)."""
+    with ctx.step("read frames"):
+        frames = read_frames(images, record, lambda _t: ctx.raise_if_cancelled())
+    with ctx.step("segment frames"):
+        prediction = predictor.predict_frames(
+            frames, threshold=params.threshold, scale=params.scale
+        )
+    spec = predictor.input_spec
+    labels = np.stack([np.asarray(spec.objects(m > 0), np.uint32) for m in prediction.mask])
+    grey = frames if frames.ndim == 3 else frames.mean(axis=3, dtype=np.float32)
+    ctx.progress(record.pages / (record.pages + 1), f"{record.pages} frames segmented")
+    return labels, grey
 
 
 def _stack_tiff(labels: np.ndarray) -> bytes:

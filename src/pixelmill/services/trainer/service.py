@@ -106,9 +106,9 @@ class TrainerService:
             raise ImageTooLarge(
                 f"the dataset is larger than {self.settings.max_dataset_bytes} bytes"
             )
-        if task not in (None, "segmentation", "classification", "graph"):
+        if task not in (None, "segmentation", "classification", "graph", "timelapse"):
             raise InvalidParameter(
-                f"task must be segmentation, classification or graph, not {task!r}"
+                f"task must be segmentation, classification, graph or timelapse, not {task!r}"
             )
         if not 0 <= val_fraction < 1:
             raise InvalidParameter("val_fraction must be in [0, 1)")
@@ -201,6 +201,15 @@ class TrainerService:
             raise InvalidParameter(
                 f"dataset {dataset_id!r} is for {record.task}, the spec asks for {spec.task}"
             )
+        if spec.task == "timelapse":
+            from pixelmill.ml.sequence_task import fit_problems
+
+            summary = record.summary or {}
+            problems = fit_problems(spec, summary.get("frames", []), summary.get("shapes", []))
+            if problems:
+                raise InvalidParameter(
+                    f"the spec does not fit dataset {dataset_id!r}: " + "; ".join(problems)
+                )
         if self.quotas is not None:
             self.quotas.check_training(owner, spec.epochs)
         if not torch_available():

@@ -89,8 +89,10 @@ async def upload_dataset(
     request: Request,
     response: Response,
     name: str | None = Query(None, max_length=200),
-    task: Literal["segmentation", "classification", "graph"] | None = Query(
-        None, description="Default: detected (cells.csv → graph, masks/ → segmentation)."
+    task: Literal["segmentation", "classification", "graph", "timelapse"] | None = Query(
+        None,
+        description="Default: detected (cells.csv → graph, masks/ → segmentation); "
+        "timelapse (multi-page TIFF frames and mask stacks) is never detected: name it.",
     ),
     val_fraction: float = Query(
         0.15, ge=0, lt=1, description="Share of items held out for validation."
