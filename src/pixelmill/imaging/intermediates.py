@@ -13,7 +13,8 @@ What is kept, each keyed by the original's content hash (``OpContext.source_id``
   along), for renders needing the same shrink (pixel-equal to decoding afresh);
 * ``("whole", page)``: a PNG, single-page TIFF or GIF decoded whole and upright into a
   libvips memory image (these formats have no shrink-on-load: every render decodes
-  every pixel; an opaque GIF kept without the alpha band libvips gives it);
+  every pixel; an image whose alpha is opaque everywhere, as every GIF's libvips
+  decode may be, kept without that band, :mod:`pixelmill.imaging.alpha`);
 * ``("frames", n)``: every frame of an animation (``n`` frames), as the animated path
   opens it.
 
@@ -30,7 +31,7 @@ from typing import Protocol, TypeVar
 
 import pyvips
 
-from pixelmill.imaging.gif import without_alpha
+from pixelmill.imaging.alpha import drop_opaque_alpha
 
 V = TypeVar("V")
 
@@ -70,7 +71,8 @@ def whole_image(
         nbytes = image.width * image.height * image.bands * _sample_bytes(image)
         if not store.fits(nbytes):
             return None
-        kept = without_alpha(image.autorot().copy_memory()).copy_memory()  # opaque GIF: RGB
+        # an opaque alpha (an opaque GIF's, many PNGs') is not kept: RGB, 3/4 the memory
+        kept = drop_opaque_alpha(image.autorot().copy_memory()).copy_memory()
         return kept, kept.width * kept.height * kept.bands * _sample_bytes(kept)
 
     return _own(store.fetch((source_id, "whole", 0), make))

@@ -44,7 +44,7 @@ from pixelmill.imaging.ops.trim import TrimParams
 from pixelmill.imaging.ops.watermark import WatermarkParams
 
 #: bump when rendering changes output bytes, so caches and ETags roll over
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 
 #: query keys that are not render parameters (signature, its expiry and key id, cache busting)
 RESERVED = frozenset({"sig", "expires", "kid", "v"})

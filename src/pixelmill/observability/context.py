@@ -13,9 +13,9 @@ Standard library only (the ``up`` supervisor imports logging too).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-import uuid
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -53,7 +53,7 @@ def request_id_from(header: str | None) -> str:
     """The caller's X-Request-ID when it is a plain id, else a new one."""
     if header and _REQUEST_ID.match(header):
         return header
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits as uuid4().hex, a seventh of its CPU
 
 
 def begin_request(info: RequestInfo) -> Any:

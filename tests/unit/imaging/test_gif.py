@@ -67,6 +67,7 @@ def _render_before(
     """The same render with the opaque-GIF path turned off (what pixelmill did before)."""
     with monkeypatch.context() as patched:
         patched.setattr(resize_op, "opaque_first_frame", lambda _source: None)
+        patched.setattr(encoding, "_ALPHA_KEPT", ())
         patched.setattr(pipeline, "may_be_opaque", lambda _source: False)
         patched.setattr(pipeline, "without_alpha", lambda image: image)
         return _render(source, fmt, **query)
