@@ -33,6 +33,8 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("min-object-fraction", float, "serving drops objects below this x the median area"),
     ("fill-holes", bool, "serving fills holes in objects (nuclei: yes)"),
     ("max-edge", float, "graph: longest edge, in median object diameters"),
+    ("head", click.Choice(["mask", "distance"]), "segmentation output (distance: instance head)"),
+    ("seed-threshold", float, "distance head: distance above which pixels seed objects"),
 ]
 
 
@@ -65,6 +67,13 @@ def _spec_options(func: Any) -> Any:
 )
 @click.option("--alias", default=None, help="Point this alias at the new version.")
 @click.option("--description", default="", help="Free text stored with the version.")
+@click.option(
+    "--provenance",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A JSON file (where the data came from, its licences, what was used for what) "
+    "kept in the card as 'provenance'.",
+)
 @click.option("--data-dir", default=None)
 @_spec_options
 def train_command(
@@ -77,6 +86,7 @@ def train_command(
     register: bool,
     alias: str | None,
     description: str,
+    provenance: Path | None,
     data_dir: str | None,
     **spec_fields: Any,
 ) -> None:
@@ -106,6 +116,8 @@ def train_command(
     diff = export.check(onnx_bytes, result.network, result.input_spec)
     command = _command_line(click.get_current_context())
     card = model_card(name, spec, result, parsed, onnx_bytes, diff, command, description)
+    if provenance is not None:
+        card["provenance"] = json.loads(provenance.read_text())
     if onnx_out:
         onnx_out.parent.mkdir(parents=True, exist_ok=True)
         onnx_out.write_bytes(onnx_bytes)
