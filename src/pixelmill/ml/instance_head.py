@@ -27,9 +27,11 @@ from numpy.typing import NDArray
 HEADS = ("mask", "distance")
 
 
-def distance_target(labels: NDArray[np.integer]) -> NDArray[np.float32]:
+def distance_target(labels: NDArray[np.integer], cap: float = 0.0) -> NDArray[np.float32]:
     """The normalised per-object distance map of an instance label image (0 = background):
-    (rows, cols) float32 in 0..1, 0 outside objects, each object's maximum 1.
+    (rows, cols) float32 in 0..1, 0 outside objects, each object's maximum 1. With
+    ``cap`` > 0 the distance is in pixels divided by ``cap`` and clipped at 1 instead
+    (local: a network need not see a whole object to know it).
 
     >>> labels = np.zeros((5, 11), np.int32); labels[:, :5] = 1; labels[:, 5:10] = 2
     >>> [round(float(v), 2) for v in distance_target(labels)[2]]
@@ -44,19 +46,19 @@ def distance_target(labels: NDArray[np.integer]) -> NDArray[np.float32]:
             continue
         inside = np.pad(lab[window] == index, 1)
         dist = np.asarray(ndimage.distance_transform_edt(inside), np.float32)[1:-1, 1:-1]
-        top = float(dist.max())
+        top = cap if cap > 0 else float(dist.max())
         if top > 0:
             region = out[window]
             own = lab[window] == index
-            region[own] = dist[own] / top
+            region[own] = np.minimum(dist[own] / top, 1.0)
     return out
 
 
-def targets(labels: NDArray[np.integer]) -> NDArray[np.float32]:
+def targets(labels: NDArray[np.integer], cap: float = 0.0) -> NDArray[np.float32]:
     """The (2, rows, cols) float32 training target of the distance head: foreground
-    (0/1) and :func:`distance_target`."""
+    (0/1) and :func:`distance_target` (``cap``: see there)."""
     lab = np.asarray(labels)
-    return np.stack([(lab > 0).astype(np.float32), distance_target(lab)])
+    return np.stack([(lab > 0).astype(np.float32), distance_target(lab, cap)])
 
 
 def seeded_instances(

@@ -64,6 +64,9 @@ class InputSpec(BaseModel):
     head: Head = "mask"
     #: distance head: the distance above which pixels seed an object (its core)
     seed_threshold: float = Field(0.5, gt=0, lt=1)
+    #: distance head: 0 = each object's distance normalised to its maximum; > 0 = the
+    #: distance in px divided by this, clipped at 1
+    distance_cap: float = Field(0.0, ge=0, le=64)
     #: graph models: the per-object measurements fed as node features, in order
     #: (:func:`pixelmill.ml.graph.build_graph`)
     features: list[str] = Field(default_factory=list)
@@ -144,6 +147,12 @@ class TrainSpec(BaseModel):
     )
     seed_threshold: float = Field(
         0.5, gt=0, lt=1, description="distance head: distance above which pixels seed objects"
+    )
+    distance_cap: float = Field(
+        0.0,
+        ge=0,
+        le=64,
+        description="distance head target: 0 = per-object normalised; > 0 = px / this, max 1",
     )
     max_edge: float = Field(
         3.0, gt=0, le=20, description="graph: longest edge, in median object diameters"

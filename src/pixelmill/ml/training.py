@@ -143,6 +143,7 @@ def _input_spec(spec: TrainSpec, dataset: Dataset) -> InputSpec:
         fill_holes=spec.fill_holes and seg,
         head=spec.head if seg else "mask",
         seed_threshold=spec.seed_threshold,
+        distance_cap=spec.distance_cap,
     )
 
 
@@ -157,7 +158,10 @@ def _examples(
         from pixelmill.ml.scores import truth_instances
 
         return xs, [
-            targets(i.labels if i.labels is not None else truth_instances(i.mask))
+            targets(
+                i.labels if i.labels is not None else truth_instances(i.mask),
+                input_spec.distance_cap,
+            )
             for i in items
             if i.mask is not None
         ]

@@ -57,3 +57,10 @@ def test_the_spec_picks_the_post_processing_by_head() -> None:
     assert new.objects(mask, dist).max() == 2
     # no distance map (an old caller): the classical splitter still serves
     assert np.array_equal(new.objects(mask), old.objects(mask))
+
+
+def test_a_capped_distance_target_counts_pixels_to_the_border() -> None:
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:18, 2:18] = 1
+    row = distance_target(labels, cap=4.0)[10]
+    assert row[2:7].tolist() == [0.25, 0.5, 0.75, 1.0, 1.0]  # 1 px in: 1/4; capped at 1

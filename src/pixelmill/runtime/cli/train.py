@@ -35,6 +35,7 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("max-edge", float, "graph: longest edge, in median object diameters"),
     ("head", click.Choice(["mask", "distance"]), "segmentation output (distance: instance head)"),
     ("seed-threshold", float, "distance head: distance above which pixels seed objects"),
+    ("distance-cap", float, "distance head target: 0 per-object normalised, else px / cap"),
 ]
 
 
