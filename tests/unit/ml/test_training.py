@@ -141,6 +141,6 @@ def test_a_distance_head_trains_on_label_masks_and_serves_its_distance_map() -> 
     model = OnnxModel(onnx, result.input_spec, batching=False)
     prediction = model.predict(pairs[0][1])
     assert prediction.distance is not None and prediction.distance.shape == (64, 64)
-    assert 0 <= prediction.distance.min() and prediction.distance.max() <= 1
+    assert prediction.distance.min() >= 0 and prediction.distance.max() <= 1
     labels = model.spec.objects(prediction.mask > 0, prediction.distance)
     assert labels.shape == (64, 64)
