@@ -149,10 +149,17 @@ def _methods(model: Any, scale: float) -> dict[str, Any]:
     from pixelmill.imaging.analysis.segment import segment_nuclei
 
     return {
-        "model": lambda img: model.spec.objects(model.predict(img, scale=scale).mask > 0),
+        "model": lambda img: _model_objects(model, img, scale),
         "classical_otsu": lambda img: segment_nuclei(_grey(img)).labels,
         "classical_local": lambda img: segment_nuclei(_grey(img), method="local").labels,
     }
+
+
+def _model_objects(model: Any, image: np.ndarray, scale: float) -> np.ndarray:
+    """The model's objects, with its own post-processing (a distance head's seeded
+    watershed, or the classical splitter)."""
+    prediction = model.predict(image, scale=scale)
+    return np.asarray(model.spec.objects(prediction.mask > 0, prediction.distance))
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

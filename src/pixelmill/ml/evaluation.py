@@ -50,7 +50,7 @@ def score(
             raise InvalidParameter(f"{item.name} has no mask: not a segmentation dataset")
         prediction = model.predict(item.image)
         assert prediction.mask is not None
-        found = np.asarray(model.spec.objects(prediction.mask > 0))
+        found = np.asarray(model.spec.objects(prediction.mask > 0, prediction.distance))
         truth = item.labels if item.labels is not None else truth_instances(item.mask)
         tally.add(found, truth)
         if on_item is not None:

@@ -16,7 +16,9 @@ from pixelmill.ml.spec import InputSpec, TrainSpec
 
 def loss_of(logits: Any, target: Any, spec: TrainSpec) -> Any:
     """The training loss: cross-entropy (classification), or BCE plus ``dice_weight`` x
-    soft Dice (segmentation; ``logits`` and ``target`` (N, 1, H, W))."""
+    soft Dice (segmentation; ``logits`` and ``target`` (N, K, H, W)). With K = 2 (the
+    distance head) the BCE covers both channels (the distance target is soft) and the
+    Dice the foreground only."""
     import torch.nn.functional as F
 
     if spec.task == "classification":
@@ -24,9 +26,10 @@ def loss_of(logits: Any, target: Any, spec: TrainSpec) -> Any:
     bce = F.binary_cross_entropy_with_logits(logits, target)
     if spec.dice_weight == 0:
         return bce
-    prob = logits.sigmoid()
-    inter = (prob * target).sum(dim=(1, 2, 3))
-    dice = (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
+    prob = logits[:, :1].sigmoid()
+    fore = target[:, :1]
+    inter = (prob * fore).sum(dim=(1, 2, 3))
+    dice = (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + fore.sum(dim=(1, 2, 3)) + 1)
     return bce + spec.dice_weight * (1 - dice.mean())
 
 

@@ -59,6 +59,9 @@ class Prediction:
     label: str | None = None
     scores: dict[str, float] | None = None
     tiles: int = 1
+    #: distance-head models: the predicted per-object distance map (rows, cols) float32,
+    #: which ``InputSpec.objects`` seeds its watershed from
+    distance: NDArray[np.float32] | None = None
     #: graph models: the per-cell table (column → values) and the image's summary
     cells: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
@@ -139,12 +142,18 @@ class OnnxModel:
 
     def probability(self, image: NDArray[np.generic]) -> tuple[NDArray[np.float32], int]:
         """Foreground probability (rows, cols) float32 and the number of tiles used."""
+        maps, count = self.maps(image)
+        return maps[0], count
+
+    def maps(self, image: NDArray[np.generic]) -> tuple[NDArray[np.float32], int]:
+        """Every output channel (K, rows, cols) float32 (foreground first; a distance
+        head's distance second) and the number of tiles used."""
         planes = self.prepare(image)
         _, rows, cols = planes.shape
         if rows <= self.tile and cols <= self.tile:
             padded, _ = pad_to_multiple(planes, self.spec.multiple)
             out = self._run_many([padded])[0]
-            return out[0, :rows, :cols], 1
+            return out[:, :rows, :cols], 1
         # tiles are multiples of spec.multiple; images smaller than a tile in one
         # dimension are padded up to it in that dimension
         padded, _ = pad_to_multiple(planes, self.spec.multiple, minimum=0)
@@ -163,9 +172,9 @@ class OnnxModel:
             o[:, : t.rows, : t.cols] for o, t in zip(self._run_many(inputs), tiles, strict=True)
         ]
         blended = tiling.blend(outs, tiles, prow, pcol, self.overlap)
-        return blended[0, :rows, :cols], len(tiles)
+        return blended[:, :rows, :cols], len(tiles)
 
-    def _scaled_probability(
+    def _scaled_maps(
         self, image: NDArray[np.generic], scale: float
     ) -> tuple[NDArray[np.float32], int]:
         import cv2
@@ -178,9 +187,9 @@ class OnnxModel:
         small = cv2.resize(
             work, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         )
-        prob, count = self.probability(np.asarray(small))
-        back = cv2.resize(prob, (cols, rows), interpolation=cv2.INTER_LINEAR)
-        return np.asarray(back, dtype=np.float32), count
+        maps, count = self.maps(np.asarray(small))
+        back = [cv2.resize(m, (cols, rows), interpolation=cv2.INTER_LINEAR) for m in maps]
+        return np.stack(back).astype(np.float32), count
 
     def predict(
         self,
@@ -213,11 +222,17 @@ class OnnxModel:
                 scores={c: float(p) for c, p in zip(classes, probs, strict=False)},
             )
         if scale != 1.0:
-            prob, count = self._scaled_probability(np.asarray(image), scale)
+            maps, count = self._scaled_maps(np.asarray(image), scale)
         else:
-            prob, count = self.probability(image)
+            maps, count = self.maps(image)
+        prob = maps[0]
         cut = self.spec.threshold if threshold is None else threshold
-        return Prediction(mask=((prob > cut) * 255).astype(np.uint8), probability=prob, tiles=count)
+        return Prediction(
+            mask=((prob > cut) * 255).astype(np.uint8),
+            probability=prob,
+            tiles=count,
+            distance=maps[1] if self.spec.head == "distance" and len(maps) > 1 else None,
+        )
 
     def predict_frames(
         self, frames: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0

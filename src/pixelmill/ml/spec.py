@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Task = Literal["segmentation", "classification", "graph", "timelapse"]
 Arch = Literal["unet", "cnn", "gnn", "mlp", "runet"]
+#: segmentation output: "mask" (one foreground channel, objects by the classical
+#: splitter) or "distance" (foreground + normalised distance, objects by seeded
+#: watershed; :mod:`pixelmill.ml.instance_head`)
+Head = Literal["mask", "distance"]
 
 #: the architectures each task trains (the first is the default)
 ARCHS: dict[str, tuple[str, ...]] = {
@@ -56,6 +60,14 @@ class InputSpec(BaseModel):
     #: holes in objects are filled before splitting (a dark nucleolus the model left out
     #: would make a ring the splitter cuts in two); see ``scores.fill_object_holes``
     fill_holes: bool = False
+    #: segmentation output and how it becomes objects (``Head``): "mask" models have
+    #: one channel; "distance" models a second one, the per-object distance map
+    head: Head = "mask"
+    #: distance head: the distance above which pixels seed an object (its core)
+    seed_threshold: float = Field(0.5, gt=0, lt=1)
+    #: distance head: 0 = each object's distance normalised to its maximum; > 0 = the
+    #: distance in px divided by this, clipped at 1
+    distance_cap: float = Field(0.0, ge=0, le=64)
     #: graph models: the per-object measurements fed as node features, in order
     #: (:func:`pixelmill.ml.graph.build_graph`)
     features: list[str] = Field(default_factory=list)
@@ -65,10 +77,23 @@ class InputSpec(BaseModel):
     #: the ONNX model: input and output (N, frames, C, H, W))
     frames: int | None = Field(None, ge=1, le=32)
 
-    def objects(self, mask: Any) -> Any:
-        """A predicted binary mask as labelled objects, with this model's settings
-        (:func:`pixelmill.ml.scores.instances`)."""
+    def objects(self, mask: Any, distance: Any = None) -> Any:
+        """A predicted binary mask as labelled objects, with this model's settings:
+        seeded watershed on the predicted ``distance`` for a distance head
+        (:func:`pixelmill.ml.instance_head.seeded_instances`), else the classical
+        splitter (:func:`pixelmill.ml.scores.instances`)."""
         from pixelmill.ml.scores import instances
+
+        if self.head == "distance" and distance is not None:
+            from pixelmill.ml.instance_head import seeded_instances
+
+            return seeded_instances(
+                mask,
+                distance,
+                seed_threshold=self.seed_threshold,
+                min_fraction=self.min_object_fraction,
+                fill=self.fill_holes,
+            )
 
         return instances(
             mask, grow=self.grow, min_fraction=self.min_object_fraction, fill=self.fill_holes
@@ -120,6 +145,20 @@ class TrainSpec(BaseModel):
         description="serving drops objects smaller than this x the median object area",
     )
     fill_holes: bool = Field(False, description="serving fills holes in objects (nuclei: true)")
+    head: Head = Field(
+        "mask",
+        description="segmentation output: mask (one channel) or distance (foreground + "
+        "per-object distance map, objects by seeded watershed; needs instance label masks)",
+    )
+    seed_threshold: float = Field(
+        0.5, gt=0, lt=1, description="distance head: distance above which pixels seed objects"
+    )
+    distance_cap: float = Field(
+        0.0,
+        ge=0,
+        le=64,
+        description="distance head target: 0 = per-object normalised; > 0 = px / this, max 1",
+    )
     max_edge: float = Field(
         3.0, gt=0, le=20, description="graph: longest edge, in median object diameters"
     )

@@ -59,7 +59,8 @@ def build_network(spec: TrainSpec, input_spec: InputSpec) -> Any:
     from pixelmill.ml.networks import SmallCNN, UNet
 
     if spec.task == "segmentation":
-        return UNet(input_spec.channels, 1, depth=spec.depth, width=spec.width)
+        outputs = 2 if spec.head == "distance" else 1
+        return UNet(input_spec.channels, outputs, depth=spec.depth, width=spec.width)
     return SmallCNN(
         input_spec.channels, len(input_spec.classes), depth=spec.depth, width=spec.width
     )
@@ -146,14 +147,30 @@ def _input_spec(spec: TrainSpec, dataset: Dataset) -> InputSpec:
         grow=spec.grow if seg else 0,
         min_object_fraction=spec.min_object_fraction if seg else 0.0,
         fill_holes=spec.fill_holes and seg,
+        head=spec.head if seg else "mask",
+        seed_threshold=spec.seed_threshold,
+        distance_cap=spec.distance_cap,
     )
 
 
 def _examples(
     items: list[Item], input_spec: InputSpec
 ) -> tuple[list[NDArray[np.float32]], list[Any]]:
-    """Network inputs and targets: (1, H, W) float32 0/1 masks or class indices."""
+    """Network inputs and targets: (1, H, W) float32 0/1 masks, (2, H, W) foreground and
+    distance (distance head, :func:`pixelmill.ml.instance_head.targets`) or class indices."""
     xs = [prepare(i, input_spec) for i in items]
+    if input_spec.task == "segmentation" and input_spec.head == "distance":
+        from pixelmill.ml.instance_head import targets
+        from pixelmill.ml.scores import truth_instances
+
+        return xs, [
+            targets(
+                i.labels if i.labels is not None else truth_instances(i.mask),
+                input_spec.distance_cap,
+            )
+            for i in items
+            if i.mask is not None
+        ]
     if input_spec.task == "segmentation":
         return xs, [(i.mask[None] > 0).astype(np.float32) for i in items if i.mask is not None]
     return xs, [int(i.label or 0) for i in items]

@@ -125,3 +125,22 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_and_ends_the_same() -> N
     fresh: list[dict] = []
     training.train(other, parsed, fresh.append, resume=saved[0])
     assert [e["epoch"] for e in fresh] == [1, 2]
+
+
+def test_a_distance_head_trains_on_label_masks_and_serves_its_distance_map() -> None:
+    # a dataset of instance label masks, as `synth-nuclei --labels` writes
+    cfg = synthetic.NucleiConfig(size=(64, 64))
+    pairs = [(f"n{i}", *synthetic.nuclei_labelled(0, i, cfg)) for i in range(6)]
+    parsed = datasets.parse(
+        datasets.build_archive([(n, im, lab.astype(np.uint16)) for n, im, lab in pairs])
+    )
+    result = training.train(TrainSpec(**TINY_SPEC, head="distance"), parsed)
+    assert result.input_spec.head == "distance"
+    onnx = export.to_onnx(result.network, result.input_spec)
+    assert export.check(onnx, result.network, result.input_spec, atol=1e-4) < 1e-4
+    model = OnnxModel(onnx, result.input_spec, batching=False)
+    prediction = model.predict(pairs[0][1])
+    assert prediction.distance is not None and prediction.distance.shape == (64, 64)
+    assert prediction.distance.min() >= 0 and prediction.distance.max() <= 1
+    labels = model.spec.objects(prediction.mask > 0, prediction.distance)
+    assert labels.shape == (64, 64)

@@ -34,6 +34,9 @@ _SPEC_OPTIONS: list[tuple[str, Any, str]] = [
     ("fill-holes", bool, "serving fills holes in objects (nuclei: yes)"),
     ("max-edge", float, "graph: longest edge, in median object diameters"),
     ("frames", int, "timelapse: frames a window holds (fixed in the ONNX model)"),
+    ("head", click.Choice(["mask", "distance"]), "segmentation output (distance: instance head)"),
+    ("seed-threshold", float, "distance head: distance above which pixels seed objects"),
+    ("distance-cap", float, "distance head target: 0 per-object normalised, else px / cap"),
 ]
 
 
@@ -66,6 +69,13 @@ def _spec_options(func: Any) -> Any:
 )
 @click.option("--alias", default=None, help="Point this alias at the new version.")
 @click.option("--description", default="", help="Free text stored with the version.")
+@click.option(
+    "--provenance",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A JSON file (where the data came from, its licences, what was used for what) "
+    "kept in the card as 'provenance'.",
+)
 @click.option("--data-dir", default=None)
 @_spec_options
 def train_command(
@@ -78,6 +88,7 @@ def train_command(
     register: bool,
     alias: str | None,
     description: str,
+    provenance: Path | None,
     data_dir: str | None,
     **spec_fields: Any,
 ) -> None:
@@ -107,6 +118,8 @@ def train_command(
     diff = export.check(onnx_bytes, result.network, result.input_spec)
     command = _command_line(click.get_current_context())
     card = model_card(name, spec, result, parsed, onnx_bytes, diff, command, description)
+    if provenance is not None:
+        card["provenance"] = json.loads(provenance.read_text())
     if onnx_out:
         onnx_out.parent.mkdir(parents=True, exist_ok=True)
         onnx_out.write_bytes(onnx_bytes)

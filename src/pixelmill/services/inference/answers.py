@@ -39,17 +39,19 @@ def measure_mask(
     *,
     pixel_size_um: float | None = None,
     spec: InputSpec | None = None,
+    distance: NDArray[np.float32] | None = None,
 ) -> dict[str, Any]:
     """Per-object measurements of a binary mask with the analysis measurements
     (:func:`pixelmill.imaging.analysis.measure.measure_objects`): the mask is split into
     objects first (:meth:`InputSpec.objects <pixelmill.ml.spec.InputSpec.objects>`, with
-    the model's ``grow``, ``min_object_fraction`` and ``fill_holes``).
+    the model's ``grow``, ``min_object_fraction`` and ``fill_holes``; a distance head's
+    predicted ``distance`` seeds them).
     At most 1000 objects are listed."""
     import math
 
     from pixelmill.imaging.analysis.measure import measure_objects
 
-    labels = (spec or InputSpec()).objects(mask > 0)
+    labels = (spec or InputSpec()).objects(mask > 0, distance)
     labels = labels.astype(np.uint16 if labels.max() < 65535 else np.uint32)
     intensity = image
     if image.ndim == 3 and image.shape[2] in (2, 4):  # drop alpha

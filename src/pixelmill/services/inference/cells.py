@@ -164,7 +164,10 @@ def segmented_labels(
         )
     prediction = service.run(loaded, image, scale=scale)
     assert prediction.mask is not None
-    return loaded.model.spec.objects(prediction.mask > 0), loaded.version.ref
+    return (
+        loaded.model.spec.objects(prediction.mask > 0, prediction.distance),
+        loaded.version.ref,
+    )
 
 
 def answer(prediction: Prediction, objects: dict[str, Any]) -> dict[str, Any]:

@@ -282,6 +282,7 @@ class InferenceService:
                     image,
                     pixel_size_um=pixel_size,
                     spec=loaded.model.spec,
+                    distance=prediction.distance,
                 )
         else:
             body["label"] = prediction.label

@@ -190,7 +190,7 @@ def _segment_frames(
                 )
                 if prediction.mask is None:
                     raise InvalidParameter(f"model {params.model!r} is not a segmentation model")
-                found = predictor.input_spec.objects(prediction.mask > 0)
+                found = predictor.input_spec.objects(prediction.mask > 0, prediction.distance)
             else:
                 pipeline.run(frame, steps, op_ctx)
                 found = get_labels(op_ctx, pixels.shape[:2])
