@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pyvips
 
+from pixelmill.imaging.alpha import drop_opaque_alpha
+
 _MAGIC = (b"GIF87a", b"GIF89a")
 
 #: the largest first frame :func:`opaque_first_frame` decodes into memory to check it
@@ -55,9 +57,7 @@ def without_alpha(image: pyvips.Image) -> pyvips.Image:
     """
     if image.bands != 4 or not _loader(image).startswith("gifload"):
         return image
-    if image.extract_band(3).min() < 255:
-        return image
-    return image.extract_band(0, n=3)
+    return drop_opaque_alpha(image)
 
 
 def opaque_first_frame(source: bytes | str | Path) -> pyvips.Image | None:
