@@ -12,16 +12,21 @@ caller's.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pixelmill.errors import ImageTooLarge, InvalidParameter
+from pixelmill.imaging.analysis.export import labels_to_tiff
 from pixelmill.services.inference.answers import answer_head
-from pixelmill.services.timelapse_frames import read_frames
+from pixelmill.services.timelapse_frames import (
+    TrackingOptions,
+    grey_frames,
+    read_frames,
+    track_frames,
+)
 
 if TYPE_CHECKING:
     from pixelmill.ml.onnx_model import Prediction
@@ -47,19 +52,9 @@ class InferenceService(Protocol):
     ) -> Prediction: ...
 
 
-class TrackOptions(BaseModel):
+class TrackOptions(TrackingOptions):
     """How the objects are followed through the frames (as the ``track`` job does)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_distance: float | None = Field(
-        None, gt=0, le=10_000, description="Longest link, px (default: the median diameter)."
-    )
-    max_gap: int = Field(1, ge=0, le=10, description="Frames an object may be missed.")
-    divisions: bool = Field(True, description="Find divisions (a track ending in two).")
-    min_daughter_frames: int = Field(2, ge=1, le=1000)
-    pixel_size_um: float | None = Field(None, gt=0, le=1e6, description="Default: metadata.")
-    frame_interval_s: float | None = Field(None, gt=0, le=1e9, description="For µm/min.")
     objects: bool = Field(False, description="Also answer every object of every frame.")
 
 
@@ -102,7 +97,7 @@ def predict_timelapse(
     body["window"] = loaded.model.spec.frames
     body["foreground_fraction"] = [round(float((m > 0).mean()), 6) for m in masks]
     stored, _ = images.ingest_bytes(
-        stack_tiff(masks), source="inference", owner_id=owner_id, verify=False
+        labels_to_tiff(masks), source="inference", owner_id=owner_id, verify=False
     )
     body["mask_image_id"] = stored.id
     if track is not None:
@@ -119,22 +114,14 @@ def _tracks(
     owner_id: str,
     options: TrackOptions,
 ) -> dict[str, Any]:
-    from pixelmill.imaging.tracking import object_table, track, track_table
+    from pixelmill.imaging.tracking import object_table, track_table
 
     spec = loaded.model.spec
     labels = np.stack([np.asarray(spec.objects(m > 0), np.uint32) for m in masks])
-    grey = frames if frames.ndim == 3 else frames.mean(axis=3, dtype=np.float32)
-    tracks = track(
-        labels,
-        intensity=grey,
-        max_distance=options.max_distance,
-        max_gap=options.max_gap,
-        divisions=options.divisions,
-        min_daughter_frames=options.min_daughter_frames,
-    )
+    tracks = track_frames(labels, grey_frames(frames), options)
     size = options.pixel_size_um or pixel_size
     stored, _ = service.images.ingest_bytes(
-        stack_tiff(labels), source="inference", owner_id=owner_id, verify=False
+        labels_to_tiff(labels), source="inference", owner_id=owner_id, verify=False
     )
     out: dict[str, Any] = {
         "labels_image_id": stored.id,
@@ -152,14 +139,3 @@ def _tracks(
     if options.objects:
         out["objects"] = object_table(tracks, pixel_size_um=size).to_pylist()
     return out
-
-
-def stack_tiff(stack: NDArray[Any]) -> bytes:
-    """A (T, H, W) stack as one multi-page TIFF (deflate), one page a frame."""
-    import tifffile
-
-    sink = io.BytesIO()
-    tifffile.imwrite(
-        sink, np.ascontiguousarray(stack), photometric="minisblack", compression="zlib"
-    )
-    return sink.getvalue()

@@ -18,12 +18,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import ops, pipeline
 from pixelmill.services.jobs.kinds import JobKind
-from pixelmill.services.timelapse_frames import check_frames, read_frames
+from pixelmill.services.timelapse_frames import (
+    TrackingOptions,
+    check_frames,
+    grey_frames,
+    read_frames,
+    track_frames,
+)
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.records import ImageRecord
@@ -33,9 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_STEPS: list[dict[str, Any]] = [{"op": "preset", "name": "nuclei-fluorescence"}]
 
 
-class TrackParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TrackParams(TrackingOptions):
     pipeline: list[dict[str, Any]] | None = Field(
         None,
         description="Registry steps run on each frame; the last one that segments gives "
@@ -49,23 +53,6 @@ class TrackParams(BaseModel):
     )
     scale: float = Field(1.0, ge=0.05, le=8, description="The model's input scale.")
     threshold: float | None = Field(None, gt=0, lt=1, description="The model's probability cut.")
-    max_distance: float | None = Field(
-        None,
-        gt=0,
-        le=10_000,
-        description="Longest link between frames, px (default: the objects' median diameter).",
-    )
-    max_gap: int = Field(1, ge=0, le=10, description="Frames an object may be missed.")
-    divisions: bool = Field(True, description="Find divisions (a track ending in two).")
-    min_daughter_frames: int = Field(
-        2, ge=1, le=1000, description="Frames each daughter must last for a division."
-    )
-    pixel_size_um: float | None = Field(
-        None, gt=0, le=1e6, description="Pixel size, µm (default: the image's metadata)."
-    )
-    frame_interval_s: float | None = Field(
-        None, gt=0, le=1e9, description="Time between frames, s (for speeds in µm/min)."
-    )
 
     @field_validator("pipeline")
     @classmethod
@@ -105,7 +92,8 @@ def track_kind(
     ``model_check(owner, ref)`` raises when the job's owner may not use a model."""
 
     def run(job: Job, ctx: JobContext) -> dict[str, Any]:
-        from pixelmill.imaging.tracking import object_table, track, track_table
+        from pixelmill.imaging.analysis.export import labels_to_tiff
+        from pixelmill.imaging.tracking import object_table, track_table
 
         params = TrackParams.model_validate(job.params)
         for ref in params.models() if model_check else []:
@@ -116,21 +104,14 @@ def track_kind(
         check_frames(record, images)
         labels, grey = _segment_frames(images, record, params, ctx)
         with ctx.step("track"):
-            tracks = track(
-                labels,
-                intensity=grey,
-                max_distance=params.max_distance,
-                max_gap=params.max_gap,
-                divisions=params.divisions,
-                min_daughter_frames=params.min_daughter_frames,
-            )
+            tracks = track_frames(labels, grey, params)
         size = params.pixel_size_um or record.pixel_size_um
         ctx.put_artifact("objects", object_table(tracks, pixel_size_um=size))
         per_track = track_table(
             tracks, pixel_size_um=size, frame_interval_s=params.frame_interval_s
         )
         ctx.put_artifact("tracks", per_track)
-        ctx.put_artifact("labels", _stack_tiff(labels))
+        ctx.put_artifact("labels", labels_to_tiff(labels))  # one page a frame
         ctx.progress(1.0, f"{tracks.n_tracks} tracks over {record.pages} frames")
         return {
             "image": record.id,
@@ -218,17 +199,6 @@ def _timelapse_model(
         )
     spec = predictor.input_spec
     labels = np.stack([np.asarray(spec.objects(m > 0), np.uint32) for m in prediction.mask])
-    grey = frames if frames.ndim == 3 else frames.mean(axis=3, dtype=np.float32)
+    grey = grey_frames(frames)
     ctx.progress(record.pages / (record.pages + 1), f"{record.pages} frames segmented")
     return labels, grey
-
-
-def _stack_tiff(labels: np.ndarray) -> bytes:
-    """The label images as one multi-page TIFF (uint32, deflate), one page a frame."""
-    import io
-
-    import tifffile
-
-    sink = io.BytesIO()
-    tifffile.imwrite(sink, labels, compression="zlib")
-    return sink.getvalue()
