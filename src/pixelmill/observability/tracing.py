@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry.trace import Tracer
 
     from pixelmill.observability.spans import Recorder
 
 _NULL = contextlib.nullcontext()
-_tracer: Tracer | None = None
 _memory: InMemorySpanExporter | None = None
 _provider: Any = None
 _recorder: Recorder | None = None
@@ -85,17 +83,17 @@ class TracingSettings(Protocol):
 
 
 def enabled() -> bool:
-    return _tracer is not None
+    return _recorder is not None
 
 
 def configure_tracing(settings: TracingSettings) -> bool:
     """Install the tracer provider ``settings`` ask for (once per process; later calls
     keep the first). Returns whether tracing is on."""
-    global _tracer, _memory, _provider, _recorder
+    global _memory, _provider, _recorder
     if settings.exporter == "none":
-        return _tracer is not None
+        return _recorder is not None
     with _lock:
-        if _tracer is not None:
+        if _recorder is not None:
             return True
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -132,7 +130,6 @@ def configure_tracing(settings: TracingSettings) -> bool:
         from pixelmill.observability.spans import Recorder
 
         _Api.load()
-        _tracer = provider.get_tracer("pixelmill")
         _provider = provider
         # pixelmill's spans are the lean kind, ended into this processor (spans.py)
         _recorder = Recorder(provider, processor, "pixelmill")
@@ -206,13 +203,13 @@ def _recording() -> bool:
 
 def set_attribute(key: str, value: Any) -> None:
     """Add ``key=value`` to the current span (nothing when tracing is off)."""
-    if _tracer is not None:
+    if _recorder is not None:
         _api.get_current_span().set_attribute(key, value)
 
 
 def inject() -> dict[str, str] | None:
     """The current trace context as W3C headers, for a message; ``None`` when off."""
-    if _tracer is None:
+    if _recorder is None:
         return None
     carrier: dict[str, str] = {}
     _api.inject(carrier)
@@ -222,7 +219,7 @@ def inject() -> dict[str, str] | None:
 @contextlib.contextmanager
 def continued(carrier: Mapping[str, str] | None) -> Iterator[None]:
     """Run the block inside the trace ``carrier`` (from :func:`inject`) belongs to."""
-    if _tracer is None or not carrier:
+    if _recorder is None or not carrier:
         yield
         return
     token = _api.attach(_api.extract(dict(carrier)))
@@ -281,7 +278,7 @@ def db_span(statement: str, system: str) -> Any:
 def instrument_engine(engine: Any, system: str) -> None:
     """A CLIENT span per SQL statement of a SQLAlchemy ``engine`` (its operation only,
     never the statement's values). Only when tracing is on."""
-    if _tracer is None:
+    if _recorder is None:
         return
     from sqlalchemy import event
 
@@ -309,8 +306,7 @@ def instrument_engine(engine: Any, system: str) -> None:
 
 def reset_for_tests() -> None:
     """Forget the tracer (tests that switch tracing on restore the default)."""
-    global _tracer, _memory, _provider, _recorder
-    _tracer = None
+    global _memory, _provider, _recorder
     _memory = None
     _provider = None
     _recorder = None
