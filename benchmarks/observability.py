@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import shutil
 import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from _harness import (
     CORES,
     WORK,
     Server,
+    callgrind,
     median,
     parse,
     parser,
@@ -52,6 +55,7 @@ from _harness import (
     save,
     stopping_on_signals,
     table,
+    wait_http,
     wrk_sample,
 )
 from images import ensure
@@ -116,6 +120,22 @@ def scraping(server: Server, every_s: float) -> Iterator[None]:
         thread.join()
 
 
+def observed(args: Any, endpoint: str) -> dict[str, str]:
+    """The settings of the "on" server."""
+    extra: dict[str, str] = {}
+    if "tracing" in args.on:
+        extra["PIXELMILL_OBSERVABILITY__TRACING__EXPORTER"] = "otlp"
+        extra["PIXELMILL_OBSERVABILITY__TRACING__ENDPOINT"] = endpoint
+        extra["PIXELMILL_OBSERVABILITY__TRACING__SAMPLE_RATIO"] = str(args.sample_ratio)
+        extra["PIXELMILL_OBSERVABILITY__TRACING__PROTOCOL"] = args.protocol
+    if "logs" in args.on:
+        extra["PIXELMILL_OBSERVABILITY__LOG_LEVEL"] = "INFO"
+        extra["PIXELMILL_OBSERVABILITY__LOG_FORMAT"] = "json"
+    if "access" in args.on:
+        extra["PIXELMILL_OBSERVABILITY__ACCESS_LOG"] = "true"
+    return extra
+
+
 def measure(
     args: Any, run: Path, image: Path, query: str, endpoint: str
 ) -> dict[str, list[dict[str, float]]]:
@@ -128,18 +148,7 @@ def measure(
     ready(off)
     key = admin_key(off)
     path = f"/v1/images/{upload(off, key, image)}/render?{query}"
-    extra: dict[str, str] = {}
-    if "tracing" in args.on:
-        extra["PIXELMILL_OBSERVABILITY__TRACING__EXPORTER"] = "otlp"
-        extra["PIXELMILL_OBSERVABILITY__TRACING__ENDPOINT"] = endpoint
-        extra["PIXELMILL_OBSERVABILITY__TRACING__SAMPLE_RATIO"] = str(args.sample_ratio)
-        extra["PIXELMILL_OBSERVABILITY__TRACING__PROTOCOL"] = args.protocol
-    if "logs" in args.on:
-        extra["PIXELMILL_OBSERVABILITY__LOG_LEVEL"] = "INFO"
-        extra["PIXELMILL_OBSERVABILITY__LOG_FORMAT"] = "json"
-    if "access" in args.on:
-        extra["PIXELMILL_OBSERVABILITY__ACCESS_LOG"] = "true"
-    on = pixelmill("on", data, 1, "none://", run, **both, **extra)
+    on = pixelmill("on", data, 1, "none://", run, **both, **observed(args, endpoint))
     ready(on)
     servers = {"off": off, "on": on}
     for server in servers.values():  # every answer a JPEG, then warm up
@@ -160,6 +169,62 @@ def measure(
     for server in servers.values():
         server.stop()
     return cells
+
+
+def instructions(args: Any, run: Path, image: Path, query: str, endpoint: str) -> dict[str, float]:
+    """Instructions per request (``--instructions N``): each server under callgrind (the
+    on side without scrapes: they come by the clock, which valgrind slows 50-fold), a
+    warm-up, then N requests at ``--concurrency``, counted until its last batch of spans
+    has left (the batch processor's 5 s delay)."""
+    data = run / "data"
+    data.mkdir(parents=True)
+    both: dict[str, str] = {}
+    if not args.kept_decodes:
+        both["PIXELMILL_RENDER__INTERMEDIATE_CACHE_BYTES"] = "0"
+    plain = pixelmill("plain", data, 1, "none://", run, **both)
+    ready(plain)
+    path = f"/v1/images/{upload(plain, admin_key(plain), image)}/render?{query}"
+    plain.stop()
+    per_request: dict[str, float] = {}
+    for name, extra in (("off", {}), ("on", observed(args, endpoint))):
+        server = pixelmill(
+            name,
+            data,
+            1,
+            "none://",
+            run,
+            prefix=tuple(callgrind.prefix(run, name)),
+            **both,
+            **extra,
+        )
+        wait_http(server, "/healthz", timeout=900, settle=5)
+        get_many(server, path, 4 * args.concurrency, args.concurrency)
+        time.sleep(6)
+        callgrind.zero(server)
+        get_many(server, path, args.instructions, args.concurrency)
+        time.sleep(6)
+        per_request[name] = callgrind.total(server, run) / args.instructions
+        print(f"{name:3} {per_request[name] / 1e6:.3f} M instructions a request", flush=True)
+        server.stop()
+    return per_request
+
+
+def get_many(server: Server, path: str, count: int, concurrency: int) -> None:
+    """``count`` GETs of ``path``, ``concurrency`` keep-alive connections at a time; every
+    answer must be a 200 JPEG."""
+
+    def client(share: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+        for _ in range(share):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 200 and body[:3] == b"\xff\xd8\xff", (resp.status, body[:200])
+        conn.close()
+
+    shares = [count // concurrency + (i < count % concurrency) for i in range(concurrency)]
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(client, shares))
 
 
 def summary(cells: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -186,6 +251,13 @@ def main() -> None:
     )
     p.add_argument("--scrape-s", type=float, default=5.0, help="seconds between scrapes")
     p.add_argument("--row", default="jpeg2_300x200", choices=sorted(ROWS), help="the render")
+    p.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="count instructions of N requests per side under valgrind instead of timing",
+    )
     args = parse(p, {"reps": 2, "seconds": 2.0})
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
@@ -195,6 +267,8 @@ def main() -> None:
     started = time.monotonic()
     try:
         with otlp_sink() as endpoint:
+            if args.instructions:
+                return count(args, run, image, query, endpoint, title, started)
             cells = measure(args, run, image, query, endpoint)
     finally:
         shutil.rmtree(run, ignore_errors=True)
@@ -220,6 +294,27 @@ def main() -> None:
         for name, m in med.items()
     ]
     print(table(["observability", "req/s", "p50 ms", "p99 ms", "CPU ms/req"], rows, "lrrrr"))
+    print(headline[0])
+    print(f"OTLP exports received: {_Sink.exports} ({_Sink.received} bytes)")
+
+
+def count(
+    args: Any, run: Path, image: Path, query: str, endpoint: str, title: str, started: float
+) -> None:
+    """The ``--instructions`` run and its report."""
+    per_request = instructions(args, run, image, query, endpoint)
+    pct = 100 * (per_request["on"] / per_request["off"] - 1)
+    headline = [
+        f"observability on ({args.on} without scrapes, ratio {args.sample_ratio}, "
+        f"{args.protocol}) vs off ({title}, c={args.concurrency}, {args.instructions} "
+        f"requests under callgrind): instructions/request {pct:+.1f} %"
+    ]
+    report = {"row": title, "instructions_per_request": per_request, "overhead_pct": pct}
+    report |= {"requests": args.instructions, "concurrency": args.concurrency, "on": args.on}
+    report |= {"sample_ratio": args.sample_ratio, "protocol": args.protocol}
+    report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
+    report |= {"kept_decodes": args.kept_decodes, "elapsed_s": time.monotonic() - started}
+    save("observability-instructions", report, headline)
     print(headline[0])
     print(f"OTLP exports received: {_Sink.exports} ({_Sink.received} bytes)")
 

@@ -35,10 +35,20 @@ THUMBOR_VERSION = "7.8.0"
 QUALITY = 82
 
 
-def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path, **extra: str) -> Server:
+def pixelmill(
+    name: str,
+    data: Path,
+    workers: int,
+    cache: str,
+    run: Path,
+    *,
+    prefix: tuple[str, ...] = (),
+    **extra: str,
+) -> Server:
     """``pixelmill up`` on a free port. Servers share the metadata DB and the objects of
     ``data`` but each has its own data dir (``up`` resets its metrics folder there);
-    ``extra``: more ``PIXELMILL_*`` variables (they win over these)."""
+    ``extra``: more ``PIXELMILL_*`` variables (they win over these); ``prefix``: a command
+    it runs under (valgrind)."""
     port = free_port()
     env = {
         "PIXELMILL_CACHE__URL": cache,
@@ -51,7 +61,15 @@ def pixelmill(name: str, data: Path, workers: int, cache: str, run: Path, **extr
         # CDN origin serving anonymous renders would run (the same work for thumbor)
         "PIXELMILL_SECURITY__PUBLIC_READ": "true",
     } | extra
-    cmd = [str(VENV_BIN / "pixelmill"), "up", "--data-dir", str(run / name), "--port", str(port)]
+    cmd = [
+        *prefix,
+        str(VENV_BIN / "pixelmill"),
+        "up",
+        "--data-dir",
+        str(run / name),
+        "--port",
+        str(port),
+    ]
     cmd += ["--server-workers", str(workers)]
     return start_server(name, cmd, run / f"{name}.log", port=port, env=env)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,6 +46,9 @@ class RequestInfo:
 
 _request: ContextVar[RequestInfo | None] = ContextVar("pixelmill_request", default=None)
 _job: ContextVar[tuple[str, int | None] | None] = ContextVar("pixelmill_job", default=None)
+#: the open span (an OpenTelemetry ``Span``) when tracing is on: the tracing module sets it,
+#: the parent of the next span and the trace id of log lines
+current_span: ContextVar[Any] = ContextVar("pixelmill_span", default=None)
 
 
 def request_id_from(header: str | None) -> str:
@@ -87,12 +89,11 @@ def job_scope(job_id: str, task_id: int | None = None) -> Iterator[None]:
 
 
 def trace_id() -> str | None:
-    """The current trace id (32 hex digits), when tracing is on and a span is current.
-    Never imports OpenTelemetry: when nothing loaded it, there is no trace."""
-    trace = sys.modules.get("opentelemetry.trace")
-    if trace is None:
+    """The current trace id (32 hex digits), when tracing is on and a span is open."""
+    span = current_span.get()
+    if span is None:
         return None
-    ctx = trace.get_current_span().get_span_context()
+    ctx = span.get_span_context()
     return f"{ctx.trace_id:032x}" if ctx.is_valid else None
 
 

@@ -61,52 +61,107 @@ def _value(value: Any) -> dict[str, Any]:
     return {} if value is None else {"stringValue": str(value)}
 
 
+#: encoded ``KeyValue`` of scalar attributes, shared between spans (orjson writes a shared
+#: object as often as it appears): most attributes repeat (routes, methods, statuses,
+#: formats), and encoding one is most of a span's encoding; bounded, cleared when full
+_kv_cache: dict[tuple[str, Any, type], dict[str, Any]] = {}
+_KV_CACHE_MAX = 4096
+_SCALARS = (str, bool, int, float)
+
+
+def _key_value(key: str, value: Any) -> dict[str, Any]:
+    if type(value) not in _SCALARS:
+        return {"key": str(key), "value": _value(value)}
+    entry = (key, value, type(value))
+    found = _kv_cache.get(entry)
+    if found is None:
+        if len(_kv_cache) >= _KV_CACHE_MAX:
+            _kv_cache.clear()
+        found = _kv_cache[entry] = {"key": str(key), "value": _value(value)}
+    return found
+
+
 def _attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not attributes:
         return []
-    return [{"key": str(k), "value": _value(v)} for k, v in attributes.items()]
+    return [_key_value(k, v) for k, v in attributes.items()]
 
 
 def _flags(parent: Any) -> int:
     return _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
 
 
-def _span(span: ReadableSpan) -> dict[str, Any]:
+def readable_fields(span: ReadableSpan) -> dict[str, Any]:
     ctx = span.get_span_context()
     assert ctx is not None
+    return span_fields(
+        ctx,
+        span.parent,
+        span.name,
+        span.kind,
+        span.start_time,
+        span.end_time,
+        span.attributes,
+        span.events,
+        span.status,
+        span.links,
+        (span.dropped_attributes, span.dropped_events, span.dropped_links),
+    )
+
+
+def span_fields(
+    ctx: Any,
+    parent: Any,
+    name: str,
+    kind: Any,
+    start: int | None,
+    end: int | None,
+    attributes: Mapping[str, Any] | None,
+    events: Sequence[Any],
+    status: Any,
+    links: Sequence[Any] = (),
+    dropped: tuple[int, int, int] = (0, 0, 0),
+) -> dict[str, Any]:
+    """One OTLP ``Span`` from a span's parts (an SDK span's, or a lean span's as it
+    ends: ``observability/span_batch.py``)."""
     out: dict[str, Any] = {
         "traceId": format(ctx.trace_id, "032x"),
         "spanId": format(ctx.span_id, "016x"),
-        "name": span.name,
-        "kind": span.kind.value + _KIND_OFFSET,
-        "startTimeUnixNano": str(span.start_time),
-        "endTimeUnixNano": str(span.end_time),
-        "flags": _flags(span.parent),
+        "name": name,
+        "kind": kind.value + _KIND_OFFSET,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(end),
+        "flags": _HAS_IS_REMOTE | _IS_REMOTE
+        if parent is not None and parent.is_remote
+        else _HAS_IS_REMOTE,
     }
     if ctx.trace_state:
         out["traceState"] = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items())
-    if span.parent is not None:
-        out["parentSpanId"] = format(span.parent.span_id, "016x")
-    if span.attributes:
-        out["attributes"] = _attributes(span.attributes)
-    if span.events:
-        out["events"] = [_event(e) for e in span.events]
-    if span.links:
-        out["links"] = [_link(link) for link in span.links]
-    status: dict[str, Any] = {}
-    if span.status.status_code.value:
-        status["code"] = span.status.status_code.value
-    if span.status.description:
-        status["message"] = span.status.description
-    out["status"] = status
-    for field, count in (
-        ("droppedAttributesCount", span.dropped_attributes),
-        ("droppedEventsCount", span.dropped_events),
-        ("droppedLinksCount", span.dropped_links),
-    ):
-        if count:
-            out[field] = count
+    if parent is not None:
+        out["parentSpanId"] = format(parent.span_id, "016x")
+    if attributes:
+        out["attributes"] = _attributes(attributes)
+    if events:
+        out["events"] = [_event(e) for e in events]
+    if links:
+        out["links"] = [_link(link) for link in links]
+    code = status.status_code.value
+    if code or status.description:
+        found: dict[str, Any] = {"code": code} if code else {}
+        if status.description:
+            found["message"] = status.description
+        out["status"] = found
+    else:
+        out["status"] = _NO_STATUS
+    if any(dropped):
+        for field, count in zip(_DROPPED, dropped, strict=True):
+            if count:
+                out[field] = count
     return out
+
+
+_NO_STATUS: dict[str, Any] = {}
+_DROPPED = ("droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
 
 
 def _with_attributes(out: dict[str, Any], item: Any) -> dict[str, Any]:
@@ -150,23 +205,40 @@ def encode(spans: Sequence[ReadableSpan]) -> bytes:
     for span in spans:
         resource, scope = span.resource, span.instrumentation_scope
         by_scope = grouped.setdefault(id(resource), (resource, {}))[1]
-        by_scope.setdefault(id(scope), (scope, []))[1].append(_span(span))
-    resource_spans = []
-    for resource, by_scope in grouped.values():
-        scope_spans = []
-        for scope, encoded in by_scope.values():
-            entry: dict[str, Any] = {"scope": _scope(scope), "spans": encoded}
-            if scope is not None and scope.schema_url:
-                entry["schemaUrl"] = scope.schema_url
-            scope_spans.append(entry)
-        item: dict[str, Any] = {
-            "resource": {"attributes": _attributes(resource.attributes)},
-            "scopeSpans": scope_spans,
-        }
-        if resource.schema_url:
-            item["schemaUrl"] = resource.schema_url
-        resource_spans.append(item)
+        by_scope.setdefault(id(scope), (scope, []))[1].append(readable_fields(span))
+    resource_spans = [
+        _resource_spans(
+            resource, [_scope_spans(scope, found) for scope, found in by_scope.values()]
+        )
+        for resource, by_scope in grouped.values()
+    ]
     return orjson.dumps({"resourceSpans": resource_spans})
+
+
+def _scope_spans(scope: Any, spans: list[Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"scope": _scope(scope), "spans": spans}
+    if scope is not None and scope.schema_url:
+        entry["schemaUrl"] = scope.schema_url
+    return entry
+
+
+def _resource_spans(resource: Any, scope_spans: list[dict[str, Any]]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "resource": {"attributes": _attributes(resource.attributes)},
+        "scopeSpans": scope_spans,
+    }
+    if resource.schema_url:
+        item["schemaUrl"] = resource.schema_url
+    return item
+
+
+def envelope(resource: Any, scope: Any) -> tuple[bytes, bytes]:
+    """The bytes before and after the spans of one resource's and one scope's request:
+    ``head + b",".join(encoded spans) + tail`` is a whole ``ExportTraceServiceRequest``."""
+    marker = "\x00spans\x00"
+    body = orjson.dumps({"resourceSpans": [_resource_spans(resource, [_scope_spans(scope, [])])]})
+    head, tail = body.replace(b'"spans":[]', marker.encode(), 1).split(marker.encode())
+    return head + b'"spans":[', b"]" + tail
 
 
 class JsonSpanExporter(SpanExporter):
@@ -193,7 +265,12 @@ class JsonSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._stopped.is_set():
             return SpanExportResult.FAILURE
-        body = encode(spans)
+        return self.send(encode(spans), len(spans))
+
+    def send(self, body: bytes, count: int) -> SpanExportResult:
+        """POST one encoded request of ``count`` spans, retrying as the class says."""
+        if self._stopped.is_set():
+            return SpanExportResult.FAILURE
         deadline = time.monotonic() + self.timeout_s
         delay = 0.5
         while True:
@@ -203,7 +280,7 @@ class JsonSpanExporter(SpanExporter):
             retryable, why = problem
             wait = delay * random.uniform(0.5, 1.5)
             if not retryable or time.monotonic() + wait > deadline or self._stopped.wait(wait):
-                log.warning("traces not exported (%d spans): %s", len(spans), why)
+                log.warning("traces not exported (%d spans): %s", count, why)
                 return SpanExportResult.FAILURE
             delay *= 2
 
@@ -228,4 +305,4 @@ class JsonSpanExporter(SpanExporter):
         return True
 
 
-__all__ = ["RETRYABLE", "JsonSpanExporter", "encode"]
+__all__ = ["RETRYABLE", "JsonSpanExporter", "encode", "envelope", "readable_fields", "span_fields"]

@@ -1,15 +1,16 @@
-"""A lean span for pixelmill's own traces, ended into the SDK's span processor.
+"""A lean span for pixelmill's own traces, ended into the configured span processor.
 
 The OpenTelemetry SDK's ``Span`` takes a lock per span and per attribute, keeps its
 attributes in a bounded, locked mapping, runs the sampler for every child and calls every
 processor's ``on_start``: about 13 µs a span on this machine, 40 µs for the three spans
 of a render, before any export. :class:`LightSpan` is the same span for what pixelmill
-does with it (attributes, events, an exception, a status, a new name) with none of that:
-the sampler runs for a root or a caller's span only (a local sampled parent makes a
-sampled child under the parent-based sampler pixelmill installs), and ending it hands the
-SDK's own :class:`~opentelemetry.sdk.trace.ReadableSpan` to the configured processor, so
-exporters, the in-memory exporter of the tests and batching are the SDK's. 7 µs for the
-same three spans. Only the tracing module makes these, once tracing is on.
+does with it (attributes, events, an exception, a status, a new name) with none of that.
+:class:`Recorder` decides sampling itself (the rule of the SDK's parent-based ratio
+sampler, without its result objects). Ending a span hands its parts to the OTLP/JSON batch
+processor (``span_batch``: encoded at once, no SDK span made) or, for any other processor
+(the tests' in-memory exporter, the protobuf exporter), the SDK's own
+:class:`~opentelemetry.sdk.trace.ReadableSpan`. Only the tracing module makes these, once
+tracing is on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -29,65 +31,70 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
-    get_current_span,
 )
+
+from pixelmill.observability.span_batch import JsonBatchProcessor
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _UNSET = Status(StatusCode.UNSET)
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
 
 
 class Recorder:
-    """Starts spans of one tracer provider: its sampler, id generator and resource, and
-    the span processor that receives them when they end."""
+    """Starts spans of one tracer provider (its id generator and resource) and hands them,
+    ended, to its span processor. Sampling is the one pixelmill installs, parent-based
+    over a trace-id ratio (the SDK's ``ParentBased(TraceIdRatioBased(ratio))``, decided
+    here without its per-span result objects): a child follows its parent's sampled flag
+    (a caller's too); a new trace is sampled when its id's low 64 bits are below the
+    ratio's bound."""
 
-    __slots__ = ("ids", "processor", "resource", "sampler", "scope")
+    __slots__ = ("bound", "encoding", "ids", "processor", "resource", "scope")
 
-    def __init__(self, provider: Any, processor: Any, scope_name: str) -> None:
-        self.sampler = provider.sampler
+    def __init__(
+        self, provider: Any, processor: Any, scope: InstrumentationScope, ratio: float
+    ) -> None:
+        self.bound = TraceIdRatioBased.get_bound_for_rate(ratio)
         self.ids = provider.id_generator
         self.resource = provider.resource
         self.processor = processor
-        self.scope = InstrumentationScope(scope_name)
+        self.scope = scope
+        #: the processor again when it takes a span's parts (span_batch: no SDK span made)
+        self.encoding: JsonBatchProcessor | None = (
+            processor if isinstance(processor, JsonBatchProcessor) else None
+        )
 
     def start(
         self,
         name: str,
+        parent: SpanContext | None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, Any] | None = None,
-        context: Any = None,
     ) -> Span:
-        """A span child of the current span (or of ``context``'s, a caller's extracted
-        context), or a new trace's root; a non-recording span when the sampler drops it."""
-        parent = get_current_span(context).get_span_context()
-        if parent.is_valid and parent.trace_flags.sampled and not parent.is_remote:
+        """A span child of ``parent`` (the current span's context, or a caller's), or a new
+        trace's root when there is none; a non-recording span when it is not sampled."""
+        if parent is not None and parent.is_valid:
             span_context = SpanContext(
                 parent.trace_id,
                 self.ids.generate_span_id(),
                 is_remote=False,
-                trace_flags=_SAMPLED,
+                trace_flags=_SAMPLED if parent.trace_flags.sampled else _NOT_SAMPLED,
                 trace_state=parent.trace_state,
             )
+            if not parent.trace_flags.sampled:
+                return NonRecordingSpan(span_context)
             return LightSpan(self, name, span_context, parent, kind, dict(attributes or ()))
-        trace_id = parent.trace_id if parent.is_valid else self.ids.generate_trace_id()
-        result = self.sampler.should_sample(context, trace_id, name, kind, attributes)
+        trace_id = self.ids.generate_trace_id()
+        sampled = trace_id & _TRACE_ID_LIMIT < self.bound
         span_context = SpanContext(
             trace_id,
             self.ids.generate_span_id(),
             is_remote=False,
-            trace_flags=_SAMPLED if result.decision.is_sampled() else _NOT_SAMPLED,
-            trace_state=result.trace_state,
+            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
         )
-        if not result.decision.is_recording():
+        if not sampled:
             return NonRecordingSpan(span_context)
-        return LightSpan(
-            self,
-            name,
-            span_context,
-            parent if parent.is_valid else None,
-            kind,
-            dict(result.attributes or ()),
-        )
+        return LightSpan(self, name, span_context, None, kind, dict(attributes or ()))
 
 
 class LightSpan(Span):
@@ -180,6 +187,19 @@ class LightSpan(Span):
         self._end = end_time or time.time_ns()
         recorder = self._recorder
         events: Sequence[Event] = self._events
+        if recorder.encoding is not None:
+            recorder.encoding.add(
+                self._context,
+                self._parent,
+                self._name,
+                self._kind,
+                self._start,
+                self._end,
+                self._attributes,
+                events,
+                self._status,
+            )
+            return
         recorder.processor.on_end(
             ReadableSpan(
                 name=self._name,

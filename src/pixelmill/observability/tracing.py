@@ -6,6 +6,11 @@ once per process and spans go over OTLP/HTTP (batched; JSON by default, see
 :mod:`pixelmill.observability.otlp_json`, or the SDK's protobuf exporter) or, for
 tests, to an in-memory exporter (:func:`memory_exporter`).
 
+The open span lives in pixelmill's own context variable (``context.current_span``, which
+also gives log lines their ``trace_id``), not in OpenTelemetry's context, where reading the
+current span takes four calls and making one current a new context object.
+OpenTelemetry's propagator still reads and writes the W3C headers.
+
 A trace crosses the broker in the message: :func:`inject` writes the W3C
 ``traceparent``/``tracestate`` of the current span into a dict the broker carries with
 the task, and the worker continues it with :func:`continued`.
@@ -14,49 +19,46 @@ the task, and the worker continues it with :func:`continued`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
+
+from pixelmill.observability import context
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from pixelmill.observability.spans import Recorder
 
+log = logging.getLogger(__name__)
 _NULL = contextlib.nullcontext()
+#: the open span, in pixelmill's own context variable (not OpenTelemetry's context: its
+#: API takes several calls and a new context object per span made current)
+_current = context.current_span
 _memory: InMemorySpanExporter | None = None
 _provider: Any = None
 _recorder: Recorder | None = None
 
 
 class _Api:
-    """The OpenTelemetry functions used per span, looked up once tracing is on (an
-    import statement per call costs as much as a third of an unsampled span)."""
+    """The OpenTelemetry names used per span, looked up once tracing is on (an import
+    statement per call costs as much as a third of an unsampled span)."""
 
-    get_current_span: Any = None
     SpanKind: Any = None
-    extract: Any = None
-    inject: Any = None
-    attach: Any = None
-    detach: Any = None
     Status: Any = None
     StatusCode: Any = None
-    set_span_in_context: Any = None
+    NonRecordingSpan: Any = None
 
     @classmethod
     def load(cls) -> None:
-        from opentelemetry import context, propagate, trace
+        from opentelemetry import trace
         from opentelemetry.trace import Status, StatusCode
 
-        cls.get_current_span = trace.get_current_span
         cls.SpanKind = trace.SpanKind
-        cls.extract = propagate.extract
-        cls.inject = propagate.inject
-        cls.attach = context.attach
-        cls.detach = context.detach
         cls.Status = Status
         cls.StatusCode = StatusCode
-        cls.set_span_in_context = trace.set_span_in_context
+        cls.NonRecordingSpan = trace.NonRecordingSpan
 
 
 _api = _Api
@@ -103,11 +105,13 @@ def configure_tracing(settings: TracingSettings) -> bool:
             SpanProcessor,
         )
         from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
         provider = TracerProvider(
             resource=Resource.create({"service.name": settings.service_name}),
             sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
         )
+        scope = InstrumentationScope("pixelmill")
         processor: SpanProcessor
         if settings.exporter == "memory":
             from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -122,8 +126,11 @@ def configure_tracing(settings: TracingSettings) -> bool:
             processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.endpoint))
         else:
             from pixelmill.observability.otlp_json import JsonSpanExporter
+            from pixelmill.observability.span_batch import JsonBatchProcessor
 
-            processor = BatchSpanProcessor(JsonSpanExporter(settings.endpoint))
+            processor = JsonBatchProcessor(
+                JsonSpanExporter(settings.endpoint), provider.resource, scope
+            )
         provider.add_span_processor(processor)
         # not made the global provider: libraries that trace themselves when one is set
         # (FastAPI's native telemetry) would add a second server span per request
@@ -132,7 +139,7 @@ def configure_tracing(settings: TracingSettings) -> bool:
         _Api.load()
         _provider = provider
         # pixelmill's spans are the lean kind, ended into this processor (spans.py)
-        _recorder = Recorder(provider, processor, "pixelmill")
+        _recorder = Recorder(provider, processor, scope, settings.sample_ratio)
         return True
 
 
@@ -151,9 +158,27 @@ def span(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     """A context manager timing ``name`` as a child of the current span (a shared no-op
     when tracing is off). Attribute values must be str, bool, int or float; ids are fine
     here (spans are not metrics: they carry no label-cardinality cost)."""
-    if _recorder is None or not _recording():
+    if _recorder is None or (parent := _child_parent()) is _DROPPED:
         return _NULL
-    return _Scope(_recorder.start(name, attributes=attributes))
+    return _Scope(_recorder.start(name, parent, attributes=attributes))
+
+
+_DROPPED = object()
+
+
+def _child_parent() -> Any:
+    """The span context a child of the current span gets (None: it starts a trace), or
+    ``_DROPPED`` inside a trace the sampler dropped (an unsampled root, or a caller's
+    context, which only the server, consumer and producer spans continue): parent-based
+    sampling would drop the child anyway, and making it is most of a span's cost."""
+    current = _current.get()
+    if current is None:
+        return None
+    return current.get_span_context() if current.is_recording() else _DROPPED
+
+
+def _context_of(span: Any) -> Any:
+    return None if span is None else span.get_span_context()
 
 
 class _Scope:
@@ -172,61 +197,76 @@ class _Scope:
 
     def __enter__(self) -> Any:
         if self._current:
-            self._token = _api.attach(_api.set_span_in_context(self._span))
+            self._token = _current.set(self._span)
         return self._span
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
         span = self._span
         if self._token is not None:
-            _api.detach(self._token)
+            _restore(self._token)
         if isinstance(err, Exception) and span.is_recording():
             span.record_exception(err)
             span.set_status(_api.Status(_api.StatusCode.ERROR, f"{kind.__name__}: {err}"))
         span.end()
 
 
+def _restore(token: Any) -> None:
+    """Make the span current before a block current again: a block left in another
+    context than it was entered in (a misuse) is logged, as OpenTelemetry's detach does."""
+    try:
+        _current.reset(token)
+    except ValueError:
+        log.exception("a span was ended in another context than it was opened in")
+
+
 def stage(name: str, attributes: Mapping[str, Any] | None = None) -> Any:
     """Like :func:`span` for a block that opens no spans of its own (a render stage, a
     cache call, an inference batch): anything traced inside would be a sibling, not a
     child."""
-    if _recorder is None or not _recording():
+    if _recorder is None or (parent := _child_parent()) is _DROPPED:
         return _NULL
-    return _Scope(_recorder.start(name, attributes=attributes), current=False)
-
-
-def _recording() -> bool:
-    """False inside a trace the sampler dropped: its children would be dropped too
-    (parent-based sampling), so they are not even made (most of a span's cost)."""
-    current = _api.get_current_span()
-    return bool(current.is_recording() or not current.get_span_context().is_valid)
+    return _Scope(_recorder.start(name, parent, attributes=attributes), current=False)
 
 
 def set_attribute(key: str, value: Any) -> None:
     """Add ``key=value`` to the current span (nothing when tracing is off)."""
-    if _recorder is not None:
-        _api.get_current_span().set_attribute(key, value)
+    current = _current.get()
+    if current is not None:
+        current.set_attribute(key, value)
 
 
 def inject() -> dict[str, str] | None:
     """The current trace context as W3C headers, for a message; ``None`` when off."""
-    if _recorder is None:
+    current = _current.get()
+    if _recorder is None or current is None:
         return None
+    from opentelemetry import propagate, trace
+
     carrier: dict[str, str] = {}
-    _api.inject(carrier)
+    propagate.inject(carrier, context=trace.set_span_in_context(current))
     return carrier or None
+
+
+def _extracted(carrier: Mapping[str, str]) -> Any:
+    """The caller's span context in ``carrier`` (W3C headers), or None."""
+    from opentelemetry import propagate, trace
+
+    found = trace.get_current_span(propagate.extract(dict(carrier))).get_span_context()
+    return found if found.is_valid else None
 
 
 @contextlib.contextmanager
 def continued(carrier: Mapping[str, str] | None) -> Iterator[None]:
     """Run the block inside the trace ``carrier`` (from :func:`inject`) belongs to."""
-    if _recorder is None or not carrier:
+    remote = _extracted(carrier) if _recorder is not None and carrier else None
+    if remote is None:
         yield
         return
-    token = _api.attach(_api.extract(dict(carrier)))
+    token = _current.set(_api.NonRecordingSpan(remote))
     try:
         yield
     finally:
-        _api.detach(token)
+        _restore(token)
 
 
 def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
@@ -237,9 +277,9 @@ def http_server_span(method: str, path: str, carrier: Mapping[str, str]) -> Any:
     return _Scope(
         _recorder.start(
             method,
+            _extracted(carrier) if carrier else _context_of(_current.get()),
             _api.SpanKind.SERVER,
             {"http.request.method": method, "url.path": path},
-            _api.extract(dict(carrier)) if carrier else None,
         )
     )
 
@@ -248,26 +288,29 @@ def producer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A PRODUCER span (publishing a message)."""
     if _recorder is None:
         return _NULL
-    return _Scope(_recorder.start(name, _api.SpanKind.PRODUCER, attributes))
+    parent = _context_of(_current.get())
+    return _Scope(_recorder.start(name, parent, _api.SpanKind.PRODUCER, attributes))
 
 
 def consumer_span(name: str, attributes: Mapping[str, Any]) -> Any:
     """A CONSUMER span (handling a message), inside the context :func:`continued` set."""
     if _recorder is None:
         return _NULL
-    return _Scope(_recorder.start(name, _api.SpanKind.CONSUMER, attributes))
+    parent = _context_of(_current.get())
+    return _Scope(_recorder.start(name, parent, _api.SpanKind.CONSUMER, attributes))
 
 
 def db_span(statement: str, system: str) -> Any:
     """A CLIENT span for one SQL statement: its operation (``db SELECT``), never its
     text or values."""
-    if _recorder is None or not _recording():
+    if _recorder is None or (parent := _child_parent()) is _DROPPED:
         return _NULL
     words = statement.lstrip().split(None, 1)
     operation = words[0].upper() if words else "SQL"
     return _Scope(
         _recorder.start(
             f"db {operation}",
+            parent,
             _api.SpanKind.CLIENT,
             {"db.system.name": system, "db.operation.name": operation},
         ),

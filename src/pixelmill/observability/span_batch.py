@@ -1,0 +1,141 @@
+"""Spans encoded as they end, exported in batches of bytes: the OTLP/JSON span processor.
+
+The SDK's ``BatchSpanProcessor`` queues span objects (a ``ReadableSpan`` and its
+attribute dict, events, context) and encodes them later in its export thread. Queued
+objects outlive a few garbage collections, so they are walked by each collection and
+promoted to the oldest generation, which then fills and is collected more often; and a
+``ReadableSpan`` is built per span only to be read once. This processor takes a lean
+span's parts as it ends (:meth:`JsonBatchProcessor.add`, from ``spans.LightSpan.end``),
+encodes them to the span's OTLP/JSON bytes (``otlp_json.span_fields``, the same encoding
+as the exporter's, so the request is byte-for-byte what ``otlp_json.encode`` writes) and
+queues the bytes, which the garbage collector does not track. Its thread joins up to
+``max_batch`` of them between the request's head and tail and POSTs them with the
+:class:`~pixelmill.observability.otlp_json.JsonSpanExporter` (its retries and timeout).
+
+As the SDK's processor: a batch leaves when ``max_batch`` spans are queued or
+``delay_s`` after the last one left; at most ``max_queue`` wait (later ones are dropped
+and counted in a warning: tracing never holds up the work it traces); ``force_flush``
+and ``shutdown`` export what is queued; a forked child starts with an empty queue and
+its own thread. SDK spans handed to :meth:`on_end` are encoded the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry.sdk.trace import SpanProcessor
+
+from pixelmill.observability.otlp_json import envelope, readable_fields, span_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from pixelmill.observability.otlp_json import JsonSpanExporter
+
+log = logging.getLogger(__name__)
+
+
+class JsonBatchProcessor(SpanProcessor):
+    """See the module's text."""
+
+    def __init__(
+        self,
+        exporter: JsonSpanExporter,
+        resource: Any,
+        scope: Any,
+        *,
+        max_batch: int = 512,
+        max_queue: int = 2048,
+        delay_s: float = 5.0,
+    ) -> None:
+        self._exporter = exporter
+        self._head, self._tail = envelope(resource, scope)
+        self._max_batch = max_batch
+        self._max_queue = max_queue
+        self._delay_s = delay_s
+        self._stopped = False
+        self._start()
+        ref = weakref.WeakMethod(self._start)
+        os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
+
+    def _start(self) -> None:
+        """A fresh queue and export thread (at start, and in a forked child, where the
+        parent's thread does not exist and its queue belongs to the parent)."""
+        self._queue: deque[bytes] = deque()
+        self._dropped = 0
+        self._wake = threading.Event()
+        self._export_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="pm-span-export", daemon=True)
+        self._thread.start()
+
+    def add(
+        self,
+        context: Any,
+        parent: Any,
+        name: str,
+        kind: Any,
+        start: int,
+        end: int,
+        attributes: Mapping[str, Any],
+        events: Sequence[Any],
+        status: Any,
+    ) -> None:
+        """Queue one ended span, encoded (the lean span's ``end``)."""
+        self._put(span_fields(context, parent, name, kind, start, end, attributes, events, status))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is not None and context.trace_flags.sampled:
+            self._put(readable_fields(span))
+
+    def _put(self, fields: dict[str, Any]) -> None:
+        queue = self._queue
+        if len(queue) >= self._max_queue or self._stopped:
+            self._dropped += 1
+            return
+        queue.append(orjson.dumps(fields))
+        if len(queue) >= self._max_batch and not self._wake.is_set():
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            full = self._wake.wait(self._delay_s)
+            self._wake.clear()
+            self._export_queued(full_only=full)
+
+    def _export_queued(self, *, full_only: bool = False) -> None:
+        """Send what is queued, ``max_batch`` spans a request; with ``full_only``, full
+        batches only (a batch filled up: the rest waits for the next one or the delay,
+        rather than going out a few spans a request)."""
+        with self._export_lock:
+            queue = self._queue
+            while len(queue) >= (self._max_batch if full_only else 1):
+                batch = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
+                self._exporter.send(self._head + b",".join(batch) + self._tail, len(batch))
+            if self._dropped:
+                dropped, self._dropped = self._dropped, 0
+                log.warning("%d spans dropped: more than %d were waiting", dropped, self._max_queue)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self._export_queued()
+        return True
+
+    def shutdown(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=self._delay_s)
+        self._export_queued()
+        self._exporter.shutdown()
+
+
+__all__ = ["JsonBatchProcessor"]
