@@ -36,9 +36,9 @@ class FinishedJobs:
     batch (a look-up of which jobs are a study's analyses, say) then costs one query
     for many jobs, and not a query on the task's path for each."""
 
-    def __init__(self, *, batch_window_s: float = 0.05) -> None:
+    def __init__(self, *, batch_window_s: float = 0.2) -> None:
         #: after a batch the next waits this long, so a busy worker's batch listeners run
-        #: at most ~20 times a second however many jobs end
+        #: at most ~5 times a second however many jobs end
         self.batch_window_s = batch_window_s
         self._listeners: list[Callable[[JobRecord], None]] = []
         self._batch_listeners: list[Callable[[list[JobRecord]], None]] = []
