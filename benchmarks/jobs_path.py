@@ -7,7 +7,8 @@ Each round runs, in an order that rotates from round to round,
 
 * the floors (``benchmarks/jobs_dramatiq_floor.py``): bare Dramatiq + RabbitMQ, and the
   same with the job row, its start and its finish committed to PostgreSQL;
-* pixelmill from ``--before`` (another checkout's ``src``) and from this checkout
+* pixelmill from ``--before`` (another checkout's ``src``) and from ``--after`` (by default
+  this checkout's)
   (``benchmarks/jobs.py --only throughput,latency --variants no-output --workers 2``),
 
 all with 2 worker processes x 4 threads, wrk at 16 connections, and a low-load latency
@@ -59,6 +60,7 @@ def pixelmill(src: Path, args: argparse.Namespace) -> dict[str, Any]:
 def options() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--before", type=Path, required=True, help="the src folder of the old code")
+    p.add_argument("--after", type=Path, default=ROOT / "src", help="the new code's src folder")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int, default=8)
     p.add_argument("--latency-jobs", type=int, default=200)
@@ -71,7 +73,7 @@ def main() -> None:
     steps = {
         "floor": lambda: floor(args),
         "before": lambda: pixelmill(args.before.resolve(), args),
-        "after": lambda: pixelmill(ROOT / "src", args),
+        "after": lambda: pixelmill(args.after.resolve(), args),
     }
     names = list(steps)
     rounds: list[dict[str, Any]] = []
