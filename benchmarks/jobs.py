@@ -294,6 +294,8 @@ def options() -> argparse.Namespace:
         default="throughput,latency,split,batch",
         help="comma-separated parts to run (e.g. throughput for a quick before/after)",
     )
+    p.add_argument("--variants", default="store,no-output", help="throughput variants")
+    p.add_argument("--workers", default="1,2", help="worker process counts, comma-separated")
     args = parse(p, {"reps": 1, "seconds": 5, "latency_jobs": 100})
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")
@@ -304,16 +306,17 @@ def run(bench: Bench, parts: set[str], reps: int) -> dict[str, list[dict[str, An
     """Every part ``reps`` times, interleaved; each result printed as it comes."""
     results: dict[str, list[dict[str, Any]]] = {"runs": [], "latency": [], "split": []}
     results["batch"] = []
+    counts = [int(n) for n in bench.args.workers.split(",")]
     for _ in range(reps):
         steps: list[tuple[str, Any]] = []
         if "throughput" in parts:
-            for variant in ("store", "no-output"):
-                steps += [("runs", lambda w=w, v=variant: bench.throughput(w, v)) for w in (1, 2)]
+            for variant in bench.args.variants.split(","):
+                steps += [("runs", lambda w=w, v=variant: bench.throughput(w, v)) for w in counts]
         if "latency" in parts:
             steps.append(("latency", lambda: bench.latency(1)))
         for part in ("split", "batch"):
             if part in parts:
-                steps += [(part, lambda w=w, p=part: getattr(bench, p)(w)) for w in (1, 2)]
+                steps += [(part, lambda w=w, p=part: getattr(bench, p)(w)) for w in counts]
         for key, step in steps:
             results[key].append(step())
             print(json.dumps({k: v for k, v in results[key][-1].items() if k != "wrk"}), flush=True)

@@ -138,17 +138,27 @@ def submit_side(client: Any, jobs: Any, counter: SqlCounter, args: argparse.Name
         real_publish(*a, **kw)
 
     jobs.broker.publish = counting_publish
+    # cProfile sees one thread: the job service's submits are profiled where they run
+    submit_profiler = cProfile.Profile(time.thread_time) if args.profile == "gateway" else None
+    if submit_profiler is not None:
+        real_submit = jobs.submit
+        jobs.submit = lambda *a, **kw: submit_profiler.runcall(real_submit, *a, **kw)
     image = client.post("/v1/images", content=small_png(16, 16)).json()["id"]
-    body = {"inputs": [image], "pipeline": [{"op": "flip"}]}
+    body: dict[str, Any] = {"inputs": [image], "pipeline": [{"op": "flip"}]}
+    if args.no_output:
+        body["output"] = {"image": False}
     for _ in range(20):  # warm-up: connections, statement caches, queue declares
         client.post("/v1/jobs", json=body)
     jobs.flush_marks()
     published.clear()
-    with counted(counter, "submit (HTTP, in-process)", args.jobs, "gateway", args) as result:
+    with counted(counter, "submit (HTTP, in-process)", args.jobs, "", args) as result:
         for _ in range(args.jobs):
             assert client.post("/v1/jobs", json=body).status_code == 202
         jobs.flush_marks()
     result["publishes"] = published["publish"] / args.jobs
+    if submit_profiler is not None:
+        pstats.Stats(submit_profiler).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(submit_profiler).sort_stats("tottime").print_stats(args.top)
     print(f"  broker publishes/job: {result['publishes']:.2f}")
     return result
 
@@ -163,20 +173,29 @@ def worker_side(jobs: Any, counter: SqlCounter, total: int, args: argparse.Names
     runner = jobs.runner
     real_handle = runner.handle
 
+    # cProfile sees one thread: the handler's runs are profiled where they run
+    task_profiler = cProfile.Profile(time.thread_time) if args.profile == "worker" else None
+
     def handle(delivery: Any) -> None:
-        real_handle(delivery)
+        if task_profiler is not None:
+            task_profiler.runcall(real_handle, delivery)
+        else:
+            real_handle(delivery)
         seen["n"] += 1
         if seen["n"] >= total:
             done.set()
 
     assert isinstance(getattr(jobs.broker, "inner", jobs.broker), RabbitmqBroker)
-    with counted(counter, "task (1 consumer thread)", total, "worker", args) as result:
+    with counted(counter, "task (1 consumer thread)", total, "", args) as result:
         consumer = jobs.broker.serve(
             ["transform"], handle, on_dead_letter=runner.dead_letter, threads=1
         )
         if not done.wait(300):
             raise SystemExit(f"only {seen['n']} of {total} tasks ran")
     consumer.stop(5)
+    if task_profiler is not None:
+        pstats.Stats(task_profiler).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(task_profiler).sort_stats("tottime").print_stats(args.top)
     return result
 
 
@@ -185,6 +204,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=300)
     p.add_argument("--profile", choices=("gateway", "worker"), default=None)
     p.add_argument("--top", type=int, default=35)
+    p.add_argument("--no-output", action="store_true", help="output.image=false (no result)")
     p.add_argument(
         "--quota", action="store_true", help="check a concurrent-jobs quota at each submit"
     )

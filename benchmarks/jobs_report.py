@@ -26,6 +26,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             runs = [
                 r for r in results["runs"] if r["variant"] == variant and r["workers"] == workers
             ]
+            if not runs:  # not asked for (--variants, --workers)
+                continue
             rate = med(r["jobs_per_s"] for r in runs)
             base = base or rate
             each = ", ".join(f"{r['jobs_per_s']:.0f}" for r in runs)
@@ -49,7 +51,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         sub = med(r["submits_per_s"] for r in split)
         gcpu = med(r["gateway_cpu_ms_per_submit"] for r in split)
         print(f"| gateway, no worker running | 0 | {sub:.0f} submits/s | {gcpu:.2f} (gateway) |")
-        for workers in (1, 2):
+        for workers in sorted({r["workers"] for r in split}):
             runs = [r for r in split if r["workers"] == workers]
             rate = med(r["drain_jobs_per_s"] for r in runs)
             wcpu = med(r["worker_cpu_ms_per_job"] for r in runs)
@@ -62,7 +64,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"\n| batch jobs of {args.batch_inputs} images (store) | worker processes | tasks/s |"
         )
         print("|---|---|---|")
-        for workers in (1, 2):
+        for workers in sorted({r["workers"] for r in results["batch"]}):
             runs = [r for r in results["batch"] if r["workers"] == workers]
             rate = med(r["tasks_per_s"] for r in runs)
             each = ", ".join(f"{r['tasks_per_s']:.0f}" for r in runs)
@@ -84,11 +86,11 @@ def headline(results: dict[str, Any]) -> list[str]:
     """Jobs/s end to end per variant with 1 worker, and the low-load latency."""
     med = statistics.median
     lines = []
-    for variant in ("store", "no-output"):
-        runs = [r for r in results["runs"] if r["variant"] == variant and r["workers"] == 1]
+    for variant, workers in [(v, w) for v in ("store", "no-output") for w in (1, 2)]:
+        runs = [r for r in results["runs"] if r["variant"] == variant and r["workers"] == workers]
         if runs:
             lines.append(
-                f"{variant}, 1 worker: {med(r['jobs_per_s'] for r in runs):.0f} jobs/s, "
+                f"{variant}, {workers} worker(s): {med(r['jobs_per_s'] for r in runs):.0f} jobs/s, "
                 f"{med(r['cpu_ms_per_job_by_part']['total'] for r in runs):.2f} ms CPU per job"
             )
     if results["latency"]:

@@ -347,6 +347,44 @@ def test_concurrent_duplicate_finishes_of_a_one_task_job_count_once(store: JobSt
         assert state_events(store, run.job.id).count("succeeded") == 1
 
 
+def test_many_jobs_submitted_run_and_finished_at_once_each_get_their_own_answer(
+    store: JobStore,
+) -> None:
+    # given 8 threads that each submit, start and finish 10 one-task jobs at the same
+    # time (a busy gateway and worker: on PostgreSQL their statements share commits),
+    # and a ninth whose submits name an image that does not exist
+    barrier = threading.Barrier(9)
+    finished: list[str] = []
+    refused: list[int] = []
+
+    def lifecycle() -> None:
+        barrier.wait(10)
+        for _ in range(10):
+            job_id = make_job(store)
+            run = store.start_task(job_id, 0)
+            assert run is not None and run.job.id == job_id and run.task.attempts == 1
+            done = store.finish_task(job_id, 0, Finish("succeeded", result={"n": 1}), started=run)
+            assert done is not None and done.id == job_id and done.state == "succeeded"
+            finished.append(job_id)
+
+    def refused_submits() -> None:
+        barrier.wait(10)
+        for _ in range(10):
+            with pytest.raises(InvalidParameter) as err:
+                make_job(store, images=["nope"])
+            refused.append(err.value.status)
+
+    errors = run_concurrently(*[lifecycle] * 8, refused_submits)
+    # then every job ran once with its own events, and only the bad submits were refused
+    assert errors == []
+    assert len(set(finished)) == 80 and refused == [422] * 10
+    for job_id in finished:
+        job = store.get(job_id)
+        assert (job.state, job.succeeded) == ("succeeded", 1)
+        assert store.task(job_id, 0).result == {"n": 1}
+        assert state_events(store, job_id) == ["queued", "running", "succeeded"]
+
+
 def test_events_page_by_id(store: JobStore) -> None:
     job_id = make_job(store)
     store.start_task(job_id, 0)

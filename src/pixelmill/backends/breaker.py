@@ -55,6 +55,7 @@ class _Rate(pybreaker.CircuitBreakerListener):
         self.label = label
         self.policy = policy
         self._outcomes: deque[tuple[float, bool]] = deque()
+        self._failed = 0  # failures among _outcomes
         self._lock = threading.Lock()
         metrics.BREAKER_STATE.labels(label).set(0)
         # its counters at 0 from the start: a series that appears only on the first
@@ -67,10 +68,11 @@ class _Rate(pybreaker.CircuitBreakerListener):
         now = time.monotonic()
         with self._lock:
             self._outcomes.append((now, ok))
+            self._failed += not ok
             while self._outcomes and self._outcomes[0][0] < now - self.policy.window_s:
-                self._outcomes.popleft()
-            failed = sum(1 for _, good in self._outcomes if not good)
-            return len(self._outcomes), failed
+                self._failed -= not self._outcomes.popleft()[1]
+            # counted as they come and go: summing the window was O(calls in it) per call
+            return len(self._outcomes), self._failed
 
     def success(self, cb: pybreaker.CircuitBreaker) -> None:
         self._record(True)
@@ -98,6 +100,7 @@ class _Rate(pybreaker.CircuitBreakerListener):
         if new.name == CLOSED:
             with self._lock:
                 self._outcomes.clear()
+                self._failed = 0
             log.info("breaker %s closed again", cb.name)
 
 

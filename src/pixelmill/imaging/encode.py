@@ -93,7 +93,7 @@ def _without_opaque_alpha(image: pyvips.Image) -> pyvips.Image:
 
 
 def _animated(image: pyvips.Image) -> bool:
-    return "page-height" in image.get_fields() and image.get("page-height") < image.height
+    return bool(image.get_typeof("page-height")) and image.get("page-height") < image.height
 
 
 def _watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:

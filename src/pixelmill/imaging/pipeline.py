@@ -113,7 +113,7 @@ def _opener(source: ImageSource, **options: int) -> Callable[[], pyvips.Image]:
 
 
 def _frame_height(image: pyvips.Image) -> int:
-    if "page-height" in image.get_fields():
+    if image.get_typeof("page-height"):  # a look-up, not a list of every field
         return int(image.get("page-height"))
     return int(image.height)
 

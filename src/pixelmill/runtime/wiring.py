@@ -119,8 +119,9 @@ def study_work(
     """Work on a study's images: bulk imports, analyses, exports, archives."""
     analyses = Analyses(AnalysisRepository(db), jobs)
     # an analysis is brought up to date when its job ends, by the process recording that
-    # (a worker, or an embedded gateway), whether or not anyone reads it
-    jobs.deps.finished.subscribe(analyses.job_finished)
+    # (a worker, or an embedded gateway), whether or not anyone reads it; the jobs that
+    # ended meanwhile are looked up together, off the tasks' path
+    jobs.deps.finished.subscribe_batch(analyses.jobs_finished)
     archive = ArchiveDeps(
         studies=import_deps.studies,
         study_images=import_deps.study_images,

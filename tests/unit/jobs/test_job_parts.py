@@ -3,6 +3,7 @@ aggregation, the kind registry, the listeners of ended jobs."""
 
 from __future__ import annotations
 
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -176,3 +177,26 @@ def test_a_failing_listener_of_ended_jobs_is_logged_and_the_others_still_hear(
     finished.publish(SimpleNamespace(id="j1"))  # type: ignore[arg-type]
     assert heard == ["j1"]
     assert "after job j1 ended" in caplog.text and "the metadata DB is gone" in caplog.text
+
+
+def test_batch_listeners_hear_every_ended_job_once_off_the_task_thread() -> None:
+    # given a batch listener that is slow (a look-up in the database, say)
+    finished = FinishedJobs(batch_window_s=0.01)
+    batches: list[list[str]] = []
+    threads: set[str] = set()
+
+    def listener(jobs: list[Any]) -> None:
+        threads.add(threading.current_thread().name)
+        batches.append([job.id for job in jobs])
+        time.sleep(0.02)
+
+    finished.subscribe_batch(listener)
+    # when 50 jobs end one after another and the job system closes
+    for n in range(50):
+        finished.publish(SimpleNamespace(id=f"j{n}"))  # type: ignore[arg-type]
+    finished.close()
+    # then the listener heard each job once, in order, in fewer calls than jobs, and
+    # never on the thread that ended them
+    assert [job for batch in batches for job in batch] == [f"j{n}" for n in range(50)]
+    assert len(batches) < 50
+    assert threading.current_thread().name not in threads

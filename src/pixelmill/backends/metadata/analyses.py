@@ -5,7 +5,7 @@ the job. The images' ``analysis_status`` moves with it, in the same transaction.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -133,12 +133,16 @@ class AnalysisRepository:
             raise NotFound(f"no analysis {analysis_id!r} in this study")
         return _record(row)
 
-    def for_job(self, job_id: str) -> AnalysisRecord | None:
-        """The analysis that ``job_id`` runs, if any."""
+    def for_jobs(self, job_ids: Sequence[str]) -> list[AnalysisRecord]:
+        """The analyses that the jobs ``job_ids`` run (most jobs run none)."""
         a = tw.analyses
+        found: list[AnalysisRecord] = []
         with self.db.read() as conn:
-            row = conn.execute(sa.select(a).where(a.c.job_id == job_id).limit(1)).first()
-        return None if row is None else _record(row)
+            for start in range(0, len(job_ids), 500):
+                chunk = list(job_ids[start : start + 500])
+                rows = conn.execute(sa.select(a).where(a.c.job_id.in_(chunk))).all()
+                found += [_record(r) for r in rows]
+        return found
 
     def page(
         self, study_id: str, *, limit: int = 50, offset: int = 0

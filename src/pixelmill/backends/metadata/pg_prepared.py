@@ -27,6 +27,11 @@ def one(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> dict
     """The first row of ``sql`` as a dict, or ``None``."""
     with tracing.db_span(sql, "postgresql"):
         cursor = conn.execute(sql, params)
+    return first(cursor)
+
+
+def first(cursor: psycopg.Cursor[Any]) -> dict[str, Any] | None:
+    """The cursor's next row as a dict, or ``None``."""
     row = cursor.fetchone()
     if row is None:
         return None

@@ -371,3 +371,4 @@ class JobService:
         composition root."""
         self.stop()
         self.flush_marks()
+        self.deps.finished.close()

@@ -10,6 +10,7 @@ the safety net should the end's update fail. A finished analysis never changes a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -183,12 +184,12 @@ class Analyses:
         }
         return self.repo.refresh(record, status=status, summary=summary, image_status=image_status)
 
-    def job_finished(self, job: JobRecord) -> None:
-        """``job`` ended: when it runs an analysis, store the analysis's status and
-        per-image summary now and write the study's event (subscribed to the job
-        system's :class:`~pixelmill.services.jobs.deps.FinishedJobs`)."""
-        record = self.repo.for_job(job.id)
-        if record is not None:
+    def jobs_finished(self, jobs: Sequence[JobRecord]) -> None:
+        """``jobs`` ended: for each that runs an analysis, store the analysis's status
+        and per-image summary now and write the study's event (subscribed to the job
+        system's :class:`~pixelmill.services.jobs.deps.FinishedJobs`; one look-up for
+        the lot — most jobs are no analysis)."""
+        for record in self.repo.for_jobs([job.id for job in jobs]):
             self.refresh(record)
 
     def refresh_running(self, study_id: str) -> None:

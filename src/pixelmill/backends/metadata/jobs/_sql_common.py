@@ -17,6 +17,7 @@ from pixelmill.backends.metadata import tables as image_tables
 from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database, make_engine, unavailable_as_503
 from pixelmill.backends.metadata.jobs.base import EventRecord, JobRecord, TaskRecord
+from pixelmill.backends.metadata.pg_group import GroupCommit
 from pixelmill.backends.metadata.tables_jobs import job_events, jobs
 from pixelmill.errors import InvalidParameter, NotFound
 
@@ -83,6 +84,7 @@ class SqlStoreBase:
         self._pg = db.dialect == "postgresql"
         self._lazy_engine: sa.Engine | None = None
         self._lazy_lock = threading.Lock()
+        self._groups: dict[bool, GroupCommit] = {}
 
     check_images = staticmethod(check_images)
 
@@ -96,6 +98,16 @@ class SqlStoreBase:
                     pool="jobs",
                 )
             return self._lazy_engine
+
+    def _grouped(self, *, lazy: bool = False) -> GroupCommit:
+        """Group commit (:mod:`~pixelmill.backends.metadata.pg_group`) on the engine
+        whose commits wait for the disk, or (``lazy``) on the one whose do not."""
+        group = self._groups.get(lazy)
+        if group is None:
+            engine = self._lazy_pg() if lazy else self.db.engine
+            with self._lazy_lock:
+                group = self._groups.setdefault(lazy, GroupCommit(engine))
+        return group
 
     @contextmanager
     def _lazy(self) -> Iterator[Connection]:

@@ -15,7 +15,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from pixelmill.backends.metadata import pg_prepared
 from pixelmill.backends.metadata._time import now as _now
 from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.jobs import pg_statements as stmt
@@ -124,7 +123,7 @@ class JobRepository(SqlTransitions):
             "n_check": len(images),
             "tasks": to_json([{"idx": idx, "input": image} for idx, image in tasks]),
         }
-        if pg_prepared.run(self.db.engine, stmt.CREATE, params) is not None:
+        if self._grouped().run(stmt.CREATE, params) is not None:
             return new_job(row), True
         # nothing inserted: an image is missing, the idempotency key is taken — or the
         # first attempt did commit and only its answer was lost (then the id exists)

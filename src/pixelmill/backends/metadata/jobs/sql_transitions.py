@@ -55,9 +55,8 @@ class SqlTransitions(SqlStoreBase):
         or unknown. The first start moves the job to ``running``."""
         now = _now()
         if self._pg:
-            m = pg_prepared.run(
-                self._lazy_pg(), stmt.START, {"job_id": job_id, "idx": idx, "now": now}
-            )
+            params = {"job_id": job_id, "idx": idx, "now": now}
+            m = self._grouped(lazy=True).run(stmt.START, params)
             if m is None:
                 return None
             return Started(
@@ -291,7 +290,7 @@ class SqlTransitions(SqlStoreBase):
                 params["final_result"] = to_json(aggregate(started.job, [done]))
             if outcome.state != "succeeded":
                 params["final_error"] = failure_summary([done])
-            done_job = pg_prepared.run(self.db.engine, stmt.FINISH, params)
+            done_job = self._grouped().run(stmt.FINISH, params)
             return None if done_job is None else job_of(done_job)
         # a larger job: count this task, then complete the job in the same transaction
 
