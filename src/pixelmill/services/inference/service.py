@@ -25,6 +25,7 @@ from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.answers import PNG, answer_head, encode_mask, measure_mask
 from pixelmill.services.inference.bookkeeping import Bookkeeper
+from pixelmill.services.inference.grants import PredictGrants
 from pixelmill.services.inference.loaded import InlineMask, LoadedModel
 from pixelmill.services.inference.resolution import ResolvedRefs
 from pixelmill.services.inference.rollback import RollbackWatcher
@@ -86,6 +87,8 @@ class InferenceService:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self.refs = ResolvedRefs(registry, settings.resolve_ttl_s)
+        #: who may predict with which model, remembered as long as what aliases name
+        self.grants = PredictGrants(registry, settings.resolve_ttl_s)
         self.bookkeeper = Bookkeeper(settings.bookkeeping_queue, lambda: self.watcher)
 
     # -- loading ------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import read_body
-from pixelmill.services.gateway.routes.models import allowed
 from pixelmill.services.inference.cells import CSV, DEFAULT_SEGMENTER, csv_of, is_graph
+from pixelmill.services.model_registry import Caller
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(tags=["models"])
@@ -76,7 +76,7 @@ async def predict(
         # its own, so the checks below answer as they would have before it
         raw = await request.body()
     else:
-        await anyio.to_thread.run_sync(lambda: allowed(request, key, name, "model.predict"))
+        await anyio.to_thread.run_sync(lambda: _may_predict(request, key, name))
         limit = deps(request).settings.server.max_upload_bytes
         data = await read_body(request, limit, "image")
         if not data:
@@ -87,7 +87,7 @@ async def predict(
         loop and back costs a wake-up of each side: docs/benchmarks.md, "ML serving")."""
         image_id, t, s, m, cells = None, threshold, scale, measure, {}
         if raw is not None:
-            allowed(request, key, name, "model.predict")
+            _may_predict(request, key, name)
             body = _predict_request(raw)
             _may_use(request, key, ref, body)
             image_id, t, s, m = body.image_id, body.threshold, body.scale, body.measure
@@ -128,6 +128,12 @@ def _predict_request(raw: bytes) -> PredictRequest:
         raise InvalidParameter("invalid predict request", errors=validation_errors(exc)) from None
 
 
+def _may_predict(request: Request, key: Principal | None, name: str) -> None:
+    """404 unless the caller may read model ``name``, 403 unless they may predict with it
+    (positive answers remembered for ``ml.resolve_ttl_s``: services/inference/grants.py)."""
+    deps(request).inference.grants.authorize(Caller.of(key), name)
+
+
 def _may_use(request: Request, key: Principal | None, ref: str, b: PredictRequest | None) -> None:
     """The caller may use the image, label image and segmenter (404 otherwise)."""
     if b is not None:
@@ -136,4 +142,4 @@ def _may_use(request: Request, key: Principal | None, ref: str, b: PredictReques
         deps(request).access.image(key, b.labels_image_id)
     elif (b is not None and b.segmenter is not None) or is_graph(deps(request).inference, ref):
         segmenter = b.segmenter if b is not None and b.segmenter else DEFAULT_SEGMENTER
-        allowed(request, key, parse_ref(segmenter).name, "model.predict")
+        _may_predict(request, key, parse_ref(segmenter).name)
