@@ -3,10 +3,9 @@ answered as JSON with the mask stored, or with the mask itself (``store=false``)
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelmill.errors import InvalidInput, InvalidParameter
@@ -66,7 +65,7 @@ async def predict(
         True, description="false: answer with the mask (PNG or .npy) and store nothing."
     ),
     key: Principal | None = Depends(require("write")),
-) -> dict[str, Any] | Response:
+) -> Response:
     inference = deps(request).inference
     name = parse_ref(ref).name
     owner = key.user_id if key is not None else ""
@@ -82,9 +81,11 @@ async def predict(
         if not data:
             raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
 
-    def work() -> dict[str, Any] | Response:
-        """The checks and the prediction in one worker-thread hop (each hop off the event
-        loop and back costs a wake-up of each side: docs/benchmarks.md, "ML serving")."""
+    def work() -> Response:
+        """The checks, the prediction and its JSON in one worker-thread hop (each hop off
+        the event loop and back costs a wake-up of each side, and FastAPI's encoding of a
+        returned dict about 1 ms of the loop's time: docs/benchmarks.md, "ML serving").
+        The answers are JSON types already, so the bytes are what FastAPI would send."""
         image_id, t, s, m, cells = None, threshold, scale, measure, {}
         if raw is not None:
             _may_predict(request, key, name)
@@ -107,7 +108,7 @@ async def predict(
             )
             if "cells" in stored and CSV in request.headers.get("accept", ""):
                 return Response(csv_of(stored["cells"]), media_type=CSV)
-            return stored
+            return JSONResponse(stored)
         if m:
             raise InvalidParameter("measure needs the JSON answer: leave store on to measure")
         media_type = NPY if NPY in request.headers.get("accept", "") else PNG
@@ -115,7 +116,7 @@ async def predict(
             ref, image_id=image_id, data=data, threshold=t, scale=s, media_type=media_type
         )
         if isinstance(answer, dict):  # a classification: nothing to store anyway
-            return answer
+            return JSONResponse(answer)
         return Response(answer.content, media_type=answer.media_type, headers=answer.headers)
 
     return await anyio.to_thread.run_sync(work)
