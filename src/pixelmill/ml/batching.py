@@ -111,7 +111,8 @@ class DynamicBatcher:
             self._busy = False
             self.batches += int(items > 0)
             self.items += items
-            self._cond.notify_all()  # inputs queued meanwhile are the worker's now
+            if self._queue or self._closed:  # the worker's turn (else it sleeps on)
+                self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
