@@ -66,6 +66,26 @@ async def predict(
     ),
     key: Principal | None = Depends(require("write")),
 ) -> Response:
+    query = PredictQuery(threshold=threshold, scale=scale, measure=measure, store=store)
+    return await answer(request, ref, key, query)
+
+
+class PredictQuery(BaseModel):
+    """The route's query parameters, as FastAPI validates them (also read by
+    :mod:`pixelmill.services.gateway.fast_predict`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    threshold: float | None = Field(None, gt=0, lt=1)
+    scale: float = Field(1.0, ge=0.05, le=8)
+    measure: bool = False
+    store: bool = True
+
+
+async def answer(
+    request: Request, ref: str, key: Principal | None, query: PredictQuery
+) -> Response:
+    """The answer to a prediction once the caller is known and the query valid."""
+    threshold, scale, measure, store = query.threshold, query.scale, query.measure, query.store
     inference = deps(request).inference
     name = parse_ref(ref).name
     owner = key.user_id if key is not None else ""
