@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pixelmill.services.gateway.fast_render import exception_handler
 from pixelmill.services.gateway.fast_submit import NO_KEY, headers_of, read_body, replay, write_key
 from pixelmill.services.gateway.routes import predict
+from pixelmill.services.workspace.principal import Principal
 
 ROUTE = "/v1/models/{ref}/predict"
 #: what Starlette's ``{ref}`` (a ``str`` convertor: no slash) matches
@@ -63,12 +64,10 @@ class FastPredict:
             await self.app(scope, receive, send)
             return
         body, more = await read_body(receive)
-        key = (
-            NO_KEY
-            if more
-            else await write_key(scope["app"].state, _deps(scope), headers.get(b"authorization"))
-        )
-        if key is NO_KEY:
+        key: Principal | object = NO_KEY
+        if not more:
+            key = await write_key(scope["app"].state, _deps(scope), headers.get(b"authorization"))
+        if not isinstance(key, Principal):
             await self.app(scope, replay(body, more, receive), send)
             return
         ref = found.group(1)

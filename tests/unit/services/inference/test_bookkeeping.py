@@ -14,7 +14,6 @@ from pixelmill.ml.drift import DriftMonitor, reference
 from pixelmill.services.inference import bookkeeping
 from pixelmill.services.inference.bookkeeping import Bookkeeper, answering
 
-
 IMAGE = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
 
 

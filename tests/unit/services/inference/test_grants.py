@@ -63,7 +63,7 @@ def test_a_revocation_by_another_process_holds_within_the_ttl(container: Contain
 
 
 def test_a_refusal_is_never_remembered(container: Container) -> None:
-    manager, reader = private_model(container)
+    manager, _ = private_model(container)
     stranger = container.users.create("stranger", site_role="member")
     elsewhere = model_registry(container.db, container.storage)
     grants = PredictGrants(container.models, ttl=60, clock=Clock())
