@@ -74,14 +74,17 @@ class FastPredict:
         scope["route"] = _PREDICT_ROUTE
         scope["path_params"] = {"ref": ref}
         request = Request(scope, replay(body, False, receive), send)
-        try:
-            response: Any = await predict.answer(request, ref, key, query)
-        except Exception as exc:
-            handler = exception_handler(scope["app"], exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
+        # drift bookkeeping waits until the answer is sent, not only computed: beside the
+        # event loop's send it takes the GIL as it would from the prediction
+        with _deps(scope).inference.bookkeeper.serving():
+            try:
+                response: Any = await predict.answer(request, ref, key, query)
+            except Exception as exc:
+                handler = exception_handler(scope["app"], exc)
+                if handler is None:
+                    raise
+                response = await handler(request, exc)
+            await response(scope, receive, send)
 
 
 def _deps(scope: Scope) -> Any:

@@ -8,10 +8,12 @@ the prediction wait for room (backpressure), :meth:`Bookkeeper.flush` waits unti
 queued image is counted (the drift and health endpoints call it, so what they show
 includes every answered prediction), and :meth:`Bookkeeper.close` flushes before it stops.
 
-The thread also waits while a prediction is being answered (:meth:`Bookkeeper.serving`):
-run beside one, its numpy work took the GIL from the answering thread often enough to
-stretch a 256 x 256 prediction's mask encoding from 1.7 to 4.9 ms on a loaded 2-core
-machine (docs/benchmarks.md, "ML serving over HTTP"). It waits at most
+The thread also waits while a prediction is being answered (:meth:`Bookkeeper.serving`)
+outside its runtime call (:meth:`Bookkeeper.in_runtime`, where ONNX Runtime releases
+the GIL): run beside the Python parts of one, its numpy work took the GIL from the
+answering thread often enough to stretch a 256 x 256 prediction's mask encoding from
+1.7 to 4.9 ms on a loaded 2-core machine (docs/benchmarks.md, "ML serving over HTTP").
+It waits at most
 :data:`MAX_DEFER_S` for a moment without one, and not at all once the queue is half
 full, while :meth:`~Bookkeeper.flush` waits, or once closing.
 """
@@ -19,6 +21,7 @@ full, while :meth:`~Bookkeeper.flush` waits, or once closing.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import queue
 import threading
@@ -61,6 +64,9 @@ def answering(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S,
     return answer
 
 
+#: whether this context is answering a prediction (contextvars reach worker threads)
+_ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("answering", default=False)
+
 #: longest wait of a served image for a moment without a prediction being answered
 MAX_DEFER_S = 0.25
 
@@ -86,6 +92,7 @@ class Bookkeeper:
         self._closed = False
         self._idle = threading.Condition()
         self._answering = 0  # predictions being answered now
+        self._in_runtime = 0  # of which inside the runtime call (the GIL released)
         self._hurry = 0  # flushes waiting: count at once
 
     def submit(self, loaded: LoadedModel, image: NDArray[np.generic], seconds: float) -> None:
@@ -99,15 +106,39 @@ class Bookkeeper:
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
-        """Around the answering of a prediction: the thread counts images after it."""
+        """Around the answering of a prediction: the thread counts images after it, or
+        while it is inside the runtime call (:meth:`in_runtime`). Nested (the gateway
+        around the service, in this context or a worker thread's copy of it), it counts
+        once."""
+        if _ANSWERING.get():
+            yield
+            return
+        token = _ANSWERING.set(True)
         with self._idle:
             self._answering += 1
         try:
             yield
         finally:
+            _ANSWERING.reset(token)
             with self._idle:
                 self._answering -= 1
                 self._idle.notify_all()
+
+    @contextlib.contextmanager
+    def in_runtime(self) -> Iterator[None]:
+        """Around the runtime call of an answered prediction: ONNX Runtime releases the
+        GIL, so counting beside it takes nothing from the answering thread."""
+        if not _ANSWERING.get():
+            yield
+            return
+        with self._idle:
+            self._in_runtime += 1
+            self._idle.notify_all()
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_runtime -= 1
 
     def flush(self) -> None:
         """Return once every image queued so far is counted."""
@@ -169,7 +200,7 @@ class Bookkeeper:
         image was queued; not at all with the queue half full, a flush or a close)."""
         deadline = item.queued + MAX_DEFER_S
         with self._idle:
-            while self._answering and not self._hurry and not self._closed:
+            while self._answering > self._in_runtime and not self._hurry and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._queue.qsize() * 2 >= (self._queue.maxsize or 1):
                     return

@@ -192,10 +192,13 @@ class InferenceService:
         call: Any = loaded.model.predict_frames if frames else loaded.model.predict
         extra = {} if frames else {"labels": labels}
         try:
-            if breaker is None:
-                prediction = call(image, threshold=threshold, scale=scale, **extra)
-            else:
-                prediction = breaker.call(call, image, threshold=threshold, scale=scale, **extra)
+            with self.bookkeeper.in_runtime():
+                if breaker is None:
+                    prediction = call(image, threshold=threshold, scale=scale, **extra)
+                else:
+                    prediction = breaker.call(
+                        call, image, threshold=threshold, scale=scale, **extra
+                    )
         except Exception as exc:
             loaded.errors += 1
             loaded.last_error = public_text(exc)[:500]

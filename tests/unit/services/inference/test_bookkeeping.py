@@ -78,3 +78,23 @@ def test_answering_methods_hold_the_bookkeeping_off_while_they_run() -> None:
     service.bookkeeper.flush()
     assert service.loaded.drift.state().window == 1
     service.bookkeeper.close()
+
+
+def counted_soon(loaded: Any, window: int) -> bool:
+    """Whether the drift window reaches ``window`` within 30 s (the thread's own pace)."""
+    for _ in range(3000):
+        if loaded.drift.state().window >= window:
+            return True
+        threading.Event().wait(0.01)
+    return False
+
+
+def test_an_image_is_counted_while_an_answer_is_inside_the_runtime() -> None:
+    """ONNX Runtime releases the GIL: counting beside it slows no answering thread."""
+    keeper, loaded = Bookkeeper(16), served_model()
+    with keeper.serving():
+        keeper.submit(loaded, IMAGE, 0.01)  # an earlier prediction's image
+        # the service inside the gateway: one answer, not two
+        with keeper.serving(), keeper.in_runtime():
+            assert counted_soon(loaded, 1)
+    keeper.close()
