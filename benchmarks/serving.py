@@ -3,6 +3,7 @@ same tensor, one request at a time, interleaved, at 256² and 1024².
 
     .venv/bin/python benchmarks/serving.py            # about 2 minutes on 2 cores
     .venv/bin/python benchmarks/serving.py --quick    # fewer rounds, about 40 s
+    .venv/bin/python benchmarks/serving.py --base /tmp/base   # and a second gateway
 
 Three paths per round, in rotating order (the load of a shared machine drifts, so each
 sees the same conditions):
@@ -14,6 +15,10 @@ sees the same conditions):
   as a new image (each round predicts a different image, so no mask is deduplicated);
 * ``http_inline`` — the same request with ``?store=false``: the mask PNG comes back as
   the response body and nothing is stored.
+
+With ``--base CHECKOUT`` a second gateway runs that checkout's ``src`` (its own data
+folder, the same images) and its two paths (``base_http_stored``, ``base_http_inline``)
+join the same rotation, so before and after are measured side by side.
 
 Ratios are medians of per-round ratios (each pair saw the same load). CPU per request is
 also recorded, since a loaded machine stretches wall time: for raw ORT this process's
@@ -29,6 +34,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +71,30 @@ def png(arr: np.ndarray) -> bytes:
     return bytes(pyvips.Image.new_from_array(np.ascontiguousarray(arr)).write_to_buffer(".png"))
 
 
+#: the HTTP paths of one gateway: name -> query parameters
+MODES = {"http_stored": {}, "http_inline": {"store": "false"}}
+
+
 def bench_size(
-    http: Any, raw: Any, spec: Any, side: int, rounds: int, pids: list[int]
+    gateways: dict[str, tuple[Any, list[int]]], raw: Any, spec: Any, side: int, rounds: int
 ) -> dict[str, Any]:
-    """One size: upload ``rounds + 1`` images (the +1 for the warm-up), then interleave."""
+    """One size: upload ``rounds + 1`` images to each gateway (the +1 for the warm-up),
+    then interleave raw ORT with both modes of every gateway (``gateways``: label
+    prefix -> (client, process ids); ``""`` is this checkout's, ``"base_"`` the base's)."""
     from pixelmill.ml.preprocess import normalize, to_planes
 
     images = [image(side, seed) for seed in range(rounds + 1)]
-    ids = []
-    for img in images:
-        r = http.post("/v1/images", content=png(img))
-        r.raise_for_status()
-        ids.append(r.json()["id"])
+    ids: dict[str, list[str]] = {}
+    for prefix, (http, _) in gateways.items():
+        ids[prefix] = []
+        for img in images:
+            r = http.post("/v1/images", content=png(img))
+            r.raise_for_status()
+            ids[prefix].append(r.json()["id"])
     tensors = [normalize(to_planes(img, 1), spec.p_low, spec.p_high)[None] for img in images]
-    turn = {"raw_onnxruntime": 0, "http_stored": 0, "http_inline": 0}
+    paths = ["raw_onnxruntime"] + [p + m for p in gateways for m in MODES]
+    turn = dict.fromkeys(paths, 0)
+    cpu = dict.fromkeys(paths, 0.0)
 
     def nxt(path: str) -> int:
         i = turn[path]
@@ -88,21 +104,22 @@ def bench_size(
     def raw_run() -> None:
         raw.run(["output"], {"input": tensors[nxt("raw_onnxruntime")]})
 
-    def stored() -> None:
-        r = http.post(f"/v1/models/{REF}/predict", json={"image_id": ids[nxt("http_stored")]})
-        r.raise_for_status()
-        assert r.json()["mask_image_id"]
+    def served(prefix: str, mode: str) -> Any:
+        http, pids = gateways[prefix]
 
-    def inline() -> None:
-        r = http.post(
-            f"/v1/models/{REF}/predict",
-            params={"store": "false"},
-            json={"image_id": ids[nxt("http_inline")]},
-        )
-        r.raise_for_status()
-        assert r.headers["content-type"] == "image/png"
+        def call() -> None:
+            r = http.post(
+                f"/v1/models/{REF}/predict",
+                params=MODES[mode],
+                json={"image_id": ids[prefix][nxt(prefix + mode)]},
+            )
+            r.raise_for_status()
+            if mode == "http_inline":
+                assert r.headers["content-type"] == "image/png"
+            else:
+                assert r.json()["mask_image_id"]
 
-    cpu = {"raw_onnxruntime": 0.0, "http_stored": 0.0, "http_inline": 0.0}
+        return counted(prefix + mode, call, lambda: cpu_seconds(pids))
 
     def counted(path: str, fn: Any, clock: Any) -> Any:
         def run() -> None:
@@ -112,21 +129,13 @@ def bench_size(
 
         return run
 
-    def served() -> float:
-        return cpu_seconds(pids)
-
-    samples = interleaved(
-        {
-            "raw_onnxruntime": counted("raw_onnxruntime", raw_run, time.process_time),
-            "http_stored": counted("http_stored", stored, served),
-            "http_inline": counted("http_inline", inline, served),
-        },
-        rounds,
-    )
+    fns = {"raw_onnxruntime": counted("raw_onnxruntime", raw_run, time.process_time)}
+    fns.update({p + m: served(p, m) for p in gateways for m in MODES})
+    samples = interleaved(fns, rounds)
     rows: dict[str, Any] = {k: latency_summary(v) for k, v in samples.items()}
     for path, total in cpu.items():  # the warm-up call counts too: rounds + 1 calls
         rows[path]["cpu_ms"] = round(total / (rounds + 1) * 1000, 1)
-    for mode in ("http_stored", "http_inline"):
+    for mode in paths[1:]:
         rows[f"{mode}_over_raw"] = round(paired_ratio(samples[mode], samples["raw_onnxruntime"]), 3)
         rows[f"{mode}_minus_raw_ms"] = round(
             rows[mode]["p50_ms"] - rows["raw_onnxruntime"]["p50_ms"], 2
@@ -134,6 +143,8 @@ def bench_size(
         rows[f"{mode}_cpu_over_raw"] = round(
             rows[mode]["cpu_ms"] / rows["raw_onnxruntime"]["cpu_ms"], 3
         )
+    for mode in MODES if "base_" in gateways else ():
+        rows[f"{mode}_over_base"] = round(paired_ratio(samples[mode], samples["base_" + mode]), 3)
     rows["rounds"] = rounds
     return rows
 
@@ -153,7 +164,7 @@ def setup(data_dir: Path) -> str:
         container.close()
 
 
-def run(sizes: dict[int, int]) -> dict[str, Any]:
+def run(sizes: dict[int, int], base: Path | None) -> dict[str, Any]:
     import httpx
 
     from pixelmill.ml.onnx_model import session
@@ -161,28 +172,32 @@ def run(sizes: dict[int, int]) -> dict[str, Any]:
 
     spec = InputSpec.model_validate(json.loads(CARD.read_text())["input_spec"])
     raw = session(MODEL.read_bytes(), threads=THREADS)
-    with tempfile.TemporaryDirectory(prefix="pm-serving-") as tmp:
-        env = {
-            "PIXELMILL_DATA_DIR": str(Path(tmp) / "data"),
-            "PIXELMILL_ML__INFERENCE_THREADS": str(THREADS),
-            "PIXELMILL_RATELIMIT__ENABLED": "false",
-            "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
-        }
-        key = setup(Path(tmp) / "data")
-        port = free_port()
-        args = ["gateway", "--port", str(port), "--server-workers", "1"]
-        server = start_server("gateway", [*CLI, *args], Path(tmp) / "gw.log", env=env)
-        server.port = port
-        try:
+    checkouts = {"": None, **({"base_": base} if base is not None else {})}
+    with tempfile.TemporaryDirectory(prefix="pm-serving-") as tmp, ExitStack() as stack:
+        gateways = {}
+        for prefix, checkout in checkouts.items():
+            folder = Path(tmp) / (prefix or "this")
+            env = {
+                "PIXELMILL_DATA_DIR": str(folder / "data"),
+                "PIXELMILL_ML__INFERENCE_THREADS": str(THREADS),
+                "PIXELMILL_RATELIMIT__ENABLED": "false",
+                "PIXELMILL_OBSERVABILITY__LOG_LEVEL": "WARNING",
+            }
+            if checkout is not None:  # the base's code in its own process
+                env["PYTHONPATH"] = str(checkout / "src")
+            key = setup(folder / "data")
+            port = free_port()
+            args = ["gateway", "--port", str(port), "--server-workers", "1"]
+            server = start_server(prefix + "gateway", [*CLI, *args], folder / "gw.log", env=env)
+            server.port = port
+            stack.callback(server.stop, timeout=30)
             wait_http(server, "/healthz")
             headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
-                pids = server.refresh()
-                return {
-                    f"{s}x{s}": bench_size(http, raw, spec, s, n, pids) for s, n in sizes.items()
-                }
-        finally:
-            server.stop(timeout=30)
+            http = stack.enter_context(
+                httpx.Client(base_url=server.url, headers=headers, timeout=120)
+            )
+            gateways[prefix] = (http, server.refresh())
+        return {f"{s}x{s}": bench_size(gateways, raw, spec, s, n) for s, n in sizes.items()}
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -192,7 +207,7 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for size, rows in r["sizes"].items():
-        for path in ("raw_onnxruntime", "http_stored", "http_inline"):
+        for path in [p for p in rows if isinstance(rows[p], dict)]:
             s = rows[path]
             ratio = rows.get(f"{path}_over_raw", 1.0)
             cpu = rows.get(f"{path}_cpu_over_raw", 1.0)
@@ -204,20 +219,42 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def headline(r: dict[str, Any]) -> list[str]:
-    return [
-        f"{size}: HTTP stored / raw ORT {rows['http_stored_over_raw']}x, "
-        f"HTTP inline / raw ORT {rows['http_inline_over_raw']}x (median of pairs); CPU "
-        f"{rows['http_stored_cpu_over_raw']}x / {rows['http_inline_cpu_over_raw']}x"
-        for size, rows in r["sizes"].items()
-    ]
+    lines = []
+    for size, rows in r["sizes"].items():
+        for prefix in ("", "base_") if "base_http_stored_over_raw" in rows else ("",):
+            lines.append(
+                f"{size}{' (base)' if prefix else ''}: HTTP stored / raw ORT "
+                f"{rows[prefix + 'http_stored_over_raw']}x, HTTP inline / raw ORT "
+                f"{rows[prefix + 'http_inline_over_raw']}x (median of pairs); CPU "
+                f"{rows[prefix + 'http_stored_cpu_over_raw']}x / "
+                f"{rows[prefix + 'http_inline_cpu_over_raw']}x"
+            )
+        if "http_stored_over_base" in rows:
+            lines.append(
+                f"{size}: this / base (median of pairs): stored {rows['http_stored_over_base']}x,"
+                f" inline {rows['http_inline_over_base']}x"
+            )
+    return lines
 
 
 def main() -> None:
     p = parser(__doc__, "10 rounds at 256², 4 at 1024²")
+    p.add_argument(
+        "--base",
+        type=Path,
+        help="a second checkout (its src/ served by a second gateway, interleaved)",
+    )
+    p.add_argument("--rounds", type=int, help="rounds at 256² (1024²: a quarter)")
     args = p.parse_args()
     sizes = {256: 10, 1024: 4} if args.quick else {256: 30, 1024: 8}
-    result: dict[str, Any] = {"threads": THREADS, "load_avg_start": os.getloadavg()}
-    result["sizes"] = run(sizes)
+    if args.rounds:
+        sizes = {256: args.rounds, 1024: max(2, args.rounds // 4)}
+    result: dict[str, Any] = {
+        "threads": THREADS,
+        "base": str(args.base) if args.base else None,
+        "load_avg_start": os.getloadavg(),
+    }
+    result["sizes"] = run(sizes, args.base)
     result["load_avg_end"] = os.getloadavg()
     print(json.dumps(result, indent=1))
     print(markdown(result))

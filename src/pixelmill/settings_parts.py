@@ -211,9 +211,10 @@ class MLSettings(BaseModel):
         2.0,
         ge=0,
         le=300,
-        description="Seconds a model reference (name@alias) stays resolved in a serving "
-        "process; an alias moved through this process is seen at once, one moved by another "
-        "process within this time (0 = resolve on every request).",
+        description="Seconds a model reference (name@alias) stays resolved, and a caller's "
+        "permission to predict with a model stays granted, in a serving process; an alias "
+        "moved or a grant revoked through this process is seen at once, one by another "
+        "process within this time (0 = resolve and check on every request).",
     )
     bookkeeping_queue: int = Field(
         16,

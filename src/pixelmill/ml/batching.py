@@ -1,10 +1,14 @@
 """Dynamic batching: concurrent callers' inputs of the same shape are stacked into one
 runtime call (at most ``max_batch``, waiting at most ``max_wait`` seconds for company).
 
-One worker thread owns the runtime, so concurrent requests never oversubscribe the
-cores with parallel sessions. The worker waits for more inputs only while other callers
-are known to be on their way (``pending`` > what it already holds), so a lone request
-is not delayed by ``max_wait``.
+At most one runtime call runs at a time, so concurrent requests never oversubscribe the
+cores with parallel sessions. A worker thread runs the batches; it waits for more inputs
+only while other callers are known to be on their way (``pending`` > what it already
+holds), so a lone request is not delayed by ``max_wait``. A lone input that finds the
+runtime idle and nobody queued or on the way runs in its caller's thread instead: a batch
+of one either way, without the two thread hand-offs (to the worker and back) that cost a
+small prediction a measurable share of its time on a loaded machine
+(docs/benchmarks.md, "ML serving over HTTP").
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class DynamicBatcher:
         self._queue: deque[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]] = deque()
         self._cond = threading.Condition()
         self._pending = 0  # announced by callers, not yet queued
+        self._busy = False  # a runtime call is running (the worker's or a lone caller's)
         self._closed = False
         self.batches = 0
         self.items = 0
@@ -78,10 +83,36 @@ class DynamicBatcher:
         return future
 
     def run(self, inputs: list[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
-        """Submit several inputs (e.g. the tiles of one image) and wait for all outputs."""
+        """Submit several inputs (e.g. the tiles of one image) and wait for all outputs;
+        one input alone with an idle runtime runs at once in this thread."""
+        if len(inputs) == 1 and self._claim():
+            ran = 0
+            try:
+                out = self.runner(inputs[0][None])
+                ran = 1
+            finally:
+                self._release(ran)
+            return [out[0]]
         self.announce(len(inputs))
         futures = [self.submit(x, announced=True) for x in inputs]
         return [f.result() for f in futures]
+
+    def _claim(self) -> bool:
+        """Take the runtime for a lone input: nothing queued or announced, no call running."""
+        with self._cond:
+            if self._queue or self._pending or self._busy or self._closed:
+                return False
+            self._busy = True
+            return True
+
+    def _release(self, items: int) -> None:
+        """The runtime is free again; ``items`` inputs ran (0: the call failed)."""
+        with self._cond:
+            self._busy = False
+            self.batches += int(items > 0)
+            self.items += items
+            if self._queue or self._closed:  # the worker's turn (else it sleeps on)
+                self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -91,7 +122,7 @@ class DynamicBatcher:
 
     def _take(self) -> list[tuple[NDArray[np.float32], Future[NDArray[np.float32]]]]:
         with self._cond:
-            while not self._queue and not self._closed:
+            while self._busy or (not self._queue and not self._closed):
                 self._cond.wait()
             if not self._queue:
                 return []
@@ -111,6 +142,7 @@ class DynamicBatcher:
             rest.extend(self._queue)
             self._queue.clear()
             self._queue.extend(rest)
+            self._busy = bool(batch)
             return batch
 
     def _loop(self) -> None:
@@ -120,14 +152,15 @@ class DynamicBatcher:
                 return
             live = [(x, f) for x, f in batch if f.set_running_or_notify_cancel()]
             if not live:
+                self._release(0)
                 continue
             try:
                 out = self.runner(np.stack([x for x, _ in live]))
             except BaseException as exc:  # hand the failure to every waiting caller
+                self._release(0)
                 for _, f in live:
                     f.set_exception(exc)
                 continue
-            self.batches += 1
-            self.items += len(live)
+            self._release(len(live))
             for i, (_, f) in enumerate(live):
                 f.set_result(out[i])

@@ -18,7 +18,14 @@ def decode(data: bytes) -> NDArray[np.generic]:
     """Decode image bytes (PNG, TIFF, JPEG, ... anything libvips reads) to an array.
 
     Returns (rows, cols) for one band, else (rows, cols, bands), in the file's dtype.
+    Plain PNGs are decoded by OpenCV (:mod:`pixelmill.ml.fast_png`: the same array,
+    faster).
     """
+    from pixelmill.ml.fast_png import decode_plain_png
+
+    fast = decode_plain_png(data)
+    if fast is not None:
+        return fast
     import pyvips
 
     try:

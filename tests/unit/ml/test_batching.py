@@ -97,3 +97,64 @@ def test_the_service_setting_and_the_library_share_one_pixel_budget() -> None:
 
     # settings stay free of numpy, so the default is written twice; they must agree
     assert MLSettings().max_batch_pixels == BATCH_PIXELS
+
+
+def test_a_lone_input_runs_in_its_callers_thread() -> None:
+    """Nothing queued and the runtime idle: no hand-off to the worker and back."""
+    threads: list[threading.Thread] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread())
+        return batch + 1
+
+    batcher = DynamicBatcher(runner, max_batch=8, max_wait=0.05)
+    out = batcher.run([np.zeros((1, 4, 4), np.float32)])
+    batcher.close()
+    assert threads == [threading.current_thread()]
+    assert np.all(out[0] == 1) and out[0].shape == (1, 4, 4)
+    assert (batcher.batches, batcher.items) == (1, 1)
+
+
+def test_runtime_calls_never_overlap_whoever_runs_them() -> None:
+    """Lone callers in their own threads and the worker's batches take turns: one
+    runtime call at a time, every caller gets its own result."""
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        threading.Event().wait(0.002)
+        with lock:
+            running -= 1
+        return double(batch)
+
+    batcher = DynamicBatcher(runner, max_batch=4, max_wait=0.01)
+    inputs = [np.full((1, 8, 8), i, np.float32) for i in range(120)]
+    with ThreadPoolExecutor(6) as pool:
+        outs = list(pool.map(lambda x: batcher.run([x])[0], inputs))
+    batcher.close()
+    assert most == 1
+    for i, out in enumerate(outs):
+        assert np.array_equal(out, np.full((1, 8, 8), 2 * i, np.float32))
+    assert batcher.items == 120
+
+
+def test_a_lone_input_that_fails_raises_in_its_caller_and_frees_the_runtime() -> None:
+    calls: list[int] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise RuntimeError("runtime broke")
+        return batch
+
+    batcher = DynamicBatcher(runner, max_batch=4)
+    with pytest.raises(RuntimeError, match="runtime broke"):
+        batcher.run([np.zeros((1, 4, 4), np.float32)])
+    assert (batcher.batches, batcher.items) == (0, 0)  # a failure is no batch served
+    assert batcher.run([np.ones((1, 2, 2), np.float32)])[0].sum() == 4  # free again
+    batcher.close()
+    assert (batcher.batches, batcher.items) == (1, 1)

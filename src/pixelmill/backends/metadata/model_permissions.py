@@ -58,6 +58,9 @@ def grant_on(conn: Connection, model: str, user_id: str, level: str, by: str | N
 class ModelPermissionRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: grants and revocations written through this object (caches of decisions
+        #: drop what they remember when it moves: services/inference/grants.py)
+        self.changes = 0
 
     def level(self, model: str, user_id: str) -> str | None:
         if not user_id:
@@ -110,6 +113,7 @@ class ModelPermissionRepository:
                 before=None if before is None else {"user_id": user_id, "level": before},
                 after={"user_id": user_id, "level": level},
             )
+        self.changes += 1
         return next(r for r in self.list(model) if r.user_id == user_id)
 
     def delete(self, model: str, user_id: str, *, actor: Actor, keep_manager: bool = True) -> None:
@@ -132,6 +136,7 @@ class ModelPermissionRepository:
                 model,
                 before={"user_id": user_id, "level": before},
             )
+        self.changes += 1
 
     @staticmethod
     def _keep_a_manager(conn: Connection, model: str, leaving: str) -> None:

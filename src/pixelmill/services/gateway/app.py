@@ -14,6 +14,7 @@ from pixelmill.observability import metrics, tracing
 from pixelmill.services.gateway import docs, problems
 from pixelmill.services.gateway.auth import KeyCache
 from pixelmill.services.gateway.body_limit import BodyLimitMiddleware
+from pixelmill.services.gateway.fast_predict import FastPredict
 from pixelmill.services.gateway.fast_render import FastRender
 from pixelmill.services.gateway.fast_submit import FastSubmit
 from pixelmill.services.gateway.middleware import (
@@ -40,6 +41,7 @@ from pixelmill.services.gateway.routes import (
     model_permissions,
     models,
     patients,
+    predict,
     presets,
     quotas,
     sources,
@@ -71,6 +73,7 @@ ROUTERS = [
     jobs.router,
     datasets.router,
     models.router,
+    predict.router,
     cell_graphs.router,
     timelapse.router,
     training.router,
@@ -124,6 +127,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     web_ui.install(app)  # the browser UI at /: last, so it never shadows an API route
     settings = deps.settings
     # the last added runs first (outermost)
+    app.add_middleware(FastPredict)  # POST /v1/models/{ref}/predict with a JSON body
     app.add_middleware(FastRender)  # GET /v1/images/{id}/render, the hot path
     app.add_middleware(FastSubmit)  # POST /v1/jobs, the hot path (inside the metrics)
     app.add_middleware(BodyLimitMiddleware, limit=settings.server.max_json_bytes)

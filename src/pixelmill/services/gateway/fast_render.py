@@ -60,14 +60,14 @@ class FastRender:
         try:
             response: Any = await images.render(request, image_id)
         except Exception as exc:
-            handler = _handler(scope["app"], exc)
+            handler = exception_handler(scope["app"], exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
 
 
-def _handler(app: Any, exc: Exception) -> Any:
+def exception_handler(app: Any, exc: Exception) -> Any:
     """The app's handler for ``exc`` as Starlette's ``ExceptionMiddleware`` finds it (the
     nearest class in its MRO); not the catch-all, which the outermost middleware runs."""
     handlers = app.exception_handlers

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from pixelmill.services.gateway.deps import GatewayDeps
 
 PATH = "/v1/jobs"
-_NO_KEY = object()  # the request needs FastAPI's answer (401/403)
+NO_KEY = object()  # the request needs FastAPI's answer (401/403)
 
 
 class _SubmitRoute:
@@ -66,17 +66,17 @@ class FastSubmit:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        body, more = await _read_body(receive)
+        body, more = await read_body(receive)
         answer = None if more else await self._try_submit(scope, body)
         if answer is None:
-            await self.app(scope, _replay(body, more, receive), send)
+            await self.app(scope, replay(body, more, receive), send)
             return
         scope["route"] = _SUBMIT_ROUTE  # the metrics label and span name, as routed
         await answer(scope, receive, send)
 
     async def _try_submit(self, scope: Scope, body: bytes) -> Any:
         """The response, or ``None`` when FastAPI should answer."""
-        headers = _headers(scope)
+        headers = headers_of(scope)
         if headers.get(b"content-type", b"").split(b";", 1)[0].strip() != b"application/json":
             return None
         header_key = headers.get(b"idempotency-key")
@@ -84,8 +84,8 @@ class FastSubmit:
             return None
         state = scope["app"].state
         services: GatewayDeps = state.deps
-        key = await _write_key(state, services, headers.get(b"authorization"))
-        if key is _NO_KEY:
+        key = await write_key(state, services, headers.get(b"authorization"))
+        if key is NO_KEY:
             return None
         try:
             request = JobRequest.model_validate_json(body)
@@ -105,32 +105,32 @@ class FastSubmit:
         return submit_response(job, created)
 
 
-async def _write_key(state: Any, services: GatewayDeps, header: bytes | None) -> Any:
+async def write_key(state: Any, services: GatewayDeps, header: bytes | None) -> Any:
     """The caller when it may submit with an API key (``LOCAL`` with auth off), else
-    ``_NO_KEY`` (cookie sessions take the ordinary route, with its CSRF check)."""
+    ``NO_KEY`` (cookie sessions take the ordinary route, with its CSRF check)."""
     if not services.settings.security.auth_enabled:
         return LOCAL
     if header is None:
-        return _NO_KEY
+        return NO_KEY
     scheme, _, token = header.decode("latin-1").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        return _NO_KEY
+        return NO_KEY
     cache = key_cache(state)
     record: Principal | None = cache.cached(token) or await run_in_threadpool(
         cache.authenticate, token
     )
     if record is None or not record.allows("write"):
-        return _NO_KEY
+        return NO_KEY
     set_user(record.username)
     return record
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
+def headers_of(scope: Scope) -> dict[bytes, bytes]:
     return {name.lower(): value for name, value in scope["headers"]}
 
 
-async def _read_body(receive: Receive, limit: int = 1 << 20) -> tuple[bytes, bool]:
+async def read_body(receive: Receive, limit: int = 1 << 20) -> tuple[bytes, bool]:
     """The request body up to ``limit`` bytes; ``more`` is True when it is longer (or the
     client left), and the rest is left for FastAPI to read."""
     chunks: list[bytes] = []
@@ -148,7 +148,7 @@ async def _read_body(receive: Receive, limit: int = 1 << 20) -> tuple[bytes, boo
             return b"".join(chunks), True
 
 
-def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
+def replay(body: bytes, more: bool, receive: Receive) -> Receive:
     """A ``receive`` that hands FastAPI the body read so far, then the rest."""
     sent = False
 

@@ -24,37 +24,16 @@ from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
 from pixelmill.services.inference.answers import PNG, answer_head, encode_mask, measure_mask
-from pixelmill.services.inference.bookkeeping import Bookkeeper
+from pixelmill.services.inference.bookkeeping import Bookkeeper, answering
+from pixelmill.services.inference.grants import PredictGrants
 from pixelmill.services.inference.loaded import InlineMask, LoadedModel
+from pixelmill.services.inference.predictor import Predictor
 from pixelmill.services.inference.resolution import ResolvedRefs
 from pixelmill.services.inference.rollback import RollbackWatcher
 from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)
-
-
-class Predictor:
-    """What the ``segment`` operation receives from ``ctx.resolve_model(ref)``."""
-
-    def __init__(self, service: InferenceService, loaded: LoadedModel) -> None:
-        self._service = service
-        self._loaded = loaded
-        self.ref = loaded.version.ref
-        self.input_spec = InputSpec.model_validate(loaded.version.input_spec)
-
-    def predict(
-        self, image: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
-    ) -> Prediction:
-        return self._service.run(self._loaded, image, threshold=threshold, scale=scale)
-
-    def predict_frames(
-        self, frames: NDArray[np.generic], *, threshold: float | None = None, scale: float = 1.0
-    ) -> Prediction:
-        """A time-lapse model on frames (T, H, W[, bands]): one mask per frame."""
-        return self._service.run(
-            self._loaded, frames, threshold=threshold, scale=scale, frames=True
-        )
 
 
 class _Loaded(LRUCache[str, LoadedModel]):
@@ -86,6 +65,8 @@ class InferenceService:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self.refs = ResolvedRefs(registry, settings.resolve_ttl_s)
+        #: who may predict with which model, remembered as long as what aliases name
+        self.grants = PredictGrants(registry, settings.resolve_ttl_s)
         self.bookkeeper = Bookkeeper(settings.bookkeeping_queue, lambda: self.watcher)
 
     # -- loading ------------------------------------------------------------------------
@@ -211,10 +192,13 @@ class InferenceService:
         call: Any = loaded.model.predict_frames if frames else loaded.model.predict
         extra = {} if frames else {"labels": labels}
         try:
-            if breaker is None:
-                prediction = call(image, threshold=threshold, scale=scale, **extra)
-            else:
-                prediction = breaker.call(call, image, threshold=threshold, scale=scale, **extra)
+            with self.bookkeeper.in_runtime():
+                if breaker is None:
+                    prediction = call(image, threshold=threshold, scale=scale, **extra)
+                else:
+                    prediction = breaker.call(
+                        call, image, threshold=threshold, scale=scale, **extra
+                    )
         except Exception as exc:
             loaded.errors += 1
             loaded.last_error = public_text(exc)[:500]
@@ -230,6 +214,7 @@ class InferenceService:
         self.bookkeeper.submit(loaded, image[len(image) // 2] if frames else image, seconds)
         return prediction
 
+    @answering
     def predict(
         self,
         ref: str,
@@ -289,6 +274,7 @@ class InferenceService:
             body["scores"] = prediction.scores
         return body
 
+    @answering
     def predict_inline(
         self,
         ref: str,

@@ -1,5 +1,5 @@
-"""/v1/models: the model registry (versions, aliases, audit, compare), predictions,
-health and drift (training runs: :mod:`.training`)."""
+"""/v1/models: the model registry (versions, aliases, audit, compare), health and drift
+(predictions: :mod:`.predict`; training runs: :mod:`.training`)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from pixelmill.errors import InvalidInput, InvalidParameter, QuotaExceeded
-from pixelmill.imaging.ops import validation_errors
+from pixelmill.errors import InvalidParameter, QuotaExceeded
 from pixelmill.ml.drift import parse_flag_note
 from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
-from pixelmill.services.inference.cells import CSV, DEFAULT_SEGMENTER, csv_of, is_graph
 from pixelmill.services.model_registry import Caller
 from pixelmill.services.promotion_gate import Gate
 from pixelmill.services.workspace.model_rules import ModelAction
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["models"])
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
-#: media types of an inline mask (services/inference/answers.py)
-PNG, NPY = "image/png", "application/x-npy"
 
 
 def _registry(request: Request) -> ModelRegistry:
@@ -72,22 +68,6 @@ class RollbackRequest(BaseModel):
         None, ge=1, le=INT32_MAX, description="Default: before the last promotion."
     )
     note: str | None = Field(None, max_length=1000)
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    image_id: str = Field(min_length=1, max_length=64)
-    threshold: float | None = Field(None, gt=0, lt=1)
-    scale: float = Field(
-        1.0,
-        ge=0.05,
-        le=8,
-        description="Resize the input first (0.5: objects twice the trained size).",
-    )
-    measure: bool = Field(False, description="Add per-object measurements of the mask.")
-    #: graph models: the image's cells as a label image, or the model that finds them
-    labels_image_id: str | None = Field(None, min_length=1, max_length=64)
-    segmenter: str | None = Field(None, min_length=1, max_length=200)
 
 
 @router.get("/v1/models", summary="List models with their aliases and newest version")
@@ -241,99 +221,6 @@ def delete_alias(
 ) -> Response:
     allowed(request, key, name, "model.delete").delete_alias(name, alias, actor=actor(key))
     return Response(status_code=204)
-
-
-@router.post(
-    "/v1/models/{ref}/predict",
-    summary="Predict with name@alias / name:version on a stored image ({'image_id'}) or image bytes",
-    description=(
-        "JSON body {image_id, threshold?, scale?, measure?}, or the image bytes as the body "
-        "(then threshold/scale/measure as query parameters). Returns the version used, the stored mask "
-        "image id (segmentation) or label and scores (classification), and the drift state. "
-        "Images larger than the model's tile are tiled. With store=false nothing is stored "
-        "(neither the mask nor uploaded bytes): a segmentation answers with the mask itself, "
-        "PNG (0/255), or .npy with 'Accept: application/x-npy', and the version in "
-        "Pixelmill-Model / Pixelmill-Model-Version headers. A graph model classifies the "
-        "image's cells: {image_id, labels_image_id?, segmenter?}; CSV with 'Accept: text/csv'."
-    ),
-    response_model=None,
-    responses={200: {"content": {PNG: {}, NPY: {}}}},
-)
-async def predict(
-    request: Request,
-    ref: str,
-    threshold: float | None = Query(None, gt=0, lt=1),
-    scale: float = Query(1.0, ge=0.05, le=8),
-    measure: bool = Query(False),
-    store: bool = Query(
-        True, description="false: answer with the mask (PNG or .npy) and store nothing."
-    ),
-    key: Principal | None = Depends(require("write")),
-) -> dict[str, Any] | Response:
-    inference = _inference(request)
-    name = parse_ref(ref).name
-    await anyio.to_thread.run_sync(lambda: allowed(request, key, name, "model.predict"))
-    owner = key.user_id if key is not None else ""
-    image_id, data, cells = None, None, {}
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = PredictRequest.model_validate_json(await request.body())
-        except ValidationError as exc:  # per-field errors, not pydantic's text
-            raise InvalidParameter(
-                "invalid predict request", errors=validation_errors(exc)
-            ) from None
-        await anyio.to_thread.run_sync(lambda: _may_use(request, key, ref, body))
-        image_id, threshold, scale = body.image_id, body.threshold, body.scale
-        measure, cells = body.measure, body.model_dump(include={"labels_image_id", "segmenter"})
-    else:
-        limit = deps(request).settings.server.max_upload_bytes
-        data = await read_body(request, limit, "image")
-        if not data:
-            raise InvalidInput("send {'image_id': ...} as JSON or the image bytes as the body")
-        await anyio.to_thread.run_sync(lambda: _may_use(request, key, ref, None))
-    if store:
-        stored = await anyio.to_thread.run_sync(
-            lambda: inference.predict(
-                ref,
-                owner_id=owner,
-                image_id=image_id,
-                data=data,
-                threshold=threshold,
-                scale=scale,
-                measure=measure,
-                **cells,
-            )
-        )
-        if "cells" in stored and CSV in request.headers.get("accept", ""):
-            return Response(csv_of(stored["cells"]), media_type=CSV)
-        return stored
-    if measure:
-        raise InvalidParameter("measure needs the JSON answer: leave store on to measure")
-    media_type = NPY if NPY in request.headers.get("accept", "") else PNG
-    answer = await anyio.to_thread.run_sync(
-        lambda: inference.predict_inline(
-            ref,
-            image_id=image_id,
-            data=data,
-            threshold=threshold,
-            scale=scale,
-            media_type=media_type,
-        )
-    )
-    if isinstance(answer, dict):  # a classification: nothing to store anyway
-        return answer
-    return Response(answer.content, media_type=answer.media_type, headers=answer.headers)
-
-
-def _may_use(request: Request, key: Principal | None, ref: str, b: PredictRequest | None) -> None:
-    """The caller may use the image, label image and segmenter (404 otherwise)."""
-    if b is not None:
-        deps(request).access.image(key, b.image_id)
-    if b is not None and b.labels_image_id is not None:
-        deps(request).access.image(key, b.labels_image_id)
-    elif (b is not None and b.segmenter is not None) or is_graph(_inference(request), ref):
-        segmenter = b.segmenter if b is not None and b.segmenter else DEFAULT_SEGMENTER
-        allowed(request, key, parse_ref(segmenter).name, "model.predict")
 
 
 @router.get("/v1/models/{ref}/health", summary="Loaded / ready state of a model version")

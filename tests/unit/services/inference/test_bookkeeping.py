@@ -1,0 +1,100 @@
+"""Drift bookkeeping waits while a prediction is being answered, and never loses an
+image: a flush or a close counts at once whatever is being answered."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pixelmill.ml.drift import DriftMonitor, reference
+from pixelmill.services.inference import bookkeeping
+from pixelmill.services.inference.bookkeeping import Bookkeeper, answering
+
+IMAGE = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+
+
+def served_model() -> Any:
+    """What the bookkeeper reads of a loaded model: its version and drift monitor."""
+    version = SimpleNamespace(model="m", version=1, ref="m:1")
+    monitor = DriftMonitor(reference([IMAGE]))
+    return SimpleNamespace(version=version, drift=monitor, drift_state={})
+
+
+@pytest.fixture(autouse=True)
+def long_defer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bookkeeping, "MAX_DEFER_S", 600.0)  # only a pause counts
+
+
+def test_an_image_is_counted_once_its_answer_is_done() -> None:
+    keeper, loaded = Bookkeeper(16), served_model()
+    with keeper.serving():
+        keeper.submit(loaded, IMAGE, 0.01)
+        threading.Event().wait(0.05)
+        assert loaded.drift.state().window == 0  # held off while answering
+    keeper.flush()
+    assert loaded.drift.state().window == 1
+    keeper.close()
+
+
+def test_a_flush_counts_at_once_even_while_answering() -> None:
+    keeper, loaded = Bookkeeper(16), served_model()
+    with keeper.serving():
+        keeper.submit(loaded, IMAGE, 0.01)
+        flushing = threading.Thread(target=keeper.flush)
+        flushing.start()
+        flushing.join(timeout=30)
+        assert not flushing.is_alive()  # did not wait for the answer to end
+        assert loaded.drift.state().window == 1
+    keeper.close()
+
+
+def test_closing_while_answering_loses_nothing() -> None:
+    keeper, loaded = Bookkeeper(16), served_model()
+    with keeper.serving():
+        for _ in range(5):
+            keeper.submit(loaded, IMAGE, 0.01)
+        keeper.close()
+    assert loaded.drift.state().window == 5
+
+
+def test_answering_methods_hold_the_bookkeeping_off_while_they_run() -> None:
+    class Service:
+        def __init__(self) -> None:
+            self.bookkeeper = Bookkeeper(16)
+            self.loaded = served_model()
+
+        @answering
+        def predict(self, n: int) -> int:
+            self.bookkeeper.submit(self.loaded, IMAGE, 0.01)
+            threading.Event().wait(0.05)
+            return self.loaded.drift.state().window + n  # not counted yet
+
+    service = Service()
+    assert service.predict(10) == 10
+    service.bookkeeper.flush()
+    assert service.loaded.drift.state().window == 1
+    service.bookkeeper.close()
+
+
+def counted_soon(loaded: Any, window: int) -> bool:
+    """Whether the drift window reaches ``window`` within 30 s (the thread's own pace)."""
+    for _ in range(3000):
+        if loaded.drift.state().window >= window:
+            return True
+        threading.Event().wait(0.01)
+    return False
+
+
+def test_an_image_is_counted_while_an_answer_is_inside_the_runtime() -> None:
+    """ONNX Runtime releases the GIL: counting beside it slows no answering thread."""
+    keeper, loaded = Bookkeeper(16), served_model()
+    with keeper.serving():
+        keeper.submit(loaded, IMAGE, 0.01)  # an earlier prediction's image
+        # the service inside the gateway: one answer, not two
+        with keeper.serving(), keeper.in_runtime():
+            assert counted_soon(loaded, 1)
+    keeper.close()
