@@ -172,10 +172,12 @@ def measure(
 
 
 def instructions(args: Any, run: Path, image: Path, query: str, endpoint: str) -> dict[str, float]:
-    """Instructions per request (``--instructions N``): each server under callgrind (the
-    on side without scrapes: they come by the clock, which valgrind slows 50-fold), a
-    warm-up, then N requests at ``--concurrency``, counted until its last batch of spans
-    has left (the batch processor's 5 s delay)."""
+    """Instructions per request (``--instructions N``): each server under callgrind, a
+    warm-up, then N requests at ``--concurrency``. Nothing runs by the clock on the on
+    side, which valgrind slows about 50-fold (it would weigh 50 times what it does
+    natively): no scrapes, and spans leave in full batches of 512 only, as they do at a
+    few hundred requests a second (``OTEL_BSP_SCHEDULE_DELAY`` of an hour; pick N with
+    3 N a multiple of 512, e.g. 512, so the batches sent are the requests' own)."""
     data = run / "data"
     data.mkdir(parents=True)
     both: dict[str, str] = {}
@@ -186,7 +188,8 @@ def instructions(args: Any, run: Path, image: Path, query: str, endpoint: str) -
     path = f"/v1/images/{upload(plain, admin_key(plain), image)}/render?{query}"
     plain.stop()
     per_request: dict[str, float] = {}
-    for name, extra in (("off", {}), ("on", observed(args, endpoint))):
+    hour = {"OTEL_BSP_SCHEDULE_DELAY": "3600000"}
+    for name, extra in (("off", {}), ("on", observed(args, endpoint) | hour)):
         server = pixelmill(
             name,
             data,
@@ -199,11 +202,16 @@ def instructions(args: Any, run: Path, image: Path, query: str, endpoint: str) -
         )
         wait_http(server, "/healthz", timeout=900, settle=5)
         get_many(server, path, 4 * args.concurrency, args.concurrency)
-        time.sleep(6)
         callgrind.zero(server)
+        exports = _Sink.exports
         get_many(server, path, args.instructions, args.concurrency)
-        time.sleep(6)
+        time.sleep(6)  # a batch being sent gets there
         per_request[name] = callgrind.total(server, run) / args.instructions
+        print(f"{name}: {_Sink.exports - exports} OTLP exports while counted", flush=True)
+        if args.dumps:  # kept for callgrind_annotate
+            args.dumps.mkdir(parents=True, exist_ok=True)
+            for dump in run.glob(f"callgrind.{name}.*.*"):
+                shutil.copy(dump, args.dumps / dump.name)
         print(f"{name:3} {per_request[name] / 1e6:.3f} M instructions a request", flush=True)
         server.stop()
     return per_request
@@ -258,6 +266,7 @@ def main() -> None:
         metavar="N",
         help="count instructions of N requests per side under valgrind instead of timing",
     )
+    p.add_argument("--dumps", type=Path, help="with --instructions: keep callgrind's dumps here")
     args = parse(p, {"reps": 2, "seconds": 2.0})
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")

@@ -128,7 +128,8 @@ def span_fields(
         "traceId": format(ctx.trace_id, "032x"),
         "spanId": format(ctx.span_id, "016x"),
         "name": name,
-        "kind": kind.value + _KIND_OFFSET,
+        # _value_, the member's value as Enum stores it: ``.value`` is a descriptor call
+        "kind": kind._value_ + _KIND_OFFSET,
         "startTimeUnixNano": str(start),
         "endTimeUnixNano": str(end),
         "flags": _HAS_IS_REMOTE | _IS_REMOTE
@@ -145,7 +146,7 @@ def span_fields(
         out["events"] = [_event(e) for e in events]
     if links:
         out["links"] = [_link(link) for link in links]
-    code = status.status_code.value
+    code = status.status_code._value_
     if code or status.description:
         found: dict[str, Any] = {"code": code} if code else {}
         if status.description:

@@ -12,8 +12,10 @@ queues the bytes, which the garbage collector does not track. Its thread joins u
 ``max_batch`` of them between the request's head and tail and POSTs them with the
 :class:`~pixelmill.observability.otlp_json.JsonSpanExporter` (its retries and timeout).
 
-As the SDK's processor: a batch leaves when ``max_batch`` spans are queued or
-``delay_s`` after the last one left; at most ``max_queue`` wait (later ones are dropped
+As the SDK's processor (and from the same ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``,
+``OTEL_BSP_MAX_QUEUE_SIZE`` and ``OTEL_BSP_SCHEDULE_DELAY`` variables, default 512, 2048
+and 5000 ms): a batch leaves when ``max_batch`` spans are queued or ``delay_s`` after
+the last one left; at most ``max_queue`` wait (later ones are dropped
 and counted in a warning: tracing never holds up the work it traces); ``force_flush``
 and ``shutdown`` export what is queued; a forked child starts with an empty queue and
 its own thread. SDK spans handed to :meth:`on_end` are encoded the same way.
@@ -29,6 +31,11 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from opentelemetry.sdk.environment_variables import (
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_BSP_SCHEDULE_DELAY,
+)
 from opentelemetry.sdk.trace import SpanProcessor
 
 from pixelmill.observability.otlp_json import envelope, readable_fields, span_fields
@@ -43,6 +50,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _setting(name: str, default: int) -> int:
+    """A positive integer from the environment variable the SDK's batch processor reads
+    (OpenTelemetry's ``OTEL_BSP_*``), else ``default``."""
+    value = os.environ.get(name, "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if value:
+        log.warning("%s=%r is not a positive integer: %d is used", name, value, default)
+    return default
+
+
 class JsonBatchProcessor(SpanProcessor):
     """See the module's text."""
 
@@ -52,15 +70,15 @@ class JsonBatchProcessor(SpanProcessor):
         resource: Any,
         scope: Any,
         *,
-        max_batch: int = 512,
-        max_queue: int = 2048,
-        delay_s: float = 5.0,
+        max_batch: int | None = None,
+        max_queue: int | None = None,
+        delay_s: float | None = None,
     ) -> None:
         self._exporter = exporter
         self._head, self._tail = envelope(resource, scope)
-        self._max_batch = max_batch
-        self._max_queue = max_queue
-        self._delay_s = delay_s
+        self._max_batch = max_batch or _setting(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512)
+        self._max_queue = max_queue or _setting(OTEL_BSP_MAX_QUEUE_SIZE, 2048)
+        self._delay_s = delay_s or _setting(OTEL_BSP_SCHEDULE_DELAY, 5000) / 1000
         self._stopped = False
         self._start()
         ref = weakref.WeakMethod(self._start)
@@ -88,8 +106,15 @@ class JsonBatchProcessor(SpanProcessor):
         events: Sequence[Any],
         status: Any,
     ) -> None:
-        """Queue one ended span, encoded (the lean span's ``end``)."""
-        self._put(span_fields(context, parent, name, kind, start, end, attributes, events, status))
+        """Queue one ended span, encoded (the lean span's ``end``; :meth:`_put` inlined)."""
+        queue = self._queue
+        if len(queue) >= self._max_queue or self._stopped:
+            self._dropped += 1
+            return
+        fields = span_fields(context, parent, name, kind, start, end, attributes, events, status)
+        queue.append(orjson.dumps(fields))
+        if len(queue) >= self._max_batch and not self._wake.is_set():
+            self._wake.set()
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context

@@ -115,3 +115,21 @@ def test_traced_requests_reach_the_collector_as_lean_spans(receiver: str) -> Non
     assert encode.parent_span_id == server_span.span_id and not server_span.parent_span_id
     assert encode.trace_id == server_span.trace_id
     assert encode.attributes[0].value.string_value == "jpeg"
+
+
+def test_batch_size_and_delay_come_from_opentelemetrys_variables(
+    receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "3")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # ten minutes: never by the clock
+    spans = finished_spans()
+    batch = JsonBatchProcessor(
+        JsonSpanExporter(receiver, timeout_s=5), spans[0].resource, spans[0].instrumentation_scope
+    )
+    for span in spans * 3:  # twelve spans: four full batches of three
+        batch.on_end(span)
+    batch.shutdown()
+    sizes = [
+        len(parsed(body).resource_spans[0].scope_spans[0].spans) for _, body in _Receiver.bodies
+    ]
+    assert sizes == [3] * 4
