@@ -152,15 +152,22 @@ def _nucleus(
 
 
 def _pressed(
-    own: NDArray[np.bool_], texture: NDArray, radius: float, dimming: float
+    rng: np.random.Generator,
+    own: NDArray[np.bool_],
+    texture: NDArray,
+    radius: float,
+    cfg: NucleiConfig,
 ) -> tuple[NDArray[np.bool_], NDArray] | None:
     """A packed nucleus: ``own`` (its pixels no earlier nucleus holds) reduced to its
-    largest piece, and ``texture`` dimmed towards that piece's outline; ``None`` when
-    less than 40 % of the nucleus is left (hidden: not drawn)."""
+    largest piece, and ``texture`` dimmed towards that piece's outline by a fraction drawn
+    from ``cfg.edge_dimming``; ``None`` when less than 40 % of the nucleus is left (hidden:
+    not drawn)."""
     import cv2
     from scipy import ndimage
 
-    count, pieces, stats, _ = cv2.connectedComponentsWithStats(own.astype(np.uint8), 4)
+    dimming = rng.uniform(*cfg.edge_dimming)
+    found = cv2.connectedComponentsWithStats(own.astype(np.uint8), connectivity=8)
+    count, pieces, stats = found[0], np.asarray(found[1]), np.asarray(found[2])
     if count < 2:
         return None
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -276,8 +283,7 @@ def nuclei_labelled(
             cx = int(np.clip(cx + step * np.cos(a), 0, cols - 1))
         else:
             cy, cx = int(rng.integers(0, rows)), int(rng.integers(0, cols))
-        h = mask.shape[0] // 2
-        y0, x0 = cy - h, cx - h
+        y0, x0 = cy - mask.shape[0] // 2, cx - mask.shape[0] // 2
         ys = slice(max(y0, 0), min(y0 + mask.shape[0], rows))
         xs = slice(max(x0, 0), min(x0 + mask.shape[1], cols))
         sub = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
@@ -286,8 +292,7 @@ def nuclei_labelled(
             continue
         own, shade = mask[sub], texture[sub]
         if pack:
-            dimming = rng.uniform(*cfg.edge_dimming)
-            pressed = _pressed(own & (labels[ys, xs] == 0), shade, radius, dimming)
+            pressed = _pressed(rng, own & (labels[ys, xs] == 0), shade, radius, cfg)
             if pressed is None:
                 continue
             own, shade = pressed
