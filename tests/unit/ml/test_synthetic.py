@@ -135,3 +135,29 @@ def test_widefield_conditions_add_bright_cell_bodies_and_saturation() -> None:
         return float(np.percentile(values, 5))
 
     assert solidity(wide) < solidity(default) - 0.03
+
+
+def test_crowded_nuclei_touch_without_hiding_each_other() -> None:
+    """The crowded preset packs nuclei: more of them touch than in the widefield preset,
+    and every labelled nucleus is one piece (none lies partly under another, so each
+    outline is where the image shows it)."""
+    import cv2
+
+    def contacts(cfg: synthetic.NucleiConfig) -> tuple[int, bool]:
+        touching, whole = 0, True
+        for i in range(8):
+            _, lab = synthetic.nuclei_labelled(4, i, cfg)
+            touching += int(
+                ((lab[:, 1:] != lab[:, :-1]) & (lab[:, 1:] > 0) & (lab[:, :-1] > 0)).sum()
+            )
+            for value in np.unique(lab[lab > 0]):
+                pieces = cv2.connectedComponents((lab == value).astype(np.uint8), connectivity=8)[0]
+                whole &= pieces == 2
+        return touching, whole
+
+    crowded, wide = (
+        contacts(synthetic.NucleiConfig.crowded()),
+        contacts(synthetic.NucleiConfig.widefield()),
+    )
+    assert crowded[0] > wide[0] and crowded[1]
+    assert not wide[1]  # the widefield preset lets later nuclei cut earlier ones in pieces

@@ -40,13 +40,26 @@ def datasets_group() -> None:
     help="Harder widefield conditions: bright cell bodies, saturated nuclei, nucleoli.",
 )
 @click.option(
+    "--crowded/--no-crowded",
+    default=False,
+    show_default=True,
+    help="The widefield conditions with packed, touching nuclei (for an instance head).",
+)
+@click.option(
     "--labels/--no-labels",
     default=False,
     show_default=True,
     help="Masks are instance label images (16-bit, each nucleus its own value): for evaluation.",
 )
 def synth_nuclei(
-    out: Path, count: int, size: int, seed: int, gaps: bool, widefield: bool, labels: bool
+    out: Path,
+    count: int,
+    size: int,
+    seed: int,
+    gaps: bool,
+    widefield: bool,
+    crowded: bool,
+    labels: bool,
 ) -> None:
     """Write a synthetic fluorescence-nuclei dataset (images/ + masks/ PNGs) to OUT."""
     import numpy as np
@@ -54,7 +67,11 @@ def synth_nuclei(
 
     from pixelmill.ml.synthetic import NucleiConfig, nuclei_labelled, nuclei_sample
 
-    cfg = NucleiConfig.widefield((size, size)) if widefield else NucleiConfig(size=(size, size))
+    cfg = NucleiConfig(size=(size, size))
+    if crowded:
+        cfg = NucleiConfig.crowded((size, size))
+    elif widefield:
+        cfg = NucleiConfig.widefield((size, size))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
