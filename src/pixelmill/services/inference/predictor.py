@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,14 +11,27 @@ from pixelmill.ml.onnx_model import Prediction
 from pixelmill.ml.spec import InputSpec
 from pixelmill.services.inference.loaded import LoadedModel
 
-if TYPE_CHECKING:
-    from pixelmill.services.inference.service import InferenceService
+
+class _Runs(Protocol):
+    """What a predictor needs of the inference service (which makes predictors: naming
+    the service here would make an import cycle)."""
+
+    def run(
+        self,
+        loaded: LoadedModel,
+        image: NDArray[np.generic],
+        *,
+        threshold: float | None = None,
+        scale: float = 1.0,
+        labels: NDArray[np.integer] | None = None,
+        frames: bool = False,
+    ) -> Prediction: ...
 
 
 class Predictor:
     """What the ``segment`` operation receives from ``ctx.resolve_model(ref)``."""
 
-    def __init__(self, service: InferenceService, loaded: LoadedModel) -> None:
+    def __init__(self, service: _Runs, loaded: LoadedModel) -> None:
         self._service = service
         self._loaded = loaded
         self.ref = loaded.version.ref
