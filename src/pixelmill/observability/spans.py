@@ -31,6 +31,7 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
 )
 
 from pixelmill.observability.span_batch import JsonBatchProcessor
@@ -74,27 +75,33 @@ class Recorder:
         """A span child of ``parent`` (the current span's context, or a caller's), or a new
         trace's root when there is none; a non-recording span when it is not sampled."""
         if parent is not None and parent.is_valid:
-            span_context = SpanContext(
-                parent.trace_id,
-                self.ids.generate_span_id(),
-                is_remote=False,
-                trace_flags=_SAMPLED if parent.trace_flags.sampled else _NOT_SAMPLED,
-                trace_state=parent.trace_state,
-            )
             if not parent.trace_flags.sampled:
-                return NonRecordingSpan(span_context)
-            return LightSpan(self, name, span_context, parent, kind, dict(attributes or ()))
+                return NonRecordingSpan(
+                    SpanContext(
+                        parent.trace_id,
+                        self.ids.generate_span_id(),
+                        is_remote=False,
+                        trace_flags=_NOT_SAMPLED,
+                        trace_state=parent.trace_state,
+                    )
+                )
+            return LightSpan(
+                self,
+                name,
+                (parent.trace_id, self.ids.generate_span_id(), parent.trace_state),
+                parent,
+                kind,
+                dict(attributes or ()),
+            )
         trace_id = self.ids.generate_trace_id()
-        sampled = trace_id & _TRACE_ID_LIMIT < self.bound
-        span_context = SpanContext(
-            trace_id,
-            self.ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
-        )
-        if not sampled:
-            return NonRecordingSpan(span_context)
-        return LightSpan(self, name, span_context, None, kind, dict(attributes or ()))
+        if trace_id & _TRACE_ID_LIMIT >= self.bound:
+            return NonRecordingSpan(
+                SpanContext(
+                    trace_id, self.ids.generate_span_id(), is_remote=False, trace_flags=_NOT_SAMPLED
+                )
+            )
+        ids = (trace_id, self.ids.generate_span_id(), None)
+        return LightSpan(self, name, ids, None, kind, dict(attributes or ()))
 
 
 class LightSpan(Span):
@@ -112,20 +119,26 @@ class LightSpan(Span):
         "_recorder",
         "_start",
         "_status",
+        "span_id",
+        "trace_id",
+        "trace_state",
     )
 
     def __init__(
         self,
         recorder: Recorder,
         name: str,
-        context: SpanContext,
+        ids: tuple[int, int, TraceState | None],
         parent: SpanContext | None,
         kind: SpanKind,
         attributes: dict[str, Any],
     ) -> None:
         self._recorder = recorder
         self._name = name
-        self._context = context
+        #: the span context's parts (read like a SpanContext's by the encoder); the
+        #: SpanContext itself is made only when asked for (most spans are never asked)
+        self.trace_id, self.span_id, self.trace_state = ids
+        self._context: SpanContext | None = None
         self._parent = parent
         self._kind = kind
         self._attributes = attributes
@@ -135,7 +148,16 @@ class LightSpan(Span):
         self._start = time.time_ns()
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        context = self._context
+        if context is None:
+            context = self._context = SpanContext(
+                self.trace_id,
+                self.span_id,
+                is_remote=False,
+                trace_flags=_SAMPLED,
+                trace_state=self.trace_state,
+            )
+        return context
 
     def is_recording(self) -> bool:
         return self._end is None
@@ -189,7 +211,7 @@ class LightSpan(Span):
         events: Sequence[Event] = self._events
         if recorder.encoding is not None:
             recorder.encoding.add(
-                self._context,
+                self,
                 self._parent,
                 self._name,
                 self._kind,
@@ -203,7 +225,7 @@ class LightSpan(Span):
         recorder.processor.on_end(
             ReadableSpan(
                 name=self._name,
-                context=self._context,
+                context=self.get_span_context(),
                 parent=self._parent,
                 resource=recorder.resource,
                 attributes=self._attributes,
