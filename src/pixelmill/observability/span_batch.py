@@ -6,7 +6,7 @@ objects outlive a few garbage collections, so they are walked by each collection
 promoted to the oldest generation, which then fills and is collected more often; and a
 ``ReadableSpan`` is built per span only to be read once. This processor takes a lean
 span's parts as it ends (:meth:`JsonBatchProcessor.add`, from ``spans.LightSpan.end``),
-encodes them to the span's OTLP/JSON bytes (``otlp_json.span_fields``, the same encoding
+encodes them to the span's OTLP/JSON bytes (``otlp_json.span_json``, the same encoding
 as the exporter's, so the request is byte-for-byte what ``otlp_json.encode`` writes) and
 queues the bytes, which the garbage collector does not track. Its thread joins up to
 ``max_batch`` of them between the request's head and tail and POSTs them with the
@@ -30,7 +30,6 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from opentelemetry.sdk.environment_variables import (
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
     OTEL_BSP_MAX_QUEUE_SIZE,
@@ -38,7 +37,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 from opentelemetry.sdk.trace import SpanProcessor
 
-from pixelmill.observability.otlp_json import envelope, readable_fields, span_fields
+from pixelmill.observability.otlp_json import envelope, readable_json, span_json
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -111,22 +110,21 @@ class JsonBatchProcessor(SpanProcessor):
         if len(queue) >= self._max_queue or self._stopped:
             self._dropped += 1
             return
-        fields = span_fields(context, parent, name, kind, start, end, attributes, events, status)
-        queue.append(orjson.dumps(fields))
+        queue.append(span_json(context, parent, name, kind, start, end, attributes, events, status))
         if len(queue) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
         if context is not None and context.trace_flags.sampled:
-            self._put(readable_fields(span))
+            self._put(readable_json(span))
 
-    def _put(self, fields: dict[str, Any]) -> None:
+    def _put(self, encoded: bytes) -> None:
         queue = self._queue
         if len(queue) >= self._max_queue or self._stopped:
             self._dropped += 1
             return
-        queue.append(orjson.dumps(fields))
+        queue.append(encoded)
         if len(queue) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
 

@@ -153,3 +153,20 @@ def test_an_unreachable_receiver_costs_the_timeout_and_no_more() -> None:
     started = time.monotonic()
     assert exporter.export(finished_spans()) == SpanExportResult.FAILURE
     assert time.monotonic() - started < 3
+
+
+def test_dropped_counts_are_encoded_as_the_sdk_encodes_them() -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_attributes=1, max_events=1))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("pixelmill").start_as_current_span(
+        "s", attributes={"a": 1, "b": 2}
+    ) as s:
+        s.add_event("one")
+        s.add_event("two")
+        s.set_status(trace.Status(trace.StatusCode.ERROR, "broken"))
+    spans = list(memory.get_finished_spans())
+    assert spans[0].dropped_attributes == 1 and spans[0].dropped_events == 1
+    assert parsed(encode(spans)) == encode_spans(spans)
