@@ -28,7 +28,7 @@ import pydantic
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pixelmill.services.gateway.fast_render import exception_handler
+from pixelmill.services.gateway.fast_render import MatchedRoute, exception_handler
 from pixelmill.services.gateway.fast_submit import NO_KEY, headers_of, read_body, replay, write_key
 from pixelmill.services.gateway.routes import predict
 from pixelmill.services.workspace.principal import Principal
@@ -38,13 +38,7 @@ ROUTE = "/v1/models/{ref}/predict"
 _PATH = re.compile(r"/v1/models/([^/]+)/predict")
 
 
-class _PredictRoute:
-    """What the metrics, the access line and the trace read of a matched route."""
-
-    path = ROUTE
-
-
-_PREDICT_ROUTE = _PredictRoute()
+_PREDICT_ROUTE = MatchedRoute(ROUTE)
 
 
 class FastPredict:

@@ -31,13 +31,17 @@ ROUTE = "/v1/images/{image_id}/render"
 _PATH = re.compile(r"/v1/images/([^/]+)/render")
 
 
-class _RenderRoute:
-    """What the metrics, the access line and the trace read of a matched route."""
+class MatchedRoute:
+    """What the metrics, the access line and the trace read of a matched route: its
+    template (a fast path sets it in the scope, as the router would)."""
 
-    path = ROUTE
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
-_RENDER_ROUTE = _RenderRoute()
+_RENDER_ROUTE = MatchedRoute(ROUTE)
 
 
 class FastRender:

@@ -13,10 +13,10 @@ holds within the TTL, as a key revoked elsewhere does (``security.key_cache_s``)
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
+from pixelmill.services.inference.remembered import Remembered
 from pixelmill.services.model_registry import Caller, ModelRegistry
 
 #: decisions remembered at most (a bound on memory, not a tuning knob)
@@ -34,39 +34,18 @@ class PredictGrants:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
-        self.ttl = ttl
-        self.clock = clock
-        self._items: dict[tuple[str, bool, str], float] = {}
-        self._seen = self._changes()
-        self._lock = threading.Lock()
-
-    def _changes(self) -> tuple[int, int]:
-        return self.registry.models.changes, self.registry.permissions.changes
+        self._memo: Remembered[tuple[str, bool, str], bool] = Remembered(
+            ttl,
+            lambda: (registry.models.changes, registry.permissions.changes),
+            MAX_DECISIONS,
+            clock=clock,
+        )
 
     def authorize(self, caller: Caller, name: str) -> None:
         """Return when ``caller`` may predict with model ``name``; 404 / 403 otherwise
         (:meth:`ModelRegistry.authorize <pixelmill.services.model_access.ModelAccess.authorize>`)."""
-        if self.ttl <= 0:
-            self.registry.authorize(caller, name, "model.predict")
-            return
         key = (caller.user_id, caller.is_admin, name)
-        changes = self._changes()
-        now = self.clock()
-        with self._lock:
-            if changes != self._seen:
-                self._items.clear()
-                self._seen = changes
-            until = self._items.get(key)
-            if until is not None and until > now:
-                return
-        self.registry.authorize(caller, name, "model.predict")
-        with self._lock:
-            # a write while we looked means the answer may already be stale: not kept
-            if self._changes() == changes == self._seen:
-                if len(self._items) >= MAX_DECISIONS:
-                    self._items.clear()
-                self._items[key] = now + self.ttl
+        self._memo.get(key, lambda: self.registry.authorize(caller, name, "model.predict"))
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._memo.clear()
