@@ -28,7 +28,7 @@ import pydantic
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pixelmill.services.gateway.fast_render import MatchedRoute, exception_handler
+from pixelmill.services.gateway.fast_render import MatchedRoute, respond
 from pixelmill.services.gateway.fast_submit import NO_KEY, headers_of, read_body, replay, write_key
 from pixelmill.services.gateway.routes import predict
 from pixelmill.services.workspace.principal import Principal
@@ -71,14 +71,7 @@ class FastPredict:
         # drift bookkeeping waits until the answer is sent, not only computed: beside the
         # event loop's send it takes the GIL as it would from the prediction
         with _deps(scope).inference.bookkeeper.serving():
-            try:
-                response: Any = await predict.answer(request, ref, key, query)
-            except Exception as exc:
-                handler = exception_handler(scope["app"], exc)
-                if handler is None:
-                    raise
-                response = await handler(request, exc)
-            await response(scope, receive, send)
+            await respond(request, predict.answer(request, ref, key, query), receive, send)
 
 
 def _deps(scope: Scope) -> Any:

@@ -19,6 +19,7 @@ alone reaches it): another method, a path with a trailing slash or with a ``root
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
@@ -61,14 +62,20 @@ class FastRender:
         scope["route"] = _RENDER_ROUTE
         scope["path_params"] = {"image_id": image_id}
         request = Request(scope, receive, send)
-        try:
-            response: Any = await images.render(request, image_id)
-        except Exception as exc:
-            handler = exception_handler(scope["app"], exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
+        await respond(request, images.render(request, image_id), receive, send)
+
+
+async def respond(request: Request, answer: Awaitable[Any], receive: Receive, send: Send) -> None:
+    """Send ``answer``'s response, or what the app's own handler answers to what it
+    raises (a fast path answers as the route would)."""
+    try:
+        response: Any = await answer
+    except Exception as exc:
+        handler = exception_handler(request.scope["app"], exc)
+        if handler is None:
+            raise
+        response = await handler(request, exc)
+    await response(request.scope, receive, send)
 
 
 def exception_handler(app: Any, exc: Exception) -> Any:
