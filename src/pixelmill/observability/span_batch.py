@@ -105,14 +105,8 @@ class JsonBatchProcessor(SpanProcessor):
         events: Sequence[Any],
         status: Any,
     ) -> None:
-        """Queue one ended span, encoded (the lean span's ``end``; :meth:`_put` inlined)."""
-        queue = self._queue
-        if len(queue) >= self._max_queue or self._stopped:
-            self._dropped += 1
-            return
-        queue.append(span_json(context, parent, name, kind, start, end, attributes, events, status))
-        if len(queue) >= self._max_batch and not self._wake.is_set():
-            self._wake.set()
+        """Queue one ended span, encoded (the lean span's ``end``)."""
+        self._put(span_json(context, parent, name, kind, start, end, attributes, events, status))
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
