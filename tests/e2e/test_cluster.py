@@ -207,7 +207,7 @@ def refuses(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     except ConnectionResetError:
-        return False
+        pass
     return False
 
 
