@@ -15,6 +15,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from pixelmill.observability import tracing
 from pixelmill.observability.otlp_json import JsonSpanExporter
 from pixelmill.observability.span_batch import JsonBatchProcessor
+from tests.jobs_helpers import wait_for
 from tests.unit.observability.test_otlp_json import (
     _Receiver,
     finished_spans,
@@ -61,7 +62,9 @@ def test_full_batches_leave_by_themselves_and_each_span_once(receiver: str) -> N
     batch = processor(receiver, spans, max_batch=2)
     for span in spans * 3:
         batch.on_end(span)
-    batch.shutdown()  # sends whatever the export thread had not sent yet
+    # the export thread sends them, with no flush and long before the 60 s delay
+    wait_for(lambda: len(_Receiver.bodies) == 6, timeout=10)
+    batch.shutdown()
     # full batches only: the export thread never sends a batch a few spans at a time
     sizes = [
         len(parsed(body).resource_spans[0].scope_spans[0].spans) for _, body in _Receiver.bodies
