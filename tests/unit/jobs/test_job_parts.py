@@ -3,6 +3,8 @@ aggregation, the kind registry, the listeners of ended jobs."""
 
 from __future__ import annotations
 
+import linecache
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -200,3 +202,34 @@ def test_batch_listeners_hear_every_ended_job_once_off_the_task_thread() -> None
     assert [job for batch in batches for job in batch] == [f"j{n}" for n in range(50)]
     assert len(batches) < 50
     assert threading.current_thread().name not in threads
+
+
+def _waiting_idle(thread: threading.Thread) -> bool:
+    """Whether the batch thread sleeps in its wait for new jobs (the plain ``wait()``)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None and frame.f_code.co_name != "_deliver_loop":
+        frame = frame.f_back
+    if frame is None:
+        return False
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    return line.strip() == "self._wake.wait()"
+
+
+def test_closing_ends_the_batch_thread_once_it_is_idle() -> None:
+    # given a batch thread that delivered its jobs and now waits, idle, for more
+    finished = FinishedJobs(batch_window_s=0.01)
+    heard: list[str] = []
+    finished.subscribe_batch(lambda jobs: heard.extend(job.id for job in jobs))
+    finished.publish(SimpleNamespace(id="j1"))  # type: ignore[arg-type]
+    thread = finished._thread
+    assert thread is not None
+    for _ in range(500):  # until it waits with nothing pending (not in its batch window)
+        if heard and _waiting_idle(thread):
+            break
+        time.sleep(0.01)
+    assert _waiting_idle(thread)
+    # when the job system closes (a join that gives up after a minute, were it stuck)
+    finished.close(timeout_s=60)
+    # then the thread has ended, rather than sleeping on until the process exits
+    assert heard == ["j1"]
+    assert not thread.is_alive()

@@ -78,8 +78,8 @@ class FinishedJobs:
         with self._wake:
             self._closed = True
             thread = self._thread
-            if len(self._pending) == 1:  # else the thread is awake or gathering already
-                self._wake.notify()
+            # wakes the thread wherever it waits: idle with nothing pending, or gathering
+            self._wake.notify_all()
         if thread is not None:
             thread.join(timeout_s)
         self._deliver(self._take())  # published after the thread left, if any
