@@ -24,6 +24,9 @@ class World:
     admin: dict[str, str]
     member: dict[str, str]
     ids: dict[str, list[str]] = field(default_factory=dict)
+    #: path template -> path parameters that name one real thing together (a job, its
+    #: task and an artifact of that task), offered beside the ids mixed independently
+    together: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 def _ok(response: Any, *codes: int) -> dict[str, Any]:
@@ -134,5 +137,13 @@ def build(client: TestClient, container: Any) -> World:
     ids["index"] = ["0"]
     results = _ok(client.get(f"/v1/jobs/{made['job_id']}/results", headers=a))
     links = done["images"][he].get("links", {}).get("study", {})
-    ids["result"] = sorted({*links, *(r["name"] for r in results.get("artifacts", []))})
+    artifacts = [r["name"] for r in results.get("artifacts", [])]
+    ids["result"] = sorted({*links, *artifacts})
+    job = made["job_id"]
+    world.together["/v1/jobs/{job_id}/results/{name}"] = [
+        {"job_id": job, "name": name} for name in artifacts
+    ]
+    world.together["/v1/jobs/{job_id}/tasks/{index}/results/{name}"] = [
+        {"job_id": job, "index": "0", "name": name} for name in artifacts
+    ]
     return world

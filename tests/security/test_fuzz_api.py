@@ -99,7 +99,8 @@ def _real_ids(world: fuzz_world.World, path: str, name: str) -> list[str]:
 
 
 def _install_hooks(schema: Any, world: fuzz_world.World) -> None:
-    """Path ids: a real one or the generated one; credentials: admin, member or none."""
+    """Path ids: a real one or the generated one (or a set of real ones that belong
+    together); credentials: admin, member or none."""
     anyone = st.one_of(st.just(world.admin), st.sampled_from([world.member, {}]))
 
     @schema.hook
@@ -113,7 +114,11 @@ def _install_hooks(schema: Any, world: fuzz_world.World) -> None:
             choices[name] = (
                 st.one_of(st.sampled_from(real), st.just(value)) if real else st.just(value)
             )
-        return st.fixed_dictionaries(choices)
+        mixed = st.fixed_dictionaries(choices)
+        together = world.together.get(path)
+        # the coherent set first: Hypothesis tries each branch's simplest example early,
+        # so a read of a real task's artifact is made whatever order the draws come in
+        return st.one_of(st.sampled_from(together), mixed) if together else mixed
 
     @schema.hook
     def flatmap_headers(context: Any, headers: dict[str, Any] | None) -> Any:
