@@ -3,6 +3,7 @@ login throttling (slowed after a failure, then locked for a while)."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import secrets
@@ -72,7 +73,13 @@ class Accounts:
         self.settings = settings
         # argon2id with the library's (RFC 9106 low-memory) defaults
         self._hasher = PasswordHasher()
-        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    @functools.cached_property
+    def _dummy(self) -> str:
+        """A hash to verify an unknown user's password against (as long as a real one
+        takes), made at the first such login: a hash costs a fifth of a second, which
+        every process would otherwise pay at start-up."""
+        return self._hasher.hash(secrets.token_urlsafe(16))
 
     @property
     def session_ttl(self) -> timedelta:
