@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
@@ -23,6 +24,22 @@ from pixelmill.observability import metrics, tracing
 log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+@functools.cache
+def _head() -> str | None:
+    """The newest revision of the migrations shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -171,12 +188,14 @@ class Database:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to ``revision`` (idempotent)."""
+        """Apply Alembic migrations up to ``revision`` (idempotent). A database at the
+        newest revision already is left alone without loading Alembic's environment, as
+        every process start finds it."""
         from alembic import command
-        from alembic.config import Config
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        if revision == "head" and self.current_revision() == _head():
+            return
+        cfg = _alembic_config()
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self._turn(), self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
