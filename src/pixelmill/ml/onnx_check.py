@@ -24,8 +24,11 @@ module without loading it).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import math
+import os
 import re
 import tempfile
 from typing import Any
@@ -68,7 +71,14 @@ def clean(message: object) -> str:
 def empty_folder() -> str:
     """A fixed, empty, private (0700) folder for a session's external data: were any
     reference left, it would resolve there and find nothing."""
-    return tempfile.mkdtemp(prefix="pixelmill-onnx-")
+    folder = tempfile.mkdtemp(prefix="pixelmill-onnx-")
+    atexit.register(_remove, folder)  # nothing of the process stays behind in /tmp
+    return folder
+
+
+def _remove(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def _name(value: str) -> str:
