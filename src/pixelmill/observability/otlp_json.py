@@ -265,16 +265,34 @@ class JsonSpanExporter(SpanExporter):
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._stopped = threading.Event()
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            import httpx
+        client = self._client
+        if client is None:
+            with self._client_lock:  # the export thread's warm-up and a flush, at once
+                if self._client is None:
+                    import httpx
 
-            self._client = httpx.Client(
-                timeout=self.timeout_s, headers={"Content-Type": "application/json"}
-            )
-        return self._client
+                    self._client = httpx.Client(
+                        timeout=self.timeout_s, headers={"Content-Type": "application/json"}
+                    )
+                client = self._client
+        return client
+
+    def warm(self) -> None:
+        """Make the HTTP client now, on the export thread: importing httpx and building
+        its TLS context (loading the CA bundle) take tens of milliseconds of CPU once,
+        which the first batch, and through the GIL the requests of that moment, would
+        pay otherwise."""
+        self._http()
+
+    def forget_client(self) -> None:
+        """In a forked child: the parent's client and its connections stay the parent's;
+        the child makes its own."""
+        self._client = None
+        self._client_lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._stopped.is_set():

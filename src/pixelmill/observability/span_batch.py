@@ -8,7 +8,8 @@ promoted to the oldest generation, which then fills and is collected more often;
 span's parts as it ends (:meth:`JsonBatchProcessor.add`, from ``spans.LightSpan.end``),
 encodes them to the span's OTLP/JSON bytes (``otlp_json.span_json``, the same encoding
 as the exporter's, so the request is byte-for-byte what ``otlp_json.encode`` writes) and
-queues the bytes, which the garbage collector does not track. Its thread joins up to
+queues the bytes, which the garbage collector does not track. Its thread makes the HTTP
+client as it starts (not when the first batch is due) and joins up to
 ``max_batch`` of them between the request's head and tail and POSTs them with the
 :class:`~pixelmill.observability.otlp_json.JsonSpanExporter` (its retries and timeout).
 
@@ -80,8 +81,12 @@ class JsonBatchProcessor(SpanProcessor):
         self._delay_s = delay_s or _setting(OTEL_BSP_SCHEDULE_DELAY, 5000) / 1000
         self._stopped = False
         self._start()
-        ref = weakref.WeakMethod(self._start)
+        ref = weakref.WeakMethod(self._forked)
         os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
+
+    def _forked(self) -> None:
+        self._exporter.forget_client()
+        self._start()
 
     def _start(self) -> None:
         """A fresh queue and export thread (at start, and in a forked child, where the
@@ -123,6 +128,7 @@ class JsonBatchProcessor(SpanProcessor):
             self._wake.set()
 
     def _run(self) -> None:
+        self._exporter.warm()
         while not self._stopped:
             full = self._wake.wait(self._delay_s)
             self._wake.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -136,3 +137,31 @@ def test_batch_size_and_delay_come_from_opentelemetrys_variables(
         len(parsed(body).resource_spans[0].scope_spans[0].spans) for _, body in _Receiver.bodies
     ]
     assert sizes == [3] * 4
+
+
+def test_the_export_thread_makes_its_client_early_and_a_forked_child_its_own(
+    receiver: str,
+) -> None:
+    spans = finished_spans()
+    batch = processor(receiver, spans)
+    exporter = batch._exporter
+    # the client (httpx, its TLS context) is made by the export thread as it starts,
+    # before any batch is due
+    wait_for(lambda: exporter._client is not None, timeout=10)
+    parents = exporter._client
+    pid = os.fork()
+    if pid == 0:  # the child: its own client, and its spans leave through it
+        code = 1
+        try:
+            wait_for(lambda: exporter._client not in (None, parents), timeout=10)
+            batch.on_end(spans[0])
+            batch.force_flush()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # the receiver (served by this process) got the child's span
+    assert [span["name"] for span in sent_spans()] == [spans[0].name]
+    assert exporter._client is parents  # the parent's client is untouched
+    batch.shutdown()
