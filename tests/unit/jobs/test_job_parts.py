@@ -30,7 +30,7 @@ from pixelmill.services.jobs.deps import FinishedJobs
 
 
 def test_a_block_over_its_time_limit_is_interrupted_with_the_step_name() -> None:
-    watchdog = Watchdog(interval_s=0.01)
+    watchdog = Watchdog()
     started = time.monotonic()
     expected = r"decode exceeded its time limit of 0\.1 s"
     with pytest.raises(StepTimeLimitExceeded, match=expected), watchdog.limit("decode", 0.1):
@@ -40,7 +40,7 @@ def test_a_block_over_its_time_limit_is_interrupted_with_the_step_name() -> None
 
 
 def test_a_block_within_its_limit_runs_normally_and_leaves_nothing_pending() -> None:
-    watchdog = Watchdog(interval_s=0.01)
+    watchdog = Watchdog()
     with watchdog.limit("quick", 0.5):
         time.sleep(0.01)
     time.sleep(0.1)  # a stray exception would land here
@@ -49,7 +49,7 @@ def test_a_block_within_its_limit_runs_normally_and_leaves_nothing_pending() -> 
 
 
 def test_nested_limits_fire_the_innermost_expired_one() -> None:
-    watchdog = Watchdog(interval_s=0.01)
+    watchdog = Watchdog()
     with (
         pytest.raises(StepTimeLimitExceeded, match="inner"),
         watchdog.limit("outer", 5.0),

@@ -1,7 +1,8 @@
 """Per-step time limits for task threads.
 
-One watchdog thread per process checks armed deadlines every ``interval_s`` and raises
-:class:`StepTimeLimitExceeded` inside a thread that outlived its step (the mechanism
+One watchdog thread per process sleeps until the nearest armed deadline (or, with none
+armed, until a limit is armed) and raises :class:`StepTimeLimitExceeded` inside a thread
+that outlived its step (the mechanism
 Dramatiq's TimeLimit uses: ``PyThreadState_SetAsyncExc``). The exception lands at the
 next Python bytecode, so a single long C call (libvips, torch) finishes first.
 """
@@ -18,9 +19,10 @@ from pixelmill.services.jobs.context import StepTimeLimitExceeded
 
 
 class Watchdog:
-    def __init__(self, interval_s: float = 0.05) -> None:
-        self.interval_s = interval_s
+    def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: wakes the thread when a limit is armed (it may be due before the one it waits for)
+        self._armed_changed = threading.Condition(self._lock)
         self._armed: dict[int, list[tuple[float, str, float]]] = {}
         self._fired: dict[int, tuple[str, float]] = {}
         self._thread: threading.Thread | None = None
@@ -37,6 +39,7 @@ class Watchdog:
         with self._lock:
             self._armed.setdefault(tid, []).append(entry)
             self._ensure_thread()
+            self._armed_changed.notify()
         delivered = False
         try:
             yield
@@ -64,20 +67,30 @@ class Watchdog:
             self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            time.sleep(self.interval_s)
-            now = time.monotonic()
-            with self._lock:
-                for tid, stack in list(self._armed.items()):
-                    if tid in self._fired:
-                        continue
-                    expired = [e for e in stack if e[0] <= now]
-                    if expired:
-                        _deadline, step, seconds = min(expired)
-                        self._fired[tid] = (step, seconds)
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(tid), ctypes.py_object(StepTimeLimitExceeded)
-                        )
+        with self._lock:
+            while True:
+                due = self._fire_expired(time.monotonic())
+                # an ended block's entry needs no wake-up: it is simply not due any more
+                self._armed_changed.wait(None if due is None else max(due - time.monotonic(), 0))
+
+    def _fire_expired(self, now: float) -> float | None:
+        """Interrupt each thread past a deadline (with the lock held); the nearest
+        deadline still ahead, if any."""
+        due: float | None = None
+        for tid, stack in list(self._armed.items()):
+            if tid in self._fired:
+                continue
+            expired = [e for e in stack if e[0] <= now]
+            if expired:
+                _deadline, step, seconds = min(expired)
+                self._fired[tid] = (step, seconds)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(tid), ctypes.py_object(StepTimeLimitExceeded)
+                )
+            else:
+                nearest = min(e[0] for e in stack)
+                due = nearest if due is None else min(due, nearest)
+        return due
 
 
 #: the process's watchdog
