@@ -39,7 +39,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from _harness import (
     Server,
     callgrind,
     median,
+    otlp_sink,
     parse,
     parser,
     rotations,
@@ -58,6 +58,7 @@ from _harness import (
     wait_http,
     wrk_sample,
 )
+from _harness.otlp_sink import Sink
 from images import ensure
 from render_servers import QUALITY, admin_key, pixelmill, ready, upload
 
@@ -65,37 +66,6 @@ ROWS = {
     "jpeg2_300x200": ("jpeg_2mp", f"w=300&h=200&format=jpeg&q={QUALITY}", "2.5 MP JPEG -> 300x200"),
     "jpeg12_300": ("jpeg_12mp", f"w=300&format=jpeg&q={QUALITY}", "12 MP JPEG -> 300 px"),
 }
-
-
-class _Sink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP endpoint that reads each export and answers 200, like a collector."""
-
-    exports = 0
-    received = 0
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        _Sink.exports += 1
-        _Sink.received += len(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def otlp_sink() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/traces"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @contextlib.contextmanager
@@ -203,11 +173,11 @@ def instructions(args: Any, run: Path, image: Path, query: str, endpoint: str) -
         wait_http(server, "/healthz", timeout=900, settle=5)
         get_many(server, path, 4 * args.concurrency, args.concurrency)
         callgrind.zero(server)
-        exports = _Sink.exports
+        exports = Sink.exports
         get_many(server, path, args.instructions, args.concurrency)
         time.sleep(6)  # a batch being sent gets there
         per_request[name] = callgrind.total(server, run) / args.instructions
-        print(f"{name}: {_Sink.exports - exports} OTLP exports while counted", flush=True)
+        print(f"{name}: {Sink.exports - exports} OTLP exports while counted", flush=True)
         if args.dumps:  # kept for callgrind_annotate
             args.dumps.mkdir(parents=True, exist_ok=True)
             for dump in run.glob(f"callgrind.{name}.*.*"):
@@ -275,7 +245,7 @@ def main() -> None:
     run = Path(tempfile.mkdtemp(prefix="observability-", dir=WORK))
     started = time.monotonic()
     try:
-        with otlp_sink() as endpoint:
+        with otlp_sink.running() as endpoint:
             if args.instructions:
                 return count(args, run, image, query, endpoint, title, started)
             cells = measure(args, run, image, query, endpoint)
@@ -287,7 +257,7 @@ def main() -> None:
         "cpu_pct": 100 * (med["on"]["cpu_ms"] / med["off"]["cpu_ms"] - 1),
     }
     report = {"row": title, "medians": med, "runs": cells, "overhead": overhead}
-    report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
+    report |= {"exports": Sink.exports, "export_bytes": Sink.received}
     report |= {"reps": args.reps, "seconds": args.seconds, "concurrency": args.concurrency}
     report |= {"on": args.on, "sample_ratio": args.sample_ratio, "scrape_s": args.scrape_s}
     report |= {"protocol": args.protocol, "kept_decodes": args.kept_decodes}
@@ -304,7 +274,7 @@ def main() -> None:
     ]
     print(table(["observability", "req/s", "p50 ms", "p99 ms", "CPU ms/req"], rows, "lrrrr"))
     print(headline[0])
-    print(f"OTLP exports received: {_Sink.exports} ({_Sink.received} bytes)")
+    print(f"OTLP exports received: {Sink.exports} ({Sink.received} bytes)")
 
 
 def count(
@@ -321,11 +291,11 @@ def count(
     report = {"row": title, "instructions_per_request": per_request, "overhead_pct": pct}
     report |= {"requests": args.instructions, "concurrency": args.concurrency, "on": args.on}
     report |= {"sample_ratio": args.sample_ratio, "protocol": args.protocol}
-    report |= {"exports": _Sink.exports, "export_bytes": _Sink.received}
+    report |= {"exports": Sink.exports, "export_bytes": Sink.received}
     report |= {"kept_decodes": args.kept_decodes, "elapsed_s": time.monotonic() - started}
     save("observability-instructions", report, headline)
     print(headline[0])
-    print(f"OTLP exports received: {_Sink.exports} ({_Sink.received} bytes)")
+    print(f"OTLP exports received: {Sink.exports} ({Sink.received} bytes)")
 
 
 if __name__ == "__main__":
