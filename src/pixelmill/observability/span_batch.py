@@ -128,7 +128,10 @@ class JsonBatchProcessor(SpanProcessor):
             self._wake.set()
 
     def _run(self) -> None:
-        self._exporter.warm()
+        try:
+            self._exporter.warm()
+        except Exception:  # a send tries again and says why; the thread must live on
+            log.exception("the OTLP exporter's HTTP client could not be made")
         while not self._stopped:
             full = self._wake.wait(self._delay_s)
             self._wake.clear()
