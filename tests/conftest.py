@@ -48,7 +48,7 @@ def _seed_database(settings: Settings) -> None:
     copy; the container then finds it at the newest revision. Other databases, and
     tests of the migrations themselves, migrate as a process does."""
     path = settings.data_dir.resolve() / "pixelmill.db"
-    if settings.database_url != f"sqlite:///{path}" or path.exists():
+    if settings.database.url or path.exists():  # not the default database, or made
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
