@@ -89,16 +89,36 @@ class AutoscaleSettings(BaseModel):
         30.0, gt=0, description="Metrics older than this hold the replicas as they are."
     )
     scale_down_window_s: float = Field(
-        300.0, ge=0, description="Scale down only to the highest need of this window (s)."
+        120.0, ge=0, description="Scale down only to the highest need of this window (s)."
     )
     max_down_step: float = Field(
         0.1, gt=0, le=1, description="Largest share of the replicas one decision removes."
     )
     down_hysteresis: float = Field(
-        0.25,
+        0.4,
         ge=0,
         lt=1,
-        description="Scale down only when the window's need is this share below the replicas.",
+        description="The first step down after a rise (a reversal) only when the window's "
+        "need is this share below the replicas.",
+    )
+    hysteresis_half_life_s: float = Field(
+        7200.0,
+        gt=0,
+        description="down_hysteresis halves every this many seconds the replicas are held.",
+    )
+    continue_hysteresis: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="A step down that follows a step down only when it removes this share "
+        "of the replicas (it reverses nothing); also the narrowest band of a first step.",
+    )
+    down_min_share: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="No step down removes fewer workers than this share of the service's "
+        "max_replicas (small steps at low load are the ones the next rise reverses).",
     )
     burst_reserve_decay_s: float = Field(
         1200.0,

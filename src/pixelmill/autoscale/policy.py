@@ -6,10 +6,14 @@ cold-start horizon *add* capacity (never remove it); keep a burst reserve for th
 that outrun a cold start (:mod:`.reserve`); in a burst (the short-window rate needs
 ``panic_threshold`` x the ready workers) size for the short window at once and refuse to
 scale down below that for ``panic_hold_s``; add transient workers to drain a backlog.
-Scale up at once with a little headroom; scale down only when the highest need of the
-last ``scale_down_window_s`` is ``down_hysteresis`` below the replicas, by at most
-``max_down_step`` of them a decision, never below the busy workers (drain before stop)
-and never below what the forecast needs before a new worker could be cold-started.
+Scale up at once with a little headroom. Scale down to the highest need of the last
+``scale_down_window_s``: the first step down after a rise (a reversal) only when that
+need is ``down_hysteresis`` below the replicas, a band that halves every
+``hysteresis_half_life_s`` the replicas are held; a step that follows a step down only
+when it removes ``continue_hysteresis`` of them; never by fewer than ``down_min_share``
+of the pool's maximum (unless to the minimum), by at most ``max_down_step`` of them a
+decision, never below the busy workers (drain before stop) and never below what the
+forecast needs before a new worker could be cold-started.
 Stale or missing metrics hold the replicas as they are. Every decision says why
 (:class:`Reason`; docs/autoscaling.md explains each).
 """
@@ -46,6 +50,9 @@ class ServiceState:
     history: tuple[tuple[float, int], ...] = ()
     panic_until: float = -math.inf
     jumps: burst.Jumps = _NO_JUMPS
+    #: the direction of the target's last change (+1 up, -1 down, 0 none yet) and when
+    moved: int = 0
+    moved_at: float = -math.inf
 
 
 def initial_state(config: PolicyConfig) -> dict[str, ServiceState]:
@@ -172,9 +179,12 @@ def _decide_service(
         why.append(Reason.DRAINING)
     else:
         # in panic too: what goes is the backlog's transient extra, never the panic size
-        target = _scale_down(config, service, obs, model, history, why)
+        target = _scale_down(config, service, obs, model, history, why, previous, now)
     target = _bounds(service, obs, target, why)
-    after = ServiceState(model, target, history, panic_until, jumps)
+    moved, moved_at = previous.moved, previous.moved_at
+    if target != current:
+        moved, moved_at = (1 if target > current else -1), now
+    after = ServiceState(model, target, history, panic_until, jumps, moved, moved_at)
     return target, tuple(why), after
 
 
@@ -185,16 +195,33 @@ def _scale_down(
     model: hw.HoltWinters,
     history: tuple[tuple[float, int], ...],
     why: list[Reason],
+    previous: ServiceState,
+    now: float,
 ) -> int:
     current = obs.replicas
     stable = max(count for _, count in history)
-    if stable >= current * (1 - config.down_hysteresis):
+    wanted = math.ceil(stable * (1 + config.up_headroom))
+    drop = current - wanted
+    if previous.moved < 0:
+        # the last change went down too: going on down reverses nothing, so a small
+        # band is enough (the target keeps the scale-up's headroom over the need)
+        small = drop <= current * config.continue_hysteresis
+    else:
+        # the first step down after a rise is a reversal: only for a wide excess, a band
+        # that narrows the longer the replicas have been held (an excess that lasts is
+        # not the next rise's capacity)
+        held = now - previous.moved_at
+        band = config.down_hysteresis * 2 ** (-held / config.hysteresis_half_life_s)
+        small = stable >= current * (1 - max(band, config.continue_hysteresis))
+    # (a step to the minimum is never too small: an idle pool goes all the way down)
+    tiny = drop < config.down_min_share * service.max_replicas and wanted > service.min_replicas
+    if small or tiny:
         why.append(Reason.STABILISING if history[-1][1] < stable else Reason.STEADY)
         return current
     step = max(1, math.ceil(current * config.max_down_step))
     # down to the need plus the same headroom a scale-up adds, so that the next small
     # rise does not turn straight back up (a reversal)
-    target = math.ceil(stable * (1 + config.up_headroom))
+    target = wanted
     if current - step > target:
         target = current - step
         why.append(Reason.STEP_LIMIT)

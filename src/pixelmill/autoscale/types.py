@@ -89,10 +89,14 @@ class PolicyConfig:
     services: tuple[ServiceConfig, ...]
     interval_s: float = 2.0
     stale_after_s: float = 30.0
-    scale_down_window_s: float = 300.0
+    scale_down_window_s: float = 120.0
     max_down_step: float = 0.1
     up_headroom: float = 0.08
-    down_hysteresis: float = 0.25
+    down_hysteresis: float = 0.4
+    hysteresis_half_life_s: float = 7200.0
+    continue_hysteresis: float = 0.05
+    #: no step down removes fewer workers than this share of the service's max_replicas
+    down_min_share: float = 0.01
     panic_threshold: float = 1.5
     panic_hold_s: float = 60.0
     forecast_bucket_s: float = 60.0

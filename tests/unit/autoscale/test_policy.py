@@ -234,3 +234,76 @@ def test_a_flat_noisy_load_is_not_paid_for_twice_at_z_0() -> None:
     # its band (z = 2) keeps more workers on the same load all along
     assert max(mean) <= math.ceil(_needed(130.0) * (1 + CONFIG.up_headroom)) + 1
     assert sum(banded) > 1.05 * sum(mean)
+
+
+def _settle(clock: FakeClock, rate: float, seconds: float) -> None:
+    for _ in range(int(seconds / clock.config.interval_s)):
+        clock.step(rate)
+
+
+def _rate_for(workers: float) -> float:
+    """The highest rate (a tenth of a request a second apart) that ``workers`` serve."""
+    rate = 0.0
+    while _needed(rate + 0.1) <= workers:
+        rate += 0.1
+    return rate
+
+
+# the tests of the scale-down bands: no burst reserve, no seasonal forecast
+BANDS = replace(CONFIG, forecast_season=1, reserve_min=10.0, hysteresis_half_life_s=1e9)
+
+
+def _after_a_rise(config: PolicyConfig = BANDS) -> FakeClock:
+    clock = FakeClock(config)
+    _settle(clock, 150.0, 600)
+    _settle(clock, 220.0, 600)
+    assert clock.state["jobs"].moved == 1
+    return clock
+
+
+def _after_a_fall(config: PolicyConfig = BANDS) -> FakeClock:
+    clock = FakeClock(config)
+    _settle(clock, 400.0, 600)
+    _settle(clock, 220.0, 1200)
+    assert clock.state["jobs"].moved == -1
+    return clock
+
+
+def test_a_small_excess_after_a_rise_is_held_and_after_a_fall_is_shed() -> None:
+    """The first step down after a rise is a reversal and needs a wide excess (40 %); a
+    step that goes on down reverses nothing and needs only a narrow one (5 %)."""
+    for clock, held in ((_after_a_rise(), True), (_after_a_fall(), False)):
+        before = clock.replicas
+        # 20 % fewer workers needed (with the scale-up's headroom)
+        less = _rate_for(before * 0.8 / (1 + BANDS.up_headroom))
+        _settle(clock, less, 900)
+        if held:
+            assert clock.replicas == before
+        else:
+            assert _needed(less) <= clock.replicas < before
+
+
+def test_the_band_after_a_rise_narrows_the_longer_the_excess_lasts() -> None:
+    clock = _after_a_rise(replace(BANDS, hysteresis_half_life_s=1800.0))
+    high, rose_at = clock.replicas, clock.state["jobs"].moved_at
+    # the need falls 30 % below the replicas: inside the band (0.4 halving every 1,800 s
+    # held) until about 740 s after the rise
+    less = _rate_for(high * 0.7)
+    _settle(clock, less, rose_at + 600 - clock.now)
+    assert clock.replicas == high
+    _settle(clock, less, 600)
+    assert clock.replicas < high
+
+
+def test_no_step_down_smaller_than_a_share_of_the_maximum_but_an_idle_pool_empties() -> None:
+    big = replace(SERVICE, max_replicas=5000)  # 1 % of it: 50 workers
+    clock = _after_a_fall(replace(BANDS, services=(big,)))
+    settled = clock.replicas
+    # 20 % less is past the 5 % band, but fewer than 50 workers: held
+    less = _rate_for(settled * 0.8 / (1 + BANDS.up_headroom))
+    assert settled * 0.2 < 50
+    _settle(clock, less, 900)
+    assert clock.replicas == settled
+    # no load at all: down to the minimum, however small the last steps
+    _settle(clock, 0.0, 1800)
+    assert clock.replicas == SERVICE.min_replicas
