@@ -142,9 +142,20 @@ def add_workers(platform: Platform, count: int, threads: int, queues: str) -> li
 
 
 def thumbor(run: Path, images: Path, processes: int = CORES) -> Server | None:
-    """thumbor (file loader, no result storage) or ``None`` when its venv is missing."""
+    """thumbor (file loader, no result storage), installed into its own virtualenv the
+    first time (``benchmarks/render_servers.py``); ``None`` when that cannot be done."""
     if not THUMBOR.exists():
-        return None
+        import subprocess
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from render_servers import ensure_thumbor
+
+        try:
+            ensure_thumbor()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"thumbor could not be installed ({exc}): the render peer is left out")
+            return None
     port = free_port()
     conf = run / "thumbor.conf"
     conf.write_text(
