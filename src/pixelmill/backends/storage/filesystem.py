@@ -56,6 +56,13 @@ class FilesystemStorage:
 
     def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
+        # folders this write creates: each new folder's own name must be made durable in
+        # its parent too, or a crash may lose the folder and the object in it
+        created = []
+        folder = path.parent
+        while folder != self.root and not folder.exists():
+            created.append(folder)
+            folder = folder.parent
         fd, tmp = tempfile.mkstemp(dir=self.root / _TMP, prefix="put-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -69,6 +76,8 @@ class FilesystemStorage:
                 raise StorageError(f"cannot store {key!r}: {exc}") from exc
             raise
         self._sync_dir(path.parent)
+        for new in created:  # deepest first
+            self._sync_dir(new.parent)
 
     def _publish(self, key: str, tmp: str, path: Path) -> None:
         """Rename the finished temp file onto ``path`` (atomic on one file system)."""
