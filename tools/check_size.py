@@ -33,8 +33,19 @@ def problems(path: Path) -> list[str]:
     return found
 
 
+def ours(root: str) -> list[Path]:
+    """The Python files under ``root``, not those in hidden folders (``benchmarks/.work``
+    holds the peers' virtualenvs the benchmarks install)."""
+    base = Path(root)
+    return [
+        f
+        for f in sorted(base.rglob("*.py"))
+        if not any(part.startswith(".") for part in f.relative_to(base).parts)
+    ]
+
+
 def main(roots: list[str]) -> int:
-    found = [p for root in roots for f in sorted(Path(root).rglob("*.py")) for p in problems(f)]
+    found = [p for root in roots for f in ours(root) for p in problems(f)]
     for line in found:
         print(line)
     return 1 if found else 0

@@ -38,6 +38,9 @@ class LoggingSettings(Protocol):
     @property
     def log_format(self) -> str: ...
 
+    @property
+    def access_log(self) -> bool: ...
+
 
 class TextFormatter(logging.Formatter):
     """:data:`FORMAT`, then ``[request_id=... user=...]`` when there is context."""
@@ -122,6 +125,9 @@ def configure_logging(
     root.setLevel(level)
     show_alembic = verbose is True or level <= logging.DEBUG
     logging.getLogger("alembic").setLevel(logging.NOTSET if show_alembic else logging.WARNING)
+    # access lines asked for (INFO) are shown at any level, a quiet `up` included
+    access = logging.INFO if observability.access_log else logging.NOTSET
+    logging.getLogger("pixelmill.access").setLevel(access)
     return level
 
 

@@ -14,10 +14,12 @@ from pixelmill.settings import ObservabilitySettings, Settings
 @pytest.fixture(autouse=True)
 def restore_levels() -> Iterator[None]:
     root, alembic = logging.getLogger(), logging.getLogger("alembic")
-    saved = root.level, alembic.level
+    access = logging.getLogger("pixelmill.access")
+    saved = root.level, alembic.level, access.level
     yield
     root.setLevel(saved[0])
     alembic.setLevel(saved[1])
+    access.setLevel(saved[2])
 
 
 def shown(name: str, level: int) -> bool:
@@ -52,3 +54,13 @@ def test_an_unknown_level_is_refused_by_the_settings(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PIXELMILL_OBSERVABILITY__LOG_LEVEL", "LOUD")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_access_lines_asked_for_show_even_in_a_quiet_up() -> None:
+    on = ObservabilitySettings(log_level="DEBUG", access_log=True)
+    assert configure_logging(on, verbose=False) == logging.WARNING
+    assert shown("pixelmill.access", logging.INFO)
+    assert not shown("pixelmill.jobs", logging.INFO)
+    # off: an access line is DEBUG, hidden like the rest
+    configure_logging(ObservabilitySettings(log_level="DEBUG"), verbose=False)
+    assert not shown("pixelmill.access", logging.INFO)

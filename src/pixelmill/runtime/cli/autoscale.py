@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -126,30 +127,60 @@ def _share(value: float | None) -> str:
 
 
 @autoscale_group.command("record")
-@click.option("--database-url", required=True, help="postgresql+psycopg://... or sqlite.")
+@click.option("--database-url", help="postgresql+psycopg://... or sqlite: the job tasks.")
+@click.option(
+    "--access-log",
+    "access_logs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A gateway's log with access lines (observability.access_log): the renders. "
+    "Repeat for several gateways.",
+)
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
-    help="Only tasks created at or after this UTC time.",
+    help="Only tasks created (renders arrived) at or after this UTC time.",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV file to write (default: standard output).",
 )
-def record_command(database_url: str, since: Any, out: Path | None) -> None:
-    """Write a replayable trace (timestamp,kind,service_time) from the finished job
-    tasks of a real pixelmill run: when each task was queued, its job's kind, and how
-    long a worker ran it."""
-    from pixelmill.backends.metadata.database import Database
-    from pixelmill.backends.metadata.job_timings import task_timings
+def record_command(
+    database_url: str | None, access_logs: tuple[Path, ...], since: Any, out: Path | None
+) -> None:
+    """Write a replayable trace (timestamp,kind,service_time) of a real pixelmill run:
+    from the database, its finished job tasks (when each was queued, its job's kind, how
+    long a worker ran it); from gateway logs, its renders (when each arrived, how long
+    the server took)."""
+    if not database_url and not access_logs:
+        raise click.UsageError("give --database-url, --access-log, or both")
+    rows: list[tuple[float, str, float]] = []
+    if database_url:
+        from pixelmill.backends.metadata.database import Database
+        from pixelmill.backends.metadata.job_timings import task_timings
 
-    database = Database(database_url)
-    try:
-        with database.read() as connection:
-            rows = task_timings(connection, since)
-    finally:
-        database.dispose()
+        database = Database(database_url)
+        try:
+            with database.read() as connection:
+                rows += task_timings(connection, since)
+        finally:
+            database.dispose()
+    renders = 0
+    if access_logs:
+        from pixelmill.autoscale.sim.record import render_rows
+
+        start = since.replace(tzinfo=since.tzinfo or UTC).timestamp() if since else None
+        for path in access_logs:
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                found = [
+                    (at, "render", seconds)
+                    for at, seconds in render_rows(lines)
+                    if start is None or at >= start
+                ]
+            renders += len(found)
+            rows += found
+    rows.sort()
     stream = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         stream.write("timestamp,kind,service_time\n")
@@ -158,4 +189,4 @@ def record_command(database_url: str, since: Any, out: Path | None) -> None:
     finally:
         if out:
             stream.close()
-    click.echo(f"{len(rows)} tasks", err=True)
+    click.echo(f"{len(rows) - renders} tasks, {renders} renders", err=True)

@@ -137,3 +137,44 @@ def test_the_forecast_band_is_a_setting_that_reaches_the_policy() -> None:
     assert policy_config(AutoscaleSettings()).forecast_z == 0.0
     banded = AutoscaleSettings.model_validate({"forecast_z": 2.0})
     assert policy_config(banded, simulated=True).forecast_z == 2.0
+
+
+def test_record_reads_renders_from_access_lines_and_they_replay(tmp_path: Path) -> None:
+    """Renders leave no database row: ``record --access-log`` takes them from a gateway's
+    access lines, and the replay then reports a render SLO."""
+    log = tmp_path / "gateway.log"
+    lines = []
+    for i in range(40):  # two renders a second, 30-50 ms, and requests that are not renders
+        at = f"2026-12-07T06:00:{i // 2:02d}.{500 * (i % 2):03d}+00:00"
+        route, path = "/v1/images/{image_id}/render", f"/v1/images/abc/render?w={i}"
+        message = f"GET {route} {path} 200 {30 + i % 5 * 5:.1f}ms"
+        lines.append(json.dumps({"time": at, "level": "INFO", "logger": "pixelmill.access",
+                                 "message": message, "request_id": "r"}))  # fmt: skip
+        lines.append(json.dumps({"time": at, "level": "INFO", "logger": "pixelmill.access",
+                                 "message": "GET /v1/images /v1/images 200 3.0ms"}))  # fmt: skip
+    lines.append("not a log line")
+    log.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "trace.csv"
+    result = CliRunner().invoke(
+        main, ["autoscale", "record", "--access-log", str(log), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 tasks, 40 renders" in result.output
+    rows = out.read_text().splitlines()
+    assert rows[0] == "timestamp,kind,service_time" and len(rows) == 41
+    first = rows[1].split(",")
+    assert first[1:] == ["render", "0.030000"]
+    assert float(first[0]) == datetime(2026, 12, 7, 6, 0, tzinfo=UTC).timestamp() - 0.030
+    replay = CliRunner().invoke(
+        main, ["autoscale", "simulate", "--trace", str(out), "--policy", "pixelmill", "--json"]
+    )
+    assert replay.exit_code == 0, replay.output
+    numbers = json.loads(replay.stdout)["policies"]["pixelmill"]
+    assert numbers["render_slo"] is not None and numbers["render_slo"] > 0.9
+    assert numbers["job_slo"] is None
+
+
+def test_record_needs_a_database_or_a_log() -> None:
+    result = CliRunner().invoke(main, ["autoscale", "record"])
+    assert result.exit_code == 2
+    assert "--database-url, --access-log" in result.output
