@@ -56,32 +56,33 @@ class FilesystemStorage:
 
     def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
-        # folders this write creates: each new folder's own name must be made durable in
-        # its parent too, or a crash may lose the folder and the object in it
-        created = []
-        folder = path.parent
-        while folder != self.root and not folder.exists():
-            created.append(folder)
-            folder = folder.parent
         fd, tmp = tempfile.mkstemp(dir=self.root / _TMP, prefix="put-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fill(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            self._publish(key, tmp, path)
+            created = self._publish(key, tmp, path)
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise StorageError(f"cannot store {key!r}: {exc}") from exc
             raise
         self._sync_dir(path.parent)
-        for new in created:  # deepest first
+        # a folder this write made is only a name in its parent until that is synced too,
+        # or a crash may lose the folder and the object in it
+        for new in created:
             self._sync_dir(new.parent)
 
-    def _publish(self, key: str, tmp: str, path: Path) -> None:
-        """Rename the finished temp file onto ``path`` (atomic on one file system)."""
+    def _publish(self, key: str, tmp: str, path: Path) -> list[Path]:
+        """Rename the finished temp file onto ``path`` (atomic on one file system).
+        Returns the folders made for it, deepest first."""
+        created: dict[Path, None] = {}
         for _ in range(5):
+            folder = path.parent
+            while folder != self.root and not folder.exists():  # what the mkdir makes
+                created[folder] = None
+                folder = folder.parent
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except (FileExistsError, NotADirectoryError):
@@ -90,7 +91,7 @@ class FilesystemStorage:
                 ) from None
             try:
                 os.replace(tmp, path)
-                return
+                return list(created)
             except FileNotFoundError:
                 continue  # a concurrent delete pruned the emptied folder: make it again
             except (IsADirectoryError, OSError) as exc:
