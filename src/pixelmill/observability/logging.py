@@ -27,6 +27,11 @@ from pixelmill.observability.context import FIELDS, ContextFilter, redact
 
 #: one line per record on stderr: when, how bad, which logger, what
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: the gateway's line per request (``services.gateway.middleware``), read back by
+#: ``pixelmill autoscale record --access-log`` (``autoscale.sim.record``)
+ACCESS_LOGGER = "pixelmill.access"
+#: its message: method, route template, path without its query, status, milliseconds
+ACCESS_FORMAT = "%s %s %s %d %.1fms"
 
 
 class LoggingSettings(Protocol):
@@ -127,11 +132,13 @@ def configure_logging(
     logging.getLogger("alembic").setLevel(logging.NOTSET if show_alembic else logging.WARNING)
     # access lines asked for (INFO) are shown at any level, a quiet `up` included
     access = logging.INFO if observability.access_log else logging.NOTSET
-    logging.getLogger("pixelmill.access").setLevel(access)
+    logging.getLogger(ACCESS_LOGGER).setLevel(access)
     return level
 
 
 __all__ = [
+    "ACCESS_FORMAT",
+    "ACCESS_LOGGER",
     "FIELDS",
     "FORMAT",
     "JsonFormatter",

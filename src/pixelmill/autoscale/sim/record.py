@@ -18,18 +18,21 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
+from pixelmill.observability.logging import ACCESS_LOGGER
+
 __all__ = ["render_rows"]
 
-ACCESS_LOGGER = "pixelmill.access"
-#: ``METHOD ROUTE PATH STATUS 12.3ms``, as ``RequestContextMiddleware`` writes it
+#: a message written with ``observability.logging.ACCESS_FORMAT``: ``GET ROUTE PATH 200 12.3ms``
 _ACCESS = re.compile(r"^(\S+) (\S+) (\S+) (\d{3}) (\d+(?:\.\d+)?)ms$")
-#: the text format: ``2026-12-07 06:00:00,123 INFO pixelmill.access: MESSAGE [context]``
+#: a line of the text ``FORMAT``: ``2026-12-07 06:00:00,123 INFO LOGGER: MESSAGE [context]``
 _TEXT = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ pixelmill\.access: (.*?)(?: \[[^\]]*\])?$"
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ "
+    + re.escape(ACCESS_LOGGER)
+    + r": (.*?)(?: \[[^\]]*\])?$"
 )
 
 
-def is_render_route(route: str) -> bool:
+def _is_render_route(route: str) -> bool:
     """Whether a route template computes a rendering of an image."""
     return (
         route.endswith("/render")
@@ -52,7 +55,7 @@ def render_rows(lines: Iterable[str]) -> list[tuple[float, float]]:
         if found is None:
             continue
         method, route, _, status, ms = found.groups()
-        if method != "GET" or status != "200" or not is_render_route(route):
+        if method != "GET" or status != "200" or not _is_render_route(route):
             continue
         seconds = float(ms) / 1000
         rows.append((logged - seconds, seconds))

@@ -11,9 +11,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.observability import context, metrics, tracing
+from pixelmill.observability.logging import ACCESS_FORMAT, ACCESS_LOGGER
 from pixelmill.services.gateway.docs import STRICT_CSP
 
-access_log = logging.getLogger("pixelmill.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 
 class RequestContextMiddleware:
@@ -63,7 +64,7 @@ class RequestContextMiddleware:
             if access_log.isEnabledFor(self.access_level):
                 access_log.log(
                     self.access_level,
-                    "%s %s %s %d %.1fms",
+                    ACCESS_FORMAT,
                     scope["method"],
                     _route(scope),
                     scope["path"],

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pixelmill.observability.logging import ACCESS_FORMAT
 from pixelmill.runtime.cli import main
 
 POLICIES = ["pixelmill", "hpa", "keda_ready", "keda_unacked", "ray", "static", "oracle"]
@@ -146,12 +147,12 @@ def test_record_reads_renders_from_access_lines_and_they_replay(tmp_path: Path) 
     lines = []
     for i in range(40):  # two renders a second, 30-50 ms, and requests that are not renders
         at = f"2026-12-07T06:00:{i // 2:02d}.{500 * (i % 2):03d}+00:00"
-        route, path = "/v1/images/{image_id}/render", f"/v1/images/abc/render?w={i}"
-        message = f"GET {route} {path} 200 {30 + i % 5 * 5:.1f}ms"
+        route, path = "/v1/images/{image_id}/render", "/v1/images/abc/render"
+        message = ACCESS_FORMAT % ("GET", route, path, 200, 30 + i % 5 * 5)
         lines.append(json.dumps({"time": at, "level": "INFO", "logger": "pixelmill.access",
                                  "message": message, "request_id": "r"}))  # fmt: skip
         lines.append(json.dumps({"time": at, "level": "INFO", "logger": "pixelmill.access",
-                                 "message": "GET /v1/images /v1/images 200 3.0ms"}))  # fmt: skip
+                                 "message": ACCESS_FORMAT % ("GET", "/v1/images", "/v1/images", 200, 3)}))  # fmt: skip
     lines.append("not a log line")
     log.write_text("\n".join(lines) + "\n")
     out = tmp_path / "trace.csv"
