@@ -18,16 +18,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from benchmarks._harness.procs import cpu_seconds
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the floor's broker module
+from benchmarks.study import benchmarks_on_path
 
 PRESET = "nuclei-fluorescence"
 RATE = 300.0
@@ -37,9 +34,11 @@ def _serve(queue: str, threads: int, png: bytes, done: Any, last: Any, ready: An
     """A worker process: Dramatiq's ``Worker`` on ``queue`` until SIGTERM."""
     import dramatiq
     from benchmarks._harness.services import AMQP
-    from jobs_dramatiq_floor_parts import make_broker
 
     from pixelmill.imaging import ops, pipeline
+
+    benchmarks_on_path()
+    from jobs_dramatiq_floor_parts import make_broker
 
     broker = make_broker(AMQP)
     dramatiq.set_broker(broker)
@@ -67,6 +66,8 @@ def drain(workers: int, threads: int, jobs: int, png: bytes) -> dict[str, Any]:
     from the first publish to the last finish, the workers' CPU ms per job."""
     import dramatiq
     from benchmarks._harness.services import AMQP
+
+    benchmarks_on_path()
     from jobs_dramatiq_floor_parts import make_broker
 
     # spawned, not forked: a fork of a process whose libvips has started its threads

@@ -146,9 +146,10 @@ def thumbor(run: Path, images: Path, processes: int = CORES) -> Server | None:
     first time (``benchmarks/render_servers.py``); ``None`` when that cannot be done."""
     if not THUMBOR.exists():
         import subprocess
-        import sys
 
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from benchmarks.study import benchmarks_on_path
+
+        benchmarks_on_path()
         from render_servers import ensure_thumbor
 
         try:
