@@ -3,7 +3,6 @@ aggregation, the kind registry, the listeners of ended jobs."""
 
 from __future__ import annotations
 
-import linecache
 import sys
 import threading
 import time
@@ -205,14 +204,15 @@ def test_batch_listeners_hear_every_ended_job_once_off_the_task_thread() -> None
 
 
 def _waiting_idle(thread: threading.Thread) -> bool:
-    """Whether the batch thread sleeps in its wait for new jobs (the plain ``wait()``)."""
+    """Whether the batch thread sleeps in its wait for new jobs: the plain
+    ``Condition.wait()`` its loop calls itself (the batch window waits through
+    ``wait_for``)."""
     frame = sys._current_frames().get(thread.ident or 0)
-    while frame is not None and frame.f_code.co_name != "_deliver_loop":
+    while frame is not None and frame.f_back is not None:
+        if frame.f_back.f_code.co_name == "_deliver_loop":
+            return frame.f_code.co_name == "wait"
         frame = frame.f_back
-    if frame is None:
-        return False
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    return line.strip() == "self._wake.wait()"
+    return False
 
 
 def test_closing_ends_the_batch_thread_once_it_is_idle() -> None:
