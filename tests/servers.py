@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -91,9 +92,30 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def amqp_url() -> str:
-    require_server("RabbitMQ", "127.0.0.1", 5672)
+def amqp_url(_rabbit_dead_letters_supervised: None) -> str:
     return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def _rabbit_dead_letters_supervised() -> None:
+    """RabbitMQ is reachable, and (when ``rabbitmqctl`` is here) its node still has the
+    supervisor of at-least-once dead-letter workers: RabbitMQ 3.10 can lose it for good
+    (docs/operations.md), after which every publish to a new queue is refused. Checked
+    once a session so a broken node fails with the repair, not as scattered nacks."""
+    require_server("RabbitMQ", "127.0.0.1", 5672)
+    if shutil.which("rabbitmqctl") is None:
+        return
+    done = subprocess.run(
+        ["rabbitmqctl", "eval", "whereis(rabbit_fifo_dlx_sup)."],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if done.returncode == 0 and done.stdout.strip() == "undefined":
+        _unavailable(
+            "the RabbitMQ node lost its dead-letter supervisor (rabbit_fifo_dlx_sup); "
+            "repair: rabbitmqctl stop_app && rabbitmqctl start_app"
+        )
 
 
 # --- S3: a SeaweedFS server started for the test session --------------------------------

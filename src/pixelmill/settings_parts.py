@@ -110,6 +110,13 @@ class BrokerSettings(BaseModel):
         "dead-lettered (RabbitMQ x-delivery-limit on quorum queues).",
     )
     confirm_publish: bool = Field(True, description="Wait for publisher confirms on enqueue.")
+    unavailable_wait_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a publish waits out a queue that refuses messages (a "
+        "negative confirm: its quorum queue member is starting or restarting) before it "
+        "fails.",
+    )
 
 
 class JobsSettings(BaseModel):

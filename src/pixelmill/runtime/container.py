@@ -132,7 +132,11 @@ def make_broker(settings: Settings) -> Broker:
         from pixelmill.backends.broker.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(
-            b.url, namespace=b.namespace, policy=policy, confirm=b.confirm_publish
+            b.url,
+            namespace=b.namespace,
+            policy=policy,
+            confirm=b.confirm_publish,
+            unavailable_wait_s=b.unavailable_wait_s,
         )
     raise InvalidInput(f"unknown broker url {b.url!r} (memory:// or amqp://...)")
 

@@ -11,7 +11,14 @@ retries wait out their backoff) and dead-letter queue (``.XQ``) of each.
   a task that kills its worker every time stops instead of looping forever.
   Dead-lettering is ``at-least-once`` so a dead letter is never dropped in transit.
 * **Publisher confirms** (``confirm_delivery``): ``publish`` returns once RabbitMQ has
-  the message on disk in the quorum; unroutable messages raise.
+  the message on disk in the quorum; unroutable messages raise. A queue that refuses the
+  message (a negative confirm: its Raft member is not running yet or is restarting) is
+  tried again with backoff for ``unavailable_wait_s`` before the publish fails.
+* **One declaration at a time per process.** RabbitMQ answers a second, concurrent
+  declaration of a new quorum queue as soon as the queue's record exists, before its
+  Raft member runs; a publish on that answer is refused. Dramatiq's consumer threads and
+  publishers all declare on first use, so the declarations are serialised (the first
+  returns once the queue runs; the others then find nothing pending).
 * **Acknowledged after completion**: Dramatiq acks when the actor returns; a killed
   worker's unacked message goes back to the queue and is delivered again. The ack frame
   is handed to the consumer's connection to go out with its next poll (at once when it
@@ -81,6 +88,11 @@ class QuorumRabbitmqBroker(_DramatiqRabbitmq):
     def __init__(self, *, delivery_limit: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.delivery_limit = delivery_limit
+        self._declare_lock = threading.Lock()
+
+    def _ensure_queue(self, canonical_queue_name: str) -> None:
+        with self._declare_lock:  # see the module doc: one declaration at a time
+            super()._ensure_queue(canonical_queue_name)
 
     @property
     def consumer_class(self) -> type[_RabbitmqConsumer]:
@@ -105,6 +117,14 @@ class QuorumRabbitmqBroker(_DramatiqRabbitmq):
         )
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether Dramatiq gave up because RabbitMQ answered negative confirms (the queue
+    refused the message), rather than because the connection failed."""
+    return isinstance(exc, ConnectionClosed) and isinstance(
+        getattr(exc, "message", None), pika.exceptions.NackError
+    )
+
+
 def xq_arguments() -> dict[str, Any]:
     return {"x-queue-type": "quorum", "x-message-ttl": DEAD_MESSAGE_TTL}
 
@@ -121,8 +141,10 @@ class RabbitmqBroker:
         namespace: str = "pixelmill",
         policy: RetryPolicy | None = None,
         confirm: bool = True,
+        unavailable_wait_s: float = 5.0,
     ) -> None:
         self.url = url
+        self.unavailable_wait_s = unavailable_wait_s
         self.namespace = namespace
         self.policy = policy or RetryPolicy()
         self._dramatiq = QuorumRabbitmqBroker(
@@ -167,13 +189,30 @@ class RabbitmqBroker:
             kwargs={},
             options=options,
         )
-        try:
-            self._dramatiq.enqueue(msg)
-        except Exception as exc:
-            # the contract: accepted, or BackendUnavailable. pika also raises ValueError
-            # ("Expected connected socket") and connector errors outside AMQPError while a
-            # connection is torn down; none of them may escape as a 500 or stop a sweep.
-            raise BackendUnavailable(f"RabbitMQ did not accept the message: {exc!r}") from exc
+        deadline = time.monotonic() + self.unavailable_wait_s
+        pause = 0.05
+        while True:
+            try:
+                self._dramatiq.enqueue(msg)
+                return
+            except Exception as exc:
+                # the contract: accepted, or BackendUnavailable. pika also raises ValueError
+                # ("Expected connected socket") and connector errors outside AMQPError while
+                # a connection is torn down; none of them may escape as a 500 or stop a
+                # sweep. A refusal (nack) by a queue that is starting is waited out.
+                if not _refused(exc):
+                    raise BackendUnavailable(
+                        f"RabbitMQ did not accept the message: {exc!r}"
+                    ) from exc
+                if time.monotonic() + pause > deadline:
+                    raise BackendUnavailable(
+                        f"RabbitMQ queue {name} refused the message for "
+                        f"{self.unavailable_wait_s:g} s (negative confirms: is its "
+                        f"quorum member running?)"
+                    ) from exc
+                log.info("queue %s refused a message (not running yet?); trying again", name)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     def serve(
         self,
