@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from pixelmill.backends.broker.rabbitmq import dead_letter_reason
+from pixelmill.backends.broker.rabbitmq_dead_letters import dead_letter_reason
 from pixelmill.backends.storage.memory import MemoryStorage
 from pixelmill.errors import Conflict, InvalidParameter
 from pixelmill.services.jobs import (

@@ -27,7 +27,8 @@ retries wait out their backoff) and dead-letter queue (``.XQ``) of each.
 * **Retries** with exponential backoff (Dramatiq's ``Retries``); once exhausted the
   message is rejected into ``.XQ``.
 * **Dead letters** are read back from ``.XQ`` by every worker and handed to
-  ``on_dead_letter(message, reason)`` (which fails the job with the reason), then acked.
+  ``on_dead_letter(message, reason)`` (which fails the job with the reason), then acked
+  (:mod:`.rabbitmq_dead_letters`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from typing import Any
 import dramatiq
 import pika
 import pika.exceptions
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, _RabbitmqConsumer
 from dramatiq.brokers.rabbitmq import RabbitmqBroker as _DramatiqRabbitmq
+from dramatiq.brokers.rabbitmq import _RabbitmqConsumer
 from dramatiq.common import xq_name
 from dramatiq.errors import BrokerError, ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
@@ -57,6 +58,7 @@ from pixelmill.backends.broker.base import (
     RetryPolicy,
     TaskMessage,
 )
+from pixelmill.backends.broker.rabbitmq_dead_letters import DeadLetterReaper, xq_arguments
 from pixelmill.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -123,10 +125,6 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionClosed) and isinstance(
         getattr(exc, "message", None), pika.exceptions.NackError
     )
-
-
-def xq_arguments() -> dict[str, Any]:
-    return {"x-queue-type": "quorum", "x-message-ttl": DEAD_MESSAGE_TTL}
 
 
 class RabbitmqBroker:
@@ -242,7 +240,7 @@ class RabbitmqBroker:
             self._dramatiq, queues=set(names), worker_threads=threads, worker_timeout=250
         )
         worker.start()
-        reaper = _DeadLetterReaper(
+        reaper = DeadLetterReaper(
             self._dramatiq.parameters, [xq_name(n) for n in names], on_dead_letter
         )
         reaper.start()
@@ -329,7 +327,7 @@ def _actor_fn(queue: str, handler: Handler) -> Any:
 
 
 class _RabbitConsumer:
-    def __init__(self, worker: dramatiq.Worker, reaper: _DeadLetterReaper) -> None:
+    def __init__(self, worker: dramatiq.Worker, reaper: DeadLetterReaper) -> None:
         self.worker = worker
         self.reaper = reaper
         self._stopped = False
@@ -346,83 +344,6 @@ class _RabbitConsumer:
         # the consumers: prefetched, unstarted messages go back to RabbitMQ.
         self.worker.stop(timeout=int(timeout_s * 1000))
         self.reaper.stop()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def dead_letter_reason(headers: dict[str, Any] | None, options: dict[str, Any]) -> str:
-    """Why RabbitMQ dead-lettered a message, in words, from its ``x-death`` header."""
-    deaths = (headers or {}).get("x-death") or []
-    why = _text(deaths[0].get("reason", "")) if deaths else ""
-    if why == "delivery_limit":
-        count = (headers or {}).get("x-delivery-count")
-        times = f" {int(count) + 1 if count is not None else 'several'} times"
-        return f"delivered{times} without finishing: the worker died each time (delivery limit)"
-    if why == "rejected":
-        attempts = int(options.get("retries", 0)) + 1
-        trace = str(options.get("traceback") or "").strip().splitlines()
-        last = f": {trace[-1]}" if trace else ""
-        return f"gave up after {attempts} attempts{last}"
-    return f"dead-lettered ({why or 'unknown reason'})"
-
-
-class _DeadLetterReaper(threading.Thread):
-    """Reads the ``.XQ`` queues and settles each dead letter through ``on_dead_letter``."""
-
-    def __init__(
-        self, parameters: Any, queues: list[str], on_dead_letter: DeadLetterHandler
-    ) -> None:
-        super().__init__(name="pm-dead-letters", daemon=True)
-        self.parameters = parameters
-        self.queues = queues
-        self.on_dead_letter = on_dead_letter
-        self._halt = threading.Event()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=5.0)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                self._consume()
-            except _AMQP_ERRORS as exc:
-                log.warning("dead-letter consumer lost RabbitMQ (%r); reconnecting", exc)
-                self._halt.wait(1.0)
-
-    def _consume(self) -> None:
-        connection = pika.BlockingConnection(self.parameters)
-        try:
-            channel = connection.channel()
-            channel.basic_qos(prefetch_count=8)
-            for queue in self.queues:
-                channel.queue_declare(queue=queue, durable=True, arguments=xq_arguments())
-                channel.basic_consume(queue=queue, on_message_callback=self._on_message)
-            while not self._halt.is_set():
-                connection.process_data_events(time_limit=0.5)
-        finally:
-            if connection.is_open:
-                connection.close()
-
-    def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        try:
-            message = dramatiq.Message.decode(body)
-            job_id, idx = message.args[0], int(message.args[1])
-        except Exception:
-            log.exception("undecodable dead letter dropped")
-            channel.basic_ack(method.delivery_tag)
-            return
-        reason = dead_letter_reason(properties.headers, message.options)
-        try:
-            self.on_dead_letter(TaskMessage(job_id, idx), reason)
-        except Exception as exc:
-            log.warning("settling dead letter %s/%s failed (%s); retrying", job_id, idx, exc)
-            channel.connection.sleep(1.0)
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            return
-        channel.basic_ack(method.delivery_tag)
 
 
 def wait_until_reachable(url: str, timeout_s: float = 60.0) -> None:
