@@ -12,8 +12,10 @@ retries wait out their backoff) and dead-letter queue (``.XQ``) of each.
   Dead-lettering is ``at-least-once`` so a dead letter is never dropped in transit.
 * **Publisher confirms** (``confirm_delivery``): ``publish`` returns once RabbitMQ has
   the message on disk in the quorum; unroutable messages raise. A queue that refuses the
-  message (a negative confirm: its Raft member is not running yet or is restarting) is
-  tried again with backoff for ``unavailable_wait_s`` before the publish fails.
+  message (a negative confirm: its Raft member is not running yet or is restarting), or
+  a node whose memory or disk alarm blocks publishing, is tried again with backoff for
+  about ``unavailable_wait_s`` before the publish fails (pika alone waits an alarm out
+  forever, holding the request's thread).
 * **One declaration at a time per process.** RabbitMQ answers a second, concurrent
   declaration of a new quorum queue as soon as the queue's record exists, before its
   Raft member runs; a publish on that answer is refused. Dramatiq's consumer threads and
@@ -43,6 +45,7 @@ from typing import Any
 import dramatiq
 import pika
 import pika.exceptions
+from dramatiq.brokers import rabbitmq as dramatiq_rabbitmq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker as _DramatiqRabbitmq
 from dramatiq.brokers.rabbitmq import _RabbitmqConsumer
 from dramatiq.common import xq_name
@@ -119,12 +122,16 @@ class QuorumRabbitmqBroker(_DramatiqRabbitmq):
         )
 
 
-def _refused(exc: BaseException) -> bool:
-    """Whether Dramatiq gave up because RabbitMQ answered negative confirms (the queue
-    refused the message), rather than because the connection failed."""
-    return isinstance(exc, ConnectionClosed) and isinstance(
-        getattr(exc, "message", None), pika.exceptions.NackError
-    )
+def _refused(exc: BaseException) -> str | None:
+    """Why Dramatiq gave up, when RabbitMQ is up but would not take the message now:
+    negative confirms (the queue refused it) or a resource alarm that kept blocking the
+    publishing connection. ``None`` for a failed connection or anything else."""
+    cause = getattr(exc, "message", None) if isinstance(exc, ConnectionClosed) else None
+    if isinstance(cause, pika.exceptions.NackError):
+        return "refused the message (negative confirms: is its quorum member running?)"
+    if isinstance(cause, pika.exceptions.ConnectionBlockedTimeout):
+        return "blocked publishing (a memory or disk alarm on the node)"
+    return None
 
 
 class RabbitmqBroker:
@@ -158,6 +165,16 @@ class RabbitmqBroker:
                 CurrentMessage(),
             ],
         )
+        # a resource alarm (memory, disk) blocks every publishing connection until it
+        # clears, and pika waits that out forever unless told: each of Dramatiq's
+        # attempts gets its share of the wait, so a publish ends in about
+        # unavailable_wait_s and a request thread is not held for the alarm's length
+        # (each attempt RabbitMQ read before blocking is delivered once the alarm
+        # clears: copies, which the job runner drops as duplicates)
+        blocked_s = max(0.5, unavailable_wait_s / dramatiq_rabbitmq.MAX_ENQUEUE_ATTEMPTS)
+        parameters = self._dramatiq.parameters
+        for each in parameters if isinstance(parameters, list) else [parameters]:
+            each.blocked_connection_timeout = blocked_s
         self._consumers: list[_RabbitConsumer] = []
 
     def queue_name(self, queue: str, *, high: bool = False) -> str:
@@ -197,19 +214,19 @@ class RabbitmqBroker:
                 # the contract: accepted, or BackendUnavailable. pika also raises ValueError
                 # ("Expected connected socket") and connector errors outside AMQPError while
                 # a connection is torn down; none of them may escape as a 500 or stop a
-                # sweep. A refusal (nack) by a queue that is starting is waited out.
-                if not _refused(exc):
+                # sweep. A queue that is starting, or an alarm, is waited out for a while.
+                why = _refused(exc)
+                if why is None:
                     raise BackendUnavailable(
                         f"RabbitMQ did not accept the message: {exc!r}"
                     ) from exc
-                if time.monotonic() + pause > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise BackendUnavailable(
-                        f"RabbitMQ queue {name} refused the message for "
-                        f"{self.unavailable_wait_s:g} s (negative confirms: is its "
-                        f"quorum member running?)"
+                        f"RabbitMQ {why} for {self.unavailable_wait_s:g} s, queue {name}"
                     ) from exc
-                log.info("queue %s refused a message (not running yet?); trying again", name)
-            time.sleep(pause)
+                log.info("RabbitMQ %s, queue %s; trying again", why, name)
+            time.sleep(min(pause, left))  # the last try at the deadline itself
             pause = min(pause * 2, 0.5)
 
     def serve(
