@@ -97,7 +97,7 @@ bench: install-test
 ## (about 8 minutes, 127.0.0.1 only); one experiment: make study ARGS="b --seconds 10".
 study: install-test
 	$(BIN)/pip install -q -e ".[study]"
-	PYTHONPATH=$(CURDIR)/src $(BIN)/python -m benchmarks.study.experiments $(or $(ARGS),a b c d e --quick)
+	PYTHONPATH=$(CURDIR)/src $(BIN)/python -m benchmarks.study.experiments $(or $(ARGS),a b c d e f --quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

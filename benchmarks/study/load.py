@@ -152,7 +152,8 @@ def _saturation(rows: list[dict[str, Any]]) -> str:
 
 
 def _command(key: str, args: argparse.Namespace) -> str:
-    return f"python -m benchmarks.study.experiments {key}" + (" --quick" if args.quick else "")
+    mode = " --quick" if args.quick else f" --seconds {args.seconds:g}"
+    return f"python -m benchmarks.study.experiments {key}{mode}"
 
 
 def capacity() -> float:
