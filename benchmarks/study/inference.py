@@ -17,9 +17,6 @@ may batch concurrent requests (``ml.batching``), which the floor does not.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -52,23 +49,6 @@ def _png(arr: Any) -> bytes:
 def _upload(system: systems.System, pngs: list[bytes]) -> list[str]:
     with client(system) as http:
         return [http.post("/v1/images", content=p).raise_for_status().json()["id"] for p in pngs]
-
-
-def _register_model(system: systems.System) -> None:
-    """The distributed system's gateways (``pixelmill gateway``) do not register the
-    shipped model as ``pixelmill up`` does: register it as ``up`` would, on its
-    database and storage."""
-    if system.platform is None:
-        return
-    code = (
-        "from pixelmill.runtime.container import build_container\n"
-        "from pixelmill.settings import Settings\n"
-        "c = build_container(Settings(), migrate=False)\n"
-        "c.models.ensure_default()\n"
-        "c.close()\n"
-    )
-    env = {**os.environ, **system.platform.env}
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
 
 
 def _warm(system: systems.System, ids: list[str]) -> None:
@@ -146,7 +126,6 @@ def exp_f(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name in names():
         with started(name) as (system, _):
-            _register_model(system)
             ids = _upload(system, pngs)
             _warm(system, ids)
             for users in USERS:

@@ -284,3 +284,21 @@ def test_a_gateway_killed_under_load_loses_nothing_accepted(cluster: RunningClus
     assert down.returncode == 0, down.stderr
     assert cluster.process.wait(30) == 0, cluster.output.read_text(errors="replace")
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def test_the_cluster_serves_the_shipped_model(cluster: RunningCluster) -> None:
+    # given the cluster and its admin key, with an image
+    key = (cluster.data_dir / "admin-api-key").read_text().strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    image = httpx.post(f"{cluster.url}/v1/images", content=make_image(64, 48, seed=9), headers=auth)
+    assert image.status_code == 201, image.text
+    # when it predicts with nuclei@production through the load balancer
+    answer = httpx.post(
+        f"{cluster.url}/v1/models/nuclei@production/predict",
+        json={"image_id": image.json()["id"]},
+        headers=auth,
+        timeout=60,
+    )
+    # then the shipped model, registered as `cluster up` started, answers with a mask
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == "nuclei" and answer.json()["mask_image_id"]

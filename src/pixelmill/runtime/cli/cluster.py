@@ -74,6 +74,8 @@ def up_command(
     password, secret = _common.ensure_first_admin(container)
     if password or secret:
         _common.hand_over_admin(password, secret, settings.data_dir)
+    if settings.ml.default_model:  # nuclei@production, as `up` and `db upgrade` do
+        _common.register_default_model(container)
     container.close()
     _common.prepare_metrics_dir(settings, gateways + workers)
     _common.export_env(settings)
