@@ -94,7 +94,7 @@ bench: install-test
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 ## The load and scalability study (docs/load-study.md), every experiment in quick mode
-## (about 8 minutes, 127.0.0.1 only); one experiment: make study ARGS="b --seconds 10".
+## (about 10 minutes, 127.0.0.1 only); one experiment: make study ARGS="b --seconds 10".
 study: install-test
 	$(BIN)/pip install -q -e ".[study]"
 	PYTHONPATH=$(CURDIR)/src $(BIN)/python -m benchmarks.study.experiments $(or $(ARGS),a b c d e f --quick)
