@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -19,10 +19,14 @@ def require_server(name: str, host: str, port: int) -> None:
         with socket.create_connection((host, port), timeout=1.0):
             return
     except OSError as exc:
-        reason = f"{name} is not reachable at {host}:{port} ({exc})"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI requires it", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"{name} is not reachable at {host}:{port} ({exc})")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip (locally) or fail (CI) for a missing server or tool, saying ``reason``."""
+    if IN_CI:
+        pytest.fail(f"{reason}; CI requires it", pytrace=False)
+    pytest.skip(reason)
 
 
 def make_image(

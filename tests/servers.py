@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from benchmarks._harness.s3 import (
     running_weed,
 )
 
-from tests.helpers import IN_CI, require_server
+from tests.helpers import require_server, unavailable
 
 if TYPE_CHECKING:
     from pixelmill.settings import StorageSettings
@@ -112,7 +112,7 @@ def _rabbit_dead_letters_supervised() -> None:
         timeout=60,
     )
     if done.returncode == 0 and done.stdout.strip() == "undefined":
-        _unavailable(
+        unavailable(
             "the RabbitMQ node lost its dead-letter supervisor (rabbit_fifo_dlx_sup); "
             "repair: rabbitmqctl stop_app && rabbitmqctl start_app"
         )
@@ -132,12 +132,6 @@ class S3Server:
     pid: int
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"{reason}; CI requires it", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """SeaweedFS (``weed mini``, started by ``benchmarks/_harness/s3.py``) on loopback for
@@ -148,7 +142,7 @@ def s3_server() -> Iterator[S3Server]:
         with running_weed(workdir) as (pid, endpoint):
             yield S3Server(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, pid)
     except RuntimeError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -49,7 +49,7 @@ from dramatiq.brokers import rabbitmq as dramatiq_rabbitmq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker as _DramatiqRabbitmq
 from dramatiq.brokers.rabbitmq import _RabbitmqConsumer
 from dramatiq.common import xq_name
-from dramatiq.errors import BrokerError, ConnectionClosed
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
 
 from pixelmill.backends.broker.base import (
@@ -61,11 +61,14 @@ from pixelmill.backends.broker.base import (
     RetryPolicy,
     TaskMessage,
 )
-from pixelmill.backends.broker.rabbitmq_dead_letters import DeadLetterReaper, xq_arguments
+from pixelmill.backends.broker.rabbitmq_dead_letters import (
+    AMQP_ERRORS,
+    DeadLetterReaper,
+    xq_arguments,
+)
 from pixelmill.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
-_AMQP_ERRORS = (BrokerError, pika.exceptions.AMQPError, OSError)
 
 
 class _Consumer(_RabbitmqConsumer):
@@ -269,7 +272,7 @@ class RabbitmqBroker:
         total = 0
         try:
             connection = pika.BlockingConnection(self._dramatiq.parameters)
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise BackendUnavailable(f"RabbitMQ unreachable: {exc!r}") from exc
         try:
             for high in (False, True):
@@ -289,7 +292,7 @@ class RabbitmqBroker:
         found: list[tuple[str, str, int, int]] = []
         try:
             connection = pika.BlockingConnection(self._dramatiq.parameters)
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise BackendUnavailable(f"RabbitMQ unreachable: {exc!r}") from exc
         try:
             channel = connection.channel()
@@ -309,7 +312,7 @@ class RabbitmqBroker:
     def ping(self) -> None:
         try:
             pika.BlockingConnection(self._dramatiq.parameters).close()
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise BackendUnavailable(f"RabbitMQ unreachable: {exc!r}") from exc
 
     def close(self) -> None:
@@ -370,7 +373,7 @@ def wait_until_reachable(url: str, timeout_s: float = 60.0) -> None:
         try:
             pika.BlockingConnection(pika.URLParameters(url)).close()
             return
-        except _AMQP_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             if time.monotonic() > deadline:
                 raise BackendUnavailable(f"RabbitMQ unreachable at {url}: {exc!r}") from exc
             time.sleep(1.0)

@@ -17,7 +17,8 @@ from dramatiq.errors import BrokerError
 from pixelmill.backends.broker.base import DeadLetterHandler, TaskMessage
 
 log = logging.getLogger(__name__)
-_AMQP_ERRORS = (BrokerError, pika.exceptions.AMQPError, OSError)
+#: what a lost or unreachable RabbitMQ raises (Dramatiq, pika, the socket)
+AMQP_ERRORS = (BrokerError, pika.exceptions.AMQPError, OSError)
 
 
 def xq_arguments() -> dict[str, Any]:
@@ -64,7 +65,7 @@ class DeadLetterReaper(threading.Thread):
         while not self._halt.is_set():
             try:
                 self._consume()
-            except _AMQP_ERRORS as exc:
+            except AMQP_ERRORS as exc:
                 log.warning("dead-letter consumer lost RabbitMQ (%r); reconnecting", exc)
                 self._halt.wait(1.0)
 
