@@ -44,7 +44,15 @@ def prepare(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
     check_image(image, channels=(1,), what="segmentation")
     work = to_float(squeeze(image))
     if sigma > 0:
-        work = np.asarray(cv2.GaussianBlur(work, (0, 0), sigmaX=float(sigma), sigmaY=float(sigma)))
+        # in float64, then rounded to float32: OpenCV filters rows, then columns, and in
+        # float32 the rounding of the two orders differs in the last bit, so a turned or
+        # mirrored image got other values, and Otsu's threshold could move by a bin (the
+        # same objects segmented 1-10 px larger or smaller); float64's differences vanish
+        # in the rounding, and every method sees the same values in any orientation
+        work = cv2.GaussianBlur(
+            work.astype(np.float64), (0, 0), sigmaX=float(sigma), sigmaY=float(sigma)
+        )
+        work = np.asarray(work, dtype=np.float32)
     elif work is image:
         work = work.copy()
     return work

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pixelmill.errors import InvalidParameter
@@ -129,6 +129,10 @@ TRANSFORMS = {
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), name=st.sampled_from(sorted(TRANSFORMS)))
+# scenes whose float32 smoothing differed in the last bit when turned, moving Otsu's
+# threshold by one bin (about 1 % of draws: a flaky test, and a real difference)
+@example(seed=3584, name="rot90")
+@example(seed=9164, name="fliplr")
 def test_measurements_are_invariant_under_rotation_and_flips(seed: int, name: str) -> None:
     # given a noisy scene and the same scene rotated or flipped
     scene = syn.blobs((160, 160), ellipses=True, seed=seed)
