@@ -32,7 +32,9 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
 ``--baseline DIR`` adds a third server, ``pixelmill-base``, running the ``src`` folder
 ``DIR`` (another commit: ``git archive COMMIT src | tar -x -C /tmp/base``, then
 ``--baseline /tmp/base/src``) with the same settings, interleaved in the same rounds:
-a before/after of a change in one sitting.
+a before/after of a change in one sitting; with the origin workload also
+``pixelmill-base-kept``, that tree keeping decoded intermediates, started afresh like
+``pixelmill-kept``.
 
 Results: Markdown on stdout and ``benchmarks/.work/sharp-peer-results.json``.
 """
@@ -244,8 +246,8 @@ def origin(
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in servers}
     for order in rotations(list(servers), args.reps):
         for name in order:
-            if name == "pixelmill-kept":
-                servers[name] = restart(servers[name])
+            if name.endswith("-kept"):
+                servers[name] = restart(servers[name], name)
             listed = [paths_for(servers, ids, s, q)[name] for s, q in requests]
             runs[name].append(one_pass(servers[name], listed, args.conc))
             print(f"origin {name}: {runs[name][-1]}", flush=True)
@@ -267,15 +269,19 @@ def start(run: Path, files: dict[str, Path], args: Any) -> tuple[dict[str, Serve
         servers["pixelmill-base"] = pixelmill("pixelmill-base", data, 1, "none://", run, **env)
         ready(servers["pixelmill-base"])
     if not args.no_origin:
-        servers["pixelmill-kept"] = kept_server(run)
+        servers["pixelmill-kept"] = kept_server(run, "pixelmill-kept")
+        if args.baseline:  # the other tree keeping decodes too: a before/after of reuse
+            servers["pixelmill-base-kept"] = kept_server(run, "pixelmill-base-kept", args.baseline)
     return servers, ids
 
 
-def kept_server(run: Path, old: Server | None = None) -> Server:
-    """pixelmill keeping decoded originals (the default 128 MiB), started afresh."""
-    if old is not None:
-        old.stop()
-    server = pixelmill("pixelmill-kept", run / "data", 1, "none://", run, **COMMON)
+def kept_server(run: Path, name: str, baseline: str | None = None) -> Server:
+    """pixelmill keeping decoded originals (the default 128 MiB), started afresh; from
+    the ``baseline`` tree's ``src`` when given."""
+    env = {**COMMON}
+    if baseline:
+        env["PYTHONPATH"] = str(Path(baseline).resolve())
+    server = pixelmill(name, run / "data", 1, "none://", run, **env)
     ready(server)
     return server
 
@@ -370,13 +376,17 @@ def main() -> None:
     servers: dict[str, Server] = {}
     try:
         servers, ids = start(run, files, args)
-        pair = {k: v for k, v in servers.items() if k != "pixelmill-kept"}
+        pair = {k: v for k, v in servers.items() if not k.endswith("-kept")}
         report: dict[str, Any] = {"matrix": {"runs": {}, "bytes": {}}}
         if not args.no_matrix:
             report["matrix"] = matrix(pair, ids, args)
         if not args.no_origin:
             workload_servers = {k: v for k, v in servers.items() if k != "pixelmill-base"}
-            restart = lambda old: kept_server(run, old)  # noqa: E731
+
+            def restart(old: Server, name: str) -> Server:
+                old.stop()
+                return kept_server(run, name, args.baseline if "base" in name else None)
+
             report["origin"] = origin(workload_servers, ids, args, restart)
             servers.update(workload_servers)  # the kept server restarted: stopped below
     finally:

@@ -142,8 +142,9 @@ class RenderSettings(BaseModel):
         128 * 1024 * 1024,
         ge=0,
         description="Bytes of decoded originals each process keeps for the next render of "
-        "the same image (shrink-on-load JPEGs, whole PNG/TIFF/GIF, animation frames; LRU): "
-        "a CDN asks for each hot image in several sizes and formats. 0: decode every time.",
+        "the same image (shrink-on-load JPEGs, whole PNG/TIFF/GIF, animation frames), and of "
+        "the results of pure steps for the same request in another format (LRU): a CDN asks "
+        "for each hot image in several sizes and formats. 0: decode every time.",
     )
     max_frames: int = Field(200, ge=1, description="Most frames an animated render keeps.")
     max_animation_pixels: int = Field(

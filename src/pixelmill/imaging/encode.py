@@ -54,12 +54,12 @@ def encode(
     if fmt is ImageFormat.JPEG and out.hasalpha():
         out = out.flatten(background=_flat_background(background, out.bands - 1))
     if stop is not None:
-        _watch(out, stop)
+        watch(out, stop)
     small = out.width * out.height <= _SMALL_JPEG_PIXELS
     if fmt in _ALPHA_KEPT and small and out.hasalpha() and not _animated(out):
         out = _without_opaque_alpha(out)
         if stop is not None:  # the encoder's own pass over the computed pixels
-            _watch(out, stop)
+            watch(out, stop)
     if fmt is ImageFormat.JPEG and strip and not keep_icc and small and not progressive:
         return _small_jpeg(out, quality)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
@@ -73,10 +73,10 @@ def encode(
     try:
         return bytes(out.write_to_buffer(fmt.suffix, **options))
     except pyvips.Error as exc:  # libvips' words are the cause, logged at the edge
-        raise CorruptImage(_FAILED) from exc
+        raise CorruptImage(FAILED) from exc
 
 
-_FAILED = "cannot render the image: its data is corrupt or truncated"
+FAILED = "cannot render the image: its data is corrupt or truncated"
 
 #: outputs that store an alpha band: a small one is computed into memory and loses that
 #: band when it is opaque on every pixel (the same picture, one band less to encode: a
@@ -89,14 +89,14 @@ def _without_opaque_alpha(image: pyvips.Image) -> pyvips.Image:
     try:
         return drop_opaque_alpha(image.copy_memory())
     except pyvips.Error as exc:  # stopped, or the source's data ran out
-        raise CorruptImage(_FAILED) from exc
+        raise CorruptImage(FAILED) from exc
 
 
 def _animated(image: pyvips.Image) -> bool:
     return bool(image.get_typeof("page-height")) and image.get("page-height") < image.height
 
 
-def _watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:
+def watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:
     """Make libvips abandon computing ``image`` once ``stop()`` is true."""
 
     def on_eval(target: pyvips.Image, _progress: Any) -> None:
@@ -181,7 +181,7 @@ def _small_jpeg(image: pyvips.Image, quality: int) -> bytes:
     try:
         pixels = image.numpy()  # computes the (lazy) pipeline into memory
     except pyvips.Error as exc:
-        raise CorruptImage(_FAILED) from exc
+        raise CorruptImage(FAILED) from exc
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     elif pixels.ndim == 3:

@@ -16,7 +16,13 @@ What is kept, each keyed by the original's content hash (``OpContext.source_id``
   every pixel; an image whose alpha is opaque everywhere, as every GIF's libvips
   decode may be, kept without that band, :mod:`pixelmill.imaging.alpha`);
 * ``("frames", n)``: every frame of an animation (``n`` frames), as the animated path
-  opens it.
+  opens it;
+* ``("rendered", recipe)``: the result of a render's steps (:func:`rendered`), computed
+  into memory, for the same request in another output format or quality. A CDN asks
+  for one size of a source in WebP, AVIF and JPEG as browsers' ``Accept`` differ: the
+  second and third requests only encode. Only steps whose ops are
+  :attr:`~pixelmill.imaging.ops.Operation.pure` are kept; the recipe names the steps
+  with their parameters and everything else the pipeline's pixels depend on.
 
 Colour conversion (:func:`pixelmill.imaging.colour.to_srgb`) and every operation run
 after the lookup, so one intermediate serves every colour and output choice. Nothing
@@ -31,7 +37,9 @@ from typing import Protocol, TypeVar
 
 import pyvips
 
+from pixelmill.errors import CorruptImage
 from pixelmill.imaging.alpha import drop_opaque_alpha
+from pixelmill.imaging.encode import FAILED, watch
 
 V = TypeVar("V")
 
@@ -102,6 +110,39 @@ def all_frames(
     return kept or (opened[0] if opened else open_frames())
 
 
+def rendered(
+    run: Callable[[], pyvips.Image],
+    store: Intermediates | None,
+    source_id: str | None,
+    recipe: str,
+    stop: Callable[[], bool] | None = None,
+) -> pyvips.Image:
+    """``run()``'s image (a render's steps on its original), computed into memory and
+    kept in ``store`` under ``recipe`` when it fits; lazy, as ``run()`` gives it,
+    without a store or when it does not fit. ``stop`` may abandon the computation, as
+    it may an encode's (:class:`CorruptImage`). Concurrent renders of one recipe share
+    one computation; a second render of a kept recipe neither decodes nor resizes."""
+    if store is None or source_id is None:
+        return run()
+    opened: list[pyvips.Image] = []
+
+    def make() -> tuple[pyvips.Image, int] | None:
+        image = run()
+        nbytes = image.width * image.height * image.bands * _sample_bytes(image)
+        if not store.fits(nbytes):
+            opened.append(image)
+            return None
+        if stop is not None:
+            watch(image, stop)
+        try:
+            return image.copy_memory(), nbytes
+        except pyvips.Error as exc:  # stopped, or the source's data ran out
+            raise CorruptImage(FAILED) from exc
+
+    kept = _own(store.fetch((source_id, "rendered", recipe), make))
+    return kept or (opened[0] if opened else run())
+
+
 def _own(kept: pyvips.Image | None) -> pyvips.Image | None:
     """A new image over the kept pixels, for one render: what the render attaches to
     its image (progress signals, metadata) must not stay on the shared one."""
@@ -119,5 +160,9 @@ def _head(path: str | Path) -> bytes:
         return fh.read(4)
 
 
+#: bytes per sample of each libvips band format (the rest: int, uint, float)
+_SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "double": 8, "complex": 8}
+
+
 def _sample_bytes(image: pyvips.Image) -> int:
-    return {"uchar": 1, "char": 1, "ushort": 2, "short": 2}.get(str(image.format), 4)
+    return {**_SAMPLE_BYTES, "dpcomplex": 16}.get(str(image.format), 4)

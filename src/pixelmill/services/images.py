@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelmill.backends.cache.base import Cache
 from pixelmill.backends.metadata.images import ImageRepository
@@ -22,6 +22,7 @@ from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import ops, pipeline
 from pixelmill.imaging import placeholder as placeholders
 from pixelmill.imaging.formats import ImageFormat
+from pixelmill.imaging.intermediates import Intermediates, rendered
 from pixelmill.imaging.ops import OpContext, Step
 from pixelmill.imaging.pixels import to_display
 from pixelmill.imaging.probe import ImageInfo, ImageSource, probe
@@ -38,6 +39,9 @@ from pixelmill.services.intermediates import IntermediateCache
 from pixelmill.services.record_cache import RecordCache
 from pixelmill.services.render_gate import RenderGate, RenderGuard
 from pixelmill.settings import RenderSettings
+
+if TYPE_CHECKING:
+    import pyvips
 
 log = logging.getLogger(__name__)
 
@@ -311,11 +315,23 @@ class ImageService:
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
         check_slide_render(record, p, self.settings)
         pages = pages_to_read(record, p, fmt, self.settings)
+        kept: Intermediates | None = None
+        recipe = ""
         if source is None:  # a stored original: its decode may serve the next render
-            source = self.source_of(record)
             ctx.intermediates, ctx.source_id = self.intermediates, record.sha256
+            if self.intermediates.fits(1) and all(s.op.pure for s in steps):
+                # and so may the steps' result: this request in another format
+                kept, steps_json = self.intermediates, [s.to_json() for s in steps]
+                deep = ctx.keep_16_bit and record.bit_depth > 8  # no effect on 8 bits
+                recipe = json.dumps([steps_json, p.orient, p.icc, pages, deep])
+                recipe += f"|{ctx.pixel_size_um}"
+
+        def run() -> pyvips.Image:
+            opened = self.source_of(record) if source is None else source
+            return pipeline.run(opened, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
+
         with tracing.stage("render.decode_ops", {"pixelmill.steps": len(steps)}):
-            image = pipeline.run(source, steps, ctx, auto_orient=p.orient, icc=p.icc, pages=pages)
+            image = rendered(run, kept, record.sha256, recipe, stop)
         background = (p.bg or (255, 255, 255, 255))[:3]
         options: dict[str, Any] = {
             "strip": p.strip,

@@ -8,7 +8,7 @@ process for as long as they stay among the most recently used ``max_bytes``.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar, cast
 
@@ -91,3 +91,9 @@ class IntermediateCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def kinds(self) -> Counter[str]:
+        """How many intermediates of each kind are kept (``dct``, ``whole``, ``frames``,
+        ``rendered``: the second part of each key)."""
+        with self._lock:
+            return Counter(str(key[1]) for key in self._items if isinstance(key, tuple))

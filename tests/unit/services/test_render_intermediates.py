@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import pyvips
 
-from pixelmill.imaging.render import RenderParams
+from pixelmill.errors import CorruptImage
+from pixelmill.imaging.formats import ImageFormat
+from pixelmill.imaging.render import RenderParams, to_steps
 from pixelmill.runtime.container import Container, build_container
 from pixelmill.services.images import ImageService
 from tests.conftest import make_settings
@@ -92,9 +94,61 @@ def test_each_size_of_a_hot_jpeg_decodes_once(
     _, keeping = services
     original = bytes(_picture(1600, 1200).fliphor().write_to_buffer(".jpg", Q=85))
     image_id = keeping.ingest_bytes(original)[0].id
-    before = len(keeping.intermediates)
+    before = keeping.intermediates.kinds()
     for width in (150, 400, 700):
         for fmt in ("jpeg", "webp", "png"):
             keeping.render(image_id, RenderParams(w=width, format=fmt))
-    # then one decode is kept per shrink factor (8, 4, 2), not one per request
-    assert len(keeping.intermediates) - before == 3
+    # then one decode is kept per shrink factor (8, 4, 2), not one per request, and one
+    # resized image per size, which its other formats only encode
+    kept = keeping.intermediates.kinds()
+    assert kept["dct"] - before["dct"] == 3
+    assert kept["rendered"] - before["rendered"] == 3
+
+
+def test_other_formats_of_a_size_are_encoded_from_the_kept_result(
+    services: tuple[ImageService, ImageService],
+) -> None:
+    # given a JPEG asked for at one size in four formats, as browsers' Accept differ
+    afresh, keeping = services
+    original = bytes(_picture(1600, 1200).flipver().write_to_buffer(".jpg", Q=88))
+    ids = [s.ingest_bytes(original)[0].id for s in services]
+    before = keeping.intermediates.kinds()["rendered"]
+    for fmt in FORMATS:
+        params = RenderParams(w=500, h=400, fit="cover", format=fmt, q=80)
+        want = afresh.render(ids[0], params).body
+        # then each answer is byte for byte what a render from the original gives
+        assert keeping.render(ids[1], params).body == want, fmt
+    # and the steps ran once: one result kept, which the other three only encoded
+    assert keeping.intermediates.kinds()["rendered"] - before == 1
+
+
+def test_a_render_that_reads_another_image_is_not_kept(
+    services: tuple[ImageService, ImageService],
+) -> None:
+    # given a render with a watermark (another stored image: not a pure step)
+    _, keeping = services
+    mark = keeping.ingest_bytes(bytes(_picture(64, 64, 4).write_to_buffer(".png")))[0].id
+    image_id = keeping.ingest_bytes(bytes(_picture(800, 600).rot90().write_to_buffer(".jpg")))[0]
+    before = keeping.intermediates.kinds()["rendered"]
+    for fmt in ("jpeg", "webp"):
+        keeping.render(image_id.id, RenderParams(w=300, wm=mark, format=fmt))
+    # then nothing of its result is kept (its decode still is)
+    assert keeping.intermediates.kinds()["rendered"] == before
+
+
+def test_a_stopped_render_keeps_nothing_and_the_next_one_renders(
+    services: tuple[ImageService, ImageService],
+) -> None:
+    # given a render abandoned while its steps compute (its deadline passed)
+    _, keeping = services
+    record = keeping.ingest_bytes(bytes(_picture(1200, 900).rot180().write_to_buffer(".jpg")))[0]
+    params = RenderParams(w=640, format="webp")
+    steps = to_steps(params)
+    before = keeping.intermediates.kinds()["rendered"]
+    with pytest.raises(CorruptImage):
+        keeping.render_steps(record, steps, ImageFormat.WEBP, 80, params=params, stop=lambda: True)
+    # then no half-computed result is kept, and the same render then succeeds
+    assert keeping.intermediates.kinds()["rendered"] == before
+    body = keeping.render_steps(record, steps, ImageFormat.WEBP, 80, params=params)
+    assert pyvips.Image.new_from_buffer(body, "").width == 640
+    assert keeping.intermediates.kinds()["rendered"] == before + 1

@@ -93,6 +93,11 @@ class Operation(Generic[P]):
     queue: ClassVar[Queue] = "transform"
     #: False for ops that must see the full-resolution image (no shrink-on-load before them)
     geometric: ClassVar[bool] = False
+    #: True when the result depends on nothing but the input pixels, the params and the
+    #: context's ``keep_16_bit`` / ``pixel_size_um`` (no other image, model, artifact or
+    #: clock): a render may keep such a pipeline's result for the same request in
+    #: another output format (:func:`pixelmill.imaging.intermediates.rendered`)
+    pure: ClassVar[bool] = False
 
     def apply(self, image: pyvips.Image, params: P, ctx: OpContext) -> pyvips.Image:
         raise NotImplementedError

@@ -25,6 +25,7 @@ class AdjustParams(Params):
 @register
 class Adjust(Operation[AdjustParams]):
     name = "adjust"
+    pure = True
     Params = AdjustParams
     summary = "Brightness (multiplier), contrast (slope about mid-grey) and gamma."
 

@@ -16,6 +16,7 @@ class BlurParams(Params):
 @register
 class Blur(Operation[BlurParams]):
     name = "blur"
+    pure = True
     Params = BlurParams
     summary = "Gaussian blur; sigma in pixels."
 

@@ -23,6 +23,7 @@ class ClaheParams(Params):
 @register
 class Clahe(Operation[ClaheParams]):
     name = "clahe"
+    pure = True
     Params = ClaheParams
     summary = "Adaptive histogram equalisation (CLAHE); 8/16-bit/float kept, RGB on lightness."
     queue = "transform"

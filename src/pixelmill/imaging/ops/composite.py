@@ -48,6 +48,7 @@ class CompositeParams(Params):
 @register
 class Composite(Operation[CompositeParams]):
     name = "composite"
+    pure = True
     Params = CompositeParams
     summary = "Show chosen channels of a multi-channel image, each in a colour, added up."
 

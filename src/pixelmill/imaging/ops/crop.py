@@ -40,6 +40,7 @@ class CropParams(Params):
 @register
 class Crop(Operation[CropParams]):
     name = "crop"
+    pure = True
     Params = CropParams
     summary = "Cut a box (left, top, width, height, or placed by gravity) out of the image."
     geometric = True

@@ -17,6 +17,7 @@ class FlipParams(Params):
 @register
 class Flip(Operation[FlipParams]):
     name = "flip"
+    pure = True
     Params = FlipParams
     summary = "Mirror left-right (horizontal) or top-bottom (vertical)."
     geometric = True

@@ -15,6 +15,7 @@ class GrayscaleParams(Params):
 @register
 class Grayscale(Operation[GrayscaleParams]):
     name = "grayscale"
+    pure = True
     Params = GrayscaleParams
     summary = "Convert to grayscale (perceptual lightness)."
 

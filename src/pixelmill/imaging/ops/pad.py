@@ -32,6 +32,7 @@ class PadParams(Params):
 @register
 class Pad(Operation[PadParams]):
     name = "pad"
+    pure = True
     Params = PadParams
     summary = "Extend the image to a box and/or add margins, filled with a background."
     geometric = True

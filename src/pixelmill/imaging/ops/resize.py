@@ -149,6 +149,7 @@ def _oriented_size(src: Source) -> tuple[int, int]:
 @register
 class Resize(Operation[ResizeParams]):
     name = "resize"
+    pure = True
     Params = ResizeParams
     summary = "Scale to width/height with fit cover|contain|fill|inside|outside."
     geometric = True

@@ -22,6 +22,7 @@ class RotateParams(Params):
 @register
 class Rotate(Operation[RotateParams]):
     name = "rotate"
+    pure = True
     Params = RotateParams
     summary = "Rotate clockwise by any angle; the uncovered corners take the background colour."
     geometric = True

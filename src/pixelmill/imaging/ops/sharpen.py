@@ -22,6 +22,7 @@ class SharpenParams(Params):
 @register
 class Sharpen(Operation[SharpenParams]):
     name = "sharpen"
+    pure = True
     Params = SharpenParams
     summary = "Unsharp mask on lightness; sigma in pixels."
 

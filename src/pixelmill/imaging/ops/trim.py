@@ -29,6 +29,7 @@ class TrimParams(Params):
 @register
 class Trim(Operation[TrimParams]):
     name = "trim"
+    pure = True
     Params = TrimParams
     summary = "Cut away uniform borders (within threshold of a colour or the corner pixel)."
     geometric = True

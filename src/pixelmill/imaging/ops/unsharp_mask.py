@@ -20,6 +20,7 @@ class UnsharpMaskParams(Params):
 @register
 class UnsharpMask(Operation[UnsharpMaskParams]):
     name = "unsharp_mask"
+    pure = True
     Params = UnsharpMaskParams
     summary = "image + amount x (image - gaussian(sigma)); any dtype, every channel."
     queue = "transform"
