@@ -2,11 +2,8 @@
 a matrix of single renders, and a CDN origin workload that asks for each source in
 several sizes and formats.
 
-One command (about 15 minutes; ``--quick`` about 5)::
-
-    .venv/bin/python benchmarks/sharp_peer.py            # or --quick
-
-What it does, all on 127.0.0.1, every process it starts stopped by PID at the end:
+One command (about 15 minutes; ``--quick`` about 5): ``.venv/bin/python
+benchmarks/sharp_peer.py``. What it does, all on 127.0.0.1, every process it starts stopped by PID at the end:
 
 1. writes the test images (``benchmarks/images.py``'s photo-like textures as 2 MP and
    12 MP JPEG, an RGBA PNG, a 16-bit TIFF and an animated GIF) and installs sharp from
@@ -29,12 +26,10 @@ What it does, all on 127.0.0.1, every process it starts stopped by PID at the en
 
 ``--inputs gif`` limits the matrix to some inputs (``tiny``, not in the default, is a
 16x16 PNG: each server's fixed CPU per request), ``--no-origin`` skips the workload;
-``--baseline DIR`` adds a third server, ``pixelmill-base``, running the ``src`` folder
-``DIR`` (another commit: ``git archive COMMIT src | tar -x -C /tmp/base``, then
-``--baseline /tmp/base/src``) with the same settings, interleaved in the same rounds:
-a before/after of a change in one sitting; with the origin workload also
-``pixelmill-base-kept``, that tree keeping decoded intermediates, started afresh like
-``pixelmill-kept``.
+``--baseline DIR`` adds ``pixelmill-base``, running the ``src`` folder ``DIR`` (another
+commit: ``git worktree add /tmp/base COMMIT``) with the same settings, interleaved in the
+same rounds (and ``pixelmill-base-kept`` in the origin workload): a before/after of a
+change in one sitting.
 
 Results: Markdown on stdout and ``benchmarks/.work/sharp-peer-results.json``.
 """

@@ -4,10 +4,9 @@
 ``contain`` fits inside and pads with ``background``; ``fill`` stretches; ``inside``
 fits inside; ``outside`` covers without cropping. Without ``enlarge`` no mode scales an
 image up (``contain`` then centres a small image in the box, ``fill`` shrinks only the
-sides that are too long). As the first step of a pipeline it decodes with
-shrink-on-load (JPEG DCT scaling, WebP scale, pyramid levels); 16-bit sources are
-resized by libvips' ``resize`` instead, which (unlike its ``thumbnail``) keeps 16 bits,
-when the caller keeps them (``OpContext.keep_16_bit``). Big JPEG thumbnails decode
+sides that are too long). First in a pipeline, it decodes with shrink-on-load (JPEG
+DCT scaling, WebP scale, pyramid levels); 16-bit sources are resized by libvips'
+``resize``, which keeps 16 bits (``OpContext.keep_16_bit``). Big JPEG thumbnails decode
 through OpenCV, already shrunk in the DCT (:mod:`pixelmill.imaging.jpeg`), opaque GIFs
 as RGB (:mod:`pixelmill.imaging.gif`); crops, padding and later steps stay in libvips.
 """
