@@ -96,18 +96,7 @@ def all_frames(
     into memory and kept in ``store`` when it fits; opened lazily without a store."""
     if store is None or source_id is None:
         return open_frames()
-    opened: list[pyvips.Image] = []  # what make() opened: used as it is when not kept
-
-    def make() -> tuple[pyvips.Image, int] | None:
-        image = open_frames()
-        nbytes = image.width * image.height * image.bands * _sample_bytes(image)
-        if not store.fits(nbytes):
-            opened.append(image)
-            return None
-        return image.copy_memory(), nbytes
-
-    kept = _own(store.fetch((source_id, "frames", frames), make))
-    return kept or (opened[0] if opened else open_frames())
+    return _in_memory(open_frames, store, (source_id, "frames", frames))
 
 
 def rendered(
@@ -124,23 +113,34 @@ def rendered(
     one computation; a second render of a kept recipe neither decodes nor resizes."""
     if store is None or source_id is None:
         return run()
-    opened: list[pyvips.Image] = []
+    try:
+        return _in_memory(run, store, (source_id, "rendered", recipe), stop)
+    except pyvips.Error as exc:  # stopped, or the source's data ran out
+        raise CorruptImage(FAILED) from exc
+
+
+def _in_memory(
+    open_image: Callable[[], pyvips.Image],
+    store: Intermediates,
+    key: Hashable,
+    stop: Callable[[], bool] | None = None,
+) -> pyvips.Image:
+    """``open_image()``'s image computed into memory and kept under ``key`` when it
+    fits the store (concurrent callers share one computation); as opened otherwise."""
+    opened: list[pyvips.Image] = []  # what make() opened: used as it is when not kept
 
     def make() -> tuple[pyvips.Image, int] | None:
-        image = run()
+        image = open_image()
         nbytes = image.width * image.height * image.bands * _sample_bytes(image)
         if not store.fits(nbytes):
             opened.append(image)
             return None
         if stop is not None:
             watch(image, stop)
-        try:
-            return image.copy_memory(), nbytes
-        except pyvips.Error as exc:  # stopped, or the source's data ran out
-            raise CorruptImage(FAILED) from exc
+        return image.copy_memory(), nbytes
 
-    kept = _own(store.fetch((source_id, "rendered", recipe), make))
-    return kept or (opened[0] if opened else run())
+    kept = _own(store.fetch(key, make))
+    return kept or (opened[0] if opened else open_image())
 
 
 def _own(kept: pyvips.Image | None) -> pyvips.Image | None:
