@@ -114,12 +114,24 @@ def main() -> None:
     p = parser(__doc__, "the 128 MiB budget only")
     p.add_argument("--budgets", default="128,512", help="kept-intermediate budgets, MiB")
     p.add_argument("--seed", type=int, default=19, help="seed of the workload list")
+    p.add_argument("--formats", default="jpeg,webp,avif", help="workload output formats")
+    p.add_argument(
+        "--once-per-size",
+        action="store_true",
+        help="keep only the first request of each source and width: nothing to share "
+        "between formats (what keeping results costs when it cannot pay)",
+    )
     args = parse(p, {"budgets": "128"})
     pyvips.cache_set_max(0)
     folder = WORK / "images"
     base = make_images(folder)
     files = variants(folder, base, 20)
-    requests = workload(args.seed, list(files), ["jpeg", "webp", "avif"])
+    requests = workload(args.seed, list(files), args.formats.split(","))
+    if args.once_per_size:
+        firsts = {}
+        for src, query in requests:
+            firsts.setdefault((src, _parts(query)["w"]), (src, query))
+        requests = list(firsts.values())
     print(f"{len(requests)} requests over {len(files)} originals, load {os.getloadavg()[0]:.1f}")
     print(f"encode only: {encode_only(base, requests):.1f} CPU ms/request")
     replay(files, requests[:24], 0)  # warm-up: lazy imports, codec set-up

@@ -43,6 +43,9 @@ from pixelmill.imaging.encode import FAILED, watch
 
 V = TypeVar("V")
 
+#: the kind (a key's second part) of a render's kept result
+RENDERED = "rendered"
+
 #: formats decoded whole by every render (no shrink-on-load in libvips)
 _WHOLE_MAGIC = (b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")
 
@@ -114,7 +117,7 @@ def rendered(
     if store is None or source_id is None:
         return run()
     try:
-        return _in_memory(run, store, (source_id, "rendered", recipe), stop)
+        return _in_memory(run, store, (source_id, RENDERED, recipe), stop)
     except pyvips.Error as exc:  # stopped, or the source's data ran out
         raise CorruptImage(FAILED) from exc
 

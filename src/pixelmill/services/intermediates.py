@@ -12,6 +12,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar, cast
 
+from pixelmill.imaging.intermediates import RENDERED
 from pixelmill.observability import metrics
 
 V = TypeVar("V")
@@ -27,6 +28,16 @@ class _Flight:
         self.value: Any = None
 
 
+#: at most this share of the budget holds rendered results: they only pay when the same
+#: request comes in another format, so they must not push out more than this of the
+#: decoded originals, which pay for every size
+RENDERED_SHARE = 0.25
+
+
+def _kind(key: Hashable) -> str:
+    return str(key[1]) if isinstance(key, tuple) and len(key) > 1 else ""
+
+
 class IntermediateCache:
     """Decoded intermediates by key, least recently used evicted first so that the kept
     ones add up to at most ``max_bytes``; ``max_bytes=0`` keeps nothing (but concurrent
@@ -36,12 +47,16 @@ class IntermediateCache:
     waited for another request's decode).
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, shares: dict[str, float] | None = None) -> None:
         self.max_bytes = max_bytes
+        #: kinds (a key's second part) whose kept bytes may take at most this share of
+        #: the budget: the oldest of the kind goes first once it would exceed it
+        self.shares = {RENDERED: RENDERED_SHARE} if shares is None else shares
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._flights: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
         self.nbytes = 0
+        self._kind_bytes: Counter[str] = Counter()
 
     def fits(self, nbytes: int) -> bool:
         # one intermediate may take at most half the budget: a single huge original
@@ -79,15 +94,26 @@ class IntermediateCache:
         return None if made is None else made[0]
 
     def _put(self, key: Hashable, item: tuple[Any, int]) -> None:
-        """Keep ``item`` and evict the least recently used until within budget (locked)."""
+        """Keep ``item`` and evict the least recently used until within budget, and
+        within its kind's share (locked)."""
+        kind = _kind(key)
+        cap = self.shares.get(kind, 1.0) * self.max_bytes
+        if item[1] > cap:
+            return
+        self._drop(key)
+        self._items[key] = item
+        self.nbytes += item[1]
+        self._kind_bytes[kind] += item[1]
+        while self._kind_bytes[kind] > cap:
+            self._drop(next(k for k in self._items if _kind(k) == kind))
+        while self.nbytes > self.max_bytes:
+            self._drop(next(iter(self._items)))
+
+    def _drop(self, key: Hashable) -> None:
         old = self._items.pop(key, None)
         if old is not None:
             self.nbytes -= old[1]
-        self._items[key] = item
-        self.nbytes += item[1]
-        while self.nbytes > self.max_bytes:
-            _, (_, size) = self._items.popitem(last=False)
-            self.nbytes -= size
+            self._kind_bytes[_kind(key)] -= old[1]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -96,4 +122,4 @@ class IntermediateCache:
         """How many intermediates of each kind are kept (``dct``, ``whole``, ``frames``,
         ``rendered``: the second part of each key)."""
         with self._lock:
-            return Counter(str(key[1]) for key in self._items if isinstance(key, tuple))
+            return Counter(_kind(key) for key in self._items)

@@ -23,6 +23,23 @@ def test_keeps_within_its_byte_budget_evicting_the_least_recently_used() -> None
     assert cache.nbytes <= 100
 
 
+def test_rendered_results_never_take_more_than_their_share_of_the_budget() -> None:
+    # given a store of 100 bytes holding two decoded originals
+    cache = IntermediateCache(max_bytes=100)
+    for sha in ("s1", "s2"):
+        cache.fetch((sha, "dct", 2), lambda sha=sha: (sha, 30))
+    # when many rendered results arrive (each asked once: nothing to share)
+    for n in range(6):
+        cache.fetch(("s1", "rendered", f"w={n}"), lambda n=n: (f"r{n}", 10))
+    # then they hold at most a quarter of the budget, the newest kept, and the decodes
+    # of the originals stay
+    kinds = cache.kinds()
+    assert kinds["rendered"] == 2 and kinds["dct"] == 2
+    assert cache.fetch(("s1", "rendered", "w=5"), lambda: ("again", 10)) == "r5"
+    assert cache.fetch(("s2", "dct", 2), lambda: ("decoded again", 30)) == "s2"
+    assert cache.nbytes == 80
+
+
 def test_an_intermediate_over_half_the_budget_is_made_but_not_kept() -> None:
     cache = IntermediateCache(max_bytes=100)
     assert cache.fetch("big", lambda: ("BIG", 60)) == "BIG"
