@@ -180,6 +180,8 @@ class ImageService:
             if isinstance(exc, QuotaExceeded) and self.quotas is not None:
                 self.quotas.denied(owner_id, exc)
             raise
+        if created:  # its first render or prediction, often the next request, needs no query
+            self._records.put(record)
         return record, created
 
     # -- read ---------------------------------------------------------------------------
