@@ -164,8 +164,10 @@ def _head(path: str | Path) -> bytes:
 
 
 #: bytes per sample of each libvips band format (the rest: int, uint, float)
-_SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "double": 8, "complex": 8}
+_SAMPLE_BYTES = {
+    "uchar": 1, "char": 1, "ushort": 2, "short": 2, "double": 8, "complex": 8, "dpcomplex": 16
+}  # fmt: skip
 
 
 def _sample_bytes(image: pyvips.Image) -> int:
-    return {**_SAMPLE_BYTES, "dpcomplex": 16}.get(str(image.format), 4)
+    return _SAMPLE_BYTES.get(str(image.format), 4)

@@ -323,10 +323,10 @@ class ImageService:
             ctx.intermediates, ctx.source_id = self.intermediates, record.sha256
             if self.intermediates.fits(1) and all(s.op.pure for s in steps):
                 # and so may the steps' result: this request in another format
-                kept, steps_json = self.intermediates, [s.to_json() for s in steps]
+                kept = self.intermediates
                 deep = ctx.keep_16_bit and record.bit_depth > 8  # no effect on 8 bits
-                recipe = json.dumps([steps_json, p.orient, p.icc, pages, deep])
-                recipe += f"|{ctx.pixel_size_um}"
+                steps_json = [s.to_json() for s in steps]
+                recipe = json.dumps([steps_json, p.orient, p.icc, pages, deep, ctx.pixel_size_um])
 
         def run() -> pyvips.Image:
             opened = self.source_of(record) if source is None else source

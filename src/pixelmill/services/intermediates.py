@@ -28,10 +28,11 @@ class _Flight:
         self.value: Any = None
 
 
-#: at most this share of the budget holds rendered results: they only pay when the same
-#: request comes in another format, so they must not push out more than this of the
-#: decoded originals, which pay for every size
-RENDERED_SHARE = 0.25
+#: kinds (a key's second part) whose kept bytes may take at most this share of the
+#: budget, the oldest of the kind out first: rendered results only pay when the same
+#: request comes in another format, so they must not push out more than a quarter of
+#: the decoded originals, which pay for every size
+SHARES = {RENDERED: 0.25}
 
 
 def _kind(key: Hashable) -> str:
@@ -47,11 +48,8 @@ class IntermediateCache:
     waited for another request's decode).
     """
 
-    def __init__(self, max_bytes: int, shares: dict[str, float] | None = None) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        #: kinds (a key's second part) whose kept bytes may take at most this share of
-        #: the budget: the oldest of the kind goes first once it would exceed it
-        self.shares = {RENDERED: RENDERED_SHARE} if shares is None else shares
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._flights: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
@@ -97,7 +95,7 @@ class IntermediateCache:
         """Keep ``item`` and evict the least recently used until within budget, and
         within its kind's share (locked)."""
         kind = _kind(key)
-        cap = self.shares.get(kind, 1.0) * self.max_bytes
+        cap = SHARES.get(kind, 1.0) * self.max_bytes
         if item[1] > cap:
             return
         self._drop(key)
