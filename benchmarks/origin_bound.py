@@ -35,7 +35,7 @@ from typing import Any
 os.environ.setdefault("VIPS_CONCURRENCY", "1")  # before libvips starts
 
 import pyvips
-from _harness import ROOT, WORK, parse, parser
+from _harness import WORK, parse, parser
 from sharp_peer import QUALITY, make_images, variants, workload
 
 from pixelmill.imaging import encode as encoding
@@ -69,18 +69,21 @@ def encode_only(base: dict[str, Path], requests: list[tuple[str, str]]) -> float
 
 
 def replay(files: dict[str, Path], requests: list[tuple[str, str]], mib: int) -> dict[str, Any]:
-    import sys
-
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import make_settings
-
     from pixelmill.runtime.container import build_container
+    from pixelmill.settings import Settings
 
-    render = {"intermediate_cache_bytes": mib * 2**20, "concurrency": 1}
-    settings = make_settings(
-        Path(tempfile.mkdtemp(dir=WORK)), cache={"url": "none://"}, render=render
-    )
-    container = build_container(settings)
+    with tempfile.TemporaryDirectory(dir=WORK) as folder:
+        settings = Settings(
+            data_dir=Path(folder),
+            cache={"url": "none://"},  # type: ignore[arg-type]
+            render={"intermediate_cache_bytes": mib * 2**20, "concurrency": 1},  # type: ignore[arg-type]
+        )
+        return _replay(build_container(settings), files, requests, mib)
+
+
+def _replay(
+    container: Any, files: dict[str, Path], requests: list[tuple[str, str]], mib: int
+) -> dict[str, Any]:
     try:
         service = container.image_service
         ids = {k: service.ingest_bytes(p.read_bytes())[0].id for k, p in files.items()}

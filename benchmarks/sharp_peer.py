@@ -3,7 +3,7 @@ a matrix of single renders, and a CDN origin workload that asks for each source 
 several sizes and formats.
 
 One command (about 15 minutes; ``--quick`` about 5): ``.venv/bin/python
-benchmarks/sharp_peer.py``. What it does, all on 127.0.0.1, every process it starts stopped by PID at the end:
+benchmarks/sharp_peer.py``. What it does, on 127.0.0.1, each process stopped by PID:
 
 1. writes the test images (``benchmarks/images.py``'s photo-like textures as 2 MP and
    12 MP JPEG, an RGBA PNG, a 16-bit TIFF and an animated GIF) and installs sharp from
@@ -266,16 +266,14 @@ def start(run: Path, files: dict[str, Path], args: Any) -> tuple[dict[str, Serve
     if not args.no_origin:
         servers["pixelmill-kept"] = kept_server(run, "pixelmill-kept")
         if args.baseline:  # the other tree keeping decodes too: a before/after of reuse
-            servers["pixelmill-base-kept"] = kept_server(run, "pixelmill-base-kept", args.baseline)
+            servers[BASE_KEPT] = kept_server(run, BASE_KEPT, args.baseline)
     return servers, ids
 
 
 def kept_server(run: Path, name: str, baseline: str | None = None) -> Server:
     """pixelmill keeping decoded originals (the default 128 MiB), started afresh; from
     the ``baseline`` tree's ``src`` when given."""
-    env = {**COMMON}
-    if baseline:
-        env["PYTHONPATH"] = str(Path(baseline).resolve())
+    env = {**COMMON, **({"PYTHONPATH": str(Path(baseline).resolve())} if baseline else {})}
     server = pixelmill(name, run / "data", 1, "none://", run, **env)
     ready(server)
     return server
@@ -345,6 +343,7 @@ def _baseline(runs: dict[str, dict[str, list[dict[str, float]]]]) -> list[str]:
 
 
 BASE_PAIR = ("pixelmill-base", "pixelmill")
+BASE_KEPT = "pixelmill-base-kept"
 
 
 def main() -> None:
@@ -380,7 +379,7 @@ def main() -> None:
 
             def restart(old: Server, name: str) -> Server:
                 old.stop()
-                return kept_server(run, name, args.baseline if "base" in name else None)
+                return kept_server(run, name, args.baseline if name == BASE_KEPT else None)
 
             report["origin"] = origin(workload_servers, ids, args, restart)
             servers.update(workload_servers)  # the kept server restarted: stopped below
