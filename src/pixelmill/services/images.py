@@ -127,20 +127,24 @@ class ImageService:
         job_id: str | None = None,
         owner_id: str = "",
         verify: bool = True,
+        info: ImageInfo | None = None,
     ) -> tuple[ImageRecord, bool]:
         """As :meth:`ingest_file`; ``verify=False`` skips decoding the pixels (for bytes
-        pixelmill encoded itself, such as a predicted mask): the header is still read."""
+        pixelmill encoded itself, such as a predicted mask): the header is still read.
+        ``info``, for bytes pixelmill encoded itself and knows the description of (a
+        predicted mask's PNG), is taken as it is: nothing is read back."""
         digest = hashlib.sha256(data).hexdigest()
         existing = self.images.find_by_sha256(digest, owner_id)
         if existing is not None:
             return existing, False
-        limits = self.settings  # whole slides may pass max_pixels (a pyramid)
-        info = probe(
-            data,
-            max_pixels=limits.max_pixels,
-            max_slide_pixels=limits.max_slide_pixels,
-            verify=verify,
-        )
+        if info is None:
+            limits = self.settings  # whole slides may pass max_pixels (a pyramid)
+            info = probe(
+                data,
+                max_pixels=limits.max_pixels,
+                max_slide_pixels=limits.max_slide_pixels,
+                verify=verify,
+            )
         return self._store(info, digest, len(data), filename, source, job_id, data, owner_id)
 
     def _store(

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from pixelmill.imaging.probe import probe
 from pixelmill.ml.preprocess import decode
 from pixelmill.ml.synthetic import NucleiConfig, nuclei_sample
 from pixelmill.runtime.container import Container
@@ -52,6 +53,11 @@ def test_inline_mask_is_the_stored_mask_and_stores_nothing(
     stored = predict(client, auth, image_id)
     assert stored.status_code == 200, stored.text
     kept = decode(shipped.image_service.original_bytes(stored.json()["mask_image_id"]))
+    # (its record, written without reading the PNG back, says what the PNG is)
+    record = shipped.images.get(stored.json()["mask_image_id"])
+    found = probe(shipped.image_service.original_bytes(record.id), max_pixels=1 << 40)
+    assert {k: getattr(record, k) for k in found.columns()} == found.columns()
+    assert record.width == record.height == 96 and record.bands == 1
     images = shipped.images.count()
     # when the same image is predicted inline, as PNG and as .npy, by id and by bytes
     as_png = predict(client, auth, image_id, store="false")

@@ -23,7 +23,13 @@ from pixelmill.ml.preprocess import decode, header_size
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics, tracing
 from pixelmill.services.images import ImageService
-from pixelmill.services.inference.answers import PNG, answer_head, encode_mask, measure_mask
+from pixelmill.services.inference.answers import (
+    PNG,
+    answer_head,
+    encode_mask,
+    mask_info,
+    measure_mask,
+)
 from pixelmill.services.inference.bookkeeping import Bookkeeper, answering
 from pixelmill.services.inference.grants import PredictGrants
 from pixelmill.services.inference.loaded import InlineMask, LoadedModel
@@ -258,7 +264,7 @@ class InferenceService:
                     encode_mask(prediction.mask),
                     source="inference",
                     owner_id=owner_id,
-                    verify=False,  # our own encoder's PNG: the header is read, not decoded
+                    info=mask_info(prediction.mask),  # our own PNG: nothing read back
                 )
                 body["mask_image_id"] = mask_record.id
             if measure:
