@@ -25,6 +25,16 @@ _BY_SHA256_PG = (
 )
 
 
+#: statements built once with bound parameters: built per call, SQLAlchemy's construction
+#: and cache-key walk cost more than SQLite's work (0.35 ms of an insert, 0.3 ms of a
+#: look-up; docs/benchmarks.md, "Serving")
+_INSERT = t.images.insert()
+_BY_ID = sa.select(t.images).where(t.images.c.id == sa.bindparam("id"))
+_BY_SHA256 = sa.select(t.images).where(
+    t.images.c.owner_id == sa.bindparam("owner_id"), t.images.c.sha256 == sa.bindparam("sha256")
+)
+
+
 def _record(row: Any) -> ImageRecord:
     data = dict(row if isinstance(row, dict) else row._mapping)
     data["created_at"] = utc(data["created_at"])
@@ -47,7 +57,7 @@ class ImageRepository:
         try:
             with self.db.begin() as conn:
                 count_stored(conn, fields["owner_id"], fields["size_bytes"], max_stored_bytes)
-                conn.execute(t.images.insert().values(**fields))
+                conn.execute(_INSERT, fields)
         except IntegrityError:
             # these bytes are stored already (or a concurrent upload committed first)
             existing = self.find_by_sha256(fields["sha256"], fields["owner_id"])
@@ -58,7 +68,7 @@ class ImageRepository:
 
     def get(self, image_id: str) -> ImageRecord:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(t.images).where(t.images.c.id == image_id)).first()
+            row = conn.execute(_BY_ID, {"id": image_id}).first()
         if row is None:
             raise NotFound(f"no image {image_id!r}")
         return _record(row)
@@ -71,11 +81,7 @@ class ImageRepository:
             )
             return None if found is None else _record(found)
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(t.images).where(
-                    t.images.c.owner_id == owner_id, t.images.c.sha256 == sha256
-                )
-            ).first()
+            row = conn.execute(_BY_SHA256, {"owner_id": owner_id, "sha256": sha256}).first()
         return None if row is None else _record(row)
 
     def stored(self, sha256: str) -> bool:

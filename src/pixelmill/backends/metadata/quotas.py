@@ -13,6 +13,7 @@ sums the rows themselves, for reports.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,19 +80,27 @@ def count_stored(conn: Connection, user_id: str, adding: int, limit: int | None 
     (``None``: no limit); the caller's transaction then rolls back, the count with it."""
     if not user_id or not adding:
         return
+    upsert = _add_usage(conn.dialect.name)
+    total = int(conn.execute(upsert, {"user_id": user_id, "adding": adding}).scalar_one())
+    if limit is not None and adding > 0 and total > limit:
+        raise storage_exceeded(adding, limit, total - adding)
+
+
+@functools.cache
+def _add_usage(dialect: str) -> Any:
+    """The upsert of :func:`count_stored`, built once per dialect with bound parameters
+    (built per call, SQLAlchemy's statement construction and cache-key walk cost 0.6 ms
+    of every stored image: docs/benchmarks.md, "Serving")."""
     usage = tq.user_usage
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    row = insert(usage).values(user_id=user_id, stored_bytes=adding)
-    upsert = row.on_conflict_do_update(
+    row = insert(usage).values(user_id=sa.bindparam("user_id"), stored_bytes=sa.bindparam("adding"))
+    return row.on_conflict_do_update(
         index_elements=[usage.c.user_id],
         set_={"stored_bytes": usage.c.stored_bytes + row.excluded.stored_bytes},
     ).returning(usage.c.stored_bytes)
-    total = int(conn.execute(upsert).scalar_one())
-    if limit is not None and adding > 0 and total > limit:
-        raise storage_exceeded(adding, limit, total - adding)
 
 
 def storage_exceeded(adding: int, limit: int, used: int) -> QuotaExceeded:
