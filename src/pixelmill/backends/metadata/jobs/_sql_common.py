@@ -59,6 +59,11 @@ def new_job(row: dict[str, Any]) -> JobRecord:
     return JobRecord(**fields)
 
 
+#: built once with bound parameters: built per call, SQLAlchemy's construction cost more
+#: than SQLite's insert (docs/benchmarks.md, "Storing a mask, made cheaper")
+_INSERT_EVENT = job_events.insert()
+
+
 def check_images(conn: Connection, images: Sequence[str]) -> None:
     """Raise ``InvalidParameter`` (422) unless every id in ``images`` is stored."""
     if not images:
@@ -154,4 +159,4 @@ class SqlStoreBase:
     def _event(
         self, conn: Connection, job_id: str, type_: str, data: dict[str, Any], at: datetime
     ) -> None:
-        conn.execute(job_events.insert().values(job_id=job_id, type=type_, data=data, at=at))
+        conn.execute(_INSERT_EVENT, {"job_id": job_id, "type": type_, "data": data, "at": at})

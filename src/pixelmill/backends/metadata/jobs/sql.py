@@ -73,7 +73,7 @@ class JobRepository(SqlTransitions):
         try:
             with self.db.begin() as conn:
                 self.check_images(conn, images)
-                conn.execute(jobs.insert().values(**row))
+                conn.execute(jobs.insert(), row)
                 conn.execute(
                     job_tasks.insert(),
                     [
