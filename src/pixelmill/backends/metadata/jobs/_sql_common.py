@@ -62,6 +62,12 @@ def new_job(row: dict[str, Any]) -> JobRecord:
 #: built once with bound parameters: built per call, SQLAlchemy's construction cost more
 #: than SQLite's insert (docs/benchmarks.md, "Storing a mask, made cheaper")
 _INSERT_EVENT = job_events.insert()
+_LOCK_JOB = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("b_job_id"))
+    .values(updated_at=jobs.c.updated_at)
+    .returning(*jobs.c)
+)
 
 
 def check_images(conn: Connection, images: Sequence[str]) -> None:
@@ -136,12 +142,7 @@ class SqlStoreBase:
         # A write first: it takes the job's row lock on PostgreSQL and the write lock on
         # SQLite (whose driver only opens the transaction at the first DML statement),
         # so the read below cannot be stale when this transaction updates counters.
-        row = conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job_id)
-            .values(updated_at=jobs.c.updated_at)
-            .returning(*jobs.c)
-        ).first()
+        row = conn.execute(_LOCK_JOB, {"b_job_id": job_id}).first()
         return None if row is None else job_row(row)
 
     def get(self, job_id: str, *, owner: str | None = None) -> JobRecord:

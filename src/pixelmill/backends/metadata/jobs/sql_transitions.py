@@ -17,6 +17,7 @@ runs the portable transactions below.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -47,6 +48,54 @@ from pixelmill.backends.metadata.jobs.states import State, can_move, job_outcome
 from pixelmill.backends.metadata.tables_jobs import job_tasks, jobs
 from pixelmill.errors import NotFound
 
+# The hot transitions' statements, built once with bound parameters (``b_*``: a name
+# of a column is reserved for its SET value): built per call, SQLAlchemy's construction
+# and cache-key walk cost about as much as SQLite's work (docs/benchmarks.md, "Storing
+# a mask, made cheaper"). PostgreSQL runs its own prepared statements instead.
+_START_TASK = (
+    job_tasks.update()
+    .where(
+        job_tasks.c.job_id == sa.bindparam("b_job_id"),
+        job_tasks.c.idx == sa.bindparam("b_idx"),
+        job_tasks.c.state.in_(sources("task", "running")),
+    )
+    .values(
+        state="running",
+        attempts=job_tasks.c.attempts + 1,
+        started_at=sa.func.coalesce(
+            job_tasks.c.started_at, sa.bindparam("b_now", type_=job_tasks.c.started_at.type)
+        ),
+    )
+    .returning(*job_tasks.c)
+)
+_START_JOB = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("b_job_id"), jobs.c.state.in_(sources("job", "running")))
+    .values(state="running")
+)
+#: SET columns come from the parameters' keys (the counters, and the outcome's)
+_UPDATE_JOB = jobs.update().where(jobs.c.id == sa.bindparam("b_job_id")).returning(*jobs.c)
+_TASKS_OF = (
+    sa.select(job_tasks)
+    .where(job_tasks.c.job_id == sa.bindparam("b_job_id"))
+    .order_by(job_tasks.c.idx)
+)
+
+
+@functools.cache
+def _finish_task(from_states: tuple[str, ...], succeeded: bool) -> Any:
+    """The task's outcome: ``UPDATE`` guarded by ``from_states`` (one statement per
+    outcome kind)."""
+    return (
+        job_tasks.update()
+        .where(
+            job_tasks.c.job_id == sa.bindparam("b_job_id"),
+            job_tasks.c.idx == sa.bindparam("b_idx"),
+            job_tasks.c.state.in_(from_states),
+        )
+        .values(progress=1.0 if succeeded else job_tasks.c.progress)
+    )
+
 
 class SqlTransitions(SqlStoreBase):
     def start_task(self, job_id: str, idx: int) -> Started | None:
@@ -68,28 +117,13 @@ class SqlTransitions(SqlStoreBase):
             if job is None or job.terminal:
                 return None
             row = conn.execute(
-                job_tasks.update()
-                .where(
-                    job_tasks.c.job_id == job_id,
-                    job_tasks.c.idx == idx,
-                    job_tasks.c.state.in_(sources("task", "running")),
-                )
-                .values(
-                    state="running",
-                    attempts=job_tasks.c.attempts + 1,
-                    started_at=sa.func.coalesce(job_tasks.c.started_at, now),
-                )
-                .returning(*job_tasks.c)
+                _START_TASK, {"b_job_id": job_id, "b_idx": idx, "b_now": now}
             ).first()
             if row is None:
                 return None
             task = task_row(row)
             if can_move("job", job.state, "running"):
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.state.in_(sources("job", "running")))
-                    .values(state="running", started_at=now, updated_at=now)
-                )
+                conn.execute(_START_JOB, {"b_job_id": job_id, "started_at": now, "updated_at": now})
                 self._event(conn, job_id, "state", {"state": "running"}, now)
             if task.attempts > 1:  # a retry or a redelivery is news; a first start is not
                 self._event(
@@ -179,21 +213,17 @@ class SqlTransitions(SqlStoreBase):
             if job.state == "cancelled" and state == "succeeded":
                 state = "cancelled"
             hit = conn.execute(
-                job_tasks.update()
-                .where(
-                    job_tasks.c.job_id == job_id,
-                    job_tasks.c.idx == idx,
-                    job_tasks.c.state.in_(from_states),
-                )
-                .values(
-                    state=state,
-                    progress=1.0 if state == "succeeded" else job_tasks.c.progress,
-                    result_image=outcome.result_image,
-                    artifacts=outcome.artifacts,
-                    result=outcome.result,
-                    error=outcome.error and outcome.error[:4000],
-                    finished_at=now,
-                )
+                _finish_task(tuple(from_states), state == "succeeded"),
+                {
+                    "b_job_id": job_id,
+                    "b_idx": idx,
+                    "state": state,
+                    "result_image": outcome.result_image,
+                    "artifacts": outcome.artifacts,
+                    "result": outcome.result,
+                    "error": outcome.error and outcome.error[:4000],
+                    "finished_at": now,
+                },
             ).rowcount
             if not hit:
                 return None
@@ -225,21 +255,12 @@ class SqlTransitions(SqlStoreBase):
         done = sum(counters.values()) >= job.total and can_move("job", job.state, final)
         if done:
             values.update(state=final, finished_at=now)
-            tasks = [
-                task_row(r)
-                for r in conn.execute(
-                    sa.select(job_tasks)
-                    .where(job_tasks.c.job_id == job.id)
-                    .order_by(job_tasks.c.idx)
-                ).all()
-            ]
+            tasks = [task_row(r) for r in conn.execute(_TASKS_OF, {"b_job_id": job.id}).all()]
             if final == "failed":
                 values["error"] = failure_summary(tasks)
             if aggregate is not None:
                 values["result"] = aggregate(job, tasks)
-        refreshed = conn.execute(
-            jobs.update().where(jobs.c.id == job.id).values(**values).returning(*jobs.c)
-        ).first()
+        refreshed = conn.execute(_UPDATE_JOB, {"b_job_id": job.id, **values}).first()
         if done:
             data: dict[str, Any] = {"state": final}
             if final == "failed":
