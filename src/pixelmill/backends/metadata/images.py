@@ -26,8 +26,8 @@ _BY_SHA256_PG = (
 
 
 #: statements built once with bound parameters: built per call, SQLAlchemy's construction
-#: and cache-key walk cost more than SQLite's work (0.35 ms of an insert, 0.3 ms of a
-#: look-up; docs/benchmarks.md, "Serving")
+#: and cache-key walk cost more than SQLite's work (docs/benchmarks.md, "Storing a mask,
+#: made cheaper")
 _INSERT = t.images.insert()
 _BY_ID = sa.select(t.images).where(t.images.c.id == sa.bindparam("id"))
 _BY_SHA256 = sa.select(t.images).where(

@@ -89,8 +89,8 @@ def count_stored(conn: Connection, user_id: str, adding: int, limit: int | None 
 @functools.cache
 def _add_usage(dialect: str) -> Any:
     """The upsert of :func:`count_stored`, built once per dialect with bound parameters
-    (built per call, SQLAlchemy's statement construction and cache-key walk cost 0.6 ms
-    of every stored image: docs/benchmarks.md, "Serving")."""
+    (built per call, its construction and cache-key walk were most of an image row's
+    cost on SQLite: docs/benchmarks.md, "Storing a mask, made cheaper")."""
     usage = tq.user_usage
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

@@ -48,10 +48,10 @@ from pixelmill.backends.metadata.jobs.states import State, can_move, job_outcome
 from pixelmill.backends.metadata.tables_jobs import job_tasks, jobs
 from pixelmill.errors import NotFound
 
-# The hot transitions' statements, built once with bound parameters (``b_*``: a name
-# of a column is reserved for its SET value): built per call, SQLAlchemy's construction
-# and cache-key walk cost about as much as SQLite's work (docs/benchmarks.md, "Storing
-# a mask, made cheaper"). PostgreSQL runs its own prepared statements instead.
+# The hot transitions' statements, built once with bound parameters (``b_*``: a
+# column's own name is reserved for its SET value): built per call, SQLAlchemy's
+# construction and cache-key walk cost about as much as SQLite's work (docs/benchmarks.md,
+# "Storing a mask, made cheaper"). PostgreSQL runs its own prepared statements instead.
 _START_TASK = (
     job_tasks.update()
     .where(
@@ -71,9 +71,10 @@ _START_TASK = (
 _START_JOB = (
     jobs.update()
     .where(jobs.c.id == sa.bindparam("b_job_id"), jobs.c.state.in_(sources("job", "running")))
-    .values(state="running")
+    .values(state="running", started_at=sa.bindparam("b_now"), updated_at=sa.bindparam("b_now"))
 )
-#: SET columns come from the parameters' keys (the counters, and the outcome's)
+#: the counters and, when the job completes, its outcome: which columns are set varies,
+#: so they are the parameters' column-named keys (SQLAlchemy's SET from the parameters)
 _UPDATE_JOB = jobs.update().where(jobs.c.id == sa.bindparam("b_job_id")).returning(*jobs.c)
 _TASKS_OF = (
     sa.select(job_tasks)
@@ -84,8 +85,8 @@ _TASKS_OF = (
 
 @functools.cache
 def _finish_task(from_states: tuple[str, ...], succeeded: bool) -> Any:
-    """The task's outcome: ``UPDATE`` guarded by ``from_states`` (one statement per
-    outcome kind)."""
+    """A task's outcome, guarded by ``from_states`` (one statement per guard and per
+    succeeded or not: a success sets the progress to 1)."""
     return (
         job_tasks.update()
         .where(
@@ -93,7 +94,15 @@ def _finish_task(from_states: tuple[str, ...], succeeded: bool) -> Any:
             job_tasks.c.idx == sa.bindparam("b_idx"),
             job_tasks.c.state.in_(from_states),
         )
-        .values(progress=1.0 if succeeded else job_tasks.c.progress)
+        .values(
+            state=sa.bindparam("b_state"),
+            progress=1.0 if succeeded else job_tasks.c.progress,
+            result_image=sa.bindparam("b_result_image"),
+            artifacts=sa.bindparam("b_artifacts"),
+            result=sa.bindparam("b_result"),
+            error=sa.bindparam("b_error"),
+            finished_at=sa.bindparam("b_now"),
+        )
     )
 
 
@@ -123,7 +132,7 @@ class SqlTransitions(SqlStoreBase):
                 return None
             task = task_row(row)
             if can_move("job", job.state, "running"):
-                conn.execute(_START_JOB, {"b_job_id": job_id, "started_at": now, "updated_at": now})
+                conn.execute(_START_JOB, {"b_job_id": job_id, "b_now": now})
                 self._event(conn, job_id, "state", {"state": "running"}, now)
             if task.attempts > 1:  # a retry or a redelivery is news; a first start is not
                 self._event(
@@ -213,16 +222,16 @@ class SqlTransitions(SqlStoreBase):
             if job.state == "cancelled" and state == "succeeded":
                 state = "cancelled"
             hit = conn.execute(
-                _finish_task(tuple(from_states), state == "succeeded"),
+                _finish_task(from_states, state == "succeeded"),
                 {
                     "b_job_id": job_id,
                     "b_idx": idx,
-                    "state": state,
-                    "result_image": outcome.result_image,
-                    "artifacts": outcome.artifacts,
-                    "result": outcome.result,
-                    "error": outcome.error and outcome.error[:4000],
-                    "finished_at": now,
+                    "b_state": state,
+                    "b_result_image": outcome.result_image,
+                    "b_artifacts": outcome.artifacts,
+                    "b_result": outcome.result,
+                    "b_error": outcome.error and outcome.error[:4000],
+                    "b_now": now,
                 },
             ).rowcount
             if not hit:
