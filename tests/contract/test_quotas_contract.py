@@ -144,3 +144,17 @@ def test_the_stored_count_follows_every_insert_and_delete(db: Database) -> None:
     with pytest.raises(QuotaExceeded):
         images.add(max_stored_bytes=100, **_image(3, alice, 61))
     assert counted() == quotas.stored(alice).total == 40  # the refused insert left no count
+
+
+def test_an_owner_at_the_limit_who_adds_bytes_they_have_gets_their_row(db: Database) -> None:
+    # a stored prediction of an image predicted before inserts without looking first
+    images, quotas, alice = ImageRepository(db), QuotaRepository(db), _user(db)
+    first, created = images.add(max_stored_bytes=100, **_image(1, alice, 100))
+    assert created
+
+    again, created = images.add(max_stored_bytes=100, **_image(1, alice, 100))
+
+    assert (again.id, created) == (first.id, False)
+    assert quotas.stored(alice).total == 100
+    with pytest.raises(QuotaExceeded):  # new bytes are still refused
+        images.add(max_stored_bytes=100, **_image(2, alice, 1))

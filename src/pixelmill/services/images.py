@@ -132,12 +132,15 @@ class ImageService:
         """As :meth:`ingest_file`; ``verify=False`` skips decoding the pixels (for bytes
         pixelmill encoded itself, such as a predicted mask): the header is still read.
         ``info``, for bytes pixelmill encoded itself and knows the description of (a
-        predicted mask's PNG), is taken as it is: nothing is read back."""
+        predicted mask's PNG), is taken as it is: nothing is read back, and the owner's
+        row for the same bytes is not looked up first: such bytes are small, new far
+        more often than not, and the insert finds a duplicate itself (the object is then
+        written again with the bytes it has)."""
         digest = hashlib.sha256(data).hexdigest()
-        existing = self.images.find_by_sha256(digest, owner_id)
-        if existing is not None:
-            return existing, False
         if info is None:
+            existing = self.images.find_by_sha256(digest, owner_id)
+            if existing is not None:
+                return existing, False
             limits = self.settings  # whole slides may pass max_pixels (a pyramid)
             info = probe(
                 data,

@@ -101,3 +101,51 @@ def test_the_flag_note_reads_back_as_numbers() -> None:
     assert drift.parse_flag_note(note) == {"score": 0.412, "threshold": 0.25, "window": 50.0}
     assert drift.parse_flag_note("promoted by hand") is None
     assert drift.parse_flag_note(None) is None
+
+
+def _features_in_two_steps(image: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """The features as the model's input is made: normalise the sampled plane, then take
+    the normalised values' percentiles (what ``image_features`` does in one selection)."""
+    from pixelmill.ml.preprocess import SAMPLE, normalize, percentiles, to_planes
+
+    rows, cols = image.shape[:2]
+    step = max(1, int(np.sqrt(rows * cols / SAMPLE)))
+    unit = normalize(to_planes(image[::step, ::step], 1), 1.0, 99.8).ravel()
+    p1, p50, p99 = percentiles(unit, [1, 50, 99])
+    low, high = drift.RANGE
+    bins = np.clip(((unit - low) / (high - low) * drift.BINS).astype(np.int64), 0, drift.BINS - 1)
+    hist = np.bincount(bins, minlength=drift.BINS).astype(np.float64)
+    feats = {"mean": float(unit.mean()), "std": float(unit.std()), "p1": p1, "p50": p50}
+    return {**feats, "p99": p99, "rows": float(rows), "cols": float(cols)}, hist / hist.sum()
+
+
+def test_features_equal_the_model_inputs_percentiles_bit_for_bit() -> None:
+    # the same numbers as normalising first, on every dtype, odd sizes, flat images
+    rng = np.random.default_rng(3)
+    images = [
+        synthetic.nuclei_sample(4, 0, synthetic.NucleiConfig(size=(256, 256)))[0],
+        rng.integers(0, 4096, (300, 301), dtype=np.uint16),
+        rng.integers(0, 255, (17, 5, 3), dtype=np.uint8),
+        rng.normal(100, 30, (129, 64)).astype(np.float32),
+        np.full((40, 40), 7, np.uint16),
+        np.zeros((1, 1), np.uint8),
+    ]
+    for image in images:
+        feats, hist = drift.image_features(image, drift.space(None))
+        want, want_hist = _features_in_two_steps(image)
+        assert feats == want and np.array_equal(hist, want_hist), image.shape
+
+
+def test_ks_against_a_prepared_sample_is_ks_over_the_concatenation() -> None:
+    rng = np.random.default_rng(5)
+    for a, b in [
+        (rng.normal(0, 1, 1275), rng.normal(0.2, 1, 200)),
+        (np.repeat(np.arange(10.0), 30), np.repeat(np.arange(3.0, 8.0), 7)),  # ties
+        (np.arange(5.0), np.arange(100.0, 103.0)),
+    ]:
+        grid = np.concatenate([np.sort(a), np.sort(b)])
+        cdf_a = np.searchsorted(np.sort(a), grid, side="right") / a.size
+        cdf_b = np.searchsorted(np.sort(b), grid, side="right") / b.size
+        d = float(np.max(np.abs(cdf_a - cdf_b)))
+        assert drift.ks(drift.SortedSample(a), b)[0] == drift.ks(a, b)[0] == d
+        assert drift.ks(drift.SortedSample(a), b) == drift.ks(a, b)

@@ -49,15 +49,17 @@ class ImageRepository:
         self, *, max_stored_bytes: int | None = None, **fields: Any
     ) -> tuple[ImageRecord, bool]:
         """Insert an image row (every column); returns ``(record, created)``. The owner's
-        existing row for the same sha256 wins. One transaction: the owner's storage
-        quota (``max_stored_bytes``, see :func:`.quotas.count_stored`), then the unique
-        (owner, sha256) finds a duplicate, and the new record is the row as given."""
+        existing row for the same sha256 wins. One transaction: the unique (owner,
+        sha256) finds a duplicate first (so an owner at the quota still gets the row
+        they have), then the owner's storage quota (``max_stored_bytes``, see
+        :func:`.quotas.count_stored`) counts the new row's bytes; the new record is the
+        row as given."""
         fields.setdefault("created_at", datetime.now(UTC))
         fields.setdefault("owner_id", "")
         try:
             with self.db.begin() as conn:
-                count_stored(conn, fields["owner_id"], fields["size_bytes"], max_stored_bytes)
                 conn.execute(_INSERT, fields)
+                count_stored(conn, fields["owner_id"], fields["size_bytes"], max_stored_bytes)
         except IntegrityError:
             # these bytes are stored already (or a concurrent upload committed first)
             existing = self.find_by_sha256(fields["sha256"], fields["owner_id"])
