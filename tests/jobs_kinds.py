@@ -2,8 +2,9 @@
 setting (``PIXELMILL_JOBS__PLUGINS='["tests.jobs_kinds"]'``).
 
 They exercise the real job machinery with behaviours no production kind should have
-on purpose: sleeping (to be killed mid-run), crashing the worker process, failing a
-given number of times, exceeding a step time limit, producing artifacts.
+on purpose: sleeping (to be killed mid-run), running until the test opens a gate,
+crashing the worker process, failing a given number of times, exceeding a step time
+limit, producing artifacts.
 """
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ def _first_slow(job: Job, ctx: JobContext) -> dict[str, Any]:
         ctx.raise_if_cancelled()
         time.sleep(0.05)
     return {"attempt": ctx.task.attempt, "pid": os.getpid()}
+
+
+class GateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="Run until this file exists.")
+    max_s: float = Field(60.0, ge=0, le=600, description="Fail after this long without it.")
+
+
+def _gate(job: Job, ctx: JobContext) -> dict[str, Any]:
+    # runs until the test opens the gate: as long as the test needs it, no guessed time
+    params = GateParams.model_validate(job.params)
+    end = time.monotonic() + params.max_s
+    while not os.path.exists(params.path):
+        ctx.raise_if_cancelled()
+        if time.monotonic() > end:
+            raise RuntimeError(f"the gate {params.path} never opened")
+        time.sleep(0.02)
+    return {"pid": os.getpid()}
 
 
 class NoParams(BaseModel):
@@ -117,6 +136,7 @@ register_kind(
     )
 )
 register_kind(JobKind(name="test.firstslow", params=FirstSlowParams, run=_first_slow))
+register_kind(JobKind(name="test.gate", params=GateParams, run=_gate, queue="transform"))
 register_kind(JobKind(name="test.poison", params=NoParams, run=_poison, queue="transform"))
 register_kind(JobKind(name="test.fail", params=NoParams, run=_always_fails, queue="transform"))
 register_kind(JobKind(name="test.slowstep", params=SlowStepParams, run=_slow_step))

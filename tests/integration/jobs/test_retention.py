@@ -262,9 +262,10 @@ def test_the_embedded_gateway_deletes_expired_jobs_by_itself(tmp_path: Path) -> 
     settings = job_settings(
         tmp_path, jobs={"retention_days": retention_days, "retention_interval_s": 0.2}
     )
+    gate = tmp_path / "gate"
     with gateway_at(settings) as gw:
-        # and a job still running when a finished one expires
-        running = gw.submit(kind="test.sleep", params={"seconds": 15})
+        # and a job still running when a finished one expires (it runs until the gate opens)
+        running = gw.submit(kind="test.gate", params={"path": str(gate)})
         tables, flipped, result_image = finished_jobs(gw)
         # then the finished jobs and their artifacts disappear on their own
         wait_for(lambda: gone(gw, tables) and gone(gw, flipped), timeout=12, interval=0.1)
@@ -272,6 +273,7 @@ def test_the_embedded_gateway_deletes_expired_jobs_by_itself(tmp_path: Path) -> 
         assert gw.client.get(f"/v1/images/{result_image}", headers=gw.auth).status_code == 200
         # the running job is kept, and goes once it has finished and expired in turn
         assert gw.job(running["id"])["state"] == "running"
+        gate.touch()
         assert gw.wait(running["id"], timeout=30)["state"] == "succeeded"
         wait_for(lambda: gone(gw, running["id"]), timeout=15, interval=0.1)
 
