@@ -13,29 +13,13 @@ Each round makes a fresh data folder (the container's default settings) and
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from _harness import median, parse, parser, save, table
+from _harness.beside import median_ms, run_beside
 
 CALLS = ("image add", "image by digest", "image by id", "job create", "job start", "job finish")
-
-
-def _median_ms(fn: Callable[[int], object], calls: int) -> float:
-    spent = []
-    for i in range(calls):
-        started = time.perf_counter()
-        fn(i)
-        spent.append(time.perf_counter() - started)
-    return round(median(spent) * 1000, 4)
 
 
 def measure(calls: int) -> dict[str, float]:
@@ -86,14 +70,14 @@ def measure(calls: int) -> dict[str, float]:
             jobs.create(job, [(0, None)])
 
         out = {
-            "image add": _median_ms(lambda i: images.add(**rows[i]), calls),
-            "image by digest": _median_ms(
+            "image add": median_ms(lambda i: images.add(**rows[i]), calls),
+            "image by digest": median_ms(
                 lambda i: images.find_by_sha256(rows[i]["sha256"], "bench-user"), calls
             ),
-            "image by id": _median_ms(lambda i: images.get(rows[i]["id"]), calls),
-            "job create": _median_ms(create, calls),
-            "job start": _median_ms(lambda i: jobs.start_task(job_ids[i], 0), calls),
-            "job finish": _median_ms(
+            "image by id": median_ms(lambda i: images.get(rows[i]["id"]), calls),
+            "job create": median_ms(create, calls),
+            "job start": median_ms(lambda i: jobs.start_task(job_ids[i], 0), calls),
+            "job finish": median_ms(
                 lambda i: jobs.finish_task(job_ids[i], 0, Finish(state="succeeded")), calls
             ),
         }
@@ -102,39 +86,16 @@ def measure(calls: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if "--child" in sys.argv:
-        print(json.dumps(measure(int(sys.argv[-1]))))
-        return
-    p = parser(__doc__, "2 rounds of 100 calls")
-    p.add_argument("--base", type=Path, help="another checkout's src/, measured beside")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--calls", type=int, default=300)
-    args = parse(p, {"rounds": 2, "calls": 100})
-    sides: dict[str, list[dict[str, float]]] = {"this tree": []}
-    if args.base:
-        sides["base"] = []
-    for _ in range(args.rounds):
-        sides["this tree"].append(measure(args.calls))
-        if args.base:
-            env = {**os.environ, "PYTHONPATH": str(args.base)}
-            child = [sys.executable, __file__, "--child", str(args.calls)]
-            done = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
-            sides["base"].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    result: dict[str, Any] = {
-        side: {c: median(r[c] for r in rounds) for c in CALLS} for side, rounds in sides.items()
-    }
-    rows = []
-    for c in CALLS:
-        row: list[object] = [c, f"{result['this tree'][c]:.3f}"]
-        if args.base:
-            row += [f"{result['base'][c]:.3f}", f"{result['this tree'][c] / result['base'][c]:.2f}"]
-        rows.append(row)
-    header = ["call (SQLite, in-process)", "this tree, ms"]
-    if args.base:
-        header += ["base, ms", "this / base"]
-    print(table(header, rows, "l" + "r" * (len(header) - 1)))
-    headline = [f"{c}: {result['this tree'][c]:.3f} ms" for c in CALLS]
-    save("metadata_rows", {"medians_ms": result, "rounds": args.rounds}, headline)
+    run_beside(
+        __file__,
+        __doc__,
+        measure,
+        CALLS,
+        title="call (SQLite, in-process)",
+        name="metadata_rows",
+        defaults=(5, 300),
+        quick=(2, 100),
+    )
 
 
 if __name__ == "__main__":

@@ -14,28 +14,14 @@ Every stored mask is new (a different image each call), as in ``serving.py``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from _harness import median, parse, parser, save, table
+from _harness.beside import median_ms, run_beside
 
 CALLS = ("store a mask", "drift observe (CPU)")
-
-
-def _median_ms(fn: Callable[[int], object], calls: int, clock: Any = time.perf_counter) -> float:
-    spent = []
-    for i in range(calls):
-        started = clock()
-        fn(i)
-        spent.append(clock() - started)
-    return round(median(spent) * 1000, 4)
 
 
 def measure(calls: int) -> dict[str, float]:
@@ -65,8 +51,8 @@ def measure(calls: int) -> dict[str, float]:
             )
 
         out = {
-            "store a mask": _median_ms(store, calls),
-            "drift observe (CPU)": _median_ms(
+            "store a mask": median_ms(store, calls),
+            "drift observe (CPU)": median_ms(
                 lambda i: monitor.observe(images[i][0]), calls, time.thread_time
             ),
         }
@@ -75,39 +61,16 @@ def measure(calls: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if "--child" in sys.argv:
-        print(json.dumps(measure(int(sys.argv[-1]))))
-        return
-    p = parser(__doc__, "2 rounds of 60 calls")
-    p.add_argument("--base", type=Path, help="another checkout's src/, measured beside")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--calls", type=int, default=200)
-    args = parse(p, {"rounds": 2, "calls": 60})
-    sides: dict[str, list[dict[str, float]]] = {"this tree": []}
-    if args.base:
-        sides["base"] = []
-    for _ in range(args.rounds):
-        sides["this tree"].append(measure(args.calls))
-        if args.base:
-            env = {**os.environ, "PYTHONPATH": str(args.base)}
-            child = [sys.executable, __file__, "--child", str(args.calls)]
-            done = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
-            sides["base"].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    result: dict[str, Any] = {
-        side: {c: median(r[c] for r in rounds) for c in CALLS} for side, rounds in sides.items()
-    }
-    rows = []
-    for c in CALLS:
-        row: list[object] = [c, f"{result['this tree'][c]:.3f}"]
-        if args.base:
-            row += [f"{result['base'][c]:.3f}", f"{result['this tree'][c] / result['base'][c]:.2f}"]
-        rows.append(row)
-    header = ["256² prediction, in-process", "this tree, ms"]
-    if args.base:
-        header += ["base, ms", "this / base"]
-    print(table(header, rows, "l" + "r" * (len(header) - 1)))
-    headline = [f"{c}: {result['this tree'][c]:.3f} ms" for c in CALLS]
-    save("serving_side", {"medians_ms": result, "rounds": args.rounds}, headline)
+    run_beside(
+        __file__,
+        __doc__,
+        measure,
+        CALLS,
+        title="256² prediction, in-process",
+        name="serving_side",
+        defaults=(5, 200),
+        quick=(2, 60),
+    )
 
 
 if __name__ == "__main__":

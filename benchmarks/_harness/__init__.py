@@ -12,6 +12,7 @@
 * :mod:`.clients` — test images, a job made through the repository, an SSE reader, wrk;
 * :mod:`.s3` — SeaweedFS on loopback (the tests' ``s3_server`` fixture uses it too);
 * :mod:`.docs` — the "quick run" section of docs/benchmarks.md (``benchmarks/run.py``).
+* :mod:`.beside` — in-process calls timed in this tree and in another checkout's ``src``.
 
 Scripts run as ``python benchmarks/NAME.py`` import it as ``_harness`` (their folder is
 first on ``sys.path``); the tests import ``benchmarks._harness.s3``.
