@@ -24,8 +24,11 @@ Ratios are medians of per-round ratios (each pair saw the same load). CPU per re
 also recorded, since a loaded machine stretches wall time: for raw ORT this process's
 CPU around ``session.run``; for the HTTP paths the gateway process tree's CPU (from
 /proc, summed over all rounds and divided: the clock ticks every 10 ms), which includes
-the drift bookkeeping thread's work off the request path. Results are
-printed as JSON and Markdown and saved under benchmarks/results.
+the drift bookkeeping thread's work off the request path. After each served call the
+benchmark pauses 20 ms, untimed, before its CPU reading: a client that waits for its
+answer leaves the gateway that gap, where the deferred drift count runs, rather than
+inside whichever timed call comes next (another gateway's, or raw ORT's in this
+process). Results are printed as JSON and Markdown and saved under benchmarks/results.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ MODEL = ROOT / "src/pixelmill/ml/models/nuclei.onnx"
 CARD = ROOT / "src/pixelmill/ml/models/nuclei.json"
 THREADS = os.cpu_count() or 1
 REF = "nuclei@production"
+#: the untimed pause after each served call (its deferred drift count: ~1 ms)
+SETTLE_S = 0.02
 
 
 def image(side: int, seed: int) -> np.ndarray:
@@ -104,10 +109,15 @@ def bench_size(
     def raw_run() -> None:
         raw.run(["output"], {"input": tensors[nxt("raw_onnxruntime")]})
 
+    clocks: dict[str, Any] = {"raw_onnxruntime": time.process_time}
+    started: dict[str, float] = {}
+
     def served(prefix: str, mode: str) -> Any:
         http, pids = gateways[prefix]
+        clocks[prefix + mode] = lambda: cpu_seconds(pids)
 
         def call() -> None:
+            started[prefix + mode] = clocks[prefix + mode]()
             r = http.post(
                 f"/v1/models/{REF}/predict",
                 params=MODES[mode],
@@ -119,19 +129,23 @@ def bench_size(
             else:
                 assert r.json()["mask_image_id"]
 
-        return counted(prefix + mode, call, lambda: cpu_seconds(pids))
+        return call
 
-    def counted(path: str, fn: Any, clock: Any) -> Any:
-        def run() -> None:
-            before = clock()
-            fn()
-            cpu[path] += clock() - before
+    def raw_call() -> None:
+        started["raw_onnxruntime"] = time.process_time()
+        raw_run()
 
-        return run
+    def settled(path: str) -> None:
+        # a pause after each call, untimed: what a gateway defers past its answer (the
+        # drift count) runs now, not inside the next path's timed call (raw ORT's too),
+        # and the CPU reading after it counts it to this call
+        if path != "raw_onnxruntime":
+            time.sleep(SETTLE_S)
+        cpu[path] += clocks[path]() - started[path]
 
-    fns = {"raw_onnxruntime": counted("raw_onnxruntime", raw_run, time.process_time)}
+    fns = {"raw_onnxruntime": raw_call}
     fns.update({p + m: served(p, m) for p in gateways for m in MODES})
-    samples = interleaved(fns, rounds)
+    samples = interleaved(fns, rounds, after=settled)
     rows: dict[str, Any] = {k: latency_summary(v) for k, v in samples.items()}
     for path, total in cpu.items():  # the warm-up call counts too: rounds + 1 calls
         rows[path]["cpu_ms"] = round(total / (rounds + 1) * 1000, 1)

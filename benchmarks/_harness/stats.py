@@ -74,17 +74,23 @@ def interleaved(
     rounds: int,
     *,
     clock: Callable[[], float] = time.perf_counter,
+    after: Callable[[str], Any] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds of each function per round, run in :func:`rotations` after one warm-up call
-    each; ``clock`` ``time.process_time`` counts this process's CPU, not others' load."""
-    for fn in fns.values():
+    each; ``clock`` ``time.process_time`` counts this process's CPU, not others' load.
+    ``after(name)`` runs after each call, outside its time (a pause, a reading)."""
+    for name, fn in fns.items():
         fn()
+        if after is not None:
+            after(name)
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for order in rotations(list(fns), rounds):
         for name in order:
             t = clock()
             fns[name]()
             samples[name].append(clock() - t)
+            if after is not None:
+                after(name)
     return samples
 
 

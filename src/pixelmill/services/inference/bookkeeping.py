@@ -8,12 +8,14 @@ the prediction wait for room (backpressure), :meth:`Bookkeeper.flush` waits unti
 queued image is counted (the drift and health endpoints call it, so what they show
 includes every answered prediction), and :meth:`Bookkeeper.close` flushes before it stops.
 
-The thread also waits while a prediction is being answered (:meth:`Bookkeeper.serving`)
-outside its runtime call (:meth:`Bookkeeper.in_runtime`, where ONNX Runtime releases
-the GIL): run beside the Python parts of one, its numpy work took the GIL from the
-answering thread often enough to stretch a 256 x 256 prediction's mask encoding from
-1.7 to 4.9 ms on a loaded 2-core machine (docs/benchmarks.md, "ML serving over HTTP").
-It waits at most
+The thread also waits while a prediction is being answered (:meth:`Bookkeeper.serving`):
+run beside the Python parts of one, its numpy work took the GIL from the answering
+thread often enough to stretch a 256 x 256 prediction's mask encoding from 1.7 to 4.9 ms
+on a loaded 2-core machine (docs/benchmarks.md, "ML serving over HTTP"). Inside the
+runtime call (:meth:`Bookkeeper.in_runtime`, where ONNX Runtime releases the GIL) it
+counts only when the runtime leaves a core free (``beside_runtime``): beside a runtime
+on every core, its 0.7 ms of CPU made each 256 x 256 inference 1.0-1.4 ms slower (the
+runtime's threads wait for the one it delayed). It waits at most
 :data:`MAX_DEFER_S` for a moment without one, and not at all once the queue is half
 full, while :meth:`~Bookkeeper.flush` waits, or once closing.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import queue
 import threading
 import time
@@ -71,6 +74,13 @@ _ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("answering", d
 MAX_DEFER_S = 0.25
 
 
+def leaves_a_core(inference_threads: int, cores: int | None = None) -> bool:
+    """Whether ONNX Runtime with ``inference_threads`` intra-op threads (0: one per core)
+    leaves one of ``cores`` (this machine's) free for counting beside it."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return 0 < inference_threads < cores
+
+
 @dataclass(frozen=True)
 class _Served:
     loaded: LoadedModel
@@ -83,10 +93,16 @@ class Bookkeeper:
     """A thread (started on first use) that counts served images into drift state."""
 
     def __init__(
-        self, maxsize: int, watcher: Callable[[], RollbackWatcher | None] = lambda: None
+        self,
+        maxsize: int,
+        watcher: Callable[[], RollbackWatcher | None] = lambda: None,
+        *,
+        beside_runtime: bool = False,
     ) -> None:
         self._queue: queue.Queue[_Served | None] = queue.Queue(maxsize=maxsize)
         self._watcher = watcher
+        #: count while answers are inside the runtime (it leaves a core free)
+        self._beside_runtime = beside_runtime
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self._closed = False
@@ -196,11 +212,16 @@ class Bookkeeper:
                 self._queue.task_done()
 
     def _wait_for_a_pause(self, item: _Served) -> None:
-        """Until no prediction is being answered (at most until ``MAX_DEFER_S`` after the
-        image was queued; not at all with the queue half full, a flush or a close)."""
+        """Until no prediction is being answered, or all are inside a runtime that leaves
+        a core free (at most until ``MAX_DEFER_S`` after the image was queued; not at all
+        with the queue half full, a flush or a close)."""
         deadline = item.queued + MAX_DEFER_S
         with self._idle:
-            while self._answering > self._in_runtime and not self._hurry and not self._closed:
+            while (
+                self._answering > (self._in_runtime if self._beside_runtime else 0)
+                and not self._hurry
+                and not self._closed
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0 or self._queue.qsize() * 2 >= (self._queue.maxsize or 1):
                     return

@@ -30,7 +30,7 @@ from pixelmill.services.inference.answers import (
     mask_info,
     measure_mask,
 )
-from pixelmill.services.inference.bookkeeping import Bookkeeper, answering
+from pixelmill.services.inference.bookkeeping import Bookkeeper, answering, leaves_a_core
 from pixelmill.services.inference.grants import PredictGrants
 from pixelmill.services.inference.loaded import InlineMask, LoadedModel
 from pixelmill.services.inference.predictor import Predictor
@@ -73,7 +73,11 @@ class InferenceService:
         self.refs = ResolvedRefs(registry, settings.resolve_ttl_s)
         #: who may predict with which model, remembered as long as what aliases name
         self.grants = PredictGrants(registry, settings.resolve_ttl_s)
-        self.bookkeeper = Bookkeeper(settings.bookkeeping_queue, lambda: self.watcher)
+        self.bookkeeper = Bookkeeper(
+            settings.bookkeeping_queue,
+            lambda: self.watcher,
+            beside_runtime=leaves_a_core(settings.inference_threads),
+        )
 
     # -- loading ------------------------------------------------------------------------
     def load(self, ref: str) -> LoadedModel:

@@ -89,12 +89,35 @@ def counted_soon(loaded: Any, window: int) -> bool:
     return False
 
 
-def test_an_image_is_counted_while_an_answer_is_inside_the_runtime() -> None:
-    """ONNX Runtime releases the GIL: counting beside it slows no answering thread."""
-    keeper, loaded = Bookkeeper(16), served_model()
+def test_an_image_is_counted_while_an_answer_is_inside_a_runtime_that_leaves_a_core() -> None:
+    """ONNX Runtime releases the GIL: counting beside it slows no answering thread, when
+    the runtime leaves a core free."""
+    keeper, loaded = Bookkeeper(16, beside_runtime=True), served_model()
     with keeper.serving():
         keeper.submit(loaded, IMAGE, 0.01)  # an earlier prediction's image
         # the service inside the gateway: one answer, not two
         with keeper.serving(), keeper.in_runtime():
             assert counted_soon(loaded, 1)
     keeper.close()
+
+
+def test_a_runtime_on_every_core_is_left_alone_until_the_answer_ends() -> None:
+    keeper, loaded = Bookkeeper(16), served_model()  # the runtime takes every core
+    with keeper.serving():
+        keeper.submit(loaded, IMAGE, 0.01)
+        with keeper.serving(), keeper.in_runtime():
+            threading.Event().wait(0.1)
+            assert loaded.drift.state().window == 0  # held off inside the runtime too
+    assert counted_soon(loaded, 1)  # and counted once nothing is answered
+    keeper.close()
+
+
+def test_counting_beside_the_runtime_needs_a_core_it_leaves_free() -> None:
+    # inference_threads 0 is one runtime thread per core
+    assert [bookkeeping.leaves_a_core(t, cores=4) for t in (0, 1, 3, 4, 8)] == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
