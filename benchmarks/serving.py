@@ -106,9 +106,6 @@ def bench_size(
         turn[path] += 1
         return i
 
-    def raw_run() -> None:
-        raw.run(["output"], {"input": tensors[nxt("raw_onnxruntime")]})
-
     clocks: dict[str, Any] = {"raw_onnxruntime": time.process_time}
     started: dict[str, float] = {}
 
@@ -133,7 +130,7 @@ def bench_size(
 
     def raw_call() -> None:
         started["raw_onnxruntime"] = time.process_time()
-        raw_run()
+        raw.run(["output"], {"input": tensors[nxt("raw_onnxruntime")]})
 
     def settled(path: str) -> None:
         # a pause after each call, untimed: what a gateway defers past its answer (the
