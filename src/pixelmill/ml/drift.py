@@ -37,7 +37,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixelmill.ml.preprocess import SAMPLE, normalize, percentiles, sample, to_planes
+from pixelmill.ml.preprocess import (
+    SAMPLE,
+    normalize,
+    normalized_with_percentiles,
+    percentiles,
+    to_planes,
+)
 from pixelmill.ml.spec import InputSpec
 
 BINS = 32
@@ -69,7 +75,7 @@ def image_features(
     step = max(1, int(np.sqrt(rows * cols / SAMPLE)))
     planes = to_planes(arr[::step, ::step], int(norm["channels"]))
     if len(planes) == 1:
-        unit, (p1, p50, p99) = _normalized_with_percentiles(
+        unit, (p1, p50, p99) = normalized_with_percentiles(
             planes[0], float(norm["p_low"]), float(norm["p_high"]), [1, 50, 99]
         )
     else:
@@ -88,24 +94,6 @@ def image_features(
         "cols": float(cols),
     }
     return feats, hist.astype(np.float64) / max(float(hist.sum()), 1.0)
-
-
-def _normalized_with_percentiles(
-    plane: NDArray[np.float32], p_low: float, p_high: float, qs: list[float]
-) -> tuple[NDArray[np.float32], list[float]]:
-    """``normalize`` of one plane (flattened) and ``percentiles(unit, qs)`` of it, from one
-    selection on the plane's sample instead of two: the normalisation is monotone (in
-    float32 too), so the values at the ranks of ``qs`` are the normalised values at those
-    ranks of the plane, bit for bit (``tests/unit/ml/test_drift.py``)."""
-    data = np.array(sample(plane), dtype=np.float32)
-    last = data.size - 1
-    ranks = [min(last, max(0, round(q / 100 * last))) for q in [p_low, p_high, *qs]]
-    data = np.partition(data, sorted(set(ranks)))
-    lo, hi = float(data[ranks[0]]), float(data[ranks[1]])
-    scale = max(hi - lo, 1e-6)
-    unit = ((plane - lo) / scale).ravel()
-    at = [float((data[r] - lo) / scale) for r in ranks[2:]]
-    return unit, at
 
 
 def reference(images: list[NDArray[np.generic]], spec: InputSpec | None = None) -> dict[str, Any]:

@@ -71,14 +71,25 @@ def sample(values: NDArray[Any], limit: int = SAMPLE) -> NDArray[Any]:
     return flat if flat.size <= limit else flat[:: flat.size // limit]
 
 
+def _selected(values: NDArray[Any], qs: list[float]) -> tuple[NDArray[np.float32], list[int]]:
+    """A strided sample of ``values`` (float32) partitioned at the nearest ranks of
+    ``qs``, and those ranks: ``data[rank]`` is the percentile."""
+    data = np.array(sample(values), dtype=np.float32)
+    ranks = [min(data.size - 1, max(0, round(q / 100 * (data.size - 1)))) for q in qs]
+    return np.partition(data, sorted(set(ranks))), ranks
+
+
 def percentiles(values: NDArray[Any], qs: list[float]) -> list[float]:
     """Percentiles (nearest rank) of a strided sample: O(n) selection on at most
     :data:`SAMPLE` values, an order of magnitude faster than ``np.percentile`` on a
     whole 256 x 256 image and accurate to a fraction of a percentile point."""
-    data = np.array(sample(values), dtype=np.float32)
-    ranks = [min(data.size - 1, max(0, round(q / 100 * (data.size - 1)))) for q in qs]
-    data = np.partition(data, sorted(set(ranks)))
+    data, ranks = _selected(values, qs)
     return [float(data[r]) for r in ranks]
+
+
+def _unit(values: Any, lo: float, hi: float) -> Any:
+    """``values`` scaled so ``lo`` is 0 and ``hi`` is 1 (float32 stays float32)."""
+    return (values - lo) / max(hi - lo, 1e-6)
 
 
 def normalize(planes: NDArray[np.float32], p_low: float, p_high: float) -> NDArray[np.float32]:
@@ -86,8 +97,20 @@ def normalize(planes: NDArray[np.float32], p_low: float, p_high: float) -> NDArr
     out = np.empty_like(planes, dtype=np.float32)
     for i, plane in enumerate(planes):
         lo, hi = percentiles(plane, [p_low, p_high])
-        out[i] = (plane - lo) / max(hi - lo, 1e-6)
+        out[i] = _unit(plane, lo, hi)
     return out
+
+
+def normalized_with_percentiles(
+    plane: NDArray[np.float32], p_low: float, p_high: float, qs: list[float]
+) -> tuple[NDArray[np.float32], list[float]]:
+    """:func:`normalize` of one plane, flattened, and :func:`percentiles` ``qs`` of the
+    result, from one selection instead of two: the scaling is monotone (in float32
+    too), so the percentiles of the normalised plane are the normalised values at the
+    same ranks of the plane, bit for bit (``tests/unit/ml/test_drift.py``)."""
+    data, ranks = _selected(plane, [p_low, p_high, *qs])
+    lo, hi = float(data[ranks[0]]), float(data[ranks[1]])
+    return _unit(plane, lo, hi).ravel(), [float(_unit(data[r], lo, hi)) for r in ranks[2:]]
 
 
 def pad_to_multiple(
