@@ -102,7 +102,7 @@ class Bookkeeper:
         self._queue: queue.Queue[_Served | None] = queue.Queue(maxsize=maxsize)
         self._watcher = watcher
         #: count while answers are inside the runtime (it leaves a core free)
-        self._beside_runtime = beside_runtime
+        self.beside_runtime = beside_runtime
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self._closed = False
@@ -218,7 +218,7 @@ class Bookkeeper:
         deadline = item.queued + MAX_DEFER_S
         with self._idle:
             while (
-                self._answering > (self._in_runtime if self._beside_runtime else 0)
+                self._answering > (self._in_runtime if self.beside_runtime else 0)
                 and not self._hurry
                 and not self._closed
             ):

@@ -121,3 +121,18 @@ def test_counting_beside_the_runtime_needs_a_core_it_leaves_free() -> None:
         False,
         False,
     ]
+
+
+@pytest.mark.parametrize(("threads", "beside"), [(0, False), (1, True), (4, False)])
+def test_the_platforms_inference_counts_beside_the_runtime_as_its_threads_allow(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, threads: int, beside: bool
+) -> None:
+    from pixelmill.runtime.container import build_container
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(bookkeeping.os, "cpu_count", lambda: 4)
+    container = build_container(make_settings(tmp_path, ml={"inference_threads": threads}))
+    try:
+        assert container.inference.bookkeeper.beside_runtime is beside
+    finally:
+        container.close()
