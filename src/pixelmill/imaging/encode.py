@@ -54,12 +54,12 @@ def encode(
     if fmt is ImageFormat.JPEG and out.hasalpha():
         out = out.flatten(background=_flat_background(background, out.bands - 1))
     if stop is not None:
-        watch(out, stop)
+        out = watched(out, stop)
     small = out.width * out.height <= _SMALL_JPEG_PIXELS
     if fmt in _ALPHA_KEPT and small and out.hasalpha() and not _animated(out):
         out = _without_opaque_alpha(out)
         if stop is not None:  # the encoder's own pass over the computed pixels
-            watch(out, stop)
+            out = watched(out, stop)
     if fmt is ImageFormat.JPEG and strip and not keep_icc and small and not progressive:
         return _small_jpeg(out, quality)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
@@ -96,15 +96,25 @@ def _animated(image: pyvips.Image) -> bool:
     return bool(image.get_typeof("page-height")) and image.get("page-height") < image.height
 
 
-def watch(image: pyvips.Image, stop: Callable[[], bool]) -> None:
-    """Make libvips abandon computing ``image`` once ``stop()`` is true."""
+def watched(image: pyvips.Image, stop: Callable[[], bool]) -> pyvips.Image:
+    """``image`` as a new image of its own whose computation libvips abandons once
+    ``stop()`` is true: compute the returned image, not ``image``.
+
+    The handler goes on a private ``copy`` (an operation libvips never caches), never on
+    ``image`` itself: ``image`` may be the output of a cached operation, shared with
+    the next call that asks for the same thing. A handler left on it would outlive its
+    Python callback (pyvips keeps the callback on the wrapper, not on the libvips
+    object) and crash the process when that image is computed again; a kill left on
+    it would fail the next request."""
+    private = image.copy()
 
     def on_eval(target: pyvips.Image, _progress: Any) -> None:
         if stop():
             target.set_kill(True)
 
-    image.set_progress(True)
-    image.signal_connect("eval", on_eval)
+    private.set_progress(True)
+    private.signal_connect("eval", on_eval)
+    return private
 
 
 #: formats whose encoder takes a quality

@@ -39,7 +39,7 @@ import pyvips
 
 from pixelmill.errors import CorruptImage
 from pixelmill.imaging.alpha import drop_opaque_alpha
-from pixelmill.imaging.encode import FAILED, watch
+from pixelmill.imaging.encode import FAILED, watched
 
 V = TypeVar("V")
 
@@ -139,7 +139,7 @@ def _in_memory(
             opened.append(image)
             return None
         if stop is not None:
-            watch(image, stop)
+            image = watched(image, stop)
         return image.copy_memory(), nbytes
 
     kept = _own(store.fetch(key, make))

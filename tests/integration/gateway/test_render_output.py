@@ -135,6 +135,24 @@ def test_max_bytes_lowers_the_quality_until_the_output_fits(client: TestClient) 
     assert pyvips.Image.new_from_buffer(fitted, "").width == 600
 
 
+@pytest.mark.parametrize("fmt", ["avif", "webp", "jpeg"])
+def test_max_bytes_on_a_16_bit_source_answers_and_the_server_goes_on(
+    client: TestClient, fmt: str
+) -> None:
+    # each step of the search encodes the same 8-bit conversion of the 16-bit pixels
+    # (a libvips-cached image): this once aborted the whole server process
+    noise = (np.random.default_rng(1).random((240, 320, 3)) * 65535).astype(np.uint16)
+    source = pyvips.Image.new_from_array(noise, interpretation="rgb16").tiffsave_buffer()
+    image_id = upload(client, bytes(source))
+    full = get(client, image_id, format=fmt, q=90)
+    limit = len(full) // 2
+    for _ in range(2):  # and again: the second search meets the first one's images
+        fitted = get(client, image_id, format=fmt, q=90, max_bytes=limit)
+        assert len(fitted) <= limit
+        assert pyvips.Image.new_from_buffer(fitted, "").width == 320
+    assert client.get("/healthz").status_code == 200
+
+
 def test_max_bytes_nothing_can_reach_is_422(client: TestClient) -> None:
     image_id = upload(client, make_image(800, 600))
     resp = client.get(f"/v1/images/{image_id}/render", params={"w": 800, "max_bytes": 300})

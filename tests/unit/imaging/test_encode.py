@@ -61,3 +61,54 @@ def test_png_and_tiff_keep_16_bits_unless_8_are_asked(fmt: ImageFormat) -> None:
 def test_8_bit_formats_get_8_bits(fmt: ImageFormat) -> None:
     out = pyvips.Image.new_from_buffer(encode(_sixteen_bit(), fmt, quality=95), "")
     assert str(out.format) == "uchar"
+
+
+# A regression of the two below aborts the interpreter ("ffi.from_handle() ... garbage"),
+# so each runs in a child process: a crash there is this test's failure, not the suite's end.
+_SIXTEEN_BIT = """
+import numpy as np, pyvips
+from pixelmill.errors import CorruptImage
+from pixelmill.imaging.encode import encode, encode_within
+from pixelmill.imaging.formats import ImageFormat
+noise = (np.random.default_rng(0).random(({h}, {w}, 3)) * 65535).astype(np.uint16)
+image = pyvips.Image.new_from_array(noise, interpretation="rgb16").copy_memory()
+"""
+
+
+def _child(code: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize(("fmt", "limit"), [("avif", 20000), ("webp", 50000), ("jpeg", 20000)])
+def test_a_quality_search_on_a_converted_image_answers_within_its_bytes(
+    fmt: str, limit: int
+) -> None:
+    # a 16-bit source is converted to 8 bits before each encode of the search: the
+    # conversion is one libvips caches, so every step gets the same image back
+    code = _SIXTEEN_BIT.format(h=240, w=320) + (
+        f"body = encode_within(image, ImageFormat('{fmt}'), max_bytes={limit}, quality=90,"
+        " stop=lambda: False)\n"
+        "print(len(body))\n"
+    )
+    assert limit / 4 < int(_child(code)) <= limit  # q90 is 123-144 kB
+
+
+def test_a_stopped_encode_leaves_the_next_encode_of_the_same_image_alone() -> None:
+    # the first request gives up (its client left); a second one of the same pixels
+    # must neither crash on the first one's handler nor inherit its kill
+    code = _SIXTEEN_BIT.format(h=3000, w=4000) + (
+        "try:\n"
+        "    encode(image, ImageFormat.JPEG, quality=80, stop=lambda: True)\n"
+        "except CorruptImage:\n"
+        "    print('stopped')\n"
+        "body = encode(image, ImageFormat.JPEG, quality=80, stop=lambda: False)\n"
+        "print(pyvips.Image.new_from_buffer(body, '').width)\n"
+    )
+    assert _child(code).split() == ["stopped", "4000"]
