@@ -82,6 +82,10 @@ def cell_table(
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype.kind not in "ui":
         raise InvalidParameter("the cell segmentation must be a one-channel integer label image")
+    if labels.dtype.kind == "i" and labels.size and int(labels.min()) < 0:
+        raise InvalidParameter(
+            "the cell segmentation has negative labels: 0 is background, cells are 1, 2, ..."
+        )
     if labels.shape != image.shape[:2]:
         raise InvalidParameter(
             f"the label image is {labels.shape[1]}x{labels.shape[0]} but the image is "

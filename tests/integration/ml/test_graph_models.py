@@ -157,6 +157,34 @@ def test_train_a_graph_model_and_classify_an_images_cells(
     )
     assert bad.status_code == 422 and "label image is 128x64" in bad.json()["detail"]
 
+    # negative labels (a signed label image) are the caller's mistake: a 422 each time,
+    # and however many arrive, they neither open the version's breaker nor count
+    # towards rolling its alias back
+    negative = client.post(
+        "/v1/images", content=_tiff(-s.labels.astype(np.int16)), headers=auth
+    ).json()["id"]
+    for _ in range(25):
+        refused = client.post(
+            "/v1/models/tissue@production/predict",
+            json={"image_id": image, "labels_image_id": negative},
+            headers=auth,
+        )
+        assert refused.status_code == 422, refused.text
+        assert "negative labels" in refused.json()["detail"]
+    still = client.post(
+        "/v1/models/tissue@production/predict",
+        json={"image_id": image, "labels_image_id": labels},
+        headers=auth,
+    )
+    assert still.status_code == 200, still.text
+    assert client.get("/v1/models/tissue", headers=auth).json()["aliases"]["production"] == 1
+
+
+def _tiff(pixels: np.ndarray) -> bytes:
+    import pyvips
+
+    return bytes(pyvips.Image.new_from_array(pixels).tiffsave_buffer())
+
 
 def test_a_graph_model_whose_features_disagree_with_its_spec_is_refused(
     client: TestClient, auth: dict[str, str]

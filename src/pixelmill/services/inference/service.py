@@ -213,7 +213,9 @@ class InferenceService:
             loaded.errors += 1
             loaded.last_error = public_text(exc)[:500]
             metrics.MODEL_PREDICTIONS.labels(v.model, str(v.version), "error").inc()
-            if self.watcher is not None:
+            # a caller's bad input (4xx) is not the version's failure: neither its
+            # breaker nor its rollback watch counts it
+            if self.watcher is not None and _model_failure(exc):
                 self.watcher.observe(v, ok=False, seconds=time.perf_counter() - started)
             raise
         seconds = time.perf_counter() - started
