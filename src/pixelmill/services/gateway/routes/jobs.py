@@ -234,9 +234,9 @@ def list_jobs(
     mine = scope(key)
     if mine is not None and owner not in (None, mine):
         raise Forbidden(
-            f"the key {mine!r} lists only its own jobs; listing another key's needs an admin key"
+            f"user {mine!r} lists only their own jobs; listing another user's needs an admin key"
         )
-    wanted = "" if owner == UNOWNED else owner  # key ids are hex: "none" is never one
+    wanted = "" if owner == UNOWNED else owner  # user ids are hex: "none" is never one
     jobs = _jobs(request).list_jobs(
         state=state, kind=kind, limit=limit, after=after, owner=mine or wanted
     )
