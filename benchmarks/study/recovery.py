@@ -7,6 +7,7 @@ succeeded once the system is idle again) — which must be 0."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import threading
@@ -49,15 +50,23 @@ def _cmd(pid: int) -> bytes:
 
 
 def _killer(
-    system: systems.System, at: list[float], t0: list[float], log: list[tuple[str, float]]
+    targets: list[tuple[str, Callable[[], int]]],
+    at: list[float],
+    t0: list[float],
+    log: list[tuple[str, float]],
 ) -> threading.Thread:
+    """Kill each of ``targets`` ``at`` s after the run's start (``t0``, once set) and log
+    (name, s after the start of its signal)."""
+
     def run() -> None:
         while not t0:
             time.sleep(0.01)
-        for (name, kill), when in zip(_targets(system), at, strict=True):
+        for (name, kill), when in zip(targets, at, strict=True):
             time.sleep(max(0.0, t0[0] + when - time.perf_counter()))
+            # the time of the signal: kill() also waits for the process to be reaped
+            signalled = time.perf_counter() - t0[0]
             kill()
-            log.append((name, time.perf_counter() - t0[0]))
+            log.append((name, signalled))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -86,6 +95,32 @@ def _recovered(samples: list[openloop.Sample], kill_at: float, seconds: float) -
     return None
 
 
+def _per_second(samples: list[openloop.Sample], seconds: float) -> list[dict[str, Any]]:
+    """One row per second of the run (``t`` < ``seconds``; none for the drain after it):
+    the requests completed OK in it, and the rate offered (pro rata in a last part-second)."""
+    done = Counter(int(s.ended) for s in samples if s.status and s.status < 400)
+    return [
+        {"second": t, "completed": done.get(t, 0), "offered": RATE * min(1.0, seconds - t)}
+        for t in range(math.ceil(seconds))
+    ]
+
+
+def _failed_after(
+    samples: list[openloop.Sample], kills: list[tuple[str, float]], window: float = 5.0
+) -> list[int]:
+    """Per kill, the requests meant to start in the ``window`` s after it that failed,
+    up to the next kill: a failure after the next kill is that kill's."""
+    ends = [at for _, at in kills[1:]] + [math.inf]
+    return [
+        sum(
+            1
+            for s in samples
+            if at <= s.intended < min(at + window, end) and not (s.status and s.status < 400)
+        )
+        for (_, at), end in zip(kills, ends, strict=True)
+    ]
+
+
 def exp_c(args: argparse.Namespace) -> dict[str, Any]:
     seconds = max(args.seconds * 5, 15.0)
     why = systems.broker_down()
@@ -96,7 +131,7 @@ def exp_c(args: argparse.Namespace) -> dict[str, Any]:
         times = openloop.schedule([(RATE, seconds)], poisson=True, seed=2)
         t0: list[float] = []
         kills: list[tuple[str, float]] = []
-        killer = _killer(system, [seconds / 3, 2 * seconds / 3], t0, kills)
+        killer = _killer(_targets(system), [seconds / 3, 2 * seconds / 3], t0, kills)
         request = _mix(fx)
 
         async def timed(client: Any) -> tuple[str, int]:
@@ -144,11 +179,7 @@ def _report(
     setup: str,
 ) -> dict[str, Any]:
     succeeded = state["states"].get("succeeded", 0)
-    per_second = Counter(int(s.ended) for s in result.samples if s.status and s.status < 400)
-    rows = [
-        {"second": t, "completed": per_second.get(t, 0), "offered": RATE}
-        for t in range(int(seconds) + 1)
-    ]
+    rows = _per_second(result.samples, seconds)
     report.write_csv("c_recovery", rows)
     fig, ax = report.figure()
     ax.plot(
@@ -163,13 +194,8 @@ def _report(
     ax.legend()
     plot = report.save_plot(fig, "c_recovery")
     lines = []
-    for name, at in kills:
+    for (name, at), failed in zip(kills, _failed_after(result.samples, kills), strict=True):
         back = _recovered(result.samples, at, seconds)
-        failed = sum(
-            1
-            for s in result.samples
-            if at <= s.intended < at + 5 and not (s.status and s.status < 400)
-        )
         lines.append(
             f"| {name} | {at:.1f} s | {'not within the run' if back is None else f'{back:.2f} s'} | {failed} |"
         )
@@ -177,7 +203,7 @@ def _report(
     body = (
         f"{RATE:g} requests/s offered (Poisson, half renders at hit ratio 0.8, half flip jobs), "
         f"{seconds:g} s. {setup}\n\n"
-        "| killed | at | back to the offered rate | requests failed in the 5 s after |\n|---|---|---|---|\n"
+        "| killed | at | back to the offered rate | requests failed in the 5 s after (until the next kill) |\n|---|---|---|---|\n"
         + "\n".join(lines)
         + f"\n\n**Requests failed in the whole run: {result.failed()} of {len(result.samples)}. "
         f"Jobs accepted (202): {accepted}; succeeded: {succeeded}; other states: "

@@ -89,6 +89,43 @@ def test_replay_refuses_a_malformed_row() -> None:
         read_csv(["timestamp,kind,service_time", "1.0,render"])
 
 
+GOOD = ["timestamp,kind,service_time", "100.0,render,0.03", "100.5,pipeline,0.2"]
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("101,render,1e400", "line 4: service_time '1e400' is not a finite number"),
+        ("101,pipeline,nan", "line 4: service_time 'nan' is not a finite number"),
+        ("inf,render,0.03", "line 4: timestamp 'inf' is not a finite number"),
+        ("nan,render,0.03", "line 4: timestamp 'nan' is not a finite number"),
+        ("101,render,abc", "line 4: service_time 'abc' is not a number"),
+        ("2026-12-07T10:00:00Z,render,0.02", "line 4: timestamp '2026-12-07T10:00:00Z' is not"),
+        ("101,pipeline,-0.2", "line 4: service_time -0.2 is not between 0 and 86400 s"),
+        ("101,pipeline,90000", "line 4: service_time 90000 is not between 0 and 86400 s"),
+        ("1e12,render,0.03", "lines 2 and 4: the trace spans more than 7 days"),
+    ],
+)
+def test_replay_names_the_line_of_a_value_it_cannot_simulate(row: str, said: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        read_csv([*GOOD, row])
+    assert str(refused.value).startswith(said)
+
+
+def test_replay_takes_a_week_and_refuses_more() -> None:
+    week = 7 * 86400
+    assert read_csv([*GOOD, f"{100 + week},render,0.03"]).ticks == week + 1
+    with pytest.raises(ValueError, match="lines 2 and 4: the trace spans more than 7 days"):
+        read_csv([*GOOD, f"{100 + week + 1},render,0.03"])
+
+
+def test_replay_refuses_service_times_in_mixed_units() -> None:
+    # milliseconds and seconds in one column: a spread no lognormal of real work has
+    rows = [f"{100 + i},pipeline,{0.00001 if i % 2 else 3000}" for i in range(20)]
+    with pytest.raises(ValueError, match="jobs rows' service times spread too widely"):
+        read_csv(rows)
+
+
 def test_the_render_time_is_the_measured_renders_and_a_lognormal_tail() -> None:
     from pixelmill.autoscale.queueing import lognormal_cdf
     from pixelmill.autoscale.sim.trace import (

@@ -38,6 +38,9 @@ from pixelmill.autoscale.types import ServiceTime
 
 __all__ = [
     "JOB_OP_CPU_MS",
+    "MAX_SERVICE_TIME_S",
+    "MAX_TRACE_SIGMA",
+    "MAX_TRACE_SPAN_S",
     "RENDER_FRAMEWORK_MS",
     "RENDER_MISS_CPU_MS",
     "Trace",
@@ -194,13 +197,56 @@ def standard() -> Trace:
     return synthetic(TraceSpec())
 
 
+#: the longest trace replayed: a week of one-second ticks (a longer span, or a timestamp
+#: far off the others, would be arrays of millions of ticks per policy)
+MAX_TRACE_SPAN_S = 7 * 86400.0
+#: the longest service time a row may give: a task running for more than a day is no
+#: autoscaling input (and a week-long one would be the whole trace)
+MAX_SERVICE_TIME_S = 86400.0
+#: the widest lognormal a replay fits (mean = 2,981 x median): wider is a trace mixing
+#: units (ms and s) or broken rows, and would size for a mean of another order
+MAX_TRACE_SIGMA = 4.0
+
+
+def _number(text: str, what: str, number: int, *, high: float) -> float:
+    """``text`` as a finite number of at most ``high`` (a service time: not negative),
+    else a ``ValueError`` naming the line."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"line {number}: {what} {text.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"line {number}: {what} {text.strip()!r} is not a finite number")
+    if what == "service_time" and not 0 <= value <= high:
+        raise ValueError(
+            f"line {number}: service_time {text.strip()} is not between 0 and {high:g} s"
+        )
+    return value
+
+
+def _fit(service: str, durations: list[float]) -> ServiceTime:
+    if len(durations) < 2:
+        return {"render": RENDER_SERVICE, "jobs": JOB_SERVICE}[service]
+    fitted = fit_lognormal(durations)
+    if not fitted.sigma <= MAX_TRACE_SIGMA:
+        raise ValueError(
+            f"the {service} rows' service times spread too widely for a lognormal (sigma "
+            f"{fitted.sigma:.1f}, at most {MAX_TRACE_SIGMA:g}): mixed units?"
+        )
+    return fitted
+
+
 def read_csv(lines: Iterable[str], *, name: str = "replay") -> Trace:
     """A trace from CSV text ``timestamp,kind,service_time`` (seconds; a header is
     allowed). Kind ``render`` is a render; any other kind is a job. Each service's
     lognormal is fitted from its own service times; arrivals are counted per second
-    from the first timestamp."""
+    from the first timestamp. Timestamps and service times must be finite numbers,
+    service times between 0 and :data:`MAX_SERVICE_TIME_S`, and the trace span at most
+    :data:`MAX_TRACE_SPAN_S`; a ``ValueError`` names the line that is not."""
     stamps: dict[str, list[float]] = {"render": [], "jobs": []}
     durations: dict[str, list[float]] = {"render": [], "jobs": []}
+    #: (timestamp, line) of the earliest and the latest row so far
+    first = last = (math.inf, 0)
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#") or text.lower().startswith("timestamp"):
@@ -209,19 +255,25 @@ def read_csv(lines: Iterable[str], *, name: str = "replay") -> Trace:
         if len(parts) != 3:
             raise ValueError(f"line {number}: want timestamp,kind,service_time; got {text!r}")
         service = "render" if parts[1].strip() == "render" else "jobs"
-        stamps[service].append(float(parts[0]))
-        durations[service].append(float(parts[2]))
+        at = _number(parts[0], "timestamp", number, high=math.inf)
+        stamps[service].append(at)
+        durations[service].append(
+            _number(parts[2], "service_time", number, high=MAX_SERVICE_TIME_S)
+        )
+        first = min(first, (at, number))
+        last = max(last, (at, number)) if last[1] else (at, number)
+        if last[0] - first[0] > MAX_TRACE_SPAN_S:
+            raise ValueError(
+                f"lines {first[1]} and {last[1]}: the trace spans more than "
+                f"{MAX_TRACE_SPAN_S / 86400:g} days ({first[0]:g} to {last[0]:g})"
+            )
     everything = stamps["render"] + stamps["jobs"]
     if not everything:
         raise ValueError("the trace has no rows")
-    first, ticks = min(everything), int(max(everything) - min(everything)) + 1
+    ticks = int(last[0] - first[0]) + 1
     arrivals = {
-        key: np.bincount((np.asarray(v) - first).astype(np.int64), minlength=ticks)
+        key: np.bincount((np.asarray(v) - first[0]).astype(np.int64), minlength=ticks)
         for key, v in stamps.items()
     }
-    default = {"render": RENDER_SERVICE, "jobs": JOB_SERVICE}
-    fitted = {
-        key: fit_lognormal(durations[key]) if len(durations[key]) >= 2 else default[key]
-        for key in stamps
-    }
+    fitted = {key: _fit(key, durations[key]) for key in stamps}
     return Trace(name=name, arrivals=arrivals, service=fitted, info={"rows": len(everything)})

@@ -9,6 +9,7 @@ reversals_per_service_hour, burst_violations, recovery_s, jobs_lost, peak_worker
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC
 from pathlib import Path
@@ -62,6 +63,8 @@ def simulate_command(
     from pixelmill.autoscale import sim
     from pixelmill.runtime.autoscale import policy_config, save_plots
 
+    if plots is not None:
+        _plot_folder(plots)  # before the simulation, not after it
     if trace_file is not None:
         with trace_file.open(encoding="utf-8") as lines:
             try:
@@ -81,6 +84,20 @@ def simulate_command(
             ) from error
         click.echo("\n".join(f"saved {path}" for path in saved), err=True)
     click.echo(json.dumps(report, indent=2) if as_json else _table(report))
+
+
+def _plot_folder(folder: Path) -> None:
+    """Create ``folder`` (missing parents too) and check that plots can be written there,
+    else a click error naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise click.BadParameter(
+            f"cannot create {folder}: {reason}", param_hint="--plots"
+        ) from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{folder} is not writable", param_hint="--plots")
 
 
 def _spec(hours: float | None, scale: float | None, seed: int | None) -> Any:

@@ -24,7 +24,7 @@ from pixelmill.runtime.cli._common import settings_from, url_options
 @click.option(
     "--health-port",
     default=None,
-    type=int,
+    type=click.IntRange(0, 65535),
     help="Serve /livez, /readyz and /metrics on this port (default "
     "observability.health_port; 0: off).",
 )
@@ -50,7 +50,11 @@ def autoscaler_command(
         raise click.ClickException(
             "the autoscaler needs a shared broker: set PIXELMILL_BROKER__URL=amqp://..."
         )
-    health = _health(container, health_port)
+    try:
+        health = _health(container, health_port)
+    except click.ClickException:
+        container.close()
+        raise
     stop = threading.Event()
     stop_on_signals(stop)
     service = build_autoscaler(container, dry_run=dry_run)
@@ -79,8 +83,14 @@ def _health(container: Any, port: int | None) -> Any:
     from pixelmill.observability.health import HealthServer
     from pixelmill.observability.metrics import render_latest
 
-    server = HealthServer(
-        observability.health_host, port, container.readiness_checks(), metrics=render_latest
-    ).start()
-    click.echo(f"pixelmill autoscaler health on http://{observability.health_host}:{server.port}")
+    host = observability.health_host
+    try:
+        server = HealthServer(host, port, container.readiness_checks(), metrics=render_latest)
+    except OSError as error:  # the port taken, a host not of this machine, ...
+        raise click.ClickException(
+            f"cannot serve health on {host}:{port}: {error.strerror or error}"
+            " (choose another --health-port, or 0 for none)"
+        ) from error
+    server.start()
+    click.echo(f"pixelmill autoscaler health on http://{host}:{server.port}")
     return server

@@ -50,6 +50,21 @@ def test_simulate_table_and_plots(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("under", ["a-file/plots", "/proc/nope"])
+def test_simulate_refuses_a_plot_folder_it_cannot_create_before_simulating(
+    tmp_path: Path, under: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    folder = tmp_path / under if not under.startswith("/") else Path(under)
+    args = ["autoscale", "simulate", "--hours", "0.2", "--scale", "0.02", "--policy", "static"]
+    result = CliRunner().invoke(main, [*args, "--plots", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith(
+        f"Error: Invalid value for --plots: cannot create {folder}: "
+    )
+    assert "policy" not in result.stdout  # refused up front: no report
+
+
 def test_simulate_replays_a_csv(tmp_path: Path) -> None:
     trace = tmp_path / "trace.csv"
     rows = ["timestamp,kind,service_time"]
@@ -75,7 +90,29 @@ def test_simulate_refuses_a_broken_csv(tmp_path: Path) -> None:
     assert "line 2" in result.output
 
 
-def test_record_writes_a_replayable_trace_from_job_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("1.5,render,1e400", "line 3: service_time '1e400' is not a finite number"),
+        ("inf,render,0.03", "line 3: timestamp 'inf' is not a finite number"),
+        ("1e12,render,0.03", "lines 2 and 3: the trace spans more than 7 days"),
+    ],
+)
+def test_simulate_refuses_values_it_cannot_simulate_in_one_line(
+    tmp_path: Path, row: str, said: str
+) -> None:
+    trace = tmp_path / "bad.csv"
+    trace.write_text(f"timestamp,kind,service_time\n0,render,0.03\n{row}\n")
+    result = CliRunner().invoke(main, ["autoscale", "simulate", "--trace", str(trace)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == f"Error: Invalid value for --trace: {said}" + (
+        " (0 to 1e+12)" if "spans" in said else ""
+    )
+
+
+def job_records(tmp_path: Path, states: list[str]) -> tuple[str, datetime]:
+    """A migrated SQLite DB with one single-task pipeline job a second, each task in the
+    state given, run 250 ms x its index + 1 after a 1-s wait; its URL and first time."""
     import sqlalchemy as sa
 
     from pixelmill.backends.metadata.database import Database
@@ -86,23 +123,28 @@ def test_record_writes_a_replayable_trace_from_job_records(tmp_path: Path) -> No
     database.upgrade()
     start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     with database.begin() as connection:
-        for i in range(3):
+        for i, state in enumerate(states):
             at = start + timedelta(seconds=i)
             connection.execute(
                 sa.insert(jobs).values(
-                    id=f"j{i}", kind="pipeline", state="succeeded", queue="transform",
+                    id=f"j{i}", kind="pipeline", state=state, queue="transform",
                     params={}, inputs=[], total=1, time_limit_s=60, max_retries=0,
                     created_at=at, updated_at=at,
                 )
             )  # fmt: skip
             connection.execute(
                 sa.insert(job_tasks).values(
-                    job_id=f"j{i}", idx=0, queue="transform", state="succeeded",
+                    job_id=f"j{i}", idx=0, queue="transform", state=state,
                     created_at=at, started_at=at + timedelta(seconds=1),
                     finished_at=at + timedelta(seconds=1, milliseconds=250 * (i + 1)),
                 )
             )  # fmt: skip
     database.dispose()
+    return url, start
+
+
+def test_record_writes_a_replayable_trace_from_job_records(tmp_path: Path) -> None:
+    url, start = job_records(tmp_path, ["succeeded"] * 3)
     out = tmp_path / "trace.csv"
     result = CliRunner().invoke(
         main, ["autoscale", "record", "--database-url", url, "--out", str(out)]
@@ -116,6 +158,23 @@ def test_record_writes_a_replayable_trace_from_job_records(tmp_path: Path) -> No
         ["pipeline", "0.750000"],
     ]
     assert float(lines[1].split(",")[0]) == start.timestamp()
+
+
+def test_record_leaves_failed_and_cancelled_tasks_out_of_the_trace(tmp_path: Path) -> None:
+    # how long a task ran before it failed or was cancelled says nothing of the work's
+    # service time: the replay would fit its lognormal to them
+    url, _ = job_records(tmp_path, ["succeeded", "failed", "cancelled", "succeeded"])
+    out = tmp_path / "trace.csv"
+    result = CliRunner().invoke(
+        main, ["autoscale", "record", "--database-url", url, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 tasks, 0 renders" in result.output
+    lines = out.read_text().splitlines()
+    assert [line.split(",")[1:] for line in lines[1:]] == [
+        ["pipeline", "0.250000"],
+        ["pipeline", "1.000000"],
+    ]
 
 
 def test_a_trace_without_renders_has_no_render_share(tmp_path: Path) -> None:
