@@ -152,7 +152,8 @@ def fit(
     net.load_state_dict(best[3])
     net.eval()
     metrics = {k: round(float(v), 6) for k, v in best[2].items() if k != "loss"}
-    metrics["val_loss"] = round(float(best[0]), 6)
+    # no validation graphs: the best epoch's training loss, not labelled as validation
+    metrics["val_loss" if val else "loss"] = round(float(best[0]), 6)
     return GraphFit(
         network=net,
         metrics=metrics,

@@ -10,7 +10,8 @@ A model has immutable, numbered versions and movable aliases. References::
 
 Promote and rollback are alias moves; every move is an audit entry. Rollback undoes
 the last promotion of the alias: it returns to the version the alias pointed at before
-it was promoted to the current one (repeatable, walking back through promotions).
+it was promoted to the current one (repeatable, walking back through promotions). A
+rollback to a named version goes only to one the alias held before (its history).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pixelmill.errors import Conflict, InvalidParameter
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_ALIAS = "production"
+#: the highest version number (the metadata columns are 32-bit integers)
+MAX_VERSION = 2**31 - 1
 
 
 def check_name(name: str) -> str:
@@ -74,8 +77,12 @@ def parse_ref(text: str) -> ModelRef:
         name, _, version = text.partition(":")
         if version == "latest":
             return ModelRef(check_name(name), latest=True)
-        if not version.isdigit() or int(version) < 1:
-            raise InvalidParameter(f"invalid version {version!r} in {text!r}: a number from 1")
+        digits = version.isascii() and version.isdigit() and len(version) <= 10
+        if not digits or not 1 <= int(version) <= MAX_VERSION:
+            raise InvalidParameter(
+                f"invalid version {version[:20]!r} in {text[:140]!r}: a number from 1 to "
+                f"{MAX_VERSION}"
+            )
         return ModelRef(check_name(name), version=int(version))
     return ModelRef(check_name(text))
 
@@ -102,6 +109,30 @@ def rollback_target(audit: Sequence[AuditEntry], alias: str, current: int) -> in
                 break
             return entry.from_version
     raise Conflict(f"alias {alias!r} has no earlier version to roll back to", alias=alias)
+
+
+def held_versions(audit: Sequence[AuditEntry], alias: str) -> set[int]:
+    """Every version ``alias`` has pointed at, by its audited moves (promotions,
+    rollbacks, removal)."""
+    held: set[int] = set()
+    for entry in audit:
+        if entry.alias == alias:
+            held.update(v for v in (entry.from_version, entry.to_version) if v is not None)
+    return held
+
+
+def check_rollback_to(audit: Sequence[AuditEntry], name: str, alias: str, version: int) -> int:
+    """``version``, when ``alias`` held it before: a rollback only goes back through the
+    alias's history. Any other version is a promotion (through its gate): 409."""
+    if version not in held_versions(audit, alias):
+        raise Conflict(
+            f"{name}@{alias} never pointed at version {version}: a rollback only goes back to "
+            f"a version the alias held; promote it instead (PUT /v1/models/{name}/aliases/"
+            f"{alias}), which passes the alias's promotion gate",
+            alias=alias,
+            version=version,
+        )
+    return version
 
 
 def compare(versions: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, Any]:

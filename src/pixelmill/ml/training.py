@@ -302,9 +302,11 @@ class _Loop:
         if self.best_state is not None:
             self.net.load_state_dict(self.best_state)
         self.net.eval()
-        metrics = dict(self.best_metrics) or {"loss": self.history[-1]["loss"]}
+        metrics = dict(self.best_metrics)
         metrics.pop("loss", None)
-        metrics["val_loss"] = self.best_loss
+        # without a validation split the best epoch was picked on the training loss: it
+        # is reported as that (``loss``), never labelled as a validation score
+        metrics["val_loss" if self.vx else "loss"] = self.best_loss
         return TrainResult(
             network=self.net,
             input_spec=self.input_spec,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.evaluations import EvaluationRecord, EvaluationRepository
 from pixelmill.backends.metadata.models import DatasetRecord, VersionRecord
-from pixelmill.errors import InvalidParameter
+from pixelmill.errors import Conflict, InvalidParameter
 from pixelmill.ml.evaluation import SPLITS
 from pixelmill.services.jobs import JobKind
 from pixelmill.services.model_registry import Caller
@@ -33,12 +33,11 @@ class EvaluationService:
         self, caller: Caller, name: str, version: int, dataset_id: str, split: str = "all"
     ) -> tuple[VersionRecord, DatasetRecord]:
         """Submit-time checks: the caller may read the model (else 404), the version
-        exists, the dataset is theirs (else 404) and is a segmentation dataset."""
+        exists, the dataset is theirs (else 404) and is a segmentation dataset, and the
+        split asked for has images (else 409)."""
         self.registry.authorize(caller, name, "model.read")
         record = self.registry.models.version(name, version)
-        admin = caller.is_admin or (bool(caller.user_id) and self.trainer.is_admin(caller.user_id))
-        owner = None if admin or not caller.user_id else caller.user_id
-        dataset = self.trainer.datasets.get(dataset_id, owner=owner)
+        dataset = self.dataset(caller, dataset_id)
         if split not in SPLITS:
             raise InvalidParameter(f"split is one of {', '.join(SPLITS)}, not {split!r}")
         task = record.input_spec.get("task", "segmentation")
@@ -47,7 +46,34 @@ class EvaluationService:
                 f"evaluation scores segmentation models on segmentation datasets; "
                 f"{record.ref} is for {task}, dataset {dataset_id!r} for {dataset.task}"
             )
+        if split != "all" and not dataset.split.get(split):
+            raise Conflict(
+                f"dataset {dataset_id!r} has no images in its {split!r} split: evaluate on "
+                "another split, or build the dataset with 0 < val_fraction < 1 and more than "
+                "one image",
+                dataset=dataset_id,
+                split=split,
+            )
         return record, dataset
+
+    def dataset(self, caller: Caller, dataset_id: str) -> DatasetRecord:
+        """A dataset the caller may evaluate on: their own (site admins: any); another
+        user's looks missing (404)."""
+        admin = caller.is_admin or (bool(caller.user_id) and self.trainer.is_admin(caller.user_id))
+        owner = None if admin or not caller.user_id else caller.user_id
+        return self.trainer.datasets.get(dataset_id, owner=owner)
+
+    def gate_dataset(self, caller: Caller, dataset_id: str) -> DatasetRecord:
+        """The dataset a promotion gate compares on, when the caller may evaluate on it:
+        404 when it does not exist or is not theirs, 422 unless it is for segmentation
+        (a gate that could never be satisfied is refused when it is asked for)."""
+        dataset = self.dataset(caller, dataset_id)
+        if dataset.task != "segmentation":
+            raise InvalidParameter(
+                f"a promotion gate compares evaluations, which score segmentation datasets; "
+                f"dataset {dataset_id!r} is for {dataset.task}"
+            )
+        return dataset
 
     def evaluate(
         self,

@@ -294,12 +294,15 @@ class ModelRegistry(ModelAccess):
         to_version: int | None = None,
         note: str | None = None,
     ) -> AliasRecord:
-        """Move ``alias`` back: to ``to_version`` if given, else to where it pointed
-        before its last promotion (see :func:`pixelmill.ml.registry_rules.rollback_target`)."""
+        """Move ``alias`` back: to ``to_version`` if given (one the alias held before, else
+        409: that is a promotion, through the gate), else to where it pointed before its
+        last promotion (see :func:`pixelmill.ml.registry_rules.rollback_target`)."""
         current = self.models.alias(name, alias)
-        target = to_version or rules.rollback_target(
-            self.models.audit(name), alias, current.version
-        )
+        audit = self.models.audit(name)
+        if to_version is not None:
+            target = rules.check_rollback_to(audit, name, alias, to_version)
+        else:
+            target = rules.rollback_target(audit, alias, current.version)
         _previous, record = self.models.move_alias(
             name, alias, target, action="rollback", actor=actor, note=note
         )

@@ -115,3 +115,20 @@ def test_pipeline_and_model_together_are_refused(gateway: Gateway) -> None:
     )
     assert resp.status_code == 422
     assert "either pipeline or model" in resp.text
+
+
+def test_a_model_version_past_any_that_can_exist_is_refused_at_submit(gateway: Gateway) -> None:
+    # it was accepted, then every retry of the run failed the same way (a 500 underneath)
+    image = upload(gateway, time_lapse())
+    resp = gateway.client.post(
+        "/v1/jobs",
+        json={
+            "kind": "track",
+            "inputs": [image],
+            "params": {"model": "nuclei:99999999999999999999999"},
+        },
+        headers=gateway.auth,
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "a number from 1 to 2147483647" in resp.text

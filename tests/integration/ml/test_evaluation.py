@@ -21,6 +21,7 @@ from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.services.promotion_gate import Gate
 from tests.conftest import make_settings
 from tests.jobs_helpers import finished_job
+from tests.ml_helpers import png, zip_of
 from tests.security import attacks
 from tests.security.people import Person, person
 
@@ -154,6 +155,77 @@ def test_promotion_must_beat_the_holder_when_gated(
     assert bob.delete("/v1/models/cells/gates/production").status_code == 403
     odd = alice.put("/v1/models/cells/gates/production", json={"dataset": dataset, "metric": "x"})
     assert odd.status_code == 422
+
+
+def _two_versions_at_production_1(alice: Person) -> None:
+    """alice's model "cells": two versions, production at 1."""
+    for _ in range(2):
+        r = alice.post(
+            "/v1/models/cells/versions",
+            params={"input_spec": json.dumps({"task": "segmentation", "channels": 1})},
+            content=attacks.conv_model(1),
+        )
+        assert r.status_code == 201, r.text
+    assert alice.put("/v1/models/cells/aliases/production", json={"version": 1}).status_code == 200
+
+
+def test_a_rollback_cannot_take_an_alias_past_its_gate(alice: Person, dataset: str) -> None:
+    # given production gated, at version 1, and version 2 not evaluated
+    _two_versions_at_production_1(alice)
+    gate = {"dataset": dataset, "metric": "f1@0.5"}
+    assert alice.put("/v1/models/cells/gates/production", json=gate).status_code == 200
+    assert alice.put("/v1/models/cells/aliases/production", json={"version": 2}).status_code == 409
+    # when alice "rolls back" to version 2, which production never held
+    r = alice.post("/v1/models/cells/aliases/production/rollback", json={"to_version": 2})
+    # then it is refused, saying to promote it instead, and production stays at 1
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "promote it instead" in r.json()["detail"] and r.json()["version"] == 2
+    assert alice.get("/v1/models/cells").json()["aliases"] == {"production": 1}
+    audit = alice.get("/v1/models/cells/audit").json()["items"]
+    assert not [a for a in audit if a["action"] == "rollback"]
+
+
+def test_a_gate_on_a_dataset_that_is_not_there_or_not_yours_is_refused(
+    container: Container, client: TestClient, alice: Person, dataset: str
+) -> None:
+    _two_versions_at_production_1(alice)
+    bob = person(container, client, "bob")
+    theirs = bob.post("/v1/datasets", content=synthetic_zip(1)).json()["id"]
+    labels = {"images/a/x.png": png(np.zeros((8, 8), np.uint8))}
+    labels["images/b/y.png"] = png(np.full((8, 8), 200, np.uint8))
+    classes = alice.post("/v1/datasets", content=zip_of(labels)).json()["id"]
+    for missing in ("nope", theirs):  # bob's private dataset looks missing to alice
+        put = alice.put("/v1/models/cells/gates/production", json={"dataset": missing})
+        assert put.status_code == 404, put.text
+        assert put.headers["content-type"].startswith("application/problem+json")
+        assert put.json()["detail"] == f"no dataset {missing!r}"
+        inline = {"version": 2, "require_better_on": missing, "metric": "map"}
+        promote = alice.put("/v1/models/cells/aliases/production", json=inline)
+        assert promote.status_code == 404 and promote.json()["detail"] == f"no dataset {missing!r}"
+    # a classification dataset has no evaluations to compare: 422
+    put = alice.put("/v1/models/cells/gates/production", json={"dataset": classes})
+    assert put.status_code == 422 and "segmentation" in put.json()["detail"]
+    # nothing was gated, production did not move; her own dataset still gates
+    assert alice.get("/v1/models/cells/gates").json()["items"] == []
+    assert alice.get("/v1/models/cells").json()["aliases"] == {"production": 1}
+    ok = alice.put("/v1/models/cells/gates/production", json={"dataset": dataset})
+    assert ok.status_code == 200
+
+
+def test_an_evaluation_on_an_empty_split_is_refused_at_submit(alice: Person) -> None:
+    # given a dataset uploaded without a validation split
+    r = alice.post("/v1/datasets?val_fraction=0", content=synthetic_zip(2))
+    assert r.status_code == 201, r.text
+    assert r.json()["split"]["val"] == []
+    # when alice asks for an evaluation on its val split: 409 at once, no job
+    body = {"dataset": r.json()["id"], "split": "val"}
+    refused = alice.post("/v1/models/nuclei/versions/1/evaluations", json=body)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "no images in its 'val' split" in refused.json()["detail"]
+    assert refused.json()["split"] == "val"
+    assert alice.get("/v1/jobs").json()["items"] == []
 
 
 def test_the_command_line_evaluates_a_folder_and_keeps_the_scores(tmp_path: Path) -> None:

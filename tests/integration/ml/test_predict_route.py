@@ -86,3 +86,32 @@ def test_a_revoked_grant_is_refused_by_the_next_prediction(
         ).status_code
         == 200
     )
+
+
+def test_a_version_past_any_that_can_exist_is_a_422_everywhere_a_reference_is_taken(
+    shipped: Container,  # noqa: F811
+    client: TestClient,
+    auth: dict[str, str],
+) -> None:
+    # a number past the 32-bit version column: it was a 500 (OverflowError in SQLite)
+    image_id = upload(client, auth, nuclei_png())
+    huge = "nuclei:99999999999999999999999"
+    answers = {
+        "predict": client.post(
+            f"/v1/models/{huge}/predict", json={"image_id": image_id}, headers=auth
+        ),
+        "health": client.get(f"/v1/models/{huge}/health", headers=auth),
+        "drift": client.get(f"/v1/models/{huge}/drift", headers=auth),
+        "segmenter": client.post(
+            "/v1/models/nuclei/predict",
+            json={"image_id": image_id, "segmenter": huge},
+            headers=auth,
+        ),
+    }
+    for route, r in answers.items():
+        assert r.status_code == 422, (route, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "2147483647" in r.json()["detail"], route
+    # the largest version number is a reference, to a version that is not there
+    r = client.get("/v1/models/nuclei:2147483647/health", headers=auth)
+    assert r.status_code == 404 and "no version" in r.json()["detail"]

@@ -78,6 +78,24 @@ def test_promote_rollback_and_audit_trail(registry: ModelRegistry, tiny_model: T
     ]
 
 
+def test_a_rollback_to_a_version_goes_only_where_the_alias_has_been(
+    registry: ModelRegistry, tiny_model: TinyModel
+) -> None:
+    for _ in range(3):
+        register(registry, tiny_model)
+    registry.promote("cells", 1, "production", actor="alice")
+    registry.promote("cells", 2, "production", actor="alice")
+    # version 3 never held production: going there is a promotion (through its gate)
+    with pytest.raises(Conflict, match="promote it instead"):
+        registry.rollback("cells", "production", actor="bob", to_version=3)
+    assert registry.resolve("cells@production").version == 2
+    # a version it held is a rollback, as before
+    assert registry.rollback("cells", "production", actor="bob", to_version=1).version == 1
+    assert registry.rollback("cells", "production", actor="bob", to_version=2).version == 2
+    moves = [(a.action, a.from_version, a.to_version) for a in registry.audit("cells") if a.alias]
+    assert moves[-2:] == [("rollback", 2, 1), ("rollback", 1, 2)]
+
+
 def test_delete_is_refused_while_aliased(registry: ModelRegistry, tiny_model: TinyModel) -> None:
     v1 = register(registry, tiny_model)
     register(registry, tiny_model)

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pixelmill.errors import Conflict, InvalidParameter
-from pixelmill.ml.registry_rules import ModelRef, compare, parse_ref, rollback_target
+from pixelmill.ml.registry_rules import (
+    MAX_VERSION,
+    ModelRef,
+    check_rollback_to,
+    compare,
+    parse_ref,
+    rollback_target,
+)
 
 names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
 aliases = st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True).filter(lambda a: a != "latest")
@@ -46,6 +53,10 @@ def test_bare_name_and_latest() -> None:
         "nuclei:x",
         "../etc",
         "a@latest",
+        "nuclei:99999999999999999999999",  # past any version: was a 500 (OverflowError)
+        f"nuclei:{MAX_VERSION + 1}",
+        "nuclei:" + "9" * 5000,  # past int()'s digit limit
+        "nuclei:\u0661",  # a digit, but not an ASCII one
     ],
 )
 def test_bad_refs_are_422(text: str) -> None:
@@ -77,6 +88,27 @@ def test_rollback_walks_back_through_promotions() -> None:
         rollback_target(audit, "production", 1)
     with pytest.raises(Conflict):
         rollback_target(audit, "staging", 3)
+
+
+def test_the_highest_version_is_still_a_reference() -> None:
+    assert parse_ref(f"nuclei:{MAX_VERSION}").version == MAX_VERSION == 2**31 - 1
+
+
+def test_a_rollback_to_a_version_goes_only_where_the_alias_has_been() -> None:
+    audit = [
+        Entry("register", None, None, 1),
+        Entry("register", None, None, 2),
+        Entry("promote", "production", None, 1),
+        Entry("promote", "staging", None, 2),
+    ]
+    # production never held 2 (staging did): going there is a promotion, not a rollback
+    with pytest.raises(Conflict, match="promote it instead") as refused:
+        check_rollback_to(audit, "nuclei", "production", 2)
+    assert refused.value.extra == {"alias": "production", "version": 2}
+    assert check_rollback_to(audit, "nuclei", "staging", 2) == 2
+    audit += [Entry("promote", "production", 1, 3), Entry("unalias", "production", 3, None)]
+    assert check_rollback_to(audit, "nuclei", "production", 1) == 1
+    assert check_rollback_to(audit, "nuclei", "production", 3) == 3
 
 
 def test_compare_picks_best_per_metric() -> None:

@@ -49,6 +49,23 @@ def test_progress_reports_epochs_and_cancel_stops_training() -> None:
     assert events[0]["epochs"] == 50 and "dice" in events[0]["metrics"]
 
 
+def test_without_a_validation_split_the_loss_is_not_called_a_validation_loss(
+    tiny: object,
+) -> None:
+    # given a dataset uploaded with val_fraction=0: nothing to validate on
+    parsed = datasets.parse(nuclei_zip(), val_fraction=0)
+    assert parsed.split["val"] == []
+    result = training.train(TrainSpec(**TINY_SPEC), parsed)
+    # then the version's metrics carry the best epoch's training loss as "loss" and no
+    # validation score at all (it was {"val_loss": <the training loss>})
+    best = min(h["loss"] for h in result.history)
+    assert result.metrics == {"loss": pytest.approx(best, abs=1e-6)}
+    assert all(set(h) == {"epoch", "loss"} for h in result.history)
+    # while a run with a validation split still reports its validation loss
+    with_val = tiny.result.metrics  # type: ignore[attr-defined]
+    assert "val_loss" in with_val and "dice" in with_val and "loss" not in with_val
+
+
 def test_onnx_export_matches_torch(tiny: object) -> None:
     diff = export.check(tiny.onnx, tiny.network, tiny.spec, atol=1e-4)  # type: ignore[attr-defined]
     assert diff < 1e-4

@@ -28,6 +28,9 @@ from pixelmill.backends.metadata.model_permissions import grant_on
 from pixelmill.backends.metadata.quotas import count_stored
 from pixelmill.errors import Conflict, NotFound
 
+#: version numbers are 32-bit INTEGER columns (PostgreSQL); SQLite's are 64-bit
+_MAX_VERSION = 2**31 - 1
+
 
 def _row(row: Any) -> dict[str, Any]:
     return {k: utc(v) for k, v in row._mapping.items()}
@@ -207,12 +210,14 @@ class ModelRepository:
             ]
 
     def version(self, model: str, version: int) -> VersionRecord:
-        with self.db.begin() as conn:
-            row = conn.execute(
-                sa.select(t.model_versions).where(
-                    t.model_versions.c.model == model, t.model_versions.c.version == version
-                )
-            ).first()
+        row = None
+        if 1 <= version <= _MAX_VERSION:  # past the column's range: none such, not a DB error
+            with self.db.begin() as conn:
+                row = conn.execute(
+                    sa.select(t.model_versions).where(
+                        t.model_versions.c.model == model, t.model_versions.c.version == version
+                    )
+                ).first()
         if row is None:
             self.get_model(model)
             raise NotFound(f"model {model!r} has no version {version}")

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import ops, pipeline
+from pixelmill.ml.registry_rules import parse_ref
 from pixelmill.services.jobs.kinds import JobKind
 from pixelmill.services.timelapse_frames import (
     TrackingOptions,
@@ -60,6 +61,18 @@ class TrackParams(TrackingOptions):
         if value is None:
             return None
         return [step.to_json() for step in ops.parse_pipeline(value)]
+
+    @field_validator("model")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        # a malformed reference (or a version past any that can exist) is refused at
+        # submit, not found out by every retry of the run
+        if value is not None:
+            try:
+                parse_ref(value)
+            except InvalidParameter as exc:
+                raise ValueError(exc.detail) from None
+        return value
 
     @model_validator(mode="after")
     def _one_segmenter(self) -> TrackParams:

@@ -117,6 +117,7 @@ def set_gate(
     key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     registry = allowed(request, key, name, "model.promote")
+    deps(request).evaluation.gate_dataset(Caller.of(key), body.dataset)
     gate = Gate(body.dataset, body.metric)
     return promotion_gate.set_gate(
         registry.models, registry.evaluations, name, alias, gate, actor=actor(key)

@@ -65,7 +65,11 @@ class PromoteRequest(BaseModel):
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_version: int | None = Field(
-        None, ge=1, le=INT32_MAX, description="Default: before the last promotion."
+        None,
+        ge=1,
+        le=INT32_MAX,
+        description="A version the alias held before (else 409: promote it, through its "
+        "gate). Default: before the last promotion.",
     )
     note: str | None = Field(None, max_length=1000)
 
@@ -192,8 +196,11 @@ def promote(
     body: PromoteRequest,
     key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
-    gate = Gate(body.require_better_on, body.metric) if body.require_better_on else None
     registry = allowed(request, key, name, "model.promote")
+    gate = None
+    if body.require_better_on:
+        deps(request).evaluation.gate_dataset(Caller.of(key), body.require_better_on)
+        gate = Gate(body.require_better_on, body.metric)
     return registry.promote(
         name, body.version, alias, actor=actor(key), note=body.note, gate=gate
     ).to_json()
