@@ -129,7 +129,7 @@ class JobsSettings(BaseModel):
         10000,
         ge=1,
         description="Backpressure: above this many waiting tasks in a queue, submits get "
-        "503 with Retry-After.",
+        "503 with Retry-After; a job of more tasks than this is refused with 422.",
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with backpressure 503s.")
     step_time_limit_s: float = Field(

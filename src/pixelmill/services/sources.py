@@ -5,7 +5,9 @@ A source is fetched once per URL and kept in a bounded in-memory cache for
 ``sources.cache_ttl_s`` (its bytes by total size, its probed metadata by count, longer
 lived: a render already in the result cache needs no fetch at all). Concurrent requests
 for a URL that is being fetched wait for that one fetch. The header is probed against
-``render.max_pixels`` before anything is decoded, as uploads are.
+``render.max_pixels`` before anything is decoded, and the pixels are then decoded once,
+failing on truncation, as uploads are: a damaged source is ``422 corrupt-image``, never a
+render with grey where its data ended.
 """
 
 from __future__ import annotations
@@ -88,8 +90,9 @@ class RemoteImages:
 
 
 def _record(url: str, data: bytes, max_pixels: int) -> ImageRecord:
-    """What the source is, from its header only (refused above ``max_pixels``)."""
-    info = probe(data, max_pixels=max_pixels, verify=False)
+    """What the source is, from its header (refused above ``max_pixels``), once its
+    pixels are proven to decode (refused when corrupt or truncated)."""
+    info = probe(data, max_pixels=max_pixels)
     digest = hashlib.sha256(data).hexdigest()
     return ImageRecord(
         id=source_id(url, digest),

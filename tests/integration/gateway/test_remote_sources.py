@@ -57,7 +57,10 @@ class _Origin(BaseHTTPRequestHandler):
             "/huge.jpg": lambda: self._send(200, PHOTO + b"\0" * 300_000, "image/jpeg"),
             "/huge-undeclared": self._undeclared,
             "/slow.jpg": self._slow,
+            "/trickle.jpg": lambda: self._trickle(headers_first=True),
+            "/trickle-headers.jpg": lambda: self._trickle(headers_first=False),
             "/bomb.png": lambda: self._send(200, _bomb(), "image/png"),
+            "/truncated.jpg": lambda: self._send(200, PHOTO[: len(PHOTO) // 2], "image/jpeg"),
         }
         routes.get(self.path, lambda: self._send(404, b"", "text/plain"))()
 
@@ -89,6 +92,30 @@ class _Origin(BaseHTTPRequestHandler):
     def _slow(self) -> None:
         time.sleep(1.5)
         self._send(200, PHOTO, "image/jpeg")
+
+    def _trickle(self, *, headers_first: bool) -> None:
+        """The photo one byte at a time, 0.1 s apart, for at most 20 s: its headers at once
+        and then the body, or even the headers byte by byte."""
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {len(PHOTO)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        if headers_first:
+            self.wfile.write(head)
+            trickled = PHOTO
+        else:
+            trickled = head + PHOTO
+        stop = time.monotonic() + 20
+        try:
+            for byte in trickled:
+                if time.monotonic() > stop:
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the fetcher hung up at its deadline
+        self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -196,6 +223,7 @@ def test_redirects_are_followed_only_where_a_url_could_go_itself(
         ("/huge-undeclared", 413, "too-large"),
         ("/slow.jpg", 504, "source-timeout"),
         ("/bomb.png", 413, "too-large"),
+        ("/truncated.jpg", 422, "corrupt-image"),  # as the same bytes uploaded are
     ],
 )
 def test_a_bad_source_is_a_clear_problem_and_the_gateway_keeps_serving(
@@ -207,6 +235,23 @@ def test_a_bad_source_is_a_clear_problem_and_the_gateway_keeps_serving(
     problem = answer.json()
     assert problem["type"].endswith("/" + kind)
     assert "Traceback" not in answer.text and "httpx" not in answer.text
+    assert _render(client, f"http://localhost:{origin}/photo.jpg", auth).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/trickle.jpg", "/trickle-headers.jpg"])
+def test_a_trickling_source_is_cut_at_the_timeout_of_the_whole_fetch(
+    gateway: tuple[TestClient, dict[str, str]], origin: int, path: str
+) -> None:
+    # every read brings a byte well within the timeout (0.5 s), but the source would
+    # take 20 s in all: the fetch ends at its deadline, not when the source is done
+    client, auth = gateway
+    started = time.monotonic()
+    answer = _render(client, f"http://localhost:{origin}{path}", auth)
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 504, answer.text
+    assert answer.json()["type"].endswith("/source-timeout")
+    assert "longer than 0.5 s" in answer.json()["detail"]
+    assert elapsed < 8, elapsed
     assert _render(client, f"http://localhost:{origin}/photo.jpg", auth).status_code == 200
 
 

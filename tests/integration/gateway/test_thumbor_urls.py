@@ -149,3 +149,31 @@ def test_other_paths_are_left_to_other_routes(client: TestClient) -> None:
     assert client.get("/v1/images/none/render/x").status_code == 404
     # a POST elsewhere is not taken for a thumbor GET (405): the route does not match
     assert client.post("/nothing/here").status_code == 404
+
+
+def test_a_malformed_signature_is_403_not_the_web_app(client: TestClient, image_id: str) -> None:
+    url = CryptoURL(key=KEY).generate(width=300, height=200, image_url=image_id)
+    signature = url.split("/")[1]
+    assert len(signature) == 28 and signature.endswith("=")
+    malformed = [
+        url.replace(signature, signature.rstrip("=")),  # without its padding
+        url.replace(signature, "A" * 28 + "="),  # 29 characters
+        url.replace(signature, "2eF5R3+0c3hiL/XoVYOSh/92vR8="),  # standard base64, with '/'
+        f"/{'A' * 27}/fit-in/300x200/filters:quality(80)/{image_id}",
+    ]
+    for path in malformed:
+        answer = client.get(path)
+        assert answer.status_code == 403, (path, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        problem = answer.json()
+        assert problem["type"].endswith("/bad-signature")
+        assert "malformed" in problem["detail"]
+    assert client.get(url).status_code == 200  # the well-formed one still renders
+
+
+def test_web_app_paths_are_not_taken_for_thumbor_urls(client: TestClient) -> None:
+    # deep links of the web app (and unknown API paths) keep their own answers
+    for path in ("/studies/0123456789abcdef0123456789", "/viewer/0123456789abcdef0123456789"):
+        assert client.get(path).status_code != 403, path
+    assert client.get(f"/v1/{'A' * 27}/300x200/some-id").status_code == 404
+    assert client.get(f"/{'A' * 27}/just-an-id").status_code != 403

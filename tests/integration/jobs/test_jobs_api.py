@@ -188,6 +188,26 @@ def test_cancel_a_running_job_stops_it_and_a_finished_job_cannot_be_cancelled(
     assert refused.status_code == 409
 
 
+def test_a_job_larger_than_the_queue_limit_is_refused_for_good_not_retry_later(
+    idle_gateway: Gateway,
+) -> None:
+    # the queue is empty and holds at most 3 tasks: 4 inputs can never fit, so the
+    # answer says so (a client retrying a 503 would retry forever)
+    gw = idle_gateway
+    ids = [gw.upload(40, 30, seed=i) for i in range(4)]
+    body = {"inputs": ids, "pipeline": [{"op": "flip"}]}
+    resp = gw.client.post("/v1/jobs", json=body, headers=gw.auth)
+    assert resp.status_code == 422, resp.text
+    assert "retry-after" not in resp.headers
+    problem = resp.json()
+    assert problem["max_queued_tasks"] == 3 and problem["queue"] == "transform"
+    assert "at most 3 inputs" in problem["detail"]
+    assert gw.jobs.repo.count() == 0
+    # the same work as smaller jobs is accepted
+    accepted = gw.client.post("/v1/jobs", json={**body, "inputs": ids[:3]}, headers=gw.auth)
+    assert accepted.status_code == 202, accepted.text
+
+
 def test_backpressure_answers_503_with_retry_after(idle_gateway: Gateway) -> None:
     gw = idle_gateway
     for _ in range(3):

@@ -6,6 +6,10 @@ those addresses only (the URL carries the IP, the ``Host`` header and TLS SNI th
 so the certificate is still checked against the name). Redirects are not followed by
 the client: each ``Location`` is parsed and checked like a new URL. No proxy settings
 are read from the environment. The body is streamed and stops at ``max_bytes``.
+``timeout_s`` is one deadline over the whole fetch, redirects included: every connect,
+write and read of the connection gets only the time left
+(:mod:`~pixelmill.backends.sources.deadline`), so a source trickling its headers or body
+is cut at the limit.
 
 ``s3://BUCKET/KEY``: read with the storage section's S3 endpoint and credentials, from
 allowed buckets only, never creating anything.
@@ -27,6 +31,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from pixelmill.backends.sources.deadline import DeadlineTransport, fetch_deadline
 from pixelmill.backends.sources.guard import Source, SourcePolicy, check_addresses, parse_source
 from pixelmill.errors import (
     ImageTooLarge,
@@ -86,7 +91,9 @@ class SourceFetcher:
         self.limits = limits
         self._s3_access = s3 or S3Access()
         self._resolve = resolver
-        self._client = httpx.Client(follow_redirects=False, trust_env=False)
+        self._client = httpx.Client(
+            follow_redirects=False, trust_env=False, transport=DeadlineTransport()
+        )
         self._s3_client: Any = None
         self._s3_lock = threading.Lock()
 
@@ -100,7 +107,8 @@ class SourceFetcher:
             source = parse_source(url, self.limits)
             if source.scheme == "s3":
                 return self._s3(source)
-            answer = self._http(source, deadline)
+            with fetch_deadline(deadline):
+                answer = self._http(source, deadline)
             if isinstance(answer, bytes):
                 return answer
             url = urljoin(url, answer)
@@ -146,7 +154,7 @@ class SourceFetcher:
                     raise SourceUnavailable("the source redirected without a location")
                 return location
             _check_status(response.status_code)
-            return _read(response.iter_bytes(_CHUNK), response.headers, self.limits, deadline)
+            return _read(response.iter_bytes(), response.headers, self.limits, deadline)
         finally:
             response.close()
 

@@ -135,6 +135,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
         url = storage_url(settings.ratelimit, settings.cache.url)
         app.add_middleware(RateLimitMiddleware, budgets=Budgets(settings.ratelimit, url))
     app.add_middleware(MetricsMiddleware)
+    # an unhandled error's 500, answered inside the request context (its id, headers)
+    app.add_middleware(problems.UnexpectedErrorMiddleware)
     access = logging.INFO if deps.settings.observability.access_log else logging.DEBUG
     # request id (errors are logged with it), log context, span, access line
     app.add_middleware(RequestContextMiddleware, access_level=access)

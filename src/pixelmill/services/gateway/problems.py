@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.errors import PROBLEM_BASE, PixelmillError
 from pixelmill.observability import context
@@ -94,21 +95,58 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception(
-            "unhandled error on %s %s [request %s]",
-            request.method,
-            request.url.path,
-            _request_id(),
-        )
-        return problem_response(
-            {
-                "type": PROBLEM_BASE + "internal",
-                "title": "Internal error",
-                "status": 500,
-                "detail": "an unexpected error occurred; it has been logged",
-                "instance": request.url.path,
-            }
-        )
+        # only what escapes UnexpectedErrorMiddleware gets here: Starlette calls this
+        # outside every middleware, after the request's context has ended
+        return unexpected_response(request.method, request.url.path)
+
+
+def unexpected_response(method: str, path: str) -> JSONResponse:
+    """The ``500`` for an exception nothing handled, logged with its traceback (call it
+    while that exception is being handled)."""
+    log.exception("unhandled error on %s %s [request %s]", method, path, _request_id())
+    return problem_response(
+        {
+            "type": PROBLEM_BASE + "internal",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "an unexpected error occurred; it has been logged",
+            "instance": path,
+        }
+    )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception nothing handled with the ``500`` problem, inside the
+    request's context (mount it just inside ``RequestContextMiddleware``): so the answer
+    carries ``X-Request-ID`` and the security headers, its body the ``request_id``, and
+    the log line the id. The handler :func:`install` registers for ``Exception`` runs in
+    Starlette's outermost middleware, where none of that exists any more.
+
+    The exception ends here, answered and logged once; after an answer has started it
+    goes on up (the server closes the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if started:
+                raise
+            response = unexpected_response(scope["method"], scope["path"])
+            await response(scope, receive, send)
 
 
 #: the schema of every problem+json body (RFC 9457 members, and ours)

@@ -41,6 +41,14 @@ _OPTIONS = re.compile(
 _REMOTE = re.compile(r"^(https?|s3):/+(.+)$")
 _FILTER = re.compile(r"(\w+)\(([^()]*)\)(?::|$)")
 _SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{27}=$")
+#: what a mistaken signature looks like: base64 of either alphabet (standard base64's '/'
+#: splits it into segments), padded or not, about the length of a digest
+_SIGNATURE_LIKE = re.compile(r"^[A-Za-z0-9_+/=-]{20,64}$")
+#: the option groups that say a path is thumbor's (an image id alone says nothing)
+_OPTION_GROUPS = (
+    "trim", "left", "fit_in", "flop", "width", "flip", "height",
+    "halign", "valign", "smart", "filters",
+)  # fmt: skip
 _VERTICAL = {"top": "north", "bottom": "south", "middle": ""}
 _HORIZONTAL = {"left": "west", "right": "east", "center": ""}
 
@@ -86,6 +94,25 @@ class ThumborRequest:
 def is_signature(segment: str) -> bool:
     """Whether a path segment has the shape of a thumbor signature (28 characters)."""
     return bool(_SIGNATURE.match(segment))
+
+
+def malformed_signature(path: str) -> bool:
+    """Whether ``path`` (no leading /) is evidently a signed thumbor URL whose signature
+    does not have thumbor's shape: one or more segments of base64 the length of a digest
+    (unpadded, too long, standard alphabet with '+' and '/'), then an options path with at
+    least one thumbor option (``300x200``, ``fit-in``, ``filters:...``) and an image.
+    Paths of the web app (``/studies/<id>``, ``/viewer/<id>``) have no such options."""
+    segments = path.split("/")
+    for cut in range(1, len(segments) - 1):
+        signature = "/".join(segments[:cut])
+        if len(signature) > 64:
+            break
+        if is_signature(signature) or not _SIGNATURE_LIKE.match(signature):
+            continue
+        options = _OPTIONS.match("/".join(segments[cut:]))
+        if options is not None and any(options[group] for group in _OPTION_GROUPS):
+            return True
+    return False
 
 
 def sign(key: str, options: str) -> str:

@@ -233,6 +233,19 @@ class JobService:
         return records
 
     def _check_capacity(self, queue: str, adding: int) -> None:
+        """422 for a job that could never fit the queue, even empty (retrying cannot
+        help); 503 with Retry-After while the queue is too full for it right now."""
+        limit = self.settings.max_queued_tasks
+        if adding > limit:
+            metrics.JOBS_REJECTED.labels(queue).inc()
+            raise InvalidParameter(
+                f"this job has {adding} tasks, more than the {queue!r} queue ever holds "
+                f"(jobs.max_queued_tasks: {limit}); submit it as jobs of at most {limit} "
+                "inputs each",
+                field="inputs",
+                max_queued_tasks=limit,
+                queue=queue,
+            )
         now = time.monotonic()
         seen_at, depth = self._depth.get(queue, (0.0, 0))
         if now - seen_at > DEPTH_TTL_S:

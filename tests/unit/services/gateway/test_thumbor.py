@@ -109,3 +109,21 @@ def test_signatures_match_libthumbor(
     assert thumbor.is_signature(signature)
     thumbor.verify(key, signature, options)  # no BadSignature
     assert thumbor.sign(key, options) == signature
+
+
+@pytest.mark.parametrize(
+    ("path", "malformed"),
+    [
+        ("2eF5R3-0c3hiL_XoVYOSh_92vR8/300x200/img", True),  # unpadded
+        ("AAAAAAAAAAAAAAAAAAAAAAAAAAAA=/300x200/img", True),  # 29 characters
+        ("2eF5R3+0c3hiL/XoVYOSh/92vR8=/300x200/img", True),  # standard base64
+        ("2eF5R3-0c3hiL_XoVYOSh_92vR8/fit-in/filters:quality(80)/img", True),
+        ("2eF5R3-0c3hiL_XoVYOSh_92vR8=/300x200/img", False),  # well-formed: its own route
+        ("2eF5R3-0c3hiL_XoVYOSh_92vR8/img", False),  # no thumbor option
+        ("studies/0123456789abcdef0123456789", False),
+        ("viewer/img1", False),
+        ("assets/index-abc123.js", False),
+    ],
+)
+def test_a_malformed_signature_is_told_from_other_paths(path: str, malformed: bool) -> None:
+    assert thumbor.malformed_signature(path) is malformed

@@ -4,25 +4,32 @@
 
 Mounted last, so every other route matches first; and the signature segment only
 matches thumbor's signature shape (28 URL-safe base64 characters), so other paths fall
-through to whatever is mounted after (static files) or a plain 404.
+through to whatever is mounted after (the web app) or a plain 404. One exception: a path
+that is evidently a signed thumbor URL with a malformed signature (unpadded, the wrong
+length, standard base64 with '+' and '/', followed by thumbor options such as
+``300x200``) answers ``403 bad-signature`` rather than the web app's page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import Match
+from starlette.types import Scope
 
 from pixelmill.backends.metadata.records import ImageRecord
-from pixelmill.errors import AuthError, Forbidden, NotFound
+from pixelmill.errors import AuthError, BadSignature, Forbidden, NotFound
 from pixelmill.imaging.render import RenderParams, parse_render
 from pixelmill.services.gateway import thumbor
 from pixelmill.services.gateway.auth import identify
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.render_answer import RenderTarget, answer_render, render_response
+from pixelmill.services.web.ui import RESERVED
 from pixelmill.services.workspace.principal import Principal
 
 
@@ -70,6 +77,37 @@ async def unsafe(request: Request, options: str) -> Response:
 async def signed(request: Request, signature: str, options: str) -> Response:
     thumbor.verify(deps(request).settings.security.thumbor_key, signature, options)
     return await _answer(request, options, signed=True, principal=None)
+
+
+class _MalformedSignature(APIRoute):
+    """Matches only ``GET``/``HEAD`` of evidently thumbor paths whose signature segment
+    is malformed (:func:`thumbor.malformed_signature`); API paths never."""
+
+    def matches(self, scope: Scope) -> tuple[Match, MutableMapping[str, Any]]:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return Match.NONE, {}
+        path = scope["path"].lstrip("/")
+        if path.split("/", 1)[0] in RESERVED or not thumbor.malformed_signature(path):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+async def malformed(request: Request, path: str) -> Response:
+    if not deps(request).settings.security.thumbor_key:
+        raise BadSignature("thumbor URLs are not enabled (no security.thumbor_key)")
+    raise BadSignature(
+        "the thumbor URL signature is malformed: it is 28 characters of URL-safe base64 "
+        "(A-Z a-z 0-9 - _, ending in '='), as libthumbor builds it"
+    )
+
+
+router.add_api_route(
+    "/{path:path}",
+    malformed,
+    methods=["GET", "HEAD"],
+    include_in_schema=False,
+    route_class_override=_MalformedSignature,
+)
 
 
 async def _answer(
