@@ -161,9 +161,10 @@ class JobsSettings(BaseModel):
     retention_days: float = Field(
         30.0,
         ge=0,
+        le=36500,
         description="Finished jobs (succeeded, failed, cancelled) older than this many days "
         "are deleted with their tasks, events and artifacts; result images stay. 0 keeps "
-        "jobs forever.",
+        "jobs forever; at most 36500 (a century).",
     )
     retention_interval_s: float = Field(
         600.0,

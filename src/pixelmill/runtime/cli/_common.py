@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -248,3 +249,46 @@ def folder_to_zip(path: Path) -> bytes:
             )
             archive.writestr(info, file.read_bytes())
     return buf.getvalue()
+
+
+# -- option types ---------------------------------------------------------------------------
+class Finite(click.FloatRange):
+    """A number from ``min`` to ``max`` (both kept); ``nan`` is refused, which
+    ``FloatRange`` lets through (it compares false with both bounds)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
+
+
+# -- health ---------------------------------------------------------------------------------
+def start_health(
+    container: Any, port: int | None, *, name: str, live: Callable[[], bool] | None = None
+) -> Any:
+    """A process's /livez, /readyz and /metrics (``port``, else
+    ``observability.health_port``; 0: off), started, or ``None``. A port that cannot be
+    served (taken, a host not of this machine) is one clean error line, with the
+    container closed."""
+    observability = container.settings.observability
+    port = observability.health_port if port is None else port
+    if not port:
+        return None
+    from pixelmill.observability.health import HealthServer
+    from pixelmill.observability.metrics import render_latest
+
+    host = observability.health_host
+    try:
+        server = HealthServer(
+            host, port, container.readiness_checks(), metrics=render_latest, live=live
+        )
+    except OSError as error:
+        container.close()
+        raise click.ClickException(
+            f"cannot serve health on {host}:{port}: {error.strerror or error}"
+            " (choose another --health-port, or 0 for none)"
+        ) from error
+    server.start()
+    click.echo(f"pixelmill {name} health on http://{host}:{server.port}")
+    return server

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from pixelmill.runtime.cli._common import Finite
 from pixelmill.settings import Settings
 
 POLICY_NAMES = ("pixelmill", "hpa", "keda_ready", "keda_unacked", "ray", "static", "oracle")
@@ -41,8 +42,10 @@ def autoscale_group() -> None:
     type=click.Choice(POLICY_NAMES),
     help="A policy to run (repeat for more); default: all of them.",
 )
-@click.option("--hours", type=click.FloatRange(min=0.01), help="Synthetic trace length (h).")
-@click.option("--scale", type=click.FloatRange(min=0.0001), help="Synthetic load x this.")
+@click.option(
+    "--hours", type=Finite(0.01, 168), help="Synthetic trace length (h; at most 168, a week)."
+)
+@click.option("--scale", type=Finite(0.0001, 1000), help="Synthetic load x this (at most 1000).")
 @click.option("--seed", type=int, help="Synthetic trace seed (default 15).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(

@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
 
 import click
 
-from pixelmill.runtime.cli._common import settings_from, url_options
+from pixelmill.runtime.cli._common import settings_from, start_health, url_options
 
 
 @click.command("autoscaler")
@@ -50,11 +49,7 @@ def autoscaler_command(
         raise click.ClickException(
             "the autoscaler needs a shared broker: set PIXELMILL_BROKER__URL=amqp://..."
         )
-    try:
-        health = _health(container, health_port)
-    except click.ClickException:
-        container.close()
-        raise
+    health = start_health(container, health_port, name="autoscaler")
     stop = threading.Event()
     stop_on_signals(stop)
     service = build_autoscaler(container, dry_run=dry_run)
@@ -72,25 +67,3 @@ def autoscaler_command(
 
         container.close()
         metrics.process_exiting()
-
-
-def _health(container: Any, port: int | None) -> Any:
-    """/livez, /readyz and /metrics (``port``, else the configured one; 0: off)."""
-    observability = container.settings.observability
-    port = observability.health_port if port is None else port
-    if not port:
-        return None
-    from pixelmill.observability.health import HealthServer
-    from pixelmill.observability.metrics import render_latest
-
-    host = observability.health_host
-    try:
-        server = HealthServer(host, port, container.readiness_checks(), metrics=render_latest)
-    except OSError as error:  # the port taken, a host not of this machine, ...
-        raise click.ClickException(
-            f"cannot serve health on {host}:{port}: {error.strerror or error}"
-            " (choose another --health-port, or 0 for none)"
-        ) from error
-    server.start()
-    click.echo(f"pixelmill autoscaler health on http://{host}:{server.port}")
-    return server

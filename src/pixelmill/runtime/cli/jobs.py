@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import click
 
-from pixelmill.runtime.cli._common import settings_from
+from pixelmill.runtime.cli._common import Finite, settings_from
 
 #: the oldest cutoff ``--older-than`` takes: a century (beyond, no date is left to count
 #: back to, and no pixelmill job is that old)
 MAX_DAYS = 36500
-
-
-class Days(click.FloatRange):
-    """Days from 0 to :data:`MAX_DAYS`, fractions allowed; ``nan`` is no number of days
-    (``FloatRange`` lets it through: it compares false with both bounds)."""
-
-    def __init__(self) -> None:
-        super().__init__(min=0, max=MAX_DAYS)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        days = super().convert(value, param, ctx)
-        if math.isnan(days):
-            self.fail(f"{value!r} is not a number of days.", param, ctx)
-        return days
 
 
 @click.group("jobs")
@@ -38,7 +21,7 @@ def jobs_group() -> None:
     "--older-than",
     "older_than",
     default=None,
-    type=Days(),
+    type=Finite(0, MAX_DAYS),
     help=f"Days (fractions allowed, at most {MAX_DAYS}) since a job finished; default "
     "jobs.retention_days.",
 )

@@ -15,12 +15,11 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
 
 import click
 
 from pixelmill.backends.broker.base import QUEUES
-from pixelmill.runtime.cli._common import settings_from, url_options
+from pixelmill.runtime.cli._common import settings_from, start_health, url_options
 
 
 def parse_queues(text: str) -> list[str]:
@@ -47,7 +46,7 @@ def parse_queues(text: str) -> list[str]:
 @click.option(
     "--health-port",
     default=None,
-    type=int,
+    type=click.IntRange(0, 65535),
     help="Serve /livez, /readyz and /metrics on this port of observability.health_host "
     "(default observability.health_port; 0: off).",
 )
@@ -78,7 +77,12 @@ def worker_command(
         raise click.ClickException(
             "the metadata DB has no schema: run `pixelmill db upgrade` first"
         )
-    health = start_health(container, health_port if health_port is not None else metrics_port)
+    health = start_health(
+        container,
+        health_port if health_port is not None else metrics_port,
+        name="worker",
+        live=container.job_daemon.alive,
+    )
     from pixelmill.runtime import heap
 
     heap.settle()
@@ -106,24 +110,3 @@ def worker_command(
         tracing.flush()
         container.close()
         metrics.process_exiting()
-
-
-def start_health(container: Any, port: int | None) -> Any:
-    """The worker's /livez, /readyz and /metrics (``port``, else the configured one; 0
-    or none: off), or ``None``."""
-    observability = container.settings.observability
-    port = observability.health_port if port is None else port
-    if not port:
-        return None
-    from pixelmill.observability.health import HealthServer
-    from pixelmill.observability.metrics import render_latest
-
-    server = HealthServer(
-        observability.health_host,
-        port,
-        container.readiness_checks(),
-        metrics=render_latest,
-        live=container.job_daemon.alive,
-    ).start()
-    click.echo(f"pixelmill worker health on http://{observability.health_host}:{server.port}")
-    return server

@@ -238,3 +238,11 @@ def test_record_needs_a_database_or_a_log() -> None:
     result = CliRunner().invoke(main, ["autoscale", "record"])
     assert result.exit_code == 2
     assert "--database-url, --access-log" in result.output
+
+
+@pytest.mark.parametrize("option", ["--hours", "--scale"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e9"])
+def test_a_synthetic_trace_needs_finite_sizes(option: str, value: str) -> None:
+    result = CliRunner().invoke(main, ["autoscale", "simulate", option, value])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output

@@ -14,7 +14,7 @@ from pixelmill.runtime.cli import main
 @pytest.mark.parametrize(
     ("days", "said"),
     [
-        ("nan", "'nan' is not a number of days."),
+        ("nan", "'nan' is not a number."),
         ("inf", "inf is not in the range 0<=x<=36500."),
         ("1e10", "10000000000.0 is not in the range 0<=x<=36500."),
         ("1000000", "1000000.0 is not in the range 0<=x<=36500."),
