@@ -101,6 +101,7 @@ def test_the_same_pipeline_twice_yields_the_same_content_addressed_result(gatewa
         ({"kind": "test.checked", "params": {"name": "bad"}}, 422, "must be 'ok'"),
         ({"kind": "test.sleep", "pipeline": [{"op": "flip"}]}, 422, "belong to pipeline jobs"),
         ({"inputs": ["IMG"], "pipeline": [{"op": "flip"}], "extra": 1}, 422, "schema"),
+        ({"inputs": ["IMG"], "pipeline": [{"op": "overlay"}]}, 422, "needs a segmentation"),
     ],
 )
 def test_bad_submissions_are_refused_up_front_with_a_problem(

@@ -143,6 +143,15 @@ def parse_pipeline(specs: Iterable[Mapping[str, Any]]) -> list[Step]:
         raise InvalidParameter("the pipeline is empty")
     if len(steps) > MAX_STEPS:
         raise InvalidParameter(f"the pipeline has {len(steps)} steps; at most {MAX_STEPS}")
+    labelled = False
+    for index, step in enumerate(steps):
+        if step.op.needs_labels and not labelled:
+            raise InvalidParameter(
+                f"step {index} ({step.op.name}) needs a segmentation step before it "
+                "(e.g. segment_nuclei, threshold, or a preset that segments)",
+                errors=[{"loc": f"steps[{index}].op", "msg": "no segmentation step before it"}],
+            )
+        labelled = labelled or step.op.leaves_labels(step.params)
     return steps
 
 

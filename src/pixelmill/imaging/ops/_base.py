@@ -98,9 +98,18 @@ class Operation(Generic[P]):
     #: clock): a render may keep such a pipeline's result for the same request in
     #: another output format (:func:`pixelmill.imaging.intermediates.rendered`)
     pure: ClassVar[bool] = False
+    #: leaves a label image (``ctx.artifacts["labels"]``) for the steps after it
+    makes_labels: ClassVar[bool] = False
+    #: cannot run without an earlier step's labels: a pipeline without one is refused
+    #: when it is parsed, not when its job runs
+    needs_labels: ClassVar[bool] = False
 
     def apply(self, image: pyvips.Image, params: P, ctx: OpContext) -> pyvips.Image:
         raise NotImplementedError
+
+    def leaves_labels(self, params: P) -> bool:
+        """Whether this step, with ``params``, leaves labels for later steps."""
+        return self.makes_labels
 
     def load(self, source: bytes | str, params: P, ctx: OpContext) -> pyvips.Image | None:
         """Optionally fuse this op with decoding (shrink-on-load). ``None``: not fusable."""

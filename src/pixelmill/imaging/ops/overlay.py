@@ -35,6 +35,7 @@ class Overlay(Operation[OverlayParams]):
     Params = OverlayParams
     summary = "Contours or fills of the segmented objects over the original (8-bit RGB)."
     queue = "transform"
+    needs_labels = True
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
 

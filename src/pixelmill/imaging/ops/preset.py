@@ -65,6 +65,9 @@ class Preset(Operation[PresetParams]):
         ctx.artifacts["preset"] = {"ref": preset.ref, "overrides": params.overrides}
         return image
 
+    def leaves_labels(self, params: PresetParams) -> bool:
+        return any(step.op.leaves_labels(step.params) for step in params.steps())
+
 
 def preset_schema(ref: str) -> dict[str, Any]:
     """The JSON Schema of a preset analysis's ``params``: ``{"overrides": {op: {...}}}``

@@ -76,6 +76,7 @@ class SegmentNuclei(Operation[SegmentNucleiParams]):
     Params = SegmentNucleiParams
     summary = "Threshold + watershed segmentation of nuclei/cells; labels in artifacts."
     queue = "analyse"
+    makes_labels = True
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
 

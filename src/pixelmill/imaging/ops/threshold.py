@@ -39,6 +39,7 @@ class Threshold(Operation[ThresholdParams]):
     Params = ThresholdParams
     summary = "Binary mask (0/255) by Otsu/Li/triangle/yen/isodata/mean/local or a value."
     queue = "analyse"
+    makes_labels = True
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
 

@@ -204,6 +204,19 @@ def test_bad_parameters_are_422_at_parse_time(spec: dict[str, Any]) -> None:
     assert info.value.status == 422
 
 
+def test_an_overlay_without_a_segmentation_before_it_is_refused_when_parsed() -> None:
+    # refused before a job is stored, not when its task runs
+    for specs in ([{"op": "overlay"}], [{"op": "overlay"}, {"op": "segment_nuclei"}]):
+        with pytest.raises(InvalidParameter, match=r"step 0 \(overlay\) needs a segmentation"):
+            ops.parse_pipeline(specs)
+    for first in (
+        {"op": "segment_nuclei"},
+        {"op": "threshold"},
+        {"op": "preset", "name": "nuclei-fluorescence"},
+    ):
+        assert len(ops.parse_pipeline([first, {"op": "blur", "sigma": 1}, {"op": "overlay"}])) == 3
+
+
 def test_steps_that_need_a_segmentation_say_so() -> None:
     image, _ = nuclei()
     with pytest.raises(InvalidParameter, match="needs a segmentation step"):
