@@ -219,20 +219,37 @@ def test_concurrent_tasks_complete_the_job_exactly_once(store: JobStore) -> None
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
-def test_cancel_drops_queued_tasks_and_a_late_result_is_recorded_as_cancelled(
-    store: JobStore,
-) -> None:
+def test_cancel_ends_every_task_and_a_late_result_changes_nothing(store: JobStore) -> None:
+    # given a job with a running task, cancelled
     job_id = make_job(store, tasks=3)
     store.start_task(job_id, 0)
     job, changed = store.cancel(job_id)
-    assert changed and job.state == "cancelled" and job.cancelled == 2
+    # then the job is final with every task counted, running ones included
+    assert changed and (job.state, job.cancelled, job.succeeded) == ("cancelled", 3, 0)
+    assert [store.task(job_id, i).state for i in range(3)] == ["cancelled"] * 3
     assert store.start_task(job_id, 1) is None
-    store.finish_task(job_id, 0, Finish("succeeded", result_image="x"))
-    job = store.get(job_id)
-    assert (job.state, job.cancelled, job.succeeded) == ("cancelled", 3, 0)
-    assert store.task(job_id, 0).state == "cancelled"
+    # and the running task's late result (its worker did not check in time) is dropped:
+    # nothing follows the final state event an SSE stream ends at
+    assert store.finish_task(job_id, 0, Finish("succeeded", result_image="x")) is None
+    assert store.get(job_id) == job
     assert store.cancel(job_id) == (job, False)
+    assert all_events(store, job_id)[-1] == ("state", {"state": "cancelled"})
     assert state_events(store, job_id) == ["queued", "running", "cancelled"]
+
+
+def test_a_running_task_of_a_cancelled_job_is_not_left_running(store: JobStore) -> None:
+    # given a running task whose run raised (a retry is due) or whose worker was
+    # killed, and its job cancelled meanwhile
+    job_id = make_job(store, tasks=2)
+    store.start_task(job_id, 0)
+    store.cancel(job_id)
+    store.retry_later(job_id, 0, "OSError: boom")
+    # when the broker delivers the task again, it is dropped (the job is over)
+    assert store.start_task(job_id, 0) is None
+    # then no task of the final job is still active, and its counts add up
+    job = store.get(job_id)
+    assert [store.task(job_id, i).state for i in range(2)] == ["cancelled", "cancelled"]
+    assert job.succeeded + job.failed + job.cancelled == job.total
 
 
 def test_a_failed_task_fails_the_job_with_a_summary(store: JobStore) -> None:
@@ -309,17 +326,19 @@ def test_a_one_task_job_that_fails_says_why(store: JobStore) -> None:
     ]
 
 
-def test_a_one_task_job_cancelled_while_running_records_a_late_result_as_cancelled(
+def test_a_one_task_job_cancelled_while_running_drops_a_late_result(
     store: JobStore,
 ) -> None:
     job_id = make_job(store)
     started = store.start_task(job_id, 0)
     assert started is not None
     store.cancel(job_id)
-    store.finish_task(job_id, 0, Finish("succeeded", result_image="x"), started=started)
+    late = store.finish_task(job_id, 0, Finish("succeeded", result_image="x"), started=started)
     job = store.get(job_id)
+    assert late is None and store.task(job_id, 0).result_image is None
     assert (job.state, job.cancelled, job.succeeded, job.result) == ("cancelled", 1, 0, None)
     assert state_events(store, job_id) == ["queued", "running", "cancelled"]
+    assert all_events(store, job_id)[-1] == ("state", {"state": "cancelled"})
 
 
 def test_concurrent_duplicate_finishes_of_a_one_task_job_count_once(store: JobStore) -> None:

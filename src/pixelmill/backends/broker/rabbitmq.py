@@ -22,7 +22,9 @@ retries wait out their backoff) and dead-letter queue (``.XQ``) of each.
   publishers all declare on first use, so the declarations are serialised (the first
   returns once the queue runs; the others then find nothing pending).
 * **Acknowledged after completion**: Dramatiq acks when the actor returns; a killed
-  worker's unacked message goes back to the queue and is delivered again. The ack frame
+  worker's unacked message goes back to the queue and is delivered again. A message
+  whose connection was lost while it ran is settled by nobody (RabbitMQ put it back):
+  its tag would name another delivery on the new connection. The ack frame
   is handed to the consumer's connection to go out with its next poll (at once when it
   idles; behind the deliveries it is handing out when busy) rather than after a socket
   poll of its own per ack, which was ~9 % of a worker's CPU (``docs/benchmarks.md``).
@@ -39,7 +41,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import dramatiq
@@ -61,6 +62,7 @@ from pixelmill.backends.broker.base import (
     RetryPolicy,
     TaskMessage,
 )
+from pixelmill.backends.broker.rabbitmq_consumer import _Consumer
 from pixelmill.backends.broker.rabbitmq_dead_letters import (
     AMQP_ERRORS,
     DeadLetterReaper,
@@ -69,25 +71,6 @@ from pixelmill.backends.broker.rabbitmq_dead_letters import (
 from pixelmill.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class _Consumer(_RabbitmqConsumer):
-    """Dramatiq's consumer, acknowledging without a socket poll per ack."""
-
-    def ack(self, message: Any) -> None:
-        try:
-            self.known_tags.remove(message._tag)
-            self.connection.add_callback_threadsafe(partial(self._ack, message._tag))
-        except KeyError:
-            log.warning("failed to ack message %s: not in known tags", message.message_id)
-        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
-            raise ConnectionClosed(exc) from None
-
-    def _ack(self, tag: int) -> None:
-        # on the consumer's thread: BlockingChannel.basic_ack would also poll the socket
-        # until the frame is out; buffered, it leaves with the consumer's next poll (a
-        # worker that dies before then gets the message redelivered, as without an ack)
-        self.channel._impl.basic_ack(delivery_tag=tag)
 
 
 class QuorumRabbitmqBroker(_DramatiqRabbitmq):

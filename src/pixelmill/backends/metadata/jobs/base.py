@@ -290,7 +290,7 @@ class JobStore(Protocol):
         ...
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> tuple[JobRecord, bool]:
-        """Cancel an active job (its queued tasks at once); ``(job, changed)``."""
+        """Cancel an active job with every queued or running task; ``(job, changed)``."""
         ...
 
     # -- retention ----------------------------------------------------------------------

@@ -321,13 +321,14 @@ class MemoryJobStore:
                 raise NotFound(f"no job {job_id!r}")
             if not can_move("job", job.state, "cancelled"):
                 return job, False
-            queued = [t for t in self._tasks[job_id].values() if t.state == "queued"]
-            for task in queued:
+            # running ones too: a late outcome or a redelivery then changes nothing
+            live = [t for t in self._tasks[job_id].values() if t.state in ACTIVE]
+            for task in live:
                 self._put(replace(task, state="cancelled", finished_at=now))
             job = replace(
                 job,
                 state="cancelled",
-                cancelled=job.cancelled + len(queued),
+                cancelled=job.cancelled + len(live),
                 finished_at=now,
                 updated_at=now,
             )

@@ -354,9 +354,11 @@ class SqlTransitions(SqlStoreBase):
         return pg_prepared.session(self.db.engine, count_and_complete, transaction=True)
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> tuple[JobRecord, bool]:
-        """Cancel a queued or running job: queued tasks are cancelled at once, running
-        ones stop at their next check. Returns ``(job, changed)``; cancelling a finished
-        job changes nothing. With ``owner``, another key's job is ``NotFound``."""
+        """Cancel a queued or running job: every task still queued or running is
+        cancelled at once (running ones stop at their next check; their late outcome
+        or redelivery then matches no row), so the job is final with its counts and its
+        last event. Returns ``(job, changed)``; cancelling a finished job changes
+        nothing. With ``owner``, another key's job is ``NotFound``."""
         now = _now()
         with self.db.begin() as conn:
             job = self._lock_job(conn, job_id)
@@ -366,7 +368,10 @@ class SqlTransitions(SqlStoreBase):
                 return job, False
             dropped = conn.execute(
                 job_tasks.update()
-                .where(job_tasks.c.job_id == job_id, job_tasks.c.state == "queued")
+                .where(
+                    job_tasks.c.job_id == job_id,
+                    job_tasks.c.state.in_(sources("task", "cancelled")),
+                )
                 .values(state="cancelled", finished_at=now)
             ).rowcount
             conn.execute(
