@@ -124,7 +124,7 @@ def probe(
     if verify and slide:
         _verify_smallest_level(source)
     elif verify:
-        verify_decodes(source, fmt)
+        verify_decodes(source, fmt, smallest_side=min(image.width, image.height))
     fields = set(image.get_fields())
     orientation = int(image.get("orientation")) if "orientation" in fields else 1
     pages = int(image.get("n-pages")) if "n-pages" in fields else 1
@@ -166,15 +166,18 @@ def _verify_smallest_level(source: ImageSource) -> None:
         raise CorruptImage("the image data is corrupt or truncated") from exc
 
 
-def verify_decodes(source: ImageSource, fmt: ImageFormat) -> None:
+def verify_decodes(source: ImageSource, fmt: ImageFormat, *, smallest_side: int = 8) -> None:
     """Decode every pixel of the first page once, failing on truncation or corruption.
 
     JPEG decodes with shrink-on-load (all entropy data is still read, so truncation is
-    caught at a fraction of the cost); memory stays bounded by sequential access.
+    caught at a fraction of the cost); memory stays bounded by sequential access. The
+    shrink is at most ``smallest_side`` (the header's shorter side): libvips refuses a
+    shrink that leaves a side of 0 pixels ("bad dimensions"), so a JPEG under 8 px
+    decodes at 1/4, 1/2 or full size.
     """
     options: dict[str, Any] = {"access": "sequential", "fail_on": "truncated"}
     if fmt is ImageFormat.JPEG:
-        options["shrink"] = 8
+        options["shrink"] = next(s for s in (8, 4, 2, 1) if s <= max(smallest_side, 1))
     try:
         open_image(source, **options).avg()
     except pyvips.Error as exc:

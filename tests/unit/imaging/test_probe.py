@@ -89,3 +89,18 @@ def test_a_whole_slide_over_the_pixel_limit_is_taken_up_to_the_slide_limit(
         probe(flat, max_pixels=500_000, max_slide_pixels=10**8)  # no reduced levels
     with pytest.raises(ImageTooLarge):
         probe(slide.read_bytes(), max_pixels=500_000)  # slides not allowed
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 40), (7, 7), (40, 5)])
+def test_jpeg_smaller_than_the_verify_shrink_is_accepted(size: tuple[int, int]) -> None:
+    # libvips refuses a shrink-on-load that leaves a side of 0 pixels ("bad
+    # dimensions"): a 1x1 JPEG was refused as corrupt at upload
+    width, height = size
+    info = probe(make_image(width, height), max_pixels=10**8)
+    assert (info.format, info.width, info.height) == (ImageFormat.JPEG, width, height)
+
+
+def test_truncated_tiny_jpeg_is_still_corrupt() -> None:
+    data = make_image(5, 5)
+    with pytest.raises(CorruptImage):
+        probe(data[: len(data) // 2], max_pixels=10**8)
