@@ -72,14 +72,21 @@ class DynamicBatcher:
     def submit(
         self, x: NDArray[np.float32], *, announced: bool = False
     ) -> Future[NDArray[np.float32]]:
+        """Queue ``x`` for the worker; once the batcher is closed (its model evicted from
+        the serving cache while a request still holds it) ``x`` runs at once in this
+        thread instead: a closed batcher still answers, it only stops batching."""
         future: Future[NDArray[np.float32]] = Future()
         with self._cond:
-            if self._closed:
-                raise RuntimeError("the batcher is closed")
             if announced:
                 self._pending -= 1
-            self._queue.append((x, future))
-            self._cond.notify()
+            if not self._closed:
+                self._queue.append((x, future))
+                self._cond.notify()
+                return future
+        try:
+            future.set_result(self.runner(x[None])[0])
+        except BaseException as exc:  # the caller's result() raises it
+            future.set_exception(exc)
         return future
 
     def run(self, inputs: list[NDArray[np.float32]]) -> list[NDArray[np.float32]]:

@@ -293,18 +293,30 @@ class ModelRegistry(ModelAccess):
         actor: str | None,
         to_version: int | None = None,
         note: str | None = None,
+        expected: int | None = None,
     ) -> AliasRecord:
         """Move ``alias`` back: to ``to_version`` if given (one the alias held before, else
         409: that is a promotion, through the gate), else to where it pointed before its
-        last promotion (see :func:`pixelmill.ml.registry_rules.rollback_target`)."""
+        last promotion (see :func:`pixelmill.ml.registry_rules.rollback_target`).
+        ``expected``: the version being rolled back (409 if the alias holds another)."""
         current = self.models.alias(name, alias)
+        if expected is not None and current.version != expected:
+            raise Conflict(f"{name}@{alias} moved meanwhile (to {current.version})")
         audit = self.models.audit(name)
         if to_version is not None:
             target = rules.check_rollback_to(audit, name, alias, to_version)
         else:
             target = rules.rollback_target(audit, alias, current.version)
+        # only from the holder the target was worked out for: a promotion or another
+        # rollback in between is not undone by this one (409)
         _previous, record = self.models.move_alias(
-            name, alias, target, action="rollback", actor=actor, note=note
+            name,
+            alias,
+            target,
+            action="rollback",
+            actor=actor,
+            note=note,
+            expected=current.version,
         )
         return record
 

@@ -158,3 +158,12 @@ def test_a_lone_input_that_fails_raises_in_its_caller_and_frees_the_runtime() ->
     assert batcher.run([np.ones((1, 2, 2), np.float32)])[0].sum() == 4  # free again
     batcher.close()
     assert (batcher.batches, batcher.items) == (1, 1)
+
+
+def test_a_closed_batcher_still_answers_in_the_callers_thread() -> None:
+    """Its model was evicted from the serving cache while a request still held it."""
+    batcher = DynamicBatcher(double, max_batch=4)
+    batcher.close()
+    x = np.ones((1, 8, 8), np.float32)
+    assert np.array_equal(batcher.run([x, x])[1], 2 * x)
+    assert np.array_equal(batcher.run([x])[0], 2 * x)

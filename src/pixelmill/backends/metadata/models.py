@@ -317,9 +317,12 @@ class ModelRepository:
         action: str,
         actor: str | None,
         note: str | None = None,
+        expected: int | None = None,
     ) -> tuple[int | None, AliasRecord]:
         """Point ``alias`` at ``version`` (which must exist) and audit it as ``action``.
-        Returns the previous version (``None`` if the alias is new) and the alias."""
+        Returns the previous version (``None`` if the alias is new) and the alias.
+        ``expected``: only if the alias still names that version, checked in the same
+        transaction (409 if it moved meanwhile: a rollback decided on what it held)."""
         self.version(model, version)
         now = datetime.now(UTC)
         with self.db.begin() as conn:
@@ -328,6 +331,11 @@ class ModelRepository:
                 sa.select(t.model_aliases.c.version).where(*where).with_for_update()
             ).first()
             previous = None if row is None else int(row.version)
+            if expected is not None and previous != expected:
+                raise Conflict(
+                    f"{model}@{alias} moved meanwhile (to {previous}, not {expected}): "
+                    "look again before moving it"
+                )
             values = {"version": version, "updated_by": actor, "updated_at": now}
             if row is None:
                 conn.execute(t.model_aliases.insert().values(model=model, alias=alias, **values))

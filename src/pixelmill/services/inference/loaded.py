@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache
+
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.ml.drift import DriftMonitor
 from pixelmill.ml.onnx_model import OnnxModel
@@ -55,3 +57,22 @@ class InlineMask:
     content: bytes
     media_type: str
     headers: dict[str, str]
+
+
+class LoadedCache(LRUCache[str, LoadedModel]):
+    """Loaded versions, least recently used evicted first. An evicted model is kept in
+    ``take_evicted()`` for its owner to close outside its lock; requests that still hold
+    it finish on it (a closed batcher runs their inputs in their own threads)."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self._evicted: list[LoadedModel] = []
+
+    def popitem(self) -> tuple[str, LoadedModel]:
+        key, evicted = super().popitem()
+        self._evicted.append(evicted)
+        return key, evicted
+
+    def take_evicted(self) -> list[LoadedModel]:
+        evicted, self._evicted = self._evicted, []
+        return evicted

@@ -26,7 +26,7 @@ import numpy as np
 
 from pixelmill.backends.metadata.events import Actor, EventLog
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.errors import PixelmillError
+from pixelmill.errors import Conflict, PixelmillError
 from pixelmill.ml import registry_rules as rules
 from pixelmill.observability import metrics
 from pixelmill.services.model_registry import ModelRegistry
@@ -175,7 +175,10 @@ class RollbackWatcher:
                 actor=ROLLBACK_ACTOR,
                 to_version=watch.from_version,
                 note=f"automatic rollback of version {v.version}: {detail}",
+                expected=v.version,  # checked as it moves: a later promotion stands
             )
+        except Conflict:
+            return  # moved while we judged (a person, or another process's rollback)
         except PixelmillError:
             log.exception("automatic rollback of %s failed", v.ref)
             return

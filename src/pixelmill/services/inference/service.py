@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 import numpy as np
-from cachetools import LRUCache
 from numpy.typing import NDArray
 
 from pixelmill.backends.breaker import Breakers, is_outage
@@ -32,7 +31,7 @@ from pixelmill.services.inference.answers import (
 )
 from pixelmill.services.inference.bookkeeping import Bookkeeper, answering, leaves_a_core
 from pixelmill.services.inference.grants import PredictGrants
-from pixelmill.services.inference.loaded import InlineMask, LoadedModel
+from pixelmill.services.inference.loaded import InlineMask, LoadedCache, LoadedModel
 from pixelmill.services.inference.predictor import Predictor
 from pixelmill.services.inference.resolution import ResolvedRefs
 from pixelmill.services.inference.rollback import RollbackWatcher
@@ -40,16 +39,6 @@ from pixelmill.services.model_registry import ModelRegistry
 from pixelmill.settings import MLSettings
 
 log = logging.getLogger(__name__)
-
-
-class _Loaded(LRUCache[str, LoadedModel]):
-    """Loaded versions, least recently used evicted first; an evicted model's sessions
-    and batcher threads are closed."""
-
-    def popitem(self) -> tuple[str, LoadedModel]:
-        key, evicted = super().popitem()
-        evicted.model.close()
-        return key, evicted
 
 
 class InferenceService:
@@ -67,7 +56,7 @@ class InferenceService:
         self.watcher: RollbackWatcher | None = None
         self.images = images
         self.settings = settings
-        self._loaded: _Loaded = _Loaded(maxsize=settings.loaded_models)
+        self._loaded = LoadedCache(maxsize=settings.loaded_models)
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self.refs = ResolvedRefs(registry, settings.resolve_ttl_s)
@@ -94,41 +83,54 @@ class InferenceService:
             with self._lock:
                 if version.id in self._loaded:
                     return self._loaded[version.id]
-            started = time.perf_counter()
-            s = self.settings
-            model = OnnxModel(
-                self.registry.artifact(version),
-                InputSpec.model_validate(version.input_spec),
-                threads=s.inference_threads,
-                max_batch=s.max_batch,
-                max_wait=s.max_wait_ms / 1000,
-                max_batch_pixels=s.max_batch_pixels,
-                batching=s.batching,
-                overlap=s.tile_overlap,
-                tile=s.tile_size or None,
-            )
-            self._instrument(model, version.model)
-            monitor = DriftMonitor(
-                version.reference,
-                window=s.drift_window,
-                min_samples=s.drift_min_samples,
-                threshold=s.drift_threshold,
-                on_flag=lambda state, v=version: self._drift_flag(v, state),
-            )
-            loaded = LoadedModel(
-                version,
-                model,
-                monitor,
-                load_seconds=time.perf_counter() - started,
-                drift_state=monitor.state().to_dict(),
-            )
-            metrics.model_loaded(version.model, str(version.version))
+            try:
+                loaded = self._open(version)
+            except BaseException:  # a failed load leaves no gate behind
+                with self._lock:
+                    self._loading.pop(version.id, None)
+                raise
             with self._lock:
-                self._loaded[version.id] = loaded  # may evict (and close) the LRU one
+                self._loaded[version.id] = loaded  # may evict the LRU one
                 metrics.MODELS_LOADED.set(len(self._loaded))
                 self._loading.pop(version.id, None)
+                evicted = self._loaded.take_evicted()
+            for old in evicted:  # outside the lock: closing waits for a running batch
+                old.model.close()
             log.info("loaded model %s in %.3fs", version.ref, loaded.load_seconds)
             return loaded
+
+    def _open(self, version: VersionRecord) -> LoadedModel:
+        """A new session (and batcher and drift monitor) for ``version``."""
+        started = time.perf_counter()
+        s = self.settings
+        model = OnnxModel(
+            self.registry.artifact(version),
+            InputSpec.model_validate(version.input_spec),
+            threads=s.inference_threads,
+            max_batch=s.max_batch,
+            max_wait=s.max_wait_ms / 1000,
+            max_batch_pixels=s.max_batch_pixels,
+            batching=s.batching,
+            overlap=s.tile_overlap,
+            tile=s.tile_size or None,
+        )
+        self._instrument(model, version.model)
+        monitor = DriftMonitor(
+            version.reference,
+            window=s.drift_window,
+            min_samples=s.drift_min_samples,
+            threshold=s.drift_threshold,
+            on_flag=lambda state, v=version: self._drift_flag(v, state),
+        )
+        loaded = LoadedModel(
+            version,
+            model,
+            monitor,
+            load_seconds=time.perf_counter() - started,
+            drift_state=monitor.state().to_dict(),
+        )
+        metrics.model_loaded(version.model, str(version.version))
+        return loaded
 
     @staticmethod
     def _instrument(model: OnnxModel, name: str) -> None:
@@ -170,7 +172,10 @@ class InferenceService:
     def close(self) -> None:
         self.bookkeeper.close()  # the statistics of every answered prediction count
         with self._lock:
-            self._loaded.clear()  # evicts, and so closes, every loaded model
+            self._loaded.clear()
+            evicted = self._loaded.take_evicted()
+        for old in evicted:
+            old.model.close()
 
     # -- predicting ---------------------------------------------------------------------
     def run(
