@@ -72,11 +72,8 @@ def run(
             image = open_image(source, access="random")
             image = crop(image.autorot() if auto_orient else image, region)
         if image is None and remaining and auto_orient:
-            src: bytes | str = source if isinstance(source, bytes) else str(source)
-            fused = remaining[0].op.load(src, remaining[0].params, ctx)
-            if fused is not None:
-                image = fused
-                remaining.pop(0)
+            assert isinstance(source, (bytes, Path))
+            image = _fused(source, remaining, ctx, random_access=random_access)
         if image is None:
             assert isinstance(source, (bytes, Path))
             streamable = not random_access and _streamable(remaining)
@@ -100,6 +97,21 @@ def run(
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from exc
     return image
+
+
+def _fused(
+    source: bytes | Path, steps: list[Step], ctx: OpContext, *, random_access: bool
+) -> pyvips.Image | None:
+    """The first step fused with decoding (a shrink-on-load resize), taken off ``steps``;
+    ``None`` when it does not fuse. The decode runs top to bottom, so where a later
+    step is geometric (a flip reads the last row first) or the caller asks for random
+    access, the (bounded: max_side) result is computed into memory."""
+    src: bytes | str = source if isinstance(source, bytes) else str(source)
+    fused = steps[0].op.load(src, steps[0].params, ctx)
+    if fused is None:
+        return None
+    steps.pop(0)
+    return fused.copy_memory() if random_access or not _streamable(steps) else fused
 
 
 def _opener(source: ImageSource, **options: int) -> Callable[[], pyvips.Image]:

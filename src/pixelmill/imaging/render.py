@@ -301,7 +301,7 @@ def to_steps(p: RenderParams, *, max_side: int = 8192) -> list[ops.Step]:
         specs.append(_crop_step(p))
     sizes = _sized(p, max_side)
     if sizes:
-        resize: dict[str, Any] = {"op": "resize", "fit": p.fit, **sizes}
+        resize: dict[str, Any] = {"op": "resize", "fit": p.fit, "max_side": max_side, **sizes}
         resize.update(gravity=p.gravity, background=p.bg or _BLACK, enlarge=p.enlarge)
         if p.fp is not None:
             resize["focal"] = p.fp

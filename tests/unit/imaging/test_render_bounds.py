@@ -153,3 +153,49 @@ def test_the_configured_output_side_narrows_w_and_h_but_never_widens_them() -> N
     with pytest.raises(InvalidParameter) as err:
         parse_render({"h": "501"}, max_side=500)
     assert "500" in err.value.detail
+
+
+def _tall_jpeg(tmp_path: Any) -> Any:
+    """A 10 x 3000 JPEG, its top half black and its bottom half white."""
+    import numpy as np
+    import pyvips
+
+    pixels = np.zeros((3000, 10, 3), np.uint8)
+    pixels[1500:] = 255
+    path = tmp_path / "tall.jpg"
+    pyvips.Image.new_from_array(pixels, interpretation="srgb").jpegsave(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"w": "4000", "enlarge": "true"},  # the height follows the width
+        {"h": "4000", "w": "100", "fit": "outside", "enlarge": "true"},
+        {"zoom": "4", "enlarge": "true"},
+    ],
+)
+def test_no_side_of_a_render_exceeds_the_configured_output_side(tmp_path: Any, query: Any) -> None:
+    from pixelmill.imaging import pipeline
+
+    # 10 x 3000 made 4000 px wide would be 1,200,000 px tall (JPEG's own limit is 65,500)
+    out = pipeline.run(
+        _tall_jpeg(tmp_path), to_steps(parse_render(query, max_side=8192), max_side=8192)
+    )
+    assert max(out.width, out.height) == 8192
+
+
+@pytest.mark.parametrize("after", [{"flip": "true"}, {"rotate": "180"}, {"rotate": "90"}])
+def test_a_resize_fused_with_the_decode_takes_a_flip_or_rotate_after_it(
+    tmp_path: Any, after: Any
+) -> None:
+    from pixelmill.imaging import pipeline
+    from pixelmill.imaging.encode import encode
+    from pixelmill.imaging.formats import ImageFormat
+
+    # the shrink-on-load decode runs top to bottom; a flip asks for the last row first
+    params = parse_render({"w": "100", "fit": "inside", **after}, max_side=8192)
+    out = pipeline.run(_tall_jpeg(tmp_path), to_steps(params, max_side=8192))
+    assert len(encode(out, ImageFormat.JPEG, quality=80)) > 0
+    first = out.crop(0, 0, out.width, 1).avg()
+    assert first > 200 if after != {"rotate": "90"} else out.width == 3000  # white on top

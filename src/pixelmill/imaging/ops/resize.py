@@ -37,7 +37,6 @@ from pixelmill.imaging.ops._base import OpContext, Operation, Params
 MAX_SIDE = 16384
 _HUGE = 10_000_000  # "unbounded" for libvips thumbnail
 
-
 #: how the image meets the width x height box (sharp's names, plus imgproxy's
 #: ``fill-down``: ``cover`` that, when the image is too small to fill the box, crops it
 #: to the box's aspect ratio instead of returning it whole)
@@ -73,7 +72,7 @@ class ResizeParams(Params):
         description="Without width and height: scale the image by this "
         "factor (zoom), capped at max_side.",
     )
-    max_side: int = Field(MAX_SIDE, ge=1, le=MAX_SIDE, description="Longest side a scale gives.")
+    max_side: int = Field(MAX_SIDE, ge=1, le=MAX_SIDE, description="Longest side, uncut.")
     offset: tuple[int, int] = Field(
         (0, 0),
         description="Crop window shift (x, y) in output pixels, inward from the "
@@ -180,8 +179,8 @@ class Resize(Operation[ResizeParams]):
             return _run_general(src, p)
         size = "both" if p.enlarge else "down"
         w, h = p.width, p.height
-        if w is None or h is None:
-            return _thumb(src, w or _HUGE, height=h or _HUGE, size=size)
+        if w is None or h is None:  # the other side follows, to max_side at most
+            return _thumb(src, w or p.max_side, height=h or p.max_side, size=size)
         if p.fit == "fill":
             if not p.enlarge:
                 sw, sh = _oriented_size(src)
@@ -201,6 +200,7 @@ class Resize(Operation[ResizeParams]):
         scale = max(w / sw, h / sh)
         if not p.enlarge:
             scale = min(scale, 1.0)
+        scale = min(scale, p.max_side / max(sw, sh)) if p.fit == "outside" else scale
         tw, th = max(1, math.ceil(sw * scale - 1e-6)), max(1, math.ceil(sh * scale - 1e-6))
         out = _thumb(src, tw, height=th, size=size)
         if p.fit == "outside":
@@ -257,7 +257,7 @@ def _scales(size: tuple[int, int], p: ResizeParams, *, capped: bool) -> tuple[fl
     if capped:
         if not p.enlarge:
             sx, sy = min(sx, 1.0), min(sy, 1.0)
-        if p.width is None and p.height is None:
+        if p.width is None or p.height is None or p.fit == "outside":  # not cut to a box
             longest = max(sw * sx, sh * sy)
             if longest > p.max_side:
                 sx, sy = sx * p.max_side / longest, sy * p.max_side / longest
