@@ -67,3 +67,23 @@ def train_tiny(**overrides: Any) -> TinyModel:
     return TinyModel(
         export.to_onnx(result.network, result.input_spec), result.input_spec, result.network, result
     )
+
+
+def add_model_version(repo: Any, name: str, **kw: Any) -> Any:
+    """A version row of model ``name`` with placeholder metadata (a ``ModelRepository``
+    contract test's fixture: nothing reads the file)."""
+    return repo.add_version(
+        model=name,
+        task="segmentation",
+        sha256="a" * 64,
+        size_bytes=1,
+        framework="onnx",
+        input_spec={},
+        train_config={},
+        dataset_sha256=None,
+        metrics={},
+        card={},
+        reference={},
+        job_id=None,
+        **kw,
+    )

@@ -15,6 +15,7 @@ from pixelmill.backends.metadata.model_permissions import ModelPermissionReposit
 from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.errors import Conflict, NotFound
+from tests.ml_helpers import add_model_version
 
 
 def _user(db: Database) -> str:
@@ -57,35 +58,17 @@ def test_datasets_belong_to_their_uploader(db: Database) -> None:
     assert not repo.sha256_in_use(sha)
 
 
-def _version(repo: ModelRepository, name: str, **kw: Any) -> Any:
-    return repo.add_version(
-        model=name,
-        task="segmentation",
-        sha256="a" * 64,
-        size_bytes=1,
-        framework="onnx",
-        input_spec={},
-        train_config={},
-        dataset_sha256=None,
-        metrics={},
-        card={},
-        reference={},
-        job_id=None,
-        **kw,
-    )
-
-
 def test_the_creator_of_a_model_manages_it_and_grants_are_audited(db: Database) -> None:
     models, perms = ModelRepository(db), ModelPermissionRepository(db)
     alice, bob = _user(db), _user(db)
     name = f"m-{uuid.uuid4().hex[:8]}"
-    _version(models, name, created_by=alice, manager=alice)
+    add_model_version(models, name, created_by=alice, manager=alice)
     assert perms.level(name, alice) == "manage"
     assert perms.level(name, bob) is None
-    _version(models, name, created_by=bob, manager=bob)  # a later version: no new grant
+    add_model_version(models, name, created_by=bob, manager=bob)  # a later version: no new grant
     assert perms.level(name, bob) is None
     with pytest.raises(Conflict):
-        _version(models, name, created_by=bob, manager=bob, new_only=True)
+        add_model_version(models, name, created_by=bob, manager=bob, new_only=True)
     perms.set(name, bob, "read", actor=Actor(alice))
     perms.set(name, bob, "edit", actor=Actor(alice))
     assert perms.levels(bob) == {name: "edit"}

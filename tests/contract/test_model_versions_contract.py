@@ -10,26 +10,14 @@ import pytest
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.models import ModelRepository
 from pixelmill.errors import NotFound
+from tests.ml_helpers import add_model_version
 
 
 @pytest.mark.parametrize("number", [2**31, 2**63, 10**23, 0, -1])
 def test_a_version_past_the_column_is_not_found(db: Database, number: int) -> None:
     models = ModelRepository(db)
     name = f"m-{uuid.uuid4().hex[:8]}"
-    models.add_version(
-        model=name,
-        task="segmentation",
-        sha256="a" * 64,
-        size_bytes=1,
-        framework="onnx",
-        input_spec={},
-        train_config={},
-        dataset_sha256=None,
-        metrics={},
-        card={},
-        reference={},
-        job_id=None,
-    )
+    add_model_version(models, name)
     with pytest.raises(NotFound, match=f"has no version {number}"):
         models.version(name, number)
     with pytest.raises(NotFound):

@@ -1,4 +1,5 @@
-"""``pixelmill worker``: a health port it cannot serve is one clear line, not a traceback."""
+"""``pixelmill worker`` and ``pixelmill autoscaler`` share one health-server start
+(``_common.start_health``): a port they cannot serve is one clear line, not a traceback."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from pixelmill.runtime.cli import main
 
 
 @pytest.mark.server
-def test_a_health_port_in_use_is_one_clear_line(tmp_path: Path, amqp_url: str) -> None:
+@pytest.mark.parametrize("command", [["worker"], ["autoscaler", "--dry-run"]])
+def test_a_health_port_in_use_is_one_clear_line(
+    tmp_path: Path, amqp_url: str, command: list[str]
+) -> None:
     urls = ["--data-dir", str(tmp_path), "--broker-url", amqp_url]
     assert CliRunner().invoke(main, ["db", "upgrade", "--data-dir", str(tmp_path)]).exit_code == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(main, ["worker", *urls, "--health-port", str(port)])
+        result = CliRunner().invoke(main, [*command, *urls, "--health-port", str(port)])
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)  # no traceback
     assert result.output.splitlines()[-1] == (
@@ -28,7 +32,8 @@ def test_a_health_port_in_use_is_one_clear_line(tmp_path: Path, amqp_url: str) -
     )
 
 
-def test_a_health_port_out_of_range_is_refused() -> None:
-    result = CliRunner().invoke(main, ["worker", "--health-port", "70000"])
+@pytest.mark.parametrize("command", ["worker", "autoscaler"])
+def test_a_health_port_out_of_range_is_refused(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--health-port", "70000"])
     assert result.exit_code == 2
     assert "Invalid value for '--health-port'" in result.output
