@@ -19,8 +19,9 @@ from pixelmill.backends.metadata.quotas import QuotaRepository
 from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.errors import QuotaExceeded
 from tests.contract.test_metadata_contract import image
-from tests.contract.test_ml_ownership_contract import _dataset, _version
+from tests.contract.test_ml_ownership_contract import _dataset
 from tests.jobs_helpers import make_job, run_concurrently
+from tests.ml_helpers import add_model_version
 
 
 def _user(db: Database) -> str:
@@ -51,7 +52,7 @@ def test_stored_bytes_count_every_handle_of_the_user_by_kind(db: Database) -> No
     images.add(**{**_image(1, bob, 100)})  # the same bytes: his own handle, counted to him
     images.add(**_image(2, alice, 50))
     DatasetRepository(db).add(**{**_dataset("d" * 64, alice), "size_bytes": 7})
-    _version(ModelRepository(db), "m", created_by=alice)  # size 1
+    add_model_version(ModelRepository(db), "m", created_by=alice)  # size 1
 
     stored = quotas.stored(alice)
 
@@ -93,7 +94,7 @@ def test_an_insert_past_the_limit_is_refused_and_rolled_back(db: Database, kind:
         elif kind == "datasets":
             DatasetRepository(db).add(max_stored_bytes=99, **{**_dataset("e" * 64, alice)})
         else:
-            _version(ModelRepository(db), "m", created_by=alice, max_stored_bytes=90)
+            add_model_version(ModelRepository(db), "m", created_by=alice, max_stored_bytes=90)
 
     assert refused.value.extra["quota"] == "stored_bytes" and refused.value.extra["used"] == 90
     assert quotas.stored(alice).total == 90
@@ -135,7 +136,7 @@ def test_the_stored_count_follows_every_insert_and_delete(db: Database) -> None:
     images.add(**_image(2, alice, 40))
     images.add(**_image(1, alice, 100))  # her own re-upload: the same row, not counted again
     dataset, _ = datasets.add(**{**_dataset("e" * 64, alice), "size_bytes": 7})
-    version = _version(models, "counted", created_by=alice)
+    version = add_model_version(models, "counted", created_by=alice)
     assert counted() == quotas.stored(alice).total == 148
     images.delete(first.id)
     datasets.delete(dataset.id)
