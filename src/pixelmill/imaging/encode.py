@@ -49,7 +49,10 @@ def encode(
 
     ``stop`` is asked as libvips computes (many times a second); once it says yes the
     computation is abandoned and :class:`CorruptImage` raised (the caller knows why).
+    An image larger than ``fmt`` holds is :class:`InvalidParameter` before any pixel is
+    computed (:func:`check_fits`).
     """
+    check_fits(image, fmt)
     out = _for_format(image, fmt, depth=depth)
     if fmt is ImageFormat.JPEG and out.hasalpha():
         out = out.flatten(background=_flat_background(background, out.bands - 1))
@@ -77,6 +80,47 @@ def encode(
 
 
 FAILED = "cannot render the image: its data is corrupt or truncated"
+
+#: the largest width and height (of each frame) an output format holds: libjpeg-turbo's
+#: JPEG_MAX_DIMENSION, WebP's 14-bit sizes, libvips' heifsave check (AVIF), GIF's 16-bit
+#: sizes. PNG and TIFF hold 2^31 pixels a side and more: no render reaches that
+MAX_SIDE = {
+    ImageFormat.JPEG: 65500,
+    ImageFormat.WEBP: 16383,
+    ImageFormat.AVIF: 16384,
+    ImageFormat.GIF: 65535,
+}
+
+
+def check_fits(image: pyvips.Image, fmt: ImageFormat) -> None:
+    """Raise :class:`InvalidParameter` (422) when ``image`` is wider or higher than ``fmt``
+    holds (:data:`MAX_SIDE`): the output asked for does not exist in that format, which
+    is the request's doing, not the source's. A GIF, WebP or AVIF of frames stacked top
+    to bottom (``page-height``) is measured by its frames, as the encoder saves them."""
+    limit = MAX_SIDE.get(fmt)
+    if limit is None:
+        return
+    height = image.height if fmt is ImageFormat.JPEG else _frame_height(image)
+    if image.width <= limit and height <= limit:
+        return
+    raise InvalidParameter(
+        f"{fmt.value.upper()} holds at most {limit} pixels a side and this output is "
+        f"{image.width}x{height}: ask for a smaller size (w, h) or PNG or TIFF",
+        format=fmt.value,
+        max_side=limit,
+        width=image.width,
+        height=height,
+    )
+
+
+def _frame_height(image: pyvips.Image) -> int:
+    # libvips' rule (vips_image_get_page_height): a page-height that divides the height
+    if image.get_typeof("page-height"):
+        page = int(image.get("page-height"))
+        if page > 0 and image.height % page == 0:
+            return page
+    return int(image.height)
+
 
 #: outputs that store an alpha band: a small one is computed into memory and loses that
 #: band when it is opaque on every pixel (the same picture, one band less to encode: a
@@ -133,8 +177,10 @@ def encode_within(
     ``max_bytes`` (a bisection, ~log2(quality) encodes of pixels computed once).
 
     Raises :class:`InvalidParameter` (422) when even :data:`MIN_QUALITY` does not fit,
-    or the format has no quality to lower (PNG, TIFF, GIF, lossless WebP).
+    or the format has no quality to lower (PNG, TIFF, GIF, lossless WebP), or when the
+    image is larger than the format holds (checked before its pixels are computed).
     """
+    check_fits(image, fmt)
     image = image.copy_memory()
     body = encode(image, fmt, quality=quality, **options)
     if len(body) <= max_bytes:

@@ -12,10 +12,16 @@ frame is transparent is not opaque as an animation either. That only rules GIFs 
 :func:`without_alpha` proves opacity on the decoded pixels (the smallest alpha is 255),
 so a GIF with any transparent pixel — a truncated frame the decoder leaves clear, a
 colour index past the table, a later frame's disposal — keeps its alpha.
+
+:func:`truncated` walks the same block structure over the whole file, for the upload's
+check (:func:`pixelmill.imaging.probe.verify_decodes`): libvips decodes a GIF whose data
+ends inside a frame without an error whatever ``fail_on`` says, and counts that frame
+in ``n-pages`` though none of it (or only its top) is drawn.
 """
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import pyvips
@@ -46,6 +52,41 @@ def may_be_opaque(source: bytes | str | Path) -> bool:
         return _first_frame_drawn_opaque(head)
     except IndexError:  # truncated, or extensions longer than the bytes read
         return False
+
+
+def truncated(source: bytes | str | Path) -> bool:
+    """Whether ``source``, a GIF, ends inside a block: in a frame's image data, its
+    descriptor or colour table, or an extension. A GIF whose blocks are all whole counts
+    as complete even without its trailer byte (as a PNG without its ``IEND`` chunk: every
+    pixel is there). ``False`` for bytes that are not a GIF."""
+    if isinstance(source, bytes):
+        return _ends_inside_a_block(source)
+    with open(source, "rb") as fh:
+        if not fh.seek(0, 2):
+            return False  # empty: nothing to map, not a GIF
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _ends_inside_a_block(data)
+
+
+def _ends_inside_a_block(data: bytes | mmap.mmap) -> bool:
+    if data[:6] not in _MAGIC:
+        return False
+    try:
+        pos = 13 + (3 * (2 << (data[10] & 7)) if data[10] & 0x80 else 0)
+        while pos < len(data) and data[pos] != 0x3B:  # the trailer
+            if data[pos] == 0x2C:  # a frame: descriptor, colour table, LZW code size
+                flags = data[pos + 9]
+                pos += 11 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+            elif data[pos] == 0x21:  # an extension: its label
+                pos += 2
+            else:  # not a block of a GIF: no truncation of ours to tell
+                return False
+            while data[pos]:  # data sub-blocks, up to the empty one
+                pos += data[pos] + 1
+            pos += 1
+    except IndexError:  # the data ran out inside a block
+        return True
+    return pos > len(data)  # the last block (a colour table, a sub-block) ran past the end
 
 
 def without_alpha(image: pyvips.Image) -> pyvips.Image:

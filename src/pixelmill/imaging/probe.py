@@ -14,6 +14,7 @@ from typing import Any
 import pyvips
 
 from pixelmill.errors import CorruptImage, EmptyInput, ImageTooLarge, UnsupportedFormat
+from pixelmill.imaging import gif
 from pixelmill.imaging.formats import SNIFF_BYTES, ImageFormat, sniff
 from pixelmill.imaging.pixel_size import pixel_size_um as read_pixel_size
 
@@ -174,7 +175,13 @@ def verify_decodes(source: ImageSource, fmt: ImageFormat, *, smallest_side: int 
     shrink is at most ``smallest_side`` (the header's shorter side): libvips refuses a
     shrink that leaves a side of 0 pixels ("bad dimensions"), so a JPEG under 8 px
     decodes at 1/4, 1/2 or full size.
+
+    A GIF's every frame is checked to be whole (:func:`pixelmill.imaging.gif.truncated`):
+    libvips decodes a frame cut short without failing, so a truncated animation would be
+    stored with a frame count its renders do not show.
     """
+    if fmt is ImageFormat.GIF and gif.truncated(source):
+        raise CorruptImage("the image data is truncated: the GIF ends inside a frame's blocks")
     options: dict[str, Any] = {"access": "sequential", "fail_on": "truncated"}
     if fmt is ImageFormat.JPEG:
         options["shrink"] = next(s for s in (8, 4, 2, 1) if s <= max(smallest_side, 1))

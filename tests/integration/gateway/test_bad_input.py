@@ -23,6 +23,18 @@ def _logged_in(client: TestClient, auth: dict[str, str]) -> None:
 JPEG = make_image(400, 300)
 
 
+def _animated_gif(frames: int = 3) -> bytes:
+    """Frames of a grey square moving right, each unlike the others."""
+    strip = pyvips.Image.black(60, 40 * frames, bands=3).copy(interpretation="srgb")
+    for i in range(frames):
+        strip = strip.draw_rect([200, 200, 200], 15 * i, 40 * i, 15, 40, fill=True)
+    strip.set_type(pyvips.GValue.gint_type, "page-height", 40)
+    return bytes(strip.cast("uchar").write_to_buffer(".gif"))
+
+
+GIF = _animated_gif()
+
+
 def _assert_problem(resp, status: int) -> dict:  # type: ignore[no-untyped-def]
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/problem+json"
@@ -44,6 +56,8 @@ def _assert_nothing_stored(container: Container) -> None:
         (b"", 400, "empty-input"),
         (JPEG[: len(JPEG) // 2], 422, "corrupt-image"),
         (b"\xff\xd8\xff" + b"\x00" * 500, 422, "corrupt-image"),
+        # libvips decodes a cut last frame without an error: it was stored with pages=3
+        (GIF[:-3], 422, "corrupt-image"),
         (b"<html>definitely not an image</html>", 415, "unsupported-format"),
         (b"%PDF-1.4\n" + b"0" * 100, 415, "unsupported-format"),
     ],
@@ -138,3 +152,23 @@ def test_unknown_ids_are_404_everywhere(client: TestClient, auth: dict[str, str]
 def test_crop_outside_the_image_is_422(client: TestClient, auth: dict[str, str]) -> None:
     image_id = client.post("/v1/images", content=JPEG, headers=auth).json()["id"]
     _assert_problem(client.get(f"/v1/images/{image_id}/render?crop=5000,0,10,10"), 422)
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "limit"),
+    [((16384, 4), "webp", 16383), ((4, 16385), "avif", 16384), ((65501, 2), "jpeg", 65500)],
+)
+def test_an_output_larger_than_its_format_holds_is_a_parameter_error(
+    client: TestClient, auth: dict[str, str], size: tuple[int, int], fmt: str, limit: int
+) -> None:
+    # a full-size render is not capped by render.max_output_side: a long strip in a
+    # format that cannot hold it was answered as a corrupt source (corrupt-image)
+    strip = pyvips.Image.black(*size, bands=3).copy(interpretation="srgb") + 60
+    upload = client.post("/v1/images", content=strip.cast("uchar").write_to_buffer(".png"))
+    assert upload.status_code == 201, upload.text
+    image_id = upload.json()["id"]
+    problem = _assert_problem(client.get(f"/v1/images/{image_id}/render?format={fmt}"), 422)
+    assert problem["type"].endswith("/invalid-parameter")
+    assert (problem["format"], problem["max_side"]) == (fmt, limit)
+    assert str(limit) in problem["detail"]
+    assert client.get(f"/v1/images/{image_id}/render?format=png").status_code == 200

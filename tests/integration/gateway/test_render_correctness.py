@@ -103,3 +103,18 @@ def test_a_100_mp_camera_file_uploads_and_renders(client: TestClient, auth: dict
     image_id = _upload(client, auth, bytes(frame.cast("uchar").write_to_buffer(".jpg")))
     thumb = _render(client, image_id, w=300)
     assert (thumb.width, thumb.height) == (300, 225)
+
+
+def test_trim_of_a_one_pixel_image_answers_the_pixel(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    # it was 422 corrupt-image: libvips' find_trim refuses images under 3x3 pixels
+    pixel = pyvips.Image.black(1, 1, bands=3).new_from_image([200, 30, 60]).cast("uchar")
+    image_id = _upload(
+        client, auth, bytes(pixel.copy(interpretation="srgb").write_to_buffer(".png"))
+    )
+    out = _render(client, image_id, trim=10)
+    assert (out.width, out.height) == (1, 1)
+    assert list(out.getpoint(0, 0))[:3] == [200, 30, 60]
+    grown = _render(client, image_id, trim=10, w=8, enlarge=1, format="png")
+    assert (grown.width, grown.height) == (8, 8)

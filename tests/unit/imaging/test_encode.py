@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import pyvips
 
-from pixelmill.imaging.encode import encode
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging.encode import encode, encode_within
 from pixelmill.imaging.formats import ImageFormat
 
 
@@ -61,6 +62,48 @@ def test_png_and_tiff_keep_16_bits_unless_8_are_asked(fmt: ImageFormat) -> None:
 def test_8_bit_formats_get_8_bits(fmt: ImageFormat) -> None:
     out = pyvips.Image.new_from_buffer(encode(_sixteen_bit(), fmt, quality=95), "")
     assert str(out.format) == "uchar"
+
+
+def _grey(width: int, height: int) -> pyvips.Image:
+    return (
+        (pyvips.Image.black(width, height, bands=3) + 90).cast("uchar").copy(interpretation="srgb")
+    )
+
+
+LIMITS = [
+    (ImageFormat.JPEG, 65500),
+    (ImageFormat.WEBP, 16383),
+    (ImageFormat.AVIF, 16384),
+    (ImageFormat.GIF, 65535),
+]
+
+
+@pytest.mark.parametrize(("fmt", "limit"), LIMITS, ids=[f.value for f, _ in LIMITS])
+def test_an_output_larger_than_its_format_holds_is_a_parameter_error(
+    fmt: ImageFormat, limit: int
+) -> None:
+    # the encoder's refusal was answered as a corrupt source (422 corrupt-image); the
+    # caller asked for an output the format cannot hold: a parameter error naming the limit
+    assert pyvips.Image.new_from_buffer(encode(_grey(limit, 8), fmt, quality=80), "").width == limit
+    for width, height in ((limit + 1, 8), (8, limit + 1)):
+        with pytest.raises(InvalidParameter) as err:
+            encode(_grey(width, height), fmt, quality=80)
+        problem = err.value.problem()
+        assert problem["type"].endswith("/invalid-parameter") and problem["status"] == 422
+        assert (problem["max_side"], problem["format"]) == (limit, fmt.value)
+        assert (problem["width"], problem["height"]) == (width, height)
+        assert str(limit) in problem["detail"]
+    with pytest.raises(InvalidParameter):
+        encode_within(_grey(limit + 1, 8), fmt, max_bytes=10_000, quality=80)
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.GIF, ImageFormat.WEBP])
+def test_an_animation_is_measured_by_its_frames(fmt: ImageFormat) -> None:
+    # two 8x10000 frames stacked are 20000 high, more than WebP holds: each frame fits
+    frames = _grey(8, 10000).join(_grey(8, 10000) + 100, "vertical").cast("uchar").copy()
+    frames.set_type(pyvips.GValue.gint_type, "page-height", 10000)
+    out = pyvips.Image.new_from_buffer(encode(frames, fmt, quality=80), "", n=-1)
+    assert (out.width, out.get("page-height"), out.get("n-pages")) == (8, 10000, 2)
 
 
 # A regression of the two below aborts the interpreter ("ffi.from_handle() ... garbage"),

@@ -93,6 +93,18 @@ def test_the_header_check_reads_a_file_too(tmp_path: Any) -> None:
     assert gif.may_be_opaque(path) and gif.may_be_opaque(str(path))
 
 
+def test_a_gif_that_ends_inside_a_block_is_truncated(tmp_path: Any) -> None:
+    assert not gif.truncated(OPAQUE) and not gif.truncated(TRANSPARENT_STILL)
+    assert not gif.truncated(OPAQUE[:-1])  # only the trailer byte missing: every pixel there
+    for end in (len(OPAQUE) - 2, len(OPAQUE) // 2, len(OPAQUE) // 6, 20):
+        assert gif.truncated(OPAQUE[:end]), end
+    assert gif.truncated(OPAQUE[: len(OPAQUE) // 6] + b"\x00\x3b")  # a trailer pasted on
+    assert not gif.truncated(bytes(_frame(8, 8, 1).write_to_buffer(".png")))
+    path = tmp_path / "cut.gif"
+    path.write_bytes(OPAQUE[: len(OPAQUE) // 2])
+    assert gif.truncated(path) and gif.truncated(str(path))
+
+
 def test_an_alpha_that_is_all_255_is_dropped_and_a_real_one_kept() -> None:
     opaque = pyvips.Image.new_from_buffer(OPAQUE, "", n=-1)
     assert opaque.bands == 4  # what libvips gives every GIF

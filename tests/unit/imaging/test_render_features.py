@@ -139,6 +139,26 @@ def test_trim_of_a_uniform_image_keeps_it() -> None:
     assert size(render({"trim": "10"}, flat.cast("uchar"))) == (50, 40)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (1, 40), (40, 2)])
+@pytest.mark.parametrize(
+    "query",
+    [{"trim": "10"}, {"trim": "0", "trim_colour": "000000"}, {"trim": "10", "w": "20"}],
+)
+def test_trim_of_an_image_too_small_for_a_border_keeps_it(
+    shape: tuple[int, int], query: dict[str, str]
+) -> None:
+    # libvips' find_trim smooths with a 3x3 median and refused these as "window too
+    # large": a 1x1 image with trim was answered 422 corrupt-image. As with a uniform
+    # image, trim finds nothing to cut and the image goes on to the other steps as it is
+    width, height = shape
+    pixels = np.arange(width * height * 3, dtype=np.uint8).reshape(height, width, 3)
+    source = pyvips.Image.new_from_array(pixels).copy(interpretation="srgb")
+    out = render(query, source)
+    if "w" not in query:
+        assert np.array_equal(out, pixels)
+    assert size(out) == size(render({k: v for k, v in query.items() if "trim" not in k}, source))
+
+
 # -- padding -----------------------------------------------------------------------------
 
 

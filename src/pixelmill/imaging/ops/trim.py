@@ -3,7 +3,10 @@
 A border is the run of rows and columns, from each edge, whose pixels all lie within
 ``threshold`` of the border colour -- ``colour``, or the ``corner`` pixel (top-left by
 default) when none is given (libvips ``find_trim``). An image that is uniform all over
-is left as it is.
+is left as it is: trim never fails a render, it cuts what it finds or nothing. So is an
+image narrower or shorter than :data:`MIN_SIDE` pixels (a 1x1 pixel, a 2 px rule):
+``find_trim`` smooths with a 3x3 median first and refuses a smaller image, and a border
+there would leave nothing anyway (weserv's trim skips such images too).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pydantic import Field
 from pixelmill.imaging.geometry import Colour
 from pixelmill.imaging.ops import register
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
+
+#: the smallest width and height trim looks at: libvips ``find_trim``'s 3x3 median window
+MIN_SIDE = 3
 
 
 class TrimParams(Params):
@@ -35,6 +41,8 @@ class Trim(Operation[TrimParams]):
     geometric = True
 
     def apply(self, image: pyvips.Image, params: TrimParams, ctx: OpContext) -> pyvips.Image:
+        if image.width < MIN_SIDE or image.height < MIN_SIDE:
+            return image  # too small to have a border (and for find_trim's median)
         flat = image.flatten(background=[255] * (image.bands - 1)) if image.hasalpha() else image
         if params.colour is not None:
             rgb = list(params.colour[:3])
