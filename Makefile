@@ -84,9 +84,11 @@ lint: install-test
 	$(BIN)/lint-imports
 	$(BIN)/python tools/check_size.py src benchmarks
 
-## Install the test dependencies, lint, type-check, and run the whole suite.
+## Install the test dependencies, lint, type-check, and run the whole suite: on both cores
+## (pytest-xdist), then alone the few tests that restart a shared server (`exclusive`).
 test: install-test web browser deploy-tools lint
-	$(BIN)/pytest -q --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n 2 -m "not exclusive" --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m exclusive --durations=5 $(PYTEST_ARGS)
 
 ## Every benchmark in quick mode (a few minutes, 127.0.0.1 only); its headlines go into the
 ## "Quick run" section of docs/benchmarks.md. Some: make bench ARGS="--only render,jobs".

@@ -22,6 +22,18 @@ from tests.helpers import make_key
 pytest_plugins = ["tests.servers"]
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail an ``exclusive`` test in a parallel run (pytest-xdist) before it starts: it
+    restarts a server or raises an alarm that every test running beside it would see
+    fail. ``make test`` runs ``-m "not exclusive"`` on both cores, then ``-m exclusive``."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and item.get_closest_marker("exclusive"):
+        pytest.fail(
+            "an exclusive test cannot run beside others: add -m 'not exclusive' to a "
+            "parallel run (-n) and run -m exclusive without -n",
+            pytrace=False,
+        )
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base: dict[str, object] = {"data_dir": tmp_path / "data"}
     base.update(overrides)

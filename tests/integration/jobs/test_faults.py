@@ -92,6 +92,7 @@ def rabbitmq_stopped() -> Iterator[None]:
         wait_for(_rabbit_up, timeout=120, interval=0.5)
 
 
+@pytest.mark.exclusive
 def test_rabbitmq_restart_loses_no_queued_job(cluster: Cluster) -> None:
     # given 20 jobs queued on RabbitMQ (no worker yet)
     gw = cluster.gateway
@@ -136,6 +137,7 @@ def _pg_restart() -> None:
         wait_for(up, timeout=120, interval=1.0)
 
 
+@pytest.mark.exclusive
 def test_postgresql_restart_mid_run_workers_retry_and_jobs_finish(cluster: Cluster) -> None:
     # given 12 jobs of 0.3 s each running on two worker processes
     gw = cluster.gateway

@@ -147,6 +147,7 @@ def _publish(broker: RabbitmqBroker, message: TaskMessage) -> BaseException | No
     return None
 
 
+@pytest.mark.exclusive
 def test_a_publish_during_a_memory_alarm_fails_in_bounded_time_with_the_reason(
     amqp_url: str, broker: RabbitmqBroker
 ) -> None:
@@ -178,6 +179,7 @@ def test_a_publish_during_a_memory_alarm_fails_in_bounded_time_with_the_reason(
     assert broker.depth("transform") >= 2
 
 
+@pytest.mark.exclusive
 def test_a_publish_outlasts_an_alarm_that_clears_within_its_wait(
     broker: RabbitmqBroker,
 ) -> None:
