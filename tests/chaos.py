@@ -1,6 +1,6 @@
 """Faults a chaos test controls, on loopback only and only for processes it starts:
-a Redis server of its own on a free port, and a TCP proxy it can cut between pixelmill
-and a shared server (RabbitMQ, S3) without touching that server."""
+a Redis server of its own on a free port, and a TCP proxy it can cut (or slow) between
+pixelmill and a shared server (RabbitMQ, S3) without touching that server."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,27 @@ from benchmarks._harness.s3 import free_ports
 from tests.helpers import IN_CI
 
 
+@dataclass(frozen=True)
+class Trickle:
+    """How a proxy slows answers: each connection's first HTTP head (up to the blank
+    line) goes at once, then ``size`` bytes every ``pause`` seconds."""
+
+    size: int = 256
+    pause: float = 0.05
+
+
 class TcpProxy:
     """Forwards ``127.0.0.1:port`` to ``upstream``. :meth:`cut` drops every connection
-    and refuses new ones (reset at once) until :meth:`restore`."""
+    and refuses new ones (reset at once) until :meth:`restore`. With ``trickle``, what
+    upstream answers reaches the client slowly after its head; ``trickled`` counts the
+    bytes sent so (a pump stops when either side hangs up or the proxy closes)."""
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(
+        self, upstream_host: str, upstream_port: int, trickle: Trickle | None = None
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.trickle = trickle
+        self.trickled = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._up = True
@@ -51,8 +67,9 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._socks.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            down = self._pump if self.trickle is None else self._trickle
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=down, args=(upstream, client), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -60,6 +77,28 @@ class TcpProxy:
                 dst.sendall(data)
         except OSError:
             pass
+        self._hang_up(src, dst)
+
+    def _trickle(self, src: socket.socket, dst: socket.socket) -> None:
+        assert self.trickle is not None
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and (data := src.recv(65536)):
+                head += data
+            end = head.find(b"\r\n\r\n") + 4 if b"\r\n\r\n" in head else len(head)
+            dst.sendall(head[:end])
+            pending = head[end:]
+            while not self._closed and (pending or (pending := src.recv(65536))):
+                piece, pending = pending[: self.trickle.size], pending[self.trickle.size :]
+                dst.sendall(piece)
+                self.trickled += len(piece)
+                time.sleep(self.trickle.pause)
+        except OSError:
+            pass
+        self._hang_up(src, dst)
+
+    @staticmethod
+    def _hang_up(src: socket.socket, dst: socket.socket) -> None:
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
@@ -92,8 +131,8 @@ def _reset(sock: socket.socket) -> None:
 
 
 @contextlib.contextmanager
-def tcp_proxy(host: str, port: int) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(host, port)
+def tcp_proxy(host: str, port: int, trickle: Trickle | None = None) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(host, port, trickle)
     try:
         yield proxy
     finally:

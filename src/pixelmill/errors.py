@@ -90,6 +90,9 @@ class PixelmillError(Exception):
     title: str = "Internal error"
     #: whether ``detail`` may be shown to the client (else only logged)
     public_detail: bool = True
+    #: whether the fault is a remote party's (a source's origin), not pixelmill's: the
+    #: HTTP edge logs it at WARNING, so a third party's outage raises no error alert
+    remote: bool = False
 
     def __init__(self, detail: str = "", **extra: Any) -> None:
         _check_extensions(extra)
@@ -324,6 +327,7 @@ class SourceUnavailable(PixelmillError):
     status = 502
     slug = "source-unavailable"
     title = "Source unavailable"
+    remote = True
 
 
 class SourceTimeout(SourceUnavailable):

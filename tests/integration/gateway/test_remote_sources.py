@@ -5,6 +5,8 @@ a huge or slow answer) is refused with a clear problem."""
 
 from __future__ import annotations
 
+import logging
+import os
 import struct
 import threading
 import time
@@ -15,18 +17,20 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import pyvips
 from fastapi.testclient import TestClient
 from libthumbor import CryptoURL
 
-from pixelmill.backends.sources.fetch import SourceFetcher
+from pixelmill.backends.sources.fetch import S3Access, SourceFetcher
+from pixelmill.errors import SourceTimeout
 from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway.app import create_app
 from pixelmill.services.gateway.signing import sign_url
 from pixelmill.settings import SourcesSettings, StorageSettings
+from tests.chaos import Trickle, tcp_proxy
 from tests.conftest import make_settings
 from tests.helpers import make_image, make_key
 
@@ -53,6 +57,8 @@ class _Origin(BaseHTTPRequestHandler):
             "/loop": lambda: self._redirect("/loop"),
             "/missing.jpg": lambda: self._send(404, b"no", "text/plain"),
             "/broken": lambda: self._send(500, b"oops", "text/plain"),
+            "/bad-gateway": lambda: self._send(502, b"upstream down", "text/plain"),
+            "/gateway-timeout": lambda: self._send(504, b"upstream slow", "text/plain"),
             "/notes.txt": lambda: self._send(200, b"just some text", "text/plain"),
             "/huge.jpg": lambda: self._send(200, PHOTO + b"\0" * 300_000, "image/jpeg"),
             "/huge-undeclared": self._undeclared,
@@ -255,6 +261,40 @@ def test_a_trickling_source_is_cut_at_the_timeout_of_the_whole_fetch(
     assert _render(client, f"http://localhost:{origin}/photo.jpg", auth).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "status", "said"),
+    [
+        ("/bad-gateway", 502, "the source answered 502"),
+        ("/gateway-timeout", 502, "the source answered 504"),
+        ("/slow.jpg", 504, "the source took longer than 0.5 s"),
+    ],
+)
+def test_a_failing_origin_is_logged_as_a_warning_not_as_our_error(
+    gateway: tuple[TestClient, dict[str, str]],
+    origin: int,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    status: int,
+    said: str,
+) -> None:
+    # a third party's outage is answered 5xx, but it is not pixelmill's error: the log
+    # line says what the source did, as a warning, so no error alert fires for it
+    client, auth = gateway
+    caplog.set_level(logging.INFO)
+    answer = _render(client, f"http://localhost:{origin}{path}", auth)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["type"].endswith(
+        "/source-" + ("timeout" if status == 504 else "unavailable")
+    )
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    request = answer.headers["x-request-id"]
+    lines = [r for r in caplog.records if f"[request {request}]" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].levelno == logging.WARNING and lines[0].exc_info is None
+    assert said in lines[0].getMessage()
+
+
 def test_by_default_nothing_inside_the_network_is_fetched(tmp_path: Path, origin: int) -> None:
     # the host is allowed by name, but it resolves to loopback: refused before connecting
     client, container = _client(tmp_path, {"allowed_hosts": [f"localhost:{origin}"]})
@@ -364,3 +404,49 @@ def test_s3_sources_render_from_allowed_buckets_only(
     container.close()
     s3.delete_object(Bucket=bucket, Key="cases/one photo.jpg")
     s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.mark.server
+def test_a_trickling_s3_source_is_cut_at_the_timeout_of_the_whole_fetch(
+    s3_settings: StorageSettings,
+) -> None:
+    # given an object whose body the S3 server sends through a proxy that trickles it
+    # (its headers at once, then 256 bytes every 0.05 s: about 9 s for 48 kB)
+    import boto3
+
+    bucket = f"pm-src-{uuid.uuid4().hex[:10]}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_settings.s3_endpoint_url,
+        aws_access_key_id=s3_settings.s3_access_key,
+        aws_secret_access_key=s3_settings.s3_secret_key,
+        region_name=s3_settings.s3_region,
+    )
+    s3.create_bucket(Bucket=bucket)
+    blob = os.urandom(48_000)
+    s3.put_object(Bucket=bucket, Key="slow.jpg", Body=blob)
+    server = urlsplit(s3_settings.s3_endpoint_url or "")
+    limits = SourcesSettings(enabled=True, allowed_buckets=[bucket], timeout_s=1.0)
+    try:
+        with tcp_proxy(server.hostname or "", server.port or 0, Trickle(256, 0.05)) as proxy:
+            access = S3Access(
+                endpoint_url=f"http://127.0.0.1:{proxy.port}",
+                region=s3_settings.s3_region,
+                access_key=s3_settings.s3_access_key,
+                secret_key=s3_settings.s3_secret_key,
+            )
+            fetcher = SourceFetcher(limits, s3=access)
+            started = time.monotonic()
+            # when it is fetched with a 1 s limit
+            with pytest.raises(SourceTimeout, match=r"the source took longer than 1 s"):
+                fetcher.fetch(f"s3://{bucket}/slow.jpg")
+            elapsed = time.monotonic() - started
+            sent = proxy.trickled
+            fetcher.close()
+    finally:
+        s3.delete_object(Bucket=bucket, Key="slow.jpg")
+        s3.delete_bucket(Bucket=bucket)
+    # then the fetch ended at its deadline, with the http path's error, while the body
+    # was still on its way (the read waiting on the server was broken off)
+    assert 0 < sent < len(blob), sent
+    assert elapsed < 6, elapsed  # sanity bound only: the whole trickle takes ~9 s

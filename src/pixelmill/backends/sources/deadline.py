@@ -37,6 +37,13 @@ def fetch_deadline(deadline: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+def time_left() -> float | None:
+    """Seconds left before the deadline of the fetch running in this context (never
+    negative), or ``None`` outside :func:`fetch_deadline`."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
 def _bounded(timeout: float | None, late: _Late) -> float | None:
     """``timeout`` cut to the time left before the deadline; ``late`` when none is left."""
     deadline = _DEADLINE.get()

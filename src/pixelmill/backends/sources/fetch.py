@@ -12,7 +12,12 @@ write and read of the connection gets only the time left
 is cut at the limit.
 
 ``s3://BUCKET/KEY``: read with the storage section's S3 endpoint and credentials, from
-allowed buckets only, never creating anything.
+allowed buckets only, never creating anything, under the same one deadline: botocore
+connects within ``timeout_s`` (the fetch's first step) and reads the answer with the
+time left as its read timeout (a per-request override, set by a ``before-call`` hook);
+the body is read in chunks, the deadline checked after each, and at the deadline a
+watchdog shuts the connection's socket, so a read waiting on a slow server returns then
+and the fetch ends with the http path's :class:`SourceTimeout`.
 
 Errors are pixelmill's: :class:`SourceRefused` (403), :class:`NotFound` (the source
 answered 404/410 or has no such key), :class:`ImageTooLarge` (413),
@@ -21,17 +26,18 @@ answered 404/410 or has no such key), :class:`ImageTooLarge` (413),
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import httpx
 
-from pixelmill.backends.sources.deadline import DeadlineTransport, fetch_deadline
+from pixelmill.backends.sources.deadline import DeadlineTransport, fetch_deadline, time_left
 from pixelmill.backends.sources.guard import Source, SourcePolicy, check_addresses, parse_source
 from pixelmill.errors import (
     ImageTooLarge,
@@ -99,6 +105,9 @@ class SourceFetcher:
 
     def close(self) -> None:
         self._client.close()
+        with self._s3_lock:
+            if self._s3_client is not None:
+                self._s3_client.close()
 
     def fetch(self, url: str) -> bytes:
         """The bytes at ``url`` (following at most ``max_redirects`` checked redirects)."""
@@ -106,7 +115,7 @@ class SourceFetcher:
         for _ in range(self.limits.max_redirects + 1):
             source = parse_source(url, self.limits)
             if source.scheme == "s3":
-                return self._s3(source)
+                return self._s3(source, deadline)
             with fetch_deadline(deadline):
                 answer = self._http(source, deadline)
             if isinstance(answer, bytes):
@@ -128,9 +137,7 @@ class SourceFetcher:
             except httpx.ConnectError as exc:  # the next address may answer
                 failure = exc
             except httpx.TimeoutException as exc:
-                raise SourceTimeout(
-                    f"the source took longer than {self.limits.timeout_s:g} s"
-                ) from exc
+                raise _late(self.limits.timeout_s) from exc
             except httpx.HTTPError as exc:
                 raise SourceUnavailable("the connection to the source failed") from exc
         raise SourceUnavailable(f"could not connect to {source.host!r}") from failure
@@ -160,25 +167,42 @@ class SourceFetcher:
 
     # -- s3 ------------------------------------------------------------------------------
 
-    def _s3(self, source: Source) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+    def _s3(self, source: Source, deadline: float) -> bytes:
+        """The object's bytes, read by ``deadline`` (see the module's docstring)."""
+        answer = self._get_object(source, deadline)
+        body = answer["Body"]
+        watchdog = _Watchdog(body, deadline)
         try:
-            answer = self._bucket_client().get_object(Bucket=source.host, Key=source.target)
+            headers = {"content-length": str(answer.get("ContentLength", ""))}
+            chunks = _s3_chunks(body, watchdog, self.limits, deadline)
+            return _read(chunks, headers, self.limits, deadline)
+        finally:
+            watchdog.cancel()
+            body.close()
+
+    def _get_object(self, source: Source, deadline: float) -> Any:
+        """GET the object's headers, reading them with the time left (``_read_timeout``)."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            ReadTimeoutError,
+        )
+
+        client = self._bucket_client()
+        try:
+            with fetch_deadline(deadline):
+                _left(deadline, self.limits.timeout_s)
+                return client.get_object(Bucket=source.host, Key=source.target)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("NoSuchKey", "NotFound", "404"):
                 raise NotFound(f"no object {source.target!r} in bucket {source.host!r}") from exc
             raise SourceUnavailable(f"the bucket answered {code or 'an error'}") from exc
+        except (ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise _late(self.limits.timeout_s) from exc
         except BotoCoreError as exc:
             raise SourceUnavailable("the S3 source could not be reached") from exc
-        body = answer["Body"]
-        try:
-            headers = {"content-length": str(answer.get("ContentLength", ""))}
-            chunks = iter(lambda: body.read(_CHUNK), b"")
-            return _read(chunks, headers, self.limits, time.monotonic() + self.limits.timeout_s)
-        finally:
-            body.close()
 
     def _bucket_client(self) -> Any:
         with self._s3_lock:
@@ -201,7 +225,61 @@ class SourceFetcher:
                         s3={"addressing_style": "path" if access.endpoint_url else "auto"},
                     ),
                 )
+                self._s3_client.meta.events.register("before-call.s3.GetObject", _read_timeout)
             return self._s3_client
+
+
+def _read_timeout(context: dict[str, Any], **_: Any) -> None:
+    """botocore's ``before-call`` hook: the request's read timeout (botocore's
+    per-request override of the client's) is the time left before the fetch's deadline."""
+    left = time_left()
+    if left is not None:
+        context["read_timeout"] = max(left, 0.001)
+
+
+class _Watchdog:
+    """Shuts the socket under an S3 object's ``body`` at ``deadline``: a read waiting on
+    a slow server then returns what it has (or fails) at once. ``fired`` says it did."""
+
+    def __init__(self, body: Any, deadline: float) -> None:
+        self.fired = False
+        self._body = body
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        # botocore's StreamingBody wraps urllib3's response, whose shutdown() (urllib3
+        # >= 2.3) is the one way to end a read blocked in another thread
+        shutdown = getattr(getattr(self._body, "_raw_stream", None), "shutdown", None)
+        if shutdown is not None:
+            with contextlib.suppress(Exception):  # already read to the end, or closed
+                shutdown()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _s3_chunks(
+    body: Any, watchdog: _Watchdog, limits: FetchLimits, deadline: float
+) -> Iterator[bytes]:
+    """The object's body in chunks; past the deadline (the watchdog broke a read off), the
+    fetch's :class:`SourceTimeout`."""
+    from botocore.exceptions import BotoCoreError
+
+    while True:
+        try:
+            chunk = body.read(_CHUNK)
+        except (BotoCoreError, OSError) as exc:
+            if watchdog.fired or time.monotonic() >= deadline:
+                raise _late(limits.timeout_s) from exc
+            raise SourceUnavailable("the S3 source broke off the object") from exc
+        if watchdog.fired:  # the deadline passed during this read
+            raise _late(limits.timeout_s)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _check_status(status: int) -> None:
@@ -223,7 +301,7 @@ def _read(chunks: Iterable[bytes], headers: Any, limits: FetchLimits, deadline: 
         if len(body) > limits.max_bytes:
             raise _too_large(limits.max_bytes)
         if time.monotonic() > deadline:
-            raise SourceTimeout(f"the source took longer than {limits.timeout_s:g} s")
+            raise _late(limits.timeout_s)
     if not body:
         raise SourceUnavailable("the source answered with no content")
     return bytes(body)
@@ -236,5 +314,10 @@ def _too_large(limit: int) -> ImageTooLarge:
 def _left(deadline: float, limit: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise SourceTimeout(f"the source took longer than {limit:g} s")
+        raise _late(limit)
     return left
+
+
+def _late(limit: float) -> SourceTimeout:
+    """The error of a fetch past its deadline (every path: http(s), s3)."""
+    return SourceTimeout(f"the source took longer than {limit:g} s")

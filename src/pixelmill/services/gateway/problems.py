@@ -40,11 +40,15 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 def error_response(exc: PixelmillError, method: str, path: str) -> JSONResponse:
     """The problem+json answer to one of our errors (with ``Retry-After`` or
-    ``WWW-Authenticate`` where it applies); internals go to the log only."""
+    ``WWW-Authenticate`` where it applies); internals go to the log only: at ERROR for
+    our own 5xx, at WARNING for a remote source's failure (``exc.remote``), at INFO for
+    a refusal a library caused."""
     rid = _request_id()
     cause = exc.__cause__
     said = f" ({type(cause).__name__}: {' '.join(str(cause).split())})" if cause else ""
-    if exc.status >= 500:
+    if exc.remote:  # a remote source failed (502/504): its outage, not ours to alert on
+        log.warning("%s %s: source failed [request %s]: %s%s", method, path, rid, exc.detail, said)
+    elif exc.status >= 500:
         log.error("%s %s failed [request %s]: %s%s", method, path, rid, exc.detail, said)
     elif cause is not None:
         log.info("%s %s refused [request %s]: %s%s", method, path, rid, exc.detail, said)
