@@ -17,6 +17,7 @@ from pixelmill.errors import Conflict, InvalidParameter
 from pixelmill.ml.evaluation import SPLITS
 from pixelmill.services.jobs import JobKind
 from pixelmill.services.model_registry import Caller
+from pixelmill.services.promotion_gate import DEFAULT_METRIC, Gate, check_metric
 from pixelmill.services.trainer.service import TrainerService
 
 if TYPE_CHECKING:
@@ -74,6 +75,13 @@ class EvaluationService:
                 f"dataset {dataset_id!r} is for {dataset.task}"
             )
         return dataset
+
+    def gate(self, caller: Caller, dataset_id: str, metric: str = DEFAULT_METRIC) -> Gate:
+        """A promotion gate asked for (``require_better_on``, a gate set on an alias), by
+        the API and the command line alike: on a dataset :meth:`gate_dataset` accepts,
+        comparing a metric gates know (else 422)."""
+        self.gate_dataset(caller, dataset_id)
+        return Gate(dataset_id, check_metric(metric))
 
     def evaluate(
         self,

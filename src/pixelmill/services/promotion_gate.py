@@ -3,14 +3,16 @@ beats the alias's current holder on a named evaluation dataset and metric (both
 evaluated on it, the same split). A gate comes from the request
 (``require_better_on=DATASET``) or is set on the model's alias
 (``PUT /v1/models/{name}/gates/{alias}``). Refusals are audited as ``gate.refused``;
-a promotion that passed carries the comparison in its audit note."""
+a promotion that passed carries the comparison in its audit note. A gate whose dataset
+has been deleted still decides on the evaluations stored before; one it would need can no
+longer be made, so the promotion is refused (409) saying to replace or remove the gate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from pixelmill.backends.metadata.evaluations import EvaluationRepository, GateRecord
-from pixelmill.backends.metadata.models import ModelRepository
+from pixelmill.backends.metadata.models import DatasetRepository, ModelRepository
 from pixelmill.errors import Conflict, InvalidParameter, NotFound
 from pixelmill.ml.registry_rules import check_alias
 from pixelmill.ml.scores import GATE_METRICS, beats
@@ -23,6 +25,8 @@ DEFAULT_METRIC = "f1@0.5"
 class Gate:
     dataset_id: str
     metric: str = DEFAULT_METRIC
+    #: set on the alias (``PUT .../gates/{alias}``), not asked for by one promotion
+    standing: bool = False
 
 
 def check_metric(metric: str) -> str:
@@ -51,7 +55,7 @@ def apply(
         stored = evaluations.gate(name, alias)
         if stored is None:
             return note
-        gate = Gate(stored.dataset_id, stored.metric)
+        gate = Gate(stored.dataset_id, stored.metric, standing=True)
     verdict = passes(models, evaluations, name, version, alias, gate, actor=actor)
     return f"{note}; {verdict}" if note else verdict
 
@@ -78,6 +82,7 @@ def passes(
         return f"gate {gate.metric}: {name}:{version} already holds @{alias}"
     mine = evaluations.latest(name, version, gate.dataset_id)
     if mine is None:
+        _check_dataset(models, name, alias, gate)
         raise Conflict(
             f"the gate on {name}@{alias} needs an evaluation of {name}:{version} on dataset "
             f"{gate.dataset_id!r}: evaluate it first (POST /v1/models/{name}/versions/"
@@ -95,6 +100,7 @@ def passes(
         None,
     )
     if theirs is None:
+        _check_dataset(models, name, alias, gate)
         raise Conflict(
             f"the gate on {name}@{alias} needs an evaluation of the holder {name}:{holder} on "
             f"dataset {gate.dataset_id!r} ({mine.split} split): evaluate it first",
@@ -117,6 +123,30 @@ def passes(
             holder={"version": holder, "score": b, "evaluation": theirs.id},
         )
     return "gate passed: " + verdict
+
+
+def _check_dataset(models: ModelRepository, name: str, alias: str, gate: Gate) -> None:
+    """409 when an evaluation the gate needs can never be made: its dataset is gone."""
+    try:
+        DatasetRepository(models.db).get(gate.dataset_id)
+        return
+    except NotFound:
+        pass
+    where = f"/v1/models/{name}/gates/{alias}"
+    fix = (
+        f"set the gate on another dataset (PUT {where}, or `pixelmill models gate {name} "
+        f"--alias {alias} --dataset ID`) or remove it (DELETE {where}, or `pixelmill models "
+        f"gate {name} --alias {alias} --remove`)"
+        if gate.standing
+        else "gate on another dataset"
+    )
+    raise Conflict(
+        f"the gate on {name}@{alias} compares on dataset {gate.dataset_id!r}, which no longer "
+        f"exists, so the evaluation it needs cannot be made: {fix}",
+        dataset=gate.dataset_id,
+        metric=gate.metric,
+        dataset_deleted=True,
+    )
 
 
 def set_gate(

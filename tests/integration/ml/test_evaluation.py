@@ -213,6 +213,37 @@ def test_a_gate_on_a_dataset_that_is_not_there_or_not_yours_is_refused(
     assert ok.status_code == 200
 
 
+def test_a_gate_whose_dataset_was_deleted_says_so_and_can_be_replaced_or_removed(
+    alice: Person, dataset: str
+) -> None:
+    # given production gated on alice's dataset, at version 1, and that dataset deleted
+    _two_versions_at_production_1(alice)
+    put = alice.put("/v1/models/cells/gates/production", json={"dataset": dataset})
+    assert put.status_code == 200, put.text
+    assert alice.delete(f"/v1/datasets/{dataset}").status_code == 204
+    # when version 2 is promoted: the gate needs an evaluation nobody can make any more
+    refused = alice.put("/v1/models/cells/aliases/production", json={"version": 2})
+    # then 409 saying the dataset is gone and how to get out: replace or remove the gate
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert f"dataset {dataset!r}, which no longer exists" in problem["detail"]
+    assert "PUT /v1/models/cells/gates/production" in problem["detail"]
+    assert "DELETE /v1/models/cells/gates/production" in problem["detail"]
+    assert problem["dataset"] == dataset and problem["dataset_deleted"] is True
+    assert alice.get("/v1/models/cells").json()["aliases"] == {"production": 1}
+    # replaced by a gate on a dataset that exists, it gates as any gate does
+    other = alice.post("/v1/datasets?name=eval2", content=synthetic_zip(1)).json()["id"]
+    put = alice.put("/v1/models/cells/gates/production", json={"dataset": other})
+    assert put.status_code == 200 and put.json()["dataset_id"] == other
+    gated = alice.put("/v1/models/cells/aliases/production", json={"version": 2})
+    assert gated.status_code == 409 and "evaluate it first" in gated.json()["detail"]
+    # removed, the promotion goes through
+    assert alice.delete("/v1/models/cells/gates/production").status_code == 204
+    moved = alice.put("/v1/models/cells/aliases/production", json={"version": 2})
+    assert moved.status_code == 200 and moved.json()["version"] == 2
+
+
 def test_an_evaluation_on_an_empty_split_is_refused_at_submit(alice: Person) -> None:
     # given a dataset uploaded without a validation split
     r = alice.post("/v1/datasets?val_fraction=0", content=synthetic_zip(2))

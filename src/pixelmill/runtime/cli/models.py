@@ -1,5 +1,5 @@
 """``pixelmill models ...``: the model registry (list, show, compare, evaluate, promote,
-rollback, delete, audit, register, grant)."""
+gate, rollback, delete, audit, register, grant)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ SHOWN = ("dice", "precision@0.5", "recall@0.5", "f1@0.5", "f1@0.75", "map", "pq"
 
 @click.group("models", cls=CleanErrors)
 def models_group() -> None:
-    """The model registry: list, show, compare, promote, rollback, delete, register, grant."""
+    """The model registry: list, show, compare, promote, gate, rollback, delete, register, grant."""
 
 
 def _registry(data_dir: str | None) -> tuple[Any, Any]:
@@ -137,14 +137,50 @@ def models_promote(
     data_dir: str | None,
 ) -> None:
     """Point NAME@ALIAS at VERSION (audited), through the alias's promotion gate."""
-    from pixelmill.services.promotion_gate import Gate
+    from pixelmill.services.model_registry import Caller
 
-    gate = Gate(dataset, metric) if dataset else None
     c, registry = _registry(data_dir)
     try:
+        # the API's check: the dataset exists (an operator sees every one) and is for
+        # segmentation, the metric is one a gate compares
+        gate = c.evaluation.gate(Caller("", True), dataset, metric) if dataset else None
         print_json(
             registry.promote(name, version, alias, actor="cli", note=note, gate=gate).to_json()
         )
+    finally:
+        c.close()
+
+
+@models_group.command("gate")
+@click.argument("name")
+@click.option("--alias", default="production", show_default=True)
+@click.option("--dataset", default=None, help="Gate ALIAS on this dataset id (or replace it).")
+@click.option("--metric", default="f1@0.5", show_default=True, help="The score compared.")
+@click.option("--remove", is_flag=True, help="Remove the gate on ALIAS.")
+@click.option("--data-dir", default=None)
+def models_gate(
+    name: str, alias: str, dataset: str | None, metric: str, remove: bool, data_dir: str | None
+) -> None:
+    """Promotion gates of NAME: list them; with --dataset, every promotion to ALIAS must
+    beat its holder on that dataset (audited); --remove ends that (audited)."""
+    from pixelmill.services import promotion_gate
+    from pixelmill.services.model_registry import Caller
+
+    if dataset and remove:
+        raise click.UsageError("give --dataset (set the gate) or --remove, not both")
+    c, registry = _registry(data_dir)
+    try:
+        models, evaluations = registry.models, registry.evaluations
+        if remove:
+            promotion_gate.delete_gate(models, evaluations, name, alias, actor="cli")
+            click.echo(f"removed the gate on {name}@{alias}")
+        elif dataset:
+            gate = c.evaluation.gate(Caller("", True), dataset, metric)
+            record = promotion_gate.set_gate(models, evaluations, name, alias, gate, actor="cli")
+            print_json(record.to_json())
+        else:
+            models.get_model(name)
+            print_json([g.to_json() for g in evaluations.gates(name)])
     finally:
         c.close()
 

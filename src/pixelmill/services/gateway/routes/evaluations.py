@@ -15,7 +15,7 @@ from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor
 from pixelmill.services.gateway.routes.models import allowed
 from pixelmill.services.model_registry import Caller
-from pixelmill.services.promotion_gate import DEFAULT_METRIC, Gate
+from pixelmill.services.promotion_gate import DEFAULT_METRIC
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(tags=["models"])
@@ -117,8 +117,7 @@ def set_gate(
     key: Principal | None = Depends(require("write")),
 ) -> dict[str, Any]:
     registry = allowed(request, key, name, "model.promote")
-    deps(request).evaluation.gate_dataset(Caller.of(key), body.dataset)
-    gate = Gate(body.dataset, body.metric)
+    gate = deps(request).evaluation.gate(Caller.of(key), body.dataset, body.metric)
     return promotion_gate.set_gate(
         registry.models, registry.evaluations, name, alias, gate, actor=actor(key)
     ).to_json()

@@ -19,7 +19,6 @@ from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
 from pixelmill.services.model_registry import Caller
-from pixelmill.services.promotion_gate import Gate
 from pixelmill.services.workspace.model_rules import ModelAction
 from pixelmill.services.workspace.principal import Principal
 
@@ -199,8 +198,7 @@ def promote(
     registry = allowed(request, key, name, "model.promote")
     gate = None
     if body.require_better_on:
-        deps(request).evaluation.gate_dataset(Caller.of(key), body.require_better_on)
-        gate = Gate(body.require_better_on, body.metric)
+        gate = deps(request).evaluation.gate(Caller.of(key), body.require_better_on, body.metric)
     return registry.promote(
         name, body.version, alias, actor=actor(key), note=body.note, gate=gate
     ).to_json()
