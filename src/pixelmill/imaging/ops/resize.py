@@ -33,6 +33,7 @@ from pixelmill.imaging.intermediates import whole_image
 from pixelmill.imaging.jpeg import ReducedJpeg, decode_reduced
 from pixelmill.imaging.ops import register
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
+from pixelmill.imaging.ops.deep import DeepImage, deep_image
 
 MAX_SIDE = 16384
 _HUGE = 10_000_000  # "unbounded" for libvips thumbnail
@@ -89,34 +90,6 @@ class ResizeParams(Params):
         return self
 
 
-class DeepImage:
-    """A 16-bit source, upright, resized by libvips ``resize`` (``thumbnail`` would make
-    it 8-bit sRGB first). Same interface as :class:`ReducedJpeg`."""
-
-    __slots__ = ("_image", "size")
-
-    def __init__(self, image: pyvips.Image) -> None:
-        self._image = image
-        self.size = (image.width, image.height)
-
-    def resized(self, width: int, height: int) -> pyvips.Image:
-        sw, sh = self.size
-        if (width, height) == (sw, sh):
-            return self._image
-        # in float: libvips' 16-bit fixed-point kernels darken by up to ~0.2 %; alpha
-        # premultiplied, as thumbnail does, so transparent pixels leave no fringe
-        image = self._image
-        alpha = image.hasalpha()
-        image = image.premultiply(max_alpha=65535) if alpha else image.cast("float")
-        scaled = image.resize(width / sw, vscale=height / sh)
-        if alpha:
-            scaled = scaled.unpremultiply(max_alpha=65535)
-        return scaled.rint().cast("ushort")
-
-    def image(self) -> pyvips.Image:
-        return self._image
-
-
 Source: TypeAlias = "pyvips.Image | bytes | str | ReducedJpeg | DeepImage"
 
 
@@ -169,7 +142,7 @@ class Resize(Operation[ResizeParams]):
             if whole is not None:  # kept decoded: resize it (16 bits kept when asked)
                 return self.apply(whole, params, ctx)
         if decoded is None and ctx.keep_16_bit:
-            decoded = _deep_image(source)
+            decoded = deep_image(source)
         if decoded is None:  # an opaque GIF: resized as RGB (libvips decodes it RGBA)
             decoded = opaque_first_frame(source)
         return self._run(source if decoded is None else decoded, params)
@@ -194,6 +167,11 @@ class Resize(Operation[ResizeParams]):
                 return out
             return embed(out, w, h, p.gravity, p.background)
         # cover / outside: scale so both sides reach the box
+        if p.fit == "cover" and p.enlarge:
+            sw, sh = _oriented_size(src)
+            scale = max(w / sw, h / sh)
+            if scale > 1:
+                return _enlarged_cut(src, scale, scale, w, h, p)
         if p.fit == "cover" and p.focal is None and p.gravity in ("centre", "attention", "entropy"):
             return _thumb(src, w, height=h, crop=p.gravity, size=size)
         sw, sh = _oriented_size(src)
@@ -270,20 +248,50 @@ def _run_general(src: Source, p: ResizeParams) -> pyvips.Image:
     sw, sh = _oriented_size(src)
     sx, sy = _scales((sw, sh), p, capped=True)
     tw, th = max(1, round(sw * sx)), max(1, round(sh * sy))
-    out = _thumb(src, tw, height=th, size="force")
     if p.fit == "outside":
-        return out
-    w, h = p.width or out.width, p.height or out.height
-    cw, ch = min(w, out.width), min(h, out.height)
-    if p.fit == "fill-down" and (out.width < w or out.height < h):
+        return _thumb(src, tw, height=th, size="force")
+    w, h = p.width or tw, p.height or th
+    cw, ch = min(w, tw), min(h, th)
+    if p.fit == "fill-down" and (tw < w or th < h):
         # too small to fill the box: the largest window of the box's aspect ratio
-        cw = min(out.width, max(1, round(out.height * w / h)))
-        ch = min(out.height, max(1, round(cw * h / w)))
-    if (cw, ch) != (out.width, out.height):
-        out = _cut(out, cw, ch, p)
+        cw = min(tw, max(1, round(th * w / h)))
+        ch = min(th, max(1, round(cw * h / w)))
+    if (cw, ch) == (tw, th):
+        out = _thumb(src, tw, height=th, size="force")
+    elif tw > sw or th > sh:
+        out = _enlarged_cut(src, tw / sw, th / sh, cw, ch, p)
+    else:
+        out = _cut(_thumb(src, tw, height=th, size="force"), cw, ch, p)
     if p.fit == "contain" and p.width and p.height and (out.width, out.height) != (w, h):
         return embed(out, w, h, p.gravity, p.background)
     return out
+
+
+def _enlarged_cut(
+    src: Source, sx: float, sy: float, cw: int, ch: int, p: ResizeParams
+) -> pyvips.Image:
+    """The ``cw`` x ``ch`` window of the source scaled by ``sx`` x ``sy`` (an
+    enlargement), cut from the source first and only the window scaled: the whole
+    enlarged image is never made (a 4 x 20000 PNG covering 400 x 300 would be
+    400 x 2,000,000 pixels: 2.4 GB and 22 s). The window lies where the cut of the
+    enlarged image would: by gravity or focal point, ``offset`` (output pixels) scaled to
+    the source, a smart crop on the source's own pixels."""
+    image = src.image() if isinstance(src, (ReducedJpeg, DeepImage)) else _upright(src)
+    ww = min(image.width, max(1, round(cw / sx)))
+    wh = min(image.height, max(1, round(ch / sy)))
+    dx, dy = p.offset
+    window = _cut(image, ww, wh, p.model_copy(update={"offset": (round(dx / sx), round(dy / sy))}))
+    if isinstance(src, DeepImage):
+        return DeepImage(window).resized(cw, ch)
+    return window.thumbnail_image(cw, height=ch, size="force")
+
+
+def _upright(src: pyvips.Image | bytes | str) -> pyvips.Image:
+    if isinstance(src, pyvips.Image):
+        return src
+    if isinstance(src, bytes):
+        return pyvips.Image.new_from_buffer(src, "").autorot()
+    return pyvips.Image.new_from_file(src).autorot()
 
 
 def _cut(image: pyvips.Image, cw: int, ch: int, p: ResizeParams) -> pyvips.Image:
@@ -352,33 +360,6 @@ def _fitted(
     if by_width:
         return width, max(1, round(sh * scale))
     return max(1, round(sw * scale)), height
-
-
-def _deep_image(source: bytes | str) -> DeepImage | None:
-    """The source opened for a 16-bit resize when it is 16-bit, else ``None``."""
-    if isinstance(source, bytes):
-        head = source[:32]
-    else:
-        with open(source, "rb") as fh:
-            head = fh.read(32)
-    if not _may_be_deep(head):
-        return None
-    if isinstance(source, bytes):
-        image = pyvips.Image.new_from_buffer(source, "", access="sequential")
-    else:
-        image = pyvips.Image.new_from_file(source, access="sequential")
-    if str(image.format) != "ushort":
-        return None
-    return DeepImage(image.autorot())
-
-
-def _may_be_deep(head: bytes) -> bool:
-    """Whether the first bytes allow a 16-bit image: a 16-bit PNG (IHDR bit depth) or a
-    TIFF. Other formats are left to ``thumbnail`` without a header parse (a 10/12-bit
-    AVIF then comes out 8-bit)."""
-    if head.startswith(b"\x89PNG"):
-        return len(head) > 24 and head[24] == 16
-    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _reduced_jpeg(
