@@ -17,8 +17,10 @@ from __future__ import annotations
 from pixelmill.imaging.annotations._geometry import GEOMETRY_TYPES, Limits, check_geometry
 from pixelmill.imaging.annotations.diff import Change, diff
 from pixelmill.imaging.annotations.geojson import (
+    MAX_DEPTH,
     OBJECT_TYPES,
     Annotation,
+    check_depth,
     parse_feature,
     parse_geojson,
     to_feature,
@@ -32,11 +34,13 @@ from pixelmill.imaging.annotations.measure import (
 
 __all__ = [
     "GEOMETRY_TYPES",
+    "MAX_DEPTH",
     "OBJECT_TYPES",
     "Annotation",
     "Change",
     "Limits",
     "annotation_mask",
+    "check_depth",
     "check_geometry",
     "diff",
     "geometry_measurements",

@@ -16,9 +16,15 @@ QuPath ``properties``               :class:`Annotation` field
 anything else                       ``properties``, kept verbatim
 ==================================  ==============================================
 
-Other members of a feature (QuPath's ``nucleusGeometry`` of a cell) are kept in
-``extra``. A ``Polygon`` marked ``shape`` (or ``roiType``) ``"rectangle"`` must be an
-axis-aligned rectangle and has ``shape == "rectangle"``.
+Other members of a feature (QuPath's ``nucleusGeometry`` of a cell, an area: a
+``Polygon`` or ``MultiPolygon``) are kept in ``extra``, at most :data:`MAX_MEMBERS` of
+them; ``pixelmill`` is the server's (the record it adds to a feature it answers with)
+and is dropped from input, so a feature written back as it was read is the same
+content. No value may nest deeper than :data:`MAX_DEPTH` levels (the feature itself is
+level 1; QuPath's deepest, a ``MultiPolygon`` position, is level 6).
+
+A ``Polygon`` marked ``shape`` (or ``roiType``) ``"rectangle"`` must be an axis-aligned
+rectangle and has ``shape == "rectangle"``.
 
 Export writes a ``FeatureCollection`` QuPath imports: each feature has ``"type":
 "Feature"``, a UUID ``id``, its geometry, and ``properties.objectType`` and
@@ -57,8 +63,16 @@ _SHAPES = {
 _KNOWN = frozenset(
     {"objectType", "classification", "name", "isLocked", "measurements", "shape", "roiType"}
 )
-#: feature members that are geometries and checked like ``geometry``
+#: feature members that are geometries and checked like ``geometry``: areas
 _GEOMETRY_MEMBERS = ("nucleusGeometry",)
+_AREAS = ("Polygon", "MultiPolygon")
+#: feature members read into fields, or the server's own (dropped from input)
+_RESERVED = frozenset({"type", "id", "geometry", "properties", "bbox", "pixelmill"})
+#: how deep a feature may nest, counting the feature itself as level 1: QuPath needs 6
+#: (a MultiPolygon position); JSON encoders and PostgreSQL give up in the hundreds
+MAX_DEPTH = 64
+#: members of a feature besides type, id, geometry, properties and bbox
+MAX_MEMBERS = 32
 
 Color = tuple[int, int, int]
 
@@ -121,6 +135,7 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
     fail = Failer(index)
     if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
         raise fail('not a GeoJSON Feature (an object with "type": "Feature")', "not-a-feature")
+    check_depth(feature, index=index)
     props = feature.get("properties") or {}
     if not isinstance(props, Mapping):
         raise fail("properties must be an object", "bad-properties")
@@ -138,11 +153,6 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
     locked = props.get("isLocked", False)
     if not isinstance(locked, bool):
         raise fail("isLocked must be true or false", "bad-locked")
-    extra = {
-        key: check_geometry(value, limits, index) if key in _GEOMETRY_MEMBERS else _finite(value)
-        for key, value in feature.items()
-        if key not in ("type", "id", "geometry", "properties", "bbox")
-    }
     return Annotation(
         geometry=geometry,
         shape=_shape(geometry, props, fail),
@@ -153,9 +163,63 @@ def parse_feature(feature: Any, limits: Limits, *, index: int | None = None) -> 
         is_locked=locked,
         measurements=_measurements(props.get("measurements"), fail),
         properties={k: _finite(v) for k, v in props.items() if k not in _KNOWN},
-        extra=extra,
+        extra=_members(feature, limits, fail),
         id=str(raw_id) if raw_id is not None and str(raw_id) not in _LEGACY_IDS else None,
     )
+
+
+def check_depth(value: Any, *, index: int | None = None) -> None:
+    """Refuse ``value`` (a feature, or a merge patch of one) when it nests deeper than
+    :data:`MAX_DEPTH` levels. Iterative: no recursion to run out of. Its geometries'
+    coordinates are ``check_geometry``'s: it takes them apart only as deep as their type."""
+    if isinstance(value, Mapping):
+        value = {
+            k: _no_coordinates(v) if k in ("geometry", *_GEOMETRY_MEMBERS) else v
+            for k, v in value.items()
+        }
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, Mapping | list) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, Mapping) else node
+        nested = [c for c in children if isinstance(c, Mapping | list)]
+        if nested and depth >= MAX_DEPTH:
+            raise Failer(index)(
+                f"nested deeper than {MAX_DEPTH} levels (objects and arrays)",
+                "too-deep",
+                max_depth=MAX_DEPTH,
+            )
+        stack.extend((c, depth + 1) for c in nested)
+
+
+def _no_coordinates(geometry: Any) -> Any:
+    if isinstance(geometry, Mapping):
+        return {k: v for k, v in geometry.items() if k != "coordinates"}
+    return geometry
+
+
+def _members(feature: Mapping[str, Any], limits: Limits, fail: Failer) -> dict[str, Any]:
+    """The feature's other members (``nucleusGeometry`` checked as an area)."""
+    keys = [key for key in feature if key not in _RESERVED]
+    if len(keys) > MAX_MEMBERS:
+        raise fail(
+            f"{len(keys)} members besides type, id, geometry and properties exceed the "
+            f"limit of {MAX_MEMBERS}",
+            "too-many-members",
+            max_members=MAX_MEMBERS,
+        )
+    extra: dict[str, Any] = {}
+    for key in keys:
+        value = feature[key]
+        if key not in _GEOMETRY_MEMBERS:
+            extra[key] = _finite(value)
+            continue
+        kind = value.get("type") if isinstance(value, Mapping) else None
+        if kind not in _AREAS:
+            raise fail(
+                f"{key} must be a Polygon or MultiPolygon, not {kind!r}", "bad-nucleus-geometry"
+            )
+        extra[key] = check_geometry(value, limits, fail.feature)
+    return extra
 
 
 def to_feature(annotation: Annotation) -> dict[str, Any]:
@@ -324,8 +388,11 @@ def _uuid(value: str | None) -> str:
 
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_MEMBERS",
     "OBJECT_TYPES",
     "Annotation",
+    "check_depth",
     "parse_feature",
     "parse_geojson",
     "to_feature",

@@ -3,6 +3,7 @@ version a write names (``If-Match``), and JSON merge patches (RFC 7396)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,16 +78,38 @@ class AnnotationDesk:
         include_deleted: bool = False,
     ) -> tuple[AnnotationRecord, Place]:
         """The annotation, when it is on that study image and the caller may take
-        ``action`` on it (its author may edit it at a lower role)."""
-        record = self.repo.get(annotation_id, include_deleted=True)
+        ``action`` on it (its author may edit it at a lower role). ``annotation_id`` is
+        32 hex digits or the dashed UUID of the feature's ``id``. A non-member gets the
+        same ``404`` whether the annotation exists or not."""
+        if action == "annotation.read":  # any member reads: no author to consider
+            self.access.study(principal, study_id, action)
+        else:
+            self._member(principal, study_id)
+        record = self.repo.get(annotation_hex(annotation_id), include_deleted=True)
         if (
             record.study_id != study_id
             or record.image_id != image_id
             or (record.deleted_at is not None and not include_deleted)
         ):
             raise NotFound(f"no annotation {annotation_id!r} on this study image")
-        self.access.study(principal, study_id, action, author_id=record.author_id)
+        if action != "annotation.read":
+            self.access.study(principal, study_id, action, author_id=record.author_id)
         return record, self._place(study_id, image_id)
+
+    def _member(self, principal: Principal, study_id: str) -> None:
+        """``404`` for a non-member, as :meth:`Access.study` answers, before any look-up."""
+        _, role = self.access.studies.role_of(study_id, principal.user_id)
+        if role is None and not principal.is_admin:
+            raise NotFound(f"no study {study_id!r}")
+
+
+def annotation_hex(annotation_id: str) -> str:
+    """An annotation id of a URL as stored (32 lowercase hex digits): the dashed UUID a
+    feature's ``id`` shows is accepted too; anything else is left to be not found."""
+    try:
+        return uuid.UUID(annotation_id).hex
+    except ValueError:
+        return annotation_id
 
 
 def etag(version: int) -> str:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 
 from pixelmill.backends.metadata.annotation_geojson import collection_json
 from pixelmill.backends.metadata.annotations import MAX_VIEWPORT, AnnotationRecord
-from pixelmill.errors import BodyTooLarge, InvalidParameter
-from pixelmill.imaging.annotations import Limits, parse_feature
+from pixelmill.errors import BodyTooLarge, InvalidAnnotation, InvalidParameter
+from pixelmill.imaging.annotations import Limits, check_depth, parse_feature
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
@@ -60,10 +60,12 @@ def list_annotations(
     request: Request,
     study_id: str,
     image_id: str,
-    x: float | None = Query(None, description="Viewport left, in pixels of `level`."),
-    y: float | None = Query(None, description="Viewport top."),
-    w: float | None = Query(None, gt=0, description="Viewport width."),
-    h: float | None = Query(None, gt=0, description="Viewport height."),
+    x: float | None = Query(
+        None, allow_inf_nan=False, description="Viewport left, in pixels of `level`."
+    ),
+    y: float | None = Query(None, allow_inf_nan=False, description="Viewport top."),
+    w: float | None = Query(None, gt=0, allow_inf_nan=False, description="Viewport width."),
+    h: float | None = Query(None, gt=0, allow_inf_nan=False, description="Viewport height."),
     level: int = Query(0, ge=0, le=30, description="Viewport coordinates are at 2^level."),
     limit: int = Query(1000, ge=1, le=MAX_VIEWPORT),
     class_: list[str] | None = Query(None, alias="class", max_length=50),
@@ -109,6 +111,12 @@ def create_annotations(
     principal: Principal = Depends(require("write")),
 ) -> dict[str, Any]:
     _user(principal)
+    if not isinstance(body, dict | list):  # a JSON string would be parsed again as text
+        raise InvalidAnnotation(
+            "the body must be a GeoJSON object (a Feature or a FeatureCollection) or an "
+            "array of Features",
+            problem="not-geojson",
+        )
     desk = deps(request).annotation_desk
     place = desk.place(principal, study_id, image_id, "annotation.create")
     annotations = place.parse(body, max_features=MAX_POST_FEATURES)
@@ -234,6 +242,7 @@ def patch_annotation(
 ) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParameter("a merge patch is a JSON object")
+    check_depth(body)  # before merge_patch recurses into it
     return _change(request, response, principal, (study_id, image_id, annotation_id),
                    lambda current: merge_patch(current.feature(), body), if_match)  # fmt: skip
 
