@@ -26,3 +26,9 @@ def study_page(
         sa.select(table).where(of_study).order_by(*order_by).limit(limit).offset(offset)
     ).all()
     return rows, int(total.scalar_one())
+
+
+def contains_text(column: sa.ColumnElement[Any], q: str) -> sa.ColumnElement[bool]:
+    """``column`` holds ``q``, ignoring case: a listing's ``q`` search. ``q`` is text, not
+    a pattern: ``%``, ``_`` and the escape character match only themselves."""
+    return sa.func.lower(column).contains(q.lower(), autoescape=True)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata._paging import contains_text
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
@@ -198,11 +199,8 @@ class StudyRepository:
         if modality:
             base = base.where(s.c.modality == modality)
         if q:
-            like = f"%{q.lower()}%"
             base = base.where(
-                sa.or_(
-                    sa.func.lower(s.c.name).like(like), sa.func.lower(s.c.description).like(like)
-                )
+                sa.or_(*(contains_text(col, q) for col in (s.c.name, s.c.description)))
             )
         count = sa.select(sa.func.count()).select_from(base.subquery())
         page = base.order_by(s.c.last_activity_at.desc(), s.c.id).limit(limit).offset(offset)

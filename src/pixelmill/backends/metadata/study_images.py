@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pixelmill.backends.metadata import tables as t
 from pixelmill.backends.metadata import tables_workspace as tw
+from pixelmill.backends.metadata._paging import contains_text
 from pixelmill.backends.metadata._time import now
 from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
@@ -99,14 +100,29 @@ class StudyImageRepository:
             )
 
     def remove_image(self, actor: Actor, study_id: str, image_id: str) -> None:
-        si = tw.study_images
+        """Unlink an image. The study's threads pinned to it lose the pin (image and
+        region), as when the image is deleted; its annotations in the study stay, as
+        history, and show again if it is linked again (the event counts both)."""
+        si, th, an = tw.study_images, tw.threads, tw.annotation_rows
         with self.db.begin() as conn:
             done = conn.execute(
                 si.delete().where(si.c.study_id == study_id, si.c.image_id == image_id)
             )
             if not done.rowcount:
                 raise NotFound(f"no image {image_id!r} in this study")
-            append(conn, actor, "image.remove", "image", image_id, study_id=study_id)
+            unpinned = conn.execute(
+                th.update()
+                .where(th.c.study_id == study_id, th.c.image_id == image_id)
+                .values(image_id=None, region=None)
+            ).rowcount
+            kept = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(an)
+                .where(an.c.study_id == study_id, an.c.image_id == image_id)
+                .where(an.c.deleted_at.is_(None))
+            ).scalar_one()
+            after = {"threads_unpinned": unpinned, "annotations_kept": int(kept)}
+            append(conn, actor, "image.remove", "image", image_id, study_id=study_id, after=after)
 
     def images(
         self,
@@ -128,12 +144,8 @@ class StudyImageRepository:
             if patient_id:
                 base = base.where(si.c.patient_id == patient_id)
             if q:
-                like = f"%{q.lower()}%"
                 base = base.where(
-                    sa.or_(
-                        sa.func.lower(si.c.display_name).like(like),
-                        sa.func.lower(im.c.filename).like(like),
-                    )
+                    sa.or_(contains_text(si.c.display_name, q), contains_text(im.c.filename, q))
                 )
             total_q = sa.select(sa.func.count()).select_from(base.subquery())
             page = _ordered(base)

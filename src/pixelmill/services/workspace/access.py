@@ -3,7 +3,8 @@
 - A study is seen by its members (and site admins). Anyone else gets ``404``, never
   ``403``, so ids cannot be probed. A member without the right gets ``403``.
 - An image is seen by its owner, by members of a study that holds it, and by admins;
-  only its owner (or an admin) deletes it. Job results belong to the job's owner.
+  only its owner (or an admin) deletes it or adds it to a study: a member cannot pass
+  on someone else's image, so its owner's sharing ends with their membership. Job results belong to the job's owner.
 - Permission denials and admins' reads of other people's data go to the event log.
 """
 
@@ -102,13 +103,29 @@ class Access:
                 after={"role": role, "status": status},
                 security=True,
             )
-            why = (
-                f"the study is {status}"
-                if status != "active" and can(role, action, "active", is_author)
-                else f"a {role} may not do {action!r}"
-            )
-            raise Forbidden(f"{why} in study {study_id!r}")
+            if status != "active" and can(role, action, "active", is_author):
+                raise Forbidden(f"study {study_id!r} is {status}")
+            article = "an" if role[0] in "aeiou" else "a"
+            raise Forbidden(f"{article} {role} may not do {action!r} in study {study_id!r}")
         return study, role
+
+    def linkable(self, principal: Principal, image_id: str, study_id: str) -> ImageRecord:
+        """The image, when the caller may add it to a study: only its owner (and site
+        admins, audited; or with authentication off) shares an image. A member of a
+        study holding someone else's image reads it there but does not pass it on:
+        ``403`` (logged) when they can read it, ``404`` when they cannot."""
+        record = self.image(principal, image_id)
+        if principal.owns(record.owner_id) or principal.is_admin or principal.via == "local":
+            return record
+        self.events.record(
+            actor_of(principal),
+            "denied.image.link",
+            "image",
+            image_id,
+            study_id=study_id,
+            security=True,
+        )
+        raise Forbidden(f"only its owner may add image {image_id!r} to a study")
 
     def input_check(self, principal: Principal | None) -> Callable[[str], object] | None:
         """For a job's inputs: raises ``NotFound`` for an image the submitter may not

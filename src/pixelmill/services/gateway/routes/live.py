@@ -2,9 +2,9 @@
 
 Each event of the study's log (new messages, annotations, analysis progress, members)
 is one SSE message: ``id:`` is the event id (so ``Last-Event-ID`` resumes after a
-reconnect) and ``data:`` is JSON with the action, the target, the actor's public
-identity and ``after`` unless the event is a security one. Denials and admins' reads
-are not sent (they stay in the audit log). The stream opens with an ``event: ready``
+reconnect) and ``data:`` is the event as the activity feed shows it to members
+(:func:`~pixelmill.services.workspace.activity.member_event`: no ``before``/``after``
+of security events, no key id; denials and admins' reads are not sent). The stream opens with an ``event: ready``
 and sends a comment line when quiet; it polls the events table (every
 ``workspace.stream_poll_s``) and re-checks the reader's credential and membership
 (every ``workspace.stream_recheck_s``): a removed member's or logged-out session's
@@ -24,34 +24,17 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from pixelmill.backends.metadata.events import EventRecord
 from pixelmill.errors import NotFound
 from pixelmill.services.gateway.auth import SESSION_COOKIE, key_cache, require
 from pixelmill.services.gateway.bounds import INT64_MAX, event_cursor
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.workspace.activity import member_event
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(tags=["studies"])
 BATCH = 200
 #: the browser's EventSource reconnects after this many milliseconds
 RETRY_MS = 3000
-_HIDDEN = ("denied.", "admin.read")
-
-
-def public_event(event: EventRecord, actors: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """What a member may see of an event (``None``: not shown on the stream)."""
-    if event.action.startswith(_HIDDEN):
-        return None
-    return {
-        "id": event.id,
-        "at": event.at.isoformat(),
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "study_id": event.study_id,
-        "actor": actors.get(event.actor_id or ""),
-        "after": None if event.security else event.after,
-    }
 
 
 def _frame(data: dict[str, Any], *, event_id: int | None = None, kind: str | None = None) -> bytes:
@@ -90,7 +73,7 @@ def _batch(request: Request, study_id: str, cursor: int) -> list[tuple[int, dict
     events = c.events.list(study_id=study_id, after_id=cursor, limit=BATCH, newest_first=False)
     users = c.users.many(sorted({e.actor_id for e in events if e.actor_id}))
     actors = {uid: user.public() for uid, user in users.items()}
-    return [(e.id, public_event(e, actors)) for e in events]
+    return [(e.id, member_event(e, actors)) for e in events]
 
 
 @router.get(

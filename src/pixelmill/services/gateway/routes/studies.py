@@ -14,6 +14,7 @@ from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT64_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.access import actor_of
+from pixelmill.services.workspace.activity import member_event
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
@@ -276,9 +277,7 @@ def study_images(
     }
 
 
-@router.post(
-    "/{study_id}/images", status_code=201, summary="Add an image you can read to the study"
-)
+@router.post("/{study_id}/images", status_code=201, summary="Add an image you own to the study")
 def link_image(
     request: Request,
     response: Response,
@@ -288,7 +287,8 @@ def link_image(
 ) -> dict[str, Any]:
     c = deps(request)
     c.access.study(principal, study_id, "image.add")
-    c.access.image(principal, body.image_id)
+    if c.study_images.study_image(study_id, body.image_id) is None:  # linked: nothing new
+        c.access.linkable(principal, body.image_id, study_id)
     attrs = body.model_dump(exclude={"image_id"}, exclude_none=True)
     if "patient_id" in attrs:
         _check_patient(request, study_id, attrs["patient_id"])
@@ -346,7 +346,10 @@ def _check_patient(request: Request, study_id: str, patient_id: str) -> None:
 
 
 # -- activity ---------------------------------------------------------------------------
-@router.get("/{study_id}/events", summary="The study's activity feed, newest first")
+@router.get(
+    "/{study_id}/events",
+    summary="The study's activity feed, newest first (as the live stream shows it)",
+)
 def study_events(
     request: Request,
     study_id: str,
@@ -359,14 +362,9 @@ def study_events(
     c = deps(request)
     c.access.study(principal, study_id, "study.read")
     events = c.events.list(study_id=study_id, before_id=before, limit=limit)
-    users = c.users.many([e.actor_id for e in events if e.actor_id])
-    items = []
-    for e in events:
-        body = e.to_json()
-        body.pop("ip")
-        actor = users.get(e.actor_id or "")
-        body["actor"] = actor.public() if actor else None
-        items.append(body)
+    users = c.users.many(sorted({e.actor_id for e in events if e.actor_id}))
+    actors = {uid: user.public() for uid, user in users.items()}
+    items = [shown for e in events if (shown := member_event(e, actors)) is not None]
     nxt = events[-1].id if len(events) == limit else None
     return {
         "items": items,
