@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixelmill.backends.cache.base import Cache
+from pixelmill.backends.metadata.image_delete import delete_image
 from pixelmill.backends.metadata.images import ImageRepository
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.backends.storage.base import Storage
@@ -212,12 +213,22 @@ class ImageService:
             self._records.put(record)
         return record
 
-    def delete(self, image_id: str) -> ImageRecord:
-        self._records.drop(image_id)
-        record = self.images.delete(image_id)
-        if not self.images.stored(record.sha256):  # other owners' handles keep the bytes
-            self.storage.delete(record.storage_key)
-        return record
+    def delete(self, image_id: str) -> list[ImageRecord]:
+        """Delete the image and what its studies derived from it: the rows in one
+        transaction (:func:`~pixelmill.backends.metadata.image_delete.delete_image`),
+        then their objects; returns the deleted records (the image, then its overlays)."""
+        gone = delete_image(self.images.db, image_id)
+        records = [gone.record, *gone.derived]
+        for record in records:
+            self._records.drop(record.id)
+        # other owners' handles keep the bytes; the artifacts are the analyses' per image
+        keys = [r.storage_key for r in records if not self.images.stored(r.sha256)]
+        for key in keys + gone.artifact_keys:
+            try:
+                self.storage.delete(key)
+            except Exception as exc:  # the rows are gone: a leftover object is unreachable
+                log.warning("image %s deleted; object %s remains: %s", image_id, key, exc)
+        return records
 
     # -- render -------------------------------------------------------------------------
     def plan(

@@ -12,6 +12,7 @@ from pixelmill.backends.metadata import pg_prepared
 from pixelmill.backends.metadata import tables as t
 from pixelmill.backends.metadata._time import utc
 from pixelmill.backends.metadata.database import Database
+from pixelmill.backends.metadata.image_delete import delete_image
 from pixelmill.backends.metadata.quotas import count_stored
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import NotFound
@@ -102,9 +103,10 @@ class ImageRepository:
             query = query.where(t.images.c.owner_id == owner_id)
         with self.db.begin() as conn:
             if after is not None:
-                anchor = conn.execute(
-                    sa.select(t.images.c.created_at, t.images.c.id).where(t.images.c.id == after)
-                ).first()
+                find = sa.select(t.images.c.created_at, t.images.c.id).where(t.images.c.id == after)
+                if owner_id is not None:  # another owner's image: as unknown as a made-up id
+                    find = find.where(t.images.c.owner_id == owner_id)
+                anchor = conn.execute(find).first()
                 if anchor is None:
                     raise NotFound(f"no image {after!r} to page after")
                 query = query.where(
@@ -126,9 +128,7 @@ class ImageRepository:
             return int(conn.execute(query).scalar_one())
 
     def delete(self, image_id: str) -> ImageRecord:
-        record = self.get(image_id)
-        with self.db.begin() as conn:
-            gone = conn.execute(t.images.delete().where(t.images.c.id == image_id)).rowcount
-            if gone:  # (a concurrent delete of the same row counts once)
-                count_stored(conn, record.owner_id, -record.size_bytes)
-        return record
+        """Delete the image and what its studies derived from it (analysis results,
+        overlays, a pinned thread's region), in one transaction: see
+        :func:`.image_delete.delete_image`, which also says which objects to delete."""
+        return delete_image(self.db, image_id).record

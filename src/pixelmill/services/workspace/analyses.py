@@ -155,6 +155,8 @@ class Analyses:
         objects = 0
         for task in self.jobs.tasks(record.job_id):
             image_id = task.input or ""
+            if image_id not in record.image_ids:  # deleted since: its results went too
+                continue
             entry: dict[str, Any] = {
                 "task": task.idx,
                 "state": task.state,

@@ -1,6 +1,9 @@
 """Study exports: per-object measurements of the study's finished analyses, joined with
 each image's attributes and its patient's (pseudonymous code and allow-listed
-attributes only), as CSV or Parquet. pyarrow is imported only here, when used."""
+attributes only), as CSV or Parquet. The µm columns are computed at export from the
+pixel columns and the pixel size the row shows (the study's, else the file's), so they
+follow a pixel size set or changed after the analysis ran. pyarrow is imported only
+here, when used."""
 
 from __future__ import annotations
 
@@ -102,9 +105,30 @@ def _arrow(body: bytes) -> pa.Table:
     return pa.ipc.open_file(pa.BufferReader(body)).read_all()
 
 
+def _in_um(objects: pa.Table, pixel_size_um: float | None) -> pa.Table:
+    """The object table with each ``X_um``/``X_um2`` column that has an ``X_px`` one
+    computed from it at ``pixel_size_um`` (the study's, which the export shows: the
+    analysis measured with the image file's, if any, and a pixel size set later would
+    leave them stale or empty). Unchanged without a pixel size."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pixel_size_um is None:
+        return objects
+    names = objects.column_names
+    for i, name in enumerate(names):
+        base, power = (name[:-4], 2) if name.endswith("_um2") else (name[:-3], 1)
+        if not name.endswith(("_um", "_um2")) or f"{base}_px" not in names:
+            continue
+        px = pc.cast(objects.column(f"{base}_px"), pa.float64())
+        objects = objects.set_column(i, name, pc.multiply(px, pixel_size_um**power))
+    return objects
+
+
 def _with_context(objects: pa.Table, context: dict[str, Any]) -> pa.Table:
     import pyarrow as pa
 
+    objects = _in_um(objects, context.get("pixel_size_um"))
     n = objects.num_rows
     columns = [
         pa.array([context.get(name)] * n, type=_TYPES.get(name, "string")) for name in CONTEXT

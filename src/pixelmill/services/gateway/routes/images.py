@@ -227,7 +227,8 @@ def delete_image(
 ) -> Response:
     c = deps(request)
     c.access.image(principal, image_id, write=True)
-    c.tiles.forget(c.image_service.delete(image_id))
+    for record in c.image_service.delete(image_id):  # the image, then its overlays
+        c.tiles.forget(record)
     return Response(status_code=204)
 
 
