@@ -30,6 +30,11 @@ export function problemMessage(status: number, problem: Problem | null | undefin
   return `The request failed (HTTP ${status}).`
 }
 
+/** Why a task, an image's analysis or a job failed (its stored problem), or '' when none. */
+export function failureText(problem: Problem | null | undefined): string {
+  return problem ? problemMessage(problem.status ?? 500, problem) : ''
+}
+
 /** The message of any error thrown by a request, for an alert. */
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiError) return err.message
@@ -65,6 +70,19 @@ async function parseProblem(res: Response): Promise<Problem> {
   }
 }
 
+// A 401 from anything but /v1/auth/ (where it means "not logged in" or a wrong password)
+// says the session ended (a logout in another tab, an expiry): the router installs what
+// happens then (to the login page, once). Kept as a hook so this module needs no router.
+let sessionEnded: () => void = () => {}
+
+export function onSessionEnded(handler: () => void): void {
+  sessionEnded = handler
+}
+
+function checkSession(path: string, status: number): void {
+  if (status === 401 && !path.startsWith('/v1/auth/')) sessionEnded()
+}
+
 export interface RequestOptions {
   method?: string
   json?: unknown
@@ -86,7 +104,10 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
   } catch {
     throw new ApiError(0, {})
   }
-  if (!res.ok) throw new ApiError(res.status, await parseProblem(res))
+  if (!res.ok) {
+    checkSession(path, res.status)
+    throw new ApiError(res.status, await parseProblem(res))
+  }
   if (res.status === 204) return undefined as T
   const type = res.headers.get('content-type') ?? ''
   return (type.includes('json') ? await res.json() : await res.text()) as T
@@ -114,7 +135,10 @@ export function uploadImage(file: File, onProgress: (fraction: number) => void):
         body = {}
       }
       if (xhr.status >= 200 && xhr.status < 300) resolve(body as ImageInfo)
-      else reject(new ApiError(xhr.status, body as Problem))
+      else {
+        checkSession('/v1/images', xhr.status)
+        reject(new ApiError(xhr.status, body as Problem))
+      }
     }
     const form = new FormData()
     form.append('file', file, file.name)

@@ -1,4 +1,5 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { onSessionEnded } from './api'
 import { useSession } from './stores/session'
 import DashboardView from './views/DashboardView.vue'
 import LoginView from './views/LoginView.vue'
@@ -30,6 +31,19 @@ router.beforeEach(async (to) => {
   }
   if (to.meta.admin && !session.isAdmin) return { name: 'dashboard' }
   return true
+})
+
+// The session ended (a 401 from the API): forget it and go to the login page with the page
+// the user was on as `next` — once, however many requests were refused meanwhile.
+let leaving = false
+onSessionEnded(() => {
+  const here = router.currentRoute.value
+  if (leaving || here.meta.public) return
+  leaving = true
+  useSession().me = null
+  void router.push({ name: 'login', query: { next: here.fullPath } }).finally(() => {
+    leaving = false
+  })
 })
 
 router.afterEach((to) => {

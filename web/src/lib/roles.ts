@@ -5,6 +5,8 @@ import type { Role } from '../api'
 const RANK: Record<Role, number> = { viewer: 0, annotator: 1, analyst: 2, owner: 3 }
 
 export const NEEDS = {
+  // start a thread, reply, pin a comment (every member; not in a locked or archived study)
+  'message.post': 'viewer',
   'annotation.create': 'annotator',
   'analysis.promote': 'annotator',
   'image.add': 'analyst',
@@ -30,4 +32,19 @@ export function can(role: Role | null, action: UiAction, status = 'active', admi
   const frozenOk = ['member.manage', 'study.set_status', 'dataset.build', 'model.train'].includes(action)
   if (status !== 'active' && !frozenOk) return false
   return RANK[effective] >= RANK[NEEDS[action]]
+}
+
+// A user's level on a registered model (mirrors services/workspace/model_rules.py: NEEDS).
+export type ModelLevel = 'read' | 'edit' | 'manage'
+const MODEL_RANK: Record<ModelLevel, number> = { read: 0, edit: 1, manage: 2 }
+export const MODEL_NEEDS = {
+  'model.read': 'read',
+  'model.register': 'edit',
+  'model.promote': 'manage',
+} as const satisfies Record<string, ModelLevel>
+
+/** May a user with `level` on a model (null: no grant) do `action`? Admins may do anything. */
+export function modelCan(level: ModelLevel | null, action: keyof typeof MODEL_NEEDS, admin = false): boolean {
+  if (admin) return true
+  return level !== null && MODEL_RANK[level] >= MODEL_RANK[MODEL_NEEDS[action]]
 }

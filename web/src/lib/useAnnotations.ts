@@ -57,7 +57,7 @@ export function useAnnotations(studyId: Ref<string>, imageId: Ref<string>) {
   const truncated = ref(false)
   const selected = ref<string>('')
   const conflict = ref<Conflict | null>(null)
-  const { error, attempt } = useAttempt()
+  const { error, pending, attempt } = useAttempt()
   const base = computed(() => `/v1/studies/${studyId.value}/images/${imageId.value}/annotations`)
   let region: Region | null = null
   let asked = 0
@@ -127,11 +127,11 @@ export function useAnnotations(studyId: Ref<string>, imageId: Ref<string>) {
     const made = await post<{ annotation_ids: string[] }>(url, { image_id: imageId.value, object_ids: labels })
     await reload()
     selected.value = made.annotation_ids[0] ?? ''
-  })
+  }, { once: true })
 
   const current = computed(() => features.value.find((f) => f.pixelmill.id === selected.value) ?? null)
 
-  return { features, truncated, selected, current, conflict, error, loadRegion, reload, create, change, applyAgain, setGeometry, setClass, setReview, remove, promote }
+  return { features, truncated, selected, current, conflict, error, pending, loadRegion, reload, create, change, applyAgain, setGeometry, setClass, setReview, remove, promote }
 }
 
 export type Annotations = ReturnType<typeof useAnnotations>

@@ -11,7 +11,7 @@ export interface FieldProblem { loc: string; msg: string }
 
 /** `settled` runs on the job a cancel returned (e.g. to load what the job produced). */
 export function useJobForm(settled: (job: Job) => Promise<void> | void = () => {}) {
-  const { error, attempt } = useAttempt()
+  const { error, pending, attempt } = useAttempt()
   const form = ref<Form>({ fields: [], skipped: [] })
   const values = ref<Record<string, unknown>>({})
   const errors = computed(() => validate(form.value.fields, values.value))
@@ -39,5 +39,5 @@ export function useJobForm(settled: (job: Job) => Promise<void> | void = () => {
     await settled(job.value)
   })
 
-  return { error, attempt, form, values, errors, job, running, serverErrors, load, set, params, cancel }
+  return { error, pending, attempt, form, values, errors, job, running, serverErrors, load, set, params, cancel }
 }
