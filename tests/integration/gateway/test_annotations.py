@@ -107,6 +107,36 @@ def test_create_then_read_with_its_etag_and_measurements_in_microns(
     assert got.json()["geometry"] == body["geometry"]
 
 
+def test_microns_follow_the_study_images_pixel_size_when_it_changes(
+    client: TestClient, study: Study
+) -> None:
+    # given a 10 x 10 px square measured at 0.5 um per pixel (25 um2)
+    made = create(client, study)
+    url = made.headers["location"]
+    # when the study corrects the image's pixel size to 1 um, then takes it away
+    for size, area, perimeter in ((1.0, 100.0, 40.0), (None, None, None)):
+        patched = client.patch(
+            f"/v1/studies/{study.id}/images/{study.image_id}",
+            json={"pixel_size_um": size},
+            headers=study.as_("owner"),
+        )
+        assert patched.status_code == 200, patched.text
+        # then the annotation's um measurements are those of the size the study shows,
+        # as a newly drawn one's are, in the annotation and in the viewport listing
+        one = client.get(url, headers=study.as_("viewer"))
+        listed = client.get(study.url, headers=study.as_("viewer")).json()["features"]
+        again = create(client, study).json()["pixelmill"]["measurements"]
+        for measured in (
+            one.json()["pixelmill"]["measurements"],
+            listed[0]["pixelmill"]["measurements"],
+        ):
+            assert measured["area_um2"] == (area and pytest.approx(area))
+            assert measured["perimeter_um"] == (perimeter and pytest.approx(perimeter))
+            assert measured["area_um2"] == again["area_um2"]
+        # and no new version was made: measurements are not content
+        assert one.headers["etag"] == '"v1"'
+
+
 def test_a_stale_if_match_gets_412_and_both_edits_survive(client: TestClient, study: Study) -> None:
     url = create(client, study).headers["location"]
     v1 = client.get(url, headers=study.as_("analyst")).headers["etag"]

@@ -16,6 +16,7 @@ from pixelmill.backends.metadata.database import Database
 from pixelmill.backends.metadata.events import Actor, append
 from pixelmill.backends.metadata.studies import StudyImageRecord, study_image_record, with_utc
 from pixelmill.errors import NotFound
+from pixelmill.imaging.annotations import with_pixel_size
 
 #: the image columns a study's listing carries
 LISTED = (
@@ -88,6 +89,8 @@ class StudyImageRepository:
                 .where(si.c.study_id == study_id, si.c.image_id == image_id)
                 .values(**attrs)
             )
+            if "pixel_size_um" in attrs and attrs["pixel_size_um"] != before["pixel_size_um"]:
+                _remeasure(conn, study_id, image_id, attrs["pixel_size_um"])
             append(
                 conn,
                 actor,
@@ -189,3 +192,28 @@ class StudyImageRepository:
                 .where(si.c.image_id == image_id, s.c.status != "archived")
             ).all()
         return any(bool((r.options or {}).get("public_renders")) for r in rows)
+
+
+def _remeasure(conn: sa.Connection, study_id: str, image_id: str, pixel_size: float | None) -> None:
+    """The µm measurements of the study image's annotations, computed again for its new
+    pixel size (the study's, else the image's own): they follow the size the study shows,
+    as a newly drawn annotation is measured (no new versions: measurements are not
+    content)."""
+    an = tw.annotation_rows
+    if pixel_size is None:
+        pixel_size = conn.execute(
+            sa.select(t.images.c.pixel_size_um).where(t.images.c.id == image_id)
+        ).scalar_one_or_none()
+    rows = conn.execute(
+        sa.select(an.c.id, an.c.measurements).where(
+            an.c.study_id == study_id, an.c.image_id == image_id
+        )
+    ).all()
+    if rows:
+        conn.execute(
+            an.update().where(an.c.id == sa.bindparam("rid")),
+            [
+                {"rid": r.id, "measurements": with_pixel_size(r.measurements, pixel_size)}
+                for r in rows
+            ],
+        )

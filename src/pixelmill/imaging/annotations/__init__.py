@@ -30,6 +30,7 @@ from pixelmill.imaging.annotations.measure import (
     annotation_mask,
     geometry_measurements,
     intensity_measurements,
+    with_pixel_size,
 )
 
 __all__ = [
@@ -49,4 +50,5 @@ __all__ = [
     "parse_geojson",
     "to_feature",
     "to_feature_collection",
+    "with_pixel_size",
 ]

@@ -141,4 +141,26 @@ def _um(value: float, pixel_size_um: float | None, power: int = 1) -> float | No
     return None if pixel_size_um is None else value * pixel_size_um**power
 
 
-__all__ = ["annotation_mask", "geometry_measurements", "intensity_measurements"]
+#: the physical shape measurements and the pixel ones they are computed from
+_PHYSICAL = {
+    "area_um2": ("area_px", 2),
+    "perimeter_um": ("perimeter_px", 1),
+    "length_um": ("length_px", 1),
+}
+
+
+def with_pixel_size(measurements: Mapping[str, Any], pixel_size_um: float | None) -> dict[str, Any]:
+    """``measurements`` (of :func:`geometry_measurements`) for another pixel size: the
+    µm values computed again from the pixel values, as a new measurement would give.
+
+    >>> with_pixel_size({"area_px": 8.0, "area_um2": 2.0, "perimeter_px": 12.0}, 1.0)
+    {'area_px': 8.0, 'area_um2': 8.0, 'perimeter_px': 12.0, 'perimeter_um': 12.0}
+    """
+    out = dict(measurements)
+    for um, (px, power) in _PHYSICAL.items():
+        if isinstance(out.get(px), (int, float)):
+            out[um] = _um(out[px], pixel_size_um, power)
+    return out
+
+
+__all__ = ["annotation_mask", "geometry_measurements", "intensity_measurements", "with_pixel_size"]
