@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from pixelmill.backends.metadata.messages import MessageRecord, ThreadRecord
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services.gateway.auth import require
+from pixelmill.services.gateway.bounds import Title
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.principal import Principal
@@ -25,7 +26,7 @@ MAX_BODY = 20_000
 
 
 class NewThread(BaseModel):
-    title: str = Field(..., min_length=1, max_length=200)
+    title: Title
     body: str | None = Field(None, max_length=MAX_BODY, description="The first message.")
     image_id: str | None = Field(
         None, max_length=64, description="Pin to one of the study's images."
@@ -39,7 +40,7 @@ class NewThread(BaseModel):
 
 
 class ThreadChange(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Title | None = None
     resolved: bool | None = None
 
 

@@ -11,7 +11,7 @@ from pixelmill.backends.metadata.studies import StudyRecord
 from pixelmill.backends.metadata.study_images import StudyImageRecord
 from pixelmill.errors import InvalidParameter
 from pixelmill.services.gateway.auth import require
-from pixelmill.services.gateway.bounds import INT64_MAX
+from pixelmill.services.gateway.bounds import INT64_MAX, Title
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.access import actor_of
 from pixelmill.services.workspace.activity import member_event
@@ -36,14 +36,14 @@ class StudyOptions(BaseModel):
 
 
 class NewStudy(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200)
+    name: Title
     description: str = Field("", max_length=20_000)
     modality: Modality = "histology"
     options: StudyOptions = StudyOptions()
 
 
 class StudyChange(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Title | None = None
     description: str | None = Field(None, max_length=20_000)
     modality: Modality | None = None
     options: StudyOptions | None = None
