@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import orjson
+
+from pixelmill.runtime.cluster import free_port as cluster_free_port
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.jobs import JobRepository, JobStore
@@ -68,9 +69,8 @@ def finished_job(
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port outside the kernel's ephemeral range (see the product's picker)."""
+    return cluster_free_port()
 
 
 def start_embedded(

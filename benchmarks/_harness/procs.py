@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pixelmill.runtime.cluster import free_port as cluster_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "benchmarks" / ".work"
@@ -31,10 +32,9 @@ CLI = [sys.executable, "-c", "from pixelmill.runtime.cli import main; main()"]
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on 127.0.0.1 right now, outside the kernel's ephemeral range
+    (:func:`pixelmill.runtime.cluster.free_port`)."""
+    return cluster_free_port()
 
 
 def tree(pid: int) -> list[int]:

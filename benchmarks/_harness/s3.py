@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pixelmill.runtime.cluster import free_port
+
 S3_ACCESS_KEY = "pixelmill-test"
 S3_SECRET_KEY = "pixelmill-test-secret"
 S3_REGION = "us-east-1"
@@ -25,17 +27,12 @@ S3_BUCKET = "pm-test"
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free on 127.0.0.1 right now (the OS picks them)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """``count`` distinct TCP ports free on 127.0.0.1 right now, outside the kernel's
+    ephemeral range (:func:`pixelmill.runtime.cluster.free_port`)."""
+    ports: list[int] = []
+    for _ in range(count):
+        ports.append(free_port(avoid=ports))
+    return ports
 
 
 def port_free(port: int) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,14 @@ import httpx
 import pytest
 
 from pixelmill import __version__
+from pixelmill.runtime.cluster import free_port
 from tests.helpers import make_image
 
 PIXELMILL = str(Path(sys.executable).with_name("pixelmill"))
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 class Server:

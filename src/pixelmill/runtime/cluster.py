@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,16 +45,47 @@ __all__ = ["STATE_FILE", "ClusterPlan", "LocalCluster", "free_port", "read_state
 STATE_FILE = "cluster.json"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as s:
+def free_port(host: str = "127.0.0.1", *, avoid: Collection[int] = ()) -> int:
+    """A TCP port nothing listens on now, below the kernel's ephemeral range (not in
+    ``avoid``). A port the kernel picks (a bind to port 0) comes from the range it also
+    hands outgoing connections as their local port: between the pick and the child's
+    bind, any connection of any process may take it, and a restarted child found it
+    taken for good ("address already in use"). Random, so two pickers rarely meet."""
+    low = _ephemeral_low()
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(max(1024, low - 16384), low)
+        if port in avoid:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # every try taken: the kernel's pick after all
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default: 32768)."""
+    try:
+        first = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
+        return max(2048, int(first))
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def gateway_command(host: str, port: int) -> list[str]:
-    """The argv of one gateway process: uvicorn, one process, on ``host:port``."""
-    statement = f"from pixelmill.runtime.asgi import run_server; run_server({host!r}, {port}, 1)"
+    """The argv of one gateway process: uvicorn, one process, on ``host:port``. Only the
+    local HAProxy (connecting from this machine) is believed about the client's address
+    (its ``X-Forwarded-For``, set to the peer it saw)."""
+    proxies = ",".join(dict.fromkeys(["127.0.0.1", host]))
+    statement = (
+        "from pixelmill.runtime.asgi import run_server; "
+        f"run_server({host!r}, {port}, 1, {proxies!r})"
+    )
     return [sys.executable, "-c", statement]
 
 
