@@ -210,6 +210,29 @@ class MLSettings(BaseModel):
     max_predict_pixels: int = Field(
         64_000_000, gt=0, description="Largest image (pixels) a prediction accepts."
     )
+    max_tensor_bytes: int = Field(
+        1 << 30,
+        gt=0,
+        description="Largest single tensor a model may make on the largest input served "
+        "(batch 1, a tile_size tile; pixelmill.ml.onnx_bounds): models that could make a "
+        "bigger one are refused (422) at registration and load. The shipped nuclei model's "
+        "largest is 128 MiB at 1024 px.",
+    )
+    max_activation_bytes: int = Field(
+        4 << 30,
+        gt=0,
+        description="Largest total of all a model's tensors on that input (an upper bound "
+        "of its peak; the shipped nuclei model: 1.35 GiB at 1024 px, about 0.5 GiB used).",
+    )
+    arena_max_bytes: int = Field(
+        0,
+        ge=0,
+        description="Cap of one memory arena ONNX Runtime then runs all models of a process "
+        "in (shared; a run that needs more fails with 422 instead of exhausting the "
+        "process); the first session of a process sets it. 0 = off (each session its own "
+        "uncapped arena): the shared arena measured ~45% more peak memory on the nuclei "
+        "model at 1024 px.",
+    )
     drift_window: int = Field(200, ge=1, description="Served images in the drift window.")
     drift_min_samples: int = Field(20, ge=1, description="Images before drift can be flagged.")
     drift_threshold: float = Field(

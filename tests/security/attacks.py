@@ -189,3 +189,18 @@ def many_members(count: int) -> bytes:
         for i in range(count):
             archive.writestr(f"images/c{i % 2}/{i}.png", b"")
     return buf.getvalue()
+
+
+def constant_of_shape_model(side: int) -> bytes:
+    """306 bytes that ask for a (1, 1, side, side) float tensor: ConstantOfShape of a
+    constant shape, summed and multiplied into the input (a memory bomb)."""
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [4], [1, 1, side, side])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["big"], value=one),
+        helper.make_node("ReduceSum", ["big"], ["sum"], keepdims=1),
+        helper.make_node("Mul", ["input", "sum"], ["output"]),
+    ]
+    return _model(nodes, [shape], ["N", 1, "H", "W"])

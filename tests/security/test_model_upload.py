@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from pixelmill.errors import CorruptImage
 from pixelmill.ml import onnx_check, onnx_model
+from pixelmill.ml.onnx_bounds import Bounds
 from pixelmill.runtime.container import Container
 from tests.ml_helpers import png
 from tests.security import attacks
@@ -147,3 +149,20 @@ def test_a_model_that_fails_on_some_inputs_answers_4xx_not_500(
     assert body["type"].endswith("/invalid-model") and "cannot run" in body["detail"]
     assert "/onnxruntime_src" not in body["detail"]
     assert client.post("/v1/models/fixed:1/predict", content=ok, headers=auth).status_code == 200
+
+
+def test_a_tiny_model_asking_for_a_huge_tensor_is_refused_before_it_runs(
+    client: TestClient, auth: dict[str, str], container: Container
+) -> None:
+    # ml.max_tensor_bytes lowered to 32 MiB (as the container sets it from the settings):
+    # a 4000x4000 float tensor (61 MiB) is over it; 60000x60000 would be 13 GiB
+    container.models.bounds = Bounds(32 << 20, 64 << 20, 1024)
+    response = register(client, auth, "bomb", attacks.constant_of_shape_model(4000))
+
+    body = assert_refused_and_nothing_kept(client, auth, container, "bomb", response)
+    assert "ConstantOfShape" in body["detail"] and "61 MB" in body["detail"]
+    assert "ml.max_tensor_bytes" in body["detail"]
+    # the shipped model (its largest tensor 128 MiB at 1024 px) fits the default bounds
+    container.models.bounds = Bounds(1 << 30, 4 << 30, 1024)
+    huge: Any = register(client, auth, "bomb", attacks.constant_of_shape_model(60_000))
+    assert huge.status_code == 422 and "13,733 MB" in huge.json()["detail"]

@@ -6,6 +6,7 @@ No torch anywhere on this path. ``onnxruntime`` is imported when a model is load
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,17 +14,38 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixelmill.errors import CorruptImage, InvalidInput
-from pixelmill.ml import onnx_check, tiling
+from pixelmill.ml import onnx_bounds, onnx_check, tiling
 from pixelmill.ml.batching import BATCH_PIXELS, DynamicBatcher, batch_limit
 from pixelmill.ml.export import INPUT, OUTPUT
+from pixelmill.ml.onnx_bounds import Bounds as Bounds
 from pixelmill.ml.preprocess import normalize, pad_to_multiple, resize_planes, to_planes
 from pixelmill.ml.spec import InputSpec
 
+#: the cap of the process's shared ONNX Runtime arena, once registered
+_ARENA: list[int] = []
+_ARENA_LOCK = threading.Lock()
 
-def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
+
+def _shared_arena(ort: Any, max_bytes: int) -> None:
+    """Register the process's one capped CPU arena (the first cap asked for wins): a run
+    of a session using it that needs more than ``max_bytes`` fails instead of growing."""
+    with _ARENA_LOCK:
+        if not _ARENA:
+            config = ort.OrtArenaCfg({"max_mem": max_bytes, "arena_extend_strategy": 1})
+            cpu = ort.OrtMemoryInfo(
+                "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+            )
+            ort.create_and_register_allocator(cpu, config)
+            _ARENA.append(max_bytes)
+
+
+def session(onnx_bytes: bytes, *, threads: int = 0, arena_max_bytes: int = 0) -> Any:
     """An ``onnxruntime.InferenceSession`` tuned for CPU serving: ``threads`` intra-op
     threads (0 = one per core), one inter-op thread, no spin-waiting, full graph
-    optimisation.
+    optimisation; with ``arena_max_bytes`` its tensors live in the process's shared
+    arena capped at that many bytes (``ml.arena_max_bytes``, :func:`_shared_arena`;
+    constants folded while loading are not in it: :mod:`pixelmill.ml.onnx_bounds`
+    bounds those before).
 
     Models that could read a file of the server or load foreign code are refused first
     (422, :mod:`pixelmill.ml.onnx_check`); the session is built from the bytes, with
@@ -43,6 +65,9 @@ def session(onnx_bytes: bytes, *, threads: int = 0) -> Any:
     opts.add_session_config_entry(
         "session.model_external_initializers_file_folder_path", onnx_check.empty_folder()
     )
+    if arena_max_bytes:
+        _shared_arena(ort, arena_max_bytes)
+        opts.add_session_config_entry("session.use_env_allocators", "1")
     try:
         return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -73,8 +98,10 @@ class OnnxModel:
     Segmentation images with a side larger than ``tile`` (default ``spec.tile``, the
     training tile; the service passes ``ml.tile_size``) are cut into the fewest
     ``tile``-sized tiles overlapping by at least ``overlap`` px and blended; smaller ones
-    run whole (padded to ``spec.multiple``).
-    With ``max_batch > 1`` inputs from concurrent calls are batched dynamically.
+    run whole (padded to ``spec.multiple``). ``bounds``: the model is refused (422) if it
+    could allocate more (:mod:`pixelmill.ml.onnx_bounds`; its ``side`` is the tile when
+    ``tile`` is not given) and runs in the capped arena. With ``max_batch > 1`` inputs
+    from concurrent calls are batched dynamically.
     """
 
     def __init__(
@@ -89,12 +116,17 @@ class OnnxModel:
         batching: bool = True,
         overlap: int = 64,
         tile: int | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self.spec = spec
-        self.session = session(onnx_bytes, threads=threads)
+        if bounds is not None:  # a model registered before the bounds, or under larger ones
+            onnx_check.refuse_unsafe(onnx_bytes)
+            onnx_bounds.refuse_oversized(onnx_bytes, spec, bounds)
+        arena = bounds.arena_bytes if bounds is not None else 0
+        self.session = session(onnx_bytes, threads=threads, arena_max_bytes=arena)
         self.max_batch = max(1, max_batch)
         self.max_batch_pixels = max_batch_pixels
-        self.tile = tile or spec.tile
+        self.tile = tile or (bounds.side if bounds is not None else 0) or spec.tile
         self.overlap = min(overlap, self.tile // 2)
         self.batcher = (
             DynamicBatcher(

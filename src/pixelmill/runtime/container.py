@@ -32,6 +32,7 @@ from pixelmill.backends.metadata.users import UserRepository
 from pixelmill.backends.storage.base import Storage
 from pixelmill.errors import InvalidInput
 from pixelmill.ml.faces import FaceDetector
+from pixelmill.ml.onnx_bounds import Bounds
 from pixelmill.observability import metrics, tracing
 from pixelmill.observability.libvips_log import forward_libvips_messages
 from pixelmill.queues import QUEUES
@@ -311,6 +312,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     images = ImageRepository(db)
     user_quotas = quotas(db, settings)
     models = model_registry(db, storage)
+    models.bounds = Bounds.of(settings.ml)  # ml.max_tensor_bytes, ml.arena_max_bytes, ...
     inference: InferenceService | None = None
 
     def resolve_model(ref: str) -> Predictor:

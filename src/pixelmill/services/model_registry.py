@@ -34,6 +34,7 @@ from pixelmill.errors import (
 )
 from pixelmill.imaging.ops import validation_errors
 from pixelmill.ml import registry_rules as rules
+from pixelmill.ml.onnx_bounds import Bounds
 from pixelmill.ml.spec import InputSpec
 from pixelmill.services import promotion_gate
 from pixelmill.services.model_access import DEFAULT_MODEL, Caller, ModelAccess
@@ -41,6 +42,9 @@ from pixelmill.services.promotion_gate import Gate
 
 log = logging.getLogger(__name__)
 
+#: the memory bounds of ml.max_tensor_bytes, ml.max_activation_bytes and ml.tile_size by
+#: default (kept equal to settings_parts.MLSettings; the registry imports no onnx)
+DEFAULT_BOUNDS = Bounds(1 << 30, 4 << 30, 1024)
 #: who registers and promotes the shipped model (in the audit trail)
 SHIPPED_BY = "pixelmill (shipped model)"
 
@@ -62,6 +66,9 @@ class ModelRegistry(ModelAccess):
         self.permissions = permissions or ModelPermissionRepository(models.db)
         #: permission denials are security events
         self.events = events or EventLog(models.db)
+        #: memory bounds a registered model must fit (ml.max_tensor_bytes and friends;
+        #: the container sets them from the settings)
+        self.bounds = DEFAULT_BOUNDS
 
     # -- permissions (services/workspace/model_rules.py) --------------------------------
     # -- register -----------------------------------------------------------------------
@@ -91,6 +98,7 @@ class ModelRegistry(ModelAccess):
         broken file, or one that cannot run with ``input_spec``, is refused (422) before
         anything is written.
         """
+        from pixelmill.ml import onnx_bounds, onnx_check
         from pixelmill.ml.onnx_check import check_fits
         from pixelmill.ml.onnx_model import session
 
@@ -103,7 +111,9 @@ class ModelRegistry(ModelAccess):
             raise InvalidParameter(
                 "invalid input_spec", errors=validation_errors(exc, prefix="input_spec.")
             ) from None
-        check_fits(session(onnx_bytes, threads=1), spec)
+        onnx_check.refuse_unsafe(onnx_bytes)
+        onnx_bounds.refuse_oversized(onnx_bytes, spec, self.bounds)  # before it loads
+        check_fits(session(onnx_bytes, threads=1, arena_max_bytes=self.bounds.arena_bytes), spec)
         digest = hashlib.sha256(onnx_bytes).hexdigest()
         key = f"models/{digest[:2]}/{digest}.onnx"
         if not self.storage.exists(key):

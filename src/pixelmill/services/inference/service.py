@@ -17,7 +17,7 @@ from pixelmill.backends.breaker import Breakers, is_outage
 from pixelmill.backends.metadata.models import VersionRecord
 from pixelmill.errors import ImageTooLarge, InvalidModel, InvalidParameter, public_text
 from pixelmill.ml.drift import DriftMonitor, DriftState, flag_note
-from pixelmill.ml.onnx_model import OnnxModel, Prediction
+from pixelmill.ml.onnx_model import Bounds, OnnxModel, Prediction
 from pixelmill.ml.preprocess import decode, header_size
 from pixelmill.ml.spec import InputSpec
 from pixelmill.observability import metrics, tracing
@@ -112,7 +112,7 @@ class InferenceService:
             max_batch_pixels=s.max_batch_pixels,
             batching=s.batching,
             overlap=s.tile_overlap,
-            tile=s.tile_size or None,
+            bounds=Bounds.of(s),  # the tile (ml.tile_size), memory bounds, arena cap
         )
         self._instrument(model, version.model)
         monitor = DriftMonitor(
