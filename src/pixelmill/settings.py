@@ -77,6 +77,13 @@ class ServerSettings(BaseModel):
         description="JSON request bodies larger than this get 413, counted as they arrive "
         "(uploads of images, datasets and models have max_upload_bytes instead).",
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated addresses or networks of the proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed ('*': any peer). Empty (the "
+        "default): the client is the socket's peer and these headers are ignored, so no "
+        "client can pick the address that rate limits, lockouts and the audit log see.",
+    )
 
 
 class RenderSettings(BaseModel):

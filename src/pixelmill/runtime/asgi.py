@@ -55,8 +55,10 @@ def app_factory() -> FastAPI:
     return app
 
 
-def run_server(host: str, port: int, workers: int) -> None:
-    """uvicorn over :func:`app_factory` (settings already exported to the environment)."""
+def run_server(host: str, port: int, workers: int, forwarded_allow_ips: str = "") -> None:
+    """uvicorn over :func:`app_factory` (settings already exported to the environment).
+    ``forwarded_allow_ips`` (``server.forwarded_allow_ips``): the proxies whose
+    ``X-Forwarded-*`` headers name the client; empty: nobody's (the socket's peer is)."""
     import uvicorn
 
     uvicorn.run(
@@ -68,6 +70,9 @@ def run_server(host: str, port: int, workers: int) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=20,
+        # uvicorn's defaults believe any loopback client's X-Forwarded-For
+        proxy_headers=bool(forwarded_allow_ips.strip()),
+        forwarded_allow_ips=forwarded_allow_ips.strip() or "",
     )
 
 
@@ -85,7 +90,8 @@ def serve() -> None:
     spec = json.loads(sys.argv[1])
     supervisor = supervise(spec)
     try:
-        run_server(spec["host"], int(spec["port"]), int(spec["workers"]))
+        forwarded = str(spec.get("forwarded_allow_ips", ""))
+        run_server(spec["host"], int(spec["port"]), int(spec["workers"]), forwarded)
     finally:
         supervisor.stop()
 

@@ -56,6 +56,18 @@ sessions = sa.Table(
     sa.Column("last_seen_at", _TS, nullable=False),
 )
 
+# failed logins per submitted (normalised) username, whether a user has it or not, so a
+# lockout tells nothing about which usernames exist; a row goes a day after its last
+# failure (once unlocked)
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", _TS, nullable=True),
+    sa.Column("last_failed_at", _TS, nullable=False, index=True),
+)
+
 studies = sa.Table(
     "studies",
     metadata,

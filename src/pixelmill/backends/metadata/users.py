@@ -75,6 +75,13 @@ def _session(row: Any) -> SessionRecord:
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: bumped after every change of what a user may do (role, disabled, password) in
+        #: this process: caches of authentications drop theirs
+        self.revision = 0
+
+    def _changed(self, user: UserRecord) -> UserRecord:
+        self.revision += 1
+        return user
 
     # -- users --------------------------------------------------------------------------
     def create(
@@ -150,20 +157,22 @@ class UserRepository:
 
     def set_password(self, user_id: str, password_hash: str) -> UserRecord:
         """A new password also ends every session of the user and any lockout."""
+        name = sa.select(tw.users.c.username).where(tw.users.c.id == user_id).scalar_subquery()
         with self.db.begin() as conn:
             conn.execute(tw.sessions.delete().where(tw.sessions.c.user_id == user_id))
-        return self._update(
-            user_id, password_hash=password_hash, failed_logins=0, locked_until=None
+            conn.execute(tw.login_failures.delete().where(tw.login_failures.c.name == name))
+        return self._changed(
+            self._update(user_id, password_hash=password_hash, failed_logins=0, locked_until=None)
         )
 
     def set_disabled(self, user_id: str, disabled: bool) -> UserRecord:
         if disabled:
             with self.db.begin() as conn:
                 conn.execute(tw.sessions.delete().where(tw.sessions.c.user_id == user_id))
-        return self._update(user_id, disabled_at=now() if disabled else None)
+        return self._changed(self._update(user_id, disabled_at=now() if disabled else None))
 
     def set_site_role(self, user_id: str, site_role: SiteRole) -> UserRecord:
-        return self._update(user_id, site_role=site_role)
+        return self._changed(self._update(user_id, site_role=site_role))
 
     def login_failed(self, user_id: str, locked_until: datetime | None) -> UserRecord:
         with self.db.begin() as conn:
@@ -173,6 +182,49 @@ class UserRepository:
                 .values(failed_logins=tw.users.c.failed_logins + 1, locked_until=locked_until)
             )
         return self.get(user_id)
+
+    # -- failed logins by submitted name (known or not) ---------------------------------
+    def login_throttle(self, name: str) -> tuple[int, datetime | None]:
+        """Failures in a row of logins as ``name`` and when its lock ends (if any)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(tw.login_failures.c.failures, tw.login_failures.c.locked_until).where(
+                    tw.login_failures.c.name == name
+                )
+            ).first()
+        return (0, None) if row is None else (int(row.failures), utc(row.locked_until))
+
+    def name_failed(self, name: str, failures: int, locked_until: datetime | None) -> None:
+        """Store ``name``'s count of failures; names idle for ``forget`` go (one indexed
+        delete per failure, so the table holds only names tried lately)."""
+        at = now()
+        values = {"failures": failures, "locked_until": locked_until, "last_failed_at": at}
+        lf = tw.login_failures
+        with self.db.begin() as conn:
+            if conn.execute(lf.update().where(lf.c.name == name).values(**values)).rowcount:
+                return
+        try:
+            with self.db.begin() as conn:
+                conn.execute(lf.insert().values(name=name, **values))
+        except IntegrityError:  # another process inserted it meanwhile
+            with self.db.begin() as conn:
+                conn.execute(lf.update().where(lf.c.name == name).values(**values))
+
+    def purge_login_failures(self, forget: timedelta) -> int:
+        lf = tw.login_failures
+        at = now()
+        with self.db.begin() as conn:
+            done = conn.execute(
+                lf.delete().where(
+                    lf.c.last_failed_at < at - forget,
+                    sa.or_(lf.c.locked_until.is_(None), lf.c.locked_until < at),
+                )
+            )
+        return int(done.rowcount or 0)
+
+    def name_succeeded(self, name: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(tw.login_failures.delete().where(tw.login_failures.c.name == name))
 
     def login_succeeded(self, user_id: str) -> UserRecord:
         return self._update(user_id, failed_logins=0, locked_until=None, last_login_at=now())

@@ -93,6 +93,7 @@ def up_command(
             "host": settings.server.host,
             "port": settings.server.port,
             "workers": workers,
+            "forwarded_allow_ips": settings.server.forwarded_allow_ips,
             "job_workers": [proc.pid for proc in procs],
             "worker_command": worker_command(),
             "restart": settings.healing.supervisor.model_dump(),
@@ -106,7 +107,12 @@ def up_command(
         }
     )
     try:
-        asgi.run_server(settings.server.host, settings.server.port, workers)
+        asgi.run_server(
+            settings.server.host,
+            settings.server.port,
+            workers,
+            settings.server.forwarded_allow_ips,
+        )
     finally:
         supervisor.stop()
 
@@ -199,4 +205,6 @@ def serve_gateway(settings: Settings) -> None:
     _common.export_env(settings)
     click.echo(f"pixelmill gateway on http://{settings.server.host}:{settings.server.port}")
     sys.stdout.flush()
-    run_server(settings.server.host, settings.server.port, workers)
+    run_server(
+        settings.server.host, settings.server.port, workers, settings.server.forwarded_allow_ips
+    )

@@ -6,9 +6,10 @@ capped by its user's site role). Cookie-authenticated unsafe requests must carry
 session's CSRF token in ``X-CSRF-Token``.
 
 A gateway process reuses a successful check for ``security.key_cache_s`` seconds (2 by
-default) instead of querying the DB on every request. Revocation still works: a revoke
-or logout through this process empties the cache at once; one made elsewhere (the CLI,
-another gateway) takes effect within the TTL. Failures are never cached.
+default) instead of querying the DB on every request. Revocation still works: a key
+revoke, a logout, or a user's role change, disabling or new password through this
+process empties the cache at once; one made elsewhere (the CLI, another gateway) takes
+effect within the TTL. Failures are never cached.
 """
 
 from __future__ import annotations
@@ -55,22 +56,28 @@ class KeyCache:
         self._items: TTLCache[str, tuple[Principal, SessionRecord | None]] = TTLCache(
             maxsize=size, ttl=max(ttl_s, 1e-9), timer=time.monotonic
         )
-        self._revision = keys.revision
+        self._revision = self.revision()
         self._lock = threading.Lock()
+
+    def revision(self) -> tuple[int, int]:
+        """Changes with every key revoke and every change of what a user may do made
+        through this process (role, disabled, password)."""
+        return self.keys.revision, self.accounts.users.revision
 
     def _get(self, digest: str) -> tuple[Principal, SessionRecord | None] | None:
         if self.ttl_s <= 0:
             return None
         with self._lock:
-            if self._revision != self.keys.revision:  # a revoke in this process
+            current = self.revision()
+            if self._revision != current:  # a revoke or user change in this process
                 self._items.clear()
-                self._revision = self.keys.revision
+                self._revision = current
             return self._items.get(digest)
 
-    def _put(self, digest: str, revision: int, value: Any) -> None:
+    def _put(self, digest: str, revision: tuple[int, int], value: Any) -> None:
         with self._lock:
             # a revoke that raced the lookup must not be undone by caching its answer
-            if value is not None and revision == self.keys.revision and self.ttl_s > 0:
+            if value is not None and revision == self.revision() and self.ttl_s > 0:
                 self._items[digest] = value
             else:
                 self._items.pop(digest, None)
@@ -90,7 +97,7 @@ class KeyCache:
         found = self._get(digest)
         if found is not None:
             return found[0]
-        revision = self.keys.revision
+        revision = self.revision()
         record = self.keys.authenticate(secret)
         principal = None
         if record is not None and record.user_id:
@@ -113,7 +120,7 @@ class KeyCache:
         found = self._get(digest)
         if found is not None and found[1] is not None:
             return found[0], found[1]
-        revision = self.keys.revision
+        revision = self.revision()
         live = self.accounts.session(secret)
         if live is None:
             return None

@@ -71,3 +71,15 @@ def verify(
             raise BadSignature("expires is a Unix time in whole seconds")
         if int(expires) < (time.time() if now is None else now):
             raise BadSignature("this signed URL has expired")
+
+
+def cache_control(
+    audience: str, max_age: int, query: Mapping[str, str], *, now: float | None = None
+) -> str:
+    """``Cache-Control`` of an answer whose URL may carry ``expires``: such an answer is
+    kept no longer than the URL works (and is not ``immutable``), else ``max_age``."""
+    expires = query.get("expires")
+    if expires is None or not expires.isdigit():
+        return f"{audience}, max-age={max_age}, immutable"
+    left = int(expires) - int(time.time() if now is None else now)
+    return f"{audience}, max-age={max(0, min(max_age, left))}"

@@ -28,6 +28,8 @@ from pixelmill.settings import WorkspaceSettings
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 _MAX_LOCK_S = 3600
+#: a submitted name's failed logins are forgotten this long after its last one
+_FORGET = timedelta(days=1)
 
 
 def check_username(username: str) -> str:
@@ -143,22 +145,30 @@ class Accounts:
 
     def login(self, username: str, password: str, *, ip: str | None = None) -> LoginResult:
         """A session for the user whose password this is. Unknown users cost the same
-        time as known ones (a dummy hash is checked), so usernames cannot be probed."""
+        time as known ones (a dummy hash is checked), and failures are counted and
+        locked per submitted name whether a user has it or not, so usernames cannot be
+        probed by the answers, their delays or the lockout."""
+        name = username.strip().lower()[:64]
+        failures, locked_until = self.users.login_throttle(name)
         user = self.users.find(username)
         actor = Actor(user.id if user else None, ip=ip)
-        if user is not None and user.locked_until is not None and user.locked_until > now():
+        if locked_until is not None and locked_until > now():
             self._verify(None, password)
-            wait = int((user.locked_until - now()).total_seconds()) + 1
-            self.events.record(actor, "login.locked", "user", user.id, security=True)
+            wait = int((locked_until - now()).total_seconds()) + 1
+            self.events.record(
+                actor, "login.locked", "user", user.id if user else None, security=True
+            )
             raise RateLimited(
                 "too many failed logins: the account is locked for a while", retry_after=wait
             )
         ok = self._verify(self.users.password_hash(user.id) if user else None, password)
         if user is None or not ok or user.disabled_at is not None:
-            failures = 1
-            if user is not None:
-                failures = user.failed_logins + 1
-                self.users.login_failed(user.id, self._lock_for(failures))
+            failures += 1
+            lock = self._lock_for(failures)
+            self.users.name_failed(name, failures, lock)
+            self.users.purge_login_failures(_FORGET)
+            if user is not None:  # what admins see of the user (``locked``)
+                self.users.login_failed(user.id, lock)
             self.events.record(
                 actor,
                 "login.failed",
@@ -168,6 +178,7 @@ class Accounts:
                 security=True,
             )
             raise LoginFailed("wrong username or password", delay_s=min(0.25 * failures, 2.0))
+        self.users.name_succeeded(name)
         user = self.users.login_succeeded(user.id)
         session, secret, csrf = self.users.create_session(user.id, self.session_ttl)
         self.users.purge_sessions()  # ended sessions go (one indexed delete a login)

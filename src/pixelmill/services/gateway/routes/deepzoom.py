@@ -129,4 +129,5 @@ async def _reader_may(request: Request, image_id: str) -> tuple[ImageRecord, boo
 def _cache_headers(request: Request, public: bool, etag: str) -> dict[str, Any]:
     audience = "public" if public else "private"
     max_age = deps(request).settings.cache.http_max_age
-    return {"ETag": etag, "Cache-Control": f"{audience}, max-age={max_age}, immutable"}
+    control = signing.cache_control(audience, max_age, request.query_params)
+    return {"ETag": etag, "Cache-Control": control}
