@@ -5,6 +5,7 @@ the ``track`` job and time-lapse model predictions share."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,7 +65,8 @@ def track_frames(labels: np.ndarray, grey: np.ndarray, options: TrackingOptions)
 
 
 def check_frames(record: ImageRecord, images: ImageService) -> None:
-    """A single page (422), or more frames or pixels than an animation may have (413)."""
+    """A single page or a pyramid (422), or more frames or pixels than an animation may
+    have (413)."""
     if record.pages < 2:
         raise InvalidParameter(
             "tracking needs a time-lapse: a multi-page TIFF (or an animation), one page a "
@@ -72,6 +74,8 @@ def check_frames(record: ImageRecord, images: ImageService) -> None:
         )
     limit = images.settings
     pixels = record.pages * record.width * record.height
+    if record.pages <= limit.max_frames:
+        _check_not_pyramid(record, images)
     if record.pages > limit.max_frames or pixels > limit.max_animation_pixels:
         raise ImageTooLarge(
             f"the time-lapse has {record.pages} frames, {pixels} pixels in all: more than "
@@ -79,6 +83,59 @@ def check_frames(record: ImageRecord, images: ImageService) -> None:
             frames=record.pages,
             max_frames=limit.max_frames,
         )
+
+
+def _check_not_pyramid(record: ImageRecord, images: ImageService) -> None:
+    """422 when the pages of ``record`` differ in size: the levels of a pyramidal TIFF,
+    not frames. A TIFF past ``max_pixels`` was only admitted as a whole slide (a
+    pyramid); another's page headers are read, not its pixels."""
+    if record.format != "tiff":  # GIF/WebP frames all have the animation's size
+        return
+    if record.width * record.height <= images.settings.max_pixels and not _pages_differ(
+        images.source_of(record), record.pages
+    ):
+        return
+    raise InvalidParameter(
+        f"a pyramid's levels are not frames: the pages of image {record.id} differ in "
+        "size (a pyramidal TIFF, whose pages are reduced copies of the first); tracking "
+        "needs a time-lapse, one page a frame, every frame the same size"
+    )
+
+
+def _pages_differ(source: bytes | Path, pages: int) -> bool:
+    """True when some page of ``source`` has another size than the first (headers
+    only: libvips opens all pages as one image unless they differ)."""
+    import pyvips
+
+    def header(**options: int) -> pyvips.Image:
+        if isinstance(source, bytes):
+            return pyvips.Image.new_from_buffer(source, "", **options)
+        return pyvips.Image.new_from_file(str(source), **options)
+
+    try:
+        header(n=-1)
+        return False
+    except pyvips.Error:  # pages of different sizes, or another fault the run reports
+        try:
+            first = header(page=0)
+            return any(
+                (page.width, page.height) != (first.width, first.height)
+                for page in (header(page=t) for t in range(1, pages))
+            )
+        except pyvips.Error:
+            return False
+
+
+def check_same_size(frames: list[np.ndarray]) -> None:
+    """422 (a permanent failure, never retried) when the frames differ in size."""
+    first = frames[0].shape[:2]
+    for t, pixels in enumerate(frames):
+        if pixels.shape[:2] != first:
+            raise InvalidParameter(
+                f"frame {t} is {pixels.shape[1]}x{pixels.shape[0]} pixels, frame 0 "
+                f"{first[1]}x{first[0]}: every frame of a time-lapse must have the same "
+                "size (a pyramid's levels are not frames)"
+            )
 
 
 def frame(images: ImageService, record: ImageRecord, t: int) -> np.ndarray:
@@ -105,4 +162,5 @@ def read_frames(
         if on_frame is not None:
             on_frame(t)
         out.append(frame(images, record, t))
+    check_same_size(out)
     return np.stack(out)

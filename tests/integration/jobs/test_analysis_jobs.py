@@ -37,8 +37,11 @@ def test_ihc_preset_job_returns_objects_summary_and_labels(gateway: Gateway) -> 
     objects = gateway.client.get(f"{base}/results/objects", headers=gateway.auth).json()
     assert len(objects) == count
     assert {"area_px", "dab_od_mean", "dab_class"} <= set(objects[0])
+    # one input image: the same shape as many's, an image_id column and a list
+    assert {o["image_id"] for o in objects} == {image_id}
     summary = gateway.client.get(f"{base}/results/summary", headers=gateway.auth).json()
-    ihc = summary[0]["ihc"] if isinstance(summary, list) else summary["ihc"]
+    assert isinstance(summary, list) and [s["image_id"] for s in summary] == [image_id]
+    ihc = summary[0]["ihc"]
     assert ihc["positive_count"] == (count + 1) // 2
     labels = gateway.client.get(f"{base}/tasks/0/results/labels", headers=gateway.auth)
     assert labels.status_code == 200

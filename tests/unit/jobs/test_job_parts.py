@@ -233,3 +233,31 @@ def test_closing_ends_the_batch_thread_once_it_is_idle() -> None:
     # then the thread has ended, rather than sleeping on until the process exits
     assert heard == ["j1"]
     assert not thread.is_alive()
+
+
+def test_one_input_aggregates_to_the_same_shape_as_many() -> None:
+    # the results of a one-image job have the image_id column a batch's have
+    storage = MemoryStorage()
+    import pyarrow as pa
+
+    rows = artifacts.store(storage, "job1", 0, "objects", [{"label": 1}, {"label": 2}])
+    summary = artifacts.store(storage, "job1", 0, "summary", {"object_count": 2})
+    table = artifacts.store(storage, "job1", 0, "table", pa.table({"area": [3.0]}))
+    blob = artifacts.store(storage, "job1", 0, "blob", b"\x00")
+    tasks = [("img0", [rows, summary, table, blob])]
+    assert artifacts.aggregate(storage, tasks, "objects") == (
+        [{"image_id": "img0", "label": 1}, {"image_id": "img0", "label": 2}],
+        "json",
+    )
+    assert artifacts.aggregate(storage, tasks, "summary") == (
+        [{"image_id": "img0", "object_count": 2}],
+        "json",
+    )
+    value, kind = artifacts.aggregate(storage, tasks, "table")
+    assert kind == "arrow" and value.to_pylist() == [{"area": 3.0, "image_id": "img0"}]
+    # a binary one, and one of a job without input images, are served as stored
+    assert artifacts.aggregate(storage, tasks, "blob") == (b"\x00", "bytes")
+    assert artifacts.aggregate(storage, [(None, [summary])], "summary") == (
+        {"object_count": 2},
+        "json",
+    )

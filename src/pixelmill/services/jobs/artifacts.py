@@ -172,17 +172,19 @@ def aggregate(
 ) -> tuple[Any, str]:
     """Combine artifact ``name`` over the tasks ``(input image id, artifacts)`` of a job.
 
-    One task: its artifact as is. Several: one table — records (or dicts) gain an
-    ``image_id`` column, Arrow tables are concatenated with an ``image_id`` column,
-    other JSON values become ``{"image_id", "value"}`` records. Binary artifacts cannot
-    be combined (409: fetch them per task).
+    One table, whatever the number of input images (one gives the same shape as
+    many): records (or dicts) gain an ``image_id`` column, Arrow tables are concatenated
+    with an ``image_id`` column, other JSON values become ``{"image_id", "value"}``
+    records. A lone artifact of a task without an input image (training...) or a
+    binary one is served as stored; several binary artifacts cannot be combined (409:
+    fetch them per task).
     """
     found = [
         (image, meta) for image, metas in tasks for meta in metas or [] if meta["name"] == name
     ]
     if not found:
         raise NotFound(f"no artifact {name!r} in this job")
-    if len(tasks) == 1:
+    if len(found) == 1 and (found[0][0] is None or found[0][1]["kind"] == "bytes"):
         return _load(storage, found[0][1]), found[0][1]["kind"]
     kinds = {meta["kind"] for _, meta in found}
     if "bytes" in kinds:

@@ -6,6 +6,10 @@ then — only after that commit — the batch's artifact objects (``jobs/{id}/�
 object storage). A crash between the two leaves objects no row points to (harmless,
 and invisible to users); never a row pointing to a deleted object.
 
+A job a study analysis refers to is never purged: its artifacts are the analysis's
+results, study data that outlive the job queue (the store's ``purge_finished`` skips it;
+deleting the study releases it).
+
 Result *images* stay: they are ordinary images (``/v1/images/{id}``), a user may have
 shared or embedded their URLs, and the same content-addressed image can be the result
 of several jobs or an upload of its own. Delete them like any image

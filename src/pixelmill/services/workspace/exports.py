@@ -7,15 +7,19 @@ here, when used."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from pixelmill.backends.metadata.patients import image_attributes
+from pixelmill.errors import NotFound
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from pixelmill.backends.metadata.database import Database
     from pixelmill.services.workspace.analyses import Analyses
+
+log = logging.getLogger("pixelmill.exports")
 
 ExportFormat = Literal["csv", "parquet"]
 MEDIA: dict[str, str] = {
@@ -45,8 +49,11 @@ class Exports:
         self.db = db
         self.analyses = analyses
 
-    def measurements(self, study_id: str) -> pa.Table:
-        """One row per object of every finished analysis of the study."""
+    def measurements(self, study_id: str, missing: list[str] | None = None) -> pa.Table:
+        """One row per object of every finished analysis of the study. An image whose
+        results are gone (its job deleted before analyses held their jobs against
+        retention) is left out, not the whole export: ``missing`` gets its
+        ``{analysis_id}/{image_id}``."""
         import pyarrow as pa
 
         self._refresh(study_id)
@@ -56,7 +63,14 @@ class Exports:
             for image_id, entry in record.summary.get("images", {}).items():
                 if entry.get("state") != "succeeded" or "objects" not in entry.get("artifacts", []):
                     continue
-                objects = _arrow(self.analyses.artifact(record, image_id, "objects", "arrow").body)
+                try:
+                    found = self.analyses.artifact(record, image_id, "objects", "arrow")
+                except NotFound:
+                    log.warning("analysis %s lost the objects of image %s", record.id, image_id)
+                    if missing is not None:
+                        missing.append(f"{record.id}/{image_id}")
+                    continue
+                objects = _arrow(found.body)
                 context = {
                     "analysis_id": record.id,
                     "analysis": record.target,

@@ -35,6 +35,7 @@ from pixelmill.backends.metadata.jobs.base import (
 from pixelmill.backends.metadata.jobs.sql_transitions import SqlTransitions
 from pixelmill.backends.metadata.jobs.states import ACTIVE, TERMINAL
 from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
+from pixelmill.backends.metadata.tables_workspace import analyses
 from pixelmill.errors import BackendUnavailable, NotFound
 
 
@@ -301,13 +302,12 @@ class JobRepository(SqlTransitions):
 
     # -- retention ----------------------------------------------------------------------
     def count_finished(self, *, before: datetime) -> int:
-        """Jobs that finished (succeeded, failed, cancelled) before ``before``."""
+        """Jobs that finished (succeeded, failed, cancelled) before ``before`` and that
+        retention may delete (no study analysis holds them: :func:`_expired`)."""
         with self.db.read() as conn:
             return int(
                 conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(jobs)
-                    .where(jobs.c.state.in_(TERMINAL), jobs.c.finished_at < before)
+                    sa.select(sa.func.count()).select_from(jobs).where(*_expired(before))
                 ).scalar_one()
             )
 
@@ -317,6 +317,9 @@ class JobRepository(SqlTransitions):
         the storage keys of their artifacts, for the caller to delete *after* this commit
         (a leftover object is harmless; a row naming a deleted object is not).
 
+        A job a study analysis refers to is kept (:func:`_expired`): its artifacts are
+        the analysis's results; it goes with the analysis (deleting the study).
+
         Safe to run in several processes at once: on PostgreSQL each caller locks its
         batch (``FOR UPDATE SKIP LOCKED``, so concurrent callers take different jobs and
         a job's transitions, which lock its row first, wait or find it gone); on SQLite
@@ -325,7 +328,7 @@ class JobRepository(SqlTransitions):
         with self.db.begin() as conn:
             query = (
                 sa.select(jobs.c.id)
-                .where(jobs.c.state.in_(TERMINAL), jobs.c.finished_at < before)
+                .where(*_expired(before))
                 .order_by(jobs.c.finished_at)
                 .limit(limit)
             )
@@ -352,3 +355,12 @@ class JobRepository(SqlTransitions):
                 .returning(jobs.c.id)
             ).scalars()
             return [PurgedJob(job_id, keys.get(job_id, [])) for job_id in deleted]
+
+
+def _expired(before: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """The jobs retention deletes: finished before ``before``, and referred to by no
+    study analysis (an analysis's results are its job's artifacts, study data that
+    outlive the job queue's retention, as in OMERO or QuPath; the job is released when
+    the analysis goes, with its study)."""
+    held = sa.exists().where(analyses.c.job_id == jobs.c.id)
+    return jobs.c.state.in_(TERMINAL), jobs.c.finished_at < before, ~held

@@ -44,14 +44,15 @@ def export_measurements(
 ) -> Response:
     c = deps(request)
     c.access.study(principal, study_id, "study.export")
-    body = encode(c.exports.measurements(study_id), format)
+    missing: list[str] = []
+    body = encode(c.exports.measurements(study_id, missing), format)
     _audit(request, principal, study_id, "measurements", format)
     name = f"study-{study_id}-measurements.{format}"
-    return Response(
-        body,
-        media_type=MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if missing:  # images whose results are gone: left out, counted (and the first named)
+        named = ", ".join(missing[:20]) + (", ..." if len(missing) > 20 else "")
+        headers["Pixelmill-Missing-Results"] = f"{len(missing)}: {named}"
+    return Response(body, media_type=MEDIA[format], headers=headers)
 
 
 @router.get(
