@@ -17,8 +17,12 @@ from pixelmill.imaging.colour import IccMode, to_srgb
 from pixelmill.imaging.gif import may_be_opaque, without_alpha
 from pixelmill.imaging.intermediates import all_frames
 from pixelmill.imaging.ops import OpContext, Step
+from pixelmill.imaging.ops._analysis import labels_moved
 from pixelmill.imaging.placement import Box, crop
 from pixelmill.imaging.probe import ImageSource, open_image
+
+#: the resolution libvips gives a new image (px/mm): none known
+_DEFAULT_RES = 1.0
 
 
 def run(
@@ -86,9 +90,12 @@ def run(
             ctx.original = image
         for step in remaining:
             if _frame_height(image) < image.height:
-                image = _per_frame(image, step, ctx)
+                out = _per_frame(image, step, ctx)
             else:
-                image = step.op.apply(image, step.params, ctx)
+                out = step.op.apply(image, step.params, ctx)
+            image = keep_resolution(image, out)
+            if step.op.reshapes:
+                labels_moved(ctx)  # labels made before it no longer fit (measure refuses)
     except PixelmillError:
         raise
     except pyvips.Error as exc:
@@ -97,6 +104,20 @@ def run(
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from exc
     return image
+
+
+def keep_resolution(before: pyvips.Image, after: pyvips.Image) -> pyvips.Image:
+    """``after`` with ``before``'s resolution (``xres``/``yres``, ``resolution-unit``)
+    when a step lost it: a step computed in numpy makes a new image at libvips' default
+    1 px/mm, which a TIFF would store as a 1000 µm pixel. A step that resamples in
+    libvips (resize) sets its own resolution and is left alone."""
+    lost = after.xres == _DEFAULT_RES and after.yres == _DEFAULT_RES
+    if not lost or (before.xres, before.yres) == (_DEFAULT_RES, _DEFAULT_RES):
+        return after
+    out = after.copy(xres=before.xres, yres=before.yres)
+    if before.get_typeof("resolution-unit"):
+        out.set_type(pyvips.GValue.gstr_type, "resolution-unit", before.get("resolution-unit"))
+    return out
 
 
 def _fused(

@@ -7,8 +7,9 @@ Three sources, most specific first:
 2. Aperio SVS ``ImageDescription``: the ``MPP = 0.499`` field (µm per pixel).
 3. TIFF ``XResolution`` / ``ResolutionUnit`` (libvips exposes them as ``xres`` in pixels
    per millimetre and ``resolution-unit``). Only a resolution with a real unit counts,
-   and the values that software writes when it knows nothing (libvips' own 1 px/mm,
-   72 and 96 dpi) are ignored: a photo is not a 353 µm/px microscope image.
+   and the values that software writes when it knows nothing (libvips' own 1 px/mm in
+   any unit — 10 px/cm or 25.4 dpi —, 72 and 96 dpi) are ignored: a photo is not a
+   353 µm/px microscope image, nor a libvips result a 1000 µm/px one.
 
 Nothing is ever guessed: without one of these the pixel size is ``None``.
 """
@@ -35,8 +36,11 @@ _OME_UNITS_UM = {
 _OME_PIXELS = re.compile(r"<(?:[\w.-]+:)?Pixels\b([^>]*)>")
 _XML_ATTR = re.compile(r"([\w:.-]+)\s*=\s*\"([^\"]*)\"")
 _APERIO_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
+#: the resolution libvips gives an image that has none (1 px/mm), whatever the unit
+#: it is written in (10 px/cm, 25.4 dpi): never a measurement
+LIBVIPS_DEFAULT_PX_PER_MM = 1.0
 #: resolutions (dots per inch) written by default, not measured
-_DEFAULT_DPI = (25.4, 72.0, 96.0)
+_DEFAULT_DPI = (72.0, 96.0)
 
 
 def pixel_size_from_description(description: str) -> float | None:
@@ -67,6 +71,8 @@ def pixel_size_from_resolution(xres_px_per_mm: float, unit: str | None) -> float
     """
     if unit not in ("cm", "in") or not math.isfinite(xres_px_per_mm) or xres_px_per_mm <= 0:
         return None
+    if math.isclose(xres_px_per_mm, LIBVIPS_DEFAULT_PX_PER_MM, rel_tol=1e-4):
+        return None  # libvips' own default (10 px/cm, 25.4 dpi): nothing was measured
     if unit == "in" and any(
         math.isclose(xres_px_per_mm * 25.4, dpi, rel_tol=1e-4) for dpi in _DEFAULT_DPI
     ):

@@ -34,7 +34,7 @@ from pixelmill.imaging.render import (
     to_steps,
 )
 from pixelmill.observability import metrics, tracing
-from pixelmill.services.image_pages import animated, check_slide_render, pages_to_read
+from pixelmill.services.image_pages import animated, pages_to_read, slide_steps
 from pixelmill.services.image_types import Rendition, StoredQuota, new_image_id, sha256_file
 from pixelmill.services.intermediates import IntermediateCache
 from pixelmill.services.record_cache import RecordCache
@@ -333,7 +333,7 @@ class ImageService:
         p = params or RenderParams()
         ctx = ctx or self.context(record)
         ctx.keep_16_bit = p.depth == 16 and fmt in (ImageFormat.PNG, ImageFormat.TIFF)
-        check_slide_render(record, p, self.settings)
+        steps = slide_steps(record, p, steps, self.settings)  # a slide: a reduced level
         pages = pages_to_read(record, p, fmt, self.settings)
         kept: Intermediates | None = None
         recipe = ""
@@ -395,4 +395,5 @@ class ImageService:
         try:
             return self.original_bytes(image_id)
         except NotFound:
-            raise NotFound(f"watermark image {image_id!r} does not exist") from None
+            # worded as every other unknown or unreadable image: no existence oracle
+            raise NotFound(f"no image {image_id!r}") from None

@@ -140,6 +140,8 @@ class SourceFetcher:
                 raise _late(self.limits.timeout_s) from exc
             except httpx.HTTPError as exc:
                 raise SourceUnavailable("the connection to the source failed") from exc
+            except httpx.InvalidURL as exc:  # e.g. "Location: http:host/", parsed in send
+                raise SourceUnavailable("the source answered a malformed URL") from exc
         raise SourceUnavailable(f"could not connect to {source.host!r}") from failure
 
     def _get(self, source: Source, address: str, deadline: float) -> bytes | str:

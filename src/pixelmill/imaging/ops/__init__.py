@@ -152,7 +152,37 @@ def parse_pipeline(specs: Iterable[Mapping[str, Any]]) -> list[Step]:
                 errors=[{"loc": f"steps[{index}].op", "msg": "no segmentation step before it"}],
             )
         labelled = labelled or step.op.leaves_labels(step.params)
+    _refuse_moved_labels(steps)
     return steps
+
+
+def _refuse_moved_labels(steps: list[Step]) -> None:
+    """Labels made before a step that moves or resizes pixels (crop, rotate, ...) no
+    longer fit the image: a later step that reads them (measure, overlay) is refused now,
+    not when the job runs (presets are looked into, step by step)."""
+    labelled, moved_by = False, ""
+    for index, step in enumerate(steps):
+        inner = getattr(step.params, "steps", None)
+        for part in inner() if callable(inner) else [step]:
+            if labelled and moved_by and (part.op.reads_labels or part.op.needs_labels):
+                raise InvalidParameter(
+                    f"step {index} ({step.op.name}) reads the segmentation's labels, but a "
+                    f"{moved_by} step after the segmentation changed its geometry: "
+                    "segment after it, or move it before the segmentation",
+                    errors=[{"loc": f"steps[{index}].op", "msg": f"labels moved by {moved_by}"}],
+                )
+            if part.op.leaves_labels(part.params):
+                labelled, moved_by = True, ""
+            elif labelled and part.op.reshapes:
+                moved_by = part.op.name
+
+
+def images_read(steps: Iterable[Step]) -> list[str]:
+    """The ids of the other stored images a pipeline reads (watermark ``image``,
+    stain_normalize ``reference``, also inside presets), each once, in order: a caller
+    checks them with the same access rule as the pipeline's own input."""
+    found = (i for step in steps for i in step.op.images_read(step.params))
+    return list(dict.fromkeys(found))
 
 
 def queue_of(steps: Iterable[Step]) -> Queue:
@@ -170,6 +200,7 @@ __all__ = [
     "bounds_of",
     "catalogue",
     "get",
+    "images_read",
     "names",
     "parse_pipeline",
     "parse_step",

@@ -82,6 +82,8 @@ class LabelArtifact(bytes):
 
     array: np.ndarray
     source: pyvips.Image | None
+    #: a step after the segmentation moved the image's pixels (:func:`labels_moved`)
+    moved: bool = False
 
     def __new__(cls, labels: np.ndarray, source: pyvips.Image | None = None) -> LabelArtifact:
         from pixelmill.imaging.analysis.export import labels_to_tiff
@@ -117,6 +119,26 @@ def reference_image(
     return fallback
 
 
+def labels_moved(ctx: OpContext) -> None:
+    """Note that a step moved or resized the image's pixels: labels made before it no
+    longer fit, even at the same size (a flip)."""
+    value = ctx.artifacts.get("labels")
+    if isinstance(value, LabelArtifact):
+        value.moved = True
+
+
+def check_fits(ctx: OpContext, labels: np.ndarray, image: pyvips.Image) -> None:
+    """Refuse (422) labels that no longer fit the current ``image``: of another size, or
+    a step after the segmentation moved its pixels. The pipeline's parse refuses such a
+    pipeline first; this is the backstop when the steps run."""
+    moved = getattr(ctx.artifacts.get("labels"), "moved", False)
+    if moved or labels.shape != (image.height, image.width):
+        raise InvalidParameter(
+            "the labels no longer match the image: a step after the segmentation "
+            "changed its geometry"
+        )
+
+
 def get_labels(ctx: OpContext, shape: tuple[int, int] | None = None) -> np.ndarray | None:
     """The current label image, or None when no step has segmented. With ``shape``,
     labels of another size (geometry changed after segmenting) are a 422."""
@@ -146,9 +168,11 @@ def labels_image(labels: np.ndarray) -> pyvips.Image:
 
 __all__ = [
     "LabelArtifact",
+    "check_fits",
     "from_array",
     "get_labels",
     "labels_image",
+    "labels_moved",
     "put_labels",
     "reference_image",
     "to_array",

@@ -103,6 +103,20 @@ class Operation(Generic[P]):
     #: cannot run without an earlier step's labels: a pipeline without one is refused
     #: when it is parsed, not when its job runs
     needs_labels: ClassVar[bool] = False
+    #: reads an earlier step's labels when there are any (``measure``, ``overlay``)
+    reads_labels: ClassVar[bool] = False
+    #: moves, cuts or resamples pixels (crop, rotate, flip, pad, resize, trim,
+    #: side_by_side): labels made before it no longer fit, so a later step that reads
+    #: them is refused when the pipeline is parsed
+    reshapes: ClassVar[bool] = False
+    #: names of parameters holding the id of another stored image the op reads
+    #: (``ctx.load_image``): callers check them with the caller's access, like the input
+    image_fields: ClassVar[tuple[str, ...]] = ()
+
+    def images_read(self, params: P) -> list[str]:
+        """The ids of other stored images this step reads (:attr:`image_fields`)."""
+        found = (getattr(params, name, None) for name in self.image_fields)
+        return [value for value in found if isinstance(value, str) and value]
 
     def apply(self, image: pyvips.Image, params: P, ctx: OpContext) -> pyvips.Image:
         raise NotImplementedError

@@ -44,6 +44,7 @@ class Crop(Operation[CropParams]):
     Params = CropParams
     summary = "Cut a box (left, top, width, height, or placed by gravity) out of the image."
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: CropParams, ctx: OpContext) -> pyvips.Image:
         p = params

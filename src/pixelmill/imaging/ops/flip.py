@@ -21,6 +21,7 @@ class Flip(Operation[FlipParams]):
     Params = FlipParams
     summary = "Mirror left-right (horizontal) or top-bottom (vertical)."
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: FlipParams, ctx: OpContext) -> pyvips.Image:
         return image.flip(params.direction)

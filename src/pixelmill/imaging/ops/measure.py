@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.ops import register
-from pixelmill.imaging.ops._analysis import get_labels, reference_image, to_array
+from pixelmill.imaging.ops._analysis import check_fits, get_labels, reference_image, to_array
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
 
 
@@ -50,12 +50,15 @@ class Measure(Operation[MeasureParams]):
     queue = "analyse"
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
+    reads_labels = True
 
     def apply(self, image: pyvips.Image, params: MeasureParams, ctx: OpContext) -> pyvips.Image:
         import pixelmill.imaging.analysis.measure as m
         import pixelmill.imaging.analysis.stain as stain
 
         labels = get_labels(ctx)
+        if labels is not None:
+            check_fits(ctx, labels, image)
         source = image if params.intensity == "input" else reference_image(ctx, labels, image)
         pixels, _ = to_array(source)
         if labels is not None and labels.shape != pixels.shape[:2]:

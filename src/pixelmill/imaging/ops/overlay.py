@@ -11,7 +11,13 @@ from pydantic import Field
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.geometry import Colour
 from pixelmill.imaging.ops import register
-from pixelmill.imaging.ops._analysis import from_array, get_labels, reference_image, to_array
+from pixelmill.imaging.ops._analysis import (
+    check_fits,
+    from_array,
+    get_labels,
+    reference_image,
+    to_array,
+)
 from pixelmill.imaging.ops._base import OpContext, Operation, Params
 
 
@@ -38,6 +44,7 @@ class Overlay(Operation[OverlayParams]):
     needs_labels = True
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
+    reads_labels = True
 
     def apply(self, image: pyvips.Image, params: OverlayParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.overlay import overlay
@@ -45,6 +52,7 @@ class Overlay(Operation[OverlayParams]):
         labels = get_labels(ctx)
         if labels is None:
             raise InvalidParameter("overlay needs a segmentation step (e.g. segment_nuclei) first")
+        check_fits(ctx, labels, image)
         base = image if params.base == "input" else reference_image(ctx, labels, image)
         pixels, _ = to_array(base)
         if pixels.shape[:2] != labels.shape:

@@ -36,6 +36,7 @@ class Pad(Operation[PadParams]):
     Params = PadParams
     summary = "Extend the image to a box and/or add margins, filled with a background."
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: PadParams, ctx: OpContext) -> pyvips.Image:
         p = params

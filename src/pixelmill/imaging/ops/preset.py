@@ -65,6 +65,10 @@ class Preset(Operation[PresetParams]):
         ctx.artifacts["preset"] = {"ref": preset.ref, "overrides": params.overrides}
         return image
 
+    def images_read(self, params: PresetParams) -> list[str]:
+        # an override may name one (stain_normalize's reference)
+        return [i for step in params.steps() for i in step.op.images_read(step.params)]
+
     def leaves_labels(self, params: PresetParams) -> bool:
         return any(step.op.leaves_labels(step.params) for step in params.steps())
 

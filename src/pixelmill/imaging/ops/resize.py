@@ -124,6 +124,7 @@ class Resize(Operation[ResizeParams]):
     Params = ResizeParams
     summary = "Scale to width/height with fit cover|contain|fill|inside|outside."
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: ResizeParams, ctx: OpContext) -> pyvips.Image:
         if params.gravity == "face":

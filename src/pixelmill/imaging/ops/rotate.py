@@ -26,6 +26,7 @@ class Rotate(Operation[RotateParams]):
     Params = RotateParams
     summary = "Rotate clockwise by any angle; the uncovered corners take the background colour."
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: RotateParams, ctx: OpContext) -> pyvips.Image:
         angle = params.angle % 360

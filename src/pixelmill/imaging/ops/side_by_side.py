@@ -24,6 +24,7 @@ class SideBySide(Operation[SideBySideParams]):
     queue = "transform"
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: SideBySideParams, ctx: OpContext) -> pyvips.Image:
         from pixelmill.imaging.analysis.overlay import side_by_side

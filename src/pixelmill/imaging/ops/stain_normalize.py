@@ -41,6 +41,7 @@ class StainNormalize(Operation[StainNormalizeParams]):
     Params = StainNormalizeParams
     summary = "Normalise H&E staining to a reference (Macenko) or Lab statistics (Reinhard)."
     queue = "analyse"
+    image_fields = ("reference",)
     # reads all pixels into numpy, and later steps re-read ctx.original: random access
     geometric = True
 

@@ -39,6 +39,7 @@ class Trim(Operation[TrimParams]):
     Params = TrimParams
     summary = "Cut away uniform borders (within threshold of a colour or the corner pixel)."
     geometric = True
+    reshapes = True
 
     def apply(self, image: pyvips.Image, params: TrimParams, ctx: OpContext) -> pyvips.Image:
         if image.width < MIN_SIDE or image.height < MIN_SIDE:

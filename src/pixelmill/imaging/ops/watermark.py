@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pyvips
 from pydantic import Field, model_validator
 
@@ -32,7 +34,8 @@ class WatermarkParams(Params):
 
 def _text_overlay(p: WatermarkParams, width: int) -> pyvips.Image:
     target = max(8, int(width * p.scale))
-    mask = pyvips.Image.text(p.text or "", dpi=300)
+    # libvips reads text as Pango markup: escaped, "a & b <i>" is drawn as written
+    mask = pyvips.Image.text(html.escape(p.text or "", quote=False), dpi=300)
     if mask.width > target:
         mask = mask.resize(target / mask.width)
     r, g, b, _ = p.colour
@@ -44,6 +47,7 @@ class Watermark(Operation[WatermarkParams]):
     name = "watermark"
     Params = WatermarkParams
     summary = "Overlay a stored image or text at a position with an opacity."
+    image_fields = ("image",)
 
     def apply(self, image: pyvips.Image, params: WatermarkParams, ctx: OpContext) -> pyvips.Image:
         p = params

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -44,13 +44,43 @@ async def render_response(
     *,
     signed: bool,
     principal: Principal | None,
+    references: Sequence[str] = (),
 ) -> Response:
-    """The answer to a render of a stored image (also thumbor-style URLs')."""
-    return await answer_render(
-        request,
-        params,
-        lambda: _image_target(request, image_id, params, signed=signed, principal=principal),
-    )
+    """The answer to a render of a stored image (also thumbor-style URLs');
+    ``references``: other stored images the caller named (:func:`caller_images`)."""
+
+    def target() -> RenderTarget:
+        found = _image_target(request, image_id, params, signed=signed, principal=principal)
+        check_images(request, references, signed=signed, principal=principal)
+        return found
+
+    return await answer_render(request, params, target)
+
+
+def caller_images(params: RenderParams, query: Mapping[str, str]) -> tuple[str, ...]:
+    """The other stored images a render reads that its caller named (``wm``). A render
+    preset's own ``wm`` is the operator's (settings), not the caller's: not listed."""
+    return (params.wm,) if params.wm and query.get("wm") else ()
+
+
+def check_images(
+    request: Request, image_ids: Sequence[str], *, signed: bool, principal: Principal | None
+) -> None:
+    """``404 no image`` (as for an unknown id) for an image named by a render (a
+    watermark) that the caller may not read: a signed URL vouches for all its query; a
+    caller with a key or a login reads it as the rendered image (``Access.image``); an
+    anonymous render only an image that is itself publicly renderable."""
+    if signed:
+        return
+    c = deps(request)
+    for image_id in image_ids:
+        if principal is not None:
+            c.access.image(principal, image_id)
+            continue
+        public = c.settings.security.public_read or c.study_images.public_render(image_id)
+        if not public:
+            raise NotFound(f"no image {image_id!r}")
+        c.image_service.record(image_id)  # unknown: the same 404
 
 
 @dataclass(frozen=True)
@@ -155,7 +185,9 @@ def _cached_answer(
     audience = "public" if target.public else "private"
     headers = {
         "ETag": etag,
-        "Cache-Control": f"{audience}, max-age={c.settings.cache.http_max_age}, immutable",
+        "Cache-Control": signing.cache_control(
+            audience, c.settings.cache.http_max_age, request.query_params
+        ),
     }
     if negotiated:
         headers["Vary"] = "Accept"

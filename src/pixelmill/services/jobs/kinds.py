@@ -87,6 +87,8 @@ class JobKind:
     from the settings' per-step limit); ``max_retries`` overrides the broker default.
     ``aggregate`` turns the task results of a finished job into the job's ``result``
     (default: the single task's result, or the list of task results).
+    ``images_read`` lists the other stored images the params name (a watermark, a stain
+    reference): submitting checks them with the submitter's access, like the inputs.
     """
 
     name: str
@@ -101,6 +103,7 @@ class JobKind:
     max_retries: int | None = None
     aggregate: Callable[[Job, list[Any]], Any] | None = None
     summary: str = ""
+    images_read: Callable[[Any], list[str]] | None = None
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> BaseModel:
         """Validate raw params into the kind's model, or raise InvalidParameter (422)."""

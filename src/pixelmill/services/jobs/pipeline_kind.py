@@ -199,6 +199,7 @@ def pipeline_kind(
         validate=partial(_check_region, images),
         fan_out="per_input",
         min_inputs=1,
+        images_read=lambda params: ops.images_read(params.steps()),
     )
 
 

@@ -97,8 +97,10 @@ class JobService:
         """Validate and accept a job; returns ``(job, created)``. With an idempotency
         key already used by ``owner`` for the same request, the existing job comes back
         (``created=False``); for a different request it is a 409. ``can_read`` raises
-        ``NotFound`` for an input image the submitter may not read; ``deps.admit`` may
-        refuse ``owner`` another job (429, the concurrent-jobs quota)."""
+        ``NotFound`` for an input image the submitter may not read (422), or for another
+        image the params name, a watermark's or a stain reference (404, as for an unknown
+        id); ``deps.admit`` may refuse ``owner`` another job (429, the concurrent-jobs
+        quota)."""
         with tracing.span("job.submit", {"pixelmill.job_kind": kind}):
             job_kind = self.kinds.get(kind)
             if can_read is not None:
@@ -106,6 +108,9 @@ class JobService:
             if priority not in PRIORITY_RANGE:
                 raise InvalidParameter("priority is an integer from 0 (normal) to 9 (highest)")
             parsed, queue, normalised = self._parse(job_kind, params)
+            if can_read is not None and job_kind.images_read is not None:
+                for image_id in job_kind.images_read(parsed):  # 404 as for an unknown id
+                    can_read(image_id)
             inputs = list(inputs)
             self._check_inputs(job_kind.name, inputs, job_kind.min_inputs, job_kind.max_inputs)
             submitted = SubmitContext(partial(self._input_records, inputs), owner)

@@ -27,6 +27,7 @@ from pixelmill.services.jobs.kinds import JobKind
 from pixelmill.services.timelapse_frames import (
     TrackingOptions,
     check_frames,
+    check_same_size,
     grey_frames,
     read_frames,
     track_frames,
@@ -152,6 +153,7 @@ def track_kind(
         run=run,
         fan_out="per_input",
         min_inputs=1,
+        images_read=lambda params: ops.images_read(params.steps()),
     )
 
 
@@ -196,6 +198,7 @@ def _segment_frames(
         labels.append(np.asarray(found, np.uint32))
         grey.append(pixels if pixels.ndim == 2 else pixels.mean(axis=2, dtype=np.float32))
         ctx.progress((t + 1) / (record.pages + 1), f"frame {t + 1} of {record.pages} segmented")
+    check_same_size(grey)  # 422, not retried (a pyramid that passed the submit check)
     return np.stack(labels), np.stack(grey)
 
 

@@ -10,7 +10,7 @@ the safety net should the end's update fail. A finished analysis never changes a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -115,10 +115,13 @@ class Analyses:
         params: dict[str, Any],
         image_ids: list[str],
         region: dict[str, int] | None = None,
+        can_read: Callable[[str], object] | None = None,
     ) -> AnalysisRecord:
         """Submit the job and record the analysis (422 for bad params, whose job is
         never created). ``region`` (``{left, top, width, height}``, full-resolution
-        pixels): analyse only that rectangle of each image; the analysis keeps it."""
+        pixels): analyse only that rectangle of each image; the analysis keeps it.
+        ``can_read``: raises ``NotFound`` for an image the caller may not read (another
+        image the params name, e.g. a stain reference: ``JobService.submit``)."""
         if (preset is None) == (model is None):
             raise InvalidParameter("name exactly one of 'preset' and 'model'")
         if preset is not None:
@@ -129,7 +132,9 @@ class Analyses:
         job_params: dict[str, Any] = {"pipeline": steps, "output": {"format": "png"}}
         if region is not None:
             job_params["region"] = region
-        job, _ = self.jobs.submit(kind="pipeline", params=job_params, inputs=image_ids, owner=owner)
+        job, _ = self.jobs.submit(
+            kind="pipeline", params=job_params, inputs=image_ids, owner=owner, can_read=can_read
+        )
         try:
             return self.repo.create(
                 actor,

@@ -113,6 +113,8 @@ def run_analysis(
         params=body.params,
         image_ids=image_ids,
         region=body.region.model_dump() if body.region is not None else None,
+        # a preset override may name another image (a stain reference): the caller's
+        can_read=c.access.input_check(principal),
     )
     response.headers["Location"] = f"/v1/studies/{study_id}/analyses/{record.id}"
     return analysis_json(record)

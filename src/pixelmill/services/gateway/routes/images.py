@@ -19,7 +19,7 @@ from pixelmill.imaging.render import parse_render
 from pixelmill.observability import metrics
 from pixelmill.services.gateway.auth import identify, require
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.render_answer import render_response, signed_url
+from pixelmill.services.gateway.render_answer import caller_images, render_response, signed_url
 from pixelmill.services.workspace.principal import Principal
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -249,9 +249,12 @@ def delete_image(
 )
 async def render(request: Request, image_id: str) -> Response:
     settings = deps(request).settings.render
-    params = parse_render(
-        dict(request.query_params), max_side=settings.max_output_side, presets=settings.presets
-    )
+    query = dict(request.query_params)
+    params = parse_render(query, max_side=settings.max_output_side, presets=settings.presets)
     signed = await signed_url(request)
     principal = None if signed else await identify(request)
-    return await render_response(request, image_id, params, signed=signed, principal=principal)
+    # a watermark image is read with the caller's access too (404 as for an unknown id)
+    references = caller_images(params, query)
+    return await render_response(
+        request, image_id, params, signed=signed, principal=principal, references=references
+    )

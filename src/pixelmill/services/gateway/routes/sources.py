@@ -15,7 +15,13 @@ from pixelmill.errors import AuthError, InvalidParameter, NotFound
 from pixelmill.imaging.render import parse_render
 from pixelmill.services.gateway.auth import identify
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.render_answer import RenderTarget, answer_render, signed_url
+from pixelmill.services.gateway.render_answer import (
+    RenderTarget,
+    answer_render,
+    caller_images,
+    check_images,
+    signed_url,
+)
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
@@ -44,7 +50,8 @@ async def render_source(
     c = deps(request)
     # who is asking comes first: anonymous callers learn nothing, not even parameter rules
     signed = await signed_url(request)
-    if not signed and await identify(request) is None:
+    principal = None if signed else await identify(request)
+    if not signed and principal is None:
         raise AuthError("a remote source needs an API key, a login or a signed URL")
     sources = c.sources
     if sources is None:
@@ -56,7 +63,10 @@ async def render_source(
     query = {k: v for k, v in request.query_params.items() if k != "url"}
     params = parse_render(query, max_side=render.max_output_side, presets=render.presets)
 
+    references = caller_images(params, query)  # a watermark: the caller's own to read
+
     def target() -> RenderTarget:
+        check_images(request, references, signed=signed, principal=principal)
         return RenderTarget(
             sources.record(source_url),
             public=signed,
