@@ -10,7 +10,8 @@ propagation (so shapes computed from constants, e.g. ``ConstantOfShape`` of
 added up. The model is refused (422) when one tensor is larger than ``ml.max_tensor_bytes``
 or all of them together larger than ``ml.max_activation_bytes`` (an upper bound of the
 peak: ONNX Runtime reuses buffers). A value whose shape is still unknown is refused when
-an operator sizes it from the *values* of its inputs (:data:`SIZED_BY_DATA`), and control
+an operator sizes it (:data:`SIZED_BY_DATA`) from the *values* of the model's inputs, not
+from their shapes or constants (:func:`_sized_by_values`), and control
 flow (:data:`CONTROL_FLOW`) is refused outright: nothing bounds what either allocates.
 The rest of ONNX Runtime's memory is capped at run time (``ml.arena_max_bytes``,
 :func:`pixelmill.ml.onnx_model.session`).
@@ -161,7 +162,7 @@ def size_problems(data: bytes, spec: InputSpec, bounds: Bounds) -> list[str]:
         for name in node.output:
             size = _bytes(values[name]) if name in values else None
             if size is None:
-                if node.op_type in SIZED_BY_DATA:
+                if node.op_type in SIZED_BY_DATA and _sized_by_values(node, graph):
                     problems.append(
                         f"the output of {node.op_type} {node.name or name!r} has a size "
                         "set by data, which cannot be bounded"
@@ -180,6 +181,35 @@ def size_problems(data: bytes, spec: InputSpec, bounds: Bounds) -> list[str]:
             f"is {_mb(bounds.total_bytes)}, ml.max_activation_bytes)"
         )
     return problems
+
+
+#: data-sized operators whose first input is the data itself (its values never size
+#: the output); the others' every input may
+_DATA_FIRST = frozenset(
+    {"CenterCropPad", "DFT", "Expand", "MaxUnpool", "OneHot", "Pad", "Resize", "Tile", "Upsample"}
+)
+
+
+def _sized_by_values(node: Any, graph: Any) -> bool:
+    """Whether the inputs that size ``node``'s output depend on the *values* of a graph
+    input. Sizes computed from shapes (``Shape``, ``Size``) and constants follow the
+    input's size, which the server bounds (a torch export's ``Expand`` to the number of
+    cells); sizes read from an input's values (``NonZero``, the pixels) do not."""
+    producers = {out: n for n in graph.node for out in n.output}
+    fed = {i.name for i in graph.input} - {t.name for t in graph.initializer}
+    sizing = node.input[1:] if node.op_type in _DATA_FIRST else node.input
+    stack, seen = [name for name in sizing if name], set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in fed:
+            return True
+        producer = producers.get(name)
+        if producer is not None and producer.op_type not in ("Shape", "Size"):
+            stack.extend(i for i in producer.input if i)
+    return False
 
 
 def refuse_oversized(data: bytes, spec: InputSpec, bounds: Bounds) -> None:
