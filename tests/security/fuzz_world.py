@@ -5,8 +5,12 @@ message. ``ids`` maps each path parameter name to a real value, for the fuzzer's
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,3 +151,43 @@ def build(client: TestClient, container: Any) -> World:
         {"job_id": job, "index": "0", "name": name} for name in artifacts
     ]
     return world
+
+
+# --- one world for every example of a stateful run ---------------------------------------
+DATABASE = "pixelmill.db"
+
+
+def freeze(data: Path, frozen: Path) -> None:
+    """A copy of the world as seeded: the SQLite database (through SQLite's online backup,
+    beside the open connections) and every other file of the data folder."""
+    frozen.mkdir(parents=True)
+    _backup(data / DATABASE, frozen / DATABASE)
+    for entry in data.iterdir():
+        if not entry.name.startswith(DATABASE):
+            _copy(entry, frozen / entry.name)
+
+
+def thaw(data: Path, frozen: Path) -> None:
+    """Put the world back as :func:`freeze` found it, so each example of a stateful run
+    meets the same world: Hypothesis requires an example's choices to lead where they led
+    before, and a dataset another example deleted (or a study it archived) turned the same
+    choices another way ("Inconsistent data generation", seen in CI)."""
+    _backup(frozen / DATABASE, data / DATABASE)
+    for entry in data.iterdir():
+        if not entry.name.startswith(DATABASE):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for entry in frozen.iterdir():
+        if entry.name != DATABASE:
+            _copy(entry, data / entry.name)
+
+
+def _backup(source: Path, target: Path) -> None:
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)

@@ -150,14 +150,21 @@ def _settings(examples: int) -> hypothesis.settings:
     )
 
 
-def test_no_chain_of_calls_answers_a_server_error(world: Any) -> None:
+def test_no_chain_of_calls_answers_a_server_error(world: Any, tmp_path: Path) -> None:
     """Stateful: schemathesis infers links between operations (ids in one response fed to
-    the next call) and walks chains of calls; each response is checked as above."""
+    the next call) and walks chains of calls; each response is checked as above. Every
+    example starts from the world as seeded (:func:`fuzz_world.thaw`)."""
     schema, _ = world
+    data, frozen = tmp_path / "data", tmp_path / "frozen"
+    fuzz_world.freeze(data, frozen)
     steps: list[str] = []
     failed: list[str] = []
 
     class Chains(schema.as_state_machine()):  # type: ignore[misc]
+        def __init__(self) -> None:
+            fuzz_world.thaw(data, frozen)
+            super().__init__()
+
         def after_call(self, response: Any, case: Any) -> None:
             super().after_call(response, case)
             steps.append(f"{case.operation.method.upper()} {case.operation.path}")
