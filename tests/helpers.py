@@ -54,6 +54,17 @@ def make_image(
     return bytes(image.write_to_buffer(fmt, **save))
 
 
+def animation(frames: int, width: int = 80, height: int = 60, fmt: str = ".gif") -> bytes:
+    """Frames with a red bar moving right: frame i has red at x 16i..16i+16."""
+    strip = np.zeros((frames * height, width, 3), np.uint8)
+    for i in range(frames):
+        strip[i * height : (i + 1) * height, i * 16 : (i + 1) * 16] = (255, 0, 0)
+    image = pyvips.Image.new_from_array(strip).copy(interpretation="srgb")
+    image.set_type(pyvips.GValue.gint_type, "page-height", height)
+    image.set_type(pyvips.GValue.array_int_type, "delay", [80] * frames)
+    return bytes(image.write_to_buffer(fmt))
+
+
 def make_key(
     container: Any,
     name: str,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from pixelmill.settings import Settings
 from tests.conftest import make_settings
-from tests.helpers import make_image
+from tests.helpers import animation, make_image
 
 PRESETS = {"thumb": {"w": 64, "h": 64, "fit": "cover"}, "sepia": {"grayscale": True}}
 
@@ -43,17 +43,6 @@ def get(client: TestClient, image_id: str, **params: object) -> bytes:
     resp = client.get(f"/v1/images/{image_id}/render", params=params)
     assert resp.status_code == 200, resp.text
     return resp.content
-
-
-def animation(frames: int, width: int = 80, height: int = 60, fmt: str = ".gif") -> bytes:
-    """Frames with a red bar moving right: frame i has red at x 16i..16i+16."""
-    strip = np.zeros((frames * height, width, 3), np.uint8)
-    for i in range(frames):
-        strip[i * height : (i + 1) * height, i * 16 : (i + 1) * 16] = (255, 0, 0)
-    image = pyvips.Image.new_from_array(strip).copy(interpretation="srgb")
-    image.set_type(pyvips.GValue.gint_type, "page-height", height)
-    image.set_type(pyvips.GValue.array_int_type, "delay", [80] * frames)
-    return bytes(image.write_to_buffer(fmt))
 
 
 def frames_of(body: bytes) -> list[np.ndarray]:

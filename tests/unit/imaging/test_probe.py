@@ -9,7 +9,7 @@ import pyvips
 from pixelmill.errors import CorruptImage, EmptyInput, ImageTooLarge, UnsupportedFormat
 from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.probe import probe
-from tests.helpers import make_image
+from tests.helpers import animation, make_image
 
 
 def test_probe_reports_size_bands_depth_and_format() -> None:
@@ -106,17 +106,6 @@ def test_truncated_tiny_jpeg_is_still_corrupt() -> None:
         probe(data[: len(data) // 2], max_pixels=10**8)
 
 
-def _moving_bar(frames: int = 3, width: int = 80, height: int = 60) -> bytes:
-    """An animated GIF: frame i has a red bar at x 16i..16i+16 (every frame differs)."""
-    strip = np.zeros((frames * height, width, 3), np.uint8)
-    for i in range(frames):
-        strip[i * height : (i + 1) * height, i * 16 : (i + 1) * 16] = (255, 0, 0)
-    image = pyvips.Image.new_from_array(strip).copy(interpretation="srgb")
-    image.set_type(pyvips.GValue.gint_type, "page-height", height)
-    image.set_type(pyvips.GValue.array_int_type, "delay", [80] * frames)
-    return bytes(image.write_to_buffer(".gif"))
-
-
 def _rendered_frames(data: bytes) -> int:
     """How many frames a render of every page gives, as the gateway renders a GIF."""
     from pixelmill.imaging import pipeline
@@ -132,7 +121,7 @@ def _rendered_frames(data: bytes) -> int:
 def test_an_animated_gif_cut_inside_its_last_frame_is_corrupt(cut: int) -> None:
     # libvips decodes the cut frame without an error (whatever fail_on says) and counts
     # it: the upload was stored with pages=3 and its renders showed 2 frames
-    data = _moving_bar()
+    data = animation(3)
     cut_short = data[:-cut]
     assert pyvips.Image.new_from_buffer(cut_short, "").get("n-pages") == 3
     with pytest.raises(CorruptImage) as err:
@@ -142,7 +131,7 @@ def test_an_animated_gif_cut_inside_its_last_frame_is_corrupt(cut: int) -> None:
 
 def test_a_cut_gif_in_a_file_is_corrupt_too(tmp_path: Path) -> None:
     path = tmp_path / "cut.gif"
-    path.write_bytes(_moving_bar()[:-3])
+    path.write_bytes(animation(3)[:-3])
     with pytest.raises(CorruptImage):
         probe(path, max_pixels=10**8)
 
@@ -151,7 +140,7 @@ def test_an_animated_gif_upload_and_its_render_agree_on_the_frames() -> None:
     # every way of cutting the file short: refused at upload, or stored with the frame
     # count a render of every frame shows (a GIF missing only its trailer byte, or cut
     # between two whole frames, has every pixel of the frames it has)
-    data = _moving_bar()
+    data = animation(3)
     assert probe(data, max_pixels=10**8).pages == _rendered_frames(data) == 3
     assert probe(data[:-1], max_pixels=10**8).pages == 3  # no trailer: accepted
     accepted: dict[int, int] = {}
