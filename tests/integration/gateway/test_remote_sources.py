@@ -375,10 +375,8 @@ def test_the_connection_goes_to_the_address_that_was_checked(origin: int) -> Non
     assert _Origin.hosts[-1] == f"images.invalid:{origin}"
 
 
-@pytest.mark.server
-def test_s3_sources_render_from_allowed_buckets_only(
-    tmp_path: Path, s3_settings: StorageSettings
-) -> None:
+def _new_bucket(s3_settings: StorageSettings) -> tuple[Any, str]:
+    """A boto3 client of the test's S3 server and a new bucket on it, named for the test."""
     import boto3
 
     bucket = f"pm-src-{uuid.uuid4().hex[:10]}"
@@ -390,6 +388,14 @@ def test_s3_sources_render_from_allowed_buckets_only(
         region_name=s3_settings.s3_region,
     )
     s3.create_bucket(Bucket=bucket)
+    return s3, bucket
+
+
+@pytest.mark.server
+def test_s3_sources_render_from_allowed_buckets_only(
+    tmp_path: Path, s3_settings: StorageSettings
+) -> None:
+    s3, bucket = _new_bucket(s3_settings)
     s3.put_object(Bucket=bucket, Key="cases/one photo.jpg", Body=PHOTO)
     client, container = _client(tmp_path, {"allowed_buckets": [bucket]}, storage=s3_settings)
     _, key = make_key(container, "reader", role="read")
@@ -412,17 +418,7 @@ def test_a_trickling_s3_source_is_cut_at_the_timeout_of_the_whole_fetch(
 ) -> None:
     # given an object whose body the S3 server sends through a proxy that trickles it
     # (its headers at once, then 256 bytes every 0.05 s: about 9 s for 48 kB)
-    import boto3
-
-    bucket = f"pm-src-{uuid.uuid4().hex[:10]}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_settings.s3_endpoint_url,
-        aws_access_key_id=s3_settings.s3_access_key,
-        aws_secret_access_key=s3_settings.s3_secret_key,
-        region_name=s3_settings.s3_region,
-    )
-    s3.create_bucket(Bucket=bucket)
+    s3, bucket = _new_bucket(s3_settings)
     blob = os.urandom(48_000)
     s3.put_object(Bucket=bucket, Key="slow.jpg", Body=blob)
     server = urlsplit(s3_settings.s3_endpoint_url or "")
