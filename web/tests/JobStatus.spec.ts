@@ -1,9 +1,9 @@
 import { mount } from '@vue/test-utils'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { defineComponent, h, ref } from 'vue'
 import type { Job } from '../src/api'
 import JobStatus from '../src/components/JobStatus.vue'
-import { fakeFetch, FakeEventSource, json, settle } from './helpers'
+import { fakeFetch, FakeEventSource, json, settle, stubEventSource } from './helpers'
 
 const running: Job = {
   id: 'job_1',
@@ -26,11 +26,7 @@ const Parent = defineComponent({
 })
 
 describe('JobStatus', () => {
-  beforeEach(() => {
-    FakeEventSource.opened = []
-    vi.stubGlobal('EventSource', FakeEventSource)
-  })
-  afterEach(() => vi.unstubAllGlobals())
+  stubEventSource()
 
   it('keeps one stream and reads the job once per event when the parent feeds updates back', async () => {
     const { fetch, calls } = fakeFetch((url) => (url === '/v1/jobs/job_1' ? json(200, { ...running }) : undefined))

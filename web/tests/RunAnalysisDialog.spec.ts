@@ -1,8 +1,8 @@
 import { flushPromises, mount } from '@vue/test-utils'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { Analysis, Job } from '../src/api'
 import RunAnalysisDialog from '../src/components/RunAnalysisDialog.vue'
-import { fakeFetch, FakeEventSource, json, settle } from './helpers'
+import { fakeFetch, FakeEventSource, json, settle, stubEventSource } from './helpers'
 
 const job: Job = {
   id: 'job_1', kind: 'analysis', state: 'running', inputs: ['i1', 'i2'], params: {},
@@ -32,11 +32,7 @@ function server() {
 }
 
 describe('RunAnalysisDialog', () => {
-  beforeEach(() => {
-    FakeEventSource.opened = []
-    vi.stubGlobal('EventSource', FakeEventSource)
-  })
-  afterEach(() => vi.unstubAllGlobals())
+  stubEventSource()
 
   it('runs once on a double click and shows why the job and an image failed', async () => {
     const { fetch, calls } = server()

@@ -1,5 +1,5 @@
 // Shared fakes for component tests: a fetch answering by method + path, and EventSource.
-import { vi } from 'vitest'
+import { afterEach, beforeEach, vi } from 'vitest'
 
 export const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': status < 400 ? 'application/json' : 'application/problem+json' } })
@@ -44,4 +44,14 @@ export class FakeEventSource {
   close() {
     this.closed = true
   }
+}
+
+/** For every test of the calling `describe`: FakeEventSource is the global EventSource,
+ * with no stream opened yet; every stubbed global is removed after the test. */
+export function stubEventSource() {
+  beforeEach(() => {
+    FakeEventSource.opened = []
+    vi.stubGlobal('EventSource', FakeEventSource)
+  })
+  afterEach(() => vi.unstubAllGlobals())
 }
