@@ -153,6 +153,8 @@ def size_problems(data: bytes, spec: InputSpec, bounds: Bounds) -> list[str]:
     model = _infer(data, probe_shapes(spec, side))
     graph = model.graph
     values = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
+    producers = {out: n for n in graph.node for out in n.output}
+    fed = {i.name for i in graph.input} - {t.name for t in graph.initializer}
     problems: list[str] = []
     total = 0
     for node in graph.node:
@@ -162,7 +164,7 @@ def size_problems(data: bytes, spec: InputSpec, bounds: Bounds) -> list[str]:
         for name in node.output:
             size = _bytes(values[name]) if name in values else None
             if size is None:
-                if node.op_type in SIZED_BY_DATA and _sized_by_values(node, graph):
+                if node.op_type in SIZED_BY_DATA and _sized_by_values(node, producers, fed):
                     problems.append(
                         f"the output of {node.op_type} {node.name or name!r} has a size "
                         "set by data, which cannot be bounded"
@@ -190,13 +192,12 @@ _DATA_FIRST = frozenset(
 )
 
 
-def _sized_by_values(node: Any, graph: Any) -> bool:
+def _sized_by_values(node: Any, producers: dict[str, Any], fed: set[str]) -> bool:
     """Whether the inputs that size ``node``'s output depend on the *values* of a graph
-    input. Sizes computed from shapes (``Shape``, ``Size``) and constants follow the
-    input's size, which the server bounds (a torch export's ``Expand`` to the number of
-    cells); sizes read from an input's values (``NonZero``, the pixels) do not."""
-    producers = {out: n for n in graph.node for out in n.output}
-    fed = {i.name for i in graph.input} - {t.name for t in graph.initializer}
+    input (``fed``; ``producers``: value name -> the node making it). Sizes computed from
+    shapes (``Shape``, ``Size``) and constants follow the input's size, which the server
+    bounds (a torch export's ``Expand`` to the number of cells); sizes read from an
+    input's values (``NonZero``, the pixels) do not."""
     sizing = node.input[1:] if node.op_type in _DATA_FIRST else node.input
     stack, seen = [name for name in sizing if name], set()
     while stack:
