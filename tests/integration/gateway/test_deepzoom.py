@@ -181,3 +181,23 @@ def test_a_slide_renders_only_at_a_size_and_jobs_refuse_it(world: dict[str, Any]
     state = finished_job(client, job.json()["id"], olga, timeout=60)
     assert state["state"] == "failed"
     assert "whole slide" in str(state)
+
+
+def test_a_16_bit_image_gives_8_bit_tiles_of_its_pixels(world: dict[str, Any]) -> None:
+    """A viewer shows 8 bits a channel: a 16-bit RGBA PNG's tiles are 8-bit PNGs (half the
+    bytes of a 16-bit tile) whose pixels are the original's top 8 bits."""
+    client, olga = world["client"], world["olga"]
+    rng = np.random.default_rng(3)
+    deep = rng.integers(0, 65536, (300, 400, 4), dtype=np.uint16)
+    deep[..., 3] = 65535 - deep[..., 3] // 4  # mostly opaque, not all
+    body = pyvips.Image.new_from_array(deep, interpretation="rgb16").pngsave_buffer()
+    r = client.post("/v1/images", content=body, headers=olga)
+    assert r.status_code == 201, r.text
+    image_id = r.json()["id"]
+    root = ET.fromstring(client.get(f"/v1/images/{image_id}/dzi.dzi", headers=olga).content)
+    assert root.get("Format") == "png"  # it has an alpha channel
+    tile = client.get(f"/v1/images/{image_id}/dzi_files/9/0_0.png", headers=olga)
+    assert tile.status_code == 200, tile.text
+    decoded = pyvips.Image.new_from_buffer(tile.content, "")
+    assert (decoded.format, decoded.bands) == ("uchar", 4)
+    assert np.abs(decoded.numpy().astype(int) - (deep >> 8)).max() <= 1
