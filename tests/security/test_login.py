@@ -157,3 +157,17 @@ def test_ended_sessions_are_removed_not_kept_forever(
     with container.db.read() as conn:
         stored = {r.id for r in conn.execute(sa.select(tw.sessions.c.id)).all()}
     assert digest(secret) not in stored and len(stored) == 1
+
+
+def test_a_username_typed_with_capitals_or_spaces_logs_in_and_shares_its_lockout(
+    box: tuple[Container, TestClient],
+) -> None:
+    """Usernames are lower case: "Alice " is alice, for logging in and for guessing."""
+    container, client = box
+    _user(container)
+    status, headers = _login(client, " Alice", PASSWORD)
+    assert status == 200
+    assert headers.get("set-cookie")  # the session
+    for guess in range(5):
+        assert _login(client, "ALICE", f"wrong guess {guess}")[0] == 401
+    assert _login(client, "alice", PASSWORD)[0] == 429

@@ -150,7 +150,7 @@ class Accounts:
         probed by the answers, their delays or the lockout."""
         name = username.strip().lower()[:64]
         failures, locked_until = self.users.login_throttle(name)
-        user = self.users.find(username)
+        user = self.users.find(name)  # usernames are lower case: "Alice " is alice
         actor = Actor(user.id if user else None, ip=ip)
         if locked_until is not None and locked_until > now():
             self._verify(None, password)
