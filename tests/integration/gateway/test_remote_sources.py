@@ -250,14 +250,13 @@ def test_a_trickling_source_is_cut_at_the_timeout_of_the_whole_fetch(
 ) -> None:
     # every read brings a byte well within the timeout (0.5 s), but the source would
     # take 20 s in all: the fetch ends at its deadline, not when the source is done
+    # (without a deadline on the whole fetch no read would time out, and the source
+    # would end by closing a short body: a 504 "took longer" is the deadline's answer)
     client, auth = gateway
-    started = time.monotonic()
     answer = _render(client, f"http://localhost:{origin}{path}", auth)
-    elapsed = time.monotonic() - started
     assert answer.status_code == 504, answer.text
     assert answer.json()["type"].endswith("/source-timeout")
     assert "longer than 0.5 s" in answer.json()["detail"]
-    assert elapsed < 8, elapsed
     assert _render(client, f"http://localhost:{origin}/photo.jpg", auth).status_code == 200
 
 
@@ -432,11 +431,9 @@ def test_a_trickling_s3_source_is_cut_at_the_timeout_of_the_whole_fetch(
                 secret_key=s3_settings.s3_secret_key,
             )
             fetcher = SourceFetcher(limits, s3=access)
-            started = time.monotonic()
             # when it is fetched with a 1 s limit
             with pytest.raises(SourceTimeout, match=r"the source took longer than 1 s"):
                 fetcher.fetch(f"s3://{bucket}/slow.jpg")
-            elapsed = time.monotonic() - started
             sent = proxy.trickled
             fetcher.close()
     finally:
@@ -445,4 +442,3 @@ def test_a_trickling_s3_source_is_cut_at_the_timeout_of_the_whole_fetch(
     # then the fetch ended at its deadline, with the http path's error, while the body
     # was still on its way (the read waiting on the server was broken off)
     assert 0 < sent < len(blob), sent
-    assert elapsed < 6, elapsed  # sanity bound only: the whole trickle takes ~9 s
