@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import { onSessionEnded } from './api'
+import { pageTitle } from './lib/pageTitle'
 import { useSession } from './stores/session'
 import DashboardView from './views/DashboardView.vue'
 import LoginView from './views/LoginView.vue'
@@ -46,6 +47,9 @@ onSessionEnded(() => {
   })
 })
 
-router.afterEach((to) => {
-  document.title = `${String(to.meta.title ?? '')} · pixelmill`
+// A change of the query only (a study's tab, the viewer's mode) keeps the title the page
+// gave itself (usePageTitle: the study's or the image's name).
+router.afterEach((to, from) => {
+  if (from.matched.length && to.path === from.path) return
+  document.title = pageTitle(String(to.meta.title ?? ''))
 })

@@ -2,6 +2,7 @@
 // features): the ones in view (the viewport query, at most 500), draw, edit (geometry,
 // class, review state) and delete — every write names the version read (If-Match); a 412
 // shows the problem, reloads the current version and keeps the edit to apply again.
+// A QuPath GeoJSON file imports into the image; the image's annotations export as one.
 import { computed, ref, type Ref } from 'vue'
 import { ApiError, get, post, request } from '../api'
 import { useAttempt } from './useAttempt'
@@ -129,9 +130,28 @@ export function useAnnotations(studyId: Ref<string>, imageId: Ref<string>) {
     selected.value = made.annotation_ids[0] ?? ''
   }, { once: true })
 
+  /** How many annotations the last import made (null: none yet, or it failed). */
+  const imported = ref<number | null>(null)
+
+  /** Imports a GeoJSON file (a QuPath export: a FeatureCollection, a Feature or an array of
+   * them) into this image, then shows the annotations in view again. */
+  const importFile = (file: Blob) => attempt(async () => {
+    imported.value = null
+    const headers = { 'Content-Type': 'application/geo+json' }
+    const made = await request<{ imported: number }>(`${base.value}/import`, { method: 'POST', body: file, headers })
+    imported.value = made.imported
+    await reload()
+  }, { once: true })
+
+  /** The download of every annotation of the image, as QuPath GeoJSON. */
+  const exportUrl = computed(() => `${base.value}/export`)
+
   const current = computed(() => features.value.find((f) => f.pixelmill.id === selected.value) ?? null)
 
-  return { features, truncated, selected, current, conflict, error, pending, loadRegion, reload, create, change, applyAgain, setGeometry, setClass, setReview, remove, promote }
+  return {
+    features, truncated, selected, current, conflict, error, pending, imported, exportUrl,
+    loadRegion, reload, create, change, applyAgain, setGeometry, setClass, setReview, remove, promote, importFile,
+  }
 }
 
 export type Annotations = ReturnType<typeof useAnnotations>
