@@ -4,19 +4,25 @@ One libvips thread, the operation cache off, ``time.process_time`` medians::
 
     PYTHONPATH=src .venv/bin/python benchmarks/gif_stages.py           # this tree
     PYTHONPATH=/tmp/base/src .venv/bin/python benchmarks/gif_stages.py --render-only
+    PYTHONPATH=src .venv/bin/python benchmarks/gif_stages.py --sharp   # sharp's too
 
 The GIF is ``sharp_peer.py``'s (480x360, 12 frames, made if missing). "stages" times
-libvips calls alone (decode, the alpha check, the resize with four bands or three, each
-encoder with four bands or three); "render" the gateway's own path for each output
-(``pipeline.run`` + ``encode``, as ``sharp_peer``'s cells ask: 400x300 cover, q 82, a
-kept-decode store of 0 bytes), so running it from another tree (``PYTHONPATH``) gives
-that tree's numbers for a before/after.
+libvips calls alone (decode, the tree's own alpha check ``is_opaque`` and frame 0 as the
+tree's resize step gets it, the resize with four bands or three, each encoder with four
+bands or three); "render" the gateway's own path for each output (``pipeline.run`` +
+``encode``, as ``sharp_peer``'s cells ask: 400x300 cover, q 82, a kept-decode store of
+0 bytes), so running it from another tree (``PYTHONPATH``) gives that tree's numbers for
+a before/after. ``--sharp`` then runs sharp's own stages of the JPEG and AVIF renders
+in-process (``benchmarks/sharp/gif_stages.mjs``, sharp installed as ``sharp_peer.py``
+does), measured the same way.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,12 +31,14 @@ from typing import Any
 os.environ.setdefault("VIPS_CONCURRENCY", "1")  # before libvips starts
 
 import pyvips
-from _harness import WORK, parse, parser
-from sharp_peer import make_images
+from _harness import ROOT, WORK, parse, parser
+from sharp_peer import SHARP_DIR, ensure_sharp, make_images
 
 from pixelmill.imaging import encode as encoding
 from pixelmill.imaging import pipeline
+from pixelmill.imaging.alpha import is_opaque
 from pixelmill.imaging.formats import ImageFormat
+from pixelmill.imaging.gif import opaque_first_frame as first
 from pixelmill.imaging.ops import OpContext
 from pixelmill.imaging.render import parse_render, to_steps
 from pixelmill.services.intermediates import IntermediateCache
@@ -63,13 +71,21 @@ def stages(data: bytes, reps: int) -> None:
     timed("header only", lambda: pyvips.Image.new_from_buffer(data, ""), reps)
     timed("decode frame 0 into memory", lambda: frame0().copy_memory(), reps)
     memory = frame0().copy_memory()
-    timed("alpha min of the decoded frame", lambda: memory.extract_band(3).min(), reps)
+    timed("alpha check of the decoded frame (is_opaque)", lambda: is_opaque(memory), reps)
     timed(
         "thumbnail, RGBA (premultiplied, float)",
         lambda: memory.thumbnail_image(400, **COVER).copy_memory(),
         reps,
     )
     timed("thumbnail, RGB", lambda: memory[:3].thumbnail_image(400, **COVER).copy_memory(), reps)
+    # the tree's own frame 0 (decode, opacity proof, RGB) and the resize of it: what the
+    # render's resize step runs (its memory image with or without the sequential hint)
+    timed("frame 0 as the render decodes it (opaque_first_frame)", lambda: first(data), reps)
+    frame = first(data)
+    assert frame is not None, "the benchmark's GIF is opaque"
+    timed(
+        "thumbnail of that frame", lambda: frame.thumbnail_image(400, **COVER).copy_memory(), reps
+    )
     rgba = memory.thumbnail_image(400, **COVER).copy_memory()
     for fmt in (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.AVIF):
         for name, image in (("RGBA", rgba), ("RGB", rgba[:3].copy_memory())):
@@ -98,6 +114,7 @@ def main() -> None:
     p = parser(__doc__, "10 repetitions")
     p.add_argument("--reps", type=int, default=40, help="repetitions per stage (median)")
     p.add_argument("--render-only", action="store_true", help="the gateway's path only")
+    p.add_argument("--sharp", action="store_true", help="sharp's stages too (node)")
     args = parse(p, {"reps": 10})
     pyvips.cache_set_max(0)
     path = make_images(WORK / "images")["gif"]
@@ -112,6 +129,16 @@ def main() -> None:
             lambda fmt=fmt: render(path, fmt),
             reps,
         )
+    if args.sharp:
+        sharp_stages(path, args.reps)
+
+
+def sharp_stages(path: Path, reps: int) -> None:
+    """sharp's stages of the same renders, in-process in Node (its own median CPU)."""
+    ensure_sharp()
+    shutil.copy(ROOT / "benchmarks" / "sharp" / "gif_stages.mjs", SHARP_DIR / "gif_stages.mjs")
+    cmd = ["node", str(SHARP_DIR / "gif_stages.mjs"), str(path), str(reps)]
+    print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout, end="")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import pyvips
 from pixelmill.errors import CorruptImage
 from pixelmill.imaging.alpha import drop_opaque_alpha
 from pixelmill.imaging.encode import FAILED, watched
+from pixelmill.imaging.pixels import in_memory
 
 V = TypeVar("V")
 
@@ -83,7 +84,8 @@ def whole_image(
         if not store.fits(nbytes):
             return None
         # an opaque alpha (an opaque GIF's, many PNGs') is not kept: RGB, 3/4 the memory
-        kept = drop_opaque_alpha(image.autorot().copy_memory()).copy_memory()
+        # in memory without the sequential hint: no resize of it adds a line cache
+        kept = in_memory(drop_opaque_alpha(image.autorot().copy_memory()))
         return kept, kept.width * kept.height * kept.bands * _sample_bytes(kept)
 
     return _own(store.fetch((source_id, "whole", 0), make))

@@ -108,6 +108,48 @@ def test_the_opaque_check_reads_every_pixel() -> None:
     assert not alpha.is_opaque(_srgb(_rgba(alpha_value=254)))
 
 
+def test_a_large_image_is_checked_at_every_pixel_too() -> None:
+    # over 1 MP: libvips' coarse look first, then every pixel (not read out into numpy)
+    rgba = np.full((900, 1200, 4), 255, np.uint8)
+    assert alpha.is_opaque(_srgb(rgba))
+    for x, y in [(0, 0), (613, 437), (1199, 899)]:  # on and off the coarse look's grid
+        holed = rgba.copy()
+        holed[y, x, 3] = 0
+        assert not alpha.is_opaque(_srgb(holed))
+    deep = np.full((900, 1200, 2), 65535, np.uint16)
+    deep[455, 3, 1] = 65534
+    assert not alpha.is_opaque(pyvips.Image.new_from_array(deep).copy(interpretation="grey16"))
+
+
+def _libvips_operations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the libvips operations run from now on (each still runs)."""
+    names: list[str] = []
+    call = pyvips.Operation.call
+
+    def counted(name: str, *args: object, **kwargs: object) -> object:
+        names.append(name)
+        return call(name, *args, **kwargs)
+
+    monkeypatch.setattr(pyvips.Operation, "call", staticmethod(counted))
+    return names
+
+
+def test_a_small_image_is_checked_in_one_read_of_its_pixels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a decoded 480x360 frame in memory (a GIF's frame 0, the size of the
+    # benchmark's): each libvips reduction (min) costs ~0.3 ms of set-up, more than
+    # reading the frame's 0.7 MB out once
+    frame = _srgb(np.full((360, 480, 4), 255, np.uint8)).copy_memory()
+    holed = np.full((360, 480, 4), 255, np.uint8)
+    holed[200, 301, 3] = 0
+    with_hole = _srgb(holed).copy_memory()
+    ran = _libvips_operations(monkeypatch)
+    # when its opacity is checked, then no libvips operation runs over it
+    assert alpha.is_opaque(frame) and not alpha.is_opaque(with_hole)
+    assert ran == []
+
+
 def test_sixteen_bit_grey_and_extra_bands() -> None:
     deep = (_rgba().astype(np.uint16) * 257).copy()
     assert alpha.is_opaque(pyvips.Image.new_from_array(deep).copy(interpretation="rgb16"))

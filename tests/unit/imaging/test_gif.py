@@ -149,6 +149,26 @@ def test_an_opaque_gif_renders_as_rgb_and_looks_the_same(
         assert _psnr(after, rgb_before) >= 40
 
 
+def test_an_opaque_gif_frame_is_proven_opaque_without_a_libvips_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given an opaque animated GIF; when its frame 0 renders to JPEG, then the decoded
+    # frame's alpha is read once (numpy), not by libvips reductions whose set-up costs
+    # ~0.3 ms each (docs/benchmarks.md, "GIF → JPEG: where each millisecond goes")
+    ran: list[str] = []
+    call = pyvips.Operation.call
+
+    def counted(name: str, *args: object, **kwargs: object) -> object:
+        ran.append(name)
+        return call(name, *args, **kwargs)
+
+    monkeypatch.setattr(pyvips.Operation, "call", staticmethod(counted))
+    assert _render(OPAQUE, "jpeg").bands == 3
+    assert "min" not in ran and "subsample" not in ran
+    gif_loads = [name for name in ran if "Nsgif" in name or name.startswith("gifload")]
+    assert len(gif_loads) == 1  # one decode of the frame, no second one to probe
+
+
 @pytest.mark.parametrize("fmt", ("webp", "gif"))
 def test_every_frame_of_an_opaque_animation_renders_the_same(
     monkeypatch: pytest.MonkeyPatch, fmt: str
