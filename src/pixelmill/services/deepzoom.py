@@ -107,9 +107,7 @@ class DeepZoomTiles:
                 image = reader.tile(grid, level, col, row, max_pixels=settings.max_pixels)
                 # 8 bits a channel, as a viewer shows them: a 16-bit PNG tile is twice the
                 # bytes for nothing on screen
-                body = encoding.encode(
-                    image, out, quality=self._quality(out), depth=8, stop=guard
-                )
+                body = encoding.encode(image, out, quality=self._quality(out), depth=8, stop=guard)
         except CorruptImage as exc:
             stopped = guard.error()
             if stopped is not None:  # we stopped libvips: not the image's fault
