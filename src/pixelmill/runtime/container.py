@@ -68,6 +68,7 @@ from pixelmill.services.workspace.exports import Exports
 from pixelmill.services.workspace.imports import StudyImports
 from pixelmill.services.workspace.pseudonyms import ExternalIds
 from pixelmill.services.workspace.quotas import Quotas
+from pixelmill.services.workspace.run_rights import RunRights
 from pixelmill.settings import Settings
 
 
@@ -330,6 +331,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     changes = make_job_changes(settings.database_url, notify=settings.jobs.events_notify)
     job_store = JobRepository(db)
     queue_metrics(broker, job_store)
+    parts = workspace(db, images, image_service, settings)
     job_deps = JobDeps(
         settings=settings.jobs,
         store=job_store,
@@ -340,9 +342,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         changes=changes,
         data_dir=settings.data_dir,
         admit=user_quotas.admit_job,
+        may_run=RunRights(users=parts["users"], access=parts["access"]).check,
     )
     jobs = JobService(job_deps)
-    parts = workspace(db, images, image_service, settings)
     return Container(
         settings=settings,
         db=db,

@@ -2,7 +2,10 @@
 every security event (login failures, permission denials, key changes, admin reads).
 
 Writers append inside the transaction of the change they record (:func:`append`), so an
-event exists exactly when its change committed. Nothing updates or deletes a row."""
+event exists exactly when its change committed. Nothing updates or deletes a row. An
+event made while the gateway serves a request carries that request's id (the
+``X-Request-ID`` it answered with), read from the logging context: no writer passes it.
+The outcome is in the action: ``denied.*`` for a refusal, the action itself when done."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from sqlalchemy.engine import Connection
 from pixelmill.backends.metadata import tables_workspace as tw
 from pixelmill.backends.metadata._time import now, utc
 from pixelmill.backends.metadata.database import Database
+from pixelmill.observability.context import current_request
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class EventRecord:
     before: Any
     after: Any
     ip: str | None
+    request_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -62,6 +67,7 @@ def append(
     security: bool = False,
 ) -> None:
     """Append one event on ``conn`` (inside the caller's transaction)."""
+    request = current_request()
     conn.execute(
         tw.events.insert().values(
             at=now(),
@@ -75,6 +81,7 @@ def append(
             before=before,
             after=after,
             ip=actor.ip,
+            request_id=request.request_id if request is not None else None,
         )
     )
     if study_id is not None:

@@ -314,6 +314,8 @@ events = sa.Table(
     sa.Column("before", sa.JSON, nullable=True),
     sa.Column("after", sa.JSON, nullable=True),
     sa.Column("ip", sa.String(64), nullable=True),
+    # the X-Request-ID of the request that made it (None: a worker, the CLI, a daemon)
+    sa.Column("request_id", sa.String(128), nullable=True),
     sa.Index("ix_events_study_id", "study_id", "id"),
 )
 

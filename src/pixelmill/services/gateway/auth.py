@@ -3,7 +3,8 @@
 Every credential resolves to a :class:`~pixelmill.services.workspace.principal.Principal`:
 a user and the scope the credential allows (``read < write < admin``; a key's role is
 capped by its user's site role). Cookie-authenticated unsafe requests must carry the
-session's CSRF token in ``X-CSRF-Token``.
+session's CSRF token in ``X-CSRF-Token``. Both refusals are in the event log
+(``denied.csrf``, ``denied.scope``) with the route refused.
 
 A gateway process reuses a successful check for ``security.key_cache_s`` seconds (2 by
 default) instead of querying the DB on every request. Revocation still works: a key
@@ -25,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from pixelmill.backends.metadata.keys import KeyRepository, hash_secret
 from pixelmill.backends.metadata.users import SessionRecord
-from pixelmill.errors import AuthError, Forbidden
+from pixelmill.errors import AuthError
 from pixelmill.observability.context import set_user
+from pixelmill.services.gateway.audit_trail import refuse
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.workspace.accounts import Accounts
 from pixelmill.services.workspace.principal import (
@@ -175,7 +177,12 @@ async def identify(request: Request) -> Principal | None:
         if request.method not in _SAFE and not Accounts.csrf_ok(
             session, request.headers.get(CSRF_HEADER)
         ):
-            raise Forbidden(f"a request with the session cookie needs its '{CSRF_HEADER}' header")
+            raise await refuse(
+                request,
+                principal,
+                "csrf",
+                f"a request with the session cookie needs its '{CSRF_HEADER}' header",
+            )
     request.state.principal = principal
     set_user(principal.username if principal is not None else None)
     return principal
@@ -194,9 +201,14 @@ def require(
                 return None
             raise AuthError("this request needs an API key or a login")
         if not principal.allows(role):
-            raise Forbidden(
+            raise await refuse(
+                request,
+                principal,
+                "scope",
                 f"{principal.username!r} acts with {principal.scope!r} scope here; "
-                f"{role!r} is needed"
+                f"{role!r} is needed",
+                scope=principal.scope,
+                needed=role,
             )
         return principal
 

@@ -6,8 +6,9 @@ dependency resolution, request-body validation and exception middleware cost mor
 than the job service's own work (``docs/benchmarks.md``, "Async jobs"). This ASGI
 middleware answers the common case itself, with the route's own pieces:
 :class:`~pixelmill.services.gateway.routes.jobs.JobRequest` validates the body,
-``submit_arguments``/``submit_response`` build the call and the answer, the gateway's
-key cache authenticates, and our errors from the job service become the same
+``submit_arguments``/``submit_response`` build the call and the answer,
+``audit_trail.submit_job`` submits and logs it (``job.submit``), the gateway's key cache
+authenticates, and our errors from the job service become the same
 problem+json as through FastAPI (``problems.error_response``).
 
 Everything else goes to FastAPI unchanged, with the body replayed: a body that is not a
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.errors import PixelmillError
 from pixelmill.observability.context import set_user
+from pixelmill.services.gateway.audit_trail import submit_job
 from pixelmill.services.gateway.auth import key_cache
 from pixelmill.services.gateway.problems import error_response
 from pixelmill.services.gateway.routes.jobs import (
@@ -94,11 +96,10 @@ class FastSubmit:
             )
         except (pydantic.ValidationError, PixelmillError):
             return None  # FastAPI answers with the same checks (422)
+        client = scope.get("client")
         try:
             job, created = await run_in_threadpool(
-                partial(
-                    services.jobs.submit, **arguments, can_read=services.access.input_check(key)
-                )
+                partial(submit_job, services, key, arguments, client[0] if client else None)
             )
         except PixelmillError as exc:
             return error_response(exc, "POST", PATH)

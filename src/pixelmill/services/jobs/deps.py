@@ -133,5 +133,9 @@ class JobDeps:
     #: called with the owner before a new job is stored; raises when they may not start
     #: another (the concurrent-jobs quota, services/workspace/quotas.py)
     admit: Callable[[str], None] | None = None
+    #: called as each task starts with the job's owner, the job id and the images the task
+    #: reads; raises (403) when the owner may no longer have it run: disabled, gone, or no
+    #: longer allowed to read one of them (services/workspace/run_rights.py)
+    may_run: Callable[[str, str, list[str]], None] | None = None
     #: told when a job this process records reaches its end
     finished: FinishedJobs = field(default_factory=FinishedJobs)

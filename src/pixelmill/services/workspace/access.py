@@ -5,7 +5,9 @@
 - An image is seen by its owner, by members of a study that holds it, and by admins;
   only its owner (or an admin) deletes it or adds it to a study: a member cannot pass
   on someone else's image, so its owner's sharing ends with their membership. Job results belong to the job's owner.
-- Permission denials and admins' reads of other people's data go to the event log.
+- Permission denials and admins' reads of other people's data go to the event log: an
+  admin's reads of one thing once per :data:`ADMIN_READ_LOG_S` (a slide viewed tile by
+  tile is one event, not one per tile).
 """
 
 from __future__ import annotations
@@ -50,20 +52,28 @@ class Access:
         self.study_images = study_images
         self.record = record
         self.events = events
-        self._admin_reads: TTLCache[tuple[str, str], bool] = TTLCache(
+        self._admin_reads: TTLCache[tuple[str, str, str, str], bool] = TTLCache(
             maxsize=4096, ttl=ADMIN_READ_LOG_S, timer=time.monotonic
         )
         self._lock = threading.Lock()
 
     def admin_read(
-        self, principal: Principal, target_type: str, target_id: str, study_id: str | None = None
+        self,
+        principal: Principal,
+        target_type: str,
+        target_id: str,
+        study_id: str | None = None,
+        *,
+        what: str | None = None,
     ) -> None:
-        """Log an admin's read of someone else's data (once per while per target)."""
+        """Log an admin's read of someone else's data (once per while per target and
+        ``what``: the action, such as ``annotation.read`` in a study, kept in ``after``)."""
         if not principal.user_id:
             return
+        key = (principal.user_id, target_type, target_id, what or "")
         with self._lock:
-            seen = self._admin_reads.get((principal.user_id, target_id))
-            self._admin_reads[(principal.user_id, target_id)] = True
+            seen = self._admin_reads.get(key)
+            self._admin_reads[key] = True
         if not seen:
             self.events.record(
                 actor_of(principal),
@@ -71,8 +81,23 @@ class Access:
                 target_type,
                 target_id,
                 study_id=study_id,
+                after={"read": what} if what else None,
                 security=True,
             )
+
+    def owner_read(
+        self,
+        principal: Principal | None,
+        owner_id: str | None,
+        target_type: str,
+        target_id: str,
+    ) -> None:
+        """Log it as :meth:`admin_read` when a site admin reads ``owner_id``'s data (a
+        job, a dataset, a model): nothing for their own or for unowned data."""
+        if principal is None or not owner_id or principal.owns(owner_id):
+            return
+        if principal.is_admin:
+            self.admin_read(principal, target_type, target_id)
 
     def study(
         self,
@@ -90,7 +115,7 @@ class Access:
                 raise NotFound(f"no study {study_id!r}")
             role = "owner"
             if action.endswith(".read"):
-                self.admin_read(principal, "study", study_id, study_id)
+                self.admin_read(principal, "study", study_id, study_id, what=action)
         status: StudyStatus = study.status  # type: ignore[assignment]
         is_author = author_id is not None and author_id == principal.user_id
         if not can(role, action, status, is_author):

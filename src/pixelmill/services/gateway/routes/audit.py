@@ -38,6 +38,7 @@ COLUMNS = (
     "actor_username",
     "key_id",
     "ip",
+    "request_id",
     "before",
     "after",
 )

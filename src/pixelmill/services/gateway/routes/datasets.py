@@ -124,7 +124,9 @@ def list_datasets(
 def get_dataset(
     request: Request, dataset_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
-    return dataset_json(_trainer(request).datasets.get(dataset_id, owner=dataset_owner(key)))
+    record = _trainer(request).datasets.get(dataset_id, owner=dataset_owner(key))
+    deps(request).access.owner_read(key, record.created_by, "dataset", dataset_id)
+    return dataset_json(record)
 
 
 @router.delete("/{dataset_id}", status_code=204, summary="Delete one of your datasets")

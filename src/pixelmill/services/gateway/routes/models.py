@@ -18,7 +18,7 @@ from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.gateway.routes.datasets import actor, read_body
-from pixelmill.services.model_registry import Caller
+from pixelmill.services.model_registry import DEFAULT_MODEL, Caller
 from pixelmill.services.workspace.model_rules import ModelAction
 from pixelmill.services.workspace.principal import Principal
 
@@ -41,6 +41,10 @@ def allowed(
     may not read it, 403 when they may read it but not do this)."""
     registry = _registry(request)
     registry.authorize(Caller.of(key), name, action)
+    if key is not None and key.is_admin and action == "model.read":
+        granted = registry.permissions.level(name, key.user_id)
+        if granted is None and name != DEFAULT_MODEL:  # not one of theirs: an admin's read
+            deps(request).access.admin_read(key, "model", name)
     return registry
 
 

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.errors import NotFound
 from pixelmill.ml.spec import TrainSpec
+from pixelmill.services.gateway.audit_trail import job_scope as scope
+from pixelmill.services.gateway.audit_trail import visible_job
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
-from pixelmill.services.gateway.routes.jobs import scope
 from pixelmill.services.trainer.kind import HISTORY
 from pixelmill.services.workspace.principal import Principal
 
@@ -64,7 +65,7 @@ def training_run(
     request: Request, job_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
     jobs = deps(request).jobs
-    job = jobs.get(job_id, owner=scope(key))
+    job = visible_job(request, key, job_id)
     if job.kind != "train":
         raise NotFound(f"job {job_id!r} is not a training run")
     saved = jobs.saved_state(job_id, HISTORY, owner=scope(key))
