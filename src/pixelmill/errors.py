@@ -54,7 +54,7 @@ only.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 PROBLEM_BASE = "https://pixelmill.dev/problems/"
@@ -345,6 +345,16 @@ class StorageError(PixelmillError):
     public_detail = False
 
 
+def missing_ids(what: str, ids: Sequence[str | int], **extra: Any) -> InvalidParameter:
+    """422 for ``ids`` that are not there (``what``: "image(s) are not in this study"):
+    ``missing`` lists the first 50, ``missing_count`` counts them all, and the detail
+    says how many the list leaves out."""
+    shown, left = list(ids[:50]), len(ids) - 50
+    more = f": the first 50 are in 'missing', and {left} more" if left > 0 else ""
+    detail = f"{len(ids)} {what}{more}"
+    return InvalidParameter(detail, missing=shown, missing_count=len(ids), **extra)
+
+
 def public_text(exc: BaseException) -> str:
     """What a client may be told about ``exc`` (in a job's or model's error field): our
     error's detail when it is written for clients, else its title or only the type's
@@ -381,5 +391,6 @@ __all__ = [
     "RenderTimeout",
     "StorageError",
     "UnsupportedFormat",
+    "missing_ids",
     "public_text",
 ]

@@ -109,6 +109,8 @@ def test_a_message_that_always_fails_is_dead_lettered_with_the_reason(broker: Br
     time.sleep(0.3)
     consumer.stop(5)
     assert rec.runs(message) == POLICY.max_retries + 1
+    # and only the last delivery said that a raise would end it (no retry follows)
+    assert [d.last_attempt for d in rec.deliveries] == [False, False, True]
     assert len(rec.dead) == 1
     dead, reason = rec.dead[0]
     assert dead == message
@@ -123,6 +125,7 @@ def test_max_retries_can_be_set_per_message(broker: Broker) -> None:
     wait_for(lambda: rec.dead, timeout=15)
     consumer.stop(5)
     assert rec.runs(message) == 1
+    assert rec.deliveries[0].last_attempt  # its only run is its last
 
 
 def test_queues_are_separate(broker: Broker) -> None:

@@ -113,6 +113,21 @@ def test_create_refuses_missing_images_and_stores_nothing(
     assert [t.input for t in store.tasks(job_id)] == ["img-a", "img-b"]
 
 
+def test_many_missing_images_are_all_counted_though_only_50_are_listed(
+    store: JobStore, opened: OpenStore
+) -> None:
+    opened.add_image("img-a")
+    gone = [f"gone-{i:02}" for i in range(60)]
+    with pytest.raises(InvalidParameter) as err:
+        make_job(store, inputs=["img-a", *gone], images=["img-a", *gone])
+    # the list is cut, and the problem says so: how many in all, how many not listed
+    assert err.value.extra["missing"] == gone[:50]
+    assert err.value.extra["missing_count"] == 60
+    assert err.value.detail.startswith("60 input image(s) do not exist")
+    assert err.value.detail.endswith("and 10 more")
+    assert store.count() == 0
+
+
 def test_another_keys_job_is_not_found_like_an_unknown_one(store: JobStore) -> None:
     mine = make_job(store, owner="k1")
     theirs = make_job(store, owner="k2")
@@ -235,6 +250,25 @@ def test_cancel_ends_every_task_and_a_late_result_changes_nothing(store: JobStor
     assert store.cancel(job_id) == (job, False)
     assert all_events(store, job_id)[-1] == ("state", {"state": "cancelled"})
     assert state_events(store, job_id) == ["queued", "running", "cancelled"]
+
+
+def test_cancel_tells_each_unfinished_task_it_was_cancelled(store: JobStore) -> None:
+    # given a job of three tasks: one succeeded, one running, one still queued
+    job_id = make_job(store, tasks=3)
+    for i in range(2):
+        store.start_task(job_id, i)
+    store.finish_task(job_id, 0, Finish("succeeded"))
+    before = len(store.events(job_id))
+    # when it is cancelled
+    store.cancel(job_id)
+    # then the running and the queued task each get a cancelled event, the finished
+    # one none, and the job's cancelled state event still comes last
+    assert all_events(store, job_id)[before:] == [
+        ("task", {"index": 1, "state": "cancelled"}),
+        ("task", {"index": 2, "state": "cancelled"}),
+        ("state", {"state": "cancelled"}),
+    ]
+    assert store.get(job_id).cancelled == 2
 
 
 def test_a_running_task_of_a_cancelled_job_is_not_left_running(store: JobStore) -> None:

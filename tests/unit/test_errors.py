@@ -13,6 +13,7 @@ from pixelmill.errors import (
     NotFound,
     Overloaded,
     PixelmillError,
+    missing_ids,
 )
 from pixelmill.services.gateway import problems
 
@@ -88,3 +89,15 @@ def test_raising_with_a_reserved_keyword_is_a_logged_500_not_a_success() -> None
     response = _app_raising(lambda: NotFound("no such image", status=200)).get("/boom")
     assert response.status_code == 500
     assert response.json()["type"] == "https://pixelmill.dev/problems/internal"
+
+
+@pytest.mark.parametrize(
+    ("count", "more"), [(1, ""), (50, ""), (51, ", and 1 more"), (300, ", and 250 more")]
+)
+def test_a_missing_list_counts_everything_it_does_not_show(count: int, more: str) -> None:
+    ids = [f"img-{i}" for i in range(count)]
+    problem = missing_ids("image(s) are not in this study", ids, field="image_ids").problem()
+    assert problem["status"] == 422 and problem["field"] == "image_ids"
+    assert problem["missing"] == ids[:50] and problem["missing_count"] == count
+    shown = ": the first 50 are in 'missing'" if more else ""
+    assert problem["detail"] == f"{count} image(s) are not in this study{shown}{more}"

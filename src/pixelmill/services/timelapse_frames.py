@@ -38,10 +38,18 @@ class TrackingOptions(BaseModel):
         2, ge=1, le=1000, description="Frames each daughter must last for a division."
     )
     pixel_size_um: float | None = Field(
-        None, gt=0, le=1e6, description="Pixel size, µm (default: the image's metadata)."
+        None,
+        gt=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="Pixel size, µm (default: the image's metadata).",
     )
     frame_interval_s: float | None = Field(
-        None, gt=0, le=1e9, description="Time between frames, s (for speeds in µm/min)."
+        None,
+        gt=0,
+        le=1e9,
+        allow_inf_nan=False,
+        description="Time between frames, s (for speeds in µm/min).",
     )
 
 

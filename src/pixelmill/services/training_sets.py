@@ -20,7 +20,7 @@ from pixelmill.backends.metadata.annotations import AnnotationRepository
 from pixelmill.backends.metadata.events import EventLog
 from pixelmill.backends.metadata.models import DatasetRecord
 from pixelmill.backends.metadata.study_images import StudyImageRepository
-from pixelmill.errors import ImageTooLarge, InvalidParameter
+from pixelmill.errors import ImageTooLarge, InvalidParameter, missing_ids
 from pixelmill.services.images import ImageService
 from pixelmill.services.trainer.service import TrainerService
 from pixelmill.services.workspace.access import Access, actor_of
@@ -135,9 +135,7 @@ class StudyDatasets:
         if chosen is not None:
             missing = [i for i in chosen if self.study_images.study_image(study_id, i) is None]
             if missing:
-                raise InvalidParameter(
-                    f"{len(missing)} image(s) are not in this study", missing=missing[:50]
-                )
+                raise missing_ids("image(s) are not in this study", missing)
             return list(dict.fromkeys(chosen))
         page, _total = self.study_images.images(study_id, limit=MAX_IMAGES)
         return sorted(link.image_id for link, _row in page)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from pixelmill.runtime.container import Container
 from tests.helpers import make_image
+from tests.jobs_helpers import finished_job
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +78,30 @@ def test_list_is_paginated_newest_first(client: TestClient, auth: dict[str, str]
     third = client.get(second["next"]).json()
     assert [i["id"] for i in third["items"]] == ids[:1]
     assert third["next"] is None
+
+
+def test_list_tells_uploads_from_what_jobs_made(client: TestClient, auth: dict[str, str]) -> None:
+    # given two uploads and a job that flipped one of them
+    uploads = [_upload(client, auth, make_image(50, 40, seed=i))["id"] for i in range(2)]
+    job = client.post("/v1/jobs", json={"inputs": [uploads[0]], "pipeline": [{"op": "flip"}]})
+    assert job.status_code == 202, job.text
+    done = finished_job(client, job.json()["id"], timeout=60)
+    assert done["state"] == "succeeded", done
+    result = done["tasks"][0]["result_image"]
+
+    def listed(**params: object) -> tuple[list[str], int]:
+        body = client.get("/v1/images", params={"limit": 1, **params}).json()
+        ids = [i["id"] for i in body["items"]]
+        while body["next"]:  # each page keeps the filter
+            body = client.get(body["next"]).json()
+            ids += [i["id"] for i in body["items"]]
+        return ids, body["total"]
+
+    # then the uploads, the results, or both, each counted as listed
+    assert listed(origin="upload") == (uploads[::-1], 2)
+    assert listed(origin="result") == ([result], 1)
+    assert listed() == ([result, *uploads[::-1]], 3)
+    assert client.get("/v1/images", params={"origin": "mask"}).status_code == 422
 
 
 def test_meta_exposes_exif(client: TestClient, auth: dict[str, str]) -> None:

@@ -156,6 +156,45 @@ def test_an_idempotent_resubmit_returns_the_same_job(gateway: Gateway) -> None:
     assert gateway.jobs.repo.count() == 1
 
 
+def test_a_job_with_many_missing_inputs_says_how_many_it_did_not_list(
+    gateway: Gateway,
+) -> None:
+    # given a batch of 76 inputs of which 75 do not exist (a typo in a listing script)
+    image = gateway.upload()
+    gone = [f"{i:032x}" for i in range(75)]
+    body = {"kind": "test.artifacts", "inputs": [image, *gone]}
+    resp = gateway.client.post("/v1/jobs", json=body, headers=gateway.auth)
+    # then the problem lists 50 of them and tells the rest by number, not by silence
+    assert resp.status_code == 422, resp.text
+    problem = resp.json()
+    assert (len(problem["missing"]), problem["missing_count"]) == (50, 75)
+    assert set(problem["missing"]) <= set(gone)
+    assert "75 input image(s) do not exist" in problem["detail"]
+    assert "and 25 more" in problem["detail"]
+
+
+def test_an_idempotency_key_in_header_and_body_must_agree(gateway: Gateway) -> None:
+    body = {"kind": "test.sleep", "params": {"seconds": 0}, "idempotency_key": "order-1"}
+    # when the header and the body name different keys, neither is picked silently
+    header = {**gateway.auth, "Idempotency-Key": "order-2"}
+    refused = gateway.client.post("/v1/jobs", json=body, headers=header)
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert (problem["idempotency_key_header"], problem["idempotency_key_body"]) == (
+        "order-2",
+        "order-1",
+    )
+    assert "Idempotency-Key" in problem["detail"] and "idempotency_key" in problem["detail"]
+    assert gateway.jobs.repo.count() == 0
+    # and the same key in both is one key: the resubmit returns the job
+    same = {**gateway.auth, "Idempotency-Key": "order-1"}
+    first = gateway.client.post("/v1/jobs", json=body, headers=same)
+    again = gateway.client.post("/v1/jobs", json=body, headers=gateway.auth)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["idempotency_key"] == "order-1" == again.json()["idempotency_key"]
+    assert first.json()["id"] == again.json()["id"]
+
+
 @pytest.fixture
 def idle_gateway(tmp_path: Path) -> Iterator[Gateway]:
     """A gateway whose jobs stay queued: no job threads run."""
@@ -305,6 +344,12 @@ def test_a_task_that_always_fails_is_dead_lettered_and_the_job_fails(gateway: Ga
     assert "dead-lettered: gave up after 3 attempts" in done["error"]
     assert "this task always fails" in done["error"]
     assert done["tasks"][0]["attempts"] == 3
+    # and its history says "retrying" only before the attempts that followed: the last
+    # attempt's failure is the task's final "failed", with no promise of a retry first
+    path = f"/v1/jobs/{job['id']}/events"
+    with gateway.client.stream("GET", path, headers=gateway.auth) as resp:
+        tasks = [d["state"] for k, d in sse_events(resp.iter_lines()) if k == "task"]
+    assert tasks == ["retrying", "running", "retrying", "running", "failed"]
 
 
 def test_a_step_over_its_time_limit_fails_the_task(gateway: Gateway) -> None:

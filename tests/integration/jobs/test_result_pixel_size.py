@@ -5,6 +5,8 @@ back as 1000 µm)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,11 +14,21 @@ import pytest
 import pyvips
 
 from pixelmill.imaging.pixel_size import pixel_size_from_resolution, pixel_size_um
-from tests.integration.jobs.conftest import Gateway
+from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
+
+#: each image its own pixels: on the module's one gateway every upload is a new image
+_SEEDS = itertools.count(3)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """One gateway for the module (starting one per test cost most of its time): the
+    tests share nothing but it, each uploading and submitting images of its own."""
+    yield from open_gateway(job_settings(tmp_path_factory.mktemp("gateway")))
 
 
 def tiff(depth: int, *, um: float | None, unit: str = "cm") -> bytes:
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(next(_SEEDS))
     dtype = np.uint16 if depth == 16 else np.uint8
     top = 4000 if depth == 16 else 200
     arr = rng.integers(10, top, size=(60, 80), dtype=dtype)

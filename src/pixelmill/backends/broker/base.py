@@ -54,6 +54,13 @@ class Delivery:
     retries: int
     #: True when the broker delivers it again after a consumer died
     redelivered: bool
+    #: exception retries this message may take in all (``None``: no limit known)
+    max_retries: int | None = None
+
+    @property
+    def last_attempt(self) -> bool:
+        """True when a raise now dead-letters the message instead of retrying it."""
+        return self.max_retries is not None and self.retries >= self.max_retries
 
 
 Handler = Callable[[Delivery], None]

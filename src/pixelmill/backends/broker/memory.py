@@ -181,7 +181,8 @@ class _InProcessConsumer:
         if entry.dead_reason is not None:
             self._dead_letter(entry, entry.dead_reason)
             return
-        delivery = Delivery(entry.message, entry.queue, entry.retries, redelivered=False)
+        limit = policy.max_retries if entry.max_retries is None else entry.max_retries
+        delivery = Delivery(entry.message, entry.queue, entry.retries, False, limit)
         try:
             self.handler(delivery)
         except Exception as exc:

@@ -230,7 +230,7 @@ class RabbitmqBroker:
                 names.append(name)
                 if name not in self._dramatiq.actors:
                     dramatiq.Actor(
-                        _actor_fn(queue, handler),
+                        _actor_fn(queue, handler, self.policy.max_retries),
                         broker=self._dramatiq,
                         actor_name=name,
                         queue_name=name,
@@ -316,14 +316,16 @@ class RabbitmqBroker:
             connection.close()
 
 
-def _actor_fn(queue: str, handler: Handler) -> Any:
+def _actor_fn(queue: str, handler: Handler, max_retries: int) -> Any:
     def run(job_id: str, idx: int) -> None:
         current: Any = CurrentMessage.get_current_message()
         options = current.options if current is not None else {}
         retries = int(options.get("retries", 0))
         redelivered = bool(getattr(current, "redelivered", False))
         message = TaskMessage(job_id, int(idx), trace=options.get("trace"))
-        handler(Delivery(message, queue, retries, redelivered))
+        # the limit Dramatiq's Retries middleware applies: the message's, else the policy's
+        limit = int(options.get("max_retries", max_retries))
+        handler(Delivery(message, queue, retries, redelivered, limit))
 
     run.__name__ = f"pixelmill_task_{queue}"
     return run

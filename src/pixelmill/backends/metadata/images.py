@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,10 @@ from pixelmill.backends.metadata.image_delete import delete_image
 from pixelmill.backends.metadata.quotas import count_stored
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import NotFound
+
+#: the sources of images a job made (masks, overlays, model output); every other source
+#: (an upload, a study import, a remote fetch) is an image a person brought
+RESULT_SOURCES = ("job", "inference")
 
 #: one prepared statement on the pooled psycopg connection (PostgreSQL): a worker looks
 #: up every result image by its digest, and SQLAlchemy's per-statement work cost more
@@ -34,6 +38,17 @@ _BY_ID = sa.select(t.images).where(t.images.c.id == sa.bindparam("id"))
 _BY_SHA256 = sa.select(t.images).where(
     t.images.c.owner_id == sa.bindparam("owner_id"), t.images.c.sha256 == sa.bindparam("sha256")
 )
+
+
+Origin = Literal["upload", "result"]
+
+
+def _of_origin(query: sa.Select[Any], origin: Origin | None) -> sa.Select[Any]:
+    """``result``: the images jobs made (:data:`RESULT_SOURCES`); ``upload``: the others."""
+    if origin is None:
+        return query
+    made = t.images.c.source.in_(RESULT_SOURCES)
+    return query.where(made if origin == "result" else sa.not_(made))
 
 
 def _record(row: Any) -> ImageRecord:
@@ -94,11 +109,18 @@ class ImageRepository:
         return row is not None
 
     def list(
-        self, *, limit: int = 50, after: str | None = None, owner_id: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        owner_id: str | None = None,
+        origin: Origin | None = None,
     ) -> list[ImageRecord]:
         """Newest first; ``after`` is the id of the last image of the previous page;
-        ``owner_id``: only that owner's images (``None``: everyone's)."""
+        ``owner_id``: only that owner's images (``None``: everyone's); ``origin``: only
+        uploads or only job results (:func:`_of_origin`)."""
         query = sa.select(t.images).order_by(t.images.c.created_at.desc(), t.images.c.id.desc())
+        query = _of_origin(query, origin)
         if owner_id is not None:
             query = query.where(t.images.c.owner_id == owner_id)
         with self.db.begin() as conn:
@@ -120,8 +142,8 @@ class ImageRepository:
             rows = conn.execute(query.limit(limit)).all()
         return [_record(r) for r in rows]
 
-    def count(self, *, owner_id: str | None = None) -> int:
-        query = sa.select(sa.func.count()).select_from(t.images)
+    def count(self, *, owner_id: str | None = None, origin: Origin | None = None) -> int:
+        query = _of_origin(sa.select(sa.func.count()).select_from(t.images), origin)
         if owner_id is not None:
             query = query.where(t.images.c.owner_id == owner_id)
         with self.db.begin() as conn:

@@ -73,12 +73,17 @@ def install(app: FastAPI) -> None:
             {"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg", "")}
             for e in exc.errors()
         ]
+        detail = "the request does not match the API schema"
+        if errors:  # the first problem in words, naming its field
+            detail += f": {errors[0]['loc']}: {errors[0]['msg']}"
+            if len(errors) > 1:
+                detail += f" (and {len(errors) - 1} more in 'errors')"
         return problem_response(
             {
                 "type": PROBLEM_BASE + "invalid-parameter",
                 "title": "Invalid parameter",
                 "status": 422,
-                "detail": "the request does not match the API schema",
+                "detail": detail,
                 "instance": request.url.path,
                 "errors": errors,
             }

@@ -10,6 +10,8 @@ transitions of the job store (:mod:`pixelmill.backends.metadata.jobs`):
 3. ``finish_task`` records the outcome only from ``running``: one outcome, one
    ``succeeded`` transition, whatever number of runs happened.
 
+Before the kind runs, the job's owner must still be an active user who may read the
+task's images (``JobDeps.may_run``); otherwise the task fails at once with the reason.
 Errors a retry cannot fix (bad input, a missing image, a time limit) fail the task at
 once. Anything else is re-raised to the broker, which retries with backoff and finally
 dead-letters; :meth:`TaskRunner.dead_letter` then fails the task with the reason.
@@ -121,6 +123,7 @@ class TaskRunner:
         self.settings = deps.settings
         self.watchdog = watchdog
         self.finished = deps.finished
+        self.may_run = deps.may_run
         policy = deps.broker.policy
         # a backstop for brokers without a delivery limit (in-process, after restarts):
         # a task started this often has crashed its worker every time
@@ -185,6 +188,7 @@ class TaskRunner:
         )
         began = time.perf_counter()
         try:
+            self._check_rights(job, task, kind)  # before anything is read or written
             with self.watchdog.limit("task", job.time_limit_s):
                 result = kind.run(ctx.job, ctx)
         except JobCancelled:
@@ -195,8 +199,12 @@ class TaskRunner:
             outcome = "timeout"
         except Exception as exc:
             if not is_permanent(exc):
-                metrics.TASKS_RUN.labels(job.queue, "retry").inc()
-                self._note_retry(job, task, exc)
+                # on the last attempt the broker dead-letters it: no "retrying" event
+                # then, the dead letter's "failed" one is the task's last word
+                last = delivery.last_attempt
+                metrics.TASKS_RUN.labels(job.queue, "failed" if last else "retry").inc()
+                if not last:
+                    self._note_retry(job, task, exc)
                 raise
             detail = exc.detail if isinstance(exc, PixelmillError) else str(exc)
             ended = self._finish(job, task, Finish("failed", error=detail), kind)
@@ -241,6 +249,16 @@ class TaskRunner:
         )
 
     # -- helpers ------------------------------------------------------------------------
+    def _check_rights(self, job: JobRecord, task: TaskRecord, kind: JobKind) -> None:
+        """Raise (403, failing the task) when the job's owner may no longer have this task
+        run: rights checked at submit may have changed while it was queued."""
+        if self.may_run is None or not job.owner:
+            return
+        images = [task.input] if task.input is not None else list(job.inputs)
+        if kind.images_read is not None:  # a watermark, a stain reference...
+            images += kind.images_read(kind.parse_params(job.params))
+        self.may_run(job.owner, job.id, images)
+
     def _finish(
         self, job: JobRecord, task: TaskRecord, outcome: Finish, kind: JobKind | None = None
     ) -> JobRecord | None:

@@ -32,7 +32,14 @@ from pixelmill.backends.metadata.jobs import (
     TaskRef,
     new_job_id,
 )
-from pixelmill.errors import BackendUnavailable, Conflict, InvalidParameter, NotFound, Overloaded
+from pixelmill.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidParameter,
+    NotFound,
+    Overloaded,
+    missing_ids,
+)
 from pixelmill.observability import metrics, tracing
 from pixelmill.queues import QUEUES
 from pixelmill.services.jobs import artifacts
@@ -218,9 +225,7 @@ class JobService:
             except NotFound:
                 missing.append(image_id)
         if missing:
-            raise InvalidParameter(
-                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
-            )
+            raise missing_ids("input image(s) do not exist", missing, field="inputs")
 
     def _input_records(self, inputs: list[str]) -> list[ImageRecord]:
         """The input images' records, for a kind's ``validate`` (422 if one is missing)."""
@@ -232,9 +237,7 @@ class JobService:
             except NotFound:
                 missing.append(image_id)
         if missing:
-            raise InvalidParameter(
-                f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
-            )
+            raise missing_ids("input image(s) do not exist", missing, field="inputs")
         return records
 
     def _check_capacity(self, queue: str, adding: int) -> None:

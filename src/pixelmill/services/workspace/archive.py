@@ -59,8 +59,8 @@ class ArchiveImage(BaseModel):
     filename: str | None = Field(None, max_length=512)
     display_name: str = Field("", max_length=200)
     stain: str | None = Field(None, max_length=64)
-    magnification: float | None = Field(None, gt=0, le=1000)
-    pixel_size_um: float | None = Field(None, gt=0, le=1000)
+    magnification: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
+    pixel_size_um: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
     patient_code: str | None = Field(None, max_length=16)
     annotations: str | None = Field(None, pattern=r"^annotations/\d+\.geojson$")
 

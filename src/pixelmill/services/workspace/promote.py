@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pixelmill.errors import InvalidParameter
+from pixelmill.errors import InvalidParameter, missing_ids
 
 if TYPE_CHECKING:
     from pixelmill.backends.metadata.analyses import AnalysisRecord
@@ -44,10 +44,8 @@ def promote(
     if object_ids is not None:
         missing = sorted(set(object_ids) - set(outlines))
         if missing:
-            raise InvalidParameter(
-                f"{len(missing)} object(s) are not in this analysis's result",
-                field="object_ids",
-                missing=missing[:50],
+            raise missing_ids(
+                "object(s) are not in this analysis's result", missing, field="object_ids"
             )
     if len(outlines) > MAX_PROMOTE:
         raise InvalidParameter(

@@ -19,7 +19,7 @@ from pixelmill.backends.metadata.database import Database, make_engine, unavaila
 from pixelmill.backends.metadata.jobs.base import EventRecord, JobRecord, TaskRecord
 from pixelmill.backends.metadata.pg_group import GroupCommit
 from pixelmill.backends.metadata.tables_jobs import job_events, jobs
-from pixelmill.errors import InvalidParameter, NotFound
+from pixelmill.errors import NotFound, missing_ids
 
 JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
 
@@ -81,9 +81,7 @@ def check_images(conn: Connection, images: Sequence[str]) -> None:
         found.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars())
     missing = [i for i in images if i not in found]
     if missing:
-        raise InvalidParameter(
-            f"{len(missing)} input image(s) do not exist", field="inputs", missing=missing[:50]
-        )
+        raise missing_ids("input image(s) do not exist", missing, field="inputs")
 
 
 class SqlStoreBase:

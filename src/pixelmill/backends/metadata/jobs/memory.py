@@ -38,7 +38,7 @@ from pixelmill.backends.metadata.jobs.states import (
     can_move,
     job_outcome,
 )
-from pixelmill.errors import Conflict, InvalidParameter, NotFound
+from pixelmill.errors import Conflict, NotFound, missing_ids
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _JOB_FIELDS = tuple(JobRecord.__dataclass_fields__)
@@ -92,11 +92,7 @@ class MemoryJobStore:
         with self._lock:
             missing = [i for i in images if not self._image_exists(i)]
             if missing:
-                raise InvalidParameter(
-                    f"{len(missing)} input image(s) do not exist",
-                    field="inputs",
-                    missing=missing[:50],
-                )
+                raise missing_ids("input image(s) do not exist", missing, field="inputs")
             key = (record.owner, record.idempotency_key) if record.idempotency_key else None
             if key is not None and key in self._keys:
                 return self._jobs[self._keys[key]], False
@@ -325,6 +321,7 @@ class MemoryJobStore:
             live = [t for t in self._tasks[job_id].values() if t.state in ACTIVE]
             for task in live:
                 self._put(replace(task, state="cancelled", finished_at=now))
+                self._event(job_id, "task", {"index": task.idx, "state": "cancelled"}, now)
             job = replace(
                 job,
                 state="cancelled",

@@ -356,9 +356,10 @@ class SqlTransitions(SqlStoreBase):
     def cancel(self, job_id: str, *, owner: str | None = None) -> tuple[JobRecord, bool]:
         """Cancel a queued or running job: every task still queued or running is
         cancelled at once (running ones stop at their next check; their late outcome
-        or redelivery then matches no row), so the job is final with its counts and its
-        last event. Returns ``(job, changed)``; cancelling a finished job changes
-        nothing. With ``owner``, another key's job is ``NotFound``."""
+        or redelivery then matches no row), each with its ``task`` event, so the job is
+        final with its counts and its last event. Returns ``(job, changed)``; cancelling
+        a finished job changes nothing. With ``owner``, another key's job is
+        ``NotFound``."""
         now = _now()
         with self.db.begin() as conn:
             job = self._lock_job(conn, job_id)
@@ -366,20 +367,25 @@ class SqlTransitions(SqlStoreBase):
                 raise NotFound(f"no job {job_id!r}")
             if not can_move("job", job.state, "cancelled"):
                 return job, False
-            dropped = conn.execute(
-                job_tasks.update()
-                .where(
-                    job_tasks.c.job_id == job_id,
-                    job_tasks.c.state.in_(sources("task", "cancelled")),
-                )
-                .values(state="cancelled", finished_at=now)
-            ).rowcount
+            dropped = sorted(
+                conn.execute(
+                    job_tasks.update()
+                    .where(
+                        job_tasks.c.job_id == job_id,
+                        job_tasks.c.state.in_(sources("task", "cancelled")),
+                    )
+                    .values(state="cancelled", finished_at=now)
+                    .returning(job_tasks.c.idx)
+                ).scalars()
+            )
+            for idx in dropped:
+                self._event(conn, job_id, "task", {"index": idx, "state": "cancelled"}, now)
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.state.in_(sources("job", "cancelled")))
                 .values(
                     state="cancelled",
-                    cancelled=jobs.c.cancelled + dropped,
+                    cancelled=jobs.c.cancelled + len(dropped),
                     finished_at=now,
                     updated_at=now,
                 )

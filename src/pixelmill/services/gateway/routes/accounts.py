@@ -6,7 +6,7 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from pixelmill.backends.metadata.records import ApiKeyRecord
@@ -50,8 +50,13 @@ class PasswordChange(BaseModel):
 
 
 class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(..., min_length=1, max_length=200)
     role: Literal["read", "write", "admin"] = "write"
+    user_id: str | None = Field(
+        None, max_length=32, description="Whose key (admins: anyone's); yours when absent."
+    )
 
 
 def user_json(user: UserRecord) -> dict[str, Any]:
@@ -247,7 +252,10 @@ def list_keys(
 
 
 @router.post(
-    "/v1/keys", status_code=201, summary="Create an API key of yours; the secret is shown once"
+    "/v1/keys",
+    status_code=201,
+    summary="Create an API key of yours (an admin may for anyone with user_id); "
+    "the secret is shown once",
 )
 def create_key(
     request: Request, body: NewKey, principal: Principal = Depends(require("write"))
@@ -255,13 +263,20 @@ def create_key(
     if not principal.allows(body.role):
         raise Forbidden(f"you act with {principal.scope!r} scope: no {body.role!r} key")
     c = deps(request)
-    record, secret = c.keys.create(body.name, body.role, user_id=principal.user_id)
+    owner = body.user_id or principal.user_id
+    if owner != principal.user_id:
+        # as for listing keys: another user exists only for an admin
+        if not principal.is_admin:
+            raise NotFound(f"no user {owner!r}")
+        if c.users.get(owner).disabled_at is not None:
+            raise InvalidParameter(f"user {owner!r} is disabled: enable them first")
+    record, secret = c.keys.create(body.name, body.role, user_id=owner)
     c.events.record(
         actor_of(principal, _ip(request)),
         "key.create",
         "key",
         record.id,
-        after={"role": body.role, "name": body.name},
+        after={"role": body.role, "name": body.name, "user_id": owner},
         security=True,
     )
     return {**key_json(record), "secret": secret}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.analyses import AnalysisRecord
-from pixelmill.errors import ImageTooLarge, InvalidParameter
+from pixelmill.errors import ImageTooLarge, InvalidParameter, missing_ids
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
 from pixelmill.services.images import ImageService
@@ -97,11 +97,7 @@ def run_analysis(
     image_ids = list(dict.fromkeys(body.image_ids))
     missing = c.analyses.repo.not_in_study(study_id, image_ids)
     if missing:
-        raise InvalidParameter(
-            f"{len(missing)} image(s) are not in this study",
-            field="image_ids",
-            missing=missing[:50],
-        )
+        raise missing_ids("image(s) are not in this study", missing, field="image_ids")
     if body.region is None:
         _no_whole_slides(c.image_service, image_ids)
     record = c.analyses.run(

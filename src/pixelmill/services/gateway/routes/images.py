@@ -12,13 +12,16 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 
+from pixelmill.backends.metadata.images import Origin
 from pixelmill.backends.metadata.records import ImageRecord
 from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
 from pixelmill.imaging.formats import ImageFormat
 from pixelmill.imaging.render import parse_render
 from pixelmill.observability import metrics
+from pixelmill.services.gateway import audit_trail
 from pixelmill.services.gateway.auth import identify, require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.gateway.filenames import filename_header
 from pixelmill.services.gateway.render_answer import caller_images, render_response, signed_url
 from pixelmill.services.workspace.principal import Principal
 
@@ -91,7 +94,7 @@ async def upload(
             f"the upload is larger than the limit of {limit} bytes", max_bytes=limit
         )
     spool = Spool(c.settings.data_dir / "tmp", limit)
-    filename = request.headers.get("x-filename")
+    filename = filename_header(request)
     try:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
@@ -124,6 +127,12 @@ async def upload(
     finally:
         spool.discard()
     metrics.UPLOADS.labels("created" if created else "duplicate").inc()
+    after = {"created": created, "filename": filename, "bytes": spool.size, "sha256": record.sha256}
+    await anyio.to_thread.run_sync(
+        lambda: audit_trail.record(
+            request, principal, "image.upload", "image", record.id, after=after
+        )
+    )
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/images/{record.id}"
     return image_json(record)
@@ -140,18 +149,24 @@ def list_images(
     limit: int = Query(50, ge=1, le=500),
     after: str | None = Query(None, max_length=64, description="Last id of the previous page."),
     all_images: bool = Query(False, alias="all", description="Admins: every user's images."),
+    origin: Origin | None = Query(
+        None,
+        description="Only uploads (`upload`: uploaded, imported, fetched) or only what jobs "
+        "made (`result`: masks, overlays, model output); both when absent.",
+    ),
     principal: Principal = Depends(require("read")),
 ) -> dict[str, Any]:
     c = deps(request)
     owner = None if all_images and principal.is_admin else principal.user_id
     if principal.via == "local":
         owner = None
-    records = c.images.list(limit=limit, after=after, owner_id=owner)
+    records = c.images.list(limit=limit, after=after, owner_id=owner, origin=origin)
     next_after = records[-1].id if len(records) == limit else None
+    more = f"&origin={origin}" if origin else ""
     return {
         "items": [image_json(r) for r in records],
-        "total": c.images.count(owner_id=owner),
-        "next": f"/v1/images?limit={limit}&after={next_after}" if next_after else None,
+        "total": c.images.count(owner_id=owner, origin=origin),
+        "next": f"/v1/images?limit={limit}&after={next_after}{more}" if next_after else None,
     }
 
 
@@ -226,9 +241,16 @@ def delete_image(
     request: Request, image_id: str, principal: Principal = Depends(require("write"))
 ) -> Response:
     c = deps(request)
-    c.access.image(principal, image_id, write=True)
-    for record in c.image_service.delete(image_id):  # the image, then its overlays
+    image = c.access.image(principal, image_id, write=True)
+    deleted = c.image_service.delete(image_id)  # the image, then its overlays
+    for record in deleted:
         c.tiles.forget(record)
+    after = {
+        "owner_id": image.owner_id,
+        "sha256": image.sha256,
+        "also": [r.id for r in deleted[1:]],
+    }
+    audit_trail.record(request, principal, "image.delete", "image", image_id, after=after)
     return Response(status_code=204)
 
 

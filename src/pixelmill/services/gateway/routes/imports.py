@@ -20,6 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from pixelmill.errors import EmptyInput, ImageTooLarge, InvalidInput
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.deps import deps
+from pixelmill.services.gateway.filenames import filename_header
 from pixelmill.services.gateway.routes.images import Spool
 from pixelmill.services.workspace.imports import ImportFile, StudyImports
 from pixelmill.services.workspace.principal import Principal
@@ -87,7 +88,7 @@ async def import_images(
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             await _multipart(request, imports, upload, root, files)
         else:
-            name = request.headers.get("x-filename") or "upload.zip"
+            name = filename_header(request) or "upload.zip"
             await _one(imports, upload, root, files, request.stream(), name)
         if not files:
             raise EmptyInput("the import holds no files (multipart field 'files')")

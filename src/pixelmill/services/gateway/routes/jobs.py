@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.jobs import TERMINAL, JobRecord, TaskRecord
 from pixelmill.errors import Forbidden, InvalidParameter
+from pixelmill.services.gateway import audit_trail
 from pixelmill.services.gateway.auth import require
 from pixelmill.services.gateway.bounds import INT32_MAX, INT64_MAX, event_cursor
 from pixelmill.services.gateway.deps import deps
@@ -57,14 +58,6 @@ class JobRequest(BaseModel):
 
 def _jobs(request: Request) -> JobService:
     return deps(request).jobs
-
-
-def scope(key: Principal | None) -> str | None:
-    """The owner whose jobs the caller may see; ``None``: every job (an admin, or
-    authentication disabled)."""
-    if key is None or key.is_admin or key.via == "local":
-        return None
-    return key.user_id
 
 
 def _iso(value: Any) -> str | None:
@@ -166,10 +159,8 @@ def submit(
     idempotency_key: str | None = Header(None, max_length=200),
     key: Principal | None = Depends(require("write")),
 ) -> Response:
-    job, created = _jobs(request).submit(
-        **submit_arguments(body, idempotency_key, key),
-        can_read=deps(request).access.input_check(key),
-    )
+    arguments = submit_arguments(body, idempotency_key, key)
+    job, created = audit_trail.submit_job(deps(request), key, arguments, audit_trail.ip(request))
     return submit_response(job, created)
 
 
@@ -178,6 +169,14 @@ def submit_arguments(
 ) -> dict[str, Any]:
     """``JobService.submit``'s keyword arguments for a request (shared with the fast path,
     ``services/gateway/fast_submit.py``). Raises ``InvalidParameter``."""
+    if idempotency_key is not None and body.idempotency_key not in (None, idempotency_key):
+        # which one the client meant is not ours to guess: a silent pick could resubmit
+        raise InvalidParameter(
+            f"the Idempotency-Key header ({idempotency_key!r}) and the body's "
+            f"idempotency_key ({body.idempotency_key!r}) differ: send one, or the same in both",
+            idempotency_key_header=idempotency_key,
+            idempotency_key_body=body.idempotency_key,
+        )
     params = dict(body.params or {})
     if body.kind == "pipeline":
         if body.pipeline is not None:
@@ -231,12 +230,13 @@ def list_jobs(
     after: str | None = Query(None, max_length=32, description="Last id of the previous page."),
     key: Principal | None = Depends(require("read")),
 ) -> dict[str, Any]:
-    mine = scope(key)
+    mine = audit_trail.job_scope(key)
     if mine is not None and owner not in (None, mine):
         raise Forbidden(
             f"user {mine!r} lists only their own jobs; listing another user's needs an admin key"
         )
     wanted = "" if owner == UNOWNED else owner  # user ids are hex: "none" is never one
+    audit_trail.jobs_listed(request, key, wanted)
     jobs = _jobs(request).list_jobs(
         state=state, kind=kind, limit=limit, after=after, owner=mine or wanted
     )
@@ -258,9 +258,8 @@ def list_jobs(
 def get_job(
     request: Request, job_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
-    service = _jobs(request)
-    job = service.get(job_id, owner=scope(key))
-    return job_json(job, service.tasks(job_id))
+    job = audit_trail.visible_job(request, key, job_id)
+    return job_json(job, _jobs(request).tasks(job_id))
 
 
 @router.post(
@@ -271,7 +270,7 @@ def cancel_job(
     request: Request, job_id: str, key: Principal | None = Depends(require("write"))
 ) -> dict[str, Any]:
     service = _jobs(request)
-    job = service.cancel(job_id, owner=scope(key))
+    job = service.cancel(job_id, owner=audit_trail.job_scope(key))
     return job_json(job, service.tasks(job_id))
 
 
@@ -280,7 +279,7 @@ def results(
     request: Request, job_id: str, key: Principal | None = Depends(require("read"))
 ) -> dict[str, Any]:
     service = _jobs(request)
-    job = service.get(job_id, owner=scope(key))
+    job = audit_trail.visible_job(request, key, job_id)
     tasks = service.tasks(job_id)
     done = [t for t in tasks if t.state == "succeeded"]
     return {
@@ -312,7 +311,8 @@ def job_artifact(
     format: Format | None = Query(None, description="json (default), csv or arrow"),
     key: Principal | None = Depends(require("read")),
 ) -> Response:
-    art = _jobs(request).artifact(job_id, name, format, owner=scope(key))
+    art = _jobs(request).artifact(job_id, name, format, owner=audit_trail.job_scope(key))
+    audit_trail.admin_reads_job(request, key, job_id)
     return Response(art.body, media_type=art.media_type)
 
 
@@ -330,7 +330,8 @@ def task_artifact(
     format: Format | None = Query(None, description="json (default), csv or arrow"),
     key: Principal | None = Depends(require("read")),
 ) -> Response:
-    art = _jobs(request).artifact(job_id, name, format, idx=index, owner=scope(key))
+    art = _jobs(request).artifact(job_id, name, format, idx=index, owner=audit_trail.job_scope(key))
+    audit_trail.admin_reads_job(request, key, job_id)
     return Response(art.body, media_type=art.media_type)
 
 
@@ -348,7 +349,7 @@ async def job_events(
     key: Principal | None = Depends(require("read")),
 ) -> StreamingResponse:
     service = _jobs(request)
-    job = await anyio.to_thread.run_sync(partial(service.get, job_id, owner=scope(key)))
+    job = await anyio.to_thread.run_sync(partial(audit_trail.visible_job, request, key, job_id))
     cursor = event_cursor(last_event_id, after)
     poll = deps(request).settings.jobs.events_poll_s
 

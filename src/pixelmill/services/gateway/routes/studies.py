@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.backends.metadata.studies import StudyRecord
 from pixelmill.backends.metadata.study_images import StudyImageRecord
@@ -24,6 +24,9 @@ MemberRole = Literal["viewer", "annotator", "analyst", "owner"]
 
 
 class StudyOptions(BaseModel):
+    # a closed set: a misspelt option must not be dropped silently (it reads as "set")
+    model_config = ConfigDict(extra="forbid")
+
     public_renders: bool = Field(
         False, description="Anyone may render (sized, stripped) this study's images."
     )
@@ -61,16 +64,16 @@ class LinkImage(BaseModel):
     image_id: str = Field(..., min_length=1, max_length=64)
     display_name: str = Field("", max_length=200)
     stain: str | None = Field(None, max_length=64)
-    magnification: float | None = Field(None, gt=0, le=1000)
-    pixel_size_um: float | None = Field(None, gt=0, le=1000)
+    magnification: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
+    pixel_size_um: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
     patient_id: str | None = Field(None, max_length=32)
 
 
 class ImageChange(BaseModel):
     display_name: str | None = Field(None, max_length=200)
     stain: str | None = Field(None, max_length=64)
-    magnification: float | None = Field(None, gt=0, le=1000)
-    pixel_size_um: float | None = Field(None, gt=0, le=1000)
+    magnification: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
+    pixel_size_um: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
     patient_id: str | None = Field(None, max_length=32)
 
 
