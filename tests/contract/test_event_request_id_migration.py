@@ -1,5 +1,5 @@
-"""0011: a database whose event log predates request ids gains the column and keeps
-every event (SQLite and PostgreSQL)."""
+"""0011: a database whose event log predates request ids gains the column and its index
+and keeps every event (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def test_events_from_before_0011_are_kept_and_get_a_request_id_column(empty_url:
     database = Database(empty_url)
     database.upgrade("0010_login_failures")
     with database.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_events_request_id"))
         conn.execute(sa.text("ALTER TABLE events DROP COLUMN request_id"))
         conn.execute(
             sa.text(
@@ -39,4 +40,6 @@ def test_events_from_before_0011_are_kept_and_get_a_request_id_column(empty_url:
     assert (old.action, old.request_id) == ("login.failed", None)
     columns = {c["name"] for c in sa.inspect(database.engine).get_columns("events")}
     assert "request_id" in columns
+    indexes = {i["name"] for i in sa.inspect(database.engine).get_indexes("events")}
+    assert "ix_events_request_id" in indexes  # one request's events, found by its id
     database.dispose()

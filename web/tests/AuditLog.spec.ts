@@ -3,7 +3,7 @@
 import { flushPromises, mount } from '@vue/test-utils'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import AuditLog from '../src/views/admin/AuditLog.vue'
-import { fakeFetch, json } from './helpers'
+import { fakeFetch, json, settle } from './helpers'
 
 const event = (id: number, fields: Record<string, unknown>) => ({
   id, at: '2026-03-01T10:00:00Z', actor_username: 'olga', key_id: null, ip: '10.0.0.1', security: false,
@@ -34,5 +34,28 @@ describe('the audit log', () => {
     ])
     expect(target(2).text()).toBe('user vic')
     expect(target(3).text()).toBe('audit')
+  })
+
+  it('shows a refused route whole, and the events of one request when its id is chosen', async () => {
+    const refused = event(6, { action: 'denied.scope', target_type: 'route', target_id: 'POST /v1/studies/{study_id}/images', security: true, request_id: 'req-abcdef123456' })
+    const other = event(5, { action: 'image.upload', target_type: 'image', target_id: 'img0123456789abcdef', request_id: 'req-zzz' })
+    const { fetch, calls } = fakeFetch((url) => {
+      if (!url.startsWith('/v1/audit/events?')) return undefined
+      const asked = new URL(url, 'http://x').searchParams.get('request_id')
+      return json(200, { items: asked ? [refused] : [refused, other], next_before_id: null })
+    })
+    vi.stubGlobal('fetch', fetch)
+    const wrapper = mount(AuditLog, { global: { stubs: { RouterLink: { props: ['to'], template: '<a :href="to"><slot /></a>' } } } })
+    await flushPromises()
+    const headers = wrapper.findAll('thead th').map((th) => th.text())
+    const cell = (row: number, col: string) => wrapper.findAll('tbody tr')[row].findAll('td')[headers.indexOf(col)]
+    expect(cell(0, 'Target').text()).toBe('route POST /v1/studies/{study_id}/images')
+    expect(cell(0, 'Request').text()).toBe('req-abcd')
+    await cell(0, 'Request').find('button').trigger('click')
+    await settle(350)
+    await flushPromises()
+    expect(calls[calls.length - 1]).toContain('request_id=req-abcdef123456')
+    expect(wrapper.findAll('tbody tr')).toHaveLength(1)
+    expect((wrapper.find('#audit-request').element as HTMLInputElement).value).toBe('req-abcdef123456')
   })
 })

@@ -124,3 +124,19 @@ def test_an_admin_reading_others_datasets_and_models_leaves_a_trace(world: Study
         (e["actor_username"], e["target_type"], e["target_id"]) for e in events(w, "admin.read")
     ]
     assert sorted(reads) == [("root", "dataset", dataset_id), ("root", "model", "tumour")]
+
+
+def test_the_admin_finds_every_event_of_one_request_by_its_id(world: StudyWorld) -> None:
+    # given two uploads by Olga, in two requests
+    w = world
+    for n, rid in ((8, "req-one"), (9, "req-two")):
+        resp = w.client.post(
+            "/v1/images", content=make_image(n, n), headers={**w.as_("olga"), "X-Request-ID": rid}
+        )
+        assert resp.status_code == 201, resp.text
+    # when the admin asks for the second request's events
+    resp = w.client.get("/v1/audit/events?request_id=req-two", headers=w.as_("root"))
+    assert resp.status_code == 200, resp.text
+    # then only its upload comes back
+    items = resp.json()["items"]
+    assert [(e["action"], e["request_id"]) for e in items] == [("image.upload", "req-two")]

@@ -51,7 +51,10 @@ function pageOf(kind: string, id: string | null, study: string | null): string |
 
 export function auditTarget(e: AuditedEvent): AuditTarget {
   const kind = e.target_type
-  const label = recordedName(e.after, e.before) ?? (e.target_id ? e.target_id.slice(0, 12) : '')
+  // a route ("POST /v1/images": a refusal at the door) is its own name, whole
+  const label = kind === 'route' && e.target_id
+    ? e.target_id
+    : recordedName(e.after, e.before) ?? (e.target_id ? e.target_id.slice(0, 12) : '')
   const inStudy = e.study_id && !(kind === 'study' && e.target_id === e.study_id) ? e.study_id : null
   return {
     kind,

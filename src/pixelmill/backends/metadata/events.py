@@ -131,6 +131,7 @@ class EventLog:
         since: datetime | None = None,
         actor_id: str | None = None,
         action: str | None = None,
+        request_id: str | None = None,
         limit: int = 100,
         newest_first: bool = True,
     ) -> list[EventRecord]:
@@ -144,6 +145,8 @@ class EventLog:
             query = query.where(c.actor_id == actor_id)
         if action is not None:
             query = query.where(_action_matches(c.action, action))
+        if request_id is not None:
+            query = query.where(c.request_id == request_id)
         if after_id is not None:
             query = query.where(c.id > after_id)
         if before_id is not None:

@@ -317,6 +317,7 @@ events = sa.Table(
     # the X-Request-ID of the request that made it (None: a worker, the CLI, a daemon)
     sa.Column("request_id", sa.String(128), nullable=True),
     sa.Index("ix_events_study_id", "study_id", "id"),
+    sa.Index("ix_events_request_id", "request_id"),
 )
 
 model_permissions = sa.Table(

@@ -156,12 +156,19 @@ def audit_page(
     action: str | None = Query(
         None, max_length=100, description="This action, or a prefix ending in '.' or '*'."
     ),
+    request_id: str | None = Query(
+        None, max_length=128, description="Only the events of this request (its X-Request-ID)."
+    ),
     principal: Principal = Depends(require("admin")),
 ) -> dict[str, Any]:
     if not principal.is_admin:
         raise Forbidden("the audit log is for site admins")
     c = deps(request)
-    filters: dict[str, Any] = {"security": security, "action": action or None}
+    filters: dict[str, Any] = {
+        "security": security,
+        "action": action or None,
+        "request_id": request_id or None,
+    }
     if actor:
         user = c.users.find(actor)
         if user is None:  # nobody by that name did anything
