@@ -9,6 +9,7 @@ unless an operation says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -78,8 +79,9 @@ def to_float(image: np.ndarray) -> np.ndarray:
         return image
     if image.dtype.kind == "f":
         return image.astype(np.float32)
-    scale = np.float32(1.0 / full_scale(image.dtype))
-    return image.astype(np.float32) * scale
+    out = image.astype(np.float32)
+    out *= np.float32(1.0 / full_scale(image.dtype))  # in place: one float32 copy, not two
+    return out
 
 
 def from_float(values: np.ndarray, dtype: Any, *, clip: bool = True) -> np.ndarray:
@@ -124,6 +126,52 @@ def back_to(values: np.ndarray, like: np.dtype[Any]) -> np.ndarray:
         f = to_float(values) if values.dtype.kind != "f" else values
         return f.astype(like, copy=False)
     return from_float(to_float(values), like)
+
+
+#: pixels in a block of rows of the per-pixel maths done a block at a time
+#: (:func:`row_blocks`): its float temporaries stay a few MB whatever the image's size
+BLOCK_PIXELS = 1 << 20
+
+
+def row_blocks(shape: tuple[int, ...], *, pixels: int = BLOCK_PIXELS) -> Iterator[slice]:
+    """Slices of consecutive rows of an image of ``shape`` (rows, cols, ...), each of
+    about ``pixels`` pixels (at least one row), covering every row in order."""
+    rows = int(shape[0])
+    step = max(1, pixels // max(1, int(shape[1]) if len(shape) > 1 else 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(rows, start + step))
+
+
+def spill(rows: slice, total: int) -> slice:
+    """``rows`` and the row after it (if any): a vectorised per-pixel loop (OpenCV's
+    ``transform``, numpy's) leaves the last few pixels of an array to a scalar loop
+    whose last bit may differ, so a block computed with one row more and cut back gives
+    what the whole image gives, to the bit."""
+    return slice(rows.start, min(rows.stop + 1, total))
+
+
+def gaussian64(
+    values: np.ndarray, sigma: float, finish: Callable[[np.ndarray, slice], None] | None = None
+) -> np.ndarray:
+    """OpenCV's Gaussian blur of a one-channel image computed in float64 and returned as
+    float32, a block of rows at a time (each with ``4 sigma`` rows beyond it either side,
+    so every row is what a blur of the whole image gives, to the bit): the float64 copies
+    (16 bytes a pixel) never exist for the whole image. ``finish(block, rows)`` may
+    change each float64 block in place before it is rounded to float32."""
+    import cv2
+
+    out = np.empty(values.shape, np.float32)
+    halo = int(np.ceil(4 * sigma)) + 2
+    for rows in row_blocks(values.shape):
+        lo, hi = max(0, rows.start - halo), min(values.shape[0], rows.stop + halo)
+        blurred = cv2.GaussianBlur(
+            values[lo:hi].astype(np.float64), (0, 0), sigmaX=float(sigma), sigmaY=float(sigma)
+        )
+        block = blurred[rows.start - lo : rows.stop - lo]
+        if finish is not None:
+            finish(block, rows)
+        out[rows] = block
+    return out
 
 
 def label_dtype(count: int) -> np.dtype[Any]:

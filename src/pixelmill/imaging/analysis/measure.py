@@ -212,17 +212,8 @@ def _shape_columns(
     import pyarrow as pa
 
     n = len(obj.ids)
-    rows, cols = np.divmod(obj.fg, labels.shape[1])
-    rows_f, cols_f = rows.astype(np.float64), cols.astype(np.float64)
-    mean_r, mean_c = obj.mean(rows_f), obj.mean(cols_f)
-    # second central moments from shifted coordinates (per-object mean removed)
-    lut_r = np.zeros(obj.top + 1)
-    lut_c = np.zeros(obj.top + 1)
-    lut_r[obj.ids], lut_c[obj.ids] = mean_r, mean_c
-    dr, dc = rows_f - lut_r[obj.lab], cols_f - lut_c[obj.lab]
-    major, minor, ecc, orientation = ellipse(
-        obj.mean(dr * dr), obj.mean(dc * dc), obj.mean(dr * dc)
-    )
+    mean_r, mean_c, var_r, var_c, cov = _moments(obj, labels.shape[1])
+    major, minor, ecc, orientation = ellipse(var_r, var_c, cov)
     bbox = bboxes(labels, obj.ids)
     border = border_pixels(labels)
     perimeter = perimeters(labels, border, obj.ids, obj.top)
@@ -256,6 +247,39 @@ def _shape_columns(
         "solidity": solidity,
         "orientation_deg": orientation,
     }
+
+
+#: object pixels whose coordinates are worked on at once (:func:`_moments`)
+_CHUNK = 1 << 22
+
+
+def _moments(obj: _Objects, width: int) -> tuple[np.ndarray, ...]:
+    """Per object: mean row and column, and the second central moments (variance of
+    rows, of columns, covariance; px²) from shifted coordinates (the object's mean
+    removed). A few million object pixels at a time: the coordinates (about 60 bytes an
+    object pixel as float64) never exist for all of them at once; the means, sums of
+    whole numbers, are exact whatever the chunks."""
+    size = obj.top + 1
+    sums = np.zeros((2, size))
+    for part in range(0, len(obj.fg), _CHUNK):
+        chunk = slice(part, part + _CHUNK)
+        rows, cols = np.divmod(obj.fg[chunk], width)
+        sums[0] += np.bincount(obj.lab[chunk], weights=rows, minlength=size)
+        sums[1] += np.bincount(obj.lab[chunk], weights=cols, minlength=size)
+    area = np.maximum(np.bincount(obj.lab, minlength=size), 1)
+    mean = sums / area  # per label, 0 where none
+    second = np.zeros((3, size))
+    for part in range(0, len(obj.fg), _CHUNK):
+        chunk = slice(part, part + _CHUNK)
+        lab = obj.lab[chunk]
+        rows, cols = np.divmod(obj.fg[chunk], width)
+        dr, dc = rows - mean[0][lab], cols - mean[1][lab]
+        second[0] += np.bincount(lab, weights=dr * dr, minlength=size)
+        second[1] += np.bincount(lab, weights=dc * dc, minlength=size)
+        second[2] += np.bincount(lab, weights=dr * dc, minlength=size)
+    second /= area
+    ids = obj.ids
+    return mean[0][ids], mean[1][ids], second[0][ids], second[1][ids], second[2][ids]
 
 
 _INT_COLUMNS = frozenset(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixelmill.imaging.analysis._arrays import check_image, label_dtype, squeeze
+from pixelmill.imaging.analysis._arrays import check_image, gaussian64, label_dtype, squeeze
 
 
 def fill_holes(mask: np.ndarray, *, max_area: int | None = None) -> np.ndarray:
@@ -62,51 +62,103 @@ def split_touching(mask: np.ndarray, *, min_distance: float, h: float | None = N
         int32 (H, W) labels, 0 = background, not necessarily consecutive.
     """
     import cv2
-    from skimage.segmentation import watershed
 
     mask8 = mask.astype(np.uint8)
-    n, comps = cv2.connectedComponents(mask8, connectivity=8, ltype=cv2.CV_32S)
+    n, comps, stats, _centres = cv2.connectedComponentsWithStats(
+        mask8, connectivity=8, ltype=cv2.CV_32S
+    )
     if n <= 1:
-        return np.asarray(comps)
+        return comps
     dist = np.asarray(cv2.distanceTransform(mask8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
+
+    def finish(block: np.ndarray, rows: slice) -> None:
+        np.round(block, 4, out=block)
+        block *= mask8[rows]
+
     # float64 blur rounded to 1e-4 px: float32 rounding differs between an image and
     # its rotation, and would break ties between peaks differently (not invariant)
-    blurred = np.asarray(cv2.GaussianBlur(dist.astype(np.float64), (0, 0), 1.0))
-    np.round(blurred, 4, out=blurred)
-    blurred *= mask8
-    smooth = blurred.astype(np.float32)
-    del blurred, dist
+    smooth = gaussian64(dist, 1.0, finish)
+    del dist
     peaks = _largest_within(smooth, max(1, round(min_distance))) & (smooth > 0.5)
     n_peaks, peak_labels = cv2.connectedComponents(
         peaks.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
     )
+    del peaks
     if n_peaks <= 2:
-        return np.asarray(comps)
+        return comps
     # candidate markers per component: count distinct peak regions inside each component
     idx = np.flatnonzero(peak_labels)
     pairs = np.unique(np.stack([comps.ravel()[idx], peak_labels.ravel()[idx]]), axis=1)
     per_comp = np.bincount(pairs[0], minlength=n)
     clumps = np.flatnonzero(per_comp >= 2)
     if clumps.size == 0:
-        return np.asarray(comps)
+        return comps
     depth = 1.0 if h is None else h
     in_clump = np.zeros(n, bool)
     in_clump[clumps] = True
-    region_full = in_clump[comps]
-    rows = np.flatnonzero(region_full.any(axis=1))
-    cols = np.flatnonzero(region_full.any(axis=0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    region, height = region_full[box], smooth[box]
-    # one watershed basin per candidate peak, then basins whose peak rises less than
-    # `depth` above the saddle to a higher basin are merged into it (the h-maxima rule)
-    basins = watershed(-height, np.where(region, peak_labels[box], 0), mask=region)
-    merged = _merge_shallow_basins(basins, height, n_peaks, depth)
-    out = comps.copy()
+    next_id = n
+    # the clumps a band of rows at a time (those whose first row is in the band), so the
+    # watershed's copies (about 30 bytes a pixel) hold a band, not the image; clumps do
+    # not touch, so each is split as it would be among all the others
+    band_of = np.full(n, -1, np.int32)
+    for band, members in enumerate(_bands(stats, clumps)):
+        band_of[members] = band
+        top = int(stats[members, cv2.CC_STAT_TOP].min())
+        bottom = int((stats[members, cv2.CC_STAT_TOP] + stats[members, cv2.CC_STAT_HEIGHT]).max())
+        part = comps[top:bottom]
+        region = np.zeros(part.shape, bool)
+        old = part < n  # pixels an earlier band split hold new labels (>= n)
+        region[old] = band_of[part[old]] == band
+        del old
+        cols = np.flatnonzero(region.any(axis=0))
+        box = (slice(top, bottom), slice(int(cols[0]), int(cols[-1]) + 1))
+        region = region[:, box[1]]
+        next_id = _split_clumps(comps, box, region, smooth[box], peak_labels[box], next_id, depth)
+    return comps
+
+
+def _bands(stats: np.ndarray, clumps: np.ndarray, rows: int = 256) -> list[np.ndarray]:
+    """The components ``clumps`` grouped by the band of ``rows`` image rows their first
+    row lies in (``stats``: OpenCV's component statistics), bands top to bottom."""
+    import cv2
+
+    band = stats[clumps, cv2.CC_STAT_TOP] // rows
+    order = np.argsort(band, kind="stable")
+    cuts = np.flatnonzero(np.diff(band[order])) + 1
+    return [np.asarray(clumps[group]) for group in np.split(order, cuts)]
+
+
+def _split_clumps(
+    comps: np.ndarray,
+    box: tuple[slice, slice],
+    region: np.ndarray,
+    height: np.ndarray,
+    peak_labels: np.ndarray,
+    next_id: int,
+    depth: float,
+) -> int:
+    """Split the clumps (``region``, a mask of ``box``) of ``comps`` in place: one
+    watershed basin per candidate peak, then basins whose peak rises less than ``depth``
+    above the saddle to a higher basin are merged into it (the h-maxima rule). New
+    labels start at ``next_id``; returns the next free one."""
+    from skimage.segmentation import watershed
+
+    # the band's peaks numbered 1..k in the same order (the merge breaks ties by number)
+    seeds = np.where(region, peak_labels, 0)
+    present = np.unique(seeds[seeds > 0])  # a clump has two peaks or more
+    number = np.zeros(int(present[-1]) + 1, np.int32)
+    number[present] = np.arange(1, len(present) + 1, dtype=np.int32)
+    markers = number[seeds]
+    del seeds
+    count = len(present) + 1
+    basins = watershed(-height, markers, mask=region)
+    del markers
+    merged = _merge_shallow_basins(basins, height, count, depth)
     ids = np.unique(merged[region])
-    lut = np.zeros(n_peaks, np.int32)
-    lut[ids] = np.arange(n, n + len(ids), dtype=np.int32)
-    out[box][region] = lut[merged[region]]
-    return out
+    lut = np.zeros(count, np.int32)
+    lut[ids] = np.arange(next_id, next_id + len(ids), dtype=np.int32)
+    comps[box][region] = lut[merged[region]]
+    return next_id + len(ids)
 
 
 #: the largest radius (px) of the disc over which :func:`split_touching` compares marker
@@ -201,7 +253,7 @@ def filter_objects(
     if flat.size == 0 or not flat.any():
         return np.zeros(labels.shape, np.uint16)
     top = int(flat.max())
-    areas = np.bincount(flat, minlength=top + 1)
+    areas = _counts(flat, top + 1)
     keep = areas >= max(min_area, 1)
     if max_area is not None:
         keep &= areas <= max_area
@@ -218,7 +270,17 @@ def filter_objects(
     dtype = label_dtype(len(ids))
     lut = np.zeros(top + 1, dtype)
     lut[ids] = np.arange(1, len(ids) + 1, dtype=dtype)
-    return np.take(lut, labels)
+    return lut[labels]  # np.take would copy the labels to int64 first
+
+
+def _counts(flat: np.ndarray, size: int) -> np.ndarray:
+    """``np.bincount(flat, minlength=size)`` a few million values at a time: bincount
+    copies its input to int64 (8 bytes a pixel for the whole image) first."""
+    out = np.zeros(size, np.int64)
+    step = 1 << 22
+    for start in range(0, flat.size, step):
+        out += np.bincount(flat[start : start + step], minlength=size)
+    return out
 
 
 def typical_radius(mask: np.ndarray) -> float:

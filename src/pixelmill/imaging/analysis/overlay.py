@@ -154,7 +154,9 @@ def overlay(
         )
     if not 0 <= alpha <= 1 or not 0 <= fill_alpha <= 1:
         raise InvalidParameter("alpha values are between 0 and 1")
-    base = display_rgb(image).astype(np.float32)
+    base = display_rgb(image)
+    if np.shares_memory(base, image):
+        base = base.copy()
     top = int(labels.max()) if labels.size else 0
     if colour is not None:
         colours = np.zeros((top + 1, 3), np.float32)
@@ -164,15 +166,24 @@ def overlay(
         if len(pal) < top + 1:
             raise InvalidParameter("the palette has fewer colours than labels")
         colours = np.asarray(pal, np.float32)
-    if style in ("fill", "both") and top:
-        inside = labels != 0
-        tint = colours[labels[inside]]
-        base[inside] = base[inside] * (1 - fill_alpha) + tint * fill_alpha
-    if style in ("contour", "both") and top:
-        edge = boundaries(labels, thickness=thickness)
-        tint = colours[labels[edge]]
-        base[edge] = base[edge] * (1 - alpha) + tint * alpha
-    return np.clip(base + 0.5, 0, 255).astype(np.uint8)
+    fill = style in ("fill", "both") and top > 0
+    contour = style in ("contour", "both") and top > 0
+    if not fill and not contour:
+        return base
+    # blended in float32 only where something is drawn (every pixel left alone keeps its
+    # 8-bit value): 12 bytes of each touched pixel, not of the whole image
+    edge = boundaries(labels, thickness=thickness) if contour else None
+    touched = labels != 0 if fill else edge
+    assert touched is not None
+    values = base[touched].astype(np.float32)
+    drawn = labels[touched]
+    if fill:
+        values = values * (1 - fill_alpha) + colours[drawn] * fill_alpha
+    if edge is not None:
+        on_edge = edge[touched] if fill else slice(None)
+        values[on_edge] = values[on_edge] * (1 - alpha) + colours[drawn[on_edge]] * alpha
+    base[touched] = np.clip(values + 0.5, 0, 255).astype(np.uint8)
+    return base
 
 
 def side_by_side(

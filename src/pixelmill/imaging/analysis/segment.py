@@ -122,6 +122,7 @@ def segment_nuclei(
         why = _too_faint(image, values, mask, min_snr, info)
         if why is not None:
             return _empty(values.shape, t, min_distance, why, info)
+    del values  # 4 bytes a pixel, not needed by the steps below
     mask = open_mask(mask, opening_radius)
     if fill:
         mask = fill_holes(mask, max_area=max_hole_area)
@@ -145,10 +146,14 @@ def _too_faint(
     """Why a computed threshold separates nothing worth segmenting, or ``None``: the two
     classes' medians differ by less than ``min_snr`` x the image's noise sigma (both on
     the common scale, recorded in ``info``), or no pixel is background."""
-    inside, outside = values[mask], values[~mask]
+    # one class's pixels at a time, their copies sorted in place (overwrite_input)
+    outside = values[~mask]
     if outside.size == 0:
         return "every pixel is above the threshold"
-    contrast = abs(float(np.median(inside)) - float(np.median(outside)))
+    median_outside = float(np.median(outside, overwrite_input=True))
+    del outside
+    median_inside = float(np.median(values[mask], overwrite_input=True))
+    contrast = abs(median_inside - median_outside)
     noise = noise_sigma(image)
     info.update(contrast=contrast, noise=noise)
     if contrast < min_snr * noise:
@@ -209,8 +214,10 @@ def pick_channel(image: np.ndarray, channel: int | str = "auto") -> np.ndarray:
             return np.asarray(cv2.cvtColor(to_float(image), cv2.COLOR_RGB2GRAY))
         return np.ascontiguousarray(image[..., 0])
     if channel == "nuclear":
-        conc = stain.deconvolve(image, stains="hdab")
-        return np.maximum(conc[..., 0], 0) + np.maximum(conc[..., 1], 0)
+        nuclear, dab = stain.stain_planes(image, stains="hdab", keep=(0, 1))
+        np.maximum(nuclear, 0, out=nuclear)
+        nuclear += np.maximum(dab, 0)
+        return nuclear
     if channel in CHANNEL_NAMES:
         return stain.stain_channel(image, channel)
     raise InvalidParameter(f"unknown channel {channel!r}", known=list(CHANNEL_NAMES))

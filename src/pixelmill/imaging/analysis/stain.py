@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.analysis._arrays import check_image, full_scale
+from pixelmill.imaging.analysis._arrays import check_image, full_scale, row_blocks, spill
 
 StainSet = Literal["he", "hdab", "hed"]
 StainName = Literal["hematoxylin", "eosin", "dab", "residual"]
@@ -122,8 +122,37 @@ def deconvolve(rgb: np.ndarray, *, stains: str | np.ndarray = "hed") -> np.ndarr
     import cv2
 
     inverse = np.linalg.inv(matrix).astype(np.float32)
-    # per pixel: concentrations = od @ inverse, i.e. inverse.T applied to each OD vector
-    return np.asarray(cv2.transform(optical_density(rgb), inverse.T))
+    out = np.empty((*rgb.shape[:2], 3), np.float32)
+    # per pixel: concentrations = od @ inverse (inverse.T applied to each OD vector), a
+    # block of rows at a time: no optical densities of the whole image
+    for rows in row_blocks(rgb.shape):
+        conc = cv2.transform(optical_density(rgb[spill(rows, len(rgb))]), inverse.T)
+        out[rows] = conc[: rows.stop - rows.start]
+    return out
+
+
+def stain_planes(
+    rgb: np.ndarray, *, stains: str, keep: tuple[int, ...], total_od: bool = False
+) -> list[np.ndarray]:
+    """The concentrations (float32 (H, W), OD units) of the stains ``keep`` (indices into
+    the stain set's channels), and with ``total_od`` the mean optical density of RGB
+    last: what :func:`deconvolve` and :func:`optical_density` give, to the bit, without
+    their (H, W, 3) arrays (12 bytes a pixel each), computed a block of rows at a time.
+    """
+    import cv2
+
+    _rgb(rgb, "colour deconvolution")
+    inverse = np.linalg.inv(stains_of(stains)[0]).astype(np.float32)
+    planes = [np.empty(rgb.shape[:2], np.float32) for _ in range(len(keep) + total_od)]
+    for rows in row_blocks(rgb.shape):
+        n = rows.stop - rows.start
+        od = optical_density(rgb[spill(rows, len(rgb))])
+        conc = cv2.transform(od, inverse.T)[:n]
+        for plane, index in zip(planes, keep, strict=False):
+            plane[rows] = conc[..., index]
+        if total_od:
+            planes[-1][rows] = od.mean(axis=2)[:n]
+    return planes
 
 
 def stain_channel(rgb: np.ndarray, stain: str) -> np.ndarray:
@@ -133,14 +162,14 @@ def stain_channel(rgb: np.ndarray, stain: str) -> np.ndarray:
     ``stain`` is ``hematoxylin``, ``eosin`` (H&E vectors), ``dab`` (H-DAB vectors) or ``od``.
     """
     if stain == "od":
-        return optical_density(rgb).mean(axis=2)
+        return stain_planes(rgb, stains="he", keep=(), total_od=True)[0]
     sets = {"hematoxylin": ("hdab", 0), "eosin": ("he", 1), "dab": ("hdab", 1)}
     if stain not in sets:
         raise InvalidParameter(
             f"unknown stain {stain!r}", known=["dab", "eosin", "hematoxylin", "od"]
         )
     name, index = sets[stain]
-    return np.ascontiguousarray(deconvolve(rgb, stains=name)[..., index])
+    return stain_planes(rgb, stains=name, keep=(index,))[0]
 
 
 def reconstruct(
@@ -164,12 +193,31 @@ def reconstruct(
         uint8 (H, W, 3) RGB.
     """
     matrix = stains_of(stains)[0] if isinstance(stains, str) else np.asarray(stains, float)
-    selected = np.zeros_like(concentrations, dtype=np.float32)
-    for k in keep:
-        selected[..., k] = np.maximum(concentrations[..., k], 0)
-    od = selected.reshape(-1, 3) @ matrix.astype(np.float32)
-    rgb = 255.0 * np.power(np.float32(10.0), -od)
-    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8).reshape(concentrations.shape)
+    vectors = matrix.astype(np.float32)
+    out = np.empty(concentrations.shape, np.uint8)
+    # a block of rows at a time: the float32 temporaries (12 bytes a pixel each) stay small
+    for rows in row_blocks(concentrations.shape):
+        part = concentrations[spill(rows, len(concentrations))]
+        selected = np.zeros_like(part, dtype=np.float32)
+        for k in keep:
+            selected[..., k] = np.maximum(part[..., k], 0)
+        od = selected.reshape(-1, 3) @ vectors
+        rgb = 255.0 * np.power(np.float32(10.0), -od)
+        block = np.clip(rgb + 0.5, 0, 255).astype(np.uint8).reshape(part.shape)
+        out[rows] = block[: rows.stop - rows.start]
+    return out
+
+
+def render_stains(
+    rgb: np.ndarray, *, stains: str | np.ndarray = "hed", keep: tuple[int, ...] = (0,)
+) -> np.ndarray:
+    """:func:`reconstruct` of :func:`deconvolve` (uint8 RGB of the kept stains) a block
+    of rows at a time: no (H, W, 3) float32 concentrations (12 bytes a pixel)."""
+    out = np.empty((*rgb.shape[:2], 3), np.uint8)
+    for rows in row_blocks(rgb.shape):
+        conc = deconvolve(rgb[spill(rows, len(rgb))], stains=stains)
+        out[rows] = reconstruct(conc, stains=stains, keep=keep)[: rows.stop - rows.start]
+    return out
 
 
 # -- Macenko -----------------------------------------------------------------------------
@@ -344,7 +392,9 @@ __all__ = [
     "normalize_reinhard",
     "optical_density",
     "reconstruct",
+    "render_stains",
     "stain_channel",
     "stain_matrix",
+    "stain_planes",
     "stains_of",
 ]

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.analysis._arrays import check_image, squeeze, to_float
+from pixelmill.imaging.analysis._arrays import check_image, gaussian64, squeeze, to_float
 
 ThresholdMethod = Literal["otsu", "li", "triangle", "yen", "isodata", "mean", "local"]
 Foreground = Literal["bright", "dark"]
@@ -39,8 +39,6 @@ def prepare(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
     >>> prepare(np.full((4, 4), 255, np.uint8), sigma=0).max()
     np.float32(1.0)
     """
-    import cv2
-
     check_image(image, channels=(1,), what="segmentation")
     work = to_float(squeeze(image))
     if sigma > 0:
@@ -48,11 +46,9 @@ def prepare(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
         # float32 the rounding of the two orders differs in the last bit, so a turned or
         # mirrored image got other values, and Otsu's threshold could move by a bin (the
         # same objects segmented 1-10 px larger or smaller); float64's differences vanish
-        # in the rounding, and every method sees the same values in any orientation
-        work = cv2.GaussianBlur(
-            work.astype(np.float64), (0, 0), sigmaX=float(sigma), sigmaY=float(sigma)
-        )
-        work = np.asarray(work, dtype=np.float32)
+        # in the rounding, and every method sees the same values in any orientation.
+        # A block of rows at a time: the float64 copies never hold the whole image
+        work = gaussian64(work, sigma)
     elif work is image:
         work = work.copy()
     return work

@@ -38,17 +38,17 @@ class Deconvolve(Operation[DeconvolveParams]):
     geometric = True
 
     def apply(self, image: pyvips.Image, params: DeconvolveParams, ctx: OpContext) -> pyvips.Image:
-        from pixelmill.imaging.analysis.stain import deconvolve, reconstruct, stains_of
+        from pixelmill.imaging.analysis.stain import deconvolve, render_stains, stains_of
 
         arr, _ = to_array(image)
-        conc = deconvolve(arr, stains=params.stains)
         names = stains_of(params.stains)[1]
         if params.stain is not None and params.stain not in names:
             raise InvalidParameter(
                 f"stain {params.stain!r} is not in the {params.stains!r} set", known=list(names)
             )
         keep = (names.index(params.stain),) if params.stain else (0, 1, 2)
-        if params.output == "od":
-            out = conc[..., keep[0]] if len(keep) == 1 else conc
-            return from_array(np.ascontiguousarray(out, np.float32))
-        return from_array(reconstruct(conc, stains=params.stains, keep=keep))
+        if params.output == "rgb":  # without the whole image's concentrations
+            return from_array(render_stains(arr, stains=params.stains, keep=keep))
+        conc = deconvolve(arr, stains=params.stains)
+        out = conc[..., keep[0]] if len(keep) == 1 else conc
+        return from_array(np.ascontiguousarray(out, np.float32))

@@ -71,13 +71,15 @@ class Measure(Operation[MeasureParams]):
         dab: np.ndarray | None = None
         total_od: np.ndarray | None = None
         if params.stains != "none":
-            conc = stain.deconvolve(pixels, stains=params.stains)
+            # only the planes measured (4 bytes a pixel each), not the (H, W, 3)
+            # concentrations and optical densities (12 each)
             names = stain.stains_of(params.stains)[1]
-            for i, name in enumerate(names):
-                if name != "residual":
-                    maps[f"{name}_od"] = conc[..., i]
+            keep = tuple(i for i, name in enumerate(names) if name != "residual")
+            *planes, total_od = stain.stain_planes(
+                pixels, stains=params.stains, keep=keep, total_od=True
+            )
+            maps = {f"{names[i]}_od": plane for i, plane in zip(keep, planes, strict=True)}
             dab = maps.get("dab_od")
-            total_od = stain.optical_density(pixels).mean(axis=2)
         objects = None
         # DAB classes are of objects: without a segmentation only the area results remain
         dab_column = "dab_od_mean" if dab is not None and labels is not None else None

@@ -83,8 +83,8 @@ class SegmentNuclei(Operation[SegmentNucleiParams]):
     def apply(
         self, image: pyvips.Image, params: SegmentNucleiParams, ctx: OpContext
     ) -> pyvips.Image:
-        arr, _ = to_array(image)
-        result, foreground = run(arr, params)
+        # the pixels are run's alone: it lets them go once it has the plane to segment
+        result, foreground = run(to_array(image)[0], params)
         info = {
             "op": self.name,
             "object_count": result.count,
@@ -115,11 +115,12 @@ def run(
     which fixes the threshold and marker distance found on a sample of the slide)."""
     from pixelmill.imaging.analysis.segment import pick_channel, segment_nuclei
 
-    plane = pick_channel(arr, params.channel)
     foreground = params.foreground
     if foreground == "auto":
         rgb_grey = params.channel == "auto" and arr.ndim == 3 and arr.shape[2] == 3
         foreground = "dark" if rgb_grey else "bright"
+    plane = pick_channel(arr, params.channel)
+    del arr  # an RGB image (3 bytes a pixel) is not needed beside its stain plane
     result = segment_nuclei(
         plane,
         sigma=params.sigma,
