@@ -136,7 +136,8 @@ def main() -> None:
 def sharp_stages(path: Path, reps: int) -> None:
     """sharp's stages of the same renders, in-process in Node (its own median CPU)."""
     ensure_sharp()
-    shutil.copy(ROOT / "benchmarks" / "sharp" / "gif_stages.mjs", SHARP_DIR / "gif_stages.mjs")
+    for script in ("gif_stages.mjs", "encoders.mjs"):
+        shutil.copy(ROOT / "benchmarks" / "sharp" / script, SHARP_DIR / script)
     cmd = ["node", str(SHARP_DIR / "gif_stages.mjs"), str(path), str(reps)]
     print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout, end="")
 

@@ -144,7 +144,8 @@ def ensure_sharp() -> None:
 
 def sharp_server(images: Path, run: Path) -> Server:
     port = free_port()
-    shutil.copy(ROOT / "benchmarks" / "sharp" / "server.mjs", SHARP_DIR / "server.mjs")
+    for script in ("server.mjs", "encoders.mjs"):
+        shutil.copy(ROOT / "benchmarks" / "sharp" / script, SHARP_DIR / script)
     cmd = ["node", str(SHARP_DIR / "server.mjs"), str(port), str(images)]
     server = start_server("sharp", cmd, run / "sharp.log", port=port)
     wait_http(server, "/healthz")

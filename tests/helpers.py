@@ -102,3 +102,16 @@ def assert_golden(folder: str, name: str, image: np.ndarray, *, min_ssim: float 
     channels = -1 if image.ndim == 3 else None
     score = structural_similarity(golden, image, channel_axis=channels, data_range=255)
     assert score >= min_ssim, f"{name}: SSIM {score:.3f} < {min_ssim}"
+
+
+def libvips_operations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the libvips operations run from now on, in order (each still runs)."""
+    names: list[str] = []
+    call = pyvips.Operation.call
+
+    def counted(name: str, *args: object, **kwargs: object) -> object:
+        names.append(name)
+        return call(name, *args, **kwargs)
+
+    monkeypatch.setattr(pyvips.Operation, "call", staticmethod(counted))
+    return names

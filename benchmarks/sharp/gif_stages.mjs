@@ -8,6 +8,7 @@
 // decode frame 0 with gifload n=1 sequential, ...) to a raw buffer or an encoded file:
 // the difference between two rows is the cost of the stage one adds.
 import sharp from "sharp";
+import { encoder } from "./encoders.mjs";
 
 sharp.concurrency(1);
 sharp.cache(false);
@@ -15,18 +16,8 @@ sharp.cache(false);
 const [src, reps] = [process.argv[2], Number(process.argv[3] || 100)];
 const flat = { background: "#ffffff" };
 const cover = (p) => p.resize(400, 300, { fit: "cover", position: "centre", withoutEnlargement: true });
-const jpeg = (p) =>
-  p.jpeg({
-    quality: 82,
-    mozjpeg: false,
-    optimiseCoding: false,
-    trellisQuantisation: false,
-    overshootDeringing: false,
-    optimiseScans: false,
-    progressive: false,
-    chromaSubsampling: "4:2:0",
-  });
-const avif = (p) => p.avif({ quality: 82, effort: 0, chromaSubsampling: "4:2:0", bitdepth: 8 });
+const jpeg = (p) => encoder(p, "jpeg", 82);
+const avif = (p) => encoder(p, "avif", 82);
 
 const stages = {
   "header only (metadata)": () => sharp(src).metadata(),

@@ -17,35 +17,13 @@
 import http from "node:http";
 import path from "node:path";
 import sharp from "sharp";
+import { encoder } from "./encoders.mjs";
 
 const [port, root] = [Number(process.argv[2]), process.argv[3]];
 sharp.concurrency(1);
 sharp.cache(false); // no libvips operation cache: every request decodes (pixelmill: none)
 
 const MIME = { jpeg: "image/jpeg", png: "image/png", webp: "image/webp", avif: "image/avif" };
-
-function encoder(pipe, format, q) {
-  if (format === "jpeg") {
-    return pipe.jpeg({
-      quality: q,
-      mozjpeg: false,
-      optimiseCoding: false,
-      trellisQuantisation: false,
-      overshootDeringing: false,
-      optimiseScans: false,
-      progressive: false,
-      chromaSubsampling: q >= 90 ? "4:4:4" : "4:2:0",
-    });
-  }
-  if (format === "png") {
-    return pipe.png({ compressionLevel: 6, adaptiveFiltering: false, palette: false });
-  }
-  if (format === "webp") return pipe.webp({ quality: q, effort: 2 });
-  if (format === "avif") {
-    return pipe.avif({ quality: q, effort: 0, chromaSubsampling: "4:2:0", bitdepth: 8 });
-  }
-  throw new Error(`unknown format ${format}`);
-}
 
 async function render(params) {
   const src = path.join(root, path.basename(params.get("src") || ""));

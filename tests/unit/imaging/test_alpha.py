@@ -14,6 +14,7 @@ from pixelmill.imaging.intermediates import whole_image
 from pixelmill.imaging.ops import OpContext
 from pixelmill.imaging.render import parse_render, to_steps
 from pixelmill.services.intermediates import IntermediateCache
+from tests.helpers import libvips_operations
 
 
 def _photo(width: int = 160, height: int = 120, seed: int = 4) -> np.ndarray:
@@ -121,19 +122,6 @@ def test_a_large_image_is_checked_at_every_pixel_too() -> None:
     assert not alpha.is_opaque(pyvips.Image.new_from_array(deep).copy(interpretation="grey16"))
 
 
-def _libvips_operations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the libvips operations run from now on (each still runs)."""
-    names: list[str] = []
-    call = pyvips.Operation.call
-
-    def counted(name: str, *args: object, **kwargs: object) -> object:
-        names.append(name)
-        return call(name, *args, **kwargs)
-
-    monkeypatch.setattr(pyvips.Operation, "call", staticmethod(counted))
-    return names
-
-
 def test_a_small_image_is_checked_in_one_read_of_its_pixels(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -144,7 +132,7 @@ def test_a_small_image_is_checked_in_one_read_of_its_pixels(
     holed = np.full((360, 480, 4), 255, np.uint8)
     holed[200, 301, 3] = 0
     with_hole = _srgb(holed).copy_memory()
-    ran = _libvips_operations(monkeypatch)
+    ran = libvips_operations(monkeypatch)
     # when its opacity is checked, then no libvips operation runs over it
     assert alpha.is_opaque(frame) and not alpha.is_opaque(with_hole)
     assert ran == []

@@ -18,6 +18,7 @@ from pixelmill.imaging.ops import OpContext
 from pixelmill.imaging.ops import resize as resize_op
 from pixelmill.imaging.render import parse_render, to_steps
 from pixelmill.services.intermediates import IntermediateCache
+from tests.helpers import libvips_operations
 
 FORMATS = ("jpeg", "png", "webp", "avif")
 
@@ -155,14 +156,7 @@ def test_an_opaque_gif_frame_is_proven_opaque_without_a_libvips_pass(
     # given an opaque animated GIF; when its frame 0 renders to JPEG, then the decoded
     # frame's alpha is read once (numpy), not by libvips reductions whose set-up costs
     # ~0.3 ms each (docs/benchmarks.md, "GIF → JPEG: where each millisecond goes")
-    ran: list[str] = []
-    call = pyvips.Operation.call
-
-    def counted(name: str, *args: object, **kwargs: object) -> object:
-        ran.append(name)
-        return call(name, *args, **kwargs)
-
-    monkeypatch.setattr(pyvips.Operation, "call", staticmethod(counted))
+    ran = libvips_operations(monkeypatch)
     assert _render(OPAQUE, "jpeg").bands == 3
     assert "min" not in ran and "subsample" not in ran
     gif_loads = [name for name in ran if "Nsgif" in name or name.startswith("gifload")]
