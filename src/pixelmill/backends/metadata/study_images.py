@@ -3,6 +3,8 @@ study's own attributes (display name, stain, magnification, pixel size, patient)
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +43,28 @@ _COUNT = (
     sa.select(sa.func.count()).select_from(_SI).where(_SI.c.study_id == sa.bindparam("study_id"))
 )
 _PAGE = _ordered(_SELECT.where(_SI.c.study_id == sa.bindparam("study_id")))
+
+
+@dataclass(frozen=True)
+class ForeignLink:
+    """A study's link to an image that a member added without owning it (nor being a
+    site admin now): made before only owners could share, it still lets the study's
+    members read the image. ``owner`` is ``None`` for an unowned image."""
+
+    study_id: str
+    study_name: str
+    image_id: str
+    filename: str | None
+    owner_id: str
+    owner: str | None
+    added_by_id: str
+    added_by: str
+    added_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["added_at"] = self.added_at.isoformat()
+        return body
 
 
 class StudyImageRepository:
@@ -102,10 +126,14 @@ class StudyImageRepository:
                 after=attrs,
             )
 
-    def remove_image(self, actor: Actor, study_id: str, image_id: str) -> None:
+    def remove_image(
+        self, actor: Actor, study_id: str, image_id: str, *, reason: str | None = None
+    ) -> None:
         """Unlink an image. The study's threads pinned to it lose the pin (image and
         region), as when the image is deleted; its annotations in the study stay, as
-        history, and show again if it is linked again (the event counts both)."""
+        history, and show again if it is linked again (the event counts both, and says
+        the ``reason`` when one is given, e.g. ``foreign-link`` for an operator's
+        remediation)."""
         si, th, an = tw.study_images, tw.threads, tw.annotation_rows
         with self.db.begin() as conn:
             done = conn.execute(
@@ -124,7 +152,9 @@ class StudyImageRepository:
                 .where(an.c.study_id == study_id, an.c.image_id == image_id)
                 .where(an.c.deleted_at.is_(None))
             ).scalar_one()
-            after = {"threads_unpinned": unpinned, "annotations_kept": int(kept)}
+            after: dict[str, Any] = {"threads_unpinned": unpinned, "annotations_kept": int(kept)}
+            if reason:
+                after["reason"] = reason
             append(conn, actor, "image.remove", "image", image_id, study_id=study_id, after=after)
 
     def images(
@@ -181,6 +211,37 @@ class StudyImageRepository:
         )
         with self.db.read() as conn:
             return [(r.id, r.status, r.role) for r in conn.execute(query).all()]
+
+    def foreign_links(self) -> list[ForeignLink]:
+        """The links whose ``added_by`` is neither the image's owner nor a site admin
+        now, oldest first. A study import's links are not foreign (the job's owner
+        links what it imports, which they own), nor is a job's result linked by the
+        job's owner, nor (were the column ever empty) a link with no ``added_by``."""
+        si, im, s = tw.study_images, t.images, tw.studies
+        adder, owner = tw.users.alias("adder"), tw.users.alias("owner")
+        query = (
+            sa.select(
+                si.c.study_id,
+                s.c.name.label("study_name"),
+                si.c.image_id,
+                im.c.filename,
+                im.c.owner_id,
+                owner.c.username.label("owner"),
+                si.c.added_by.label("added_by_id"),
+                adder.c.username.label("added_by"),
+                si.c.added_at,
+            )
+            .select_from(si)
+            .join(im, im.c.id == si.c.image_id)
+            .join(s, s.c.id == si.c.study_id)
+            .join(adder, adder.c.id == si.c.added_by)  # NULL added_by: no row
+            .outerjoin(owner, owner.c.id == im.c.owner_id)
+            .where(si.c.added_by != im.c.owner_id, adder.c.site_role != "admin")
+            .order_by(si.c.added_at, si.c.study_id, si.c.image_id)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [ForeignLink(**with_utc(dict(r._mapping), "added_at")) for r in rows]
 
     def public_render(self, image_id: str) -> bool:
         """True when a study holding the image opted in to anonymous renders."""

@@ -11,6 +11,7 @@ import click
 from pixelmill import __version__
 from pixelmill.observability.logging import configure_logging
 from pixelmill.runtime.cli import (
+    admin,
     analysis,
     autoscale,
     autoscaler,
@@ -42,6 +43,7 @@ for _command in (
     server.up_command,
     keys.keys_group,
     users.users_group,
+    admin.admin_group,
     db.db_group,
     sign.sign_command,
     datasets.datasets_group,
