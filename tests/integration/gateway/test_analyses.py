@@ -90,6 +90,16 @@ def test_a_preset_analysis_runs_one_job_and_members_read_its_results(
     counts = client.get(f"/v1/studies/{sid}", headers=people["vic"]).json()["counts"]
     assert counts["analyses"] == 1
 
+    # once the image leaves the study, its members no longer see its pixels or its
+    # objects through the analysis; its owner still does
+    gone = client.delete(f"/v1/studies/{sid}/images/{a}", headers=people["olga"])
+    assert gone.status_code == 204, gone.text
+    for name in ("overlay", "labels", "objects"):
+        assert client.get(links["study"][name], headers=people["vic"]).status_code == 404
+    assert client.get(links["study"]["overlay"], headers=people["ana"]).status_code == 200
+    other = done["images"][b]["links"]["study"]["overlay"]
+    assert client.get(other, headers=people["vic"]).status_code == 200
+
 
 def test_bad_requests_create_neither_job_nor_analysis(
     client: TestClient, sid: str, people: dict[str, dict[str, str]]

@@ -180,6 +180,7 @@ def analysis_result(
 ) -> Response:
     c = deps(request)
     c.access.study(principal, study_id, "analysis.read")
+    c.access.image(principal, image_id)  # an image taken out of the study: 404 (its objects)
     record = c.analyses.refresh(c.analyses.repo.get(study_id, analysis_id))
     art = c.analyses.artifact(record, image_id, name, format)
     return Response(art.body, media_type=art.media_type)
@@ -200,6 +201,7 @@ def analysis_overlay(
 ) -> Response:
     c = deps(request)
     c.access.study(principal, study_id, "analysis.read")
+    c.access.image(principal, image_id)  # an image taken out of the study: 404 (its pixels)
     record = c.analyses.refresh(c.analyses.repo.get(study_id, analysis_id))
     result = c.images.get(c.analyses.result_image(record, image_id))
     body = c.image_service.original_bytes(result.id)
