@@ -87,7 +87,10 @@ def test_analyse_a_region_of_a_slide_from_the_viewer(
 
     # a drawn rectangle (selected once drawn) is the region offered...
     page.get_by_role("button", name="Rectangle", exact=True).click()
-    cx, cy = centre(viewer)  # clicking the tool may have scrolled the page
+    # clicking the tool scrolls it into view, which may take the viewer's top off screen:
+    # bring the whole viewer back before drawing on it
+    viewer.evaluate("e => e.scrollIntoView({block: 'start'})")
+    cx, cy = centre(viewer)
     page.mouse.move(cx - 300, cy - 200)
     page.mouse.down()
     page.mouse.move(cx - 150, cy - 80, steps=5)
