@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import partial
 
 from cachetools import TTLCache
@@ -37,6 +37,23 @@ def actor_of(principal: Principal | None, ip: str | None = None) -> Actor:
     return Actor(principal.user_id or None, principal.key_id, ip)
 
 
+class OncePer:
+    """Whether a key is seen for the first time in ``ttl`` seconds: repeated events
+    (an admin's reads of one target, a refused job's tasks) are logged once per while."""
+
+    def __init__(self, ttl: float, maxsize: int = 4096) -> None:
+        self._seen: TTLCache[Hashable, bool] = TTLCache(
+            maxsize=maxsize, ttl=ttl, timer=time.monotonic
+        )
+        self._lock = threading.Lock()
+
+    def first(self, key: Hashable) -> bool:
+        with self._lock:
+            seen = self._seen.get(key)
+            self._seen[key] = True
+        return not seen
+
+
 class Access:
     def __init__(
         self,
@@ -52,10 +69,7 @@ class Access:
         self.study_images = study_images
         self.record = record
         self.events = events
-        self._admin_reads: TTLCache[tuple[str, str, str, str], bool] = TTLCache(
-            maxsize=4096, ttl=ADMIN_READ_LOG_S, timer=time.monotonic
-        )
-        self._lock = threading.Lock()
+        self._admin_reads = OncePer(ADMIN_READ_LOG_S)
 
     def admin_read(
         self,
@@ -70,11 +84,7 @@ class Access:
         ``what``: the action, such as ``annotation.read`` in a study, kept in ``after``)."""
         if not principal.user_id:
             return
-        key = (principal.user_id, target_type, target_id, what or "")
-        with self._lock:
-            seen = self._admin_reads.get(key)
-            self._admin_reads[key] = True
-        if not seen:
+        if self._admin_reads.first((principal.user_id, target_type, target_id, what or "")):
             self.events.record(
                 actor_of(principal),
                 "admin.read",

@@ -13,17 +13,13 @@ image service's cache, plus one membership query for an image the owner does not
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable
 from typing import NoReturn
-
-from cachetools import TTLCache
 
 from pixelmill.backends.metadata.events import Actor
 from pixelmill.backends.metadata.users import UserRecord, UserRepository
 from pixelmill.errors import Forbidden, NotFound
-from pixelmill.services.workspace.access import Access
+from pixelmill.services.workspace.access import Access, OncePer
 from pixelmill.services.workspace.principal import Principal, session_scope
 
 #: a job refused for many tasks is logged once per this many seconds
@@ -34,10 +30,7 @@ class RunRights:
     def __init__(self, *, users: UserRepository, access: Access) -> None:
         self.users = users
         self.access = access
-        self._logged: TTLCache[str, bool] = TTLCache(
-            maxsize=4096, ttl=REFUSAL_LOG_S, timer=time.monotonic
-        )
-        self._lock = threading.Lock()
+        self._logged = OncePer(REFUSAL_LOG_S)
 
     def check(self, owner_id: str, job_id: str, image_ids: Iterable[str]) -> None:
         """Raise ``Forbidden`` when ``owner_id`` may no longer run job ``job_id``'s task
@@ -66,10 +59,7 @@ class RunRights:
                 )
 
     def _refuse(self, owner_id: str, job_id: str, reason: str, **after: str) -> NoReturn:
-        with self._lock:
-            seen = self._logged.get(job_id)
-            self._logged[job_id] = True
-        if not seen:
+        if self._logged.first(job_id):
             self.access.events.record(
                 Actor(owner_id),
                 "denied.job.run",
