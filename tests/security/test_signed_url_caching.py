@@ -11,12 +11,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from pixelmill.runtime.container import build_container
 from pixelmill.services.gateway import signing
-from pixelmill.services.gateway.app import create_app
 from pixelmill.services.gateway.signing import sign_url
 from tests.conftest import make_settings
-from tests.helpers import make_image, make_key
+from tests.security.signed_world import signing_gateway
 
 KEY = "s3cret-0123456789"
 YEAR = 31536000
@@ -29,14 +27,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
         security={"signing_key": KEY},
         cache={"http_max_age": YEAR},
     )
-    container = build_container(settings)
-    _, key = make_key(container, "w", role="write")
-    with TestClient(create_app(container), raise_server_exceptions=False) as client:
-        image = client.post(
-            "/v1/images", content=make_image(80, 60), headers={"Authorization": f"Bearer {key}"}
-        ).json()["id"]
+    with signing_gateway(settings) as (client, image):
         yield client, image
-    container.close()
 
 
 def _max_age(control: str) -> int:

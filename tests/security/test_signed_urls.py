@@ -12,11 +12,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from pixelmill.runtime.cli import main
-from pixelmill.runtime.container import build_container
-from pixelmill.services.gateway.app import create_app
 from pixelmill.services.gateway.signing import sign_url
 from tests.conftest import make_settings
-from tests.helpers import make_image, make_key
+from tests.security.signed_world import signing_gateway
 
 OLD, NEW = "old-secret-0123456789", "new-secret-9876543210"
 
@@ -25,14 +23,8 @@ OLD, NEW = "old-secret-0123456789", "new-secret-9876543210"
 def signed(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     """A gateway that signs with a legacy key and a rotated key "k2"; an image's render path."""
     settings = make_settings(tmp_path, security={"signing_key": OLD, "signing_keys": {"k2": NEW}})
-    container = build_container(settings)
-    _, key = make_key(container, "w", role="write")
-    with TestClient(create_app(container), raise_server_exceptions=False) as client:
-        image = client.post(
-            "/v1/images", content=make_image(80, 60), headers={"Authorization": f"Bearer {key}"}
-        ).json()["id"]
+    with signing_gateway(settings) as (client, image):
         yield client, f"/v1/images/{image}/render?w=40"
-    container.close()
 
 
 def test_an_expired_url_is_refused_and_its_expiry_cannot_be_moved(

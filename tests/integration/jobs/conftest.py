@@ -46,6 +46,16 @@ def job_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**base)
 
 
+def job_settings_on(
+    database: str, request: pytest.FixtureRequest, tmp_path: Path, **overrides: Any
+) -> Settings:
+    """:func:`job_settings` on ``database``: ``"sqlite"`` (the data folder's file) or
+    ``"postgresql"`` (a fresh database of the ``postgres_url`` fixture)."""
+    if database == "postgresql":
+        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
+    return job_settings(tmp_path, **overrides)
+
+
 @dataclass
 class Gateway:
     """A gateway app over a container, with a write key, in this process."""

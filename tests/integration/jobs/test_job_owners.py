@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import make_key
-from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
+from tests.integration.jobs.conftest import Gateway, job_settings, job_settings_on, open_gateway
 
 #: an embedded gateway (SQLite or the given DB) as a context manager
 gateway_at = contextmanager(open_gateway)
@@ -33,10 +33,7 @@ class Keys:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
 def keys(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keys]:
-    overrides: dict[str, Any] = {}
-    if request.param == "postgresql":
-        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
-    with gateway_at(job_settings(tmp_path, **overrides)) as gw:
+    with gateway_at(job_settings_on(request.param, request, tmp_path)) as gw:
         made = {}
         for name, role in (("bob", "write"), ("reader", "read"), ("admin", "admin")):
             _, secret = make_key(gw.container, name, role=role)  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +21,13 @@ from pixelmill.backends.storage.memory import MemoryStorage
 from pixelmill.errors import BackendUnavailable, NotFound
 from pixelmill.runtime.cli import main
 from pixelmill.services.jobs import retention
-from tests.integration.jobs.conftest import Cluster, Gateway, job_settings, open_gateway
+from tests.integration.jobs.conftest import (
+    Cluster,
+    Gateway,
+    job_settings,
+    job_settings_on,
+    open_gateway,
+)
 from tests.jobs_helpers import make_job, run_concurrently, wait_for
 
 #: an embedded gateway (SQLite or the given DB) as a context manager
@@ -216,10 +221,7 @@ def gone(gw: Gateway, job_id: str) -> bool:
 def test_pixelmill_jobs_purge(
     database: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    overrides: dict[str, Any] = {}
-    if database == "postgresql":
-        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
-    settings = job_settings(tmp_path, **overrides)
+    settings = job_settings_on(database, request, tmp_path)
     cli = ["--data-dir", str(settings.data_dir)]
     if database == "postgresql":
         cli += ["--database-url", settings.database.url]

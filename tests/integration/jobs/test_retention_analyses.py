@@ -21,7 +21,7 @@ from pixelmill.backends.metadata.tables_jobs import job_events, job_tasks, jobs
 from pixelmill.runtime.cli import main
 from tests.integration.gateway.test_analyses import add_image, finished
 from tests.integration.gateway.workspace_helpers import study, user
-from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
+from tests.integration.jobs.conftest import Gateway, job_settings, job_settings_on, open_gateway
 
 gateway_at = contextmanager(open_gateway)
 RESULTS = ("objects", "summary", "labels")
@@ -63,10 +63,7 @@ def purge_all(settings: Any, *flags: str) -> str:
 def test_a_purge_keeps_the_jobs_of_study_analyses_and_their_results(
     database: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    overrides: dict[str, Any] = {}
-    if database == "postgresql":
-        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
-    settings = job_settings(tmp_path, **overrides)
+    settings = job_settings_on(database, request, tmp_path)
     with gateway_at(settings) as gw:
         # given a study with a finished analysis, and a job no analysis refers to
         sid, olga, analysis, images = analysed_study(gw)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import make_image
 from tests.integration.gateway.workspace_helpers import study, user, user_id
-from tests.integration.jobs.conftest import Gateway, job_settings, open_gateway
+from tests.integration.jobs.conftest import Gateway, job_settings_on, open_gateway
 from tests.jobs_helpers import wait_for
 
 gateway_at = contextmanager(open_gateway)
@@ -80,10 +80,8 @@ def _world(gw: Gateway, tmp_path: Path) -> World:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    overrides: dict[str, Any] = {"jobs": {"embedded_threads": 1}}
-    if request.param == "postgresql":
-        overrides["database"] = {"url": request.getfixturevalue("postgres_url")}
-    with gateway_at(job_settings(tmp_path, **overrides)) as gw:
+    settings = job_settings_on(request.param, request, tmp_path, jobs={"embedded_threads": 1})
+    with gateway_at(settings) as gw:
         yield _world(gw, tmp_path)
 
 
