@@ -342,7 +342,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         changes=changes,
         data_dir=settings.data_dir,
         admit=user_quotas.admit_job,
-        may_run=RunRights(users=parts["users"], access=parts["access"]).check,
+        may_run=RunRights(
+            users=parts["users"], access=parts["access"], ttl=settings.security.key_cache_s
+        ).check,
     )
     jobs = JobService(job_deps)
     return Container(

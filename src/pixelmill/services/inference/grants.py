@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pixelmill.services.inference.remembered import Remembered
 from pixelmill.services.model_registry import Caller, ModelRegistry
+from pixelmill.services.remembered import Remembered
 
 #: decisions remembered at most (a bound on memory, not a tuning knob)
 MAX_DECISIONS = 4096

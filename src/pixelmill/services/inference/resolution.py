@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 
 from pixelmill.backends.metadata.models import VersionRecord
-from pixelmill.services.inference.remembered import Remembered
 from pixelmill.services.model_registry import ModelRegistry
+from pixelmill.services.remembered import Remembered
 
 #: references remembered at most (a bound on memory, not a tuning knob)
 MAX_REFS = 1024

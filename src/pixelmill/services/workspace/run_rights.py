@@ -7,8 +7,10 @@ then runs only if its owner is still an active user who may read every image it 
 by the same rule as a request (:meth:`Access.image`); otherwise it fails with the reason
 (``403``), writes nothing, and the refusal is logged once per job (``denied.job.run``).
 
-One check per task: the owner's row (one query), and each image's record from the
-image service's cache, plus one membership query for an image the owner does not own.
+One check per task: the owner's account (remembered for ``security.key_cache_s``, as a
+gateway remembers a key, and dropped at any account change made in this process), and
+each image's record from the image service's cache, plus one membership query for an
+image the owner does not own.
 """
 
 from __future__ import annotations
@@ -19,18 +21,27 @@ from typing import NoReturn
 from pixelmill.backends.metadata.events import Actor
 from pixelmill.backends.metadata.users import UserRecord, UserRepository
 from pixelmill.errors import Forbidden, NotFound
+from pixelmill.services.remembered import Remembered
 from pixelmill.services.workspace.access import Access, OncePer
 from pixelmill.services.workspace.principal import Principal, session_scope
 
 #: a job refused for many tasks is logged once per this many seconds
 REFUSAL_LOG_S = 600
+#: owners remembered at most (a bound on memory, not a tuning knob)
+MAX_OWNERS = 4096
 
 
 class RunRights:
-    def __init__(self, *, users: UserRepository, access: Access) -> None:
+    def __init__(self, *, users: UserRepository, access: Access, ttl: float = 0.0) -> None:
+        """``ttl``: how long an owner's account is remembered (``security.key_cache_s``,
+        as a gateway remembers a checked key): a change made in this process is seen at
+        once, one made elsewhere within ``ttl``; no query per task meanwhile."""
         self.users = users
         self.access = access
         self._logged = OncePer(REFUSAL_LOG_S)
+        self._owners: Remembered[str, UserRecord] = Remembered(
+            ttl, lambda: users.revision, MAX_OWNERS
+        )
 
     def check(self, owner_id: str, job_id: str, image_ids: Iterable[str]) -> None:
         """Raise ``Forbidden`` when ``owner_id`` may no longer run job ``job_id``'s task
@@ -38,7 +49,7 @@ class RunRights:
         theirs to read. An image that no longer exists is ``NotFound``, as when a task
         opens it. Blocking."""
         try:
-            user = self.users.get(owner_id)
+            user = self._owners.get(owner_id, lambda: self.users.get(owner_id))
         except NotFound:
             self._refuse(owner_id, job_id, "the job's owner no longer has an account")
         if user.disabled_at is not None:

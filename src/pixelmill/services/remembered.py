@@ -1,7 +1,9 @@
 """Answers a serving process remembers for a short time, forgotten at any local write.
 
-What a model reference names (:mod:`.resolution`) and who may predict with a model
-(:mod:`.grants`) each cost metadata lookups on every prediction. :class:`Remembered`
+What a model reference names (:mod:`.inference.resolution`), who may predict with a
+model (:mod:`.inference.grants`) and whether a job's owner is still an active account
+(:mod:`.workspace.run_rights`, once per task) each cost metadata lookups on every
+prediction or task. :class:`Remembered`
 keeps an answer for ``ttl`` seconds and drops every one as soon as ``version()`` moves
 (the repositories' ``changes`` counts, which this process's own writes move), so a write
 made here is seen by the very next request and one made by another process within the
